@@ -1,0 +1,56 @@
+/* heartbeat-agent-private.h: the agent record the monitor owns
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "heartbeat-agent.h"
+
+G_BEGIN_DECLS
+
+/* Not in the deadline heap. */
+#define HEARTBEAT_HEAP_NONE G_MAXUINT32
+
+/*
+ * One agent. The layout is kept small on purpose (the monitor is meant to
+ * hold a million of these in about 200 bytes each): times are monotonic µs
+ * only (wall-clock times are derived when reported), the status is a
+ * static string unless a caller reported an unusual one, and the id lives
+ * inline at the end, so an agent is one allocation.
+ */
+struct _HeartbeatAgent {
+  gint     ref_count;
+  guint32  heap_index;     /* position in the deadline heap, or HEARTBEAT_HEAP_NONE */
+  guint32  generation;     /* bumped on re-registration and removal, to detect
+                            * re-entrancy from signal handlers */
+  guint8   state;          /* HeartbeatAgentState */
+  guint    registered : 1; /* still in the monitor's table */
+  guint    declared : 1;
+  guint    idle : 1;
+  guint    status_owned : 1;
+  guint    stale_is_default : 1;
+  guint    timeout_is_default : 1;
+  guint32  owner_uid;
+  gint32   pid;
+  guint64  beats;
+  gint64   stale_after;
+  gint64   timeout_after;
+  gint64   started_at;
+  gint64   last_activity_at;
+  gint64   mark_at;        /* last stale warning, or the moment it went gone */
+  gint64   deadline;       /* the heap key: when to look at this agent next */
+  char    *task_id;
+  const char *status;
+  GVariant *metadata;
+  char     id[];
+};
+
+HeartbeatAgent *heartbeat_agent_new            (const char     *id);
+void            heartbeat_agent_set_status     (HeartbeatAgent *agent,
+                                                const char     *status);
+void            heartbeat_agent_set_task_id    (HeartbeatAgent *agent,
+                                                const char     *task_id);
+void            heartbeat_agent_take_metadata  (HeartbeatAgent *agent,
+                                                GVariant       *metadata);
+
+G_END_DECLS

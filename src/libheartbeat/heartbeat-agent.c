@@ -1,0 +1,428 @@
+/* heartbeat-agent.c: one monitored agent, as callers see it
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "heartbeat-agent-private.h"
+#include "heartbeat-enums.h"
+
+#include <string.h>
+
+/* Statuses every agent shares; anything else is copied. */
+static const char *const known_statuses[] = { "running", "idle", "error" };
+
+/* Registered by hand: G_DEFINE_BOXED_TYPE's transparent-union trick trips
+ * -Wpedantic. */
+GType
+heartbeat_agent_get_type (void)
+{
+  static gsize type;
+
+  if (g_once_init_enter (&type))
+    {
+      GType id = g_boxed_type_register_static (g_intern_static_string ("HeartbeatAgent"),
+                                               (GBoxedCopyFunc) heartbeat_agent_ref,
+                                               (GBoxedFreeFunc) heartbeat_agent_unref);
+      g_once_init_leave (&type, id);
+    }
+  return type;
+}
+
+HeartbeatAgent *
+heartbeat_agent_new (const char *id)
+{
+  size_t id_len = strlen (id);
+  HeartbeatAgent *agent = g_malloc0 (sizeof (HeartbeatAgent) + id_len + 1);
+
+  agent->ref_count = 1;
+  agent->heap_index = G_MAXUINT32;
+  agent->status = known_statuses[0];
+  agent->stale_is_default = TRUE;
+  agent->timeout_is_default = TRUE;
+  memcpy (agent->id, id, id_len + 1);
+
+  return agent;
+}
+
+/**
+ * heartbeat_agent_ref:
+ * @agent: a #HeartbeatAgent
+ *
+ * Takes a reference, to keep @agent readable after it is unregistered.
+ *
+ * Returns: (transfer full): @agent
+ */
+HeartbeatAgent *
+heartbeat_agent_ref (HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+
+  agent->ref_count++;
+  return agent;
+}
+
+/**
+ * heartbeat_agent_unref:
+ * @agent: (transfer full): a #HeartbeatAgent
+ *
+ * Drops a reference taken with heartbeat_agent_ref().
+ */
+void
+heartbeat_agent_unref (HeartbeatAgent *agent)
+{
+  g_return_if_fail (agent != NULL);
+  g_return_if_fail (agent->ref_count > 0);
+
+  if (--agent->ref_count > 0)
+    return;
+
+  if (agent->status_owned)
+    g_free ((char *) agent->status);
+  g_free (agent->task_id);
+  g_clear_pointer (&agent->metadata, g_variant_unref);
+  g_free (agent);
+}
+
+void
+heartbeat_agent_set_status (HeartbeatAgent *agent,
+                            const char     *status)
+{
+  if (status == NULL)
+    status = known_statuses[0];
+  if (g_strcmp0 (agent->status, status) == 0)
+    return;
+
+  if (agent->status_owned)
+    g_free ((char *) agent->status);
+  agent->status_owned = FALSE;
+
+  for (guint i = 0; i < G_N_ELEMENTS (known_statuses); i++)
+    {
+      if (strcmp (status, known_statuses[i]) == 0)
+        {
+          agent->status = known_statuses[i];
+          return;
+        }
+    }
+  agent->status = g_strdup (status);
+  agent->status_owned = TRUE;
+}
+
+void
+heartbeat_agent_set_task_id (HeartbeatAgent *agent,
+                             const char     *task_id)
+{
+  if (task_id != NULL && *task_id == '\0')
+    task_id = NULL;
+  if (g_strcmp0 (agent->task_id, task_id) == 0)
+    return;
+  g_free (agent->task_id);
+  agent->task_id = g_strdup (task_id);
+}
+
+void
+heartbeat_agent_take_metadata (HeartbeatAgent *agent,
+                               GVariant       *metadata)
+{
+  g_clear_pointer (&agent->metadata, g_variant_unref);
+  agent->metadata = metadata ? g_variant_ref_sink (metadata) : NULL;
+}
+
+/**
+ * heartbeat_agent_get_id:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the agent's id, unique within its monitor
+ */
+const char *
+heartbeat_agent_get_id (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return agent->id;
+}
+
+/**
+ * heartbeat_agent_get_task_id:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: (nullable): what the agent said it works on, or %NULL
+ */
+const char *
+heartbeat_agent_get_task_id (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return agent->task_id;
+}
+
+/**
+ * heartbeat_agent_get_state:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the monitor's judgment of the agent
+ */
+HeartbeatAgentState
+heartbeat_agent_get_state (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, HEARTBEAT_AGENT_STATE_HEALTHY);
+  return agent->state;
+}
+
+/**
+ * heartbeat_agent_get_status:
+ * @agent: a #HeartbeatAgent
+ *
+ * The status the agent last reported: free text, of which `running` (the
+ * default of a beat), `idle` and `error` are understood by the monitor.
+ *
+ * Returns: the reported status
+ */
+const char *
+heartbeat_agent_get_status (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return agent->status;
+}
+
+/**
+ * heartbeat_agent_get_owner_uid:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the uid the agent belongs to
+ */
+guint32
+heartbeat_agent_get_owner_uid (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->owner_uid;
+}
+
+/**
+ * heartbeat_agent_get_pid:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the process behind the agent, or 0 if none was given
+ */
+gint32
+heartbeat_agent_get_pid (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->pid;
+}
+
+/**
+ * heartbeat_agent_get_started_at:
+ * @agent: a #HeartbeatAgent
+ *
+ * When the agent's current run started: its registration, its first beat
+ * after being declared, or its first beat after being idle. Use
+ * heartbeat_monitor_to_realtime() for a wall-clock time.
+ *
+ * Returns: monotonic µs, in the monitor's clock
+ */
+gint64
+heartbeat_agent_get_started_at (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->started_at;
+}
+
+/**
+ * heartbeat_agent_get_last_activity_at:
+ * @agent: a #HeartbeatAgent
+ *
+ * When the agent last beat, was marked idle, or was registered.
+ *
+ * Returns: monotonic µs, in the monitor's clock
+ */
+gint64
+heartbeat_agent_get_last_activity_at (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->last_activity_at;
+}
+
+/**
+ * heartbeat_agent_get_beats:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: how many beats the agent sent since it was registered
+ */
+guint64
+heartbeat_agent_get_beats (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->beats;
+}
+
+/**
+ * heartbeat_agent_get_stale_after:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the agent's effective stale threshold in µs: its own, or the
+ *   monitor's if it has none
+ */
+gint64
+heartbeat_agent_get_stale_after (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->stale_after;
+}
+
+/**
+ * heartbeat_agent_get_timeout_after:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the agent's effective timeout threshold in µs: its own, or the
+ *   monitor's if it has none
+ */
+gint64
+heartbeat_agent_get_timeout_after (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->timeout_after;
+}
+
+/**
+ * heartbeat_agent_get_metadata:
+ * @agent: a #HeartbeatAgent
+ *
+ * The caller data of the agent: what it gave at registration, merged key
+ * by key with what each beat carried, and `progress` if a beat reported it.
+ *
+ * Returns: (transfer none) (nullable): an `a{sv}` dictionary, or %NULL
+ */
+GVariant *
+heartbeat_agent_get_metadata (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return agent->metadata;
+}
+
+/**
+ * heartbeat_agent_get_progress:
+ * @agent: a #HeartbeatAgent
+ * @progress: (out) (optional): where to store the progress
+ *
+ * Returns: %TRUE if the agent reported progress
+ */
+gboolean
+heartbeat_agent_get_progress (const HeartbeatAgent *agent,
+                              double               *progress)
+{
+  double value;
+
+  g_return_val_if_fail (agent != NULL, FALSE);
+
+  if (agent->metadata == NULL ||
+      !g_variant_lookup (agent->metadata, "progress", "d", &value))
+    return FALSE;
+  if (progress)
+    *progress = value;
+  return TRUE;
+}
+
+/**
+ * heartbeat_agent_is_declared:
+ * @agent: a #HeartbeatAgent
+ *
+ * Declared agents (from configuration) are expected to exist: the monitor
+ * never removes them on its own, it resets them to
+ * %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT instead.
+ *
+ * Returns: %TRUE if the agent was declared with heartbeat_monitor_declare()
+ */
+gboolean
+heartbeat_agent_is_declared (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, FALSE);
+  return agent->declared;
+}
+
+/**
+ * heartbeat_agent_is_idle:
+ * @agent: a #HeartbeatAgent
+ *
+ * An idle agent said it has nothing to do: it has no deadlines until its
+ * next beat, which starts a new run.
+ *
+ * Returns: %TRUE if the agent was marked idle and has not beat since
+ */
+gboolean
+heartbeat_agent_is_idle (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, FALSE);
+  return agent->idle;
+}
+
+/**
+ * heartbeat_agent_get_idle_usec:
+ * @agent: a #HeartbeatAgent
+ * @now: monotonic µs, in the monitor's clock
+ *
+ * Returns: how long the agent has been quiet at @now, in µs (never negative)
+ */
+gint64
+heartbeat_agent_get_idle_usec (const HeartbeatAgent *agent,
+                               gint64                now)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return MAX (0, now - agent->last_activity_at);
+}
+
+/**
+ * heartbeat_agent_get_running_usec:
+ * @agent: a #HeartbeatAgent
+ * @now: monotonic µs, in the monitor's clock
+ *
+ * Returns: how long the agent's current run has lasted at @now, in µs
+ *   (never negative)
+ */
+gint64
+heartbeat_agent_get_running_usec (const HeartbeatAgent *agent,
+                                  gint64                now)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return MAX (0, now - agent->started_at);
+}
+
+/**
+ * heartbeat_agent_state_to_string:
+ * @state: a #HeartbeatAgentState
+ *
+ * Returns: the state's nick (`healthy`, `stale`, `timed-out`, `error`,
+ *   `gone`, `no-heartbeat`), the name every front uses
+ */
+const char *
+heartbeat_agent_state_to_string (HeartbeatAgentState state)
+{
+  static GEnumClass *klass;
+  GEnumValue *value;
+
+  if (g_once_init_enter (&klass))
+    g_once_init_leave (&klass, g_type_class_ref (HEARTBEAT_TYPE_AGENT_STATE));
+
+  value = g_enum_get_value (klass, state);
+  g_return_val_if_fail (value != NULL, "unknown");
+  return value->value_nick;
+}
+
+/**
+ * heartbeat_agent_state_from_string:
+ * @nick: a state's nick
+ * @state: (out): where to store the state
+ *
+ * Returns: %TRUE if @nick names a state
+ */
+gboolean
+heartbeat_agent_state_from_string (const char          *nick,
+                                   HeartbeatAgentState *state)
+{
+  for (int i = 0; i < HEARTBEAT_AGENT_N_STATES; i++)
+    {
+      if (g_strcmp0 (nick, heartbeat_agent_state_to_string (i)) == 0)
+        {
+          *state = i;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}

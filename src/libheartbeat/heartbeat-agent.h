@@ -1,0 +1,91 @@
+/* heartbeat-agent.h: one monitored agent, as callers see it
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib-object.h>
+
+G_BEGIN_DECLS
+
+/**
+ * HeartbeatAgentState:
+ * @HEARTBEAT_AGENT_STATE_HEALTHY: activity within the stale threshold and a
+ *   reported status other than `error`.
+ * @HEARTBEAT_AGENT_STATE_STALE: no activity for longer than the stale
+ *   threshold. The next beat ends the stale episode.
+ * @HEARTBEAT_AGENT_STATE_TIMED_OUT: running (since registration, or since
+ *   leaving idle) for longer than the timeout threshold. Only seen in the
+ *   #HeartbeatMonitor::agent-state-changed emission that precedes the
+ *   agent's removal; a declared agent returns to @HEARTBEAT_AGENT_STATE_NO_HEARTBEAT.
+ * @HEARTBEAT_AGENT_STATE_ERROR: the agent reported the status `error`.
+ * @HEARTBEAT_AGENT_STATE_GONE: the process or bus peer behind the agent went
+ *   away; a front detected it and said so with heartbeat_monitor_mark_gone().
+ * @HEARTBEAT_AGENT_STATE_NO_HEARTBEAT: declared with
+ *   heartbeat_monitor_declare() but never beat since.
+ *
+ * The monitor's judgment of an agent. It is derived from the agent's
+ * activity and reported status, never set directly by callers; the nicks
+ * (`healthy`, `stale`, `timed-out`, `error`, `gone`, `no-heartbeat`) are the
+ * names every front uses.
+ */
+typedef enum {
+  HEARTBEAT_AGENT_STATE_HEALTHY,
+  HEARTBEAT_AGENT_STATE_STALE,
+  HEARTBEAT_AGENT_STATE_TIMED_OUT,
+  HEARTBEAT_AGENT_STATE_ERROR,
+  HEARTBEAT_AGENT_STATE_GONE,
+  HEARTBEAT_AGENT_STATE_NO_HEARTBEAT,
+} HeartbeatAgentState;
+
+/**
+ * HEARTBEAT_AGENT_N_STATES:
+ *
+ * The number of #HeartbeatAgentState values, for arrays indexed by state.
+ */
+#define HEARTBEAT_AGENT_N_STATES (HEARTBEAT_AGENT_STATE_NO_HEARTBEAT + 1)
+
+/**
+ * HeartbeatAgent:
+ *
+ * A registered agent. A reference-counted, read-only view for callers: the
+ * monitor updates it in place while it is registered, and a reference
+ * kept after unregistration keeps the last values. Only the monitor's
+ * thread may read it.
+ */
+typedef struct _HeartbeatAgent HeartbeatAgent;
+
+#define HEARTBEAT_TYPE_AGENT (heartbeat_agent_get_type ())
+GType heartbeat_agent_get_type (void) G_GNUC_CONST;
+
+HeartbeatAgent      *heartbeat_agent_ref                 (HeartbeatAgent *agent);
+void                 heartbeat_agent_unref               (HeartbeatAgent *agent);
+
+const char          *heartbeat_agent_get_id              (const HeartbeatAgent *agent);
+const char          *heartbeat_agent_get_task_id         (const HeartbeatAgent *agent);
+HeartbeatAgentState  heartbeat_agent_get_state           (const HeartbeatAgent *agent);
+const char          *heartbeat_agent_get_status          (const HeartbeatAgent *agent);
+guint32              heartbeat_agent_get_owner_uid       (const HeartbeatAgent *agent);
+gint32               heartbeat_agent_get_pid             (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_started_at      (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_last_activity_at (const HeartbeatAgent *agent);
+guint64              heartbeat_agent_get_beats           (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_stale_after     (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_timeout_after   (const HeartbeatAgent *agent);
+GVariant            *heartbeat_agent_get_metadata        (const HeartbeatAgent *agent);
+gboolean             heartbeat_agent_get_progress        (const HeartbeatAgent *agent,
+                                                          double               *progress);
+gboolean             heartbeat_agent_is_declared         (const HeartbeatAgent *agent);
+gboolean             heartbeat_agent_is_idle             (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_idle_usec       (const HeartbeatAgent *agent,
+                                                          gint64                now);
+gint64               heartbeat_agent_get_running_usec    (const HeartbeatAgent *agent,
+                                                          gint64                now);
+
+const char          *heartbeat_agent_state_to_string     (HeartbeatAgentState  state);
+gboolean             heartbeat_agent_state_from_string   (const char          *nick,
+                                                          HeartbeatAgentState *state);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeartbeatAgent, heartbeat_agent_unref)
+
+G_END_DECLS

@@ -1,0 +1,1759 @@
+/* heartbeat-monitor.c: the model and scheduler of heartbeatd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "heartbeat-monitor.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "heartbeat-agent-private.h"
+#include "heartbeat-deadlines.h"
+#include "heartbeat-enums.h"
+
+/**
+ * SECTION:heartbeat-monitor
+ * @title: HeartbeatMonitor
+ * @short_description: agents, their activity, and the deadlines that judge them
+ *
+ * A #HeartbeatMonitor holds the agents callers register, records their
+ * beats, and tells when one goes quiet (#HeartbeatMonitor::agent-stale) or
+ * runs too long (#HeartbeatMonitor::agent-timed-out).
+ *
+ * It does not poll. Every agent has one pending deadline, kept in a binary
+ * heap, and one #GSource is armed for the earliest of them. A beat only
+ * stores a timestamp: the agent's heap entry may then be earlier than its
+ * real deadline, and when it comes due the monitor recomputes the deadline
+ * and either signals or re-queues the agent. So beats are O(1), expiries
+ * O(log n), and the process sleeps while nothing is due.
+ *
+ * The same logic runs with an explicit clock through
+ * heartbeat_monitor_run_checks(), which is how tests drive it.
+ *
+ * The monitor is not thread-safe: use it from the thread that runs the
+ * #GMainContext it was created in, where its signals are emitted.
+ */
+
+/* How many due agents one dispatch of the deadline source handles before
+ * it lets the main loop run other sources (the watchdog, D-Bus calls). */
+#define DISPATCH_BATCH 4096
+
+#define DEFAULT_CHECK_INTERVAL    (30 * G_USEC_PER_SEC)
+#define DEFAULT_STALE_THRESHOLD   (5 * 60 * G_USEC_PER_SEC)
+#define DEFAULT_TIMEOUT_THRESHOLD (G_GINT64_CONSTANT (30) * 60 * G_USEC_PER_SEC)
+
+struct _HeartbeatMonitor {
+  GObject             parent_instance;
+
+  GHashTable         *agents;      /* agent->id → HeartbeatAgent, owned */
+  HeartbeatDeadlines  deadlines;
+  GHashTable         *owned;       /* uid → number of agents */
+  guint               state_counts[HEARTBEAT_AGENT_N_STATES];
+
+  GMainContext       *context;
+  GSource            *source;      /* the deadline source, while running */
+  gint64              armed_at;    /* its ready time, or -1 */
+
+  HeartbeatClockFunc  clock;
+  gpointer            clock_data;
+
+  gint64              check_interval;
+  gint64              stale_threshold;
+  gint64              timeout_threshold;
+  gboolean            stale_warning_only_once;
+};
+
+G_DEFINE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, G_TYPE_OBJECT)
+
+G_DEFINE_QUARK (heartbeat-error-quark, heartbeat_error)
+
+enum {
+  PROP_0,
+  PROP_CHECK_INTERVAL,
+  PROP_STALE_THRESHOLD,
+  PROP_TIMEOUT_THRESHOLD,
+  PROP_STALE_WARNING_ONLY_ONCE,
+  PROP_RUNNING,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+enum {
+  SIGNAL_AGENT_REGISTERED,
+  SIGNAL_AGENT_UNREGISTERED,
+  SIGNAL_AGENT_STALE,
+  SIGNAL_AGENT_TIMED_OUT,
+  SIGNAL_AGENT_RECOVERED,
+  SIGNAL_AGENT_STATE_CHANGED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                          */
+
+static gboolean
+id_char_is_valid (char c)
+{
+  return g_ascii_isalnum (c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
+}
+
+/**
+ * heartbeat_id_is_valid:
+ * @id: (nullable): a candidate agent id
+ * @error: return location for a #GError
+ *
+ * Checks an id the way every monitor call does: 1 to
+ * %HEARTBEAT_ID_MAX_LENGTH characters of `[A-Za-z0-9._:@-]`.
+ *
+ * Returns: %TRUE if @id is valid; otherwise %FALSE with
+ *   %HEARTBEAT_ERROR_INVALID_ARGUMENT set
+ */
+gboolean
+heartbeat_id_is_valid (const char *id,
+                       GError    **error)
+{
+  size_t len = 0;
+
+  if (id == NULL || *id == '\0')
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Agent id is empty");
+      return FALSE;
+    }
+
+  for (const char *p = id; *p; p++, len++)
+    {
+      if (len >= HEARTBEAT_ID_MAX_LENGTH)
+        {
+          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                       "Agent id is longer than %d characters", HEARTBEAT_ID_MAX_LENGTH);
+          return FALSE;
+        }
+      if (!id_char_is_valid (*p))
+        {
+          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                       "Agent id has a character outside [A-Za-z0-9._:@-] at offset %zu",
+                       len);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+text_is_valid (const char *text,
+               size_t      max_len,
+               const char *what,
+               GError    **error)
+{
+  size_t len;
+
+  if (text == NULL)
+    return TRUE;
+
+  len = strlen (text);
+  if (len == 0 || len > max_len)
+    {
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "%s must be 1 to %zu bytes long", what, max_len);
+      return FALSE;
+    }
+  if (!g_utf8_validate (text, len, NULL))
+    {
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "%s is not valid UTF-8", what);
+      return FALSE;
+    }
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    {
+      if (g_unichar_iscntrl (g_utf8_get_char (p)))
+        {
+          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                       "%s contains a control character", what);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+threshold_is_valid (gint64      usec,
+                    const char *what,
+                    GError    **error)
+{
+  if (usec >= 0 && usec <= HEARTBEAT_THRESHOLD_MAX)
+    return TRUE;
+
+  g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+               "%s must be between 0 and %" G_GINT64_FORMAT " µs", what,
+               (gint64) HEARTBEAT_THRESHOLD_MAX);
+  return FALSE;
+}
+
+static gboolean
+metadata_is_valid (GVariant *metadata,
+                   GError  **error)
+{
+  if (metadata == NULL)
+    return TRUE;
+
+  if (!g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT))
+    {
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "Metadata must be a dictionary of type a{sv}, not %s",
+                   g_variant_get_type_string (metadata));
+      return FALSE;
+    }
+  if (g_variant_get_size (metadata) > HEARTBEAT_METADATA_MAX_SIZE)
+    {
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "Metadata is larger than %d bytes", HEARTBEAT_METADATA_MAX_SIZE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+options_are_valid (const HeartbeatAgentOptions *options,
+                   GError                     **error)
+{
+  if (options == NULL)
+    return TRUE;
+
+  if (!text_is_valid (options->task_id, HEARTBEAT_TASK_ID_MAX_LENGTH, "Task id", error) ||
+      !threshold_is_valid (options->stale_after_usec, "Stale threshold", error) ||
+      !threshold_is_valid (options->timeout_after_usec, "Timeout threshold", error) ||
+      !metadata_is_valid (options->metadata, error))
+    return FALSE;
+
+  if (options->pid < 0)
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Process id must not be negative");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Returns the agent's metadata after @details is merged in, or NULL with
+ * @error set if the result would be too large. */
+static GVariant *
+merge_metadata (GVariant                   *old,
+                const HeartbeatBeatDetails *details,
+                GError                    **error)
+{
+  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (old);
+  g_autoptr(GVariant) merged = NULL;
+
+  if (details->metadata)
+    {
+      GVariantIter iter;
+      const char *key;
+      GVariant *value;
+
+      g_variant_iter_init (&iter, details->metadata);
+      while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
+        g_variant_dict_insert_value (&dict, key, value);
+    }
+  if (details->has_progress)
+    g_variant_dict_insert (&dict, "progress", "d", details->progress);
+
+  merged = g_variant_ref_sink (g_variant_dict_end (&dict));
+  if (!metadata_is_valid (merged, error))
+    return NULL;
+  return g_steal_pointer (&merged);
+}
+
+/* ------------------------------------------------------------------ */
+/* Bookkeeping                                                         */
+
+static inline gint64
+monitor_now (HeartbeatMonitor *self)
+{
+  return self->clock ? self->clock (self->clock_data) : g_get_monotonic_time ();
+}
+
+static HeartbeatAgent *
+lookup_or_error (HeartbeatMonitor *self,
+                 const char       *id,
+                 GError          **error)
+{
+  HeartbeatAgent *agent;
+
+  if (!heartbeat_id_is_valid (id, error))
+    return NULL;
+
+  agent = g_hash_table_lookup (self->agents, id);
+  if (agent == NULL)
+    g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND,
+                 "No agent with id “%s”", id);
+  return agent;
+}
+
+static void
+owned_add (HeartbeatMonitor *self,
+           guint32           uid,
+           int               delta)
+{
+  gpointer key = GUINT_TO_POINTER (uid);
+  guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->owned, key));
+
+  count += delta;
+  if (count == 0)
+    g_hash_table_remove (self->owned, key);
+  else
+    g_hash_table_insert (self->owned, key, GUINT_TO_POINTER (count));
+}
+
+/* Changes the state and its counters; the caller emits the signal once the
+ * agent is consistent again. Returns the old state. */
+static HeartbeatAgentState
+set_state (HeartbeatMonitor   *self,
+           HeartbeatAgent     *agent,
+           HeartbeatAgentState state)
+{
+  HeartbeatAgentState old = agent->state;
+
+  self->state_counts[old]--;
+  self->state_counts[state]++;
+  agent->state = state;
+  return old;
+}
+
+static void
+emit_state_changed (HeartbeatMonitor   *self,
+                    HeartbeatAgent     *agent,
+                    HeartbeatAgentState old)
+{
+  if (old != agent->state)
+    g_signal_emit (self, signals[SIGNAL_AGENT_STATE_CHANGED], 0, agent, old, agent->state);
+}
+
+static void
+apply_options (HeartbeatMonitor            *self,
+               HeartbeatAgent              *agent,
+               const HeartbeatAgentOptions *options)
+{
+  static const HeartbeatAgentOptions none = { 0 };
+
+  if (options == NULL)
+    options = &none;
+
+  heartbeat_agent_set_task_id (agent, options->task_id);
+  agent->stale_is_default = options->stale_after_usec == 0;
+  agent->stale_after = options->stale_after_usec ? options->stale_after_usec : self->stale_threshold;
+  agent->timeout_is_default = options->timeout_after_usec == 0;
+  agent->timeout_after = options->timeout_after_usec ? options->timeout_after_usec : self->timeout_threshold;
+  agent->pid = options->pid;
+  heartbeat_agent_take_metadata (agent, options->metadata);
+
+  if (agent->owner_uid != options->owner_uid)
+    {
+      if (agent->registered)
+        {
+          owned_add (self, agent->owner_uid, -1);
+          owned_add (self, options->owner_uid, +1);
+        }
+      agent->owner_uid = options->owner_uid;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Scheduling                                                          */
+
+/* When the agent must next be looked at, or -1 if nothing can happen to it
+ * without a call from outside. */
+static gint64
+compute_deadline (HeartbeatMonitor     *self,
+                  const HeartbeatAgent *agent)
+{
+  gint64 timeout_at;
+
+  switch ((HeartbeatAgentState) agent->state)
+    {
+    case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
+    case HEARTBEAT_AGENT_STATE_TIMED_OUT:
+      return -1;
+    case HEARTBEAT_AGENT_STATE_GONE:
+      return agent->declared ? -1 : agent->mark_at + agent->stale_after;
+    case HEARTBEAT_AGENT_STATE_HEALTHY:
+    case HEARTBEAT_AGENT_STATE_STALE:
+    case HEARTBEAT_AGENT_STATE_ERROR:
+    default:
+      break;
+    }
+
+  if (agent->idle)
+    return -1;
+
+  timeout_at = agent->started_at + agent->timeout_after;
+  if (agent->state == HEARTBEAT_AGENT_STATE_ERROR)
+    return timeout_at;
+  if (agent->state == HEARTBEAT_AGENT_STATE_STALE)
+    return self->stale_warning_only_once ? timeout_at
+                                         : MIN (timeout_at, agent->mark_at + self->check_interval);
+  return MIN (timeout_at, agent->last_activity_at + agent->stale_after);
+}
+
+static void
+rearm (HeartbeatMonitor *self)
+{
+  HeartbeatAgent *top;
+  gint64 ready_time;
+
+  if (self->source == NULL)
+    return;
+
+  top = heartbeat_deadlines_peek (&self->deadlines);
+  ready_time = top ? top->deadline : -1;
+  if (ready_time != self->armed_at)
+    {
+      self->armed_at = ready_time;
+      g_source_set_ready_time (self->source, ready_time);
+    }
+}
+
+static void
+schedule (HeartbeatMonitor *self,
+          HeartbeatAgent   *agent)
+{
+  gint64 deadline = compute_deadline (self, agent);
+
+  if (deadline < 0)
+    {
+      heartbeat_deadlines_remove (&self->deadlines, agent);
+    }
+  else
+    {
+      agent->deadline = deadline;
+      if (agent->heap_index == HEARTBEAT_HEAP_NONE)
+        heartbeat_deadlines_push (&self->deadlines, agent);
+      else
+        heartbeat_deadlines_update (&self->deadlines, agent);
+    }
+  rearm (self);
+}
+
+/* Every deadline after the monitor's thresholds changed. */
+static void
+reschedule_all (HeartbeatMonitor *self)
+{
+  GHashTableIter iter;
+  HeartbeatAgent *agent;
+
+  g_hash_table_iter_init (&iter, self->agents);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &agent))
+    {
+      gint64 deadline;
+
+      if (agent->stale_is_default)
+        agent->stale_after = self->stale_threshold;
+      if (agent->timeout_is_default)
+        agent->timeout_after = self->timeout_threshold;
+
+      deadline = compute_deadline (self, agent);
+      if (deadline >= 0)
+        {
+          agent->deadline = deadline;
+          if (agent->heap_index == HEARTBEAT_HEAP_NONE)
+            heartbeat_deadlines_push (&self->deadlines, agent);
+        }
+      else
+        {
+          heartbeat_deadlines_remove (&self->deadlines, agent);
+        }
+    }
+  heartbeat_deadlines_heapify (&self->deadlines);
+  rearm (self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Adding and removing                                                 */
+
+static void
+insert_agent (HeartbeatMonitor *self,
+              HeartbeatAgent   *agent)
+{
+  g_hash_table_insert (self->agents, agent->id, agent);
+  agent->registered = TRUE;
+  self->state_counts[agent->state]++;
+  owned_add (self, agent->owner_uid, +1);
+}
+
+static void
+remove_agent (HeartbeatMonitor         *self,
+              HeartbeatAgent           *agent,
+              HeartbeatUnregisterReason reason)
+{
+  g_autoptr(HeartbeatAgent) owned = agent; /* the table's reference */
+
+  g_hash_table_steal (self->agents, agent->id);
+  heartbeat_deadlines_remove (&self->deadlines, agent);
+  self->state_counts[agent->state]--;
+  owned_add (self, agent->owner_uid, -1);
+  agent->registered = FALSE;
+  agent->generation++;
+  rearm (self);
+
+  g_signal_emit (self, signals[SIGNAL_AGENT_UNREGISTERED], 0, agent, reason);
+}
+
+static HeartbeatAgent *
+add_agent (HeartbeatMonitor            *self,
+           const char                  *id,
+           const HeartbeatAgentOptions *options,
+           HeartbeatAgentState          state,
+           gint64                       now)
+{
+  HeartbeatAgent *agent = heartbeat_agent_new (id);
+
+  apply_options (self, agent, options);
+  agent->state = state;
+  agent->started_at = now;
+  agent->last_activity_at = now;
+  insert_agent (self, agent);
+  return agent;
+}
+
+/* ------------------------------------------------------------------ */
+/* Checks                                                              */
+
+static void
+time_out (HeartbeatMonitor *self,
+          HeartbeatAgent   *agent,
+          gint64            now)
+{
+  guint32 generation = agent->generation;
+  gint64 running = now - agent->started_at;
+  HeartbeatAgentState old;
+
+  heartbeat_deadlines_remove (&self->deadlines, agent);
+  old = set_state (self, agent, HEARTBEAT_AGENT_STATE_TIMED_OUT);
+  emit_state_changed (self, agent, old);
+  if (agent->generation != generation || agent->state != HEARTBEAT_AGENT_STATE_TIMED_OUT)
+    return;
+
+  g_signal_emit (self, signals[SIGNAL_AGENT_TIMED_OUT], 0, agent, running);
+  if (agent->generation != generation || agent->state != HEARTBEAT_AGENT_STATE_TIMED_OUT)
+    return;
+
+  if (agent->declared)
+    {
+      old = set_state (self, agent, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+      agent->idle = FALSE;
+      schedule (self, agent);
+      emit_state_changed (self, agent, old);
+    }
+  else
+    {
+      remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_TIMED_OUT);
+    }
+}
+
+/* Looks at an agent whose heap entry came due. Its real deadline may be
+ * later (it beat since); then it is only re-queued. */
+static void
+check_agent (HeartbeatMonitor *self,
+             HeartbeatAgent   *agent,
+             gint64            now)
+{
+  guint32 generation = agent->generation;
+  HeartbeatAgentState old;
+
+  if (agent->state == HEARTBEAT_AGENT_STATE_GONE)
+    {
+      if (!agent->declared && now >= agent->mark_at + agent->stale_after)
+        remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_GONE);
+      else
+        schedule (self, agent);
+      return;
+    }
+
+  if (!agent->idle && now >= agent->started_at + agent->timeout_after)
+    {
+      time_out (self, agent, now);
+      return;
+    }
+
+  if (agent->idle ||
+      agent->state == HEARTBEAT_AGENT_STATE_ERROR ||
+      now < agent->last_activity_at + agent->stale_after)
+    {
+      schedule (self, agent);
+      return;
+    }
+
+  if (agent->state != HEARTBEAT_AGENT_STATE_STALE)
+    {
+      old = set_state (self, agent, HEARTBEAT_AGENT_STATE_STALE);
+      agent->mark_at = now;
+      schedule (self, agent);
+      emit_state_changed (self, agent, old);
+    }
+  else if (!self->stale_warning_only_once && now >= agent->mark_at + self->check_interval)
+    {
+      agent->mark_at = now;
+      schedule (self, agent);
+    }
+  else
+    {
+      schedule (self, agent);
+      return;
+    }
+
+  if (agent->generation == generation && agent->state == HEARTBEAT_AGENT_STATE_STALE)
+    g_signal_emit (self, signals[SIGNAL_AGENT_STALE], 0, agent, now - agent->last_activity_at);
+}
+
+/* Handles agents due at or before @now, in deadline order, at most @limit of
+ * them. Returns FALSE if it stopped at the limit. */
+static gboolean
+run_checks (HeartbeatMonitor *self,
+            gint64            now,
+            guint             limit)
+{
+  HeartbeatAgent *top;
+  guint handled = 0;
+
+  while ((top = heartbeat_deadlines_peek (&self->deadlines)) != NULL &&
+         top->deadline <= now)
+    {
+      g_autoptr(HeartbeatAgent) agent = heartbeat_agent_ref (top);
+
+      if (handled++ == limit)
+        return FALSE;
+      heartbeat_deadlines_remove (&self->deadlines, agent);
+      check_agent (self, agent, now);
+    }
+  rearm (self);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_run_checks:
+ * @monitor: a #HeartbeatMonitor
+ * @now: the time to judge by: monotonic µs, in the monitor's clock
+ *
+ * Handles every agent whose deadline is at or before @now, in deadline
+ * order, emitting #HeartbeatMonitor::agent-stale,
+ * #HeartbeatMonitor::agent-timed-out and the state changes they bring. This
+ * is the logic the deadline source runs when the monitor is started; call
+ * it directly to drive the monitor with an explicit clock. Signal handlers
+ * may call back into the monitor.
+ */
+void
+heartbeat_monitor_run_checks (HeartbeatMonitor *monitor,
+                              gint64            now)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  run_checks (monitor, now, G_MAXUINT);
+}
+
+/**
+ * heartbeat_monitor_get_next_deadline:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * The earliest moment the monitor has something to look at. A beat does
+ * not move it (the agent is re-queued when its old deadline comes), so it
+ * can be earlier than the next signal, never later.
+ *
+ * Returns: monotonic µs, or -1 if no agent has a deadline
+ */
+gint64
+heartbeat_monitor_get_next_deadline (HeartbeatMonitor *monitor)
+{
+  HeartbeatAgent *top;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), -1);
+
+  top = heartbeat_deadlines_peek (&monitor->deadlines);
+  return top ? top->deadline : -1;
+}
+
+static gboolean
+deadline_source_dispatch (GSource    *source,
+                          GSourceFunc callback,
+                          gpointer    user_data)
+{
+  HeartbeatMonitor *self = user_data;
+
+  if (!run_checks (self, monitor_now (self), DISPATCH_BATCH))
+    {
+      /* More is due: run again on the next iteration, after other sources. */
+      self->armed_at = 0;
+      g_source_set_ready_time (source, 0);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs deadline_source_funcs = {
+  .dispatch = deadline_source_dispatch,
+};
+
+/* ------------------------------------------------------------------ */
+/* Public API: life cycle                                              */
+
+/**
+ * heartbeat_monitor_new:
+ *
+ * Creates a monitor with the default thresholds. It emits its signals and
+ * arms its deadline source in the thread-default #GMainContext of the
+ * caller.
+ *
+ * Returns: (transfer full): a new #HeartbeatMonitor
+ */
+HeartbeatMonitor *
+heartbeat_monitor_new (void)
+{
+  return g_object_new (HEARTBEAT_TYPE_MONITOR, NULL);
+}
+
+/**
+ * heartbeat_monitor_get_default:
+ *
+ * The process-wide monitor, created on first use: the counterpart of the
+ * `init_heartbeat_monitor()` / `get_heartbeat_monitor()` globals of the
+ * Python monitor. It is never freed. Call it from the main thread.
+ *
+ * Returns: (transfer none): the default #HeartbeatMonitor
+ */
+HeartbeatMonitor *
+heartbeat_monitor_get_default (void)
+{
+  static HeartbeatMonitor *default_monitor;
+
+  if (g_once_init_enter (&default_monitor))
+    g_once_init_leave (&default_monitor, heartbeat_monitor_new ());
+  return default_monitor;
+}
+
+/**
+ * heartbeat_monitor_start:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Arms the deadline source, so signals fire on their own as deadlines come
+ * due; anything already due is handled on the next main loop iteration.
+ * Does nothing if the monitor is running.
+ */
+void
+heartbeat_monitor_start (HeartbeatMonitor *monitor)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  if (monitor->source != NULL)
+    return;
+
+  monitor->source = g_source_new (&deadline_source_funcs, sizeof (GSource));
+  g_source_set_name (monitor->source, "HeartbeatMonitor deadlines");
+  g_source_set_priority (monitor->source, G_PRIORITY_HIGH);
+  g_source_set_callback (monitor->source, NULL, monitor, NULL);
+  monitor->armed_at = -1;
+  g_source_attach (monitor->source, monitor->context);
+  rearm (monitor);
+
+  g_object_notify_by_pspec (G_OBJECT (monitor), properties[PROP_RUNNING]);
+}
+
+/**
+ * heartbeat_monitor_stop:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Disarms the deadline source. Agents and their activity are kept; checks
+ * only run through heartbeat_monitor_run_checks() until the next
+ * heartbeat_monitor_start().
+ */
+void
+heartbeat_monitor_stop (HeartbeatMonitor *monitor)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  if (monitor->source == NULL)
+    return;
+
+  g_source_destroy (monitor->source);
+  g_clear_pointer (&monitor->source, g_source_unref);
+  monitor->armed_at = -1;
+
+  g_object_notify_by_pspec (G_OBJECT (monitor), properties[PROP_RUNNING]);
+}
+
+/**
+ * heartbeat_monitor_get_running:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: %TRUE between heartbeat_monitor_start() and heartbeat_monitor_stop()
+ */
+gboolean
+heartbeat_monitor_get_running (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+  return monitor->source != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API: agents                                                  */
+
+/* A handler of agent-registered may have unregistered the agent it was
+ * told about; then there is no agent to return. */
+static HeartbeatAgent *
+still_registered (HeartbeatAgent *agent,
+                  const char     *id,
+                  GError        **error)
+{
+  if (agent->registered)
+    return agent;
+  g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND,
+               "Agent “%s” was unregistered while it was being registered", id);
+  return NULL;
+}
+
+/**
+ * heartbeat_monitor_register:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @options: (nullable): task, thresholds, owner, pid and metadata, or %NULL
+ *   for none
+ * @error: return location for a #GError
+ *
+ * Starts tracking an agent: it is healthy, running, and its stale and
+ * timeout deadlines count from now. Registering an id that exists restarts
+ * it in place with the new options: a fresh start time, no beats, the stale
+ * episode ended. Emits #HeartbeatMonitor::agent-state-changed if that
+ * changes its state, then #HeartbeatMonitor::agent-registered.
+ *
+ * Returns: (transfer none): the agent, or %NULL with @error set (and nothing
+ *   changed) if the id or an option is invalid
+ */
+HeartbeatAgent *
+heartbeat_monitor_register (HeartbeatMonitor            *monitor,
+                            const char                  *id,
+                            const HeartbeatAgentOptions *options,
+                            GError                     **error)
+{
+  HeartbeatAgent *agent;
+  g_autoptr(HeartbeatAgent) hold = NULL;
+  HeartbeatAgentState old = HEARTBEAT_AGENT_STATE_HEALTHY;
+  guint32 generation;
+  gint64 now;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+
+  if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error))
+    return NULL;
+
+  now = monitor_now (monitor);
+  agent = g_hash_table_lookup (monitor->agents, id);
+  if (agent == NULL)
+    {
+      agent = add_agent (monitor, id, options, HEARTBEAT_AGENT_STATE_HEALTHY, now);
+    }
+  else
+    {
+      agent->generation++;
+      apply_options (monitor, agent, options);
+      agent->started_at = now;
+      agent->last_activity_at = now;
+      agent->beats = 0;
+      agent->idle = FALSE;
+      heartbeat_agent_set_status (agent, NULL);
+      old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_HEALTHY);
+    }
+  schedule (monitor, agent);
+
+  hold = heartbeat_agent_ref (agent);
+  generation = agent->generation;
+  emit_state_changed (monitor, agent, old);
+  if (agent->generation == generation)
+    g_signal_emit (monitor, signals[SIGNAL_AGENT_REGISTERED], 0, agent);
+  return still_registered (agent, id, error);
+}
+
+/**
+ * heartbeat_monitor_declare:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @options: (nullable): task, thresholds, owner, pid and metadata, or %NULL
+ * @error: return location for a #GError
+ *
+ * Declares an agent that is expected to exist, as a configuration does. It
+ * starts in %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT with no deadlines; its first
+ * beat starts its first run. The monitor never removes a declared agent on
+ * its own. Declaring an id that exists only marks it declared.
+ * Emits #HeartbeatMonitor::agent-registered for a new agent.
+ *
+ * Returns: (transfer none): the agent, or %NULL with @error set
+ */
+HeartbeatAgent *
+heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
+                           const char                  *id,
+                           const HeartbeatAgentOptions *options,
+                           GError                     **error)
+{
+  HeartbeatAgent *agent;
+  g_autoptr(HeartbeatAgent) hold = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+
+  if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error))
+    return NULL;
+
+  agent = g_hash_table_lookup (monitor->agents, id);
+  if (agent != NULL)
+    {
+      agent->declared = TRUE;
+      return agent;
+    }
+
+  agent = add_agent (monitor, id, options, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT,
+                     monitor_now (monitor));
+  agent->declared = TRUE;
+  schedule (monitor, agent);
+  hold = heartbeat_agent_ref (agent);
+  g_signal_emit (monitor, signals[SIGNAL_AGENT_REGISTERED], 0, agent);
+  return still_registered (agent, id, error);
+}
+
+/**
+ * heartbeat_monitor_restore:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @options: (nullable): task, thresholds, owner, pid and metadata
+ * @snapshot: what the agent's activity was, in wall-clock time
+ * @error: return location for a #GError
+ *
+ * Puts back an agent a front persisted, converting its wall-clock times to
+ * the monitor's clock so deadlines count from when things really happened:
+ * an agent that went quiet while the daemon was down is due at once. A
+ * stale agent stays in its episode (no second warning). Emits no
+ * registration signal; an existing agent with the same id is first
+ * unregistered.
+ *
+ * Returns: (transfer none): the agent, or %NULL with @error set
+ */
+HeartbeatAgent *
+heartbeat_monitor_restore (HeartbeatMonitor             *monitor,
+                           const char                   *id,
+                           const HeartbeatAgentOptions  *options,
+                           const HeartbeatAgentSnapshot *snapshot,
+                           GError                      **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatAgentState state;
+  gint64 now, real_now;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+  g_return_val_if_fail (snapshot != NULL, NULL);
+
+  if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error) ||
+      !text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
+    return NULL;
+  if ((guint) snapshot->state >= HEARTBEAT_AGENT_N_STATES)
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Unknown agent state");
+      return NULL;
+    }
+
+  agent = g_hash_table_lookup (monitor->agents, id);
+  if (agent != NULL)
+    remove_agent (monitor, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+
+  state = snapshot->state;
+  if (state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
+    state = HEARTBEAT_AGENT_STATE_HEALTHY;
+  if (state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT && !snapshot->declared)
+    state = HEARTBEAT_AGENT_STATE_HEALTHY;
+
+  now = monitor_now (monitor);
+  real_now = g_get_real_time ();
+  agent = add_agent (monitor, id, options, state, now);
+  agent->declared = snapshot->declared;
+  agent->beats = snapshot->beats;
+  agent->started_at = now - MAX (0, real_now - snapshot->started_at_realtime);
+  agent->last_activity_at = now - MAX (0, real_now - snapshot->last_activity_at_realtime);
+  agent->mark_at = now;
+  heartbeat_agent_set_status (agent, snapshot->status);
+  agent->idle = g_strcmp0 (agent->status, "idle") == 0;
+  schedule (monitor, agent);
+  return agent;
+}
+
+/* A beat, a mark_idle, or an idle beat: the agent did something. */
+static void
+record_activity (HeartbeatMonitor *self,
+                 HeartbeatAgent   *agent,
+                 const char       *status,
+                 GVariant         *metadata,
+                 gboolean          count_beat)
+{
+  gboolean idle = g_strcmp0 (status, "idle") == 0;
+  gboolean error = g_strcmp0 (status, "error") == 0;
+  HeartbeatAgentState new_state = error ? HEARTBEAT_AGENT_STATE_ERROR : HEARTBEAT_AGENT_STATE_HEALTHY;
+  HeartbeatAgentState old;
+  gint64 now = monitor_now (self);
+  guint32 generation;
+
+  agent->last_activity_at = now;
+  if (count_beat)
+    agent->beats++;
+  heartbeat_agent_set_status (agent, status);
+  if (metadata)
+    heartbeat_agent_take_metadata (agent, metadata);
+
+  /* The common case: a healthy agent beats again. Its heap entry stays; it
+   * is re-queued when that entry comes due. */
+  if (agent->state == new_state && new_state == HEARTBEAT_AGENT_STATE_HEALTHY &&
+      !agent->idle && !idle)
+    return;
+
+  /* Leaving idle, or the first beat of a declared agent, starts a new run. */
+  if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+    agent->started_at = now;
+  agent->idle = idle;
+
+  old = set_state (self, agent, new_state);
+  schedule (self, agent);
+
+  g_autoptr(HeartbeatAgent) hold = heartbeat_agent_ref (agent);
+  generation = agent->generation;
+  emit_state_changed (self, agent, old);
+  if (old == HEARTBEAT_AGENT_STATE_STALE && agent->generation == generation)
+    g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
+}
+
+/**
+ * heartbeat_monitor_beat:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @details: (nullable): status, progress and metadata, or %NULL for a plain
+ *   beat
+ * @error: return location for a #GError
+ *
+ * Records activity (update_activity of the Python monitor): the agent's
+ * idle time starts again and its status becomes @details' status, or
+ * `running`. The first beat after a stale episode emits
+ * #HeartbeatMonitor::agent-state-changed and #HeartbeatMonitor::agent-recovered;
+ * the status `error` makes the agent %HEARTBEAT_AGENT_STATE_ERROR; the
+ * status `idle` is heartbeat_monitor_mark_idle(). A beat of a healthy agent
+ * costs one hash lookup and no queue work.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (and nothing changed) if the id
+ *   is unknown or the details are invalid
+ */
+gboolean
+heartbeat_monitor_beat (HeartbeatMonitor           *monitor,
+                        const char                 *id,
+                        const HeartbeatBeatDetails *details,
+                        GError                    **error)
+{
+  HeartbeatAgent *agent;
+  g_autoptr(GVariant) metadata = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  if (details == NULL)
+    {
+      record_activity (monitor, agent, NULL, NULL, TRUE);
+      return TRUE;
+    }
+
+  if (!text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
+      !metadata_is_valid (details->metadata, error))
+    return FALSE;
+  if (details->has_progress && !isfinite (details->progress))
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Progress must be a finite number");
+      return FALSE;
+    }
+  if (details->metadata || details->has_progress)
+    {
+      metadata = merge_metadata (agent->metadata, details, error);
+      if (metadata == NULL)
+        return FALSE;
+    }
+
+  record_activity (monitor, agent, details->status, metadata, TRUE);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_mark_idle:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @error: return location for a #GError
+ *
+ * Marks the agent idle: it has nothing to do, so it is not expected to beat
+ * and has no deadlines until its next beat, which starts a new run (the
+ * running time counts from there). Ends a stale episode like a beat does.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
+                             const char       *id,
+                             GError          **error)
+{
+  HeartbeatAgent *agent;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  record_activity (monitor, agent, "idle", NULL, FALSE);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_mark_gone:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @error: return location for a #GError
+ *
+ * Says the process or bus peer behind the agent went away, as a front
+ * detects it (pidfd, NameOwnerChanged, a heartbeat file's pid). The agent
+ * becomes %HEARTBEAT_AGENT_STATE_GONE at once and stays listed for one stale
+ * threshold, so status queries can see it, then is removed with the reason
+ * %HEARTBEAT_UNREGISTER_REASON_GONE; a declared agent stays gone until it
+ * beats again.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_mark_gone (HeartbeatMonitor *monitor,
+                             const char       *id,
+                             GError          **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatAgentState old;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+  if (agent->state == HEARTBEAT_AGENT_STATE_GONE)
+    return TRUE;
+
+  old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_GONE);
+  agent->mark_at = monitor_now (monitor);
+  agent->idle = FALSE;
+  schedule (monitor, agent);
+  emit_state_changed (monitor, agent, old);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_unregister:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @error: return location for a #GError
+ *
+ * Stops tracking the agent and emits #HeartbeatMonitor::agent-unregistered
+ * with %HEARTBEAT_UNREGISTER_REASON_UNREGISTERED.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_unregister (HeartbeatMonitor *monitor,
+                              const char       *id,
+                              GError          **error)
+{
+  HeartbeatAgent *agent;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  remove_agent (monitor, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_lookup:
+ * @monitor: a #HeartbeatMonitor
+ * @id: an agent id (need not be valid)
+ *
+ * Returns: (transfer none) (nullable): the agent, or %NULL
+ */
+HeartbeatAgent *
+heartbeat_monitor_lookup (HeartbeatMonitor *monitor,
+                          const char       *id)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+
+  if (id == NULL)
+    return NULL;
+  return g_hash_table_lookup (monitor->agents, id);
+}
+
+static int
+compare_agent_ids (gconstpointer a,
+                   gconstpointer b)
+{
+  const HeartbeatAgent *agent_a = *(HeartbeatAgent *const *) a;
+  const HeartbeatAgent *agent_b = *(HeartbeatAgent *const *) b;
+
+  return strcmp (agent_a->id, agent_b->id);
+}
+
+/**
+ * heartbeat_monitor_list_agents:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Every registered agent (get_in_flight_agents of the Python monitor).
+ *
+ * Returns: (transfer container) (element-type HeartbeatAgent): the agents,
+ *   sorted by id, each with a reference the array drops when freed
+ */
+GPtrArray *
+heartbeat_monitor_list_agents (HeartbeatMonitor *monitor)
+{
+  GPtrArray *agents;
+  GHashTableIter iter;
+  HeartbeatAgent *agent;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+
+  agents = g_ptr_array_new_full (g_hash_table_size (monitor->agents),
+                                 (GDestroyNotify) heartbeat_agent_unref);
+  g_hash_table_iter_init (&iter, monitor->agents);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &agent))
+    g_ptr_array_add (agents, heartbeat_agent_ref (agent));
+  g_ptr_array_sort (agents, compare_agent_ids);
+  return agents;
+}
+
+/**
+ * heartbeat_monitor_get_n_agents:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: how many agents are registered
+ */
+guint
+heartbeat_monitor_get_n_agents (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return g_hash_table_size (monitor->agents);
+}
+
+/**
+ * heartbeat_monitor_get_state_counts:
+ * @monitor: a #HeartbeatMonitor
+ * @counts: (out caller-allocates) (array fixed-size=6): how many agents are
+ *   in each #HeartbeatAgentState
+ *
+ * Counts are kept as states change, so this is O(1): fronts use it for
+ * summaries (`12 agents, 1 stale`) and metrics.
+ */
+void
+heartbeat_monitor_get_state_counts (HeartbeatMonitor *monitor,
+                                    guint             counts[HEARTBEAT_AGENT_N_STATES])
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+  memcpy (counts, monitor->state_counts, sizeof monitor->state_counts);
+}
+
+/**
+ * heartbeat_monitor_count_owned_by:
+ * @monitor: a #HeartbeatMonitor
+ * @uid: a uid
+ *
+ * How many agents belong to @uid, for per-user quotas.
+ *
+ * Returns: the number of agents whose owner is @uid
+ */
+guint
+heartbeat_monitor_count_owned_by (HeartbeatMonitor *monitor,
+                                  guint32           uid)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return GPOINTER_TO_UINT (g_hash_table_lookup (monitor->owned, GUINT_TO_POINTER (uid)));
+}
+
+/**
+ * heartbeat_monitor_get_status:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * The monitor's status (get_status of the Python monitor) as an `a{sv}`
+ * dictionary: `running` b, `agent-count` u, `agents` as (sorted ids),
+ * `check-interval-usec` x, `stale-threshold-usec` x,
+ * `timeout-threshold-usec` x, `stale-warning-only-once` b, and `states`
+ * a{su} with the number of agents in each state.
+ *
+ * Returns: (transfer floating): the status
+ */
+GVariant *
+heartbeat_monitor_get_status (HeartbeatMonitor *monitor)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto(GVariantBuilder) ids = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_STRING_ARRAY);
+  g_auto(GVariantBuilder) states = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a{su}"));
+  g_autoptr(GPtrArray) agents = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+
+  agents = heartbeat_monitor_list_agents (monitor);
+  for (guint i = 0; i < agents->len; i++)
+    g_variant_builder_add (&ids, "s", ((HeartbeatAgent *) agents->pdata[i])->id);
+  for (int s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
+    g_variant_builder_add (&states, "{su}", heartbeat_agent_state_to_string (s),
+                           monitor->state_counts[s]);
+
+  g_variant_builder_add (&builder, "{sv}", "running", g_variant_new_boolean (monitor->source != NULL));
+  g_variant_builder_add (&builder, "{sv}", "agent-count", g_variant_new_uint32 (agents->len));
+  g_variant_builder_add (&builder, "{sv}", "agents", g_variant_builder_end (&ids));
+  g_variant_builder_add (&builder, "{sv}", "check-interval-usec", g_variant_new_int64 (monitor->check_interval));
+  g_variant_builder_add (&builder, "{sv}", "stale-threshold-usec", g_variant_new_int64 (monitor->stale_threshold));
+  g_variant_builder_add (&builder, "{sv}", "timeout-threshold-usec", g_variant_new_int64 (monitor->timeout_threshold));
+  g_variant_builder_add (&builder, "{sv}", "stale-warning-only-once",
+                         g_variant_new_boolean (monitor->stale_warning_only_once));
+  g_variant_builder_add (&builder, "{sv}", "states", g_variant_builder_end (&states));
+  return g_variant_builder_end (&builder);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API: time and configuration                                  */
+
+/**
+ * heartbeat_monitor_set_clock:
+ * @monitor: a #HeartbeatMonitor
+ * @clock: (nullable) (scope notified): a monotonic clock in µs, or %NULL
+ *   for g_get_monotonic_time()
+ * @user_data: data for @clock
+ *
+ * Replaces the clock that registrations, beats and the deadline source
+ * read, so tests can move time by hand and drive checks with
+ * heartbeat_monitor_run_checks(). Set it before registering agents.
+ */
+void
+heartbeat_monitor_set_clock (HeartbeatMonitor  *monitor,
+                             HeartbeatClockFunc clock,
+                             gpointer           user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  monitor->clock = clock;
+  monitor->clock_data = user_data;
+}
+
+/**
+ * heartbeat_monitor_get_time:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the current time of the monitor's clock, monotonic µs
+ */
+gint64
+heartbeat_monitor_get_time (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor_now (monitor);
+}
+
+/**
+ * heartbeat_monitor_to_realtime:
+ * @monitor: a #HeartbeatMonitor
+ * @monotonic: a time of the monitor's clock, such as an agent's last
+ *   activity
+ *
+ * Converts a monitor time to wall-clock µs since the epoch, as "now minus
+ * how long ago", so a wall-clock step changes no judgement.
+ *
+ * Returns: wall-clock µs
+ */
+gint64
+heartbeat_monitor_to_realtime (HeartbeatMonitor *monitor,
+                               gint64            monotonic)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return g_get_real_time () - (monitor_now (monitor) - monotonic);
+}
+
+#define DEFINE_THRESHOLD_ACCESSORS(name, field, prop)                      \
+  gint64                                                                 \
+  heartbeat_monitor_get_##name (HeartbeatMonitor *monitor)               \
+  {                                                                      \
+    g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);            \
+    return monitor->field;                                               \
+  }                                                                      \
+  void                                                                   \
+  heartbeat_monitor_set_##name (HeartbeatMonitor *monitor,               \
+                                gint64            usec)                  \
+  {                                                                      \
+    g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));                   \
+    g_return_if_fail (usec > 0 && usec <= HEARTBEAT_THRESHOLD_MAX);      \
+    if (monitor->field == usec)                                          \
+      return;                                                            \
+    monitor->field = usec;                                               \
+    reschedule_all (monitor);                                            \
+    g_object_notify_by_pspec (G_OBJECT (monitor), properties[prop]);     \
+  }
+
+/**
+ * heartbeat_monitor_get_check_interval:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the #HeartbeatMonitor:check-interval in µs
+ */
+/**
+ * heartbeat_monitor_set_check_interval:
+ * @monitor: a #HeartbeatMonitor
+ * @usec: the new interval, 1 µs to %HEARTBEAT_THRESHOLD_MAX
+ *
+ * Sets #HeartbeatMonitor:check-interval.
+ */
+DEFINE_THRESHOLD_ACCESSORS (check_interval, check_interval, PROP_CHECK_INTERVAL)
+
+/**
+ * heartbeat_monitor_get_stale_threshold:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the #HeartbeatMonitor:stale-threshold in µs
+ */
+/**
+ * heartbeat_monitor_set_stale_threshold:
+ * @monitor: a #HeartbeatMonitor
+ * @usec: the new threshold, 1 µs to %HEARTBEAT_THRESHOLD_MAX
+ *
+ * Sets #HeartbeatMonitor:stale-threshold; agents without their own threshold
+ * are rescheduled at once.
+ */
+DEFINE_THRESHOLD_ACCESSORS (stale_threshold, stale_threshold, PROP_STALE_THRESHOLD)
+
+/**
+ * heartbeat_monitor_get_timeout_threshold:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the #HeartbeatMonitor:timeout-threshold in µs
+ */
+/**
+ * heartbeat_monitor_set_timeout_threshold:
+ * @monitor: a #HeartbeatMonitor
+ * @usec: the new threshold, 1 µs to %HEARTBEAT_THRESHOLD_MAX
+ *
+ * Sets #HeartbeatMonitor:timeout-threshold; agents without their own
+ * threshold are rescheduled at once.
+ */
+DEFINE_THRESHOLD_ACCESSORS (timeout_threshold, timeout_threshold, PROP_TIMEOUT_THRESHOLD)
+
+/**
+ * heartbeat_monitor_get_stale_warning_only_once:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the #HeartbeatMonitor:stale-warning-only-once setting
+ */
+gboolean
+heartbeat_monitor_get_stale_warning_only_once (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), TRUE);
+  return monitor->stale_warning_only_once;
+}
+
+/**
+ * heartbeat_monitor_set_stale_warning_only_once:
+ * @monitor: a #HeartbeatMonitor
+ * @only_once: whether to warn once per stale episode
+ *
+ * Sets #HeartbeatMonitor:stale-warning-only-once.
+ */
+void
+heartbeat_monitor_set_stale_warning_only_once (HeartbeatMonitor *monitor,
+                                               gboolean          only_once)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  only_once = !!only_once;
+  if (monitor->stale_warning_only_once == only_once)
+    return;
+  monitor->stale_warning_only_once = only_once;
+  reschedule_all (monitor);
+  g_object_notify_by_pspec (G_OBJECT (monitor), properties[PROP_STALE_WARNING_ONLY_ONCE]);
+}
+
+/**
+ * heartbeat_unregister_reason_to_string:
+ * @reason: a #HeartbeatUnregisterReason
+ *
+ * Returns: the reason's nick: `unregistered`, `timed-out` or `gone`
+ */
+const char *
+heartbeat_unregister_reason_to_string (HeartbeatUnregisterReason reason)
+{
+  static GEnumClass *klass;
+  GEnumValue *value;
+
+  if (g_once_init_enter (&klass))
+    g_once_init_leave (&klass, g_type_class_ref (HEARTBEAT_TYPE_UNREGISTER_REASON));
+
+  value = g_enum_get_value (klass, reason);
+  g_return_val_if_fail (value != NULL, "unknown");
+  return value->value_nick;
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                             */
+
+static void
+heartbeat_monitor_get_property (GObject    *object,
+                                guint       prop_id,
+                                GValue     *value,
+                                GParamSpec *pspec)
+{
+  HeartbeatMonitor *self = HEARTBEAT_MONITOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_CHECK_INTERVAL:
+      g_value_set_int64 (value, self->check_interval);
+      break;
+    case PROP_STALE_THRESHOLD:
+      g_value_set_int64 (value, self->stale_threshold);
+      break;
+    case PROP_TIMEOUT_THRESHOLD:
+      g_value_set_int64 (value, self->timeout_threshold);
+      break;
+    case PROP_STALE_WARNING_ONLY_ONCE:
+      g_value_set_boolean (value, self->stale_warning_only_once);
+      break;
+    case PROP_RUNNING:
+      g_value_set_boolean (value, self->source != NULL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+heartbeat_monitor_set_property (GObject      *object,
+                                guint         prop_id,
+                                const GValue *value,
+                                GParamSpec   *pspec)
+{
+  HeartbeatMonitor *self = HEARTBEAT_MONITOR (object);
+
+  switch (prop_id)
+    {
+    case PROP_CHECK_INTERVAL:
+      heartbeat_monitor_set_check_interval (self, g_value_get_int64 (value));
+      break;
+    case PROP_STALE_THRESHOLD:
+      heartbeat_monitor_set_stale_threshold (self, g_value_get_int64 (value));
+      break;
+    case PROP_TIMEOUT_THRESHOLD:
+      heartbeat_monitor_set_timeout_threshold (self, g_value_get_int64 (value));
+      break;
+    case PROP_STALE_WARNING_ONLY_ONCE:
+      heartbeat_monitor_set_stale_warning_only_once (self, g_value_get_boolean (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+heartbeat_monitor_dispose (GObject *object)
+{
+  HeartbeatMonitor *self = HEARTBEAT_MONITOR (object);
+
+  if (self->source)
+    {
+      g_source_destroy (self->source);
+      g_clear_pointer (&self->source, g_source_unref);
+    }
+
+  G_OBJECT_CLASS (heartbeat_monitor_parent_class)->dispose (object);
+}
+
+static void
+heartbeat_monitor_finalize (GObject *object)
+{
+  HeartbeatMonitor *self = HEARTBEAT_MONITOR (object);
+  GHashTableIter iter;
+  HeartbeatAgent *agent;
+
+  heartbeat_deadlines_clear (&self->deadlines);
+  g_hash_table_iter_init (&iter, self->agents);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &agent))
+    agent->registered = FALSE;
+  g_hash_table_unref (self->agents);
+  g_hash_table_unref (self->owned);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (heartbeat_monitor_parent_class)->finalize (object);
+}
+
+static void
+heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GType agent_type = HEARTBEAT_TYPE_AGENT | G_SIGNAL_TYPE_STATIC_SCOPE;
+
+  object_class->get_property = heartbeat_monitor_get_property;
+  object_class->set_property = heartbeat_monitor_set_property;
+  object_class->dispose = heartbeat_monitor_dispose;
+  object_class->finalize = heartbeat_monitor_finalize;
+
+  /**
+   * HeartbeatMonitor:check-interval:
+   *
+   * How often, in µs, a stale agent is warned about again when
+   * #HeartbeatMonitor:stale-warning-only-once is %FALSE. The monitor does
+   * not poll, so this is not how often it looks at agents.
+   */
+  properties[PROP_CHECK_INTERVAL] =
+    g_param_spec_int64 ("check-interval", NULL, NULL,
+                        1, HEARTBEAT_THRESHOLD_MAX, DEFAULT_CHECK_INTERVAL,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * HeartbeatMonitor:stale-threshold:
+   *
+   * How long, in µs, an agent may be quiet before it is stale, unless it
+   * has a threshold of its own. Five minutes by default.
+   */
+  properties[PROP_STALE_THRESHOLD] =
+    g_param_spec_int64 ("stale-threshold", NULL, NULL,
+                        1, HEARTBEAT_THRESHOLD_MAX, DEFAULT_STALE_THRESHOLD,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * HeartbeatMonitor:timeout-threshold:
+   *
+   * How long, in µs, an agent's run may last before it times out and is
+   * removed, unless it has a threshold of its own. Thirty minutes by
+   * default.
+   */
+  properties[PROP_TIMEOUT_THRESHOLD] =
+    g_param_spec_int64 ("timeout-threshold", NULL, NULL,
+                        1, HEARTBEAT_THRESHOLD_MAX, DEFAULT_TIMEOUT_THRESHOLD,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * HeartbeatMonitor:stale-warning-only-once:
+   *
+   * Whether #HeartbeatMonitor::agent-stale fires once per stale episode
+   * (%TRUE, the default) or again every #HeartbeatMonitor:check-interval
+   * while the agent stays stale.
+   */
+  properties[PROP_STALE_WARNING_ONLY_ONCE] =
+    g_param_spec_boolean ("stale-warning-only-once", NULL, NULL, TRUE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * HeartbeatMonitor:running:
+   *
+   * Whether the deadline source is armed (see heartbeat_monitor_start()).
+   */
+  properties[PROP_RUNNING] =
+    g_param_spec_boolean ("running", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * HeartbeatMonitor::agent-registered:
+   * @monitor: the monitor
+   * @agent: the agent
+   *
+   * An agent was registered, declared, or re-registered (restarted).
+   */
+  signals[SIGNAL_AGENT_REGISTERED] =
+    g_signal_new ("agent-registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, agent_type);
+
+  /**
+   * HeartbeatMonitor::agent-unregistered:
+   * @monitor: the monitor
+   * @agent: the agent, no longer registered
+   * @reason: a #HeartbeatUnregisterReason
+   *
+   * An agent was removed: by a caller, on timeout, or after being gone.
+   */
+  signals[SIGNAL_AGENT_UNREGISTERED] =
+    g_signal_new ("agent-unregistered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, agent_type,
+                  HEARTBEAT_TYPE_UNREGISTER_REASON);
+
+  /**
+   * HeartbeatMonitor::agent-stale:
+   * @monitor: the monitor
+   * @agent: the agent
+   * @idle_usec: how long it has been quiet, in µs
+   *
+   * An agent was quiet for its stale threshold: once per stale episode, or
+   * every #HeartbeatMonitor:check-interval if warnings repeat. Preceded by
+   * #HeartbeatMonitor::agent-state-changed when the episode starts.
+   */
+  signals[SIGNAL_AGENT_STALE] =
+    g_signal_new ("agent-stale", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, agent_type, G_TYPE_INT64);
+
+  /**
+   * HeartbeatMonitor::agent-timed-out:
+   * @monitor: the monitor
+   * @agent: the agent
+   * @running_usec: how long its run lasted, in µs
+   *
+   * An agent ran for its timeout threshold. After this signal the monitor
+   * removes it (#HeartbeatMonitor::agent-unregistered with
+   * %HEARTBEAT_UNREGISTER_REASON_TIMED_OUT), or resets a declared agent to
+   * %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT.
+   */
+  signals[SIGNAL_AGENT_TIMED_OUT] =
+    g_signal_new ("agent-timed-out", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, agent_type, G_TYPE_INT64);
+
+  /**
+   * HeartbeatMonitor::agent-recovered:
+   * @monitor: the monitor
+   * @agent: the agent
+   *
+   * A stale agent showed activity again: its stale episode is over.
+   */
+  signals[SIGNAL_AGENT_RECOVERED] =
+    g_signal_new ("agent-recovered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, agent_type);
+
+  /**
+   * HeartbeatMonitor::agent-state-changed:
+   * @monitor: the monitor
+   * @agent: the agent
+   * @old_state: the #HeartbeatAgentState it had
+   * @new_state: the #HeartbeatAgentState it has now
+   *
+   * An agent's state changed. Emitted before the more specific signal
+   * (#HeartbeatMonitor::agent-stale, #HeartbeatMonitor::agent-recovered, …)
+   * of the same change.
+   */
+  signals[SIGNAL_AGENT_STATE_CHANGED] =
+    g_signal_new ("agent-state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, agent_type,
+                  HEARTBEAT_TYPE_AGENT_STATE, HEARTBEAT_TYPE_AGENT_STATE);
+}
+
+static void
+heartbeat_monitor_init (HeartbeatMonitor *self)
+{
+  self->agents = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                        (GDestroyNotify) heartbeat_agent_unref);
+  self->owned = g_hash_table_new (NULL, NULL);
+  heartbeat_deadlines_init (&self->deadlines);
+  self->context = g_main_context_ref_thread_default ();
+  self->armed_at = -1;
+  self->check_interval = DEFAULT_CHECK_INTERVAL;
+  self->stale_threshold = DEFAULT_STALE_THRESHOLD;
+  self->timeout_threshold = DEFAULT_TIMEOUT_THRESHOLD;
+  self->stale_warning_only_once = TRUE;
+}

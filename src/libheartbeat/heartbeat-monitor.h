@@ -1,0 +1,246 @@
+/* heartbeat-monitor.h: the model and scheduler of heartbeatd
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib-object.h>
+
+#include "heartbeat-agent.h"
+
+G_BEGIN_DECLS
+
+/**
+ * HEARTBEAT_ID_MAX_LENGTH:
+ *
+ * The longest agent id, in bytes. Ids are 1 to this many characters of
+ * `[A-Za-z0-9._:@-]`, so they are safe in file names, D-Bus strings, URLs
+ * and Prometheus label values without escaping.
+ */
+#define HEARTBEAT_ID_MAX_LENGTH 128
+
+/**
+ * HEARTBEAT_TASK_ID_MAX_LENGTH:
+ *
+ * The longest task id, in bytes (valid UTF-8, no control characters).
+ */
+#define HEARTBEAT_TASK_ID_MAX_LENGTH 256
+
+/**
+ * HEARTBEAT_STATUS_MAX_LENGTH:
+ *
+ * The longest reported status, in bytes (valid UTF-8, no control characters).
+ */
+#define HEARTBEAT_STATUS_MAX_LENGTH 64
+
+/**
+ * HEARTBEAT_METADATA_MAX_SIZE:
+ *
+ * The largest metadata dictionary an agent may carry, in bytes of its
+ * serialized #GVariant form, after a beat's metadata is merged into it.
+ */
+#define HEARTBEAT_METADATA_MAX_SIZE 16384
+
+/**
+ * HEARTBEAT_THRESHOLD_MAX:
+ *
+ * The largest threshold or interval accepted, in µs (about 100 years), so
+ * that deadlines never overflow.
+ */
+#define HEARTBEAT_THRESHOLD_MAX (G_GINT64_CONSTANT (100) * 366 * 24 * 3600 * G_USEC_PER_SEC)
+
+/**
+ * HEARTBEAT_ERROR:
+ *
+ * Error domain of #HeartbeatMonitor. Errors in this domain are from the
+ * #HeartbeatError enumeration.
+ */
+#define HEARTBEAT_ERROR (heartbeat_error_quark ())
+GQuark heartbeat_error_quark (void);
+
+/**
+ * HeartbeatError:
+ * @HEARTBEAT_ERROR_INVALID_ARGUMENT: an id, status, task id, threshold or
+ *   metadata dictionary is malformed or too large. Nothing was changed.
+ * @HEARTBEAT_ERROR_NOT_FOUND: no agent has that id. Nothing was changed.
+ *
+ * Errors returned for bad input. Programmer errors (a %NULL monitor) are
+ * guarded by g_return_val_if_fail() instead.
+ */
+typedef enum {
+  HEARTBEAT_ERROR_INVALID_ARGUMENT,
+  HEARTBEAT_ERROR_NOT_FOUND,
+} HeartbeatError;
+
+/**
+ * HeartbeatUnregisterReason:
+ * @HEARTBEAT_UNREGISTER_REASON_UNREGISTERED: a caller unregistered it.
+ * @HEARTBEAT_UNREGISTER_REASON_TIMED_OUT: it ran longer than its timeout
+ *   threshold and the monitor removed it.
+ * @HEARTBEAT_UNREGISTER_REASON_GONE: it was gone (its process or bus peer
+ *   went away) for a whole stale threshold and the monitor removed it.
+ *
+ * Why #HeartbeatMonitor::agent-unregistered was emitted.
+ */
+typedef enum {
+  HEARTBEAT_UNREGISTER_REASON_UNREGISTERED,
+  HEARTBEAT_UNREGISTER_REASON_TIMED_OUT,
+  HEARTBEAT_UNREGISTER_REASON_GONE,
+} HeartbeatUnregisterReason;
+
+const char *heartbeat_unregister_reason_to_string (HeartbeatUnregisterReason reason);
+
+/**
+ * HeartbeatAgentOptions:
+ * @task_id: (nullable): what the agent is working on, or %NULL
+ * @stale_after_usec: the agent's stale threshold in µs, or 0 for the
+ *   monitor's #HeartbeatMonitor:stale-threshold
+ * @timeout_after_usec: the agent's timeout threshold in µs, or 0 for the
+ *   monitor's #HeartbeatMonitor:timeout-threshold
+ * @owner_uid: the uid the agent belongs to; the monitor only counts it (see
+ *   heartbeat_monitor_count_owned_by()), fronts decide who may change it
+ * @pid: the process behind the agent, or 0; the monitor only records it
+ * @metadata: (nullable): an `a{sv}` dictionary of caller data, or %NULL
+ *
+ * How to register an agent. Zero-initialise it (`{ 0 }`) and set what you
+ * need; every field has a meaningful zero.
+ */
+typedef struct {
+  const char *task_id;
+  gint64      stale_after_usec;
+  gint64      timeout_after_usec;
+  guint32     owner_uid;
+  gint32      pid;
+  GVariant   *metadata;
+} HeartbeatAgentOptions;
+
+/**
+ * HeartbeatBeatDetails:
+ * @status: (nullable): the status the agent reports; %NULL means `running`.
+ *   `error` puts the agent in %HEARTBEAT_AGENT_STATE_ERROR, `idle` is the
+ *   same as heartbeat_monitor_mark_idle().
+ * @has_progress: whether @progress is set
+ * @progress: how far along the agent is (any finite number; stored in the
+ *   metadata under `progress`)
+ * @metadata: (nullable): an `a{sv}` dictionary merged into the agent's
+ *   metadata, key by key
+ *
+ * What a beat carries besides the fact of activity.
+ */
+typedef struct {
+  const char *status;
+  gboolean    has_progress;
+  double      progress;
+  GVariant   *metadata;
+} HeartbeatBeatDetails;
+
+/**
+ * HeartbeatAgentSnapshot:
+ * @state: the state the agent was in; %HEARTBEAT_AGENT_STATE_STALE keeps the
+ *   stale episode (no second warning), transient states are restored as
+ *   %HEARTBEAT_AGENT_STATE_HEALTHY
+ * @status: (nullable): the last reported status
+ * @beats: how many beats it had
+ * @started_at_realtime: when it was registered (or left idle), wall-clock µs
+ * @last_activity_at_realtime: its last activity, wall-clock µs
+ * @declared: whether it was declared with heartbeat_monitor_declare()
+ *
+ * An agent as persisted by a front, for heartbeat_monitor_restore(). Times
+ * are wall-clock, so an agent that went quiet while the daemon was down is
+ * judged by how long ago that really was.
+ */
+typedef struct {
+  HeartbeatAgentState state;
+  const char         *status;
+  guint64             beats;
+  gint64              started_at_realtime;
+  gint64              last_activity_at_realtime;
+  gboolean            declared;
+} HeartbeatAgentSnapshot;
+
+/**
+ * HeartbeatClockFunc:
+ * @user_data: the data given to heartbeat_monitor_set_clock()
+ *
+ * A monotonic clock in µs, for tests that drive the monitor with explicit
+ * time.
+ *
+ * Returns: the current time in µs
+ */
+typedef gint64 (*HeartbeatClockFunc) (gpointer user_data);
+
+#define HEARTBEAT_TYPE_MONITOR (heartbeat_monitor_get_type ())
+G_DECLARE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, HEARTBEAT, MONITOR, GObject)
+
+HeartbeatMonitor *heartbeat_monitor_new               (void);
+HeartbeatMonitor *heartbeat_monitor_get_default       (void);
+
+void              heartbeat_monitor_start             (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_stop              (HeartbeatMonitor *monitor);
+gboolean          heartbeat_monitor_get_running       (HeartbeatMonitor *monitor);
+
+HeartbeatAgent   *heartbeat_monitor_register          (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       const HeartbeatAgentOptions *options,
+                                                       GError                     **error);
+HeartbeatAgent   *heartbeat_monitor_declare           (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       const HeartbeatAgentOptions *options,
+                                                       GError                     **error);
+HeartbeatAgent   *heartbeat_monitor_restore           (HeartbeatMonitor             *monitor,
+                                                       const char                   *id,
+                                                       const HeartbeatAgentOptions  *options,
+                                                       const HeartbeatAgentSnapshot *snapshot,
+                                                       GError                      **error);
+gboolean          heartbeat_monitor_beat              (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       const HeartbeatBeatDetails  *details,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_mark_idle         (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_mark_gone         (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_unregister        (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       GError                     **error);
+
+HeartbeatAgent   *heartbeat_monitor_lookup            (HeartbeatMonitor            *monitor,
+                                                       const char                  *id);
+GPtrArray        *heartbeat_monitor_list_agents       (HeartbeatMonitor            *monitor);
+guint             heartbeat_monitor_get_n_agents      (HeartbeatMonitor            *monitor);
+void              heartbeat_monitor_get_state_counts  (HeartbeatMonitor            *monitor,
+                                                       guint                        counts[HEARTBEAT_AGENT_N_STATES]);
+guint             heartbeat_monitor_count_owned_by    (HeartbeatMonitor            *monitor,
+                                                       guint32                      uid);
+GVariant         *heartbeat_monitor_get_status        (HeartbeatMonitor            *monitor);
+
+void              heartbeat_monitor_run_checks        (HeartbeatMonitor            *monitor,
+                                                       gint64                       now);
+gint64            heartbeat_monitor_get_next_deadline (HeartbeatMonitor            *monitor);
+
+void              heartbeat_monitor_set_clock         (HeartbeatMonitor            *monitor,
+                                                       HeartbeatClockFunc           clock,
+                                                       gpointer                     user_data);
+gint64            heartbeat_monitor_get_time          (HeartbeatMonitor            *monitor);
+gint64            heartbeat_monitor_to_realtime       (HeartbeatMonitor            *monitor,
+                                                       gint64                       monotonic);
+
+gint64            heartbeat_monitor_get_check_interval   (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_set_check_interval   (HeartbeatMonitor *monitor,
+                                                          gint64            usec);
+gint64            heartbeat_monitor_get_stale_threshold  (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_set_stale_threshold  (HeartbeatMonitor *monitor,
+                                                          gint64            usec);
+gint64            heartbeat_monitor_get_timeout_threshold (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_set_timeout_threshold (HeartbeatMonitor *monitor,
+                                                           gint64            usec);
+gboolean          heartbeat_monitor_get_stale_warning_only_once (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_set_stale_warning_only_once (HeartbeatMonitor *monitor,
+                                                                 gboolean          only_once);
+
+gboolean          heartbeat_id_is_valid               (const char *id,
+                                                       GError    **error);
+
+G_END_DECLS
