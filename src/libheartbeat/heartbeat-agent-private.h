@@ -40,6 +40,7 @@ struct _HeartbeatAgent {
   gint64   mark_at;        /* last stale warning, or the moment it went gone */
   gint64   deadline;       /* the heap key: when to look at this agent next */
   char    *task_id;
+  char    *bound_to;
   const char *status;
   GVariant *metadata;
   char     id[];
@@ -50,6 +51,8 @@ void            heartbeat_agent_set_status     (HeartbeatAgent *agent,
                                                 const char     *status);
 void            heartbeat_agent_set_task_id    (HeartbeatAgent *agent,
                                                 const char     *task_id);
+void            heartbeat_agent_set_bound_to   (HeartbeatAgent *agent,
+                                                const char     *bound_to);
 void            heartbeat_agent_take_metadata  (HeartbeatAgent *agent,
                                                 GVariant       *metadata);
 

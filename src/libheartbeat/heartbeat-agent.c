@@ -78,6 +78,7 @@ heartbeat_agent_unref (HeartbeatAgent *agent)
   if (agent->status_owned)
     g_free ((char *) agent->status);
   g_free (agent->task_id);
+  g_free (agent->bound_to);
   g_clear_pointer (&agent->metadata, g_variant_unref);
   g_free (agent);
 }
@@ -117,6 +118,16 @@ heartbeat_agent_set_task_id (HeartbeatAgent *agent,
     return;
   g_free (agent->task_id);
   agent->task_id = g_strdup (task_id);
+}
+
+void
+heartbeat_agent_set_bound_to (HeartbeatAgent *agent,
+                              const char     *bound_to)
+{
+  if (g_strcmp0 (agent->bound_to, bound_to) == 0)
+    return;
+  g_free (agent->bound_to);
+  agent->bound_to = g_strdup (bound_to);
 }
 
 void
@@ -279,6 +290,22 @@ heartbeat_agent_get_timeout_after (const HeartbeatAgent *agent)
 {
   g_return_val_if_fail (agent != NULL, 0);
   return agent->timeout_after;
+}
+
+/**
+ * heartbeat_agent_get_bound_to:
+ * @agent: a #HeartbeatAgent
+ *
+ * What the agent's liveness is bound to, as the front that registered it
+ * names it: a D-Bus unique name for `bind-to-caller` agents.
+ *
+ * Returns: (nullable): the binding, or %NULL
+ */
+const char *
+heartbeat_agent_get_bound_to (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return agent->bound_to;
 }
 
 /**

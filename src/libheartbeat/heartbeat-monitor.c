@@ -86,6 +86,7 @@ enum {
   SIGNAL_AGENT_TIMED_OUT,
   SIGNAL_AGENT_RECOVERED,
   SIGNAL_AGENT_STATE_CHANGED,
+  SIGNAL_AGENT_BEAT,
   N_SIGNALS
 };
 
@@ -226,7 +227,8 @@ options_are_valid (const HeartbeatAgentOptions *options,
   if (!text_is_valid (options->task_id, HEARTBEAT_TASK_ID_MAX_LENGTH, "Task id", error) ||
       !threshold_is_valid (options->stale_after_usec, "Stale threshold", error) ||
       !threshold_is_valid (options->timeout_after_usec, "Timeout threshold", error) ||
-      !metadata_is_valid (options->metadata, error))
+      !metadata_is_valid (options->metadata, error) ||
+      !text_is_valid (options->bound_to, HEARTBEAT_TASK_ID_MAX_LENGTH, "Binding", error))
     return FALSE;
 
   if (options->pid < 0)
@@ -348,6 +350,7 @@ apply_options (HeartbeatMonitor            *self,
   agent->timeout_is_default = options->timeout_after_usec == 0;
   agent->timeout_after = options->timeout_after_usec ? options->timeout_after_usec : self->timeout_threshold;
   agent->pid = options->pid;
+  heartbeat_agent_set_bound_to (agent, options->bound_to);
   heartbeat_agent_take_metadata (agent, options->metadata);
 
   if (agent->owner_uid != options->owner_uid)
@@ -1008,7 +1011,11 @@ record_activity (HeartbeatMonitor *self,
    * is re-queued when that entry comes due. */
   if (agent->state == new_state && new_state == HEARTBEAT_AGENT_STATE_HEALTHY &&
       !agent->idle && !idle)
-    return;
+    {
+      if (count_beat)
+        g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
+      return;
+    }
 
   /* Leaving idle, or the first beat of a declared agent, starts a new run. */
   if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
@@ -1023,6 +1030,8 @@ record_activity (HeartbeatMonitor *self,
   emit_state_changed (self, agent, old);
   if (old == HEARTBEAT_AGENT_STATE_STALE && agent->generation == generation)
     g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
+  if (count_beat && agent->generation == generation)
+    g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
 }
 
 /**
@@ -1741,6 +1750,19 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
     g_signal_new ("agent-state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 3, agent_type,
                   HEARTBEAT_TYPE_AGENT_STATE, HEARTBEAT_TYPE_AGENT_STATE);
+
+  /**
+   * HeartbeatMonitor::agent-beat:
+   * @monitor: the monitor
+   * @agent: the agent
+   *
+   * An agent beat (after the state changes the beat caused). For fronts
+   * that batch work on activity, such as persistence; with no handler
+   * connected it costs next to nothing.
+   */
+  signals[SIGNAL_AGENT_BEAT] =
+    g_signal_new ("agent-beat", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_NO_RECURSE,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, agent_type);
 }
 
 static void

@@ -101,6 +101,9 @@ const char *heartbeat_unregister_reason_to_string (HeartbeatUnregisterReason rea
  *   heartbeat_monitor_count_owned_by()), fronts decide who may change it
  * @pid: the process behind the agent, or 0; the monitor only records it
  * @metadata: (nullable): an `a{sv}` dictionary of caller data, or %NULL
+ * @bound_to: (nullable): what the agent's liveness is bound to, as a front
+ *   names it (a D-Bus unique name such as `:1.42`), or %NULL; the monitor
+ *   only records it, the front marks the agent gone when it goes away
  *
  * How to register an agent. Zero-initialise it (`{ 0 }`) and set what you
  * need; every field has a meaningful zero.
@@ -112,6 +115,7 @@ typedef struct {
   guint32     owner_uid;
   gint32      pid;
   GVariant   *metadata;
+  const char *bound_to;
 } HeartbeatAgentOptions;
 
 /**
