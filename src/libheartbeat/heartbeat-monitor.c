@@ -564,6 +564,8 @@ check_agent (HeartbeatMonitor *self,
              gint64            now)
 {
   guint32 generation = agent->generation;
+  gint64 popped = agent->deadline;
+  gint64 due;
   HeartbeatAgentState old;
 
   if (agent->state == HEARTBEAT_AGENT_STATE_GONE)
@@ -575,8 +577,30 @@ check_agent (HeartbeatMonitor *self,
       return;
     }
 
+  /* The key the agent was queued under may be older than its real deadline
+   * (a beat does not touch the queue). Put it back under the real one, so
+   * that when several deadlines are due in one run the signals still come
+   * in deadline order. */
+  due = compute_deadline (self, agent);
+  if (due > popped)
+    {
+      agent->deadline = due;
+      heartbeat_deadlines_push (&self->deadlines, agent);
+      return;
+    }
+
   if (!agent->idle && now >= agent->started_at + agent->timeout_after)
     {
+      gint64 timeout_at = agent->started_at + agent->timeout_after;
+
+      /* Stale and timeout both due in this run: the timeout wins, with no
+       * stale warning, but only at its own place in deadline order. */
+      if (timeout_at > popped)
+        {
+          agent->deadline = timeout_at;
+          heartbeat_deadlines_push (&self->deadlines, agent);
+          return;
+        }
       time_out (self, agent, now);
       return;
     }
