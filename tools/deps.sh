@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# tools/deps.sh [build|test]: installs the Debian packages heartbeat needs,
+# only those that are missing. Sourced by tools/run.sh and tools/test.sh.
+set -euo pipefail
+
+build_packages=(
+  meson ninja-build pkg-config gcc
+  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev
+)
+test_packages=(
+  dbus-daemon dbus-bin python3-dbusmock gettext libxml2-utils systemd util-linux
+)
+
+hb_missing_packages () {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || echo "$p"
+  done
+}
+
+hb_install_packages () {
+  local missing
+  missing=$(hb_missing_packages "$@")
+  [ -z "$missing" ] && return 0
+  echo "heartbeat: installing missing Debian packages:" $missing >&2
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  # The package lists may be absent on a fresh machine; fetch them once.
+  if ! $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing; then
+    $sudo apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
+  fi
+}
+
+case "${1:-build}" in
+  build) hb_install_packages "${build_packages[@]}" ;;
+  test)  hb_install_packages "${build_packages[@]}" "${test_packages[@]}" ;;
+  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# tools/test.sh: build heartbeat and run the whole test suite: once in a
+# normal build, and the unit tests again under AddressSanitizer and
+# UndefinedBehaviorSanitizer. Installs missing Debian packages first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/deps.sh test
+
+[ -d build ] || meson setup build
+meson compile -C build
+
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+meson compile -C build-asan
+
+status=0
+meson test -C build --print-errorlogs --num-processes 2 || status=1
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 || status=1
+
+# One closing line for people and CI: the counts of both runs.
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    with open(path) as log:
+        for line in log:
+            result = json.loads(line)["result"]
+            if result in ("OK", "EXPECTEDFAIL"):
+                passed += 1
+            elif result == "SKIP":
+                skipped += 1
+            else:
+                failed += 1
+print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
