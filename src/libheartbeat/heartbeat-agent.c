@@ -293,6 +293,38 @@ heartbeat_agent_get_timeout_after (const HeartbeatAgent *agent)
 }
 
 /**
+ * heartbeat_agent_get_own_stale_after:
+ * @agent: a #HeartbeatAgent
+ *
+ * The stale threshold the agent was registered with, as opposed to the
+ * effective one (heartbeat_agent_get_stale_after()): what a front persists,
+ * so that an agent that follows the monitor's threshold keeps following it.
+ *
+ * Returns: the agent's own stale threshold in µs, or 0 if it has none
+ */
+gint64
+heartbeat_agent_get_own_stale_after (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->stale_is_default ? 0 : agent->stale_after;
+}
+
+/**
+ * heartbeat_agent_get_own_timeout_after:
+ * @agent: a #HeartbeatAgent
+ *
+ * Like heartbeat_agent_get_own_stale_after(), for the timeout threshold.
+ *
+ * Returns: the agent's own timeout threshold in µs, or 0 if it has none
+ */
+gint64
+heartbeat_agent_get_own_timeout_after (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->timeout_is_default ? 0 : agent->timeout_after;
+}
+
+/**
  * heartbeat_agent_get_bound_to:
  * @agent: a #HeartbeatAgent
  *

@@ -72,6 +72,8 @@ gint64               heartbeat_agent_get_last_activity_at (const HeartbeatAgent 
 guint64              heartbeat_agent_get_beats           (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_stale_after     (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_timeout_after   (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_own_stale_after (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_own_timeout_after (const HeartbeatAgent *agent);
 const char          *heartbeat_agent_get_bound_to        (const HeartbeatAgent *agent);
 GVariant            *heartbeat_agent_get_metadata        (const HeartbeatAgent *agent);
 gboolean             heartbeat_agent_get_progress        (const HeartbeatAgent *agent,

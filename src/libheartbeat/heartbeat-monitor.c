@@ -1036,8 +1036,7 @@ record_activity (HeartbeatMonitor *self,
   if (agent->state == new_state && new_state == HEARTBEAT_AGENT_STATE_HEALTHY &&
       !agent->idle && !idle)
     {
-      if (count_beat)
-        g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
+      g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
       return;
     }
 
@@ -1054,7 +1053,7 @@ record_activity (HeartbeatMonitor *self,
   emit_state_changed (self, agent, old);
   if (old == HEARTBEAT_AGENT_STATE_STALE && agent->generation == generation)
     g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
-  if (count_beat && agent->generation == generation)
+  if (agent->generation == generation)
     g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
 }
 
@@ -1780,9 +1779,9 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
    * @monitor: the monitor
    * @agent: the agent
    *
-   * An agent beat (after the state changes the beat caused). For fronts
-   * that batch work on activity, such as persistence; with no handler
-   * connected it costs next to nothing.
+   * An agent beat or was marked idle (after the state changes this
+   * caused). For fronts that batch work on activity, such as persistence;
+   * with no handler connected it costs next to nothing.
    */
   signals[SIGNAL_AGENT_BEAT] =
     g_signal_new ("agent-beat", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_NO_RECURSE,
