@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# tools/deps.sh [build|test]: installs the Debian packages heartbeat needs,
+# tools/deps.sh [build|run|test]: installs the Debian packages heartbeat needs,
 # only those that are missing. Sourced by tools/run.sh and tools/test.sh.
 set -euo pipefail
 
 build_packages=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev
+)
+run_packages=(
+  dbus-daemon
 )
 test_packages=(
   dbus-daemon dbus-bin python3-dbusmock gettext libxml2-utils systemd util-linux
@@ -34,6 +37,7 @@ hb_install_packages () {
 
 case "${1:-build}" in
   build) hb_install_packages "${build_packages[@]}" ;;
+  run)   hb_install_packages "${build_packages[@]}" "${run_packages[@]}" ;;
   test)  hb_install_packages "${build_packages[@]}" "${test_packages[@]}" ;;
-  *) echo "usage: $0 [build|test]" >&2; exit 2 ;;
+  *) echo "usage: $0 [build|run|test]" >&2; exit 2 ;;
 esac

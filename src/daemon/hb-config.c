@@ -1,0 +1,505 @@
+/* hb-config.c: heartbeatd's configuration (GKeyFile with drop-ins)
+ *
+ * The main file, then the drop-ins FILE.d/NAME.conf in lexical order; a key set in a later
+ * file overrides the same key set earlier. Every file is checked on its
+ * own (unknown sections and keys, bad values), so an error names the file
+ * it is in, and a configuration with an error is never half applied.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "hb-config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "hb-resources.h"
+
+#define DEFAULT_RESOURCE "/org/heartbeat/Monitor1/heartbeatd.conf"
+#define AGENT_PREFIX     "agent:"
+
+typedef enum {
+  KIND_DURATION,
+  KIND_BOOLEAN,
+  KIND_UINT,
+  KIND_PORT,
+  KIND_TEXT,
+} KeyKind;
+
+typedef struct {
+  const char *group;   /* "agent:" matches every [agent:NAME] */
+  const char *key;
+  KeyKind     kind;
+} KeySpec;
+
+static const KeySpec keys[] = {
+  { "monitor", "check-interval", KIND_DURATION },
+  { "monitor", "stale-threshold", KIND_DURATION },
+  { "monitor", "timeout-threshold", KIND_DURATION },
+  { "monitor", "stale-warning-only-once", KIND_BOOLEAN },
+  { "limits", "agents-per-uid", KIND_UINT },
+  { "http", "enabled", KIND_BOOLEAN },
+  { "http", "address", KIND_TEXT },
+  { "http", "port", KIND_PORT },
+  { AGENT_PREFIX, "task", KIND_TEXT },
+  { AGENT_PREFIX, "stale-threshold", KIND_DURATION },
+  { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
+};
+
+/**
+ * hb_parse_duration:
+ * @text: a duration such as `90`, `90s`, `5min`, `1h30m` or `250ms`
+ * @usec: (out): the duration in µs
+ * @error: return location for a #GError
+ *
+ * A number alone is seconds. Units: `us`, `ms`, `s`, `m` or `min`, `h`,
+ * `d`; parts add up. The result is positive and at most
+ * %HEARTBEAT_THRESHOLD_MAX.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+hb_parse_duration (const char *text,
+                   gint64     *usec,
+                   GError    **error)
+{
+  static const struct { const char *unit; gint64 usec; } units[] = {
+    /* longest first, so "min" is not read as "m" followed by "in" */
+    { "min", 60 * G_USEC_PER_SEC },
+    { "ms", 1000 },
+    { "us", 1 },
+    { "s", G_USEC_PER_SEC },
+    { "m", 60 * G_USEC_PER_SEC },
+    { "h", G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC },
+    { "d", G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC },
+  };
+  const char *p = text;
+  gint64 total = 0;
+  gboolean first = TRUE;
+
+  if (text == NULL)
+    goto invalid;
+  while (*p == ' ')
+    p++;
+  if (*p == '\0')
+    goto invalid;
+
+  while (*p)
+    {
+      guint64 number;
+      gint64 scale = -1;
+      char *end;
+
+      if (!g_ascii_isdigit (*p))
+        goto invalid;
+      errno = 0;
+      number = g_ascii_strtoull (p, &end, 10);
+      if (errno != 0)
+        goto invalid;
+      p = end;
+      while (*p == ' ')
+        p++;
+
+      if (*p == '\0' && first)
+        scale = G_USEC_PER_SEC;   /* a bare number: seconds */
+      else
+        {
+          for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
+            if (g_str_has_prefix (p, units[i].unit))
+              {
+                scale = units[i].usec;
+                p += strlen (units[i].unit);
+                break;
+              }
+        }
+      if (scale < 0)
+        goto invalid;
+      if (number > (guint64) HEARTBEAT_THRESHOLD_MAX / (guint64) scale ||
+          total + (gint64) number * scale > HEARTBEAT_THRESHOLD_MAX)
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "Duration “%s” is too long", text);
+          return FALSE;
+        }
+      total += (gint64) number * scale;
+      first = FALSE;
+      while (*p == ' ')
+        p++;
+    }
+
+  if (total <= 0)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "Duration “%s” must be more than zero", text);
+      return FALSE;
+    }
+  *usec = total;
+  return TRUE;
+
+invalid:
+  g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+               "“%s” is not a duration (examples: 90, 90s, 5min, 1h30m, 250ms)",
+               text ? text : "");
+  return FALSE;
+}
+
+static void
+config_agent_free (HbConfigAgent *agent)
+{
+  g_free (agent->id);
+  g_free (agent->task_id);
+  g_free (agent);
+}
+
+/**
+ * hb_config_free:
+ * @config: (transfer full): a configuration
+ */
+void
+hb_config_free (HbConfig *config)
+{
+  if (config == NULL)
+    return;
+  g_ptr_array_unref (config->agents);
+  g_ptr_array_unref (config->files);
+  g_free (config->http_address);
+  g_free (config);
+}
+
+static const KeySpec *
+find_key (const char *group,
+          const char *key)
+{
+  gboolean is_agent = g_str_has_prefix (group, AGENT_PREFIX);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      gboolean group_matches = is_agent ? strcmp (keys[i].group, AGENT_PREFIX) == 0
+                                        : strcmp (keys[i].group, group) == 0;
+
+      if (group_matches && strcmp (keys[i].key, key) == 0)
+        return &keys[i];
+    }
+  return NULL;
+}
+
+static gboolean
+group_is_known (const char *group)
+{
+  if (g_str_has_prefix (group, AGENT_PREFIX))
+    return TRUE;
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    if (strcmp (keys[i].group, group) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static gboolean
+check_value (const KeySpec *spec,
+             const char    *value,
+             GError       **error)
+{
+  gint64 usec;
+  guint64 number;
+
+  switch (spec->kind)
+    {
+    case KIND_DURATION:
+      return hb_parse_duration (value, &usec, error);
+    case KIND_BOOLEAN:
+      if (strcmp (value, "true") == 0 || strcmp (value, "false") == 0)
+        return TRUE;
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "“%s” is not true or false", value);
+      return FALSE;
+    case KIND_UINT:
+      if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXINT32, &number, error))
+        return FALSE;
+      return TRUE;
+    case KIND_PORT:
+      if (!g_ascii_string_to_unsigned (value, 10, 1, 65535, &number, error))
+        return FALSE;
+      return TRUE;
+    case KIND_TEXT:
+    default:
+      if (*value == '\0' || strlen (value) > HEARTBEAT_TASK_ID_MAX_LENGTH ||
+          !g_utf8_validate (value, -1, NULL))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "The value must be 1 to %d bytes of UTF-8", HEARTBEAT_TASK_ID_MAX_LENGTH);
+          return FALSE;
+        }
+      return TRUE;
+    }
+}
+
+/* Checks one file against the known sections and keys, and copies it over
+ * @merged. @name is what messages call the file. */
+static gboolean
+merge_file (GKeyFile   *merged,
+            GPtrArray  *agent_ids,
+            GKeyFile   *file,
+            const char *name,
+            GError    **error)
+{
+  g_auto(GStrv) groups = g_key_file_get_groups (file, NULL);
+
+  for (gsize g = 0; groups[g]; g++)
+    {
+      const char *group = groups[g];
+      g_auto(GStrv) names = NULL;
+
+      if (!group_is_known (group))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
+                       "%s: unknown section [%s]", name, group);
+          return FALSE;
+        }
+      if (g_str_has_prefix (group, AGENT_PREFIX))
+        {
+          g_autoptr(GError) local = NULL;
+
+          if (!heartbeat_id_is_valid (group + strlen (AGENT_PREFIX), &local))
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "%s: [%s]: %s", name, group, local->message);
+              return FALSE;
+            }
+          /* The section declares the agent even with no keys. */
+          if (!g_ptr_array_find_with_equal_func (agent_ids, group + strlen (AGENT_PREFIX),
+                                                 g_str_equal, NULL))
+            g_ptr_array_add (agent_ids, g_strdup (group + strlen (AGENT_PREFIX)));
+        }
+
+      names = g_key_file_get_keys (file, group, NULL, NULL);
+      for (gsize k = 0; names && names[k]; k++)
+        {
+          const KeySpec *spec = find_key (group, names[k]);
+          g_autofree char *value = NULL;
+          g_autoptr(GError) local = NULL;
+
+          if (spec == NULL)
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
+                           "%s: unknown key “%s” in [%s]", name, names[k], group);
+              return FALSE;
+            }
+          value = g_key_file_get_string (file, group, names[k], &local);
+          if (value == NULL || !check_value (spec, g_strstrip (value), &local))
+            {
+              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                           "%s: [%s] %s: %s", name, group, names[k], local->message);
+              return FALSE;
+            }
+          g_key_file_set_string (merged, group, names[k], value);
+        }
+    }
+  return TRUE;
+}
+
+static gint64
+get_duration (GKeyFile   *merged,
+              const char *group,
+              const char *key,
+              gint64      fallback)
+{
+  g_autofree char *value = g_key_file_get_string (merged, group, key, NULL);
+  gint64 usec;
+
+  if (value == NULL || !hb_parse_duration (g_strstrip (value), &usec, NULL))
+    return fallback;
+  return usec;
+}
+
+static gboolean
+get_boolean (GKeyFile   *merged,
+             const char *group,
+             const char *key,
+             gboolean    fallback)
+{
+  g_autofree char *value = g_key_file_get_string (merged, group, key, NULL);
+
+  return value ? strcmp (g_strstrip (value), "true") == 0 : fallback;
+}
+
+static guint64
+get_uint (GKeyFile   *merged,
+          const char *group,
+          const char *key,
+          guint64     fallback)
+{
+  g_autofree char *value = g_key_file_get_string (merged, group, key, NULL);
+  guint64 number;
+
+  if (value == NULL || !g_ascii_string_to_unsigned (g_strstrip (value), 10, 0, G_MAXUINT32, &number, NULL))
+    return fallback;
+  return number;
+}
+
+/* Reads the merged, already checked key file into a configuration. */
+static HbConfig *
+config_from_key_file (GKeyFile  *merged,
+                      GPtrArray *agent_ids,
+                      GPtrArray *files)
+{
+  HbConfig *config = g_new0 (HbConfig, 1);
+
+  config->check_interval_usec = get_duration (merged, "monitor", "check-interval", 30 * G_USEC_PER_SEC);
+  config->stale_threshold_usec = get_duration (merged, "monitor", "stale-threshold", 5 * 60 * G_USEC_PER_SEC);
+  config->timeout_threshold_usec = get_duration (merged, "monitor", "timeout-threshold", (gint64) 30 * 60 * G_USEC_PER_SEC);
+  config->stale_warning_only_once = get_boolean (merged, "monitor", "stale-warning-only-once", TRUE);
+  config->agents_per_uid = (guint) get_uint (merged, "limits", "agents-per-uid", 1024);
+  config->http_enabled = get_boolean (merged, "http", "enabled", FALSE);
+  config->http_address = g_key_file_get_string (merged, "http", "address", NULL);
+  if (config->http_address == NULL)
+    config->http_address = g_strdup ("127.0.0.1");
+  g_strstrip (config->http_address);
+  config->http_port = (guint16) get_uint (merged, "http", "port", 8765);
+
+  config->agents = g_ptr_array_new_with_free_func ((GDestroyNotify) config_agent_free);
+  for (guint i = 0; i < agent_ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (agent_ids, i);
+      g_autofree char *group = g_strconcat (AGENT_PREFIX, id, NULL);
+      HbConfigAgent *agent = g_new0 (HbConfigAgent, 1);
+
+      agent->id = g_strdup (id);
+      agent->task_id = g_key_file_get_string (merged, group, "task", NULL);
+      if (agent->task_id)
+        g_strstrip (agent->task_id);
+      agent->stale_after_usec = get_duration (merged, group, "stale-threshold", 0);
+      agent->timeout_after_usec = get_duration (merged, group, "timeout-threshold", 0);
+      g_ptr_array_add (config->agents, agent);
+    }
+
+  config->files = g_ptr_array_ref (files);
+  return config;
+}
+
+static int
+compare_paths (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char * const *) a, *(const char * const *) b);
+}
+
+static gboolean
+load_into (GKeyFile   *merged,
+           GPtrArray  *agent_ids,
+           const char *path,
+           GPtrArray  *files,
+           GError    **error)
+{
+  g_autoptr(GKeyFile) file = g_key_file_new ();
+  g_autoptr(GError) local = NULL;
+
+  if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, local->domain, local->code, "%s: %s", path, local->message);
+      return FALSE;
+    }
+  if (!merge_file (merged, agent_ids, file, path, error))
+    return FALSE;
+  g_ptr_array_add (files, g_strdup (path));
+  return TRUE;
+}
+
+/**
+ * hb_config_load:
+ * @path: the main configuration file
+ * @error: return location for a #GError
+ *
+ * Reads @path, then every `*.conf` in the directory `@path.d`, in lexical
+ * order of their names (a missing directory is fine; a missing @path is
+ * not).
+ *
+ * Returns: (transfer full): the configuration, or %NULL with @error set
+ */
+HbConfig *
+hb_config_load (const char *path,
+                GError    **error)
+{
+  g_autoptr(GKeyFile) merged = g_key_file_new ();
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) agent_ids = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *dropin_dir = g_strconcat (path, ".d", NULL);
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) dropins = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+
+  if (!load_into (merged, agent_ids, path, files, error))
+    return NULL;
+
+  dir = g_dir_open (dropin_dir, 0, NULL);
+  while (dir && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".conf") && name[0] != '.')
+      g_ptr_array_add (dropins, g_build_filename (dropin_dir, name, NULL));
+  g_ptr_array_sort (dropins, compare_paths);
+
+  for (guint i = 0; i < dropins->len; i++)
+    if (!load_into (merged, agent_ids, g_ptr_array_index (dropins, i), files, error))
+      return NULL;
+
+  return config_from_key_file (merged, agent_ids, files);
+}
+
+/**
+ * hb_config_new_default:
+ *
+ * The configuration built into the binary (data/heartbeatd.conf), for a
+ * daemon that runs without any file of its own.
+ *
+ * Returns: (transfer full): the default configuration
+ */
+HbConfig *
+hb_config_new_default (void)
+{
+  g_autoptr(GBytes) bytes = g_resource_lookup_data (hb_get_resource (), DEFAULT_RESOURCE, 0, NULL);
+  g_autoptr(GKeyFile) file = g_key_file_new ();
+  g_autoptr(GKeyFile) merged = g_key_file_new ();
+  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) agent_ids = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  gsize size;
+  const char *data = g_bytes_get_data (bytes, &size);
+
+  if (!g_key_file_load_from_data (file, data, size, G_KEY_FILE_NONE, &error) ||
+      !merge_file (merged, agent_ids, file, "(built-in)", &error))
+    g_error ("The built-in configuration is broken: %s", error->message);
+  g_ptr_array_add (files, g_strdup ("(built-in)"));
+  return config_from_key_file (merged, agent_ids, files);
+}
+
+/**
+ * hb_config_apply:
+ * @config: a configuration
+ * @monitor: the monitor to configure
+ *
+ * Sets the monitor's thresholds and declares the configured agents (an
+ * agent that exists already is only marked declared). Thresholds apply at
+ * once to every agent that has no threshold of its own.
+ */
+void
+hb_config_apply (const HbConfig   *config,
+                 HeartbeatMonitor *monitor)
+{
+  g_object_set (monitor,
+                "check-interval", config->check_interval_usec,
+                "stale-threshold", config->stale_threshold_usec,
+                "timeout-threshold", config->timeout_threshold_usec,
+                "stale-warning-only-once", config->stale_warning_only_once,
+                NULL);
+
+  for (guint i = 0; i < config->agents->len; i++)
+    {
+      const HbConfigAgent *declared = g_ptr_array_index (config->agents, i);
+      HeartbeatAgentOptions options = {
+        .task_id = declared->task_id,
+        .stale_after_usec = declared->stale_after_usec,
+        .timeout_after_usec = declared->timeout_after_usec,
+      };
+      g_autoptr(GError) error = NULL;
+
+      if (heartbeat_monitor_declare (monitor, declared->id, &options, &error) == NULL)
+        g_warning ("Cannot declare agent “%s”: %s", declared->id, error->message);
+    }
+}

@@ -1,0 +1,50 @@
+/* hb-config.h: heartbeatd's configuration (GKeyFile with drop-ins)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "heartbeat-monitor.h"
+
+G_BEGIN_DECLS
+
+/* One [agent:NAME] section: an agent expected to exist. */
+typedef struct {
+  char   *id;
+  char   *task_id;           /* task= , or NULL */
+  gint64  stale_after_usec;  /* stale-threshold= , or 0 for the default */
+  gint64  timeout_after_usec;/* timeout-threshold= , or 0 */
+} HbConfigAgent;
+
+typedef struct {
+  /* [monitor] */
+  gint64     check_interval_usec;
+  gint64     stale_threshold_usec;
+  gint64     timeout_threshold_usec;
+  gboolean   stale_warning_only_once;
+  /* [limits] */
+  guint      agents_per_uid;
+  /* [agent:NAME] sections, in file order */
+  GPtrArray *agents;          /* HbConfigAgent */
+  /* [http] (read by the HTTP front) */
+  gboolean   http_enabled;
+  char      *http_address;    /* default "127.0.0.1" */
+  guint16    http_port;       /* default 8765 */
+  /* every file read, for messages */
+  GPtrArray *files;           /* char * */
+} HbConfig;
+
+HbConfig *hb_config_new_default (void);
+HbConfig *hb_config_load        (const char     *path,
+                                 GError        **error);
+void      hb_config_free        (HbConfig       *config);
+void      hb_config_apply       (const HbConfig *config,
+                                 HeartbeatMonitor *monitor);
+
+gboolean  hb_parse_duration     (const char     *text,
+                                 gint64         *usec,
+                                 GError        **error);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HbConfig, hb_config_free)
+
+G_END_DECLS

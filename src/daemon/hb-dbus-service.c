@@ -1,0 +1,1789 @@
+/* hb-dbus-service.c: the D-Bus front, org.heartbeat.Monitor1
+ *
+ * Translates between the message bus and the monitor: method calls on
+ * /org/heartbeat/Monitor1 become monitor calls, monitor signals become
+ * D-Bus signals and PropertiesChanged. The interface is the one in
+ * dbus/org.heartbeat.Monitor1.xml, loaded from the daemon's GResource.
+ *
+ * Monitor calls: heartbeat_monitor_register(), _beat(), _mark_idle(),
+ * _unregister(), _lookup(), _list_agents(), _get_n_agents(),
+ * _count_owned_by(), _get_status(), _get_time(), _to_realtime() and the
+ * threshold getters. Monitor signals: agent-registered,
+ * agent-unregistered, agent-stale, agent-timed-out, agent-recovered,
+ * agent-state-changed, and notify:: of the thresholds.
+ *
+ * Who the caller is comes from the bus (GetConnectionUnixUser, cached per
+ * unique name until the name leaves); whether it may change an agent is
+ * asked of HbAuthority; processes and peers the agents are bound to are
+ * watched by HbLiveness. The only agent state kept here is a mirror of
+ * id → owner uid, for the fast Beat path (see "What GDBus's worker thread
+ * may know" below), which answers certain Beats from the bus thread.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "hb-authority.h"
+#include "hb-dbus-service.h"
+#include "hb-liveness.h"
+#include "hb-resources.h"
+
+#define INTERFACE_RESOURCE "/org/heartbeat/Monitor1/org.heartbeat.Monitor1.xml"
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+static const GDBusErrorEntry hb_dbus_error_entries[] = {
+  { HB_DBUS_ERROR_NOT_FOUND,        HB_DBUS_ERROR_PREFIX "NotFound" },
+  { HB_DBUS_ERROR_EXISTS,           HB_DBUS_ERROR_PREFIX "Exists" },
+  { HB_DBUS_ERROR_INVALID_ARGUMENT, HB_DBUS_ERROR_PREFIX "InvalidArgument" },
+  { HB_DBUS_ERROR_ACCESS_DENIED,    HB_DBUS_ERROR_PREFIX "AccessDenied" },
+  { HB_DBUS_ERROR_QUOTA_EXCEEDED,   HB_DBUS_ERROR_PREFIX "QuotaExceeded" },
+};
+
+G_STATIC_ASSERT (G_N_ELEMENTS (hb_dbus_error_entries) == HB_DBUS_ERROR_QUOTA_EXCEEDED + 1);
+
+/**
+ * hb_dbus_error_quark:
+ *
+ * The error domain of the D-Bus front, registered with GDBus so a
+ * #GError in it goes out as its org.heartbeat.Monitor1.Error.* name.
+ *
+ * Returns: the #HB_DBUS_ERROR quark
+ */
+GQuark
+hb_dbus_error_quark (void)
+{
+  static gsize quark = 0;
+
+  g_dbus_error_register_error_domain ("hb-dbus-error-quark", &quark,
+                                      hb_dbus_error_entries,
+                                      G_N_ELEMENTS (hb_dbus_error_entries));
+  return (GQuark) quark;
+}
+
+/* ------------------------------------------------------------------ */
+/* What GDBus's worker thread may know                                 */
+
+/*
+ * The fast Beat path. GDBus reads messages in a worker thread and hops to
+ * the main context for every call on a registered object; that hop costs
+ * more than the beat itself. A message filter (run in the worker thread)
+ * therefore answers a Beat at once when everything about it is certain:
+ *
+ *  - it is org.heartbeat.Monitor1.Beat on our path with signature (sa{sv}),
+ *    a valid id, and no detail other than a valid `status`;
+ *  - the sender's uid is cached and the agent is known to belong to it (or
+ *    the sender is root), so the authorization needs no round trip;
+ *  - the sender has no state-changing call still on the normal path, so
+ *    its calls take effect in the order it sent them.
+ *
+ * The beat is then queued and applied on the main context in batches,
+ * within about DRAIN_INTERVAL_USEC (1 ms), and always before any call on
+ * the normal path is handled, so a GetAgent or Unregister sent after a
+ * Beat sees it. Anything else, including every error, takes the normal
+ * path through method_call(). What a caller could notice: the activity is
+ * stamped when the batch is applied (up to about 1 ms late), and a Beat
+ * acknowledged in the same millisecond as the agent's stale or timeout
+ * deadline may lose that race (a stale warning followed by a recovery, or
+ * a timed-out agent whose last beat is dropped); on the normal path the
+ * same race exists, only narrower.
+ *
+ * The state both threads see lives here, under one lock; the main thread
+ * is the only writer of uids and owners. It is reference-counted because
+ * a filter may run once more after g_dbus_connection_remove_filter().
+ */
+typedef struct {
+  char *id;
+  char *status;
+} QueuedBeat;
+
+typedef struct {
+  GMutex            lock;
+  HeartbeatMonitor *monitor;    /* used on the main context only */
+  gboolean          fast_beat;  /* atomic */
+  GHashTable       *uids;       /* unique name → uid (cache of GetConnectionUnixUser) */
+  GHashTable       *owners;     /* agent id → owner uid (mirror of the monitor) */
+  GHashTable       *pending;    /* unique name → state-changing calls on the normal path */
+  GArray           *queue;      /* QueuedBeat, from the worker */
+  gboolean          armed;      /* the source will drain the queue */
+  GSource          *source;     /* drains the queue on the main context */
+} Shared;
+
+#define DRAIN_INTERVAL_USEC 1000
+
+#define COUNTED_KEY "hb-dbus-counted"
+
+static void
+queued_beat_clear (gpointer data)
+{
+  QueuedBeat *beat = data;
+
+  g_free (beat->id);
+  g_free (beat->status);
+}
+
+static void
+shared_clear (gpointer data)
+{
+  Shared *shared = data;
+
+  if (shared->source)
+    {
+      g_source_destroy (shared->source);
+      g_source_unref (shared->source);
+    }
+  g_array_unref (shared->queue);
+  g_hash_table_unref (shared->pending);
+  g_hash_table_unref (shared->owners);
+  g_hash_table_unref (shared->uids);
+  g_object_unref (shared->monitor);
+  g_mutex_clear (&shared->lock);
+}
+
+static Shared *
+shared_ref (Shared *shared)
+{
+  return g_atomic_rc_box_acquire (shared);
+}
+
+static void
+shared_unref (Shared *shared)
+{
+  g_atomic_rc_box_release_full (shared, shared_clear);
+}
+
+/* Main context: applies the beats the worker acknowledged, in order.
+ * Returns whether there were any. */
+static gboolean
+shared_drain (Shared *shared)
+{
+  g_autoptr(GArray) beats = NULL;
+
+  g_mutex_lock (&shared->lock);
+  if (shared->queue->len > 0)
+    {
+      beats = g_steal_pointer (&shared->queue);
+      shared->queue = g_array_sized_new (FALSE, FALSE, sizeof (QueuedBeat), beats->len);
+      g_array_set_clear_func (shared->queue, queued_beat_clear);
+    }
+  g_mutex_unlock (&shared->lock);
+
+  if (beats == NULL)
+    return FALSE;
+  for (guint i = 0; i < beats->len; i++)
+    {
+      QueuedBeat *beat = &g_array_index (beats, QueuedBeat, i);
+      HeartbeatBeatDetails details = { .status = beat->status };
+      g_autoptr(GError) error = NULL;
+
+      /* Only fails if the agent was removed since (a timeout won). */
+      if (!heartbeat_monitor_beat (shared->monitor, beat->id, &details, &error))
+        g_debug ("Acknowledged beat of “%s” not applied: %s", beat->id, error->message);
+    }
+  return TRUE;
+}
+
+/* While beats keep coming, the main context drains them every
+ * DRAIN_INTERVAL_USEC on its own, so the worker does not wake it for each
+ * one (a cross-thread wakeup costs more than the beat); after an interval
+ * without beats it disarms, and the next beat arms it again. */
+static gboolean
+drain_dispatch (GSource    *source,
+                GSourceFunc callback,
+                gpointer    user_data)
+{
+  Shared *shared = user_data;
+
+  if (shared_drain (shared))
+    {
+      g_source_set_ready_time (source, g_source_get_time (source) + DRAIN_INTERVAL_USEC);
+      return G_SOURCE_CONTINUE;
+    }
+
+  g_mutex_lock (&shared->lock);
+  if (shared->queue->len == 0)
+    {
+      shared->armed = FALSE;
+      g_source_set_ready_time (source, -1);
+    }
+  else
+    {
+      g_source_set_ready_time (source, 0); /* queued meanwhile */
+    }
+  g_mutex_unlock (&shared->lock);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs drain_funcs = {
+  .dispatch = drain_dispatch,
+};
+
+static Shared *
+shared_new (HeartbeatMonitor *monitor)
+{
+  Shared *shared = g_atomic_rc_box_new0 (Shared);
+
+  g_mutex_init (&shared->lock);
+  shared->monitor = g_object_ref (monitor);
+  shared->fast_beat = TRUE;
+  shared->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  shared->owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  shared->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  shared->queue = g_array_new (FALSE, FALSE, sizeof (QueuedBeat));
+  g_array_set_clear_func (shared->queue, queued_beat_clear);
+
+  shared->source = g_source_new (&drain_funcs, sizeof (GSource));
+  g_source_set_static_name (shared->source, "[heartbeatd] acknowledged beats");
+  g_source_set_priority (shared->source, G_PRIORITY_DEFAULT);
+  /* the source only reads the queue; the Shared outlives it (dispose
+   * destroys it before dropping the service's reference) */
+  g_source_set_callback (shared->source, NULL, shared, NULL);
+  g_source_attach (shared->source, NULL);
+  return shared;
+}
+
+static void
+shared_set_uid (Shared     *shared,
+                const char *sender,
+                guint32     uid)
+{
+  g_mutex_lock (&shared->lock);
+  g_hash_table_insert (shared->uids, g_strdup (sender), GUINT_TO_POINTER (uid));
+  g_mutex_unlock (&shared->lock);
+}
+
+/* Main context only (the only writer), so no lock. */
+static gboolean
+shared_lookup_uid (Shared     *shared,
+                   const char *sender,
+                   guint32    *uid)
+{
+  gpointer value;
+
+  if (!g_hash_table_lookup_extended (shared->uids, sender, NULL, &value))
+    return FALSE;
+  *uid = GPOINTER_TO_UINT (value);
+  return TRUE;
+}
+
+static void
+shared_forget_sender (Shared     *shared,
+                      const char *sender)
+{
+  g_mutex_lock (&shared->lock);
+  g_hash_table_remove (shared->uids, sender);
+  g_hash_table_remove (shared->pending, sender);
+  g_mutex_unlock (&shared->lock);
+}
+
+static void
+shared_set_owner (Shared     *shared,
+                  const char *id,
+                  guint32     uid)
+{
+  g_mutex_lock (&shared->lock);
+  g_hash_table_insert (shared->owners, g_strdup (id), GUINT_TO_POINTER (uid));
+  g_mutex_unlock (&shared->lock);
+}
+
+static void
+shared_remove_owner (Shared     *shared,
+                     const char *id)
+{
+  g_mutex_lock (&shared->lock);
+  g_hash_table_remove (shared->owners, id);
+  g_mutex_unlock (&shared->lock);
+}
+
+/* Agents that came without a registration signal (restored) get in too. */
+static void
+shared_mirror_owners (Shared *shared)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (shared->monitor);
+
+  g_mutex_lock (&shared->lock);
+  g_hash_table_remove_all (shared->owners);
+  for (guint i = 0; i < agents->len; i++)
+    g_hash_table_insert (shared->owners, g_strdup (heartbeat_agent_get_id (agents->pdata[i])),
+                         GUINT_TO_POINTER (heartbeat_agent_get_owner_uid (agents->pdata[i])));
+  g_mutex_unlock (&shared->lock);
+}
+
+/* A counted call (see filter_message()) is over. */
+static void
+shared_uncount (Shared     *shared,
+                const char *sender)
+{
+  gpointer count;
+
+  g_mutex_lock (&shared->lock);
+  count = g_hash_table_lookup (shared->pending, sender);
+  if (GPOINTER_TO_UINT (count) > 1)
+    g_hash_table_insert (shared->pending, g_strdup (sender),
+                         GUINT_TO_POINTER (GPOINTER_TO_UINT (count) - 1));
+  else
+    g_hash_table_remove (shared->pending, sender);
+  g_mutex_unlock (&shared->lock);
+}
+
+/* The same rule as the monitor's for a status: 1 to 64 bytes of UTF-8
+ * without control characters. */
+static gboolean
+status_is_valid (const char *status,
+                 gsize       length)
+{
+  if (length == 0 || length > HEARTBEAT_STATUS_MAX_LENGTH || !g_utf8_validate (status, length, NULL))
+    return FALSE;
+  for (const char *p = status; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return FALSE;
+  return TRUE;
+}
+
+/* Worker thread. Returns TRUE if the Beat was answered and queued. */
+static gboolean
+try_fast_beat (Shared          *shared,
+               GDBusConnection *connection,
+               GDBusMessage    *message,
+               const char      *sender)
+{
+  GVariant *body = g_dbus_message_get_body (message);
+  g_autoptr(GVariant) details = NULL;
+  const char *id, *status = NULL;
+  gsize n_details, status_length = 0;
+  gboolean queued = FALSE, arm = FALSE;
+  gpointer uid, owner;
+
+  if (!g_atomic_int_get (&shared->fast_beat) || body == NULL)
+    return FALSE;
+
+  g_variant_get_child (body, 0, "&s", &id);
+  if (!heartbeat_id_is_valid (id, NULL))
+    return FALSE;
+  details = g_variant_get_child_value (body, 1);
+  n_details = g_variant_n_children (details);
+  for (gsize i = 0; i < n_details; i++)
+    {
+      g_autoptr(GVariant) value = NULL;
+      const char *key;
+
+      g_variant_get_child (details, i, "{&sv}", &key, &value);
+      if (strcmp (key, "status") != 0 || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+        return FALSE;
+      status = g_variant_get_string (value, &status_length);
+      if (!status_is_valid (status, status_length))
+        return FALSE;
+    }
+
+  g_mutex_lock (&shared->lock);
+  if (!g_hash_table_contains (shared->pending, sender) &&
+      g_hash_table_lookup_extended (shared->uids, sender, NULL, &uid) &&
+      g_hash_table_lookup_extended (shared->owners, id, NULL, &owner) &&
+      hb_authority_allows_without_asking (GPOINTER_TO_UINT (uid), GPOINTER_TO_UINT (owner)))
+    {
+      QueuedBeat beat = { g_strdup (id), g_strdup (status) };
+
+      g_array_append_val (shared->queue, beat);
+      queued = TRUE;
+      arm = !shared->armed;
+      shared->armed = TRUE;
+    }
+  g_mutex_unlock (&shared->lock);
+
+  if (!queued)
+    return FALSE;
+  if (arm)
+    g_source_set_ready_time (shared->source, 0);
+
+  if (!(g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED))
+    {
+      g_autoptr(GDBusMessage) reply = g_dbus_message_new_method_reply (message);
+
+      g_dbus_connection_send_message (connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+    }
+  return TRUE;
+}
+
+/* Worker thread: sees every message first. Answers certain Beats (see
+ * above) and counts the state-changing calls that go the normal path, so
+ * that a sender's later Beat does not overtake them. */
+static GDBusMessage *
+filter_message (GDBusConnection *connection,
+                GDBusMessage    *message,
+                gboolean         incoming,
+                gpointer         user_data)
+{
+  static const struct {
+    const char *member;
+    const char *signature;
+  } changes[] = {
+    { "Beat", "sa{sv}" },
+    { "Register", "sa{sv}" },
+    { "MarkIdle", "s" },
+    { "Unregister", "s" },
+  };
+  Shared *shared = user_data;
+  const char *path, *interface, *member, *sender, *signature;
+  guint i;
+
+  if (!incoming || g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+    return message;
+  path = g_dbus_message_get_path (message);
+  member = g_dbus_message_get_member (message);
+  sender = g_dbus_message_get_sender (message);
+  interface = g_dbus_message_get_interface (message);
+  if (path == NULL || strcmp (path, HB_DBUS_PATH) != 0 || member == NULL || sender == NULL ||
+      (interface && strcmp (interface, HB_DBUS_INTERFACE) != 0))
+    return message;
+
+  for (i = 0; i < G_N_ELEMENTS (changes); i++)
+    if (strcmp (member, changes[i].member) == 0)
+      break;
+  signature = g_dbus_message_get_signature (message);
+  /* not a change, or one GDBus rejects with InvalidArgs before it acts */
+  if (i == G_N_ELEMENTS (changes) || g_strcmp0 (signature, changes[i].signature) != 0)
+    return message;
+
+  if (i == 0 && interface && try_fast_beat (shared, connection, message, sender))
+    {
+      g_object_unref (message);
+      return NULL;
+    }
+
+  g_mutex_lock (&shared->lock);
+  g_hash_table_insert (shared->pending, g_strdup (sender),
+                       GUINT_TO_POINTER (GPOINTER_TO_UINT (g_hash_table_lookup (shared->pending, sender)) + 1));
+  g_mutex_unlock (&shared->lock);
+  g_object_set_data (G_OBJECT (message), COUNTED_KEY, GINT_TO_POINTER (TRUE));
+  return message;
+}
+
+/* ------------------------------------------------------------------ */
+/* The object                                                          */
+
+typedef enum {
+  CHANGED_AGENT_COUNT            = 1 << 0,
+  CHANGED_STALE_THRESHOLD        = 1 << 1,
+  CHANGED_TIMEOUT_THRESHOLD      = 1 << 2,
+  CHANGED_CHECK_INTERVAL         = 1 << 3,
+  CHANGED_STALE_WARNING_ONLY_ONCE = 1 << 4,
+} ChangedProperties;
+
+struct _HbDBusService {
+  GObject             parent_instance;
+
+  HeartbeatMonitor   *monitor;
+  GDBusConnection    *connection;
+  char               *version;
+  guint               quota;
+
+  HbAuthority        *authority;
+  HbLiveness         *liveness;
+
+  GDBusNodeInfo      *node_info;
+  GDBusInterfaceInfo *interface_info;  /* in node_info */
+  guint               registration_id;
+  GArray             *monitor_handlers; /* gulong */
+
+  /* Who the callers are; what the bus thread may know */
+  Shared             *shared;
+  GHashTable         *uid_lookups;     /* unique name → GPtrArray of Call, waiting */
+  guint               name_owner_changed_id;
+  guint               filter_id;
+
+  /* PropertiesChanged, coalesced */
+  guint               changed_properties; /* ChangedProperties */
+  guint               changed_idle_id;
+  guint               announced_agent_count;
+};
+
+G_DEFINE_FINAL_TYPE (HbDBusService, hb_dbus_service, G_TYPE_OBJECT)
+
+static void
+return_error (GDBusMethodInvocation *invocation,
+              const GError          *error)
+{
+  HbDBusError code = HB_DBUS_ERROR_INVALID_ARGUMENT;
+
+  if (error->domain == HB_DBUS_ERROR)
+    code = error->code;
+  else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND))
+    code = HB_DBUS_ERROR_NOT_FOUND;
+  else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT))
+    code = HB_DBUS_ERROR_INVALID_ARGUMENT;
+  else
+    {
+      /* not ours (a bus error on the way): say what it was, generically */
+      g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_FAILED,
+                                             "%s", error->message);
+      return;
+    }
+
+  g_debug ("%s.%s from %s failed: %s", g_dbus_method_invocation_get_interface_name (invocation),
+           g_dbus_method_invocation_get_method_name (invocation),
+           g_dbus_method_invocation_get_sender (invocation), error->message);
+  g_dbus_method_invocation_return_error_literal (invocation, HB_DBUS_ERROR, code, error->message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Agents as dictionaries                                              */
+
+static guint64
+nonnegative (gint64 value)
+{
+  return value < 0 ? 0 : (guint64) value;
+}
+
+/* @now is the monitor's time and @realtime_offset what turns a monitor time
+ * into wall-clock time, both taken once per reply so the agents of one
+ * reply are described at the same instant. */
+static GVariant *
+describe_agent (HbDBusService  *self,
+                HeartbeatAgent *agent,
+                gint64          now,
+                gint64          realtime_offset)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  const char *task_id = heartbeat_agent_get_task_id (agent);
+  const char *status = heartbeat_agent_get_status (agent);
+  const char *bound_to = heartbeat_agent_get_bound_to (agent);
+  GVariant *metadata = heartbeat_agent_get_metadata (agent);
+  gint64 started_at = heartbeat_agent_get_started_at (agent);
+  gint64 last_activity_at = heartbeat_agent_get_last_activity_at (agent);
+
+  g_variant_builder_add (&builder, "{sv}", "id",
+                         g_variant_new_string (heartbeat_agent_get_id (agent)));
+  g_variant_builder_add (&builder, "{sv}", "task-id",
+                         g_variant_new_string (task_id ? task_id : ""));
+  g_variant_builder_add (&builder, "{sv}", "state",
+                         g_variant_new_string (heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent))));
+  g_variant_builder_add (&builder, "{sv}", "status",
+                         g_variant_new_string (status ? status : ""));
+  g_variant_builder_add (&builder, "{sv}", "owner-uid",
+                         g_variant_new_uint32 (heartbeat_agent_get_owner_uid (agent)));
+  g_variant_builder_add (&builder, "{sv}", "pid",
+                         g_variant_new_uint32 ((guint32) MAX (0, heartbeat_agent_get_pid (agent))));
+  g_variant_builder_add (&builder, "{sv}", "started-at-usec",
+                         g_variant_new_uint64 (nonnegative (realtime_offset + started_at)));
+  g_variant_builder_add (&builder, "{sv}", "last-activity-at-usec",
+                         g_variant_new_uint64 (nonnegative (realtime_offset + last_activity_at)));
+  g_variant_builder_add (&builder, "{sv}", "running-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_running_usec (agent, now))));
+  g_variant_builder_add (&builder, "{sv}", "idle-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_idle_usec (agent, now))));
+  g_variant_builder_add (&builder, "{sv}", "beats",
+                         g_variant_new_uint64 (heartbeat_agent_get_beats (agent)));
+  g_variant_builder_add (&builder, "{sv}", "stale-after-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_stale_after (agent))));
+  g_variant_builder_add (&builder, "{sv}", "timeout-after-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_timeout_after (agent))));
+  if (metadata)
+    g_variant_builder_add (&builder, "{sv}", "metadata", metadata);
+  else
+    g_variant_builder_add (&builder, "{sv}", "metadata",
+                           g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+  g_variant_builder_add (&builder, "{sv}", "declared",
+                         g_variant_new_boolean (heartbeat_agent_is_declared (agent)));
+  g_variant_builder_add (&builder, "{sv}", "bound-to",
+                         g_variant_new_string (bound_to ? bound_to : ""));
+  return g_variant_builder_end (&builder);
+}
+
+/**
+ * hb_dbus_service_describe_agent:
+ * @service: a #HbDBusService
+ * @agent: an agent
+ *
+ * The agent dictionary of the interface (the `a{sv}` of GetAgent,
+ * ListAgents, AgentStale and AgentTimedOut): every key present, times as
+ * wall-clock µs, durations measured now.
+ *
+ * Returns: (transfer floating): the dictionary
+ */
+GVariant *
+hb_dbus_service_describe_agent (HbDBusService  *service,
+                                HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), NULL);
+  g_return_val_if_fail (agent != NULL, NULL);
+
+  return describe_agent (service, agent, heartbeat_monitor_get_time (service->monitor),
+                         heartbeat_monitor_to_realtime (service->monitor, 0));
+}
+
+/* The monitor's status with its x durations as the interface's t, plus the
+ * version. Keys the monitor adds later pass through. */
+static GVariant *
+describe_status (HbDBusService *self)
+{
+  g_autoptr(GVariant) status = g_variant_ref_sink (heartbeat_monitor_get_status (self->monitor));
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, status);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+        g_variant_builder_add (&builder, "{sv}", key,
+                               g_variant_new_uint64 (nonnegative (g_variant_get_int64 (value))));
+      else
+        g_variant_builder_add (&builder, "{sv}", key, value);
+    }
+  g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (self->version));
+  return g_variant_builder_end (&builder);
+}
+
+/* ------------------------------------------------------------------ */
+/* Arguments                                                           */
+
+typedef struct {
+  const char *key;
+  const char *type;
+} Field;
+
+static const Field register_options[] = {
+  { "task-id",            "s" },
+  { "stale-after-usec",   "t" },
+  { "timeout-after-usec", "t" },
+  { "pid",                "u" },
+  { "bind-to-caller",     "b" },
+  { "metadata",           "a{sv}" },
+};
+
+static const Field beat_details[] = {
+  { "status",   "s" },
+  { "progress", "d" },
+  { "metadata", "a{sv}" },
+};
+
+/* Checks one dictionary entry against a list of fields: unknown keys and
+ * wrong types are errors that name the key, never silently ignored. */
+static gboolean
+check_field (const Field *fields,
+             guint        n_fields,
+             const char  *what,
+             const char  *key,
+             GVariant    *value,
+             GError     **error)
+{
+  for (guint i = 0; i < n_fields; i++)
+    {
+      if (strcmp (fields[i].key, key) != 0)
+        continue;
+      if (g_variant_is_of_type (value, G_VARIANT_TYPE (fields[i].type)))
+        return TRUE;
+      g_set_error (error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+                   "The %s “%s” must be of type %s, not %s", what, key,
+                   fields[i].type, g_variant_get_type_string (value));
+      return FALSE;
+    }
+
+  {
+    g_autoptr(GString) known = g_string_new (NULL);
+
+    for (guint i = 0; i < n_fields; i++)
+      g_string_append_printf (known, "%s%s", i ? ", " : "", fields[i].key);
+    g_set_error (error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+                 "Unknown %s “%s” (known: %s)", what, key, known->str);
+  }
+  return FALSE;
+}
+
+static gboolean
+check_threshold (const char *key,
+                 guint64     usec,
+                 GError    **error)
+{
+  if (usec <= (guint64) HEARTBEAT_THRESHOLD_MAX)
+    return TRUE;
+  g_set_error (error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+               "The option “%s” must be at most %" G_GINT64_FORMAT " µs (about 100 years)",
+               key, (gint64) HEARTBEAT_THRESHOLD_MAX);
+  return FALSE;
+}
+
+typedef enum {
+  METHOD_REGISTER,
+  METHOD_BEAT,
+  METHOD_MARK_IDLE,
+  METHOD_UNREGISTER,
+} Method;
+
+/* A state-changing call on its way: parsed, then waiting for the caller's
+ * uid and its authorization. */
+typedef struct {
+  HbDBusService         *self;
+  GDBusMethodInvocation *invocation;
+  Method                 method;
+  char                  *id;
+  guint32                caller_uid;
+  guint32                checked_owner_uid;
+  gboolean               counted;  /* by filter_message(); uncounted when done */
+
+  /* Register */
+  char                  *task_id;
+  guint64                stale_after_usec;
+  guint64                timeout_after_usec;
+  guint32                pid;
+  gboolean               bind_to_caller;
+  /* Register and Beat */
+  GVariant              *metadata;
+  /* Beat */
+  char                  *status;
+  gboolean               has_progress;
+  double                 progress;
+} Call;
+
+static void
+call_free (Call *call)
+{
+  if (call == NULL)
+    return;
+  if (call->counted)
+    shared_uncount (call->self->shared, g_dbus_method_invocation_get_sender (call->invocation));
+  g_object_unref (call->self);
+  g_object_unref (call->invocation);
+  g_free (call->id);
+  g_free (call->task_id);
+  g_clear_pointer (&call->metadata, g_variant_unref);
+  g_free (call->status);
+  g_free (call);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Call, call_free)
+
+static gboolean
+parse_register_options (Call     *call,
+                        GVariant *options,
+                        GError  **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+
+      if (!check_field (register_options, G_N_ELEMENTS (register_options), "option",
+                        key, value, error))
+        return FALSE;
+
+      if (strcmp (key, "task-id") == 0)
+        {
+          const char *task_id = g_variant_get_string (value, NULL);
+
+          g_clear_pointer (&call->task_id, g_free);
+          call->task_id = *task_id ? g_strdup (task_id) : NULL; /* empty: none */
+        }
+      else if (strcmp (key, "stale-after-usec") == 0)
+        {
+          call->stale_after_usec = g_variant_get_uint64 (value);
+          if (!check_threshold (key, call->stale_after_usec, error))
+            return FALSE;
+        }
+      else if (strcmp (key, "timeout-after-usec") == 0)
+        {
+          call->timeout_after_usec = g_variant_get_uint64 (value);
+          if (!check_threshold (key, call->timeout_after_usec, error))
+            return FALSE;
+        }
+      else if (strcmp (key, "pid") == 0)
+        {
+          call->pid = g_variant_get_uint32 (value);
+          if (call->pid == 0 || call->pid > G_MAXINT32)
+            {
+              g_set_error (error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+                           "The option “pid” must be a process id, not %u", call->pid);
+              return FALSE;
+            }
+        }
+      else if (strcmp (key, "bind-to-caller") == 0)
+        {
+          call->bind_to_caller = g_variant_get_boolean (value);
+        }
+      else if (strcmp (key, "metadata") == 0)
+        {
+          g_clear_pointer (&call->metadata, g_variant_unref);
+          call->metadata = g_variant_ref (value);
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_beat_details (Call     *call,
+                    GVariant *details,
+                    GError  **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, details);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned = value;
+
+      if (!check_field (beat_details, G_N_ELEMENTS (beat_details), "detail",
+                        key, value, error))
+        return FALSE;
+
+      if (strcmp (key, "status") == 0)
+        {
+          g_free (call->status);
+          call->status = g_variant_dup_string (value, NULL);
+        }
+      else if (strcmp (key, "progress") == 0)
+        {
+          call->has_progress = TRUE;
+          call->progress = g_variant_get_double (value);
+        }
+      else if (strcmp (key, "metadata") == 0)
+        {
+          g_clear_pointer (&call->metadata, g_variant_unref);
+          call->metadata = g_variant_ref (value);
+        }
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* State-changing methods                                              */
+
+static void call_resolve_uid (Call *call);
+static void call_authorize (Call *call, guint32 owner_uid);
+
+static void
+do_register (Call *call)
+{
+  HbDBusService *self = call->self;
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgentOptions options = { 0 };
+  HeartbeatAgent *existing;
+
+  existing = heartbeat_monitor_lookup (self->monitor, call->id);
+  if (existing && heartbeat_agent_get_owner_uid (existing) != call->caller_uid)
+    {
+      g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_EXISTS,
+                   "Agent “%s” is already registered by uid %u; its owner, root or a "
+                   "caller authorized by polkit must unregister it first",
+                   call->id, heartbeat_agent_get_owner_uid (existing));
+      return_error (call->invocation, error);
+      return;
+    }
+  if (existing == NULL && call->caller_uid != 0 && self->quota != 0 &&
+      heartbeat_monitor_count_owned_by (self->monitor, call->caller_uid) >= self->quota)
+    {
+      g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_QUOTA_EXCEEDED,
+                   "uid %u already owns %u agents, the most one uid may "
+                   "(agents-per-uid); unregister some first",
+                   call->caller_uid, heartbeat_monitor_count_owned_by (self->monitor, call->caller_uid));
+      return_error (call->invocation, error);
+      return;
+    }
+  if (call->pid != 0 && !hb_liveness_check_pid (call->pid, &error))
+    {
+      g_prefix_error (&error, "Invalid option “pid”: ");
+      return_error (call->invocation, error);
+      return;
+    }
+
+  options.task_id = call->task_id;
+  options.stale_after_usec = (gint64) call->stale_after_usec;
+  options.timeout_after_usec = (gint64) call->timeout_after_usec;
+  options.owner_uid = call->caller_uid;
+  options.pid = (gint32) call->pid;
+  options.metadata = call->metadata;
+  options.bound_to = call->bind_to_caller ? g_dbus_method_invocation_get_sender (call->invocation) : NULL;
+
+  if (heartbeat_monitor_register (self->monitor, call->id, &options, &error) == NULL)
+    {
+      return_error (call->invocation, error);
+      return;
+    }
+
+  g_debug ("uid %u (%s) %s agent “%s”", call->caller_uid,
+           g_dbus_method_invocation_get_sender (call->invocation),
+           existing ? "restarted" : "registered", call->id);
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+}
+
+static void
+do_change (Call *call)
+{
+  HbDBusService *self = call->self;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = FALSE;
+
+  switch (call->method)
+    {
+    case METHOD_BEAT:
+      {
+        HeartbeatBeatDetails details = {
+          .status = call->status,
+          .has_progress = call->has_progress,
+          .progress = call->progress,
+          .metadata = call->metadata,
+        };
+        ok = heartbeat_monitor_beat (self->monitor, call->id, &details, &error);
+      }
+      break;
+    case METHOD_MARK_IDLE:
+      ok = heartbeat_monitor_mark_idle (self->monitor, call->id, &error);
+      break;
+    case METHOD_UNREGISTER:
+      ok = heartbeat_monitor_unregister (self->monitor, call->id, &error);
+      break;
+    case METHOD_REGISTER:
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (!ok)
+    {
+      return_error (call->invocation, error);
+      return;
+    }
+  g_dbus_method_invocation_return_value (call->invocation, NULL);
+}
+
+static void
+on_authorized (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(Call) call = user_data;
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  if (!hb_authority_check_finish (HB_AUTHORITY (source), result, &error))
+    {
+      g_prefix_error (&error, "Cannot change agent “%s”: ", call->id);
+      return_error (call->invocation, error);
+      return;
+    }
+
+  /* The agent may have changed hands while polkit thought about it. */
+  agent = heartbeat_monitor_lookup (call->self->monitor, call->id);
+  if (agent == NULL)
+    {
+      g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND,
+                   "No agent with id “%s”", call->id);
+      return_error (call->invocation, error);
+      return;
+    }
+  if (heartbeat_agent_get_owner_uid (agent) != call->checked_owner_uid)
+    {
+      call_authorize (g_steal_pointer (&call), heartbeat_agent_get_owner_uid (agent));
+      return;
+    }
+  do_change (call);
+}
+
+/* Takes @call. */
+static void
+call_authorize (Call   *call,
+                guint32 owner_uid)
+{
+  GDBusMessage *message = g_dbus_method_invocation_get_message (call->invocation);
+  gboolean interactive =
+    (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+
+  if (hb_authority_allows_without_asking (call->caller_uid, owner_uid))
+    {
+      do_change (call);
+      call_free (call);
+      return;
+    }
+
+  call->checked_owner_uid = owner_uid;
+  hb_authority_check_async (call->self->authority,
+                            g_dbus_method_invocation_get_sender (call->invocation),
+                            interactive, call->caller_uid, owner_uid, NULL,
+                            on_authorized, call);
+}
+
+/* Takes @call: the caller's uid is known. */
+static void
+call_continue (Call *call)
+{
+  g_autoptr(Call) owned = call;
+  HeartbeatAgent *agent;
+
+  if (call->method == METHOD_REGISTER)
+    {
+      do_register (call);
+      return;
+    }
+
+  agent = heartbeat_monitor_lookup (call->self->monitor, call->id);
+  if (agent == NULL)
+    {
+      g_autoptr(GError) error = g_error_new (HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND,
+                                             "No agent with id “%s”", call->id);
+      return_error (call->invocation, error);
+      return;
+    }
+  call_authorize (g_steal_pointer (&owned), heartbeat_agent_get_owner_uid (agent));
+}
+
+typedef struct {
+  HbDBusService *self;
+  char          *sender;
+} UidLookup;
+
+static void
+uid_lookup_free (UidLookup *lookup)
+{
+  g_object_unref (lookup->self);
+  g_free (lookup->sender);
+  g_free (lookup);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (UidLookup, uid_lookup_free)
+
+static void
+on_unix_user (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(UidLookup) lookup = user_data;
+  HbDBusService *self = lookup->self;
+  const char *sender = lookup->sender;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) waiting = NULL;
+  g_autofree char *key = NULL;
+  guint32 uid = 0;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  if (!g_hash_table_steal_extended (self->uid_lookups, sender, (gpointer *) &key,
+                                    (gpointer *) &waiting))
+    return;
+
+  if (reply)
+    {
+      g_variant_get (reply, "(u)", &uid);
+      /* The peer cannot have left yet: its NameOwnerChanged comes after
+       * this reply, and drops the entry again. */
+      shared_set_uid (self->shared, sender, uid);
+      g_debug ("Bus peer %s is uid %u", sender, uid);
+    }
+  else
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_debug ("Could not learn the uid of %s: %s", sender, error->message);
+    }
+
+  for (guint i = 0; i < waiting->len; i++)
+    {
+      Call *call = g_steal_pointer (&waiting->pdata[i]);
+
+      if (reply == NULL)
+        {
+          g_autoptr(Call) failed = call;
+          g_autoptr(GError) denied =
+            g_error_new (HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
+                         "Cannot tell which user the caller %s is: %s", sender, error->message);
+          return_error (failed->invocation, denied);
+          continue;
+        }
+      call->caller_uid = uid;
+      call_continue (call);
+    }
+}
+
+/* Takes @call. */
+static void
+call_resolve_uid (Call *call)
+{
+  HbDBusService *self = call->self;
+  const char *sender = g_dbus_method_invocation_get_sender (call->invocation);
+  GPtrArray *waiting;
+  UidLookup *lookup;
+
+  if (sender == NULL)
+    {
+      g_autoptr(Call) owned = call;
+      g_autoptr(GError) error = g_error_new_literal (HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
+                                                     "Cannot tell which user a caller without a bus name is");
+      return_error (call->invocation, error);
+      return;
+    }
+
+  if (shared_lookup_uid (self->shared, sender, &call->caller_uid))
+    {
+      call_continue (call);
+      return;
+    }
+
+  waiting = g_hash_table_lookup (self->uid_lookups, sender);
+  if (waiting)
+    {
+      g_ptr_array_add (waiting, call);
+      return;
+    }
+
+  waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) call_free);
+  g_ptr_array_add (waiting, call);
+  g_hash_table_insert (self->uid_lookups, g_strdup (sender), waiting);
+
+  lookup = g_new0 (UidLookup, 1);
+  lookup->self = g_object_ref (self);
+  lookup->sender = g_strdup (sender);
+  g_dbus_connection_call (self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionUnixUser",
+                          g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_unix_user, lookup);
+}
+
+static void
+on_name_owner_changed (GDBusConnection *connection,
+                       const char      *sender_name,
+                       const char      *object_path,
+                       const char      *interface_name,
+                       const char      *signal_name,
+                       GVariant        *parameters,
+                       gpointer         user_data)
+{
+  HbDBusService *self = user_data;
+  const char *name, *old_owner, *new_owner;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sss)")))
+    return;
+  g_variant_get (parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
+  if (name[0] == ':' && new_owner[0] == '\0')
+    shared_forget_sender (self->shared, name);
+}
+
+/* ------------------------------------------------------------------ */
+/* Dispatch                                                            */
+
+static void
+handle_change (HbDBusService         *self,
+               GDBusMethodInvocation *invocation,
+               Method                 method,
+               GVariant              *parameters)
+{
+  g_autoptr(Call) call = g_new0 (Call, 1);
+  g_autoptr(GError) error = NULL;
+  GVariant *dict = NULL;
+
+  call->self = g_object_ref (self);
+  call->invocation = g_object_ref (invocation);
+  call->method = method;
+  call->counted = g_object_get_data (G_OBJECT (g_dbus_method_invocation_get_message (invocation)),
+                                     COUNTED_KEY) != NULL;
+
+  if (method == METHOD_REGISTER || method == METHOD_BEAT)
+    g_variant_get (parameters, "(s@a{sv})", &call->id, &dict);
+  else
+    g_variant_get (parameters, "(s)", &call->id);
+
+  if (!heartbeat_id_is_valid (call->id, &error) ||
+      (method == METHOD_REGISTER && !parse_register_options (call, dict, &error)) ||
+      (method == METHOD_BEAT && !parse_beat_details (call, dict, &error)))
+    {
+      g_clear_pointer (&dict, g_variant_unref);
+      return_error (invocation, error);
+      return;
+    }
+  g_clear_pointer (&dict, g_variant_unref);
+
+  call_resolve_uid (g_steal_pointer (&call));
+}
+
+static void
+handle_get_agent (HbDBusService         *self,
+                  GDBusMethodInvocation *invocation,
+                  GVariant              *parameters)
+{
+  g_autoptr(GError) error = NULL;
+  const char *id;
+  HeartbeatAgent *agent;
+
+  g_variant_get (parameters, "(&s)", &id);
+  if (!heartbeat_id_is_valid (id, &error))
+    {
+      return_error (invocation, error);
+      return;
+    }
+  agent = heartbeat_monitor_lookup (self->monitor, id);
+  if (agent == NULL)
+    {
+      g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND, "No agent with id “%s”", id);
+      return_error (invocation, error);
+      return;
+    }
+  g_dbus_method_invocation_return_value (invocation,
+                                         g_variant_new ("(@a{sv})",
+                                                        hb_dbus_service_describe_agent (self, agent)));
+}
+
+static void
+handle_list_agents (HbDBusService         *self,
+                    GDBusMethodInvocation *invocation)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  gint64 now = heartbeat_monitor_get_time (self->monitor);
+  gint64 realtime_offset = heartbeat_monitor_to_realtime (self->monitor, 0);
+
+  for (guint i = 0; i < agents->len; i++)
+    g_variant_builder_add_value (&builder, describe_agent (self, agents->pdata[i], now, realtime_offset));
+  g_dbus_method_invocation_return_value (invocation,
+                                         g_variant_new ("(@aa{sv})", g_variant_builder_end (&builder)));
+}
+
+static void
+method_call (GDBusConnection       *connection,
+             const char            *sender,
+             const char            *object_path,
+             const char            *interface_name,
+             const char            *method_name,
+             GVariant              *parameters,
+             GDBusMethodInvocation *invocation,
+             gpointer               user_data)
+{
+  HbDBusService *self = user_data;
+
+  /* beats acknowledged before this call arrived take effect first */
+  shared_drain (self->shared);
+
+  if (strcmp (method_name, "Beat") == 0)
+    handle_change (self, invocation, METHOD_BEAT, parameters);
+  else if (strcmp (method_name, "Register") == 0)
+    handle_change (self, invocation, METHOD_REGISTER, parameters);
+  else if (strcmp (method_name, "MarkIdle") == 0)
+    handle_change (self, invocation, METHOD_MARK_IDLE, parameters);
+  else if (strcmp (method_name, "Unregister") == 0)
+    handle_change (self, invocation, METHOD_UNREGISTER, parameters);
+  else if (strcmp (method_name, "GetAgent") == 0)
+    handle_get_agent (self, invocation, parameters);
+  else if (strcmp (method_name, "ListAgents") == 0)
+    handle_list_agents (self, invocation);
+  else if (strcmp (method_name, "GetStatus") == 0)
+    g_dbus_method_invocation_return_value (invocation,
+                                           g_variant_new ("(@a{sv})", describe_status (self)));
+  else
+    g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                                           "No method %s in %s", method_name, HB_DBUS_INTERFACE);
+}
+
+static GVariant *
+property_value (HbDBusService *self,
+                const char    *name)
+{
+  if (strcmp (name, "Version") == 0)
+    return g_variant_new_string (self->version);
+  if (strcmp (name, "AgentCount") == 0)
+    return g_variant_new_uint32 (heartbeat_monitor_get_n_agents (self->monitor));
+  if (strcmp (name, "StaleThresholdUSec") == 0)
+    return g_variant_new_uint64 (nonnegative (heartbeat_monitor_get_stale_threshold (self->monitor)));
+  if (strcmp (name, "TimeoutThresholdUSec") == 0)
+    return g_variant_new_uint64 (nonnegative (heartbeat_monitor_get_timeout_threshold (self->monitor)));
+  if (strcmp (name, "CheckIntervalUSec") == 0)
+    return g_variant_new_uint64 (nonnegative (heartbeat_monitor_get_check_interval (self->monitor)));
+  if (strcmp (name, "StaleWarningOnlyOnce") == 0)
+    return g_variant_new_boolean (heartbeat_monitor_get_stale_warning_only_once (self->monitor));
+  return NULL;
+}
+
+static GVariant *
+get_property (GDBusConnection *connection,
+              const char      *sender,
+              const char      *object_path,
+              const char      *interface_name,
+              const char      *property_name,
+              GError         **error,
+              gpointer         user_data)
+{
+  HbDBusService *self = user_data;
+  GVariant *value;
+
+  shared_drain (self->shared);
+  value = property_value (self, property_name);
+
+  if (value == NULL)
+    g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_PROPERTY,
+                 "No property %s in %s", property_name, HB_DBUS_INTERFACE);
+  return value;
+}
+
+static const GDBusInterfaceVTable interface_vtable = {
+  .method_call = method_call,
+  .get_property = get_property,
+  .set_property = NULL,
+};
+
+/* ------------------------------------------------------------------ */
+/* Outward: signals and PropertiesChanged                              */
+
+static void
+emit (HbDBusService *self,
+      const char    *name,
+      GVariant      *parameters)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_dbus_connection_emit_signal (self->connection, NULL, HB_DBUS_PATH, HB_DBUS_INTERFACE,
+                                      name, parameters, &error))
+    g_debug ("Could not emit %s: %s", name, error->message);
+}
+
+static gboolean
+emit_properties_changed (gpointer user_data)
+{
+  HbDBusService *self = user_data;
+  g_auto(GVariantBuilder) changed = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  guint flags = self->changed_properties;
+  gboolean any = FALSE;
+  static const struct {
+    ChangedProperties flag;
+    const char *name;
+  } properties[] = {
+    { CHANGED_AGENT_COUNT, "AgentCount" },
+    { CHANGED_STALE_THRESHOLD, "StaleThresholdUSec" },
+    { CHANGED_TIMEOUT_THRESHOLD, "TimeoutThresholdUSec" },
+    { CHANGED_CHECK_INTERVAL, "CheckIntervalUSec" },
+    { CHANGED_STALE_WARNING_ONLY_ONCE, "StaleWarningOnlyOnce" },
+  };
+
+  self->changed_idle_id = 0;
+  self->changed_properties = 0;
+
+  if (flags & CHANGED_AGENT_COUNT)
+    {
+      guint count = heartbeat_monitor_get_n_agents (self->monitor);
+
+      /* a burst that added and removed as many is no change */
+      if (count == self->announced_agent_count)
+        flags &= ~CHANGED_AGENT_COUNT;
+      self->announced_agent_count = count;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (properties); i++)
+    {
+      if (!(flags & properties[i].flag))
+        continue;
+      g_variant_builder_add (&changed, "{sv}", properties[i].name,
+                             property_value (self, properties[i].name));
+      any = TRUE;
+    }
+  if (any)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!g_dbus_connection_emit_signal (self->connection, NULL, HB_DBUS_PATH,
+                                          "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                          g_variant_new ("(s@a{sv}@as)", HB_DBUS_INTERFACE,
+                                                         g_variant_builder_end (&changed),
+                                                         g_variant_new_strv (NULL, 0)),
+                                          &error))
+        g_debug ("Could not emit PropertiesChanged: %s", error->message);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+properties_changed (HbDBusService    *self,
+                    ChangedProperties which)
+{
+  self->changed_properties |= which;
+  if (self->changed_idle_id == 0)
+    {
+      /* default priority, not idle: under a steady stream of calls an idle
+       * source would never run */
+      self->changed_idle_id = g_idle_add_full (G_PRIORITY_DEFAULT, emit_properties_changed,
+                                               self, NULL);
+      g_source_set_static_name (g_main_context_find_source_by_id (NULL, self->changed_idle_id),
+                                "[heartbeatd] PropertiesChanged");
+    }
+}
+
+static void
+on_agent_registered (HeartbeatMonitor *monitor,
+                     HeartbeatAgent   *agent,
+                     HbDBusService    *self)
+{
+  const char *task_id = heartbeat_agent_get_task_id (agent);
+
+  shared_set_owner (self->shared, heartbeat_agent_get_id (agent), heartbeat_agent_get_owner_uid (agent));
+  emit (self, "AgentRegistered",
+        g_variant_new ("(ss)", heartbeat_agent_get_id (agent), task_id ? task_id : ""));
+  properties_changed (self, CHANGED_AGENT_COUNT);
+}
+
+static void
+on_agent_unregistered (HeartbeatMonitor         *monitor,
+                       HeartbeatAgent           *agent,
+                       HeartbeatUnregisterReason reason,
+                       HbDBusService            *self)
+{
+  shared_remove_owner (self->shared, heartbeat_agent_get_id (agent));
+  emit (self, "AgentUnregistered",
+        g_variant_new ("(ss)", heartbeat_agent_get_id (agent),
+                       heartbeat_unregister_reason_to_string (reason)));
+  properties_changed (self, CHANGED_AGENT_COUNT);
+}
+
+static void
+on_agent_stale (HeartbeatMonitor *monitor,
+                HeartbeatAgent   *agent,
+                gint64            idle_usec,
+                HbDBusService    *self)
+{
+  emit (self, "AgentStale",
+        g_variant_new ("(st@a{sv})", heartbeat_agent_get_id (agent), nonnegative (idle_usec),
+                       hb_dbus_service_describe_agent (self, agent)));
+}
+
+static void
+on_agent_timed_out (HeartbeatMonitor *monitor,
+                    HeartbeatAgent   *agent,
+                    gint64            running_usec,
+                    HbDBusService    *self)
+{
+  emit (self, "AgentTimedOut",
+        g_variant_new ("(st@a{sv})", heartbeat_agent_get_id (agent), nonnegative (running_usec),
+                       hb_dbus_service_describe_agent (self, agent)));
+}
+
+static void
+on_agent_recovered (HeartbeatMonitor *monitor,
+                    HeartbeatAgent   *agent,
+                    HbDBusService    *self)
+{
+  emit (self, "AgentRecovered", g_variant_new ("(s)", heartbeat_agent_get_id (agent)));
+}
+
+static void
+on_agent_state_changed (HeartbeatMonitor   *monitor,
+                        HeartbeatAgent     *agent,
+                        HeartbeatAgentState old_state,
+                        HeartbeatAgentState new_state,
+                        HbDBusService      *self)
+{
+  emit (self, "AgentStateChanged",
+        g_variant_new ("(sss)", heartbeat_agent_get_id (agent),
+                       heartbeat_agent_state_to_string (old_state),
+                       heartbeat_agent_state_to_string (new_state)));
+}
+
+static void
+on_monitor_notify (HeartbeatMonitor *monitor,
+                   GParamSpec       *pspec,
+                   HbDBusService    *self)
+{
+  const char *name = g_param_spec_get_name (pspec);
+
+  if (strcmp (name, "stale-threshold") == 0)
+    properties_changed (self, CHANGED_STALE_THRESHOLD);
+  else if (strcmp (name, "timeout-threshold") == 0)
+    properties_changed (self, CHANGED_TIMEOUT_THRESHOLD);
+  else if (strcmp (name, "check-interval") == 0)
+    properties_changed (self, CHANGED_CHECK_INTERVAL);
+  else if (strcmp (name, "stale-warning-only-once") == 0)
+    properties_changed (self, CHANGED_STALE_WARNING_ONLY_ONCE);
+}
+
+static void
+connect_monitor (HbDBusService *self,
+                 const char    *signal,
+                 GCallback      handler)
+{
+  gulong id = g_signal_connect (self->monitor, signal, handler, self);
+
+  g_array_append_val (self->monitor_handlers, id);
+}
+
+/* Before an agent is marked gone, apply the beats acknowledged before its
+ * peer left: applied after, they would bring it back. */
+static void
+on_liveness_gone (HbLiveness    *liveness,
+                  const char    *id,
+                  const char    *why,
+                  HbDBusService *self)
+{
+  shared_drain (self->shared);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                          */
+
+/**
+ * hb_dbus_service_export:
+ * @service: a #HbDBusService
+ * @error: return location for a #GError
+ *
+ * Registers the object /org/heartbeat/Monitor1 with the interface
+ * described by the embedded org.heartbeat.Monitor1.xml, and starts
+ * translating monitor signals into D-Bus signals. Owning the bus name is
+ * the caller's business.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the object could not be
+ *   registered (another object is there, or the embedded XML is broken)
+ */
+gboolean
+hb_dbus_service_export (HbDBusService *service,
+                        GError       **error)
+{
+  g_autoptr(GBytes) xml = NULL;
+
+  g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), FALSE);
+  g_return_val_if_fail (service->registration_id == 0, FALSE);
+
+  if (service->node_info == NULL)
+    {
+      xml = g_resource_lookup_data (hb_get_resource (), INTERFACE_RESOURCE,
+                                    G_RESOURCE_LOOKUP_FLAGS_NONE, error);
+      if (xml == NULL)
+        return FALSE;
+      service->node_info = g_dbus_node_info_new_for_xml (g_bytes_get_data (xml, NULL), error);
+      if (service->node_info == NULL)
+        return FALSE;
+      service->interface_info = g_dbus_node_info_lookup_interface (service->node_info,
+                                                                   HB_DBUS_INTERFACE);
+      if (service->interface_info == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                       "The embedded interface description has no %s", HB_DBUS_INTERFACE);
+          g_clear_pointer (&service->node_info, g_dbus_node_info_unref);
+          return FALSE;
+        }
+      g_dbus_interface_info_cache_build (service->interface_info);
+    }
+
+  service->registration_id =
+    g_dbus_connection_register_object (service->connection, HB_DBUS_PATH,
+                                       service->interface_info, &interface_vtable,
+                                       service, NULL, error);
+  if (service->registration_id == 0)
+    return FALSE;
+
+  service->announced_agent_count = heartbeat_monitor_get_n_agents (service->monitor);
+  shared_mirror_owners (service->shared);
+  service->filter_id = g_dbus_connection_add_filter (service->connection, filter_message,
+                                                     shared_ref (service->shared),
+                                                     (GDestroyNotify) shared_unref);
+  connect_monitor (service, "agent-registered", G_CALLBACK (on_agent_registered));
+  connect_monitor (service, "agent-unregistered", G_CALLBACK (on_agent_unregistered));
+  connect_monitor (service, "agent-stale", G_CALLBACK (on_agent_stale));
+  connect_monitor (service, "agent-timed-out", G_CALLBACK (on_agent_timed_out));
+  connect_monitor (service, "agent-recovered", G_CALLBACK (on_agent_recovered));
+  connect_monitor (service, "agent-state-changed", G_CALLBACK (on_agent_state_changed));
+  connect_monitor (service, "notify", G_CALLBACK (on_monitor_notify));
+
+  g_debug ("Exported %s at %s", HB_DBUS_INTERFACE, HB_DBUS_PATH);
+  return TRUE;
+}
+
+/**
+ * hb_dbus_service_unexport:
+ * @service: a #HbDBusService
+ *
+ * Removes the object from the bus and stops translating monitor signals.
+ * Calls already under way still get their answer.
+ */
+void
+hb_dbus_service_unexport (HbDBusService *service)
+{
+  g_return_if_fail (HB_IS_DBUS_SERVICE (service));
+
+  if (service->filter_id)
+    {
+      g_dbus_connection_remove_filter (service->connection, service->filter_id);
+      service->filter_id = 0;
+    }
+  if (service->registration_id)
+    {
+      g_dbus_connection_unregister_object (service->connection, service->registration_id);
+      service->registration_id = 0;
+    }
+  for (guint i = 0; i < service->monitor_handlers->len; i++)
+    g_signal_handler_disconnect (service->monitor, g_array_index (service->monitor_handlers, gulong, i));
+  g_array_set_size (service->monitor_handlers, 0);
+  g_clear_handle_id (&service->changed_idle_id, g_source_remove);
+  service->changed_properties = 0;
+}
+
+/**
+ * hb_dbus_service_set_quota:
+ * @service: a #HbDBusService
+ * @agents_per_uid: how many agents one uid may own, or 0 for no limit
+ *
+ * Sets the per-uid quota Register enforces for new agents (a restart of an
+ * agent the caller owns is not a new agent). Root is exempt. Lowering it
+ * removes no agent; it only refuses new ones.
+ */
+void
+hb_dbus_service_set_quota (HbDBusService *service,
+                           guint          agents_per_uid)
+{
+  g_return_if_fail (HB_IS_DBUS_SERVICE (service));
+  service->quota = agents_per_uid;
+}
+
+/**
+ * hb_dbus_service_get_quota:
+ * @service: a #HbDBusService
+ *
+ * Returns: how many agents one uid may own, or 0 for no limit
+ */
+guint
+hb_dbus_service_get_quota (HbDBusService *service)
+{
+  g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), 0);
+  return service->quota;
+}
+
+/**
+ * hb_dbus_service_rebind:
+ * @service: a #HbDBusService
+ *
+ * Watches again the processes and bus peers of agents that came back
+ * without a registration (from the state file after a restart): an agent
+ * whose process exited or whose peer left the bus meanwhile is marked
+ * gone at once. Registrations made afterwards are watched automatically.
+ */
+void
+hb_dbus_service_rebind (HbDBusService *service)
+{
+  g_return_if_fail (HB_IS_DBUS_SERVICE (service));
+  hb_liveness_rebind (service->liveness);
+  shared_mirror_owners (service->shared);
+}
+
+/**
+ * hb_dbus_service_set_fast_beat:
+ * @service: a #HbDBusService
+ * @enabled: whether certain Beat calls are answered from the bus thread
+ *
+ * Turns the fast Beat path on (the default) or off. With it, a Beat whose
+ * outcome is certain (the caller owns the agent or is root, its uid is
+ * known, no detail but a valid status, no earlier change of the caller
+ * still pending) is answered by GDBus's worker thread and applied on the
+ * main loop right after, in batches; everything else, and everything
+ * with it off, is handled on the main loop. For tests and benchmarks that
+ * compare the two.
+ */
+void
+hb_dbus_service_set_fast_beat (HbDBusService *service,
+                               gboolean       enabled)
+{
+  g_return_if_fail (HB_IS_DBUS_SERVICE (service));
+  g_atomic_int_set (&service->shared->fast_beat, !!enabled);
+}
+
+static void
+hb_dbus_service_dispose (GObject *object)
+{
+  HbDBusService *self = HB_DBUS_SERVICE (object);
+
+  if (self->connection)
+    {
+      hb_dbus_service_unexport (self);
+      if (self->name_owner_changed_id)
+        {
+          g_dbus_connection_signal_unsubscribe (self->connection, self->name_owner_changed_id);
+          self->name_owner_changed_id = 0;
+        }
+    }
+  if (self->shared)
+    {
+      /* Beats acknowledged but not applied yet: apply them now. */
+      g_atomic_int_set (&self->shared->fast_beat, FALSE);
+      shared_drain (self->shared);
+      g_source_destroy (self->shared->source);
+      g_clear_pointer (&self->shared, shared_unref);
+    }
+  g_clear_object (&self->liveness);
+  g_clear_object (&self->authority);
+  g_clear_object (&self->monitor);
+  g_clear_object (&self->connection);
+
+  G_OBJECT_CLASS (hb_dbus_service_parent_class)->dispose (object);
+}
+
+static void
+hb_dbus_service_finalize (GObject *object)
+{
+  HbDBusService *self = HB_DBUS_SERVICE (object);
+
+  g_clear_pointer (&self->node_info, g_dbus_node_info_unref);
+  g_array_unref (self->monitor_handlers);
+  g_hash_table_unref (self->uid_lookups);
+  g_free (self->version);
+
+  G_OBJECT_CLASS (hb_dbus_service_parent_class)->finalize (object);
+}
+
+static void
+hb_dbus_service_class_init (HbDBusServiceClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = hb_dbus_service_dispose;
+  object_class->finalize = hb_dbus_service_finalize;
+
+  /* register the error names before any error is returned or parsed */
+  (void) HB_DBUS_ERROR;
+}
+
+static void
+hb_dbus_service_init (HbDBusService *self)
+{
+  self->quota = HB_DBUS_DEFAULT_QUOTA;
+  self->monitor_handlers = g_array_new (FALSE, FALSE, sizeof (gulong));
+  self->uid_lookups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                             (GDestroyNotify) g_ptr_array_unref);
+}
+
+/**
+ * hb_dbus_service_new:
+ * @monitor: the monitor to serve
+ * @connection: the bus connection to serve it on
+ * @version: the daemon's version, for the Version property
+ *
+ * Creates the D-Bus front. It already follows the bus (who callers are,
+ * which peers leave) and the monitor's registrations (liveness), but
+ * serves nothing until hb_dbus_service_export().
+ *
+ * Returns: (transfer full): a new #HbDBusService
+ */
+HbDBusService *
+hb_dbus_service_new (HeartbeatMonitor *monitor,
+                     GDBusConnection  *connection,
+                     const char       *version)
+{
+  HbDBusService *self;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+  g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), NULL);
+  g_return_val_if_fail (version != NULL, NULL);
+
+  self = g_object_new (HB_TYPE_DBUS_SERVICE, NULL);
+  self->monitor = g_object_ref (monitor);
+  self->connection = g_object_ref (connection);
+  self->version = g_strdup (version);
+  self->shared = shared_new (monitor);
+  self->authority = hb_authority_new (connection);
+  self->liveness = hb_liveness_new (monitor, connection);
+  g_signal_connect_object (self->liveness, "gone", G_CALLBACK (on_liveness_gone), self,
+                           G_CONNECT_DEFAULT);
+
+  self->name_owner_changed_id =
+    g_dbus_connection_signal_subscribe (connection, "org.freedesktop.DBus",
+                                        "org.freedesktop.DBus", "NameOwnerChanged",
+                                        "/org/freedesktop/DBus", NULL,
+                                        G_DBUS_SIGNAL_FLAGS_NONE,
+                                        on_name_owner_changed, self, NULL);
+  return self;
+}

@@ -1,0 +1,325 @@
+/* main.c: heartbeatd, the heartbeat monitor service
+ *
+ * Wires the fronts to one HeartbeatMonitor: configuration, persistence,
+ * the D-Bus service, systemd notification and the journal. Owns the bus
+ * name, handles SIGHUP (reload) and SIGTERM/SIGINT (clean exit 0), and
+ * exits non-zero when the bus goes away, so systemd restarts it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <glib-unix.h>
+#include <locale.h>
+#include <stdlib.h>
+
+#include "hb-build-config.h"
+#include "hb-config.h"
+#include "hb-dbus-service.h"
+#include "hb-journal.h"
+#include "hb-notify.h"
+#include "hb-state.h"
+#include "heartbeat-monitor.h"
+
+typedef struct {
+  GMainLoop        *loop;
+  int               exit_status;
+  GBusType          bus_type;
+  char             *config_path;   /* NULL: the embedded default */
+  char             *state_dir;
+  HbConfig         *config;
+  HeartbeatMonitor *monitor;
+  HbState          *state;
+  HbNotify         *notify;
+  GDBusConnection  *connection;
+  HbDBusService    *service;
+  guint             name_id;
+  gboolean          name_acquired;
+} Daemon;
+
+static void
+daemon_quit (Daemon *daemon,
+             int     status)
+{
+  if (status != 0)
+    daemon->exit_status = status;
+  g_main_loop_quit (daemon->loop);
+}
+
+/* The configuration: --config, else the system file in system mode when it
+ * exists, else the embedded default (no root, no files needed). */
+static HbConfig *
+load_config (Daemon  *daemon,
+             GError **error)
+{
+  if (daemon->config_path)
+    return hb_config_load (daemon->config_path, error);
+  return hb_config_new_default ();
+}
+
+static char *
+default_config_path (GBusType bus_type)
+{
+  g_autofree char *path = g_build_filename (HB_SYSCONFDIR, "heartbeat", "heartbeatd.conf", NULL);
+
+  if (bus_type == G_BUS_TYPE_SYSTEM && g_file_test (path, G_FILE_TEST_EXISTS))
+    return g_steal_pointer (&path);
+  return NULL;
+}
+
+static char *
+default_state_dir (GBusType bus_type)
+{
+  const char *systemd_dir = g_getenv ("STATE_DIRECTORY");
+
+  /* systemd's StateDirectory=; the first if there are several */
+  if (systemd_dir && *systemd_dir)
+    {
+      g_auto(GStrv) dirs = g_strsplit (systemd_dir, ":", 2);
+      return g_strdup (dirs[0]);
+    }
+  if (bus_type == G_BUS_TYPE_SYSTEM)
+    return g_build_filename (HB_LOCALSTATEDIR, "lib", "heartbeat", NULL);
+  return g_build_filename (g_get_user_state_dir (), "heartbeat", NULL);
+}
+
+static gboolean
+on_sighup (gpointer user_data)
+{
+  Daemon *daemon = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+
+  hb_notify_reloading (daemon->notify);
+  config = load_config (daemon, &error);
+  if (config == NULL)
+    {
+      g_warning ("Reloading the configuration failed, keeping the old one: %s", error->message);
+    }
+  else
+    {
+      hb_config_apply (config, daemon->monitor);
+      hb_dbus_service_set_quota (daemon->service, config->agents_per_uid);
+      hb_config_free (daemon->config);
+      daemon->config = g_steal_pointer (&config);
+      g_message ("Configuration reloaded");
+    }
+  hb_notify_ready (daemon->notify);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_sigterm (gpointer user_data)
+{
+  Daemon *daemon = user_data;
+
+  g_message ("Stopping");
+  hb_notify_stopping (daemon->notify);
+  daemon_quit (daemon, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_name_acquired (GDBusConnection *connection,
+                  const char      *name,
+                  gpointer         user_data)
+{
+  Daemon *daemon = user_data;
+
+  daemon->name_acquired = TRUE;
+  g_message ("Serving %s on the %s bus", name,
+             daemon->bus_type == G_BUS_TYPE_SYSTEM ? "system" : "session");
+  hb_notify_ready (daemon->notify);
+}
+
+static void
+on_name_lost (GDBusConnection *connection,
+              const char      *name,
+              gpointer         user_data)
+{
+  Daemon *daemon = user_data;
+
+  if (connection == NULL || g_dbus_connection_is_closed (connection))
+    g_printerr ("heartbeatd: lost the connection to the bus\n");
+  else if (!daemon->name_acquired)
+    g_printerr ("heartbeatd: cannot own %s: another heartbeatd runs, or the bus policy forbids it\n", name);
+  else
+    g_printerr ("heartbeatd: lost the name %s\n", name);
+  daemon_quit (daemon, EXIT_FAILURE);
+}
+
+static void
+on_connection_closed (GDBusConnection *connection,
+                      gboolean         remote_peer_vanished,
+                      GError          *error,
+                      gpointer         user_data)
+{
+  Daemon *daemon = user_data;
+
+  g_printerr ("heartbeatd: the bus went away%s%s\n",
+              error ? ": " : "", error ? error->message : "");
+  daemon_quit (daemon, EXIT_FAILURE);
+}
+
+static void
+on_state_problem (HbState    *state,
+                  GParamSpec *pspec,
+                  Daemon     *daemon)
+{
+  const char *problem = hb_state_get_problem (state);
+
+  if (problem)
+    g_warning ("%s", problem);
+  hb_notify_set_problem (daemon->notify, problem);
+}
+
+static int
+run (Daemon *daemon)
+{
+  g_autoptr(GError) error = NULL;
+
+  daemon->config = load_config (daemon, &error);
+  if (daemon->config == NULL)
+    {
+      g_printerr ("heartbeatd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  daemon->monitor = heartbeat_monitor_new ();
+  hb_config_apply (daemon->config, daemon->monitor);
+
+  daemon->state = hb_state_new (daemon->monitor, daemon->state_dir);
+  if (!hb_state_load (daemon->state, &error))
+    {
+      g_printerr ("heartbeatd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+
+  daemon->notify = hb_notify_new (daemon->monitor);
+  if (hb_state_get_problem (daemon->state))
+    on_state_problem (daemon->state, NULL, daemon);
+  g_signal_connect (daemon->state, "notify::problem", G_CALLBACK (on_state_problem), daemon);
+  hb_journal_attach (daemon->monitor);
+
+  daemon->connection = g_bus_get_sync (daemon->bus_type, NULL, &error);
+  if (daemon->connection == NULL)
+    {
+      g_printerr ("heartbeatd: cannot connect to the %s bus: %s\n",
+                  daemon->bus_type == G_BUS_TYPE_SYSTEM ? "system" : "session", error->message);
+      return EXIT_FAILURE;
+    }
+  g_dbus_connection_set_exit_on_close (daemon->connection, FALSE);
+  g_signal_connect (daemon->connection, "closed", G_CALLBACK (on_connection_closed), daemon);
+
+  daemon->service = hb_dbus_service_new (daemon->monitor, daemon->connection, HB_VERSION);
+  hb_dbus_service_set_quota (daemon->service, daemon->config->agents_per_uid);
+  if (!hb_dbus_service_export (daemon->service, &error))
+    {
+      g_printerr ("heartbeatd: cannot export %s: %s\n", HB_DBUS_PATH, error->message);
+      return EXIT_FAILURE;
+    }
+  hb_dbus_service_rebind (daemon->service);
+
+  heartbeat_monitor_start (daemon->monitor);
+
+  g_unix_signal_add (SIGHUP, on_sighup, daemon);
+  g_unix_signal_add (SIGTERM, on_sigterm, daemon);
+  g_unix_signal_add (SIGINT, on_sigterm, daemon);
+
+  daemon->name_id = g_bus_own_name_on_connection (daemon->connection, HB_DBUS_NAME,
+                                                  G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+                                                  on_name_acquired, on_name_lost,
+                                                  daemon, NULL);
+  g_main_loop_run (daemon->loop);
+
+  if (!hb_state_flush (daemon->state, &error))
+    g_warning ("Could not save the state on exit: %s", error->message);
+  return daemon->exit_status;
+}
+
+static void
+daemon_clear (Daemon *daemon)
+{
+  g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
+  g_clear_object (&daemon->service);
+  g_clear_object (&daemon->notify);
+  g_clear_object (&daemon->state);
+  g_clear_object (&daemon->connection);
+  if (daemon->monitor)
+    heartbeat_monitor_stop (daemon->monitor);
+  g_clear_object (&daemon->monitor);
+  g_clear_pointer (&daemon->config, hb_config_free);
+  g_clear_pointer (&daemon->loop, g_main_loop_unref);
+  g_clear_pointer (&daemon->config_path, g_free);
+  g_clear_pointer (&daemon->state_dir, g_free);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  Daemon daemon = { 0 };
+  gboolean system_bus = FALSE, session_bus = FALSE, version = FALSE;
+  g_autofree char *config_path = NULL;
+  g_autofree char *state_dir = NULL;
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+  const GOptionEntry entries[] = {
+    { "system", 0, 0, G_OPTION_ARG_NONE, &system_bus, "Serve on the system bus (the default)", NULL },
+    { "session", 0, 0, G_OPTION_ARG_NONE, &session_bus, "Serve on the session bus", NULL },
+    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
+      "Configuration file; drop-ins are read from FILE.d/*.conf "
+      "(default: " HB_SYSCONFDIR "/heartbeat/heartbeatd.conf on the system bus if it exists, "
+      "else built-in defaults)", "FILE" },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+      "Where registrations are kept (default: $STATE_DIRECTORY, else "
+      HB_LOCALSTATEDIR "/lib/heartbeat, or $XDG_STATE_HOME/heartbeat with --session)", "DIR" },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
+    { NULL }
+  };
+
+  setlocale (LC_ALL, "");
+
+  context = g_option_context_new (NULL);
+  g_option_context_set_summary (context,
+      "heartbeatd tells which agents, jobs and services on this machine are alive,\n"
+      "and says so the moment one goes quiet. It serves org.heartbeat.Monitor1 on D-Bus.");
+  g_option_context_set_description (context,
+      "Signals:\n"
+      "  SIGHUP           reload the configuration; agents are kept\n"
+      "  SIGTERM, SIGINT  save the state and exit 0\n"
+      "\n"
+      "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error or when the bus goes away.\n"
+      "See heartbeatd(8) and heartbeatd.conf(5).");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("heartbeatd: %s\nTry “heartbeatd --help”.\n", error->message);
+      return 2;
+    }
+  if (version)
+    {
+      g_print ("heartbeatd %s\n", HB_VERSION);
+      return 0;
+    }
+  if (system_bus && session_bus)
+    {
+      g_printerr ("heartbeatd: choose one of --system and --session\n");
+      return 2;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("heartbeatd: unexpected argument “%s”\n", argv[1]);
+      return 2;
+    }
+
+  daemon.loop = g_main_loop_new (NULL, FALSE);
+  daemon.bus_type = session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
+  daemon.config_path = config_path ? g_steal_pointer (&config_path)
+                                   : default_config_path (daemon.bus_type);
+  daemon.state_dir = state_dir ? g_steal_pointer (&state_dir)
+                               : default_state_dir (daemon.bus_type);
+
+  status = run (&daemon);
+  daemon_clear (&daemon);
+  return status;
+}
