@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/test.sh: build heartbeat and run the whole test suite: once in a
-# normal build, and the unit tests again under AddressSanitizer and
-# UndefinedBehaviorSanitizer. Installs missing Debian packages first.
+# normal build, and the unit and integration tests again (the daemon
+# included) under AddressSanitizer and UndefinedBehaviorSanitizer.
+# Installs missing Debian packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ status=0
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  meson test -C build-asan --suite unit --print-errorlogs --num-processes 2 || status=1
+  meson test -C build-asan --suite unit --suite integration --print-errorlogs --num-processes 2 || status=1
 
 # One closing line for people and CI: the counts of both runs.
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'

@@ -52,6 +52,7 @@ struct _HbState {
 enum {
   PROP_0,
   PROP_PROBLEM,
+  PROP_WRITE_COUNT,
   N_PROPS
 };
 
@@ -195,6 +196,7 @@ write_now (HbState *self,
     }
 
   self->write_count++;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WRITE_COUNT]);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   set_problem (self, NULL);
   return TRUE;
@@ -602,6 +604,9 @@ hb_state_get_property (GObject    *object,
     case PROP_PROBLEM:
       g_value_set_string (value, self->problem);
       break;
+    case PROP_WRITE_COUNT:
+      g_value_set_uint64 (value, self->write_count);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -624,6 +629,16 @@ hb_state_class_init (HbStateClass *klass)
    */
   properties[PROP_PROBLEM] =
     g_param_spec_string ("problem", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * HbState:write-count:
+   *
+   * How many times the agents were written: a test waits for its
+   * notification instead of sleeping.
+   */
+  properties[PROP_WRITE_COUNT] =
+    g_param_spec_uint64 ("write-count", NULL, NULL, 0, G_MAXUINT64, 0,
                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }

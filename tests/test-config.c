@@ -1,0 +1,292 @@
+/* test-config.c: heartbeatd's configuration files
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "hb-config.h"
+
+typedef struct {
+  char *dir;
+  char *path;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("hb-config-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->path = g_build_filename (f->dir, "heartbeatd.conf", NULL);
+}
+
+static void
+remove_tree (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (path, name, NULL);
+
+      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+        remove_tree (child);
+      else
+        g_unlink (child);
+    }
+  g_rmdir (path);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  remove_tree (f->dir);
+  g_free (f->dir);
+  g_free (f->path);
+}
+
+static void
+write_file (const char *path, const char *contents)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+static void
+write_dropin (Fixture *f, const char *name, const char *contents)
+{
+  g_autofree char *dir = g_strconcat (f->path, ".d", NULL);
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+
+  g_assert_cmpint (g_mkdir_with_parents (dir, 0700), ==, 0);
+  write_file (path, contents);
+}
+
+static void
+test_duration_valid (void)
+{
+  static const struct { const char *text; gint64 usec; } cases[] = {
+    { "90", 90 * G_USEC_PER_SEC },
+    { "90s", 90 * G_USEC_PER_SEC },
+    { "5min", 300 * G_USEC_PER_SEC },
+    { "5m", 300 * G_USEC_PER_SEC },
+    { "5 min", 300 * G_USEC_PER_SEC },
+    { "1h30m", (gint64) 5400 * G_USEC_PER_SEC },
+    { "1h 30m", (gint64) 5400 * G_USEC_PER_SEC },
+    { "250ms", 250000 },
+    { "1s500ms", 1500000 },
+    { "2d", G_GINT64_CONSTANT (172800) * G_USEC_PER_SEC },
+    { "7us", 7 },
+    { "  30s  ", 30 * G_USEC_PER_SEC },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gint64 usec = -1;
+
+      g_test_message ("%s", cases[i].text);
+      g_assert_true (hb_parse_duration (cases[i].text, &usec, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (usec, ==, cases[i].usec);
+    }
+}
+
+static void
+test_duration_invalid (void)
+{
+  static const char *cases[] = {
+    "", "   ", "s", "abc", "5x", "-5", "+5", "0", "0s", "1h30", "1.5s", "5 m i n",
+    "99999999999999999999", "1000000d", "5min!", "1hh",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gint64 usec = 42;
+
+      g_test_message ("“%s”", cases[i]);
+      g_assert_false (hb_parse_duration (cases[i], &usec, &error));
+      g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+      g_assert_cmpint (usec, ==, 42);
+    }
+}
+
+/* The built-in configuration is data/heartbeatd.conf, and says what the
+ * documentation says the defaults are. */
+static void
+test_builtin_default_matches_file (void)
+{
+  g_autoptr(HbConfig) builtin = hb_config_new_default ();
+  g_autofree char *path = g_build_filename (g_getenv ("HB_SOURCE_ROOT"), "data", "heartbeatd.conf", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) file = hb_config_load (path, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpint (builtin->check_interval_usec, ==, 30 * G_USEC_PER_SEC);
+  g_assert_cmpint (builtin->stale_threshold_usec, ==, 5 * 60 * G_USEC_PER_SEC);
+  g_assert_cmpint (builtin->timeout_threshold_usec, ==, (gint64) 30 * 60 * G_USEC_PER_SEC);
+  g_assert_true (builtin->stale_warning_only_once);
+  g_assert_cmpuint (builtin->agents_per_uid, ==, 1024);
+  g_assert_cmpuint (builtin->agents->len, ==, 0);
+
+  g_assert_cmpint (file->check_interval_usec, ==, builtin->check_interval_usec);
+  g_assert_cmpint (file->stale_threshold_usec, ==, builtin->stale_threshold_usec);
+  g_assert_cmpint (file->timeout_threshold_usec, ==, builtin->timeout_threshold_usec);
+  g_assert_cmpint (file->stale_warning_only_once, ==, builtin->stale_warning_only_once);
+  g_assert_cmpuint (file->agents_per_uid, ==, builtin->agents_per_uid);
+}
+
+static void
+test_dropins_override_in_order (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+
+  write_file (f->path, "[monitor]\nstale-threshold=5min\ncheck-interval=30s\n[limits]\nagents-per-uid=10\n");
+  write_dropin (f, "20-later.conf", "[monitor]\nstale-threshold=20s\n");
+  write_dropin (f, "10-first.conf", "[monitor]\nstale-threshold=10s\ntimeout-threshold=1h\n");
+  write_dropin (f, "30-ignored.conf.disabled", "[monitor]\nstale-threshold=99s\n");
+
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (config->stale_threshold_usec, ==, 20 * G_USEC_PER_SEC);
+  g_assert_cmpint (config->timeout_threshold_usec, ==, (gint64) 3600 * G_USEC_PER_SEC);
+  g_assert_cmpint (config->check_interval_usec, ==, 30 * G_USEC_PER_SEC);
+  g_assert_cmpuint (config->agents_per_uid, ==, 10);
+  g_assert_cmpuint (config->files->len, ==, 3);
+  g_assert_true (g_str_has_suffix (g_ptr_array_index (config->files, 1), "10-first.conf"));
+  g_assert_true (g_str_has_suffix (g_ptr_array_index (config->files, 2), "20-later.conf"));
+}
+
+static void
+test_declared_agents (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  const HbConfigAgent *backup, *bare;
+
+  write_file (f->path,
+              "[agent:backup]\ntask=nightly backup\nstale-threshold=15min\ntimeout-threshold=4h\n"
+              "[agent:bare]\n");
+  write_dropin (f, "50-backup.conf", "[agent:backup]\nstale-threshold=20min\n");
+
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->agents->len, ==, 2);
+  backup = g_ptr_array_index (config->agents, 0);
+  bare = g_ptr_array_index (config->agents, 1);
+  g_assert_cmpstr (backup->id, ==, "backup");
+  g_assert_cmpstr (backup->task_id, ==, "nightly backup");
+  g_assert_cmpint (backup->stale_after_usec, ==, 20 * 60 * G_USEC_PER_SEC);
+  g_assert_cmpint (backup->timeout_after_usec, ==, (gint64) 4 * 3600 * G_USEC_PER_SEC);
+  g_assert_cmpstr (bare->id, ==, "bare");
+  g_assert_null (bare->task_id);
+  g_assert_cmpint (bare->stale_after_usec, ==, 0);
+}
+
+static void
+test_errors_name_the_file (Fixture *f, gconstpointer data)
+{
+  static const struct { const char *contents; const char *message_part; } cases[] = {
+    { "[monitor]\nstale-treshold=5min\n", "unknown key “stale-treshold” in [monitor]" },
+    { "[monitr]\n", "unknown section [monitr]" },
+    { "[monitor]\nstale-threshold=soon\n", "[monitor] stale-threshold" },
+    { "[monitor]\nstale-warning-only-once=yes\n", "not true or false" },
+    { "[limits]\nagents-per-uid=-1\n", "[limits] agents-per-uid" },
+    { "[http]\nport=70000\n", "[http] port" },
+    { "[agent:bad id]\n", "[agent:bad id]" },
+    { "[agent:x]\nowner=1\n", "unknown key “owner”" },
+    { "not a key file\n", "" },
+  };
+
+  write_file (f->path, "[monitor]\nstale-threshold=1min\n");
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(HbConfig) config = NULL;
+
+      g_test_message ("%s", cases[i].contents);
+      write_dropin (f, "90-bad.conf", cases[i].contents);
+      config = hb_config_load (f->path, &error);
+      g_assert_null (config);
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, "90-bad.conf"));
+      g_assert_nonnull (strstr (error->message, cases[i].message_part));
+    }
+}
+
+static void
+test_missing_file (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = hb_config_load (f->path, &error);
+
+  g_assert_null (config);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, f->path));
+}
+
+static void
+test_apply (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  g_autoptr(HbConfig) reloaded = NULL;
+  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+  HeartbeatAgent *agent;
+
+  write_file (f->path,
+              "[monitor]\ncheck-interval=2s\nstale-threshold=10s\ntimeout-threshold=1min\n"
+              "stale-warning-only-once=false\n"
+              "[agent:backup]\ntask=nightly\nstale-threshold=3s\n");
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  hb_config_apply (config, monitor);
+
+  g_assert_cmpint (heartbeat_monitor_get_check_interval (monitor), ==, 2 * G_USEC_PER_SEC);
+  g_assert_cmpint (heartbeat_monitor_get_stale_threshold (monitor), ==, 10 * G_USEC_PER_SEC);
+  g_assert_cmpint (heartbeat_monitor_get_timeout_threshold (monitor), ==, 60 * G_USEC_PER_SEC);
+  g_assert_false (heartbeat_monitor_get_stale_warning_only_once (monitor));
+
+  agent = heartbeat_monitor_lookup (monitor, "backup");
+  g_assert_nonnull (agent);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+  g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, "nightly");
+  g_assert_cmpint (heartbeat_agent_get_stale_after (agent), ==, 3 * G_USEC_PER_SEC);
+  g_assert_true (heartbeat_agent_is_declared (agent));
+
+  /* A reload keeps the agent as it is (it beat meanwhile) */
+  g_assert_true (heartbeat_monitor_beat (monitor, "backup", NULL, &error));
+  g_assert_no_error (error);
+  write_file (f->path, "[monitor]\nstale-threshold=20s\n[agent:backup]\n");
+  reloaded = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  hb_config_apply (reloaded, monitor);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor), ==, 1);
+  g_assert_true (heartbeat_monitor_lookup (monitor, "backup") == agent);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
+  g_assert_cmpint (heartbeat_monitor_get_stale_threshold (monitor), ==, 20 * G_USEC_PER_SEC);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/config/duration/valid", test_duration_valid);
+  g_test_add_func ("/config/duration/invalid", test_duration_invalid);
+  g_test_add_func ("/config/builtin-default-matches-file", test_builtin_default_matches_file);
+  g_test_add ("/config/dropins-override-in-order", Fixture, NULL, fixture_setup, test_dropins_override_in_order, fixture_teardown);
+  g_test_add ("/config/declared-agents", Fixture, NULL, fixture_setup, test_declared_agents, fixture_teardown);
+  g_test_add ("/config/errors-name-the-file", Fixture, NULL, fixture_setup, test_errors_name_the_file, fixture_teardown);
+  g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);
+  g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
+
+  return g_test_run ();
+}

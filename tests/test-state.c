@@ -1,0 +1,406 @@
+/* test-state.c: heartbeatd's persistence of agents
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <glib/gstdio.h>
+#include <string.h>
+
+#include "hb-state.h"
+
+/* The daemon logs with g_log_structured(), which g_test_expect_message()
+ * does not see: warnings are captured here and checked by the tests. */
+static GPtrArray *warnings;
+
+static GLogWriterOutput
+capture_writer (GLogLevelFlags   level,
+                const GLogField *fields,
+                gsize            n_fields,
+                gpointer         user_data)
+{
+  if (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
+    {
+      for (gsize i = 0; i < n_fields; i++)
+        if (g_strcmp0 (fields[i].key, "MESSAGE") == 0)
+          g_ptr_array_add (warnings, g_strdup (fields[i].value));
+      if (level & (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_ERROR))
+        return g_log_writer_default (level, fields, n_fields, user_data);
+      return G_LOG_WRITER_HANDLED;
+    }
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+/* Asserts that the warnings since the last call match @patterns, in order. */
+static void
+assert_warnings (const char * const *patterns)
+{
+  gsize n = 0;
+
+  for (; patterns[n]; n++)
+    {
+      g_assert_cmpuint (n, <, warnings->len);
+      g_test_message ("warning: %s", (char *) warnings->pdata[n]);
+      g_assert_true (g_pattern_match_simple (patterns[n], warnings->pdata[n]));
+    }
+  g_assert_cmpuint (warnings->len, ==, n);
+  g_ptr_array_set_size (warnings, 0);
+}
+
+typedef struct {
+  char             *dir;
+  char             *path;
+  HeartbeatMonitor *monitor;
+  HbState          *state;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->dir = g_dir_make_tmp ("hb-state-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->path = g_build_filename (f->dir, "agents.json", NULL);
+  f->monitor = heartbeat_monitor_new ();
+  f->state = hb_state_new (f->monitor, f->dir);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+
+  g_clear_object (&f->state);
+  g_clear_object (&f->monitor);
+  assert_warnings ((const char *[]) { NULL });
+  while (dir && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (f->dir, name, NULL);
+      g_unlink (child);
+    }
+  g_rmdir (f->dir);
+  g_free (f->dir);
+  g_free (f->path);
+}
+
+/* A second daemon life: a new monitor and state on the same directory. */
+static HeartbeatMonitor *
+reload (Fixture *f, HbState **state_out)
+{
+  HeartbeatMonitor *monitor = heartbeat_monitor_new ();
+  HbState *state = hb_state_new (monitor, f->dir);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (hb_state_load (state, &error));
+  g_assert_no_error (error);
+  *state_out = state;
+  return monitor;
+}
+
+static void
+register_agent (HeartbeatMonitor *monitor, const char *id, const HeartbeatAgentOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (heartbeat_monitor_register (monitor, id, options, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_round_trip (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed (
+    "{'host': <'db1'>, 'attempt': <int32 2>, 'ratio': <0.25>, 'tags': <['a', 'b']>,"
+    " 'nested': <{'deep': <true>}>, 'big': <uint64 18446744073709551615>}"));
+  HeartbeatAgentOptions full = {
+    .task_id = "backup /srv", .stale_after_usec = 7 * G_USEC_PER_SEC,
+    .timeout_after_usec = 600 * G_USEC_PER_SEC, .owner_uid = 1000, .pid = 1,
+    .metadata = metadata, .bound_to = ":1.42",
+  };
+  HeartbeatBeatDetails error_details = { .status = "error" };
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *a, *b;
+
+  register_agent (f->monitor, "full", &full);
+  register_agent (f->monitor, "plain", NULL);
+  register_agent (f->monitor, "broken", NULL);
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "broken", &error_details, &error));
+  register_agent (f->monitor, "resting", NULL);
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "resting", &error));
+  g_assert_nonnull (heartbeat_monitor_declare (f->monitor, "expected", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (hb_state_flush (f->state, &error));
+  g_assert_no_error (error);
+
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 5);
+
+  a = heartbeat_monitor_lookup (f->monitor, "full");
+  b = heartbeat_monitor_lookup (monitor2, "full");
+  g_assert_nonnull (b);
+  g_assert_cmpstr (heartbeat_agent_get_task_id (b), ==, "backup /srv");
+  g_assert_cmpint (heartbeat_agent_get_own_stale_after (b), ==, 7 * G_USEC_PER_SEC);
+  g_assert_cmpint (heartbeat_agent_get_own_timeout_after (b), ==, 600 * G_USEC_PER_SEC);
+  g_assert_cmpuint (heartbeat_agent_get_owner_uid (b), ==, 1000);
+  g_assert_cmpint (heartbeat_agent_get_pid (b), ==, 1);
+  g_assert_cmpstr (heartbeat_agent_get_bound_to (b), ==, ":1.42");
+  g_assert_true (g_variant_equal (heartbeat_agent_get_metadata (b), metadata));
+  g_assert_cmpint (ABS (heartbeat_monitor_to_realtime (f->monitor, heartbeat_agent_get_started_at (a)) -
+                        heartbeat_monitor_to_realtime (monitor2, heartbeat_agent_get_started_at (b))), <=, 1000);
+
+  /* an agent following the monitor's thresholds keeps following them */
+  b = heartbeat_monitor_lookup (monitor2, "plain");
+  g_assert_cmpint (heartbeat_agent_get_own_stale_after (b), ==, 0);
+  heartbeat_monitor_set_stale_threshold (monitor2, 11 * G_USEC_PER_SEC);
+  g_assert_cmpint (heartbeat_agent_get_stale_after (b), ==, 11 * G_USEC_PER_SEC);
+
+  b = heartbeat_monitor_lookup (monitor2, "broken");
+  g_assert_cmpint (heartbeat_agent_get_state (b), ==, HEARTBEAT_AGENT_STATE_ERROR);
+  g_assert_cmpstr (heartbeat_agent_get_status (b), ==, "error");
+  g_assert_cmpuint (heartbeat_agent_get_beats (b), ==, 1);
+
+  b = heartbeat_monitor_lookup (monitor2, "resting");
+  g_assert_cmpstr (heartbeat_agent_get_status (b), ==, "idle");
+
+  b = heartbeat_monitor_lookup (monitor2, "expected");
+  g_assert_cmpint (heartbeat_agent_get_state (b), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+  g_assert_true (heartbeat_agent_is_declared (b));
+}
+
+static void
+on_write_count (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  g_assert_not_reached ();
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_write_through_and_batching (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  guint64 count;
+  gulong handler;
+  guint timeout;
+
+  /* register and unregister: on disk before the call returns */
+  count = hb_state_get_write_count (f->state);
+  register_agent (f->monitor, "a", NULL);
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
+  g_file_get_contents (f->path, &contents, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (strstr (contents, "\"a\""));
+  register_agent (f->monitor, "b", NULL);
+  g_assert_true (heartbeat_monitor_unregister (f->monitor, "b", &error));
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 3);
+
+  /* a hundred beats: no write now, one write later */
+  count = hb_state_get_write_count (f->state);
+  for (int i = 0; i < 100; i++)
+    g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count);
+
+  handler = g_signal_connect (f->state, "notify::write-count", G_CALLBACK (on_write_count), loop);
+  timeout = g_timeout_add_seconds (10, on_timeout, NULL);
+  g_main_loop_run (loop);
+  g_source_remove (timeout);
+  g_signal_handler_disconnect (f->state, handler);
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
+
+  g_clear_pointer (&contents, g_free);
+  g_file_get_contents (f->path, &contents, NULL, &error);
+  g_assert_nonnull (strstr (contents, "\"beats\" : 100"));
+  g_assert_nonnull (strstr (contents, "\"status\" : \"idle\""));
+}
+
+static gint64 fake_now;
+
+static gint64
+fake_clock (gpointer user_data)
+{
+  return fake_now;
+}
+
+/* An agent that went quiet while the daemon was down is judged by the
+ * wall clock: stale at once after the restart. */
+static void
+test_overdue_after_restart (Fixture *f, gconstpointer data)
+{
+  g_autofree char *contents = NULL;
+  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+  g_autoptr(HbState) state = hb_state_new (monitor, f->dir);
+  g_autoptr(GError) error = NULL;
+  gint64 real_now = g_get_real_time ();
+  guint stale = 0;
+  HeartbeatAgent *agent;
+
+  contents = g_strdup_printf (
+    "{\"version\": 1, \"agents\": [{\"id\": \"quiet\", \"task-id\": null, \"state\": \"healthy\","
+    " \"status\": \"running\", \"owner-uid\": 0, \"pid\": 0, \"bound-to\": null,"
+    " \"declared\": false, \"beats\": 3, \"stale-after-usec\": 60000000,"
+    " \"timeout-after-usec\": 7200000000, \"started-at\": %" G_GINT64_FORMAT ","
+    " \"last-activity-at\": %" G_GINT64_FORMAT ", \"metadata\": null}]}",
+    real_now - (gint64) 3600 * G_USEC_PER_SEC, real_now - 120 * G_USEC_PER_SEC);
+  g_file_set_contents (f->path, contents, -1, &error);
+  g_assert_no_error (error);
+
+  fake_now = 1000 * G_USEC_PER_SEC;
+  heartbeat_monitor_set_clock (monitor, fake_clock, NULL);
+  g_assert_true (hb_state_load (state, &error));
+  agent = heartbeat_monitor_lookup (monitor, "quiet");
+  g_assert_nonnull (agent);
+  g_assert_cmpint (heartbeat_agent_get_idle_usec (agent, fake_now), >=, 120 * G_USEC_PER_SEC);
+
+  g_signal_connect_swapped (monitor, "agent-stale", G_CALLBACK (g_atomic_int_inc), &stale);
+  heartbeat_monitor_run_checks (monitor, fake_now);
+  g_assert_cmpuint (stale, ==, 1);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
+}
+
+static guint
+count_aside (Fixture *f)
+{
+  g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_prefix (name, "agents.json.corrupt-"))
+      n++;
+  return n;
+}
+
+static void
+test_corrupt_moved_aside (Fixture *f, gconstpointer data)
+{
+  static const char *cases[] = {
+    "{\"version\": 1, \"agents\": [",
+    "[1, 2, 3]",
+    "{\"version\": 99, \"agents\": []}",
+    "{\"version\": 1}",
+    "\x01\x02\xff",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+      g_autoptr(HbState) state = hb_state_new (monitor, f->dir);
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s", cases[i]);
+      g_file_set_contents (f->path, cases[i], -1, &error);
+      g_assert_no_error (error);
+      g_assert_true (hb_state_load (state, &error));
+      assert_warnings ((const char *[]) { "*unreadable*moved it to*", NULL });
+      g_assert_no_error (error);
+      g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor), ==, 0);
+      g_assert_false (g_file_test (f->path, G_FILE_TEST_EXISTS));
+      /* names are per second; clear them so the next case is counted */
+      g_assert_cmpuint (count_aside (f), ==, 1);
+      fixture_teardown (f, NULL);
+      fixture_setup (f, NULL);
+    }
+}
+
+static void
+test_bad_entry_skipped (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 now = g_get_real_time ();
+  g_autofree char *contents = g_strdup_printf (
+    "{\"version\": 1, \"agents\": ["
+    " {\"id\": \"good\", \"state\": \"healthy\", \"owner-uid\": 0, \"pid\": 0, \"beats\": 0,"
+    "  \"stale-after-usec\": 0, \"timeout-after-usec\": 0, \"started-at\": %" G_GINT64_FORMAT ","
+    "  \"last-activity-at\": %" G_GINT64_FORMAT "},"
+    " {\"id\": \"bad id\", \"state\": \"healthy\", \"owner-uid\": 0, \"pid\": 0, \"beats\": 0,"
+    "  \"stale-after-usec\": 0, \"timeout-after-usec\": 0, \"started-at\": 1, \"last-activity-at\": 1},"
+    " {\"id\": \"no-state\", \"owner-uid\": 0},"
+    " {\"id\": \"bad-meta\", \"state\": \"healthy\", \"owner-uid\": 0, \"pid\": 0, \"beats\": 0,"
+    "  \"stale-after-usec\": 0, \"timeout-after-usec\": 0, \"started-at\": 1, \"last-activity-at\": 1,"
+    "  \"metadata\": \"{'unterminated\"},"
+    " 42]}", now, now);
+
+  g_file_set_contents (f->path, contents, -1, &error);
+  g_assert_no_error (error);
+  g_assert_true (hb_state_load (f->state, &error));
+  assert_warnings ((const char *[]) { "*bad id*skipped", "*no-state*skipped",
+                                      "*bad-meta*skipped", "*entry 4 is not an object*", NULL });
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 1);
+  g_assert_nonnull (heartbeat_monitor_lookup (f->monitor, "good"));
+}
+
+static void
+on_problem (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  guint *n = user_data;
+  (*n)++;
+}
+
+static void
+test_write_failure_is_a_problem (Fixture *f, gconstpointer data)
+{
+  g_autofree char *blocker = g_build_filename (f->dir, "blocker", NULL);
+  g_autofree char *inner = g_build_filename (blocker, "state", NULL);
+  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+  g_autoptr(HbState) state = NULL;
+  g_autoptr(GError) error = NULL;
+  guint notified = 0;
+
+  /* a regular file where the state directory should be: even root
+   * cannot write there */
+  g_file_set_contents (blocker, "", 0, &error);
+  g_assert_no_error (error);
+  state = hb_state_new (monitor, inner);
+  g_signal_connect (state, "notify::problem", G_CALLBACK (on_problem), &notified);
+
+  register_agent (monitor, "a", NULL);
+  g_assert_nonnull (hb_state_get_problem (state));
+  g_assert_nonnull (strstr (hb_state_get_problem (state), inner));
+  g_assert_cmpuint (notified, ==, 1);
+  g_assert_cmpuint (hb_state_get_write_count (state), ==, 0);
+  g_assert_false (hb_state_flush (state, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  /* fixed: the next write clears the problem */
+  g_unlink (blocker);
+  g_assert_true (hb_state_flush (state, &error));
+  g_assert_no_error (error);
+  g_assert_null (hb_state_get_problem (state));
+  g_assert_cmpuint (notified, ==, 2);
+  g_assert_cmpuint (hb_state_get_write_count (state), ==, 1);
+
+  g_clear_object (&state);
+  g_autofree char *file = g_build_filename (inner, "agents.json", NULL);
+  g_unlink (file);
+  g_rmdir (inner);
+  g_rmdir (blocker);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  warnings = g_ptr_array_new_with_free_func (g_free);
+  g_log_set_writer_func (capture_writer, NULL, NULL);
+
+#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("/state/round-trip", test_round_trip);
+  ADD ("/state/write-through-and-batching", test_write_through_and_batching);
+  ADD ("/state/overdue-after-restart", test_overdue_after_restart);
+  ADD ("/state/corrupt-moved-aside", test_corrupt_moved_aside);
+  ADD ("/state/bad-entry-skipped", test_bad_entry_skipped);
+  ADD ("/state/write-failure-is-a-problem", test_write_failure_is_a_problem);
+
+  return g_test_run ();
+}
