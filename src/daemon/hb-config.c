@@ -9,10 +9,10 @@
  */
 #include "hb-config.h"
 
-#include <errno.h>
 #include <string.h>
 
 #include "hb-resources.h"
+#include "heartbeat-duration.h"
 
 #define DEFAULT_RESOURCE "/org/heartbeat/Monitor1/heartbeatd.conf"
 #define AGENT_PREFIX     "agent:"
@@ -44,103 +44,6 @@ static const KeySpec keys[] = {
   { AGENT_PREFIX, "stale-threshold", KIND_DURATION },
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
 };
-
-/**
- * hb_parse_duration:
- * @text: a duration such as `90`, `90s`, `5min`, `1h30m` or `250ms`
- * @usec: (out): the duration in µs
- * @error: return location for a #GError
- *
- * A number alone is seconds. Units: `us`, `ms`, `s`, `m` or `min`, `h`,
- * `d`; parts add up. The result is positive and at most
- * %HEARTBEAT_THRESHOLD_MAX.
- *
- * Returns: %TRUE on success
- */
-gboolean
-hb_parse_duration (const char *text,
-                   gint64     *usec,
-                   GError    **error)
-{
-  static const struct { const char *unit; gint64 usec; } units[] = {
-    /* longest first, so "min" is not read as "m" followed by "in" */
-    { "min", 60 * G_USEC_PER_SEC },
-    { "ms", 1000 },
-    { "us", 1 },
-    { "s", G_USEC_PER_SEC },
-    { "m", 60 * G_USEC_PER_SEC },
-    { "h", G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC },
-    { "d", G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC },
-  };
-  const char *p = text;
-  gint64 total = 0;
-  gboolean first = TRUE;
-
-  if (text == NULL)
-    goto invalid;
-  while (*p == ' ')
-    p++;
-  if (*p == '\0')
-    goto invalid;
-
-  while (*p)
-    {
-      guint64 number;
-      gint64 scale = -1;
-      char *end;
-
-      if (!g_ascii_isdigit (*p))
-        goto invalid;
-      errno = 0;
-      number = g_ascii_strtoull (p, &end, 10);
-      if (errno != 0)
-        goto invalid;
-      p = end;
-      while (*p == ' ')
-        p++;
-
-      if (*p == '\0' && first)
-        scale = G_USEC_PER_SEC;   /* a bare number: seconds */
-      else
-        {
-          for (gsize i = 0; i < G_N_ELEMENTS (units); i++)
-            if (g_str_has_prefix (p, units[i].unit))
-              {
-                scale = units[i].usec;
-                p += strlen (units[i].unit);
-                break;
-              }
-        }
-      if (scale < 0)
-        goto invalid;
-      if (number > (guint64) HEARTBEAT_THRESHOLD_MAX / (guint64) scale ||
-          total + (gint64) number * scale > HEARTBEAT_THRESHOLD_MAX)
-        {
-          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                       "Duration “%s” is too long", text);
-          return FALSE;
-        }
-      total += (gint64) number * scale;
-      first = FALSE;
-      while (*p == ' ')
-        p++;
-    }
-
-  if (total <= 0)
-    {
-      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                   "Duration “%s” must be more than zero", text);
-      return FALSE;
-    }
-  *usec = total;
-  return TRUE;
-
-invalid:
-  g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-               "“%s” is not a duration (examples: 90, 90s, 5min, 1h30m, 250ms)",
-               text ? text : "");
-  return FALSE;
-}
 
 static void
 config_agent_free (HbConfigAgent *agent)
@@ -204,7 +107,7 @@ check_value (const KeySpec *spec,
   switch (spec->kind)
     {
     case KIND_DURATION:
-      return hb_parse_duration (value, &usec, error);
+      return heartbeat_duration_parse (value, &usec, error);
     case KIND_BOOLEAN:
       if (strcmp (value, "true") == 0 || strcmp (value, "false") == 0)
         return TRUE;
@@ -305,7 +208,7 @@ get_duration (GKeyFile   *merged,
   g_autofree char *value = g_key_file_get_string (merged, group, key, NULL);
   gint64 usec;
 
-  if (value == NULL || !hb_parse_duration (g_strstrip (value), &usec, NULL))
+  if (value == NULL || !heartbeat_duration_parse (g_strstrip (value), &usec, NULL))
     return fallback;
   return usec;
 }

@@ -41,9 +41,6 @@ void      hb_config_free        (HbConfig       *config);
 void      hb_config_apply       (const HbConfig *config,
                                  HeartbeatMonitor *monitor);
 
-gboolean  hb_parse_duration     (const char     *text,
-                                 gint64         *usec,
-                                 GError        **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HbConfig, hb_config_free)
 
