@@ -1,0 +1,1430 @@
+/* hbctl.c: the command-line client of heartbeatd
+ *
+ * Every command is one function over HeartbeatClient: it parses its own
+ * options, calls the daemon, and prints for a person (a table, colour on a
+ * terminal) or for a program (--json). Errors are sentences, and the exit
+ * status says what kind of failure it was (see usage_exit_statuses).
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+#include <locale.h>
+#include <math.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hbctl-build-config.h"
+#include "heartbeat-client.h"
+#include "heartbeat-duration.h"
+
+enum {
+  EXIT_OK = 0,
+  EXIT_REFUSED = 1,
+  EXIT_USAGE = 2,
+  EXIT_NO_DAEMON = 3,
+};
+
+typedef struct {
+  GBusType  bus_type;
+  gboolean  legend;
+  gboolean  color;
+} Options;
+
+static Options opt = { G_BUS_TYPE_SYSTEM, TRUE, FALSE };
+
+typedef int (*CommandFunc) (int argc, char **argv);
+
+typedef struct {
+  const char *name;
+  CommandFunc func;
+  const char *args;      /* for --help */
+  const char *summary;   /* translatable */
+} Command;
+
+/* ------------------------------------------------------------------ */
+/* Messages                                                            */
+
+static void
+print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+print_error (const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_printerr ("hbctl: %s\n", message);
+}
+
+static const char *
+bus_name (void)
+{
+  return opt.bus_type == G_BUS_TYPE_SYSTEM ? _("system bus") : _("session bus");
+}
+
+static int
+no_daemon (void)
+{
+  /* TRANSLATORS: %s is "system bus" or "session bus" */
+  print_error (_("heartbeatd is not running on the %s (start it with \"bash tools/run.sh\", "
+                 "or \"systemctl start heartbeatd\" for the system bus)"), bus_name ());
+  return EXIT_NO_DAEMON;
+}
+
+static char *
+user_name (guint32 uid)
+{
+  struct passwd *pw = getpwuid (uid);
+
+  return g_strdup (pw ? pw->pw_name : "?");
+}
+
+/* The owner of an agent, to say whose it is; G_MAXUINT32 if unknown. */
+static guint32
+owner_of (HeartbeatClient *client,
+          const char      *id)
+{
+  g_autoptr(GVariant) agent = heartbeat_client_get_agent (client, id, NULL);
+  guint32 uid = G_MAXUINT32;
+
+  if (agent)
+    g_variant_lookup (agent, "owner-uid", "u", &uid);
+  return uid;
+}
+
+/* Reports a failed call in words; returns the exit status. */
+static int
+report (HeartbeatClient *client,
+        const char      *id,
+        const GError    *error)
+{
+  guint32 uid;
+
+  if (error->domain != HEARTBEAT_CLIENT_ERROR)
+    {
+      print_error ("%s", error->message);
+      return EXIT_REFUSED;
+    }
+
+  switch ((HeartbeatClientError) error->code)
+    {
+    case HEARTBEAT_CLIENT_ERROR_NO_DAEMON:
+      return no_daemon ();
+    case HEARTBEAT_CLIENT_ERROR_NOT_FOUND:
+      print_error (_("there is no agent \"%s\""), id);
+      break;
+    case HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED:
+      uid = client ? owner_of (client, id) : G_MAXUINT32;
+      if (uid == G_MAXUINT32)
+        print_error ("%s", error->message);
+      else
+        {
+          g_autofree char *name = user_name (uid);
+          print_error (_("agent \"%s\" belongs to uid %u (%s); only its owner, root, or a user "
+                         "allowed by polkit may change it"), id, uid, name);
+        }
+      break;
+    case HEARTBEAT_CLIENT_ERROR_EXISTS:
+      uid = client ? owner_of (client, id) : G_MAXUINT32;
+      if (uid == G_MAXUINT32)
+        print_error ("%s", error->message);
+      else
+        print_error (_("agent \"%s\" is already registered by uid %u"), id, uid);
+      break;
+    case HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT:
+    case HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED:
+    default:
+      print_error ("%s", error->message);
+      break;
+    }
+  return EXIT_REFUSED;
+}
+
+static HeartbeatClient *
+connect_client (int *status)
+{
+  g_autoptr(GError) error = NULL;
+  HeartbeatClient *client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
+
+  if (client == NULL)
+    *status = report (NULL, NULL, error);
+  return client;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options shared by commands                                          */
+
+static gboolean
+parse_duration_arg (const char *option,
+                    const char *value,
+                    gint64     *usec)
+{
+  if (value == NULL)
+    return TRUE;
+  if (!heartbeat_duration_parse (value, usec, NULL))
+    {
+      print_error (_("\"%s\" is not a duration (examples: 90, 90s, 5m, 1h30m, 250ms)"), value);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* KEY=VALUE pairs into an a{sv}: VALUE is GVariant text if it parses
+ * (42, true, 'x', [1, 2]), else a plain string. */
+static GVariant *
+parse_set (char   **pairs,
+           GError **error)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  for (gsize i = 0; pairs && pairs[i]; i++)
+    {
+      const char *eq = strchr (pairs[i], '=');
+      g_autofree char *key = NULL;
+      GVariant *value;
+
+      if (eq == NULL || eq == pairs[i])
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("\"%s\" is not KEY=VALUE"), pairs[i]);
+          return NULL;
+        }
+      key = g_strndup (pairs[i], (gsize) (eq - pairs[i]));
+      value = g_variant_parse (NULL, eq + 1, NULL, NULL, NULL);
+      if (value == NULL)
+        value = g_variant_new_string (eq + 1);
+      g_variant_builder_add (&builder, "{sv}", key, value);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+/* Parses a command's options; prints its own usage errors. */
+static gboolean
+parse_command (GOptionContext *context,
+               int            *argc,
+               char         ***argv,
+               int            *status)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_option_context_set_help_enabled (context, TRUE);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    {
+      print_error ("%s", error->message);
+      *status = EXIT_USAGE;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+want_args (int         argc,
+           int         wanted,
+           const char *what,
+           int        *status)
+{
+  /* argv[0] is the command */
+  if (argc - 1 == wanted)
+    return TRUE;
+  if (argc - 1 < wanted)
+    print_error (_("missing argument: %s"), what);
+  else
+    print_error (_("too many arguments"));
+  *status = EXIT_USAGE;
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Printing agents                                                     */
+
+static const char *
+dict_string (GVariant *dict, const char *key)
+{
+  const char *value = NULL;
+
+  if (!g_variant_lookup (dict, key, "&s", &value))
+    return "";
+  return value;
+}
+
+static guint64
+dict_uint64 (GVariant *dict, const char *key)
+{
+  guint64 value = 0;
+
+  g_variant_lookup (dict, key, "t", &value);
+  return value;
+}
+
+static guint32
+dict_uint32 (GVariant *dict, const char *key)
+{
+  guint32 value = 0;
+
+  g_variant_lookup (dict, key, "u", &value);
+  return value;
+}
+
+static void
+print_json (JsonNode *node)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autofree char *text = NULL;
+
+  json_generator_set_root (generator, node);
+  json_generator_set_pretty (generator, TRUE);
+  text = json_generator_to_data (generator, NULL);
+  g_print ("%s\n", text);
+}
+
+static const char *
+state_color (const char *state)
+{
+  if (strcmp (state, "healthy") == 0)
+    return "\033[32m";
+  if (strcmp (state, "stale") == 0)
+    return "\033[33m";
+  if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0)
+    return "\033[31m";
+  return "\033[90m";
+}
+
+static const char *
+state_symbol (const char *state)
+{
+  if (strcmp (state, "healthy") == 0)
+    return "●";
+  if (strcmp (state, "stale") == 0)
+    return "◐";
+  if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0)
+    return "✖";
+  return "○";
+}
+
+static char *
+ago (guint64 then_usec)
+{
+  g_autofree char *d = heartbeat_duration_format (g_get_real_time () - (gint64) then_usec);
+
+  /* TRANSLATORS: a duration in the past, e.g. "3s ago" */
+  return g_strdup_printf (_("%s ago"), d);
+}
+
+/* Width in columns of UTF-8 text (every character one column: agent ids
+ * are ASCII, and tasks are cut to a width before they are measured). */
+static glong
+width (const char *text)
+{
+  return g_utf8_strlen (text, -1);
+}
+
+static char *
+cut (const char *text, glong max)
+{
+  if (width (text) <= max)
+    return g_strdup (text);
+  {
+    g_autofree char *head = g_utf8_substring (text, 0, max - 1);
+    return g_strconcat (head, "…", NULL);
+  }
+}
+
+#define N_COLUMNS 7
+
+static void
+print_row (char **cells, const glong *widths, const char *state_nick)
+{
+  GString *line = g_string_new (NULL);
+
+  for (int c = 0; c < N_COLUMNS; c++)
+    {
+      glong pad = widths[c] - width (cells[c]);
+
+      if (c == 1 && state_nick && opt.color)
+        g_string_append_printf (line, "%s%s\033[0m", state_color (state_nick), cells[c]);
+      else
+        g_string_append (line, cells[c]);
+      if (c < N_COLUMNS - 1)
+        for (glong i = 0; i < pad + 2; i++)
+          g_string_append_c (line, ' ');
+    }
+  g_print ("%s\n", line->str);
+  g_string_free (line, TRUE);
+}
+
+/* ------------------------------------------------------------------ */
+/* The host, as the status line shows it                               */
+
+typedef struct {
+  double  cpu_percent;      /* -1: unknown */
+  guint64 mem_used, mem_total;
+  guint64 disk_used, disk_total;
+} Host;
+
+static gboolean
+read_cpu (guint64 *busy, guint64 *total)
+{
+  g_autofree char *contents = NULL;
+  guint64 v[8] = { 0 };
+
+  if (!g_file_get_contents ("/proc/stat", &contents, NULL, NULL) ||
+      sscanf (contents, "cpu %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+              " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+              " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+              &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 4)
+    return FALSE;
+  *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+  *busy = *total - v[3] - v[4];   /* minus idle and iowait */
+  return TRUE;
+}
+
+static guint64
+meminfo_kib (const char *contents, const char *key)
+{
+  const char *line = strstr (contents, key);
+
+  return line ? g_ascii_strtoull (line + strlen (key), NULL, 10) : 0;
+}
+
+static void
+read_host (Host *host)
+{
+  g_autofree char *meminfo = NULL;
+  guint64 busy1, total1, busy2, total2;
+  struct statvfs fs;
+
+  host->cpu_percent = -1;
+  /* CPU use is a difference: two samples a tenth of a second apart. */
+  if (read_cpu (&busy1, &total1))
+    {
+      g_usleep (G_USEC_PER_SEC / 10);
+      if (read_cpu (&busy2, &total2) && total2 > total1)
+        host->cpu_percent = 100.0 * (double) (busy2 - busy1) / (double) (total2 - total1);
+    }
+
+  host->mem_used = host->mem_total = 0;
+  if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
+    {
+      host->mem_total = meminfo_kib (meminfo, "MemTotal:") * 1024;
+      host->mem_used = host->mem_total - MIN (host->mem_total, meminfo_kib (meminfo, "MemAvailable:") * 1024);
+    }
+
+  host->disk_used = host->disk_total = 0;
+  if (statvfs ("/", &fs) == 0)
+    {
+      host->disk_total = (guint64) fs.f_blocks * fs.f_frsize;
+      host->disk_used = (guint64) (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+    }
+}
+
+static JsonNode *
+host_json (const Host *host)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "cpu-percent");
+  if (host->cpu_percent >= 0)
+    json_builder_add_double_value (b, host->cpu_percent);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "memory-used-bytes");
+  json_builder_add_int_value (b, (gint64) host->mem_used);
+  json_builder_set_member_name (b, "memory-total-bytes");
+  json_builder_add_int_value (b, (gint64) host->mem_total);
+  json_builder_set_member_name (b, "disk-used-bytes");
+  json_builder_add_int_value (b, (gint64) host->disk_used);
+  json_builder_set_member_name (b, "disk-total-bytes");
+  json_builder_add_int_value (b, (gint64) host->disk_total);
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+static char *
+gib (guint64 bytes)
+{
+  return g_strdup_printf ("%.1f", (double) bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+/* ------------------------------------------------------------------ */
+/* status, list, show                                                  */
+
+static int
+cmd_status (int argc, char **argv)
+{
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) states = NULL;
+  g_autofree char *mem_used = NULL, *mem_total = NULL, *disk_used = NULL, *disk_total = NULL;
+  g_autofree char *cpu = NULL;
+  static const char *state_order[] = { "healthy", "stale", "error", "timed-out", "gone", "no-heartbeat" };
+  const char *headers[N_COLUMNS] = {
+    _("AGENT"), _("STATE"), _("STATUS"), _("PID"), _("TASK"), _("RUNNING"), _("LAST SEEN")
+  };
+  glong widths[N_COLUMNS];
+  GPtrArray *rows;
+  GString *summary;
+  Host host;
+  int exit_status = EXIT_OK;
+  gsize n;
+
+  g_option_context_set_summary (context, _("Show every agent and a summary of the host."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_command (context, &argc, &argv, &exit_status) || !want_args (argc, 0, NULL, &exit_status))
+    return exit_status;
+
+  client = connect_client (&exit_status);
+  if (client == NULL)
+    return exit_status;
+  status = heartbeat_client_get_status (client, &error);
+  agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
+  if (agents == NULL)
+    return report (client, NULL, error);
+  read_host (&host);
+
+  if (json)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) root = NULL;
+
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "status");
+      json_builder_add_value (b, json_gvariant_serialize (status));
+      json_builder_set_member_name (b, "host");
+      json_builder_add_value (b, host_json (&host));
+      json_builder_set_member_name (b, "agents");
+      json_builder_add_value (b, json_gvariant_serialize (agents));
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      print_json (root);
+      return EXIT_OK;
+    }
+
+  n = g_variant_n_children (agents);
+  rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  for (int c = 0; c < N_COLUMNS; c++)
+    widths[c] = width (headers[c]);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+      const char *state = dict_string (agent, "state");
+      const char *task = dict_string (agent, "task-id");
+      guint32 pid = dict_uint32 (agent, "pid");
+      char **cells = g_new0 (char *, N_COLUMNS + 2);
+
+      cells[0] = g_strdup (dict_string (agent, "id"));
+      cells[1] = opt.color ? g_strdup_printf ("%s %s", state_symbol (state), state) : g_strdup (state);
+      cells[2] = g_strdup (*dict_string (agent, "status") ? dict_string (agent, "status") : "-");
+      cells[3] = pid ? g_strdup_printf ("%u", pid) : g_strdup ("-");
+      cells[4] = *task ? cut (task, 40) : g_strdup ("-");
+      cells[5] = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
+      cells[6] = ago (dict_uint64 (agent, "last-activity-at-usec"));
+      cells[N_COLUMNS] = g_strdup (state);   /* for the colour */
+      for (int c = 0; c < N_COLUMNS; c++)
+        widths[c] = MAX (widths[c], width (cells[c]));
+      g_ptr_array_add (rows, cells);
+    }
+
+  if (opt.legend)
+    print_row ((char **) headers, widths, NULL);
+  for (guint i = 0; i < rows->len; i++)
+    {
+      char **cells = g_ptr_array_index (rows, i);
+      print_row (cells, widths, cells[N_COLUMNS]);
+    }
+  g_ptr_array_unref (rows);
+
+  if (!opt.legend)
+    return EXIT_OK;
+
+  states = g_variant_lookup_value (status, "states", G_VARIANT_TYPE ("a{su}"));
+  summary = g_string_new (NULL);
+  g_string_append_printf (summary, g_dngettext (GETTEXT_PACKAGE, "%zu agent:", "%zu agents:", n), n);
+  for (gsize s = 0; s < G_N_ELEMENTS (state_order); s++)
+    {
+      guint32 count = 0;
+
+      if (states)
+        g_variant_lookup (states, state_order[s], "u", &count);
+      g_string_append_printf (summary, "%s %u %s", s ? "," : "", count, state_order[s]);
+    }
+  cpu = host.cpu_percent >= 0 ? g_strdup_printf ("%.0f%%", host.cpu_percent) : g_strdup ("?");
+  mem_used = gib (host.mem_used);
+  mem_total = gib (host.mem_total);
+  disk_used = gib (host.disk_used);
+  disk_total = gib (host.disk_total);
+  /* TRANSLATORS: the host's load after the agent counts */
+  g_string_append_printf (summary, _(" · cpu %s · mem %s/%s GiB · disk %s/%s GiB"),
+                          cpu, mem_used, mem_total, disk_used, disk_total);
+  g_print ("\n%s\n", summary->str);
+  g_string_free (summary, TRUE);
+  return EXIT_OK;
+}
+
+static int
+cmd_list (int argc, char **argv)
+{
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context, _("List the agents' ids, one per line."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 0, NULL, &status))
+    return status;
+  client = connect_client (&status);
+  if (client == NULL)
+    return status;
+  agents = heartbeat_client_list_agents (client, &error);
+  if (agents == NULL)
+    return report (client, NULL, error);
+
+  if (json)
+    {
+      g_autoptr(JsonNode) node = json_gvariant_serialize (agents);
+      print_json (node);
+      return EXIT_OK;
+    }
+  for (gsize i = 0; i < g_variant_n_children (agents); i++)
+    {
+      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+      g_print ("%s\n", dict_string (agent, "id"));
+    }
+  return EXIT_OK;
+}
+
+static char *
+format_time (guint64 realtime_usec)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local ((gint64) (realtime_usec / G_USEC_PER_SEC));
+  g_autofree char *when = t ? g_date_time_format (t, "%Y-%m-%d %H:%M:%S %Z") : g_strdup ("?");
+  g_autofree char *since = ago (realtime_usec);
+
+  return g_strdup_printf ("%s (%s)", when, since);
+}
+
+static int
+cmd_show (int argc, char **argv)
+{
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *owner = NULL, *metadata_text = NULL, *started = NULL, *seen = NULL;
+  g_autofree char *running = NULL, *stale = NULL, *timeout = NULL;
+  gboolean declared = FALSE;
+  guint32 uid, pid;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context, _("Show one agent."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+    return status;
+  client = connect_client (&status);
+  if (client == NULL)
+    return status;
+  agent = heartbeat_client_get_agent (client, argv[1], &error);
+  if (agent == NULL)
+    return report (client, argv[1], error);
+
+  if (json)
+    {
+      g_autoptr(JsonNode) node = json_gvariant_serialize (agent);
+      print_json (node);
+      return EXIT_OK;
+    }
+
+  uid = dict_uint32 (agent, "owner-uid");
+  pid = dict_uint32 (agent, "pid");
+  owner = user_name (uid);
+  metadata = g_variant_lookup_value (agent, "metadata", G_VARIANT_TYPE_VARDICT);
+  metadata_text = metadata ? g_variant_print (metadata, FALSE) : g_strdup ("{}");
+  started = format_time (dict_uint64 (agent, "started-at-usec"));
+  seen = format_time (dict_uint64 (agent, "last-activity-at-usec"));
+  running = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
+  stale = heartbeat_duration_format ((gint64) dict_uint64 (agent, "stale-after-usec"));
+  timeout = heartbeat_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"));
+  g_variant_lookup (agent, "declared", "b", &declared);
+
+  g_print ("%-14s %s\n", _("Agent:"), dict_string (agent, "id"));
+  g_print ("%-14s %s\n", _("State:"), dict_string (agent, "state"));
+  g_print ("%-14s %s\n", _("Status:"), dict_string (agent, "status"));
+  g_print ("%-14s %s\n", _("Task:"), *dict_string (agent, "task-id") ? dict_string (agent, "task-id") : "-");
+  g_print ("%-14s %u (%s)\n", _("Owner:"), uid, owner);
+  if (pid)
+    g_print ("%-14s %u\n", _("PID:"), pid);
+  else
+    g_print ("%-14s -\n", _("PID:"));
+  g_print ("%-14s %s\n", _("Bound to:"), *dict_string (agent, "bound-to") ? dict_string (agent, "bound-to") : "-");
+  g_print ("%-14s %s\n", _("Started:"), started);
+  g_print ("%-14s %s\n", _("Last seen:"), seen);
+  g_print ("%-14s %s\n", _("Running:"), running);
+  g_print ("%-14s %" G_GUINT64_FORMAT "\n", _("Beats:"), dict_uint64 (agent, "beats"));
+  g_print ("%-14s %s\n", _("Stale after:"), stale);
+  g_print ("%-14s %s\n", _("Timeout after:"), timeout);
+  g_print ("%-14s %s\n", _("Declared:"), declared ? _("yes") : _("no"));
+  g_print ("%-14s %s\n", _("Metadata:"), metadata_text);
+  return EXIT_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* register, beat, idle, unregister                                    */
+
+static int
+cmd_register (int argc, char **argv)
+{
+  g_autofree char *task = NULL, *stale_text = NULL, *timeout_text = NULL;
+  g_auto(GStrv) sets = NULL;
+  int pid = 0;
+  GOptionEntry entries[] = {
+    { "task", 0, 0, G_OPTION_ARG_STRING, &task, N_("What the agent works on"), N_("TASK") },
+    { "stale", 0, 0, G_OPTION_ARG_STRING, &stale_text, N_("Stale after this long without activity"), N_("DURATION") },
+    { "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_text, N_("Time out after running this long"), N_("DURATION") },
+    { "pid", 0, 0, G_OPTION_ARG_INT, &pid, N_("The agent is gone when this process exits"), N_("PID") },
+    { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Metadata (repeatable)"), N_("KEY=VALUE") },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  GVariant *metadata;
+  gint64 stale = 0, timeout = 0;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context, _("Register an agent; the caller's uid owns it."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+    return status;
+  if (!parse_duration_arg ("--stale", stale_text, &stale) ||
+      !parse_duration_arg ("--timeout", timeout_text, &timeout))
+    return EXIT_USAGE;
+  if (pid < 0)
+    {
+      print_error (_("--pid must be a process id"));
+      return EXIT_USAGE;
+    }
+  metadata = parse_set (sets, &error);
+  if (metadata == NULL)
+    {
+      print_error ("%s", error->message);
+      return EXIT_USAGE;
+    }
+
+  if (task)
+    g_variant_builder_add (&options, "{sv}", "task-id", g_variant_new_string (task));
+  if (stale)
+    g_variant_builder_add (&options, "{sv}", "stale-after-usec", g_variant_new_uint64 ((guint64) stale));
+  if (timeout)
+    g_variant_builder_add (&options, "{sv}", "timeout-after-usec", g_variant_new_uint64 ((guint64) timeout));
+  if (pid)
+    g_variant_builder_add (&options, "{sv}", "pid", g_variant_new_uint32 ((guint32) pid));
+  if (sets)
+    g_variant_builder_add (&options, "{sv}", "metadata", metadata);
+  else
+    g_variant_unref (g_variant_ref_sink (metadata));
+
+  client = connect_client (&status);
+  if (client == NULL)
+    return status;
+  if (!heartbeat_client_register (client, argv[1], g_variant_builder_end (&options), &error))
+    return report (client, argv[1], error);
+  return EXIT_OK;
+}
+
+static int
+cmd_beat (int argc, char **argv)
+{
+  g_autofree char *status_text = NULL;
+  g_auto(GStrv) sets = NULL;
+  double progress = NAN;
+  GOptionEntry entries[] = {
+    { "status", 0, 0, G_OPTION_ARG_STRING, &status_text, N_("The status to report (error and idle mean something)"), N_("STATUS") },
+    { "progress", 0, 0, G_OPTION_ARG_DOUBLE, &progress, N_("How far along the agent is"), N_("NUMBER") },
+    { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Metadata (repeatable)"), N_("KEY=VALUE") },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GVariantBuilder) details = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  GVariant *metadata;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context, _("Report activity of an agent."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+    return status;
+  metadata = parse_set (sets, &error);
+  if (metadata == NULL)
+    {
+      print_error ("%s", error->message);
+      return EXIT_USAGE;
+    }
+  if (status_text)
+    g_variant_builder_add (&details, "{sv}", "status", g_variant_new_string (status_text));
+  if (!isnan (progress))
+    g_variant_builder_add (&details, "{sv}", "progress", g_variant_new_double (progress));
+  if (sets)
+    g_variant_builder_add (&details, "{sv}", "metadata", metadata);
+  else
+    g_variant_unref (g_variant_ref_sink (metadata));
+
+  client = connect_client (&status);
+  if (client == NULL)
+    return status;
+  if (!heartbeat_client_beat (client, argv[1], g_variant_builder_end (&details), &error))
+    return report (client, argv[1], error);
+  return EXIT_OK;
+}
+
+typedef gboolean (*IdCall) (HeartbeatClient *client, const char *id, GError **error);
+
+static int
+simple_id_command (int         argc,
+                   char      **argv,
+                   const char *summary,
+                   IdCall      call)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context, summary);
+  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+    return status;
+  client = connect_client (&status);
+  if (client == NULL)
+    return status;
+  if (!call (client, argv[1], &error))
+    return report (client, argv[1], error);
+  return EXIT_OK;
+}
+
+static int
+cmd_idle (int argc, char **argv)
+{
+  return simple_id_command (argc, argv, _("Mark an agent idle: no deadlines until it beats again."),
+                            heartbeat_client_mark_idle);
+}
+
+static int
+cmd_unregister (int argc, char **argv)
+{
+  return simple_id_command (argc, argv, _("Unregister an agent."), heartbeat_client_unregister);
+}
+
+/* ------------------------------------------------------------------ */
+/* watch                                                               */
+
+typedef struct {
+  GMainLoop *loop;
+  gboolean   json;
+  int        status;
+} Watch;
+
+static void
+emit_event (Watch      *w,
+            const char *event,
+            const char *id,
+            const char *detail,
+            JsonBuilder *extra)   /* an open object builder, or NULL */
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S.%fZ");
+
+  /* %f is µs; keep milliseconds */
+  if (strlen (stamp) > 24)
+    {
+      stamp[23] = 'Z';
+      stamp[24] = '\0';
+    }
+
+  if (w->json)
+    {
+      g_autoptr(JsonBuilder) b = extra ? g_object_ref (extra) : json_builder_new ();
+      g_autoptr(JsonGenerator) generator = json_generator_new ();
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *text = NULL;
+
+      if (extra == NULL)
+        json_builder_begin_object (b);
+      json_builder_set_member_name (b, "time");
+      json_builder_add_string_value (b, stamp);
+      json_builder_set_member_name (b, "event");
+      json_builder_add_string_value (b, event);
+      json_builder_set_member_name (b, "id");
+      json_builder_add_string_value (b, id);
+      json_builder_end_object (b);
+      root = json_builder_get_root (b);
+      json_generator_set_root (generator, root);
+      text = json_generator_to_data (generator, NULL);
+      g_print ("%s\n", text);
+    }
+  else
+    g_print ("%s  %-12s  %s  %s\n", stamp, event, id, detail);
+  fflush (stdout);
+}
+
+static JsonBuilder *
+extra_object (void)
+{
+  JsonBuilder *b = json_builder_new ();
+
+  json_builder_begin_object (b);
+  return b;
+}
+
+static void
+on_registered (HeartbeatClient *client, const char *id, const char *task, Watch *w)
+{
+  g_autoptr(JsonBuilder) b = extra_object ();
+  g_autofree char *detail = *task ? g_strdup_printf (_("task %s"), task) : g_strdup ("");
+
+  json_builder_set_member_name (b, "task-id");
+  json_builder_add_string_value (b, task);
+  emit_event (w, "registered", id, detail, b);
+}
+
+static void
+on_unregistered (HeartbeatClient *client, const char *id, const char *reason, Watch *w)
+{
+  g_autoptr(JsonBuilder) b = extra_object ();
+  g_autofree char *detail = g_strdup_printf (_("reason %s"), reason);
+
+  json_builder_set_member_name (b, "reason");
+  json_builder_add_string_value (b, reason);
+  emit_event (w, "unregistered", id, detail, b);
+}
+
+static void
+on_stale (HeartbeatClient *client, const char *id, gint64 idle, GVariant *agent, Watch *w)
+{
+  g_autoptr(JsonBuilder) b = extra_object ();
+  g_autofree char *d = heartbeat_duration_format (idle);
+  g_autofree char *detail = g_strdup_printf (_("idle %s"), d);
+
+  json_builder_set_member_name (b, "idle-usec");
+  json_builder_add_int_value (b, idle);
+  emit_event (w, "stale", id, detail, b);
+}
+
+static void
+on_timed_out (HeartbeatClient *client, const char *id, gint64 running, GVariant *agent, Watch *w)
+{
+  g_autoptr(JsonBuilder) b = extra_object ();
+  g_autofree char *d = heartbeat_duration_format (running);
+  g_autofree char *detail = g_strdup_printf (_("running %s"), d);
+
+  json_builder_set_member_name (b, "running-usec");
+  json_builder_add_int_value (b, running);
+  emit_event (w, "timed-out", id, detail, b);
+}
+
+static void
+on_recovered (HeartbeatClient *client, const char *id, Watch *w)
+{
+  emit_event (w, "recovered", id, "", NULL);
+}
+
+static void
+on_state_changed (HeartbeatClient *client, const char *id, const char *old_state,
+                  const char *new_state, Watch *w)
+{
+  g_autoptr(JsonBuilder) b = extra_object ();
+  g_autofree char *detail = g_strdup_printf ("%s -> %s", old_state, new_state);
+
+  json_builder_set_member_name (b, "old-state");
+  json_builder_add_string_value (b, old_state);
+  json_builder_set_member_name (b, "new-state");
+  json_builder_add_string_value (b, new_state);
+  emit_event (w, "state", id, detail, b);
+}
+
+static void
+on_vanished (HeartbeatClient *client, Watch *w)
+{
+  print_error (_("heartbeatd left the %s"), bus_name ());
+  w->status = EXIT_NO_DAEMON;
+  g_main_loop_quit (w->loop);
+}
+
+static gboolean
+on_quit_signal (gpointer user_data)
+{
+  Watch *w = user_data;
+
+  g_main_loop_quit (w->loop);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+cmd_watch (int argc, char **argv)
+{
+  gboolean json = FALSE;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print one JSON object per event"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  Watch w = { NULL, FALSE, EXIT_OK };
+  int status = EXIT_OK;
+  guint sigint, sigterm;
+
+  g_option_context_set_summary (context, _("Print every event as it happens, until interrupted."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 0, NULL, &status))
+    return status;
+  client = connect_client (&status);
+  if (client == NULL)
+    return status;
+
+  loop = g_main_loop_new (NULL, FALSE);
+  w.loop = loop;
+  w.json = json;
+  g_signal_connect (client, "agent-registered", G_CALLBACK (on_registered), &w);
+  g_signal_connect (client, "agent-unregistered", G_CALLBACK (on_unregistered), &w);
+  g_signal_connect (client, "agent-stale", G_CALLBACK (on_stale), &w);
+  g_signal_connect (client, "agent-timed-out", G_CALLBACK (on_timed_out), &w);
+  g_signal_connect (client, "agent-recovered", G_CALLBACK (on_recovered), &w);
+  g_signal_connect (client, "agent-state-changed", G_CALLBACK (on_state_changed), &w);
+  g_signal_connect (client, "daemon-vanished", G_CALLBACK (on_vanished), &w);
+  sigint = g_unix_signal_add (SIGINT, on_quit_signal, &w);
+  sigterm = g_unix_signal_add (SIGTERM, on_quit_signal, &w);
+  g_main_loop_run (loop);
+  g_source_remove (sigint);
+  g_source_remove (sigterm);
+  g_signal_handlers_disconnect_by_data (client, &w);
+  return w.status;
+}
+
+/* ------------------------------------------------------------------ */
+/* run                                                                 */
+
+typedef struct {
+  GMainLoop       *loop;
+  HeartbeatClient *client;   /* NULL: the daemon was not reachable */
+  const char      *id;
+  GPid             child;
+  int              wait_status;
+  gboolean         exited;
+  gboolean         warned;
+} Run;
+
+static void
+on_run_beat (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Run *run = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!heartbeat_client_beat_finish (HEARTBEAT_CLIENT (source), result, &error) && !run->warned)
+    {
+      print_error (_("warning: cannot beat \"%s\": %s"), run->id, error->message);
+      run->warned = TRUE;
+    }
+}
+
+static gboolean
+on_run_tick (gpointer user_data)
+{
+  Run *run = user_data;
+
+  heartbeat_client_beat_async (run->client, run->id, NULL, NULL, on_run_beat, run);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_child_exit (GPid pid, int wait_status, gpointer user_data)
+{
+  Run *run = user_data;
+
+  run->wait_status = wait_status;
+  run->exited = TRUE;
+  g_spawn_close_pid (pid);
+  g_main_loop_quit (run->loop);
+}
+
+typedef struct {
+  Run *run;
+  int  signum;
+} Forward;
+
+static gboolean
+on_forward_signal (gpointer user_data)
+{
+  Forward *f = user_data;
+
+  if (!f->run->exited)
+    kill (f->run->child, f->signum);
+  return G_SOURCE_CONTINUE;
+}
+
+static int
+cmd_run (int argc, char **argv)
+{
+  g_autofree char *name = NULL, *interval_text = NULL, *stale_text = NULL;
+  g_autofree char *timeout_text = NULL, *task = NULL;
+  GOptionEntry entries[] = {
+    { "name", 0, 0, G_OPTION_ARG_STRING, &name, N_("The agent's id (required)"), N_("ID") },
+    { "interval", 0, 0, G_OPTION_ARG_STRING, &interval_text, N_("Beat this often (default 10s)"), N_("DURATION") },
+    { "stale", 0, 0, G_OPTION_ARG_STRING, &stale_text, N_("Stale after this long without a beat"), N_("DURATION") },
+    { "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_text, N_("Time out after running this long"), N_("DURATION") },
+    { "task", 0, 0, G_OPTION_ARG_STRING, &task, N_("What the command works on"), N_("TASK") },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (_("-- COMMAND [ARG…]"));
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_auto(GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  gint64 interval = 10 * G_USEC_PER_SEC, stale = 0, timeout = 0, effective_stale = 0;
+  Run run = { 0 };
+  Forward forwards[3] = { { &run, SIGINT }, { &run, SIGTERM }, { &run, SIGHUP } };
+  guint sources[3], tick = 0;
+  int status = EXIT_OK, code;
+
+  g_option_context_set_summary (context,
+    _("Run COMMAND as agent ID: register, beat while it runs, unregister when it succeeds.\n"
+      "If it fails, the agent stays with status \"error\" and the exit status in its\n"
+      "metadata. SIGINT, SIGTERM and SIGHUP are passed on to COMMAND; hbctl exits with\n"
+      "COMMAND's status (128+N if signal N killed it)."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_set_strict_posix (context, FALSE);
+  if (!parse_command (context, &argc, &argv, &status))
+    return status;
+  if (name == NULL)
+    {
+      print_error (_("run needs --name ID"));
+      return EXIT_USAGE;
+    }
+  /* Everything after "--" is the command to run (GOption leaves the "--"
+   * in place when an option follows it). */
+  if (argc >= 2 && strcmp (argv[1], "--") == 0)
+    {
+      argv[1] = argv[0];
+      argv++;
+      argc--;
+    }
+  if (argc < 2)
+    {
+      print_error (_("missing argument: %s"), _("COMMAND"));
+      return EXIT_USAGE;
+    }
+  if (!parse_duration_arg ("--interval", interval_text, &interval) ||
+      !parse_duration_arg ("--stale", stale_text, &stale) ||
+      !parse_duration_arg ("--timeout", timeout_text, &timeout))
+    return EXIT_USAGE;
+
+  run.id = name;
+  run.client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
+  if (run.client == NULL)
+    {
+      print_error (_("warning: %s; running the command unmonitored"), error->message);
+      g_clear_error (&error);
+    }
+  else
+    {
+      effective_stale = stale;
+      if (effective_stale == 0)
+        {
+          g_autoptr(GVariant) daemon_status = heartbeat_client_get_status (run.client, NULL);
+          guint64 value = 0;
+
+          if (daemon_status && g_variant_lookup (daemon_status, "stale-threshold-usec", "t", &value))
+            effective_stale = (gint64) value;
+        }
+      if (effective_stale > 0 && interval >= effective_stale)
+        {
+          g_autofree char *i = heartbeat_duration_format (interval);
+          g_autofree char *s = heartbeat_duration_format (effective_stale);
+
+          print_error (_("--interval %s must be shorter than the stale threshold %s"), i, s);
+          g_clear_object (&run.client);
+          return EXIT_USAGE;
+        }
+
+      if (task)
+        g_variant_builder_add (&options, "{sv}", "task-id", g_variant_new_string (task));
+      if (stale)
+        g_variant_builder_add (&options, "{sv}", "stale-after-usec", g_variant_new_uint64 ((guint64) stale));
+      if (timeout)
+        g_variant_builder_add (&options, "{sv}", "timeout-after-usec", g_variant_new_uint64 ((guint64) timeout));
+      if (!heartbeat_client_register (run.client, name, g_variant_builder_end (&options), &error))
+        {
+          status = report (run.client, name, error);
+          g_clear_object (&run.client);
+          return status;
+        }
+    }
+
+  if (!g_spawn_async (NULL, argv + 1, NULL,
+                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CHILD_INHERITS_STDIN,
+                      NULL, NULL, &run.child, &error))
+    {
+      print_error (_("cannot run %s: %s"), argv[1], error->message);
+      if (run.client)
+        {
+          g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
+            "{'status': <'error'>, 'metadata': <{'exit-status': <int32 127>}>}"));
+          heartbeat_client_beat (run.client, name, details, NULL);
+        }
+      g_clear_object (&run.client);
+      return 127;
+    }
+
+  loop = g_main_loop_new (NULL, FALSE);
+  run.loop = loop;
+  g_child_watch_add (run.child, on_child_exit, &run);
+  for (int i = 0; i < 3; i++)
+    sources[i] = g_unix_signal_add (forwards[i].signum, on_forward_signal, &forwards[i]);
+  if (run.client)
+    tick = g_timeout_add ((guint) MAX (interval / 1000, 1), on_run_tick, &run);
+  g_main_loop_run (loop);
+  for (int i = 0; i < 3; i++)
+    g_source_remove (sources[i]);
+  if (tick)
+    g_source_remove (tick);
+
+  if (WIFEXITED (run.wait_status))
+    code = WEXITSTATUS (run.wait_status);
+  else if (WIFSIGNALED (run.wait_status))
+    code = 128 + WTERMSIG (run.wait_status);
+  else
+    code = 1;
+
+  if (run.client)
+    {
+      if (code == 0)
+        {
+          if (!heartbeat_client_unregister (run.client, name, &error))
+            {
+              print_error (_("warning: cannot unregister \"%s\": %s"), name, error->message);
+              g_clear_error (&error);
+            }
+        }
+      else
+        {
+          g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
+            "{'status': <'error'>, 'metadata': <{'exit-status': <%i>}>}", (gint32) code));
+
+          if (!heartbeat_client_beat (run.client, name, details, &error))
+            {
+              print_error (_("warning: cannot report the failure of \"%s\": %s"), name, error->message);
+              g_clear_error (&error);
+            }
+        }
+    }
+  g_clear_object (&run.client);
+  return code;
+}
+
+/* ------------------------------------------------------------------ */
+/* check                                                               */
+
+static int
+cmd_check (int argc, char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *seen = NULL;
+  const char *state, *agent_status;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context,
+    _("One line and the monitoring-plugin exit status: 0 healthy or idle, 1 stale,\n"
+      "2 error, gone, timed out or never beat, 3 unknown agent or no daemon."));
+  if (!parse_command (context, &argc, &argv, &status))
+    return 3;
+  if (!want_args (argc, 1, _("ID"), &status))
+    return 3;
+
+  client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
+  if (client == NULL)
+    {
+      g_print ("HEARTBEAT UNKNOWN - %s\n", _("heartbeatd is not running"));
+      return 3;
+    }
+  agent = heartbeat_client_get_agent (client, argv[1], &error);
+  if (agent == NULL)
+    {
+      if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND))
+        {
+          g_autofree char *message = g_strdup_printf (_("there is no agent \"%s\""), argv[1]);
+          g_print ("HEARTBEAT UNKNOWN - %s\n", message);
+        }
+      else
+        g_print ("HEARTBEAT UNKNOWN - %s\n", error->message);
+      return 3;
+    }
+
+  state = dict_string (agent, "state");
+  agent_status = dict_string (agent, "status");
+  seen = ago (dict_uint64 (agent, "last-activity-at-usec"));
+
+  if (strcmp (state, "healthy") == 0)
+    {
+      g_print ("HEARTBEAT OK - ");
+      /* TRANSLATORS: agent id, state, and e.g. "3s ago" */
+      g_print (_("%s is %s (last seen %s)"), argv[1], strcmp (agent_status, "idle") == 0 ? "idle" : state, seen);
+      g_print ("\n");
+      return 0;
+    }
+  if (strcmp (state, "stale") == 0)
+    {
+      g_print ("HEARTBEAT WARNING - ");
+      g_print (_("%s is %s (last seen %s)"), argv[1], state, seen);
+      g_print ("\n");
+      return 1;
+    }
+  g_print ("HEARTBEAT CRITICAL - ");
+  g_print (_("%s is %s (last seen %s)"), argv[1], state, seen);
+  g_print ("\n");
+  return 2;
+}
+
+/* ------------------------------------------------------------------ */
+/* main                                                                */
+
+static const Command commands[] = {
+  { "status", cmd_status, "[--json]", N_("Show every agent and a summary of the host (the default)") },
+  { "list", cmd_list, "[--json]", N_("List the agents' ids") },
+  { "show", cmd_show, "ID [--json]", N_("Show one agent") },
+  { "register", cmd_register, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
+  { "beat", cmd_beat, "ID [--status S] [--progress P] [--set K=V…]", N_("Report activity") },
+  { "idle", cmd_idle, "ID", N_("Mark an agent idle") },
+  { "unregister", cmd_unregister, "ID", N_("Unregister an agent") },
+  { "watch", cmd_watch, "[--json]", N_("Print events as they happen") },
+  { "run", cmd_run, "--name ID [--interval DUR] [--stale DUR] [--timeout DUR] -- COMMAND…", N_("Run a command as a monitored agent") },
+  { "check", cmd_check, "ID", N_("Check one agent, monitoring-plugin style") },
+};
+
+static char *
+usage_text (void)
+{
+  GString *text = g_string_new (NULL);
+
+  g_string_append_printf (text, "%s\n  hbctl [--system|--session] [--no-legend] [--no-color] COMMAND [ARG…]\n\n",
+                          _("Usage:"));
+  g_string_append_printf (text, "%s\n", _("Commands:"));
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    g_string_append_printf (text, "  %-11s %s\n  %-11s   %s\n", commands[i].name, commands[i].args,
+                            "", _(commands[i].summary));
+  g_string_append_printf (text, "\n%s\n", _("Options:"));
+  g_string_append_printf (text, "  --system     %s\n", _("Talk to heartbeatd on the system bus (the default)"));
+  g_string_append_printf (text, "  --session    %s\n", _("Talk to heartbeatd on the session bus"));
+  g_string_append_printf (text, "  --no-legend  %s\n", _("Print no header or summary lines"));
+  g_string_append_printf (text, "  --no-color   %s\n", _("Never colour the output (also: NO_COLOR=1)"));
+  g_string_append_printf (text, "  --version    %s\n", _("Print the version"));
+  g_string_append_printf (text, "  -h, --help   %s\n", _("Show this help; COMMAND --help shows a command's"));
+  g_string_append_printf (text, "\n%s\n", _("Durations: 90 (seconds), 90s, 5m, 1h30m, 250ms, 2d."));
+  g_string_append_printf (text, "\n%s\n", _("Exit status:"));
+  g_string_append_printf (text, "  0  %s\n", _("success"));
+  g_string_append_printf (text, "  1  %s\n", _("the daemon refused the request (unknown agent, access denied, …)"));
+  g_string_append_printf (text, "  2  %s\n", _("usage error"));
+  g_string_append_printf (text, "  3  %s\n", _("heartbeatd is not running on the bus"));
+  g_string_append_printf (text, "  %s\n", _("check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; run exits with the command's status."));
+  g_string_append_printf (text, "\n%s\n", _("See hbctl(1)."));
+  return g_string_free (text, FALSE);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  const char *localedir = g_getenv ("HB_LOCALEDIR");
+  const char *command = "status";
+  int first = 1;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, localedir && *localedir ? localedir : HB_LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+
+  opt.color = isatty (STDOUT_FILENO) && g_getenv ("NO_COLOR") == NULL;
+
+  for (; first < argc && argv[first][0] == '-'; first++)
+    {
+      const char *arg = argv[first];
+
+      if (strcmp (arg, "--system") == 0)
+        opt.bus_type = G_BUS_TYPE_SYSTEM;
+      else if (strcmp (arg, "--session") == 0)
+        opt.bus_type = G_BUS_TYPE_SESSION;
+      else if (strcmp (arg, "--no-legend") == 0)
+        opt.legend = FALSE;
+      else if (strcmp (arg, "--no-color") == 0 || strcmp (arg, "--no-colour") == 0)
+        opt.color = FALSE;
+      else if (strcmp (arg, "--version") == 0)
+        {
+          g_print ("hbctl %s\n", HB_VERSION);
+          return EXIT_OK;
+        }
+      else if (strcmp (arg, "--help") == 0 || strcmp (arg, "-h") == 0)
+        {
+          g_autofree char *usage = usage_text ();
+          g_print ("%s", usage);
+          return EXIT_OK;
+        }
+      else
+        {
+          print_error (_("unknown option %s (see hbctl --help)"), arg);
+          return EXIT_USAGE;
+        }
+    }
+
+  if (first < argc)
+    command = argv[first];
+  else
+    {
+      /* No command: status, with a fake argv of its own. */
+      static char *status_argv[] = { "status", NULL };
+      return cmd_status (1, status_argv);
+    }
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (commands[i].name, command) == 0)
+      {
+        g_autofree char *prgname = g_strdup_printf ("hbctl %s", command);
+        g_set_prgname (prgname);
+        return commands[i].func (argc - first, argv + first);
+      }
+
+  print_error (_("unknown command \"%s\" (see hbctl --help)"), command);
+  return EXIT_USAGE;
+}
