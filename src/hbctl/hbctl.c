@@ -899,59 +899,71 @@ emit_event (Watch      *w,
   fflush (stdout);
 }
 
-static JsonBuilder *
-extra_object (void)
+/* An event with one extra string member. */
+static void
+emit_text_event (Watch      *w,
+                 const char *event,
+                 const char *id,
+                 const char *key,
+                 const char *value,
+                 const char *detail)
 {
-  JsonBuilder *b = json_builder_new ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
-  return b;
+  json_builder_set_member_name (b, key);
+  json_builder_add_string_value (b, value);
+  emit_event (w, event, id, detail, b);
+}
+
+/* An event with one extra duration member; @label is translated text
+ * with one %s for the duration. */
+static void
+emit_duration_event (Watch      *w,
+                     const char *event,
+                     const char *id,
+                     const char *key,
+                     gint64      usec,
+                     const char *label)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *d = heartbeat_duration_format (usec);
+  g_autofree char *detail = g_strdup_printf (label, d);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, key);
+  json_builder_add_int_value (b, usec);
+  emit_event (w, event, id, detail, b);
 }
 
 static void
 on_registered (HeartbeatClient *client, const char *id, const char *task, Watch *w)
 {
-  g_autoptr(JsonBuilder) b = extra_object ();
   g_autofree char *detail = *task ? g_strdup_printf (_("task %s"), task) : g_strdup ("");
 
-  json_builder_set_member_name (b, "task-id");
-  json_builder_add_string_value (b, task);
-  emit_event (w, "registered", id, detail, b);
+  emit_text_event (w, "registered", id, "task-id", task, detail);
 }
 
 static void
 on_unregistered (HeartbeatClient *client, const char *id, const char *reason, Watch *w)
 {
-  g_autoptr(JsonBuilder) b = extra_object ();
   g_autofree char *detail = g_strdup_printf (_("reason %s"), reason);
 
-  json_builder_set_member_name (b, "reason");
-  json_builder_add_string_value (b, reason);
-  emit_event (w, "unregistered", id, detail, b);
+  emit_text_event (w, "unregistered", id, "reason", reason, detail);
 }
 
 static void
 on_stale (HeartbeatClient *client, const char *id, gint64 idle, GVariant *agent, Watch *w)
 {
-  g_autoptr(JsonBuilder) b = extra_object ();
-  g_autofree char *d = heartbeat_duration_format (idle);
-  g_autofree char *detail = g_strdup_printf (_("idle %s"), d);
-
-  json_builder_set_member_name (b, "idle-usec");
-  json_builder_add_int_value (b, idle);
-  emit_event (w, "stale", id, detail, b);
+  /* TRANSLATORS: %s is a duration */
+  emit_duration_event (w, "stale", id, "idle-usec", idle, _("idle %s"));
 }
 
 static void
 on_timed_out (HeartbeatClient *client, const char *id, gint64 running, GVariant *agent, Watch *w)
 {
-  g_autoptr(JsonBuilder) b = extra_object ();
-  g_autofree char *d = heartbeat_duration_format (running);
-  g_autofree char *detail = g_strdup_printf (_("running %s"), d);
-
-  json_builder_set_member_name (b, "running-usec");
-  json_builder_add_int_value (b, running);
-  emit_event (w, "timed-out", id, detail, b);
+  /* TRANSLATORS: %s is a duration */
+  emit_duration_event (w, "timed-out", id, "running-usec", running, _("running %s"));
 }
 
 static void
@@ -964,9 +976,10 @@ static void
 on_state_changed (HeartbeatClient *client, const char *id, const char *old_state,
                   const char *new_state, Watch *w)
 {
-  g_autoptr(JsonBuilder) b = extra_object ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autofree char *detail = g_strdup_printf ("%s -> %s", old_state, new_state);
 
+  json_builder_begin_object (b);
   json_builder_set_member_name (b, "old-state");
   json_builder_add_string_value (b, old_state);
   json_builder_set_member_name (b, "new-state");
