@@ -1396,6 +1396,85 @@ test_declared_no_heartbeat_until_first_beat (Fixture       *f,
   g_assert_null (heartbeat_monitor_lookup (f->monitor, "svc"));
 }
 
+/* Activity learnt of late (a heartbeat file's timestamp) counts from when
+ * it happened: the agent goes stale at that moment plus its threshold,
+ * even though it was queued for later. */
+static void
+test_beat_at_past_activity (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+  gint64 last, slack = SECONDS (1) / 10;
+  guint n;
+
+  agent = register_agent (f, "file", SECONDS (10), HOURS (1));
+  expect_events (f, REGISTERED ("file"));
+
+  advance_to (f, T0 + SECONDS (1));
+  g_assert_true (heartbeat_monitor_beat_at (f->monitor, "file", NULL,
+                                            g_get_real_time () - SECONDS (8), &error));
+  g_assert_no_error (error);
+  last = heartbeat_agent_get_last_activity_at (agent);
+  g_assert_cmpint (last, <=, T0 - SECONDS (7));
+  g_assert_cmpint (last, >=, T0 - SECONDS (7) - slack);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, last + SECONDS (10));
+
+  check_at (f, last + SECONDS (10) - 1);
+  expect_no_events (f);
+  n = f->events->len;
+  check_at (f, last + SECONDS (10));
+  g_assert_cmpuint (f->events->len, ==, n + 2);
+  expect_events (f, STATE ("file", HEALTHY, STALE), STALE ("file", SECONDS (10)));
+
+  /* A timestamp from the future counts as now. */
+  advance_to (f, T0 + SECONDS (20));
+  g_assert_true (heartbeat_monitor_beat_at (f->monitor, "file", NULL,
+                                            g_get_real_time () + HOURS (1), &error));
+  g_assert_cmpint (heartbeat_agent_get_last_activity_at (agent), ==, T0 + SECONDS (20));
+  expect_events (f, STATE ("file", STALE, HEALTHY), RECOVERED ("file"));
+
+  g_assert_false (heartbeat_monitor_beat_at (f->monitor, "nobody", NULL, 0, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND);
+}
+
+static void
+test_mark_no_heartbeat (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  agent = declare_agent (f, "svc", SECONDS (10), SECONDS (100));
+  register_agent (f, "plain", 0, 0);
+  expect_events (f, REGISTERED ("svc"), REGISTERED ("plain"));
+
+  /* already there: nothing happens */
+  g_assert_true (heartbeat_monitor_mark_no_heartbeat (f->monitor, "svc", &error));
+  expect_no_events (f);
+
+  beat (f, "svc");
+  expect_events (f, STATE ("svc", NO_HEARTBEAT, HEALTHY));
+  g_assert_true (heartbeat_monitor_mark_no_heartbeat (f->monitor, "svc", &error));
+  g_assert_no_error (error);
+  expect_events (f, STATE ("svc", HEALTHY, NO_HEARTBEAT));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+
+  /* no deadline of its own any more: only the plain agent times out */
+  check_at (f, T0 + HOURS (2));
+  expect_events (f, STATE ("plain", HEALTHY, TIMED_OUT), TIMED_OUT ("plain", HOURS (2)),
+                 UNREGISTERED ("plain", TIMED_OUT));
+
+  g_assert_nonnull (register_agent (f, "plain", 0, 0));
+  expect_events (f, REGISTERED ("plain"));
+  g_assert_false (heartbeat_monitor_mark_no_heartbeat (f->monitor, "plain", &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_monitor_mark_no_heartbeat (f->monitor, "nobody", &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND);
+  expect_no_events (f);
+}
+
 static void
 test_gone_removed_after_stale_threshold (Fixture       *f,
                                          gconstpointer  data)
@@ -2573,6 +2652,8 @@ main (int   argc,
   ADD_TEST ("/monitor/invalid/rejected-and-nothing-changed", test_invalid_input_rejected);
 
   ADD_TEST ("/monitor/timeout/wins-over-stale-keeps-deadline-order", test_timeout_wins_keeps_deadline_order);
+  ADD_TEST ("/monitor/beat-at/past-activity", test_beat_at_past_activity);
+  ADD_TEST ("/monitor/declared/mark-no-heartbeat", test_mark_no_heartbeat);
   ADD_TEST ("/monitor/stress/ten-thousand-agents-random-thresholds", test_stress_random_thresholds);
 
   return g_test_run ();

@@ -1015,7 +1015,8 @@ record_activity (HeartbeatMonitor *self,
                  HeartbeatAgent   *agent,
                  const char       *status,
                  GVariant         *metadata,
-                 gboolean          count_beat)
+                 gboolean          count_beat,
+                 gint64            at)
 {
   gboolean idle = g_strcmp0 (status, "idle") == 0;
   gboolean error = g_strcmp0 (status, "error") == 0;
@@ -1024,7 +1025,11 @@ record_activity (HeartbeatMonitor *self,
   gint64 now = monitor_now (self);
   guint32 generation;
 
-  agent->last_activity_at = now;
+  /* Activity from the past (a heartbeat file's timestamp) may bring the
+   * agent's real deadline before the key it is queued under. */
+  if (at < 0 || at > now)
+    at = now;
+  agent->last_activity_at = at;
   if (count_beat)
     agent->beats++;
   heartbeat_agent_set_status (agent, status);
@@ -1036,13 +1041,15 @@ record_activity (HeartbeatMonitor *self,
   if (agent->state == new_state && new_state == HEARTBEAT_AGENT_STATE_HEALTHY &&
       !agent->idle && !idle)
     {
+      if (at < now && compute_deadline (self, agent) < agent->deadline)
+        schedule (self, agent);
       g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
       return;
     }
 
   /* Leaving idle, or the first beat of a declared agent, starts a new run. */
   if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
-    agent->started_at = now;
+    agent->started_at = at;
   agent->idle = idle;
 
   old = set_state (self, agent, new_state);
@@ -1055,6 +1062,46 @@ record_activity (HeartbeatMonitor *self,
     g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
   if (agent->generation == generation)
     g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
+}
+
+static gboolean
+beat_at (HeartbeatMonitor           *monitor,
+         const char                 *id,
+         const HeartbeatBeatDetails *details,
+         gint64                      at,
+         GError                    **error)
+{
+  HeartbeatAgent *agent;
+  g_autoptr(GVariant) metadata = NULL;
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  if (details == NULL)
+    {
+      record_activity (monitor, agent, NULL, NULL, TRUE, at);
+      return TRUE;
+    }
+
+  if (!text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
+      !metadata_is_valid (details->metadata, error))
+    return FALSE;
+  if (details->has_progress && !isfinite (details->progress))
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Progress must be a finite number");
+      return FALSE;
+    }
+  if (details->metadata || details->has_progress)
+    {
+      metadata = merge_metadata (agent->metadata, details, error);
+      if (metadata == NULL)
+        return FALSE;
+    }
+
+  record_activity (monitor, agent, details->status, metadata, TRUE, at);
+  return TRUE;
 }
 
 /**
@@ -1082,38 +1129,80 @@ heartbeat_monitor_beat (HeartbeatMonitor           *monitor,
                         const HeartbeatBeatDetails *details,
                         GError                    **error)
 {
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+  return beat_at (monitor, id, details, -1, error);
+}
+
+/**
+ * heartbeat_monitor_beat_at:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @details: (nullable): as for heartbeat_monitor_beat()
+ * @activity_realtime: when the activity happened, wall-clock µs; a moment
+ *   in the future counts as now
+ * @error: return location for a #GError
+ *
+ * heartbeat_monitor_beat() for activity that happened earlier and is
+ * learnt of now, such as a heartbeat file's timestamp: the agent's idle
+ * time counts from @activity_realtime, so activity older than the stale
+ * threshold makes the agent stale at the next check.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (and nothing changed)
+ */
+gboolean
+heartbeat_monitor_beat_at (HeartbeatMonitor           *monitor,
+                           const char                 *id,
+                           const HeartbeatBeatDetails *details,
+                           gint64                      activity_realtime,
+                           GError                    **error)
+{
+  gint64 now;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  now = monitor_now (monitor);
+  return beat_at (monitor, id, details, now - MAX (0, g_get_real_time () - activity_realtime), error);
+}
+
+/**
+ * heartbeat_monitor_mark_no_heartbeat:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the id of a declared agent
+ * @error: return location for a #GError
+ *
+ * Returns a declared agent to %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT, with no
+ * deadlines, as when its heartbeat file disappears or cannot be read. Its
+ * next beat starts a new run.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown or the
+ *   agent was not declared
+ */
+gboolean
+heartbeat_monitor_mark_no_heartbeat (HeartbeatMonitor *monitor,
+                                     const char       *id,
+                                     GError          **error)
+{
   HeartbeatAgent *agent;
-  g_autoptr(GVariant) metadata = NULL;
+  HeartbeatAgentState old;
 
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
 
   agent = lookup_or_error (monitor, id, error);
   if (agent == NULL)
     return FALSE;
-
-  if (details == NULL)
+  if (!agent->declared)
     {
-      record_activity (monitor, agent, NULL, NULL, TRUE);
-      return TRUE;
-    }
-
-  if (!text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
-      !metadata_is_valid (details->metadata, error))
-    return FALSE;
-  if (details->has_progress && !isfinite (details->progress))
-    {
-      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                           "Progress must be a finite number");
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "Agent “%s” was not declared", id);
       return FALSE;
     }
-  if (details->metadata || details->has_progress)
-    {
-      metadata = merge_metadata (agent->metadata, details, error);
-      if (metadata == NULL)
-        return FALSE;
-    }
+  if (agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+    return TRUE;
 
-  record_activity (monitor, agent, details->status, metadata, TRUE);
+  old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+  agent->idle = FALSE;
+  schedule (monitor, agent);
+  emit_state_changed (monitor, agent, old);
   return TRUE;
 }
 
@@ -1142,7 +1231,7 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
   if (agent == NULL)
     return FALSE;
 
-  record_activity (monitor, agent, "idle", NULL, FALSE);
+  record_activity (monitor, agent, "idle", NULL, FALSE, -1);
   return TRUE;
 }
 

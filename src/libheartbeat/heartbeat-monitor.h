@@ -200,6 +200,14 @@ gboolean          heartbeat_monitor_beat              (HeartbeatMonitor         
                                                        const char                  *id,
                                                        const HeartbeatBeatDetails  *details,
                                                        GError                     **error);
+gboolean          heartbeat_monitor_beat_at           (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       const HeartbeatBeatDetails  *details,
+                                                       gint64                       activity_realtime,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_mark_no_heartbeat (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       GError                     **error);
 gboolean          heartbeat_monitor_mark_idle         (HeartbeatMonitor            *monitor,
                                                        const char                  *id,
                                                        GError                     **error);
