@@ -289,6 +289,8 @@ test_corrupt_moved_aside (Fixture *f, gconstpointer data)
     "{\"version\": 99, \"agents\": []}",
     "{\"version\": 1}",
     "\x01\x02\xff",
+    "",
+    "   ",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)

@@ -443,7 +443,7 @@ hb_state_load (HbState *state,
       move_aside (state, local->message);
       return TRUE;
     }
-  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     {
       move_aside (state, "not a JSON object");
       return TRUE;
