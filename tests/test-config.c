@@ -174,18 +174,24 @@ test_declared_agents (Fixture *f, gconstpointer data)
 
   write_file (f->path,
               "[agent:backup]\ntask=nightly backup\nstale-threshold=15min\ntimeout-threshold=4h\n"
-              "[agent:bare]\n");
+              "[agent:bare]\n"
+              "[agent:writer]\nheartbeat-file=/run/writer/heartbeat.json\ntimeout-seconds=120\n");
   write_dropin (f, "50-backup.conf", "[agent:backup]\nstale-threshold=20min\n");
 
   config = hb_config_load (f->path, &error);
   g_assert_no_error (error);
-  g_assert_cmpuint (config->agents->len, ==, 2);
+  g_assert_cmpuint (config->agents->len, ==, 3);
   backup = g_ptr_array_index (config->agents, 0);
   bare = g_ptr_array_index (config->agents, 1);
   g_assert_cmpstr (backup->id, ==, "backup");
   g_assert_cmpstr (backup->task_id, ==, "nightly backup");
   g_assert_cmpint (backup->stale_after_usec, ==, 20 * 60 * G_USEC_PER_SEC);
   g_assert_cmpint (backup->timeout_after_usec, ==, (gint64) 4 * 3600 * G_USEC_PER_SEC);
+  g_assert_cmpstr (((HbConfigAgent *) g_ptr_array_index (config->agents, 2))->heartbeat_file, ==,
+                   "/run/writer/heartbeat.json");
+  g_assert_cmpint (((HbConfigAgent *) g_ptr_array_index (config->agents, 2))->file_timeout_usec, ==,
+                   120 * G_USEC_PER_SEC);
+  g_assert_null (backup->heartbeat_file);
   g_assert_cmpstr (bare->id, ==, "bare");
   g_assert_null (bare->task_id);
   g_assert_cmpint (bare->stale_after_usec, ==, 0);
@@ -203,6 +209,8 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[http]\nport=70000\n", "[http] port" },
     { "[agent:bad id]\n", "[agent:bad id]" },
     { "[agent:x]\nowner=1\n", "unknown key “owner”" },
+    { "[agent:x]\nheartbeat-file=relative.json\n", "not an absolute path" },
+    { "[agent:x]\ntimeout-seconds=0\n", "[agent:x] timeout-seconds" },
     { "not a key file\n", "" },
   };
 

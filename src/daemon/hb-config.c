@@ -23,6 +23,8 @@ typedef enum {
   KIND_UINT,
   KIND_PORT,
   KIND_TEXT,
+  KIND_PATH,
+  KIND_SECONDS,
 } KeyKind;
 
 typedef struct {
@@ -43,6 +45,8 @@ static const KeySpec keys[] = {
   { AGENT_PREFIX, "task", KIND_TEXT },
   { AGENT_PREFIX, "stale-threshold", KIND_DURATION },
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
+  { AGENT_PREFIX, "heartbeat-file", KIND_PATH },
+  { AGENT_PREFIX, "timeout-seconds", KIND_SECONDS },
 };
 
 static void
@@ -50,6 +54,7 @@ config_agent_free (HbConfigAgent *agent)
 {
   g_free (agent->id);
   g_free (agent->task_id);
+  g_free (agent->heartbeat_file);
   g_free (agent);
 }
 
@@ -122,6 +127,17 @@ check_value (const KeySpec *spec,
       if (!g_ascii_string_to_unsigned (value, 10, 1, 65535, &number, error))
         return FALSE;
       return TRUE;
+    case KIND_PATH:
+      if (!g_path_is_absolute (value) || strlen (value) > 4096)
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "“%s” is not an absolute path", value);
+          return FALSE;
+        }
+      return TRUE;
+    case KIND_SECONDS:
+      return g_ascii_string_to_unsigned (value, 10, 1, HEARTBEAT_THRESHOLD_MAX / G_USEC_PER_SEC,
+                                         &number, error);
     case KIND_TEXT:
     default:
       if (*value == '\0' || strlen (value) > HEARTBEAT_TASK_ID_MAX_LENGTH ||
@@ -271,6 +287,10 @@ config_from_key_file (GKeyFile  *merged,
         g_strstrip (agent->task_id);
       agent->stale_after_usec = get_duration (merged, group, "stale-threshold", 0);
       agent->timeout_after_usec = get_duration (merged, group, "timeout-threshold", 0);
+      agent->heartbeat_file = g_key_file_get_string (merged, group, "heartbeat-file", NULL);
+      if (agent->heartbeat_file)
+        g_strstrip (agent->heartbeat_file);
+      agent->file_timeout_usec = (gint64) get_uint (merged, group, "timeout-seconds", 0) * G_USEC_PER_SEC;
       g_ptr_array_add (config->agents, agent);
     }
 
@@ -400,6 +420,17 @@ hb_config_apply (const HbConfig   *config,
         .stale_after_usec = declared->stale_after_usec,
         .timeout_after_usec = declared->timeout_after_usec,
       };
+
+      /* A heartbeat file's timeout is how old its timestamp may get: the
+       * stale threshold. A process writing a file runs for as long as it
+       * likes, unless a timeout-threshold says otherwise. */
+      if (declared->heartbeat_file)
+        {
+          if (declared->file_timeout_usec)
+            options.stale_after_usec = declared->file_timeout_usec;
+          if (options.timeout_after_usec == 0)
+            options.timeout_after_usec = HEARTBEAT_THRESHOLD_MAX;
+        }
       g_autoptr(GError) error = NULL;
 
       if (heartbeat_monitor_declare (monitor, declared->id, &options, &error) == NULL)

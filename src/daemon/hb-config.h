@@ -14,6 +14,8 @@ typedef struct {
   char   *task_id;           /* task= , or NULL */
   gint64  stale_after_usec;  /* stale-threshold= , or 0 for the default */
   gint64  timeout_after_usec;/* timeout-threshold= , or 0 */
+  char   *heartbeat_file;    /* heartbeat-file= , or NULL (see hb-files.c) */
+  gint64  file_timeout_usec; /* timeout-seconds= , or 0 */
 } HbConfigAgent;
 
 typedef struct {

@@ -14,6 +14,7 @@
 #include "hb-build-config.h"
 #include "hb-config.h"
 #include "hb-dbus-service.h"
+#include "hb-files.h"
 #include "hb-journal.h"
 #include "hb-notify.h"
 #include "hb-state.h"
@@ -28,6 +29,7 @@ typedef struct {
   HbConfig         *config;
   HeartbeatMonitor *monitor;
   HbState          *state;
+  HbFiles          *files;
   HbNotify         *notify;
   GDBusConnection  *connection;
   HbDBusService    *service;
@@ -81,6 +83,22 @@ default_state_dir (GBusType bus_type)
   return g_build_filename (g_get_user_state_dir (), "heartbeat", NULL);
 }
 
+/* (Re)starts watching the heartbeat files of the configured agents. */
+static void
+watch_files (Daemon *daemon)
+{
+  hb_files_clear (daemon->files);
+  for (guint i = 0; i < daemon->config->agents->len; i++)
+    {
+      const HbConfigAgent *agent = g_ptr_array_index (daemon->config->agents, i);
+      g_autoptr(GError) error = NULL;
+
+      if (agent->heartbeat_file &&
+          !hb_files_watch (daemon->files, agent->id, agent->heartbeat_file, &error))
+        g_warning ("Cannot watch the heartbeat file of agent “%s”: %s", agent->id, error->message);
+    }
+}
+
 static gboolean
 on_sighup (gpointer user_data)
 {
@@ -100,6 +118,7 @@ on_sighup (gpointer user_data)
       hb_dbus_service_set_quota (daemon->service, config->agents_per_uid);
       hb_config_free (daemon->config);
       daemon->config = g_steal_pointer (&config);
+      watch_files (daemon);
       g_message ("Configuration reloaded");
     }
   hb_notify_ready (daemon->notify);
@@ -197,6 +216,8 @@ run (Daemon *daemon)
   if (hb_state_get_problem (daemon->state))
     on_state_problem (daemon->state, NULL, daemon);
   g_signal_connect (daemon->state, "notify::problem", G_CALLBACK (on_state_problem), daemon);
+  daemon->files = hb_files_new (daemon->monitor);
+  watch_files (daemon);
   hb_journal_attach (daemon->monitor);
 
   daemon->connection = g_bus_get_sync (daemon->bus_type, NULL, &error);
@@ -240,6 +261,7 @@ daemon_clear (Daemon *daemon)
 {
   g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
   g_clear_object (&daemon->service);
+  g_clear_object (&daemon->files);
   g_clear_object (&daemon->notify);
   g_clear_object (&daemon->state);
   g_clear_object (&daemon->connection);
