@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "hb-files.h"
+#include "heartbeat-client.h"
 
 #define WAIT_MS 5000
 
@@ -68,6 +69,36 @@ test_parse_invalid (void)
     g_assert_false (hb_heartbeat_file_parse (big, strlen (big), &file, &error));
     g_assert_nonnull (strstr (error->message, "larger"));
   }
+}
+
+/* What the client library writes, the daemon reads. */
+static void
+test_writer_round_trip (void)
+{
+  g_autofree char *dir = g_dir_make_tmp ("hb-writer-XXXXXX", NULL);
+  g_autofree char *path = g_build_filename (dir, "w.json", NULL);
+  g_autofree char *contents = NULL;
+  g_auto(HbHeartbeatFile) file = { 0 };
+  g_autoptr(GError) error = NULL;
+  gint64 before = g_get_real_time ();
+  gsize length;
+
+  g_assert_true (heartbeat_write_file (path, "wörker \"1\"", 0, "error", 9, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (path, &contents, &length, &error));
+  g_assert_true (hb_heartbeat_file_parse (contents, length, &file, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (file.process_key, ==, "wörker \"1\"");
+  g_assert_cmpint (file.pid, ==, getpid ());
+  g_assert_cmpstr (file.status, ==, "error");
+  g_assert_cmpint (file.iteration, ==, 9);
+  g_assert_cmpint (file.timestamp_usec, >=, before);
+  g_assert_cmpint (file.timestamp_usec, <=, g_get_real_time ());
+
+  g_assert_true (heartbeat_remove_file (path, &error));
+  g_assert_false (g_file_test (path, G_FILE_TEST_EXISTS));
+  g_assert_true (heartbeat_remove_file (path, &error));   /* already gone: fine */
+  g_rmdir (dir);
 }
 
 /* ------------------------------------------------------------------ */
@@ -276,6 +307,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/files/parse/valid", test_parse_valid);
   g_test_add_func ("/files/parse/invalid", test_parse_invalid);
+  g_test_add_func ("/files/writer-round-trip", test_writer_round_trip);
   g_test_add ("/files/states-from-real-files", Fixture, NULL, fixture_setup, test_states_from_real_files, fixture_teardown);
   g_test_add ("/files/watch-rejects", Fixture, NULL, fixture_setup, test_watch_rejects, fixture_teardown);
   return g_test_run ();

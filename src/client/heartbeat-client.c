@@ -8,6 +8,11 @@
  */
 #include "heartbeat-client.h"
 
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <unistd.h>
+
 #define CALL_TIMEOUT_MS 25000
 
 static const GDBusErrorEntry error_entries[] = {
@@ -578,4 +583,85 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
 static void
 heartbeat_client_init (HeartbeatClient *self)
 {
+}
+
+/* ------------------------------------------------------------------ */
+/* Heartbeat files, for programs that cannot speak D-Bus               */
+
+/**
+ * heartbeat_write_file:
+ * @path: the heartbeat file heartbeatd watches (`heartbeat-file=`)
+ * @process_key: the writer's name
+ * @pid: the process heartbeatd should watch, or 0 for this one
+ * @status: (nullable): `running` (the default) or what went wrong
+ * @iteration: a counter of the writer's choice
+ * @error: return location for a #GError
+ *
+ * Writes a heartbeat file (the HeartbeatWriter format: `process_key`,
+ * `pid`, `timestamp` (now), `status`, `iteration`)
+ * atomically: heartbeatd never reads half a file.
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+heartbeat_write_file (const char *path,
+                      const char *process_key,
+                      gint32      pid,
+                      const char *status,
+                      gint64      iteration,
+                      GError    **error)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y-%m-%dT%H:%M:%S.%f+00:00");
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *text = NULL;
+  gsize length;
+
+  g_return_val_if_fail (path != NULL && process_key != NULL, FALSE);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "process_key");
+  json_builder_add_string_value (builder, process_key);
+  json_builder_set_member_name (builder, "pid");
+  json_builder_add_int_value (builder, pid > 0 ? pid : getpid ());
+  json_builder_set_member_name (builder, "timestamp");
+  json_builder_add_string_value (builder, stamp);
+  json_builder_set_member_name (builder, "status");
+  json_builder_add_string_value (builder, status ? status : "running");
+  json_builder_set_member_name (builder, "iteration");
+  json_builder_add_int_value (builder, iteration);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, &length);
+
+  return g_file_set_contents_full (path, text, (gssize) length, G_FILE_SET_CONTENTS_CONSISTENT,
+                                   0644, error);
+}
+
+/**
+ * heartbeat_remove_file:
+ * @path: a heartbeat file
+ * @error: return location for a #GError
+ *
+ * Removes the heartbeat file on a clean shutdown (a missing file is fine).
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+heartbeat_remove_file (const char *path,
+                       GError    **error)
+{
+  g_return_val_if_fail (path != NULL, FALSE);
+
+  if (g_unlink (path) != 0 && errno != ENOENT)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   "Cannot remove %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  return TRUE;
 }

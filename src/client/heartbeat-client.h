@@ -80,4 +80,13 @@ GVariant        *heartbeat_client_list_agents  (HeartbeatClient  *client,
 GVariant        *heartbeat_client_get_status   (HeartbeatClient  *client,
                                                 GError          **error);
 
+gboolean heartbeat_write_file   (const char *path,
+                                 const char *process_key,
+                                 gint32      pid,
+                                 const char *status,
+                                 gint64      iteration,
+                                 GError    **error);
+gboolean heartbeat_remove_file  (const char *path,
+                                 GError    **error);
+
 G_END_DECLS

@@ -767,11 +767,17 @@ cmd_register (int argc, char **argv)
 static int
 cmd_beat (int argc, char **argv)
 {
-  g_autofree char *status_text = NULL;
+  g_autofree char *status_text = NULL, *file = NULL, *key = NULL;
   g_auto(GStrv) sets = NULL;
   double progress = NAN;
+  gint64 iteration = 0;
+  int file_pid = 0;
   GOptionEntry entries[] = {
     { "status", 0, 0, G_OPTION_ARG_STRING, &status_text, N_("The status to report (error and idle mean something)"), N_("STATUS") },
+    { "file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Write a heartbeat file instead of calling the daemon"), N_("PATH") },
+    { "key", 0, 0, G_OPTION_ARG_STRING, &key, N_("With --file: the process key written in it"), N_("NAME") },
+    { "iteration", 0, 0, G_OPTION_ARG_INT64, &iteration, N_("With --file: the iteration written in it"), N_("N") },
+    { "pid", 0, 0, G_OPTION_ARG_INT, &file_pid, N_("With --file: the process to watch (default: the one that runs hbctl)"), N_("PID") },
     { "progress", 0, 0, G_OPTION_ARG_DOUBLE, &progress, N_("How far along the agent is"), N_("NUMBER") },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Metadata (repeatable)"), N_("KEY=VALUE") },
     { NULL }
@@ -783,9 +789,33 @@ cmd_beat (int argc, char **argv)
   GVariant *metadata;
   int status = EXIT_OK;
 
-  g_option_context_set_summary (context, _("Report activity of an agent."));
+  g_option_context_set_summary (context, _("Report activity of an agent; with --file PATH --key NAME,\n"
+                                          "write its heartbeat file instead (no daemon needed)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+  if (!parse_command (context, &argc, &argv, &status))
+    return status;
+  if (file)
+    {
+      g_autoptr(GError) file_error = NULL;
+
+      if (key == NULL)
+        {
+          print_error (_("--file needs --key NAME"));
+          return EXIT_USAGE;
+        }
+      if (!want_args (argc, 0, NULL, &status))
+        return status;
+      /* The writer is the script that runs hbctl, not hbctl itself. */
+      if (file_pid <= 0)
+        file_pid = (int) getppid ();
+      if (!heartbeat_write_file (file, key, file_pid, status_text, iteration, &file_error))
+        {
+          print_error ("%s", file_error->message);
+          return EXIT_REFUSED;
+        }
+      return EXIT_OK;
+    }
+  if (!want_args (argc, 1, _("ID"), &status))
     return status;
   metadata = parse_set (sets, &error);
   if (metadata == NULL)
@@ -844,7 +874,26 @@ cmd_idle (int argc, char **argv)
 static int
 cmd_unregister (int argc, char **argv)
 {
-  return simple_id_command (argc, argv, _("Unregister an agent."), heartbeat_client_unregister);
+  g_autofree char *file = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = EXIT_OK;
+
+  /* --file PATH: remove a heartbeat file (a clean shutdown), no daemon */
+  if (argc == 3 && strcmp (argv[1], "--file") == 0)
+    file = g_strdup (argv[2]);
+  else if (argc == 2 && g_str_has_prefix (argv[1], "--file="))
+    file = g_strdup (argv[1] + strlen ("--file="));
+  if (file)
+    {
+      if (!heartbeat_remove_file (file, &error))
+        {
+          print_error ("%s", error->message);
+          return EXIT_REFUSED;
+        }
+      return status;
+    }
+  return simple_id_command (argc, argv, _("Unregister an agent (or, with --file PATH, remove its heartbeat file)."),
+                            heartbeat_client_unregister);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1339,9 +1388,9 @@ static const Command commands[] = {
   { "list", cmd_list, "[--json]", N_("List the agents' ids") },
   { "show", cmd_show, "ID [--json]", N_("Show one agent") },
   { "register", cmd_register, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
-  { "beat", cmd_beat, "ID [--status S] [--progress P] [--set K=V…]", N_("Report activity") },
+  { "beat", cmd_beat, "ID [--status S] [--progress P] [--set K=V…] | --file PATH --key NAME", N_("Report activity") },
   { "idle", cmd_idle, "ID", N_("Mark an agent idle") },
-  { "unregister", cmd_unregister, "ID", N_("Unregister an agent") },
+  { "unregister", cmd_unregister, "ID | --file PATH", N_("Unregister an agent") },
   { "watch", cmd_watch, "[--json]", N_("Print events as they happen") },
   { "run", cmd_run, "--name ID [--interval DUR] [--stale DUR] [--timeout DUR] -- COMMAND…", N_("Run a command as a monitored agent") },
   { "check", cmd_check, "ID", N_("Check one agent, monitoring-plugin style") },
