@@ -1476,6 +1476,44 @@ test_mark_no_heartbeat (Fixture       *f,
 }
 
 static void
+on_event_posted (HeartbeatMonitor *monitor, const char *type, GVariant *data, gpointer user_data)
+{
+  GPtrArray *seen = user_data;
+  g_autofree char *text = g_variant_print (data, FALSE);
+
+  g_ptr_array_add (seen, g_strdup_printf ("%s %s", type, text));
+}
+
+static void
+test_post_event (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *big = g_strnfill (HEARTBEAT_METADATA_MAX_SIZE, 'x');
+
+  g_signal_connect (f->monitor, "event-posted", G_CALLBACK (on_event_posted), seen);
+  g_assert_true (heartbeat_monitor_post_event (f->monitor, "deploy",
+                                               g_variant_new_parsed ("{'version': <'1.2'>}"), &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_monitor_post_event (f->monitor, "ping", NULL, &error));
+  g_assert_cmpuint (seen->len, ==, 2);
+
+  g_assert_false (heartbeat_monitor_post_event (f->monitor, "bad type", NULL, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_monitor_post_event (f->monitor, "x", g_variant_new_string ("not a dict"), &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_monitor_post_event (f->monitor, "x",
+                                                g_variant_new_parsed ("{'big': <%s>}", big), &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (seen->len, ==, 2);
+  expect_no_events (f);
+  g_signal_handlers_disconnect_by_data (f->monitor, seen);
+}
+
+static void
 test_gone_removed_after_stale_threshold (Fixture       *f,
                                          gconstpointer  data)
 {
@@ -2654,6 +2692,7 @@ main (int   argc,
   ADD_TEST ("/monitor/timeout/wins-over-stale-keeps-deadline-order", test_timeout_wins_keeps_deadline_order);
   ADD_TEST ("/monitor/beat-at/past-activity", test_beat_at_past_activity);
   ADD_TEST ("/monitor/declared/mark-no-heartbeat", test_mark_no_heartbeat);
+  ADD_TEST ("/monitor/post-event", test_post_event);
   ADD_TEST ("/monitor/stress/ten-thousand-agents-random-thresholds", test_stress_random_thresholds);
 
   return g_test_run ();

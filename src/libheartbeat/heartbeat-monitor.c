@@ -87,6 +87,7 @@ enum {
   SIGNAL_AGENT_RECOVERED,
   SIGNAL_AGENT_STATE_CHANGED,
   SIGNAL_AGENT_BEAT,
+  SIGNAL_EVENT_POSTED,
   N_SIGNALS
 };
 
@@ -1358,6 +1359,44 @@ heartbeat_monitor_list_agents (HeartbeatMonitor *monitor)
 }
 
 /**
+ * heartbeat_monitor_post_event:
+ * @monitor: a #HeartbeatMonitor
+ * @type: the kind of event: 1 to 64 characters of `[A-Za-z0-9._:@-]`
+ * @data: (nullable): an `a{sv}` of details, at most
+ *   %HEARTBEAT_METADATA_MAX_SIZE bytes serialized
+ * @error: return location for a #GError
+ *
+ * Passes a free-form event on to whoever listens
+ * (#HeartbeatMonitor::event-posted). The monitor keeps nothing of it.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if @type or @data is invalid
+ */
+gboolean
+heartbeat_monitor_post_event (HeartbeatMonitor *monitor,
+                              const char       *type,
+                              GVariant         *data,
+                              GError          **error)
+{
+  g_autoptr(GVariant) held = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  held = data ? g_variant_ref_sink (data)
+              : g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+  if (type == NULL || strlen (type) > 64 || !heartbeat_id_is_valid (type, NULL))
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Event type must be 1 to 64 characters of [A-Za-z0-9._:@-]");
+      return FALSE;
+    }
+  if (!metadata_is_valid (held, error))
+    return FALSE;
+
+  g_signal_emit (monitor, signals[SIGNAL_EVENT_POSTED], 0, type, held);
+  return TRUE;
+}
+
+/**
  * heartbeat_monitor_get_n_agents:
  * @monitor: a #HeartbeatMonitor
  *
@@ -1875,6 +1914,21 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
   signals[SIGNAL_AGENT_BEAT] =
     g_signal_new ("agent-beat", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_NO_RECURSE,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, agent_type);
+
+  /**
+   * HeartbeatMonitor::event-posted:
+   * @monitor: the monitor
+   * @type: what kind of event, as the poster named it
+   * @data: an `a{sv}` of what the poster said
+   *
+   * A front posted an event that is not about an agent's state (the
+   * seed's `POST /event`): see heartbeat_monitor_post_event(). Fronts that
+   * log or stream events listen to it, so they need not know each other.
+   */
+  signals[SIGNAL_EVENT_POSTED] =
+    g_signal_new ("event-posted", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                  G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE, G_TYPE_VARIANT);
 }
 
 static void

@@ -227,6 +227,10 @@ void              heartbeat_monitor_get_state_counts  (HeartbeatMonitor         
 guint             heartbeat_monitor_count_owned_by    (HeartbeatMonitor            *monitor,
                                                        guint32                      uid);
 GVariant         *heartbeat_monitor_get_status        (HeartbeatMonitor            *monitor);
+gboolean          heartbeat_monitor_post_event        (HeartbeatMonitor            *monitor,
+                                                       const char                  *type,
+                                                       GVariant                    *data,
+                                                       GError                     **error);
 
 void              heartbeat_monitor_run_checks        (HeartbeatMonitor            *monitor,
                                                        gint64                       now);
