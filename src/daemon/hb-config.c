@@ -377,18 +377,47 @@ HbConfig *
 hb_config_new_default (void)
 {
   g_autoptr(GBytes) bytes = g_resource_lookup_data (hb_get_resource (), DEFAULT_RESOURCE, 0, NULL);
+  g_autoptr(GError) error = NULL;
+  gsize size;
+  const char *data = g_bytes_get_data (bytes, &size);
+  HbConfig *config = hb_config_load_from_data (data, size, "(built-in)", &error);
+
+  if (config == NULL)
+    g_error ("The built-in configuration is broken: %s", error->message);
+  return config;
+}
+
+/**
+ * hb_config_load_from_data:
+ * @data: the text of one configuration file
+ * @length: its length
+ * @name: what messages call it
+ * @error: return location for a #GError
+ *
+ * Like hb_config_load() for a single file held in memory (no drop-ins).
+ *
+ * Returns: (transfer full): the configuration, or %NULL with @error set
+ */
+HbConfig *
+hb_config_load_from_data (const char *data,
+                          gsize       length,
+                          const char *name,
+                          GError    **error)
+{
   g_autoptr(GKeyFile) file = g_key_file_new ();
   g_autoptr(GKeyFile) merged = g_key_file_new ();
   g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) agent_ids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GError) error = NULL;
-  gsize size;
-  const char *data = g_bytes_get_data (bytes, &size);
+  g_autoptr(GError) local = NULL;
 
-  if (!g_key_file_load_from_data (file, data, size, G_KEY_FILE_NONE, &error) ||
-      !merge_file (merged, agent_ids, file, "(built-in)", &error))
-    g_error ("The built-in configuration is broken: %s", error->message);
-  g_ptr_array_add (files, g_strdup ("(built-in)"));
+  if (!g_key_file_load_from_data (file, data, length, G_KEY_FILE_NONE, &local))
+    {
+      g_set_error (error, local->domain, local->code, "%s: %s", name, local->message);
+      return NULL;
+    }
+  if (!merge_file (merged, agent_ids, file, name, error))
+    return NULL;
+  g_ptr_array_add (files, g_strdup (name));
   return config_from_key_file (merged, agent_ids, files);
 }
 

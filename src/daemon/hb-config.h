@@ -37,6 +37,10 @@ typedef struct {
 } HbConfig;
 
 HbConfig *hb_config_new_default (void);
+HbConfig *hb_config_load_from_data (const char *data,
+                                    gsize       length,
+                                    const char *name,
+                                    GError    **error);
 HbConfig *hb_config_load        (const char     *path,
                                  GError        **error);
 void      hb_config_free        (HbConfig       *config);
