@@ -210,6 +210,8 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:bad id]\n", "[agent:bad id]" },
     { "[agent:x]\nowner=1\n", "unknown key “owner”" },
     { "[agent:x]\nheartbeat-file=relative.json\n", "not an absolute path" },
+    /* found by fuzz-config: accepted, then refused by the monitor */
+    { "[agent:x]\ntask=a\x01b\n", "control character" },
     { "[agent:x]\ntimeout-seconds=0\n", "[agent:x] timeout-seconds" },
     { "not a key file\n", "" },
   };

@@ -11,7 +11,7 @@ run_packages=(
   dbus-daemon
 )
 test_packages=(
-  dbus-daemon dbus-bin python3-dbusmock gettext libxml2-utils systemd util-linux
+  dbus-daemon dbus-bin python3-dbusmock gettext libxml2-utils systemd util-linux clang libclang-rt-14-dev
 )
 
 hb_missing_packages () {

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # tools/test.sh: build heartbeat and run the whole test suite: once in a
 # normal build, and the unit and integration tests again (the daemon
-# included) under AddressSanitizer and UndefinedBehaviorSanitizer.
-# Installs missing Debian packages first.
+# included) under AddressSanitizer and UndefinedBehaviorSanitizer, and the
+# libFuzzer targets for 10 s each. Installs missing Debian packages first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,14 +14,21 @@ meson compile -C build
 [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 meson compile -C build-asan
 
+# libFuzzer targets (clang): 10 s each over their corpus, see tests/fuzz/.
+[ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzzing=true \
+  -Db_sanitize=address,undefined -Db_lundef=false
+meson compile -C build-fuzz
+
 status=0
 meson test -C build --print-errorlogs --num-processes 2 || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C build-asan --suite unit --suite integration --print-errorlogs --num-processes 2 || status=1
+meson test -C build-fuzz --suite fuzz --print-errorlogs || status=1
 
-# One closing line for people and CI: the counts of both runs.
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+# One closing line for people and CI: the counts of all runs.
+python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
+  build-fuzz/meson-logs/testlog.json <<'PY'
 import json, sys
 passed = failed = skipped = 0
 for path in sys.argv[1:]:

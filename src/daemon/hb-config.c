@@ -147,6 +147,13 @@ check_value (const KeySpec *spec,
                        "The value must be 1 to %d bytes of UTF-8", HEARTBEAT_TASK_ID_MAX_LENGTH);
           return FALSE;
         }
+      for (const char *p = value; *p; p++)
+        if ((guchar) *p < 0x20 || *p == 0x7f)
+          {
+            g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                                 "The value contains a control character");
+            return FALSE;
+          }
       return TRUE;
     }
 }

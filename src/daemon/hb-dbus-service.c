@@ -626,7 +626,7 @@ describe_status (HbDBusService *self)
   g_variant_iter_init (&iter, status);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
-      g_autoptr(GVariant) owned = value;
+      g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
 
       if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
         g_variant_builder_add (&builder, "{sv}", key,
@@ -769,7 +769,7 @@ parse_register_options (Call     *call,
   g_variant_iter_init (&iter, options);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
-      g_autoptr(GVariant) owned = value;
+      g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
 
       if (!check_field (register_options, G_N_ELEMENTS (register_options), "option",
                         key, value, error))
@@ -829,7 +829,7 @@ parse_beat_details (Call     *call,
   g_variant_iter_init (&iter, details);
   while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
     {
-      g_autoptr(GVariant) owned = value;
+      g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
 
       if (!check_field (beat_details, G_N_ELEMENTS (beat_details), "detail",
                         key, value, error))
@@ -1111,7 +1111,7 @@ call_resolve_uid (Call *call)
 
   if (sender == NULL)
     {
-      g_autoptr(Call) owned = call;
+      g_autoptr(Call) owned G_GNUC_UNUSED = call;
       g_autoptr(GError) error = g_error_new_literal (HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
                                                      "Cannot tell which user a caller without a bus name is");
       return_error (call->invocation, error);

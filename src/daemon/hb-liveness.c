@@ -203,7 +203,7 @@ pid_gone (Watch      *watch,
 {
   HbLiveness *self = watch->self;
   g_autofree char *id = g_strdup (watch->id);
-  g_autoptr(HbLiveness) hold = g_object_ref (self);
+  g_autoptr(HbLiveness) hold G_GNUC_UNUSED = g_object_ref (self);
 
   /* Drop the watch first: marking gone runs signal handlers that may
    * unregister the agent, which frees the watch. */
@@ -340,7 +340,7 @@ names_gone (HbLiveness *self,
             const char *name)
 {
   g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(HbLiveness) hold = g_object_ref (self);
+  g_autoptr(HbLiveness) hold G_GNUC_UNUSED = g_object_ref (self);
   g_autofree char *name_copy = g_strdup (name); /* @name may be a key we drop */
   GHashTable *set;
   GHashTableIter iter;

@@ -492,7 +492,7 @@ remove_agent (HeartbeatMonitor         *self,
               HeartbeatAgent           *agent,
               HeartbeatUnregisterReason reason)
 {
-  g_autoptr(HeartbeatAgent) owned = agent; /* the table's reference */
+  g_autoptr(HeartbeatAgent) owned G_GNUC_UNUSED = agent; /* the table's reference */
 
   g_hash_table_steal (self->agents, agent->id);
   heartbeat_deadlines_remove (&self->deadlines, agent);
@@ -1056,7 +1056,7 @@ record_activity (HeartbeatMonitor *self,
   old = set_state (self, agent, new_state);
   schedule (self, agent);
 
-  g_autoptr(HeartbeatAgent) hold = heartbeat_agent_ref (agent);
+  g_autoptr(HeartbeatAgent) hold G_GNUC_UNUSED = heartbeat_agent_ref (agent);
   generation = agent->generation;
   emit_state_changed (self, agent, old);
   if (old == HEARTBEAT_AGENT_STATE_STALE && agent->generation == generation)

@@ -1,0 +1,57 @@
+/* fuzz-state.c: libFuzzer target for the state file loader
+ *
+ * Whatever the file holds, loading it never fails to start the daemon,
+ * and whatever it restores can be written back.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <glib/gstdio.h>
+
+#include "hb-state.h"
+
+int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
+
+static char *directory;
+
+static GLogWriterOutput
+quiet (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+  /* Warnings about bad files are the expected answer here. */
+  if (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG))
+    return G_LOG_WRITER_HANDLED;
+  return g_log_writer_default (level, fields, n_fields, user_data);
+}
+
+int
+LLVMFuzzerTestOneInput (const guint8 *data,
+                        size_t        size)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(HeartbeatMonitor) monitor = NULL;
+  g_autoptr(HbState) state = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  if (directory == NULL)
+    {
+      directory = g_dir_make_tmp ("hb-fuzz-state-XXXXXX", NULL);
+      g_log_set_writer_func (quiet, NULL, NULL);
+    }
+  path = g_build_filename (directory, "agents.json", NULL);
+  g_assert_true (g_file_set_contents (path, (const char *) data, (gssize) size, NULL));
+
+  monitor = heartbeat_monitor_new ();
+  state = hb_state_new (monitor, directory);
+  g_assert_true (hb_state_load (state, &error));
+  g_assert_true (hb_state_flush (state, &error));
+
+  /* clean up: the file, and any file moved aside */
+  dir = g_dir_open (directory, 0, NULL);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *child = g_build_filename (directory, name, NULL);
+      g_unlink (child);
+    }
+  return 0;
+}
