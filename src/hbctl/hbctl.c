@@ -1151,7 +1151,7 @@ on_forward_signal (gpointer user_data)
 {
   Forward *f = user_data;
 
-  if (!f->run->exited)
+  if (f->run->child > 0 && !f->run->exited)
     kill (f->run->child, f->signum);
   return G_SOURCE_CONTINUE;
 }
@@ -1211,6 +1211,11 @@ cmd_run (int argc, char **argv)
       !parse_duration_arg ("--timeout", timeout_text, &timeout))
     return EXIT_USAGE;
 
+  /* Take the signals now: one that arrives while registering is handed to
+   * the command as soon as it runs, instead of killing hbctl. */
+  for (int i = 0; i < 3; i++)
+    sources[i] = g_unix_signal_add (forwards[i].signum, on_forward_signal, &forwards[i]);
+
   run.id = name;
   run.client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
   if (run.client == NULL)
@@ -1236,6 +1241,8 @@ cmd_run (int argc, char **argv)
 
           print_error (_("--interval %s must be shorter than the stale threshold %s"), i, s);
           g_clear_object (&run.client);
+          for (int k = 0; k < 3; k++)
+            g_source_remove (sources[k]);
           return EXIT_USAGE;
         }
 
@@ -1249,6 +1256,8 @@ cmd_run (int argc, char **argv)
         {
           status = report (run.client, name, error);
           g_clear_object (&run.client);
+          for (int k = 0; k < 3; k++)
+            g_source_remove (sources[k]);
           return status;
         }
     }
@@ -1265,14 +1274,14 @@ cmd_run (int argc, char **argv)
           heartbeat_client_beat (run.client, name, details, NULL);
         }
       g_clear_object (&run.client);
+      for (int k = 0; k < 3; k++)
+        g_source_remove (sources[k]);
       return 127;
     }
 
   loop = g_main_loop_new (NULL, FALSE);
   run.loop = loop;
   g_child_watch_add (run.child, on_child_exit, &run);
-  for (int i = 0; i < 3; i++)
-    sources[i] = g_unix_signal_add (forwards[i].signum, on_forward_signal, &forwards[i]);
   if (run.client)
     tick = g_timeout_add ((guint) MAX (interval / 1000, 1), on_run_tick, &run);
   g_main_loop_run (loop);

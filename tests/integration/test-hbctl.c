@@ -1,0 +1,674 @@
+/* test-hbctl.c: the real hbctl against the real heartbeatd on a private bus
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <json-glib/json-glib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "hb-harness.h"
+
+typedef struct {
+  HbHarness *h;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->h = hb_harness_new ();
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_pointer (&f->h, hb_harness_free);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running hbctl                                                       */
+
+typedef struct {
+  int   status;   /* exit status, or 128 + signal */
+  char *out;
+  char *err;
+} Result;
+
+static void
+result_clear (Result *r)
+{
+  g_clear_pointer (&r->out, g_free);
+  g_clear_pointer (&r->err, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Result, result_clear)
+
+static GSubprocessLauncher *
+launcher (HbHarness *h, GSubprocessFlags flags, const char *const *extra_env)
+{
+  GSubprocessLauncher *l = g_subprocess_launcher_new (flags);
+  g_autofree char *address = g_strdup (h->bus_address);
+
+  g_subprocess_launcher_set_environ (l, NULL);
+  g_subprocess_launcher_setenv (l, "PATH", "/usr/local/bin:/usr/bin:/bin", TRUE);
+  g_subprocess_launcher_setenv (l, "LC_ALL", "C.UTF-8", TRUE);
+  g_subprocess_launcher_setenv (l, "HOME", "/", TRUE);
+  g_subprocess_launcher_setenv (l, "DBUS_SESSION_BUS_ADDRESS", address ? address : "unix:path=/nonexistent", TRUE);
+  for (gsize i = 0; extra_env && extra_env[i]; i += 2)
+    g_subprocess_launcher_setenv (l, extra_env[i], extra_env[i + 1], TRUE);
+  return l;
+}
+
+/* argv for hbctl: [setpriv … as nobody] hbctl --session ARGS */
+static GStrv
+hbctl_argv (gboolean as_nobody, const char *const *args)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+
+  if (as_nobody)
+    {
+      g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+      g_strv_builder_add_many (b, setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", NULL);
+    }
+  g_strv_builder_add_many (b, g_getenv ("HBCTL"), "--session", NULL);
+  for (gsize i = 0; args[i]; i++)
+    g_strv_builder_add (b, args[i]);
+  return g_strv_builder_end (b);
+}
+
+static int
+wait_status_to_code (GSubprocess *p)
+{
+  if (g_subprocess_get_if_exited (p))
+    return g_subprocess_get_exit_status (p);
+  return 128 + g_subprocess_get_term_sig (p);
+}
+
+static void
+run_full (HbHarness *h, gboolean as_nobody, const char *const *env, const char *const *args, Result *r)
+{
+  g_autoptr(GSubprocessLauncher) l = launcher (h, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, env);
+  g_auto(GStrv) argv = hbctl_argv (as_nobody, args);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv (l, (const char *const *) argv, &error);
+  g_autofree char *cmd = g_strjoinv (" ", argv);
+
+  g_assert_no_error (error);
+  /* hbctl's own calls are bounded (25 s); the test's bound is meson's */
+  g_subprocess_communicate_utf8 (p, NULL, NULL, &r->out, &r->err, &error);
+  g_assert_no_error (error);
+  r->status = wait_status_to_code (p);
+  g_test_message ("%s → %d\n%s%s", cmd, r->status, r->out, r->err);
+}
+
+#define hbctl(h, r, ...) run_full ((h), FALSE, NULL, (const char *const[]) { __VA_ARGS__, NULL }, (r))
+#define hbctl_nobody(h, r, ...) run_full ((h), TRUE, NULL, (const char *const[]) { __VA_ARGS__, NULL }, (r))
+
+/* Runs hbctl and asserts exit 0. */
+static void
+hbctl_ok_impl (HbHarness *h, const char *const *args)
+{
+  g_auto(Result) r = { 0 };
+
+  run_full (h, FALSE, NULL, args, &r);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+}
+#define hbctl_ok(h, ...) hbctl_ok_impl ((h), (const char *const[]) { __VA_ARGS__, NULL })
+
+static JsonNode *
+parse_json (const char *text)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+
+  json_parser_load_from_data (parser, text, -1, &error);
+  g_assert_no_error (error);
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+static GVariant *
+agent (HbHarness *h, const char *id)
+{
+  return hb_harness_get_agent (h, id);
+}
+
+static gboolean
+require_nobody (void)
+{
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+
+  if (setpriv == NULL)
+    {
+      g_test_skip ("setpriv is not installed");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+
+static void
+test_status_piped (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "backup", "--task", "nightly backup");
+  hbctl_ok (h, "register", "web");
+  hbctl_ok (h, "beat", "web", "--status", "error");
+
+  hbctl (h, &r, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_null (strchr (r.out, '\033'));
+  lines = g_strsplit (r.out, "\n", -1);
+  for (const char *const *column = (const char *const[]) { "AGENT", "STATE", "STATUS", "PID", "TASK",
+                                                          "RUNNING", "LAST SEEN", NULL };
+       *column; column++)
+    g_assert_nonnull (strstr (lines[0], *column));
+  g_assert_true (g_str_has_prefix (lines[1], "backup "));
+  g_assert_nonnull (strstr (lines[1], "healthy"));
+  g_assert_nonnull (strstr (lines[1], "nightly backup"));
+  g_assert_true (g_str_has_prefix (lines[2], "web "));
+  g_assert_nonnull (strstr (lines[2], "error"));
+  g_assert_cmpstr (lines[3], ==, "");
+  g_assert_true (g_str_has_prefix (lines[4], "2 agents: 1 healthy, 0 stale, 1 error, 0 timed-out, 0 gone, 0 no-heartbeat"));
+  g_assert_nonnull (strstr (lines[4], "cpu "));
+  g_assert_nonnull (strstr (lines[4], "mem "));
+  g_assert_nonnull (strstr (lines[4], "disk "));
+
+  /* no command is status; --no-legend drops header and summary */
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend");
+  g_clear_pointer (&lines, g_strfreev);
+  lines = g_strsplit (r.out, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  g_assert_true (g_str_has_prefix (lines[0], "backup "));
+}
+
+static void
+test_json_shapes (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object, *metadata;
+  JsonArray *agents;
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "a1", "--task", "t", "--set", "host=db1", "--set", "n=3", "--set", "ok=true");
+  hbctl_ok (h, "register", "a2");
+
+  hbctl (h, &r, "list", "--json");
+  g_assert_cmpint (r.status, ==, 0);
+  root = parse_json (r.out);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (root));
+  agents = json_node_get_array (root);
+  g_assert_cmpuint (json_array_get_length (agents), ==, 2);
+  object = json_array_get_object_element (agents, 0);
+  g_assert_cmpstr (json_object_get_string_member (object, "id"), ==, "a1");
+  g_assert_cmpstr (json_object_get_string_member (object, "task-id"), ==, "t");
+  g_assert_cmpstr (json_object_get_string_member (object, "state"), ==, "healthy");
+  g_assert_cmpint (json_object_get_int_member (object, "owner-uid"), ==, 0);
+  g_assert_cmpint (json_object_get_int_member (object, "stale-after-usec"), ==, HB_DEFAULT_STALE_USEC);
+  g_assert_false (json_object_get_boolean_member (object, "declared"));
+  metadata = json_object_get_object_member (object, "metadata");
+  g_assert_nonnull (metadata);
+  g_assert_cmpstr (json_object_get_string_member (metadata, "host"), ==, "db1");
+  g_assert_cmpint (json_object_get_int_member (metadata, "n"), ==, 3);
+  g_assert_true (json_object_get_boolean_member (metadata, "ok"));
+  g_clear_pointer (&root, json_node_unref);
+
+  result_clear (&r);
+  hbctl (h, &r, "show", "a2", "--json");
+  root = parse_json (r.out);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+  object = json_node_get_object (root);
+  for (const char *const *key = (const char *const[]) { "id", "task-id", "state", "status", "owner-uid", "pid",
+                                                        "started-at-usec", "last-activity-at-usec", "running-usec",
+                                                        "idle-usec", "beats", "stale-after-usec",
+                                                        "timeout-after-usec", "metadata", "declared",
+                                                        "bound-to", NULL };
+       *key; key++)
+    g_assert_true (json_object_has_member (object, *key));
+  g_assert_cmpstr (json_object_get_string_member (object, "id"), ==, "a2");
+  g_clear_pointer (&root, json_node_unref);
+
+  result_clear (&r);
+  hbctl (h, &r, "status", "--json");
+  root = parse_json (r.out);
+  object = json_node_get_object (root);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object, "status"), "agent-count"), ==, 2);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (object, "agents")), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object, "host"),
+                                               "memory-total-bytes"), >, 0);
+}
+
+static void
+test_register_beat_idle_unregister (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) a = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_auto(Result) r = { 0 };
+  const char *status = NULL;
+  double progress = 0;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  hbctl_ok (h, "register", "job", "--task", "copy", "--stale", "1h30m", "--timeout", "2d",
+            "--pid", "1", "--set", "host=db1");
+  a = agent (h, "job");
+  g_assert_cmpstr (hb_dict_string (a, "task-id"), ==, "copy");
+  g_assert_cmpuint (hb_dict_uint64 (a, "stale-after-usec"), ==, G_GUINT64_CONSTANT (5400) * G_USEC_PER_SEC);
+  g_assert_cmpuint (hb_dict_uint64 (a, "timeout-after-usec"), ==, G_GUINT64_CONSTANT (172800) * G_USEC_PER_SEC);
+  g_assert_cmpuint (hb_dict_uint32 (a, "pid"), ==, 1);
+  g_clear_pointer (&a, g_variant_unref);
+
+  hbctl_ok (h, "register", "short", "--stale", "90");
+  a = agent (h, "short");
+  g_assert_cmpuint (hb_dict_uint64 (a, "stale-after-usec"), ==, 90 * G_USEC_PER_SEC);
+  g_clear_pointer (&a, g_variant_unref);
+  hbctl_ok (h, "register", "shorter", "--stale", "250ms");
+  a = agent (h, "shorter");
+  g_assert_cmpuint (hb_dict_uint64 (a, "stale-after-usec"), ==, 250000);
+  g_clear_pointer (&a, g_variant_unref);
+
+  hbctl_ok (h, "beat", "job", "--status", "copying", "--progress", "0.5", "--set", "files=12");
+  a = agent (h, "job");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "copying");
+  g_assert_cmpuint (hb_dict_uint64 (a, "beats"), ==, 1);
+  metadata = hb_dict_value (a, "metadata", "a{sv}");
+  g_assert_true (g_variant_lookup (metadata, "progress", "d", &progress));
+  g_assert_cmpfloat (progress, ==, 0.5);
+  g_assert_true (g_variant_lookup (metadata, "host", "&s", &status));
+  g_clear_pointer (&a, g_variant_unref);
+
+  hbctl_ok (h, "idle", "job");
+  a = agent (h, "job");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "idle");
+  g_clear_pointer (&a, g_variant_unref);
+
+  hbctl_ok (h, "unregister", "job");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "job"), "NotFound");
+
+  /* a bad duration is a usage error and changes nothing */
+  hbctl (h, &r, "register", "x", "--stale", "5x");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_cmpstr (r.err, ==, "hbctl: \"5x\" is not a duration (examples: 90, 90s, 5m, 1h30m, 250ms)\n");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "x"), "NotFound");
+  result_clear (&r);
+  hbctl (h, &r, "frobnicate");
+  g_assert_cmpint (r.status, ==, 2);
+  result_clear (&r);
+  hbctl (h, &r, "beat");
+  g_assert_cmpint (r.status, ==, 2);
+}
+
+/* ------------------------------------------------------------------ */
+/* run                                                                 */
+
+static void
+test_run_exit_codes (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) a = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_auto(Result) r = { 0 };
+  gint32 exit_status = 0;
+  guint cursor;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  cursor = hb_harness_signal_cursor (h);
+  hbctl (h, &r, "run", "--name", "ok-job", "--interval", "1s", "--", "sh", "-c", "exit 0");
+  g_assert_cmpint (r.status, ==, 0);
+  hb_wait_signal (h, &cursor, "AgentRegistered", "ok-job", NULL, NULL);
+  hb_wait_signal (h, &cursor, "AgentUnregistered", "ok-job", "unregistered", NULL);
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "ok-job"), "NotFound");
+
+  result_clear (&r);
+  hbctl (h, &r, "run", "--name", "bad-job", "--interval", "1s", "--", "sh", "-c", "exit 1");
+  g_assert_cmpint (r.status, ==, 1);
+  a = agent (h, "bad-job");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "error");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "error");
+  metadata = hb_dict_value (a, "metadata", "a{sv}");
+  g_assert_true (g_variant_lookup (metadata, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 1);
+  g_clear_pointer (&a, g_variant_unref);
+  g_clear_pointer (&metadata, g_variant_unref);
+
+  result_clear (&r);
+  hbctl (h, &r, "run", "--name", "killed-job", "--interval", "1s", "--", "sh", "-c", "kill -9 $$");
+  g_assert_cmpint (r.status, ==, 137);
+  a = agent (h, "killed-job");
+  metadata = hb_dict_value (a, "metadata", "a{sv}");
+  g_assert_true (g_variant_lookup (metadata, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 137);
+}
+
+static void
+on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_subprocess_wait_finish (G_SUBPROCESS (source), result, NULL);
+  *(gboolean *) user_data = TRUE;
+}
+
+static gboolean
+on_flag_timeout (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits, bounded, for @p to exit; returns its code. */
+static int
+wait_exit (GSubprocess *p)
+{
+  gboolean exited = FALSE, timed_out = FALSE;
+  guint timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
+
+  g_subprocess_wait_async (p, NULL, on_exited, &exited);
+  while (!exited && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (timeout);
+  g_assert_false (timed_out);
+  return wait_status_to_code (p);
+}
+
+static void
+test_run_forwards_sigterm (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GSubprocessLauncher) l = NULL;
+  g_autoptr(GSubprocess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) a = NULL;
+  g_auto(GStrv) argv = NULL;
+  guint cursor;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  g_autofree char *ready = g_build_filename (h->tmpdir, "looper-ready", NULL);
+  g_autofree char *script = g_strdup_printf ("trap 'exit 42' TERM; touch '%s'; while :; do sleep 0.05; done", ready);
+  gboolean timed_out = FALSE;
+  guint timeout;
+
+  cursor = hb_harness_signal_cursor (h);
+  l = launcher (h, G_SUBPROCESS_FLAGS_NONE, NULL);
+  argv = hbctl_argv (FALSE, (const char *const[]) {
+    "run", "--name", "looper", "--interval", "1s", "--", "sh", "-c", script, NULL });
+  p = g_subprocess_launcher_spawnv (l, (const char *const *) argv, &error);
+  g_assert_no_error (error);
+
+  /* visible in the daemon while the command runs */
+  hb_wait_signal (h, &cursor, "AgentRegistered", "looper", NULL, NULL);
+  a = agent (h, "looper");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "healthy");
+
+  /* the command has its trap in place once it created the file */
+  timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
+  while (!timed_out && !g_file_test (ready, G_FILE_TEST_EXISTS))
+    {
+      g_usleep (10000);   /* a file has no event to wait on; bounded */
+      g_main_context_iteration (NULL, FALSE);
+    }
+  if (!timed_out)
+    g_source_remove (timeout);
+  g_assert_false (timed_out);
+
+  g_subprocess_send_signal (p, SIGTERM);
+  g_assert_cmpint (wait_exit (p), ==, 42);
+}
+
+/* ------------------------------------------------------------------ */
+/* check                                                               */
+
+static void
+expect_check (HbHarness *h, const char *id, int code, const char *prefix)
+{
+  g_auto(Result) r = { 0 };
+
+  hbctl (h, &r, "check", id);
+  g_assert_cmpint (r.status, ==, code);
+  g_assert_true (g_str_has_prefix (r.out, prefix));
+  g_assert_cmpuint (strlen (r.out), >, strlen (prefix));
+  /* one line */
+  g_assert_true (strchr (r.out, '\n') == r.out + strlen (r.out) - 1);
+}
+
+static void
+test_check_statuses (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *config = g_strconcat (hb_default_config, "\n[agent:declared]\n", NULL);
+  guint cursor;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+
+  hbctl_ok (h, "register", "fine");
+  expect_check (h, "fine", 0, "HEARTBEAT OK - ");
+  hbctl_ok (h, "register", "resting");
+  hbctl_ok (h, "idle", "resting");
+  expect_check (h, "resting", 0, "HEARTBEAT OK - ");
+
+  cursor = hb_harness_signal_cursor (h);
+  hbctl_ok (h, "register", "quiet", "--stale", "200ms");
+  hb_wait_signal (h, &cursor, "AgentStale", "quiet", NULL, NULL);
+  expect_check (h, "quiet", 1, "HEARTBEAT WARNING - ");
+
+  hbctl_ok (h, "register", "broken");
+  hbctl_ok (h, "beat", "broken", "--status", "error");
+  expect_check (h, "broken", 2, "HEARTBEAT CRITICAL - ");
+  expect_check (h, "declared", 2, "HEARTBEAT CRITICAL - ");
+
+  expect_check (h, "nobody-knows", 3, "HEARTBEAT UNKNOWN - ");
+  hb_harness_stop_child (h, h->daemon);
+  expect_check (h, "fine", 3, "HEARTBEAT UNKNOWN - ");
+}
+
+/* ------------------------------------------------------------------ */
+/* watch                                                               */
+
+typedef struct {
+  GString  *text;
+  gboolean  done;
+} Reader;
+
+static void on_line (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+read_next (GDataInputStream *in, Reader *reader)
+{
+  g_data_input_stream_read_line_async (in, G_PRIORITY_DEFAULT, NULL, on_line, reader);
+}
+
+static void
+on_line (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Reader *reader = user_data;
+  g_autofree char *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
+
+  if (line == NULL)
+    {
+      reader->done = TRUE;
+      return;
+    }
+  g_string_append_printf (reader->text, "%s\n", line);
+  read_next (G_DATA_INPUT_STREAM (source), reader);
+}
+
+/* Runs `hbctl watch ARGS`, registers @id with a short stale threshold, and
+ * waits (bounded) until the output holds @needle. Returns the output. */
+static char *
+watch_until (HbHarness *h, const char *mode, const char *id, const char *needle)
+{
+  g_autoptr(GSubprocessLauncher) l = launcher (h, G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL);
+  g_auto(GStrv) argv = hbctl_argv (FALSE, (const char *const[]) { "watch", *mode ? mode : NULL, NULL });
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocess) p = NULL;
+  g_autoptr(GDataInputStream) in = NULL;
+  Reader reader = { g_string_new (NULL), FALSE };
+  gboolean timed_out = FALSE;
+  guint timeout;
+
+  p = g_subprocess_launcher_spawnv (l, (const char *const *) argv, &error);
+  g_assert_no_error (error);
+  in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
+  read_next (in, &reader);
+
+  /* the stale event comes 500 ms after the registration, long after
+   * watch has subscribed */
+  hbctl_ok (h, "register", id, "--stale", "500ms");
+
+  timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
+  while (!timed_out && !reader.done && strstr (reader.text->str, needle) == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (timeout);
+  g_test_message ("watch %s: %s", mode, reader.text->str);
+  g_assert_false (timed_out);
+  g_assert_nonnull (strstr (reader.text->str, needle));
+
+  g_subprocess_send_signal (p, SIGTERM);
+  g_assert_cmpint (wait_exit (p), ==, 0);
+  while (!reader.done)
+    g_main_context_iteration (NULL, TRUE);
+  return g_string_free (reader.text, FALSE);
+}
+
+static void
+test_watch_prints_stale (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *text = NULL;
+  g_autofree char *json = NULL;
+  g_auto(GStrv) lines = NULL;
+  gboolean found = FALSE;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  text = watch_until (h, "", "watched", " watched  idle ");
+  g_assert_nonnull (strstr (text, "  stale "));
+  g_assert_nonnull (strstr (text, "  registered "));
+
+  json = watch_until (h, "--json", "watched-json", "\"event\":\"stale\"");
+  lines = g_strsplit (json, "\n", -1);
+  for (gsize i = 0; lines[i] && *lines[i]; i++)
+    {
+      g_autoptr(JsonNode) node = parse_json (lines[i]);
+      JsonObject *object = json_node_get_object (node);
+
+      g_assert_true (json_object_has_member (object, "time"));
+      g_assert_true (json_object_has_member (object, "id"));
+      if (g_strcmp0 (json_object_get_string_member (object, "event"), "stale") == 0 &&
+          g_strcmp0 (json_object_get_string_member (object, "id"), "watched-json") == 0)
+        {
+          g_assert_cmpint (json_object_get_int_member (object, "idle-usec"), >=, 500000);
+          found = TRUE;
+        }
+    }
+  g_assert_true (found);
+}
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+
+static void
+test_error_messages (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+
+  if (!require_nobody () || !hb_harness_start_default (h))
+    return;
+
+  hbctl (h, &r, "beat", "ghost");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.err, ==, "hbctl: there is no agent \"ghost\"\n");
+
+  hbctl_ok (h, "register", "roots");
+  result_clear (&r);
+  hbctl_nobody (h, &r, "beat", "roots");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "agent \"roots\" belongs to uid 0 (root); only its owner, root, "
+                                   "or a user allowed by polkit may change it"));
+  result_clear (&r);
+  hbctl_nobody (h, &r, "register", "roots");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "agent \"roots\" is already registered by uid 0"));
+
+  /* nobody may run its own */
+  result_clear (&r);
+  hbctl_nobody (h, &r, "register", "mine");
+  g_assert_cmpint (r.status, ==, 0);
+
+  hb_harness_stop_child (h, h->daemon);
+  result_clear (&r);
+  hbctl (h, &r, "list");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_nonnull (strstr (r.err, "hbctl: heartbeatd is not running on the session bus"));
+}
+
+/* ------------------------------------------------------------------ */
+/* Translation                                                         */
+
+static void
+test_german (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *localedir = g_getenv ("HB_LOCALEDIR");
+  g_autofree char *mo = localedir ? g_build_filename (localedir, "de", "LC_MESSAGES", "heartbeat.mo", NULL) : NULL;
+  const char *german[] = { "LANGUAGE", "de", "HB_LOCALEDIR", localedir, NULL };
+  g_auto(Result) en = { 0 };
+  g_auto(Result) de = { 0 };
+
+  if (mo == NULL || !g_file_test (mo, G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("no German catalog in the build tree");
+      return;
+    }
+  if (!hb_harness_start_default (h))
+    return;
+
+  hbctl (h, &en, "beat", "ghost");
+  run_full (h, FALSE, german, (const char *const[]) { "beat", "ghost", NULL }, &de);
+  g_assert_cmpint (de.status, ==, 1);
+  g_assert_cmpstr (en.err, ==, "hbctl: there is no agent \"ghost\"\n");
+  g_assert_cmpstr (de.err, !=, en.err);
+  g_assert_nonnull (strstr (de.err, "ghost"));
+  g_assert_nonnull (strstr (de.err, "Agent"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add ("/hbctl/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("status-piped", test_status_piped);
+  ADD ("json-shapes", test_json_shapes);
+  ADD ("register-beat-idle-unregister", test_register_beat_idle_unregister);
+  ADD ("run-exit-codes", test_run_exit_codes);
+  ADD ("run-forwards-sigterm", test_run_forwards_sigterm);
+  ADD ("check-statuses", test_check_statuses);
+  ADD ("watch-prints-stale", test_watch_prints_stale);
+  ADD ("error-messages", test_error_messages);
+  ADD ("german", test_german);
+
+  return g_test_run ();
+}
