@@ -5,13 +5,13 @@ set -euo pipefail
 
 build_packages=(
   meson ninja-build pkg-config gcc
-  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev
+  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev gettext
 )
 run_packages=(
   dbus-daemon
 )
 test_packages=(
-  dbus-daemon dbus-bin python3-dbusmock gettext libxml2-utils systemd util-linux clang libclang-rt-14-dev
+  dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
 )
 
 hb_missing_packages () {
