@@ -42,6 +42,7 @@ static const KeySpec keys[] = {
   { "http", "enabled", KIND_BOOLEAN },
   { "http", "address", KIND_TEXT },
   { "http", "port", KIND_PORT },
+  { "http", "tokens-file", KIND_PATH },
   { AGENT_PREFIX, "task", KIND_TEXT },
   { AGENT_PREFIX, "stale-threshold", KIND_DURATION },
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
@@ -70,6 +71,7 @@ hb_config_free (HbConfig *config)
   g_ptr_array_unref (config->agents);
   g_ptr_array_unref (config->files);
   g_free (config->http_address);
+  g_free (config->http_tokens_file);
   g_free (config);
 }
 
@@ -274,7 +276,10 @@ config_from_key_file (GKeyFile  *merged,
   config->timeout_threshold_usec = get_duration (merged, "monitor", "timeout-threshold", (gint64) 30 * 60 * G_USEC_PER_SEC);
   config->stale_warning_only_once = get_boolean (merged, "monitor", "stale-warning-only-once", TRUE);
   config->agents_per_uid = (guint) get_uint (merged, "limits", "agents-per-uid", 1024);
-  config->http_enabled = get_boolean (merged, "http", "enabled", FALSE);
+  config->http_enabled = get_boolean (merged, "http", "enabled", TRUE);
+  config->http_tokens_file = g_key_file_get_string (merged, "http", "tokens-file", NULL);
+  if (config->http_tokens_file)
+    g_strstrip (config->http_tokens_file);
   config->http_address = g_key_file_get_string (merged, "http", "address", NULL);
   if (config->http_address == NULL)
     config->http_address = g_strdup ("127.0.0.1");

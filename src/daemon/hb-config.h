@@ -32,6 +32,7 @@ typedef struct {
   gboolean   http_enabled;
   char      *http_address;    /* default "127.0.0.1" */
   guint16    http_port;       /* default 8765 */
+  char      *http_tokens_file; /* or NULL: no tokens */
   /* every file read, for messages */
   GPtrArray *files;           /* char * */
 } HbConfig;

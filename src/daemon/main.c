@@ -15,6 +15,7 @@
 #include "hb-config.h"
 #include "hb-dbus-service.h"
 #include "hb-files.h"
+#include "hb-http.h"
 #include "hb-journal.h"
 #include "hb-notify.h"
 #include "hb-state.h"
@@ -30,6 +31,8 @@ typedef struct {
   HeartbeatMonitor *monitor;
   HbState          *state;
   HbFiles          *files;
+  HbHttp           *http;
+  int               http_port;     /* --http-port, or -1 for the configuration's */
   HbNotify         *notify;
   GDBusConnection  *connection;
   HbDBusService    *service;
@@ -99,6 +102,25 @@ watch_files (Daemon *daemon)
     }
 }
 
+/* The HTTP front, as configured ([http], or --http-port N; 0 is off).
+ * Failing to serve what is configured is a start-up error. */
+static gboolean
+start_http (Daemon  *daemon,
+            GError **error)
+{
+  const HbConfig *config = daemon->config;
+  int port = daemon->http_port >= 0 ? daemon->http_port : (config->http_enabled ? config->http_port : 0);
+
+  if (port == 0)
+    return TRUE;
+  daemon->http = hb_http_new (daemon->monitor, HB_VERSION);
+  if (!hb_http_set_tokens_file (daemon->http, config->http_tokens_file, error) ||
+      !hb_http_listen (daemon->http, config->http_address, (guint16) port, error))
+    return FALSE;
+  g_message ("Serving HTTP on http://%s:%u/", config->http_address, hb_http_get_port (daemon->http));
+  return TRUE;
+}
+
 static gboolean
 on_sighup (gpointer user_data)
 {
@@ -119,6 +141,13 @@ on_sighup (gpointer user_data)
       hb_config_free (daemon->config);
       daemon->config = g_steal_pointer (&config);
       watch_files (daemon);
+      if (daemon->http)
+        {
+          g_autoptr(GError) http_error = NULL;
+
+          if (!hb_http_set_tokens_file (daemon->http, daemon->config->http_tokens_file, &http_error))
+            g_warning ("Keeping the old HTTP tokens: %s", http_error->message);
+        }
       g_message ("Configuration reloaded");
     }
   hb_notify_ready (daemon->notify);
@@ -218,6 +247,12 @@ run (Daemon *daemon)
   g_signal_connect (daemon->state, "notify::problem", G_CALLBACK (on_state_problem), daemon);
   daemon->files = hb_files_new (daemon->monitor);
   watch_files (daemon);
+
+  if (!start_http (daemon, &error))
+    {
+      g_printerr ("heartbeatd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
   hb_journal_attach (daemon->monitor);
 
   daemon->connection = g_bus_get_sync (daemon->bus_type, NULL, &error);
@@ -261,6 +296,7 @@ daemon_clear (Daemon *daemon)
 {
   g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
   g_clear_object (&daemon->service);
+  g_clear_object (&daemon->http);
   g_clear_object (&daemon->files);
   g_clear_object (&daemon->notify);
   g_clear_object (&daemon->state);
@@ -282,6 +318,7 @@ main (int    argc,
   gboolean system_bus = FALSE, session_bus = FALSE, version = FALSE;
   g_autofree char *config_path = NULL;
   g_autofree char *state_dir = NULL;
+  int http_port = -1;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   int status;
@@ -295,6 +332,8 @@ main (int    argc,
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
       "Where registrations are kept (default: $STATE_DIRECTORY, else "
       HB_LOCALSTATEDIR "/lib/heartbeat, or $XDG_STATE_HOME/heartbeat with --session)", "DIR" },
+    { "http-port", 0, 0, G_OPTION_ARG_INT, &http_port,
+      "Serve HTTP on this port of [http] address (default: [http] port, 8765; 0: no HTTP)", "PORT" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL }
   };
@@ -328,6 +367,11 @@ main (int    argc,
       g_printerr ("heartbeatd: choose one of --system and --session\n");
       return 2;
     }
+  if (http_port < -1 || http_port > 65535)
+    {
+      g_printerr ("heartbeatd: --http-port must be 0 to 65535\n");
+      return 2;
+    }
   if (argc > 1)
     {
       g_printerr ("heartbeatd: unexpected argument “%s”\n", argv[1]);
@@ -335,6 +379,7 @@ main (int    argc,
     }
 
   daemon.loop = g_main_loop_new (NULL, FALSE);
+  daemon.http_port = http_port;
   daemon.bus_type = session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
   daemon.config_path = config_path ? g_steal_pointer (&config_path)
                                    : default_config_path (daemon.bus_type);

@@ -777,11 +777,14 @@ hb_harness_spawn_daemon (HbHarness  *h,
   envp = g_environ_setenv (envp, "GIO_USE_VFS", "local", TRUE);
 
   {
+    /* several daemons may run at once: HTTP only where a test asks */
+    g_autofree char *http_port = g_strdup_printf ("%u", h->http_port);
     const char *argv[] = {
       heartbeatd,
       h->bus_kind == HB_BUS_SYSTEM ? "--system" : "--session",
       "--config", h->config_path,
       "--state-dir", state_dir ? state_dir : h->state_dir,
+      "--http-port", http_port,
       NULL
     };
 

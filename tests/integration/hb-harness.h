@@ -88,6 +88,9 @@ typedef struct {
   guint            ready_index;   /* the READY=1 message of its start */
   guint32          ready_owner_pid; /* pid owning HB_NAME when READY=1 arrived */
 
+  /* --http-port of the daemons it starts: 0 (no HTTP) unless a test sets it */
+  guint16          http_port;
+
   /* the rest: polkit mock, sleeps, older daemons */
   GPtrArray       *children;      /* HbChild, all of them, owned */
 } HbHarness;

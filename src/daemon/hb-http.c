@@ -1,0 +1,1487 @@
+/* hb-http.c: the HTTP front
+ *
+ * One SoupServer on the daemon's main loop translating requests into
+ * HeartbeatMonitor calls and monitor signals into Server-Sent Events:
+ *
+ *   GET  /health, /runs, /runs/{id}; POST /heartbeat, /event
+ *                                   the local server of 000 (compatible)
+ *   GET  /api/heartbeat/status      the gateway endpoint of 004 (its shape)
+ *   GET  /v1/agents, GET|PUT|DELETE /v1/agents/{id},
+ *   POST /v1/agents/{id}/beat, /v1/agents/{id}/idle          REST
+ *   GET  /v1/events                 Server-Sent Events
+ *   GET  /metrics                   Prometheus text exposition
+ *   GET  /                          the dashboard (from the GResource)
+ *
+ * Agents created over HTTP belong to HB_HTTP_OWNER_UID. Without a tokens
+ * file, HTTP may change only those; with one, every write needs a bearer
+ * token, and a token may change any agent. Bodies are bounded before they
+ * are read; every error is {"error": {"code", "message"}} and changes
+ * nothing.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "hb-http.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "hb-resources.h"
+
+#define DASHBOARD_RESOURCE  "/org/heartbeat/Monitor1/dashboard/index.html"
+#define MAX_EVENT_CLIENTS   64
+#define MAX_CLIENT_BACKLOG  (1024 * 1024)
+#define KEEPALIVE_SECONDS   15
+
+typedef struct {
+  HbHttp            *http;
+  SoupServerMessage *msg;
+  gsize              backlog;   /* appended, not yet written */
+} EventClient;
+
+struct _HbHttp {
+  GObject           parent_instance;
+  HeartbeatMonitor *monitor;
+  char             *version;
+  SoupServer       *server;
+  guint16           port;
+  GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
+  GList            *clients;    /* EventClient */
+  guint64           sequence;
+  guint             keepalive_id;
+  guint64           beats_total;
+  guint64           stale_total;
+  guint64           timeouts_total;
+  guint64           recoveries_total;
+};
+
+G_DEFINE_FINAL_TYPE (HbHttp, hb_http, G_TYPE_OBJECT)
+
+/* ------------------------------------------------------------------ */
+/* Responses                                                           */
+
+static void
+send_json (SoupServerMessage *msg,
+           guint              status,
+           JsonNode          *node)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  char *text;
+  gsize length;
+
+  json_generator_set_root (generator, node);
+  text = json_generator_to_data (generator, &length);
+  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
+}
+
+static void
+send_error (SoupServerMessage *msg,
+            guint              status,
+            const char        *format,
+            ...) G_GNUC_PRINTF (3, 4);
+
+static void
+send_error (SoupServerMessage *msg,
+            guint              status,
+            const char        *format,
+            ...)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_int_value (b, status);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, status, root);
+}
+
+/* The monitor's errors, in HTTP. */
+static void
+send_monitor_error (SoupServerMessage *msg,
+                    const GError      *error)
+{
+  guint status = g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND)
+                 ? SOUP_STATUS_NOT_FOUND : SOUP_STATUS_BAD_REQUEST;
+
+  send_error (msg, status, "%s", error->message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Agents as JSON                                                      */
+
+static void
+add_member_string (JsonBuilder *b, const char *name, const char *value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_string_value (b, value ? value : "");
+}
+
+static void
+add_member_int (JsonBuilder *b, const char *name, gint64 value)
+{
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, value);
+}
+
+/* The same keys as the D-Bus GetAgent dictionary. */
+static JsonNode *
+agent_to_json (HbHttp         *self,
+               HeartbeatAgent *agent)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  gint64 now = heartbeat_monitor_get_time (self->monitor);
+  GVariant *metadata = heartbeat_agent_get_metadata (agent);
+
+  json_builder_begin_object (b);
+  add_member_string (b, "id", heartbeat_agent_get_id (agent));
+  add_member_string (b, "task-id", heartbeat_agent_get_task_id (agent));
+  add_member_string (b, "state", heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+  add_member_string (b, "status", heartbeat_agent_get_status (agent));
+  add_member_int (b, "owner-uid", heartbeat_agent_get_owner_uid (agent));
+  add_member_int (b, "pid", MAX (heartbeat_agent_get_pid (agent), 0));
+  add_member_int (b, "started-at-usec",
+                  heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_started_at (agent)));
+  add_member_int (b, "last-activity-at-usec",
+                  heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_last_activity_at (agent)));
+  add_member_int (b, "running-usec", MAX (heartbeat_agent_get_running_usec (agent, now), 0));
+  add_member_int (b, "idle-usec", MAX (heartbeat_agent_get_idle_usec (agent, now), 0));
+  add_member_int (b, "beats", (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64));
+  add_member_int (b, "stale-after-usec", heartbeat_agent_get_stale_after (agent));
+  add_member_int (b, "timeout-after-usec", heartbeat_agent_get_timeout_after (agent));
+  json_builder_set_member_name (b, "metadata");
+  if (metadata)
+    json_builder_add_value (b, json_gvariant_serialize (metadata));
+  else
+    {
+      json_builder_begin_object (b);
+      json_builder_end_object (b);
+    }
+  json_builder_set_member_name (b, "declared");
+  json_builder_add_boolean_value (b, heartbeat_agent_is_declared (agent));
+  add_member_string (b, "bound-to", heartbeat_agent_get_bound_to (agent));
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+/* ------------------------------------------------------------------ */
+/* Request bodies                                                      */
+
+/* The request's JSON object, or NULL with an error sent. An empty body
+ * is an empty object when @empty_ok. */
+static JsonObject *
+read_object (SoupServerMessage *msg,
+             gboolean           empty_ok,
+             JsonParser        *parser)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
+  g_autoptr(GError) error = NULL;
+  const char *content_type;
+  gsize length;
+  const char *data = g_bytes_get_data (bytes, &length);
+
+  if (length > HB_HTTP_MAX_BODY)
+    {
+      send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The body is larger than %d bytes", HB_HTTP_MAX_BODY);
+      return NULL;
+    }
+  if (length == 0 && empty_ok)
+    {
+      json_parser_load_from_data (parser, "{}", -1, NULL);
+      return json_node_get_object (json_parser_get_root (parser));
+    }
+  content_type = soup_message_headers_get_content_type (headers, NULL);
+  if (content_type == NULL || g_ascii_strcasecmp (content_type, "application/json") != 0)
+    {
+      send_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, "The body must be application/json");
+      return NULL;
+    }
+  if (!g_utf8_validate_len (data, length, NULL) ||
+      !json_parser_load_from_data (parser, data, (gssize) length, &error))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body is not valid JSON%s%s",
+                  error ? ": " : "", error ? error->message : "");
+      return NULL;
+    }
+  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body must be a JSON object");
+      return NULL;
+    }
+  return json_node_get_object (json_parser_get_root (parser));
+}
+
+/* A JSON value as a GVariant for metadata; NULL if it cannot be one. */
+static GVariant *
+json_to_variant (JsonNode *node)
+{
+  if (JSON_NODE_HOLDS_NULL (node))
+    return NULL;
+  return json_gvariant_deserialize (node, NULL, NULL);
+}
+
+/* Every member of @object not in @skip, as an a{sv}; NULL with a message
+ * in @error for a value that has no GVariant form. */
+static GVariant *
+object_to_vardict (JsonObject         *object,
+                   const char *const  *skip,
+                   GError            **error)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l; l = l->next)
+    {
+      const char *name = l->data;
+      GVariant *value;
+
+      if (skip && g_strv_contains (skip, name))
+        continue;
+      value = json_to_variant (json_object_get_member (object, name));
+      if (value == NULL)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "The value of “%s” cannot be kept (null, or an empty or mixed array)", name);
+          return NULL;
+        }
+      g_variant_builder_add (&builder, "{sv}", name, value);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static gboolean
+get_optional_string (SoupServerMessage *msg,
+                     JsonObject        *object,
+                     const char        *name,
+                     const char       **value)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  *value = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“%s” must be a string", name);
+      return FALSE;
+    }
+  *value = json_node_get_string (node);
+  return TRUE;
+}
+
+static gboolean
+get_optional_usec (SoupServerMessage *msg,
+                   JsonObject        *object,
+                   const char        *name,
+                   gint64            *value)
+{
+  JsonNode *node = json_object_get_member (object, name);
+
+  *value = 0;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_INT64 ||
+      json_node_get_int (node) <= 0)
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“%s” must be a positive integer (µs)", name);
+      return FALSE;
+    }
+  *value = json_node_get_int (node);
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Who may write                                                       */
+
+static gboolean
+token_matches (const char *a,
+               const char *b)
+{
+  gsize la = strlen (a), lb = strlen (b);
+  guint8 diff = la != lb;
+
+  /* constant time in the length of the presented token */
+  for (gsize i = 0; i < la; i++)
+    diff |= (guint8) (a[i] ^ b[i % MAX (lb, 1)]);
+  return diff == 0;
+}
+
+/* Sends 401 and returns FALSE unless the request may write at all;
+ * sets *privileged when a token grants changing any agent. */
+static gboolean
+may_write (HbHttp            *self,
+           SoupServerMessage *msg,
+           gboolean          *privileged)
+{
+  const char *header;
+
+  *privileged = FALSE;
+  if (self->tokens == NULL)
+    return TRUE;
+
+  header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization");
+  if (header && g_ascii_strncasecmp (header, "Bearer ", 7) == 0)
+    for (guint i = 0; i < self->tokens->len; i++)
+      if (token_matches (header + 7, g_ptr_array_index (self->tokens, i)))
+        {
+          *privileged = TRUE;
+          return TRUE;
+        }
+
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg),
+                                "WWW-Authenticate", "Bearer realm=\"heartbeatd\"");
+  send_error (msg, SOUP_STATUS_UNAUTHORIZED, "Writes need “Authorization: Bearer <token>” with a configured token");
+  return FALSE;
+}
+
+/* Sends 403 and returns FALSE if HTTP may not change @agent. */
+static gboolean
+may_change (SoupServerMessage *msg,
+            HeartbeatAgent    *agent,
+            gboolean           privileged)
+{
+  if (privileged || heartbeat_agent_get_owner_uid (agent) == HB_HTTP_OWNER_UID)
+    return TRUE;
+  send_error (msg, SOUP_STATUS_FORBIDDEN,
+              "Agent “%s” belongs to uid %u; without a token HTTP may change only agents created over HTTP",
+              heartbeat_agent_get_id (agent), heartbeat_agent_get_owner_uid (agent));
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Writes                                                              */
+
+/* Registers @id for HTTP if it is new, else checks HTTP may change it. */
+static HeartbeatAgent *
+upsert (HbHttp                      *self,
+        SoupServerMessage           *msg,
+        const char                  *id,
+        const HeartbeatAgentOptions *options,
+        gboolean                     privileged,
+        gboolean                     re_register,
+        gboolean                    *created)
+{
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+  HeartbeatAgentOptions http_options = { 0 };
+
+  if (!heartbeat_id_is_valid (id, &error))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return NULL;
+    }
+  agent = heartbeat_monitor_lookup (self->monitor, id);
+  *created = agent == NULL;
+  if (agent && !may_change (msg, agent, privileged))
+    return NULL;
+  if (agent && !re_register)
+    return agent;
+
+  if (options)
+    http_options = *options;
+  http_options.owner_uid = agent ? heartbeat_agent_get_owner_uid (agent) : (guint32) HB_HTTP_OWNER_UID;
+  agent = heartbeat_monitor_register (self->monitor, id, &http_options, &error);
+  if (agent == NULL)
+    send_monitor_error (msg, error);
+  return agent;
+}
+
+static gboolean
+beat_from_object (HbHttp            *self,
+                  SoupServerMessage *msg,
+                  const char        *id,
+                  JsonObject        *object,
+                  const char *const *metadata_skip,
+                  gboolean           whole_object_is_metadata)
+{
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GError) error = NULL;
+  HeartbeatBeatDetails details = { 0 };
+  JsonNode *progress = json_object_get_member (object, "progress");
+
+  if (!get_optional_string (msg, object, "status", &details.status))
+    return FALSE;
+  if (whole_object_is_metadata)
+    metadata = object_to_vardict (object, metadata_skip, &error);
+  else if (json_object_has_member (object, "metadata"))
+    {
+      JsonNode *node = json_object_get_member (object, "metadata");
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        {
+          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“metadata” must be an object");
+          return FALSE;
+        }
+      metadata = object_to_vardict (json_node_get_object (node), NULL, &error);
+    }
+  if (error)
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return FALSE;
+    }
+  if (!whole_object_is_metadata && progress && !JSON_NODE_HOLDS_NULL (progress))
+    {
+      GType type = JSON_NODE_HOLDS_VALUE (progress) ? json_node_get_value_type (progress) : G_TYPE_INVALID;
+
+      if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
+        {
+          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“progress” must be a number");
+          return FALSE;
+        }
+      details.has_progress = TRUE;
+      details.progress = json_node_get_double (progress);
+    }
+  details.metadata = metadata;
+  if (!heartbeat_monitor_beat (self->monitor, id, &details, &error))
+    {
+      send_monitor_error (msg, error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* POST /heartbeat: {"run_id": …, "status"?: …, anything else → metadata} */
+static void
+handle_heartbeat (HbHttp            *self,
+                  SoupServerMessage *msg,
+                  gboolean           privileged)
+{
+  static const char *const skip[] = { "run_id", "status", NULL };
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object = read_object (msg, FALSE, parser);
+  const char *run_id = NULL;
+  HeartbeatAgent *agent;
+  gboolean created;
+
+  if (object == NULL || !get_optional_string (msg, object, "run_id", &run_id))
+    return;
+  if (run_id == NULL)
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“run_id” is missing");
+      return;
+    }
+  agent = upsert (self, msg, run_id, NULL, privileged, FALSE, &created);
+  if (agent == NULL)
+    return;
+  if (!beat_from_object (self, msg, run_id, object, skip, TRUE))
+    {
+      /* nothing changed on failure: take back a registration of ours */
+      if (created)
+        heartbeat_monitor_unregister (self->monitor, run_id, NULL);
+      return;
+    }
+
+  agent = heartbeat_monitor_lookup (self->monitor, run_id);
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "ok");
+  json_builder_add_boolean_value (b, TRUE);
+  add_member_string (b, "run_id", run_id);
+  add_member_string (b, "state", heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+  json_builder_set_member_name (b, "registered");
+  json_builder_add_boolean_value (b, created);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+/* POST /event: any object; "type" (or "event") names it. */
+static void
+handle_event (HbHttp            *self,
+              SoupServerMessage *msg)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GVariant) data = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object = read_object (msg, FALSE, parser);
+  const char *type = NULL;
+
+  if (object == NULL || !get_optional_string (msg, object, "type", &type))
+    return;
+  if (type == NULL && !get_optional_string (msg, object, "event", &type))
+    return;
+  data = object_to_vardict (object, NULL, &error);
+  if (data == NULL)
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return;
+    }
+  if (!heartbeat_monitor_post_event (self->monitor, type ? type : "event", data, &error))
+    {
+      send_monitor_error (msg, error);
+      return;
+    }
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "ok");
+  json_builder_add_boolean_value (b, TRUE);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_ACCEPTED, root);
+}
+
+/* PUT /v1/agents/{id} */
+static void
+handle_put_agent (HbHttp            *self,
+                  SoupServerMessage *msg,
+                  const char        *id,
+                  gboolean           privileged)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  JsonObject *object = read_object (msg, TRUE, parser);
+  HeartbeatAgentOptions options = { 0 };
+  HeartbeatAgent *agent;
+  gboolean created;
+  static const char *const known[] = { "task-id", "stale-after-usec", "timeout-after-usec", "metadata", NULL };
+  g_autoptr(GList) members = NULL;
+
+  if (object == NULL)
+    return;
+  members = json_object_get_members (object);
+  for (GList *l = members; l; l = l->next)
+    if (!g_strv_contains (known, l->data))
+      {
+        send_error (msg, SOUP_STATUS_BAD_REQUEST, "Unknown member “%s” (known: task-id, stale-after-usec, "
+                    "timeout-after-usec, metadata)", (const char *) l->data);
+        return;
+      }
+  if (!get_optional_string (msg, object, "task-id", &options.task_id) ||
+      !get_optional_usec (msg, object, "stale-after-usec", &options.stale_after_usec) ||
+      !get_optional_usec (msg, object, "timeout-after-usec", &options.timeout_after_usec))
+    return;
+  if (json_object_has_member (object, "metadata"))
+    {
+      JsonNode *m = json_object_get_member (object, "metadata");
+
+      if (!JSON_NODE_HOLDS_OBJECT (m) ||
+          (metadata = object_to_vardict (json_node_get_object (m), NULL, &error)) == NULL)
+        {
+          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“metadata” must be an object of keepable values");
+          return;
+        }
+      options.metadata = metadata;
+    }
+
+  agent = upsert (self, msg, id, &options, privileged, TRUE, &created);
+  if (agent == NULL)
+    return;
+  node = agent_to_json (self, agent);
+  send_json (msg, created ? SOUP_STATUS_CREATED : SOUP_STATUS_OK, node);
+}
+
+/* DELETE /v1/agents/{id}, POST …/beat, POST …/idle */
+static void
+handle_agent_change (HbHttp            *self,
+                     SoupServerMessage *msg,
+                     const char        *id,
+                     const char        *action,
+                     gboolean           privileged)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) node = NULL;
+  HeartbeatAgent *agent;
+  JsonObject *object = NULL;
+
+  if (!heartbeat_id_is_valid (id, &error))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return;
+    }
+  agent = heartbeat_monitor_lookup (self->monitor, id);
+  if (agent == NULL)
+    {
+      send_error (msg, SOUP_STATUS_NOT_FOUND, "No agent with id “%s”", id);
+      return;
+    }
+  if (!may_change (msg, agent, privileged))
+    return;
+
+  if (strcmp (action, "delete") == 0)
+    {
+      heartbeat_monitor_unregister (self->monitor, id, NULL);
+      soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
+      return;
+    }
+  if (strcmp (action, "idle") == 0)
+    heartbeat_monitor_mark_idle (self->monitor, id, NULL);
+  else
+    {
+      object = read_object (msg, TRUE, parser);
+      if (object == NULL || !beat_from_object (self, msg, id, object, NULL, FALSE))
+        return;
+    }
+  agent = heartbeat_monitor_lookup (self->monitor, id);
+  node = agent_to_json (self, agent);
+  send_json (msg, SOUP_STATUS_OK, node);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reads                                                               */
+
+static void
+handle_agents (HbHttp            *self,
+               SoupServerMessage *msg)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "agents");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < agents->len; i++)
+    json_builder_add_value (b, agent_to_json (self, g_ptr_array_index (agents, i)));
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+static char *
+iso8601 (gint64 realtime_usec)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (realtime_usec / G_USEC_PER_SEC);
+  g_autoptr(GDateTime) precise = t ? g_date_time_add (t, realtime_usec % G_USEC_PER_SEC) : NULL;
+
+  return precise ? g_date_time_format (precise, "%Y-%m-%dT%H:%M:%S.%fZ") : g_strdup ("");
+}
+
+static void
+handle_health (HbHttp            *self,
+               SoupServerMessage *msg)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  guint counts[HEARTBEAT_AGENT_N_STATES] = { 0 };
+
+  heartbeat_monitor_get_state_counts (self->monitor, counts);
+  json_builder_begin_object (b);
+  add_member_string (b, "status", heartbeat_monitor_get_running (self->monitor) ? "ok" : "stopped");
+  json_builder_set_member_name (b, "running");
+  json_builder_add_boolean_value (b, heartbeat_monitor_get_running (self->monitor));
+  add_member_int (b, "agents", heartbeat_monitor_get_n_agents (self->monitor));
+  json_builder_set_member_name (b, "states");
+  json_builder_begin_object (b);
+  for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
+    add_member_int (b, heartbeat_agent_state_to_string (s), counts[s]);
+  json_builder_end_object (b);
+  add_member_string (b, "version", self->version);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+/* GET /runs: id → {state, status, last_activity, progress} */
+static void
+handle_runs (HbHttp            *self,
+             SoupServerMessage *msg)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      g_autofree char *last = iso8601 (heartbeat_monitor_to_realtime (self->monitor,
+                                                                      heartbeat_agent_get_last_activity_at (agent)));
+      double progress;
+
+      json_builder_set_member_name (b, heartbeat_agent_get_id (agent));
+      json_builder_begin_object (b);
+      add_member_string (b, "state", heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+      add_member_string (b, "status", heartbeat_agent_get_status (agent));
+      add_member_string (b, "last_activity", last);
+      json_builder_set_member_name (b, "progress");
+      if (heartbeat_agent_get_progress (agent, &progress))
+        json_builder_add_double_value (b, progress);
+      else
+        json_builder_add_null_value (b);
+      json_builder_end_object (b);
+    }
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+/* GET /runs/{id}: the heartbeat (the agent) and a summary */
+static void
+handle_run (HbHttp            *self,
+            SoupServerMessage *msg,
+            const char        *id)
+{
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  gint64 now;
+
+  if (agent == NULL)
+    {
+      send_error (msg, SOUP_STATUS_NOT_FOUND, "No run with id “%s”", id);
+      return;
+    }
+  now = heartbeat_monitor_get_time (self->monitor);
+  json_builder_begin_object (b);
+  add_member_string (b, "run_id", id);
+  json_builder_set_member_name (b, "heartbeat");
+  json_builder_add_value (b, agent_to_json (self, agent));
+  json_builder_set_member_name (b, "summary");
+  json_builder_begin_object (b);
+  add_member_string (b, "state", heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+  add_member_int (b, "beats", (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64));
+  add_member_int (b, "running_ms", MAX (heartbeat_agent_get_running_usec (agent, now), 0) / 1000);
+  add_member_int (b, "idle_ms", MAX (heartbeat_agent_get_idle_usec (agent, now), 0) / 1000);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+/* GET /api/heartbeat/status: exactly the shape of 004's gateway */
+static void
+handle_gateway_status (HbHttp            *self,
+                       SoupServerMessage *msg)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GDateTime) utc = g_date_time_new_now_utc ();
+  g_autofree char *timestamp = g_date_time_format (utc, "%Y-%m-%dT%H:%M:%S.%fZ");
+  gboolean running = heartbeat_monitor_get_running (self->monitor);
+  gint64 now = heartbeat_monitor_get_time (self->monitor);
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "success");
+  json_builder_add_boolean_value (b, TRUE);
+  add_member_string (b, "status", running ? "online" : "offline");
+  json_builder_set_member_name (b, "monitor");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "running");
+  json_builder_add_boolean_value (b, running);
+  add_member_int (b, "agents_monitoring", agents->len);
+  json_builder_set_member_name (b, "agents");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < agents->len; i++)
+    json_builder_add_string_value (b, heartbeat_agent_get_id (g_ptr_array_index (agents, i)));
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "config");
+  json_builder_begin_object (b);
+  add_member_int (b, "check_interval_ms", heartbeat_monitor_get_check_interval (self->monitor) / 1000);
+  add_member_int (b, "stale_threshold_ms", heartbeat_monitor_get_stale_threshold (self->monitor) / 1000);
+  add_member_int (b, "timeout_threshold_ms", heartbeat_monitor_get_timeout_threshold (self->monitor) / 1000);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "in_flight_agents");
+  json_builder_begin_array (b);
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      const char *task = heartbeat_agent_get_task_id (agent);
+
+      json_builder_begin_object (b);
+      add_member_string (b, "agent_id", heartbeat_agent_get_id (agent));
+      json_builder_set_member_name (b, "task_id");
+      if (task)
+        json_builder_add_string_value (b, task);
+      else
+        json_builder_add_null_value (b);
+      add_member_string (b, "status", heartbeat_agent_get_status (agent));
+      add_member_int (b, "running_for_ms", MAX (heartbeat_agent_get_running_usec (agent, now), 0) / 1000);
+      add_member_int (b, "idle_for_ms", MAX (heartbeat_agent_get_idle_usec (agent, now), 0) / 1000);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
+  /* the seed's isoformat() + "Z": microseconds, no offset */
+  add_member_string (b, "timestamp", timestamp);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prometheus                                                          */
+
+static void
+append_label (GString *out, const char *value)
+{
+  for (const char *p = value; *p; p++)
+    {
+      if (*p == '\\' || *p == '"')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+static void
+handle_metrics (HbHttp            *self,
+                SoupServerMessage *msg)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  guint counts[HEARTBEAT_AGENT_N_STATES] = { 0 };
+  GString *out = g_string_new (NULL);
+  gsize length;
+
+  heartbeat_monitor_get_state_counts (self->monitor, counts);
+  g_string_append (out, "# HELP heartbeat_agents Agents by state.\n# TYPE heartbeat_agents gauge\n");
+  for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
+    g_string_append_printf (out, "heartbeat_agents{state=\"%s\"} %u\n", heartbeat_agent_state_to_string (s), counts[s]);
+
+  g_string_append (out, "# HELP heartbeat_agent_state The state of each agent (1 for its state).\n"
+                        "# TYPE heartbeat_agent_state gauge\n");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      g_string_append (out, "heartbeat_agent_state{agent=\"");
+      append_label (out, heartbeat_agent_get_id (agent));
+      g_string_append_printf (out, "\",state=\"%s\"} 1\n",
+                              heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+    }
+  g_string_append (out, "# HELP heartbeat_agent_last_activity_timestamp_seconds When each agent was last active.\n"
+                        "# TYPE heartbeat_agent_last_activity_timestamp_seconds gauge\n");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      gint64 t = heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_last_activity_at (agent));
+      char number[G_ASCII_DTOSTR_BUF_SIZE];
+
+      g_string_append (out, "heartbeat_agent_last_activity_timestamp_seconds{agent=\"");
+      append_label (out, heartbeat_agent_get_id (agent));
+      g_string_append_printf (out, "\"} %s\n", g_ascii_formatd (number, sizeof number, "%.6f", (double) t / G_USEC_PER_SEC));
+    }
+  g_string_append_printf (out,
+                          "# HELP heartbeat_beats_total Beats received since the daemon started.\n"
+                          "# TYPE heartbeat_beats_total counter\nheartbeat_beats_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_stale_total Stale warnings since the daemon started.\n"
+                          "# TYPE heartbeat_stale_total counter\nheartbeat_stale_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_timeouts_total Agents timed out since the daemon started.\n"
+                          "# TYPE heartbeat_timeouts_total counter\nheartbeat_timeouts_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_recoveries_total Recoveries from stale since the daemon started.\n"
+                          "# TYPE heartbeat_recoveries_total counter\nheartbeat_recoveries_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_build_info The version of heartbeatd.\n"
+                          "# TYPE heartbeat_build_info gauge\nheartbeat_build_info{version=\"",
+                          self->beats_total, self->stale_total, self->timeouts_total, self->recoveries_total);
+  append_label (out, self->version);
+  g_string_append (out, "\"} 1\n");
+
+  length = out->len;
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "text/plain; version=0.0.4; charset=utf-8", SOUP_MEMORY_TAKE,
+                                    g_string_free (out, FALSE), length);
+}
+
+/* ------------------------------------------------------------------ */
+/* Server-Sent Events                                                  */
+
+static void
+client_send (EventClient *client,
+             const char  *text)
+{
+  gsize length = strlen (text);
+
+  if (client->backlog + length > MAX_CLIENT_BACKLOG)
+    {
+      /* too slow: end its stream (it may reconnect and re-read the list) */
+      g_debug ("Ending the event stream of a client %zu bytes behind", client->backlog);
+      soup_message_body_complete (soup_server_message_get_response_body (client->msg));
+      soup_server_message_unpause (client->msg);
+      return;
+    }
+  client->backlog += length;
+  soup_message_body_append (soup_server_message_get_response_body (client->msg), SOUP_MEMORY_COPY, text, length);
+  soup_server_message_unpause (client->msg);
+}
+
+static void
+broadcast (HbHttp     *self,
+           const char *event,
+           JsonNode   *data)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autofree char *json = NULL;
+  g_autofree char *text = NULL;
+
+  if (self->clients == NULL)
+    return;
+  json_generator_set_root (generator, data);
+  json = json_generator_to_data (generator, NULL);
+  text = g_strdup_printf ("id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: %s\n\n", ++self->sequence, event, json);
+  for (GList *l = self->clients; l; l = l->next)
+    client_send (l->data, text);
+}
+
+/* An agent event: {"id", "time-usec", "agent", extra…} */
+static void
+broadcast_agent (HbHttp         *self,
+                 const char     *event,
+                 HeartbeatAgent *agent,
+                 gboolean        removed,
+                 const char     *key,
+                 const char     *string_value,
+                 const char     *key2,
+                 const char     *string_value2,
+                 const char     *usec_key,
+                 gint64          usec)
+{
+  g_autoptr(JsonBuilder) b = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  if (self->clients == NULL)
+    return;
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_member_string (b, "id", heartbeat_agent_get_id (agent));
+  add_member_int (b, "time-usec", g_get_real_time ());
+  json_builder_set_member_name (b, "agent");
+  if (removed)
+    json_builder_add_null_value (b);
+  else
+    json_builder_add_value (b, agent_to_json (self, agent));
+  if (key)
+    add_member_string (b, key, string_value);
+  if (key2)
+    add_member_string (b, key2, string_value2);
+  if (usec_key)
+    add_member_int (b, usec_key, usec);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  broadcast (self, event, root);
+}
+
+static void
+on_registered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
+{
+  broadcast_agent (self, "registered", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
+}
+
+static void
+on_unregistered (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
+                 HeartbeatUnregisterReason reason, HbHttp *self)
+{
+  broadcast_agent (self, "unregistered", agent, TRUE, "reason",
+                   heartbeat_unregister_reason_to_string (reason), NULL, NULL, NULL, 0);
+}
+
+static void
+on_stale (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 idle, HbHttp *self)
+{
+  self->stale_total++;
+  broadcast_agent (self, "stale", agent, FALSE, NULL, NULL, NULL, NULL, "idle-usec", idle);
+}
+
+static void
+on_timed_out (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 running, HbHttp *self)
+{
+  self->timeouts_total++;
+  broadcast_agent (self, "timed-out", agent, FALSE, NULL, NULL, NULL, NULL, "running-usec", running);
+}
+
+static void
+on_recovered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
+{
+  self->recoveries_total++;
+  broadcast_agent (self, "recovered", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
+}
+
+static void
+on_state_changed (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
+                  HeartbeatAgentState old_state, HeartbeatAgentState new_state, HbHttp *self)
+{
+  broadcast_agent (self, "state", agent, FALSE, "old-state", heartbeat_agent_state_to_string (old_state),
+                   "new-state", heartbeat_agent_state_to_string (new_state), NULL, 0);
+}
+
+static void
+on_beat (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
+{
+  self->beats_total++;
+  broadcast_agent (self, "beat", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
+}
+
+static void
+on_event_posted (HeartbeatMonitor *monitor, const char *type, GVariant *data, HbHttp *self)
+{
+  g_autoptr(JsonBuilder) b = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  if (self->clients == NULL)
+    return;
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_member_string (b, "type", type);
+  add_member_int (b, "time-usec", g_get_real_time ());
+  json_builder_set_member_name (b, "data");
+  json_builder_add_value (b, json_gvariant_serialize (data));
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  broadcast (self, "event", root);
+}
+
+static void
+on_client_wrote (SoupServerMessage *msg, guint size, EventClient *client)
+{
+  client->backlog -= MIN (client->backlog, size);
+}
+
+static void
+on_client_finished (SoupServerMessage *msg, EventClient *client)
+{
+  HbHttp *self = client->http;
+
+  g_signal_handlers_disconnect_by_data (msg, client);
+  self->clients = g_list_remove (self->clients, client);
+  g_object_unref (client->msg);
+  g_free (client);
+}
+
+static gboolean
+on_keepalive (gpointer user_data)
+{
+  HbHttp *self = user_data;
+
+  for (GList *l = self->clients; l; l = l->next)
+    client_send (l->data, ": keep-alive\n\n");
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+handle_events (HbHttp            *self,
+               SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  EventClient *client;
+
+  if (g_list_length (self->clients) >= MAX_EVENT_CLIENTS)
+    {
+      send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Too many event clients (at most %d)", MAX_EVENT_CLIENTS);
+      return;
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
+  soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+
+  client = g_new0 (EventClient, 1);
+  client->http = self;
+  client->msg = g_object_ref (msg);
+  self->clients = g_list_append (self->clients, client);
+  g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_client_wrote), client);
+  g_signal_connect (msg, "finished", G_CALLBACK (on_client_finished), client);
+  client_send (client, "retry: 2000\n\n");
+}
+
+/* ------------------------------------------------------------------ */
+/* Routing                                                             */
+
+static void
+handle_dashboard (SoupServerMessage *msg)
+{
+  g_autoptr(GBytes) page = g_resource_lookup_data (hb_get_resource (), DASHBOARD_RESOURCE, 0, NULL);
+  gsize length;
+  const char *data;
+
+  if (page == NULL)
+    {
+      send_error (msg, SOUP_STATUS_NOT_FOUND, "No dashboard in this build");
+      return;
+    }
+  data = g_bytes_get_data (page, &length);
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_COPY, data, length);
+}
+
+static gboolean
+method_is (SoupServerMessage *msg,
+           const char        *allowed)   /* "GET" or "GET, PUT, DELETE" */
+{
+  const char *method = soup_server_message_get_method (msg);
+  g_auto(GStrv) methods = g_strsplit (allowed, ", ", -1);
+
+  if (g_strv_contains ((const char *const *) methods, method))
+    return TRUE;
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allowed);
+  send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s is not allowed here (allowed: %s)", method, allowed);
+  return FALSE;
+}
+
+static void
+on_request (SoupServer        *server,
+            SoupServerMessage *msg,
+            const char        *path,
+            GHashTable        *query,
+            gpointer           user_data)
+{
+  HbHttp *self = user_data;
+  const char *method = soup_server_message_get_method (msg);
+  gboolean writing = strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0;
+  gboolean privileged = FALSE;
+  g_auto(GStrv) parts = NULL;
+  guint n;
+
+  if (writing && !may_write (self, msg, &privileged))
+    return;
+
+  if (strcmp (path, "/") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_dashboard (msg);
+      return;
+    }
+  if (strcmp (path, "/health") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_health (self, msg);
+      return;
+    }
+  if (strcmp (path, "/runs") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_runs (self, msg);
+      return;
+    }
+  if (strcmp (path, "/heartbeat") == 0)
+    {
+      if (method_is (msg, "POST"))
+        handle_heartbeat (self, msg, privileged);
+      return;
+    }
+  if (strcmp (path, "/event") == 0)
+    {
+      if (method_is (msg, "POST"))
+        handle_event (self, msg);
+      return;
+    }
+  if (strcmp (path, "/api/heartbeat/status") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_gateway_status (self, msg);
+      return;
+    }
+  if (strcmp (path, "/metrics") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_metrics (self, msg);
+      return;
+    }
+  if (strcmp (path, "/v1/events") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_events (self, msg);
+      return;
+    }
+  if (strcmp (path, "/v1/agents") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_agents (self, msg);
+      return;
+    }
+
+  /* /runs/{id}, /v1/agents/{id}, /v1/agents/{id}/beat|idle */
+  parts = g_strsplit (path + 1, "/", -1);
+  n = g_strv_length (parts);
+  if (n == 2 && strcmp (parts[0], "runs") == 0)
+    {
+      if (method_is (msg, "GET"))
+        handle_run (self, msg, parts[1]);
+      return;
+    }
+  if (n >= 3 && strcmp (parts[0], "v1") == 0 && strcmp (parts[1], "agents") == 0 && *parts[2])
+    {
+      const char *id = parts[2];
+
+      if (n == 3)
+        {
+          if (!method_is (msg, "GET, PUT, DELETE"))
+            return;
+          if (strcmp (method, "PUT") == 0)
+            handle_put_agent (self, msg, id, privileged);
+          else if (strcmp (method, "DELETE") == 0)
+            handle_agent_change (self, msg, id, "delete", privileged);
+          else
+            {
+              HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
+              g_autoptr(JsonNode) node = agent ? agent_to_json (self, agent) : NULL;
+
+              if (node)
+                send_json (msg, SOUP_STATUS_OK, node);
+              else
+                send_error (msg, SOUP_STATUS_NOT_FOUND, "No agent with id “%s”", id);
+            }
+          return;
+        }
+      if (n == 4 && (strcmp (parts[3], "beat") == 0 || strcmp (parts[3], "idle") == 0))
+        {
+          if (method_is (msg, "POST"))
+            handle_agent_change (self, msg, id, parts[3], privileged);
+          return;
+        }
+    }
+  send_error (msg, SOUP_STATUS_NOT_FOUND, "No such endpoint: %s", path);
+}
+
+/* Before a body is read: refuse what is too large, or of unknown size. */
+static void
+on_request_headers (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    const char        *path,
+                    GHashTable        *query,
+                    gpointer           user_data)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+
+  switch (soup_message_headers_get_encoding (headers))
+    {
+    case SOUP_ENCODING_CONTENT_LENGTH:
+      if (soup_message_headers_get_content_length (headers) > HB_HTTP_MAX_BODY)
+        send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The body is larger than %d bytes", HB_HTTP_MAX_BODY);
+      break;
+    case SOUP_ENCODING_NONE:
+      break;
+    case SOUP_ENCODING_UNRECOGNIZED:
+    case SOUP_ENCODING_EOF:
+    case SOUP_ENCODING_CHUNKED:
+    case SOUP_ENCODING_BYTERANGES:
+    default:
+      send_error (msg, SOUP_STATUS_LENGTH_REQUIRED, "A body needs a Content-Length of at most %d bytes",
+                  HB_HTTP_MAX_BODY);
+      break;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Set-up                                                              */
+
+/**
+ * hb_http_set_tokens_file:
+ * @http: a #HbHttp
+ * @path: (nullable): a file of bearer tokens, one per line (`#` comments),
+ *   readable by its owner only; %NULL for none
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE, or %FALSE with @error set (the old tokens are kept)
+ */
+gboolean
+hb_http_set_tokens_file (HbHttp     *http,
+                         const char *path,
+                         GError    **error)
+{
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  GPtrArray *tokens;
+  GStatBuf st;
+
+  g_return_val_if_fail (HB_IS_HTTP (http), FALSE);
+
+  if (path == NULL)
+    {
+      g_clear_pointer (&http->tokens, g_ptr_array_unref);
+      return TRUE;
+    }
+  if (g_stat (path, &st) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "%s: a tokens file must be readable by its owner only (chmod 600)", path);
+      return FALSE;
+    }
+  if (!g_file_get_contents (path, &contents, NULL, error))
+    return FALSE;
+
+  tokens = g_ptr_array_new_with_free_func (g_free);
+  lines = g_strsplit (contents, "\n", -1);
+  for (gsize i = 0; lines[i]; i++)
+    {
+      char *line = g_strstrip (lines[i]);
+
+      if (*line && *line != '#')
+        g_ptr_array_add (tokens, g_strdup (line));
+    }
+  if (tokens->len == 0)
+    {
+      g_ptr_array_unref (tokens);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: no token in the tokens file", path);
+      return FALSE;
+    }
+  g_clear_pointer (&http->tokens, g_ptr_array_unref);
+  http->tokens = tokens;
+  return TRUE;
+}
+
+static gboolean
+address_is_loopback (GInetAddress *address)
+{
+  return g_inet_address_get_is_loopback (address);
+}
+
+/**
+ * hb_http_listen:
+ * @http: a #HbHttp
+ * @address: an IP address to listen on
+ * @port: the port, or 0 for any free one (see hb_http_get_port())
+ * @error: return location for a #GError
+ *
+ * Listening on an address other than loopback needs tokens.
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+hb_http_listen (HbHttp     *http,
+                const char *address,
+                guint16     port,
+                GError    **error)
+{
+  g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (address);
+  g_autoptr(GSocketAddress) socket_address = NULL;
+  GSList *uris;
+
+  g_return_val_if_fail (HB_IS_HTTP (http), FALSE);
+
+  if (inet == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, "“%s” is not an IP address", address);
+      return FALSE;
+    }
+  if (!address_is_loopback (inet) && http->tokens == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "refusing to serve HTTP on %s without a tokens file ([http] tokens-file=)", address);
+      return FALSE;
+    }
+
+  socket_address = g_inet_socket_address_new (inet, port);
+  if (!soup_server_listen (http->server, socket_address, 0, error))
+    {
+      g_prefix_error (error, "cannot listen on %s port %u: ", address, port);
+      return FALSE;
+    }
+  uris = soup_server_get_uris (http->server);
+  if (uris)
+    http->port = (guint16) g_uri_get_port (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  if (http->keepalive_id == 0)
+    http->keepalive_id = g_timeout_add_seconds (KEEPALIVE_SECONDS, on_keepalive, http);
+  return TRUE;
+}
+
+guint16
+hb_http_get_port (HbHttp *http)
+{
+  g_return_val_if_fail (HB_IS_HTTP (http), 0);
+  return http->port;
+}
+
+guint
+hb_http_get_n_event_clients (HbHttp *http)
+{
+  g_return_val_if_fail (HB_IS_HTTP (http), 0);
+  return g_list_length (http->clients);
+}
+
+/**
+ * hb_http_new:
+ * @monitor: the monitor to serve
+ * @version: the daemon's version, for /health and /metrics
+ *
+ * Returns: (transfer full): a new #HbHttp, not listening yet
+ */
+HbHttp *
+hb_http_new (HeartbeatMonitor *monitor,
+             const char       *version)
+{
+  HbHttp *self = g_object_new (HB_TYPE_HTTP, NULL);
+
+  self->monitor = g_object_ref (monitor);
+  self->version = g_strdup (version);
+  self->server = soup_server_new ("server-header", "heartbeatd", NULL);
+  soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
+  soup_server_add_handler (self->server, NULL, on_request, self, NULL);
+
+  g_signal_connect_object (monitor, "agent-registered", G_CALLBACK (on_registered), self, 0);
+  g_signal_connect_object (monitor, "agent-unregistered", G_CALLBACK (on_unregistered), self, 0);
+  g_signal_connect_object (monitor, "agent-stale", G_CALLBACK (on_stale), self, 0);
+  g_signal_connect_object (monitor, "agent-timed-out", G_CALLBACK (on_timed_out), self, 0);
+  g_signal_connect_object (monitor, "agent-recovered", G_CALLBACK (on_recovered), self, 0);
+  g_signal_connect_object (monitor, "agent-state-changed", G_CALLBACK (on_state_changed), self, 0);
+  g_signal_connect_object (monitor, "agent-beat", G_CALLBACK (on_beat), self, 0);
+  g_signal_connect_object (monitor, "event-posted", G_CALLBACK (on_event_posted), self, 0);
+  return self;
+}
+
+static void
+hb_http_dispose (GObject *object)
+{
+  HbHttp *self = HB_HTTP (object);
+
+  g_clear_handle_id (&self->keepalive_id, g_source_remove);
+  while (self->clients)
+    {
+      EventClient *client = self->clients->data;
+
+      soup_message_body_complete (soup_server_message_get_response_body (client->msg));
+      on_client_finished (client->msg, client);
+    }
+  if (self->server)
+    soup_server_disconnect (self->server);
+  g_clear_object (&self->server);
+  if (self->monitor)
+    g_signal_handlers_disconnect_by_data (self->monitor, self);
+  g_clear_object (&self->monitor);
+  G_OBJECT_CLASS (hb_http_parent_class)->dispose (object);
+}
+
+static void
+hb_http_finalize (GObject *object)
+{
+  HbHttp *self = HB_HTTP (object);
+
+  g_clear_pointer (&self->tokens, g_ptr_array_unref);
+  g_free (self->version);
+  G_OBJECT_CLASS (hb_http_parent_class)->finalize (object);
+}
+
+static void
+hb_http_class_init (HbHttpClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = hb_http_dispose;
+  object_class->finalize = hb_http_finalize;
+}
+
+static void
+hb_http_init (HbHttp *self)
+{
+}
