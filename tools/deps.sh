@@ -6,12 +6,14 @@ set -euo pipefail
 build_packages=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev gettext
+  scdoc
 )
 run_packages=(
   dbus-daemon
 )
 test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
+  prometheus chromium wrk
 )
 
 hb_missing_packages () {

@@ -1,0 +1,707 @@
+/* test-http.c: the HTTP front of the real heartbeatd, with libsoup
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "hb-harness.h"
+
+typedef struct {
+  HbHarness   *h;
+  SoupSession *session;
+  char        *base;
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  f->h = hb_harness_new ();
+  f->session = soup_session_new_with_options ("timeout", 10, "max-conns", 200, "max-conns-per-host", 200, NULL);
+}
+
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_clear_object (&f->session);
+  g_clear_pointer (&f->h, hb_harness_free);
+  g_free (f->base);
+}
+
+/* A free loopback port: bind 0, read it, close. */
+static guint16
+free_port (void)
+{
+  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_socket_bind (socket, any, TRUE, &error));
+  bound = g_socket_get_local_address (socket, &error);
+  g_assert_no_error (error);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
+/* Bus, @config (NULL: the default) and a daemon serving HTTP. */
+static gboolean
+start (Fixture *f, const char *config)
+{
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return FALSE;
+  hb_harness_write_config (f->h, config ? config : hb_default_config);
+  f->h->http_port = free_port ();
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
+  hb_harness_start_daemon (f->h, 0);
+  return TRUE;
+}
+
+typedef struct {
+  guint       status;
+  char       *body;
+  JsonNode   *json;
+  char       *content_type;
+} Reply;
+
+static void
+reply_clear (Reply *r)
+{
+  g_clear_pointer (&r->body, g_free);
+  g_clear_pointer (&r->json, json_node_unref);
+  g_clear_pointer (&r->content_type, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Reply, reply_clear)
+
+static void
+request_full (Fixture    *f,
+              const char *method,
+              const char *path,
+              const char *content_type,
+              const char *body,
+              gssize      length,
+              const char *token,
+              Reply      *r)
+{
+  g_autofree char *uri = g_strconcat (f->base, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *type;
+  gsize size;
+
+  g_assert_nonnull (msg);
+  if (body)
+    {
+      g_autoptr(GBytes) request = g_bytes_new (body, length < 0 ? strlen (body) : (gsize) length);
+      soup_message_set_request_body_from_bytes (msg, content_type, request);
+    }
+  if (token)
+    {
+      g_autofree char *header = g_strconcat ("Bearer ", token, NULL);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", header);
+    }
+  bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  r->status = soup_message_get_status (msg);
+  r->body = g_strndup (g_bytes_get_data (bytes, &size), g_bytes_get_size (bytes));
+  type = soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL);
+  r->content_type = g_strdup (type);
+  if (g_strcmp0 (type, "application/json") == 0 && size > 0)
+    {
+      g_autoptr(JsonParser) parser = json_parser_new ();
+
+      json_parser_load_from_data (parser, r->body, -1, &error);
+      g_assert_no_error (error);
+      r->json = json_node_copy (json_parser_get_root (parser));
+    }
+  g_test_message ("%s %s → %u %s", method, path, r->status, r->body);
+}
+
+#define GET(f, path, r) request_full ((f), "GET", (path), NULL, NULL, 0, NULL, (r))
+#define SEND(f, method, path, json, r) \
+  request_full ((f), (method), (path), "application/json", (json), -1, NULL, (r))
+
+static JsonObject *
+object (Reply *r)
+{
+  g_assert_nonnull (r->json);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (r->json));
+  return json_node_get_object (r->json);
+}
+
+/* Asserts the reply is our JSON error with @status. */
+static void
+assert_error (Reply *r, guint status, const char *part)
+{
+  JsonObject *error;
+
+  g_assert_cmpuint (r->status, ==, status);
+  error = json_object_get_object_member (object (r), "error");
+  g_assert_nonnull (error);
+  g_assert_cmpint (json_object_get_int_member (error, "code"), ==, status);
+  g_assert_nonnull (strstr (json_object_get_string_member (error, "message"), part));
+}
+
+static void
+register_dbus (HbHarness *h, const char *id, const char *options)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "Register",
+                                          g_variant_new_parsed (options ? options : "(%s, @a{sv} {})", id), "()");
+}
+
+/* ------------------------------------------------------------------ */
+
+static void
+test_seed_server_endpoints (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  JsonObject *o, *heartbeat, *metadata;
+  g_autoptr(GVariant) agent = NULL;
+
+  if (!start (f, NULL))
+    return;
+
+  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"PYT-DEMO\", \"progress_updates\": 3, \"tests_per_sec\": 0.9}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_true (json_object_get_boolean_member (object (&r), "registered"));
+  agent = hb_harness_get_agent (f->h, "PYT-DEMO");
+  g_assert_cmpuint (hb_dict_uint32 (agent, "owner-uid"), ==, 4294967294u);
+  g_assert_cmpuint (hb_dict_uint64 (agent, "beats"), ==, 1);
+  reply_clear (&r);
+
+  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"PYT-DEMO\", \"status\": \"error\"}", &r);
+  g_assert_false (json_object_get_boolean_member (object (&r), "registered"));
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "state"), ==, "error");
+  reply_clear (&r);
+
+  GET (f, "/runs", &r);
+  o = json_object_get_object_member (object (&r), "PYT-DEMO");
+  g_assert_nonnull (o);
+  g_assert_cmpstr (json_object_get_string_member (o, "state"), ==, "error");
+  g_assert_true (json_object_has_member (o, "last_activity"));
+  g_assert_true (json_object_has_member (o, "progress"));
+  reply_clear (&r);
+
+  GET (f, "/runs/PYT-DEMO", &r);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "run_id"), ==, "PYT-DEMO");
+  heartbeat = json_object_get_object_member (object (&r), "heartbeat");
+  metadata = json_object_get_object_member (heartbeat, "metadata");
+  g_assert_cmpint (json_object_get_int_member (metadata, "progress_updates"), ==, 3);
+  g_assert_cmpfloat (json_object_get_double_member (metadata, "tests_per_sec"), ==, 0.9);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object (&r), "summary"), "beats"), ==, 2);
+  reply_clear (&r);
+
+  GET (f, "/runs/nope", &r);
+  assert_error (&r, 404, "nope");
+  reply_clear (&r);
+
+  GET (f, "/health", &r);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "status"), ==, "ok");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "agents"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object (&r), "states"), "error"), ==, 1);
+}
+
+/* 004's /api/heartbeat/status, field by field. */
+static void
+test_gateway_status_shape (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autoptr(GList) members = NULL;
+  JsonObject *o, *monitor, *config, *agent;
+  JsonArray *agents, *in_flight;
+  g_autoptr(GDateTime) when = NULL;
+
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "pm", "('pm', {'task-id': <'session_key'>})");
+  register_dbus (f->h, "dev", NULL);
+
+  GET (f, "/api/heartbeat/status", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  o = object (&r);
+  members = json_object_get_members (o);
+  g_assert_cmpuint (g_list_length (members), ==, 5);
+  g_assert_true (json_object_get_boolean_member (o, "success"));
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "online");
+
+  monitor = json_object_get_object_member (o, "monitor");
+  g_assert_true (json_object_get_boolean_member (monitor, "running"));
+  g_assert_cmpint (json_object_get_int_member (monitor, "agents_monitoring"), ==, 2);
+  agents = json_object_get_array_member (monitor, "agents");
+  g_assert_cmpuint (json_array_get_length (agents), ==, 2);
+  g_assert_cmpstr (json_array_get_string_element (agents, 0), ==, "dev");
+  g_assert_cmpstr (json_array_get_string_element (agents, 1), ==, "pm");
+  config = json_object_get_object_member (monitor, "config");
+  g_assert_cmpint (json_object_get_int_member (config, "check_interval_ms"), ==, HB_DEFAULT_CHECK_USEC / 1000);
+  g_assert_cmpint (json_object_get_int_member (config, "stale_threshold_ms"), ==, HB_DEFAULT_STALE_USEC / 1000);
+  g_assert_cmpint (json_object_get_int_member (config, "timeout_threshold_ms"), ==, HB_DEFAULT_TIMEOUT_USEC / 1000);
+
+  in_flight = json_object_get_array_member (o, "in_flight_agents");
+  g_assert_cmpuint (json_array_get_length (in_flight), ==, 2);
+  agent = json_array_get_object_element (in_flight, 1);
+  g_assert_cmpstr (json_object_get_string_member (agent, "agent_id"), ==, "pm");
+  g_assert_cmpstr (json_object_get_string_member (agent, "task_id"), ==, "session_key");
+  g_assert_cmpstr (json_object_get_string_member (agent, "status"), ==, "running");
+  g_assert_cmpint (json_object_get_int_member (agent, "running_for_ms"), >=, 0);
+  g_assert_cmpint (json_object_get_int_member (agent, "idle_for_ms"), >=, 0);
+  g_assert_true (json_node_is_null (json_object_get_member (json_array_get_object_element (in_flight, 0), "task_id")));
+
+  g_assert_true (g_str_has_suffix (json_object_get_string_member (o, "timestamp"), "Z"));
+  when = g_date_time_new_from_iso8601 (json_object_get_string_member (o, "timestamp"), NULL);
+  g_assert_nonnull (when);
+}
+
+static void
+test_rest_agents (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  JsonObject *o;
+
+  if (!start (f, NULL))
+    return;
+
+  SEND (f, "PUT", "/v1/agents/web", "{\"task-id\": \"serve\", \"stale-after-usec\": 7000000, \"metadata\": {\"k\": \"v\"}}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "task-id"), ==, "serve");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "stale-after-usec"), ==, 7000000);
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/web", "{\"task-id\": \"serve2\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+
+  SEND (f, "POST", "/v1/agents/web/beat", "{\"status\": \"busy\", \"progress\": 0.25, \"metadata\": {\"n\": 2}}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  o = object (&r);
+  g_assert_cmpstr (json_object_get_string_member (o, "status"), ==, "busy");
+  g_assert_cmpfloat (json_object_get_double_member (json_object_get_object_member (o, "metadata"), "progress"), ==, 0.25);
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/web/beat", NULL, NULL, 0, NULL, &r);   /* empty body: a plain beat */
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "status"), ==, "running");
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/web/idle", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "status"), ==, "idle");
+  reply_clear (&r);
+
+  GET (f, "/v1/agents", &r);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (object (&r), "agents")), ==, 1);
+  reply_clear (&r);
+  GET (f, "/v1/agents/web", &r);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "id"), ==, "web");
+  reply_clear (&r);
+
+  request_full (f, "DELETE", "/v1/agents/web", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 204);
+  reply_clear (&r);
+  GET (f, "/v1/agents/web", &r);
+  assert_error (&r, 404, "web");
+  hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "web"), "NotFound");
+}
+
+static void
+test_bad_requests (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autofree char *big = g_strnfill (70 * 1024, 'a');
+  g_autoptr(GVariant) list = NULL;
+
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "dbus-agent", NULL);
+
+#define BAD(method, path, type, body, status, part) G_STMT_START { \
+    request_full (f, method, path, type, body, -1, NULL, &r);        \
+    assert_error (&r, status, part);                                 \
+    reply_clear (&r);                                                \
+  } G_STMT_END
+
+  BAD ("POST", "/heartbeat", "application/json", "{bad", 400, "not valid JSON");
+  BAD ("POST", "/heartbeat", "application/json", "[1]", 400, "JSON object");
+  BAD ("POST", "/heartbeat", "application/json", "{}", 400, "run_id");
+  BAD ("POST", "/heartbeat", "application/json", "{\"run_id\": 7}", 400, "string");
+  BAD ("POST", "/heartbeat", "application/json", "{\"run_id\": \"bad id\"}", 400, "character");
+  BAD ("POST", "/heartbeat", "application/json", "{\"run_id\": \"x\", \"v\": null}", 400, "cannot be kept");
+  BAD ("POST", "/heartbeat", "text/plain", "{\"run_id\": \"x\"}", 415, "application/json");
+  BAD ("POST", "/heartbeat", "application/json", big, 413, "larger");
+  BAD ("PUT", "/v1/agents/x", "application/json", "{\"stale-after-usec\": -1}", 400, "positive");
+  BAD ("PUT", "/v1/agents/x", "application/json", "{\"owner\": 1}", 400, "Unknown member");
+  BAD ("POST", "/v1/agents/x/beat", "application/json", "{}", 404, "x");
+  BAD ("POST", "/v1/agents/dbus-agent/beat", "application/json", "{}", 403, "uid 0");
+  BAD ("DELETE", "/v1/agents/dbus-agent", NULL, NULL, 403, "uid 0");
+  BAD ("DELETE", "/health", NULL, NULL, 405, "allowed");
+  BAD ("GET", "/nowhere", NULL, NULL, 404, "/nowhere");
+  BAD ("POST", "/event", "application/json", "{\"type\": \"bad type\"}", 400, "Event type");
+#undef BAD
+
+  /* none of it changed anything */
+  list = hb_call_ok (f->h, NULL, "ListAgents", NULL, "(aa{sv})");
+  g_assert_cmpuint (g_variant_n_children (g_variant_get_child_value (list, 0)), ==, 1);
+}
+
+static void
+test_tokens (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autofree char *tokens = NULL;
+  g_autofree char *config = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  tokens = g_build_filename (f->h->tmpdir, "tokens", NULL);
+  g_file_set_contents (tokens, "# tokens\ns3cret\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (tokens, 0600), ==, 0);
+  config = g_strdup_printf ("%s\n[http]\ntokens-file=%s\n", hb_default_config, tokens);
+  hb_harness_write_config (f->h, config);
+  f->h->http_port = free_port ();
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
+  hb_harness_start_daemon (f->h, 0);
+  register_dbus (f->h, "dbus-agent", NULL);
+
+  request_full (f, "POST", "/heartbeat", "application/json", "{\"run_id\": \"a\"}", -1, NULL, &r);
+  assert_error (&r, 401, "Bearer");
+  reply_clear (&r);
+  request_full (f, "POST", "/heartbeat", "application/json", "{\"run_id\": \"a\"}", -1, "wrong", &r);
+  assert_error (&r, 401, "Bearer");
+  reply_clear (&r);
+  hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "a"), "NotFound");
+
+  request_full (f, "POST", "/heartbeat", "application/json", "{\"run_id\": \"a\"}", -1, "s3cret", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  /* a token may change any agent */
+  request_full (f, "POST", "/v1/agents/dbus-agent/beat", NULL, NULL, 0, "s3cret", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  /* reads need no token */
+  GET (f, "/v1/agents", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+}
+
+static void
+test_non_loopback_refused (Fixture *f, gconstpointer data)
+{
+  g_autofree char *config = NULL;
+  HbChild *daemon;
+  int status;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  config = g_strdup_printf ("%s\n[http]\naddress=0.0.0.0\n", hb_default_config);
+  hb_harness_write_config (f->h, config);
+  f->h->http_port = free_port ();
+  daemon = hb_harness_spawn_daemon (f->h, NULL, 0);
+  status = hb_harness_wait_exit (f->h, daemon, HB_WAIT_MS);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* Server-Sent Events                                                  */
+
+typedef struct {
+  GInputStream *stream;
+  GCancellable *cancellable;
+  GString      *pending;   /* bytes not yet split into events */
+  GPtrArray    *events;    /* "id event data" strings */
+  char          buffer[4096];
+  gboolean      closed;
+} Sse;
+
+static void
+sse_free (Sse *s)
+{
+  /* the pending read ends cancelled and touches nothing of ours */
+  g_cancellable_cancel (s->cancellable);
+  g_clear_object (&s->cancellable);
+  g_clear_object (&s->stream);
+  g_string_free (s->pending, TRUE);
+  g_ptr_array_unref (s->events);
+  g_free (s);
+}
+
+/* Moves every complete "…\n\n" block of s->pending into s->events. */
+static void
+sse_split (Sse *s)
+{
+  char *end;
+
+  while ((end = strstr (s->pending->str, "\n\n")) != NULL)
+    {
+      g_autofree char *block = g_strndup (s->pending->str, (gsize) (end - s->pending->str));
+      g_auto(GStrv) lines = g_strsplit (block, "\n", -1);
+      const char *id = NULL, *event = NULL, *data = NULL;
+
+      for (gsize i = 0; lines[i]; i++)
+        {
+          if (g_str_has_prefix (lines[i], "id: "))
+            id = lines[i] + 4;
+          else if (g_str_has_prefix (lines[i], "event: "))
+            event = lines[i] + 7;
+          else if (g_str_has_prefix (lines[i], "data: "))
+            data = lines[i] + 6;
+        }
+      if (event)
+        g_ptr_array_add (s->events, g_strdup_printf ("%s %s %s", id, event, data));
+      g_string_erase (s->pending, 0, (end - s->pending->str) + 2);
+    }
+}
+
+static void on_sse_read (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+sse_read (Sse *s)
+{
+  g_input_stream_read_async (s->stream, s->buffer, sizeof s->buffer, G_PRIORITY_DEFAULT, s->cancellable,
+                             on_sse_read, s);
+}
+
+static void
+on_sse_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Sse *s = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, &error);
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (n <= 0)
+    {
+      s->closed = TRUE;
+      return;
+    }
+  g_string_append_len (s->pending, s->buffer, n);
+  sse_split (s);
+  sse_read (s);
+}
+
+static void
+on_sent (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static Sse *
+sse_open (Fixture *f)
+{
+  g_autofree char *uri = g_strconcat (f->base, "/v1/events", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  Sse *s = g_new0 (Sse, 1);
+
+  /* the stream is read asynchronously on the main context: open it so */
+  soup_session_send_async (f->session, msg, G_PRIORITY_DEFAULT, NULL, on_sent, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  s->stream = soup_session_send_finish (f->session, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL),
+                   ==, "text/event-stream");
+  s->pending = g_string_new (NULL);
+  s->cancellable = g_cancellable_new ();
+  s->events = g_ptr_array_new_with_free_func (g_free);
+  sse_read (s);
+  return s;
+}
+
+static gboolean
+on_timeout_flag (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits (bounded) until @s has an event containing @needle. */
+static void
+sse_wait (Sse *s, const char *needle)
+{
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add (HB_WAIT_MS, on_timeout_flag, &timed_out);
+
+  for (;;)
+    {
+      for (guint i = 0; i < s->events->len; i++)
+        if (strstr (g_ptr_array_index (s->events, i), needle))
+          goto found;
+      if (timed_out)
+        break;
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_assert_not_reached ();
+found:
+  if (!timed_out)
+    g_source_remove (timeout);
+}
+
+static void
+test_events_ordered_for_every_client (Fixture *f, gconstpointer data)
+{
+  Sse *clients[3];
+  g_auto(Reply) r = { 0 };
+
+  if (!start (f, NULL))
+    return;
+  for (int i = 0; i < 3; i++)
+    clients[i] = sse_open (f);
+
+  /* each client is subscribed once it got the retry line; a POST /event
+   * that every client sees marks the start */
+  SEND (f, "POST", "/event", "{\"type\": \"mark\"}", &r);
+  for (int i = 0; i < 3; i++)
+    sse_wait (clients[i], " event {\"type\":\"mark\"");
+  reply_clear (&r);
+
+  SEND (f, "PUT", "/v1/agents/sse", "{\"stale-after-usec\": 200000}", &r);
+  reply_clear (&r);
+  SEND (f, "POST", "/v1/agents/sse/beat", "{}", &r);
+  for (int i = 0; i < 3; i++)
+    sse_wait (clients[i], " stale {\"id\":\"sse\"");
+  reply_clear (&r);
+  request_full (f, "DELETE", "/v1/agents/sse", NULL, NULL, 0, NULL, &r);
+  for (int i = 0; i < 3; i++)
+    sse_wait (clients[i], " unregistered {\"id\":\"sse\"");
+
+  /* the same events, in the same order, with increasing ids */
+  for (int i = 0; i < 3; i++)
+    {
+      GPtrArray *events = clients[i]->events;
+      gint64 last_id = 0;
+
+      g_assert_cmpuint (events->len, ==, clients[0]->events->len);
+      for (guint e = 0; e < events->len; e++)
+        {
+          const char *text = g_ptr_array_index (events, e);
+          gint64 id = g_ascii_strtoll (text, NULL, 10);
+          const char *expected = g_ptr_array_index (clients[0]->events, e);
+
+          g_assert_cmpint (id, >, last_id);
+          last_id = id;
+          /* same id and name; data differ only in their time-usec */
+          g_assert_cmpint (strcspn (text, "{"), ==, strcspn (expected, "{"));
+          g_assert_cmpint (strncmp (text, expected, strcspn (text, "{")), ==, 0);
+        }
+    }
+  {
+    const char *names[] = { "event", "registered", "beat", "state", "stale", "unregistered" };
+    GPtrArray *events = clients[0]->events;
+    guint at = 0;
+
+    for (guint e = 0; e < events->len && at < G_N_ELEMENTS (names); e++)
+      if (strstr (g_ptr_array_index (events, e), names[at]) == strchr (g_ptr_array_index (events, e), ' ') + 1)
+        at++;
+    g_assert_cmpuint (at, ==, G_N_ELEMENTS (names));
+  }
+  for (int i = 0; i < 3; i++)
+    sse_free (clients[i]);
+}
+
+static void
+test_events_client_limit (Fixture *f, gconstpointer data)
+{
+  GPtrArray *clients = g_ptr_array_new_with_free_func ((GDestroyNotify) sse_free);
+  g_auto(Reply) r = { 0 };
+
+  if (!start (f, NULL))
+    return;
+  for (int i = 0; i < 64; i++)
+    g_ptr_array_add (clients, sse_open (f));
+  /* make sure the server handled all 64 before asking for one more */
+  SEND (f, "POST", "/event", "{\"type\": \"mark\"}", &r);
+  for (guint i = 0; i < clients->len; i++)
+    sse_wait (g_ptr_array_index (clients, i), "mark");
+  reply_clear (&r);
+
+  GET (f, "/v1/events", &r);
+  assert_error (&r, 503, "Too many");
+  g_ptr_array_unref (clients);
+}
+
+/* ------------------------------------------------------------------ */
+/* Prometheus                                                          */
+
+static void
+test_metrics_pass_promtool (Fixture *f, gconstpointer data)
+{
+  g_autofree char *promtool = g_find_program_in_path ("promtool");
+  g_autofree char *path = NULL;
+  g_autofree char *command = NULL;
+  g_autofree char *out = NULL, *err = NULL;
+  g_auto(Reply) r = { 0 };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  if (promtool == NULL)
+    {
+      g_test_skip ("promtool (Debian prometheus) is not installed");
+      return;
+    }
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "ok", NULL);
+  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"broken\", \"status\": \"error\"}", &r);
+  reply_clear (&r);
+
+  GET (f, "/metrics", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_true (g_str_has_prefix (r.content_type, "text/plain"));
+  g_assert_nonnull (strstr (r.body, "heartbeat_agents{state=\"error\"} 1\n"));
+  g_assert_nonnull (strstr (r.body, "heartbeat_agent_state{agent=\"ok\",state=\"healthy\"} 1\n"));
+  g_assert_nonnull (strstr (r.body, "heartbeat_beats_total 1\n"));
+  g_assert_nonnull (strstr (r.body, "heartbeat_build_info{version=\""));
+
+  path = g_build_filename (f->h->tmpdir, "metrics.txt", NULL);
+  g_file_set_contents (path, r.body, -1, &error);
+  g_assert_no_error (error);
+  command = g_strdup_printf ("sh -c '\"%s\" check metrics < \"%s\"'", promtool, path);
+  g_spawn_command_line_sync (command, &out, &err, &status, &error);
+  g_assert_no_error (error);
+  g_test_message ("promtool: %s%s", out, err);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
+static void
+test_dashboard_served (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+
+  if (!start (f, NULL))
+    return;
+  GET (f, "/", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_true (g_str_has_prefix (r.content_type, "text/html"));
+  g_assert_nonnull (strstr (r.body, "EventSource(\"/v1/events\")"));
+  /* no external assets */
+  g_assert_null (strstr (r.body, "http://"));
+  g_assert_null (strstr (r.body, "https://"));
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) g_test_add ("/http/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("seed-server-endpoints", test_seed_server_endpoints);
+  ADD ("gateway-status-shape", test_gateway_status_shape);
+  ADD ("rest-agents", test_rest_agents);
+  ADD ("bad-requests", test_bad_requests);
+  ADD ("tokens", test_tokens);
+  ADD ("non-loopback-refused", test_non_loopback_refused);
+  ADD ("events-ordered-for-every-client", test_events_ordered_for_every_client);
+  ADD ("events-client-limit", test_events_client_limit);
+  ADD ("metrics-pass-promtool", test_metrics_pass_promtool);
+  ADD ("dashboard-served", test_dashboard_served);
+
+  return g_test_run ();
+}
