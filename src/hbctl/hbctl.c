@@ -11,6 +11,7 @@
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
 #include <locale.h>
 #include <math.h>
 #include <pwd.h>
@@ -36,9 +37,11 @@ typedef struct {
   GBusType  bus_type;
   gboolean  legend;
   gboolean  color;
+  char     *url;     /* --url: talk to heartbeatd's HTTP API instead */
+  char     *token;   /* --token: its bearer token, for writes */
 } Options;
 
-static Options opt = { G_BUS_TYPE_SYSTEM, TRUE, FALSE };
+static Options opt = { G_BUS_TYPE_SYSTEM, TRUE, FALSE, NULL, NULL };
 
 typedef int (*CommandFunc) (int argc, char **argv);
 
@@ -258,22 +261,32 @@ dict_string (GVariant *dict, const char *key)
   return value;
 }
 
+/* A number under @key whatever its type: the daemon's dictionaries use
+ * t and u, the same objects read back from HTTP JSON use x and d. */
 static guint64
 dict_uint64 (GVariant *dict, const char *key)
 {
-  guint64 value = 0;
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, NULL);
 
-  g_variant_lookup (dict, key, "t", &value);
-  return value;
+  if (value == NULL)
+    return 0;
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    return g_variant_get_uint64 (value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    return (guint64) MAX (g_variant_get_int64 (value), 0);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+    return g_variant_get_uint32 (value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    return (guint64) MAX (g_variant_get_int32 (value), 0);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    return (guint64) MAX (g_variant_get_double (value), 0);
+  return 0;
 }
 
 static guint32
 dict_uint32 (GVariant *dict, const char *key)
 {
-  guint32 value = 0;
-
-  g_variant_lookup (dict, key, "u", &value);
-  return value;
+  return (guint32) MIN (dict_uint64 (dict, key), G_MAXUINT32);
 }
 
 static void
@@ -458,6 +471,102 @@ gib (guint64 bytes)
 }
 
 /* ------------------------------------------------------------------ */
+/* Over HTTP (--url): status, beat and check                           */
+
+/* Calls the HTTP API; returns the parsed JSON reply (or NULL for an empty
+ * one) and the status in *status, or NULL with a message printed and
+ * *exit_status set when the daemon cannot be reached. */
+static JsonNode *
+remote_call (const char *method,
+             const char *path,
+             JsonNode   *body,
+             guint      *status,
+             int        *exit_status)
+{
+  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 25, NULL);
+  g_autofree char *base = g_str_has_suffix (opt.url, "/") ? g_strndup (opt.url, strlen (opt.url) - 1)
+                                                          : g_strdup (opt.url);
+  g_autofree char *uri = g_strconcat (base, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GBytes) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  gsize length;
+
+  if (msg == NULL)
+    {
+      print_error (_("\"%s\" is not a URL"), opt.url);
+      *exit_status = EXIT_USAGE;
+      return NULL;
+    }
+  if (body)
+    {
+      g_autoptr(JsonGenerator) generator = json_generator_new ();
+      g_autofree char *text = NULL;
+      g_autoptr(GBytes) bytes = NULL;
+
+      json_generator_set_root (generator, body);
+      text = json_generator_to_data (generator, &length);
+      bytes = g_bytes_new_take (g_steal_pointer (&text), length);
+      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
+    }
+  if (opt.token)
+    {
+      g_autofree char *header = g_strconcat ("Bearer ", opt.token, NULL);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", header);
+    }
+
+  reply = soup_session_send_and_read (session, msg, NULL, &error);
+  if (reply == NULL)
+    {
+      print_error (_("heartbeatd does not answer at %s: %s"), opt.url, error->message);
+      *exit_status = EXIT_NO_DAEMON;
+      return NULL;
+    }
+  *status = soup_message_get_status (msg);
+  if (g_bytes_get_size (reply) == 0)
+    return json_node_new (JSON_NODE_NULL);
+  if (!json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL), (gssize) g_bytes_get_size (reply), &error))
+    {
+      print_error (_("%s answered %u with something that is not JSON"), opt.url, *status);
+      *exit_status = EXIT_REFUSED;
+      return NULL;
+    }
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+/* The message of an HTTP API error reply, printed; returns the exit status. */
+static int
+remote_error (JsonNode *reply, guint status)
+{
+  JsonObject *error = JSON_NODE_HOLDS_OBJECT (reply) ? json_object_get_object_member (json_node_get_object (reply), "error") : NULL;
+  const char *message = error && json_object_has_member (error, "message")
+                        ? json_object_get_string_member (error, "message") : NULL;
+
+  print_error ("%u: %s", status, message ? message : soup_status_get_phrase (status));
+  return EXIT_REFUSED;
+}
+
+/* The agents from GET /v1/agents as the D-Bus aa{sv}, or NULL. */
+static GVariant *
+remote_agents (int *exit_status)
+{
+  guint status = 0;
+  g_autoptr(JsonNode) reply = remote_call ("GET", "/v1/agents", NULL, &status, exit_status);
+  JsonNode *agents;
+
+  if (reply == NULL)
+    return NULL;
+  if (status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply) ||
+      (agents = json_object_get_member (json_node_get_object (reply), "agents")) == NULL)
+    {
+      *exit_status = remote_error (reply, status);
+      return NULL;
+    }
+  return g_variant_ref_sink (json_gvariant_deserialize (agents, "aa{sv}", NULL));
+}
+
+/* ------------------------------------------------------------------ */
 /* status, list, show                                                  */
 
 static int
@@ -473,7 +582,6 @@ cmd_status (int argc, char **argv)
   g_autoptr(GVariant) agents = NULL;
   g_autoptr(GVariant) status = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) states = NULL;
   g_autofree char *mem_used = NULL, *mem_total = NULL, *disk_used = NULL, *disk_total = NULL;
   g_autofree char *cpu = NULL;
   static const char *state_order[] = { "healthy", "stale", "error", "timed-out", "gone", "no-heartbeat" };
@@ -492,13 +600,22 @@ cmd_status (int argc, char **argv)
   if (!parse_command (context, &argc, &argv, &exit_status) || !want_args (argc, 0, NULL, &exit_status))
     return exit_status;
 
-  client = connect_client (&exit_status);
-  if (client == NULL)
-    return exit_status;
-  status = heartbeat_client_get_status (client, &error);
-  agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
-  if (agents == NULL)
-    return report (client, NULL, error);
+  if (opt.url)
+    {
+      agents = remote_agents (&exit_status);
+      if (agents == NULL)
+        return exit_status;
+    }
+  else
+    {
+      client = connect_client (&exit_status);
+      if (client == NULL)
+        return exit_status;
+      status = heartbeat_client_get_status (client, &error);
+      agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
+      if (agents == NULL)
+        return report (client, NULL, error);
+    }
   read_host (&host);
 
   if (json)
@@ -508,7 +625,10 @@ cmd_status (int argc, char **argv)
 
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "status");
-      json_builder_add_value (b, json_gvariant_serialize (status));
+      if (status)
+        json_builder_add_value (b, json_gvariant_serialize (status));
+      else
+        json_builder_add_null_value (b);
       json_builder_set_member_name (b, "host");
       json_builder_add_value (b, host_json (&host));
       json_builder_set_member_name (b, "agents");
@@ -556,15 +676,18 @@ cmd_status (int argc, char **argv)
   if (!opt.legend)
     return EXIT_OK;
 
-  states = g_variant_lookup_value (status, "states", G_VARIANT_TYPE ("a{su}"));
   summary = g_string_new (NULL);
   g_string_append_printf (summary, g_dngettext (GETTEXT_PACKAGE, "%zu agent:", "%zu agents:", n), n);
   for (gsize s = 0; s < G_N_ELEMENTS (state_order); s++)
     {
       guint32 count = 0;
 
-      if (states)
-        g_variant_lookup (states, state_order[s], "u", &count);
+      /* counted from the list, the same over D-Bus and HTTP */
+      for (gsize i = 0; i < n; i++)
+        {
+          g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+          count += strcmp (dict_string (agent, "state"), state_order[s]) == 0;
+        }
       g_string_append_printf (summary, "%s %u %s", s ? "," : "", count, state_order[s]);
     }
   cpu = host.cpu_percent >= 0 ? g_strdup_printf ("%.0f%%", host.cpu_percent) : g_strdup ("?");
@@ -822,6 +945,41 @@ cmd_beat (int argc, char **argv)
     {
       print_error ("%s", error->message);
       return EXIT_USAGE;
+    }
+  if (opt.url)
+    {
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) body = NULL;
+      g_autoptr(JsonNode) reply = NULL;
+      g_autofree char *escaped = g_uri_escape_string (argv[1], NULL, FALSE);
+      g_autofree char *path = g_strdup_printf ("/v1/agents/%s/beat", escaped);
+      guint http_status = 0;
+
+      json_builder_begin_object (b);
+      if (status_text)
+        {
+          json_builder_set_member_name (b, "status");
+          json_builder_add_string_value (b, status_text);
+        }
+      if (!isnan (progress))
+        {
+          json_builder_set_member_name (b, "progress");
+          json_builder_add_double_value (b, progress);
+        }
+      if (sets)
+        {
+          json_builder_set_member_name (b, "metadata");
+          json_builder_add_value (b, json_gvariant_serialize (metadata));
+        }
+      json_builder_end_object (b);
+      body = json_builder_get_root (b);
+      g_variant_unref (g_variant_ref_sink (metadata));
+      reply = remote_call ("POST", path, body, &http_status, &status);
+      if (reply == NULL)
+        return status;
+      if (http_status != SOUP_STATUS_OK)
+        return remote_error (reply, http_status);
+      return EXIT_OK;
     }
   if (status_text)
     g_variant_builder_add (&details, "{sv}", "status", g_variant_new_string (status_text));
@@ -1345,13 +1503,37 @@ cmd_check (int argc, char **argv)
   if (!want_args (argc, 1, _("ID"), &status))
     return 3;
 
-  client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
-  if (client == NULL)
+  if (opt.url)
     {
-      g_print ("HEARTBEAT UNKNOWN - %s\n", _("heartbeatd is not running"));
-      return 3;
+      g_autofree char *escaped = g_uri_escape_string (argv[1], NULL, FALSE);
+      g_autofree char *path = g_strconcat ("/v1/agents/", escaped, NULL);
+      g_autoptr(JsonNode) reply = NULL;
+      guint http_status = 0;
+      int ignored;
+
+      reply = remote_call ("GET", path, NULL, &http_status, &ignored);
+      if (reply == NULL)
+        {
+          g_print ("HEARTBEAT UNKNOWN - %s\n", _("heartbeatd is not running"));
+          return 3;
+        }
+      if (http_status == SOUP_STATUS_OK)
+        agent = g_variant_ref_sink (json_gvariant_deserialize (reply, "a{sv}", NULL));
+      else if (http_status == SOUP_STATUS_NOT_FOUND)
+        g_set_error (&error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND, "not found");
+      else
+        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED, "HTTP %u", http_status);
     }
-  agent = heartbeat_client_get_agent (client, argv[1], &error);
+  else
+    {
+      client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
+      if (client == NULL)
+        {
+          g_print ("HEARTBEAT UNKNOWN - %s\n", _("heartbeatd is not running"));
+          return 3;
+        }
+      agent = heartbeat_client_get_agent (client, argv[1], &error);
+    }
   if (agent == NULL)
     {
       if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND))
@@ -1410,7 +1592,7 @@ usage_text (void)
 {
   GString *text = g_string_new (NULL);
 
-  g_string_append_printf (text, "%s\n  hbctl [--system|--session] [--no-legend] [--no-color] COMMAND [ARG…]\n\n",
+  g_string_append_printf (text, "%s\n  hbctl [--system|--session|--url URL [--token T]] [--no-legend] [--no-color] COMMAND [ARG…]\n\n",
                           _("Usage:"));
   g_string_append_printf (text, "%s\n", _("Commands:"));
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
@@ -1421,6 +1603,8 @@ usage_text (void)
   g_string_append_printf (text, "  --session    %s\n", _("Talk to heartbeatd on the session bus"));
   g_string_append_printf (text, "  --no-legend  %s\n", _("Print no header or summary lines"));
   g_string_append_printf (text, "  --no-color   %s\n", _("Never colour the output (also: NO_COLOR=1)"));
+  g_string_append_printf (text, "  --url URL    %s\n", _("Use heartbeatd's HTTP API at URL (status, beat and check)"));
+  g_string_append_printf (text, "  --token T    %s\n", _("With --url: the bearer token for writes"));
   g_string_append_printf (text, "  --version    %s\n", _("Print the version"));
   g_string_append_printf (text, "  -h, --help   %s\n", _("Show this help; COMMAND --help shows a command's"));
   g_string_append_printf (text, "\n%s\n", _("Durations: 90 (seconds), 90s, 5m, 1h30m, 250ms, 2d."));
@@ -1461,6 +1645,17 @@ main (int    argc,
         opt.legend = FALSE;
       else if (strcmp (arg, "--no-color") == 0 || strcmp (arg, "--no-colour") == 0)
         opt.color = FALSE;
+      else if ((strcmp (arg, "--url") == 0 || strcmp (arg, "--token") == 0) && first + 1 < argc)
+        {
+          char **target = strcmp (arg, "--url") == 0 ? &opt.url : &opt.token;
+
+          g_free (*target);
+          *target = g_strdup (argv[++first]);
+        }
+      else if (g_str_has_prefix (arg, "--url="))
+        opt.url = (g_free (opt.url), g_strdup (arg + strlen ("--url=")));
+      else if (g_str_has_prefix (arg, "--token="))
+        opt.token = (g_free (opt.token), g_strdup (arg + strlen ("--token=")));
       else if (strcmp (arg, "--version") == 0)
         {
           g_print ("hbctl %s\n", HB_VERSION);
@@ -1486,6 +1681,13 @@ main (int    argc,
       /* No command: status, with a fake argv of its own. */
       static char *status_argv[] = { "status", NULL };
       return cmd_status (1, status_argv);
+    }
+
+  if (opt.url && strcmp (command, "status") != 0 && strcmp (command, "beat") != 0 &&
+      strcmp (command, "check") != 0)
+    {
+      print_error (_("%s is not available with --url (status, beat and check are)"), command);
+      return EXIT_USAGE;
     }
 
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)

@@ -686,6 +686,60 @@ test_dashboard_served (Fixture *f, gconstpointer data)
   g_assert_null (strstr (r.body, "https://"));
 }
 
+/* hbctl --url: status, beat and check over HTTP */
+static int
+hbctl_url (Fixture *f, char **out, const char *const *args)
+{
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+  g_auto(GStrv) argv = NULL;
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_strv_builder_add_many (b, g_getenv ("HBCTL"), "--url", f->base, NULL);
+  for (gsize i = 0; args[i]; i++)
+    g_strv_builder_add (b, args[i]);
+  argv = g_strv_builder_end (b);
+  g_spawn_sync (NULL, argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, out, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_test_message ("hbctl --url … %s → %d: %s", args[0], status, *out);
+  return WIFEXITED (status) ? WEXITSTATUS (status) : 128;
+}
+
+static void
+test_hbctl_url (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autoptr(GVariant) agent = NULL;
+  g_autofree char *out = NULL;
+
+  if (!start (f, NULL))
+    return;
+  SEND (f, "PUT", "/v1/agents/remote", "{}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "beat", "remote", "--status", "copying", NULL }), ==, 0);
+  agent = hb_harness_get_agent (f->h, "remote");
+  g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "copying");
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "check", "remote", NULL }), ==, 0);
+  g_assert_true (g_str_has_prefix (out, "HEARTBEAT OK - "));
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "check", "nobody", NULL }), ==, 3);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "list", NULL }), ==, 2);
+  g_clear_pointer (&out, g_free);
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "status", NULL }), ==, 0);
+  g_assert_nonnull (strstr (out, "remote "));
+  g_assert_nonnull (strstr (out, "copying"));
+  g_assert_nonnull (strstr (out, "1 agent: 1 healthy"));
+  g_clear_pointer (&out, g_free);
+
+  /* an agent of a D-Bus caller is not HTTP's to change */
+  register_dbus (f->h, "dbus-agent", NULL);
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "beat", "dbus-agent", NULL }), ==, 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -702,6 +756,7 @@ main (int argc, char **argv)
   ADD ("events-client-limit", test_events_client_limit);
   ADD ("metrics-pass-promtool", test_metrics_pass_promtool);
   ADD ("dashboard-served", test_dashboard_served);
+  ADD ("hbctl-url", test_hbctl_url);
 
   return g_test_run ();
 }
