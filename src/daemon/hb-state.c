@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 #define STATE_VERSION      1
 #define STATE_FILE         "agents.json"
@@ -47,6 +48,10 @@ struct _HbState {
   guint             retry_id;      /* a failed write will be retried */
   gboolean          loading;       /* restoring: the monitor's signals are ours */
   guint64           write_count;
+  GMainContext     *context;       /* where asynchronous writes report */
+  GThreadPool      *writer;        /* one thread: writes in order */
+  GMutex            writer_lock;
+  GCond             writer_cond;
 };
 
 enum {
@@ -160,38 +165,47 @@ serialize (HbState *self,
 
 static gboolean on_retry (gpointer user_data);
 
-static gboolean
-write_now (HbState *self,
-           GError **error)
+/* Writing happens in one writer thread, in the order the writes were
+ * asked for: a batched write (beats) does not stall the main loop on
+ * fsync, and a write-through (a registration) waits for everything
+ * before it and itself. The snapshot is always taken on the main thread. */
+typedef struct {
+  HbState  *state;     /* a reference, for asynchronous jobs */
+  char     *directory;
+  char     *path;
+  char     *data;
+  gsize     length;
+  GError   *error;
+  gboolean  wait;      /* the main thread waits on done */
+  gboolean  done;
+} WriteJob;
+
+static void
+write_job_free (WriteJob *job)
 {
-  g_autofree char *data = NULL;
-  g_autoptr(GError) local = NULL;
-  gsize length;
+  g_clear_object (&job->state);
+  g_free (job->directory);
+  g_free (job->path);
+  g_free (job->data);
+  g_clear_error (&job->error);
+  g_free (job);
+}
 
-  g_clear_handle_id (&self->batch_id, g_source_remove);
-
-  if (g_mkdir_with_parents (self->directory, 0700) != 0)
-    {
-      int saved = errno;
-      g_set_error (&local, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "Cannot create %s: %s", self->directory, g_strerror (saved));
-    }
-  else
-    {
-      data = serialize (self, &length);
-      g_file_set_contents_full (self->path, data, (gssize) length,
-                                G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                                0600, &local);
-    }
-
-  if (local != NULL)
+/* Main thread: what a finished write means. */
+static gboolean
+write_job_finish (HbState  *self,
+                  WriteJob *job,
+                  GError  **error)
+{
+  if (job->error != NULL)
     {
       g_autofree char *problem = g_strdup_printf ("Cannot save the agents to %s: %s",
-                                                  self->path, local->message);
+                                                  self->path, job->error->message);
       set_problem (self, problem);
       if (self->retry_id == 0)
         self->retry_id = g_timeout_add_seconds (RETRY_SECONDS, on_retry, self);
-      g_propagate_error (error, g_steal_pointer (&local));
+      if (error)
+        *error = g_error_copy (job->error);
       return FALSE;
     }
 
@@ -200,6 +214,84 @@ write_now (HbState *self,
   g_clear_handle_id (&self->retry_id, g_source_remove);
   set_problem (self, NULL);
   return TRUE;
+}
+
+static gboolean
+on_write_done (gpointer user_data)
+{
+  WriteJob *job = user_data;
+
+  write_job_finish (job->state, job, NULL);
+  write_job_free (job);
+  return G_SOURCE_REMOVE;
+}
+
+/* Writer thread. */
+static void
+write_job_run (gpointer data,
+               gpointer user_data)
+{
+  WriteJob *job = data;
+  HbState *self = user_data;
+
+  if (g_mkdir_with_parents (job->directory, 0700) != 0)
+    {
+      int saved = errno;
+      g_set_error (&job->error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "Cannot create %s: %s", job->directory, g_strerror (saved));
+    }
+  else
+    g_file_set_contents_full (job->path, job->data, (gssize) job->length,
+                              G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
+                              0600, &job->error);
+
+  if (job->wait)
+    {
+      g_mutex_lock (&self->writer_lock);
+      job->done = TRUE;
+      g_cond_broadcast (&self->writer_cond);
+      g_mutex_unlock (&self->writer_lock);
+    }
+  else
+    g_main_context_invoke (self->context, on_write_done, job);
+}
+
+/* Writes the agents: waiting for the disk when @wait, else in the
+ * background (the outcome lands on the main loop). */
+static gboolean
+write_agents (HbState  *self,
+              gboolean  wait,
+              GError  **error)
+{
+  WriteJob *job = g_new0 (WriteJob, 1);
+  gboolean ok = TRUE;
+
+  g_clear_handle_id (&self->batch_id, g_source_remove);
+
+  job->directory = g_strdup (self->directory);
+  job->path = g_strdup (self->path);
+  job->data = serialize (self, &job->length);
+  job->wait = wait;
+  if (!wait)
+    job->state = g_object_ref (self);
+  g_thread_pool_push (self->writer, job, NULL);
+  if (!wait)
+    return TRUE;
+
+  g_mutex_lock (&self->writer_lock);
+  while (!job->done)
+    g_cond_wait (&self->writer_cond, &self->writer_lock);
+  g_mutex_unlock (&self->writer_lock);
+  ok = write_job_finish (self, job, error);
+  write_job_free (job);
+  return ok;
+}
+
+static gboolean
+write_now (HbState *self,
+           GError **error)
+{
+  return write_agents (self, TRUE, error);
 }
 
 static gboolean
@@ -218,7 +310,7 @@ on_batch (gpointer user_data)
   HbState *self = user_data;
 
   self->batch_id = 0;
-  write_now (self, NULL);
+  write_agents (self, FALSE, NULL);
   return G_SOURCE_REMOVE;
 }
 
@@ -584,6 +676,11 @@ hb_state_finalize (GObject *object)
 {
   HbState *self = HB_STATE (object);
 
+  /* no asynchronous job is left: each holds a reference */
+  g_thread_pool_free (self->writer, FALSE, TRUE);
+  g_mutex_clear (&self->writer_lock);
+  g_cond_clear (&self->writer_cond);
+  g_main_context_unref (self->context);
   g_free (self->directory);
   g_free (self->path);
   g_free (self->problem);
@@ -646,4 +743,8 @@ hb_state_class_init (HbStateClass *klass)
 static void
 hb_state_init (HbState *self)
 {
+  self->context = g_main_context_ref_thread_default ();
+  self->writer = g_thread_pool_new (write_job_run, self, 1, TRUE, NULL);
+  g_mutex_init (&self->writer_lock);
+  g_cond_init (&self->writer_cond);
 }
