@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# bench/http-bench.sh: POST /heartbeat with wrk against heartbeatd, and in
+# the same run against bench/http-minimal (a libsoup server doing nothing
+# but parse the body and answer): the ratio is heartbeatd's own cost.
+#   bash bench/http-bench.sh [SECONDS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+seconds=${1:-10}
+command -v wrk >/dev/null || { echo "http-bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+meson compile -C build >/dev/null
+dir=$(mktemp -d /tmp/hb-http-bench.XXXXXX)
+pids=()
+cleanup () {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+free_port () { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port () { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
+
+cat > "$dir/bus.conf" <<CONF
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path=$dir/bus</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>/dev/null &
+pids+=($!)
+for _ in $(seq 100); do [ -S "$dir/bus" ] && break; sleep 0.05; done
+
+daemon_port=$(free_port)
+DBUS_SESSION_BUS_ADDRESS="unix:path=$dir/bus" G_MESSAGES_DEBUG= \
+  build/src/daemon/heartbeatd --session --state-dir "$dir/state" --http-port "$daemon_port" \
+  >/dev/null 2>"$dir/daemon.log" &
+pids+=($!)
+minimal_port=$(free_port)
+build/bench/http-minimal "$minimal_port" &
+pids+=($!)
+wait_port "$daemon_port"
+wait_port "$minimal_port"
+
+run () { wrk -t2 -c32 -d"${seconds}s" -s bench/http-bench.lua "http://127.0.0.1:$1" | tail -1; }
+# a first, short round registers the agents (each registration is written
+# to disk before its reply); the measured round then finds them all
+wrk -t2 -c32 -d2s -s bench/http-bench.lua "http://127.0.0.1:$daemon_port" >/dev/null
+heartbeatd=$(run "$daemon_port")
+minimal=$(run "$minimal_port")
+echo "heartbeatd   POST /heartbeat: $heartbeatd"
+echo "http-minimal POST /heartbeat: $minimal"
+/usr/bin/python3 - "$heartbeatd" "$minimal" <<'PY'
+import sys
+a, b = (float(s.split()[1]) for s in sys.argv[1:3])
+print(f"heartbeatd / http-minimal: {a / b:.2f} (target >= 0.80)")
+PY
