@@ -530,11 +530,22 @@ watch_until (HbHarness *h, const char *mode, const char *id, const char *needle)
   in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (p));
   read_next (in, &reader);
 
-  /* the stale event comes 500 ms after the registration, long after
-   * watch has subscribed */
+  /* watch has subscribed once it prints a probe's registration: register
+   * probes until one shows (bounded), then the agent under test */
+  timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
+  for (guint probe = 0; !timed_out && !reader.done && strstr (reader.text->str, "probe-") == NULL; probe++)
+    {
+      g_autofree char *probe_id = g_strdup_printf ("probe-%u", probe);
+      gint64 until = g_get_monotonic_time () + G_USEC_PER_SEC / 5;
+
+      hbctl_ok (h, "register", probe_id);
+      while (!timed_out && !reader.done && strstr (reader.text->str, "probe-") == NULL &&
+             g_get_monotonic_time () < until)
+        g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
+    }
+  g_assert_false (timed_out);
   hbctl_ok (h, "register", id, "--stale", "500ms");
 
-  timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
   while (!timed_out && !reader.done && strstr (reader.text->str, needle) == NULL)
     g_main_context_iteration (NULL, TRUE);
   if (!timed_out)
