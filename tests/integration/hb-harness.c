@@ -788,7 +788,23 @@ hb_harness_spawn_daemon (HbHarness  *h,
       NULL
     };
 
-    child = spawn_child (h, "heartbeatd", argv, (const char *const *) envp, NULL, NULL, 0);
+    /* $HB_DAEMON_WRAPPER (e.g. "valgrind --log-file=…") runs in front of
+     * the daemon: see tools/valgrind.sh */
+    const char *wrapper = g_getenv ("HB_DAEMON_WRAPPER");
+    g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+    g_auto(GStrv) wrapped = NULL;
+
+    if (wrapper && *wrapper)
+      {
+        g_auto(GStrv) words = g_strsplit (wrapper, " ", -1);
+
+        for (gsize i = 0; words[i]; i++)
+          if (*words[i])
+            g_strv_builder_add (builder, words[i]);
+      }
+    g_strv_builder_addv (builder, argv);
+    wrapped = g_strv_builder_end (builder);
+    child = spawn_child (h, "heartbeatd", (const char *const *) wrapped, (const char *const *) envp, NULL, NULL, 0);
   }
   name = g_strdup_printf ("heartbeatd[%d]", child->pid);
   g_free (child->name);
