@@ -210,6 +210,13 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:bad id]\n", "[agent:bad id]" },
     { "[agent:x]\nowner=1\n", "unknown key “owner”" },
     { "[agent:x]\nheartbeat-file=relative.json\n", "not an absolute path" },
+    { "[alert:a]\nevents=stale\n", "exactly one of" },
+    { "[alert:a]\nwebhook=http://x/\nexec=/bin/true\n", "exactly one of" },
+    { "[alert:a]\nevents=stale,late\nwebhook=http://x/\n", "“late” is not an event" },
+    { "[alert:a]\nwebhook=ftp://x/\n", "not an http(s) URL" },
+    { "[alert:a]\nrestart-unit=../x\n", "not a unit name" },
+    { "[alert:a]\nexec=/bin/true\nbackoff=random\n", "fixed or exponential" },
+    { "[log]\nevents-file=relative.log\n", "not an absolute path" },
     /* found by fuzz-config: accepted, then refused by the monitor */
     { "[agent:x]\ntask=a\x01b\n", "control character" },
     { "[agent:x]\ntimeout-seconds=0\n", "[agent:x] timeout-seconds" },
@@ -230,6 +237,44 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
       g_assert_nonnull (strstr (error->message, "90-bad.conf"));
       g_assert_nonnull (strstr (error->message, cases[i].message_part));
     }
+}
+
+static void
+test_alerts_and_log (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  const HbConfigAlert *hook, *restart;
+
+  write_file (f->path,
+              "[alert:hook]\nevents=stale, error\nagents=web-*\nwebhook=https://example.org/hook\n"
+              "retries=5\nretry-interval=2s\nbackoff=exponential\n"
+              "[alert:restart]\nrestart-unit=worker.service\n"
+              "[log]\nevents-file=/var/log/heartbeat/events.jsonl\nretention=30\n");
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->alerts->len, ==, 2);
+  hook = g_ptr_array_index (config->alerts, 0);
+  restart = g_ptr_array_index (config->alerts, 1);
+  g_assert_cmpstr (hook->name, ==, "hook");
+  g_assert_cmpuint (g_strv_length (hook->events), ==, 2);
+  g_assert_true (g_strv_contains ((const char *const *) hook->events, "error"));
+  g_assert_cmpstr (hook->agents, ==, "web-*");
+  g_assert_cmpint (hook->action, ==, HB_ALERT_WEBHOOK);
+  g_assert_cmpuint (hook->retries, ==, 5);
+  g_assert_cmpint (hook->retry_interval_usec, ==, 2 * G_USEC_PER_SEC);
+  g_assert_true (hook->exponential);
+  g_assert_cmpint (hook->timeout_usec, ==, 10 * G_USEC_PER_SEC);
+  /* defaults: the events that mean trouble, every agent, 003's retries */
+  g_assert_cmpint (restart->action, ==, HB_ALERT_RESTART_UNIT);
+  g_assert_cmpstr (restart->target, ==, "worker.service");
+  g_assert_cmpuint (g_strv_length (restart->events), ==, 4);
+  g_assert_cmpstr (restart->agents, ==, "*");
+  g_assert_cmpuint (restart->retries, ==, 3);
+  g_assert_cmpint (restart->retry_interval_usec, ==, 5 * G_USEC_PER_SEC);
+  g_assert_cmpint (restart->cooldown_usec, ==, 5 * 60 * G_USEC_PER_SEC);
+  g_assert_cmpstr (config->events_file, ==, "/var/log/heartbeat/events.jsonl");
+  g_assert_cmpuint (config->events_retention, ==, 30);
 }
 
 static void
@@ -296,6 +341,7 @@ main (int argc, char **argv)
   g_test_add ("/config/dropins-override-in-order", Fixture, NULL, fixture_setup, test_dropins_override_in_order, fixture_teardown);
   g_test_add ("/config/declared-agents", Fixture, NULL, fixture_setup, test_declared_agents, fixture_teardown);
   g_test_add ("/config/errors-name-the-file", Fixture, NULL, fixture_setup, test_errors_name_the_file, fixture_teardown);
+  g_test_add ("/config/alerts-and-log", Fixture, NULL, fixture_setup, test_alerts_and_log, fixture_teardown);
   g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
 

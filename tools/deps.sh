@@ -13,7 +13,7 @@ run_packages=(
 )
 test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
-  prometheus chromium python3-websocket groff-base
+  prometheus prometheus-alertmanager chromium python3-websocket groff-base
 )
 
 hb_missing_packages () {

@@ -16,6 +16,7 @@
 
 #define DEFAULT_RESOURCE "/org/heartbeat/Monitor1/heartbeatd.conf"
 #define AGENT_PREFIX     "agent:"
+#define ALERT_PREFIX     "alert:"
 
 typedef enum {
   KIND_DURATION,
@@ -25,6 +26,11 @@ typedef enum {
   KIND_TEXT,
   KIND_PATH,
   KIND_SECONDS,
+  KIND_EVENTS,
+  KIND_URL,
+  KIND_UNIT,
+  KIND_BACKOFF,
+  KIND_COUNT,
 } KeyKind;
 
 typedef struct {
@@ -48,7 +54,43 @@ static const KeySpec keys[] = {
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
   { AGENT_PREFIX, "heartbeat-file", KIND_PATH },
   { AGENT_PREFIX, "timeout-seconds", KIND_SECONDS },
+  { ALERT_PREFIX, "events", KIND_EVENTS },
+  { ALERT_PREFIX, "agents", KIND_TEXT },
+  { ALERT_PREFIX, "webhook", KIND_URL },
+  { ALERT_PREFIX, "alertmanager", KIND_URL },
+  { ALERT_PREFIX, "exec", KIND_PATH },
+  { ALERT_PREFIX, "restart-unit", KIND_UNIT },
+  { ALERT_PREFIX, "retries", KIND_COUNT },
+  { ALERT_PREFIX, "retry-interval", KIND_DURATION },
+  { ALERT_PREFIX, "timeout", KIND_DURATION },
+  { ALERT_PREFIX, "backoff", KIND_BACKOFF },
+  { ALERT_PREFIX, "cooldown", KIND_DURATION },
+  { "log", "events-file", KIND_PATH },
+  { "log", "retention", KIND_COUNT },
 };
+
+/* The events an [alert:NAME] may choose. */
+static const char *const alert_events[] = { "stale", "timed-out", "recovered", "gone", "error", NULL };
+
+static const char *
+group_prefix (const char *group)
+{
+  if (g_str_has_prefix (group, AGENT_PREFIX))
+    return AGENT_PREFIX;
+  if (g_str_has_prefix (group, ALERT_PREFIX))
+    return ALERT_PREFIX;
+  return NULL;
+}
+
+static void
+config_alert_free (HbConfigAlert *alert)
+{
+  g_free (alert->name);
+  g_strfreev (alert->events);
+  g_free (alert->agents);
+  g_free (alert->target);
+  g_free (alert);
+}
 
 static void
 config_agent_free (HbConfigAgent *agent)
@@ -69,7 +111,9 @@ hb_config_free (HbConfig *config)
   if (config == NULL)
     return;
   g_ptr_array_unref (config->agents);
+  g_ptr_array_unref (config->alerts);
   g_ptr_array_unref (config->files);
+  g_free (config->events_file);
   g_free (config->http_address);
   g_free (config->http_tokens_file);
   g_free (config);
@@ -79,12 +123,12 @@ static const KeySpec *
 find_key (const char *group,
           const char *key)
 {
-  gboolean is_agent = g_str_has_prefix (group, AGENT_PREFIX);
+  const char *prefix = group_prefix (group);
 
   for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
     {
-      gboolean group_matches = is_agent ? strcmp (keys[i].group, AGENT_PREFIX) == 0
-                                        : strcmp (keys[i].group, group) == 0;
+      gboolean group_matches = prefix ? strcmp (keys[i].group, prefix) == 0
+                                      : strcmp (keys[i].group, group) == 0;
 
       if (group_matches && strcmp (keys[i].key, key) == 0)
         return &keys[i];
@@ -95,7 +139,7 @@ find_key (const char *group,
 static gboolean
 group_is_known (const char *group)
 {
-  if (g_str_has_prefix (group, AGENT_PREFIX))
+  if (group_prefix (group))
     return TRUE;
   for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
     if (strcmp (keys[i].group, group) == 0)
@@ -140,6 +184,55 @@ check_value (const KeySpec *spec,
     case KIND_SECONDS:
       return g_ascii_string_to_unsigned (value, 10, 1, HEARTBEAT_THRESHOLD_MAX / G_USEC_PER_SEC,
                                          &number, error);
+    case KIND_EVENTS:
+      {
+        g_auto(GStrv) events = g_strsplit_set (value, ",; ", -1);
+        guint n = 0;
+
+        for (gsize i = 0; events[i]; i++)
+          {
+            if (*events[i] == '\0')
+              continue;
+            if (!g_strv_contains (alert_events, events[i]))
+              {
+                g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                             "“%s” is not an event (stale, timed-out, recovered, gone, error)", events[i]);
+                return FALSE;
+              }
+            n++;
+          }
+        if (n == 0)
+          {
+            g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "No event listed");
+            return FALSE;
+          }
+        return TRUE;
+      }
+    case KIND_URL:
+      if ((!g_str_has_prefix (value, "http://") && !g_str_has_prefix (value, "https://")) ||
+          !g_uri_is_valid (value, G_URI_FLAGS_NONE, NULL))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "“%s” is not an http(s) URL", value);
+          return FALSE;
+        }
+      return TRUE;
+    case KIND_UNIT:
+      if (strlen (value) > 255 || strchr (value, '/') || !strchr (value, '.') ||
+          !g_str_is_ascii (value))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "“%s” is not a unit name such as foo.service", value);
+          return FALSE;
+        }
+      return TRUE;
+    case KIND_BACKOFF:
+      if (strcmp (value, "fixed") == 0 || strcmp (value, "exponential") == 0)
+        return TRUE;
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "“%s” is not fixed or exponential", value);
+      return FALSE;
+    case KIND_COUNT:
+      return g_ascii_string_to_unsigned (value, 10, 1, 1000, &number, error);
     case KIND_TEXT:
     default:
       if (*value == '\0' || strlen (value) > HEARTBEAT_TASK_ID_MAX_LENGTH ||
@@ -306,7 +399,93 @@ config_from_key_file (GKeyFile  *merged,
       g_ptr_array_add (config->agents, agent);
     }
 
+  config->alerts = g_ptr_array_new_with_free_func ((GDestroyNotify) config_alert_free);
+  {
+    g_auto(GStrv) groups = g_key_file_get_groups (merged, NULL);
+    static const struct { const char *key; HbAlertAction action; } actions[] = {
+      { "webhook", HB_ALERT_WEBHOOK }, { "alertmanager", HB_ALERT_ALERTMANAGER },
+      { "exec", HB_ALERT_EXEC }, { "restart-unit", HB_ALERT_RESTART_UNIT },
+    };
+
+    for (gsize g = 0; groups[g]; g++)
+      {
+        HbConfigAlert *alert;
+        g_autofree char *events = NULL;
+        g_autofree char *backoff = NULL;
+        g_autoptr(GStrvBuilder) list = g_strv_builder_new ();
+        g_auto(GStrv) parts = NULL;
+
+        if (!g_str_has_prefix (groups[g], ALERT_PREFIX))
+          continue;
+        alert = g_new0 (HbConfigAlert, 1);
+        alert->name = g_strdup (groups[g] + strlen (ALERT_PREFIX));
+        events = g_key_file_get_string (merged, groups[g], "events", NULL);
+        parts = g_strsplit_set (events ? events : "stale,timed-out,gone,error", ",; ", -1);
+        for (gsize i = 0; parts[i]; i++)
+          if (*parts[i])
+            g_strv_builder_add (list, parts[i]);
+        alert->events = g_strv_builder_end (list);
+        alert->agents = g_key_file_get_string (merged, groups[g], "agents", NULL);
+        if (alert->agents == NULL)
+          alert->agents = g_strdup ("*");
+        g_strstrip (alert->agents);
+        alert->action = (HbAlertAction) -1;
+        for (gsize a = 0; a < G_N_ELEMENTS (actions); a++)
+          {
+            char *target = g_key_file_get_string (merged, groups[g], actions[a].key, NULL);
+
+            if (target == NULL)
+              continue;
+            if (alert->target)
+              {
+                g_free (target);
+                alert->action = (HbAlertAction) -2;   /* two actions: refused below */
+                break;
+              }
+            alert->target = g_strstrip (target);
+            alert->action = actions[a].action;
+          }
+        alert->retries = (guint) get_uint (merged, groups[g], "retries", 3);
+        alert->retry_interval_usec = get_duration (merged, groups[g], "retry-interval", 5 * G_USEC_PER_SEC);
+        alert->timeout_usec = get_duration (merged, groups[g], "timeout", 10 * G_USEC_PER_SEC);
+        alert->cooldown_usec = get_duration (merged, groups[g], "cooldown", 5 * 60 * G_USEC_PER_SEC);
+        backoff = g_key_file_get_string (merged, groups[g], "backoff", NULL);
+        alert->exponential = backoff && strcmp (g_strstrip (backoff), "exponential") == 0;
+        g_ptr_array_add (config->alerts, alert);
+      }
+  }
+  config->events_file = g_key_file_get_string (merged, "log", "events-file", NULL);
+  if (config->events_file)
+    g_strstrip (config->events_file);
+  config->events_retention = (guint) get_uint (merged, "log", "retention", 7);
+
   config->files = g_ptr_array_ref (files);
+  return config;
+}
+
+/* What no single key shows: each alert has exactly one action. */
+static HbConfig *
+checked (HbConfig *config,
+         GError  **error)
+{
+  for (guint i = 0; config && i < config->alerts->len; i++)
+    {
+      const HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
+
+      if ((int) alert->action < 0)
+        {
+          g_autofree char *files = NULL;
+
+          g_ptr_array_add (config->files, NULL);
+          files = g_strjoinv (", ", (char **) config->files->pdata);
+          g_ptr_array_remove_index (config->files, config->files->len - 1);
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "[alert:%s] needs exactly one of webhook=, alertmanager=, exec=, restart-unit= (read from %s)",
+                       alert->name, files);
+          hb_config_free (config);
+          return NULL;
+        }
+    }
   return config;
 }
 
@@ -374,7 +553,7 @@ hb_config_load (const char *path,
     if (!load_into (merged, agent_ids, g_ptr_array_index (dropins, i), files, error))
       return NULL;
 
-  return config_from_key_file (merged, agent_ids, files);
+  return checked (config_from_key_file (merged, agent_ids, files), error);
 }
 
 /**
@@ -430,7 +609,7 @@ hb_config_load_from_data (const char *data,
   if (!merge_file (merged, agent_ids, file, name, error))
     return NULL;
   g_ptr_array_add (files, g_strdup (name));
-  return config_from_key_file (merged, agent_ids, files);
+  return checked (config_from_key_file (merged, agent_ids, files), error);
 }
 
 /**

@@ -18,6 +18,27 @@ typedef struct {
   gint64  file_timeout_usec; /* timeout-seconds= , or 0 */
 } HbConfigAgent;
 
+/* One [alert:NAME] section: which events of which agents, and one action. */
+typedef enum {
+  HB_ALERT_WEBHOOK,
+  HB_ALERT_ALERTMANAGER,
+  HB_ALERT_EXEC,
+  HB_ALERT_RESTART_UNIT,
+} HbAlertAction;
+
+typedef struct {
+  char          *name;
+  char         **events;            /* of stale, timed-out, recovered, gone, error */
+  char          *agents;            /* a glob, default "*" */
+  HbAlertAction  action;
+  char          *target;            /* the URL, program or unit */
+  guint          retries;           /* attempts in all, default 3 */
+  gint64         retry_interval_usec; /* default 5 s */
+  gboolean       exponential;       /* backoff=exponential */
+  gint64         timeout_usec;      /* per attempt / per program run, default 10 s */
+  gint64         cooldown_usec;     /* restart-unit, default 5 min */
+} HbConfigAlert;
+
 typedef struct {
   /* [monitor] */
   gint64     check_interval_usec;
@@ -33,6 +54,11 @@ typedef struct {
   char      *http_address;    /* default "127.0.0.1" */
   guint16    http_port;       /* default 8765 */
   char      *http_tokens_file; /* or NULL: no tokens */
+  /* [alert:NAME] sections, in file order */
+  GPtrArray *alerts;          /* HbConfigAlert */
+  /* [log] */
+  char      *events_file;     /* or NULL */
+  guint      events_retention; /* old files kept, default 7 */
   /* every file read, for messages */
   GPtrArray *files;           /* char * */
 } HbConfig;

@@ -13,7 +13,9 @@
 
 #include "hb-build-config.h"
 #include "hb-config.h"
+#include "hb-alerts.h"
 #include "hb-dbus-service.h"
+#include "hb-event-log.h"
 #include "hb-files.h"
 #include "hb-http.h"
 #include "hb-journal.h"
@@ -32,6 +34,8 @@ typedef struct {
   HbState          *state;
   HbFiles          *files;
   HbHttp           *http;
+  HbAlerts         *alerts;
+  HbEventLog       *event_log;
   int               http_port;     /* --http-port, or -1 for the configuration's */
   HbNotify         *notify;
   GDBusConnection  *connection;
@@ -102,6 +106,17 @@ watch_files (Daemon *daemon)
     }
 }
 
+/* The event log, as configured ([log] events-file=): recreated when the
+ * configuration changes it. */
+static void
+configure_event_log (Daemon *daemon)
+{
+  g_clear_object (&daemon->event_log);
+  if (daemon->config->events_file)
+    daemon->event_log = hb_event_log_new (daemon->monitor, daemon->config->events_file,
+                                          daemon->config->events_retention);
+}
+
 /* The HTTP front, as configured ([http], or --http-port N; 0 is off).
  * Failing to serve what is configured is a start-up error. */
 static gboolean
@@ -141,6 +156,9 @@ on_sighup (gpointer user_data)
       hb_config_free (daemon->config);
       daemon->config = g_steal_pointer (&config);
       watch_files (daemon);
+      configure_event_log (daemon);
+      if (daemon->alerts)
+        hb_alerts_configure (daemon->alerts, daemon->config->alerts);
       if (daemon->http)
         {
           g_autoptr(GError) http_error = NULL;
@@ -245,6 +263,7 @@ run (Daemon *daemon)
   if (hb_state_get_problem (daemon->state))
     on_state_problem (daemon->state, NULL, daemon);
   g_signal_connect (daemon->state, "notify::problem", G_CALLBACK (on_state_problem), daemon);
+  configure_event_log (daemon);
   daemon->files = hb_files_new (daemon->monitor);
   watch_files (daemon);
 
@@ -264,6 +283,10 @@ run (Daemon *daemon)
     }
   g_dbus_connection_set_exit_on_close (daemon->connection, FALSE);
   g_signal_connect (daemon->connection, "closed", G_CALLBACK (on_connection_closed), daemon);
+
+  /* restart-unit asks systemd on the bus the daemon serves on */
+  daemon->alerts = hb_alerts_new (daemon->monitor, daemon->connection);
+  hb_alerts_configure (daemon->alerts, daemon->config->alerts);
 
   daemon->service = hb_dbus_service_new (daemon->monitor, daemon->connection, HB_VERSION);
   hb_dbus_service_set_quota (daemon->service, daemon->config->agents_per_uid);
@@ -297,6 +320,8 @@ daemon_clear (Daemon *daemon)
   g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
   g_clear_object (&daemon->service);
   g_clear_object (&daemon->http);
+  g_clear_object (&daemon->alerts);
+  g_clear_object (&daemon->event_log);
   g_clear_object (&daemon->files);
   g_clear_object (&daemon->notify);
   g_clear_object (&daemon->state);
