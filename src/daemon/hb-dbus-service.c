@@ -476,6 +476,7 @@ struct _HbDBusService {
   HeartbeatMonitor   *monitor;
   GDBusConnection    *connection;
   char               *version;
+  char               *problem;   /* why the daemon is degraded, or NULL */
   guint               quota;
 
   HbAuthority        *authority;
@@ -635,6 +636,7 @@ describe_status (HbDBusService *self)
         g_variant_builder_add (&builder, "{sv}", key, value);
     }
   g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (self->version));
+  g_variant_builder_add (&builder, "{sv}", "problem", g_variant_new_string (self->problem ? self->problem : ""));
   return g_variant_builder_end (&builder);
 }
 
@@ -1721,6 +1723,7 @@ hb_dbus_service_finalize (GObject *object)
   g_array_unref (self->monitor_handlers);
   g_hash_table_unref (self->uid_lookups);
   g_free (self->version);
+  g_free (self->problem);
 
   G_OBJECT_CLASS (hb_dbus_service_parent_class)->finalize (object);
 }
@@ -1786,4 +1789,21 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
                                         G_DBUS_SIGNAL_FLAGS_NONE,
                                         on_name_owner_changed, self, NULL);
   return self;
+}
+
+/**
+ * hb_dbus_service_set_problem:
+ * @service: a #HbDBusService
+ * @problem: (nullable): why the daemon is degraded (its state cannot be
+ *   saved, say), or %NULL when it is not
+ *
+ * Reported by GetStatus under `problem` ("" when none).
+ */
+void
+hb_dbus_service_set_problem (HbDBusService *service,
+                             const char    *problem)
+{
+  g_return_if_fail (HB_IS_DBUS_SERVICE (service));
+  g_free (service->problem);
+  service->problem = g_strdup (problem);
 }

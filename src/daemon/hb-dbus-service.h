@@ -68,6 +68,8 @@ void           hb_dbus_service_set_quota      (HbDBusService    *service,
                                                guint             agents_per_uid);
 guint          hb_dbus_service_get_quota      (HbDBusService    *service);
 void           hb_dbus_service_rebind         (HbDBusService    *service);
+void           hb_dbus_service_set_problem    (HbDBusService    *service,
+                                               const char       *problem);
 void           hb_dbus_service_set_fast_beat  (HbDBusService    *service,
                                                gboolean          enabled);
 

@@ -56,6 +56,7 @@ struct _HbHttp {
   guint64           stale_total;
   guint64           timeouts_total;
   guint64           recoveries_total;
+  char             *problem;    /* why the daemon is degraded, or NULL */
 };
 
 G_DEFINE_FINAL_TYPE (HbHttp, hb_http, G_TYPE_OBJECT)
@@ -680,7 +681,13 @@ handle_health (HbHttp            *self,
 
   heartbeat_monitor_get_state_counts (self->monitor, counts);
   json_builder_begin_object (b);
-  add_member_string (b, "status", heartbeat_monitor_get_running (self->monitor) ? "ok" : "stopped");
+  add_member_string (b, "status", !heartbeat_monitor_get_running (self->monitor) ? "stopped"
+                                  : self->problem ? "degraded" : "ok");
+  json_builder_set_member_name (b, "problem");
+  if (self->problem)
+    json_builder_add_string_value (b, self->problem);
+  else
+    json_builder_add_null_value (b);
   json_builder_set_member_name (b, "running");
   json_builder_add_boolean_value (b, heartbeat_monitor_get_running (self->monitor));
   add_member_int (b, "agents", heartbeat_monitor_get_n_agents (self->monitor));
@@ -1396,6 +1403,22 @@ hb_http_listen (HbHttp     *http,
   return TRUE;
 }
 
+/**
+ * hb_http_set_problem:
+ * @http: a #HbHttp
+ * @problem: (nullable): why the daemon is degraded, or %NULL
+ *
+ * /health then says `"status": "degraded"` and gives the problem.
+ */
+void
+hb_http_set_problem (HbHttp     *http,
+                     const char *problem)
+{
+  g_return_if_fail (HB_IS_HTTP (http));
+  g_free (http->problem);
+  http->problem = g_strdup (problem);
+}
+
 guint16
 hb_http_get_port (HbHttp *http)
 {
@@ -1469,6 +1492,7 @@ hb_http_finalize (GObject *object)
 
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
   g_free (self->version);
+  g_free (self->problem);
   G_OBJECT_CLASS (hb_http_parent_class)->finalize (object);
 }
 

@@ -30,6 +30,8 @@ gboolean  hb_http_listen        (HbHttp           *http,
                                  guint16           port,
                                  GError          **error);
 guint16   hb_http_get_port      (HbHttp           *http);
+void      hb_http_set_problem   (HbHttp           *http,
+                                 const char       *problem);
 guint     hb_http_get_n_event_clients (HbHttp     *http);
 
 G_END_DECLS

@@ -232,9 +232,13 @@ on_state_problem (HbState    *state,
 {
   const char *problem = hb_state_get_problem (state);
 
-  if (problem)
+  if (problem && pspec)
     g_warning ("%s", problem);
   hb_notify_set_problem (daemon->notify, problem);
+  if (daemon->http)
+    hb_http_set_problem (daemon->http, problem);
+  if (daemon->service)
+    hb_dbus_service_set_problem (daemon->service, problem);
 }
 
 static int
@@ -296,6 +300,7 @@ run (Daemon *daemon)
       return EXIT_FAILURE;
     }
   hb_dbus_service_rebind (daemon->service);
+  on_state_problem (daemon->state, NULL, daemon);   /* what the fronts did not hear yet */
 
   heartbeat_monitor_start (daemon->monitor);
 
