@@ -740,6 +740,58 @@ test_hbctl_url (Fixture *f, gconstpointer data)
   g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "beat", "dbus-agent", NULL }), ==, 1);
 }
 
+/* Slow and stalled clients hold a connection each and nothing more: the
+ * others are served at once. */
+static void
+test_slow_clients_bounded (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) slow = g_ptr_array_new_with_free_func (g_object_unref);
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_auto(Reply) r = { 0 };
+  gint64 began;
+
+  if (!start (f, NULL))
+    return;
+
+  for (int i = 0; i < 200; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      GSocketConnection *c = g_socket_client_connect_to_host (client, "127.0.0.1", f->h->http_port, NULL, &error);
+      GOutputStream *out;
+      const char *partial = i % 2 ? "POST /heartbeat HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"run"
+                                  : "GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+
+      g_assert_no_error (error);
+      out = g_io_stream_get_output_stream (G_IO_STREAM (c));
+      g_assert_true (g_output_stream_write_all (out, partial, strlen (partial), NULL, NULL, &error));
+      g_ptr_array_add (slow, c);
+    }
+  /* and 20 event-stream clients that never read */
+  for (int i = 0; i < 20; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      GSocketConnection *c = g_socket_client_connect_to_host (client, "127.0.0.1", f->h->http_port, NULL, &error);
+      const char *request = "GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n";
+
+      g_assert_no_error (error);
+      g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)),
+                                                request, strlen (request), NULL, NULL, &error));
+      g_ptr_array_add (slow, c);
+    }
+
+  began = g_get_monotonic_time ();
+  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"fast\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  GET (f, "/health", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpint (g_get_monotonic_time () - began, <, G_USEC_PER_SEC);
+  {
+    g_autoptr(GVariant) agent = hb_harness_get_agent (f->h, "fast");
+    g_assert_cmpuint (hb_dict_uint64 (agent, "beats"), ==, 1);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -757,6 +809,7 @@ main (int argc, char **argv)
   ADD ("metrics-pass-promtool", test_metrics_pass_promtool);
   ADD ("dashboard-served", test_dashboard_served);
   ADD ("hbctl-url", test_hbctl_url);
+  ADD ("slow-clients-bounded", test_slow_clients_bounded);
 
   return g_test_run ();
 }
