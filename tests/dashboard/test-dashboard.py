@@ -112,11 +112,28 @@ def main():
 
         http_port = free_port()
         env = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=address)
-        children.append(subprocess.Popen(
-            [heartbeatd, "--session", "--state-dir", os.path.join(tmp, "state"),
-             "--http-port", str(http_port)], env=env))
         base = "http://127.0.0.1:%d" % http_port
-        wait_until("heartbeatd's HTTP", lambda: http_ok(base + "/health"))
+
+        def start_daemon():
+            daemon = subprocess.Popen(
+                [heartbeatd, "--session", "--state-dir", os.path.join(tmp, "state"),
+                 "--http-port", str(http_port)], env=env)
+            children.append(daemon)
+
+            def up():
+                if daemon.poll() is not None:
+                    raise AssertionError("heartbeatd exited with status %d" % daemon.returncode)
+                return http_ok(base + "/health")
+            wait_until("heartbeatd's HTTP", up)
+            return daemon
+
+        def dbus_call(method, *args):
+            subprocess.run(["gdbus", "call", "--address", address, "--dest", "org.heartbeat.Monitor1",
+                            "--object-path", "/org/heartbeat/Monitor1",
+                            "--method", "org.heartbeat.Monitor1." + method, *args],
+                           check=True, stdout=subprocess.DEVNULL, timeout=WAIT)
+
+        daemon = start_daemon()
 
         devtools_port = free_port()
         children.append(subprocess.Popen(
@@ -139,11 +156,8 @@ def main():
                    lambda: page.evaluate("document.getElementById('connection').textContent") == "live")
         print("ok 1 the dashboard loads and follows /v1/events")
 
-        subprocess.run(["gdbus", "call", "--address", address, "--dest", "org.heartbeat.Monitor1",
-                        "--object-path", "/org/heartbeat/Monitor1",
-                        "--method", "org.heartbeat.Monitor1.Register", "dash-agent",
-                        "{'stale-after-usec': <uint64 1500000>, 'task-id': <'screenshot'>}"],
-                       check=True, stdout=subprocess.DEVNULL, timeout=WAIT)
+        dbus_call("Register", "dash-agent",
+                  "{'stale-after-usec': <uint64 1500000>, 'task-id': <'screenshot'>}")
         row = "document.querySelector('tr[data-agent-id=\"dash-agent\"]')"
         state = wait_until("the agent's row", lambda: page.evaluate(row + "?.dataset.state"))
         assert state == "healthy", state
@@ -162,7 +176,36 @@ def main():
             f.write(shot)
         assert shot.startswith(b"\x89PNG\r\n\x1a\n") and len(shot) > 1000, len(shot)
         print("ok 4 screenshot saved to %s (%d bytes)" % (screenshot, len(shot)))
-        print("1..4")
+
+        last_beat = row + ".children[6].textContent"
+        before = page.evaluate(last_beat)
+        wait_until("the time since the last beat to tick",
+                   lambda: page.evaluate(last_beat) not in (None, before))
+        print("ok 5 the time since the last beat ticks (%s, then %s)" % (before, page.evaluate(last_beat)))
+
+        # The stream drops when the daemon restarts; the page reconnects and
+        # reads /v1/agents again.
+        fetches = "performance.getEntriesByName(location.origin + '/v1/agents').length"
+        fetched = page.evaluate(fetches)
+        assert fetched >= 1, fetched
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=WAIT)
+        wait_until("the page to see the stream drop",
+                   lambda: page.evaluate("document.getElementById('connection').textContent") == "reconnecting")
+        daemon = start_daemon()
+        wait_until("the page to reconnect",
+                   lambda: page.evaluate("document.getElementById('connection').textContent") == "live")
+        wait_until("/v1/agents to be read again", lambda: page.evaluate(fetches) > fetched)
+        print("ok 6 after a reconnect the page reads /v1/agents again")
+
+        dbus_call("Register", "dash-other", "{}")
+        wait_until("the second agent's row",
+                   lambda: page.evaluate("document.querySelector('tr[data-agent-id=\"dash-other\"]')?.dataset.state")
+                   == "healthy")
+        dbus_call("Unregister", "dash-agent")
+        wait_until("the unregistered agent's row to go", lambda: page.evaluate(row + " === null"))
+        print("ok 7 register adds a row and unregister removes it, live")
+        print("1..7")
         return 0
     finally:
         for child in reversed(children):
