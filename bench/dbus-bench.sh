@@ -7,20 +7,6 @@ cd "$(dirname "$0")/.."
 
 meson compile -C build >/dev/null
 dir=$(mktemp -d /tmp/hb-dbus-bench.XXXXXX)
-cat > "$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$dir/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
 
 pids=()
 cleanup () {
@@ -30,19 +16,19 @@ cleanup () {
 }
 trap cleanup EXIT
 
-dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$dir/bus" ] && break; sleep 0.05; done
+source tools/private-bus.sh
+hb_private_bus "$dir"
+pids+=("$HB_BUS_PID")
 
-DBUS_SESSION_BUS_ADDRESS="unix:path=$dir/bus" \
-  build/src/daemon/heartbeatd --session --state-dir "$dir/state" 2>"$dir/daemon.log" &
+DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" \
+  build/src/daemon/heartbeatd --session --state-dir "$dir/state" --http-port 0 2>"$dir/daemon.log" &
 pids+=($!)
 for _ in $(seq 100); do
-  timeout 5 gdbus call --address "unix:path=$dir/bus" --dest org.freedesktop.DBus \
+  timeout 5 gdbus call --address "$HB_BUS_ADDRESS" --dest org.freedesktop.DBus \
     --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.NameHasOwner \
     org.heartbeat.Monitor1 2>/dev/null | grep -q true && break
   kill -0 "${pids[1]}" 2>/dev/null || { cat "$dir/daemon.log" >&2; exit 1; }
   sleep 0.05
 done
 
-build/bench/dbus-bench "$@" "unix:path=$dir/bus"
+build/bench/dbus-bench "$@" "$HB_BUS_ADDRESS"

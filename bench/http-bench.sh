@@ -21,26 +21,12 @@ trap cleanup EXIT
 free_port () { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port () { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
 
-cat > "$dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$dir/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-dbus-daemon --config-file="$dir/bus.conf" --nofork --nopidfile 2>/dev/null &
-pids+=($!)
-for _ in $(seq 100); do [ -S "$dir/bus" ] && break; sleep 0.05; done
+source tools/private-bus.sh
+hb_private_bus "$dir"
+pids+=("$HB_BUS_PID")
 
 daemon_port=$(free_port)
-DBUS_SESSION_BUS_ADDRESS="unix:path=$dir/bus" G_MESSAGES_DEBUG= \
+DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" G_MESSAGES_DEBUG= \
   build/src/daemon/heartbeatd --session --state-dir "$dir/state" --http-port "$daemon_port" \
   >/dev/null 2>"$dir/daemon.log" &
 pids+=($!)

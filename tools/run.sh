@@ -18,28 +18,11 @@ meson compile -C build
 
 run_dir="$PWD/build/run"
 mkdir -p "$run_dir/state"
-rm -f "$run_dir/bus"
 
-cat > "$run_dir/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=$run_dir/bus</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*"/>
-    <allow receive_sender="*"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
+source tools/private-bus.sh
+hb_private_bus "$run_dir"
+trap 'kill $HB_BUS_PID 2>/dev/null || true' EXIT
 
-dbus-daemon --config-file="$run_dir/bus.conf" --nofork --nopidfile &
-bus_pid=$!
-trap 'kill $bus_pid 2>/dev/null || true' EXIT
-for _ in $(seq 50); do [ -S "$run_dir/bus" ] && break; sleep 0.1; done
-
-export DBUS_SESSION_BUS_ADDRESS="unix:path=$run_dir/bus"
+export DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS"
 echo "heartbeatd: private session bus at $DBUS_SESSION_BUS_ADDRESS (Ctrl-C stops both)"
 build/src/daemon/heartbeatd --session --state-dir "$run_dir/state" "$@"
