@@ -508,7 +508,8 @@ handle_heartbeat (HbHttp            *self,
 /* POST /event: any object; "type" (or "event") names it. */
 static void
 handle_event (HbHttp            *self,
-              SoupServerMessage *msg)
+              SoupServerMessage *msg,
+              gboolean           privileged)
 {
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GVariant) data = NULL;
@@ -645,7 +646,8 @@ handle_agent_change (HbHttp            *self,
 
 static void
 handle_agents (HbHttp            *self,
-               SoupServerMessage *msg)
+               SoupServerMessage *msg,
+               gboolean           privileged)
 {
   g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
   g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -673,7 +675,8 @@ iso8601 (gint64 realtime_usec)
 
 static void
 handle_health (HbHttp            *self,
-               SoupServerMessage *msg)
+               SoupServerMessage *msg,
+               gboolean           privileged)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
@@ -705,7 +708,8 @@ handle_health (HbHttp            *self,
 /* GET /runs: id → {state, status, last_activity, progress} */
 static void
 handle_runs (HbHttp            *self,
-             SoupServerMessage *msg)
+             SoupServerMessage *msg,
+             gboolean           privileged)
 {
   g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
   g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -772,7 +776,8 @@ handle_run (HbHttp            *self,
 /* GET /api/heartbeat/status: exactly the shape of 004's gateway */
 static void
 handle_gateway_status (HbHttp            *self,
-                       SoupServerMessage *msg)
+                       SoupServerMessage *msg,
+                       gboolean           privileged)
 {
   g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
   g_autoptr(JsonBuilder) b = json_builder_new ();
@@ -849,7 +854,8 @@ append_label (GString *out, const char *value)
 
 static void
 handle_metrics (HbHttp            *self,
-                SoupServerMessage *msg)
+                SoupServerMessage *msg,
+                gboolean           privileged)
 {
   g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
   guint counts[HEARTBEAT_AGENT_N_STATES] = { 0 };
@@ -1081,7 +1087,8 @@ on_keepalive (gpointer user_data)
 
 static void
 handle_events (HbHttp            *self,
-               SoupServerMessage *msg)
+               SoupServerMessage *msg,
+               gboolean           privileged)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   EventClient *client;
@@ -1109,7 +1116,9 @@ handle_events (HbHttp            *self,
 /* Routing                                                             */
 
 static void
-handle_dashboard (SoupServerMessage *msg)
+handle_dashboard (HbHttp            *self,
+                  SoupServerMessage *msg,
+                  gboolean           privileged)
 {
   g_autoptr(GBytes) page = g_resource_lookup_data (hb_get_resource (), DASHBOARD_RESOURCE, 0, NULL);
   gsize length;
@@ -1139,6 +1148,25 @@ method_is (SoupServerMessage *msg,
   return FALSE;
 }
 
+typedef void (*RouteFunc) (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+
+/* The endpoints with a fixed path; the ones with an id are below. */
+static const struct {
+  const char *path;
+  const char *method;
+  RouteFunc   handle;
+} routes[] = {
+  { "/", "GET", handle_dashboard },
+  { "/health", "GET", handle_health },
+  { "/runs", "GET", handle_runs },
+  { "/heartbeat", "POST", handle_heartbeat },
+  { "/event", "POST", handle_event },
+  { "/api/heartbeat/status", "GET", handle_gateway_status },
+  { "/metrics", "GET", handle_metrics },
+  { "/v1/events", "GET", handle_events },
+  { "/v1/agents", "GET", handle_agents },
+};
+
 static void
 on_request (SoupServer        *server,
             SoupServerMessage *msg,
@@ -1156,60 +1184,13 @@ on_request (SoupServer        *server,
   if (writing && !may_write (self, msg, &privileged))
     return;
 
-  if (strcmp (path, "/") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_dashboard (msg);
-      return;
-    }
-  if (strcmp (path, "/health") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_health (self, msg);
-      return;
-    }
-  if (strcmp (path, "/runs") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_runs (self, msg);
-      return;
-    }
-  if (strcmp (path, "/heartbeat") == 0)
-    {
-      if (method_is (msg, "POST"))
-        handle_heartbeat (self, msg, privileged);
-      return;
-    }
-  if (strcmp (path, "/event") == 0)
-    {
-      if (method_is (msg, "POST"))
-        handle_event (self, msg);
-      return;
-    }
-  if (strcmp (path, "/api/heartbeat/status") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_gateway_status (self, msg);
-      return;
-    }
-  if (strcmp (path, "/metrics") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_metrics (self, msg);
-      return;
-    }
-  if (strcmp (path, "/v1/events") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_events (self, msg);
-      return;
-    }
-  if (strcmp (path, "/v1/agents") == 0)
-    {
-      if (method_is (msg, "GET"))
-        handle_agents (self, msg);
-      return;
-    }
+  for (gsize i = 0; i < G_N_ELEMENTS (routes); i++)
+    if (strcmp (path, routes[i].path) == 0)
+      {
+        if (method_is (msg, routes[i].method))
+          routes[i].handle (self, msg, privileged);
+        return;
+      }
 
   /* /runs/{id}, /v1/agents/{id}, /v1/agents/{id}/beat|idle */
   parts = g_strsplit (path + 1, "/", -1);

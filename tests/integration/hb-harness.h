@@ -194,6 +194,9 @@ GVariant   *hb_harness_get_agent         (HbHarness  *h,
 GVariant   *hb_harness_get_property      (HbHarness  *h,
                                           const char *name);
 
+/* A loopback TCP port nobody listens on right now (bind 0, read, close). */
+guint16     hb_free_port                 (void);
+
 /* A second, private connection to the harness bus (as root). */
 GDBusConnection *hb_harness_connect      (HbHarness  *h);
 

@@ -25,18 +25,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_clear_pointer (&f->h, hb_harness_free);
 }
 
-static guint16
-free_port (void)
-{
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  g_assert_true (g_socket_bind (socket, any, TRUE, NULL));
-  bound = g_socket_get_local_address (socket, NULL);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
 
 static gboolean
 on_timeout_flag (gpointer user_data)
@@ -110,7 +98,7 @@ test_webhook_retries (Fixture *f, gconstpointer data)
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autofree char *config = NULL;
   Receiver r = { g_ptr_array_new_with_free_func (g_free), g_array_new (FALSE, FALSE, sizeof (gint64)) };
-  guint16 port = free_port ();
+  guint16 port = hb_free_port ();
   JsonObject *o;
 
   soup_server_add_handler (server, "/hook", on_hook, &r, NULL);
@@ -308,7 +296,7 @@ test_alertmanager_fires_and_resolves (Fixture *f, gconstpointer data)
   g_autofree char *am_config = NULL, *storage = NULL, *config_arg = NULL, *storage_arg = NULL;
   g_autofree char *listen_arg = NULL, *base = NULL, *config = NULL;
   g_autoptr(GError) error = NULL;
-  guint16 port = free_port ();
+  guint16 port = hb_free_port ();
   guint tick;
 
   if (!g_file_test (binary, G_FILE_TEST_IS_EXECUTABLE))

@@ -31,18 +31,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->mount_point);
 }
 
-static guint16
-free_port (void)
-{
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-
-  g_assert_true (g_socket_bind (socket, any, TRUE, NULL));
-  bound = g_socket_get_local_address (socket, NULL);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
 
 static JsonObject *
 health (SoupSession *session, guint16 port, JsonParser *parser)
@@ -112,7 +100,7 @@ test_state_disk_full (Fixture *f, gconstpointer data)
   f->h->state_dir = g_build_filename (f->mount_point, "state", NULL);
   state_file = g_build_filename (f->h->state_dir, "agents.json", NULL);
   hb_harness_write_config (f->h, hb_default_config);
-  f->h->http_port = free_port ();
+  f->h->http_port = hb_free_port ();
   hb_harness_start_daemon (f->h, 0);
 
   reply = hb_call_ok (f->h, NULL, "Register", g_variant_new_parsed ("('before', @a{sv} {})"), "()");

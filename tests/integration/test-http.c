@@ -31,21 +31,6 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_free (f->base);
 }
 
-/* A free loopback port: bind 0, read it, close. */
-static guint16
-free_port (void)
-{
-  g_autoptr(GSocket) socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, 0, NULL);
-  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
-  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (loopback, 0);
-  g_autoptr(GSocketAddress) bound = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_assert_true (g_socket_bind (socket, any, TRUE, &error));
-  bound = g_socket_get_local_address (socket, &error);
-  g_assert_no_error (error);
-  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
-}
 
 /* Bus, @config (NULL: the default) and a daemon serving HTTP. */
 static gboolean
@@ -54,7 +39,7 @@ start (Fixture *f, const char *config)
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
     return FALSE;
   hb_harness_write_config (f->h, config ? config : hb_default_config);
-  f->h->http_port = free_port ();
+  f->h->http_port = hb_free_port ();
   f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
   hb_harness_start_daemon (f->h, 0);
   return TRUE;
@@ -359,7 +344,7 @@ test_tokens (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_chmod (tokens, 0600), ==, 0);
   config = g_strdup_printf ("%s\n[http]\ntokens-file=%s\n", hb_default_config, tokens);
   hb_harness_write_config (f->h, config);
-  f->h->http_port = free_port ();
+  f->h->http_port = hb_free_port ();
   f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
   hb_harness_start_daemon (f->h, 0);
   register_dbus (f->h, "dbus-agent", NULL);
@@ -395,7 +380,7 @@ test_non_loopback_refused (Fixture *f, gconstpointer data)
     return;
   config = g_strdup_printf ("%s\n[http]\naddress=0.0.0.0\n", hb_default_config);
   hb_harness_write_config (f->h, config);
-  f->h->http_port = free_port ();
+  f->h->http_port = hb_free_port ();
   daemon = hb_harness_spawn_daemon (f->h, NULL, 0);
   status = hb_harness_wait_exit (f->h, daemon, HB_WAIT_MS);
   g_assert_true (WIFEXITED (status));
