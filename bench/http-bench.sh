@@ -39,7 +39,7 @@ wait_port "$minimal_port"
 run () { wrk -t2 -c32 -d"${seconds}s" -s bench/http-bench.lua "http://127.0.0.1:$1" | tail -1; }
 # a first, short round registers the agents (each registration is written
 # to disk before its reply); the measured round then finds them all
-wrk -t2 -c32 -d2s -s bench/http-bench.lua "http://127.0.0.1:$daemon_port" >/dev/null
+wrk -t2 -c32 -d6s -s bench/http-bench.lua "http://127.0.0.1:$daemon_port" >/dev/null
 heartbeatd=$(run "$daemon_port")
 minimal=$(run "$minimal_port")
 echo "heartbeatd   POST /heartbeat: $heartbeatd"
