@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 #include "heartbeat-monitor.h"
 #include "heartbeat-enums.h"
@@ -2060,7 +2060,7 @@ test_id_validation (void)
   g_autofree char *too_long = g_strnfill (HEARTBEAT_ID_MAX_LENGTH + 1, 'x');
   const char *valid[] = { "a", "Az09._:@-", "job@host:42", max };
   const char *invalid[] = {
-    NULL, "", too_long, "has space", "a/b", "\xc3\xa9", "a\nb", "tab\t", "semi;colon",
+    NULL, "", too_long, "has space", "a/b", "\xc3\xa9", "a\nb", "tab\t", "semi;colon", ".", "..",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (valid); i++)
@@ -2637,6 +2637,275 @@ test_stress_random_thresholds (Fixture       *f,
 
 /* ------------------------------------------------------------------ */
 
+/* ------------------------------------------------------------------ */
+/* The gate for values from outside                                    */
+
+/* @depth containers: a{sv} holding a{sv} holding … (three levels each). */
+static GVariant *
+nested_dicts (guint n)
+{
+  GVariant *value = g_variant_new_int32 (1);
+
+  for (guint i = 0; i < n; i++)
+    {
+      GVariantBuilder builder;
+
+      g_variant_builder_init (&builder, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&builder, "{sv}", "k", value);
+      value = g_variant_builder_end (&builder);
+    }
+  return g_variant_ref_sink (value);
+}
+
+/* Whatever passes the gate travels in a D-Bus-sized message: the deepest
+ * dictionary accepted, wrapped as ListAgents wraps it (a tuple, an array
+ * of a{sv}, a variant), still nests under D-Bus's limit of 64. */
+static void
+test_metadata_gate (void)
+{
+  g_autofree char *controls = g_strnfill (HEARTBEAT_METADATA_MAX_SIZE / 4, '\x01');
+  g_autofree char *plain = g_strnfill (HEARTBEAT_METADATA_MAX_SIZE / 2, 'p');
+  const char *refused[] = {
+    "{'m': <@ms nothing>}",
+    "{'m': <@ms 'x'>}",
+    "{'h': <handle 3>}",
+    "{'t': <uint64 9223372036854775808>}",
+    "{'d': <@a{is} {1: 'one'}>}",
+    "{'e': <()>}",
+    "{'arr': <[@mi nothing]>}",
+  };
+  const char *accepted[] = {
+    "{'t': <uint64 9223372036854775807>, 'y': <byte 1>, 'o': <objectpath '/a'>, 'g': <signature 's'>}",
+    "{'tuple': <(1, 'a', [true])>, 'strings': <{'a': 'b'}>, 'list': <[<1>, <'x'>]>}",
+  };
+  guint deepest = 0;
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_parsed (refused[i]));
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("refused: %s", refused[i]);
+      g_assert_false (heartbeat_metadata_is_valid (value, &error));
+      g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (accepted); i++)
+    {
+      g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_parsed (accepted[i]));
+      g_autoptr(GError) error = NULL;
+
+      g_assert_true (heartbeat_metadata_is_valid (value, &error));
+      g_assert_no_error (error);
+    }
+
+  /* NaN and infinity have no JSON form */
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_parsed (
+        "{'d': <%d>}", i ? INFINITY : NAN));
+      g_assert_false (heartbeat_metadata_is_valid (value, NULL));
+    }
+
+  /* the size is that of the larger form: a control character is six bytes
+   * of JSON, so 4096 of them are over the limit, 8192 plain bytes are not */
+  {
+    g_autoptr(GVariant) small_but_wide = g_variant_ref_sink (g_variant_new_parsed ("{'c': <%s>}", controls));
+    g_autoptr(GVariant) plain_value = g_variant_ref_sink (g_variant_new_parsed ("{'p': <%s>}", plain));
+
+    g_assert_cmpuint (g_variant_get_size (small_but_wide), <, HEARTBEAT_METADATA_MAX_SIZE);
+    g_assert_false (heartbeat_metadata_is_valid (small_but_wide, NULL));
+    g_assert_true (heartbeat_metadata_is_valid (plain_value, NULL));
+  }
+
+  /* depth: refused from some nesting on, and a value nested 20,000 levels
+   * is refused without walking it (no stack overflow) */
+  for (guint n = 1; n < 40; n++)
+    {
+      g_autoptr(GVariant) value = nested_dicts (n);
+
+      if (!heartbeat_metadata_is_valid (value, NULL))
+        break;
+      deepest = n;
+    }
+  g_assert_cmpuint (deepest, >=, 4);
+  g_assert_cmpuint (deepest, <, 40);
+  {
+    g_autoptr(GVariant) deep = nested_dicts (deepest);
+    g_autoptr(GVariant) too_deep = nested_dicts (deepest + 1);
+    g_autoptr(GVariant) wrapped = NULL;
+    g_autoptr(GDBusMessage) message = g_dbus_message_new_method_call (":1.1", "/a", "a.b", "c");
+    g_autoptr(GDBusMessage) back = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree guchar *blob = NULL;
+    gsize length;
+    GVariant *value = g_variant_new_int32 (0);
+
+    g_assert_false (heartbeat_metadata_is_valid (too_deep, &error));
+    g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
+
+    for (guint i = 0; i < 20000; i++)
+      value = g_variant_new_array (NULL, &value, 1);
+    value = g_variant_ref_sink (g_variant_new_parsed ("{'deep': %v}", value));
+    g_assert_false (heartbeat_metadata_is_valid (value, NULL));
+    g_variant_unref (value);
+
+    wrapped = g_variant_ref_sink (g_variant_new_parsed ("([{'metadata': <%@a{sv}>}],)", deep));
+    g_dbus_message_set_body (message, wrapped);
+    blob = g_dbus_message_to_blob (message, &length, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+    g_assert_no_error (error);
+    back = g_dbus_message_new_from_blob (blob, length, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_variant_equal (g_dbus_message_get_body (back), wrapped));
+  }
+}
+
+/* Every way in goes through the gate, and a refusal changes nothing. */
+static void
+test_metadata_gate_entry_points (Fixture       *f,
+                                 gconstpointer  data)
+{
+  g_autoptr(GVariant) maybe = g_variant_ref_sink (g_variant_new_parsed ("{'y': <@mv nothing>}"));
+  HeartbeatAgentOptions options = { .metadata = maybe };
+  HeartbeatBeatDetails details = { .metadata = maybe };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (heartbeat_monitor_register (f->monitor, "a", &options, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_null (heartbeat_monitor_declare (f->monitor, "a", &options, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_monitor_post_event (f->monitor, "e", maybe, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  expect_no_events (f);
+
+  g_assert_nonnull (heartbeat_monitor_register (f->monitor, "a", NULL, &error));
+  expect_events (f, REGISTERED ("a"));
+  g_assert_false (heartbeat_monitor_beat (f->monitor, "a", &details, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_assert_null (heartbeat_agent_get_metadata (heartbeat_monitor_lookup (f->monitor, "a")));
+  g_assert_cmpuint (heartbeat_agent_get_beats (heartbeat_monitor_lookup (f->monitor, "a")), ==, 0);
+  expect_no_events (f);
+}
+
+static void
+test_max_agents (Fixture       *f,
+                 gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  heartbeat_monitor_set_max_agents (f->monitor, 2);
+  g_assert_cmpuint (heartbeat_monitor_get_max_agents (f->monitor), ==, 2);
+  g_assert_nonnull (heartbeat_monitor_register (f->monitor, "a", NULL, &error));
+  g_assert_nonnull (heartbeat_monitor_register (f->monitor, "b", NULL, &error));
+  expect_events (f, REGISTERED ("a"), REGISTERED ("b"));
+
+  g_assert_null (heartbeat_monitor_register (f->monitor, "c", NULL, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_QUOTA_EXCEEDED);
+  g_clear_error (&error);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 2);
+  expect_no_events (f);
+
+  /* re-registering one that exists is no new agent */
+  g_assert_nonnull (heartbeat_monitor_register (f->monitor, "a", NULL, &error));
+  expect_events (f, REGISTERED ("a"));
+}
+
+typedef struct {
+  gboolean fail;
+  guint    calls;
+  guint    n_agents_seen;
+} CommitProbe;
+
+static gboolean
+probe_commit (HeartbeatMonitor *monitor,
+              gpointer          user_data,
+              GError          **error)
+{
+  CommitProbe *probe = user_data;
+
+  probe->calls++;
+  probe->n_agents_seen = heartbeat_monitor_get_n_agents (monitor);
+  if (probe->fail)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "No space left on device");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* A change that cannot be made durable is taken back whole, and nothing
+ * is announced. */
+static void
+test_commit_failure_changes_nothing (Fixture       *f,
+                                     gconstpointer  data)
+{
+  CommitProbe probe = { 0 };
+  g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed ("{'k': <'v'>}"));
+  HeartbeatAgentOptions first = { .task_id = "first", .owner_uid = 1000, .stale_after_usec = SECONDS (7),
+                                  .metadata = metadata };
+  HeartbeatAgentOptions second = { .task_id = "second", .owner_uid = 2000 };
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  heartbeat_monitor_set_commit_func (f->monitor, probe_commit, &probe, NULL);
+
+  g_assert_nonnull (heartbeat_monitor_register (f->monitor, "a", &first, &error));
+  g_assert_cmpuint (probe.calls, ==, 1);
+  g_assert_cmpuint (probe.n_agents_seen, ==, 1);   /* committed with the agent in */
+  expect_events (f, REGISTERED ("a"));
+  f->now += SECONDS (3);
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
+  g_assert_cmpuint (probe.calls, ==, 1);           /* beats are not committed */
+
+  probe.fail = TRUE;
+
+  /* a new agent */
+  g_assert_null (heartbeat_monitor_register (f->monitor, "b", NULL, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_assert_nonnull (strstr (error->message, "No space left on device"));
+  g_clear_error (&error);
+  g_assert_null (heartbeat_monitor_lookup (f->monitor, "b"));
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 1);
+
+  /* a registration again, with other options */
+  g_assert_null (heartbeat_monitor_register (f->monitor, "a", &second, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_clear_error (&error);
+  agent = heartbeat_monitor_lookup (f->monitor, "a");
+  g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, "first");
+  g_assert_cmpuint (heartbeat_agent_get_owner_uid (agent), ==, 1000);
+  g_assert_cmpuint (heartbeat_monitor_count_owned_by (f->monitor, 1000), ==, 1);
+  g_assert_cmpuint (heartbeat_monitor_count_owned_by (f->monitor, 2000), ==, 0);
+  g_assert_cmpuint (heartbeat_agent_get_beats (agent), ==, 1);
+  g_assert_true (g_variant_equal (heartbeat_agent_get_metadata (agent), metadata));
+  g_assert_cmpint (heartbeat_agent_get_idle_usec (agent, f->now), ==, 0);
+
+  /* an unregistration, and an idle mark */
+  g_assert_false (heartbeat_monitor_unregister (f->monitor, "a", &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_clear_error (&error);
+  g_assert_true (heartbeat_monitor_lookup (f->monitor, "a") == agent);
+  g_assert_false (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_agent_is_idle (agent));
+  expect_no_events (f);
+
+  /* the restored agent still keeps its deadline: stale 7 s after its beat */
+  f->now += SECONDS (7);
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  expect_events (f, STATE ("a", HEALTHY, STALE), STALE ("a", SECONDS (7)));
+
+  probe.fail = FALSE;
+  g_assert_true (heartbeat_monitor_unregister (f->monitor, "a", &error));
+  g_assert_no_error (error);
+  expect_events (f, UNREGISTERED ("a", UNREGISTERED));
+  g_assert_cmpuint (probe.n_agents_seen, ==, 0);   /* committed with the agent out */
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2688,6 +2957,10 @@ main (int   argc,
   g_test_add_func ("/monitor/enums/round-trip", test_enums_round_trip);
   g_test_add_func ("/monitor/id/validation", test_id_validation);
   ADD_TEST ("/monitor/invalid/rejected-and-nothing-changed", test_invalid_input_rejected);
+  g_test_add_func ("/monitor/gate/metadata", test_metadata_gate);
+  ADD_TEST ("/monitor/gate/every-entry-point", test_metadata_gate_entry_points);
+  ADD_TEST ("/monitor/limits/max-agents", test_max_agents);
+  ADD_TEST ("/monitor/durability/commit-failure-changes-nothing", test_commit_failure_changes_nothing);
 
   ADD_TEST ("/monitor/timeout/wins-over-stale-keeps-deadline-order", test_timeout_wins_keeps_deadline_order);
   ADD_TEST ("/monitor/beat-at/past-activity", test_beat_at_past_activity);

@@ -61,6 +61,11 @@ struct _HeartbeatMonitor {
   gint64              stale_threshold;
   gint64              timeout_threshold;
   gboolean            stale_warning_only_once;
+  guint               max_agents;  /* 0: no limit */
+
+  HeartbeatCommitFunc commit;
+  gpointer            commit_data;
+  GDestroyNotify      commit_destroy;
 };
 
 G_DEFINE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, G_TYPE_OBJECT)
@@ -74,6 +79,7 @@ enum {
   PROP_TIMEOUT_THRESHOLD,
   PROP_STALE_WARNING_ONLY_ONCE,
   PROP_RUNNING,
+  PROP_MAX_AGENTS,
   N_PROPS
 };
 
@@ -108,7 +114,8 @@ id_char_is_valid (char c)
  * @error: return location for a #GError
  *
  * Checks an id the way every monitor call does: 1 to
- * %HEARTBEAT_ID_MAX_LENGTH characters of `[A-Za-z0-9._:@-]`.
+ * %HEARTBEAT_ID_MAX_LENGTH characters of `[A-Za-z0-9._:@-]`, other than `.` and `..`
+ * (which are path segments in URLs and file names).
  *
  * Returns: %TRUE if @id is valid; otherwise %FALSE with
  *   %HEARTBEAT_ERROR_INVALID_ARGUMENT set
@@ -126,6 +133,12 @@ heartbeat_id_is_valid (const char *id,
       return FALSE;
     }
 
+  if (strcmp (id, ".") == 0 || strcmp (id, "..") == 0)
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Agent id must not be “.” or “..”");
+      return FALSE;
+    }
   for (const char *p = id; *p; p++, len++)
     {
       if (len >= HEARTBEAT_ID_MAX_LENGTH)
@@ -196,29 +209,6 @@ threshold_is_valid (gint64      usec,
 }
 
 static gboolean
-metadata_is_valid (GVariant *metadata,
-                   GError  **error)
-{
-  if (metadata == NULL)
-    return TRUE;
-
-  if (!g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT))
-    {
-      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                   "Metadata must be a dictionary of type a{sv}, not %s",
-                   g_variant_get_type_string (metadata));
-      return FALSE;
-    }
-  if (g_variant_get_size (metadata) > HEARTBEAT_METADATA_MAX_SIZE)
-    {
-      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                   "Metadata is larger than %d bytes", HEARTBEAT_METADATA_MAX_SIZE);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-static gboolean
 options_are_valid (const HeartbeatAgentOptions *options,
                    GError                     **error)
 {
@@ -228,7 +218,7 @@ options_are_valid (const HeartbeatAgentOptions *options,
   if (!text_is_valid (options->task_id, HEARTBEAT_TASK_ID_MAX_LENGTH, "Task id", error) ||
       !threshold_is_valid (options->stale_after_usec, "Stale threshold", error) ||
       !threshold_is_valid (options->timeout_after_usec, "Timeout threshold", error) ||
-      !metadata_is_valid (options->metadata, error) ||
+      !heartbeat_metadata_is_valid (options->metadata, error) ||
       !text_is_valid (options->bound_to, HEARTBEAT_TASK_ID_MAX_LENGTH, "Binding", error))
     return FALSE;
 
@@ -265,7 +255,7 @@ merge_metadata (GVariant                   *old,
     g_variant_dict_insert (&dict, "progress", "d", details->progress);
 
   merged = g_variant_ref_sink (g_variant_dict_end (&dict));
-  if (!metadata_is_valid (merged, error))
+  if (!heartbeat_metadata_is_valid (merged, error))
     return NULL;
   return g_steal_pointer (&merged);
 }
@@ -487,13 +477,12 @@ insert_agent (HeartbeatMonitor *self,
   owned_add (self, agent->owner_uid, +1);
 }
 
-static void
-remove_agent (HeartbeatMonitor         *self,
-              HeartbeatAgent           *agent,
-              HeartbeatUnregisterReason reason)
+/* Takes @agent out of the table without a word; returns the table's
+ * reference. */
+static HeartbeatAgent *
+detach_agent (HeartbeatMonitor *self,
+              HeartbeatAgent   *agent)
 {
-  g_autoptr(HeartbeatAgent) owned G_GNUC_UNUSED = agent; /* the table's reference */
-
   g_hash_table_steal (self->agents, agent->id);
   heartbeat_deadlines_remove (&self->deadlines, agent);
   self->state_counts[agent->state]--;
@@ -501,8 +490,119 @@ remove_agent (HeartbeatMonitor         *self,
   agent->registered = FALSE;
   agent->generation++;
   rearm (self);
+  return agent;
+}
+
+static void
+remove_agent (HeartbeatMonitor         *self,
+              HeartbeatAgent           *agent,
+              HeartbeatUnregisterReason reason)
+{
+  g_autoptr(HeartbeatAgent) owned G_GNUC_UNUSED = detach_agent (self, agent);
 
   g_signal_emit (self, signals[SIGNAL_AGENT_UNREGISTERED], 0, agent, reason);
+}
+
+/* ------------------------------------------------------------------ */
+/* Durability                                                          */
+
+/* Asks the commit function (a persistence front) to make the agents as
+ * they are now durable. */
+static gboolean
+commit (HeartbeatMonitor *self,
+        GError          **error)
+{
+  g_autoptr(GError) local = NULL;
+
+  if (self->commit == NULL || self->commit (self, self->commit_data, &local))
+    return TRUE;
+  g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED,
+               "The change could not be saved, so it was not made: %s",
+               local ? local->message : "unknown error");
+  return FALSE;
+}
+
+/* What a re-registration changes in an agent, to put back if it cannot
+ * be saved. */
+typedef struct {
+  guint8    state;
+  gboolean  idle;
+  gboolean  stale_is_default;
+  gboolean  timeout_is_default;
+  guint32   owner_uid;
+  gint32    pid;
+  guint64   beats;
+  gint64    stale_after;
+  gint64    timeout_after;
+  gint64    started_at;
+  gint64    last_activity_at;
+  gint64    mark_at;
+  char     *task_id;
+  char     *bound_to;
+  char     *status;
+  GVariant *metadata;
+} SavedAgent;
+
+static void
+save_agent (const HeartbeatAgent *agent,
+            SavedAgent           *saved)
+{
+  saved->state = agent->state;
+  saved->idle = agent->idle;
+  saved->stale_is_default = agent->stale_is_default;
+  saved->timeout_is_default = agent->timeout_is_default;
+  saved->owner_uid = agent->owner_uid;
+  saved->pid = agent->pid;
+  saved->beats = agent->beats;
+  saved->stale_after = agent->stale_after;
+  saved->timeout_after = agent->timeout_after;
+  saved->started_at = agent->started_at;
+  saved->last_activity_at = agent->last_activity_at;
+  saved->mark_at = agent->mark_at;
+  saved->task_id = g_strdup (agent->task_id);
+  saved->bound_to = g_strdup (agent->bound_to);
+  saved->status = g_strdup (agent->status);
+  saved->metadata = agent->metadata ? g_variant_ref (agent->metadata) : NULL;
+}
+
+static void
+saved_agent_clear (SavedAgent *saved)
+{
+  g_clear_pointer (&saved->task_id, g_free);
+  g_clear_pointer (&saved->bound_to, g_free);
+  g_clear_pointer (&saved->status, g_free);
+  g_clear_pointer (&saved->metadata, g_variant_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SavedAgent, saved_agent_clear)
+
+static void
+restore_saved_agent (HeartbeatMonitor *self,
+                     HeartbeatAgent   *agent,
+                     SavedAgent       *saved)
+{
+  set_state (self, agent, saved->state);
+  if (agent->owner_uid != saved->owner_uid)
+    {
+      owned_add (self, agent->owner_uid, -1);
+      owned_add (self, saved->owner_uid, +1);
+      agent->owner_uid = saved->owner_uid;
+    }
+  agent->idle = saved->idle;
+  agent->stale_is_default = saved->stale_is_default;
+  agent->timeout_is_default = saved->timeout_is_default;
+  agent->pid = saved->pid;
+  agent->beats = saved->beats;
+  agent->stale_after = saved->stale_after;
+  agent->timeout_after = saved->timeout_after;
+  agent->started_at = saved->started_at;
+  agent->last_activity_at = saved->last_activity_at;
+  agent->mark_at = saved->mark_at;
+  heartbeat_agent_set_task_id (agent, saved->task_id);
+  heartbeat_agent_set_bound_to (agent, saved->bound_to);
+  heartbeat_agent_set_status (agent, saved->status);
+  heartbeat_agent_take_metadata (agent, g_steal_pointer (&saved->metadata));
+  schedule (self, agent);
 }
 
 static HeartbeatAgent *
@@ -877,10 +977,25 @@ heartbeat_monitor_register (HeartbeatMonitor            *monitor,
   agent = g_hash_table_lookup (monitor->agents, id);
   if (agent == NULL)
     {
+      if (monitor->max_agents != 0 && g_hash_table_size (monitor->agents) >= monitor->max_agents)
+        {
+          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_QUOTA_EXCEEDED,
+                       "The monitor holds its maximum of %u agents", monitor->max_agents);
+          return NULL;
+        }
       agent = add_agent (monitor, id, options, HEARTBEAT_AGENT_STATE_HEALTHY, now);
+      schedule (monitor, agent);
+      if (!commit (monitor, error))
+        {
+          heartbeat_agent_unref (detach_agent (monitor, agent));
+          return NULL;
+        }
     }
   else
     {
+      g_auto(SavedAgent) saved = { 0 };
+
+      save_agent (agent, &saved);
       agent->generation++;
       apply_options (monitor, agent, options);
       agent->started_at = now;
@@ -889,8 +1004,13 @@ heartbeat_monitor_register (HeartbeatMonitor            *monitor,
       agent->idle = FALSE;
       heartbeat_agent_set_status (agent, NULL);
       old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_HEALTHY);
+      schedule (monitor, agent);
+      if (!commit (monitor, error))
+        {
+          restore_saved_agent (monitor, agent, &saved);
+          return NULL;
+        }
     }
-  schedule (monitor, agent);
 
   hold = heartbeat_agent_ref (agent);
   generation = agent->generation;
@@ -1086,7 +1206,7 @@ beat_at (HeartbeatMonitor           *monitor,
     }
 
   if (!text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
-      !metadata_is_valid (details->metadata, error))
+      !heartbeat_metadata_is_valid (details->metadata, error))
     return FALSE;
   if (details->has_progress && !isfinite (details->progress))
     {
@@ -1229,7 +1349,7 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
 
   agent = lookup_or_error (monitor, id, error);
-  if (agent == NULL)
+  if (agent == NULL || !commit (monitor, error))
     return FALSE;
 
   record_activity (monitor, agent, "idle", NULL, FALSE, -1);
@@ -1299,7 +1419,16 @@ heartbeat_monitor_unregister (HeartbeatMonitor *monitor,
   if (agent == NULL)
     return FALSE;
 
-  remove_agent (monitor, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+  detach_agent (monitor, agent);
+  if (!commit (monitor, error))
+    {
+      insert_agent (monitor, agent);   /* the table's reference again */
+      schedule (monitor, agent);
+      return FALSE;
+    }
+  g_signal_emit (monitor, signals[SIGNAL_AGENT_UNREGISTERED], 0, agent,
+                 HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+  heartbeat_agent_unref (agent);
   return TRUE;
 }
 
@@ -1389,7 +1518,7 @@ heartbeat_monitor_post_event (HeartbeatMonitor *monitor,
                            "Event type must be 1 to 64 characters of [A-Za-z0-9._:@-]");
       return FALSE;
     }
-  if (!metadata_is_valid (held, error))
+  if (!heartbeat_metadata_is_valid (held, error))
     return FALSE;
 
   g_signal_emit (monitor, signals[SIGNAL_EVENT_POSTED], 0, type, held);
@@ -1609,6 +1738,68 @@ DEFINE_THRESHOLD_ACCESSORS (stale_threshold, stale_threshold, PROP_STALE_THRESHO
 DEFINE_THRESHOLD_ACCESSORS (timeout_threshold, timeout_threshold, PROP_TIMEOUT_THRESHOLD)
 
 /**
+ * heartbeat_monitor_get_max_agents:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: #HeartbeatMonitor:max-agents
+ */
+guint
+heartbeat_monitor_get_max_agents (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor->max_agents;
+}
+
+/**
+ * heartbeat_monitor_set_max_agents:
+ * @monitor: a #HeartbeatMonitor
+ * @max_agents: the most agents to hold, or 0 for no limit
+ *
+ * Sets #HeartbeatMonitor:max-agents.
+ */
+void
+heartbeat_monitor_set_max_agents (HeartbeatMonitor *monitor,
+                                  guint             max_agents)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  if (monitor->max_agents == max_agents)
+    return;
+  monitor->max_agents = max_agents;
+  g_object_notify_by_pspec (G_OBJECT (monitor), properties[PROP_MAX_AGENTS]);
+}
+
+/**
+ * heartbeat_monitor_set_commit_func:
+ * @monitor: a #HeartbeatMonitor
+ * @func: (nullable): the function that makes the agents durable, or %NULL
+ * @user_data: data for @func
+ * @destroy: (nullable): frees @user_data when @func is replaced
+ *
+ * Makes registrations, unregistrations and idle marks durable before they
+ * count: heartbeat_monitor_register() and heartbeat_monitor_unregister()
+ * apply the change, call @func, and take the change back (emitting
+ * nothing) and fail with %HEARTBEAT_ERROR_NOT_SAVED if it fails;
+ * heartbeat_monitor_mark_idle() calls it first and fails the same way.
+ * Beats, and changes the deadlines bring, do not call it: a persistence
+ * front batches those.
+ */
+void
+heartbeat_monitor_set_commit_func (HeartbeatMonitor   *monitor,
+                                   HeartbeatCommitFunc func,
+                                   gpointer            user_data,
+                                   GDestroyNotify      destroy)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  if (monitor->commit_destroy)
+    monitor->commit_destroy (monitor->commit_data);
+  monitor->commit = func;
+  monitor->commit_data = user_data;
+  monitor->commit_destroy = destroy;
+}
+
+/**
  * heartbeat_monitor_get_stale_warning_only_once:
  * @monitor: a #HeartbeatMonitor
  *
@@ -1690,6 +1881,9 @@ heartbeat_monitor_get_property (GObject    *object,
     case PROP_RUNNING:
       g_value_set_boolean (value, self->source != NULL);
       break;
+    case PROP_MAX_AGENTS:
+      g_value_set_uint (value, self->max_agents);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1717,6 +1911,9 @@ heartbeat_monitor_set_property (GObject      *object,
     case PROP_STALE_WARNING_ONLY_ONCE:
       heartbeat_monitor_set_stale_warning_only_once (self, g_value_get_boolean (value));
       break;
+    case PROP_MAX_AGENTS:
+      heartbeat_monitor_set_max_agents (self, g_value_get_uint (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1732,6 +1929,7 @@ heartbeat_monitor_dispose (GObject *object)
       g_source_destroy (self->source);
       g_clear_pointer (&self->source, g_source_unref);
     }
+  heartbeat_monitor_set_commit_func (self, NULL, NULL, NULL);
 
   G_OBJECT_CLASS (heartbeat_monitor_parent_class)->dispose (object);
 }
@@ -1819,6 +2017,18 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
   properties[PROP_RUNNING] =
     g_param_spec_boolean ("running", NULL, NULL, FALSE,
                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
+  /**
+   * HeartbeatMonitor:max-agents:
+   *
+   * The most agents the monitor holds at once; registering one more fails
+   * with %HEARTBEAT_ERROR_QUOTA_EXCEEDED. 0 (the default) is no limit.
+   * Declared and restored agents are not refused, so a smaller limit
+   * never drops an agent that exists.
+   */
+  properties[PROP_MAX_AGENTS] =
+    g_param_spec_uint ("max-agents", NULL, NULL, 0, G_MAXUINT, 0,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 

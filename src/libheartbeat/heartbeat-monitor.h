@@ -7,6 +7,7 @@
 #include <glib-object.h>
 
 #include "heartbeat-agent.h"
+#include "heartbeat-values.h"
 
 G_BEGIN_DECLS
 
@@ -34,14 +35,6 @@ G_BEGIN_DECLS
 #define HEARTBEAT_STATUS_MAX_LENGTH 64
 
 /**
- * HEARTBEAT_METADATA_MAX_SIZE:
- *
- * The largest metadata dictionary an agent may carry, in bytes of its
- * serialized #GVariant form, after a beat's metadata is merged into it.
- */
-#define HEARTBEAT_METADATA_MAX_SIZE 16384
-
-/**
  * HEARTBEAT_THRESHOLD_MAX:
  *
  * The largest threshold or interval accepted, in µs (about 100 years), so
@@ -63,6 +56,11 @@ GQuark heartbeat_error_quark (void);
  * @HEARTBEAT_ERROR_INVALID_ARGUMENT: an id, status, task id, threshold or
  *   metadata dictionary is malformed or too large. Nothing was changed.
  * @HEARTBEAT_ERROR_NOT_FOUND: no agent has that id. Nothing was changed.
+ * @HEARTBEAT_ERROR_QUOTA_EXCEEDED: the monitor holds its
+ *   #HeartbeatMonitor:max-agents. Nothing was changed.
+ * @HEARTBEAT_ERROR_NOT_SAVED: the commit function (see
+ *   heartbeat_monitor_set_commit_func()) could not make the change durable,
+ *   so it was taken back. Nothing was changed.
  *
  * Errors returned for bad input. Programmer errors (a %NULL monitor) are
  * guarded by g_return_val_if_fail() instead.
@@ -70,6 +68,8 @@ GQuark heartbeat_error_quark (void);
 typedef enum {
   HEARTBEAT_ERROR_INVALID_ARGUMENT,
   HEARTBEAT_ERROR_NOT_FOUND,
+  HEARTBEAT_ERROR_QUOTA_EXCEEDED,
+  HEARTBEAT_ERROR_NOT_SAVED,
 } HeartbeatError;
 
 /**
@@ -173,6 +173,25 @@ typedef struct {
  */
 typedef gint64 (*HeartbeatClockFunc) (gpointer user_data);
 
+typedef struct _HeartbeatMonitor HeartbeatMonitor;
+
+/**
+ * HeartbeatCommitFunc:
+ * @monitor: the monitor
+ * @user_data: the data given to heartbeat_monitor_set_commit_func()
+ * @error: return location for a #GError
+ *
+ * Makes the agents the monitor holds right now durable, as a persistence
+ * front does. Called after a registration or an unregistration has been
+ * applied and before it is announced; on failure the monitor takes the
+ * change back.
+ *
+ * Returns: %TRUE if the agents are saved, %FALSE with @error set if not
+ */
+typedef gboolean (*HeartbeatCommitFunc) (HeartbeatMonitor *monitor,
+                                         gpointer          user_data,
+                                         GError          **error);
+
 #define HEARTBEAT_TYPE_MONITOR (heartbeat_monitor_get_type ())
 G_DECLARE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, HEARTBEAT, MONITOR, GObject)
 
@@ -236,6 +255,11 @@ void              heartbeat_monitor_run_checks        (HeartbeatMonitor         
                                                        gint64                       now);
 gint64            heartbeat_monitor_get_next_deadline (HeartbeatMonitor            *monitor);
 
+void              heartbeat_monitor_set_commit_func   (HeartbeatMonitor            *monitor,
+                                                       HeartbeatCommitFunc          func,
+                                                       gpointer                     user_data,
+                                                       GDestroyNotify               destroy);
+
 void              heartbeat_monitor_set_clock         (HeartbeatMonitor            *monitor,
                                                        HeartbeatClockFunc           clock,
                                                        gpointer                     user_data);
@@ -252,6 +276,9 @@ void              heartbeat_monitor_set_stale_threshold  (HeartbeatMonitor *moni
 gint64            heartbeat_monitor_get_timeout_threshold (HeartbeatMonitor *monitor);
 void              heartbeat_monitor_set_timeout_threshold (HeartbeatMonitor *monitor,
                                                            gint64            usec);
+guint             heartbeat_monitor_get_max_agents    (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_set_max_agents    (HeartbeatMonitor *monitor,
+                                                       guint             max_agents);
 gboolean          heartbeat_monitor_get_stale_warning_only_once (HeartbeatMonitor *monitor);
 void              heartbeat_monitor_set_stale_warning_only_once (HeartbeatMonitor *monitor,
                                                                  gboolean          only_once);

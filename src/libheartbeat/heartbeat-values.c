@@ -1,0 +1,203 @@
+/* heartbeat-values.c: the one gate for values from outside
+ *
+ * Metadata, beat details and event data reach the monitor from D-Bus,
+ * HTTP (JSON), heartbeat files, the configuration and the state file.
+ * Whatever the monitor keeps is later sent out on every front, so it must
+ * be something each of them can carry, and carry back unchanged:
+ *
+ *  - a dictionary `a{sv}` at the top;
+ *  - inside: booleans, integers (a `t` no larger than G_MAXINT64, since
+ *    JSON readers take integers as signed 64-bit), finite doubles,
+ *    strings (GVariant strings are UTF-8 without NUL), object paths and
+ *    signatures (carried as strings), arrays, dictionaries with string
+ *    keys, non-empty tuples and variants;
+ *  - no maybe types (JSON would show null, D-Bus has none), no handles
+ *    (meaningless outside one message), no empty tuple (D-Bus has none);
+ *  - nested at most %HEARTBEAT_METADATA_MAX_DEPTH containers deep;
+ *  - at most %HEARTBEAT_METADATA_MAX_SIZE bytes both as a serialized
+ *    GVariant and as JSON text.
+ *
+ * The walk refuses a value at the first level past the limit, before it
+ * looks any deeper and before anything asks GLib for the serialized size
+ * (which recurses over the whole value), so no input can exhaust the stack.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <math.h>
+
+#include "heartbeat-monitor.h"
+#include "heartbeat-values.h"
+
+static gboolean
+refuse (GError    **error,
+        const char *format,
+        ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+refuse (GError    **error,
+        const char *format,
+        ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT, "Metadata: %s", message);
+  return FALSE;
+}
+
+/* The length of @text as a JSON string, quotes included: an upper bound
+ * (a control character may be written as \n in two bytes, not six). */
+static gsize
+json_string_length (const char *text)
+{
+  gsize length = 2;
+
+  for (const guchar *p = (const guchar *) text; *p; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        length += 2;
+      else if (*p < 0x20 || *p == 0x7f)
+        length += 6;
+      else
+        length++;
+    }
+  return length;
+}
+
+/* Checks @value at nesting @depth (its own level) and adds its length as
+ * JSON text to @text, stopping as soon as either bound is passed. */
+static gboolean
+value_is_valid (GVariant *value,
+                guint     depth,
+                gsize    *text,
+                GError  **error)
+{
+  const GVariantType *type = g_variant_get_type (value);
+
+  if (*text > HEARTBEAT_METADATA_MAX_SIZE)
+    return refuse (error, "larger than %d bytes as JSON", HEARTBEAT_METADATA_MAX_SIZE);
+
+  if (g_variant_type_is_basic (type))
+    {
+      switch (g_variant_classify (value))
+        {
+        case G_VARIANT_CLASS_BOOLEAN:
+          *text += 5;
+          return TRUE;
+        case G_VARIANT_CLASS_BYTE:
+        case G_VARIANT_CLASS_INT16:
+        case G_VARIANT_CLASS_UINT16:
+        case G_VARIANT_CLASS_INT32:
+        case G_VARIANT_CLASS_UINT32:
+        case G_VARIANT_CLASS_INT64:
+          *text += 20;
+          return TRUE;
+        case G_VARIANT_CLASS_UINT64:
+          if (g_variant_get_uint64 (value) > G_MAXINT64)
+            return refuse (error, "an unsigned integer larger than %" G_GINT64_FORMAT, G_MAXINT64);
+          *text += 20;
+          return TRUE;
+        case G_VARIANT_CLASS_DOUBLE:
+          if (!isfinite (g_variant_get_double (value)))
+            return refuse (error, "a number that is not finite");
+          *text += 24;
+          return TRUE;
+        case G_VARIANT_CLASS_STRING:
+        case G_VARIANT_CLASS_OBJECT_PATH:
+        case G_VARIANT_CLASS_SIGNATURE:
+          *text += json_string_length (g_variant_get_string (value, NULL));
+          return TRUE;
+        case G_VARIANT_CLASS_HANDLE:
+          return refuse (error, "a file descriptor handle cannot be kept");
+        default:
+          return refuse (error, "type %s cannot be kept", g_variant_get_type_string (value));
+        }
+    }
+
+  if (depth >= HEARTBEAT_METADATA_MAX_DEPTH)
+    return refuse (error, "nested deeper than %d levels", HEARTBEAT_METADATA_MAX_DEPTH);
+
+  switch (g_variant_classify (value))
+    {
+    case G_VARIANT_CLASS_VARIANT:
+      {
+        g_autoptr(GVariant) child = g_variant_get_variant (value);
+        return value_is_valid (child, depth + 1, text, error);
+      }
+
+    case G_VARIANT_CLASS_MAYBE:
+      return refuse (error, "a maybe value (null) cannot be kept");
+
+    case G_VARIANT_CLASS_DICT_ENTRY:
+      {
+        g_autoptr(GVariant) key = g_variant_get_child_value (value, 0);
+        g_autoptr(GVariant) child = g_variant_get_child_value (value, 1);
+
+        if (!g_variant_is_of_type (key, G_VARIANT_TYPE_STRING))
+          return refuse (error, "dictionary keys must be strings, not %s", g_variant_get_type_string (key));
+        *text += json_string_length (g_variant_get_string (key, NULL)) + 1;
+        return value_is_valid (child, depth + 1, text, error);
+      }
+
+    case G_VARIANT_CLASS_TUPLE:
+      if (g_variant_n_children (value) == 0)
+        return refuse (error, "an empty tuple cannot travel on D-Bus");
+      G_GNUC_FALLTHROUGH;
+    case G_VARIANT_CLASS_ARRAY:
+      {
+        gsize n = g_variant_n_children (value);
+
+        *text += 2;
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+
+            *text += 1;
+            if (!value_is_valid (child, depth + 1, text, error))
+              return FALSE;
+          }
+        return TRUE;
+      }
+
+    default:
+      return refuse (error, "type %s cannot be kept", g_variant_get_type_string (value));
+    }
+}
+
+/**
+ * heartbeat_metadata_is_valid:
+ * @metadata: (nullable): a candidate metadata dictionary
+ * @error: return location for a #GError
+ *
+ * The one check every value from outside passes before the monitor keeps
+ * it: an agent's metadata, a beat's metadata (after merging) and an
+ * event's data. See the top of heartbeat-values.c for what it accepts;
+ * in short, what both D-Bus and JSON carry, and read back unchanged,
+ * nested at most %HEARTBEAT_METADATA_MAX_DEPTH levels and at most
+ * %HEARTBEAT_METADATA_MAX_SIZE bytes in either form. %NULL is valid (no
+ * metadata).
+ *
+ * Returns: %TRUE if @metadata may be kept; otherwise %FALSE with
+ *   %HEARTBEAT_ERROR_INVALID_ARGUMENT set
+ */
+gboolean
+heartbeat_metadata_is_valid (GVariant *metadata,
+                             GError  **error)
+{
+  gsize text = 0;
+
+  if (metadata == NULL)
+    return TRUE;
+
+  if (!g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT))
+    return refuse (error, "must be a dictionary of type a{sv}, not %s",
+                   g_variant_get_type_string (metadata));
+  if (!value_is_valid (metadata, 0, &text, error))
+    return FALSE;
+  if (text > HEARTBEAT_METADATA_MAX_SIZE || g_variant_get_size (metadata) > HEARTBEAT_METADATA_MAX_SIZE)
+    return refuse (error, "larger than %d bytes", HEARTBEAT_METADATA_MAX_SIZE);
+  return TRUE;
+}

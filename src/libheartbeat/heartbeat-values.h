@@ -1,0 +1,36 @@
+/* heartbeat-values.h: the one gate for values from outside
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/**
+ * HEARTBEAT_METADATA_MAX_SIZE:
+ *
+ * The largest metadata dictionary an agent may carry, in bytes, after a
+ * beat's metadata is merged into it. It bounds both the serialized
+ * #GVariant and the dictionary written out as JSON text (where a control
+ * character costs six bytes), so no front ever stores or sends more.
+ */
+#define HEARTBEAT_METADATA_MAX_SIZE 16384
+
+/**
+ * HEARTBEAT_METADATA_MAX_DEPTH:
+ *
+ * How deeply a metadata dictionary may nest, counting every container
+ * (array, dictionary entry, tuple, variant) and the dictionary itself.
+ * A JSON object inside metadata costs three levels (`a{sv}`: array,
+ * entry, variant), a JSON array two (`av`). D-Bus refuses a message
+ * nested more than 64 levels (and some peers 32); replies wrap metadata
+ * in at most six more, so every value accepted here can be sent.
+ */
+#define HEARTBEAT_METADATA_MAX_DEPTH 16
+
+gboolean heartbeat_metadata_is_valid (GVariant *metadata,
+                                      GError  **error);
+
+G_END_DECLS
