@@ -4,6 +4,9 @@
  */
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
 
 #include "hb-state.h"
 
@@ -111,7 +114,7 @@ test_round_trip (Fixture *f, gconstpointer data)
 {
   g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed (
     "{'host': <'db1'>, 'attempt': <int32 2>, 'ratio': <0.25>, 'tags': <['a', 'b']>,"
-    " 'nested': <{'deep': <true>}>, 'big': <uint64 18446744073709551615>}"));
+    " 'nested': <{'deep': <true>}>, 'big': <uint64 9223372036854775807>}"));
   HeartbeatAgentOptions full = {
     .task_id = "backup /srv", .stale_after_usec = 7 * G_USEC_PER_SEC,
     .timeout_after_usec = 600 * G_USEC_PER_SEC, .owner_uid = 1000, .pid = 1,
@@ -203,12 +206,16 @@ test_write_through_and_batching (Fixture *f, gconstpointer data)
   g_assert_true (heartbeat_monitor_unregister (f->monitor, "b", &error));
   g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 3);
 
-  /* a hundred beats: no write now, one write later */
+  /* a hundred beats: no write now, one write later; MarkIdle first makes
+   * sure the state can be written (one write), its mark rides with the
+   * batch */
   count = hb_state_get_write_count (f->state);
   for (int i = 0; i < 100; i++)
     g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
-  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
   g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count);
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
+  count++;
 
   handler = g_signal_connect (f->state, "notify::write-count", G_CALLBACK (on_write_count), loop);
   timeout = g_timeout_add_seconds (10, on_timeout, NULL);
@@ -365,7 +372,12 @@ test_write_failure_is_a_problem (Fixture *f, gconstpointer data)
   state = hb_state_new (monitor, inner);
   g_signal_connect (state, "notify::problem", G_CALLBACK (on_problem), &notified);
 
-  register_agent (monitor, "a", NULL);
+  /* a registration that cannot be saved is refused, and not kept */
+  g_assert_null (heartbeat_monitor_register (monitor, "a", NULL, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_assert_nonnull (strstr (error->message, inner));
+  g_clear_error (&error);
+  g_assert_null (heartbeat_monitor_lookup (monitor, "a"));
   g_assert_nonnull (hb_state_get_problem (state));
   g_assert_nonnull (strstr (hb_state_get_problem (state), inner));
   g_assert_cmpuint (notified, ==, 1);
@@ -376,8 +388,7 @@ test_write_failure_is_a_problem (Fixture *f, gconstpointer data)
 
   /* fixed: the next write clears the problem */
   g_unlink (blocker);
-  g_assert_true (hb_state_flush (state, &error));
-  g_assert_no_error (error);
+  register_agent (monitor, "a", NULL);
   g_assert_null (hb_state_get_problem (state));
   g_assert_cmpuint (notified, ==, 2);
   g_assert_cmpuint (hb_state_get_write_count (state), ==, 1);
@@ -387,6 +398,107 @@ test_write_failure_is_a_problem (Fixture *f, gconstpointer data)
   g_unlink (file);
   g_rmdir (inner);
   g_rmdir (blocker);
+}
+
+/* One daemon per state directory: a second lock is refused, naming the
+ * holder, until the first is let go. */
+static void
+test_lock (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+  g_autoptr(HbState) second = hb_state_new (monitor, f->dir);
+  g_autoptr(HbState) third = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *pid = g_strdup_printf ("(pid %d)", (int) getpid ());
+
+  g_assert_true (hb_state_lock (f->state, &error));
+  g_assert_no_error (error);
+  g_assert_true (hb_state_lock (f->state, &error));   /* again: still ours */
+
+  g_assert_false (hb_state_lock (second, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BUSY);
+  g_assert_nonnull (strstr (error->message, pid));
+  g_assert_nonnull (strstr (error->message, f->dir));
+  g_clear_error (&error);
+
+  g_clear_object (&f->state);
+  third = hb_state_new (monitor, f->dir);
+  g_assert_true (hb_state_lock (third, &error));
+  g_assert_no_error (error);
+}
+
+/* A state file nested deeper than ours ever is, or metadata text nested
+ * deeper than the gate allows, is refused without recursing into it. */
+static void
+test_deeply_nested (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GString) text = g_string_new ("{\"version\": 1, \"agents\": [");
+  g_autoptr(GString) meta = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+
+  for (int i = 0; i < 20000; i++)
+    g_string_append_c (text, '[');
+  for (int i = 0; i < 20000; i++)
+    g_string_append_c (text, ']');
+  g_string_append (text, "]}");
+  g_assert_true (g_file_set_contents (f->path, text->str, -1, &error));
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 0);
+  assert_warnings ((const char *[]) { "*unreadable (nested deeper than 8 levels)*moved it to*", NULL });
+  g_clear_object (&state2);
+  g_clear_object (&monitor2);
+
+  /* metadata text 20,000 levels deep: that agent is skipped, not the rest */
+  g_string_append (meta, "{'k': ");
+  for (int i = 0; i < 20000; i++)
+    g_string_append_c (meta, '<');
+  g_string_append (meta, "1");
+  for (int i = 0; i < 20000; i++)
+    g_string_append_c (meta, '>');
+  g_string_append (meta, "}");
+  g_string_printf (text,
+    "{\"version\": 1, \"agents\": ["
+    "{\"id\": \"deep\", \"state\": \"healthy\", \"owner-uid\": 0, \"pid\": 0, \"beats\": 0,"
+    " \"stale-after-usec\": 0, \"timeout-after-usec\": 0, \"started-at\": 1, \"last-activity-at\": 1,"
+    " \"metadata\": \"%s\"},"
+    "{\"id\": \"fine\", \"state\": \"healthy\", \"owner-uid\": 0, \"pid\": 0, \"beats\": 0,"
+    " \"stale-after-usec\": 0, \"timeout-after-usec\": 0, \"started-at\": 1, \"last-activity-at\": 1,"
+    " \"metadata\": \"{'k': <1>}\"}]}", meta->str);
+  g_assert_true (g_file_set_contents (f->path, text->str, -1, &error));
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 1);
+  g_assert_nonnull (heartbeat_monitor_lookup (monitor2, "fine"));
+  assert_warnings ((const char *[]) { "*agent ?deep?: metadata nested too deeply; skipped", NULL });
+}
+
+/* No size limit on reading back what was written: 600 agents with the
+ * largest metadata each (over 10 MB) all come back. */
+static void
+test_large_state_restored (Fixture *f, gconstpointer data)
+{
+  g_autofree char *big = g_strnfill (HEARTBEAT_METADATA_MAX_SIZE - 64, 'm');
+  g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed ("{'big': <%s>}", big));
+  HeartbeatAgentOptions options = { .metadata = metadata };
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&f->state);   /* no write per registration */
+  for (guint i = 0; i < 600; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("agent-%u", i);
+      register_agent (f->monitor, id, &options);
+    }
+  f->state = hb_state_new (f->monitor, f->dir);
+  g_assert_true (hb_state_flush (f->state, &error));
+  g_assert_no_error (error);
+
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 600);
+  g_assert_true (g_variant_equal (heartbeat_agent_get_metadata (heartbeat_monitor_lookup (monitor2, "agent-599")),
+                                  metadata));
 }
 
 int
@@ -403,6 +515,9 @@ main (int argc, char **argv)
   ADD ("/state/corrupt-moved-aside", test_corrupt_moved_aside);
   ADD ("/state/bad-entry-skipped", test_bad_entry_skipped);
   ADD ("/state/write-failure-is-a-problem", test_write_failure_is_a_problem);
+  ADD ("/state/lock", test_lock);
+  ADD ("/state/deeply-nested", test_deeply_nested);
+  ADD ("/state/large-state-restored", test_large_state_restored);
 
   return g_test_run ();
 }

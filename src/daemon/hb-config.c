@@ -45,6 +45,7 @@ static const KeySpec keys[] = {
   { "monitor", "timeout-threshold", KIND_DURATION },
   { "monitor", "stale-warning-only-once", KIND_BOOLEAN },
   { "limits", "agents-per-uid", KIND_UINT },
+  { "limits", "max-agents", KIND_UINT },
   { "http", "enabled", KIND_BOOLEAN },
   { "http", "address", KIND_TEXT },
   { "http", "port", KIND_PORT },
@@ -369,6 +370,7 @@ config_from_key_file (GKeyFile  *merged,
   config->timeout_threshold_usec = get_duration (merged, "monitor", "timeout-threshold", (gint64) 30 * 60 * G_USEC_PER_SEC);
   config->stale_warning_only_once = get_boolean (merged, "monitor", "stale-warning-only-once", TRUE);
   config->agents_per_uid = (guint) get_uint (merged, "limits", "agents-per-uid", 1024);
+  config->max_agents = (guint) get_uint (merged, "limits", "max-agents", 100000);
   config->http_enabled = get_boolean (merged, "http", "enabled", TRUE);
   config->http_tokens_file = g_key_file_get_string (merged, "http", "tokens-file", NULL);
   if (config->http_tokens_file)
@@ -630,6 +632,7 @@ hb_config_apply (const HbConfig   *config,
                 "stale-threshold", config->stale_threshold_usec,
                 "timeout-threshold", config->timeout_threshold_usec,
                 "stale-warning-only-once", config->stale_warning_only_once,
+                "max-agents", config->max_agents,
                 NULL);
 
   for (guint i = 0; i < config->agents->len; i++)

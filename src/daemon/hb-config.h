@@ -47,6 +47,7 @@ typedef struct {
   gboolean   stale_warning_only_once;
   /* [limits] */
   guint      agents_per_uid;
+  guint      max_agents;       /* [limits] max-agents; 0: no limit */
   /* [agent:NAME] sections, in file order */
   GPtrArray *agents;          /* HbConfigAgent */
   /* [http] (read by the HTTP front) */

@@ -39,9 +39,10 @@ static const GDBusErrorEntry hb_dbus_error_entries[] = {
   { HB_DBUS_ERROR_INVALID_ARGUMENT, HB_DBUS_ERROR_PREFIX "InvalidArgument" },
   { HB_DBUS_ERROR_ACCESS_DENIED,    HB_DBUS_ERROR_PREFIX "AccessDenied" },
   { HB_DBUS_ERROR_QUOTA_EXCEEDED,   HB_DBUS_ERROR_PREFIX "QuotaExceeded" },
+  { HB_DBUS_ERROR_NOT_SAVED,        HB_DBUS_ERROR_PREFIX "NotSaved" },
 };
 
-G_STATIC_ASSERT (G_N_ELEMENTS (hb_dbus_error_entries) == HB_DBUS_ERROR_QUOTA_EXCEEDED + 1);
+G_STATIC_ASSERT (G_N_ELEMENTS (hb_dbus_error_entries) == HB_DBUS_ERROR_NOT_SAVED + 1);
 
 /**
  * hb_dbus_error_quark:
@@ -513,6 +514,10 @@ return_error (GDBusMethodInvocation *invocation,
     code = HB_DBUS_ERROR_NOT_FOUND;
   else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT))
     code = HB_DBUS_ERROR_INVALID_ARGUMENT;
+  else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_QUOTA_EXCEEDED))
+    code = HB_DBUS_ERROR_QUOTA_EXCEEDED;
+  else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED))
+    code = HB_DBUS_ERROR_NOT_SAVED;
   else
     {
       /* not ours (a bus error on the way): say what it was, generically */

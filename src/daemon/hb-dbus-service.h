@@ -38,7 +38,11 @@ G_BEGIN_DECLS
  *   (`org.heartbeat.Monitor1.Error.AccessDenied`).
  * @HB_DBUS_ERROR_QUOTA_EXCEEDED: the caller's uid owns as many agents as
  *   it may, so one process cannot exhaust the daemon's memory
- *   (`org.heartbeat.Monitor1.Error.QuotaExceeded`).
+ *   (`org.heartbeat.Monitor1.Error.QuotaExceeded`); also when the daemon
+ *   holds its `[limits] max-agents`.
+ * @HB_DBUS_ERROR_NOT_SAVED: the change could not be written to the state
+ *   directory (a full or read-only disk), so it was not made
+ *   (`org.heartbeat.Monitor1.Error.NotSaved`).
  *
  * Named errors of the interface, org.heartbeat.Monitor1.Error.*. The
  * domain is registered with g_dbus_error_register_error_domain(), so
@@ -50,6 +54,7 @@ typedef enum {
   HB_DBUS_ERROR_INVALID_ARGUMENT,
   HB_DBUS_ERROR_ACCESS_DENIED,
   HB_DBUS_ERROR_QUOTA_EXCEEDED,
+  HB_DBUS_ERROR_NOT_SAVED,
 } HbDBusError;
 
 #define HB_DBUS_ERROR (hb_dbus_error_quark ())

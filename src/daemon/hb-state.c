@@ -17,25 +17,41 @@
  * Metadata is the GVariant text format, which keeps its types exactly.
  *
  * When: a registration or an unregistration by a caller is written before
- * the call returns (the monitor emits its signal synchronously). Beats,
- * idle marks and state changes the deadlines bring are batched: at most
- * one write a second. A write that fails sets the problem property (the
- * daemon puts it in its systemd STATUS) and is retried every few seconds.
+ * it counts, through the monitor's commit function: if the write fails the
+ * monitor takes the change back and the caller gets NotSaved, so nothing
+ * acknowledged is ever lost to a full disk and a kill -9. An idle mark is
+ * refused the same way while the directory cannot be written. Beats, and
+ * changes the deadlines bring, are batched: at most one write a second. A
+ * write that fails sets the problem property (the daemon puts it in its
+ * systemd STATUS, /health and GetStatus) and is retried every few seconds.
+ *
+ * Nothing limits the size of the file read back: what the fronts accept is
+ * bounded ([limits] max-agents, agents-per-uid and 16 KiB of metadata an
+ * agent), so the loader never drops a readable agent for size. Its nesting
+ * is checked as text before parsing. One daemon per directory: see
+ * hb_state_lock().
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-state.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "hb-json.h"
 
 #define STATE_VERSION      1
 #define STATE_FILE         "agents.json"
 #define BATCH_MS           1000
 #define RETRY_SECONDS      5
-#define STATE_MAX_BYTES    (512 * 1024 * 1024)
+#define LOCK_FILE          "lock"
+/* The file's own structure nests three levels; metadata is a string. */
+#define STATE_MAX_DEPTH    8
 
 struct _HbState {
   GObject           parent_instance;
@@ -52,6 +68,7 @@ struct _HbState {
   GThreadPool      *writer;        /* one thread: writes in order */
   GMutex            writer_lock;
   GCond             writer_cond;
+  int               lock_fd;       /* holds the directory's lock, or -1 */
 };
 
 enum {
@@ -322,13 +339,18 @@ write_soon (HbState *self)
   self->batch_id = g_timeout_add (BATCH_MS, on_batch, self);
 }
 
-static void
-write_through (HbState *self)
+/* The monitor's commit function: a registration, an unregistration or an
+ * idle mark by a caller is on disk before it counts. */
+static gboolean
+commit (HeartbeatMonitor *monitor,
+        gpointer          user_data,
+        GError          **error)
 {
+  HbState *self = user_data;
+
   if (self->loading)
-    return;
-  /* Failure is reported through the problem property and retried. */
-  write_now (self, NULL);
+    return TRUE;
+  return write_now (self, error);
 }
 
 static void
@@ -336,7 +358,9 @@ on_registered (HeartbeatMonitor *monitor,
                HeartbeatAgent   *agent,
                HbState          *self)
 {
-  write_through (self);
+  /* heartbeat_monitor_register() committed already; a declared agent
+   * comes from the configuration and rides with the next batch */
+  write_soon (self);
 }
 
 static void
@@ -345,11 +369,9 @@ on_unregistered (HeartbeatMonitor         *monitor,
                  HeartbeatUnregisterReason reason,
                  HbState                  *self)
 {
-  /* A caller's Unregister is durable before it returns; removals the
-   * deadlines bring (timed out, gone) ride with the next batch. */
-  if (reason == HEARTBEAT_UNREGISTER_REASON_UNREGISTERED)
-    write_through (self);
-  else
+  /* A caller's Unregister was committed before it was announced; removals
+   * the deadlines bring (timed out, gone) ride with the next batch. */
+  if (reason != HEARTBEAT_UNREGISTER_REASON_UNREGISTERED)
     write_soon (self);
 }
 
@@ -402,6 +424,34 @@ member_int (JsonObject *object,
   return *value >= min && *value <= max;
 }
 
+/* Whether GVariant text nests at most @max_depth levels, looked at before
+ * g_variant_parse() recurses into it. */
+static gboolean
+variant_text_depth_ok (const char *text,
+                       guint       max_depth)
+{
+  guint depth = 0;
+  char quote = 0;
+
+  for (const char *p = text; *p; p++)
+    {
+      if (quote)
+        {
+          if (*p == '\\' && p[1])
+            p++;
+          else if (*p == quote)
+            quote = 0;
+        }
+      else if (*p == '\'' || *p == '"')
+        quote = *p;
+      else if (strchr ("[({<", *p) && ++depth > max_depth)
+        return FALSE;
+      else if (strchr ("])}>", *p) && depth > 0)
+        depth--;
+    }
+  return TRUE;
+}
+
 static gboolean
 restore_agent (HbState    *self,
                JsonObject *object,
@@ -432,6 +482,12 @@ restore_agent (HbState    *self,
       return FALSE;
     }
 
+  if (metadata_text && !variant_text_depth_ok (metadata_text, 2 * HEARTBEAT_METADATA_MAX_DEPTH))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "agent “%s”: metadata nested too deeply", id);
+      return FALSE;
+    }
   if (metadata_text)
     {
       metadata = g_variant_parse (G_VARIANT_TYPE_VARDICT, metadata_text, NULL, NULL, error);
@@ -483,6 +539,74 @@ move_aside (HbState    *self,
 }
 
 /**
+ * hb_state_lock:
+ * @state: a #HbState
+ * @error: return location for a #GError
+ *
+ * Takes the state directory for this process, creating it if needed: a
+ * second daemon on the same directory would overwrite the first one's
+ * agents. The lock is an flock(2) on `STATE_DIR/lock`, which the kernel
+ * drops when the holder dies, even by SIGKILL; the file names the
+ * holder's pid for the error message. It is held until @state is freed.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (%G_IO_ERROR_BUSY if another
+ *   process holds the lock)
+ */
+gboolean
+hb_state_lock (HbState *state,
+               GError **error)
+{
+  HbState *self = state;
+  g_autofree char *path = NULL;
+  g_autofree char *pid = NULL;
+  int fd;
+
+  g_return_val_if_fail (HB_IS_STATE (state), FALSE);
+
+  if (self->lock_fd >= 0)
+    return TRUE;
+  if (g_mkdir_with_parents (self->directory, 0700) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "Cannot create the state directory %s: %s", self->directory, g_strerror (saved));
+      return FALSE;
+    }
+  path = g_build_filename (self->directory, LOCK_FILE, NULL);
+  fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                   "Cannot open %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  if (flock (fd, LOCK_EX | LOCK_NB) != 0)
+    {
+      int saved = errno;
+      char holder[32] = "";
+      ssize_t n = pread (fd, holder, sizeof holder - 1, 0);
+
+      holder[MAX (n, 0)] = '\0';
+      g_strchomp (holder);
+      close (fd);
+      if (saved == EWOULDBLOCK)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                     "Another heartbeatd%s%s%s uses the state directory %s",
+                     *holder ? " (pid " : "", holder, *holder ? ")" : "", self->directory);
+      else
+        g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
+                     "Cannot lock %s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  pid = g_strdup_printf ("%d\n", (int) getpid ());
+  if (ftruncate (fd, 0) != 0 || pwrite (fd, pid, strlen (pid), 0) < 0)
+    g_debug ("Could not write the pid to %s: %s", path, g_strerror (errno));
+  self->lock_fd = fd;
+  return TRUE;
+}
+
+/**
  * hb_state_load:
  * @state: a #HbState
  * @error: return location for a #GError
@@ -525,12 +649,10 @@ hb_state_load (HbState *state,
       return FALSE;
     }
 
-  if (length > STATE_MAX_BYTES)
-    {
-      move_aside (state, "too large");
-      return TRUE;
-    }
-  if (!json_parser_load_from_data (parser, contents, (gssize) length, &local))
+  /* No size limit: the file is ours, and what the fronts accept is
+   * bounded ([limits], HEARTBEAT_METADATA_MAX_SIZE), so it always fits. */
+  if (!hb_json_check (contents, length, STATE_MAX_DEPTH, &local) ||
+      !json_parser_load_from_data (parser, contents, (gssize) length, &local))
     {
       move_aside (state, local->message);
       return TRUE;
@@ -654,6 +776,7 @@ hb_state_new (HeartbeatMonitor *monitor,
   g_signal_connect_object (monitor, "agent-unregistered", G_CALLBACK (on_unregistered), self, 0);
   g_signal_connect_object (monitor, "agent-beat", G_CALLBACK (on_activity), self, 0);
   g_signal_connect_object (monitor, "agent-state-changed", G_CALLBACK (on_state_changed), self, 0);
+  heartbeat_monitor_set_commit_func (monitor, commit, self, NULL);
   return self;
 }
 
@@ -665,7 +788,10 @@ hb_state_dispose (GObject *object)
   g_clear_handle_id (&self->batch_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   if (self->monitor)
-    g_signal_handlers_disconnect_by_data (self->monitor, self);
+    {
+      g_signal_handlers_disconnect_by_data (self->monitor, self);
+      heartbeat_monitor_set_commit_func (self->monitor, NULL, NULL, NULL);
+    }
   g_clear_object (&self->monitor);
 
   G_OBJECT_CLASS (hb_state_parent_class)->dispose (object);
@@ -684,6 +810,8 @@ hb_state_finalize (GObject *object)
   g_free (self->directory);
   g_free (self->path);
   g_free (self->problem);
+  if (self->lock_fd >= 0)
+    close (self->lock_fd);
 
   G_OBJECT_CLASS (hb_state_parent_class)->finalize (object);
 }
@@ -747,4 +875,5 @@ hb_state_init (HbState *self)
   self->writer = g_thread_pool_new (write_job_run, self, 1, TRUE, NULL);
   g_mutex_init (&self->writer_lock);
   g_cond_init (&self->writer_cond);
+  self->lock_fd = -1;
 }

@@ -13,6 +13,8 @@ G_DECLARE_FINAL_TYPE (HbState, hb_state, HB, STATE, GObject)
 
 HbState    *hb_state_new          (HeartbeatMonitor *monitor,
                                    const char       *directory);
+gboolean    hb_state_lock         (HbState          *state,
+                                   GError          **error);
 gboolean    hb_state_load         (HbState          *state,
                                    GError          **error);
 gboolean    hb_state_flush        (HbState          *state,

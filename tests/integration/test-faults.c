@@ -7,6 +7,7 @@
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mount.h>
 
 #include "hb-harness.h"
@@ -115,11 +116,16 @@ test_state_disk_full (Fixture *f, gconstpointer data)
     ;
   fclose (fill);
 
-  /* a registration still works, but cannot be saved: reported everywhere */
+  /* a registration cannot be saved, so it is refused and not kept (an
+   * acknowledged one would be lost at the next kill -9); an
+   * unregistration likewise; the problem is reported everywhere */
   cursor = hb_harness_notify_cursor (f->h);
-  reply = hb_call_ok (f->h, NULL, "Register", g_variant_new_parsed ("('during', {'task-id': <%s>})",
-                                                                    "a task long enough to need a few more bytes on disk"), "()");
-  g_clear_pointer (&reply, g_variant_unref);
+  hb_call_error (f->h, NULL, "Register", g_variant_new_parsed ("('during', {'task-id': <%s>})",
+                                                               "a task long enough to need a few more bytes on disk"),
+                 "NotSaved");
+  hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "during"), "NotFound");
+  hb_call_error (f->h, NULL, "Unregister", g_variant_new ("(s)", "before"), "NotSaved");
+  hb_call_error (f->h, NULL, "MarkIdle", g_variant_new ("(s)", "before"), "NotSaved");
   wait_status_line (f->h, &cursor, "Cannot save", FALSE);
   g_assert_nonnull (strstr (status_problem (f->h, &holder), "Cannot save the agents"));
   g_clear_pointer (&holder, g_variant_unref);
@@ -130,7 +136,9 @@ test_state_disk_full (Fixture *f, gconstpointer data)
     g_assert_nonnull (strstr (json_object_get_string_member (o, "problem"), "Cannot save"));
   }
   /* and it keeps serving */
-  reply = hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "during"), "(a{sv})");
+  reply = hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "before"), "(a{sv})");
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = hb_call_ok (f->h, NULL, "Beat", g_variant_new_parsed ("('before', @a{sv} {})"), "()");
   g_clear_pointer (&reply, g_variant_unref);
 
   /* room again: the next write succeeds and the problem is gone */
@@ -148,9 +156,20 @@ test_state_disk_full (Fixture *f, gconstpointer data)
     g_autofree char *contents = NULL;
 
     g_assert_true (g_file_get_contents (state_file, &contents, NULL, NULL));
-    g_assert_nonnull (strstr (contents, "\"during\""));
+    g_assert_null (strstr (contents, "\"during\""));
+    g_assert_nonnull (strstr (contents, "\"before\""));
     g_assert_nonnull (strstr (contents, "\"after\""));
   }
+
+  /* killed at once: everything acknowledged is back, nothing else */
+  hb_harness_signal_daemon (f->h, SIGKILL);
+  hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
+  hb_harness_start_daemon (f->h, 0);
+  reply = hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "before"), "(a{sv})");
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "after"), "(a{sv})");
+  g_clear_pointer (&reply, g_variant_unref);
+  hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "during"), "NotFound");
 }
 
 int
