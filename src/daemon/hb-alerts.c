@@ -581,6 +581,21 @@ hb_alerts_new (HeartbeatMonitor *monitor,
   return self;
 }
 
+/**
+ * hb_alerts_set_connection:
+ * @alerts: a #HbAlerts
+ * @connection: (nullable): the bus to ask systemd on, for restart-unit
+ *
+ * Changes the bus restart-unit uses, as after a reconnection.
+ */
+void
+hb_alerts_set_connection (HbAlerts        *alerts,
+                          GDBusConnection *connection)
+{
+  g_return_if_fail (HB_IS_ALERTS (alerts));
+  g_set_object (&alerts->connection, connection);
+}
+
 static void
 hb_alerts_dispose (GObject *object)
 {

@@ -20,6 +20,8 @@ G_DECLARE_FINAL_TYPE (HbAlerts, hb_alerts, HB, ALERTS, GObject)
 
 HbAlerts *hb_alerts_new        (HeartbeatMonitor *monitor,
                                 GDBusConnection  *connection);
+void      hb_alerts_set_connection (HbAlerts        *alerts,
+                                    GDBusConnection *connection);
 void      hb_alerts_configure  (HbAlerts         *alerts,
                                 GPtrArray        *config_alerts);
 guint     hb_alerts_get_n_pending (HbAlerts      *alerts);

@@ -2,8 +2,15 @@
  *
  * Wires the fronts to one HeartbeatMonitor: configuration, persistence,
  * the D-Bus service, systemd notification and the journal. Owns the bus
- * name, handles SIGHUP (reload) and SIGTERM/SIGINT (clean exit 0), and
- * exits non-zero when the bus goes away, so systemd restarts it.
+ * name, handles SIGHUP (reload) and SIGTERM/SIGINT (clean exit 0).
+ *
+ * The bus connection can be lost while the bus itself stays: GDBus closes
+ * a connection on a message it cannot decode, and the bus drops a peer it
+ * judges misbehaving. The monitor (every agent) lives outside the
+ * connection, so heartbeatd then connects again, exports the service and
+ * owns the name again; clients see the name's owner change. Only when
+ * the bus cannot be reached for BUS_RECONNECT_SECONDS does heartbeatd
+ * exit non-zero, so systemd restarts it.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -22,6 +29,9 @@
 #include "hb-notify.h"
 #include "hb-state.h"
 #include "heartbeat-monitor.h"
+
+/* How long the bus may be unreachable before heartbeatd gives up. */
+#define BUS_RECONNECT_SECONDS 3
 
 typedef struct {
   GMainLoop        *loop;
@@ -42,6 +52,10 @@ typedef struct {
   HbDBusService    *service;
   guint             name_id;
   gboolean          name_acquired;
+  gulong            closed_id;
+  guint             reconnect_id;
+  guint             reconnect_delay_ms;
+  gint64            disconnected_at;   /* monotonic µs, while reconnecting */
 } Daemon;
 
 static void
@@ -203,13 +217,102 @@ on_name_lost (GDBusConnection *connection,
 {
   Daemon *daemon = user_data;
 
+  /* a closed connection is handled by on_connection_closed() */
   if (connection == NULL || g_dbus_connection_is_closed (connection))
-    g_printerr ("heartbeatd: lost the connection to the bus\n");
-  else if (!daemon->name_acquired)
+    return;
+  if (!daemon->name_acquired)
     g_printerr ("heartbeatd: cannot own %s: another heartbeatd runs, or the bus policy forbids it\n", name);
   else
     g_printerr ("heartbeatd: lost the name %s\n", name);
   daemon_quit (daemon, EXIT_FAILURE);
+}
+
+static void on_connection_closed (GDBusConnection *connection,
+                                  gboolean         remote_peer_vanished,
+                                  GError          *error,
+                                  gpointer         user_data);
+static void on_state_problem (HbState *state, GParamSpec *pspec, Daemon *daemon);
+
+/* Connects to the bus, serves the interface on it and asks for the name.
+ * The monitor and its agents are untouched: this runs at start-up and
+ * again after the connection was lost. */
+static gboolean
+connect_bus (Daemon  *daemon,
+             GError **error)
+{
+  g_autofree char *address = g_dbus_address_get_for_bus_sync (daemon->bus_type, NULL, error);
+
+  if (address == NULL)
+    return FALSE;
+  /* not g_bus_get_sync(): its shared connection is not replaced after it
+   * closes, and nothing else in this process needs it */
+  daemon->connection = g_dbus_connection_new_for_address_sync (address,
+      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, error);
+  if (daemon->connection == NULL)
+    return FALSE;
+  g_dbus_connection_set_exit_on_close (daemon->connection, FALSE);
+  daemon->closed_id = g_signal_connect (daemon->connection, "closed",
+                                        G_CALLBACK (on_connection_closed), daemon);
+
+  /* restart-unit asks systemd on the bus the daemon serves on */
+  if (daemon->alerts)
+    hb_alerts_set_connection (daemon->alerts, daemon->connection);
+
+  daemon->service = hb_dbus_service_new (daemon->monitor, daemon->connection, HB_VERSION);
+  hb_dbus_service_set_quota (daemon->service, daemon->config->agents_per_uid);
+  if (!hb_dbus_service_export (daemon->service, error))
+    {
+      g_prefix_error (error, "cannot export %s: ", HB_DBUS_PATH);
+      return FALSE;
+    }
+  hb_dbus_service_rebind (daemon->service);
+  on_state_problem (daemon->state, NULL, daemon);   /* what the new front did not hear yet */
+
+  daemon->name_acquired = FALSE;
+  daemon->name_id = g_bus_own_name_on_connection (daemon->connection, HB_DBUS_NAME,
+                                                  G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+                                                  on_name_acquired, on_name_lost,
+                                                  daemon, NULL);
+  return TRUE;
+}
+
+/* Lets go of the connection and everything that serves on it. */
+static void
+disconnect_bus (Daemon *daemon)
+{
+  g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
+  g_clear_object (&daemon->service);
+  if (daemon->connection)
+    g_clear_signal_handler (&daemon->closed_id, daemon->connection);
+  g_clear_object (&daemon->connection);
+  daemon->name_acquired = FALSE;
+}
+
+static gboolean
+on_reconnect (gpointer user_data)
+{
+  Daemon *daemon = user_data;
+  g_autoptr(GError) error = NULL;
+
+  daemon->reconnect_id = 0;
+  if (connect_bus (daemon, &error))
+    {
+      g_message ("Connected to the bus again after %" G_GINT64_FORMAT " ms",
+                 (g_get_monotonic_time () - daemon->disconnected_at) / 1000);
+      daemon->disconnected_at = 0;
+      return G_SOURCE_REMOVE;
+    }
+  disconnect_bus (daemon);
+  if (g_get_monotonic_time () - daemon->disconnected_at > BUS_RECONNECT_SECONDS * G_USEC_PER_SEC)
+    {
+      g_printerr ("heartbeatd: the bus went away: %s\n", error->message);
+      daemon_quit (daemon, EXIT_FAILURE);
+      return G_SOURCE_REMOVE;
+    }
+  daemon->reconnect_delay_ms = MIN (daemon->reconnect_delay_ms * 2, 1000);
+  daemon->reconnect_id = g_timeout_add (daemon->reconnect_delay_ms, on_reconnect, daemon);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -220,9 +323,14 @@ on_connection_closed (GDBusConnection *connection,
 {
   Daemon *daemon = user_data;
 
-  g_printerr ("heartbeatd: the bus went away%s%s\n",
-              error ? ": " : "", error ? error->message : "");
-  daemon_quit (daemon, EXIT_FAILURE);
+  g_warning ("Lost the connection to the bus%s%s; connecting again",
+             error ? ": " : "", error ? error->message : "");
+  disconnect_bus (daemon);
+  hb_notify_set_problem (daemon->notify, "reconnecting to the bus");
+  daemon->disconnected_at = g_get_monotonic_time ();
+  daemon->reconnect_delay_ms = 50;
+  if (daemon->reconnect_id == 0)
+    daemon->reconnect_id = g_idle_add (on_reconnect, daemon);
 }
 
 static void
@@ -257,7 +365,7 @@ run (Daemon *daemon)
   hb_config_apply (daemon->config, daemon->monitor);
 
   daemon->state = hb_state_new (daemon->monitor, daemon->state_dir);
-  if (!hb_state_load (daemon->state, &error))
+  if (!hb_state_lock (daemon->state, &error) || !hb_state_load (daemon->state, &error))
     {
       g_printerr ("heartbeatd: %s\n", error->message);
       return EXIT_FAILURE;
@@ -278,29 +386,14 @@ run (Daemon *daemon)
     }
   hb_journal_attach (daemon->monitor);
 
-  daemon->connection = g_bus_get_sync (daemon->bus_type, NULL, &error);
-  if (daemon->connection == NULL)
+  daemon->alerts = hb_alerts_new (daemon->monitor, NULL);
+  hb_alerts_configure (daemon->alerts, daemon->config->alerts);
+  if (!connect_bus (daemon, &error))
     {
-      g_printerr ("heartbeatd: cannot connect to the %s bus: %s\n",
+      g_printerr ("heartbeatd: cannot serve on the %s bus: %s\n",
                   daemon->bus_type == G_BUS_TYPE_SYSTEM ? "system" : "session", error->message);
       return EXIT_FAILURE;
     }
-  g_dbus_connection_set_exit_on_close (daemon->connection, FALSE);
-  g_signal_connect (daemon->connection, "closed", G_CALLBACK (on_connection_closed), daemon);
-
-  /* restart-unit asks systemd on the bus the daemon serves on */
-  daemon->alerts = hb_alerts_new (daemon->monitor, daemon->connection);
-  hb_alerts_configure (daemon->alerts, daemon->config->alerts);
-
-  daemon->service = hb_dbus_service_new (daemon->monitor, daemon->connection, HB_VERSION);
-  hb_dbus_service_set_quota (daemon->service, daemon->config->agents_per_uid);
-  if (!hb_dbus_service_export (daemon->service, &error))
-    {
-      g_printerr ("heartbeatd: cannot export %s: %s\n", HB_DBUS_PATH, error->message);
-      return EXIT_FAILURE;
-    }
-  hb_dbus_service_rebind (daemon->service);
-  on_state_problem (daemon->state, NULL, daemon);   /* what the fronts did not hear yet */
 
   heartbeat_monitor_start (daemon->monitor);
 
@@ -308,10 +401,6 @@ run (Daemon *daemon)
   g_unix_signal_add (SIGTERM, on_sigterm, daemon);
   g_unix_signal_add (SIGINT, on_sigterm, daemon);
 
-  daemon->name_id = g_bus_own_name_on_connection (daemon->connection, HB_DBUS_NAME,
-                                                  G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
-                                                  on_name_acquired, on_name_lost,
-                                                  daemon, NULL);
   g_main_loop_run (daemon->loop);
 
   if (!hb_state_flush (daemon->state, &error))
@@ -322,15 +411,14 @@ run (Daemon *daemon)
 static void
 daemon_clear (Daemon *daemon)
 {
-  g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
-  g_clear_object (&daemon->service);
+  g_clear_handle_id (&daemon->reconnect_id, g_source_remove);
+  disconnect_bus (daemon);
   g_clear_object (&daemon->http);
   g_clear_object (&daemon->alerts);
   g_clear_object (&daemon->event_log);
   g_clear_object (&daemon->files);
   g_clear_object (&daemon->notify);
   g_clear_object (&daemon->state);
-  g_clear_object (&daemon->connection);
   if (daemon->monitor)
     heartbeat_monitor_stop (daemon->monitor);
   g_clear_object (&daemon->monitor);
@@ -379,7 +467,8 @@ main (int    argc,
       "  SIGHUP           reload the configuration; agents are kept\n"
       "  SIGTERM, SIGINT  save the state and exit 0\n"
       "\n"
-      "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error or when the bus goes away.\n"
+      "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error or when the bus stays\n"
+      "unreachable for 3 s (a lost connection to a running bus is made again).\n"
       "See heartbeatd(8) and heartbeatd.conf(5).");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))

@@ -140,10 +140,12 @@ spawn_child (HbHarness          *h,
   gboolean ok;
 
   child->name = g_strdup (name);
+  /* The children's stdout goes to stderr: the test's stdout is TAP, and a
+   * line a child prints there (dbusmock logs every call) breaks it. */
   ok = g_spawn_async_with_pipes_and_fds (NULL, argv, envp,
                                          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
                                          child_setup, NULL,
-                                         -1, -1, -1,
+                                         -1, STDERR_FILENO, -1,
                                          source_fds, target_fds, n_fds,
                                          &child->pid, NULL, NULL, NULL, &error);
   if (!ok)
@@ -173,8 +175,6 @@ describe_wait_status (int wait_status)
 
 /* ------------------------------------------------------------------ */
 /* Waiting                                                             */
-
-typedef gboolean (*HbCheck) (HbHarness *h, gpointer data);
 
 typedef enum {
   WAIT_OK,
@@ -229,6 +229,28 @@ wait_for (HbHarness *h,
   if (!timed_out)
     g_source_remove (timeout_id);
   return result;
+}
+
+static gboolean
+on_poll_tick (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;   /* only wakes the loop up */
+}
+
+/* Waits (bounded by HB_WAIT_MS) until @check says yes, asking it again at
+ * least every 20 ms: for conditions no event announces. Fails the test on
+ * timeout. The daemon may exit meanwhile (the check decides). */
+void
+hb_harness_wait_until (HbHarness *h,
+                       HbCheck    check,
+                       gpointer   data)
+{
+  guint tick = g_timeout_add (20, on_poll_tick, NULL);
+  WaitResult result = wait_for (h, HB_WAIT_MS, check, data, TRUE);
+
+  g_source_remove (tick);
+  if (result != WAIT_OK)
+    fail_at (__FILE__, __LINE__, G_STRFUNC, "timed out waiting for a condition");
 }
 
 static void
@@ -366,6 +388,7 @@ hb_harness_free (HbHarness *h)
   g_free (h->config_path);
   g_free (h->notify_path);
   g_free (h->bus_address);
+  g_free (h->bus_extra_config);
   g_free (h);
 }
 
@@ -444,6 +467,8 @@ bus_config (HbHarness  *h,
                               "  </policy>\n"
                               "  <include>%s</include>\n", dir, escaped);
     }
+  if (h->bus_extra_config)
+    g_string_append (xml, h->bus_extra_config);
   g_string_append (xml, "</busconfig>\n");
   return g_string_free (xml, FALSE);
 }

@@ -70,6 +70,7 @@ typedef struct {
 
   /* the bus */
   HbBusKind        bus_kind;
+  char            *bus_extra_config; /* appended to the bus's <busconfig>, or NULL */
   HbChild         *bus;
   char            *bus_address;
   GDBusConnection *client;        /* root, the test process */
@@ -94,6 +95,8 @@ typedef struct {
   /* the rest: polkit mock, sleeps, older daemons */
   GPtrArray       *children;      /* HbChild, all of them, owned */
 } HbHarness;
+
+typedef gboolean (*HbCheck) (HbHarness *h, gpointer data);
 
 HbHarness  *hb_harness_new               (void);
 void        hb_harness_free              (HbHarness  *h);
@@ -147,6 +150,11 @@ void        hb_harness_run_for           (HbHarness  *h,
  * /usr/bin/python3) and waits until it owns org.freedesktop.PolicyKit1.
  * Returns NULL (test skipped) if python3-dbusmock is missing. */
 HbChild    *hb_harness_start_polkit_mock (HbHarness  *h);
+
+/* Waits (bounded) until @check says yes, asking again every 20 ms. */
+void        hb_harness_wait_until        (HbHarness  *h,
+                                          HbCheck     check,
+                                          gpointer    data);
 
 /* Waits (bounded) until @name has an owner on the bus. */
 void        hb_harness_wait_name_owned   (HbHarness  *h,

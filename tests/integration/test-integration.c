@@ -1690,6 +1690,231 @@ test_introspection_matches_xml (Fixture      *f,
 #define ADD(path, func) \
   g_test_add ("/integration/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
+/* ------------------------------------------------------------------ */
+/* Hostile input and a lost connection                                 */
+
+/* Metadata the D-Bus front would accept but could not send back (a maybe
+ * type, nesting deeper than a reply may carry) is refused, and the agents
+ * stay listable for everyone. */
+static void
+test_hostile_metadata_refused (Fixture      *f,
+                               gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  g_autoptr(GVariant) kept = NULL;
+  GVariant *deep = g_variant_new_int32 (1);
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  /* (D-Bus cannot carry a maybe type at all; HTTP could make one, see
+   * test-http.c) */
+  register_agent (h, "kept", g_variant_new_parsed ("{'metadata': <{'k': <'v'>}>}"));
+  hb_call_error (h, NULL, "Register",
+                 g_variant_new_parsed ("('m', {'metadata': <{'h': <uint64 18446744073709551615>}>})"),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "Beat",
+                 g_variant_new_parsed ("('kept', {'metadata': <{'e': <@a{is} {1: 'x'}>}>})"), "InvalidArgument");
+  for (guint i = 0; i < 10; i++)
+    deep = g_variant_new_parsed ("{'k': %v}", g_variant_new_variant (deep));
+  hb_call_error (h, NULL, "Register",
+                 g_variant_new_parsed ("('deep', {'metadata': <%@a{sv}>})", deep), "InvalidArgument");
+
+  reply = hb_call_ok (h, NULL, "ListAgents", NULL, "(aa{sv})");
+  agents = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (agents), ==, 1);
+  kept = find_agent (agents, "kept");
+  g_assert_nonnull (kept);
+}
+
+/* Sends @body to the daemon's name as a call of @member, without waiting
+ * for an answer (it may never come). */
+static void
+send_raw_call (HbHarness  *h,
+               const char *member,
+               GVariant   *body)
+{
+  g_autoptr(GDBusConnection) connection = hb_harness_connect (h);   /* the bus may drop it */
+  g_autoptr(GDBusMessage) message = g_dbus_message_new_method_call (HB_NAME, HB_PATH, HB_IFACE, member);
+  g_autoptr(GError) error = NULL;
+
+  g_dbus_message_set_body (message, body);
+  g_dbus_connection_send_message (connection, message, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, &error);
+  g_assert_no_error (error);
+  g_dbus_connection_flush_sync (connection, NULL, NULL);
+}
+
+static GVariant *
+nested_variants (guint n)
+{
+  GVariant *value = g_variant_new_int32 (1);
+
+  for (guint i = 0; i < n; i++)
+    value = g_variant_new_variant (value);
+  return value;
+}
+
+/* Calls whose bodies nest variants 31 to 64 deep, to a known and an
+ * unknown member, on the system-bus policy: the service answers or
+ * refuses each and keeps serving, under the same unique name. */
+static void
+test_hostile_nested_variants (Fixture      *f,
+                              gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) owner_before = NULL;
+  g_autoptr(GVariant) owner_after = NULL;
+  g_autoptr(GVariant) status = NULL;
+  const guint depths[] = { 31, 32, 33, 63, 64 };
+
+  if (!hb_harness_start_bus (h, HB_BUS_SYSTEM))
+    return;
+  hb_harness_write_config (h, hb_default_config);
+  hb_harness_start_daemon (h, 0);
+  register_agent (h, "A", NULL);
+  owner_before = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                              "org.freedesktop.DBus", "GetNameOwner",
+                                              g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
+                                              G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
+  g_assert_nonnull (owner_before);
+
+  for (guint i = 0; i < G_N_ELEMENTS (depths); i++)
+    {
+      send_raw_call (h, "NoSuchMember", g_variant_new_tuple ((GVariant *[]) { nested_variants (depths[i]) }, 1));
+      send_raw_call (h, "Beat", g_variant_new_parsed ("('A', {'metadata': %v})", nested_variants (depths[i])));
+      send_raw_call (h, "Register", g_variant_new_parsed ("('B', {'metadata': <{'k': %v}>})",
+                                                          nested_variants (depths[i])));
+    }
+
+  status = get_status (h);
+  g_assert_true (hb_dict_boolean (status, "running"));
+  g_assert_false (h->daemon->exited);
+  owner_after = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                             "org.freedesktop.DBus", "GetNameOwner",
+                                             g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
+                                             G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
+  g_assert_true (g_variant_equal (owner_before, owner_after));
+  g_variant_unref (hb_harness_get_agent (h, "A"));
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "B"), "NotFound");
+}
+
+static char *
+name_owner (HbHarness *h)
+{
+  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                           "org.freedesktop.DBus", "GetNameOwner",
+                                                           g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
+                                                           G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
+  char *owner = NULL;
+
+  if (reply)
+    g_variant_get (reply, "(s)", &owner);
+  return owner;
+}
+
+typedef struct {
+  char *old_owner;
+} OwnerWait;
+
+static gboolean
+owner_changed (HbHarness *h, gpointer data)
+{
+  OwnerWait *wait = data;
+  g_autofree char *owner = name_owner (h);
+
+  return owner != NULL && g_strcmp0 (owner, wait->old_owner) != 0;
+}
+
+/* The bus drops heartbeatd's connection while the bus itself stays (here:
+ * a reply larger than this bus's max_message_size, which dbus-daemon
+ * answers by disconnecting the sender; GDBus does the same on a message
+ * it cannot decode). heartbeatd connects again, owns its name again and
+ * keeps every agent. */
+static void
+test_reconnects_when_the_bus_drops_it (Fixture      *f,
+                                       gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *padding = g_strnfill (12000, 'p');
+  g_autoptr(GVariant) agent = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  OwnerWait wait = { 0 };
+
+  h->bus_extra_config = g_strdup ("  <limit name=\"max_message_size\">32768</limit>\n");
+  if (!hb_harness_start_default (h))
+    return;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("big-%u", i);
+      register_agent (h, id, g_variant_new_parsed ("{'metadata': <{'padding': <%s>}>}", padding));
+    }
+  wait.old_owner = name_owner (h);
+  g_assert_nonnull (wait.old_owner);
+
+  /* about 36 KiB of agents: the reply is over the bus's limit */
+  reply = hb_harness_call (h, NULL, "ListAgents", NULL, "(aa{sv})", &error);
+  g_assert_null (reply);
+  g_assert_nonnull (error);
+  g_test_message ("ListAgents: %s", error->message);
+
+  hb_harness_wait_until (h, owner_changed, &wait);
+  g_assert_false (h->daemon->exited);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("big-%u", i);
+      g_autoptr(GVariant) one = hb_harness_get_agent (h, id);
+      g_autoptr(GVariant) metadata = g_variant_lookup_value (one, "metadata", G_VARIANT_TYPE_VARDICT);
+      g_autoptr(GVariant) value = g_variant_lookup_value (metadata, "padding", G_VARIANT_TYPE_STRING);
+
+      g_assert_cmpstr (g_variant_get_string (value, NULL), ==, padding);
+    }
+  register_agent (h, "after", NULL);
+  agent = hb_harness_get_agent (h, "after");
+  g_free (wait.old_owner);
+}
+
+/* A second heartbeatd on the same state directory refuses to start, and
+ * says who holds it, before it touches the bus or the agents. */
+static void
+test_state_directory_locked (Fixture      *f,
+                             gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *pid = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *state_file = NULL;
+  int wait_status = 0;
+  const char *argv[] = {
+    g_getenv ("HEARTBEATD"), "--session", "--config", NULL, "--state-dir", NULL, "--http-port", "0", NULL,
+  };
+  const char *envp[] = { "DBUS_SESSION_BUS_ADDRESS=unix:path=/nonexistent/bus", NULL };
+
+  if (!hb_harness_start_default (h))
+    return;
+  register_agent (h, "mine", NULL);
+
+  argv[3] = h->config_path;
+  argv[5] = h->state_dir;
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, (char **) envp, G_SPAWN_STDOUT_TO_DEV_NULL,
+                               NULL, NULL, NULL, &err, &wait_status, NULL));
+  g_test_message ("second heartbeatd: %s", err);
+  g_assert_true (WIFEXITED (wait_status));
+  g_assert_cmpint (WEXITSTATUS (wait_status), ==, 1);
+  pid = g_strdup_printf ("(pid %d)", h->daemon->pid);
+  g_assert_nonnull (strstr (err, "Another heartbeatd"));
+  g_assert_nonnull (strstr (err, pid));
+
+  state_file = g_build_filename (h->state_dir, "agents.json", NULL);
+  g_assert_true (g_file_get_contents (state_file, &contents, NULL, NULL));
+  g_assert_nonnull (strstr (contents, "\"mine\""));
+  g_variant_unref (hb_harness_get_agent (h, "mine"));
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1723,6 +1948,10 @@ main (int    argc,
   ADD ("notify/sigterm-stopping-exit-0", test_sigterm_stopping_exit_0);
   ADD ("lifecycle/exit-1-when-bus-goes-away", test_exit_1_when_bus_goes_away);
   ADD ("lifecycle/second-instance-exits-1", test_second_instance_exits_1);
+  ADD ("lifecycle/reconnects-when-the-bus-drops-it", test_reconnects_when_the_bus_drops_it);
+  ADD ("lifecycle/state-directory-locked", test_state_directory_locked);
+  ADD ("hostile/metadata-refused", test_hostile_metadata_refused);
+  ADD ("hostile/nested-variants-on-system-policy", test_hostile_nested_variants);
   ADD ("polkit/manage-action-lets-other-uid-beat", test_polkit_manage_action);
   ADD ("system-bus/installed-policy", test_system_bus_policy);
   ADD ("introspection/matches-interface-xml", test_introspection_matches_xml);
