@@ -3,9 +3,12 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <fcntl.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -71,6 +74,43 @@ test_parse_invalid (void)
   }
 }
 
+/* A parse error says where, never what: json-glib's own message quotes
+ * the offending token, i.e. whatever file the path points at. */
+#define MARKER "Xyzzy7qMarker"
+
+static void
+test_parse_error_hides_content (void)
+{
+  static const char *cases[] = {
+    MARKER " is not JSON",
+    "{\"process_key\":\n  " MARKER "}",
+    "{\"" MARKER "\" 1}",
+    "\"" MARKER,
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_auto(HbHeartbeatFile) file = { 0 };
+      g_autoptr(GError) error = NULL;
+
+      g_assert_false (hb_heartbeat_file_parse (cases[i], strlen (cases[i]), &file, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_test_message ("%s", error->message);
+      g_assert_true (g_str_has_prefix (error->message, "not JSON"));
+      g_assert_null (strstr (error->message, MARKER));
+      g_assert_null (strstr (error->message, "Xyzzy"));
+    }
+
+  {
+    g_auto(HbHeartbeatFile) file = { 0 };
+    g_autoptr(GError) error = NULL;
+
+    g_assert_false (hb_heartbeat_file_parse (cases[1], strlen (cases[1]), &file, &error));
+    /* where the scanner stopped: just after the token */
+    g_assert_true (g_str_has_prefix (error->message, "not JSON (line 2, column "));
+  }
+}
+
 /* What the client library writes, the daemon reads. */
 static void
 test_writer_round_trip (void)
@@ -113,6 +153,10 @@ typedef struct {
   gboolean          timed_out;
 } Fixture;
 
+/* Every warning logged, one a line: what the daemon would put in the
+ * journal about a bad file. */
+static GString *logged;
+
 /* Warnings about bad files are expected here; they must not abort. */
 static GLogWriterOutput
 quiet_writer (GLogLevelFlags   level,
@@ -121,7 +165,18 @@ quiet_writer (GLogLevelFlags   level,
               gpointer         user_data)
 {
   if (level & G_LOG_LEVEL_WARNING)
-    return G_LOG_WRITER_HANDLED;
+    {
+      for (gsize i = 0; i < n_fields; i++)
+        if (strcmp (fields[i].key, "MESSAGE") == 0)
+          {
+            if (fields[i].length < 0)
+              g_string_append (logged, fields[i].value);
+            else
+              g_string_append_len (logged, fields[i].value, fields[i].length);
+            g_string_append_c (logged, '\n');
+          }
+      return G_LOG_WRITER_HANDLED;
+    }
   return g_log_writer_default (level, fields, n_fields, user_data);
 }
 
@@ -140,6 +195,7 @@ fixture_setup (Fixture *f, gconstpointer data)
   heartbeat_monitor_start (f->monitor);
   f->files = hb_files_new (f->monitor);
   f->loop = g_main_loop_new (NULL, FALSE);
+  g_string_truncate (logged, 0);
 }
 
 static void
@@ -286,6 +342,216 @@ test_states_from_real_files (Fixture *f, gconstpointer data)
   g_assert_cmpint (waitpid (child, &status, 0), ==, child);
 }
 
+/* ------------------------------------------------------------------ */
+/* Hostile files: whatever is at the path, the main loop goes on, memory
+ * stays flat and nothing of the file reaches the log. */
+
+/* A read that blocks the main loop cannot be caught by a main-loop
+ * timeout: an alarm turns a hang into a failure. */
+static void
+on_alarm (int signum)
+{
+  static const char message[] = "Bail out! a heartbeat-file read blocked the main loop\n";
+
+  (void) !write (STDOUT_FILENO, message, sizeof message - 1);
+  _exit (1);
+}
+
+static void
+hang_guard_start (void)
+{
+  signal (SIGALRM, on_alarm);
+  alarm (10);
+}
+
+static void
+hang_guard_stop (void)
+{
+  alarm (0);
+  signal (SIGALRM, SIG_DFL);
+}
+
+/* Resident set, now, from /proc/self/statm. */
+static gsize
+rss_bytes (void)
+{
+  g_autofree char *statm = NULL;
+  unsigned long size = 0, resident = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL));
+  g_assert_cmpint (sscanf (statm, "%lu %lu", &size, &resident), ==, 2);
+  return (gsize) resident * (gsize) sysconf (_SC_PAGESIZE);
+}
+
+/* Peak resident set (VmHWM), which also sees memory taken and given back
+ * within the read; 0 if the kernel does not say. */
+static gsize
+peak_rss_bytes (void)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+  unsigned long kib = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, "\nVmHWM:");
+  if (line == NULL || sscanf (line, "\nVmHWM: %lu kB", &kib) != 1)
+    return 0;
+  return (gsize) kib * 1024;
+}
+
+#define RSS_GROWTH_MAX (16 * 1024 * 1024)
+
+/* So that a regression that reads without bound fails (its allocation
+ * does) instead of eating the machine: the address space may grow by
+ * 256 MiB at most while the guard is on. */
+typedef struct {
+  struct rlimit saved;
+  gboolean      set;
+} MemoryGuard;
+
+static void
+memory_guard_start (MemoryGuard *guard)
+{
+  g_autofree char *statm = NULL;
+  unsigned long size = 0;
+  struct rlimit limit;
+
+  guard->set = FALSE;
+  g_assert_cmpint (getrlimit (RLIMIT_AS, &guard->saved), ==, 0);
+  g_assert_true (g_file_get_contents ("/proc/self/statm", &statm, NULL, NULL));
+  g_assert_cmpint (sscanf (statm, "%lu", &size), ==, 1);
+  limit.rlim_cur = (rlim_t) size * (rlim_t) sysconf (_SC_PAGESIZE) + 256 * 1024 * 1024;
+  limit.rlim_max = guard->saved.rlim_max;
+  if (guard->saved.rlim_cur != RLIM_INFINITY && guard->saved.rlim_cur <= limit.rlim_cur)
+    return;
+  guard->set = setrlimit (RLIMIT_AS, &limit) == 0;
+}
+
+static void
+memory_guard_stop (MemoryGuard *guard)
+{
+  if (guard->set)
+    g_assert_cmpint (setrlimit (RLIMIT_AS, &guard->saved), ==, 0);
+}
+
+/* Watches the worker's file, which is hostile, and checks that it was
+ * refused promptly, without memory growth, as @reason. */
+static void
+watch_hostile (Fixture *f, const char *reason)
+{
+  g_autoptr(GError) error = NULL;
+  MemoryGuard guard;
+  gsize rss_before, peak_before;
+  gint64 start, elapsed;
+
+  rss_before = rss_bytes ();
+  peak_before = peak_rss_bytes ();
+  memory_guard_start (&guard);
+  hang_guard_start ();
+  start = g_get_monotonic_time ();
+
+  g_assert_true (hb_files_watch (f->files, "worker", f->path, &error));
+
+  elapsed = g_get_monotonic_time () - start;
+  hang_guard_stop ();
+  memory_guard_stop (&guard);
+  g_assert_no_error (error);
+
+  g_test_message ("refused in %" G_GINT64_FORMAT " us; logged: %s", elapsed, logged->str);
+  g_assert_cmpint (elapsed, <, G_USEC_PER_SEC);
+  g_assert_cmpuint (rss_bytes (), <, rss_before + RSS_GROWTH_MAX);
+  g_assert_cmpuint (peak_rss_bytes (), <, MAX (peak_before, rss_before) + RSS_GROWTH_MAX);
+  g_assert_cmpint (state (f), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+  g_assert_nonnull (strstr (logged->str, reason));
+}
+
+/* A FIFO where the file should be: open(2) would wait for a writer. */
+static void
+test_hostile_fifo (Fixture *f, gconstpointer data)
+{
+  g_autofree char *fifo = g_build_filename (f->dir, "fifo.tmp", NULL);
+
+  /* at start-up */
+  g_assert_cmpint (mkfifo (f->path, 0600), ==, 0);
+  watch_hostile (f, "not a regular file");
+
+  /* and in place of a good file, seen through inotify */
+  g_assert_cmpint (g_unlink (f->path), ==, 0);
+  write_heartbeat (f, getpid (), 0, "running", 1);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_HEALTHY);
+  g_string_truncate (logged, 0);
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  hang_guard_start ();
+  g_assert_cmpint (g_rename (fifo, f->path), ==, 0);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+  hang_guard_stop ();
+  g_assert_nonnull (strstr (logged->str, "not a regular file"));
+}
+
+/* A symlink to a device that never ends. */
+static void
+test_hostile_dev_zero (Fixture *f, gconstpointer data)
+{
+  if (!g_file_test ("/dev/zero", G_FILE_TEST_EXISTS))
+    {
+      g_test_skip ("no /dev/zero");
+      return;
+    }
+  g_assert_cmpint (symlink ("/dev/zero", f->path), ==, 0);
+  watch_hostile (f, "not a regular file");
+}
+
+/* A huge regular file (sparse: it takes no disk) is refused by its size,
+ * without reading it. */
+static void
+test_hostile_huge (Fixture *f, gconstpointer data)
+{
+  int fd = open (f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (ftruncate (fd, (off_t) 1 << 30), ==, 0);
+  close (fd);
+  watch_hostile (f, "larger than");
+}
+
+/* Nothing of a file that is not a heartbeat reaches the log. */
+static void
+test_hostile_not_json (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (f->path, MARKER " root:x:0:0:root:/root:/bin/bash\n", -1, &error);
+  g_assert_no_error (error);
+  watch_hostile (f, "not JSON");
+  g_assert_null (strstr (logged->str, MARKER));
+  g_assert_null (strstr (logged->str, "root"));
+}
+
+/* A symlink to a regular file is a legitimate heartbeat file. */
+static void
+test_symlink_to_file (Fixture *f, gconstpointer data)
+{
+  g_autofree char *real = g_build_filename (f->dir, "real.json", NULL);
+  g_autofree char *text = NULL;
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format_iso8601 (now);
+  g_autoptr(GError) error = NULL;
+
+  text = g_strdup_printf ("{\"process_key\": \"worker\", \"pid\": %d, \"timestamp\": \"%s\","
+                          " \"status\": \"running\", \"iteration\": 7}", getpid (), stamp);
+  g_file_set_contents (real, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (symlink ("real.json", f->path), ==, 0);
+
+  g_assert_true (hb_files_watch (f->files, "worker", f->path, &error));
+  g_assert_no_error (error);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_HEALTHY);
+  g_assert_cmpstr (logged->str, ==, "");
+
+  g_clear_object (&f->files);   /* before the file goes */
+  g_unlink (real);
+}
+
 static void
 test_watch_rejects (Fixture *f, gconstpointer data)
 {
@@ -303,12 +569,19 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  logged = g_string_new (NULL);
   g_log_set_writer_func (quiet_writer, NULL, NULL);
 
   g_test_add_func ("/files/parse/valid", test_parse_valid);
   g_test_add_func ("/files/parse/invalid", test_parse_invalid);
+  g_test_add_func ("/files/parse/error-hides-content", test_parse_error_hides_content);
   g_test_add_func ("/files/writer-round-trip", test_writer_round_trip);
   g_test_add ("/files/states-from-real-files", Fixture, NULL, fixture_setup, test_states_from_real_files, fixture_teardown);
+  g_test_add ("/files/hostile/fifo", Fixture, NULL, fixture_setup, test_hostile_fifo, fixture_teardown);
+  g_test_add ("/files/hostile/dev-zero", Fixture, NULL, fixture_setup, test_hostile_dev_zero, fixture_teardown);
+  g_test_add ("/files/hostile/huge", Fixture, NULL, fixture_setup, test_hostile_huge, fixture_teardown);
+  g_test_add ("/files/hostile/not-json", Fixture, NULL, fixture_setup, test_hostile_not_json, fixture_teardown);
+  g_test_add ("/files/symlink-to-file", Fixture, NULL, fixture_setup, test_symlink_to_file, fixture_teardown);
   g_test_add ("/files/watch-rejects", Fixture, NULL, fixture_setup, test_watch_rejects, fixture_teardown);
   return g_test_run ();
 }

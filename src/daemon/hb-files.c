@@ -6,7 +6,8 @@
  * and, on every change, reads the file and tells the monitor what it
  * means for the declared agent behind it:
  *
- *   file missing or corrupt       → no-heartbeat  (NO_HEARTBEAT)
+ *   file missing or corrupt,
+ *   or not a regular file         → no-heartbeat  (NO_HEARTBEAT)
  *   pid not alive                 → gone          (STALE_PID)
  *   status other than "running"   → error         (ERROR_STATUS)
  *   otherwise                     → a beat at the file's timestamp
@@ -16,17 +17,22 @@
  * timeout, so the monitor's own deadline makes it stale at the right
  * moment. The writer's pid is watched with a pidfd, so its death is seen
  * at once, not at the next write. A bad file is reported with the reason,
- * once per reason, and never trusted.
+ * once per reason, and never trusted: whatever is at the path (a FIFO, a
+ * device, a huge file) is neither waited on nor read beyond
+ * HB_HEARTBEAT_FILE_MAX_SIZE, and no message quotes its content.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-files.h"
+#include "hb-json.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -79,6 +85,32 @@ int_member (JsonObject *object, const char *name, gint64 *value)
   return TRUE;
 }
 
+/* A control character would let a file write its own lines into the log. */
+static gboolean
+has_control_character (const char *text)
+{
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return TRUE;
+  return FALSE;
+}
+
+/* Where json-glib gave up, asked while it still knows: its own message
+ * quotes the offending token, i.e. file content, which is never echoed. */
+typedef struct {
+  guint line;
+  guint column;
+} ParsePosition;
+
+static void
+on_parse_error (JsonParser *parser, gpointer error, gpointer user_data)
+{
+  ParsePosition *position = user_data;
+
+  position->line = json_parser_get_current_line (parser);
+  position->column = json_parser_get_current_pos (parser);
+}
+
 /**
  * hb_heartbeat_file_parse:
  * @data: the file's contents
@@ -91,7 +123,8 @@ int_member (JsonObject *object, const char *name, gint64 *value)
  * (positive integer), `timestamp` (ISO 8601 with a time zone), `status`
  * (string) and, optionally, `iteration` (integer).
  *
- * Returns: %TRUE, or %FALSE with @error saying what is wrong
+ * Returns: %TRUE, or %FALSE with @error saying what is wrong (never
+ *   quoting @data)
  */
 gboolean
 hb_heartbeat_file_parse (const char      *data,
@@ -101,7 +134,7 @@ hb_heartbeat_file_parse (const char      *data,
 {
   g_autoptr(JsonParser) parser = json_parser_new_immutable ();
   g_autoptr(GDateTime) timestamp = NULL;
-  g_autoptr(GError) local = NULL;
+  ParsePosition position = { 0 };
   const char *key, *status, *stamp;
   JsonObject *object;
   gint64 pid, iteration = 0;
@@ -111,8 +144,16 @@ hb_heartbeat_file_parse (const char      *data,
     return bad (error, "larger than %d bytes", HB_HEARTBEAT_FILE_MAX_SIZE);
   if (!g_utf8_validate_len (data, length, NULL))
     return bad (error, "not UTF-8");
-  if (!json_parser_load_from_data (parser, data, (gssize) length, &local))
-    return bad (error, "not JSON: %s", local->message);
+  if (!hb_json_check (data, length, HB_JSON_MAX_DEPTH, NULL))
+    return bad (error, "not JSON (a NUL, or nested too deeply)");
+  g_signal_connect (parser, "error", G_CALLBACK (on_parse_error), &position);
+  if (!json_parser_load_from_data (parser, data, (gssize) length, NULL))
+    {
+      /* Never json-glib's message: it quotes the file. */
+      if (position.line > 0)
+        return bad (error, "not JSON (line %u, column %u)", position.line, position.column);
+      return bad (error, "not JSON");
+    }
   if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
     return bad (error, "not a JSON object");
   object = json_node_get_object (json_parser_get_root (parser));
@@ -124,7 +165,8 @@ hb_heartbeat_file_parse (const char      *data,
     return bad (error, "no valid \"process_key\"");
   if (!int_member (object, "pid", &pid) || pid <= 0 || pid > G_MAXINT32)
     return bad (error, "no valid \"pid\"");
-  if (status == NULL || *status == '\0' || strlen (status) > HEARTBEAT_STATUS_MAX_LENGTH)
+  if (status == NULL || *status == '\0' || strlen (status) > HEARTBEAT_STATUS_MAX_LENGTH ||
+      has_control_character (status))
     return bad (error, "no valid \"status\"");
   if (stamp == NULL || (timestamp = g_date_time_new_from_iso8601 (stamp, NULL)) == NULL)
     return bad (error, "no valid \"timestamp\" (ISO 8601 with a time zone)");
@@ -257,6 +299,96 @@ watch_pid (Watched *w, gint32 pid)
   return TRUE;
 }
 
+static gboolean
+io_failed (GError **error, int saved_errno, const char *what)
+{
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved_errno),
+               "cannot %s: %s", what, g_strerror (saved_errno));
+  return FALSE;
+}
+
+/* Reads a heartbeat file without trusting what is at @path: a symlink is
+ * followed, but only a regular file is read (never a FIFO, which would
+ * block, nor a device, which may never end), only after its size is
+ * checked, and never more than HB_HEARTBEAT_FILE_MAX_SIZE bytes (it may
+ * grow meanwhile). A missing file is G_FILE_ERROR_NOENT. Returns the
+ * contents, NUL-terminated, or NULL with @error set; no message quotes
+ * the file. */
+static char *
+read_heartbeat_file (const char *path, gsize *length, GError **error)
+{
+  g_autofree char *contents = NULL;
+  struct stat st;
+  gsize total = 0;
+  int fd;
+
+  /* Refuse what is plainly not a file before opening it: open(2) alone
+   * has effects on some devices. The fstat() below is what counts. */
+  if (stat (path, &st) < 0)
+    {
+      io_failed (error, errno, "read");
+      return NULL;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      bad (error, "not a regular file");
+      return NULL;
+    }
+
+  fd = open (path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      io_failed (error, errno, "open");
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0)
+    {
+      io_failed (error, errno, "read");
+      goto out;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      bad (error, "not a regular file");
+      goto out;
+    }
+  if (st.st_size > HB_HEARTBEAT_FILE_MAX_SIZE)
+    {
+      bad (error, "larger than %d bytes", HB_HEARTBEAT_FILE_MAX_SIZE);
+      goto out;
+    }
+
+  /* One byte more than allowed tells a file that grew since fstat(). */
+  contents = g_malloc (HB_HEARTBEAT_FILE_MAX_SIZE + 2);
+  while (total <= HB_HEARTBEAT_FILE_MAX_SIZE)
+    {
+      gssize n = read (fd, contents + total, HB_HEARTBEAT_FILE_MAX_SIZE + 1 - total);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          io_failed (error, errno, "read");
+          g_clear_pointer (&contents, g_free);
+          goto out;
+        }
+      if (n == 0)
+        break;
+      total += (gsize) n;
+    }
+  if (total > HB_HEARTBEAT_FILE_MAX_SIZE)
+    {
+      bad (error, "larger than %d bytes", HB_HEARTBEAT_FILE_MAX_SIZE);
+      g_clear_pointer (&contents, g_free);
+      goto out;
+    }
+  contents[total] = '\0';
+  *length = total;
+
+out:
+  close (fd);
+  return g_steal_pointer (&contents);
+}
+
 static void
 read_file (Watched *w)
 {
@@ -267,7 +399,8 @@ read_file (Watched *w)
   g_autofree char *problem = NULL;
   gsize length = 0;
 
-  if (!g_file_get_contents (w->path, &contents, &length, &error) ||
+  contents = read_heartbeat_file (w->path, &length, &error);
+  if (contents == NULL ||
       !hb_heartbeat_file_parse (contents, length, &file, &error))
     {
       problem = g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
