@@ -59,8 +59,11 @@ static guint signals[N_SIGNALS];
 
 G_DEFINE_FINAL_TYPE (HeartbeatClient, heartbeat_client, G_TYPE_OBJECT)
 
-/* Errors meaning "nobody answers at that name" become NO_DAEMON; the
- * daemon's own errors lose GDBus's "GDBus.Error:name: " prefix. */
+/* Errors meaning "nobody answers at that name" (and the bus cannot start
+ * anyone) become NO_DAEMON, and only those: the bus refusing the call
+ * (org.freedesktop.DBus.Error.AccessDenied from its policy, a failed
+ * activation, …) stays a G_DBUS_ERROR. Every remote error loses GDBus's
+ * "GDBus.Error:name: " prefix. */
 static gboolean
 translate_error (HeartbeatClient *self,
                  GError         **error)
@@ -84,8 +87,9 @@ translate_error (HeartbeatClient *self,
     }
   else if (g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CLOSED))
     {
+      /* the bus went away (or dropped us): not the same as no daemon */
       g_clear_error (error);
-      g_set_error_literal (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
+      g_set_error_literal (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
                            "the bus connection is closed");
     }
   return FALSE;
@@ -477,7 +481,8 @@ heartbeat_client_new_for_connection_sync (GDBusConnection *connection,
  * Connects to heartbeatd on @bus_type.
  *
  * Returns: (transfer full) (nullable): a client, or %NULL with @error set
- *   (%HEARTBEAT_CLIENT_ERROR_NO_DAEMON when there is no bus or no daemon)
+ *   (%HEARTBEAT_CLIENT_ERROR_NO_BUS when the bus cannot be reached,
+ *   %HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on it)
  */
 HeartbeatClient *
 heartbeat_client_new_sync (GBusType      bus_type,
@@ -490,7 +495,10 @@ heartbeat_client_new_sync (GBusType      bus_type,
   connection = g_bus_get_sync (bus_type, cancellable, &local);
   if (connection == NULL)
     {
-      g_set_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
+      /* No bus (or one that refuses us) says nothing about heartbeatd. */
+      if (g_dbus_error_is_remote_error (local))
+        g_dbus_error_strip_remote_error (local);
+      g_set_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
                    "cannot connect to the bus: %s", local->message);
       return NULL;
     }

@@ -20,8 +20,11 @@ G_BEGIN_DECLS
  * @HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT: the daemon refused an argument
  * @HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED: the caller may not change the agent
  * @HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED: the caller's uid has too many agents
- * @HEARTBEAT_CLIENT_ERROR_NO_DAEMON: heartbeatd is not on the bus (a
- *   client-side error: there is no D-Bus name for it)
+ * @HEARTBEAT_CLIENT_ERROR_NO_DAEMON: heartbeatd is not on the bus, and the
+ *   bus cannot start it (a client-side error: there is no D-Bus name for it)
+ * @HEARTBEAT_CLIENT_ERROR_NO_BUS: the bus itself cannot be reached: connecting
+ *   to it failed (refused, no such socket, authentication rejected) or the
+ *   connection was closed (a client-side error)
  *
  * The daemon's named errors, mapped back from D-Bus.
  */
@@ -32,6 +35,7 @@ typedef enum {
   HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED,
   HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED,
   HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
+  HEARTBEAT_CLIENT_ERROR_NO_BUS,
 } HeartbeatClientError;
 
 #define HEARTBEAT_CLIENT_ERROR (heartbeat_client_error_quark ())

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -76,15 +77,6 @@ bus_name (void)
   return opt.bus_type == G_BUS_TYPE_SYSTEM ? _("system bus") : _("session bus");
 }
 
-static int
-no_daemon (void)
-{
-  /* TRANSLATORS: %s is "system bus" or "session bus" */
-  print_error (_("heartbeatd is not running on the %s (start it with \"bash tools/run.sh\", "
-                 "or \"systemctl start heartbeatd\" for the system bus)"), bus_name ());
-  return EXIT_NO_DAEMON;
-}
-
 static char *
 user_name (guint32 uid)
 {
@@ -106,14 +98,78 @@ owner_of (HeartbeatClient *client,
   return uid;
 }
 
+/* What went wrong between hbctl and heartbeatd, if it was the bus and not
+ * heartbeatd: a sentence and the exit status, or NULL. "Not running" is
+ * said only when the bus says nobody owns the name (and it cannot start
+ * anyone); a bus that cannot be reached, or refuses the call, says so. */
+static char *
+bus_problem (const GError *error,
+             int          *exit_status)
+{
+  static const char prefix[] = "cannot connect to the bus: ";
+
+  if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON))
+    {
+      *exit_status = EXIT_NO_DAEMON;
+      /* TRANSLATORS: %s is "system bus" or "session bus" */
+      return g_strdup_printf (_("heartbeatd is not running on the %s (start it with \"bash tools/run.sh\", "
+                                "or \"systemctl start heartbeatd\" for the system bus)"), bus_name ());
+    }
+  if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS))
+    {
+      const char *reason = g_str_has_prefix (error->message, prefix) ? error->message + strlen (prefix)
+                                                                     : error->message;
+
+      *exit_status = EXIT_NO_DAEMON;
+      /* TRANSLATORS: %s is "system bus" or "session bus", then the reason */
+      return g_strdup_printf (_("cannot connect to the %s: %s"), bus_name (), reason);
+    }
+  if (error->domain == G_DBUS_ERROR)
+    switch (error->code)
+      {
+      case G_DBUS_ERROR_ACCESS_DENIED:
+      case G_DBUS_ERROR_AUTH_FAILED:
+      case G_DBUS_ERROR_LIMITS_EXCEEDED:
+        *exit_status = EXIT_REFUSED;
+        /* TRANSLATORS: %s is "system bus" or "session bus", then the bus's message */
+        return g_strdup_printf (_("the %s refused the request: %s"), bus_name (), error->message);
+      case G_DBUS_ERROR_SPAWN_EXEC_FAILED:
+      case G_DBUS_ERROR_SPAWN_FORK_FAILED:
+      case G_DBUS_ERROR_SPAWN_CHILD_EXITED:
+      case G_DBUS_ERROR_SPAWN_CHILD_SIGNALED:
+      case G_DBUS_ERROR_SPAWN_FAILED:
+      case G_DBUS_ERROR_SPAWN_SETUP_FAILED:
+      case G_DBUS_ERROR_SPAWN_CONFIG_INVALID:
+      case G_DBUS_ERROR_SPAWN_SERVICE_INVALID:
+      case G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND:
+      case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
+      case G_DBUS_ERROR_SPAWN_FILE_INVALID:
+      case G_DBUS_ERROR_SPAWN_NO_MEMORY:
+        *exit_status = EXIT_NO_DAEMON;
+        /* TRANSLATORS: %s is "system bus" or "session bus", then the bus's message */
+        return g_strdup_printf (_("the %s could not start heartbeatd: %s"), bus_name (), error->message);
+      default:
+        break;
+      }
+  return NULL;
+}
+
 /* Reports a failed call in words; returns the exit status. */
 static int
 report (HeartbeatClient *client,
         const char      *id,
         const GError    *error)
 {
+  g_autofree char *problem = NULL;
+  int exit_status = EXIT_REFUSED;
   guint32 uid;
 
+  problem = bus_problem (error, &exit_status);
+  if (problem)
+    {
+      print_error ("%s", problem);
+      return exit_status;
+    }
   if (error->domain != HEARTBEAT_CLIENT_ERROR)
     {
       print_error ("%s", error->message);
@@ -123,7 +179,8 @@ report (HeartbeatClient *client,
   switch ((HeartbeatClientError) error->code)
     {
     case HEARTBEAT_CLIENT_ERROR_NO_DAEMON:
-      return no_daemon ();
+    case HEARTBEAT_CLIENT_ERROR_NO_BUS:
+      g_assert_not_reached ();   /* bus_problem() */
     case HEARTBEAT_CLIENT_ERROR_NOT_FOUND:
       print_error (_("there is no agent \"%s\""), id);
       break;
@@ -212,7 +269,58 @@ parse_set (char   **pairs,
   return g_variant_builder_end (&builder);
 }
 
-/* Parses a command's options; prints its own usage errors. */
+/* A --progress value: a finite number. NaN and infinities are refused
+ * here, as a usage error, rather than sent (GOption's double parser takes
+ * "nan" and "inf"). */
+static gboolean
+parse_progress_arg (const char *value,
+                    gboolean   *has_progress,
+                    double     *progress)
+{
+  char *end = NULL;
+  double number;
+
+  if (value == NULL)
+    return TRUE;
+  number = g_ascii_strtod (value, &end);
+  if (*value == '\0' || end == value || *end != '\0' || !isfinite (number))
+    {
+      print_error (_("\"%s\" is not a number (--progress takes a finite number, e.g. 0.5 or 42)"), value);
+      return FALSE;
+    }
+  *has_progress = TRUE;
+  *progress = number;
+  return TRUE;
+}
+
+/* A --pid value: a process id, 1 or more. */
+static gboolean
+parse_pid_arg (const char *value,
+               int        *pid)
+{
+  guint64 number;
+
+  if (value == NULL)
+    return TRUE;
+  if (!g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT32, &number, NULL))
+    {
+      print_error (_("\"%s\" is not a process id (--pid takes a number from 1 up)"), value);
+      return FALSE;
+    }
+  *pid = (int) number;
+  return TRUE;
+}
+
+/* The argv arrays parse_command() made, freed at exit of main(). */
+static char **command_argv;
+
+/* Parses a command's options; prints its own usage errors.
+ *
+ * Everything after the first "--" is an argument, never an option, so an
+ * agent id that begins with "-" can be given ("hbctl beat -- -x"). GOption
+ * would stop at "--" as well, but it leaves the "--" in argv in some cases
+ * and not in others; so only what comes before it is given to GOption, and
+ * what comes after is appended to the arguments it leaves. */
 static gboolean
 parse_command (GOptionContext *context,
                int            *argc,
@@ -220,14 +328,40 @@ parse_command (GOptionContext *context,
                int            *status)
 {
   g_autoptr(GError) error = NULL;
+  int separator = 0;
+  int n_options;
+  char **options;
+
+  for (int i = 1; i < *argc; i++)
+    if (strcmp ((*argv)[i], "--") == 0)
+      {
+        separator = i;
+        break;
+      }
+  n_options = separator ? separator : *argc;
+  options = g_new0 (char *, *argc + 1);
+  memcpy (options, *argv, sizeof (char *) * (gsize) n_options);
 
   g_option_context_set_help_enabled (context, TRUE);
-  if (!g_option_context_parse (context, argc, argv, &error))
+  if (!g_option_context_parse (context, &n_options, &options, &error))
     {
-      print_error ("%s", error->message);
+      if (g_error_matches (error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION))
+        /* TRANSLATORS: after GLib's "Unknown option -x" */
+        print_error (_("%s (an ID that begins with \"-\" goes after \"--\")"), error->message);
+      else
+        print_error ("%s", error->message);
+      g_free (options);
       *status = EXIT_USAGE;
       return FALSE;
     }
+  if (separator)
+    for (int i = separator + 1; i < *argc; i++)
+      options[n_options++] = (*argv)[i];
+  options[n_options] = NULL;
+  g_free (command_argv);
+  command_argv = options;
+  *argc = n_options;
+  *argv = options;
   return TRUE;
 }
 
@@ -334,26 +468,141 @@ ago (guint64 then_usec)
   return g_strdup_printf (_("%s ago"), d);
 }
 
-/* Width in columns of UTF-8 text (every character one column: agent ids
- * are ASCII, and tasks are cut to a width before they are measured). */
+/* Columns of one character on a terminal: 2 for East Asian wide ones, 0
+ * for combining marks, else 1. */
+static glong
+char_width (gunichar c)
+{
+  if (g_unichar_iszerowidth (c))
+    return 0;
+  return g_unichar_iswide (c) ? 2 : 1;
+}
+
+/* Width in terminal columns of UTF-8 text. */
 static glong
 width (const char *text)
 {
-  return g_utf8_strlen (text, -1);
+  glong w = 0;
+
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    w += char_width (g_utf8_get_char (p));
+  return w;
 }
 
+/* The longest start of @text at most @max columns wide, as a length in bytes */
+static gsize
+head_bytes (const char *text, glong max)
+{
+  const char *p = text;
+  glong w = 0;
+
+  for (; *p; p = g_utf8_next_char (p))
+    {
+      glong cw = char_width (g_utf8_get_char (p));
+      if (w + cw > max)
+        break;
+      w += cw;
+    }
+  return (gsize) (p - text);
+}
+
+/* The longest end of @text at most @max columns wide */
+static const char *
+tail_of (const char *text, glong max)
+{
+  const char *p = text + strlen (text);
+  glong w = 0;
+
+  while (p > text)
+    {
+      const char *prev = g_utf8_prev_char (p);
+      glong cw = char_width (g_utf8_get_char (prev));
+      if (w + cw > max)
+        break;
+      w += cw;
+      p = prev;
+    }
+  return p;
+}
+
+/* @text in at most @max columns: cut at the end with "…". */
 static char *
 cut (const char *text, glong max)
 {
   if (width (text) <= max)
     return g_strdup (text);
   {
-    g_autofree char *head = g_utf8_substring (text, 0, max - 1);
-    return g_strconcat (head, "…", NULL);
+    g_autofree char *start = g_strndup (text, head_bytes (text, MAX (max - 1, 0)));
+    return g_strconcat (start, "…", NULL);
   }
 }
 
+/* @text in at most @max columns: its start and its end around "…", so that
+ * ids that differ only at the end ("build-1234-a", "build-1234-b") stay
+ * apart: "build-ab…xyz-12". */
+static char *
+cut_middle (const char *text, glong max)
+{
+  glong tail, head;
+
+  if (width (text) <= max)
+    return g_strdup (text);
+  tail = MAX (max - 1, 0) / 3;
+  head = MAX (max - 1, 0) - tail;
+  {
+    g_autofree char *start = g_strndup (text, head_bytes (text, head));
+    return g_strconcat (start, "…", tail_of (text, tail), NULL);
+  }
+}
+
+/* How wide the table may be: $COLUMNS if set, else the terminal's width
+ * if standard output is one, else 0: no limit (piped output keeps every
+ * value whole, for scripts). */
+static glong
+output_columns (void)
+{
+  const char *columns = g_getenv ("COLUMNS");
+  struct winsize size;
+  guint64 n;
+
+  if (columns && g_ascii_string_to_unsigned (columns, 10, 1, 100000, &n, NULL))
+    return (glong) n;
+  if (isatty (STDOUT_FILENO) && ioctl (STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+    return size.ws_col;
+  return 0;
+}
+
 #define N_COLUMNS 7
+#define COLUMN_GAP 2
+
+/* Narrows the widths of the free-text columns (agent, status, task),
+ * widest first, until the table fits @columns or they are at their
+ * minimum. */
+static void
+fit_widths (glong *widths, const glong *minimum, glong columns)
+{
+  /* ties go to the task first, the agent id last */
+  static const int shrinkable[] = { 4, 2, 0 };
+  glong total = (N_COLUMNS - 1) * COLUMN_GAP;
+
+  for (int c = 0; c < N_COLUMNS; c++)
+    total += widths[c];
+  while (total > columns)
+    {
+      int widest = -1;
+
+      for (gsize i = 0; i < G_N_ELEMENTS (shrinkable); i++)
+        {
+          int c = shrinkable[i];
+          if (widths[c] > minimum[c] && (widest < 0 || widths[c] > widths[widest]))
+            widest = c;
+        }
+      if (widest < 0)
+        break;
+      widths[widest]--;
+      total--;
+    }
+}
 
 static void
 print_row (char **cells, const glong *widths, const char *state_nick)
@@ -369,7 +618,7 @@ print_row (char **cells, const glong *widths, const char *state_nick)
       else
         g_string_append (line, cells[c]);
       if (c < N_COLUMNS - 1)
-        for (glong i = 0; i < pad + 2; i++)
+        for (glong i = 0; i < pad + COLUMN_GAP; i++)
           g_string_append_c (line, ' ');
     }
   g_print ("%s\n", line->str);
@@ -473,15 +722,17 @@ gib (guint64 bytes)
 /* ------------------------------------------------------------------ */
 /* Over HTTP (--url): status, beat and check                           */
 
-/* Calls the HTTP API; returns the parsed JSON reply (or NULL for an empty
- * one) and the status in *status, or NULL with a message printed and
- * *exit_status set when the daemon cannot be reached. */
+/* Calls the HTTP API; returns the parsed JSON reply (or a JSON null for an
+ * empty one) and the status in *status, or NULL with *exit_status set when
+ * the daemon cannot be reached: the message is printed, or returned in
+ * *failure if that is not NULL. */
 static JsonNode *
 remote_call (const char *method,
              const char *path,
              JsonNode   *body,
              guint      *status,
-             int        *exit_status)
+             int        *exit_status,
+             char      **failure)
 {
   g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 25, NULL);
   g_autofree char *base = g_str_has_suffix (opt.url, "/") ? g_strndup (opt.url, strlen (opt.url) - 1)
@@ -495,7 +746,12 @@ remote_call (const char *method,
 
   if (msg == NULL)
     {
-      print_error (_("\"%s\" is not a URL"), opt.url);
+      g_autofree char *message = g_strdup_printf (_("\"%s\" is not a URL (e.g. http://127.0.0.1:8765)"), opt.url);
+
+      if (failure)
+        *failure = g_steal_pointer (&message);
+      else
+        print_error ("%s", message);
       *exit_status = EXIT_USAGE;
       return NULL;
     }
@@ -519,7 +775,13 @@ remote_call (const char *method,
   reply = soup_session_send_and_read (session, msg, NULL, &error);
   if (reply == NULL)
     {
-      print_error (_("heartbeatd does not answer at %s: %s"), opt.url, error->message);
+      /* TRANSLATORS: the URL, then why (e.g. "Connection refused") */
+      g_autofree char *message = g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message);
+
+      if (failure)
+        *failure = g_steal_pointer (&message);
+      else
+        print_error ("%s", message);
       *exit_status = EXIT_NO_DAEMON;
       return NULL;
     }
@@ -528,7 +790,13 @@ remote_call (const char *method,
     return json_node_new (JSON_NODE_NULL);
   if (!json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL), (gssize) g_bytes_get_size (reply), &error))
     {
-      print_error (_("%s answered %u with something that is not JSON"), opt.url, *status);
+      g_autofree char *message = g_strdup_printf (_("%s answered %u with something that is not JSON "
+                                                    "(is it heartbeatd's HTTP API?)"), opt.url, *status);
+
+      if (failure)
+        *failure = g_steal_pointer (&message);
+      else
+        print_error ("%s", message);
       *exit_status = EXIT_REFUSED;
       return NULL;
     }
@@ -552,7 +820,7 @@ static GVariant *
 remote_agents (int *exit_status)
 {
   guint status = 0;
-  g_autoptr(JsonNode) reply = remote_call ("GET", "/v1/agents", NULL, &status, exit_status);
+  g_autoptr(JsonNode) reply = remote_call ("GET", "/v1/agents", NULL, &status, exit_status, NULL);
   JsonNode *agents;
 
   if (reply == NULL)
@@ -566,15 +834,98 @@ remote_agents (int *exit_status)
   return g_variant_ref_sink (json_gvariant_deserialize (agents, "aa{sv}", NULL));
 }
 
+/* GET @path, which must answer 200 with an object; NULL (printed, with
+ * *exit_status set) if not. */
+static JsonObject *
+remote_object (const char *path,
+               int        *exit_status)
+{
+  guint status = 0;
+  g_autoptr(JsonNode) reply = remote_call ("GET", path, NULL, &status, exit_status, NULL);
+
+  if (reply == NULL)
+    return NULL;
+  if (status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply))
+    {
+      *exit_status = remote_error (reply, status);
+      return NULL;
+    }
+  return json_object_ref (json_node_get_object (reply));
+}
+
+static void
+copy_member (JsonBuilder *b,
+             const char  *name,
+             JsonObject  *from,
+             const char  *from_name)
+{
+  JsonNode *node = from ? json_object_get_member (from, from_name) : NULL;
+
+  if (node == NULL)
+    return;
+  json_builder_set_member_name (b, name);
+  json_builder_add_value (b, json_node_copy (node));
+}
+
+/* A milliseconds member as microseconds, under @name */
+static void
+copy_ms_as_usec (JsonBuilder *b,
+                 const char  *name,
+                 JsonObject  *from,
+                 const char  *from_name)
+{
+  if (from == NULL || !json_object_has_member (from, from_name))
+    return;
+  json_builder_set_member_name (b, name);
+  json_builder_add_int_value (b, json_object_get_int_member (from, from_name) * 1000);
+}
+
+/* The daemon's GetStatus, as `status --json` prints it over D-Bus, made
+ * from GET /health (running, agent-count, states, version, problem) and
+ * GET /api/heartbeat/status (agents, and the thresholds, which HTTP gives
+ * in milliseconds). stale-warning-only-once is not in the HTTP API and is
+ * left out (see hbctl(1)). NULL (printed) if the daemon does not answer. */
+static JsonNode *
+remote_status (int *exit_status)
+{
+  g_autoptr(JsonObject) health = remote_object ("/health", exit_status);
+  g_autoptr(JsonObject) gateway = health ? remote_object ("/api/heartbeat/status", exit_status) : NULL;
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  JsonObject *monitor, *config;
+  JsonNode *problem;
+
+  if (gateway == NULL)
+    return NULL;
+  monitor = json_object_get_object_member (gateway, "monitor");
+  config = monitor && json_object_has_member (monitor, "config") ? json_object_get_object_member (monitor, "config")
+                                                                 : NULL;
+  json_builder_begin_object (b);
+  copy_member (b, "running", health, "running");
+  copy_member (b, "agent-count", health, "agents");
+  copy_member (b, "agents", monitor, "agents");
+  copy_ms_as_usec (b, "check-interval-usec", config, "check_interval_ms");
+  copy_ms_as_usec (b, "stale-threshold-usec", config, "stale_threshold_ms");
+  copy_ms_as_usec (b, "timeout-threshold-usec", config, "timeout_threshold_ms");
+  copy_member (b, "states", health, "states");
+  copy_member (b, "version", health, "version");
+  /* D-Bus says "" for no problem; HTTP says null */
+  problem = json_object_get_member (health, "problem");
+  json_builder_set_member_name (b, "problem");
+  json_builder_add_string_value (b, problem && JSON_NODE_HOLDS_VALUE (problem) ? json_node_get_string (problem) : "");
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
 /* ------------------------------------------------------------------ */
 /* status, list, show                                                  */
 
 static int
 cmd_status (int argc, char **argv)
 {
-  gboolean json = FALSE;
+  gboolean json = FALSE, full = FALSE;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "full", 0, 0, G_OPTION_ARG_NONE, &full, N_("Never shorten ids, statuses or tasks to fit the terminal"), NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
@@ -588,7 +939,9 @@ cmd_status (int argc, char **argv)
   const char *headers[N_COLUMNS] = {
     _("AGENT"), _("STATE"), _("STATUS"), _("PID"), _("TASK"), _("RUNNING"), _("LAST SEEN")
   };
-  glong widths[N_COLUMNS];
+  glong widths[N_COLUMNS], minimum[N_COLUMNS];
+  glong columns = 0;
+  g_autoptr(JsonNode) remote_status_node = NULL;
   GPtrArray *rows;
   GString *summary;
   Host host;
@@ -604,6 +957,8 @@ cmd_status (int argc, char **argv)
     {
       agents = remote_agents (&exit_status);
       if (agents == NULL)
+        return exit_status;
+      if (json && (remote_status_node = remote_status (&exit_status)) == NULL)
         return exit_status;
     }
   else
@@ -628,7 +983,7 @@ cmd_status (int argc, char **argv)
       if (status)
         json_builder_add_value (b, json_gvariant_serialize (status));
       else
-        json_builder_add_null_value (b);
+        json_builder_add_value (b, g_steal_pointer (&remote_status_node));
       json_builder_set_member_name (b, "host");
       json_builder_add_value (b, host_json (&host));
       json_builder_set_member_name (b, "agents");
@@ -642,7 +997,10 @@ cmd_status (int argc, char **argv)
   n = g_variant_n_children (agents);
   rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   for (int c = 0; c < N_COLUMNS; c++)
-    widths[c] = width (headers[c]);
+    widths[c] = minimum[c] = width (headers[c]);
+  minimum[0] = MAX (minimum[0], 12);   /* room for "build-ab…z-12" */
+  minimum[2] = MAX (minimum[2], 8);
+  minimum[4] = MAX (minimum[4], 8);
   for (gsize i = 0; i < n; i++)
     {
       g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
@@ -655,13 +1013,34 @@ cmd_status (int argc, char **argv)
       cells[1] = opt.color ? g_strdup_printf ("%s %s", state_symbol (state), state) : g_strdup (state);
       cells[2] = g_strdup (*dict_string (agent, "status") ? dict_string (agent, "status") : "-");
       cells[3] = pid ? g_strdup_printf ("%u", pid) : g_strdup ("-");
-      cells[4] = *task ? cut (task, 40) : g_strdup ("-");
+      cells[4] = g_strdup (*task ? task : "-");
       cells[5] = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
       cells[6] = ago (dict_uint64 (agent, "last-activity-at-usec"));
       cells[N_COLUMNS] = g_strdup (state);   /* for the colour */
       for (int c = 0; c < N_COLUMNS; c++)
         widths[c] = MAX (widths[c], width (cells[c]));
       g_ptr_array_add (rows, cells);
+    }
+
+  if (!full)
+    columns = output_columns ();
+  if (columns > 0)
+    {
+      fit_widths (widths, minimum, columns);
+      for (guint i = 0; i < rows->len; i++)
+        {
+          char **cells = g_ptr_array_index (rows, i);
+          char *id = cut_middle (cells[0], widths[0]);
+          char *agent_status = cut (cells[2], widths[2]);
+          char *task = cut (cells[4], widths[4]);
+
+          g_free (cells[0]);
+          cells[0] = id;
+          g_free (cells[2]);
+          cells[2] = agent_status;
+          g_free (cells[4]);
+          cells[4] = task;
+        }
     }
 
   if (opt.legend)
@@ -828,14 +1207,14 @@ cmd_show (int argc, char **argv)
 static int
 cmd_register (int argc, char **argv)
 {
-  g_autofree char *task = NULL, *stale_text = NULL, *timeout_text = NULL;
+  g_autofree char *task = NULL, *stale_text = NULL, *timeout_text = NULL, *pid_text = NULL;
   g_auto(GStrv) sets = NULL;
   int pid = 0;
   GOptionEntry entries[] = {
     { "task", 0, 0, G_OPTION_ARG_STRING, &task, N_("What the agent works on"), N_("TASK") },
     { "stale", 0, 0, G_OPTION_ARG_STRING, &stale_text, N_("Stale after this long without activity"), N_("DURATION") },
     { "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_text, N_("Time out after running this long"), N_("DURATION") },
-    { "pid", 0, 0, G_OPTION_ARG_INT, &pid, N_("The agent is gone when this process exits"), N_("PID") },
+    { "pid", 0, 0, G_OPTION_ARG_STRING, &pid_text, N_("The agent is gone when this process exits"), N_("PID") },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Metadata (repeatable)"), N_("KEY=VALUE") },
     { NULL }
   };
@@ -852,13 +1231,9 @@ cmd_register (int argc, char **argv)
   if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
     return status;
   if (!parse_duration_arg ("--stale", stale_text, &stale) ||
-      !parse_duration_arg ("--timeout", timeout_text, &timeout))
+      !parse_duration_arg ("--timeout", timeout_text, &timeout) ||
+      !parse_pid_arg (pid_text, &pid))
     return EXIT_USAGE;
-  if (pid < 0)
-    {
-      print_error (_("--pid must be a process id"));
-      return EXIT_USAGE;
-    }
   metadata = parse_set (sets, &error);
   if (metadata == NULL)
     {
@@ -891,8 +1266,10 @@ static int
 cmd_beat (int argc, char **argv)
 {
   g_autofree char *status_text = NULL, *file = NULL, *key = NULL;
+  g_autofree char *progress_text = NULL, *pid_text = NULL;
   g_auto(GStrv) sets = NULL;
-  double progress = NAN;
+  gboolean has_progress = FALSE;
+  double progress = 0;
   gint64 iteration = 0;
   int file_pid = 0;
   GOptionEntry entries[] = {
@@ -900,8 +1277,8 @@ cmd_beat (int argc, char **argv)
     { "file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Write a heartbeat file instead of calling the daemon"), N_("PATH") },
     { "key", 0, 0, G_OPTION_ARG_STRING, &key, N_("With --file: the process key written in it"), N_("NAME") },
     { "iteration", 0, 0, G_OPTION_ARG_INT64, &iteration, N_("With --file: the iteration written in it"), N_("N") },
-    { "pid", 0, 0, G_OPTION_ARG_INT, &file_pid, N_("With --file: the process to watch (default: the one that runs hbctl)"), N_("PID") },
-    { "progress", 0, 0, G_OPTION_ARG_DOUBLE, &progress, N_("How far along the agent is"), N_("NUMBER") },
+    { "pid", 0, 0, G_OPTION_ARG_STRING, &pid_text, N_("With --file: the process to watch (default: the one that runs hbctl)"), N_("PID") },
+    { "progress", 0, 0, G_OPTION_ARG_STRING, &progress_text, N_("How far along the agent is"), N_("NUMBER") },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Metadata (repeatable)"), N_("KEY=VALUE") },
     { NULL }
   };
@@ -917,6 +1294,9 @@ cmd_beat (int argc, char **argv)
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!parse_command (context, &argc, &argv, &status))
     return status;
+  if (!parse_progress_arg (progress_text, &has_progress, &progress) ||
+      !parse_pid_arg (pid_text, &file_pid))
+    return EXIT_USAGE;
   if (file)
     {
       g_autoptr(GError) file_error = NULL;
@@ -937,6 +1317,11 @@ cmd_beat (int argc, char **argv)
           return EXIT_REFUSED;
         }
       return EXIT_OK;
+    }
+  if (key || pid_text || iteration)
+    {
+      print_error (_("--key, --iteration and --pid go with --file PATH"));
+      return EXIT_USAGE;
     }
   if (!want_args (argc, 1, _("ID"), &status))
     return status;
@@ -961,7 +1346,7 @@ cmd_beat (int argc, char **argv)
           json_builder_set_member_name (b, "status");
           json_builder_add_string_value (b, status_text);
         }
-      if (!isnan (progress))
+      if (has_progress)
         {
           json_builder_set_member_name (b, "progress");
           json_builder_add_double_value (b, progress);
@@ -974,7 +1359,7 @@ cmd_beat (int argc, char **argv)
       json_builder_end_object (b);
       body = json_builder_get_root (b);
       g_variant_unref (g_variant_ref_sink (metadata));
-      reply = remote_call ("POST", path, body, &http_status, &status);
+      reply = remote_call ("POST", path, body, &http_status, &status, NULL);
       if (reply == NULL)
         return status;
       if (http_status != SOUP_STATUS_OK)
@@ -983,7 +1368,7 @@ cmd_beat (int argc, char **argv)
     }
   if (status_text)
     g_variant_builder_add (&details, "{sv}", "status", g_variant_new_string (status_text));
-  if (!isnan (progress))
+  if (has_progress)
     g_variant_builder_add (&details, "{sv}", "progress", g_variant_new_double (progress));
   if (sets)
     g_variant_builder_add (&details, "{sv}", "metadata", metadata);
@@ -1511,10 +1896,12 @@ cmd_check (int argc, char **argv)
       guint http_status = 0;
       int ignored;
 
-      reply = remote_call ("GET", path, NULL, &http_status, &ignored);
+      g_autofree char *failure = NULL;
+
+      reply = remote_call ("GET", path, NULL, &http_status, &ignored, &failure);
       if (reply == NULL)
         {
-          g_print ("HEARTBEAT UNKNOWN - %s\n", _("heartbeatd is not running"));
+          g_print ("HEARTBEAT UNKNOWN - %s\n", failure);
           return 3;
         }
       if (http_status == SOUP_STATUS_OK)
@@ -1529,7 +1916,10 @@ cmd_check (int argc, char **argv)
       client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
       if (client == NULL)
         {
-          g_print ("HEARTBEAT UNKNOWN - %s\n", _("heartbeatd is not running"));
+          int ignored;
+          g_autofree char *problem = bus_problem (error, &ignored);
+
+          g_print ("HEARTBEAT UNKNOWN - %s\n", problem ? problem : error->message);
           return 3;
         }
       agent = heartbeat_client_get_agent (client, argv[1], &error);
@@ -1542,7 +1932,12 @@ cmd_check (int argc, char **argv)
           g_print ("HEARTBEAT UNKNOWN - %s\n", message);
         }
       else
-        g_print ("HEARTBEAT UNKNOWN - %s\n", error->message);
+        {
+          int ignored;
+          g_autofree char *problem = bus_problem (error, &ignored);
+
+          g_print ("HEARTBEAT UNKNOWN - %s\n", problem ? problem : error->message);
+        }
       return 3;
     }
 
@@ -1575,11 +1970,11 @@ cmd_check (int argc, char **argv)
 /* main                                                                */
 
 static const Command commands[] = {
-  { "status", cmd_status, "[--json]", N_("Show every agent and a summary of the host (the default)") },
+  { "status", cmd_status, "[--json] [--full]", N_("Show every agent and a summary of the host (the default)") },
   { "list", cmd_list, "[--json]", N_("List the agents' ids") },
   { "show", cmd_show, "ID [--json]", N_("Show one agent") },
   { "register", cmd_register, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
-  { "beat", cmd_beat, "ID [--status S] [--progress P] [--set K=V…] | --file PATH --key NAME", N_("Report activity") },
+  { "beat", cmd_beat, "ID [--status S] [--progress N] [--set K=V…] | --file PATH --key NAME", N_("Report activity") },
   { "idle", cmd_idle, "ID", N_("Mark an agent idle") },
   { "unregister", cmd_unregister, "ID | --file PATH", N_("Unregister an agent") },
   { "watch", cmd_watch, "[--json]", N_("Print events as they happen") },
@@ -1608,11 +2003,14 @@ usage_text (void)
   g_string_append_printf (text, "  --version    %s\n", _("Print the version"));
   g_string_append_printf (text, "  -h, --help   %s\n", _("Show this help; COMMAND --help shows a command's"));
   g_string_append_printf (text, "\n%s\n", _("Durations: 90 (seconds), 90s, 5m, 1h30m, 250ms, 2d."));
+  g_string_append_printf (text, "%s\n", _("An ID that begins with \"-\" goes after \"--\": hbctl beat -- -x"));
+  g_string_append_printf (text, "%s\n", _("status fits its table to $COLUMNS or the terminal, shortening long ids\n"
+                                          "and tasks with \"…\"; piped without $COLUMNS, or with --full, it does not."));
   g_string_append_printf (text, "\n%s\n", _("Exit status:"));
   g_string_append_printf (text, "  0  %s\n", _("success"));
-  g_string_append_printf (text, "  1  %s\n", _("the daemon refused the request (unknown agent, access denied, …)"));
+  g_string_append_printf (text, "  1  %s\n", _("the daemon or the bus refused the request (unknown agent, access denied, …)"));
   g_string_append_printf (text, "  2  %s\n", _("usage error"));
-  g_string_append_printf (text, "  3  %s\n", _("heartbeatd is not running on the bus"));
+  g_string_append_printf (text, "  3  %s\n", _("heartbeatd cannot be reached (not running, no bus, or the URL does not answer)"));
   g_string_append_printf (text, "  %s\n", _("check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; run exits with the command's status."));
   g_string_append_printf (text, "\n%s\n", _("See hbctl(1)."));
   return g_string_free (text, FALSE);
@@ -1680,7 +2078,10 @@ main (int    argc,
     {
       /* No command: status, with a fake argv of its own. */
       static char *status_argv[] = { "status", NULL };
-      return cmd_status (1, status_argv);
+      int status = cmd_status (1, status_argv);
+
+      g_clear_pointer (&command_argv, g_free);
+      return status;
     }
 
   if (opt.url && strcmp (command, "status") != 0 && strcmp (command, "beat") != 0 &&
@@ -1694,8 +2095,12 @@ main (int    argc,
     if (strcmp (commands[i].name, command) == 0)
       {
         g_autofree char *prgname = g_strdup_printf ("hbctl %s", command);
+        int status;
+
         g_set_prgname (prgname);
-        return commands[i].func (argc - first, argv + first);
+        status = commands[i].func (argc - first, argv + first);
+        g_clear_pointer (&command_argv, g_free);
+        return status;
       }
 
   print_error (_("unknown command \"%s\" (see hbctl --help)"), command);

@@ -205,7 +205,41 @@ def main():
         dbus_call("Unregister", "dash-agent")
         wait_until("the unregistered agent's row to go", lambda: page.evaluate(row + " === null"))
         print("ok 7 register adds a row and unregister removes it, live")
-        print("1..7")
+
+        # The longest id there is: the table still fits the window, and the
+        # state column shows. Without the clipping, the id alone is wider
+        # than the window and pushes the other columns off screen.
+        long_id = "build-" + "a" * 116 + "xyz-12"
+        assert len(long_id) == 128
+        dbus_call("Register", long_id, "{'task-id': <'%s'>}" % ("a long task " * 12))
+        dbus_call("Beat", long_id, "{'status': <'%s'>}" % ("copying-" * 8))
+        long_row = "document.querySelector('tr[data-agent-id=\"%s\"]')" % long_id
+        wait_until("the long id's row", lambda: page.evaluate(long_row + "?.dataset.state") == "healthy")
+        fit = page.evaluate("""(() => {
+            const row = %s, table = row.closest("table"), state = row.querySelector("td.state");
+            const r = state.getBoundingClientRect(), id = row.querySelector("th .clip");
+            const hit = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+            return { viewport: document.documentElement.clientWidth,
+                     table: table.scrollWidth, page: document.documentElement.scrollWidth,
+                     main: document.querySelector("main").scrollWidth,
+                     stateLeft: r.left, stateRight: r.right, stateText: state.textContent,
+                     stateVisible: state.contains(hit),
+                     title: row.querySelector("th").title, text: row.querySelector("th").textContent,
+                     idClipped: !!id && id.firstChild.scrollWidth > id.firstChild.clientWidth,
+                     lastShown: id ? id.lastChild.textContent : null,
+                     lastBeat: row.children[6].getBoundingClientRect().right };
+        })()""" % long_row)
+        print("# %s" % json.dumps(fit))
+        assert fit["table"] <= fit["viewport"], fit
+        assert fit["main"] <= fit["viewport"], fit
+        assert fit["page"] <= fit["viewport"], fit
+        assert 0 <= fit["stateLeft"] < fit["stateRight"] <= fit["viewport"], fit
+        assert fit["stateVisible"] and fit["stateText"] == "healthy", fit
+        assert fit["lastBeat"] <= fit["viewport"], fit
+        assert fit["title"] == long_id and fit["text"] == long_id, fit
+        assert fit["idClipped"] and fit["lastShown"] == "xyz-12", fit
+        print("ok 8 a 128-character id is cut with an ellipsis; the table fits the window")
+        print("1..8")
         return 0
     finally:
         for child in reversed(children):

@@ -2,6 +2,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <gio/gunixsocketaddress.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
@@ -102,6 +103,7 @@ run_full (HbHarness *h, gboolean as_nobody, const char *const *env, const char *
 }
 
 #define hbctl(h, r, ...) run_full ((h), FALSE, NULL, (const char *const[]) { __VA_ARGS__, NULL }, (r))
+#define hbctl_env(h, env, r, ...) run_full ((h), FALSE, (env), (const char *const[]) { __VA_ARGS__, NULL }, (r))
 #define hbctl_nobody(h, r, ...) run_full ((h), TRUE, NULL, (const char *const[]) { __VA_ARGS__, NULL }, (r))
 
 /* Runs hbctl and asserts exit 0. */
@@ -635,6 +637,419 @@ test_error_messages (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (r.err, "hbctl: heartbeatd is not running on the session bus"));
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Numeric options, ids after "--"                                     */
+
+/* Every numeric option refuses what is not a number of its kind as a
+ * usage error (exit 2), and nothing reaches the daemon. */
+static void
+test_numeric_options (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) before = NULL;
+  g_autofree char *file = NULL;
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "job");
+  hbctl_ok (h, "beat", "job", "--progress", "0.25");
+  before = agent (h, "job");
+
+  for (const char *const *value = (const char *const[]) { "nan", "inf", "-inf", "abc", "", "1e999", "0.5x", NULL };
+       *value; value++)
+    {
+      g_auto(Result) r = { 0 };
+      g_autoptr(GVariant) after = NULL;
+      g_autoptr(GVariant) metadata = NULL;
+      double progress = 0;
+
+      hbctl (h, &r, "beat", "job", "--progress", *value);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_cmpstr (r.out, ==, "");
+      g_assert_nonnull (strstr (r.err, "is not a number (--progress takes a finite number"));
+      after = agent (h, "job");
+      g_assert_cmpuint (hb_dict_uint64 (after, "beats"), ==, hb_dict_uint64 (before, "beats"));
+      metadata = hb_dict_value (after, "metadata", "a{sv}");
+      g_assert_true (g_variant_lookup (metadata, "progress", "d", &progress));
+      g_assert_cmpfloat (progress, ==, 0.25);
+    }
+
+  /* --pid: a process id, 1 or more; 0 was taken as "none" */
+  for (const char *const *value = (const char *const[]) { "0", "-1", "abc", "1.5", "99999999999", NULL };
+       *value; value++)
+    {
+      g_auto(Result) r = { 0 };
+
+      hbctl (h, &r, "register", "pidded", "--pid", *value);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_nonnull (strstr (r.err, "is not a process id"));
+      hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "pidded"), "NotFound");
+    }
+
+  /* beat --file --pid alike; and --iteration stays an integer */
+  file = g_build_filename (h->tmpdir, "beat.json", NULL);
+  for (const char *const *arg = (const char *const[]) { "--pid", "0", "--pid", "nan", "--iteration", "abc",
+                                                        "--iteration", "inf", NULL };
+       *arg; arg += 2)
+    {
+      g_auto(Result) r = { 0 };
+
+      hbctl (h, &r, "beat", "--file", file, "--key", "k", arg[0], arg[1]);
+      g_assert_cmpint (r.status, ==, 2);
+      g_assert_false (g_file_test (file, G_FILE_TEST_EXISTS));
+    }
+
+  /* durations */
+  for (const char *const *value = (const char *const[]) { "nan", "inf", "abc", "-5", "0", NULL }; *value; value++)
+    {
+      g_auto(Result) r = { 0 };
+
+      hbctl (h, &r, "register", "timed", "--stale", *value);
+      g_assert_cmpint (r.status, ==, 2);
+      hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "timed"), "NotFound");
+      result_clear (&r);
+      hbctl (h, &r, "run", "--name", "timed", "--interval", *value, "--", "true");
+      g_assert_cmpint (r.status, ==, 2);
+      hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "timed"), "NotFound");
+    }
+}
+
+/* An id that begins with "-" works after "--", for every command. */
+static void
+test_dash_id (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_autoptr(GVariant) a = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  hbctl_ok (h, "register", "--task", "t", "--", "-x");
+  a = agent (h, "-x");
+  g_assert_cmpstr (hb_dict_string (a, "task-id"), ==, "t");
+  g_clear_pointer (&a, g_variant_unref);
+
+  hbctl_ok (h, "beat", "--status", "copying", "--", "-x");
+  a = agent (h, "-x");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "copying");
+  g_assert_cmpuint (hb_dict_uint64 (a, "beats"), ==, 1);
+  g_clear_pointer (&a, g_variant_unref);
+
+  hbctl_ok (h, "beat", "--", "-x");
+  a = agent (h, "-x");
+  g_assert_cmpuint (hb_dict_uint64 (a, "beats"), ==, 2);
+  g_clear_pointer (&a, g_variant_unref);
+
+  result_clear (&r);
+  hbctl (h, &r, "show", "--json", "--", "-x");
+  g_assert_cmpint (r.status, ==, 0);
+  root = parse_json (r.out);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (root), "id"), ==, "-x");
+
+  /* after "--" nothing is an option */
+  result_clear (&r);
+  hbctl (h, &r, "show", "--", "-x", "--json");
+  g_assert_cmpint (r.status, ==, 2);
+
+  result_clear (&r);
+  hbctl (h, &r, "check", "--", "-x");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT OK - -x is "));
+
+  hbctl_ok (h, "idle", "--", "-x");
+  a = agent (h, "-x");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "idle");
+  g_clear_pointer (&a, g_variant_unref);
+
+  /* "--file" after "--" is an id, not the option */
+  result_clear (&r);
+  hbctl (h, &r, "unregister", "--", "--file");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.err, ==, "hbctl: there is no agent \"--file\"\n");
+
+  hbctl_ok (h, "unregister", "--", "-x");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "-x"), "NotFound");
+
+  /* without "--" it is an unknown option, and the message says what to do */
+  result_clear (&r);
+  hbctl (h, &r, "register", "-x");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "goes after \"--\""));
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "-x"), "NotFound");
+
+  /* run's "--" still separates the command */
+  hbctl_ok (h, "run", "--name", "runner", "--interval", "1", "--", "sh", "-c", "exit 0");
+}
+
+/* ------------------------------------------------------------------ */
+/* --url status --json                                                 */
+
+static void
+test_url_status_json (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_auto(Result) d = { 0 };
+  g_autofree char *url = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(JsonNode) dbus_root = NULL;
+  JsonObject *status, *dbus_status;
+  g_autoptr(GList) keys = NULL;
+
+  h->http_port = hb_free_port ();
+  if (!hb_harness_start_default (h))
+    return;
+  url = g_strdup_printf ("http://127.0.0.1:%u", h->http_port);
+  hbctl_ok (h, "register", "a1");
+  hbctl_ok (h, "register", "a2");
+  hbctl_ok (h, "beat", "a2", "--status", "error");
+
+  hbctl (h, &r, "--url", url, "status", "--json");
+  g_assert_cmpint (r.status, ==, 0);
+  root = parse_json (r.out);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "status")));
+  status = json_object_get_object_member (json_node_get_object (root), "status");
+  g_assert_true (json_object_get_boolean_member (status, "running"));
+  g_assert_cmpint (json_object_get_int_member (status, "agent-count"), ==, 2);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (status, "agents")), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (status, "states"), "error"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (status, "stale-threshold-usec"), ==, HB_DEFAULT_STALE_USEC);
+  g_assert_cmpint (json_object_get_int_member (status, "check-interval-usec"), ==, HB_DEFAULT_CHECK_USEC);
+  g_assert_cmpstr (json_object_get_string_member (status, "problem"), ==, "");
+  g_assert_cmpstr (json_object_get_string_member (status, "version"), ==, g_getenv ("HB_VERSION"));
+
+  /* the same shape as over D-Bus, less what HTTP does not tell */
+  hbctl (h, &d, "status", "--json");
+  dbus_root = parse_json (d.out);
+  dbus_status = json_object_get_object_member (json_node_get_object (dbus_root), "status");
+  keys = json_object_get_members (dbus_status);
+  for (GList *k = keys; k; k = k->next)
+    if (strcmp (k->data, "stale-warning-only-once") != 0)
+      {
+        JsonNode *over_http = json_object_get_member (status, k->data);
+
+        g_test_message ("status key %s", (const char *) k->data);
+        g_assert_nonnull (over_http);
+        g_assert_true (json_node_equal (over_http, json_object_get_member (dbus_status, k->data)));
+      }
+  g_assert_cmpuint (json_object_get_size (status), ==, json_object_get_size (dbus_status) - 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* A long id in the table                                              */
+
+/* Display width, every character one column (the table here is ASCII and
+ * "…"). */
+static glong
+columns_of (const char *line)
+{
+  return g_utf8_strlen (line, -1);
+}
+
+static void
+test_long_id_table (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *const eighty[] = { "COLUMNS", "80", NULL };
+  g_autoptr(GString) id = g_string_new ("build-ab");
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+  g_autofree char *short_line = NULL;
+  gboolean found = FALSE;
+
+  if (!hb_harness_start_default (h))
+    return;
+  while (id->len < 128 - strlen ("xyz-12"))
+    g_string_append_c (id, 'a' + (char) (id->len % 26));
+  g_string_append (id, "xyz-12");
+  g_assert_cmpuint (id->len, ==, 128);
+  hbctl_ok (h, "register", id->str, "--task", "a task with a rather long description, longer than the screen is wide");
+  hbctl_ok (h, "register", "web");
+
+  hbctl_env (h, eighty, &r, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  lines = g_strsplit (r.out, "\n", -1);
+  for (gsize i = 0; lines[i]; i++)
+    {
+      g_test_message ("%ld: %s", columns_of (lines[i]), lines[i]);
+      if (lines[i][0] == '\0' || g_str_has_suffix (lines[i], "GiB"))
+        continue;   /* the blank line and the summary */
+      g_assert_cmpint (columns_of (lines[i]), <=, 80);
+      if (g_str_has_prefix (lines[i], "build-ab"))
+        {
+          const char *ellipsis = strstr (lines[i], "…");
+          g_autofree char *head = NULL;
+          g_autofree char *tail = NULL;
+
+          found = TRUE;
+          /* its start and its end around the ellipsis; its state visible */
+          g_assert_nonnull (ellipsis);
+          head = g_strndup (lines[i], (gsize) (ellipsis - lines[i]));
+          tail = g_strndup (ellipsis + strlen ("…"), strcspn (ellipsis + strlen ("…"), " "));
+          g_assert_cmpuint (strlen (head), >=, 6);
+          g_assert_cmpuint (strlen (tail), >=, 3);
+          g_assert_true (g_str_has_prefix (id->str, head));
+          g_assert_true (g_str_has_suffix (id->str, tail));
+          g_assert_null (strstr (lines[i], id->str));
+          g_assert_nonnull (strstr (lines[i], "healthy"));
+          g_assert_nonnull (strstr (lines[i], "ago"));
+        }
+    }
+  g_assert_true (found);
+  g_assert_true (g_str_has_prefix (lines[0], "AGENT "));
+  g_assert_nonnull (strstr (lines[0], "LAST SEEN"));
+
+  /* --full, or piped without $COLUMNS: whole */
+  result_clear (&r);
+  hbctl_env (h, eighty, &r, "status", "--full");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, id->str));
+  g_assert_null (strstr (r.out, "…"));
+  result_clear (&r);
+  hbctl (h, &r, "status");
+  g_assert_nonnull (strstr (r.out, id->str));
+  g_assert_nonnull (strstr (r.out, "longer than the screen is wide"));
+
+  /* list prints ids one per line, whole */
+  result_clear (&r);
+  hbctl_env (h, eighty, &r, "list");
+  short_line = g_strdup_printf ("%s\n", id->str);
+  g_assert_true (g_str_has_prefix (r.out, short_line));
+}
+
+/* ------------------------------------------------------------------ */
+/* A bus or URL that cannot be reached is not "not running"            */
+
+static void
+test_unreachable (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *dead = g_build_filename (h->tmpdir, "dead-bus", NULL);
+  g_autofree char *dead_address = g_strconcat ("unix:path=", dead, NULL);
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", hb_free_port ());
+  g_autofree char *reach = g_strdup_printf ("cannot reach %s: ", url);
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GSocketAddress) address = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *dead_env[] = { "DBUS_SESSION_BUS_ADDRESS", dead_address, NULL };
+  g_auto(Result) r = { 0 };
+
+  /* a socket that exists, where nobody listens: connection refused */
+  socket = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, 0, &error);
+  g_assert_no_error (error);
+  address = g_unix_socket_address_new (dead);
+  g_assert_true (g_socket_bind (socket, address, FALSE, &error));
+  g_assert_true (g_socket_close (socket, &error));
+  g_assert_true (g_file_test (dead, G_FILE_TEST_EXISTS));
+
+  hbctl_env (h, dead_env, &r, "list");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: cannot connect to the session bus: "));
+  g_assert_nonnull (strstr (r.err, "refused"));
+  g_assert_null (strstr (r.err, "not running"));
+  result_clear (&r);
+  hbctl_env (h, dead_env, &r, "check", "x");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - cannot connect to the session bus: "));
+  g_assert_null (strstr (r.out, "not running"));
+
+  /* a closed port */
+  for (const char *const *command = (const char *const[]) { "status", "beat", NULL }; *command; command++)
+    {
+      result_clear (&r);
+      if (strcmp (*command, "status") == 0)
+        hbctl (h, &r, "--url", url, "status", "--json");
+      else
+        hbctl (h, &r, "--url", url, "beat", "x");
+      g_assert_cmpint (r.status, ==, 3);
+      g_assert_true (g_str_has_prefix (r.err, "hbctl: "));
+      g_assert_nonnull (strstr (r.err, reach));
+      g_assert_null (strstr (r.err, "not running"));
+      g_assert_null (strstr (r.err, "does not answer"));
+    }
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "check", "x");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - "));
+  g_assert_nonnull (strstr (r.out, reach));
+  g_assert_null (strstr (r.out, "not running"));
+}
+
+/* A bus whose policy refuses calls to heartbeatd, with heartbeatd on it:
+ * the bus refused, heartbeatd is running. */
+static void
+test_bus_refuses (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *dbus_daemon = g_find_program_in_path ("dbus-daemon");
+  g_autofree char *socket_path = g_build_filename (h->tmpdir, "deny-bus", NULL);
+  g_autofree char *config_path = g_build_filename (h->tmpdir, "deny-bus.conf", NULL);
+  g_autofree char *config_arg = g_strconcat ("--config-file=", config_path, NULL);
+  g_autofree char *state_dir = g_build_filename (h->tmpdir, "deny-state", NULL);
+  g_autofree char *config = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(Result) r = { 0 };
+  gint64 deadline;
+
+  if (dbus_daemon == NULL)
+    {
+      g_test_skip ("dbus-daemon is not installed");
+      return;
+    }
+  config = g_strdup_printf ("<!DOCTYPE busconfig PUBLIC \"-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN\"\n"
+                            " \"http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd\">\n"
+                            "<busconfig>\n"
+                            "  <type>session</type>\n"
+                            "  <listen>unix:path=%s</listen>\n"
+                            "  <auth>EXTERNAL</auth>\n"
+                            "  <policy context=\"default\">\n"
+                            "    <allow send_destination=\"*\"/>\n"
+                            "    <allow receive_sender=\"*\"/>\n"
+                            "    <allow own=\"*\"/>\n"
+                            "    <deny send_destination=\"org.heartbeat.Monitor1\"/>\n"
+                            "  </policy>\n"
+                            "</busconfig>\n", socket_path);
+  g_file_set_contents (config_path, config, -1, &error);
+  g_assert_no_error (error);
+  {
+    const char *argv[] = { dbus_daemon, config_arg, "--nofork", "--nopidfile", NULL };
+    hb_harness_spawn (h, argv);
+  }
+  deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  while (!g_file_test (socket_path, G_FILE_TEST_EXISTS) && g_get_monotonic_time () < deadline)
+    g_usleep (20000);
+  g_assert_true (g_file_test (socket_path, G_FILE_TEST_EXISTS));
+
+  /* heartbeatd on it (hb_harness_spawn and hbctl use h->bus_address) */
+  h->bus_address = g_strconcat ("unix:path=", socket_path, NULL);
+  {
+    const char *argv[] = { g_getenv ("HEARTBEATD"), "--session", "--state-dir", state_dir, "--http-port", "0", NULL };
+    hb_harness_spawn (h, argv);
+  }
+  /* until it owns its name, the bus says nobody does */
+  do
+    {
+      result_clear (&r);
+      hbctl (h, &r, "list");
+      if (r.status != 3)
+        break;
+      g_assert_nonnull (strstr (r.err, "heartbeatd is not running on the session bus"));
+      g_usleep (50000);
+    }
+  while (g_get_monotonic_time () < deadline);
+
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: the session bus refused the request: "));
+  g_assert_null (strstr (r.err, "not running"));
+  result_clear (&r);
+  hbctl (h, &r, "check", "x");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - the session bus refused the request: "));
+}
+
 /* ------------------------------------------------------------------ */
 /* Translation                                                         */
 
@@ -680,6 +1095,14 @@ main (int argc, char **argv)
   ADD ("watch-prints-stale", test_watch_prints_stale);
   ADD ("error-messages", test_error_messages);
   ADD ("german", test_german);
+  /* Run by the meson tests of their parents ("-p /hbctl/status-piped" runs
+   * /hbctl/status-piped/long-id-table as well). */
+  ADD ("register-beat-idle-unregister/numeric-options", test_numeric_options);
+  ADD ("register-beat-idle-unregister/dash-id", test_dash_id);
+  ADD ("json-shapes/url-status", test_url_status_json);
+  ADD ("status-piped/long-id-table", test_long_id_table);
+  ADD ("error-messages/unreachable", test_unreachable);
+  ADD ("error-messages/bus-refuses", test_bus_refuses);
 
   return g_test_run ();
 }
