@@ -219,6 +219,7 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[log]\nevents-file=relative.log\n", "not an absolute path" },
     /* found by fuzz-config: accepted, then refused by the monitor */
     { "[agent:x]\ntask=a\x01b\n", "control character" },
+    { "[agent:x]\ntask=a\xc2\x89" "b\n", "control character" },   /* U+0089, found by fuzz-config */
     { "[agent:x]\ntimeout-seconds=0\n", "[agent:x] timeout-seconds" },
     { "not a key file\n", "" },
   };

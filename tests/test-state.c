@@ -306,7 +306,7 @@ test_corrupt_moved_aside (Fixture *f, gconstpointer data)
       g_autoptr(HbState) state = hb_state_new (monitor, f->dir);
       g_autoptr(GError) error = NULL;
 
-      g_test_message ("%s", cases[i]);
+      g_test_message ("case %" G_GSIZE_FORMAT, i);
       g_file_set_contents (f->path, cases[i], -1, &error);
       g_assert_no_error (error);
       g_assert_true (hb_state_load (state, &error));

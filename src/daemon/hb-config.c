@@ -243,8 +243,9 @@ check_value (const KeySpec *spec,
                        "The value must be 1 to %d bytes of UTF-8", HEARTBEAT_TASK_ID_MAX_LENGTH);
           return FALSE;
         }
-      for (const char *p = value; *p; p++)
-        if ((guchar) *p < 0x20 || *p == 0x7f)
+      /* the monitor's rule for text: no C0 or C1 control character */
+      for (const char *p = value; *p; p = g_utf8_next_char (p))
+        if (g_unichar_iscntrl (g_utf8_get_char (p)))
           {
             g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                                  "The value contains a control character");

@@ -137,17 +137,22 @@ spawn_child (HbHarness          *h,
 {
   g_autoptr(GError) error = NULL;
   HbChild *child = g_new0 (HbChild, 1);
+  /* The children's stdout goes to stderr: the test's stdout is TAP, and a
+   * line a child prints there (dbusmock logs every call) breaks it. A copy
+   * of fd 2, because GLib marks the stdout_fd it is given close-on-exec
+   * in the child, which would leave a child given fd 2 itself no stderr. */
+  int stdout_fd = dup (STDERR_FILENO);
   gboolean ok;
 
   child->name = g_strdup (name);
-  /* The children's stdout goes to stderr: the test's stdout is TAP, and a
-   * line a child prints there (dbusmock logs every call) breaks it. */
   ok = g_spawn_async_with_pipes_and_fds (NULL, argv, envp,
                                          G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
                                          child_setup, NULL,
-                                         -1, STDERR_FILENO, -1,
+                                         -1, stdout_fd, -1,
                                          source_fds, target_fds, n_fds,
                                          &child->pid, NULL, NULL, NULL, &error);
+  if (stdout_fd >= 0)
+    close (stdout_fd);
   if (!ok)
     {
       g_autofree char *cmd = g_strjoinv (" ", (char **) argv);
