@@ -11,6 +11,7 @@
 #include <libsoup/soup.h>
 #include <string.h>
 
+#include "fuzz-invariant.h"
 #include "hb-http.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
@@ -87,6 +88,9 @@ LLVMFuzzerTestOneInput (const guint8 *data,
                                                  (gssize) g_bytes_get_size (reply), NULL));
       g_assert_true (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
     }
+  /* what was accepted survives D-Bus and JSON */
+  hb_fuzz_assert_monitor_round_trips (monitor);
+
   /* keep the monitor small: forget what the input registered */
   {
     g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (monitor);

@@ -6,7 +6,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <glib/gstdio.h>
+#include <string.h>
 
+#include "fuzz-invariant.h"
 #include "hb-state.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
@@ -44,7 +46,32 @@ LLVMFuzzerTestOneInput (const guint8 *data,
   monitor = heartbeat_monitor_new ();
   state = hb_state_new (monitor, directory);
   g_assert_true (hb_state_load (state, &error));
+  hb_fuzz_assert_monitor_round_trips (monitor);
   g_assert_true (hb_state_flush (state, &error));
+
+  /* what was written is read back whole */
+  {
+    g_autoptr(HeartbeatMonitor) again = heartbeat_monitor_new ();
+    g_autoptr(HbState) state_again = hb_state_new (again, directory);
+    g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (monitor);
+
+    g_assert_true (hb_state_load (state_again, &error));
+    g_assert_cmpuint (heartbeat_monitor_get_n_agents (again), ==, agents->len);
+    for (guint i = 0; i < agents->len; i++)
+      {
+        HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+        HeartbeatAgent *other = heartbeat_monitor_lookup (again, heartbeat_agent_get_id (agent));
+        GVariant *m1, *m2;
+
+        g_assert_nonnull (other);
+        m1 = heartbeat_agent_get_metadata (agent);
+        m2 = heartbeat_agent_get_metadata (other);
+        g_assert_true ((m1 == NULL) == (m2 == NULL));
+        g_assert_true (m1 == NULL || g_variant_equal (m1, m2));
+        g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, heartbeat_agent_get_task_id (other));
+        g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, heartbeat_agent_get_status (other));
+      }
+  }
 
   /* clean up: the file, and any file moved aside */
   dir = g_dir_open (directory, 0, NULL);

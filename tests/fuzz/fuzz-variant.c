@@ -2,11 +2,14 @@
  *
  * What a D-Bus peer can put in Register's options, Beat's details or an
  * event: any serialized a{sv}. The monitor must validate it (size, types)
- * and either take it or refuse it with an error, never crash.
+ * and either take it or refuse it with an error, never crash; and what it
+ * took must survive D-Bus and JSON unchanged (fuzz-invariant.h).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "heartbeat-monitor.h"
+#include <string.h>
+
+#include "fuzz-invariant.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 
@@ -33,8 +36,11 @@ LLVMFuzzerTestOneInput (const guint8 *data,
       details.has_progress = TRUE;
       details.progress = progress;
     }
+  hb_fuzz_assert_monitor_round_trips (monitor);
   heartbeat_monitor_beat (monitor, "fuzz", &details, NULL);
-  heartbeat_monitor_post_event (monitor, "fuzz", g_variant_ref (normal), NULL);
+  hb_fuzz_assert_monitor_round_trips (monitor);
+  if (heartbeat_monitor_post_event (monitor, "fuzz", g_variant_ref (normal), NULL))
+    hb_fuzz_assert_round_trips ("event", normal);
   g_assert_nonnull (heartbeat_monitor_lookup (monitor, "fuzz"));
   return 0;
 }
