@@ -19,6 +19,15 @@ meson compile -C build
 run_dir="$PWD/build/run"
 mkdir -p "$run_dir/state"
 
+# One demo at a time: a second one would take over build/run/bus. The lock
+# is held by this script and inherited by dbus-daemon and heartbeatd, so it
+# stays taken until all of them have exited.
+exec 9>"$run_dir/run.lock"
+if ! flock -n 9; then
+  echo "tools/run.sh: already running (build/run is in use); stop the other one first" >&2
+  exit 1
+fi
+
 source tools/private-bus.sh
 hb_private_bus "$run_dir"
 trap 'kill $HB_BUS_PID 2>/dev/null || true' EXIT
