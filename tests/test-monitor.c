@@ -539,7 +539,7 @@ test_properties_defaults (Fixture       *f,
   g_assert_true (heartbeat_monitor_get_stale_warning_only_once (f->monitor));
   g_assert_false (heartbeat_monitor_get_running (f->monitor));
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
 
   pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (f->monitor), "running");
   g_assert_nonnull (pspec);
@@ -918,7 +918,7 @@ test_idle_has_no_deadlines (Fixture       *f,
   g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, "idle");
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
   g_assert_cmpint (heartbeat_agent_get_last_activity_at (agent), ==, T0 + MINUTES (1));
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
 
   /* Far past both thresholds: nothing. */
   check_at (f, T0 + HOURS (10));
@@ -933,7 +933,7 @@ test_idle_has_no_deadlines (Fixture       *f,
   g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, "running");
   g_assert_cmpint (heartbeat_agent_get_started_at (agent), ==, T0 + HOURS (10));
   g_assert_cmpint (heartbeat_agent_get_running_usec (agent, T0 + HOURS (10) + 7), ==, 7);
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), !=, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), !=, HEARTBEAT_NO_DEADLINE);
 
   check_at (f, T0 + HOURS (10) + MINUTES (5) - 1);
   expect_no_events (f);
@@ -946,7 +946,7 @@ test_idle_has_no_deadlines (Fixture       *f,
   expect_events (f, STATE ("job", STALE, HEALTHY), RECOVERED ("job"));
   g_assert_true (heartbeat_agent_is_idle (agent));
   g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, "idle");
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
   check_at (f, T0 + HOURS (20));
   expect_no_events (f);
 
@@ -1169,7 +1169,7 @@ test_timeout_after_default_threshold (Fixture       *f,
                  UNREGISTERED ("job", TIMED_OUT));
   g_assert_null (heartbeat_monitor_lookup (f->monitor, "job"));
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
 
   /* A kept reference keeps the last values. */
   g_assert_cmpstr (heartbeat_agent_get_id (kept), ==, "job");
@@ -1355,7 +1355,7 @@ test_declared_no_heartbeat_until_first_beat (Fixture       *f,
   expect_events (f, REGISTERED ("svc"));
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
   g_assert_true (heartbeat_agent_is_declared (agent));
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 1);
 
   check_at (f, T0 + HOURS (1));
@@ -1382,7 +1382,7 @@ test_declared_no_heartbeat_until_first_beat (Fixture       *f,
   g_assert_true (heartbeat_monitor_lookup (f->monitor, "svc") == agent);
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
   g_assert_true (heartbeat_agent_is_declared (agent));
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
 
   check_at (f, T0 + HOURS (5));
   expect_no_events (f);
@@ -1902,7 +1902,7 @@ test_source_no_wakeup_without_deadlines (Fixture       *f,
   register_agent (f, "idle", 0, 0);
   mark_idle (f, "idle");
   declare_agent (f, "declared", 0, 0);
-  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, -1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
   g_assert_cmpint (context_timeout (f->context), ==, -1);
 
   /* A deadline: a finite wakeup, at most the stale threshold away. */
@@ -2470,7 +2470,7 @@ test_stress_random_thresholds (Fixture       *f,
   for (;;)
     {
       gint64 next = heartbeat_monitor_get_next_deadline (f->monitor);
-      gint64 expected_next = -1;
+      gint64 expected_next = HEARTBEAT_NO_DEADLINE;
       guint first_new;
 
       for (guint i = 0; i < STRESS_N_AGENTS; i++)
@@ -2481,11 +2481,11 @@ test_stress_random_thresholds (Fixture       *f,
             continue;
           d = agents[i].warned ? agents[i].timeout_deadline
                                : MIN (agents[i].stale_deadline, agents[i].timeout_deadline);
-          if (expected_next == -1 || d < expected_next)
+          if (d < expected_next)
             expected_next = d;
         }
       g_assert_cmpint (next, ==, expected_next);
-      if (next == -1)
+      if (next == HEARTBEAT_NO_DEADLINE)
         break;
       g_assert_cmpuint (++iterations, <, 100000);
 
@@ -2906,6 +2906,111 @@ test_commit_failure_changes_nothing (Fixture       *f,
   g_assert_cmpuint (probe.n_agents_seen, ==, 0);   /* committed with the agent out */
 }
 
+/* ------------------------------------------------------------------ */
+/* Just booted: the monotonic clock starts near zero                   */
+
+/* A heartbeat file written an hour ago, read a minute after boot: its
+ * activity is an hour old (a negative monotonic time), not "now". */
+static void
+test_boot_old_activity_is_old (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  f->now = SECONDS (60);
+  agent = register_agent (f, "file", MINUTES (5), HOURS (2));
+  expect_events (f, REGISTERED ("file"));
+
+  g_assert_true (heartbeat_monitor_beat_at (f->monitor, "file", NULL,
+                                            g_get_real_time () - HOURS (1), &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (heartbeat_agent_get_last_activity_at (agent), <, 0);
+  g_assert_cmpint (heartbeat_agent_get_idle_usec (agent, f->now), >=, HOURS (1));
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), <, 0);
+
+  /* due at once */
+  check_at (f, f->now);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
+  f->seen = f->events->len;
+}
+
+/* Agents restored from the state a minute after a reboot: one that went
+ * quiet an hour ago is stale at once, one that started three hours ago
+ * times out at once, and one that beat ten seconds before the restore
+ * is healthy until its threshold. */
+static void
+test_boot_restored_agents_judged (Fixture       *f,
+                                  gconstpointer  data)
+{
+  gint64 real_now = g_get_real_time ();
+  HeartbeatAgentOptions options = { .stale_after_usec = MINUTES (5), .timeout_after_usec = HOURS (2) };
+  HeartbeatAgentSnapshot quiet = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - HOURS (1), .last_activity_at_realtime = real_now - HOURS (1),
+  };
+  HeartbeatAgentSnapshot long_running = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - HOURS (3), .last_activity_at_realtime = real_now - SECONDS (10),
+  };
+  HeartbeatAgentSnapshot fresh = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - SECONDS (10), .last_activity_at_realtime = real_now - SECONDS (10),
+  };
+  g_autoptr(GError) error = NULL;
+
+  f->now = SECONDS (60);
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "quiet", &options, &quiet, &error));
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "long", &options, &long_running, &error));
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "fresh", &options, &fresh, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), <, 0);
+
+  check_at (f, f->now);
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "quiet")), ==,
+                   HEARTBEAT_AGENT_STATE_STALE);
+  g_assert_null (heartbeat_monitor_lookup (f->monitor, "long"));   /* timed out, removed */
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "fresh")), ==,
+                   HEARTBEAT_AGENT_STATE_HEALTHY);
+  f->seen = f->events->len;
+
+  /* "fresh" goes stale 5 min after its last beat, not before */
+  check_at (f, SECONDS (60) + MINUTES (5) - SECONDS (10) - SECONDS (1));
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "fresh")), ==,
+                   HEARTBEAT_AGENT_STATE_HEALTHY);
+  check_at (f, SECONDS (60) + MINUTES (5));
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "fresh")), ==,
+                   HEARTBEAT_AGENT_STATE_STALE);
+  f->seen = f->events->len;
+}
+
+/* The deadline source on a just-booted clock: a deadline before boot is
+ * dispatched at once, not taken for GLib's "never". */
+static void
+test_boot_deadline_source_fires (Fixture       *f,
+                                 gconstpointer  data)
+{
+  gint64 real_now = g_get_real_time ();
+  HeartbeatAgentOptions options = { .stale_after_usec = MINUTES (5), .timeout_after_usec = HOURS (2) };
+  HeartbeatAgentSnapshot quiet = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - HOURS (1), .last_activity_at_realtime = real_now - HOURS (1),
+  };
+  g_autoptr(GError) error = NULL;
+  gint64 give_up;
+
+  f->now = SECONDS (60);
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "quiet", &options, &quiet, &error));
+  heartbeat_monitor_start (f->monitor);
+  give_up = g_get_monotonic_time () + SECONDS (5);
+  while (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "quiet")) != HEARTBEAT_AGENT_STATE_STALE &&
+         g_get_monotonic_time () < give_up)
+    g_main_context_iteration (f->context, TRUE);
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "quiet")), ==,
+                   HEARTBEAT_AGENT_STATE_STALE);
+  f->seen = f->events->len;
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2964,6 +3069,9 @@ main (int   argc,
 
   ADD_TEST ("/monitor/timeout/wins-over-stale-keeps-deadline-order", test_timeout_wins_keeps_deadline_order);
   ADD_TEST ("/monitor/beat-at/past-activity", test_beat_at_past_activity);
+  ADD_TEST ("/monitor/boot/old-activity-is-old", test_boot_old_activity_is_old);
+  ADD_TEST ("/monitor/boot/restored-agents-judged", test_boot_restored_agents_judged);
+  ADD_TEST ("/monitor/boot/deadline-source-fires", test_boot_deadline_source_fires);
   ADD_TEST ("/monitor/declared/mark-no-heartbeat", test_mark_no_heartbeat);
   ADD_TEST ("/monitor/post-event", test_post_event);
   ADD_TEST ("/monitor/stress/ten-thousand-agents-random-thresholds", test_stress_random_thresholds);

@@ -38,6 +38,13 @@
  * it lets the main loop run other sources (the watchdog, D-Bus calls). */
 #define DISPATCH_BATCH 4096
 
+/* Monotonic times start near zero at boot, and a time before boot (the
+ * last activity of an agent restored after a reboot, the timestamp of an
+ * old heartbeat file) is negative: a real time. So neither "no deadline"
+ * nor "now" may be spelt as a negative number. */
+#define NO_DEADLINE  HEARTBEAT_NO_DEADLINE
+#define ACTIVITY_NOW G_MININT64
+
 #define DEFAULT_CHECK_INTERVAL    (30 * G_USEC_PER_SEC)
 #define DEFAULT_STALE_THRESHOLD   (5 * 60 * G_USEC_PER_SEC)
 #define DEFAULT_TIMEOUT_THRESHOLD (G_GINT64_CONSTANT (30) * 60 * G_USEC_PER_SEC)
@@ -358,8 +365,8 @@ apply_options (HeartbeatMonitor            *self,
 /* ------------------------------------------------------------------ */
 /* Scheduling                                                          */
 
-/* When the agent must next be looked at, or -1 if nothing can happen to it
- * without a call from outside. */
+/* When the agent must next be looked at, or NO_DEADLINE if nothing can
+ * happen to it without a call from outside. */
 static gint64
 compute_deadline (HeartbeatMonitor     *self,
                   const HeartbeatAgent *agent)
@@ -370,9 +377,9 @@ compute_deadline (HeartbeatMonitor     *self,
     {
     case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
     case HEARTBEAT_AGENT_STATE_TIMED_OUT:
-      return -1;
+      return NO_DEADLINE;
     case HEARTBEAT_AGENT_STATE_GONE:
-      return agent->declared ? -1 : agent->mark_at + agent->stale_after;
+      return agent->declared ? NO_DEADLINE : agent->mark_at + agent->stale_after;
     case HEARTBEAT_AGENT_STATE_HEALTHY:
     case HEARTBEAT_AGENT_STATE_STALE:
     case HEARTBEAT_AGENT_STATE_ERROR:
@@ -381,7 +388,7 @@ compute_deadline (HeartbeatMonitor     *self,
     }
 
   if (agent->idle)
-    return -1;
+    return NO_DEADLINE;
 
   timeout_at = agent->started_at + agent->timeout_after;
   if (agent->state == HEARTBEAT_AGENT_STATE_ERROR)
@@ -401,8 +408,9 @@ rearm (HeartbeatMonitor *self)
   if (self->source == NULL)
     return;
 
+  /* -1 is GLib's "never"; a deadline before boot is due at once */
   top = heartbeat_deadlines_peek (&self->deadlines);
-  ready_time = top ? top->deadline : -1;
+  ready_time = top ? MAX (top->deadline, 0) : -1;
   if (ready_time != self->armed_at)
     {
       self->armed_at = ready_time;
@@ -416,7 +424,7 @@ schedule (HeartbeatMonitor *self,
 {
   gint64 deadline = compute_deadline (self, agent);
 
-  if (deadline < 0)
+  if (deadline == NO_DEADLINE)
     {
       heartbeat_deadlines_remove (&self->deadlines, agent);
     }
@@ -449,7 +457,7 @@ reschedule_all (HeartbeatMonitor *self)
         agent->timeout_after = self->timeout_threshold;
 
       deadline = compute_deadline (self, agent);
-      if (deadline >= 0)
+      if (deadline != NO_DEADLINE)
         {
           agent->deadline = deadline;
           if (agent->heap_index == HEARTBEAT_HEAP_NONE)
@@ -683,7 +691,7 @@ check_agent (HeartbeatMonitor *self,
    * that when several deadlines are due in one run the signals still come
    * in deadline order. */
   due = compute_deadline (self, agent);
-  if (due > popped)
+  if (due != NO_DEADLINE && due > popped)
     {
       agent->deadline = due;
       heartbeat_deadlines_push (&self->deadlines, agent);
@@ -789,17 +797,18 @@ heartbeat_monitor_run_checks (HeartbeatMonitor *monitor,
  * not move it (the agent is re-queued when its old deadline comes), so it
  * can be earlier than the next signal, never later.
  *
- * Returns: monotonic µs, or -1 if no agent has a deadline
+ * Returns: monotonic µs (negative for a moment before boot), or
+ *   %HEARTBEAT_NO_DEADLINE if no agent has a deadline
  */
 gint64
 heartbeat_monitor_get_next_deadline (HeartbeatMonitor *monitor)
 {
   HeartbeatAgent *top;
 
-  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), -1);
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), HEARTBEAT_NO_DEADLINE);
 
   top = heartbeat_deadlines_peek (&monitor->deadlines);
-  return top ? top->deadline : -1;
+  return top ? top->deadline : HEARTBEAT_NO_DEADLINE;
 }
 
 static gboolean
@@ -1148,7 +1157,7 @@ record_activity (HeartbeatMonitor *self,
 
   /* Activity from the past (a heartbeat file's timestamp) may bring the
    * agent's real deadline before the key it is queued under. */
-  if (at < 0 || at > now)
+  if (at == ACTIVITY_NOW || at > now)
     at = now;
   agent->last_activity_at = at;
   if (count_beat)
@@ -1251,7 +1260,7 @@ heartbeat_monitor_beat (HeartbeatMonitor           *monitor,
                         GError                    **error)
 {
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
-  return beat_at (monitor, id, details, -1, error);
+  return beat_at (monitor, id, details, ACTIVITY_NOW, error);
 }
 
 /**
@@ -1352,7 +1361,7 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
   if (agent == NULL || !commit (monitor, error))
     return FALSE;
 
-  record_activity (monitor, agent, "idle", NULL, FALSE, -1);
+  record_activity (monitor, agent, "idle", NULL, FALSE, ACTIVITY_NOW);
   return TRUE;
 }
 

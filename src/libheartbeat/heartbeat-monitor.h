@@ -43,6 +43,16 @@ G_BEGIN_DECLS
 #define HEARTBEAT_THRESHOLD_MAX (G_GINT64_CONSTANT (100) * 366 * 24 * 3600 * G_USEC_PER_SEC)
 
 /**
+ * HEARTBEAT_NO_DEADLINE:
+ *
+ * What heartbeat_monitor_get_next_deadline() returns when no agent has a
+ * deadline. Monotonic times start near zero at boot, so a time before
+ * boot (an agent restored after a reboot) is negative, and no negative
+ * number can mean "none".
+ */
+#define HEARTBEAT_NO_DEADLINE G_MAXINT64
+
+/**
  * HEARTBEAT_ERROR:
  *
  * Error domain of #HeartbeatMonitor. Errors in this domain are from the
