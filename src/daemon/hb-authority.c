@@ -108,12 +108,23 @@ on_check_authorization (GObject      *source,
       g_dbus_error_strip_remote_error (error);
       g_debug ("polkit CheckAuthorization failed: %s (%s)", error->message,
                remote ? remote : "local error");
-      g_task_return_new_error (task, HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
-                               "it belongs to uid %u, and uid %u may only change it as root "
-                               "or with polkit authorization for %s, but polkit is not "
-                               "available (%s)",
-                               data->owner_uid, data->caller_uid,
-                               HB_AUTHORITY_ACTION_MANAGE, error->message);
+      /* polkit missing is one thing; polkit refusing to answer (e.g. to a
+       * daemon that is not the action's owner) is another: say which */
+      if (g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_SERVICE_UNKNOWN) ||
+          g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER))
+        g_task_return_new_error (task, HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
+                                 "it belongs to uid %u, and uid %u may only change it as root "
+                                 "or with polkit authorization for %s, but polkit is not "
+                                 "available (%s)",
+                                 data->owner_uid, data->caller_uid,
+                                 HB_AUTHORITY_ACTION_MANAGE, error->message);
+      else
+        g_task_return_new_error (task, HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
+                                 "it belongs to uid %u, and uid %u may only change it as root "
+                                 "or with polkit authorization for %s, but polkit did not "
+                                 "answer heartbeatd's question: %s%s%s%s",
+                                 data->owner_uid, data->caller_uid, HB_AUTHORITY_ACTION_MANAGE,
+                                 error->message, remote ? " (" : "", remote ? remote : "", remote ? ")" : "");
       return;
     }
 
