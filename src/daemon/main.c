@@ -428,6 +428,34 @@ daemon_clear (Daemon *daemon)
   g_clear_pointer (&daemon->state_dir, g_free);
 }
 
+/* heartbeatd --may-restart-unit UNIT: whether the configuration names
+ * UNIT in a restart-unit= alert (exit 0) or not (exit 1). The polkit rule
+ * shipped in data/polkit/ asks this before it lets user heartbeat restart
+ * a unit, so the daemon may restart what an admin configured and nothing
+ * else. */
+static int
+may_restart_unit (const char *config_path,
+                  const char *unit)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = config_path ? hb_config_load (config_path, &error)
+                                           : hb_config_new_default ();
+
+  if (config == NULL)
+    {
+      g_printerr ("heartbeatd: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  for (guint i = 0; i < config->alerts->len; i++)
+    {
+      const HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
+
+      if (alert->action == HB_ALERT_RESTART_UNIT && g_strcmp0 (alert->target, unit) == 0)
+        return EXIT_SUCCESS;
+    }
+  return EXIT_FAILURE;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -436,6 +464,7 @@ main (int    argc,
   gboolean system_bus = FALSE, session_bus = FALSE, version = FALSE;
   g_autofree char *config_path = NULL;
   g_autofree char *state_dir = NULL;
+  g_autofree char *restart_unit = NULL;
   int http_port = -1;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
@@ -452,6 +481,9 @@ main (int    argc,
       HB_LOCALSTATEDIR "/lib/heartbeat, or $XDG_STATE_HOME/heartbeat with --session)", "DIR" },
     { "http-port", 0, 0, G_OPTION_ARG_INT, &http_port,
       "Serve HTTP on this port of [http] address (default: [http] port, 8765; 0: no HTTP)", "PORT" },
+    { "may-restart-unit", 0, 0, G_OPTION_ARG_STRING, &restart_unit,
+      "Exit 0 if the configuration has a restart-unit= alert for UNIT, else 1 (for the polkit rule)",
+      "UNIT" },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL },
     { NULL }
   };
@@ -495,6 +527,13 @@ main (int    argc,
     {
       g_printerr ("heartbeatd: unexpected argument “%s”\n", argv[1]);
       return 2;
+    }
+  if (restart_unit)
+    {
+      g_autofree char *path = config_path ? g_strdup (config_path)
+                                          : default_config_path (session_bus ? G_BUS_TYPE_SESSION
+                                                                             : G_BUS_TYPE_SYSTEM);
+      return may_restart_unit (path, restart_unit);
     }
 
   daemon.loop = g_main_loop_new (NULL, FALSE);

@@ -1915,6 +1915,35 @@ test_state_directory_locked (Fixture      *f,
   g_variant_unref (hb_harness_get_agent (h, "mine"));
 }
 
+/* heartbeatd --may-restart-unit UNIT, which the shipped polkit rule asks
+ * before it lets user heartbeat restart a unit: yes only for a unit the
+ * configuration names in a restart-unit= alert. */
+static void
+test_may_restart_unit (Fixture      *f,
+                       gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *units[] = { "worker.service", "other.service", "worker", "" };
+  const int expected[] = { 0, 1, 1, 1 };
+
+  g_free (h->config_path);
+  h->config_path = g_build_filename (h->tmpdir, "restart.conf", NULL);
+  g_assert_true (g_file_set_contents (h->config_path,
+                                      "[alert:restart]\nevents=stale\nagents=w*\nrestart-unit=worker.service\n"
+                                      "[alert:hook]\nevents=stale\nwebhook=http://127.0.0.1:9/\n", -1, NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (units); i++)
+    {
+      const char *argv[] = { g_getenv ("HEARTBEATD"), "--config", h->config_path,
+                             "--may-restart-unit", units[i], NULL };
+      int wait_status = 0;
+
+      g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL,
+                                   NULL, NULL, NULL, NULL, &wait_status, NULL));
+      g_assert_true (WIFEXITED (wait_status));
+      g_assert_cmpint (WEXITSTATUS (wait_status), ==, expected[i]);
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1950,6 +1979,7 @@ main (int    argc,
   ADD ("lifecycle/second-instance-exits-1", test_second_instance_exits_1);
   ADD ("lifecycle/reconnects-when-the-bus-drops-it", test_reconnects_when_the_bus_drops_it);
   ADD ("lifecycle/state-directory-locked", test_state_directory_locked);
+  ADD ("alerts/may-restart-unit", test_may_restart_unit);
   ADD ("hostile/metadata-refused", test_hostile_metadata_refused);
   ADD ("hostile/nested-variants-on-system-policy", test_hostile_nested_variants);
   ADD ("polkit/manage-action-lets-other-uid-beat", test_polkit_manage_action);
