@@ -14,9 +14,15 @@
  *
  * Agents created over HTTP belong to HB_HTTP_OWNER_UID. Without a tokens
  * file, HTTP may change only those; with one, every write needs a bearer
- * token, and a token may change any agent. Bodies are bounded before they
- * are read; every error is {"error": {"code", "message"}} and changes
- * nothing.
+ * token, and a token may change any agent; HTTP may create at most
+ * hb_http_set_quota() agents. Before a body is read, a foreign Host (when
+ * serving loopback: DNS rebinding), a write without a token and a body of
+ * unknown or too large size are refused and the connection closed; JSON
+ * bodies go through hb_json_parse() and every value is checked before
+ * anything changes. Connections that are slow to send a request, or idle,
+ * are closed; event streams are bounded in number, per remote address and
+ * in what they keep. A port in use is retried (HbHttp:listen-problem).
+ * Every error is {"error": {"code", "message"}} and changes nothing.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -26,21 +32,40 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <math.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "hb-json.h"
 #include "hb-resources.h"
+#include "heartbeat-values.h"
 
 #define DASHBOARD_RESOURCE  "/org/heartbeat/Monitor1/dashboard/index.html"
 #define MAX_EVENT_CLIENTS   64
+#define MAX_EVENT_CLIENTS_PER_PEER 8
+#define EVENT_RETRY_AFTER   "5"
 #define MAX_CLIENT_BACKLOG  (1024 * 1024)
 #define KEEPALIVE_SECONDS   15
+#define LINGER_MS           2000      /* reading what follows a refused request */
+#define LINGER_BYTES        (4 * 1024 * 1024)
+#define STATUS_TOO_MANY_REQUESTS 429
 
 typedef struct {
   HbHttp            *http;
   SoupServerMessage *msg;
+  char              *peer;      /* the remote address, as text */
   gsize              backlog;   /* appended, not yet written */
 } EventClient;
+
+/* A connection between requests or in the middle of reading one: when its
+ * timer fires, it is shut down (libsoup then reads the end of it and
+ * closes it as usual). */
+typedef struct {
+  HbHttp  *http;
+  GSocket *socket;     /* a reference */
+  guint    timeout_id;
+  guint    then_ms;    /* after the check for a closed socket: the idle timeout */
+} Conn;
 
 struct _HbHttp {
   GObject           parent_instance;
@@ -50,6 +75,7 @@ struct _HbHttp {
   guint16           port;
   GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
   GList            *clients;    /* EventClient */
+  guint             n_clients;
   guint64           sequence;
   guint             keepalive_id;
   guint64           beats_total;
@@ -57,7 +83,29 @@ struct _HbHttp {
   guint64           timeouts_total;
   guint64           recoveries_total;
   char             *problem;    /* why the daemon is degraded, or NULL */
+  guint             quota;      /* agents HB_HTTP_OWNER_UID may own; 0: no limit */
+
+  /* listening */
+  GInetAddress     *address;    /* what hb_http_listen() was given */
+  guint16           wanted_port;
+  gboolean          check_host; /* bound to loopback: refuse other Host headers */
+  guint             retry_id;
+  char             *listen_problem;
+
+  /* timeouts, in ms */
+  guint             request_timeout;
+  guint             idle_timeout;
+  guint             retry_interval;
+  GHashTable       *conns;      /* GSocket * → Conn */
 };
+
+enum {
+  PROP_0,
+  PROP_LISTEN_PROBLEM,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (HbHttp, hb_http, G_TYPE_OBJECT)
 
@@ -75,8 +123,32 @@ send_json (SoupServerMessage *msg,
 
   json_generator_set_root (generator, node);
   text = json_generator_to_data (generator, &length);
-  soup_server_message_set_status (msg, status, NULL);
+  soup_server_message_set_status (msg, status, status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests" : NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
+}
+
+/* {"error": {"code": @status, "message": @message}} as text */
+static char *
+error_text (guint       status,
+            const char *message,
+            gsize      *length)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "error");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "code");
+  json_builder_add_int_value (b, status);
+  json_builder_set_member_name (b, "message");
+  json_builder_add_string_value (b, message);
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, length);
 }
 
 static void
@@ -91,26 +163,18 @@ send_error (SoupServerMessage *msg,
             const char        *format,
             ...)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
   g_autofree char *message = NULL;
+  char *text;
+  gsize length;
   va_list args;
 
   va_start (args, format);
   message = g_strdup_vprintf (format, args);
   va_end (args);
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "error");
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "code");
-  json_builder_add_int_value (b, status);
-  json_builder_set_member_name (b, "message");
-  json_builder_add_string_value (b, message);
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  send_json (msg, status, root);
+  text = error_text (status, message, &length);
+  soup_server_message_set_status (msg, status, status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests" : NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
 }
 
 /* The monitor's errors, in HTTP. */
@@ -118,10 +182,18 @@ static void
 send_monitor_error (SoupServerMessage *msg,
                     const GError      *error)
 {
-  guint status = g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND)
-                 ? SOUP_STATUS_NOT_FOUND : SOUP_STATUS_BAD_REQUEST;
-
-  send_error (msg, status, "%s", error->message);
+  if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND))
+    send_error (msg, SOUP_STATUS_NOT_FOUND, "%s", error->message);
+  else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_QUOTA_EXCEEDED))
+    send_error (msg, STATUS_TOO_MANY_REQUESTS, "%s", error->message);
+  else if (g_error_matches (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED))
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", "5");
+      send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                  "The change could not be saved, so it was not made: %s", error->message);
+    }
+  else
+    send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
 }
 
 /* ------------------------------------------------------------------ */
@@ -168,7 +240,7 @@ agent_to_json (HbHttp         *self,
   add_member_int (b, "timeout-after-usec", heartbeat_agent_get_timeout_after (agent));
   json_builder_set_member_name (b, "metadata");
   if (metadata)
-    json_builder_add_value (b, json_gvariant_serialize (metadata));
+    json_builder_add_value (b, hb_json_from_variant (metadata));
   else
     {
       json_builder_begin_object (b);
@@ -184,17 +256,19 @@ agent_to_json (HbHttp         *self,
 /* ------------------------------------------------------------------ */
 /* Request bodies                                                      */
 
-/* The request's JSON object, or NULL with an error sent. An empty body
- * is an empty object when @empty_ok. */
-static JsonObject *
+/* The request's JSON object (a node holding it, owned by the caller), or
+ * NULL with an error sent. An empty body is an empty object when
+ * @empty_ok. The text is checked (UTF-8, nesting depth, NUL) before it is
+ * parsed: see hb_json_parse(). */
+static JsonNode *
 read_object (SoupServerMessage *msg,
-             gboolean           empty_ok,
-             JsonParser        *parser)
+             gboolean           empty_ok)
 {
   SoupMessageBody *body = soup_server_message_get_request_body (msg);
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
   g_autoptr(GBytes) bytes = soup_message_body_flatten (body);
   g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = NULL;
   const char *content_type;
   gsize length;
   const char *data = g_bytes_get_data (bytes, &length);
@@ -205,67 +279,45 @@ read_object (SoupServerMessage *msg,
       return NULL;
     }
   if (length == 0 && empty_ok)
-    {
-      json_parser_load_from_data (parser, "{}", -1, NULL);
-      return json_node_get_object (json_parser_get_root (parser));
-    }
+    return json_node_init_object (json_node_alloc (), json_object_new ());
   content_type = soup_message_headers_get_content_type (headers, NULL);
   if (content_type == NULL || g_ascii_strcasecmp (content_type, "application/json") != 0)
     {
       send_error (msg, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, "The body must be application/json");
       return NULL;
     }
-  if (!g_utf8_validate_len (data, length, NULL) ||
-      !json_parser_load_from_data (parser, data, (gssize) length, &error))
+  root = hb_json_parse (data != NULL ? data : "", length, &error);
+  if (root == NULL)
     {
-      send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body is not valid JSON%s%s",
-                  error ? ": " : "", error ? error->message : "");
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body is not valid JSON: %s", error->message);
       return NULL;
     }
-  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  if (!JSON_NODE_HOLDS_OBJECT (root))
     {
       send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body must be a JSON object");
       return NULL;
     }
-  return json_node_get_object (json_parser_get_root (parser));
+  return g_steal_pointer (&root);
 }
 
-/* A JSON value as a GVariant for metadata; NULL if it cannot be one. */
+/* Every member of @object not in @skip, as metadata (an a{sv} that passes
+ * heartbeat_metadata_is_valid()); NULL with a 400 sent that names the
+ * member at fault. @what prefixes the message ("“metadata”: "). */
 static GVariant *
-json_to_variant (JsonNode *node)
+read_metadata (SoupServerMessage *msg,
+               JsonObject        *object,
+               const char *const *skip,
+               const char        *what)
 {
-  if (JSON_NODE_HOLDS_NULL (node))
-    return NULL;
-  return json_gvariant_deserialize (node, NULL, NULL);
-}
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) metadata = hb_json_object_to_vardict (object, skip, &error);
 
-/* Every member of @object not in @skip, as an a{sv}; NULL with a message
- * in @error for a value that has no GVariant form. */
-static GVariant *
-object_to_vardict (JsonObject         *object,
-                   const char *const  *skip,
-                   GError            **error)
-{
-  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  g_autoptr(GList) members = json_object_get_members (object);
-
-  for (GList *l = members; l; l = l->next)
+  if (metadata == NULL || !heartbeat_metadata_is_valid (metadata, &error))
     {
-      const char *name = l->data;
-      GVariant *value;
-
-      if (skip && g_strv_contains (skip, name))
-        continue;
-      value = json_to_variant (json_object_get_member (object, name));
-      if (value == NULL)
-        {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                       "The value of “%s” cannot be kept (null, or an empty or mixed array)", name);
-          return NULL;
-        }
-      g_variant_builder_add (&builder, "{sv}", name, value);
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s%s", what ? what : "", error->message);
+      return NULL;
     }
-  return g_variant_ref_sink (g_variant_builder_end (&builder));
+  return g_steal_pointer (&metadata);
 }
 
 static gboolean
@@ -370,7 +422,8 @@ may_change (SoupServerMessage *msg,
 /* ------------------------------------------------------------------ */
 /* Writes                                                              */
 
-/* Registers @id for HTTP if it is new, else checks HTTP may change it. */
+/* Registers @id for HTTP if it is new (within the quota), else checks
+ * HTTP may change it; with @re_register, registers it again then. */
 static HeartbeatAgent *
 upsert (HbHttp                      *self,
         SoupServerMessage           *msg,
@@ -395,6 +448,15 @@ upsert (HbHttp                      *self,
     return NULL;
   if (agent && !re_register)
     return agent;
+  if (agent == NULL && self->quota != 0 &&
+      heartbeat_monitor_count_owned_by (self->monitor, (guint32) HB_HTTP_OWNER_UID) >= self->quota)
+    {
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Retry-After", "60");
+      send_error (msg, STATUS_TOO_MANY_REQUESTS,
+                  "HTTP already created %u agents, the most it may ([limits] agents-per-uid); "
+                  "delete some first", heartbeat_monitor_count_owned_by (self->monitor, (guint32) HB_HTTP_OWNER_UID));
+      return NULL;
+    }
 
   if (options)
     http_options = *options;
@@ -405,23 +467,66 @@ upsert (HbHttp                      *self,
   return agent;
 }
 
+/* A status as the monitor takes it (1 to HEARTBEAT_STATUS_MAX_LENGTH
+ * bytes, no control character); sends 400 if not. */
 static gboolean
-beat_from_object (HbHttp            *self,
-                  SoupServerMessage *msg,
-                  const char        *id,
-                  JsonObject        *object,
-                  const char *const *metadata_skip,
-                  gboolean           whole_object_is_metadata)
+status_is_valid (SoupServerMessage *msg,
+                 const char        *status)
 {
-  g_autoptr(GVariant) metadata = NULL;
-  g_autoptr(GError) error = NULL;
-  HeartbeatBeatDetails details = { 0 };
+  gsize length;
+
+  if (status == NULL)
+    return TRUE;
+  length = strlen (status);
+  if (length == 0 || length > HEARTBEAT_STATUS_MAX_LENGTH || !g_utf8_validate_len (status, length, NULL))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“status” must be 1 to %d bytes of UTF-8",
+                  HEARTBEAT_STATUS_MAX_LENGTH);
+      return FALSE;
+    }
+  for (const char *p = status; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      {
+        send_error (msg, SOUP_STATUS_BAD_REQUEST, "“status” contains a control character");
+        return FALSE;
+      }
+  return TRUE;
+}
+
+/* A beat read from a request body, every part of it checked. */
+typedef struct {
+  HeartbeatBeatDetails details;
+  GVariant            *metadata;
+} Beat;
+
+static void
+beat_clear (Beat *beat)
+{
+  g_clear_pointer (&beat->metadata, g_variant_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Beat, beat_clear)
+
+/* Reads and checks everything of a beat before anything is changed; sends
+ * 400 and returns FALSE if any of it is wrong. */
+static gboolean
+read_beat (SoupServerMessage *msg,
+           JsonObject        *object,
+           const char *const *metadata_skip,
+           gboolean           whole_object_is_metadata,
+           Beat              *beat)
+{
   JsonNode *progress = json_object_get_member (object, "progress");
 
-  if (!get_optional_string (msg, object, "status", &details.status))
+  if (!get_optional_string (msg, object, "status", &beat->details.status) ||
+      !status_is_valid (msg, beat->details.status))
     return FALSE;
   if (whole_object_is_metadata)
-    metadata = object_to_vardict (object, metadata_skip, &error);
+    {
+      beat->metadata = read_metadata (msg, object, metadata_skip, NULL);
+      if (beat->metadata == NULL)
+        return FALSE;
+    }
   else if (json_object_has_member (object, "metadata"))
     {
       JsonNode *node = json_object_get_member (object, "metadata");
@@ -431,45 +536,43 @@ beat_from_object (HbHttp            *self,
           send_error (msg, SOUP_STATUS_BAD_REQUEST, "“metadata” must be an object");
           return FALSE;
         }
-      metadata = object_to_vardict (json_node_get_object (node), NULL, &error);
+      beat->metadata = read_metadata (msg, json_node_get_object (node), NULL, "“metadata”: ");
+      if (beat->metadata == NULL)
+        return FALSE;
     }
-  if (error)
-    {
-      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
-      return FALSE;
-    }
+  /* "progress": null is no progress, as before */
   if (!whole_object_is_metadata && progress && !JSON_NODE_HOLDS_NULL (progress))
     {
       GType type = JSON_NODE_HOLDS_VALUE (progress) ? json_node_get_value_type (progress) : G_TYPE_INVALID;
 
-      if (type != G_TYPE_INT64 && type != G_TYPE_DOUBLE)
+      if ((type != G_TYPE_INT64 && type != G_TYPE_DOUBLE) || !isfinite (json_node_get_double (progress)))
         {
-          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“progress” must be a number");
+          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“progress” must be a finite number");
           return FALSE;
         }
-      details.has_progress = TRUE;
-      details.progress = json_node_get_double (progress);
+      beat->details.has_progress = TRUE;
+      beat->details.progress = json_node_get_double (progress);
     }
-  details.metadata = metadata;
-  if (!heartbeat_monitor_beat (self->monitor, id, &details, &error))
-    {
-      send_monitor_error (msg, error);
-      return FALSE;
-    }
+  beat->details.metadata = beat->metadata;
   return TRUE;
 }
 
-/* POST /heartbeat: {"run_id": …, "status"?: …, anything else → metadata} */
+/* POST /heartbeat: {"run_id": …, "status"?: …, anything else → metadata}.
+ * Everything is checked before a new agent is registered, so a refused
+ * request announces nothing. */
 static void
 handle_heartbeat (HbHttp            *self,
                   SoupServerMessage *msg,
                   gboolean           privileged)
 {
   static const char *const skip[] = { "run_id", "status", NULL };
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
-  JsonObject *object = read_object (msg, FALSE, parser);
+  g_autoptr(JsonNode) body = read_object (msg, FALSE);
+  g_autoptr(GError) error = NULL;
+  g_auto(Beat) beat = { { 0 } };
+  JsonObject *object = body ? json_node_get_object (body) : NULL;
+  HeartbeatAgentOptions options = { 0 };
   const char *run_id = NULL;
   HeartbeatAgent *agent;
   gboolean created;
@@ -481,14 +584,23 @@ handle_heartbeat (HbHttp            *self,
       send_error (msg, SOUP_STATUS_BAD_REQUEST, "“run_id” is missing");
       return;
     }
-  agent = upsert (self, msg, run_id, NULL, privileged, FALSE, &created);
+  if (!read_beat (msg, object, skip, TRUE, &beat))
+    return;
+
+  /* a new agent starts with the metadata; its first beat sets the status */
+  if (g_variant_n_children (beat.metadata) > 0)
+    options.metadata = beat.metadata;
+  agent = upsert (self, msg, run_id, &options, privileged, FALSE, &created);
   if (agent == NULL)
     return;
-  if (!beat_from_object (self, msg, run_id, object, skip, TRUE))
+  if (created)
+    beat.details.metadata = NULL;
+  if (!heartbeat_monitor_beat (self->monitor, run_id, &beat.details, &error))
     {
-      /* nothing changed on failure: take back a registration of ours */
+      /* not expected (it was all checked): take back a registration of ours */
       if (created)
         heartbeat_monitor_unregister (self->monitor, run_id, NULL);
+      send_monitor_error (msg, error);
       return;
     }
 
@@ -511,24 +623,21 @@ handle_event (HbHttp            *self,
               SoupServerMessage *msg,
               gboolean           privileged)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GVariant) data = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
-  JsonObject *object = read_object (msg, FALSE, parser);
+  g_autoptr(JsonNode) body = read_object (msg, FALSE);
+  JsonObject *object = body ? json_node_get_object (body) : NULL;
   const char *type = NULL;
 
   if (object == NULL || !get_optional_string (msg, object, "type", &type))
     return;
   if (type == NULL && !get_optional_string (msg, object, "event", &type))
     return;
-  data = object_to_vardict (object, NULL, &error);
+  data = read_metadata (msg, object, NULL, NULL);
   if (data == NULL)
-    {
-      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
-      return;
-    }
+    return;
   if (!heartbeat_monitor_post_event (self->monitor, type ? type : "event", data, &error))
     {
       send_monitor_error (msg, error);
@@ -549,11 +658,10 @@ handle_put_agent (HbHttp            *self,
                   const char        *id,
                   gboolean           privileged)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GVariant) metadata = NULL;
-  g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
-  JsonObject *object = read_object (msg, TRUE, parser);
+  g_autoptr(JsonNode) body = read_object (msg, TRUE);
+  JsonObject *object = body ? json_node_get_object (body) : NULL;
   HeartbeatAgentOptions options = { 0 };
   HeartbeatAgent *agent;
   gboolean created;
@@ -578,12 +686,14 @@ handle_put_agent (HbHttp            *self,
     {
       JsonNode *m = json_object_get_member (object, "metadata");
 
-      if (!JSON_NODE_HOLDS_OBJECT (m) ||
-          (metadata = object_to_vardict (json_node_get_object (m), NULL, &error)) == NULL)
+      if (!JSON_NODE_HOLDS_OBJECT (m))
         {
-          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“metadata” must be an object of keepable values");
+          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“metadata” must be an object");
           return;
         }
+      metadata = read_metadata (msg, json_node_get_object (m), NULL, "“metadata”: ");
+      if (metadata == NULL)
+        return;
       options.metadata = metadata;
     }
 
@@ -602,11 +712,9 @@ handle_agent_change (HbHttp            *self,
                      const char        *action,
                      gboolean           privileged)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) node = NULL;
   HeartbeatAgent *agent;
-  JsonObject *object = NULL;
 
   if (!heartbeat_id_is_valid (id, &error))
     {
@@ -624,17 +732,34 @@ handle_agent_change (HbHttp            *self,
 
   if (strcmp (action, "delete") == 0)
     {
-      heartbeat_monitor_unregister (self->monitor, id, NULL);
+      if (!heartbeat_monitor_unregister (self->monitor, id, &error))
+        {
+          send_monitor_error (msg, error);
+          return;
+        }
       soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
       return;
     }
   if (strcmp (action, "idle") == 0)
-    heartbeat_monitor_mark_idle (self->monitor, id, NULL);
+    {
+      if (!heartbeat_monitor_mark_idle (self->monitor, id, &error))
+        {
+          send_monitor_error (msg, error);
+          return;
+        }
+    }
   else
     {
-      object = read_object (msg, TRUE, parser);
-      if (object == NULL || !beat_from_object (self, msg, id, object, NULL, FALSE))
+      g_autoptr(JsonNode) body = read_object (msg, TRUE);
+      g_auto(Beat) beat = { { 0 } };
+
+      if (body == NULL || !read_beat (msg, json_node_get_object (body), NULL, FALSE, &beat))
         return;
+      if (!heartbeat_monitor_beat (self->monitor, id, &beat.details, &error))
+        {
+          send_monitor_error (msg, error);
+          return;
+        }
     }
   agent = heartbeat_monitor_lookup (self->monitor, id);
   node = agent_to_json (self, agent);
@@ -700,6 +825,7 @@ handle_health (HbHttp            *self,
     add_member_int (b, heartbeat_agent_state_to_string (s), counts[s]);
   json_builder_end_object (b);
   add_member_string (b, "version", self->version);
+  add_member_int (b, "event-clients", self->n_clients);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   send_json (msg, SOUP_STATUS_OK, root);
@@ -1052,7 +1178,7 @@ on_event_posted (HeartbeatMonitor *monitor, const char *type, GVariant *data, Hb
   add_member_string (b, "type", type);
   add_member_int (b, "time-usec", g_get_real_time ());
   json_builder_set_member_name (b, "data");
-  json_builder_add_value (b, json_gvariant_serialize (data));
+  json_builder_add_value (b, hb_json_from_variant (data));
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   broadcast (self, "event", root);
@@ -1071,7 +1197,9 @@ on_client_finished (SoupServerMessage *msg, EventClient *client)
 
   g_signal_handlers_disconnect_by_data (msg, client);
   self->clients = g_list_remove (self->clients, client);
+  self->n_clients--;
   g_object_unref (client->msg);
+  g_free (client->peer);
   g_free (client);
 }
 
@@ -1085,28 +1213,48 @@ on_keepalive (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* GET /v1/events. At most MAX_EVENT_CLIENTS streams, and at most
+ * MAX_EVENT_CLIENTS_PER_PEER from one remote address (over loopback every
+ * local process has the same address, so this bounds what one local
+ * process takes only as far as addresses tell processes apart). */
 static void
 handle_events (HbHttp            *self,
                SoupServerMessage *msg,
                gboolean           privileged)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  const char *peer = soup_server_message_get_remote_host (msg);
   EventClient *client;
+  guint from_peer = 0;
 
-  if (g_list_length (self->clients) >= MAX_EVENT_CLIENTS)
+  for (GList *l = self->clients; l; l = l->next)
+    if (g_strcmp0 (((EventClient *) l->data)->peer, peer) == 0)
+      from_peer++;
+  if (self->n_clients >= MAX_EVENT_CLIENTS || from_peer >= MAX_EVENT_CLIENTS_PER_PEER)
     {
-      send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Too many event clients (at most %d)", MAX_EVENT_CLIENTS);
+      soup_message_headers_replace (headers, "Retry-After", EVENT_RETRY_AFTER);
+      if (self->n_clients >= MAX_EVENT_CLIENTS)
+        send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Too many event clients (at most %d)", MAX_EVENT_CLIENTS);
+      else
+        send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Too many event clients from %s (at most %d per address)",
+                    peer ? peer : "this address", MAX_EVENT_CLIENTS_PER_PEER);
       return;
     }
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
   soup_message_headers_set_content_type (headers, "text/event-stream", NULL);
   soup_message_headers_replace (headers, "Cache-Control", "no-cache");
+  if (strcmp (soup_server_message_get_method (msg), "HEAD") == 0)
+    return;   /* the headers of a stream, and no stream */
+  soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
+  /* what was written is dropped, not kept for the whole life of the stream */
+  soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
 
   client = g_new0 (EventClient, 1);
   client->http = self;
   client->msg = g_object_ref (msg);
+  client->peer = g_strdup (peer);
   self->clients = g_list_append (self->clients, client);
+  self->n_clients++;
   g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_client_wrote), client);
   g_signal_connect (msg, "finished", G_CALLBACK (on_client_finished), client);
   client_send (client, "retry: 2000\n\n");
@@ -1134,17 +1282,22 @@ handle_dashboard (HbHttp            *self,
   soup_server_message_set_response (msg, "text/html; charset=utf-8", SOUP_MEMORY_COPY, data, length);
 }
 
+/* Whether the request's method is one of @allowed ("GET" or "GET, PUT,
+ * DELETE"; HEAD is allowed wherever GET is); sends 405 if not. */
 static gboolean
 method_is (SoupServerMessage *msg,
-           const char        *allowed)   /* "GET" or "GET, PUT, DELETE" */
+           const char        *allowed)
 {
   const char *method = soup_server_message_get_method (msg);
   g_auto(GStrv) methods = g_strsplit (allowed, ", ", -1);
+  g_autofree char *allow = NULL;
 
-  if (g_strv_contains ((const char *const *) methods, method))
+  if (g_strv_contains ((const char *const *) methods, method) ||
+      (strcmp (method, "HEAD") == 0 && g_strv_contains ((const char *const *) methods, "GET")))
     return TRUE;
-  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allowed);
-  send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s is not allowed here (allowed: %s)", method, allowed);
+  allow = g_str_has_prefix (allowed, "GET") ? g_strconcat ("GET, HEAD", allowed + 3, NULL) : g_strdup (allowed);
+  soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
+  send_error (msg, SOUP_STATUS_METHOD_NOT_ALLOWED, "%s is not allowed here (allowed: %s)", method, allow);
   return FALSE;
 }
 
@@ -1235,7 +1388,238 @@ on_request (SoupServer        *server,
   send_error (msg, SOUP_STATUS_NOT_FOUND, "No such endpoint: %s", path);
 }
 
-/* Before a body is read: refuse what is too large, or of unknown size. */
+/* ------------------------------------------------------------------ */
+/* Before a body is read                                               */
+
+/* A request refused before its body is read: libsoup would read the body
+ * (all of it, whatever its announced length) before sending any answer,
+ * so the connection is taken from it, the answer written, the sending
+ * side shut, and what the client still sends read and dropped for at most
+ * LINGER_MS (so that it sees the answer, not a reset), then closed. */
+typedef struct {
+  GIOStream    *stream;
+  GSocket      *socket;
+  GCancellable *cancellable;
+  char         *response;
+  gsize         length;
+  gsize         drained;
+  guint         timeout_id;
+  char          buffer[16384];
+} Refusal;
+
+static void
+refusal_free (Refusal *r)
+{
+  g_clear_handle_id (&r->timeout_id, g_source_remove);
+  g_io_stream_close (r->stream, NULL, NULL);
+  g_object_unref (r->stream);
+  g_clear_object (&r->socket);
+  g_object_unref (r->cancellable);
+  g_free (r->response);
+  g_free (r);
+}
+
+static gboolean
+on_refusal_timeout (gpointer user_data)
+{
+  Refusal *r = user_data;
+
+  r->timeout_id = 0;
+  g_cancellable_cancel (r->cancellable);   /* the pending operation ends and frees it */
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_refusal_drained (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Refusal *r = user_data;
+  gssize n = g_input_stream_read_finish (G_INPUT_STREAM (source), result, NULL);
+
+  if (n <= 0 || (r->drained += (gsize) n) > LINGER_BYTES)
+    {
+      refusal_free (r);
+      return;
+    }
+  g_input_stream_read_async (G_INPUT_STREAM (source), r->buffer, sizeof r->buffer, G_PRIORITY_LOW,
+                             r->cancellable, on_refusal_drained, r);
+}
+
+static void
+on_refusal_written (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Refusal *r = user_data;
+
+  if (!g_output_stream_write_all_finish (G_OUTPUT_STREAM (source), result, NULL, NULL) ||
+      r->socket == NULL || !g_socket_shutdown (r->socket, FALSE, TRUE, NULL))
+    {
+      refusal_free (r);
+      return;
+    }
+  g_input_stream_read_async (g_io_stream_get_input_stream (r->stream), r->buffer, sizeof r->buffer,
+                             G_PRIORITY_LOW, r->cancellable, on_refusal_drained, r);
+}
+
+static void conn_forget (HbHttp *self, GSocket *socket);
+
+static void
+refuse_early (HbHttp            *self,
+              SoupServerMessage *msg,
+              guint              status,
+              const char        *header,
+              const char        *header_value,
+              const char        *format,
+              ...) G_GNUC_PRINTF (6, 7);
+
+static void
+refuse_early (HbHttp            *self,
+              SoupServerMessage *msg,
+              guint              status,
+              const char        *header,
+              const char        *header_value,
+              const char        *format,
+              ...)
+{
+  g_autofree char *message = NULL;
+  g_autofree char *body = NULL;
+  g_autofree char *date = NULL;
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  GSocket *socket = soup_server_message_get_socket (msg);
+  GString *response = g_string_new (NULL);
+  gsize length;
+  Refusal *r;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  body = error_text (status, message, &length);
+  date = soup_date_time_to_string (now, SOUP_DATE_HTTP);
+
+  g_string_append_printf (response, "HTTP/1.%c %u %s\r\n",
+                          soup_server_message_get_http_version (msg) == SOUP_HTTP_1_0 ? '0' : '1', status,
+                          status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests" : soup_status_get_phrase (status));
+  g_string_append_printf (response, "Date: %s\r\nServer: heartbeatd\r\nContent-Type: application/json\r\n"
+                          "Content-Length: %zu\r\nConnection: close\r\n", date, length);
+  if (header)
+    g_string_append_printf (response, "%s: %s\r\n", header, header_value);
+  g_string_append (response, "\r\n");
+  if (strcmp (soup_server_message_get_method (msg), "HEAD") != 0)
+    g_string_append_len (response, body, (gssize) length);
+
+  r = g_new0 (Refusal, 1);
+  r->socket = socket ? g_object_ref (socket) : NULL;
+  r->cancellable = g_cancellable_new ();
+  r->length = response->len;
+  r->response = g_string_free (response, FALSE);
+  if (socket)
+    conn_forget (self, socket);
+  /* @msg is not to be touched after this */
+  r->stream = soup_server_message_steal_connection (msg);
+  if (r->stream == NULL)
+    {
+      g_clear_object (&r->socket);
+      g_object_unref (r->cancellable);
+      g_free (r->response);
+      g_free (r);
+      return;
+    }
+  r->timeout_id = g_timeout_add (LINGER_MS, on_refusal_timeout, r);
+  g_output_stream_write_all_async (g_io_stream_get_output_stream (r->stream), r->response, r->length,
+                                   G_PRIORITY_DEFAULT, r->cancellable, on_refusal_written, r);
+}
+
+/* The value of the single Content-Length header, strictly: digits only,
+ * no overflow, one value. Returns FALSE if it is malformed; *present says
+ * whether there is one. */
+static gboolean
+get_content_length (SoupMessageHeaders *headers,
+                    gboolean           *present,
+                    guint64            *value)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *text;
+  guint n = 0;
+
+  *present = FALSE;
+  *value = 0;
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &text))
+    {
+      if (g_ascii_strcasecmp (name, "Content-Length") != 0)
+        continue;
+      if (++n > 1 || *text == '\0')
+        return FALSE;
+      *present = TRUE;
+      for (const char *p = text; *p; p++)
+        {
+          if (!g_ascii_isdigit (*p) || *value > (G_MAXUINT64 - (guint64) (*p - '0')) / 10)
+            return FALSE;
+          *value = *value * 10 + (guint64) (*p - '0');
+        }
+    }
+  return TRUE;
+}
+
+/* Whether @host (a Host header) names this server: localhost, 127.0.0.1,
+ * [::1] or the bound address, with our port or none. */
+static gboolean
+host_is_ours (HbHttp     *self,
+              const char *host)
+{
+  g_autofree char *name = NULL;
+  g_autoptr(GInetAddress) address = NULL;
+  const char *port = NULL;
+
+  if (host[0] == '[')
+    {
+      const char *end = strchr (host, ']');
+
+      if (end == NULL)
+        return FALSE;
+      name = g_strndup (host + 1, (gsize) (end - host - 1));
+      if (end[1] == ':')
+        port = end + 2;
+      else if (end[1] != '\0')
+        return FALSE;
+      address = g_inet_address_new_from_string (name);
+      if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV6)
+        return FALSE;
+    }
+  else
+    {
+      const char *colon = strchr (host, ':');
+
+      name = colon ? g_strndup (host, (gsize) (colon - host)) : g_strdup (host);
+      port = colon ? colon + 1 : NULL;
+      if (g_ascii_strcasecmp (name, "localhost") != 0)
+        {
+          address = g_inet_address_new_from_string (name);
+          if (address == NULL || g_inet_address_get_family (address) != G_SOCKET_FAMILY_IPV4)
+            return FALSE;
+        }
+    }
+  if (port)
+    {
+      guint64 number;
+
+      if (!g_ascii_string_to_unsigned (port, 10, 1, 65535, &number, NULL) || number != self->port)
+        return FALSE;
+    }
+  if (address == NULL)
+    return TRUE;   /* localhost */
+  if (self->address && g_inet_address_equal (address, self->address))
+    return TRUE;
+  {
+    g_autoptr(GInetAddress) v4 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+    g_autoptr(GInetAddress) v6 = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV6);
+
+    return g_inet_address_equal (address, v4) || g_inet_address_equal (address, v6);
+  }
+}
+
+/* Before a body is read: refuse a foreign Host, a write without a token
+ * (when tokens are configured), and a body too large or of unknown size,
+ * without reading the body. */
 static void
 on_request_headers (SoupServer        *server,
                     SoupServerMessage *msg,
@@ -1243,14 +1627,49 @@ on_request_headers (SoupServer        *server,
                     GHashTable        *query,
                     gpointer           user_data)
 {
+  HbHttp *self = user_data;
   SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *method = soup_server_message_get_method (msg);
+  /* several Host headers come as one list, which names no host */
+  const char *host = soup_message_headers_get_list (headers, "Host");
+  gboolean privileged, present;
+  guint64 length;
 
+  if (self->check_host &&
+      (host ? !host_is_ours (self, host) : soup_server_message_get_http_version (msg) != SOUP_HTTP_1_0))
+    {
+      refuse_early (self, msg, SOUP_STATUS_MISDIRECTED_REQUEST, NULL, NULL,
+                    "This server answers requests for localhost only (Host: localhost:%u), not for “%s”",
+                    self->port, host ? host : "");
+      return;
+    }
+  if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0 && self->tokens && !may_write (self, msg, &privileged))
+    {
+      refuse_early (self, msg, SOUP_STATUS_UNAUTHORIZED, "WWW-Authenticate", "Bearer realm=\"heartbeatd\"",
+                    "Writes need “Authorization: Bearer <token>” with a configured token");
+      return;
+    }
+  if (soup_message_headers_get_one (headers, "Transfer-Encoding") != NULL)
+    {
+      refuse_early (self, msg, SOUP_STATUS_LENGTH_REQUIRED, NULL, NULL,
+                    "A body needs a Content-Length of at most %d bytes", HB_HTTP_MAX_BODY);
+      return;
+    }
+  if (!get_content_length (headers, &present, &length))
+    {
+      refuse_early (self, msg, SOUP_STATUS_BAD_REQUEST, NULL, NULL,
+                    "The Content-Length must be one decimal number");
+      return;
+    }
+  if (length > HB_HTTP_MAX_BODY)
+    {
+      refuse_early (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL, NULL,
+                    "The body is larger than %d bytes", HB_HTTP_MAX_BODY);
+      return;
+    }
   switch (soup_message_headers_get_encoding (headers))
     {
     case SOUP_ENCODING_CONTENT_LENGTH:
-      if (soup_message_headers_get_content_length (headers) > HB_HTTP_MAX_BODY)
-        send_error (msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, "The body is larger than %d bytes", HB_HTTP_MAX_BODY);
-      break;
     case SOUP_ENCODING_NONE:
       break;
     case SOUP_ENCODING_UNRECOGNIZED:
@@ -1258,10 +1677,117 @@ on_request_headers (SoupServer        *server,
     case SOUP_ENCODING_CHUNKED:
     case SOUP_ENCODING_BYTERANGES:
     default:
-      send_error (msg, SOUP_STATUS_LENGTH_REQUIRED, "A body needs a Content-Length of at most %d bytes",
-                  HB_HTTP_MAX_BODY);
+      refuse_early (self, msg, SOUP_STATUS_LENGTH_REQUIRED, NULL, NULL,
+                    "A body needs a Content-Length of at most %d bytes", HB_HTTP_MAX_BODY);
       break;
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Timeouts                                                            */
+
+static void
+conn_free (gpointer data)
+{
+  Conn *conn = data;
+
+  g_clear_handle_id (&conn->timeout_id, g_source_remove);
+  g_object_unref (conn->socket);
+  g_free (conn);
+}
+
+static void
+conn_forget (HbHttp  *self,
+             GSocket *socket)
+{
+  g_hash_table_remove (self->conns, socket);
+}
+
+static gboolean
+on_conn_timeout (gpointer user_data)
+{
+  Conn *conn = user_data;
+  HbHttp *self = conn->http;
+
+  conn->timeout_id = 0;
+  if (!g_socket_is_closed (conn->socket) && conn->then_ms)
+    {
+      /* still open after its request: wait for the next one */
+      conn->timeout_id = g_timeout_add (conn->then_ms, on_conn_timeout, conn);
+      conn->then_ms = 0;
+      return G_SOURCE_REMOVE;
+    }
+  if (!g_socket_is_closed (conn->socket))
+    {
+      g_debug ("Closing an HTTP connection that was too slow or idle for too long");
+      /* libsoup reads the end of the stream and closes it */
+      g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
+    }
+  g_hash_table_remove (self->conns, conn->socket);
+  return G_SOURCE_REMOVE;
+}
+
+/* (Re)starts the timer of @socket's connection: shut down in @ms, or,
+ * with @then_ms, forgotten if it is closed by then and else shut down
+ * @then_ms later. */
+static void
+conn_arm (HbHttp  *self,
+          GSocket *socket,
+          guint    ms,
+          guint    then_ms)
+{
+  Conn *conn = g_hash_table_lookup (self->conns, socket);
+
+  if (conn == NULL)
+    {
+      conn = g_new0 (Conn, 1);
+      conn->http = self;
+      conn->socket = g_object_ref (socket);
+      g_hash_table_insert (self->conns, socket, conn);
+    }
+  g_clear_handle_id (&conn->timeout_id, g_source_remove);
+  conn->then_ms = then_ms;
+  conn->timeout_id = g_timeout_add (ms, on_conn_timeout, conn);
+}
+
+static void
+on_got_body (SoupServerMessage *msg,
+             HbHttp            *self)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  /* the request is read: its handler answers (a stream has no timeout) */
+  if (socket)
+    conn_forget (self, socket);
+}
+
+/* A request's first byte (or, the first on a connection, the connection):
+ * the headers and the body must arrive within request_timeout. */
+static void
+on_request_started (SoupServer        *server,
+                    SoupServerMessage *msg,
+                    HbHttp            *self)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket == NULL)
+    return;
+  conn_arm (self, socket, self->request_timeout, 0);
+  g_signal_connect_object (msg, "got-body", G_CALLBACK (on_got_body), self, 0);
+}
+
+/* After a request: a connection kept alive may wait idle_timeout for the
+ * next (checked once the main loop had a turn, when libsoup closed the
+ * connections it does not keep). */
+static void
+on_request_done (SoupServer        *server,
+                 SoupServerMessage *msg,
+                 HbHttp            *self)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+
+  if (socket && !g_socket_is_closed (socket))
+    conn_arm (self, socket, 0, self->idle_timeout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1334,6 +1860,62 @@ address_is_loopback (GInetAddress *address)
   return g_inet_address_get_is_loopback (address);
 }
 
+static void
+set_listen_problem (HbHttp     *self,
+                    const char *problem)
+{
+  if (g_strcmp0 (self->listen_problem, problem) == 0)
+    return;
+  g_free (self->listen_problem);
+  self->listen_problem = g_strdup (problem);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LISTEN_PROBLEM]);
+}
+
+static gboolean
+try_listen (HbHttp  *self,
+            GError **error)
+{
+  g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (self->address, self->wanted_port);
+  GSList *uris;
+
+  if (!soup_server_listen (self->server, socket_address, 0, error))
+    return FALSE;
+  uris = soup_server_get_uris (self->server);
+  if (uris)
+    self->port = (guint16) g_uri_get_port (uris->data);
+  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  if (self->keepalive_id == 0)
+    self->keepalive_id = g_timeout_add_seconds (KEEPALIVE_SECONDS, on_keepalive, self);
+  return TRUE;
+}
+
+static gboolean
+on_listen_retry (gpointer user_data)
+{
+  HbHttp *self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *address = g_inet_address_to_string (self->address);
+
+  if (!try_listen (self, &error))
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
+        {
+          g_autofree char *problem = g_strdup_printf ("Cannot serve HTTP on %s port %u: %s; retrying",
+                                                      address, self->wanted_port, error->message);
+          if (g_strcmp0 (problem, self->listen_problem) != 0)
+            g_warning ("%s", problem);
+          set_listen_problem (self, problem);
+        }
+      return G_SOURCE_CONTINUE;
+    }
+  self->retry_id = 0;
+  g_message ("Serving HTTP on http://%s%s%s:%u/ (the port is free now)",
+             g_inet_address_get_family (self->address) == G_SOCKET_FAMILY_IPV6 ? "[" : "", address,
+             g_inet_address_get_family (self->address) == G_SOCKET_FAMILY_IPV6 ? "]" : "", self->port);
+  set_listen_problem (self, NULL);
+  return G_SOURCE_REMOVE;
+}
+
 /**
  * hb_http_listen:
  * @http: a #HbHttp
@@ -1341,9 +1923,13 @@ address_is_loopback (GInetAddress *address)
  * @port: the port, or 0 for any free one (see hb_http_get_port())
  * @error: return location for a #GError
  *
- * Listening on an address other than loopback needs tokens.
+ * Listening on an address other than loopback needs tokens. If the port is
+ * in use, this is not an error: #HbHttp:listen-problem says so and the
+ * port is tried again every 5 s (`$HB_HTTP_LISTEN_RETRY_MS`, for tests)
+ * until it is free.
  *
- * Returns: %TRUE, or %FALSE with @error set
+ * Returns: %TRUE (listening, or waiting for the port), or %FALSE with
+ *   @error set
  */
 gboolean
 hb_http_listen (HbHttp     *http,
@@ -1352,8 +1938,7 @@ hb_http_listen (HbHttp     *http,
                 GError    **error)
 {
   g_autoptr(GInetAddress) inet = g_inet_address_new_from_string (address);
-  g_autoptr(GSocketAddress) socket_address = NULL;
-  GSList *uris;
+  g_autoptr(GError) local = NULL;
 
   g_return_val_if_fail (HB_IS_HTTP (http), FALSE);
 
@@ -1369,19 +1954,60 @@ hb_http_listen (HbHttp     *http,
       return FALSE;
     }
 
-  socket_address = g_inet_socket_address_new (inet, port);
-  if (!soup_server_listen (http->server, socket_address, 0, error))
+  g_set_object (&http->address, inet);
+  http->wanted_port = port;
+  /* DNS rebinding: a page of another site may reach a loopback server,
+   * but says its own name in Host */
+  http->check_host = address_is_loopback (inet);
+  if (try_listen (http, &local))
+    return TRUE;
+  if (port != 0 && g_error_matches (local, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE))
     {
-      g_prefix_error (error, "cannot listen on %s port %u: ", address, port);
-      return FALSE;
+      g_autofree char *problem = NULL;
+
+      problem = g_strdup_printf ("HTTP port %s%s%s:%u is in use; retrying",
+                                 g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6 ? "[" : "", address,
+                                 g_inet_address_get_family (inet) == G_SOCKET_FAMILY_IPV6 ? "]" : "", port);
+      g_warning ("%s every %u ms", problem, http->retry_interval);
+      set_listen_problem (http, problem);
+      if (http->retry_id == 0)
+        http->retry_id = g_timeout_add (http->retry_interval, on_listen_retry, http);
+      return TRUE;
     }
-  uris = soup_server_get_uris (http->server);
-  if (uris)
-    http->port = (guint16) g_uri_get_port (uris->data);
-  g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  if (http->keepalive_id == 0)
-    http->keepalive_id = g_timeout_add_seconds (KEEPALIVE_SECONDS, on_keepalive, http);
-  return TRUE;
+  g_propagate_prefixed_error (error, g_steal_pointer (&local), "cannot listen on %s port %u: ", address, port);
+  return FALSE;
+}
+
+/**
+ * hb_http_get_listen_problem:
+ * @http: a #HbHttp
+ *
+ * Why HTTP is not served although it should be (its port is in use), or
+ * %NULL. Notified as #HbHttp:listen-problem.
+ *
+ * Returns: (nullable): the problem
+ */
+const char *
+hb_http_get_listen_problem (HbHttp *http)
+{
+  g_return_val_if_fail (HB_IS_HTTP (http), NULL);
+  return http->listen_problem;
+}
+
+/**
+ * hb_http_set_quota:
+ * @http: a #HbHttp
+ * @agents_per_uid: how many agents HTTP may create ([limits]
+ *   agents-per-uid, applied to %HB_HTTP_OWNER_UID); 0 for no limit
+ *
+ * A new agent beyond it is refused with 429. Agents already there stay.
+ */
+void
+hb_http_set_quota (HbHttp *http,
+                   guint   agents_per_uid)
+{
+  g_return_if_fail (HB_IS_HTTP (http));
+  http->quota = agents_per_uid;
 }
 
 /**
@@ -1411,7 +2037,20 @@ guint
 hb_http_get_n_event_clients (HbHttp *http)
 {
   g_return_val_if_fail (HB_IS_HTTP (http), 0);
-  return g_list_length (http->clients);
+  return http->n_clients;
+}
+
+/* A timeout from the environment (for tests), else @fallback. */
+static guint
+timeout_from_env (const char *name,
+                  guint       fallback)
+{
+  const char *text = g_getenv (name);
+  guint64 value;
+
+  if (text && g_ascii_string_to_unsigned (text, 10, 1, G_MAXUINT32, &value, NULL))
+    return (guint) value;
+  return fallback;
 }
 
 /**
@@ -1432,6 +2071,9 @@ hb_http_new (HeartbeatMonitor *monitor,
   self->server = soup_server_new ("server-header", "heartbeatd", NULL);
   soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);
+  g_signal_connect (self->server, "request-started", G_CALLBACK (on_request_started), self);
+  g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_done), self);
+  g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_done), self);
 
   g_signal_connect_object (monitor, "agent-registered", G_CALLBACK (on_registered), self, 0);
   g_signal_connect_object (monitor, "agent-unregistered", G_CALLBACK (on_unregistered), self, 0);
@@ -1450,6 +2092,7 @@ hb_http_dispose (GObject *object)
   HbHttp *self = HB_HTTP (object);
 
   g_clear_handle_id (&self->keepalive_id, g_source_remove);
+  g_clear_handle_id (&self->retry_id, g_source_remove);
   while (self->clients)
     {
       EventClient *client = self->clients->data;
@@ -1458,8 +2101,12 @@ hb_http_dispose (GObject *object)
       on_client_finished (client->msg, client);
     }
   if (self->server)
-    soup_server_disconnect (self->server);
+    {
+      g_signal_handlers_disconnect_by_data (self->server, self);
+      soup_server_disconnect (self->server);
+    }
   g_clear_object (&self->server);
+  g_hash_table_remove_all (self->conns);
   if (self->monitor)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
   g_clear_object (&self->monitor);
@@ -1472,9 +2119,30 @@ hb_http_finalize (GObject *object)
   HbHttp *self = HB_HTTP (object);
 
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
+  g_clear_pointer (&self->conns, g_hash_table_unref);
+  g_clear_object (&self->address);
   g_free (self->version);
   g_free (self->problem);
+  g_free (self->listen_problem);
   G_OBJECT_CLASS (hb_http_parent_class)->finalize (object);
+}
+
+static void
+hb_http_get_property (GObject    *object,
+                      guint       prop_id,
+                      GValue     *value,
+                      GParamSpec *pspec)
+{
+  HbHttp *self = HB_HTTP (object);
+
+  switch (prop_id)
+    {
+    case PROP_LISTEN_PROBLEM:
+      g_value_set_string (value, self->listen_problem);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
 }
 
 static void
@@ -1484,9 +2152,26 @@ hb_http_class_init (HbHttpClass *klass)
 
   object_class->dispose = hb_http_dispose;
   object_class->finalize = hb_http_finalize;
+  object_class->get_property = hb_http_get_property;
+
+  /**
+   * HbHttp:listen-problem:
+   *
+   * Why HTTP is not served although it should be, such as “HTTP port
+   * 127.0.0.1:8765 is in use; retrying”, or %NULL.
+   */
+  properties[PROP_LISTEN_PROBLEM] =
+    g_param_spec_string ("listen-problem", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
 hb_http_init (HbHttp *self)
 {
+  self->quota = HB_HTTP_DEFAULT_QUOTA;
+  self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_free);
+  self->request_timeout = timeout_from_env ("HB_HTTP_REQUEST_TIMEOUT_MS", HB_HTTP_REQUEST_TIMEOUT_MS);
+  self->idle_timeout = timeout_from_env ("HB_HTTP_IDLE_TIMEOUT_MS", HB_HTTP_IDLE_TIMEOUT_MS);
+  self->retry_interval = timeout_from_env ("HB_HTTP_LISTEN_RETRY_MS", HB_HTTP_LISTEN_RETRY_MS);
 }

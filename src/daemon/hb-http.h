@@ -17,6 +17,19 @@ G_BEGIN_DECLS
 /* Request bodies are never larger than this. */
 #define HB_HTTP_MAX_BODY (64 * 1024)
 
+/* The agents HTTP may create until hb_http_set_quota() says otherwise. */
+#define HB_HTTP_DEFAULT_QUOTA 1024
+
+/* A request's headers and body must arrive within this (from the
+ * connection, or from its first byte on a connection kept alive);
+ * $HB_HTTP_REQUEST_TIMEOUT_MS overrides it, for tests. */
+#define HB_HTTP_REQUEST_TIMEOUT_MS 10000
+/* A connection kept alive is closed after this long without a request
+ * ($HB_HTTP_IDLE_TIMEOUT_MS, for tests). */
+#define HB_HTTP_IDLE_TIMEOUT_MS    60000
+/* How often a port in use is tried again ($HB_HTTP_LISTEN_RETRY_MS). */
+#define HB_HTTP_LISTEN_RETRY_MS    5000
+
 #define HB_TYPE_HTTP (hb_http_get_type ())
 G_DECLARE_FINAL_TYPE (HbHttp, hb_http, HB, HTTP, GObject)
 
@@ -30,6 +43,9 @@ gboolean  hb_http_listen        (HbHttp           *http,
                                  guint16           port,
                                  GError          **error);
 guint16   hb_http_get_port      (HbHttp           *http);
+const char *hb_http_get_listen_problem (HbHttp     *http);
+void      hb_http_set_quota     (HbHttp           *http,
+                                 guint             agents_per_uid);
 void      hb_http_set_problem   (HbHttp           *http,
                                  const char       *problem);
 guint     hb_http_get_n_event_clients (HbHttp     *http);

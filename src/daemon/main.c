@@ -58,6 +58,8 @@ typedef struct {
   gint64            disconnected_at;   /* monotonic µs, while reconnecting */
 } Daemon;
 
+static void on_problem (GObject *source, GParamSpec *pspec, Daemon *daemon);
+
 static void
 daemon_quit (Daemon *daemon,
              int     status)
@@ -143,10 +145,15 @@ start_http (Daemon  *daemon,
   if (port == 0)
     return TRUE;
   daemon->http = hb_http_new (daemon->monitor, HB_VERSION);
+  hb_http_set_quota (daemon->http, config->agents_per_uid);
+  /* a port in use is not fatal: HbHttp warns, says so in its
+   * listen-problem and tries again until it is free */
   if (!hb_http_set_tokens_file (daemon->http, config->http_tokens_file, error) ||
       !hb_http_listen (daemon->http, config->http_address, (guint16) port, error))
     return FALSE;
-  g_message ("Serving HTTP on http://%s:%u/", config->http_address, hb_http_get_port (daemon->http));
+  g_signal_connect (daemon->http, "notify::listen-problem", G_CALLBACK (on_problem), daemon);
+  if (hb_http_get_listen_problem (daemon->http) == NULL)
+    g_message ("Serving HTTP on http://%s:%u/", config->http_address, hb_http_get_port (daemon->http));
   return TRUE;
 }
 
@@ -166,7 +173,10 @@ on_sighup (gpointer user_data)
   else
     {
       hb_config_apply (config, daemon->monitor);
-      hb_dbus_service_set_quota (daemon->service, config->agents_per_uid);
+      if (daemon->service)
+        hb_dbus_service_set_quota (daemon->service, config->agents_per_uid);
+      if (daemon->http)
+        hb_http_set_quota (daemon->http, config->agents_per_uid);
       hb_config_free (daemon->config);
       daemon->config = g_steal_pointer (&config);
       watch_files (daemon);
@@ -231,7 +241,6 @@ static void on_connection_closed (GDBusConnection *connection,
                                   gboolean         remote_peer_vanished,
                                   GError          *error,
                                   gpointer         user_data);
-static void on_state_problem (HbState *state, GParamSpec *pspec, Daemon *daemon);
 
 /* Connects to the bus, serves the interface on it and asks for the name.
  * The monitor and its agents are untouched: this runs at start-up and
@@ -267,7 +276,7 @@ connect_bus (Daemon  *daemon,
       return FALSE;
     }
   hb_dbus_service_rebind (daemon->service);
-  on_state_problem (daemon->state, NULL, daemon);   /* what the new front did not hear yet */
+  on_problem (NULL, NULL, daemon);   /* what the new front did not hear yet */
 
   daemon->name_acquired = FALSE;
   daemon->name_id = g_bus_own_name_on_connection (daemon->connection, HB_DBUS_NAME,
@@ -333,15 +342,20 @@ on_connection_closed (GDBusConnection *connection,
     daemon->reconnect_id = g_idle_add (on_reconnect, daemon);
 }
 
+/* The daemon's problem, as every front reports it (STATUS=, /health,
+ * GetStatus): the state's (a write failed) first, else HTTP's (its port is
+ * taken). Called when either changes, and to tell a new front. */
 static void
-on_state_problem (HbState    *state,
-                  GParamSpec *pspec,
-                  Daemon     *daemon)
+on_problem (GObject    *source,
+            GParamSpec *pspec,
+            Daemon     *daemon)
 {
-  const char *problem = hb_state_get_problem (state);
+  const char *problem = hb_state_get_problem (daemon->state);
 
-  if (problem && pspec)
+  if (problem && pspec && source == G_OBJECT (daemon->state))
     g_warning ("%s", problem);
+  if (problem == NULL && daemon->http)
+    problem = hb_http_get_listen_problem (daemon->http);
   hb_notify_set_problem (daemon->notify, problem);
   if (daemon->http)
     hb_http_set_problem (daemon->http, problem);
@@ -373,8 +387,8 @@ run (Daemon *daemon)
 
   daemon->notify = hb_notify_new (daemon->monitor);
   if (hb_state_get_problem (daemon->state))
-    on_state_problem (daemon->state, NULL, daemon);
-  g_signal_connect (daemon->state, "notify::problem", G_CALLBACK (on_state_problem), daemon);
+    on_problem (NULL, NULL, daemon);
+  g_signal_connect (daemon->state, "notify::problem", G_CALLBACK (on_problem), daemon);
   configure_event_log (daemon);
   daemon->files = hb_files_new (daemon->monitor);
   watch_files (daemon);
