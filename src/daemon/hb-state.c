@@ -872,7 +872,9 @@ static void
 hb_state_init (HbState *self)
 {
   self->context = g_main_context_ref_thread_default ();
-  self->writer = g_thread_pool_new (write_job_run, self, 1, TRUE, NULL);
+  /* at most one thread, so writes keep their order; from GLib's shared
+   * threads, so a state that is freed leaves no thread to tear down */
+  self->writer = g_thread_pool_new (write_job_run, self, 1, FALSE, NULL);
   g_mutex_init (&self->writer_lock);
   g_cond_init (&self->writer_cond);
   self->lock_fd = -1;
