@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tools/valgrind.sh: a representative integration run (every D-Bus method
-# and error, restart with state, hbctl, every bad HTTP request) with the
+# and error, restart with state, hbctl, every bad HTTP request, the hostile
+# D-Bus messages and a reconnection to the bus) with the
 # daemon under valgrind memcheck. Passes when no daemon run reports an
 # error or a definite leak. Slow (minutes); not part of tools/test.sh.
 set -euo pipefail
@@ -22,6 +23,8 @@ tests=(
   notify/sigterm-stopping-exit-0
   hbctl/json-shapes hbctl/register-beat-idle-unregister hbctl/error-messages
   http/bad-requests http/rest-agents http/seed-server-endpoints http/tokens
+  hostile/metadata-refused hostile/nested-variants-on-system-policy
+  lifecycle/reconnects-when-the-bus-drops-it lifecycle/state-directory-locked
 )
 status=0
 meson test -C build --no-rebuild --timeout-multiplier 5 "${tests[@]}" || status=1
