@@ -976,6 +976,15 @@ test_null_member (Fixture *f, gconstpointer data)
   reply_clear (&r);
   g_clear_pointer (&list, g_variant_unref);
   list = hb_call_ok (f->h, NULL, "ListAgents", NULL, "(aa{sv})");
+
+  /* item 11: \u0000 used to cut an id short ("a\u0000b" registered "a") */
+  SEND (f, "POST", "/heartbeat", "{\"run_id\":\"a\\u0000b\"}", &r);
+  assert_error (&r, 400, "\\u0000");
+  reply_clear (&r);
+  SEND (f, "POST", "/v1/agents/n4/beat", "{\"status\": \"ok\\u0000error\"}", &r);
+  assert_error (&r, 400, "\\u0000");
+  reply_clear (&r);
+  hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "a"), "NotFound");
 }
 
 /* 3. A Content-Length that wraps is refused with 413 at once, and what
