@@ -13,6 +13,7 @@ run_packages=(
 )
 test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
+  dbus systemd-container polkitd procps
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
 )
 
