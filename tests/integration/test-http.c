@@ -338,18 +338,20 @@ test_bad_requests (Fixture *f, gconstpointer data)
   g_assert_cmpuint (g_variant_n_children (g_variant_get_child_value (list, 0)), ==, 1);
 }
 
-static void
-test_tokens (Fixture *f, gconstpointer data)
+/* The daemon on a session bus, with HTTP on a free loopback port and a
+ * tokens file of @tokens_text (mode 0600). FALSE: skipped. */
+static gboolean
+start_with_tokens (Fixture    *f,
+                   const char *tokens_text)
 {
-  g_auto(Reply) r = { 0 };
   g_autofree char *tokens = NULL;
   g_autofree char *config = NULL;
   g_autoptr(GError) error = NULL;
 
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
-    return;
+    return FALSE;
   tokens = g_build_filename (f->h->tmpdir, "tokens", NULL);
-  g_file_set_contents (tokens, "# tokens\ns3cret\n", -1, &error);
+  g_file_set_contents (tokens, tokens_text, -1, &error);
   g_assert_no_error (error);
   g_assert_cmpint (g_chmod (tokens, 0600), ==, 0);
   config = g_strdup_printf ("%s\n[http]\ntokens-file=%s\n", hb_default_config, tokens);
@@ -357,6 +359,16 @@ test_tokens (Fixture *f, gconstpointer data)
   f->h->http_port = hb_free_port ();
   f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
   hb_harness_start_daemon (f->h, 0);
+  return TRUE;
+}
+
+static void
+test_tokens (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+
+  if (!start_with_tokens (f, "# tokens\ns3cret\n"))
+    return;
   register_dbus (f->h, "dbus-agent", NULL);
 
   request_full (f, "POST", "/heartbeat", "application/json", "{\"run_id\": \"a\"}", -1, NULL, &r);
@@ -1060,23 +1072,12 @@ static void
 test_token_before_body (Fixture *f, gconstpointer data)
 {
   g_autoptr(GSocketConnection) c = NULL;
-  g_autofree char *tokens = NULL;
-  g_autofree char *config = NULL;
   g_autofree char *request = NULL;
   g_autofree char *head = NULL;
   g_autoptr(GError) error = NULL;
 
-  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+  if (!start_with_tokens (f, "s3cret\n"))
     return;
-  tokens = g_build_filename (f->h->tmpdir, "tokens", NULL);
-  g_file_set_contents (tokens, "s3cret\n", -1, &error);
-  g_assert_no_error (error);
-  g_assert_cmpint (g_chmod (tokens, 0600), ==, 0);
-  config = g_strdup_printf ("%s\n[http]\ntokens-file=%s\n", hb_default_config, tokens);
-  hb_harness_write_config (f->h, config);
-  f->h->http_port = hb_free_port ();
-  f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
-  hb_harness_start_daemon (f->h, 0);
 
   c = raw_connect (f, NULL);
   request = g_strdup_printf ("POST /heartbeat HTTP/1.1\r\nHost: localhost:%u\r\nContent-Type: application/json\r\n"
