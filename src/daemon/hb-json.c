@@ -133,7 +133,11 @@ hb_json_parse (const char *data,
     return NULL;
   if (!json_parser_load_from_data (parser, data, (gssize) length, &local))
     {
-      invalid (error, "%s", local->message);
+      /* json-glib quotes the offending bytes, which need not be UTF-8:
+       * a message must be, to go out in a JSON error */
+      g_autofree char *message = g_utf8_make_valid (local->message, -1);
+
+      invalid (error, "%s", message);
       return NULL;
     }
   root = json_parser_steal_root (parser);

@@ -997,6 +997,12 @@ test_null_member (Fixture *f, gconstpointer data)
   assert_error (&r, 400, "\\u0000");
   reply_clear (&r);
   hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "a"), "NotFound");
+
+  /* found by fuzz-http: json-glib's message for a bad \u escape quotes
+   * bytes that are not UTF-8; the error must still be JSON */
+  SEND (f, "POST", "/heartbeat", "{\"rund\":\"a\\u\\20010\"br}", &r);
+  assert_error (&r, 400, "not valid JSON");
+  reply_clear (&r);
 }
 
 /* 3. A Content-Length that wraps is refused with 413 at once, and what
