@@ -11,7 +11,15 @@
 #      tree, systemd-sysusers, systemctl daemon-reload, systemctl reload
 #      dbus) and checks the service: start/STATUS=, hbctl as root and as uid
 #      65534, journal fields, reload, bus activation, polkit with and without
-#      a rule, restart-unit alerts, systemd-analyze security, the watchdog.
+#      a rule, restart-unit alerts, systemd-analyze security, the watchdog;
+#   4. with drop-ins in heartbeatd.conf.d as an admin would write them, and
+#      a test host (network namespace "testhost" in the container, joined by
+#      a veth pair: 10.203.0.1 here, 10.203.0.2 there): exec=, webhook= and
+#      alertmanager= alerts end to end (the receiver, hb-test-receiver.py,
+#      and a real Alertmanager run on testhost), the event log, heartbeat
+#      files, HTTP with a tokens file on 10.203.0.1 reached from testhost
+#      (hb-test-http.py), and heartbeatd on a private session bus under a
+#      time namespace whose clocks read 60 s (a machine just booted).
 # Prints TAP. Needs root, systemd-nspawn (systemd-container), overlayfs and
 # polkitd; without them it prints "1..0 # SKIP why" and exits 0. Everything
 # it creates (mounts, the container, temp dirs) is removed on exit, also on
@@ -19,6 +27,9 @@
 #
 # Environment: HB_SYSTEM_KEEP=1 keeps the container running and prints how to
 # enter it instead of tearing down (for debugging; remove it by hand).
+# HB_SYSTEM_BOOT_DAEMON=PATH runs the just-booted check with that heartbeatd
+# binary (copied into the container) instead of the installed one, e.g. an
+# older build, to see that the check can fail.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -uo pipefail
@@ -63,8 +74,9 @@ teardown () { # teardown WORK
   case "$work" in /tmp/hb-system.*) rm -rf --one-file-system "$work" ;; esac
 }
 
-if [ "${1:-}" = --guard ]; then # --guard RUNNER_PID WORK
-  while kill -0 "$2" 2>/dev/null; do sleep 0.2; done
+if [ "${1:-}" = --guard ]; then # --guard RUNNER_PID WORK (RUNNER_PID 0: at once)
+  # (never "kill -0 0": that signals our own process group, and succeeds)
+  while [ "$2" != 0 ] && kill -0 "$2" 2>/dev/null; do sleep 0.2; done
   teardown "$3"
   exit 0
 fi
@@ -466,6 +478,326 @@ else
     "$(in_ct journalctl -b -u heartbeatd --no-pager -n 12 2>&1)"
 fi
 rm -f "$ROOT/etc/systemd/system/heartbeatd.service.d/50-hb-system-test-watchdog.conf"
+
+# ------------------------------------------------- a test host, alerts, files, HTTP
+#
+# The container has --private-network. "testhost" is a network namespace
+# inside it, joined to the container's by a veth pair: hb-ct 10.203.0.1/24
+# on the container's side, hb-th 10.203.0.2/24 on testhost's; nothing is
+# routed anywhere else. The helpers (a webhook receiver and Alertmanager on
+# testhost, a sleeping process, a session bus) are transient units of the
+# container's systemd; the end of this part stops them and deletes the
+# namespace (a failed run ends them with the container). Files for them live
+# in T, under /var/tmp: heartbeatd.service (PrivateTmp=) does not see it.
+
+T=/var/tmp/hb-system-test
+HELPERS=/usr/local/lib/hb-system-test
+CT_ADDR=10.203.0.1
+TH_ADDR=10.203.0.2
+HELPER_UNITS="hb-test-receiver.service hb-test-alertmanager.service hb-test-sleeper.service hb-test-bus.service"
+mkdir -p "$ROOT$T/alertmanager" "$ROOT$HELPERS"
+install -m 0755 "$SRCDIR/hb-test-receiver.py" "$ROOT$HELPERS/hb-test-receiver.py"
+install -m 0755 "$SRCDIR/hb-test-alert-exec.sh" "$ROOT$HELPERS/hb-test-alert-exec.sh"
+install -m 0755 "$SRCDIR/hb-test-http.py" "$ROOT$HELPERS/hb-test-http.py"
+
+skip () { N=$((N + 1)); echo "ok $N - $1 # SKIP $2"; }
+in_th () { in_ct ip netns exec testhost "$@"; }
+# http METHOD URL [-H 'Name: value']... [-d BODY], from testhost: the body,
+# then a last line "CODE CONTENT-TYPE"
+http () { in_th "$PY" "$HELPERS/hb-test-http.py" "$@"; }
+http_code () { tail -n1 <<<"$1" | cut -d' ' -f1; }
+# jsonl_has FILE KEY=VALUE...: FILE is JSON objects, one a line (every line
+# must parse), and one of them has all these members
+jsonl_has () {
+  "$PY" - "$@" 2>/dev/null <<'PY'
+import json, sys
+want = dict(kv.split("=", 1) for kv in sys.argv[2:])
+found = False
+with open(sys.argv[1]) as f:
+    for line in f:
+        o = json.loads(line)
+        found = found or all(str(o.get(k)) == v for k, v in want.items())
+sys.exit(0 if found else 1)
+PY
+}
+
+out=$(in_ct ip netns add testhost 2>&1 &&
+      in_ct ip link add hb-ct type veth peer name hb-th netns testhost 2>&1 &&
+      in_ct ip addr add "$CT_ADDR/24" dev hb-ct 2>&1 && in_ct ip link set hb-ct up 2>&1 &&
+      in_th ip addr add "$TH_ADDR/24" dev hb-th 2>&1 && in_th ip link set hb-th up 2>&1 &&
+      in_th ip link set lo up 2>&1)
+rc=$?
+[ $rc -eq 0 ] || diag "cannot make the test host: $out"
+TESTHOST=$([ $rc -eq 0 ] && echo yes || echo no)
+
+# The webhook receiver and Alertmanager (no clustering, storage in T), on testhost
+in_ct systemd-run --quiet --unit=hb-test-receiver -p NetworkNamespacePath=/run/netns/testhost \
+  "$PY" "$HELPERS/hb-test-receiver.py" "$TH_ADDR" 8080 "$T/webhook.jsonl"
+HAVE_AM=no
+if [ -x /usr/bin/prometheus-alertmanager ]; then
+  HAVE_AM=yes
+  printf 'route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n' >"$ROOT$T/alertmanager.yml"
+  in_ct systemd-run --quiet --unit=hb-test-alertmanager -p NetworkNamespacePath=/run/netns/testhost \
+    /usr/bin/prometheus-alertmanager --config.file="$T/alertmanager.yml" --storage.path="$T/alertmanager" \
+    --web.listen-address="$TH_ADDR:9093" --cluster.listen-address=
+fi
+# (reached from the container's side, across the veth)
+ct_http_ok () { [ "$(http_code "$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$1" 2>/dev/null)")" = 200 ]; }
+poll 10 ct_http_ok "http://$TH_ADDR:8080/" || diag "the webhook receiver does not answer: $(in_ct journalctl -q --no-pager -u hb-test-receiver -n 5 2>&1)"
+[ $HAVE_AM = yes ] && { poll 15 ct_http_ok "http://$TH_ADDR:9093/-/ready" ||
+  diag "Alertmanager is not ready: $(in_ct journalctl -q --no-pager -u hb-test-alertmanager -n 5 2>&1)"; }
+
+# The alerts, and the event log, as an admin would write them
+cat >"$ROOT$CONF_D/70-hb-system-test-alerts.conf" <<CONF
+[alert:hb-exec]
+events=stale,recovered
+agents=sys-alert
+exec=$HELPERS/hb-test-alert-exec.sh
+
+[alert:hb-webhook]
+events=stale,recovered
+agents=sys-alert
+webhook=http://$TH_ADDR:8080/hook
+retries=20
+retry-interval=250ms
+timeout=2s
+CONF
+[ $HAVE_AM = yes ] && cat >>"$ROOT$CONF_D/70-hb-system-test-alerts.conf" <<CONF
+
+[alert:hb-alertmanager]
+events=stale
+agents=sys-alert
+alertmanager=http://$TH_ADDR:9093
+retries=20
+retry-interval=250ms
+timeout=2s
+CONF
+printf '[log]\nevents-file=/var/log/heartbeat/events.jsonl\n' >"$ROOT$CONF_D/71-hb-system-test-log.conf"
+chmod 0644 "$ROOT$CONF_D/70-hb-system-test-alerts.conf" "$ROOT$CONF_D/71-hb-system-test-log.conf"
+out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
+
+EXEC_ENV=$ROOT/var/log/heartbeat/hb-test-exec
+WEBHOOK=$ROOT$T/webhook.jsonl
+EVENTS=$ROOT/var/log/heartbeat/events.jsonl
+HOSTNAME_CT=$(in_ct hostname)
+# exec_env_ok EVENT STATE: the script's file for EVENT has the environment
+exec_env_ok () {
+  local f=$EXEC_ENV.$1.env
+  [ -f "$f" ] && grep -qx "HB_ALERT=hb-exec" "$f" && grep -qx "HB_AGENT=sys-alert" "$f" &&
+    grep -qx "HB_EVENT=$1" "$f" && grep -qx "HB_STATE=$2" "$f" && grep -qx "HB_TASK=alert test" "$f" &&
+    grep -qx "HB_HOST=$HOSTNAME_CT" "$f" && grep -q "^HB_STATUS=" "$f"
+}
+webhook_ok () { # webhook_ok EVENT STATE
+  [ -f "$WEBHOOK" ] && jsonl_has "$WEBHOOK" alert=hb-webhook agent=sys-alert event="$1" state="$2" task-id="alert test" host="$HOSTNAME_CT"
+}
+# am_alert: "STATUS ALERTNAME STATE-LABEL" of Alertmanager's alert for
+# sys-alert, "none" if it has none (GET /api/v2/alerts lists no resolved
+# alert), "" if it does not answer
+am_alert () {
+  in_ct "$PY" "$HELPERS/hb-test-http.py" GET "http://$TH_ADDR:9093/api/v2/alerts" 2>/dev/null | "$PY" -c '
+import json, sys
+lines = sys.stdin.read().rstrip("\n").rsplit("\n", 1)
+if len(lines) != 2 or not lines[1].startswith("200 "):
+    sys.exit(1)
+mine = [a for a in json.loads(lines[0]) if a["labels"].get("agent") == "sys-alert"]
+print(" ".join((mine[0]["status"]["state"], mine[0]["labels"].get("alertname", "-"), mine[0]["labels"].get("state", "-"))) if mine else "none")' 2>/dev/null
+}
+all_stale () {
+  exec_env_ok stale stale && webhook_ok stale stale && { [ $HAVE_AM = no ] || [ "$(am_alert)" = "active HeartbeatAgentStale stale" ]; }
+}
+all_recovered () {
+  exec_env_ok recovered healthy && webhook_ok recovered healthy && { [ $HAVE_AM = no ] || [ "$(am_alert)" = none ]; }
+}
+t0=$(date +%s.%N)
+out=$(in_ct hbctl register sys-alert --task "alert test" --stale 1s 2>&1)
+reg_rc=$?
+poll 15 all_stale
+took_stale=$("$PY" -c 'import sys; print("%.1f" % (float(sys.argv[2]) - float(sys.argv[1])))' "$t0" "$(date +%s.%N)")
+am_stale=$([ $HAVE_AM = yes ] && am_alert)
+stale_exec=$(exec_env_ok stale stale && echo yes); stale_hook=$(webhook_ok stale stale && echo yes)
+# a beat (with the status idle: no deadline after it, so it stays healthy)
+out2=$(in_ct hbctl beat sys-alert --status idle 2>&1)
+beat_rc=$?
+poll 15 all_recovered
+am_gone=$([ $HAVE_AM = yes ] && am_alert)
+alert_journal () { in_ct journalctl -b -q --no-pager -u heartbeatd -n 12 2>&1; }
+
+exec_owner=$(in_ct stat -c %U /var/log/heartbeat/hb-test-exec.stale.env 2>&1)
+if [ $reg_rc -eq 0 ] && [ $beat_rc -eq 0 ] && [ "$stale_exec" = yes ] && exec_env_ok recovered healthy &&
+   [ "$exec_owner" = heartbeat ]; then
+  ok "alert exec=: $HELPERS/hb-test-alert-exec.sh ran as user heartbeat with $(grep -v '^HB_STATUS' "$EXEC_ENV.stale.env" | tr '\n' ' ')and again for recovered"
+else
+  not_ok "alert exec=: the script gets HB_* for stale and recovered" "register rc=$reg_rc $out; beat rc=$beat_rc $out2" \
+    "stale: $(cat "$EXEC_ENV.stale.env" 2>&1 | tr '\n' ' ') (written by: $exec_owner)" "recovered: $(cat "$EXEC_ENV.recovered.env" 2>&1 | tr '\n' ' ')" "$(alert_journal)"
+fi
+if [ "$TESTHOST" = yes ] && [ "$stale_hook" = yes ] && webhook_ok recovered healthy; then
+  ok "alert webhook=: the receiver on testhost $TH_ADDR got {alert hb-webhook, event stale, agent sys-alert, state stale} ${took_stale}s after the registration, then recovered"
+else
+  not_ok "alert webhook=: the receiver on testhost gets the stale and recovered events of sys-alert" \
+    "received: $(cat "$WEBHOOK" 2>&1)" "$(in_ct journalctl -b -q --no-pager -u hb-test-receiver -n 5 2>&1)" "$(alert_journal)"
+fi
+if [ $HAVE_AM = no ]; then
+  skip "alert alertmanager=: an alert on a real Alertmanager" "/usr/bin/prometheus-alertmanager is missing (Debian package prometheus-alertmanager)"
+elif [ "$am_stale" = "active HeartbeatAgentStale stale" ] && [ "$am_gone" = none ]; then
+  ok "alert alertmanager=: Alertmanager on testhost listed HeartbeatAgentStale{agent=sys-alert,state=stale} active after the stale, and no more after the beat (resolved)"
+else
+  not_ok "alert alertmanager=: active in Alertmanager when stale, resolved after a beat" \
+    "GET /api/v2/alerts after stale: \"$am_stale\" (want \"active HeartbeatAgentStale stale\"), after the beat: \"$am_gone\" (want \"none\")" \
+    "$(in_ct journalctl -b -q --no-pager -u hb-test-alertmanager -n 5 2>&1)" "$(alert_journal)"
+fi
+
+# The event log at its documented path
+ev_owner=$(in_ct stat -c '%U %a' /var/log/heartbeat/events.jsonl 2>&1)
+ev_lines=$(wc -l <"$EVENTS" 2>/dev/null)
+if [ "$ev_owner" = "heartbeat 600" ] && jsonl_has "$EVENTS" event=registered agent=sys-alert &&
+   jsonl_has "$EVENTS" event=stale agent=sys-alert state=stale; then
+  ok "[log] events-file=/var/log/heartbeat/events.jsonl: owner heartbeat, mode 0600, $ev_lines JSON lines, with registered and stale of sys-alert"
+else
+  not_ok "[log] events-file=/var/log/heartbeat/events.jsonl: owned by heartbeat, JSON lines for registered and stale" \
+    "stat: $ev_owner" "$(head -n 10 "$EVENTS" 2>&1)"
+fi
+in_ct hbctl unregister sys-alert >/dev/null 2>&1
+
+# Heartbeat files, where the sandboxed unit can read them (ProtectHome=yes
+# hides /home; /var/lib is readable)
+in_ct install -d -m 0755 /var/lib/hbtest
+printf '[agent:sys-hbfile]\nheartbeat-file=/var/lib/hbtest/sys-hbfile.json\ntimeout-seconds=60\n' \
+  >"$ROOT$CONF_D/72-hb-system-test-files.conf"
+chmod 0644 "$ROOT$CONF_D/72-hb-system-test-files.conf"
+in_ct systemctl reload heartbeatd.service
+in_ct systemd-run --quiet --unit=hb-test-sleeper /bin/sleep 86400
+SLEEPER=$(in_ct systemctl show -P MainPID hb-test-sleeper.service)
+file_state () { [ "$(agent_field sys-hbfile state)" = "$1" ]; }
+st0=$(agent_field sys-hbfile state)
+out=$(in_ct hbctl beat --file /var/lib/hbtest/sys-hbfile.json --key sys-hbfile --pid "$SLEEPER" 2>&1)
+rc=$?
+if [ "$st0" = no-heartbeat ] && [ $rc -eq 0 ] && [[ "$SLEEPER" =~ ^[1-9][0-9]*$ ]] && poll 10 file_state healthy; then
+  ok "heartbeat-file=/var/lib/hbtest/sys-hbfile.json: no-heartbeat, then healthy after hbctl beat --file --key sys-hbfile --pid $SLEEPER (a live sleep)"
+else
+  not_ok "heartbeat-file: a valid file makes the agent healthy" "state before: $st0; hbctl rc=$rc $out; pid \"$SLEEPER\"" \
+    "state now: $(agent_field sys-hbfile state)" "file: $(cat "$ROOT/var/lib/hbtest/sys-hbfile.json" 2>&1)" "$(alert_journal)"
+fi
+DEAD=$(in_ct sh -c 'echo $$')   # a process that has exited
+out=$(in_ct hbctl beat --file /var/lib/hbtest/sys-hbfile.json --key sys-hbfile --pid "$DEAD" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && ! in_ct kill -0 "$DEAD" 2>/dev/null && poll 10 file_state gone &&
+   poll 5 journal_has _SYSTEMD_UNIT=heartbeatd.service MESSAGE="Heartbeat file /var/lib/hbtest/sys-hbfile.json of agent “sys-hbfile”: process $DEAD is not running"; then
+  ok "heartbeat-file: a file naming pid $DEAD, which is not running, makes sys-hbfile gone"
+else
+  not_ok "heartbeat-file: a file with a dead pid makes the agent gone" "hbctl rc=$rc $out" \
+    "state: $(agent_field sys-hbfile state)" "$(alert_journal)"
+fi
+
+# HTTP on the container's veth address, with a tokens file, reached from testhost
+TOKENS_FILE=$(dirname "$CONF_D")/http-tokens
+TOKEN=hb-system-$("$PY" -c 'import secrets; print(secrets.token_hex(16))')
+(umask 077; printf '# bearer tokens for the system test\n%s\n' "$TOKEN" >"$ROOT$TOKENS_FILE")
+in_ct chown heartbeat:heartbeat "$TOKENS_FILE"
+printf '[http]\naddress=%s\ntokens-file=%s\n' "$CT_ADDR" "$TOKENS_FILE" >"$ROOT$CONF_D/73-hb-system-test-http.conf"
+chmod 0644 "$ROOT$CONF_D/73-hb-system-test-http.conf"
+tok_stat=$(in_ct stat -c '%U %a' "$TOKENS_FILE")
+# (daemon-reload: the watchdog drop-in above is gone)
+out=$(in_ct systemctl daemon-reload 2>&1 && in_ct systemctl restart heartbeatd.service 2>&1)
+rc=$?
+health_ok () { health=$(http GET "http://$CT_ADDR:8765/health" 2>&1); [ "$(http_code "$health")" = 200 ]; }
+if [ $rc -eq 0 ] && [ "$TESTHOST" = yes ] && poll 10 health_ok &&
+   "$PY" -c 'import json,sys; sys.exit(0 if json.loads(sys.argv[1].rsplit("\n",1)[0])["status"] == "ok" else 1)' "$health" 2>/dev/null; then
+  ok "[http] address=$CT_ADDR tokens-file=$TOKENS_FILE ($tok_stat): GET /health from testhost is 200, status ok"
+else
+  not_ok "HTTP on $CT_ADDR: GET /health from testhost" "restart rc=$rc $out" "tokens file: $tok_stat" "GET /health: $health" \
+    "$(in_ct journalctl -b -q --no-pager -u heartbeatd -n 8 2>&1)"
+fi
+beat_body='{"run_id": "sys-http", "status": "working"}'
+no_token=$(http POST "http://$CT_ADDR:8765/heartbeat" -H 'Content-Type: application/json' -d "$beat_body" 2>&1)
+with_token=$(http POST "http://$CT_ADDR:8765/heartbeat" -H 'Content-Type: application/json' \
+  -H "Authorization: Bearer $TOKEN" -d "$beat_body" 2>&1)
+owner=$(agent_field sys-http owner-uid); st=$(agent_field sys-http status)
+if [ "$(http_code "$no_token")" = 401 ] && [ "$(http_code "$with_token")" = 200 ] && [ "$owner" = 4294967294 ] && [ "$st" = working ]; then
+  ok "HTTP from testhost: POST /heartbeat without a token is 401, with the token 200; sys-http is on D-Bus (owner-uid 4294967294, status working)"
+else
+  not_ok "HTTP from testhost: POST /heartbeat needs the token; the agent appears on D-Bus" \
+    "without a token: $no_token" "with the token: $with_token" "hbctl show sys-http: owner-uid=$owner status=$st"
+fi
+page=$(http GET "http://$CT_ADDR:8765/" 2>&1)
+if [ "$(http_code "$page")" = 200 ] && [[ "$(tail -n1 <<<"$page")" == "200 text/html"* ]] && grep -q '<title>heartbeatd</title>' <<<"$page"; then
+  ok "HTTP from testhost: GET / is the dashboard ($(tail -n1 <<<"$page" | cut -d' ' -f2-), <title>heartbeatd</title>)"
+else
+  not_ok "HTTP from testhost: GET / is the dashboard (text/html with its title)" "$(head -c 300 <<<"$page")" "… $(tail -n1 <<<"$page")"
+fi
+
+# A just-booted machine: the installed heartbeatd (or HB_SYSTEM_BOOT_DAEMON,
+# a binary on the host, copied in) under a time namespace whose monotonic
+# and boot clocks read about 60 s, on a private session bus, with a
+# declared agent whose heartbeat file is an hour old and names a live
+# process: it must be stale (a fixed bug took times before boot for "now").
+# unshare(1) runs from here, through nsenter, because writing
+# timens_offsets needs CAP_SYS_TIME, which the container's own processes
+# lack.
+B=$T/boot
+mkdir -p "$ROOT$B/state"
+printf '[http]\nenabled=false\n\n[agent:old]\nheartbeat-file=%s/old.json\ntimeout-seconds=300\n' "$B" >"$ROOT$B/heartbeatd.conf"
+"$PY" - "$ROOT$B/old.json" "$SLEEPER" <<'PY'
+import datetime, json, sys
+stamp = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)
+with open(sys.argv[1], "w") as f:
+    json.dump({"process_key": "old", "pid": int(sys.argv[2]), "status": "running",
+               "timestamp": stamp.isoformat(timespec="milliseconds"), "iteration": 1}, f)
+PY
+chmod 0644 "$ROOT$B/old.json"
+HBD=$(prop ExecStart | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
+if [ -n "${HB_SYSTEM_BOOT_DAEMON:-}" ]; then
+  install -m 0755 "$HB_SYSTEM_BOOT_DAEMON" "$ROOT$HELPERS/heartbeatd-under-test"
+  HBD=$HELPERS/heartbeatd-under-test
+  diag "just-booted check: testing $HB_SYSTEM_BOOT_DAEMON (HB_SYSTEM_BOOT_DAEMON), not the installed heartbeatd"
+fi
+in_ct systemd-run --quiet --unit=hb-test-bus /usr/bin/dbus-daemon --session --nofork --nopidfile --address="unix:path=$B/bus"
+poll 10 test -S "$ROOT$B/bus"
+up=$(in_ct cut -d. -f1 /proc/uptime)
+OFFSET=$(( up > 60 ? up - 60 : 0 ))
+nsenter -t "$LEADER" -a timeout -k 2 60 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  LANG=C.UTF-8 HOME="$B" XDG_STATE_HOME="$B/state" DBUS_SESSION_BUS_ADDRESS="unix:path=$B/bus" \
+  unshare --time --fork --kill-child --monotonic=-"$OFFSET" --boottime=-"$OFFSET" \
+  "$HBD" --session --config "$B/heartbeatd.conf" </dev/null >"$WORK/boot-daemon.log" 2>&1 &
+BOOT_NSENTER=$!
+boot_hbctl () { in_ct env DBUS_SESSION_BUS_ADDRESS="unix:path=$B/bus" hbctl --session "$@"; }
+boot_state () { boot_hbctl show old --json 2>/dev/null | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["state"])' 2>/dev/null; }
+old_judged () { case "$(boot_state)" in stale|healthy|gone|error) return 0 ;; *) return 1 ;; esac; }
+poll 10 old_judged
+boot_st=$(boot_state)
+boot_pid=$(in_ct busctl --address="unix:path=$B/bus" call org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus \
+  GetConnectionUnixProcessID s org.heartbeat.Monitor1 2>/dev/null | sed -n 's/^u //p')
+boot_mono=""
+[[ "$boot_pid" =~ ^[1-9][0-9]*$ ]] &&
+  boot_mono=$(in_ct nsenter -t "$boot_pid" --time "$PY" -c 'import time; print("%.0f" % time.monotonic())' 2>/dev/null)
+if [ "$boot_st" = stale ] && [ -n "$boot_mono" ] && [ "$boot_mono" -lt 600 ]; then
+  ok "just booted (unshare --time: heartbeatd's monotonic clock at ${boot_mono}s): [agent:old] with an hour-old heartbeat file and a live pid is stale"
+else
+  not_ok "just booted: [agent:old] with an hour-old heartbeat file and a live pid is stale, not healthy" \
+    "hbctl --session show old: state \"$boot_st\" (want stale); the daemon's monotonic clock: \"$boot_mono\" s (offset -$OFFSET s)" \
+    "$(boot_hbctl show old 2>&1)" "$(tail -n 8 "$WORK/boot-daemon.log")"
+fi
+# end it: SIGTERM to timeout(1) (it passes it on to its process group)
+for child in $(pgrep -P "$BOOT_NSENTER"); do kill -TERM "$child" 2>/dev/null; done
+poll 5 eval '! kill -0 "$BOOT_NSENTER" 2>/dev/null' || kill -KILL "$BOOT_NSENTER" 2>/dev/null
+wait "$BOOT_NSENTER" 2>/dev/null
+
+# The end of this part: helpers stopped, the namespace and veth pair gone,
+# heartbeatd back on its loopback configuration
+for u in $HELPER_UNITS; do in_ct systemctl stop "$u" 2>/dev/null; done   # (Alertmanager's may not exist)
+in_ct ip netns del testhost 2>/dev/null
+rm -f "$ROOT$CONF_D/70-hb-system-test-alerts.conf" "$ROOT$CONF_D/71-hb-system-test-log.conf" \
+  "$ROOT$CONF_D/72-hb-system-test-files.conf" "$ROOT$CONF_D/73-hb-system-test-http.conf" "$ROOT$TOKENS_FILE"
+in_ct systemctl restart heartbeatd.service
+left_units=$(for u in $HELPER_UNITS; do s=$(in_ct systemctl is-active "$u"); [ "$s" = inactive ] || echo "$u: $s"; done)
+left_net=$(in_ct ip netns list; in_ct ip -br link show | grep -E '^hb-(ct|th)')
+left_procs=$(in_ct pgrep -a -f '[p]rometheus-alertmanager|[h]b-test-receiver[.]py|[s]leep 86400|[h]eartbeatd --session|[d]bus-daemon --session')
+if [ -z "$left_units$left_net$left_procs" ] && [ "$(prop ActiveState)" = active ] &&
+   poll 5 journal_has _SYSTEMD_UNIT=heartbeatd.service MESSAGE="Serving HTTP on http://127.0.0.1:8765/" _PID="$(prop MainPID)"; then
+  ok "cleanup: helper units inactive, testhost namespace and veth pair deleted, no helper process left, heartbeatd back on 127.0.0.1"
+else
+  not_ok "cleanup: helpers, namespace, veth pair and processes gone" "$left_units" "$left_net" "$left_procs" \
+    "heartbeatd: $(prop ActiveState)"
+fi
 
 # No failed units because of the install (heartbeatd, dbus, polkit).
 failed=$(in_ct systemctl --failed --no-legend --plain 2>&1 | grep -E 'heartbeat|dbus|polkit')
