@@ -59,12 +59,16 @@ typedef struct {
 
 /* A connection between requests or in the middle of reading one: when its
  * timer fires, it is shut down (libsoup then reads the end of it and
- * closes it as usual). */
+ * closes it as usual). The socket is watched, not held: libsoup closes a
+ * connection by dropping its last reference, and a reference here kept
+ * every connection a client had closed open (CLOSE-WAIT) until its timer
+ * fired, an fd each. */
 typedef struct {
   HbHttp  *http;
-  GSocket *socket;     /* a reference */
+  GSocket *socket;     /* weak: the entry goes when the socket does */
   guint    timeout_id;
   guint    then_ms;    /* after the check for a closed socket: the idle timeout */
+  GSource *eof_watch;  /* while idle: sees the client close it */
 } Conn;
 
 struct _HbHttp {
@@ -279,7 +283,11 @@ read_object (SoupServerMessage *msg,
       return NULL;
     }
   if (length == 0 && empty_ok)
-    return json_node_init_object (json_node_alloc (), json_object_new ());
+    {
+      g_autoptr(JsonObject) empty = json_object_new ();   /* the node takes its own reference */
+
+      return json_node_init_object (json_node_alloc (), empty);
+    }
   content_type = soup_message_headers_get_content_type (headers, NULL);
   if (content_type == NULL || g_ascii_strcasecmp (content_type, "application/json") != 0)
     {
@@ -1686,14 +1694,38 @@ on_request_headers (SoupServer        *server,
 /* ------------------------------------------------------------------ */
 /* Timeouts                                                            */
 
+static void on_conn_socket_gone (gpointer data, GObject *where_the_socket_was);
+
+static void
+conn_unwatch (Conn *conn)
+{
+  if (conn->eof_watch)
+    {
+      g_source_destroy (conn->eof_watch);
+      g_clear_pointer (&conn->eof_watch, g_source_unref);
+    }
+}
+
 static void
 conn_free (gpointer data)
 {
   Conn *conn = data;
 
   g_clear_handle_id (&conn->timeout_id, g_source_remove);
-  g_object_unref (conn->socket);
+  conn_unwatch (conn);
+  if (conn->socket)
+    g_object_weak_unref (G_OBJECT (conn->socket), on_conn_socket_gone, conn);
   g_free (conn);
+}
+
+static void
+on_conn_socket_gone (gpointer  data,
+                     GObject  *where_the_socket_was)
+{
+  Conn *conn = data;
+
+  conn->socket = NULL;
+  g_hash_table_remove (conn->http->conns, where_the_socket_was);
 }
 
 static void
@@ -1701,6 +1733,44 @@ conn_forget (HbHttp  *self,
              GSocket *socket)
 {
   g_hash_table_remove (self->conns, socket);
+}
+
+/* An idle connection became readable: the next request (libsoup reads it)
+ * or the end of the stream. Debian 12's libsoup 3.2 drops a connection the
+ * client closed without closing its socket, so every such connection kept
+ * an fd (CLOSE-WAIT) for the daemon's lifetime: a local client could use
+ * them all up. The end of the stream is seen here and the socket closed. */
+static gboolean
+on_conn_readable (GSocket      *socket,
+                  GIOCondition  condition,
+                  gpointer      user_data)
+{
+  Conn *conn = user_data;
+  HbHttp *self = conn->http;
+  g_autoptr(GError) error = NULL;
+  GInputVector vector;
+  char byte;
+  int flags = G_SOCKET_MSG_PEEK;
+  gssize n;
+
+  /* (only called when poll says there is something: this never waits) */
+  vector.buffer = &byte;
+  vector.size = 1;
+  n = g_socket_receive_message (socket, NULL, &vector, 1, NULL, NULL, &flags, NULL, &error);
+  if (n > 0)
+    {
+      /* a request: libsoup's; request-started arms its timer */
+      g_clear_pointer (&conn->eof_watch, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+
+  g_debug ("An idle HTTP connection was closed by its client");
+  g_clear_pointer (&conn->eof_watch, g_source_unref);
+  g_socket_close (socket, NULL);
+  g_hash_table_remove (self->conns, socket);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -1712,16 +1782,29 @@ on_conn_timeout (gpointer user_data)
   conn->timeout_id = 0;
   if (!g_socket_is_closed (conn->socket) && conn->then_ms)
     {
-      /* still open after its request: wait for the next one */
+      /* still open after its request: wait for the next one, or for the
+       * client to close it */
       conn->timeout_id = g_timeout_add (conn->then_ms, on_conn_timeout, conn);
       conn->then_ms = 0;
+      if (conn->eof_watch == NULL)
+        {
+          conn->eof_watch = g_socket_create_source (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+          g_source_set_callback (conn->eof_watch, (GSourceFunc) G_CALLBACK (on_conn_readable), conn, NULL);
+          g_source_attach (conn->eof_watch, g_main_context_get_thread_default ());
+        }
       return G_SOURCE_REMOVE;
     }
   if (!g_socket_is_closed (conn->socket))
     {
       g_debug ("Closing an HTTP connection that was too slow or idle for too long");
-      /* libsoup reads the end of the stream and closes it */
+      /* the client sees the end at once; the fd is closed below when the
+       * end comes back, whether libsoup closes it or not */
       g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
+      conn_unwatch (conn);
+      conn->eof_watch = g_socket_create_source (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
+      g_source_set_callback (conn->eof_watch, (GSourceFunc) G_CALLBACK (on_conn_readable), conn, NULL);
+      g_source_attach (conn->eof_watch, g_main_context_get_thread_default ());
+      return G_SOURCE_REMOVE;
     }
   g_hash_table_remove (self->conns, conn->socket);
   return G_SOURCE_REMOVE;
@@ -1742,27 +1825,30 @@ conn_arm (HbHttp  *self,
     {
       conn = g_new0 (Conn, 1);
       conn->http = self;
-      conn->socket = g_object_ref (socket);
+      conn->socket = socket;
+      g_object_weak_ref (G_OBJECT (socket), on_conn_socket_gone, conn);
       g_hash_table_insert (self->conns, socket, conn);
     }
   g_clear_handle_id (&conn->timeout_id, g_source_remove);
+  conn_unwatch (conn);
   conn->then_ms = then_ms;
   conn->timeout_id = g_timeout_add (ms, on_conn_timeout, conn);
 }
 
 static void
-on_got_body (SoupServerMessage *msg,
-             HbHttp            *self)
+on_got_headers (SoupServerMessage *msg,
+                HbHttp            *self)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
 
-  /* the request is read: its handler answers (a stream has no timeout) */
+  /* the headers are in: the body is bounded by HB_HTTP_MAX_BODY, and the
+   * handler answers (a stream has no timeout) */
   if (socket)
     conn_forget (self, socket);
 }
 
 /* A request's first byte (or, the first on a connection, the connection):
- * the headers and the body must arrive within request_timeout. */
+ * the headers must arrive within request_timeout. */
 static void
 on_request_started (SoupServer        *server,
                     SoupServerMessage *msg,
@@ -1773,7 +1859,7 @@ on_request_started (SoupServer        *server,
   if (socket == NULL)
     return;
   conn_arm (self, socket, self->request_timeout, 0);
-  g_signal_connect_object (msg, "got-body", G_CALLBACK (on_got_body), self, 0);
+  g_signal_connect_object (msg, "got-headers", G_CALLBACK (on_got_headers), self, 0);
 }
 
 /* After a request: a connection kept alive may wait idle_timeout for the

@@ -20,8 +20,9 @@ G_BEGIN_DECLS
 /* The agents HTTP may create until hb_http_set_quota() says otherwise. */
 #define HB_HTTP_DEFAULT_QUOTA 1024
 
-/* A request's headers and body must arrive within this (from the
- * connection, or from its first byte on a connection kept alive);
+/* A request's headers must arrive within this (from the connection, or
+ * from its first byte on a connection kept alive; a body is bounded by
+ * HB_HTTP_MAX_BODY);
  * $HB_HTTP_REQUEST_TIMEOUT_MS overrides it, for tests. */
 #define HB_HTTP_REQUEST_TIMEOUT_MS 10000
 /* A connection kept alive is closed after this long without a request

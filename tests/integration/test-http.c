@@ -1543,6 +1543,50 @@ test_port_in_use (Fixture *f, gconstpointer data)
   }
 }
 
+static guint
+daemon_open_fds (Fixture *f)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", f->h->daemon->pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+/* Found while fuzzing: Debian 12's libsoup drops a connection its client
+ * closed without closing the socket, so each such connection kept an fd
+ * (CLOSE-WAIT) for good: 300 curl calls, 300 fds; a local client could use
+ * them all up. The daemon now closes them itself. */
+static void
+test_closed_connections_release_fds (Fixture *f, gconstpointer data)
+{
+  g_autofree char *request = NULL;
+  guint before, after = 0;
+  gint64 until;
+
+  if (!start (f, NULL))
+    return;
+  request = g_strdup_printf ("GET /health HTTP/1.1\r\nHost: localhost:%u\r\n\r\n", f->h->http_port);
+  before = daemon_open_fds (f);
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autoptr(GSocketConnection) c = raw_connect (f, NULL);
+
+      raw_write (c, request);
+      g_assert_cmpuint (raw_read_answer (c, FALSE, NULL, NULL), ==, 200);
+      g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+    }
+  until = g_get_monotonic_time () + HB_WAIT_MS * 1000;
+  while ((after = daemon_open_fds (f)) > before + 20 && g_get_monotonic_time () < until)
+    hb_harness_run_for (f->h, 50);
+  g_test_message ("daemon fds: %u before, %u after 200 closed connections", before, after);
+  g_assert_cmpuint (after, <=, before + 20);
+  g_assert_true (health_answers (f));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1571,6 +1615,7 @@ main (int argc, char **argv)
   ADD ("events-ordered-for-every-client/refused-post-silent", test_refused_post_silent);
   ADD ("events-client-limit/memory", test_events_memory);
   ADD ("slow-clients-bounded/request-timeout", test_request_timeout);
+  ADD ("slow-clients-bounded/closed-connections-release-fds", test_closed_connections_release_fds);
   ADD ("non-loopback-refused/host-header", test_host_header);
   ADD ("non-loopback-refused/port-in-use", test_port_in_use);
 
