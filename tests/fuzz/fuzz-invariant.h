@@ -15,34 +15,11 @@
  */
 #pragma once
 
-#include <errno.h>
 #include <gio/gio.h>
-#include <unistd.h>
 #include <json-glib/json-glib.h>
 
 #include "hb-json.h"
 #include "heartbeat-monitor.h"
-
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-
-/* GLib 2.74's GSlice keeps a magazine per thread (2,032 bytes here), freed
- * when the thread exits; GLib's pool threads (the state writer's, GIO's
- * workers) outlive an input, and LeakSanitizer then reports that memory,
- * once in several hundred thousand inputs or at exit. Plain malloc has no
- * such memory. GSlice reads G_SLICE when GObject starts, before any code
- * of ours runs, so the target starts itself again with it set. */
-int
-LLVMFuzzerInitialize (int    *argc,
-                      char ***argv)
-{
-  if (g_strcmp0 (g_getenv ("G_SLICE"), "always-malloc") != 0)
-    {
-      g_setenv ("G_SLICE", "always-malloc", TRUE);
-      execv ("/proc/self/exe", *argv);
-      g_error ("Cannot start again with G_SLICE=always-malloc: %s", g_strerror (errno));
-    }
-  return 0;
-}
 
 static inline char *
 hb_fuzz_json_text (GVariant *value)
