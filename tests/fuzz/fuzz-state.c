@@ -5,37 +5,13 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include <errno.h>
 #include <glib/gstdio.h>
-#include <unistd.h>
 #include <string.h>
 
 #include "fuzz-invariant.h"
 #include "hb-state.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
-
-int LLVMFuzzerInitialize (int *argc, char ***argv);
-
-/* GLib 2.74's GSlice keeps a magazine per thread (2,032 bytes here), freed
- * when the thread exits; the state writer's pool thread outlives an input,
- * and LeakSanitizer reported that memory at the exit of 10-minute runs.
- * Plain malloc has no such memory. GSlice reads G_SLICE when GObject
- * starts, before any code of ours runs, so the target starts itself again
- * with it set. (Only here: in the other targets plain malloc shows GLib's
- * one-time type data to LeakSanitizer instead.) */
-int
-LLVMFuzzerInitialize (int    *argc,
-                      char ***argv)
-{
-  if (g_strcmp0 (g_getenv ("G_SLICE"), "always-malloc") != 0)
-    {
-      g_setenv ("G_SLICE", "always-malloc", TRUE);
-      execv ("/proc/self/exe", *argv);
-      g_error ("Cannot start again with G_SLICE=always-malloc: %s", g_strerror (errno));
-    }
-  return 0;
-}
 
 static char *directory;
 
