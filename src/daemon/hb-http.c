@@ -29,6 +29,7 @@
 #include "hb-http.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -1747,23 +1748,19 @@ on_conn_readable (GSocket      *socket,
 {
   Conn *conn = user_data;
   HbHttp *self = conn->http;
-  g_autoptr(GError) error = NULL;
-  GInputVector vector;
   char byte;
-  int flags = G_SOCKET_MSG_PEEK;
   gssize n;
 
-  /* (only called when poll says there is something: this never waits) */
-  vector.buffer = &byte;
-  vector.size = 1;
-  n = g_socket_receive_message (socket, NULL, &vector, 1, NULL, NULL, &flags, NULL, &error);
+  /* Never wait here: libsoup watches the same socket and may have taken
+   * what woke us up (a GSocket peek would block on a blocking socket). */
+  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n > 0)
     {
       /* a request: libsoup's; request-started arms its timer */
       g_clear_pointer (&conn->eof_watch, g_source_unref);
       return G_SOURCE_REMOVE;
     }
-  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
     return G_SOURCE_CONTINUE;
 
   g_debug ("An idle HTTP connection was closed by its client");
