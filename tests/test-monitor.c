@@ -2935,6 +2935,28 @@ test_boot_old_activity_is_old (Fixture       *f,
   f->seen = f->events->len;
 }
 
+/* Restores @id as the state would after a reboot: stale after 5 min,
+ * timed out after 2 h, started @started_ago and last active @active_ago
+ * (wall clock) before now. */
+static void
+restore_at_boot (Fixture    *f,
+                 const char *id,
+                 gint64      started_ago,
+                 gint64      active_ago)
+{
+  gint64 real_now = g_get_real_time ();
+  HeartbeatAgentOptions options = { .stale_after_usec = MINUTES (5), .timeout_after_usec = HOURS (2) };
+  HeartbeatAgentSnapshot snapshot = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - started_ago,
+    .last_activity_at_realtime = real_now - active_ago,
+  };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, id, &options, &snapshot, &error));
+  g_assert_no_error (error);
+}
+
 /* Agents restored from the state a minute after a reboot: one that went
  * quiet an hour ago is stale at once, one that started three hours ago
  * times out at once, and one that beat ten seconds before the restore
@@ -2943,27 +2965,10 @@ static void
 test_boot_restored_agents_judged (Fixture       *f,
                                   gconstpointer  data)
 {
-  gint64 real_now = g_get_real_time ();
-  HeartbeatAgentOptions options = { .stale_after_usec = MINUTES (5), .timeout_after_usec = HOURS (2) };
-  HeartbeatAgentSnapshot quiet = {
-    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
-    .started_at_realtime = real_now - HOURS (1), .last_activity_at_realtime = real_now - HOURS (1),
-  };
-  HeartbeatAgentSnapshot long_running = {
-    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
-    .started_at_realtime = real_now - HOURS (3), .last_activity_at_realtime = real_now - SECONDS (10),
-  };
-  HeartbeatAgentSnapshot fresh = {
-    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
-    .started_at_realtime = real_now - SECONDS (10), .last_activity_at_realtime = real_now - SECONDS (10),
-  };
-  g_autoptr(GError) error = NULL;
-
   f->now = SECONDS (60);
-  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "quiet", &options, &quiet, &error));
-  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "long", &options, &long_running, &error));
-  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "fresh", &options, &fresh, &error));
-  g_assert_no_error (error);
+  restore_at_boot (f, "quiet", HOURS (1), HOURS (1));
+  restore_at_boot (f, "long", HOURS (3), SECONDS (10));
+  restore_at_boot (f, "fresh", SECONDS (10), SECONDS (10));
   g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), <, 0);
 
   check_at (f, f->now);
@@ -2990,17 +2995,10 @@ static void
 test_boot_deadline_source_fires (Fixture       *f,
                                  gconstpointer  data)
 {
-  gint64 real_now = g_get_real_time ();
-  HeartbeatAgentOptions options = { .stale_after_usec = MINUTES (5), .timeout_after_usec = HOURS (2) };
-  HeartbeatAgentSnapshot quiet = {
-    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
-    .started_at_realtime = real_now - HOURS (1), .last_activity_at_realtime = real_now - HOURS (1),
-  };
-  g_autoptr(GError) error = NULL;
   gint64 give_up;
 
   f->now = SECONDS (60);
-  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "quiet", &options, &quiet, &error));
+  restore_at_boot (f, "quiet", HOURS (1), HOURS (1));
   heartbeat_monitor_start (f->monitor);
   give_up = g_get_monotonic_time () + SECONDS (5);
   while (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "quiet")) != HEARTBEAT_AGENT_STATE_STALE &&
