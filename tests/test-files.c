@@ -74,6 +74,49 @@ test_parse_invalid (void)
   }
 }
 
+/* JSON's own escapes are read as JSON reads them; json-glib's octal
+ * escapes and half surrogate pairs, which it turns into bytes that are not
+ * UTF-8, are refused (found by fuzz-http: such a string reached
+ * g_variant_new_string()). */
+static void
+test_parse_escapes (void)
+{
+  static const struct { const char *escaped; const char *status; } good[] = {
+    { "a\\\\b\\\"c\\/", "a\\b\"c/" },
+    { "\\u00e9t\\u00E9", "\u00e9t\u00e9" },
+    { "\\ud83d\\ude00", "\U0001F600" },
+  };
+  static const char *bad[] = {
+    "ok\\200", "\\x41", "\\q", "\\u12", "\\u12G4", "\\udc00x", "x\\ud800", "\\ud800\\n",
+    "\\ud800\\u0041", "\\udc00\\ud800", "\\u0000",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("{\"process_key\": \"k\", \"pid\": 1, \"timestamp\": "
+                                               "\"2026-02-05T06:17:29Z\", \"status\": \"%s\"}", good[i].escaped);
+      g_auto(HbHeartbeatFile) file = { 0 };
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s", text);
+      g_assert_true (hb_heartbeat_file_parse (text, strlen (text), &file, &error));
+      g_assert_no_error (error);
+      g_assert_cmpstr (file.status, ==, good[i].status);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("{\"process_key\": \"k\", \"pid\": 1, \"timestamp\": "
+                                               "\"2026-02-05T06:17:29Z\", \"status\": \"%s\"}", bad[i]);
+      g_auto(HbHeartbeatFile) file = { 0 };
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s", text);
+      g_assert_false (hb_heartbeat_file_parse (text, strlen (text), &file, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA);
+      g_assert_null (file.status);
+    }
+}
+
 /* A parse error says where, never what: json-glib's own message quotes
  * the offending token, i.e. whatever file the path points at. */
 #define MARKER "Xyzzy7qMarker"
@@ -574,6 +617,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/files/parse/valid", test_parse_valid);
   g_test_add_func ("/files/parse/invalid", test_parse_invalid);
+  g_test_add_func ("/files/parse/escapes", test_parse_escapes);
   g_test_add_func ("/files/parse/error-hides-content", test_parse_error_hides_content);
   g_test_add_func ("/files/writer-round-trip", test_writer_round_trip);
   g_test_add ("/files/states-from-real-files", Fixture, NULL, fixture_setup, test_states_from_real_files, fixture_teardown);

@@ -2,9 +2,10 @@
  *
  * Every JSON text heartbeatd takes from outside (HTTP bodies, heartbeat
  * files) is first checked as text by hb_json_check(): nesting depth
- * bounded before a parser recurses into it, no NUL byte, and no `\u0000`
+ * bounded before a parser recurses into it, no NUL byte, no `\u0000`
  * escape, which json-glib would keep inside a C string and so silently cut
- * an id or a status short.
+ * an id or a status short, and no escape JSON does not define (json-glib
+ * turns `\200` into a byte that is not UTF-8).
  *
  * Metadata travels between JSON and GVariant with one fixed mapping, used
  * in both directions so that a value read back is the value written:
@@ -50,8 +51,8 @@ invalid (GError    **error,
  * @max_depth: how deeply arrays and objects may nest
  * @error: return location for a #GError
  *
- * Checks @data as text, without parsing it: nesting depth, NUL bytes and
- * `\u0000` escapes. Says nothing of the text's content in the error.
+ * Checks @data as text, without parsing it: nesting depth, NUL bytes,
+ * `\u0000` and escapes JSON does not define. Says nothing of the text's content in the error.
  *
  * Returns: %TRUE if @data may be given to a parser
  */
@@ -62,6 +63,7 @@ hb_json_check (const char *data,
                GError    **error)
 {
   gboolean in_string = FALSE;
+  gboolean high_surrogate = FALSE;   /* the last escape was \uD800–\uDBFF */
   guint depth = 0;
 
   for (gsize i = 0; i < length; i++)
@@ -72,13 +74,40 @@ hb_json_check (const char *data,
         return invalid (error, "contains a NUL byte at offset %" G_GSIZE_FORMAT, i);
       if (in_string)
         {
+          if (high_surrogate && c != '\\')
+            return invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, i);
           if (c == '"')
             in_string = FALSE;
-          else if (c == '\\' && i + 1 < length)
+          else if (c == '\\')
             {
-              i++;
-              if (data[i] == 'u' && i + 4 < length && memcmp (data + i + 1, "0000", 4) == 0)
-                return invalid (error, "a string contains \\u0000 at offset %" G_GSIZE_FORMAT, i - 1);
+              gsize at = i++;
+              guint unit = 0;
+
+              /* Only the escapes JSON defines, and only whole surrogate
+               * pairs: json-glib's scanner also takes octal escapes
+               * (`\\200`) and lone surrogates, and makes of them bytes
+               * that are not UTF-8 inside a string it hands back as one. */
+              if (i >= length || data[i] == '\0' || strchr ("\"\\/bfnrtu", data[i]) == NULL)
+                return invalid (error, "a string has an escape JSON does not define at offset %" G_GSIZE_FORMAT, at);
+              if (data[i] != 'u')
+                {
+                  if (high_surrogate)
+                    return invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, at);
+                  continue;
+                }
+              for (guint k = 1; k <= 4; k++)
+                {
+                  if (i + k >= length || !g_ascii_isxdigit (data[i + k]))
+                    return invalid (error, "a string has a \\u escape without four hex digits at offset %" G_GSIZE_FORMAT, at);
+                  unit = unit << 4 | (guint) g_ascii_xdigit_value (data[i + k]);
+                }
+              i += 4;
+              if (unit == 0)
+                return invalid (error, "a string contains \\u0000 at offset %" G_GSIZE_FORMAT, at);
+              if ((unit >= 0xDC00 && unit <= 0xDFFF) != high_surrogate)
+                return invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, at);
+              high_surrogate = unit >= 0xD800 && unit <= 0xDBFF;
+              continue;
             }
           continue;
         }
@@ -181,6 +210,13 @@ hb_json_to_variant (JsonNode *node,
             }
           return g_variant_ref_sink (g_variant_new_double (json_node_get_double (node)));
         case G_TYPE_STRING:
+          /* hb_json_check() keeps out what would make it otherwise; this
+           * holds for a node that was built some other way */
+          if (!g_utf8_validate (json_node_get_string (node), -1, NULL))
+            {
+              invalid (error, "a string that is not UTF-8 cannot be kept");
+              return NULL;
+            }
           return g_variant_ref_sink (g_variant_new_string (json_node_get_string (node)));
         default:
           invalid (error, "a value of an unknown kind cannot be kept");
@@ -241,6 +277,11 @@ hb_json_object_to_vardict (JsonObject        *object,
 
       if (skip && g_strv_contains (skip, name))
         continue;
+      if (!g_utf8_validate (name, -1, NULL))
+        {
+          invalid (error, "a member name that is not UTF-8 cannot be kept");
+          return NULL;
+        }
       value = hb_json_to_variant (json_object_get_member (object, name), &local);
       if (value == NULL)
         {
