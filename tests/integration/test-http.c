@@ -862,7 +862,8 @@ raw_read_answer (GSocketConnection *c, gboolean head_only, char **out_head, char
   GInputStream *in = g_io_stream_get_input_stream (G_IO_STREAM (c));
   g_autoptr(GString) text = g_string_new (NULL);
   char buffer[4096];
-  const char *end = NULL;
+  const char *end;
+  gssize body_at = -1;   /* an offset: appending may move text->str */
   gssize want = -1;
   guint status = 0;
 
@@ -870,15 +871,16 @@ raw_read_answer (GSocketConnection *c, gboolean head_only, char **out_head, char
     {
       gssize n;
 
-      if (end == NULL && (end = strstr (text->str, "\r\n\r\n")) != NULL)
+      if (body_at < 0 && (end = strstr (text->str, "\r\n\r\n")) != NULL)
         {
           const char *length = strstr (text->str, "Content-Length: ");
 
+          body_at = end + 4 - text->str;
           want = length && length < end ? (gssize) g_ascii_strtoll (length + 16, NULL, 10) : -1;
           if (head_only)
             break;
         }
-      if (end && want >= 0 && (gssize) (text->len - (gsize) (end + 4 - text->str)) >= want)
+      if (body_at >= 0 && want >= 0 && (gssize) text->len - body_at >= want)
         break;
       n = g_input_stream_read (in, buffer, sizeof buffer, NULL, NULL);
       if (n <= 0)
