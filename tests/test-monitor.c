@@ -2813,97 +2813,225 @@ test_max_agents (Fixture       *f,
   expect_events (f, REGISTERED ("a"));
 }
 
-typedef struct {
-  gboolean fail;
-  guint    calls;
-  guint    n_agents_seen;
-} CommitProbe;
-
-static gboolean
-probe_commit (HeartbeatMonitor *monitor,
-              gpointer          user_data,
-              GError          **error)
+static void
+drain_events (Fixture *f)
 {
-  CommitProbe *probe = user_data;
-
-  probe->calls++;
-  probe->n_agents_seen = heartbeat_monitor_get_n_agents (monitor);
-  if (probe->fail)
-    {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE, "No space left on device");
-      return FALSE;
-    }
-  return TRUE;
+  f->seen = f->events->len;
 }
 
-/* A change that cannot be made durable is taken back whole, and nothing
- * is announced. */
 static void
-test_commit_failure_changes_nothing (Fixture       *f,
-                                     gconstpointer  data)
+on_result (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  CommitProbe probe = { 0 };
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+typedef struct {
+  GString *changes;   /* "id:kind " for each change told */
+  guint    syncs;
+} StoreProbe;
+
+static void
+probe_changed (HeartbeatMonitor *monitor,
+               const char       *id,
+               HeartbeatChange   change,
+               gpointer          user_data)
+{
+  StoreProbe *probe = user_data;
+  static const char *const kinds[] = { "activity", "state", "caller" };
+
+  g_string_append_printf (probe->changes, "%s:%s ", id, kinds[change]);
+}
+
+static void
+probe_sync (HeartbeatMonitor *monitor,
+            GTask            *task,
+            gpointer          user_data)
+{
+  StoreProbe *probe = user_data;
+
+  probe->syncs++;
+  g_task_return_new_error (task, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED, "probe");
+  g_object_unref (task);
+}
+
+/* Returns what the probe was told since the last call. */
+static char *
+probe_take (StoreProbe *probe)
+{
+  char *text = g_strdup (g_strchomp (probe->changes->str));
+
+  g_string_truncate (probe->changes, 0);
+  return text;
+}
+
+#define assert_told(probe, expected) \
+  G_STMT_START { g_autofree char *told_ = probe_take (probe); \
+                 g_assert_cmpstr (told_, ==, (expected)); } G_STMT_END
+
+static void
+on_synced (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GError **error = user_data;
+
+  g_assert_false (heartbeat_monitor_sync_finish (HEARTBEAT_MONITOR (source), result, error));
+}
+
+/* A store is told of every change with its kind, and nothing of restoring
+ * and reverting; sync goes to it. */
+static void
+test_store_told_of_changes (Fixture       *f,
+                            gconstpointer  data)
+{
+  StoreProbe probe = { .changes = g_string_new (NULL) };
+  static const HeartbeatStoreFuncs funcs = { .changed = probe_changed, .sync = probe_sync };
+  HeartbeatBeatDetails copying = { .status = "copying" };
   g_autoptr(GVariant) metadata = g_variant_ref_sink (g_variant_new_parsed ("{'k': <'v'>}"));
-  HeartbeatAgentOptions first = { .task_id = "first", .owner_uid = 1000, .stale_after_usec = SECONDS (7),
-                                  .metadata = metadata };
-  HeartbeatAgentOptions second = { .task_id = "second", .owner_uid = 2000 };
+  HeartbeatBeatDetails with_metadata = { .status = "copying", .metadata = metadata };
   g_autoptr(GError) error = NULL;
-  HeartbeatAgent *agent;
 
-  heartbeat_monitor_set_commit_func (f->monitor, probe_commit, &probe, NULL);
+  heartbeat_monitor_set_store (f->monitor, &funcs, &probe, NULL);
 
-  g_assert_nonnull (heartbeat_monitor_register (f->monitor, "a", &first, &error));
-  g_assert_cmpuint (probe.calls, ==, 1);
-  g_assert_cmpuint (probe.n_agents_seen, ==, 1);   /* committed with the agent in */
+  register_agent (f, "a", SECONDS (7), HOURS (1));
   expect_events (f, REGISTERED ("a"));
-  f->now += SECONDS (3);
+  assert_told (&probe, "a:state a:caller");
   g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
-  g_assert_cmpuint (probe.calls, ==, 1);           /* beats are not committed */
-
-  probe.fail = TRUE;
-
-  /* a new agent */
-  g_assert_null (heartbeat_monitor_register (f->monitor, "b", NULL, &error));
-  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
-  g_assert_nonnull (strstr (error->message, "No space left on device"));
-  g_clear_error (&error);
-  g_assert_null (heartbeat_monitor_lookup (f->monitor, "b"));
-  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 1);
-
-  /* a registration again, with other options */
-  g_assert_null (heartbeat_monitor_register (f->monitor, "a", &second, &error));
-  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
-  g_clear_error (&error);
-  agent = heartbeat_monitor_lookup (f->monitor, "a");
-  g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, "first");
-  g_assert_cmpuint (heartbeat_agent_get_owner_uid (agent), ==, 1000);
-  g_assert_cmpuint (heartbeat_monitor_count_owned_by (f->monitor, 1000), ==, 1);
-  g_assert_cmpuint (heartbeat_monitor_count_owned_by (f->monitor, 2000), ==, 0);
-  g_assert_cmpuint (heartbeat_agent_get_beats (agent), ==, 1);
-  g_assert_true (g_variant_equal (heartbeat_agent_get_metadata (agent), metadata));
-  g_assert_cmpint (heartbeat_agent_get_idle_usec (agent, f->now), ==, 0);
-
-  /* an unregistration, and an idle mark */
-  g_assert_false (heartbeat_monitor_unregister (f->monitor, "a", &error));
-  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
-  g_clear_error (&error);
-  g_assert_true (heartbeat_monitor_lookup (f->monitor, "a") == agent);
-  g_assert_false (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
-  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
-  g_clear_error (&error);
-  g_assert_false (heartbeat_agent_is_idle (agent));
+  assert_told (&probe, "a:activity");
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
+  assert_told (&probe, "a:activity");
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &copying, &error));
+  assert_told (&probe, "a:state");   /* a new status */
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &copying, &error));
+  assert_told (&probe, "a:activity");
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &with_metadata, &error));
+  assert_told (&probe, "a:state");   /* new metadata */
   expect_no_events (f);
 
-  /* the restored agent still keeps its deadline: stale 7 s after its beat */
   f->now += SECONDS (7);
   heartbeat_monitor_run_checks (f->monitor, f->now);
   expect_events (f, STATE ("a", HEALTHY, STALE), STALE ("a", SECONDS (7)));
-
-  probe.fail = FALSE;
-  g_assert_true (heartbeat_monitor_unregister (f->monitor, "a", &error));
+  assert_told (&probe, "a:state");
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
   g_assert_no_error (error);
-  expect_events (f, UNREGISTERED ("a", UNREGISTERED));
-  g_assert_cmpuint (probe.n_agents_seen, ==, 0);   /* committed with the agent out */
+  {
+    g_autofree char *told = probe_take (&probe);
+    g_assert_true (g_str_has_prefix (told, "a:caller "));
+  }
+  g_assert_true (heartbeat_monitor_unregister (f->monitor, "a", &error));
+  assert_told (&probe, "a:caller");
+  drain_events (f);
+
+  /* sync goes to the store */
+  heartbeat_monitor_sync_async (f->monitor, NULL, on_synced, &error);
+  while (error == NULL)
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_clear_error (&error);
+  g_assert_cmpuint (probe.syncs, ==, 1);
+
+  /* taking a change back: announced, but the store is not told */
+  register_agent (f, "b", SECONDS (7), HOURS (1));
+  probe_take (&probe);
+  drain_events (f);
+  g_assert_null (heartbeat_monitor_revert (f->monitor, "b", NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_null (heartbeat_monitor_lookup (f->monitor, "b"));
+  expect_events (f, UNREGISTERED ("b", UNREGISTERED));
+  assert_told (&probe, "");
+  {
+    HeartbeatAgentOptions options = { .task_id = "saved", .stale_after_usec = SECONDS (7) };
+    HeartbeatAgentSnapshot snapshot = {
+      .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+      .started_at_realtime = g_get_real_time (),
+      .last_activity_at_realtime = g_get_real_time (),
+      .beats = 4,
+    };
+    HeartbeatAgent *agent = heartbeat_monitor_revert (f->monitor, "b", &options, &snapshot, &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (agent);
+    g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, "saved");
+    g_assert_cmpuint (heartbeat_agent_get_beats (agent), ==, 4);
+    expect_events (f, REGISTERED ("b"));
+    assert_told (&probe, "");
+  }
+
+  heartbeat_monitor_set_store (f->monitor, NULL, NULL, NULL);
+  g_string_free (probe.changes, TRUE);
+
+  /* without a store, sync succeeds at once */
+  {
+    gboolean done = FALSE;
+    g_autoptr(GAsyncResult) result = NULL;
+
+    heartbeat_monitor_sync_async (f->monitor, NULL, on_result, &result);
+    while (result == NULL)
+      g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+    done = heartbeat_monitor_sync_finish (f->monitor, result, &error);
+    g_assert_no_error (error);
+    g_assert_true (done);
+  }
+}
+
+/* Restored from a store that may have missed beats (a kill -9 between two
+ * lazy syncs): a healthy agent is not stale before its threshold has
+ * passed from when it may last have been active, although its idle time
+ * counts from its last known activity; with an exact snapshot it is
+ * judged at once. */
+static void
+test_restore_active_until (Fixture       *f,
+                           gconstpointer  data)
+{
+  gint64 real_now = g_get_real_time ();
+  HeartbeatAgentOptions options = { .stale_after_usec = SECONDS (10), .timeout_after_usec = HOURS (2) };
+  HeartbeatAgentSnapshot snapshot = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - MINUTES (5),
+    .last_activity_at_realtime = real_now - SECONDS (25),
+    .active_until_realtime = real_now,
+  };
+  HeartbeatAgentSnapshot exact = snapshot;
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  exact.active_until_realtime = 0;
+  agent = heartbeat_monitor_restore (f->monitor, "crashed", &options, &snapshot, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "exact", &options, &exact, &error));
+  g_assert_cmpint (heartbeat_agent_get_idle_usec (agent, f->now), >=, SECONDS (25));
+
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  /* (its idle time is 25 s and the few µs the wall clock moved since) */
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "exact")), ==,
+                   HEARTBEAT_AGENT_STATE_STALE);
+  drain_events (f);
+  f->now += SECONDS (9);
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  expect_no_events (f);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
+
+  /* a beat now counts as usual */
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "crashed", NULL, &error));
+  expect_no_events (f);
+  f->now += SECONDS (9);
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  expect_no_events (f);
+  f->now += SECONDS (1);
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  expect_events (f, STATE ("crashed", HEALTHY, STALE), STALE ("crashed", SECONDS (10)));
+
+  /* and without one, the threshold from the restore */
+  g_assert_nonnull (heartbeat_monitor_restore (f->monitor, "quiet", &options, &snapshot, &error));
+  f->now += SECONDS (9);
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  expect_no_events (f);
+  f->now += SECONDS (1);
+  heartbeat_monitor_run_checks (f->monitor, f->now);
+  {
+    HeartbeatAgent *quiet = heartbeat_monitor_lookup (f->monitor, "quiet");
+
+    g_assert_cmpint (heartbeat_agent_get_state (quiet), ==, HEARTBEAT_AGENT_STATE_STALE);
+    drain_events (f);
+  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -3063,7 +3191,8 @@ main (int   argc,
   g_test_add_func ("/monitor/gate/metadata", test_metadata_gate);
   ADD_TEST ("/monitor/gate/every-entry-point", test_metadata_gate_entry_points);
   ADD_TEST ("/monitor/limits/max-agents", test_max_agents);
-  ADD_TEST ("/monitor/durability/commit-failure-changes-nothing", test_commit_failure_changes_nothing);
+  ADD_TEST ("/monitor/durability/store-told-of-changes", test_store_told_of_changes);
+  ADD_TEST ("/monitor/durability/restore-active-until", test_restore_active_until);
 
   ADD_TEST ("/monitor/timeout/wins-over-stale-keeps-deadline-order", test_timeout_wins_keeps_deadline_order);
   ADD_TEST ("/monitor/beat-at/past-activity", test_beat_at_past_activity);

@@ -3,7 +3,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <glib/gstdio.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -50,7 +53,8 @@ assert_warnings (const char * const *patterns)
 
 typedef struct {
   char             *dir;
-  char             *path;
+  char             *path;       /* agents.json, as an older heartbeatd wrote it */
+  char             *db_path;    /* agents.db */
   HeartbeatMonitor *monitor;
   HbState          *state;
 } Fixture;
@@ -63,8 +67,14 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->dir = g_dir_make_tmp ("hb-state-XXXXXX", &error);
   g_assert_no_error (error);
   f->path = g_build_filename (f->dir, "agents.json", NULL);
+  f->db_path = g_build_filename (f->dir, "agents.db", NULL);
   f->monitor = heartbeat_monitor_new ();
   f->state = hb_state_new (f->monitor, f->dir);
+  if (data == NULL)   /* else the test loads it itself */
+    {
+      g_assert_true (hb_state_load (f->state, &error));
+      g_assert_no_error (error);
+    }
 }
 
 static void
@@ -84,6 +94,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_rmdir (f->dir);
   g_free (f->dir);
   g_free (f->path);
+  g_free (f->db_path);
 }
 
 /* A second daemon life: a new monitor and state on the same directory. */
@@ -98,6 +109,28 @@ reload (Fixture *f, HbState **state_out)
   g_assert_no_error (error);
   *state_out = state;
   return monitor;
+}
+
+static void
+on_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* Waits (main loop, bounded) until what @monitor changed so far is saved. */
+static gboolean
+wait_saved (HeartbeatMonitor *monitor, GError **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  gint64 until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  heartbeat_monitor_sync_async (monitor, NULL, on_result, &result);
+  while (result == NULL)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, until);
+      g_main_context_iteration (NULL, TRUE);
+    }
+  return heartbeat_monitor_sync_finish (monitor, result, error);
 }
 
 static void
@@ -186,37 +219,63 @@ on_timeout (gpointer user_data)
 }
 
 static void
-test_write_through_and_batching (Fixture *f, gconstpointer data)
+on_saved_in_order (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GArray *order = user_data;
+  g_autoptr(GError) error = NULL;
+  guint n = order->len;
+
+  g_assert_true (heartbeat_monitor_sync_finish (HEARTBEAT_MONITOR (source), result, &error));
+  g_array_append_val (order, n);
+}
+
+/* Registrations share a commit, answered in order; beats are saved lazily
+ * (here every second), and not at all while nothing beats. */
+static void
+test_group_commit_and_lazy_beats (Fixture *f, gconstpointer data)
 {
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GArray) order = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *contents = NULL;
   guint64 count;
   gulong handler;
   guint timeout;
 
-  /* register and unregister: on disk before the call returns */
+  /* one registration: one commit, done when sync says so */
   count = hb_state_get_write_count (f->state);
   register_agent (f->monitor, "a", NULL);
-  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
-  g_file_get_contents (f->path, &contents, NULL, &error);
+  g_assert_true (wait_saved (f->monitor, &error));
   g_assert_no_error (error);
-  g_assert_nonnull (strstr (contents, "\"a\""));
-  register_agent (f->monitor, "b", NULL);
-  g_assert_true (heartbeat_monitor_unregister (f->monitor, "b", &error));
-  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 3);
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
 
-  /* a hundred beats: no write now, one write later; MarkIdle first makes
-   * sure the state can be written (one write), its mark rides with the
-   * batch */
+  /* ten callers at once: at most two commits (the one each cut makes),
+   * their answers in the order of the calls */
+  count = hb_state_get_write_count (f->state);
+  for (guint i = 0; i < 10; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("group-%u", i);
+
+      register_agent (f->monitor, id, NULL);
+      heartbeat_monitor_sync_async (f->monitor, NULL, on_saved_in_order, order);
+    }
+  while (order->len < 10)
+    g_main_context_iteration (NULL, TRUE);
+  for (guint i = 0; i < 10; i++)
+    g_assert_cmpuint (g_array_index (order, guint, i), ==, i);
+  g_assert_cmpuint (hb_state_get_write_count (f->state), <=, count + 2);
+  g_assert_cmpuint (hb_state_get_write_count (f->state), >, count);
+
+  /* a hundred beats: nothing to wait for, nothing written yet */
   count = hb_state_get_write_count (f->state);
   for (int i = 0; i < 100; i++)
     g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
+  g_assert_true (wait_saved (f->monitor, &error));
   g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count);
-  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
-  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
-  count++;
 
+  /* then one lazy write at the sync interval */
+  hb_state_set_sync_interval (f->state, G_USEC_PER_SEC);
   handler = g_signal_connect (f->state, "notify::write-count", G_CALLBACK (on_write_count), loop);
   timeout = g_timeout_add_seconds (10, on_timeout, NULL);
   g_main_loop_run (loop);
@@ -224,10 +283,16 @@ test_write_through_and_batching (Fixture *f, gconstpointer data)
   g_signal_handler_disconnect (f->state, handler);
   g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 1);
 
-  g_clear_pointer (&contents, g_free);
-  g_file_get_contents (f->path, &contents, NULL, &error);
-  g_assert_nonnull (strstr (contents, "\"beats\" : 100"));
-  g_assert_nonnull (strstr (contents, "\"status\" : \"idle\""));
+  /* an idle mark is saved at once, with what it changed */
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "a", &error));
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count + 2);
+
+  /* a second life sees it all, without a flush (as after kill -9) */
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 11);
+  g_assert_cmpuint (heartbeat_agent_get_beats (heartbeat_monitor_lookup (monitor2, "a")), ==, 100);
+  g_assert_cmpstr (heartbeat_agent_get_status (heartbeat_monitor_lookup (monitor2, "a")), ==, "idle");
 }
 
 static gint64 fake_now;
@@ -238,8 +303,65 @@ fake_clock (gpointer user_data)
   return fake_now;
 }
 
+/* After an unclean exit (no flush: beats since the last lazy sync are
+ * lost), a healthy agent whose threshold is shorter than the sync interval
+ * is not stale at once: it gets its threshold from the restart. After a
+ * clean one, it is judged by its saved activity. */
+static void
+test_no_false_stale_after_crash (Fixture *f, gconstpointer data)
+{
+  HeartbeatAgentOptions options = { .stale_after_usec = 10 * G_USEC_PER_SEC };
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  register_agent (f->monitor, "short", &options);
+  g_assert_true (wait_saved (f->monitor, &error));
+
+  for (guint life = 0; life < 2; life++)
+    {
+      g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+      g_autoptr(HbState) state = hb_state_new (monitor, f->dir);
+      guint stale = 0;
+
+      /* the saved activity is 60 s old */
+      fake_now = 1000 * G_USEC_PER_SEC;
+      heartbeat_monitor_set_clock (monitor, fake_clock, NULL);
+      {
+        sqlite3 *db = NULL;
+
+        g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+        g_assert_cmpint (sqlite3_exec (db, life == 0 ? "UPDATE meta SET value = 0 WHERE key = 'clean'"
+                                                     : "UPDATE meta SET value = 1 WHERE key = 'clean'",
+                                       NULL, NULL, NULL), ==, SQLITE_OK);
+        g_autofree char *sql = g_strdup_printf ("UPDATE activity SET last_activity_at = %" G_GINT64_FORMAT,
+                                                g_get_real_time () - 60 * G_USEC_PER_SEC);
+        g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+        sqlite3_close (db);
+      }
+      g_assert_true (hb_state_load (state, &error));
+      agent = heartbeat_monitor_lookup (monitor, "short");
+      g_assert_nonnull (agent);
+      g_assert_cmpint (heartbeat_agent_get_idle_usec (agent, fake_now), >=, 60 * G_USEC_PER_SEC);
+      g_signal_connect_swapped (monitor, "agent-stale", G_CALLBACK (g_atomic_int_inc), &stale);
+
+      heartbeat_monitor_run_checks (monitor, fake_now);
+      if (life == 0)
+        {
+          g_assert_cmpuint (stale, ==, 0);
+          fake_now += 9 * G_USEC_PER_SEC;
+          heartbeat_monitor_run_checks (monitor, fake_now);
+          g_assert_cmpuint (stale, ==, 0);
+          fake_now += 1 * G_USEC_PER_SEC + 1000;   /* (the wall clock moved a little since) */
+          heartbeat_monitor_run_checks (monitor, fake_now);
+        }
+      g_assert_cmpuint (stale, ==, 1);
+      g_clear_object (&state);
+    }
+}
+
 /* An agent that went quiet while the daemon was down is judged by the
- * wall clock: stale at once after the restart. */
+ * wall clock: stale at once after the restart (here imported from the
+ * agents.json of an older heartbeatd, exact and saved on a clean exit). */
 static void
 test_overdue_after_restart (Fixture *f, gconstpointer data)
 {
@@ -275,17 +397,19 @@ test_overdue_after_restart (Fixture *f, gconstpointer data)
 }
 
 static guint
-count_aside (Fixture *f)
+count_with_prefix (Fixture *f, const char *prefix)
 {
   g_autoptr(GDir) dir = g_dir_open (f->dir, 0, NULL);
   const char *name;
   guint n = 0;
 
   while ((name = g_dir_read_name (dir)) != NULL)
-    if (g_str_has_prefix (name, "agents.json.corrupt-"))
+    if (g_str_has_prefix (name, prefix))
       n++;
   return n;
 }
+
+#define count_aside(f) count_with_prefix ((f), "agents.json.corrupt-")
 
 static void
 test_corrupt_moved_aside (Fixture *f, gconstpointer data)
@@ -319,6 +443,82 @@ test_corrupt_moved_aside (Fixture *f, gconstpointer data)
       fixture_teardown (f, NULL);
       fixture_setup (f, NULL);
     }
+}
+
+/* A database that is not one, or is corrupt, is moved aside whole; the
+ * daemon starts empty on a new one, which works. */
+static void
+test_corrupt_database_moved_aside (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *garbage = g_strnfill (8192, 'x');
+
+  g_assert_true (g_file_set_contents (f->db_path, garbage, -1, &error));
+  g_assert_true (hb_state_load (f->state, &error));
+  g_assert_no_error (error);
+  assert_warnings ((const char *[]) { "*agents.db is unreadable*moved it to*", NULL });
+  g_assert_cmpuint (count_with_prefix (f, "agents.db.corrupt-"), ==, 1);
+  register_agent (f->monitor, "after", NULL);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+}
+
+/* The agents.json of an older heartbeatd is imported once, then renamed. */
+static void
+test_json_imported_once (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  g_autofree char *imported = g_strconcat (f->path, ".imported", NULL);
+  gint64 now = g_get_real_time ();
+  g_autofree char *contents = g_strdup_printf (
+    "{\"version\": 1, \"agents\": ["
+    " {\"id\": \"old\", \"task-id\": \"nightly\", \"state\": \"healthy\", \"owner-uid\": 1000, \"pid\": 0,"
+    "  \"beats\": 7, \"stale-after-usec\": 0, \"timeout-after-usec\": 0,"
+    "  \"started-at\": %" G_GINT64_FORMAT ", \"last-activity-at\": %" G_GINT64_FORMAT ","
+    "  \"metadata\": \"{'host': <'db1'>}\"}]}", now, now);
+
+  g_assert_true (g_file_set_contents (f->path, contents, -1, &error));
+  g_assert_true (hb_state_load (f->state, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (heartbeat_monitor_lookup (f->monitor, "old"));
+  g_assert_false (g_file_test (f->path, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (imported, G_FILE_TEST_EXISTS));
+
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 1);
+  g_assert_cmpstr (heartbeat_agent_get_task_id (heartbeat_monitor_lookup (monitor2, "old")), ==, "nightly");
+  g_assert_cmpuint (heartbeat_agent_get_beats (heartbeat_monitor_lookup (monitor2, "old")), ==, 7);
+  g_unlink (imported);
+}
+
+/* A row that does not make an agent is skipped, the others restored. */
+static void
+test_bad_row_skipped (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  sqlite3 *db = NULL;
+
+  register_agent (f->monitor, "good", NULL);
+  register_agent (f->monitor, "bad-state", NULL);
+  register_agent (f->monitor, "bad-meta", NULL);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, "UPDATE agents SET state = 'bogus' WHERE id = 'bad-state';"
+                                     "UPDATE agents SET metadata = x'0102' WHERE id = 'bad-meta';"
+                                     "INSERT INTO agents (id, state, owner_uid, pid, declared, stale_after,"
+                                     " timeout_after, started_at) VALUES ('bad id', 'healthy', 0, 0, 0, 0, 0, 1);",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  monitor2 = reload (f, &state2);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 1);
+  g_assert_nonnull (heartbeat_monitor_lookup (monitor2, "good"));
+  g_assert_cmpuint (warnings->len, ==, 3);
+  g_ptr_array_set_size (warnings, 0);
 }
 
 static void
@@ -356,48 +556,64 @@ on_problem (GObject *object, GParamSpec *pspec, gpointer user_data)
 }
 
 static void
+on_unregistered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, int reason, gpointer user_data)
+{
+  g_string_append_printf (user_data, "%s ", heartbeat_agent_get_id (agent));
+}
+
+/* Writes that fail (here: a file size limit, as a full disk would) leave
+ * the daemon serving: a caller's change that cannot be saved is taken
+ * back and answered NotSaved, the problem is reported, and the next write
+ * that succeeds clears it. */
+static void
 test_write_failure_is_a_problem (Fixture *f, gconstpointer data)
 {
-  g_autofree char *blocker = g_build_filename (f->dir, "blocker", NULL);
-  g_autofree char *inner = g_build_filename (blocker, "state", NULL);
-  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
-  g_autoptr(HbState) state = NULL;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GString) unregistered = g_string_new (NULL);
+  g_autofree char *wal = g_strconcat (f->db_path, "-wal", NULL);
+  struct rlimit saved, tiny;
+  GStatBuf st;
   guint notified = 0;
 
-  /* a regular file where the state directory should be: even root
-   * cannot write there */
-  g_file_set_contents (blocker, "", 0, &error);
-  g_assert_no_error (error);
-  state = hb_state_new (monitor, inner);
-  g_signal_connect (state, "notify::problem", G_CALLBACK (on_problem), &notified);
+  register_agent (f->monitor, "kept", NULL);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_signal_connect (f->state, "notify::problem", G_CALLBACK (on_problem), &notified);
+  g_signal_connect (f->monitor, "agent-unregistered", G_CALLBACK (on_unregistered), unregistered);
 
-  /* a registration that cannot be saved is refused, and not kept */
-  g_assert_null (heartbeat_monitor_register (monitor, "a", NULL, &error));
+  /* no file may grow any more */
+  g_assert_cmpint (g_stat (wal, &st), ==, 0);
+  signal (SIGXFSZ, SIG_IGN);
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &saved), ==, 0);
+  tiny = saved;
+  tiny.rlim_cur = (rlim_t) st.st_size;
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &tiny), ==, 0);
+
+  register_agent (f->monitor, "lost", NULL);
+  g_assert_false (wait_saved (f->monitor, &error));
   g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
-  g_assert_nonnull (strstr (error->message, inner));
   g_clear_error (&error);
-  g_assert_null (heartbeat_monitor_lookup (monitor, "a"));
-  g_assert_nonnull (hb_state_get_problem (state));
-  g_assert_nonnull (strstr (hb_state_get_problem (state), inner));
+  g_assert_null (heartbeat_monitor_lookup (f->monitor, "lost"));
+  g_assert_cmpstr (unregistered->str, ==, "lost ");
+  g_assert_nonnull (hb_state_get_problem (f->state));
+  g_assert_nonnull (strstr (hb_state_get_problem (f->state), f->db_path));
   g_assert_cmpuint (notified, ==, 1);
-  g_assert_cmpuint (hb_state_get_write_count (state), ==, 0);
-  g_assert_false (hb_state_flush (state, &error));
-  g_assert_nonnull (error);
+
+  /* an unregistration likewise: the agent is back */
+  g_assert_true (heartbeat_monitor_unregister (f->monitor, "kept", &error));
+  g_assert_false (wait_saved (f->monitor, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
   g_clear_error (&error);
+  g_assert_nonnull (heartbeat_monitor_lookup (f->monitor, "kept"));
 
-  /* fixed: the next write clears the problem */
-  g_unlink (blocker);
-  register_agent (monitor, "a", NULL);
-  g_assert_null (hb_state_get_problem (state));
+  /* room again: the next write succeeds and the problem is gone */
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &saved), ==, 0);
+  signal (SIGXFSZ, SIG_DFL);
+  register_agent (f->monitor, "after", NULL);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+  g_assert_null (hb_state_get_problem (f->state));
   g_assert_cmpuint (notified, ==, 2);
-  g_assert_cmpuint (hb_state_get_write_count (state), ==, 1);
-
-  g_clear_object (&state);
-  g_autofree char *file = g_build_filename (inner, "agents.json", NULL);
-  g_unlink (file);
-  g_rmdir (inner);
-  g_rmdir (blocker);
+  assert_warnings ((const char *[]) { NULL });
 }
 
 /* One daemon per state directory: a second lock is refused, naming the
@@ -485,14 +701,12 @@ test_large_state_restored (Fixture *f, gconstpointer data)
   g_autoptr(HeartbeatMonitor) monitor2 = NULL;
   g_autoptr(GError) error = NULL;
 
-  g_clear_object (&f->state);   /* no write per registration */
   for (guint i = 0; i < 600; i++)
     {
       g_autofree char *id = g_strdup_printf ("agent-%u", i);
       register_agent (f->monitor, id, &options);
     }
-  f->state = hb_state_new (f->monitor, f->dir);
-  g_assert_true (hb_state_flush (f->state, &error));
+  g_assert_true (hb_state_flush (f->state, &error));   /* one transaction */
   g_assert_no_error (error);
 
   monitor2 = reload (f, &state2);
@@ -509,11 +723,17 @@ main (int argc, char **argv)
   g_log_set_writer_func (capture_writer, NULL, NULL);
 
 #define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+/* the test loads the state itself */
+#define ADD_UNLOADED(path, func) g_test_add (path, Fixture, "unloaded", fixture_setup, func, fixture_teardown)
   ADD ("/state/round-trip", test_round_trip);
-  ADD ("/state/write-through-and-batching", test_write_through_and_batching);
+  ADD ("/state/group-commit-and-lazy-beats", test_group_commit_and_lazy_beats);
+  ADD ("/state/no-false-stale-after-crash", test_no_false_stale_after_crash);
   ADD ("/state/overdue-after-restart", test_overdue_after_restart);
-  ADD ("/state/corrupt-moved-aside", test_corrupt_moved_aside);
-  ADD ("/state/bad-entry-skipped", test_bad_entry_skipped);
+  ADD ("/state/corrupt-json-moved-aside", test_corrupt_moved_aside);
+  ADD_UNLOADED ("/state/corrupt-database-moved-aside", test_corrupt_database_moved_aside);
+  ADD_UNLOADED ("/state/json-imported-once", test_json_imported_once);
+  ADD_UNLOADED ("/state/bad-json-entry-skipped", test_bad_entry_skipped);
+  ADD ("/state/bad-row-skipped", test_bad_row_skipped);
   ADD ("/state/write-failure-is-a-problem", test_write_failure_is_a_problem);
   ADD ("/state/lock", test_lock);
   ADD ("/state/deeply-nested", test_deeply_nested);

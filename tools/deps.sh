@@ -5,8 +5,8 @@ set -euo pipefail
 
 build_packages=(
   meson ninja-build pkg-config gcc
-  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev gettext
-  scdoc
+  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev libsqlite3-dev
+  gettext scdoc
 )
 run_packages=(
   dbus-daemon
@@ -15,6 +15,7 @@ test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
   dbus systemd-container polkitd procps
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
+  strace
 )
 
 hb_missing_packages () {

@@ -46,6 +46,7 @@ static const KeySpec keys[] = {
   { "monitor", "stale-warning-only-once", KIND_BOOLEAN },
   { "limits", "agents-per-uid", KIND_UINT },
   { "limits", "max-agents", KIND_UINT },
+  { "state", "sync-interval", KIND_DURATION },
   { "http", "enabled", KIND_BOOLEAN },
   { "http", "address", KIND_TEXT },
   { "http", "port", KIND_PORT },
@@ -372,6 +373,7 @@ config_from_key_file (GKeyFile  *merged,
   config->stale_warning_only_once = get_boolean (merged, "monitor", "stale-warning-only-once", TRUE);
   config->agents_per_uid = (guint) get_uint (merged, "limits", "agents-per-uid", 1024);
   config->max_agents = (guint) get_uint (merged, "limits", "max-agents", 100000);
+  config->sync_interval_usec = MAX (G_USEC_PER_SEC, get_duration (merged, "state", "sync-interval", 30 * G_USEC_PER_SEC));
   config->http_enabled = get_boolean (merged, "http", "enabled", TRUE);
   config->http_tokens_file = g_key_file_get_string (merged, "http", "tokens-file", NULL);
   if (config->http_tokens_file)

@@ -48,6 +48,8 @@ typedef struct {
   /* [limits] */
   guint      agents_per_uid;
   guint      max_agents;       /* [limits] max-agents; 0: no limit */
+  /* [state] */
+  gint64     sync_interval_usec; /* beats saved this often; at least 1 s */
   /* [agent:NAME] sections, in file order */
   GPtrArray *agents;          /* HbConfigAgent */
   /* [http] (read by the HTTP front) */

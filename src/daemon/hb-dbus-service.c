@@ -864,6 +864,52 @@ parse_beat_details (Call     *call,
 /* ------------------------------------------------------------------ */
 /* State-changing methods                                              */
 
+/* A reply held until what the monitor changed so far is durable. */
+typedef struct {
+  GDBusMethodInvocation *invocation;
+  GError                *error;        /* the call failed: this, at its turn */
+  gboolean               revertable;   /* a change the store takes back */
+} HeldReply;
+
+static void
+on_durable (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  HeldReply *held = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (held->error)
+    return_error (held->invocation, held->error);
+  else if (!heartbeat_monitor_sync_finish (HEARTBEAT_MONITOR (source), result, &error) && held->revertable)
+    return_error (held->invocation, error);
+  else
+    g_dbus_method_invocation_return_value (held->invocation, NULL);
+  g_object_unref (held->invocation);
+  g_clear_error (&held->error);
+  g_free (held);
+}
+
+/* Answers @invocation once every change made so far is saved, so that an
+ * acknowledged registration, unregistration or idle mark survives a crash
+ * and replies keep the order of the calls: with @error (taken) if the call
+ * failed; else with success, or NotSaved if the store could not save it
+ * and took it back (@revertable). A plain beat is answered whatever the
+ * store says: beats are saved lazily, and kept in memory while it cannot. */
+static void
+reply_when_saved (HbDBusService         *self,
+                  GDBusMethodInvocation *invocation,
+                  GError                *error,
+                  gboolean               revertable)
+{
+  HeldReply *held = g_new0 (HeldReply, 1);
+
+  held->invocation = g_object_ref (invocation);
+  held->error = error;
+  held->revertable = revertable;
+  heartbeat_monitor_sync_async (self->monitor, NULL, on_durable, held);
+}
+
 static void call_resolve_uid (Call *call);
 static void call_authorize (Call *call, guint32 owner_uid);
 
@@ -912,14 +958,14 @@ do_register (Call *call)
 
   if (heartbeat_monitor_register (self->monitor, call->id, &options, &error) == NULL)
     {
-      return_error (call->invocation, error);
+      reply_when_saved (self, call->invocation, g_steal_pointer (&error), FALSE);
       return;
     }
 
   g_debug ("uid %u (%s) %s agent “%s”", call->caller_uid,
            g_dbus_method_invocation_get_sender (call->invocation),
            existing ? "restarted" : "registered", call->id);
-  g_dbus_method_invocation_return_value (call->invocation, NULL);
+  reply_when_saved (self, call->invocation, NULL, TRUE);
 }
 
 static void
@@ -953,12 +999,8 @@ do_change (Call *call)
       g_assert_not_reached ();
     }
 
-  if (!ok)
-    {
-      return_error (call->invocation, error);
-      return;
-    }
-  g_dbus_method_invocation_return_value (call->invocation, NULL);
+  reply_when_saved (self, call->invocation, ok ? NULL : g_steal_pointer (&error),
+                    call->method != METHOD_BEAT);
 }
 
 static void

@@ -201,6 +201,20 @@ send_monitor_error (SoupServerMessage *msg,
     send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
 }
 
+/* Set on a request that registered, deleted or marked idle an agent: a
+ * caller's change, which the store takes back if it cannot save it. */
+static GQuark
+caller_change_quark (void)
+{
+  return g_quark_from_static_string ("hb-http-caller-change");
+}
+
+static void
+mark_caller_change (SoupServerMessage *msg)
+{
+  g_object_set_qdata (G_OBJECT (msg), caller_change_quark (), GINT_TO_POINTER (1));
+}
+
 /* ------------------------------------------------------------------ */
 /* Agents as JSON                                                      */
 
@@ -473,6 +487,8 @@ upsert (HbHttp                      *self,
   agent = heartbeat_monitor_register (self->monitor, id, &http_options, &error);
   if (agent == NULL)
     send_monitor_error (msg, error);
+  else
+    mark_caller_change (msg);
   return agent;
 }
 
@@ -746,6 +762,7 @@ handle_agent_change (HbHttp            *self,
           send_monitor_error (msg, error);
           return;
         }
+      mark_caller_change (msg);
       soup_server_message_set_status (msg, SOUP_STATUS_NO_CONTENT, NULL);
       return;
     }
@@ -756,6 +773,7 @@ handle_agent_change (HbHttp            *self,
           send_monitor_error (msg, error);
           return;
         }
+      mark_caller_change (msg);
     }
   else
     {
@@ -1330,21 +1348,14 @@ static const struct {
 };
 
 static void
-on_request (SoupServer        *server,
-            SoupServerMessage *msg,
-            const char        *path,
-            GHashTable        *query,
-            gpointer           user_data)
+route (HbHttp            *self,
+       SoupServerMessage *msg,
+       const char        *path,
+       gboolean           privileged)
 {
-  HbHttp *self = user_data;
   const char *method = soup_server_message_get_method (msg);
-  gboolean writing = strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0;
-  gboolean privileged = FALSE;
   g_auto(GStrv) parts = NULL;
   guint n;
-
-  if (writing && !may_write (self, msg, &privileged))
-    return;
 
   for (gsize i = 0; i < G_N_ELEMENTS (routes); i++)
     if (strcmp (path, routes[i].path) == 0)
@@ -1395,6 +1406,68 @@ on_request (SoupServer        *server,
         }
     }
   send_error (msg, SOUP_STATUS_NOT_FOUND, "No such endpoint: %s", path);
+}
+
+/* A request that changed something, answered once it is saved. */
+typedef struct {
+  SoupServerMessage *msg;
+  gulong             finished_id;
+  gboolean           finished;   /* the client went away meanwhile */
+} HeldAnswer;
+
+static void
+on_held_finished (SoupServerMessage *msg,
+                  HeldAnswer        *held)
+{
+  held->finished = TRUE;
+}
+
+static void
+on_saved (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  HeldAnswer *held = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!heartbeat_monitor_sync_finish (HEARTBEAT_MONITOR (source), result, &error) &&
+      g_object_get_qdata (G_OBJECT (held->msg), caller_change_quark ()) != NULL &&
+      !held->finished)
+    send_monitor_error (held->msg, error);
+  g_signal_handler_disconnect (held->msg, held->finished_id);
+  if (!held->finished)
+    soup_server_message_unpause (held->msg);
+  g_object_unref (held->msg);
+  g_free (held);
+}
+
+static void
+on_request (SoupServer        *server,
+            SoupServerMessage *msg,
+            const char        *path,
+            GHashTable        *query,
+            gpointer           user_data)
+{
+  HbHttp *self = user_data;
+  const char *method = soup_server_message_get_method (msg);
+  gboolean writing = strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0;
+  gboolean privileged = FALSE;
+  HeldAnswer *held;
+
+  if (writing && !may_write (self, msg, &privileged))
+    return;
+  route (self, msg, path, privileged);
+  if (!writing)
+    return;
+
+  /* Answered once what it changed is saved, in the order requests came
+   * (see heartbeat_monitor_sync_async()); a registration, deletion or
+   * idle mark the store could not save was taken back: 503. */
+  held = g_new0 (HeldAnswer, 1);
+  held->msg = g_object_ref (msg);
+  held->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_held_finished), held);
+  soup_server_message_pause (msg);
+  heartbeat_monitor_sync_async (self->monitor, NULL, on_saved, held);
 }
 
 /* ------------------------------------------------------------------ */

@@ -1,35 +1,45 @@
 /* hb-state.c: the persistence front (registrations survive restarts)
  *
- * One JSON file, STATE_DIR/agents.json, always replaced whole and
- * atomically (write a temporary file, fsync, rename), so a crash at any
- * moment leaves the old file or the new one, never a mix:
+ * The agents live in an SQLite database, STATE_DIR/agents.db, in WAL mode.
+ * Two tables: `agents` holds what changes seldom (options, state, status,
+ * metadata as serialized GVariant bytes, which keep their types exactly),
+ * `activity` what every beat changes (last activity, beat count), in rows
+ * narrow enough that saving a thousand beating agents writes a few pages.
+ * Times are wall-clock µs; thresholds of 0 mean "the monitor's", so a
+ * reload still moves them.
  *
- *   { "version": 1, "saved-at": <wall-clock µs>,
- *     "agents": [ { "id": "backup", "task-id": "nightly", "state": "healthy",
- *                   "status": "running", "owner-uid": 1000, "pid": 0,
- *                   "bound-to": null, "declared": false, "beats": 12,
- *                   "stale-after-usec": 0, "timeout-after-usec": 0,
- *                   "started-at": <wall-clock µs>,
- *                   "last-activity-at": <wall-clock µs>,
- *                   "metadata": "{'host': <'db1'>}" }, … ] }
+ * The monitor tells us of every change (HeartbeatStoreFuncs.changed), and
+ * we keep the ids that changed, never the agents: a commit writes each
+ * changed id as the monitor holds it *then* (a row, or no row if it is
+ * gone), so however many times an agent changed, it is written once.
  *
- * Thresholds of 0 mean "the monitor's", so a reload still moves them.
- * Metadata is the GVariant text format, which keeps its types exactly.
+ * When:
+ *   - a caller's registration, unregistration or idle mark, and every
+ *     change of state, status or metadata, goes out at once: the changed
+ *     ids are cut into a batch, written in one transaction by a writer
+ *     thread and fsynced (synchronous=FULL); what changes while that runs
+ *     waits for the next batch, so concurrent callers share a commit. A
+ *     front answers the caller once heartbeat_monitor_sync_async() says its
+ *     change is durable (waiters complete in order);
+ *   - beats are saved lazily: the activity of the agents that beat is
+ *     written every sync interval (HbState:sync-interval, default 30 s),
+ *     on reload and on a clean exit, without an fsync of its own. After a
+ *     kill -9 an agent's last activity may be that much too old; restored
+ *     after an unclean exit, a healthy agent is not judged stale before its
+ *     threshold has passed from the restart (see
+ *     HeartbeatAgentSnapshot.active_until_realtime).
  *
- * When: a registration or an unregistration by a caller is written before
- * it counts, through the monitor's commit function: if the write fails the
- * monitor takes the change back and the caller gets NotSaved, so nothing
- * acknowledged is ever lost to a full disk and a kill -9. An idle mark is
- * refused the same way while the directory cannot be written. Beats, and
- * changes the deadlines bring, are batched: at most one write a second. A
- * write that fails sets the problem property (the daemon puts it in its
- * systemd STATUS, /health and GetStatus) and is retried every few seconds.
+ * A batch that cannot be written (a full disk) is rolled back whole; the
+ * callers' changes in it are taken back in memory to what the database
+ * holds (heartbeat_monitor_revert()) and they get NotSaved; the other ids
+ * stay pending and are retried every few seconds; the problem property is
+ * set until a write succeeds. The writer never runs on the main thread,
+ * except for the one blocking flush on the way out.
  *
- * Nothing limits the size of the file read back: what the fronts accept is
- * bounded ([limits] max-agents, agents-per-uid and 16 KiB of metadata an
- * agent), so the loader never drops a readable agent for size. Its nesting
- * is checked as text before parsing. One daemon per directory: see
- * hb_state_lock().
+ * A database that cannot be opened or read is moved aside
+ * (agents.db.corrupt-TIMESTAMP) and the daemon starts empty; an
+ * agents.json of an older heartbeatd is imported once and moved aside
+ * (agents.json.imported). One daemon per directory: see hb_state_lock().
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -39,19 +49,89 @@
 #include <fcntl.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <sqlite3.h>
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include "hb-json.h"
 
-#define STATE_VERSION      1
-#define STATE_FILE         "agents.json"
-#define BATCH_MS           1000
-#define RETRY_SECONDS      5
+#define DB_FILE            "agents.db"
+#define DB_SCHEMA          1          /* PRAGMA user_version */
+#define JSON_FILE          "agents.json"
+#define STATE_JSON_VERSION       1
+/* The JSON file's own structure nests three levels; metadata is a string. */
+#define STATE_JSON_MAX_DEPTH     8
 #define LOCK_FILE          "lock"
-/* The file's own structure nests three levels; metadata is a string. */
-#define STATE_MAX_DEPTH    8
+#define RETRY_SECONDS      5
+#define DEFAULT_SYNC_INTERVAL (30 * G_USEC_PER_SEC)
+
+/* The writer's statements. */
+enum {
+  STMT_DELETE_AGENT,
+  STMT_DELETE_ACTIVITY,
+  STMT_SAVE_AGENT,
+  STMT_SAVE_ACTIVITY,
+  STMT_SET_META,
+  N_STMTS
+};
+
+static const char *const stmt_sql[N_STMTS] = {
+  [STMT_DELETE_AGENT] = "DELETE FROM agents WHERE id = ?1",
+  [STMT_DELETE_ACTIVITY] = "DELETE FROM activity WHERE id = ?1",
+  [STMT_SAVE_AGENT] = "INSERT OR REPLACE INTO agents (id, task_id, state, status, owner_uid, pid,"
+                      " bound_to, declared, stale_after, timeout_after, started_at, metadata)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+  [STMT_SAVE_ACTIVITY] = "INSERT OR REPLACE INTO activity (id, last_activity_at, beats) VALUES (?1, ?2, ?3)",
+  [STMT_SET_META] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+};
+
+/* What is pending for an id. */
+enum {
+  DIRTY_ACTIVITY = 1 << 0,   /* only its activity: saved lazily */
+  DIRTY_FULL     = 1 << 1,   /* its row: saved at once */
+  DIRTY_CALLER   = 1 << 2,   /* a caller waits: taken back if not saved */
+};
+
+/* One agent as written or read: a row of both tables, or its absence. */
+typedef struct {
+  char     *id;
+  gboolean  present;       /* FALSE: no such agent (delete it) */
+  gboolean  full;          /* the agents row too, not only activity */
+  guint     flags;         /* DIRTY_* it was cut with */
+  char     *task_id;
+  const char *state;       /* heartbeat_agent_state_to_string() */
+  char     *status;
+  char     *bound_to;
+  gint64    owner_uid;
+  gint64    pid;
+  gboolean  declared;
+  gint64    stale_after;
+  gint64    timeout_after;
+  gint64    started_at;
+  gint64    last_activity_at;
+  gint64    beats;
+  GBytes   *metadata;
+} Row;
+
+/* A transaction for the writer thread. */
+typedef struct {
+  HbState   *state;        /* a reference */
+  GPtrArray *rows;         /* Row */
+  guint64    seq;          /* the last change it contains */
+  gboolean   durable;      /* fsync at commit */
+  gint64     synced_at;    /* wall clock of a full activity sync, or 0 */
+  int        clean;        /* the meta "clean" flag to write, or -1 */
+  GError    *error;
+  GPtrArray *read_back;    /* on failure: Row of each caller's id, as saved */
+  gboolean   wait;         /* the main thread waits on done */
+  gboolean   done;
+} Batch;
+
+typedef struct {
+  guint64 seq;
+  GTask  *task;
+} Waiter;
 
 struct _HbState {
   GObject           parent_instance;
@@ -59,13 +139,27 @@ struct _HbState {
   HeartbeatMonitor *monitor;
   char             *directory;
   char             *path;
+  char             *json_path;
   char             *problem;
-  guint             batch_id;      /* a batched write is pending */
-  guint             retry_id;      /* a failed write will be retried */
-  gboolean          loading;       /* restoring: the monitor's signals are ours */
+  sqlite3          *db;            /* the writer's, once loaded */
+  sqlite3_stmt     *stmts[N_STMTS]; /* the writer's, prepared once */
+  gint64            sync_interval;
+
+  GHashTable       *urgent;        /* id → DIRTY_* flags */
+  GHashTable       *lazy;          /* ids whose activity is pending */
+  guint64           change_seq;    /* urgent changes notified so far */
+  guint64           settled_seq;   /* changes whose batch has finished */
+  GQueue            waiters;       /* Waiter, by seq */
+  Batch            *in_flight;
+  gboolean          full_next;     /* a full sync was asked while busy */
+  guint             cut_id;
+  guint             lazy_id;
+  guint             retry_id;
+  gboolean          loading;
   guint64           write_count;
-  GMainContext     *context;       /* where asynchronous writes report */
-  GThreadPool      *writer;        /* one thread: writes in order */
+
+  GMainContext     *context;
+  GThreadPool      *writer;        /* one thread: transactions in order */
   GMutex            writer_lock;
   GCond             writer_cond;
   int               lock_fd;       /* holds the directory's lock, or -1 */
@@ -93,222 +187,590 @@ set_problem (HbState    *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROBLEM]);
 }
 
+static void
+row_free (Row *row)
+{
+  g_free (row->id);
+  g_free (row->task_id);
+  g_free (row->status);
+  g_free (row->bound_to);
+  g_clear_pointer (&row->metadata, g_bytes_unref);
+  g_free (row);
+}
+
+static void
+batch_free (Batch *batch)
+{
+  g_clear_object (&batch->state);
+  g_clear_pointer (&batch->rows, g_ptr_array_unref);
+  g_clear_pointer (&batch->read_back, g_ptr_array_unref);
+  g_clear_error (&batch->error);
+  g_free (batch);
+}
+
+/* ------------------------------------------------------------------ */
+/* SQLite                                                              */
+
+static gboolean
+db_error (sqlite3    *db,
+          int         rc,
+          const char *what,
+          GError    **error)
+{
+  int code = rc == SQLITE_FULL ? G_IO_ERROR_NO_SPACE
+           : rc == SQLITE_NOTADB || rc == SQLITE_CORRUPT ? G_IO_ERROR_INVALID_DATA
+           : G_IO_ERROR_FAILED;
+
+  g_set_error (error, G_IO_ERROR, code, "%s: %s", what,
+               db ? sqlite3_errmsg (db) : sqlite3_errstr (rc));
+  return FALSE;
+}
+
+static gboolean
+db_exec (sqlite3    *db,
+         const char *sql,
+         GError    **error)
+{
+  int rc = sqlite3_exec (db, sql, NULL, NULL, NULL);
+
+  return rc == SQLITE_OK || db_error (db, rc, sql, error);
+}
+
+static void
+bind_text (sqlite3_stmt *stmt,
+           int           column,
+           const char   *text)
+{
+  if (text)
+    sqlite3_bind_text (stmt, column, text, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null (stmt, column);
+}
+
+static const char *
+column_text (sqlite3_stmt *stmt,
+             int           column)
+{
+  return (const char *) sqlite3_column_text (stmt, column);
+}
+
+static gboolean
+step_done (sqlite3      *db,
+           sqlite3_stmt *stmt,
+           const char   *what,
+           GError      **error)
+{
+  int rc = sqlite3_step (stmt);
+
+  sqlite3_reset (stmt);
+  sqlite3_clear_bindings (stmt);
+  return rc == SQLITE_DONE || db_error (db, rc, what, error);
+}
+
+/* Opens (creating) the database and its tables. */
+static sqlite3 *
+db_open (const char *path,
+         GError    **error)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int rc, version = -1;
+
+  rc = sqlite3_open_v2 (path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                        SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_NOFOLLOW, NULL);
+  if (rc != SQLITE_OK)
+    {
+      db_error (db, rc, "Cannot open the database", error);
+      sqlite3_close (db);
+      return NULL;
+    }
+  sqlite3_extended_result_codes (db, 0);
+  if (!db_exec (db, "PRAGMA journal_mode=WAL", error) ||
+      !db_exec (db, "PRAGMA synchronous=FULL", error) ||
+      !db_exec (db, "PRAGMA foreign_keys=OFF", error))
+    goto fail;
+
+  rc = sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL);
+  if (rc == SQLITE_OK && (rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    version = sqlite3_column_int (stmt, 0);
+  sqlite3_finalize (stmt);
+  if (version < 0)
+    {
+      db_error (db, rc, "Cannot read the schema version", error);
+      goto fail;
+    }
+  if (version == 0)
+    {
+      if (!db_exec (db,
+                    "BEGIN;"
+                    "CREATE TABLE agents ("
+                    "  id TEXT PRIMARY KEY NOT NULL,"
+                    "  task_id TEXT, state TEXT NOT NULL, status TEXT,"
+                    "  owner_uid INTEGER NOT NULL, pid INTEGER NOT NULL, bound_to TEXT,"
+                    "  declared INTEGER NOT NULL, stale_after INTEGER NOT NULL,"
+                    "  timeout_after INTEGER NOT NULL, started_at INTEGER NOT NULL,"
+                    "  metadata BLOB) WITHOUT ROWID;"
+                    "CREATE TABLE activity ("
+                    "  id TEXT PRIMARY KEY NOT NULL,"
+                    "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
+                    "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER) WITHOUT ROWID;"
+                    "INSERT INTO meta VALUES ('clean', 1);"
+                    "PRAGMA user_version=" G_STRINGIFY (DB_SCHEMA) ";"
+                    "COMMIT;", error))
+        goto fail;
+    }
+  else if (version != DB_SCHEMA)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "schema version %d, not %d", version, DB_SCHEMA);
+      goto fail;
+    }
+  return db;
+
+fail:
+  sqlite3_close (db);
+  return NULL;
+}
+
+/* Writer thread: a prepared statement, reset. */
+static sqlite3_stmt *
+stmt (HbState *self,
+      guint    which,
+      GError **error)
+{
+  if (self->stmts[which] == NULL &&
+      sqlite3_prepare_v3 (self->db, stmt_sql[which], -1, SQLITE_PREPARE_PERSISTENT,
+                          &self->stmts[which], NULL) != SQLITE_OK)
+    {
+      db_error (self->db, sqlite3_errcode (self->db), "Cannot prepare a statement", error);
+      return NULL;
+    }
+  return self->stmts[which];
+}
+
+/* Writer thread: one row. */
+static gboolean
+db_write_row (HbState   *self,
+              const Row *row,
+              GError   **error)
+{
+  sqlite3 *db = self->db;
+  sqlite3_stmt *s;
+
+  if (!row->present)
+    {
+      for (guint which = STMT_DELETE_AGENT; which <= STMT_DELETE_ACTIVITY; which++)
+        {
+          if ((s = stmt (self, which, error)) == NULL)
+            return FALSE;
+          sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+          if (!step_done (db, s, "Cannot delete an agent", error))
+            return FALSE;
+        }
+      return TRUE;
+    }
+
+  if (row->full)
+    {
+      if ((s = stmt (self, STMT_SAVE_AGENT, error)) == NULL)
+        return FALSE;
+      sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+      bind_text (s, 2, row->task_id);
+      bind_text (s, 3, row->state);
+      bind_text (s, 4, row->status);
+      sqlite3_bind_int64 (s, 5, row->owner_uid);
+      sqlite3_bind_int64 (s, 6, row->pid);
+      bind_text (s, 7, row->bound_to);
+      sqlite3_bind_int (s, 8, row->declared);
+      sqlite3_bind_int64 (s, 9, row->stale_after);
+      sqlite3_bind_int64 (s, 10, row->timeout_after);
+      sqlite3_bind_int64 (s, 11, row->started_at);
+      if (row->metadata)
+        sqlite3_bind_blob (s, 12, g_bytes_get_data (row->metadata, NULL),
+                           (int) g_bytes_get_size (row->metadata), SQLITE_STATIC);
+      else
+        sqlite3_bind_null (s, 12);
+      if (!step_done (db, s, "Cannot save an agent", error))
+        return FALSE;
+    }
+
+  if ((s = stmt (self, STMT_SAVE_ACTIVITY, error)) == NULL)
+    return FALSE;
+  sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 2, row->last_activity_at);
+  sqlite3_bind_int64 (s, 3, row->beats);
+  return step_done (db, s, "Cannot save an agent's activity", error);
+}
+
+static gboolean
+db_set_meta (HbState    *self,
+             const char *key,
+             gint64      value,
+             GError    **error)
+{
+  sqlite3_stmt *s = stmt (self, STMT_SET_META, error);
+
+  if (s == NULL)
+    return FALSE;
+  sqlite3_bind_text (s, 1, key, -1, SQLITE_STATIC);
+  sqlite3_bind_int64 (s, 2, value);
+  return step_done (self->db, s, "Cannot save the state's bookkeeping", error);
+}
+
+static gint64
+db_get_meta (sqlite3    *db,
+             const char *key,
+             gint64      fallback)
+{
+  sqlite3_stmt *stmt;
+  gint64 value = fallback;
+
+  if (sqlite3_prepare_v2 (db, "SELECT value FROM meta WHERE key = ?1", -1, &stmt, NULL) != SQLITE_OK)
+    return fallback;
+  sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    value = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  return value;
+}
+
+#define SELECT_ROWS \
+  "SELECT a.id, a.task_id, a.state, a.status, a.owner_uid, a.pid, a.bound_to, a.declared," \
+  " a.stale_after, a.timeout_after, a.started_at, a.metadata," \
+  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0)" \
+  " FROM agents a LEFT JOIN activity v ON v.id = a.id"
+
+static Row *
+row_from_statement (sqlite3_stmt *stmt)
+{
+  Row *row = g_new0 (Row, 1);
+  const void *blob;
+
+  row->id = g_strdup (column_text (stmt, 0));
+  row->present = TRUE;
+  row->full = TRUE;
+  row->task_id = g_strdup (column_text (stmt, 1));
+  row->state = g_intern_string (column_text (stmt, 2));
+  row->status = g_strdup (column_text (stmt, 3));
+  row->owner_uid = sqlite3_column_int64 (stmt, 4);
+  row->pid = sqlite3_column_int64 (stmt, 5);
+  row->bound_to = g_strdup (column_text (stmt, 6));
+  row->declared = sqlite3_column_int (stmt, 7) != 0;
+  row->stale_after = sqlite3_column_int64 (stmt, 8);
+  row->timeout_after = sqlite3_column_int64 (stmt, 9);
+  row->started_at = sqlite3_column_int64 (stmt, 10);
+  blob = sqlite3_column_blob (stmt, 11);
+  if (blob || sqlite3_column_type (stmt, 11) == SQLITE_BLOB)
+    row->metadata = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 11));
+  row->last_activity_at = sqlite3_column_int64 (stmt, 12);
+  row->beats = sqlite3_column_int64 (stmt, 13);
+  return row;
+}
+
+/* The row of @id as saved (present or not), or NULL if it cannot be read. */
+static Row *
+db_read_row (sqlite3    *db,
+             const char *id)
+{
+  sqlite3_stmt *stmt;
+  Row *row = NULL;
+  int rc;
+
+  if (sqlite3_prepare_v2 (db, SELECT_ROWS " WHERE a.id = ?1", -1, &stmt, NULL) != SQLITE_OK)
+    return NULL;
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  rc = sqlite3_step (stmt);
+  if (rc == SQLITE_ROW && column_text (stmt, 0) != NULL)
+    row = row_from_statement (stmt);
+  else if (rc == SQLITE_DONE)
+    {
+      row = g_new0 (Row, 1);
+      row->id = g_strdup (id);
+    }
+  sqlite3_finalize (stmt);
+  return row;
+}
+
 /* ------------------------------------------------------------------ */
 /* Writing                                                             */
 
+static gboolean on_batch_done (gpointer data);
+
+/* Writer thread: one transaction. On failure, the callers' rows as the
+ * database still holds them, for the main thread to take their changes
+ * back. */
 static void
-add_agent (JsonBuilder      *builder,
-           HeartbeatMonitor *monitor,
-           HeartbeatAgent   *agent)
+batch_run (gpointer data,
+           gpointer user_data)
 {
-  GVariant *metadata = heartbeat_agent_get_metadata (agent);
-  const char *task_id = heartbeat_agent_get_task_id (agent);
-  const char *bound_to = heartbeat_agent_get_bound_to (agent);
-  const char *status = heartbeat_agent_get_status (agent);
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "id");
-  json_builder_add_string_value (builder, heartbeat_agent_get_id (agent));
-  json_builder_set_member_name (builder, "task-id");
-  if (task_id)
-    json_builder_add_string_value (builder, task_id);
-  else
-    json_builder_add_null_value (builder);
-  json_builder_set_member_name (builder, "state");
-  json_builder_add_string_value (builder, heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
-  json_builder_set_member_name (builder, "status");
-  if (status)
-    json_builder_add_string_value (builder, status);
-  else
-    json_builder_add_null_value (builder);
-  json_builder_set_member_name (builder, "owner-uid");
-  json_builder_add_int_value (builder, heartbeat_agent_get_owner_uid (agent));
-  json_builder_set_member_name (builder, "pid");
-  json_builder_add_int_value (builder, heartbeat_agent_get_pid (agent));
-  json_builder_set_member_name (builder, "bound-to");
-  if (bound_to)
-    json_builder_add_string_value (builder, bound_to);
-  else
-    json_builder_add_null_value (builder);
-  json_builder_set_member_name (builder, "declared");
-  json_builder_add_boolean_value (builder, heartbeat_agent_is_declared (agent));
-  json_builder_set_member_name (builder, "beats");
-  json_builder_add_int_value (builder, (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64));
-  json_builder_set_member_name (builder, "stale-after-usec");
-  json_builder_add_int_value (builder, heartbeat_agent_get_own_stale_after (agent));
-  json_builder_set_member_name (builder, "timeout-after-usec");
-  json_builder_add_int_value (builder, heartbeat_agent_get_own_timeout_after (agent));
-  json_builder_set_member_name (builder, "started-at");
-  json_builder_add_int_value (builder, heartbeat_monitor_to_realtime (monitor, heartbeat_agent_get_started_at (agent)));
-  json_builder_set_member_name (builder, "last-activity-at");
-  json_builder_add_int_value (builder, heartbeat_monitor_to_realtime (monitor, heartbeat_agent_get_last_activity_at (agent)));
-  json_builder_set_member_name (builder, "metadata");
-  if (metadata)
-    {
-      g_autofree char *text = g_variant_print (metadata, TRUE);
-      json_builder_add_string_value (builder, text);
-    }
-  else
-    json_builder_add_null_value (builder);
-  json_builder_end_object (builder);
-}
-
-static char *
-serialize (HbState *self,
-           gsize   *length)
-{
-  g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
-  g_autoptr(JsonNode) root = NULL;
-
-  json_builder_begin_object (builder);
-  json_builder_set_member_name (builder, "version");
-  json_builder_add_int_value (builder, STATE_VERSION);
-  json_builder_set_member_name (builder, "saved-at");
-  json_builder_add_int_value (builder, g_get_real_time ());
-  json_builder_set_member_name (builder, "agents");
-  json_builder_begin_array (builder);
-  for (guint i = 0; i < agents->len; i++)
-    add_agent (builder, self->monitor, g_ptr_array_index (agents, i));
-  json_builder_end_array (builder);
-  json_builder_end_object (builder);
-
-  root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  json_generator_set_pretty (generator, TRUE);
-  return json_generator_to_data (generator, length);
-}
-
-static gboolean on_retry (gpointer user_data);
-
-/* Writing happens in one writer thread, in the order the writes were
- * asked for: a batched write (beats) does not stall the main loop on
- * fsync, and a write-through (a registration) waits for everything
- * before it and itself. The snapshot is always taken on the main thread. */
-typedef struct {
-  HbState  *state;     /* a reference, for asynchronous jobs */
-  char     *directory;
-  char     *path;
-  char     *data;
-  gsize     length;
-  GError   *error;
-  gboolean  wait;      /* the main thread waits on done */
-  gboolean  done;
-} WriteJob;
-
-static void
-write_job_free (WriteJob *job)
-{
-  g_clear_object (&job->state);
-  g_free (job->directory);
-  g_free (job->path);
-  g_free (job->data);
-  g_clear_error (&job->error);
-  g_free (job);
-}
-
-/* Main thread: what a finished write means. */
-static gboolean
-write_job_finish (HbState  *self,
-                  WriteJob *job,
-                  GError  **error)
-{
-  if (job->error != NULL)
-    {
-      g_autofree char *problem = g_strdup_printf ("Cannot save the agents to %s: %s",
-                                                  self->path, job->error->message);
-      set_problem (self, problem);
-      if (self->retry_id == 0)
-        self->retry_id = g_timeout_add_seconds (RETRY_SECONDS, on_retry, self);
-      if (error)
-        *error = g_error_copy (job->error);
-      return FALSE;
-    }
-
-  self->write_count++;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WRITE_COUNT]);
-  g_clear_handle_id (&self->retry_id, g_source_remove);
-  set_problem (self, NULL);
-  return TRUE;
-}
-
-static gboolean
-on_write_done (gpointer user_data)
-{
-  WriteJob *job = user_data;
-
-  write_job_finish (job->state, job, NULL);
-  write_job_free (job);
-  return G_SOURCE_REMOVE;
-}
-
-/* Writer thread. */
-static void
-write_job_run (gpointer data,
-               gpointer user_data)
-{
-  WriteJob *job = data;
+  Batch *batch = data;
   HbState *self = user_data;
+  sqlite3 *db = self->db;
+  gboolean ok;
 
-  if (g_mkdir_with_parents (job->directory, 0700) != 0)
+  ok = db_exec (db, batch->durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", &batch->error) &&
+       db_exec (db, "BEGIN IMMEDIATE", &batch->error);
+  for (guint i = 0; ok && i < batch->rows->len; i++)
+    ok = db_write_row (self, g_ptr_array_index (batch->rows, i), &batch->error);
+  if (ok && batch->synced_at != 0)
+    ok = db_set_meta (self, "synced-at", batch->synced_at, &batch->error);
+  if (ok && batch->clean >= 0)
+    ok = db_set_meta (self, "clean", batch->clean, &batch->error);
+  if (ok)
+    ok = db_exec (db, "COMMIT", &batch->error);
+
+  if (!ok)
     {
-      int saved = errno;
-      g_set_error (&job->error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "Cannot create %s: %s", job->directory, g_strerror (saved));
-    }
-  else
-    g_file_set_contents_full (job->path, job->data, (gssize) job->length,
-                              G_FILE_SET_CONTENTS_CONSISTENT | G_FILE_SET_CONTENTS_DURABLE,
-                              0600, &job->error);
+      if (!sqlite3_get_autocommit (db))
+        sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+      batch->read_back = g_ptr_array_new_with_free_func ((GDestroyNotify) row_free);
+      for (guint i = 0; i < batch->rows->len; i++)
+        {
+          Row *row = g_ptr_array_index (batch->rows, i);
+          Row *saved;
 
-  if (job->wait)
+          if (!(row->flags & DIRTY_CALLER))
+            continue;
+          saved = db_read_row (db, row->id);
+          if (saved)
+            g_ptr_array_add (batch->read_back, saved);
+          else
+            g_warning ("Cannot read back agent “%s” to take its change back", row->id);
+        }
+    }
+
+  if (batch->wait)
     {
       g_mutex_lock (&self->writer_lock);
-      job->done = TRUE;
+      batch->done = TRUE;
       g_cond_broadcast (&self->writer_cond);
       g_mutex_unlock (&self->writer_lock);
     }
   else
-    g_main_context_invoke (self->context, on_write_done, job);
+    g_main_context_invoke (self->context, on_batch_done, batch);
 }
 
-/* Writes the agents: waiting for the disk when @wait, else in the
- * background (the outcome lands on the main loop). */
-static gboolean
-write_agents (HbState  *self,
-              gboolean  wait,
-              GError  **error)
+/* The agent @id as it is now: a row to write, or its absence. */
+static Row *
+row_from_agent (HbState    *self,
+                const char *id,
+                guint       flags)
 {
-  WriteJob *job = g_new0 (WriteJob, 1);
-  gboolean ok = TRUE;
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
+  Row *row = g_new0 (Row, 1);
+  GVariant *metadata;
 
-  g_clear_handle_id (&self->batch_id, g_source_remove);
+  row->id = g_strdup (id);
+  row->flags = flags;
+  if (agent == NULL)
+    return row;
 
-  job->directory = g_strdup (self->directory);
-  job->path = g_strdup (self->path);
-  job->data = serialize (self, &job->length);
-  job->wait = wait;
-  if (!wait)
-    job->state = g_object_ref (self);
-  g_thread_pool_push (self->writer, job, NULL);
-  if (!wait)
-    return TRUE;
+  row->present = TRUE;
+  row->full = (flags & DIRTY_FULL) != 0;
+  row->last_activity_at = heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_last_activity_at (agent));
+  row->beats = (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64);
+  if (!row->full)
+    return row;
 
-  g_mutex_lock (&self->writer_lock);
-  while (!job->done)
-    g_cond_wait (&self->writer_cond, &self->writer_lock);
-  g_mutex_unlock (&self->writer_lock);
-  ok = write_job_finish (self, job, error);
-  write_job_free (job);
-  return ok;
+  row->task_id = g_strdup (heartbeat_agent_get_task_id (agent));
+  row->state = heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent));
+  row->status = g_strdup (heartbeat_agent_get_status (agent));
+  row->bound_to = g_strdup (heartbeat_agent_get_bound_to (agent));
+  row->owner_uid = heartbeat_agent_get_owner_uid (agent);
+  row->pid = heartbeat_agent_get_pid (agent);
+  row->declared = heartbeat_agent_is_declared (agent);
+  row->stale_after = heartbeat_agent_get_own_stale_after (agent);
+  row->timeout_after = heartbeat_agent_get_own_timeout_after (agent);
+  row->started_at = heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_started_at (agent));
+  metadata = heartbeat_agent_get_metadata (agent);
+  if (metadata)
+    row->metadata = g_variant_get_data_as_bytes (metadata);
+  return row;
+}
+
+static Batch *
+batch_new (HbState *self)
+{
+  Batch *batch = g_new0 (Batch, 1);
+
+  batch->state = g_object_ref (self);
+  batch->rows = g_ptr_array_new_with_free_func ((GDestroyNotify) row_free);
+  batch->clean = -1;
+  return batch;
+}
+
+/* Main thread: the pending ids, as the monitor holds them now. Only the
+ * urgent ones, unless @all (a lazy sync, a reload, the exit). */
+static Batch *
+cut (HbState  *self,
+     gboolean  all)
+{
+  Batch *batch = batch_new (self);
+  g_autoptr(GHashTable) urgent = g_steal_pointer (&self->urgent);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  self->urgent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_iter_init (&iter, urgent);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    {
+      g_hash_table_remove (self->lazy, key);   /* its row has its activity */
+      g_ptr_array_add (batch->rows, row_from_agent (self, key, GPOINTER_TO_UINT (value)));
+    }
+  batch->durable = batch->rows->len > 0;
+  if (all)
+    {
+      g_autoptr(GHashTable) lazy = g_steal_pointer (&self->lazy);
+
+      self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      g_hash_table_iter_init (&iter, lazy);
+      while (g_hash_table_iter_next (&iter, &key, NULL))
+        g_ptr_array_add (batch->rows, row_from_agent (self, key, DIRTY_ACTIVITY));
+      batch->synced_at = g_get_real_time ();
+      g_clear_handle_id (&self->lazy_id, g_source_remove);
+    }
+  batch->seq = self->change_seq;
+  return batch;
+}
+
+static void
+complete_waiters (HbState      *self,
+                  guint64       seq,
+                  const GError *error)
+{
+  Waiter *waiter;
+
+  self->settled_seq = MAX (self->settled_seq, seq);
+  while ((waiter = g_queue_peek_head (&self->waiters)) != NULL && waiter->seq <= seq)
+    {
+      g_queue_pop_head (&self->waiters);
+      if (error)
+        g_task_return_new_error (waiter->task, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED,
+                                 "The change could not be saved, so it was taken back: %s",
+                                 error->message);
+      else
+        g_task_return_boolean (waiter->task, TRUE);
+      g_object_unref (waiter->task);
+      g_free (waiter);
+    }
+}
+
+static void mark (HbState *self, const char *id, guint flags);
+static gboolean on_retry (gpointer user_data);
+static void start_batch (HbState *self, gboolean all);
+
+/* A row read back as HeartbeatAgentOptions and a snapshot. */
+static gboolean restore_row (HbState *self, const Row *row, gint64 active_until,
+                             gboolean revert, GError **error);
+
+/* Main thread: what a finished transaction means. */
+static gboolean
+batch_finish (HbState *self,
+              Batch   *batch,
+              GError **error)
+{
+  if (batch->error == NULL)
+    {
+      self->write_count++;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_WRITE_COUNT]);
+      g_clear_handle_id (&self->retry_id, g_source_remove);
+      set_problem (self, NULL);
+      complete_waiters (self, batch->seq, NULL);
+      return TRUE;
+    }
+
+  {
+    g_autofree char *problem = g_strdup_printf ("Cannot save the agents to %s: %s",
+                                                self->path, batch->error->message);
+    set_problem (self, problem);
+  }
+
+  /* the callers' changes go back to what is saved; the rest stays
+   * pending, for the retry */
+  for (guint i = 0; batch->read_back && i < batch->read_back->len; i++)
+    {
+      Row *saved = g_ptr_array_index (batch->read_back, i);
+      g_autoptr(GError) local = NULL;
+
+      if (!restore_row (self, saved, 0, TRUE, &local))
+        g_warning ("Cannot take back the change of agent “%s”: %s", saved->id, local->message);
+    }
+  for (guint i = 0; i < batch->rows->len; i++)
+    {
+      Row *row = g_ptr_array_index (batch->rows, i);
+
+      if (!(row->flags & DIRTY_CALLER))
+        mark (self, row->id, row->flags);
+    }
+  complete_waiters (self, batch->seq, batch->error);
+  if (self->retry_id == 0)
+    self->retry_id = g_timeout_add_seconds (RETRY_SECONDS, on_retry, self);
+  if (error)
+    *error = g_error_copy (batch->error);
+  return FALSE;
+}
+
+/* Main thread, after an asynchronous batch. */
+static gboolean
+on_batch_done (gpointer data)
+{
+  Batch *batch = data;
+  HbState *self = batch->state;
+  gboolean ok;
+
+  if (self->in_flight == batch)
+    self->in_flight = NULL;
+  ok = batch_finish (self, batch, NULL);
+  batch_free (batch);
+
+  if (self->full_next)
+    start_batch (self, TRUE);
+  else if (ok && g_hash_table_size (self->urgent) > 0)
+    start_batch (self, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+start_batch (HbState  *self,
+             gboolean  all)
+{
+  Batch *batch;
+
+  if (self->in_flight != NULL || self->db == NULL)
+    {
+      self->full_next |= all;
+      return;
+    }
+  self->full_next = FALSE;
+  batch = cut (self, all);
+  if (batch->rows->len == 0 && batch->synced_at == 0)
+    {
+      complete_waiters (self, batch->seq, NULL);
+      batch_free (batch);
+      return;
+    }
+  self->in_flight = batch;
+  g_thread_pool_push (self->writer, batch, NULL);
 }
 
 static gboolean
-write_now (HbState *self,
-           GError **error)
+on_cut (gpointer user_data)
 {
-  return write_agents (self, TRUE, error);
+  HbState *self = user_data;
+
+  self->cut_id = 0;
+  start_batch (self, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_lazy (gpointer user_data)
+{
+  HbState *self = user_data;
+
+  self->lazy_id = 0;
+  start_batch (self, TRUE);
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -317,84 +779,231 @@ on_retry (gpointer user_data)
   HbState *self = user_data;
 
   self->retry_id = 0;
-  write_now (self, NULL);   /* re-arms itself on failure */
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_batch (gpointer user_data)
-{
-  HbState *self = user_data;
-
-  self->batch_id = 0;
-  write_agents (self, FALSE, NULL);
+  start_batch (self, TRUE);
   return G_SOURCE_REMOVE;
 }
 
 static void
-write_soon (HbState *self)
+arm_lazy (HbState *self)
 {
-  if (self->loading || self->batch_id != 0 || self->retry_id != 0)
-    return;
-  self->batch_id = g_timeout_add (BATCH_MS, on_batch, self);
+  if (self->lazy_id == 0 && !self->loading)
+    self->lazy_id = g_timeout_add_seconds_full (G_PRIORITY_LOW,
+                                                (guint) MAX (1, self->sync_interval / G_USEC_PER_SEC),
+                                                on_lazy, self, NULL);
 }
 
-/* The monitor's commit function: a registration, an unregistration or an
- * idle mark by a caller is on disk before it counts. */
-static gboolean
-commit (HeartbeatMonitor *monitor,
-        gpointer          user_data,
-        GError          **error)
+/* Records that @id has something pending. O(1). */
+static void
+mark (HbState    *self,
+      const char *id,
+      guint       flags)
+{
+  if (flags & ~DIRTY_ACTIVITY)
+    {
+      gpointer old;
+
+      if (g_hash_table_lookup_extended (self->urgent, id, NULL, &old))
+        g_hash_table_replace (self->urgent, g_strdup (id), GUINT_TO_POINTER (GPOINTER_TO_UINT (old) | flags));
+      else
+        g_hash_table_insert (self->urgent, g_strdup (id), GUINT_TO_POINTER (flags));
+    }
+  else if (!g_hash_table_contains (self->lazy, id))
+    {
+      g_hash_table_add (self->lazy, g_strdup (id));
+      arm_lazy (self);
+    }
+}
+
+/* HeartbeatStoreFuncs.changed */
+static void
+on_changed (HeartbeatMonitor *monitor,
+            const char       *id,
+            HeartbeatChange   change,
+            gpointer          user_data)
 {
   HbState *self = user_data;
 
   if (self->loading)
-    return TRUE;
-  return write_now (self, error);
+    return;
+  switch (change)
+    {
+    case HEARTBEAT_CHANGE_ACTIVITY:
+      mark (self, id, DIRTY_ACTIVITY);
+      return;
+    case HEARTBEAT_CHANGE_CALLER:
+      mark (self, id, DIRTY_FULL | DIRTY_CALLER);
+      break;
+    case HEARTBEAT_CHANGE_STATE:
+    default:
+      mark (self, id, DIRTY_FULL);
+      break;
+    }
+  self->change_seq++;
+  if (self->cut_id == 0 && self->in_flight == NULL)
+    self->cut_id = g_idle_add (on_cut, self);
 }
 
+/* HeartbeatStoreFuncs.sync */
 static void
-on_registered (HeartbeatMonitor *monitor,
-               HeartbeatAgent   *agent,
-               HbState          *self)
+on_sync (HeartbeatMonitor *monitor,
+         GTask            *task,
+         gpointer          user_data)
 {
-  /* heartbeat_monitor_register() committed already; a declared agent
-   * comes from the configuration and rides with the next batch */
-  write_soon (self);
+  HbState *self = user_data;
+  Waiter *waiter;
+
+  if (self->settled_seq >= self->change_seq)
+    {
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+      return;
+    }
+  waiter = g_new (Waiter, 1);
+  waiter->seq = self->change_seq;
+  waiter->task = task;
+  g_queue_push_tail (&self->waiters, waiter);
 }
 
-static void
-on_unregistered (HeartbeatMonitor         *monitor,
-                 HeartbeatAgent           *agent,
-                 HeartbeatUnregisterReason reason,
-                 HbState                  *self)
-{
-  /* A caller's Unregister was committed before it was announced; removals
-   * the deadlines bring (timed out, gone) ride with the next batch. */
-  if (reason != HEARTBEAT_UNREGISTER_REASON_UNREGISTERED)
-    write_soon (self);
-}
-
-static void
-on_activity (HeartbeatMonitor *monitor,
-             HeartbeatAgent   *agent,
-             HbState          *self)
-{
-  write_soon (self);
-}
-
-static void
-on_state_changed (HeartbeatMonitor   *monitor,
-                  HeartbeatAgent     *agent,
-                  HeartbeatAgentState old_state,
-                  HeartbeatAgentState new_state,
-                  HbState            *self)
-{
-  write_soon (self);
-}
+static const HeartbeatStoreFuncs store_funcs = {
+  .changed = on_changed,
+  .sync = on_sync,
+};
 
 /* ------------------------------------------------------------------ */
 /* Reading                                                             */
+
+static gboolean
+restore_row (HbState    *self,
+             const Row  *row,
+             gint64      active_until,
+             gboolean    revert,
+             GError    **error)
+{
+  HeartbeatAgentOptions options = { 0 };
+  HeartbeatAgentSnapshot snapshot = { 0 };
+  g_autoptr(GVariant) metadata = NULL;
+
+  if (!row->present)
+    {
+      heartbeat_monitor_revert (self->monitor, row->id, NULL, NULL, NULL);
+      return TRUE;
+    }
+  if (row->state == NULL || !heartbeat_agent_state_from_string (row->state, &snapshot.state) ||
+      row->owner_uid < 0 || row->owner_uid > G_MAXUINT32 ||
+      row->pid < 0 || row->pid > G_MAXINT32 || row->beats < 0 ||
+      row->stale_after < 0 || row->stale_after > HEARTBEAT_THRESHOLD_MAX ||
+      row->timeout_after < 0 || row->timeout_after > HEARTBEAT_THRESHOLD_MAX ||
+      row->started_at < 0 || row->last_activity_at < 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a field is out of range");
+      return FALSE;
+    }
+  if (row->metadata)
+    {
+      metadata = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, row->metadata, FALSE));
+      if (!g_variant_is_normal_form (metadata))
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "its metadata is malformed");
+          return FALSE;
+        }
+    }
+
+  options.task_id = row->task_id;
+  options.stale_after_usec = row->stale_after;
+  options.timeout_after_usec = row->timeout_after;
+  options.owner_uid = (guint32) row->owner_uid;
+  options.pid = (gint32) row->pid;
+  options.metadata = metadata;
+  options.bound_to = row->bound_to;
+  snapshot.status = row->status;
+  snapshot.beats = (guint64) row->beats;
+  snapshot.started_at_realtime = row->started_at;
+  snapshot.last_activity_at_realtime = row->last_activity_at;
+  snapshot.declared = row->declared;
+  snapshot.active_until_realtime = active_until;
+
+  if (revert)
+    heartbeat_monitor_revert (self->monitor, row->id, &options, &snapshot, error);
+  else
+    heartbeat_monitor_restore (self->monitor, row->id, &options, &snapshot, error);
+  return error == NULL || *error == NULL;
+}
+
+/* The agents in the database. FALSE if it cannot be read (corrupt). */
+static gboolean
+load_rows (HbState *self,
+           guint   *restored,
+           GError **error)
+{
+  sqlite3_stmt *stmt;
+  gint64 active_until = 0;
+  int rc;
+
+  /* After an unclean exit, beats since the last lazy sync were lost: a
+   * healthy agent gets its threshold from now before it can go stale. */
+  if (db_get_meta (self->db, "clean", 0) == 0)
+    active_until = g_get_real_time ();
+
+  rc = sqlite3_prepare_v2 (self->db, SELECT_ROWS, -1, &stmt, NULL);
+  if (rc != SQLITE_OK)
+    return db_error (self->db, rc, "Cannot read the agents", error);
+  while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    {
+      g_autoptr(GError) local = NULL;
+      Row *row;
+
+      if (column_text (stmt, 0) == NULL)
+        continue;
+      row = row_from_statement (stmt);
+      if (restore_row (self, row, active_until, FALSE, &local))
+        (*restored)++;
+      else
+        g_warning ("%s: agent “%s”: %s; skipped", self->path, row->id, local->message);
+      row_free (row);
+    }
+  sqlite3_finalize (stmt);
+  if (rc != SQLITE_DONE)
+    return db_error (self->db, rc, "Cannot read the agents", error);
+  return TRUE;
+}
+
+/* A file we cannot read is kept for a human, under a name that says so. */
+static void
+move_aside (const char *path,
+            const char *why)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%SZ");
+  g_autofree char *aside = g_strdup_printf ("%s.corrupt-%s", path, stamp);
+
+  if (g_rename (path, aside) == 0)
+    g_warning ("The state file %s is unreadable (%s); moved it to %s and started empty",
+               path, why, aside);
+  else
+    g_warning ("The state file %s is unreadable (%s) and could not be moved aside: %s",
+               path, why, g_strerror (errno));
+}
+
+static void
+move_db_aside (HbState    *self,
+               const char *why)
+{
+  static const char *const suffixes[] = { "-wal", "-shm" };
+  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
+  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%SZ");
+
+  move_aside (self->path, why);
+  for (gsize i = 0; i < G_N_ELEMENTS (suffixes); i++)
+    {
+      g_autofree char *from = g_strconcat (self->path, suffixes[i], NULL);
+      g_autofree char *to = g_strdup_printf ("%s.corrupt-%s%s", self->path, stamp, suffixes[i]);
+
+      if (g_file_test (from, G_FILE_TEST_EXISTS))
+        g_rename (from, to);
+    }
+}
+
+/* --- agents.json, as heartbeatd 0.x wrote it, imported once --- */
 
 static const char *
 member_string (JsonObject *object,
@@ -453,9 +1062,9 @@ variant_text_depth_ok (const char *text,
 }
 
 static gboolean
-restore_agent (HbState    *self,
-               JsonObject *object,
-               GError    **error)
+restore_json_agent (HbState    *self,
+                    JsonObject *object,
+                    GError    **error)
 {
   HeartbeatAgentOptions options = { 0 };
   HeartbeatAgentSnapshot snapshot = { 0 };
@@ -518,24 +1127,82 @@ restore_agent (HbState    *self,
       g_prefix_error (error, "agent “%s”: ", id);
       return FALSE;
     }
+  mark (self, id, DIRTY_FULL);
   return TRUE;
 }
 
-/* A file we cannot read is kept for a human, under a name that says so. */
-static void
-move_aside (HbState    *self,
-            const char *why)
+/* Restores the agents of an agents.json; FALSE if there is none. */
+static gboolean
+import_json (HbState *self,
+             guint   *imported)
 {
-  g_autoptr(GDateTime) now = g_date_time_new_now_utc ();
-  g_autofree char *stamp = g_date_time_format (now, "%Y%m%dT%H%M%SZ");
-  g_autofree char *aside = g_strdup_printf ("%s.corrupt-%s", self->path, stamp);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) local = NULL;
+  g_autofree char *contents = NULL;
+  JsonObject *root;
+  JsonArray *agents;
+  gint64 version;
+  gsize length;
 
-  if (g_rename (self->path, aside) == 0)
-    g_warning ("The state file %s is unreadable (%s); moved it to %s and started empty",
-               self->path, why, aside);
-  else
-    g_warning ("The state file %s is unreadable (%s) and could not be moved aside: %s",
-               self->path, why, g_strerror (errno));
+  if (!g_file_get_contents (self->json_path, &contents, &length, &local))
+    {
+      if (!g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
+        g_warning ("Cannot read %s to import it: %s", self->json_path, local->message);
+      return FALSE;
+    }
+  if (!hb_json_check (contents, length, STATE_JSON_MAX_DEPTH, &local) ||
+      !json_parser_load_from_data (parser, contents, (gssize) length, &local))
+    {
+      move_aside (self->json_path, local->message);
+      return FALSE;
+    }
+  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      move_aside (self->json_path, "not a JSON object");
+      return FALSE;
+    }
+  root = json_node_get_object (json_parser_get_root (parser));
+  if (!member_int (root, "version", 0, G_MAXINT64, &version) || version != STATE_JSON_VERSION ||
+      !json_object_has_member (root, "agents") ||
+      !JSON_NODE_HOLDS_ARRAY (json_object_get_member (root, "agents")))
+    {
+      move_aside (self->json_path, "unknown version, or no agents array");
+      return FALSE;
+    }
+
+  agents = json_object_get_array_member (root, "agents");
+  for (guint i = 0; i < json_array_get_length (agents); i++)
+    {
+      JsonNode *node = json_array_get_element (agents, i);
+      g_autoptr(GError) agent_error = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        g_warning ("%s: entry %u is not an object; skipped", self->json_path, i);
+      else if (!restore_json_agent (self, json_node_get_object (node), &agent_error))
+        g_warning ("%s: %s; skipped", self->json_path, agent_error->message);
+      else
+        (*imported)++;
+    }
+  return TRUE;
+}
+
+/* Main thread, blocking: one batch, waited for. */
+static gboolean
+run_batch_now (HbState *self,
+               Batch   *batch,
+               GError **error)
+{
+  gboolean ok;
+
+  batch->wait = TRUE;
+  g_thread_pool_push (self->writer, batch, NULL);
+  g_mutex_lock (&self->writer_lock);
+  while (!batch->done)
+    g_cond_wait (&self->writer_cond, &self->writer_lock);
+  g_mutex_unlock (&self->writer_lock);
+  ok = batch_finish (self, batch, error);
+  batch_free (batch);
+  return ok;
 }
 
 /**
@@ -611,10 +1278,13 @@ hb_state_lock (HbState *state,
  * @state: a #HbState
  * @error: return location for a #GError
  *
- * Restores the agents saved in the state directory. A missing file is a
- * first start; an unreadable or corrupt one is moved aside
- * (`agents.json.corrupt-TIMESTAMP`) and the daemon starts empty; a single
- * bad agent entry is skipped with a warning.
+ * Opens the database in the state directory and restores its agents. A
+ * database that cannot be opened or read is moved aside
+ * (`agents.db.corrupt-TIMESTAMP`) and the daemon starts empty; a single
+ * bad row is skipped with a warning. An `agents.json` of an older
+ * heartbeatd is imported, saved, and renamed `agents.json.imported`.
+ * Marks the database in use: if the daemon does not exit through
+ * hb_state_flush(), the next start knows beats may have been lost.
  *
  * Returns: %TRUE, or %FALSE with @error set if the directory is unusable
  */
@@ -622,76 +1292,70 @@ gboolean
 hb_state_load (HbState *state,
                GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  HbState *self = state;
   g_autoptr(GError) local = NULL;
-  g_autofree char *contents = NULL;
-  JsonObject *root;
-  JsonArray *agents;
-  gint64 version;
-  gsize length;
-  guint restored = 0;
+  gboolean imported_json;
+  guint restored = 0, imported = 0;
+  Batch *batch;
 
   g_return_val_if_fail (HB_IS_STATE (state), FALSE);
+  g_return_val_if_fail (self->db == NULL, FALSE);
 
-  if (g_mkdir_with_parents (state->directory, 0700) != 0)
+  if (g_mkdir_with_parents (self->directory, 0700) != 0)
     {
       int saved = errno;
       g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved),
-                   "Cannot create the state directory %s: %s", state->directory, g_strerror (saved));
+                   "Cannot create the state directory %s: %s", self->directory, g_strerror (saved));
       return FALSE;
     }
 
-  if (!g_file_get_contents (state->path, &contents, &length, &local))
+  self->loading = TRUE;
+  self->db = db_open (self->path, &local);
+  if (self->db != NULL && !load_rows (self, &restored, &local))
+    g_clear_pointer (&self->db, sqlite3_close);
+  if (self->db == NULL)
     {
-      if (g_error_matches (local, G_FILE_ERROR, G_FILE_ERROR_NOENT))
-        return TRUE;
-      g_propagate_prefixed_error (error, g_steal_pointer (&local), "Cannot read %s: ", state->path);
-      return FALSE;
+      GPtrArray *agents = heartbeat_monitor_list_agents (self->monitor);
+
+      /* nothing of a database we could not read is kept */
+      for (guint i = 0; i < agents->len; i++)
+        heartbeat_monitor_revert (self->monitor, heartbeat_agent_get_id (g_ptr_array_index (agents, i)),
+                                  NULL, NULL, NULL);
+      g_ptr_array_unref (agents);
+      restored = 0;
+      move_db_aside (self, local->message);
+      g_clear_error (&local);
+      self->db = db_open (self->path, &local);
+      if (self->db == NULL)
+        {
+          self->loading = FALSE;
+          g_propagate_prefixed_error (error, g_steal_pointer (&local), "Cannot create %s: ", self->path);
+          return FALSE;
+        }
+    }
+  self->loading = FALSE;
+
+  imported_json = import_json (self, &imported);
+
+  /* what was imported, and the mark that the database is in use */
+  batch = cut (self, TRUE);
+  batch->clean = 0;
+  batch->durable = TRUE;
+  if (!run_batch_now (self, batch, &local))
+    {
+      /* serving, degraded, retrying: as for any failed write */
+      g_debug ("Could not mark %s in use: %s", self->path, local->message);
+    }
+  else if (imported_json)
+    {
+      g_autofree char *aside = g_strconcat (self->json_path, ".imported", NULL);
+
+      if (g_rename (self->json_path, aside) == 0)
+        g_message ("Imported %u agents from %s into %s; the file is now %s",
+                   imported, self->json_path, self->path, aside);
     }
 
-  /* No size limit: the file is ours, and what the fronts accept is
-   * bounded ([limits], HEARTBEAT_METADATA_MAX_SIZE), so it always fits. */
-  if (!hb_json_check (contents, length, STATE_MAX_DEPTH, &local) ||
-      !json_parser_load_from_data (parser, contents, (gssize) length, &local))
-    {
-      move_aside (state, local->message);
-      return TRUE;
-    }
-  if (json_parser_get_root (parser) == NULL || !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
-    {
-      move_aside (state, "not a JSON object");
-      return TRUE;
-    }
-  root = json_node_get_object (json_parser_get_root (parser));
-  if (!member_int (root, "version", 0, G_MAXINT64, &version) || version != STATE_VERSION)
-    {
-      move_aside (state, "unknown version");
-      return TRUE;
-    }
-  if (!json_object_has_member (root, "agents") ||
-      !JSON_NODE_HOLDS_ARRAY (json_object_get_member (root, "agents")))
-    {
-      move_aside (state, "no agents array");
-      return TRUE;
-    }
-
-  agents = json_object_get_array_member (root, "agents");
-  state->loading = TRUE;
-  for (guint i = 0; i < json_array_get_length (agents); i++)
-    {
-      JsonNode *node = json_array_get_element (agents, i);
-      g_autoptr(GError) agent_error = NULL;
-
-      if (!JSON_NODE_HOLDS_OBJECT (node))
-        g_warning ("%s: entry %u is not an object; skipped", state->path, i);
-      else if (!restore_agent (state, json_node_get_object (node), &agent_error))
-        g_warning ("%s: %s; skipped", state->path, agent_error->message);
-      else
-        restored++;
-    }
-  state->loading = FALSE;
-
-  g_debug ("Restored %u agents from %s", restored, state->path);
+  g_debug ("Restored %u agents from %s", restored, self->path);
   return TRUE;
 }
 
@@ -700,7 +1364,8 @@ hb_state_load (HbState *state,
  * @state: a #HbState
  * @error: return location for a #GError
  *
- * Writes the agents now, whatever is pending (on the way out).
+ * Writes everything pending now, and waits for it (on the way out): the
+ * next start then knows that nothing was lost.
  *
  * Returns: %TRUE on success
  */
@@ -708,15 +1373,65 @@ gboolean
 hb_state_flush (HbState *state,
                 GError **error)
 {
+  HbState *self = state;
+  Batch *batch;
+
   g_return_val_if_fail (HB_IS_STATE (state), FALSE);
-  return write_now (state, error);
+
+  if (self->db == NULL)
+    return TRUE;
+  /* the batch in flight first, with its waiters */
+  while (self->in_flight != NULL)
+    g_main_context_iteration (self->context, TRUE);
+  batch = cut (self, TRUE);
+  batch->clean = 1;
+  batch->durable = TRUE;
+  return run_batch_now (self, batch, error);
+}
+
+/**
+ * hb_state_save_soon:
+ * @state: a #HbState
+ *
+ * Writes everything pending, activity included, without waiting (on
+ * reload).
+ */
+void
+hb_state_save_soon (HbState *state)
+{
+  g_return_if_fail (HB_IS_STATE (state));
+  start_batch (state, TRUE);
+}
+
+/**
+ * hb_state_set_sync_interval:
+ * @state: a #HbState
+ * @usec: how often the activity of agents that beat is saved, in µs
+ *
+ * Beats are saved this often, at most; a change of anything else at once.
+ */
+void
+hb_state_set_sync_interval (HbState *state,
+                            gint64   usec)
+{
+  g_return_if_fail (HB_IS_STATE (state));
+  g_return_if_fail (usec > 0);
+
+  if (state->sync_interval == usec)
+    return;
+  state->sync_interval = usec;
+  if (state->lazy_id != 0)
+    {
+      g_clear_handle_id (&state->lazy_id, g_source_remove);
+      arm_lazy (state);
+    }
 }
 
 /**
  * hb_state_get_path:
  * @state: a #HbState
  *
- * Returns: the state file's path
+ * Returns: the database's path
  */
 const char *
 hb_state_get_path (HbState *state)
@@ -742,7 +1457,7 @@ hb_state_get_problem (HbState *state)
  * hb_state_get_write_count:
  * @state: a #HbState
  *
- * Returns: how many times the file was written (for tests)
+ * Returns: how many transactions were committed (for tests)
  */
 guint64
 hb_state_get_write_count (HbState *state)
@@ -756,7 +1471,7 @@ hb_state_get_write_count (HbState *state)
  * @monitor: the monitor to persist
  * @directory: the state directory (created if missing)
  *
- * Returns: (transfer full): a new #HbState, listening to @monitor
+ * Returns: (transfer full): a new #HbState, following @monitor
  */
 HbState *
 hb_state_new (HeartbeatMonitor *monitor,
@@ -770,13 +1485,9 @@ hb_state_new (HeartbeatMonitor *monitor,
   self = g_object_new (HB_TYPE_STATE, NULL);
   self->monitor = g_object_ref (monitor);
   self->directory = g_strdup (directory);
-  self->path = g_build_filename (directory, STATE_FILE, NULL);
-
-  g_signal_connect_object (monitor, "agent-registered", G_CALLBACK (on_registered), self, 0);
-  g_signal_connect_object (monitor, "agent-unregistered", G_CALLBACK (on_unregistered), self, 0);
-  g_signal_connect_object (monitor, "agent-beat", G_CALLBACK (on_activity), self, 0);
-  g_signal_connect_object (monitor, "agent-state-changed", G_CALLBACK (on_state_changed), self, 0);
-  heartbeat_monitor_set_commit_func (monitor, commit, self, NULL);
+  self->path = g_build_filename (directory, DB_FILE, NULL);
+  self->json_path = g_build_filename (directory, JSON_FILE, NULL);
+  heartbeat_monitor_set_store (monitor, &store_funcs, self, NULL);
   return self;
 }
 
@@ -785,13 +1496,11 @@ hb_state_dispose (GObject *object)
 {
   HbState *self = HB_STATE (object);
 
-  g_clear_handle_id (&self->batch_id, g_source_remove);
+  g_clear_handle_id (&self->cut_id, g_source_remove);
+  g_clear_handle_id (&self->lazy_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   if (self->monitor)
-    {
-      g_signal_handlers_disconnect_by_data (self->monitor, self);
-      heartbeat_monitor_set_commit_func (self->monitor, NULL, NULL, NULL);
-    }
+    heartbeat_monitor_set_store (self->monitor, NULL, NULL, NULL);
   g_clear_object (&self->monitor);
 
   G_OBJECT_CLASS (hb_state_parent_class)->dispose (object);
@@ -801,14 +1510,27 @@ static void
 hb_state_finalize (GObject *object)
 {
   HbState *self = HB_STATE (object);
+  Waiter *waiter;
 
-  /* no asynchronous job is left: each holds a reference */
+  /* no asynchronous batch is left: each holds a reference */
   g_thread_pool_free (self->writer, FALSE, TRUE);
+  while ((waiter = g_queue_pop_head (&self->waiters)) != NULL)
+    {
+      g_task_return_new_error (waiter->task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "The store was closed");
+      g_object_unref (waiter->task);
+      g_free (waiter);
+    }
+  for (guint i = 0; i < N_STMTS; i++)
+    g_clear_pointer (&self->stmts[i], sqlite3_finalize);
+  g_clear_pointer (&self->db, sqlite3_close);
+  g_hash_table_unref (self->urgent);
+  g_hash_table_unref (self->lazy);
   g_mutex_clear (&self->writer_lock);
   g_cond_clear (&self->writer_cond);
   g_main_context_unref (self->context);
   g_free (self->directory);
   g_free (self->path);
+  g_free (self->json_path);
   g_free (self->problem);
   if (self->lock_fd >= 0)
     close (self->lock_fd);
@@ -859,7 +1581,7 @@ hb_state_class_init (HbStateClass *klass)
   /**
    * HbState:write-count:
    *
-   * How many times the agents were written: a test waits for its
+   * How many transactions were committed: a test waits for its
    * notification instead of sleeping.
    */
   properties[PROP_WRITE_COUNT] =
@@ -872,9 +1594,13 @@ static void
 hb_state_init (HbState *self)
 {
   self->context = g_main_context_ref_thread_default ();
-  /* at most one thread, so writes keep their order; from GLib's shared
-   * threads, so a state that is freed leaves no thread to tear down */
-  self->writer = g_thread_pool_new (write_job_run, self, 1, FALSE, NULL);
+  self->sync_interval = DEFAULT_SYNC_INTERVAL;
+  self->urgent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_queue_init (&self->waiters);
+  /* at most one thread, so transactions keep their order; from GLib's
+   * shared threads, so a state that is freed leaves no thread to tear down */
+  self->writer = g_thread_pool_new (batch_run, self, 1, FALSE, NULL);
   g_mutex_init (&self->writer_lock);
   g_cond_init (&self->writer_cond);
   self->lock_fd = -1;

@@ -173,6 +173,7 @@ on_sighup (gpointer user_data)
   else
     {
       hb_config_apply (config, daemon->monitor);
+      hb_state_set_sync_interval (daemon->state, config->sync_interval_usec);
       if (daemon->service)
         hb_dbus_service_set_quota (daemon->service, config->agents_per_uid);
       if (daemon->http)
@@ -192,6 +193,7 @@ on_sighup (gpointer user_data)
         }
       g_message ("Configuration reloaded");
     }
+  hb_state_save_soon (daemon->state);
   hb_notify_ready (daemon->notify);
   return G_SOURCE_CONTINUE;
 }
@@ -379,6 +381,7 @@ run (Daemon *daemon)
   hb_config_apply (daemon->config, daemon->monitor);
 
   daemon->state = hb_state_new (daemon->monitor, daemon->state_dir);
+  hb_state_set_sync_interval (daemon->state, daemon->config->sync_interval_usec);
   if (!hb_state_lock (daemon->state, &error) || !hb_state_load (daemon->state, &error))
     {
       g_printerr ("heartbeatd: %s\n", error->message);

@@ -70,9 +70,10 @@ struct _HeartbeatMonitor {
   gboolean            stale_warning_only_once;
   guint               max_agents;  /* 0: no limit */
 
-  HeartbeatCommitFunc commit;
-  gpointer            commit_data;
-  GDestroyNotify      commit_destroy;
+  HeartbeatStoreFuncs store;
+  gpointer            store_data;
+  GDestroyNotify      store_destroy;
+  guint               quiet;       /* restoring or reverting: the store knows */
 };
 
 G_DEFINE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, G_TYPE_OBJECT)
@@ -310,6 +311,16 @@ owned_add (HeartbeatMonitor *self,
 
 /* Changes the state and its counters; the caller emits the signal once the
  * agent is consistent again. Returns the old state. */
+/* Tells the store (see heartbeat_monitor_set_store()) what changed. */
+static void
+note_change (HeartbeatMonitor *self,
+             const char       *id,
+             HeartbeatChange   change)
+{
+  if (self->store.changed && self->quiet == 0)
+    self->store.changed (self, id, change, self->store_data);
+}
+
 static HeartbeatAgentState
 set_state (HeartbeatMonitor   *self,
            HeartbeatAgent     *agent,
@@ -320,6 +331,8 @@ set_state (HeartbeatMonitor   *self,
   self->state_counts[old]--;
   self->state_counts[state]++;
   agent->state = state;
+  if (old != state)
+    note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
   return old;
 }
 
@@ -367,6 +380,19 @@ apply_options (HeartbeatMonitor            *self,
 
 /* When the agent must next be looked at, or NO_DEADLINE if nothing can
  * happen to it without a call from outside. */
+/* Since when a healthy agent counts as quiet: its last activity, or, if
+ * it was restored from a store that may have missed its last beats, the
+ * moment until which it may have been active (mark_at; see
+ * HeartbeatAgentSnapshot.active_until_realtime). Registration and any
+ * activity set mark_at to G_MININT64, so it counts only until then. */
+static inline gint64
+quiet_since (const HeartbeatAgent *agent)
+{
+  if (agent->state == HEARTBEAT_AGENT_STATE_HEALTHY)
+    return MAX (agent->last_activity_at, agent->mark_at);
+  return agent->last_activity_at;
+}
+
 static gint64
 compute_deadline (HeartbeatMonitor     *self,
                   const HeartbeatAgent *agent)
@@ -396,7 +422,7 @@ compute_deadline (HeartbeatMonitor     *self,
   if (agent->state == HEARTBEAT_AGENT_STATE_STALE)
     return self->stale_warning_only_once ? timeout_at
                                          : MIN (timeout_at, agent->mark_at + self->check_interval);
-  return MIN (timeout_at, agent->last_activity_at + agent->stale_after);
+  return MIN (timeout_at, quiet_since (agent) + agent->stale_after);
 }
 
 static void
@@ -508,109 +534,8 @@ remove_agent (HeartbeatMonitor         *self,
 {
   g_autoptr(HeartbeatAgent) owned G_GNUC_UNUSED = detach_agent (self, agent);
 
+  note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
   g_signal_emit (self, signals[SIGNAL_AGENT_UNREGISTERED], 0, agent, reason);
-}
-
-/* ------------------------------------------------------------------ */
-/* Durability                                                          */
-
-/* Asks the commit function (a persistence front) to make the agents as
- * they are now durable. */
-static gboolean
-commit (HeartbeatMonitor *self,
-        GError          **error)
-{
-  g_autoptr(GError) local = NULL;
-
-  if (self->commit == NULL || self->commit (self, self->commit_data, &local))
-    return TRUE;
-  g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED,
-               "The change could not be saved, so it was not made: %s",
-               local ? local->message : "unknown error");
-  return FALSE;
-}
-
-/* What a re-registration changes in an agent, to put back if it cannot
- * be saved. */
-typedef struct {
-  guint8    state;
-  gboolean  idle;
-  gboolean  stale_is_default;
-  gboolean  timeout_is_default;
-  guint32   owner_uid;
-  gint32    pid;
-  guint64   beats;
-  gint64    stale_after;
-  gint64    timeout_after;
-  gint64    started_at;
-  gint64    last_activity_at;
-  gint64    mark_at;
-  char     *task_id;
-  char     *bound_to;
-  char     *status;
-  GVariant *metadata;
-} SavedAgent;
-
-static void
-save_agent (const HeartbeatAgent *agent,
-            SavedAgent           *saved)
-{
-  saved->state = agent->state;
-  saved->idle = agent->idle;
-  saved->stale_is_default = agent->stale_is_default;
-  saved->timeout_is_default = agent->timeout_is_default;
-  saved->owner_uid = agent->owner_uid;
-  saved->pid = agent->pid;
-  saved->beats = agent->beats;
-  saved->stale_after = agent->stale_after;
-  saved->timeout_after = agent->timeout_after;
-  saved->started_at = agent->started_at;
-  saved->last_activity_at = agent->last_activity_at;
-  saved->mark_at = agent->mark_at;
-  saved->task_id = g_strdup (agent->task_id);
-  saved->bound_to = g_strdup (agent->bound_to);
-  saved->status = g_strdup (agent->status);
-  saved->metadata = agent->metadata ? g_variant_ref (agent->metadata) : NULL;
-}
-
-static void
-saved_agent_clear (SavedAgent *saved)
-{
-  g_clear_pointer (&saved->task_id, g_free);
-  g_clear_pointer (&saved->bound_to, g_free);
-  g_clear_pointer (&saved->status, g_free);
-  g_clear_pointer (&saved->metadata, g_variant_unref);
-}
-
-G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (SavedAgent, saved_agent_clear)
-
-static void
-restore_saved_agent (HeartbeatMonitor *self,
-                     HeartbeatAgent   *agent,
-                     SavedAgent       *saved)
-{
-  set_state (self, agent, saved->state);
-  if (agent->owner_uid != saved->owner_uid)
-    {
-      owned_add (self, agent->owner_uid, -1);
-      owned_add (self, saved->owner_uid, +1);
-      agent->owner_uid = saved->owner_uid;
-    }
-  agent->idle = saved->idle;
-  agent->stale_is_default = saved->stale_is_default;
-  agent->timeout_is_default = saved->timeout_is_default;
-  agent->pid = saved->pid;
-  agent->beats = saved->beats;
-  agent->stale_after = saved->stale_after;
-  agent->timeout_after = saved->timeout_after;
-  agent->started_at = saved->started_at;
-  agent->last_activity_at = saved->last_activity_at;
-  agent->mark_at = saved->mark_at;
-  heartbeat_agent_set_task_id (agent, saved->task_id);
-  heartbeat_agent_set_bound_to (agent, saved->bound_to);
-  heartbeat_agent_set_status (agent, saved->status);
-  heartbeat_agent_take_metadata (agent, g_steal_pointer (&saved->metadata));
-  schedule (self, agent);
 }
 
 static HeartbeatAgent *
@@ -626,7 +551,9 @@ add_agent (HeartbeatMonitor            *self,
   agent->state = state;
   agent->started_at = now;
   agent->last_activity_at = now;
+  agent->mark_at = G_MININT64;
   insert_agent (self, agent);
+  note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
   return agent;
 }
 
@@ -716,7 +643,7 @@ check_agent (HeartbeatMonitor *self,
 
   if (agent->idle ||
       agent->state == HEARTBEAT_AGENT_STATE_ERROR ||
-      now < agent->last_activity_at + agent->stale_after)
+      now < quiet_since (agent) + agent->stale_after)
     {
       schedule (self, agent);
       return;
@@ -994,32 +921,21 @@ heartbeat_monitor_register (HeartbeatMonitor            *monitor,
         }
       agent = add_agent (monitor, id, options, HEARTBEAT_AGENT_STATE_HEALTHY, now);
       schedule (monitor, agent);
-      if (!commit (monitor, error))
-        {
-          heartbeat_agent_unref (detach_agent (monitor, agent));
-          return NULL;
-        }
     }
   else
     {
-      g_auto(SavedAgent) saved = { 0 };
-
-      save_agent (agent, &saved);
       agent->generation++;
       apply_options (monitor, agent, options);
       agent->started_at = now;
       agent->last_activity_at = now;
+      agent->mark_at = G_MININT64;
       agent->beats = 0;
       agent->idle = FALSE;
       heartbeat_agent_set_status (agent, NULL);
       old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_HEALTHY);
       schedule (monitor, agent);
-      if (!commit (monitor, error))
-        {
-          restore_saved_agent (monitor, agent, &saved);
-          return NULL;
-        }
     }
+  note_change (monitor, id, HEARTBEAT_CHANGE_CALLER);
 
   hold = heartbeat_agent_ref (agent);
   generation = agent->generation;
@@ -1061,6 +977,8 @@ heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
   agent = g_hash_table_lookup (monitor->agents, id);
   if (agent != NULL)
     {
+      if (!agent->declared)
+        note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
       agent->declared = TRUE;
       return agent;
     }
@@ -1072,6 +990,64 @@ heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
   hold = heartbeat_agent_ref (agent);
   g_signal_emit (monitor, signals[SIGNAL_AGENT_REGISTERED], 0, agent);
   return still_registered (agent, id, error);
+}
+
+static gint64
+to_monotonic (gint64 realtime,
+              gint64 now,
+              gint64 real_now)
+{
+  return now - MAX (0, real_now - realtime);
+}
+
+static HeartbeatAgent *
+restore_agent (HeartbeatMonitor             *self,
+               const char                   *id,
+               const HeartbeatAgentOptions  *options,
+               const HeartbeatAgentSnapshot *snapshot,
+               GError                      **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatAgentState state;
+  gint64 now, real_now;
+
+  if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error) ||
+      !text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
+    return NULL;
+  if ((guint) snapshot->state >= HEARTBEAT_AGENT_N_STATES)
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "Unknown agent state");
+      return NULL;
+    }
+
+  agent = g_hash_table_lookup (self->agents, id);
+  if (agent != NULL)
+    remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+
+  state = snapshot->state;
+  if (state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
+    state = HEARTBEAT_AGENT_STATE_HEALTHY;
+  if (state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT && !snapshot->declared)
+    state = HEARTBEAT_AGENT_STATE_HEALTHY;
+
+  now = monitor_now (self);
+  real_now = g_get_real_time ();
+  agent = add_agent (self, id, options, state, now);
+  agent->declared = snapshot->declared;
+  agent->beats = snapshot->beats;
+  agent->started_at = to_monotonic (snapshot->started_at_realtime, now, real_now);
+  agent->last_activity_at = to_monotonic (snapshot->last_activity_at_realtime, now, real_now);
+  /* stale: its episode goes on, warned now; gone: since now; healthy: quiet
+   * since its last activity, or since it may have been active */
+  if (state != HEARTBEAT_AGENT_STATE_HEALTHY)
+    agent->mark_at = now;
+  else if (snapshot->active_until_realtime != 0)
+    agent->mark_at = to_monotonic (snapshot->active_until_realtime, now, real_now);
+  heartbeat_agent_set_status (agent, snapshot->status);
+  agent->idle = g_strcmp0 (agent->status, "idle") == 0;
+  schedule (self, agent);
+  return agent;
 }
 
 /**
@@ -1099,44 +1075,67 @@ heartbeat_monitor_restore (HeartbeatMonitor             *monitor,
                            GError                      **error)
 {
   HeartbeatAgent *agent;
-  HeartbeatAgentState state;
-  gint64 now, real_now;
 
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
   g_return_val_if_fail (snapshot != NULL, NULL);
 
-  if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error) ||
-      !text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
-    return NULL;
-  if ((guint) snapshot->state >= HEARTBEAT_AGENT_N_STATES)
-    {
-      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                           "Unknown agent state");
-      return NULL;
-    }
-
-  agent = g_hash_table_lookup (monitor->agents, id);
-  if (agent != NULL)
-    remove_agent (monitor, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
-
-  state = snapshot->state;
-  if (state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
-    state = HEARTBEAT_AGENT_STATE_HEALTHY;
-  if (state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT && !snapshot->declared)
-    state = HEARTBEAT_AGENT_STATE_HEALTHY;
-
-  now = monitor_now (monitor);
-  real_now = g_get_real_time ();
-  agent = add_agent (monitor, id, options, state, now);
-  agent->declared = snapshot->declared;
-  agent->beats = snapshot->beats;
-  agent->started_at = now - MAX (0, real_now - snapshot->started_at_realtime);
-  agent->last_activity_at = now - MAX (0, real_now - snapshot->last_activity_at_realtime);
-  agent->mark_at = now;
-  heartbeat_agent_set_status (agent, snapshot->status);
-  agent->idle = g_strcmp0 (agent->status, "idle") == 0;
-  schedule (monitor, agent);
+  monitor->quiet++;
+  agent = restore_agent (monitor, id, options, snapshot, error);
+  monitor->quiet--;
   return agent;
+}
+
+/**
+ * heartbeat_monitor_revert:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @options: (nullable): as for heartbeat_monitor_restore()
+ * @snapshot: (nullable): the agent as the store holds it, or %NULL if the
+ *   store does not hold it
+ * @error: return location for a #GError
+ *
+ * Takes back a caller's change the store could not make durable (see
+ * #HeartbeatStoreFuncs): the agent becomes what the store holds. With
+ * @snapshot, it is restored as by heartbeat_monitor_restore() and announced
+ * with #HeartbeatMonitor::agent-registered; without, it is removed with
+ * %HEARTBEAT_UNREGISTER_REASON_UNREGISTERED (a declared agent, which the
+ * configuration brings back, is left as it is). The store is not told.
+ *
+ * Returns: (transfer none) (nullable): the agent as it is now, or %NULL
+ *   (with @error set only if @snapshot was invalid)
+ */
+HeartbeatAgent *
+heartbeat_monitor_revert (HeartbeatMonitor             *monitor,
+                          const char                   *id,
+                          const HeartbeatAgentOptions  *options,
+                          const HeartbeatAgentSnapshot *snapshot,
+                          GError                      **error)
+{
+  HeartbeatAgent *agent;
+  g_autoptr(HeartbeatAgent) hold = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+
+  monitor->quiet++;
+  if (snapshot == NULL)
+    {
+      agent = g_hash_table_lookup (monitor->agents, id);
+      if (agent != NULL && !agent->declared)
+        {
+          remove_agent (monitor, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+          agent = NULL;
+        }
+      monitor->quiet--;
+      return agent;
+    }
+  agent = restore_agent (monitor, id, options, snapshot, error);
+  monitor->quiet--;
+  if (agent == NULL)
+    return NULL;
+  hold = heartbeat_agent_ref (agent);
+  g_signal_emit (monitor, signals[SIGNAL_AGENT_REGISTERED], 0, agent);
+  return still_registered (agent, id, NULL);
 }
 
 /* A beat, a mark_idle, or an idle beat: the agent did something. */
@@ -1160,8 +1159,14 @@ record_activity (HeartbeatMonitor *self,
   if (at == ACTIVITY_NOW || at > now)
     at = now;
   agent->last_activity_at = at;
+  /* known activity: no longer quiet since a restore (see quiet_since()) */
+  agent->mark_at = G_MININT64;
   if (count_beat)
     agent->beats++;
+  /* a store saves activity lazily, anything else at once */
+  note_change (self, agent->id,
+               metadata || g_strcmp0 (agent->status, status ? status : "running") != 0
+                 ? HEARTBEAT_CHANGE_STATE : HEARTBEAT_CHANGE_ACTIVITY);
   heartbeat_agent_set_status (agent, status);
   if (metadata)
     heartbeat_agent_take_metadata (agent, metadata);
@@ -1180,6 +1185,8 @@ record_activity (HeartbeatMonitor *self,
   /* Leaving idle, or the first beat of a declared agent, starts a new run. */
   if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
     agent->started_at = at;
+  if (agent->idle != idle)
+    note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
   agent->idle = idle;
 
   old = set_state (self, agent, new_state);
@@ -1358,9 +1365,10 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
 
   agent = lookup_or_error (monitor, id, error);
-  if (agent == NULL || !commit (monitor, error))
+  if (agent == NULL)
     return FALSE;
 
+  note_change (monitor, id, HEARTBEAT_CHANGE_CALLER);
   record_activity (monitor, agent, "idle", NULL, FALSE, ACTIVITY_NOW);
   return TRUE;
 }
@@ -1429,12 +1437,7 @@ heartbeat_monitor_unregister (HeartbeatMonitor *monitor,
     return FALSE;
 
   detach_agent (monitor, agent);
-  if (!commit (monitor, error))
-    {
-      insert_agent (monitor, agent);   /* the table's reference again */
-      schedule (monitor, agent);
-      return FALSE;
-    }
+  note_change (monitor, id, HEARTBEAT_CHANGE_CALLER);
   g_signal_emit (monitor, signals[SIGNAL_AGENT_UNREGISTERED], 0, agent,
                  HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
   heartbeat_agent_unref (agent);
@@ -1779,33 +1782,83 @@ heartbeat_monitor_set_max_agents (HeartbeatMonitor *monitor,
 }
 
 /**
- * heartbeat_monitor_set_commit_func:
+ * heartbeat_monitor_set_store:
  * @monitor: a #HeartbeatMonitor
- * @func: (nullable): the function that makes the agents durable, or %NULL
- * @user_data: data for @func
- * @destroy: (nullable): frees @user_data when @func is replaced
+ * @funcs: (nullable): how the store follows the monitor, or %NULL for none
+ * @user_data: data for @funcs
+ * @destroy: (nullable): frees @user_data when the store is replaced
  *
- * Makes registrations, unregistrations and idle marks durable before they
- * count: heartbeat_monitor_register() and heartbeat_monitor_unregister()
- * apply the change, call @func, and take the change back (emitting
- * nothing) and fail with %HEARTBEAT_ERROR_NOT_SAVED if it fails;
- * heartbeat_monitor_mark_idle() calls it first and fails the same way.
- * Beats, and changes the deadlines bring, do not call it: a persistence
- * front batches those.
+ * Lets a persistence front follow every change: @funcs->changed is told
+ * of each one as it is made, with its kind (#HeartbeatChange), so the
+ * store can save activity lazily and the rest at once; @funcs->sync backs
+ * heartbeat_monitor_sync_async(), which a front calls before it answers a
+ * caller. Restoring (heartbeat_monitor_restore()) and reverting
+ * (heartbeat_monitor_revert()) are not told.
  */
 void
-heartbeat_monitor_set_commit_func (HeartbeatMonitor   *monitor,
-                                   HeartbeatCommitFunc func,
-                                   gpointer            user_data,
-                                   GDestroyNotify      destroy)
+heartbeat_monitor_set_store (HeartbeatMonitor          *monitor,
+                             const HeartbeatStoreFuncs *funcs,
+                             gpointer                   user_data,
+                             GDestroyNotify             destroy)
 {
+  static const HeartbeatStoreFuncs none = { 0 };
+
   g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
 
-  if (monitor->commit_destroy)
-    monitor->commit_destroy (monitor->commit_data);
-  monitor->commit = func;
-  monitor->commit_data = user_data;
-  monitor->commit_destroy = destroy;
+  if (monitor->store_destroy)
+    monitor->store_destroy (monitor->store_data);
+  monitor->store = funcs ? *funcs : none;
+  monitor->store_data = user_data;
+  monitor->store_destroy = destroy;
+}
+
+/**
+ * heartbeat_monitor_sync_async:
+ * @monitor: a #HeartbeatMonitor
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called when every change made so far, but for lazily saved
+ *   activity, is durable
+ * @user_data: data for @callback
+ *
+ * Waits for the store to save what changed so far (at once if there is no
+ * store, or nothing to save). A front answers a caller's registration,
+ * unregistration or idle mark only then, and in the order they came:
+ * callbacks run in the order of the calls. Concurrent calls share one
+ * commit.
+ */
+void
+heartbeat_monitor_sync_async (HeartbeatMonitor   *monitor,
+                              GCancellable       *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer            user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  task = g_task_new (monitor, cancellable, callback, user_data);
+  if (monitor->store.sync)
+    monitor->store.sync (monitor, g_steal_pointer (&task), monitor->store_data);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+/**
+ * heartbeat_monitor_sync_finish:
+ * @monitor: a #HeartbeatMonitor
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE, or %FALSE with @error set (%HEARTBEAT_ERROR_NOT_SAVED:
+ *   the callers' changes since the last successful save were taken back)
+ */
+gboolean
+heartbeat_monitor_sync_finish (HeartbeatMonitor *monitor,
+                               GAsyncResult     *result,
+                               GError          **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, monitor), FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
 }
 
 /**
@@ -1938,7 +1991,7 @@ heartbeat_monitor_dispose (GObject *object)
       g_source_destroy (self->source);
       g_clear_pointer (&self->source, g_source_unref);
     }
-  heartbeat_monitor_set_commit_func (self, NULL, NULL, NULL);
+  heartbeat_monitor_set_store (self, NULL, NULL, NULL);
 
   G_OBJECT_CLASS (heartbeat_monitor_parent_class)->dispose (object);
 }

@@ -4,7 +4,7 @@
  */
 #pragma once
 
-#include <glib-object.h>
+#include <gio/gio.h>
 
 #include "heartbeat-agent.h"
 #include "heartbeat-values.h"
@@ -68,9 +68,9 @@ GQuark heartbeat_error_quark (void);
  * @HEARTBEAT_ERROR_NOT_FOUND: no agent has that id. Nothing was changed.
  * @HEARTBEAT_ERROR_QUOTA_EXCEEDED: the monitor holds its
  *   #HeartbeatMonitor:max-agents. Nothing was changed.
- * @HEARTBEAT_ERROR_NOT_SAVED: the commit function (see
- *   heartbeat_monitor_set_commit_func()) could not make the change durable,
- *   so it was taken back. Nothing was changed.
+ * @HEARTBEAT_ERROR_NOT_SAVED: the store (see heartbeat_monitor_set_store())
+ *   could not make a caller's change durable, so it was taken back: the
+ *   agent is as the store last saved it.
  *
  * Errors returned for bad input. Programmer errors (a %NULL monitor) are
  * guarded by g_return_val_if_fail() instead.
@@ -158,6 +158,12 @@ typedef struct {
  * @started_at_realtime: when it was registered (or left idle), wall-clock µs
  * @last_activity_at_realtime: its last activity, wall-clock µs
  * @declared: whether it was declared with heartbeat_monitor_declare()
+ * @active_until_realtime: the latest moment the agent may have been active
+ *   without @last_activity_at_realtime saying so (a store that saves beats
+ *   lazily and was not shut down cleanly), wall-clock µs; 0 if the snapshot
+ *   is exact. A healthy agent is not judged stale before its threshold has
+ *   passed from there, while its idle time still counts from its last
+ *   known activity.
  *
  * An agent as persisted by a front, for heartbeat_monitor_restore(). Times
  * are wall-clock, so an agent that went quiet while the daemon was down is
@@ -170,6 +176,7 @@ typedef struct {
   gint64              started_at_realtime;
   gint64              last_activity_at_realtime;
   gboolean            declared;
+  gint64              active_until_realtime;
 } HeartbeatAgentSnapshot;
 
 /**
@@ -183,24 +190,48 @@ typedef struct {
  */
 typedef gint64 (*HeartbeatClockFunc) (gpointer user_data);
 
+/**
+ * HeartbeatChange:
+ * @HEARTBEAT_CHANGE_ACTIVITY: only the agent's last activity and beat count
+ *   changed (a beat that changes nothing else)
+ * @HEARTBEAT_CHANGE_STATE: its state, status, metadata or options changed,
+ *   or it was added or removed, by the monitor's judgment or a front
+ * @HEARTBEAT_CHANGE_CALLER: a caller registered, unregistered or marked it
+ *   idle: the caller is answered once heartbeat_monitor_sync_async() says
+ *   the change is durable, and it is taken back if it cannot be made so
+ *
+ * What changed in an agent, for a store's #HeartbeatStoreFuncs.changed.
+ */
+typedef enum {
+  HEARTBEAT_CHANGE_ACTIVITY,
+  HEARTBEAT_CHANGE_STATE,
+  HEARTBEAT_CHANGE_CALLER,
+} HeartbeatChange;
+
 typedef struct _HeartbeatMonitor HeartbeatMonitor;
 
 /**
- * HeartbeatCommitFunc:
- * @monitor: the monitor
- * @user_data: the data given to heartbeat_monitor_set_commit_func()
- * @error: return location for a #GError
+ * HeartbeatStoreFuncs:
+ * @changed: the agent @id changed as @change says (it may have been
+ *   removed); called on every change, so it must cost O(1)
+ * @sync: completes @task (transfer full) with %TRUE once every change of
+ *   kind %HEARTBEAT_CHANGE_STATE or %HEARTBEAT_CHANGE_CALLER notified so
+ *   far is durable, or with an error (%HEARTBEAT_ERROR_NOT_SAVED) if the
+ *   store could not make them so, after taking back the callers' changes
+ *   with heartbeat_monitor_revert()
  *
- * Makes the agents the monitor holds right now durable, as a persistence
- * front does. Called after a registration or an unregistration has been
- * applied and before it is announced; on failure the monitor takes the
- * change back.
- *
- * Returns: %TRUE if the agents are saved, %FALSE with @error set if not
+ * How a persistence front follows the monitor: see
+ * heartbeat_monitor_set_store().
  */
-typedef gboolean (*HeartbeatCommitFunc) (HeartbeatMonitor *monitor,
-                                         gpointer          user_data,
-                                         GError          **error);
+typedef struct {
+  void (*changed) (HeartbeatMonitor *monitor,
+                   const char       *id,
+                   HeartbeatChange   change,
+                   gpointer          user_data);
+  void (*sync)    (HeartbeatMonitor *monitor,
+                   GTask            *task,
+                   gpointer          user_data);
+} HeartbeatStoreFuncs;
 
 #define HEARTBEAT_TYPE_MONITOR (heartbeat_monitor_get_type ())
 G_DECLARE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, HEARTBEAT, MONITOR, GObject)
@@ -265,10 +296,22 @@ void              heartbeat_monitor_run_checks        (HeartbeatMonitor         
                                                        gint64                       now);
 gint64            heartbeat_monitor_get_next_deadline (HeartbeatMonitor            *monitor);
 
-void              heartbeat_monitor_set_commit_func   (HeartbeatMonitor            *monitor,
-                                                       HeartbeatCommitFunc          func,
+void              heartbeat_monitor_set_store         (HeartbeatMonitor            *monitor,
+                                                       const HeartbeatStoreFuncs   *funcs,
                                                        gpointer                     user_data,
                                                        GDestroyNotify               destroy);
+void              heartbeat_monitor_sync_async        (HeartbeatMonitor            *monitor,
+                                                       GCancellable                *cancellable,
+                                                       GAsyncReadyCallback          callback,
+                                                       gpointer                     user_data);
+gboolean          heartbeat_monitor_sync_finish       (HeartbeatMonitor            *monitor,
+                                                       GAsyncResult                *result,
+                                                       GError                     **error);
+HeartbeatAgent   *heartbeat_monitor_revert            (HeartbeatMonitor             *monitor,
+                                                       const char                   *id,
+                                                       const HeartbeatAgentOptions  *options,
+                                                       const HeartbeatAgentSnapshot *snapshot,
+                                                       GError                      **error);
 
 void              heartbeat_monitor_set_clock         (HeartbeatMonitor            *monitor,
                                                        HeartbeatClockFunc           clock,

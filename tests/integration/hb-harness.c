@@ -22,6 +22,7 @@
 #include <gio/gunixsocketaddress.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
+#include <sqlite3.h>
 
 const char hb_default_config[] =
   "# heartbeatd.conf written by the integration tests\n"
@@ -1063,6 +1064,27 @@ hb_harness_call_error_impl (HbHarness       *h,
       return;
     }
   g_test_message ("%s → %s: %s", method, remote, error->message);
+}
+
+/* The ids saved in the daemon's database (agents.db in its state
+ * directory), sorted and separated by spaces: what a restart brings back.
+ * Read as another reader of the WAL database, while the daemon runs. */
+char *
+hb_harness_saved_agents (HbHarness *h)
+{
+  g_autofree char *path = g_build_filename (h->state_dir, "agents.db", NULL);
+  g_autoptr(GString) ids = g_string_new (NULL);
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+
+  g_assert_cmpint (sqlite3_open_v2 (path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+  sqlite3_busy_timeout (db, HB_WAIT_MS);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT id FROM agents ORDER BY id", -1, &stmt, NULL), ==, SQLITE_OK);
+  while (sqlite3_step (stmt) == SQLITE_ROW)
+    g_string_append_printf (ids, "%s%s", ids->len ? " " : "", sqlite3_column_text (stmt, 0));
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return g_string_free (g_steal_pointer (&ids), FALSE);
 }
 
 GVariant *

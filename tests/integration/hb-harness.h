@@ -198,6 +198,7 @@ void        hb_harness_call_error_impl   (HbHarness       *h,
 /* GetAgent(id), asserted to succeed: the a{sv}. */
 GVariant   *hb_harness_get_agent         (HbHarness  *h,
                                           const char *id);
+char       *hb_harness_saved_agents     (HbHarness   *h);
 /* A property of HB_IFACE, read with Properties.Get. */
 GVariant   *hb_harness_get_property      (HbHarness  *h,
                                           const char *name);
