@@ -1225,6 +1225,9 @@ on_client_finished (SoupServerMessage *msg, EventClient *client)
   g_signal_handlers_disconnect_by_data (msg, client);
   self->clients = g_list_remove (self->clients, client);
   self->n_clients--;
+  /* an idle daemon does not wake up for nobody */
+  if (self->n_clients == 0)
+    g_clear_handle_id (&self->keepalive_id, g_source_remove);
   g_object_unref (client->msg);
   g_free (client->peer);
   g_free (client);
@@ -1282,6 +1285,8 @@ handle_events (HbHttp            *self,
   client->peer = g_strdup (peer);
   self->clients = g_list_append (self->clients, client);
   self->n_clients++;
+  if (self->keepalive_id == 0)
+    self->keepalive_id = g_timeout_add_seconds (KEEPALIVE_SECONDS, on_keepalive, self);
   g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_client_wrote), client);
   g_signal_connect (msg, "finished", G_CALLBACK (on_client_finished), client);
   client_send (client, "retry: 2000\n\n");
@@ -2040,8 +2045,6 @@ try_listen (HbHttp  *self,
   if (uris)
     self->port = (guint16) g_uri_get_port (uris->data);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
-  if (self->keepalive_id == 0)
-    self->keepalive_id = g_timeout_add_seconds (KEEPALIVE_SECONDS, on_keepalive, self);
   return TRUE;
 }
 
