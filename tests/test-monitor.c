@@ -2837,7 +2837,7 @@ probe_changed (HeartbeatMonitor *monitor,
                gpointer          user_data)
 {
   StoreProbe *probe = user_data;
-  static const char *const kinds[] = { "activity", "state", "caller" };
+  static const char *const kinds[] = { "activity", "metadata", "state", "caller" };
 
   g_string_append_printf (probe->changes, "%s:%s ", id, kinds[change]);
 }
@@ -2903,7 +2903,9 @@ test_store_told_of_changes (Fixture       *f,
   g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &copying, &error));
   assert_told (&probe, "a:activity");
   g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &with_metadata, &error));
-  assert_told (&probe, "a:state");   /* new metadata */
+  assert_told (&probe, "a:metadata");   /* new metadata */
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &with_metadata, &error));
+  assert_told (&probe, "a:activity");   /* the same again */
   expect_no_events (f);
 
   f->now += SECONDS (7);

@@ -236,6 +236,7 @@ test_group_commit_and_lazy_beats (Fixture *f, gconstpointer data)
 {
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   g_autoptr(GArray) order = g_array_new (FALSE, FALSE, sizeof (guint));
+  HeartbeatBeatDetails with_progress = { .has_progress = TRUE, .progress = 0.5 };
   g_autoptr(HbState) state2 = NULL;
   g_autoptr(HeartbeatMonitor) monitor2 = NULL;
   g_autoptr(GError) error = NULL;
@@ -267,10 +268,12 @@ test_group_commit_and_lazy_beats (Fixture *f, gconstpointer data)
   g_assert_cmpuint (hb_state_get_write_count (f->state), <=, count + 2);
   g_assert_cmpuint (hb_state_get_write_count (f->state), >, count);
 
-  /* a hundred beats: nothing to wait for, nothing written yet */
+  /* a hundred beats, the last with progress: nothing to wait for,
+   * nothing written yet */
   count = hb_state_get_write_count (f->state);
-  for (int i = 0; i < 100; i++)
+  for (int i = 0; i < 99; i++)
     g_assert_true (heartbeat_monitor_beat (f->monitor, "a", NULL, &error));
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "a", &with_progress, &error));
   g_assert_true (wait_saved (f->monitor, &error));
   g_assert_cmpuint (hb_state_get_write_count (f->state), ==, count);
 
@@ -292,6 +295,13 @@ test_group_commit_and_lazy_beats (Fixture *f, gconstpointer data)
   monitor2 = reload (f, &state2);
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 11);
   g_assert_cmpuint (heartbeat_agent_get_beats (heartbeat_monitor_lookup (monitor2, "a")), ==, 100);
+  {
+    double progress = 0;
+
+    g_assert_true (g_variant_lookup (heartbeat_agent_get_metadata (heartbeat_monitor_lookup (monitor2, "a")),
+                                     "progress", "d", &progress));
+    g_assert_cmpfloat (progress, ==, 0.5);
+  }
   g_assert_cmpstr (heartbeat_agent_get_status (heartbeat_monitor_lookup (monitor2, "a")), ==, "idle");
 }
 

@@ -15,14 +15,15 @@
  *
  * When:
  *   - a caller's registration, unregistration or idle mark, and every
- *     change of state, status or metadata, goes out at once: the changed
+ *     change of state or status, goes out at once: the changed
  *     ids are cut into a batch, written in one transaction by a writer
  *     thread and fsynced (synchronous=FULL); what changes while that runs
  *     waits for the next batch, so concurrent callers share a commit. A
  *     front answers the caller once heartbeat_monitor_sync_async() says its
  *     change is durable (waiters complete in order);
- *   - beats are saved lazily: the activity of the agents that beat is
- *     written every sync interval (HbState:sync-interval, default 30 s),
+ *   - beats are saved lazily: the activity of the agents that beat (and
+ *     the metadata a beat brings: progress, counters) is written every
+ *     sync interval (HbState:sync-interval, default 30 s),
  *     on reload and on a clean exit, without an fsync of its own. After a
  *     kill -9 an agent's last activity may be that much too old; restored
  *     after an unclean exit, a healthy agent is not judged stale before its
@@ -146,7 +147,7 @@ struct _HbState {
   gint64            sync_interval;
 
   GHashTable       *urgent;        /* id → DIRTY_* flags */
-  GHashTable       *lazy;          /* ids whose activity is pending */
+  GHashTable       *lazy;          /* id → DIRTY_ACTIVITY, | DIRTY_FULL for metadata */
   guint64           change_seq;    /* urgent changes notified so far */
   guint64           settled_seq;   /* changes whose batch has finished */
   GQueue            waiters;       /* Waiter, by seq */
@@ -624,8 +625,8 @@ cut (HbState  *self,
 
       self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       g_hash_table_iter_init (&iter, lazy);
-      while (g_hash_table_iter_next (&iter, &key, NULL))
-        g_ptr_array_add (batch->rows, row_from_agent (self, key, DIRTY_ACTIVITY));
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        g_ptr_array_add (batch->rows, row_from_agent (self, key, GPOINTER_TO_UINT (value)));
       batch->synced_at = g_get_real_time ();
       g_clear_handle_id (&self->lazy_id, g_source_remove);
     }
@@ -655,7 +656,7 @@ complete_waiters (HbState      *self,
     }
 }
 
-static void mark (HbState *self, const char *id, guint flags);
+static void mark (HbState *self, const char *id, guint flags, gboolean lazy);
 static gboolean on_retry (gpointer user_data);
 static void start_batch (HbState *self, gboolean all);
 
@@ -700,7 +701,7 @@ batch_finish (HbState *self,
       Row *row = g_ptr_array_index (batch->rows, i);
 
       if (!(row->flags & DIRTY_CALLER))
-        mark (self, row->id, row->flags);
+        mark (self, row->id, row->flags, (row->flags & DIRTY_ACTIVITY) != 0);
     }
   complete_waiters (self, batch->seq, batch->error);
   if (self->retry_id == 0)
@@ -792,26 +793,38 @@ arm_lazy (HbState *self)
                                                 on_lazy, self, NULL);
 }
 
-/* Records that @id has something pending. O(1). */
+/* Adds @flags to what @table has pending for @id. O(1). */
+static void
+add_flags (GHashTable *table,
+           const char *id,
+           guint       flags)
+{
+  gpointer old;
+
+  if (g_hash_table_lookup_extended (table, id, NULL, &old))
+    {
+      if ((GPOINTER_TO_UINT (old) | flags) != GPOINTER_TO_UINT (old))
+        g_hash_table_replace (table, g_strdup (id), GUINT_TO_POINTER (GPOINTER_TO_UINT (old) | flags));
+    }
+  else
+    g_hash_table_insert (table, g_strdup (id), GUINT_TO_POINTER (flags));
+}
+
+/* Records that @id has something pending: at once, or (@lazy) with the
+ * next sync of the activity. */
 static void
 mark (HbState    *self,
       const char *id,
-      guint       flags)
+      guint       flags,
+      gboolean    lazy)
 {
-  if (flags & ~DIRTY_ACTIVITY)
+  if (!lazy)
     {
-      gpointer old;
-
-      if (g_hash_table_lookup_extended (self->urgent, id, NULL, &old))
-        g_hash_table_replace (self->urgent, g_strdup (id), GUINT_TO_POINTER (GPOINTER_TO_UINT (old) | flags));
-      else
-        g_hash_table_insert (self->urgent, g_strdup (id), GUINT_TO_POINTER (flags));
+      add_flags (self->urgent, id, flags);
+      return;
     }
-  else if (!g_hash_table_contains (self->lazy, id))
-    {
-      g_hash_table_add (self->lazy, g_strdup (id));
-      arm_lazy (self);
-    }
+  add_flags (self->lazy, id, flags);
+  arm_lazy (self);
 }
 
 /* HeartbeatStoreFuncs.changed */
@@ -828,14 +841,17 @@ on_changed (HeartbeatMonitor *monitor,
   switch (change)
     {
     case HEARTBEAT_CHANGE_ACTIVITY:
-      mark (self, id, DIRTY_ACTIVITY);
+      mark (self, id, DIRTY_ACTIVITY, TRUE);
+      return;
+    case HEARTBEAT_CHANGE_METADATA:
+      mark (self, id, DIRTY_ACTIVITY | DIRTY_FULL, TRUE);
       return;
     case HEARTBEAT_CHANGE_CALLER:
-      mark (self, id, DIRTY_FULL | DIRTY_CALLER);
+      mark (self, id, DIRTY_FULL | DIRTY_CALLER, FALSE);
       break;
     case HEARTBEAT_CHANGE_STATE:
     default:
-      mark (self, id, DIRTY_FULL);
+      mark (self, id, DIRTY_FULL, FALSE);
       break;
     }
   self->change_seq++;
@@ -1127,7 +1143,7 @@ restore_json_agent (HbState    *self,
       g_prefix_error (error, "agent “%s”: ", id);
       return FALSE;
     }
-  mark (self, id, DIRTY_FULL);
+  mark (self, id, DIRTY_FULL, FALSE);
   return TRUE;
 }
 

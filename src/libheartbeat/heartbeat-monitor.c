@@ -1163,10 +1163,13 @@ record_activity (HeartbeatMonitor *self,
   agent->mark_at = G_MININT64;
   if (count_beat)
     agent->beats++;
-  /* a store saves activity lazily, anything else at once */
-  note_change (self, agent->id,
-               metadata || g_strcmp0 (agent->status, status ? status : "running") != 0
-                 ? HEARTBEAT_CHANGE_STATE : HEARTBEAT_CHANGE_ACTIVITY);
+  /* a store saves activity lazily, a new status at once */
+  if (g_strcmp0 (agent->status, status ? status : "running") != 0)
+    note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
+  else if (metadata && (agent->metadata == NULL || !g_variant_equal (agent->metadata, metadata)))
+    note_change (self, agent->id, HEARTBEAT_CHANGE_METADATA);
+  else
+    note_change (self, agent->id, HEARTBEAT_CHANGE_ACTIVITY);
   heartbeat_agent_set_status (agent, status);
   if (metadata)
     heartbeat_agent_take_metadata (agent, metadata);

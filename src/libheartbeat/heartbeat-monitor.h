@@ -194,6 +194,8 @@ typedef gint64 (*HeartbeatClockFunc) (gpointer user_data);
  * HeartbeatChange:
  * @HEARTBEAT_CHANGE_ACTIVITY: only the agent's last activity and beat count
  *   changed (a beat that changes nothing else)
+ * @HEARTBEAT_CHANGE_METADATA: a beat changed its metadata too (progress,
+ *   an iteration count): as much a part of the beat as its time
  * @HEARTBEAT_CHANGE_STATE: its state, status, metadata or options changed,
  *   or it was added or removed, by the monitor's judgment or a front
  * @HEARTBEAT_CHANGE_CALLER: a caller registered, unregistered or marked it
@@ -204,6 +206,7 @@ typedef gint64 (*HeartbeatClockFunc) (gpointer user_data);
  */
 typedef enum {
   HEARTBEAT_CHANGE_ACTIVITY,
+  HEARTBEAT_CHANGE_METADATA,
   HEARTBEAT_CHANGE_STATE,
   HEARTBEAT_CHANGE_CALLER,
 } HeartbeatChange;
@@ -216,7 +219,7 @@ typedef struct _HeartbeatMonitor HeartbeatMonitor;
  *   removed); called on every change, so it must cost O(1)
  * @sync: completes @task (transfer full) with %TRUE once every change of
  *   kind %HEARTBEAT_CHANGE_STATE or %HEARTBEAT_CHANGE_CALLER notified so
- *   far is durable, or with an error (%HEARTBEAT_ERROR_NOT_SAVED) if the
+ *   far is durable (a store may save activity and metadata lazily), or with an error (%HEARTBEAT_ERROR_NOT_SAVED) if the
  *   store could not make them so, after taking back the callers' changes
  *   with heartbeat_monitor_revert()
  *
