@@ -902,8 +902,19 @@ reply_when_saved (HbDBusService         *self,
                   GError                *error,
                   gboolean               revertable)
 {
-  HeldReply *held = g_new0 (HeldReply, 1);
+  HeldReply *held;
 
+  /* nothing to wait for: at once (every earlier answer went out already) */
+  if (heartbeat_monitor_is_saved (self->monitor))
+    {
+      if (error)
+        return_error (invocation, error);
+      else
+        g_dbus_method_invocation_return_value (invocation, NULL);
+      g_clear_error (&error);
+      return;
+    }
+  held = g_new0 (HeldReply, 1);
   held->invocation = g_object_ref (invocation);
   held->error = error;
   held->revertable = revertable;

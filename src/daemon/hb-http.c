@@ -1462,7 +1462,7 @@ on_request (SoupServer        *server,
   if (writing && !may_write (self, msg, &privileged))
     return;
   route (self, msg, path, privileged);
-  if (!writing)
+  if (!writing || heartbeat_monitor_is_saved (self->monitor))
     return;
 
   /* Answered once what it changed is saved, in the order requests came

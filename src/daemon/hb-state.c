@@ -880,9 +880,20 @@ on_sync (HeartbeatMonitor *monitor,
   g_queue_push_tail (&self->waiters, waiter);
 }
 
+/* HeartbeatStoreFuncs.is_saved */
+static gboolean
+on_is_saved (HeartbeatMonitor *monitor,
+             gpointer          user_data)
+{
+  HbState *self = user_data;
+
+  return self->settled_seq >= self->change_seq;
+}
+
 static const HeartbeatStoreFuncs store_funcs = {
   .changed = on_changed,
   .sync = on_sync,
+  .is_saved = on_is_saved,
 };
 
 /* ------------------------------------------------------------------ */

@@ -1847,6 +1847,24 @@ heartbeat_monitor_sync_async (HeartbeatMonitor   *monitor,
 }
 
 /**
+ * heartbeat_monitor_is_saved:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Whether every change made so far is durable but what the store saves
+ * lazily (activity): heartbeat_monitor_sync_async() would then complete
+ * at once, and a front may answer without waiting for it.
+ *
+ * Returns: %TRUE if nothing is waiting to be saved
+ */
+gboolean
+heartbeat_monitor_is_saved (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), TRUE);
+
+  return monitor->store.is_saved == NULL || monitor->store.is_saved (monitor, monitor->store_data);
+}
+
+/**
  * heartbeat_monitor_sync_finish:
  * @monitor: a #HeartbeatMonitor
  * @result: the #GAsyncResult

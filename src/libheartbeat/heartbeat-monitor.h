@@ -222,6 +222,8 @@ typedef struct _HeartbeatMonitor HeartbeatMonitor;
  *   far is durable (a store may save activity and metadata lazily), or with an error (%HEARTBEAT_ERROR_NOT_SAVED) if the
  *   store could not make them so, after taking back the callers' changes
  *   with heartbeat_monitor_revert()
+ * @is_saved: whether @sync would complete at once (nothing is pending but
+ *   what the store saves lazily)
  *
  * How a persistence front follows the monitor: see
  * heartbeat_monitor_set_store().
@@ -234,6 +236,8 @@ typedef struct {
   void (*sync)    (HeartbeatMonitor *monitor,
                    GTask            *task,
                    gpointer          user_data);
+  gboolean (*is_saved) (HeartbeatMonitor *monitor,
+                        gpointer          user_data);
 } HeartbeatStoreFuncs;
 
 #define HEARTBEAT_TYPE_MONITOR (heartbeat_monitor_get_type ())
@@ -310,6 +314,7 @@ void              heartbeat_monitor_sync_async        (HeartbeatMonitor         
 gboolean          heartbeat_monitor_sync_finish       (HeartbeatMonitor            *monitor,
                                                        GAsyncResult                *result,
                                                        GError                     **error);
+gboolean          heartbeat_monitor_is_saved          (HeartbeatMonitor            *monitor);
 HeartbeatAgent   *heartbeat_monitor_revert            (HeartbeatMonitor             *monitor,
                                                        const char                   *id,
                                                        const HeartbeatAgentOptions  *options,
