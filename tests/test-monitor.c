@@ -2932,7 +2932,7 @@ test_store_told_of_changes (Fixture       *f,
 
   /* taking a change back: announced, but the store is not told */
   register_agent (f, "b", SECONDS (7), HOURS (1));
-  probe_take (&probe);
+  g_free (probe_take (&probe));
   drain_events (f);
   g_assert_null (heartbeat_monitor_revert (f->monitor, "b", NULL, NULL, &error));
   g_assert_no_error (error);
