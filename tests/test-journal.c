@@ -119,7 +119,9 @@ test_events_are_structured (void)
 
   fake_now += 100;
   heartbeat_monitor_run_checks (monitor, fake_now);
-  g_assert_null (heartbeat_monitor_lookup (monitor, "backup"));
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (monitor, "backup")), ==,
+                   HEARTBEAT_AGENT_STATE_TIMED_OUT);
+  g_assert_true (heartbeat_monitor_unregister (monitor, "backup", &error));
   g_assert_cmpuint (cursor, <, entries->len);
   while (cursor < entries->len)
     g_hash_table_add (ids, expect (&cursor, "backup", g_array_index (entries, Entry, cursor).priority)->message_id);

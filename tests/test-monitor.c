@@ -895,9 +895,8 @@ test_beat_error_status (Fixture       *f,
   check_at (f, T0 + MINUTES (30));
   expect_events (f,
                  STATE ("job", ERROR, TIMED_OUT),
-                 TIMED_OUT ("job", MINUTES (30)),
-                 UNREGISTERED ("job", TIMED_OUT));
-  g_assert_null (heartbeat_monitor_lookup (f->monitor, "job"));
+                 TIMED_OUT ("job", MINUTES (30)));
+  g_assert_cmpint (state_of (f, "job"), ==, HEARTBEAT_AGENT_STATE_TIMED_OUT);   /* still listed */
 }
 
 /* ------------------------------------------------------------------ */
@@ -971,8 +970,7 @@ test_idle_has_no_deadlines (Fixture       *f,
   check_at (f, T0 + HOURS (20) + MINUTES (30));
   expect_events (f,
                  STATE ("job", HEALTHY, TIMED_OUT),
-                 TIMED_OUT ("job", MINUTES (30)),
-                 UNREGISTERED ("job", TIMED_OUT));
+                 TIMED_OUT ("job", MINUTES (30)));
 }
 
 static void
@@ -1044,8 +1042,7 @@ test_stale_fires_once_per_episode (Fixture       *f,
   check_at (f, T0 + MINUTES (30));
   expect_events (f,
                  STATE ("job", STALE, TIMED_OUT),
-                 TIMED_OUT ("job", MINUTES (30)),
-                 UNREGISTERED ("job", TIMED_OUT));
+                 TIMED_OUT ("job", MINUTES (30)));
 }
 
 static void
@@ -1165,9 +1162,15 @@ test_timeout_after_default_threshold (Fixture       *f,
   check_at (f, T0 + MINUTES (30));
   expect_events (f,
                  STATE ("job", HEALTHY, TIMED_OUT),
-                 TIMED_OUT ("job", MINUTES (30)),
-                 UNREGISTERED ("job", TIMED_OUT));
-  g_assert_null (heartbeat_monitor_lookup (f->monitor, "job"));
+                 TIMED_OUT ("job", MINUTES (30)));
+  /* listed as timed out until the retention (a day) passes */
+  g_assert_cmpint (state_of (f, "job"), ==, HEARTBEAT_AGENT_STATE_TIMED_OUT);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 1);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, T0 + MINUTES (30) + HOURS (24));
+  check_at (f, T0 + HOURS (5));
+  expect_no_events (f);
+  check_at (f, T0 + MINUTES (30) + HOURS (24));
+  expect_events (f, UNREGISTERED ("job", TIMED_OUT));
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
   g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
 
@@ -1175,9 +1178,38 @@ test_timeout_after_default_threshold (Fixture       *f,
   g_assert_cmpstr (heartbeat_agent_get_id (kept), ==, "job");
   g_assert_cmpuint (heartbeat_agent_get_beats (kept), ==, 7);
   g_assert_cmpint (heartbeat_agent_get_started_at (kept), ==, T0);
+}
 
-  check_at (f, T0 + HOURS (5));
+/* The retention is a property: changed, it applies to agents that ended
+ * already; 0 keeps them until told. A beat starts a new run. */
+static void
+test_timeout_retention (Fixture       *f,
+                        gconstpointer  data)
+{
+  register_agent (f, "kept", SECONDS (10), SECONDS (20));
+  register_agent (f, "back", SECONDS (10), SECONDS (20));
+  expect_events (f, REGISTERED ("kept"), REGISTERED ("back"));
+  heartbeat_monitor_set_retention (f->monitor, 0);
+  g_assert_cmpint (heartbeat_monitor_get_retention (f->monitor), ==, 0);
+
+  check_at (f, T0 + SECONDS (20));
+  expect_events (f, STATE ("kept", HEALTHY, TIMED_OUT), TIMED_OUT ("kept", SECONDS (20)),
+                 STATE ("back", HEALTHY, TIMED_OUT), TIMED_OUT ("back", SECONDS (20)));
+  check_at (f, T0 + HOURS (48));
   expect_no_events (f);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 2);
+
+  /* a beat: a new run, healthy, its deadlines from now */
+  beat (f, "back");
+  expect_events (f, STATE ("back", TIMED_OUT, HEALTHY));
+  g_assert_cmpint (heartbeat_agent_get_started_at (heartbeat_monitor_lookup (f->monitor, "back")), ==,
+                   T0 + HOURS (48));
+
+  /* a retention again: judged from when it timed out, so due at once */
+  g_object_set (f->monitor, "retention", HOURS (1), NULL);
+  check_at (f, T0 + HOURS (48) + 1);
+  expect_events (f, UNREGISTERED ("kept", TIMED_OUT));
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 1);
 }
 
 static void
@@ -1195,14 +1227,11 @@ test_timeout_wins_over_stale (Fixture       *f,
   expect_events (f,
                  STATE ("job", HEALTHY, TIMED_OUT),
                  TIMED_OUT ("job", SECONDS (25)),
-                 UNREGISTERED ("job", TIMED_OUT),
                  STATE ("tie", HEALTHY, TIMED_OUT),
                  TIMED_OUT ("tie", SECONDS (25)),
-                 UNREGISTERED ("tie", TIMED_OUT),
                  STATE ("stale-later", HEALTHY, TIMED_OUT),
-                 TIMED_OUT ("stale-later", SECONDS (25)),
-                 UNREGISTERED ("stale-later", TIMED_OUT));
-  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
+                 TIMED_OUT ("stale-later", SECONDS (25)));
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 3);   /* listed, timed out */
 
   /* Checked exactly when stale and timeout coincide: timeout only. */
   register_agent (f, "same", SECONDS (20), SECONDS (20));
@@ -1210,8 +1239,7 @@ test_timeout_wins_over_stale (Fixture       *f,
   check_at (f, T0 + SECONDS (45));
   expect_events (f,
                  STATE ("same", HEALTHY, TIMED_OUT),
-                 TIMED_OUT ("same", SECONDS (20)),
-                 UNREGISTERED ("same", TIMED_OUT));
+                 TIMED_OUT ("same", SECONDS (20)));
 }
 
 static void
@@ -1230,8 +1258,7 @@ test_timeout_wins_keeps_deadline_order (Fixture       *f,
                           STATE ("other", HEALTHY, STALE),
                           STALE ("other", SECONDS (25)),
                           STATE ("early-stale", HEALTHY, TIMED_OUT),
-                          TIMED_OUT ("early-stale", SECONDS (25)),
-                          UNREGISTERED ("early-stale", TIMED_OUT));
+                          TIMED_OUT ("early-stale", SECONDS (25)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1269,8 +1296,7 @@ test_thresholds_per_agent_override_defaults (Fixture       *f,
   check_at (f, T0 + SECONDS (50));
   expect_events (f,
                  STATE ("fast", STALE, TIMED_OUT),
-                 TIMED_OUT ("fast", SECONDS (50)),
-                 UNREGISTERED ("fast", TIMED_OUT));
+                 TIMED_OUT ("fast", SECONDS (50)));
   check_at (f, T0 + MINUTES (1) - 1);
   expect_no_events (f);
   check_at (f, T0 + MINUTES (1));
@@ -1278,8 +1304,7 @@ test_thresholds_per_agent_override_defaults (Fixture       *f,
   check_at (f, T0 + MINUTES (2));
   expect_events (f,
                  STATE ("plain", STALE, TIMED_OUT),
-                 TIMED_OUT ("plain", MINUTES (2)),
-                 UNREGISTERED ("plain", TIMED_OUT));
+                 TIMED_OUT ("plain", MINUTES (2)));
 }
 
 static void
@@ -1317,8 +1342,7 @@ test_thresholds_default_change_reschedules (Fixture       *f,
   check_at (f, T0 + MINUTES (10));
   expect_events (f,
                  STATE ("uses-default", STALE, TIMED_OUT),
-                 TIMED_OUT ("uses-default", MINUTES (10)),
-                 UNREGISTERED ("uses-default", TIMED_OUT));
+                 TIMED_OUT ("uses-default", MINUTES (10)));
 
   /* Raised: a deadline moves later. */
   raised = register_agent (f, "raised", 0, 0);
@@ -1333,13 +1357,11 @@ test_thresholds_default_change_reschedules (Fixture       *f,
   check_at (f, T0 + MINUTES (20));
   expect_events (f,
                  STATE ("raised", HEALTHY, TIMED_OUT),
-                 TIMED_OUT ("raised", MINUTES (10)),
-                 UNREGISTERED ("raised", TIMED_OUT));
+                 TIMED_OUT ("raised", MINUTES (10)));
   check_at (f, T0 + MINUTES (30));
   expect_events (f,
                  STATE ("own", STALE, TIMED_OUT),
-                 TIMED_OUT ("own", MINUTES (30)),
-                 UNREGISTERED ("own", TIMED_OUT));
+                 TIMED_OUT ("own", MINUTES (30)));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1371,25 +1393,24 @@ test_declared_no_heartbeat_until_first_beat (Fixture       *f,
   check_at (f, T0 + HOURS (1) + SECONDS (10));
   expect_events (f, STATE ("svc", HEALTHY, STALE), STALE ("svc", SECONDS (10)));
 
-  /* Timed out, but declared: back to no-heartbeat, not removed. */
+  /* Timed out, but declared: timed out until it beats, never removed. */
   check_at (f, T0 + HOURS (1) + SECONDS (20) - 1);
   expect_no_events (f);
   check_at (f, T0 + HOURS (1) + SECONDS (20));
   expect_events (f,
                  STATE ("svc", STALE, TIMED_OUT),
-                 TIMED_OUT ("svc", SECONDS (20)),
-                 STATE ("svc", TIMED_OUT, NO_HEARTBEAT));
+                 TIMED_OUT ("svc", SECONDS (20)));
   g_assert_true (heartbeat_monitor_lookup (f->monitor, "svc") == agent);
-  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_TIMED_OUT);
   g_assert_true (heartbeat_agent_is_declared (agent));
   g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, HEARTBEAT_NO_DEADLINE);
 
-  check_at (f, T0 + HOURS (5));
+  check_at (f, T0 + HOURS (5));   /* (retention does not apply to it) */
   expect_no_events (f);
 
-  /* It can come back, and be unregistered like any agent. */
+  /* It can come back (a new run), and be unregistered like any agent. */
   beat (f, "svc");
-  expect_events (f, STATE ("svc", NO_HEARTBEAT, HEALTHY));
+  expect_events (f, STATE ("svc", TIMED_OUT, HEALTHY));
   g_assert_cmpint (heartbeat_agent_get_started_at (agent), ==, T0 + HOURS (5));
   unregister (f, "svc");
   expect_events (f, UNREGISTERED ("svc", UNREGISTERED));
@@ -1462,11 +1483,10 @@ test_mark_no_heartbeat (Fixture       *f,
 
   /* no deadline of its own any more: only the plain agent times out */
   check_at (f, T0 + HOURS (2));
-  expect_events (f, STATE ("plain", HEALTHY, TIMED_OUT), TIMED_OUT ("plain", HOURS (2)),
-                 UNREGISTERED ("plain", TIMED_OUT));
+  expect_events (f, STATE ("plain", HEALTHY, TIMED_OUT), TIMED_OUT ("plain", HOURS (2)));
 
-  g_assert_nonnull (register_agent (f, "plain", 0, 0));
-  expect_events (f, REGISTERED ("plain"));
+  g_assert_nonnull (register_agent (f, "plain", 0, 0));   /* still listed, timed out */
+  expect_events (f, STATE ("plain", TIMED_OUT, HEALTHY), REGISTERED ("plain"));
   g_assert_false (heartbeat_monitor_mark_no_heartbeat (f->monitor, "plain", &error));
   g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
   g_clear_error (&error);
@@ -1514,7 +1534,7 @@ test_post_event (Fixture       *f,
 }
 
 static void
-test_gone_removed_after_stale_threshold (Fixture       *f,
+test_gone_removed_after_retention (Fixture       *f,
                                          gconstpointer  data)
 {
   HeartbeatAgent *agent = register_agent (f, "worker", SECONDS (10), SECONDS (15));
@@ -1530,11 +1550,15 @@ test_gone_removed_after_stale_threshold (Fixture       *f,
   /* Neither stale (at 15 s) nor timed out (at 15 s) while gone. */
   check_at (f, T0 + SECONDS (15));
   expect_no_events (f);
-  check_at (f, T0 + SECONDS (18) - 1);
+  check_at (f, T0 + SECONDS (18));
   expect_no_events (f);
   g_assert_true (heartbeat_monitor_lookup (f->monitor, "worker") == agent);
 
-  check_at (f, T0 + SECONDS (18));
+  /* listed, gone, until the retention (a day) passes */
+  check_at (f, T0 + SECONDS (8) + HOURS (24) - 1);
+  expect_no_events (f);
+  g_assert_true (heartbeat_monitor_lookup (f->monitor, "worker") == agent);
+  check_at (f, T0 + SECONDS (8) + HOURS (24));
   expect_events (f, UNREGISTERED ("worker", GONE));
   g_assert_null (heartbeat_monitor_lookup (f->monitor, "worker"));
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
@@ -1631,8 +1655,7 @@ test_unregister_removes_agent (Fixture       *f,
   check_at (f, T0 + HOURS (1));
   expect_events (f,
                  STATE ("b", STALE, TIMED_OUT),
-                 TIMED_OUT ("b", HOURS (1)),
-                 UNREGISTERED ("b", TIMED_OUT));
+                 TIMED_OUT ("b", HOURS (1)));
 }
 
 static void
@@ -1838,11 +1861,9 @@ test_signals_unregister_from_stale_handler (Fixture       *f,
   expect_events (f,
                  STATE ("c", STALE, TIMED_OUT),
                  TIMED_OUT ("c", HOURS (1)),
-                 UNREGISTERED ("c", TIMED_OUT),
                  STATE ("d", STALE, TIMED_OUT),
-                 TIMED_OUT ("d", HOURS (1) - SECONDS (30)),
-                 UNREGISTERED ("d", TIMED_OUT));
-  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
+                 TIMED_OUT ("d", HOURS (1) - SECONDS (30)));
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 2);   /* listed, timed out */
 }
 
 static void
@@ -2417,6 +2438,9 @@ test_stress_random_thresholds (Fixture       *f,
   g_autoptr(GString) first_out_of_order = g_string_new (NULL);
   g_autoptr(GString) last_description = g_string_new (NULL);
 
+  /* timed-out agents stay listed (no retention): each ends timed out */
+  heartbeat_monitor_set_retention (f->monitor, 0);
+
   /* Registration: ties in time (100 agents per 100 ms), thresholds in whole
    * seconds half of the time (more ties), a few on the defaults. */
   for (guint i = 0; i < STRESS_N_AGENTS; i++)
@@ -2515,12 +2539,12 @@ test_stress_random_thresholds (Fixture       *f,
 
           if (e->kind == EV_STALE)
             agent->warned = TRUE;
-          else if (e->kind == EV_UNREGISTERED)
-            agent->removed = TRUE;
+          else if (e->kind == EV_TIMED_OUT)
+            agent->removed = TRUE;   /* done: listed, timed out */
         }
       f->seen = f->events->len;
     }
-  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, STRESS_N_AGENTS);
 
   /* Every emission: expected, at the first check at or after its
    * deadline (never early, never late), in deadline order. */
@@ -2562,11 +2586,6 @@ test_stress_random_thresholds (Fixture       *f,
         case 3:
           g_assert_cmpint (e->kind, ==, EV_TIMED_OUT);
           g_assert_cmpint (e->usec, ==, e->now - agent->registered_at);
-          deadline = agent->timeout_deadline;
-          break;
-        case 4:
-          g_assert_cmpint (e->kind, ==, EV_UNREGISTERED);
-          g_assert_cmpint (e->reason, ==, HEARTBEAT_UNREGISTER_REASON_TIMED_OUT);
           deadline = agent->timeout_deadline;
           break;
         default:
@@ -2616,7 +2635,7 @@ test_stress_random_thresholds (Fixture       *f,
         agent->stale_deadline < agent->timeout_deadline &&
         first_check_from (checks, agent->stale_deadline) < agent->timeout_deadline;
 
-      g_assert_cmpuint (steps[i], ==, stale_expected ? 5 : 3);
+      g_assert_cmpuint (steps[i], ==, stale_expected ? 4 : 2);
       if (stale_expected)
         n_stale_expected++;
       else
@@ -3104,7 +3123,8 @@ test_boot_restored_agents_judged (Fixture       *f,
   check_at (f, f->now);
   g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "quiet")), ==,
                    HEARTBEAT_AGENT_STATE_STALE);
-  g_assert_null (heartbeat_monitor_lookup (f->monitor, "long"));   /* timed out, removed */
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "long")), ==,
+                   HEARTBEAT_AGENT_STATE_TIMED_OUT);
   g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "fresh")), ==,
                    HEARTBEAT_AGENT_STATE_HEALTHY);
   f->seen = f->events->len;
@@ -3172,7 +3192,8 @@ main (int   argc,
 
   ADD_TEST ("/monitor/declared/no-heartbeat-until-first-beat-and-after-timeout",
             test_declared_no_heartbeat_until_first_beat);
-  ADD_TEST ("/monitor/gone/removed-after-stale-threshold", test_gone_removed_after_stale_threshold);
+  ADD_TEST ("/monitor/timeout/retention", test_timeout_retention);
+  ADD_TEST ("/monitor/gone/removed-after-retention", test_gone_removed_after_retention);
   ADD_TEST ("/monitor/gone/declared-agent-stays", test_gone_declared_stays);
   ADD_TEST ("/monitor/gone/beat-revives", test_gone_beat_revives);
 

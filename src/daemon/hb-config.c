@@ -44,6 +44,7 @@ static const KeySpec keys[] = {
   { "monitor", "stale-threshold", KIND_DURATION },
   { "monitor", "timeout-threshold", KIND_DURATION },
   { "monitor", "stale-warning-only-once", KIND_BOOLEAN },
+  { "monitor", "retention", KIND_DURATION },
   { "limits", "agents-per-uid", KIND_UINT },
   { "limits", "max-agents", KIND_UINT },
   { "state", "sync-interval", KIND_DURATION },
@@ -373,6 +374,7 @@ config_from_key_file (GKeyFile  *merged,
   config->stale_warning_only_once = get_boolean (merged, "monitor", "stale-warning-only-once", TRUE);
   config->agents_per_uid = (guint) get_uint (merged, "limits", "agents-per-uid", 1024);
   config->max_agents = (guint) get_uint (merged, "limits", "max-agents", 100000);
+  config->retention_usec = get_duration (merged, "monitor", "retention", (gint64) 24 * 60 * 60 * G_USEC_PER_SEC);
   config->sync_interval_usec = MAX (G_USEC_PER_SEC, get_duration (merged, "state", "sync-interval", 30 * G_USEC_PER_SEC));
   config->http_enabled = get_boolean (merged, "http", "enabled", TRUE);
   config->http_tokens_file = g_key_file_get_string (merged, "http", "tokens-file", NULL);
@@ -636,6 +638,7 @@ hb_config_apply (const HbConfig   *config,
                 "timeout-threshold", config->timeout_threshold_usec,
                 "stale-warning-only-once", config->stale_warning_only_once,
                 "max-agents", config->max_agents,
+                "retention", config->retention_usec,
                 NULL);
 
   for (guint i = 0; i < config->agents->len; i++)

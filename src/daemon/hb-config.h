@@ -45,6 +45,7 @@ typedef struct {
   gint64     stale_threshold_usec;
   gint64     timeout_threshold_usec;
   gboolean   stale_warning_only_once;
+  gint64     retention_usec;   /* timed-out and gone agents stay listed this long */
   /* [limits] */
   guint      agents_per_uid;
   guint      max_agents;       /* [limits] max-agents; 0: no limit */

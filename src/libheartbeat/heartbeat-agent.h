@@ -15,9 +15,9 @@ G_BEGIN_DECLS
  * @HEARTBEAT_AGENT_STATE_STALE: no activity for longer than the stale
  *   threshold. The next beat ends the stale episode.
  * @HEARTBEAT_AGENT_STATE_TIMED_OUT: running (since registration, or since
- *   leaving idle) for longer than the timeout threshold. Only seen in the
- *   #HeartbeatMonitor::agent-state-changed emission that precedes the
- *   agent's removal; a declared agent returns to @HEARTBEAT_AGENT_STATE_NO_HEARTBEAT.
+ *   leaving idle) for longer than the timeout threshold. It stays listed so
+ *   until it beats (a new run), registers again or is unregistered, or
+ *   until #HeartbeatMonitor:retention passes (a declared agent stays).
  * @HEARTBEAT_AGENT_STATE_ERROR: the agent reported the status `error`.
  * @HEARTBEAT_AGENT_STATE_GONE: the process or bus peer behind the agent went
  *   away; a front detected it and said so with heartbeat_monitor_mark_gone().

@@ -48,6 +48,7 @@
 #define DEFAULT_CHECK_INTERVAL    (30 * G_USEC_PER_SEC)
 #define DEFAULT_STALE_THRESHOLD   (5 * 60 * G_USEC_PER_SEC)
 #define DEFAULT_TIMEOUT_THRESHOLD (G_GINT64_CONSTANT (30) * 60 * G_USEC_PER_SEC)
+#define DEFAULT_RETENTION         (G_GINT64_CONSTANT (24) * 60 * 60 * G_USEC_PER_SEC)
 
 struct _HeartbeatMonitor {
   GObject             parent_instance;
@@ -69,6 +70,7 @@ struct _HeartbeatMonitor {
   gint64              timeout_threshold;
   gboolean            stale_warning_only_once;
   guint               max_agents;  /* 0: no limit */
+  gint64              retention;   /* timed-out and gone agents stay listed; 0: until told */
 
   HeartbeatStoreFuncs store;
   gpointer            store_data;
@@ -88,6 +90,7 @@ enum {
   PROP_STALE_WARNING_ONLY_ONCE,
   PROP_RUNNING,
   PROP_MAX_AGENTS,
+  PROP_RETENTION,
   N_PROPS
 };
 
@@ -402,10 +405,11 @@ compute_deadline (HeartbeatMonitor     *self,
   switch ((HeartbeatAgentState) agent->state)
     {
     case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
-    case HEARTBEAT_AGENT_STATE_TIMED_OUT:
       return NO_DEADLINE;
+    case HEARTBEAT_AGENT_STATE_TIMED_OUT:
     case HEARTBEAT_AGENT_STATE_GONE:
-      return agent->declared ? NO_DEADLINE : agent->mark_at + agent->stale_after;
+      /* listed as it ended until the retention passes */
+      return agent->declared || self->retention == 0 ? NO_DEADLINE : agent->mark_at + self->retention;
     case HEARTBEAT_AGENT_STATE_HEALTHY:
     case HEARTBEAT_AGENT_STATE_STALE:
     case HEARTBEAT_AGENT_STATE_ERROR:
@@ -569,27 +573,17 @@ time_out (HeartbeatMonitor *self,
   gint64 running = now - agent->started_at;
   HeartbeatAgentState old;
 
-  heartbeat_deadlines_remove (&self->deadlines, agent);
+  /* It stays listed, timed out, until it beats, registers again or is
+   * unregistered, or (unless declared) the retention passes. */
   old = set_state (self, agent, HEARTBEAT_AGENT_STATE_TIMED_OUT);
+  agent->mark_at = now;
+  agent->idle = FALSE;
+  schedule (self, agent);
   emit_state_changed (self, agent, old);
   if (agent->generation != generation || agent->state != HEARTBEAT_AGENT_STATE_TIMED_OUT)
     return;
 
   g_signal_emit (self, signals[SIGNAL_AGENT_TIMED_OUT], 0, agent, running);
-  if (agent->generation != generation || agent->state != HEARTBEAT_AGENT_STATE_TIMED_OUT)
-    return;
-
-  if (agent->declared)
-    {
-      old = set_state (self, agent, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
-      agent->idle = FALSE;
-      schedule (self, agent);
-      emit_state_changed (self, agent, old);
-    }
-  else
-    {
-      remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_TIMED_OUT);
-    }
 }
 
 /* Looks at an agent whose heap entry came due. Its real deadline may be
@@ -604,10 +598,11 @@ check_agent (HeartbeatMonitor *self,
   gint64 due;
   HeartbeatAgentState old;
 
-  if (agent->state == HEARTBEAT_AGENT_STATE_GONE)
+  if (agent->state == HEARTBEAT_AGENT_STATE_GONE || agent->state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
     {
-      if (!agent->declared && now >= agent->mark_at + agent->stale_after)
-        remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_GONE);
+      if (compute_deadline (self, agent) <= now)
+        remove_agent (self, agent, agent->state == HEARTBEAT_AGENT_STATE_GONE ? HEARTBEAT_UNREGISTER_REASON_GONE
+                                                                              : HEARTBEAT_UNREGISTER_REASON_TIMED_OUT);
       else
         schedule (self, agent);
       return;
@@ -1026,8 +1021,6 @@ restore_agent (HeartbeatMonitor             *self,
     remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
 
   state = snapshot->state;
-  if (state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
-    state = HEARTBEAT_AGENT_STATE_HEALTHY;
   if (state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT && !snapshot->declared)
     state = HEARTBEAT_AGENT_STATE_HEALTHY;
 
@@ -1185,8 +1178,10 @@ record_activity (HeartbeatMonitor *self,
       return;
     }
 
-  /* Leaving idle, or the first beat of a declared agent, starts a new run. */
-  if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+  /* Leaving idle, the first beat of a declared agent, or a beat after a
+   * timeout starts a new run. */
+  if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT ||
+      agent->state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
     agent->started_at = at;
   if (agent->idle != idle)
     note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
@@ -1384,8 +1379,9 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
  *
  * Says the process or bus peer behind the agent went away, as a front
  * detects it (pidfd, NameOwnerChanged, a heartbeat file's pid). The agent
- * becomes %HEARTBEAT_AGENT_STATE_GONE at once and stays listed for one stale
- * threshold, so status queries can see it, then is removed with the reason
+ * becomes %HEARTBEAT_AGENT_STATE_GONE at once and stays listed so until it
+ * beats, registers again or is unregistered, or until
+ * #HeartbeatMonitor:retention passes, when it is removed with the reason
  * %HEARTBEAT_UNREGISTER_REASON_GONE; a declared agent stays gone until it
  * beats again.
  *
@@ -1766,6 +1762,53 @@ heartbeat_monitor_get_max_agents (HeartbeatMonitor *monitor)
 }
 
 /**
+ * heartbeat_monitor_get_retention:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the #HeartbeatMonitor:retention, in µs
+ */
+gint64
+heartbeat_monitor_get_retention (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor->retention;
+}
+
+/**
+ * heartbeat_monitor_set_retention:
+ * @monitor: a #HeartbeatMonitor
+ * @usec: how long a timed-out or gone agent stays listed, in µs; 0 for
+ *   until it is unregistered, registers again or beats
+ *
+ * Sets #HeartbeatMonitor:retention. Agents that ended already are judged
+ * by the new value.
+ */
+void
+heartbeat_monitor_set_retention (HeartbeatMonitor *monitor,
+                                 gint64            usec)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+  g_return_if_fail (usec >= 0 && usec <= HEARTBEAT_THRESHOLD_MAX);
+
+  if (monitor->retention == usec)
+    return;
+  monitor->retention = usec;
+  /* only the agents that ended have a deadline from it */
+  g_hash_table_iter_init (&iter, monitor->agents);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    {
+      HeartbeatAgent *agent = value;
+
+      if (agent->state == HEARTBEAT_AGENT_STATE_TIMED_OUT || agent->state == HEARTBEAT_AGENT_STATE_GONE)
+        schedule (monitor, agent);
+    }
+  g_object_notify_by_pspec (G_OBJECT (monitor), properties[PROP_RETENTION]);
+}
+
+/**
  * heartbeat_monitor_set_max_agents:
  * @monitor: a #HeartbeatMonitor
  * @max_agents: the most agents to hold, or 0 for no limit
@@ -1967,6 +2010,9 @@ heartbeat_monitor_get_property (GObject    *object,
     case PROP_MAX_AGENTS:
       g_value_set_uint (value, self->max_agents);
       break;
+    case PROP_RETENTION:
+      g_value_set_int64 (value, self->retention);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1996,6 +2042,9 @@ heartbeat_monitor_set_property (GObject      *object,
       break;
     case PROP_MAX_AGENTS:
       heartbeat_monitor_set_max_agents (self, g_value_get_uint (value));
+      break;
+    case PROP_RETENTION:
+      heartbeat_monitor_set_retention (self, g_value_get_int64 (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -2113,6 +2162,19 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
     g_param_spec_uint ("max-agents", NULL, NULL, 0, G_MAXUINT, 0,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
 
+  /**
+   * HeartbeatMonitor:retention:
+   *
+   * How long, in µs, an agent that timed out or went gone stays listed in
+   * that state (so that status queries, metrics and alerts keep showing
+   * it) before it is removed; 0 keeps it until it is unregistered,
+   * registers again or beats. A declared agent is never removed. Default:
+   * one day.
+   */
+  properties[PROP_RETENTION] =
+    g_param_spec_int64 ("retention", NULL, NULL, 0, HEARTBEAT_THRESHOLD_MAX, DEFAULT_RETENTION,
+                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | G_PARAM_EXPLICIT_NOTIFY);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -2159,10 +2221,12 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
    * @agent: the agent
    * @running_usec: how long its run lasted, in µs
    *
-   * An agent ran for its timeout threshold. After this signal the monitor
-   * removes it (#HeartbeatMonitor::agent-unregistered with
-   * %HEARTBEAT_UNREGISTER_REASON_TIMED_OUT), or resets a declared agent to
-   * %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT.
+   * An agent ran for its timeout threshold: it is now
+   * %HEARTBEAT_AGENT_STATE_TIMED_OUT and stays listed so until it beats
+   * (which starts a new run), registers again or is unregistered, or until
+   * #HeartbeatMonitor:retention passes, when the monitor removes it
+   * (#HeartbeatMonitor::agent-unregistered with
+   * %HEARTBEAT_UNREGISTER_REASON_TIMED_OUT; a declared agent is kept).
    */
   signals[SIGNAL_AGENT_TIMED_OUT] =
     g_signal_new ("agent-timed-out", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -2236,5 +2300,6 @@ heartbeat_monitor_init (HeartbeatMonitor *self)
   self->check_interval = DEFAULT_CHECK_INTERVAL;
   self->stale_threshold = DEFAULT_STALE_THRESHOLD;
   self->timeout_threshold = DEFAULT_TIMEOUT_THRESHOLD;
+  self->retention = DEFAULT_RETENTION;
   self->stale_warning_only_once = TRUE;
 }

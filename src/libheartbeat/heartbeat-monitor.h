@@ -151,8 +151,8 @@ typedef struct {
 /**
  * HeartbeatAgentSnapshot:
  * @state: the state the agent was in; %HEARTBEAT_AGENT_STATE_STALE keeps the
- *   stale episode (no second warning), transient states are restored as
- *   %HEARTBEAT_AGENT_STATE_HEALTHY
+ *   stale episode (no second warning); a timed-out or gone agent stays so,
+ *   its #HeartbeatMonitor:retention counted from the restore
  * @status: (nullable): the last reported status
  * @beats: how many beats it had
  * @started_at_realtime: when it was registered (or left idle), wall-clock µs
@@ -338,6 +338,9 @@ gint64            heartbeat_monitor_get_timeout_threshold (HeartbeatMonitor *mon
 void              heartbeat_monitor_set_timeout_threshold (HeartbeatMonitor *monitor,
                                                            gint64            usec);
 guint             heartbeat_monitor_get_max_agents    (HeartbeatMonitor *monitor);
+gint64            heartbeat_monitor_get_retention     (HeartbeatMonitor *monitor);
+void              heartbeat_monitor_set_retention     (HeartbeatMonitor *monitor,
+                                                       gint64            usec);
 void              heartbeat_monitor_set_max_agents    (HeartbeatMonitor *monitor,
                                                        guint             max_agents);
 gboolean          heartbeat_monitor_get_stale_warning_only_once (HeartbeatMonitor *monitor);

@@ -963,8 +963,11 @@ test_timeout_on_time (Fixture      *f,
   guint cursor, from;
   gint64 started_at, lateness;
 
-  if (!hb_harness_start_default (h))
+  /* timed-out agents stay listed for the retention, 600 ms here */
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
     return;
+  hb_harness_write_config (h, "[monitor]\ncheck-interval=200ms\nstale-threshold=5s\nretention=600ms\n");
+  hb_harness_start_daemon (h, 0);
 
   cursor = from = hb_harness_signal_cursor (h);
   register_agent (h, "long", g_variant_new_parsed ("{'timeout-after-usec': <uint64 400000>,"
@@ -976,9 +979,20 @@ test_timeout_on_time (Fixture      *f,
   changed = hb_wait_signal (h, &cursor, "AgentStateChanged", "long", "healthy", "timed-out");
   cursor = from;
   timed_out = hb_wait_signal (h, &cursor, "AgentTimedOut", "long", NULL, NULL);
-  unregistered = hb_wait_signal (h, &cursor, "AgentUnregistered", "long", "timed-out", NULL);
   g_assert_cmpuint (signal_index (h, changed), <, signal_index (h, timed_out));
+
+  /* listed, timed out, until the retention passes */
+  {
+    g_autoptr(GVariant) listed = hb_harness_get_agent (h, "long");
+
+    g_assert_cmpstr (hb_dict_string (listed, "state"), ==, "timed-out");
+    g_assert_cmpuint (property_uint32 (h, "AgentCount"), ==, 1);
+  }
+  unregistered = hb_wait_signal (h, &cursor, "AgentUnregistered", "long", "timed-out", NULL);
   g_assert_cmpuint (signal_index (h, timed_out), <, signal_index (h, unregistered));
+  g_test_message ("removed %.3f ms after it timed out (retention 600 ms)",
+                  (unregistered->realtime - timed_out->realtime) / 1000.0);
+  g_assert_cmpint (unregistered->realtime - timed_out->realtime, >=, 600000 - CLOCK_SLACK_USEC);
 
   lateness = timed_out->realtime - (started_at + 400000);
   g_test_message ("AgentTimedOut arrived %.3f ms after the deadline", lateness / 1000.0);
