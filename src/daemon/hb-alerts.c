@@ -7,9 +7,14 @@
  *                      `retry-interval` apart (5 s, doubling with
  *                      backoff=exponential), `timeout` each (10 s): the
  *                      numbers of 003_31ee32263f03983b.txt
- *   alertmanager=URL   POST to URL/api/v2/alerts, labels agent, state,
- *                      host; the alert is resolved (endsAt) when the agent
- *                      recovers or is unregistered
+ *   alertmanager=URL   keep Alertmanager (URL/api/v2/alerts) told, as its
+ *                      client contract asks: one alert per agent in an
+ *                      alerting state (stale, timed-out, gone, error; as
+ *                      `events` chooses), labelled exactly as the shipped
+ *                      Prometheus rules label it, sent again every
+ *                      HB_ALERTMANAGER_RESEND_USEC with an endsAt ahead,
+ *                      and resolved (endsAt now) when the agent leaves the
+ *                      state; see "Alertmanager" below
  *   exec=PROGRAM       run it with HB_AGENT, HB_EVENT, HB_STATE, HB_STATUS,
  *                      HB_TASK, HB_HOST in its environment, killed after
  *                      `timeout`; its output goes to the journal
@@ -35,7 +40,9 @@ struct _HbAlerts {
   GDBusConnection  *connection;
   SoupSession      *session;
   GPtrArray        *alerts;        /* HbConfigAlert, from the configuration */
-  GHashTable       *firing;        /* "alert\nagent" → JsonNode labels, for Alertmanager */
+  GHashTable       *am;            /* "url\nagent" → AmEntry, for Alertmanager */
+  guint             n_am_sections; /* alertmanager= sections configured */
+  gint64            resend_usec;   /* HB_ALERTMANAGER_RESEND_USEC, or from the environment */
   GHashTable       *last_restart;  /* "alert\nunit" → gint64 monotonic */
   char             *host;
   guint             pending;
@@ -43,6 +50,8 @@ struct _HbAlerts {
 };
 
 G_DEFINE_FINAL_TYPE (HbAlerts, hb_alerts, G_TYPE_OBJECT)
+
+typedef struct _AmEntry AmEntry;
 
 /* What happened, as an action sees it. */
 typedef struct {
@@ -229,80 +238,530 @@ run_webhook (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
   deliver (self, alert, alert->target, root);
 }
 
-static const char *
-alertname_for (const char *event)
+/* ------------------------------------------------------------------ */
+/* Alertmanager                                                        */
+/*
+ * Alertmanager's client contract (https://prometheus.io/docs/alerting/
+ * latest/clients/): a client sends an alert again and again while it is
+ * active, each time with an endsAt in the future, and ends it by sending
+ * it once more with endsAt set to when it ended. Labels identify an alert;
+ * ours are exactly those of the shipped Prometheus rules
+ * (data/prometheus/heartbeat-rules.yml) — alertname, agent, hostname,
+ * severity — so that Alertmanager deduplicates the two paths.
+ *
+ * The action follows the agents' states, not their events: for each
+ * Alertmanager URL and agent there is one AmEntry, holding at most one
+ * firing alert (that of the agent's current alerting state, if an
+ * [alert:NAME] section with this URL chose its event) and the alerts that
+ * ended and are still to be told. An entry has at most one post in flight
+ * (or waiting for its retry); whatever changes meanwhile goes into the next
+ * post, which is built from the entry as it is then: the latest state
+ * wins, and a resolve never overtakes the firing post it ends.
+ *
+ * no-heartbeat (a declared agent that never beat) raises nothing here:
+ * HeartbeatAgentNeverBeat needs the rule's `for: 15m`, which only
+ * Prometheus applies.
+ */
+
+typedef struct {
+  char       *alertname;
+  const char *severity;
+  char       *summary;
+  char       *description;
+  gint64      starts_at;   /* wall clock, µs */
+  gint64      ends_at;     /* wall clock, µs: when it ended; 0 while firing */
+  gint64      sent_until;  /* the latest endsAt a post of it carried; 0: never posted */
+} AmAlert;
+
+struct _AmEntry {
+  HbAlerts     *self;        /* not a reference: self->am owns the entry */
+  char         *key;         /* "url\nagent", its key in self->am */
+  char         *url;         /* the Alertmanager, as configured (no trailing /) */
+  char         *agent;
+  /* delivery settings, from the [alert:NAME] section that last wanted it */
+  char         *name;
+  guint         retries;
+  gint64        retry_interval_usec;
+  gboolean      exponential;
+  gint64        timeout_usec;
+
+  AmAlert      *firing;      /* or NULL */
+  GPtrArray    *resolved;    /* AmAlert: ended, not yet delivered; oldest first */
+
+  gboolean      in_flight;
+  guint         n_resolved_in_flight; /* the first ones of resolved */
+  gboolean      dirty;       /* changed since the post in flight was built */
+  guint         attempt;
+  guint         retry_id;
+  guint         resend_id;
+  guint         timeout_id;
+  GCancellable *cancellable;
+};
+
+static void am_post (AmEntry *e);
+
+static void
+am_alert_free (AmAlert *a)
 {
-  if (strcmp (event, "stale") == 0)
-    return "HeartbeatAgentStale";
-  if (strcmp (event, "timed-out") == 0)
-    return "HeartbeatAgentTimedOut";
-  if (strcmp (event, "gone") == 0)
-    return "HeartbeatAgentGone";
-  return "HeartbeatAgentError";
+  g_free (a->alertname);
+  g_free (a->summary);
+  g_free (a->description);
+  g_free (a);
 }
 
 static void
-post_alertmanager (HbAlerts *self, const HbConfigAlert *alert, JsonNode *labels,
-                   const char *summary, gboolean resolve)
+am_entry_free (AmEntry *e)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  g_autofree char *time = now_iso8601 ();
-  g_autofree char *base = g_str_has_suffix (alert->target, "/") ? g_strndup (alert->target, strlen (alert->target) - 1)
-                                                                : g_strdup (alert->target);
-  g_autofree char *url = g_strconcat (base, "/api/v2/alerts", NULL);
+  g_clear_handle_id (&e->retry_id, g_source_remove);
+  g_clear_handle_id (&e->resend_id, g_source_remove);
+  g_clear_handle_id (&e->timeout_id, g_source_remove);
+  g_clear_object (&e->cancellable);
+  g_clear_pointer (&e->firing, am_alert_free);
+  g_ptr_array_unref (e->resolved);
+  g_free (e->key);
+  g_free (e->url);
+  g_free (e->agent);
+  g_free (e->name);
+  g_free (e);
+}
 
-  json_builder_begin_array (b);
+/* Forgets @e once it has nothing left to tell. */
+static void
+am_entry_release (AmEntry *e)
+{
+  if (e->firing == NULL && e->resolved->len == 0 && !e->in_flight && e->retry_id == 0)
+    g_hash_table_remove (e->self->am, e->key);
+}
+
+static char *
+format_realtime (gint64 usec)
+{
+  g_autoptr(GDateTime) seconds = g_date_time_new_from_unix_utc (usec / G_USEC_PER_SEC);
+  g_autoptr(GDateTime) time = g_date_time_add (seconds, usec % G_USEC_PER_SEC);
+
+  return g_date_time_format (time, "%Y-%m-%dT%H:%M:%S.%fZ");
+}
+
+static void
+am_add_alert (JsonBuilder *b, HbAlerts *self, const AmEntry *e, const AmAlert *a, gint64 ends_at)
+{
+  g_autofree char *starts = format_realtime (a->starts_at);
+  g_autofree char *ends = format_realtime (ends_at);
+
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "labels");
-  json_builder_add_value (b, json_node_copy (labels));
+  json_builder_begin_object (b);
+  add_string (b, "alertname", a->alertname);
+  add_string (b, "agent", e->agent);
+  add_string (b, "hostname", self->host);
+  add_string (b, "severity", a->severity);
+  json_builder_end_object (b);
   json_builder_set_member_name (b, "annotations");
   json_builder_begin_object (b);
-  add_string (b, "summary", summary);
+  add_string (b, "summary", a->summary);
+  add_string (b, "description", a->description);
   json_builder_end_object (b);
-  add_string (b, resolve ? "endsAt" : "startsAt", time);
+  add_string (b, "startsAt", starts);
+  add_string (b, "endsAt", ends);
   json_builder_end_object (b);
-  json_builder_end_array (b);
-  root = json_builder_get_root (b);
-  deliver (self, alert, url, root);
+}
+
+static gboolean
+am_on_retry (gpointer user_data)
+{
+  AmEntry *e = user_data;
+
+  e->retry_id = 0;
+  am_post (e);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+am_on_resend (gpointer user_data)
+{
+  AmEntry *e = user_data;
+
+  e->resend_id = 0;
+  e->attempt = 0;
+  am_post (e);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+am_on_timeout (gpointer user_data)
+{
+  AmEntry *e = user_data;
+
+  e->timeout_id = 0;
+  g_cancellable_cancel (e->cancellable);
+  return G_SOURCE_REMOVE;
 }
 
 static void
-run_alertmanager (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
+am_on_posted (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
 {
-  g_autofree char *key = g_strconcat (alert->name, "\n", e->agent, NULL);
+  AmEntry *e = user_data;
+  HbAlerts *self = e->self;
+  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
+  g_autoptr(GBytes) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  guint status;
 
-  if (strcmp (e->event, "recovered") == 0 || strcmp (e->event, "unregistered") == 0)
+  reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_clear_handle_id (&e->timeout_id, g_source_remove);
+  e->in_flight = FALSE;
+  if (g_cancellable_is_cancelled (self->cancellable))
     {
-      JsonNode *labels = g_hash_table_lookup (self->firing, key);
-      g_autofree char *summary = g_strdup_printf ("%s is %s again", e->agent,
-                                                  strcmp (e->event, "recovered") == 0 ? "healthy" : "unregistered");
-
-      if (labels)
-        {
-          post_alertmanager (self, alert, labels, summary, TRUE);
-          g_hash_table_remove (self->firing, key);
-        }
+      g_object_unref (self);   /* may free @e with self->am */
       return;
     }
 
-  {
-    g_autoptr(JsonBuilder) b = json_builder_new ();
-    g_autofree char *summary = g_strdup_printf ("%s is %s", e->agent, e->state);
-    JsonNode *labels;
+  status = msg ? soup_message_get_status (msg) : 0;
+  if (reply != NULL && status >= 200 && status < 300)
+    {
+      g_debug ("[alert:%s] %s told about %s (attempt %u)", e->name, e->url, e->agent, e->attempt);
+      g_ptr_array_remove_range (e->resolved, 0, e->n_resolved_in_flight);
+      e->attempt = 0;
+    }
+  else
+    {
+      g_autofree char *why = error ? g_strdup (error->message) : g_strdup_printf ("HTTP %u", status);
 
-    json_builder_begin_object (b);
-    add_string (b, "alertname", alertname_for (e->event));
-    add_string (b, "agent", e->agent);
-    add_string (b, "state", e->state);
-    add_string (b, "host", self->host);
-    json_builder_end_object (b);
-    labels = json_builder_get_root (b);
-    post_alertmanager (self, alert, labels, summary, FALSE);
-    g_hash_table_replace (self->firing, g_steal_pointer (&key), labels);
-  }
+      if (e->attempt < MAX (e->retries, 1u))
+        {
+          gint64 delay = e->retry_interval_usec;
+
+          if (e->exponential)
+            delay <<= MIN (e->attempt - 1, 20u);
+          g_message ("[alert:%s] %s failed for %s (%s), attempt %u of %u; again in %.1f s", e->name,
+                     e->url, e->agent, why, e->attempt, e->retries, (double) delay / G_USEC_PER_SEC);
+          e->n_resolved_in_flight = 0;
+          e->retry_id = g_timeout_add ((guint) MAX (delay / 1000, 1), am_on_retry, e);
+          g_object_unref (self);
+          return;
+        }
+      g_warning ("[alert:%s] giving up on %s for %s after %u attempts: %s; again in %.0f s", e->name,
+                 e->url, e->agent, e->attempt, why, (double) self->resend_usec / G_USEC_PER_SEC);
+      e->attempt = 0;
+    }
+  e->n_resolved_in_flight = 0;
+
+  if (e->dirty)
+    am_post (e);                /* what changed meanwhile, at once */
+  else if (e->firing || e->resolved->len > 0)
+    e->resend_id = g_timeout_add ((guint) MAX (self->resend_usec / 1000, 1), am_on_resend, e);
+  else
+    am_entry_release (e);
+  g_object_unref (self);
 }
 
+/* Posts what @e has to tell (nothing may be in flight): the resolves not
+ * yet delivered, oldest first, then the firing alert, valid for
+ * HB_ALERTMANAGER_VALIDITY resend intervals. */
+static void
+am_post (AmEntry *e)
+{
+  HbAlerts *self = e->self;
+  g_autoptr(JsonBuilder) b = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(JsonGenerator) generator = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autofree char *url = NULL;
+  gint64 now = g_get_real_time ();
+  gsize length;
+  char *text;
+
+  g_assert (!e->in_flight && e->retry_id == 0);
+  g_clear_handle_id (&e->resend_id, g_source_remove);
+  e->dirty = FALSE;
+
+  /* an alert whose last endsAt has passed is already over in Alertmanager */
+  for (guint i = 0; i < e->resolved->len;)
+    {
+      AmAlert *a = g_ptr_array_index (e->resolved, i);
+
+      if (a->sent_until <= now)
+        g_ptr_array_remove_index (e->resolved, i);
+      else
+        i++;
+    }
+  if (e->firing == NULL && e->resolved->len == 0)
+    {
+      e->attempt = 0;
+      am_entry_release (e);
+      return;
+    }
+
+  b = json_builder_new ();
+  json_builder_begin_array (b);
+  for (guint i = 0; i < e->resolved->len; i++)
+    {
+      AmAlert *a = g_ptr_array_index (e->resolved, i);
+
+      am_add_alert (b, self, e, a, a->ends_at);
+    }
+  if (e->firing)
+    {
+      e->firing->sent_until = now + HB_ALERTMANAGER_VALIDITY * self->resend_usec;
+      am_add_alert (b, self, e, e->firing, e->firing->sent_until);
+    }
+  json_builder_end_array (b);
+  root = json_builder_get_root (b);
+  generator = json_generator_new ();
+  json_generator_set_root (generator, root);
+  text = json_generator_to_data (generator, &length);
+  body = g_bytes_new_take (text, length);
+
+  e->n_resolved_in_flight = e->resolved->len;
+  e->in_flight = TRUE;
+  e->attempt++;
+  g_clear_object (&e->cancellable);
+  e->cancellable = g_cancellable_new ();
+  g_signal_connect_object (self->cancellable, "cancelled", G_CALLBACK (g_cancellable_cancel),
+                           e->cancellable, G_CONNECT_SWAPPED);
+  url = g_strconcat (e->url, "/api/v2/alerts", NULL);
+  msg = soup_message_new ("POST", url);
+  if (msg == NULL)
+    {
+      /* the configuration checked it is a URL; should it not parse here */
+      g_warning ("[alert:%s] cannot post to %s", e->name, url);
+      e->in_flight = FALSE;
+      e->n_resolved_in_flight = 0;
+      e->attempt = 0;
+      g_clear_pointer (&e->firing, am_alert_free);
+      g_ptr_array_set_size (e->resolved, 0);
+      am_entry_release (e);
+      return;
+    }
+  soup_message_set_request_body_from_bytes (msg, "application/json", body);
+  e->timeout_id = g_timeout_add ((guint) MAX (e->timeout_usec / 1000, 1), am_on_timeout, e);
+  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, e->cancellable,
+                                    am_on_posted, e);
+  g_object_ref (self);
+}
+
+/* Something changed in @e: post now, or after the post in flight. */
+static void
+am_kick (AmEntry *e)
+{
+  e->dirty = TRUE;
+  if (!e->in_flight && e->retry_id == 0)
+    {
+      e->attempt = 0;
+      am_post (e);
+    }
+}
+
+/* The alert an agent's state raises, with the labels and annotations of
+ * the shipped rule of that name (Alertmanager keeps the annotations it
+ * received last, so both paths say the same); FALSE for the states that
+ * raise none. */
+typedef struct {
+  const char *event;       /* the event that [alert:NAME] events= names */
+  const char *alertname;
+  const char *severity;
+  const char *summary;     /* printf: agent, hostname */
+  const char *description; /* printf: hostname, agent */
+} AmKind;
+
+static const AmKind am_kinds[] = {
+  { "stale", "HeartbeatAgentStale", "warning", "Agent %s on %s has gone quiet",
+    "heartbeatd on %s reports %s stale: no activity for longer than its stale threshold." },
+  { "timed-out", "HeartbeatAgentTimedOut", "critical", "Agent %s on %s timed out",
+    "heartbeatd on %s reports %s timed out: its run lasted longer than its timeout threshold." },
+  { "gone", "HeartbeatAgentGone", "critical", "Agent %s on %s is gone",
+    "heartbeatd on %s reports %s gone: its process or bus connection ended without unregistering." },
+  { "error", "HeartbeatAgentError", "critical", "Agent %s on %s reports an error",
+    "heartbeatd on %s reports %s in state error." },
+};
+
+static const AmKind *
+am_kind_for_state (HeartbeatAgentState state)
+{
+  switch (state)
+    {
+    case HEARTBEAT_AGENT_STATE_STALE:
+      return &am_kinds[0];
+    case HEARTBEAT_AGENT_STATE_TIMED_OUT:
+      return &am_kinds[1];
+    case HEARTBEAT_AGENT_STATE_GONE:
+      return &am_kinds[2];
+    case HEARTBEAT_AGENT_STATE_ERROR:
+      return &am_kinds[3];
+    case HEARTBEAT_AGENT_STATE_HEALTHY:
+    case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
+    default:
+      return NULL;
+    }
+}
+
+static char *
+am_base_url (const char *target)
+{
+  gsize n = strlen (target);
+
+  while (n > 0 && target[n - 1] == '/')
+    n--;
+  return g_strndup (target, n);
+}
+
+/* Makes the entry of @url and @id hold the alert of @kind firing (NULL:
+ * none), telling Alertmanager what ended and what began. @section, if not
+ * NULL, is the [alert:NAME] that wants it, for the delivery settings. */
+static void
+am_apply (HbAlerts            *self,
+          const char          *url,
+          const char          *id,
+          const HbConfigAlert *section,
+          const AmKind        *kind)
+{
+  const char *alertname = kind ? kind->alertname : NULL;
+  g_autofree char *key = g_strconcat (url, "\n", id, NULL);
+  AmEntry *e = g_hash_table_lookup (self->am, key);
+  gint64 now = g_get_real_time ();
+  gboolean changed = FALSE;
+
+  if (e == NULL)
+    {
+      if (alertname == NULL)
+        return;
+      e = g_new0 (AmEntry, 1);
+      e->self = self;
+      e->key = g_steal_pointer (&key);
+      e->url = g_strdup (url);
+      e->agent = g_strdup (id);
+      e->resolved = g_ptr_array_new_with_free_func ((GDestroyNotify) am_alert_free);
+      g_hash_table_insert (self->am, e->key, e);
+    }
+  if (section)
+    {
+      g_free (e->name);
+      e->name = g_strdup (section->name);
+      e->retries = section->retries;
+      e->retry_interval_usec = section->retry_interval_usec;
+      e->exponential = section->exponential;
+      e->timeout_usec = section->timeout_usec;
+    }
+
+  if (e->firing && g_strcmp0 (e->firing->alertname, alertname) != 0)
+    {
+      AmAlert *a = g_steal_pointer (&e->firing);
+
+      if (a->sent_until != 0)
+        {
+          a->ends_at = MAX (now, a->starts_at);
+          g_ptr_array_add (e->resolved, a);
+          changed = TRUE;
+        }
+      else
+        {
+          am_alert_free (a);   /* never told: nothing to take back */
+        }
+    }
+  if (alertname && e->firing == NULL)
+    {
+      AmAlert *a = g_new0 (AmAlert, 1);
+
+      a->alertname = g_strdup (alertname);
+      a->severity = kind->severity;
+      a->starts_at = now;
+      a->summary = g_strdup_printf (kind->summary, id, self->host);
+      a->description = g_strdup_printf (kind->description, self->host, id);
+      e->firing = a;
+      changed = TRUE;
+    }
+
+  if (changed)
+    am_kick (e);
+  else
+    am_entry_release (e);
+}
+
+/* Brings every Alertmanager's view of agent @id in line with @agent's
+ * state (@agent NULL: it is no longer listed). */
+static void
+am_sync_agent (HbAlerts       *self,
+               const char     *id,
+               HeartbeatAgent *agent)
+{
+  const AmKind *kind;
+  g_autoptr(GHashTable) urls = NULL;    /* base URL → the section that wants the alert, or NULL */
+  GHashTableIter iter;
+  gpointer url, section;
+
+  if (self->n_am_sections == 0 && g_hash_table_size (self->am) == 0)
+    return;
+  kind = agent ? am_kind_for_state (heartbeat_agent_get_state (agent)) : NULL;
+  urls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; self->alerts && i < self->alerts->len; i++)
+    {
+      const HbConfigAlert *alert = g_ptr_array_index (self->alerts, i);
+      char *base;
+
+      if (alert->action != HB_ALERT_ALERTMANAGER)
+        continue;
+      base = am_base_url (alert->target);
+      if (g_hash_table_lookup (urls, base))
+        {
+          g_free (base);      /* an earlier section wants it already */
+          continue;
+        }
+      if (kind && g_strv_contains ((const char *const *) alert->events, kind->event) &&
+          g_pattern_match_simple (alert->agents, id))
+        g_hash_table_insert (urls, base, (gpointer) alert);
+      else
+        g_hash_table_insert (urls, base, NULL);
+    }
+
+  g_hash_table_iter_init (&iter, urls);
+  while (g_hash_table_iter_next (&iter, &url, &section))
+    am_apply (self, url, id, section, section ? kind : NULL);
+}
+
+/* After a reload: every agent, and what was told to Alertmanagers no
+ * longer configured is resolved. */
+static void
+am_reconcile (HbAlerts *self)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(GHashTable) configured = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GPtrArray) stray = g_ptr_array_new_with_free_func (g_free);   /* "url", "agent" pairs */
+  GHashTableIter iter;
+  AmEntry *e;
+
+  self->n_am_sections = 0;
+  for (guint i = 0; self->alerts && i < self->alerts->len; i++)
+    {
+      const HbConfigAlert *alert = g_ptr_array_index (self->alerts, i);
+
+      if (alert->action == HB_ALERT_ALERTMANAGER)
+        {
+          self->n_am_sections++;
+          g_hash_table_add (configured, am_base_url (alert->target));
+        }
+    }
+
+  g_hash_table_iter_init (&iter, self->am);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &e))
+    if (!g_hash_table_contains (configured, e->url) ||
+        heartbeat_monitor_lookup (self->monitor, e->agent) == NULL)
+      {
+        g_ptr_array_add (stray, g_strdup (e->url));
+        g_ptr_array_add (stray, g_strdup (e->agent));
+      }
+  for (guint i = 0; i < stray->len; i += 2)
+    am_apply (self, g_ptr_array_index (stray, i), g_ptr_array_index (stray, i + 1), NULL, NULL);
+
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      am_sync_agent (self, heartbeat_agent_get_id (agent), agent);
+    }
+}
 /* ------------------------------------------------------------------ */
 /* exec                                                                */
 
@@ -450,11 +909,9 @@ dispatch (HbAlerts *self, const Event *e)
       const HbConfigAlert *alert = g_ptr_array_index (self->alerts, i);
       gboolean wanted = g_strv_contains ((const char *const *) alert->events, e->event);
 
-      /* Alertmanager also hears the end of what it was told */
-      if (alert->action == HB_ALERT_ALERTMANAGER && strcmp (e->event, "unregistered") == 0)
-        wanted = TRUE;
-      if (alert->action == HB_ALERT_ALERTMANAGER && strcmp (e->event, "recovered") == 0)
-        wanted = TRUE;
+      /* Alertmanager follows states, not events: see am_sync_agent() */
+      if (alert->action == HB_ALERT_ALERTMANAGER)
+        continue;
       if (!wanted || !g_pattern_match_simple (alert->agents, e->agent))
         continue;
 
@@ -464,7 +921,6 @@ dispatch (HbAlerts *self, const Event *e)
           run_webhook (self, alert, e);
           break;
         case HB_ALERT_ALERTMANAGER:
-          run_alertmanager (self, alert, e);
           break;
         case HB_ALERT_EXEC:
           run_exec (self, alert, e);
@@ -513,9 +969,16 @@ on_recovered (HeartbeatMonitor *m, HeartbeatAgent *agent, HbAlerts *self)
 }
 
 static void
+on_registered (HeartbeatMonitor *m, HeartbeatAgent *agent, HbAlerts *self)
+{
+  am_sync_agent (self, heartbeat_agent_get_id (agent), agent);
+}
+
+static void
 on_state_changed (HeartbeatMonitor *m, HeartbeatAgent *agent, HeartbeatAgentState old_state,
                   HeartbeatAgentState new_state, HbAlerts *self)
 {
+  am_sync_agent (self, heartbeat_agent_get_id (agent), agent);
   if (new_state == HEARTBEAT_AGENT_STATE_GONE)
     dispatch_agent (self, "gone", agent, NULL, 0);
   else if (new_state == HEARTBEAT_AGENT_STATE_ERROR)
@@ -529,6 +992,7 @@ static void
 on_unregistered (HeartbeatMonitor *m, HeartbeatAgent *agent, HeartbeatUnregisterReason reason, HbAlerts *self)
 {
   dispatch_agent (self, "unregistered", agent, NULL, 0);
+  am_sync_agent (self, heartbeat_agent_get_id (agent), NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -539,7 +1003,9 @@ on_unregistered (HeartbeatMonitor *m, HeartbeatAgent *agent, HeartbeatUnregister
  * @config_alerts: (element-type HbConfigAlert): the configuration's alerts
  *
  * Uses these alerts from now on (a reload); deliveries under way finish
- * with the alerts they started with.
+ * with the alerts they started with. Alertmanagers are told at once about
+ * the agents already in an alerting state (at start: those restored), and
+ * what was told to an Alertmanager no longer configured is resolved.
  */
 void
 hb_alerts_configure (HbAlerts  *alerts,
@@ -549,13 +1015,31 @@ hb_alerts_configure (HbAlerts  *alerts,
 
   g_clear_pointer (&alerts->alerts, g_ptr_array_unref);
   alerts->alerts = g_ptr_array_ref (config_alerts);
+  am_reconcile (alerts);
 }
 
+/**
+ * hb_alerts_get_n_pending:
+ * @alerts: a #HbAlerts
+ *
+ * Returns: the deliveries and programs under way or waiting for a retry,
+ *   counting one per agent and Alertmanager with a post under way or
+ *   waiting for its retry
+ */
 guint
 hb_alerts_get_n_pending (HbAlerts *alerts)
 {
+  GHashTableIter iter;
+  AmEntry *e;
+  guint n;
+
   g_return_val_if_fail (HB_IS_ALERTS (alerts), 0);
-  return alerts->pending;
+  n = alerts->pending;
+  g_hash_table_iter_init (&iter, alerts->am);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &e))
+    if (e->in_flight || e->retry_id != 0)
+      n++;
+  return n;
 }
 
 /**
@@ -573,6 +1057,7 @@ hb_alerts_new (HeartbeatMonitor *monitor,
 
   self->monitor = g_object_ref (monitor);
   self->connection = connection ? g_object_ref (connection) : NULL;
+  g_signal_connect_object (monitor, "agent-registered", G_CALLBACK (on_registered), self, 0);
   g_signal_connect_object (monitor, "agent-stale", G_CALLBACK (on_stale), self, 0);
   g_signal_connect_object (monitor, "agent-timed-out", G_CALLBACK (on_timed_out), self, 0);
   g_signal_connect_object (monitor, "agent-recovered", G_CALLBACK (on_recovered), self, 0);
@@ -600,8 +1085,18 @@ static void
 hb_alerts_dispose (GObject *object)
 {
   HbAlerts *self = HB_ALERTS (object);
+  GHashTableIter iter;
+  AmEntry *e;
 
   g_cancellable_cancel (self->cancellable);
+  /* posts under way hold a reference and end with the cancellation; the
+   * timers hold none */
+  g_hash_table_iter_init (&iter, self->am);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &e))
+    {
+      g_clear_handle_id (&e->retry_id, g_source_remove);
+      g_clear_handle_id (&e->resend_id, g_source_remove);
+    }
   if (self->monitor)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
   g_clear_object (&self->monitor);
@@ -617,7 +1112,7 @@ hb_alerts_finalize (GObject *object)
   g_clear_object (&self->session);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->alerts, g_ptr_array_unref);
-  g_hash_table_unref (self->firing);
+  g_hash_table_unref (self->am);
   g_hash_table_unref (self->last_restart);
   g_free (self->host);
   G_OBJECT_CLASS (hb_alerts_parent_class)->finalize (object);
@@ -637,7 +1132,16 @@ hb_alerts_init (HbAlerts *self)
 {
   self->session = soup_session_new_with_options ("user-agent", "heartbeatd", NULL);
   self->cancellable = g_cancellable_new ();
-  self->firing = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) json_node_unref);
+  self->am = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) am_entry_free);
   self->last_restart = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->host = g_strdup (g_get_host_name ());
+  self->resend_usec = HB_ALERTMANAGER_RESEND_USEC;
+  {
+    /* shorter for tests */
+    const char *text = g_getenv ("HB_ALERTMANAGER_RESEND_MS");
+    guint64 ms;
+
+    if (text && g_ascii_string_to_unsigned (text, 10, 1, G_MAXUINT32, &ms, NULL))
+      self->resend_usec = (gint64) ms * 1000;
+  }
 }

@@ -15,6 +15,17 @@ G_BEGIN_DECLS
  * dropped. */
 #define HB_ALERTS_MAX_PENDING 1024
 
+/* alertmanager=URL: an alert is sent again this often while its agent
+ * stays in its state (the client contract asks for 30 s to 3 min; 60 s is
+ * Prometheus' own resend delay). $HB_ALERTMANAGER_RESEND_MS shortens it,
+ * for tests. */
+#define HB_ALERTMANAGER_RESEND_USEC (60 * G_USEC_PER_SEC)
+
+/* ...each time with an endsAt this many resend intervals ahead, as
+ * Prometheus does: a few posts may be lost before Alertmanager resolves
+ * the alert on its own, and it does once heartbeatd is gone for good. */
+#define HB_ALERTMANAGER_VALIDITY 4
+
 #define HB_TYPE_ALERTS (hb_alerts_get_type ())
 G_DECLARE_FINAL_TYPE (HbAlerts, hb_alerts, HB, ALERTS, GObject)
 

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <glib/gstdio.h>
+#include <signal.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 #include <string.h>
@@ -245,56 +246,458 @@ test_restart_unit_with_cooldown (Fixture *f, gconstpointer data)
 }
 
 /* ------------------------------------------------------------------ */
-/* A real Alertmanager                                                 */
+/* alertmanager=: Alertmanager's client contract                       */
 
-static JsonArray *
-alertmanager_alerts (SoupSession *session, const char *base, JsonParser *parser)
+/* $HB_ALERTMANAGER_RESEND_MS in the tests that shorten the resend interval */
+#define RESEND_MS 300
+
+static void
+set_resend_ms (guint ms)
 {
-  g_autofree char *uri = g_strconcat (base, "/api/v2/alerts", NULL);
+  if (ms == 0)
+    {
+      g_unsetenv ("HB_ALERTMANAGER_RESEND_MS");
+    }
+  else
+    {
+      g_autofree char *text = g_strdup_printf ("%u", ms);
+
+      g_setenv ("HB_ALERTMANAGER_RESEND_MS", text, TRUE);
+    }
+}
+
+static gint64
+parse_time (const char *text)
+{
+  g_autoptr(GDateTime) t = text ? g_date_time_new_from_iso8601 (text, NULL) : NULL;
+
+  g_assert_nonnull (t);
+  return g_date_time_to_unix (t) * G_USEC_PER_SEC + g_date_time_get_microsecond (t);
+}
+
+static gint64
+time_member (JsonObject *alert, const char *name)
+{
+  return parse_time (json_object_get_string_member_with_default (alert, name, NULL));
+}
+
+static const char *
+label (JsonObject *alert, const char *name)
+{
+  return json_object_get_string_member_with_default (json_object_get_object_member (alert, "labels"), name, "");
+}
+
+/* Asserts @alert's labels are exactly those the shipped Prometheus rules
+ * give it, so that Alertmanager deduplicates the two paths. */
+static void
+assert_labels (JsonObject *alert, const char *alertname, const char *agent, const char *severity)
+{
+  JsonObject *labels = json_object_get_object_member (alert, "labels");
+
+  g_assert_nonnull (labels);
+  g_assert_cmpuint (json_object_get_size (labels), ==, 4);
+  g_assert_cmpstr (label (alert, "alertname"), ==, alertname);
+  g_assert_cmpstr (label (alert, "agent"), ==, agent);
+  g_assert_cmpstr (label (alert, "hostname"), ==, g_get_host_name ());
+  g_assert_cmpstr (label (alert, "severity"), ==, severity);
+}
+
+static void
+beat (HbHarness *h, const char *id, const char *status)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  if (status)
+    reply = hb_call_ok (h, NULL, "Beat", g_variant_new_parsed ("(%s, {'status': <%s>})", id, status), "()");
+  else
+    reply = hb_call_ok (h, NULL, "Beat", g_variant_new_parsed ("(%s, @a{sv} {})", id), "()");
+}
+
+static void
+unregister (HbHarness *h, const char *id)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "Unregister", g_variant_new ("(s)", id), "()");
+}
+
+/* ---- a libsoup receiver standing in for Alertmanager --------------- */
+
+typedef struct {
+  gint64     realtime;   /* g_get_real_time () on receipt */
+  gint64     monotonic;
+  JsonNode  *alerts;     /* the posted array */
+} Post;
+
+typedef struct {
+  GPtrArray *posts;          /* Post */
+  guint      fail_first;     /* answer 500 to this many posts first */
+  guint      delay_ms;       /* answer each post this late */
+  guint      in_flight;
+  guint      max_in_flight;
+} AmReceiver;
+
+static void
+post_free (Post *p)
+{
+  json_node_unref (p->alerts);
+  g_free (p);
+}
+
+static gboolean
+on_receiver_answer (gpointer user_data)
+{
+  SoupServerMessage *msg = user_data;
+  AmReceiver *r = g_object_get_data (G_OBJECT (msg), "receiver");
+
+  r->in_flight--;
+  soup_server_message_unpause (msg);
+  g_object_unref (msg);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_receiver_post (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+                  gpointer user_data)
+{
+  AmReceiver *r = user_data;
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  Post *p = g_new0 (Post, 1);
+
+  p->realtime = g_get_real_time ();
+  p->monotonic = g_get_monotonic_time ();
+  g_assert_cmpstr (soup_server_message_get_method (msg), ==, "POST");
+  json_parser_load_from_data (parser, g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), &error);
+  g_assert_no_error (error);
+  p->alerts = json_node_ref (json_parser_get_root (parser));
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (p->alerts));
+  g_ptr_array_add (r->posts, p);
+
+  soup_server_message_set_status (msg, r->posts->len <= r->fail_first ? 500 : 200, NULL);
+  if (r->delay_ms)
+    {
+      r->in_flight++;
+      r->max_in_flight = MAX (r->max_in_flight, r->in_flight);
+      g_object_set_data (G_OBJECT (msg), "receiver", r);
+      soup_server_message_pause (msg);
+      g_timeout_add (r->delay_ms, on_receiver_answer, g_object_ref (msg));
+    }
+}
+
+static SoupServer *
+start_receiver (AmReceiver *r, guint16 *port)
+{
+  SoupServer *server = soup_server_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+
+  r->posts = g_ptr_array_new_with_free_func ((GDestroyNotify) post_free);
+  *port = hb_free_port ();
+  soup_server_add_handler (server, "/api/v2/alerts", on_receiver_post, r, NULL);
+  soup_server_listen_local (server, *port, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  return server;
+}
+
+static Post *
+post_at (AmReceiver *r, guint i)
+{
+  return g_ptr_array_index (r->posts, i);
+}
+
+static guint
+post_n_alerts (Post *p)
+{
+  return json_array_get_length (json_node_get_array (p->alerts));
+}
+
+static JsonObject *
+post_alert (Post *p, guint i)
+{
+  return json_array_get_object_element (json_node_get_array (p->alerts), i);
+}
+
+/* Whether the last post says its (only) alert ended. */
+static gboolean
+last_post_resolved (AmReceiver *r)
+{
+  Post *p;
+
+  if (r->posts->len == 0)
+    return FALSE;
+  p = post_at (r, r->posts->len - 1);
+  return post_n_alerts (p) == 1 && time_member (post_alert (p, 0), "endsAt") <= p->realtime;
+}
+
+/* Re-sent every resend interval while the agent stays stale, each time
+ * with an endsAt ahead and the same startsAt; retried on failure as
+ * retries= and retry-interval= say; resolved once, then quiet. */
+static void
+test_alertmanager_resends_with_ends_at (Fixture *f, gconstpointer data)
+{
+  AmReceiver r = { .fail_first = 1 };
+  g_autoptr(SoupServer) server = NULL;
+  g_autofree char *config = NULL;
+  gint64 starts_at = 0, last_ends = 0;
+  guint16 port;
+  guint n;
+
+  set_resend_ms (RESEND_MS);
+  server = start_receiver (&r, &port);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  /* a trailing slash is the same Alertmanager */
+  config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=http://127.0.0.1:%u/\n"
+                            "retry-interval=200ms\ntimeout=2s\n", port);
+  start_with (f, config);
+
+  register_stale_soon (f->h, "r");
+  WAIT_UNTIL (r.posts->len >= 6);
+
+  /* the first attempt failed: the retry comes retry-interval later */
+  g_assert_cmpint (post_at (&r, 1)->monotonic - post_at (&r, 0)->monotonic, >=, 200000);
+  for (guint i = 0; i < 6; i++)
+    {
+      Post *p = post_at (&r, i);
+      JsonObject *alert;
+      gint64 ends;
+
+      g_assert_cmpuint (post_n_alerts (p), ==, 1);
+      alert = post_alert (p, 0);
+      assert_labels (alert, "HeartbeatAgentStale", "r", "warning");
+      g_assert_nonnull (json_object_get_string_member_with_default (
+                          json_object_get_object_member (alert, "annotations"), "summary", NULL));
+      if (starts_at == 0)
+        starts_at = time_member (alert, "startsAt");
+      g_assert_cmpint (time_member (alert, "startsAt"), ==, starts_at);
+      g_assert_cmpint (starts_at, <=, p->realtime);
+      /* valid for a few resend intervals ahead */
+      ends = time_member (alert, "endsAt");
+      g_assert_cmpint (ends, >, p->realtime + 2 * RESEND_MS * 1000);
+      g_assert_cmpint (ends, >=, last_ends);
+      last_ends = ends;
+      if (i >= 2)
+        g_assert_cmpint (p->monotonic - post_at (&r, i - 1)->monotonic, >=, (RESEND_MS - 50) * 1000);
+    }
+  g_assert_cmpint (starts_at, !=, 0);
+
+  /* recovered (a beat that marks it idle, so it stays healthy): told
+   * once, with endsAt now, and no more after */
+  beat (f->h, "r", "idle");
+  WAIT_UNTIL (last_post_resolved (&r));
+  {
+    Post *p = post_at (&r, r.posts->len - 1);
+
+    assert_labels (post_alert (p, 0), "HeartbeatAgentStale", "r", "warning");
+    g_assert_cmpint (time_member (post_alert (p, 0), "startsAt"), ==, starts_at);
+  }
+  n = r.posts->len;
+  hb_harness_run_for (f->h, 3 * RESEND_MS);
+  g_assert_cmpuint (r.posts->len, ==, n);
+  g_ptr_array_unref (r.posts);
+}
+
+/* One post in flight per agent: what changes meanwhile follows it, in
+ * order, in one post (the latest state wins); a change to another alerting
+ * state resolves the old alert and fires the new one. */
+static void
+test_alertmanager_resolve_never_overtakes (Fixture *f, gconstpointer data)
+{
+  AmReceiver r = { .delay_ms = 500 };
+  g_autoptr(SoupServer) server = NULL;
+  g_autofree char *config = NULL;
+  JsonObject *a;
+  guint16 port;
+  gint64 starts_at;
+
+  set_resend_ms (0);
+  server = start_receiver (&r, &port);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  config = g_strdup_printf ("\n[alert:am]\nevents=stale,error\nalertmanager=http://127.0.0.1:%u\n", port);
+  start_with (f, config);
+
+  register_stale_soon (f->h, "flap");
+  WAIT_UNTIL (r.posts->len >= 1);
+  /* while the firing post is held: recovered, then an error */
+  beat (f->h, "flap", NULL);
+  beat (f->h, "flap", "error");
+  WAIT_UNTIL (r.posts->len >= 2);
+  /* an answer to the first post came before the second post */
+  g_assert_cmpint (post_at (&r, 1)->monotonic - post_at (&r, 0)->monotonic, >=, 500000);
+
+  g_assert_cmpuint (post_n_alerts (post_at (&r, 0)), ==, 1);
+  a = post_alert (post_at (&r, 0), 0);
+  assert_labels (a, "HeartbeatAgentStale", "flap", "warning");
+  g_assert_cmpint (time_member (a, "endsAt"), >, post_at (&r, 0)->realtime);
+  starts_at = time_member (a, "startsAt");
+
+  g_assert_cmpuint (post_n_alerts (post_at (&r, 1)), ==, 2);
+  a = post_alert (post_at (&r, 1), 0);
+  assert_labels (a, "HeartbeatAgentStale", "flap", "warning");
+  g_assert_cmpint (time_member (a, "startsAt"), ==, starts_at);
+  g_assert_cmpint (time_member (a, "endsAt"), <=, post_at (&r, 1)->realtime);
+  g_assert_cmpint (time_member (a, "endsAt"), >=, starts_at);
+  a = post_alert (post_at (&r, 1), 1);
+  assert_labels (a, "HeartbeatAgentError", "flap", "critical");
+  g_assert_cmpint (time_member (a, "endsAt"), >, post_at (&r, 1)->realtime);
+
+  /* healthy again (and idle, so it stays so) while that post is held: the
+   * error ends after it */
+  beat (f->h, "flap", "idle");
+  WAIT_UNTIL (r.posts->len >= 3);
+  g_assert_cmpuint (post_n_alerts (post_at (&r, 2)), ==, 1);
+  a = post_alert (post_at (&r, 2), 0);
+  assert_labels (a, "HeartbeatAgentError", "flap", "critical");
+  g_assert_cmpint (time_member (a, "endsAt"), <=, post_at (&r, 2)->realtime);
+
+  hb_harness_run_for (f->h, 700);
+  g_assert_cmpuint (r.posts->len, ==, 3);
+  g_assert_cmpuint (r.max_in_flight, ==, 1);
+  g_ptr_array_unref (r.posts);
+}
+
+/* A restarted daemon tells Alertmanager again about the stale agents it
+ * restores; a reload that drops the alertmanager= section resolves what it
+ * had told. */
+static void
+test_alertmanager_restart_and_reload (Fixture *f, gconstpointer data)
+{
+  AmReceiver r = { 0 };
+  g_autoptr(SoupServer) server = NULL;
+  g_autofree char *config = NULL;
+  guint16 port;
+  guint n;
+
+  set_resend_ms (0);
+  server = start_receiver (&r, &port);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  config = g_strdup_printf ("\n[alert:am]\nalertmanager=http://127.0.0.1:%u\n", port);
+  start_with (f, config);
+  register_stale_soon (f->h, "kept");
+  WAIT_UNTIL (r.posts->len >= 1);
+  assert_labels (post_alert (post_at (&r, 0), 0), "HeartbeatAgentStale", "kept", "warning");
+
+  /* stopped: nothing resolved (the alert ends at its endsAt unless the
+   * daemon comes back); started again: told again at once */
+  hb_harness_stop_child (f->h, f->h->daemon);
+  g_assert_cmpuint (r.posts->len, ==, 1);
+  g_assert_false (last_post_resolved (&r));
+  hb_harness_start_daemon (f->h, 0);
+  WAIT_UNTIL (r.posts->len >= 2);
+  g_assert_cmpuint (post_n_alerts (post_at (&r, 1)), ==, 1);
+  assert_labels (post_alert (post_at (&r, 1), 0), "HeartbeatAgentStale", "kept", "warning");
+  g_assert_false (last_post_resolved (&r));
+
+  /* reloaded without the section: resolved */
+  hb_harness_write_config (f->h, hb_default_config);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  WAIT_UNTIL (last_post_resolved (&r));
+  assert_labels (post_alert (post_at (&r, r.posts->len - 1), 0), "HeartbeatAgentStale", "kept", "warning");
+  n = r.posts->len;
+  hb_harness_run_for (f->h, 300);
+  g_assert_cmpuint (r.posts->len, ==, n);
+  g_ptr_array_unref (r.posts);
+}
+
+/* ---- a real Alertmanager -------------------------------------------- */
+
+typedef struct {
+  SoupSession *session;
+  char        *base;
+} Alertmanager;
+
+static void
+alertmanager_clear (Alertmanager *am)
+{
+  g_clear_object (&am->session);
+  g_clear_pointer (&am->base, g_free);
+}
+
+static JsonNode *
+alertmanager_get (Alertmanager *am, const char *path)
+{
+  g_autofree char *uri = g_strconcat (am->base, path, NULL);
   g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
-  g_autoptr(GBytes) body = soup_session_send_and_read (session, msg, NULL, NULL);
+  g_autoptr(GBytes) body = soup_session_send_and_read (am->session, msg, NULL, NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
 
   if (body == NULL || soup_message_get_status (msg) != 200 ||
       !json_parser_load_from_data (parser, g_bytes_get_data (body, NULL), (gssize) g_bytes_get_size (body), NULL))
     return NULL;
-  return json_node_get_array (json_parser_get_root (parser));
+  return json_node_ref (json_parser_get_root (parser));
 }
 
-/* Whether Alertmanager holds an active alert for @agent. */
-static gboolean
-has_active_alert (SoupSession *session, const char *base, const char *agent)
+/* Alertmanager's active alert @alertname (NULL: any) for @agent, or NULL. */
+static JsonObject *
+alertmanager_active (Alertmanager *am, const char *alertname, const char *agent)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonArray *alerts = alertmanager_alerts (session, base, parser);
+  g_autoptr(JsonNode) root = alertmanager_get (am, "/api/v2/alerts");
+  JsonArray *alerts = root && JSON_NODE_HOLDS_ARRAY (root) ? json_node_get_array (root) : NULL;
 
   for (guint i = 0; alerts && i < json_array_get_length (alerts); i++)
     {
       JsonObject *a = json_array_get_object_element (alerts, i);
-      JsonObject *labels = json_object_get_object_member (a, "labels");
       JsonObject *status = json_object_get_object_member (a, "status");
 
-      if (g_strcmp0 (json_object_get_string_member_with_default (labels, "agent", ""), agent) == 0 &&
+      if ((alertname == NULL || g_strcmp0 (label (a, "alertname"), alertname) == 0) &&
+          g_strcmp0 (label (a, "agent"), agent) == 0 &&
           g_strcmp0 (json_object_get_string_member_with_default (status, "state", ""), "active") == 0)
-        return TRUE;
+        return json_object_ref (a);
     }
-  return FALSE;
+  return NULL;
 }
 
 static gboolean
-alertmanager_ready (SoupSession *session, const char *base)
+has_active_alert (Alertmanager *am, const char *alertname, const char *agent)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonObject) a = alertmanager_active (am, alertname, agent);
 
-  return alertmanager_alerts (session, base, parser) != NULL;
+  return a != NULL;
 }
 
-static void
-test_alertmanager_fires_and_resolves (Fixture *f, gconstpointer data)
+/* alertmanager_alerts_received_total{status=@status}, -1 if unknown */
+static gint64
+alertmanager_received (Alertmanager *am, const char *status)
+{
+  g_autofree char *uri = g_strconcat (am->base, "/metrics", NULL);
+  g_autofree char *prefix = g_strdup_printf ("alertmanager_alerts_received_total{status=\"%s\"", status);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+  g_autoptr(GBytes) body = soup_session_send_and_read (am->session, msg, NULL, NULL);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  gint64 total = -1;
+
+  if (body == NULL || soup_message_get_status (msg) != 200)
+    return -1;
+  text = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], prefix))
+      {
+        const char *value = strrchr (lines[i], ' ');
+
+        total = MAX (total, 0) + (gint64) g_ascii_strtod (value + 1, NULL);
+      }
+  return total;
+}
+
+static gboolean
+alertmanager_ready (Alertmanager *am)
+{
+  g_autoptr(JsonNode) root = alertmanager_get (am, "/api/v2/alerts");
+
+  return root != NULL;
+}
+
+/* Starts Debian's prometheus-alertmanager on a free port. FALSE (the test
+ * skipped) if it is not installed or there is no bus. */
+static gboolean
+start_alertmanager (Fixture *f, Alertmanager *am)
 {
   const char *binary = "/usr/bin/prometheus-alertmanager";
-  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 5, NULL);
   g_autofree char *am_config = NULL, *storage = NULL, *config_arg = NULL, *storage_arg = NULL;
-  g_autofree char *listen_arg = NULL, *base = NULL, *config = NULL;
+  g_autofree char *listen_arg = NULL;
   g_autoptr(GError) error = NULL;
   guint16 port = hb_free_port ();
   guint tick;
@@ -302,10 +705,10 @@ test_alertmanager_fires_and_resolves (Fixture *f, gconstpointer data)
   if (!g_file_test (binary, G_FILE_TEST_IS_EXECUTABLE))
     {
       g_test_skip ("prometheus-alertmanager is not installed");
-      return;
+      return FALSE;
     }
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
-    return;
+    return FALSE;
 
   am_config = g_build_filename (f->h->tmpdir, "alertmanager.yml", NULL);
   storage = g_build_filename (f->h->tmpdir, "alertmanager", NULL);
@@ -318,22 +721,136 @@ test_alertmanager_fires_and_resolves (Fixture *f, gconstpointer data)
     const char *argv[] = { binary, config_arg, storage_arg, listen_arg, "--cluster.listen-address=", NULL };
     hb_harness_spawn (f->h, argv);
   }
-  base = g_strdup_printf ("http://127.0.0.1:%u", port);
+  am->session = soup_session_new_with_options ("timeout", 5, NULL);
+  am->base = g_strdup_printf ("http://127.0.0.1:%u", port);
   tick = g_timeout_add (50, on_poll_tick, NULL);
-  WAIT_UNTIL (alertmanager_ready (session, base));
+  WAIT_UNTIL (alertmanager_ready (am));
+  g_source_remove (tick);
+  return TRUE;
+}
 
-  config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=%s\n", base);
+static void
+test_alertmanager_fires_and_resolves (Fixture *f, gconstpointer data)
+{
+  Alertmanager am = { 0 };
+  g_autoptr(JsonObject) first = NULL, later = NULL;
+  g_autofree char *config = NULL;
+  guint tick;
+
+  set_resend_ms (RESEND_MS);
+  if (!start_alertmanager (f, &am))
+    return;
+  config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=%s\n", am.base);
   start_with (f, config);
+  tick = g_timeout_add (50, on_poll_tick, NULL);
+
   register_stale_soon (f->h, "batch");
-  WAIT_UNTIL (has_active_alert (session, base, "batch"));
+  WAIT_UNTIL (has_active_alert (&am, "HeartbeatAgentStale", "batch"));
+  first = alertmanager_active (&am, "HeartbeatAgentStale", "batch");
+  g_assert_nonnull (first);
+  assert_labels (first, "HeartbeatAgentStale", "batch", "warning");
+  g_assert_cmpint (time_member (first, "endsAt"), >, g_get_real_time ());
+
+  /* past the first endsAt it is still active: it was sent again */
+  hb_harness_run_for (f->h, 6 * RESEND_MS);
+  g_assert_cmpint (g_get_real_time (), >, time_member (first, "endsAt"));
+  later = alertmanager_active (&am, "HeartbeatAgentStale", "batch");
+  g_assert_nonnull (later);
+  assert_labels (later, "HeartbeatAgentStale", "batch", "warning");
+  g_assert_cmpint (time_member (later, "startsAt"), ==, time_member (first, "startsAt"));
+  g_assert_cmpint (time_member (later, "endsAt"), >, g_get_real_time ());
 
   /* a beat: recovered, and Alertmanager is told the alert ended */
-  {
-    g_autoptr(GVariant) reply = hb_call_ok (f->h, NULL, "Beat",
-                                            g_variant_new_parsed ("('batch', @a{sv} {})"), "()");
-  }
-  WAIT_UNTIL (!has_active_alert (session, base, "batch"));
+  beat (f->h, "batch", NULL);
+  WAIT_UNTIL (!has_active_alert (&am, NULL, "batch"));
+
+  /* unregistered while stale: resolved too */
+  register_stale_soon (f->h, "leaving");
+  WAIT_UNTIL (has_active_alert (&am, "HeartbeatAgentStale", "leaving"));
+  unregister (f->h, "leaving");
+  WAIT_UNTIL (!has_active_alert (&am, NULL, "leaving"));
   g_source_remove (tick);
+  alertmanager_clear (&am);
+}
+
+/* stale and at once healthy again, ten times: the resolve never
+ * overtakes its firing post, so Alertmanager ends with nothing active
+ * (the firing posts' endsAt are a few minutes ahead: nothing would end
+ * them sooner) */
+static void
+test_alertmanager_quick_flap_resolved (Fixture *f, gconstpointer data)
+{
+  Alertmanager am = { 0 };
+  g_autofree char *config = NULL;
+  gint64 firing0, resolved0;
+  guint tick;
+
+  set_resend_ms (0);
+  if (!start_alertmanager (f, &am))
+    return;
+  config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=%s\n", am.base);
+  start_with (f, config);
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  firing0 = MAX (alertmanager_received (&am, "firing"), 0);
+  resolved0 = MAX (alertmanager_received (&am, "resolved"), 0);
+
+  for (guint round = 1; round <= 10; round++)
+    {
+      guint cursor = hb_harness_signal_cursor (f->h);
+
+      register_stale_soon (f->h, "flap");
+      hb_wait_signal (f->h, &cursor, "AgentStale", "flap", NULL, NULL);
+      beat (f->h, "flap", "idle");     /* healthy, and stays so */
+      WAIT_UNTIL (alertmanager_received (&am, "firing") >= firing0 + round &&
+                  alertmanager_received (&am, "resolved") >= resolved0 + round);
+      g_assert_cmpint (alertmanager_received (&am, "firing"), ==, firing0 + round);
+      g_assert_false (has_active_alert (&am, NULL, "flap"));
+    }
+  hb_harness_run_for (f->h, 300);
+  g_assert_false (has_active_alert (&am, NULL, "flap"));
+  g_source_remove (tick);
+  alertmanager_clear (&am);
+}
+
+/* A timed-out agent stays listed as timed-out, and its alert keeps firing
+ * (re-sent past every endsAt) until it is unregistered. */
+static void
+test_alertmanager_timed_out_keeps_firing (Fixture *f, gconstpointer data)
+{
+  Alertmanager am = { 0 };
+  g_autoptr(JsonObject) first = NULL, later = NULL;
+  g_autoptr(GVariant) reply = NULL, agent = NULL;
+  g_autofree char *config = NULL;
+  guint tick, cursor;
+
+  set_resend_ms (RESEND_MS);
+  if (!start_alertmanager (f, &am))
+    return;
+  config = g_strdup_printf ("\n[alert:am]\nevents=timed-out\nalertmanager=%s\n", am.base);
+  start_with (f, config);
+  tick = g_timeout_add (50, on_poll_tick, NULL);
+
+  cursor = hb_harness_signal_cursor (f->h);
+  reply = hb_call_ok (f->h, NULL, "Register",
+                      g_variant_new_parsed ("('slow', {'timeout-after-usec': <uint64 300000>})"), "()");
+  hb_wait_signal (f->h, &cursor, "AgentTimedOut", "slow", NULL, NULL);
+  WAIT_UNTIL (has_active_alert (&am, "HeartbeatAgentTimedOut", "slow"));
+  first = alertmanager_active (&am, "HeartbeatAgentTimedOut", "slow");
+  g_assert_nonnull (first);
+  assert_labels (first, "HeartbeatAgentTimedOut", "slow", "critical");
+
+  hb_harness_run_for (f->h, 6 * RESEND_MS);
+  g_assert_cmpint (g_get_real_time (), >, time_member (first, "endsAt"));
+  agent = hb_harness_get_agent (f->h, "slow");
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "timed-out");
+  later = alertmanager_active (&am, "HeartbeatAgentTimedOut", "slow");
+  g_assert_nonnull (later);
+  g_assert_cmpint (time_member (later, "endsAt"), >, g_get_real_time ());
+
+  unregister (f->h, "slow");
+  WAIT_UNTIL (!has_active_alert (&am, NULL, "slow"));
+  g_source_remove (tick);
+  alertmanager_clear (&am);
 }
 
 /* ------------------------------------------------------------------ */
@@ -392,6 +909,11 @@ main (int argc, char **argv)
   ADD ("exec-environment", test_exec_environment);
   ADD ("restart-unit-with-cooldown", test_restart_unit_with_cooldown);
   ADD ("alertmanager-fires-and-resolves", test_alertmanager_fires_and_resolves);
+  ADD ("alertmanager-resends-with-ends-at", test_alertmanager_resends_with_ends_at);
+  ADD ("alertmanager-resolve-never-overtakes", test_alertmanager_resolve_never_overtakes);
+  ADD ("alertmanager-restart-and-reload", test_alertmanager_restart_and_reload);
+  ADD ("alertmanager-quick-flap-resolved", test_alertmanager_quick_flap_resolved);
+  ADD ("alertmanager-timed-out-keeps-firing", test_alertmanager_timed_out_keeps_firing);
   ADD ("event-log-lines", test_event_log_lines);
 
   return g_test_run ();
