@@ -600,10 +600,11 @@ lines = sys.stdin.read().rstrip("\n").rsplit("\n", 1)
 if len(lines) != 2 or not lines[1].startswith("200 "):
     sys.exit(1)
 mine = [a for a in json.loads(lines[0]) if a["labels"].get("agent") == "sys-alert"]
-print(" ".join((mine[0]["status"]["state"], mine[0]["labels"].get("alertname", "-"), mine[0]["labels"].get("state", "-"))) if mine else "none")' 2>/dev/null
+l = mine[0]["labels"] if mine else {}
+print(" ".join((mine[0]["status"]["state"], l.get("alertname", "-"), l.get("severity", "-"), l.get("hostname", "-"))) if mine else "none")' 2>/dev/null
 }
 all_stale () {
-  exec_env_ok stale stale && webhook_ok stale stale && { [ $HAVE_AM = no ] || [ "$(am_alert)" = "active HeartbeatAgentStale stale" ]; }
+  exec_env_ok stale stale && webhook_ok stale stale && { [ $HAVE_AM = no ] || [ "$(am_alert)" = "active HeartbeatAgentStale warning $HOSTNAME_CT" ]; }
 }
 all_recovered () {
   exec_env_ok recovered healthy && webhook_ok recovered healthy && { [ $HAVE_AM = no ] || [ "$(am_alert)" = none ]; }
@@ -638,11 +639,11 @@ else
 fi
 if [ $HAVE_AM = no ]; then
   skip "alert alertmanager=: an alert on a real Alertmanager" "/usr/bin/prometheus-alertmanager is missing (Debian package prometheus-alertmanager)"
-elif [ "$am_stale" = "active HeartbeatAgentStale stale" ] && [ "$am_gone" = none ]; then
-  ok "alert alertmanager=: Alertmanager on testhost listed HeartbeatAgentStale{agent=sys-alert,state=stale} active after the stale, and no more after the beat (resolved)"
+elif [ "$am_stale" = "active HeartbeatAgentStale warning $HOSTNAME_CT" ] && [ "$am_gone" = none ]; then
+  ok "alert alertmanager=: Alertmanager on testhost listed HeartbeatAgentStale{agent=sys-alert,hostname=$HOSTNAME_CT,severity=warning} active after the stale, and no more after the beat (resolved)"
 else
   not_ok "alert alertmanager=: active in Alertmanager when stale, resolved after a beat" \
-    "GET /api/v2/alerts after stale: \"$am_stale\" (want \"active HeartbeatAgentStale stale\"), after the beat: \"$am_gone\" (want \"none\")" \
+    "GET /api/v2/alerts after stale: \"$am_stale\" (want \"active HeartbeatAgentStale warning $HOSTNAME_CT\"), after the beat: \"$am_gone\" (want \"none\")" \
     "$(in_ct journalctl -b -q --no-pager -u hb-test-alertmanager -n 5 2>&1)" "$(alert_journal)"
 fi
 
