@@ -9,7 +9,10 @@
  *   GET  /v1/agents, GET|PUT|DELETE /v1/agents/{id},
  *   POST /v1/agents/{id}/beat, /v1/agents/{id}/idle          REST
  *   GET  /v1/events                 Server-Sent Events
- *   GET  /metrics                   Prometheus text exposition
+ *   GET  /v1/host                   the daemon's machine: name, CPU, load,
+ *                                   memory, disk of the state directory
+ *   GET  /metrics                   Prometheus text exposition (gzip if
+ *                                   the client accepts it)
  *   GET  /                          the dashboard (from the GResource)
  *
  * Agents created over HTTP belong to HB_HTTP_OWNER_UID. Without a tokens
@@ -36,6 +39,7 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include "hb-json.h"
 #include "hb-resources.h"
@@ -87,6 +91,7 @@ struct _HbHttp {
   guint64           stale_total;
   guint64           timeouts_total;
   guint64           recoveries_total;
+  GHashTable       *agent_counts; /* id → AgentCounts, for agents that had any */
   char             *problem;    /* why the daemon is degraded, or NULL */
   guint             quota;      /* agents HB_HTTP_OWNER_UID may own; 0: no limit */
 
@@ -102,7 +107,22 @@ struct _HbHttp {
   guint             idle_timeout;
   guint             retry_interval;
   GHashTable       *conns;      /* GSocket * → Conn */
+
+  /* GET /v1/host */
+  char             *state_directory; /* NULL: found from the open state database */
+  GList            *host_waiters;    /* HostWaiter: paused until the CPU sample */
+  guint             host_sample_id;
+  gboolean          host_cpu_known;
+  guint64           host_busy, host_total;  /* the first CPU sample */
 };
+
+/* An agent's episodes, for the per-agent counters of /metrics: kept from
+ * the monitor's signals (O(1) each), forgotten when the agent is removed. */
+typedef struct {
+  guint64  stale;      /* stale episodes */
+  guint64  timeouts;
+  gboolean in_stale;   /* the current stale episode is counted */
+} AgentCounts;
 
 enum {
   PROP_0,
@@ -858,6 +878,184 @@ handle_health (HbHttp            *self,
   send_json (msg, SOUP_STATUS_OK, root);
 }
 
+/* ------------------------------------------------------------------ */
+/* The host: GET /v1/host                                              */
+
+/* The jiffies of every CPU from /proc/stat: in all, and not idle */
+static gboolean
+read_cpu (guint64 *busy,
+          guint64 *total)
+{
+  g_autofree char *contents = NULL;
+  guint64 v[8] = { 0 };
+  const char *p;
+  char *end;
+  int n = 0;
+
+  if (!g_file_get_contents ("/proc/stat", &contents, NULL, NULL) || !g_str_has_prefix (contents, "cpu "))
+    return FALSE;
+  for (p = contents + 4; n < 8; n++, p = end)
+    {
+      v[n] = g_ascii_strtoull (p, &end, 10);
+      if (end == p)
+        break;
+    }
+  if (n < 4)
+    return FALSE;
+  *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+  *busy = *total - v[3] - v[4];   /* minus idle and iowait */
+  return TRUE;
+}
+
+static guint64
+meminfo_kib (const char *contents, const char *key)
+{
+  const char *line = strstr (contents, key);
+
+  return line ? g_ascii_strtoull (line + strlen (key), NULL, 10) : 0;
+}
+
+/* The summary of the daemon's machine, the CPU use from the sample taken
+ * HB_HTTP_CPU_SAMPLE_MS ago to now (the same keys as hbctl status --json
+ * prints under "host"). */
+static JsonNode *
+host_json (HbHttp *self)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autofree char *meminfo = NULL;
+  g_autofree char *loadavg = NULL;
+  /* the disk of the state database (hb_http_set_state_directory()) */
+  const char *disk = self->state_directory ? self->state_directory : "/";
+  guint64 busy, total, mem_total = 0, mem_used = 0, disk_total = 0, disk_used = 0;
+  struct statvfs fs;
+
+  json_builder_begin_object (b);
+  add_member_string (b, "hostname", g_get_host_name ());
+
+  json_builder_set_member_name (b, "cpu-percent");
+  if (self->host_cpu_known && read_cpu (&busy, &total) && total > self->host_total && busy >= self->host_busy)
+    json_builder_add_double_value (b, MIN (100.0, 100.0 * (double) (busy - self->host_busy) /
+                                                  (double) (total - self->host_total)));
+  else
+    json_builder_add_null_value (b);
+  add_member_int (b, "cpus", g_get_num_processors ());
+
+  /* "0.52 0.40 0.33 1/123 4567" */
+  json_builder_set_member_name (b, "load-average");
+  if (g_file_get_contents ("/proc/loadavg", &loadavg, NULL, NULL))
+    {
+      const char *p = loadavg;
+      char *end;
+
+      json_builder_begin_array (b);
+      for (int i = 0; i < 3; i++, p = end)
+        {
+          double load = g_ascii_strtod (p, &end);
+
+          json_builder_add_double_value (b, end != p && isfinite (load) ? load : 0);
+        }
+      json_builder_end_array (b);
+    }
+  else
+    json_builder_add_null_value (b);
+
+  if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
+    {
+      mem_total = meminfo_kib (meminfo, "MemTotal:") * 1024;
+      mem_used = mem_total - MIN (mem_total, meminfo_kib (meminfo, "MemAvailable:") * 1024);
+    }
+  add_member_int (b, "memory-used-bytes", (gint64) mem_used);
+  add_member_int (b, "memory-total-bytes", (gint64) mem_total);
+
+  if (statvfs (disk, &fs) == 0)
+    {
+      disk_total = (guint64) fs.f_blocks * fs.f_frsize;
+      disk_used = (guint64) (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
+    }
+  add_member_string (b, "disk-path", disk);
+  add_member_int (b, "disk-used-bytes", (gint64) disk_used);
+  add_member_int (b, "disk-total-bytes", (gint64) disk_total);
+  add_member_int (b, "time-usec", g_get_real_time ());
+  json_builder_end_object (b);
+  return json_builder_get_root (b);
+}
+
+/* A request waiting for the CPU sample. Every request that comes while one
+ * is taken waits for the same one. */
+typedef struct {
+  SoupServerMessage *msg;
+  gulong             finished_id;
+} HostWaiter;
+
+static void
+host_waiter_free (HostWaiter *waiter)
+{
+  g_signal_handler_disconnect (waiter->msg, waiter->finished_id);
+  g_object_unref (waiter->msg);
+  g_free (waiter);
+}
+
+/* The client went away meanwhile */
+static void
+on_host_waiter_finished (SoupServerMessage *msg,
+                         HbHttp            *self)
+{
+  for (GList *l = self->host_waiters; l; l = l->next)
+    {
+      HostWaiter *waiter = l->data;
+
+      if (waiter->msg == msg)
+        {
+          self->host_waiters = g_list_delete_link (self->host_waiters, l);
+          host_waiter_free (waiter);
+          return;
+        }
+    }
+}
+
+static gboolean
+on_host_sampled (gpointer user_data)
+{
+  HbHttp *self = user_data;
+  g_autoptr(JsonNode) node = host_json (self);
+  GList *waiters = g_steal_pointer (&self->host_waiters);
+
+  self->host_sample_id = 0;
+  for (GList *l = waiters; l; l = l->next)
+    {
+      HostWaiter *waiter = l->data;
+
+      send_json (waiter->msg, SOUP_STATUS_OK, node);
+      soup_server_message_unpause (waiter->msg);
+      host_waiter_free (waiter);
+    }
+  g_list_free (waiters);
+  return G_SOURCE_REMOVE;
+}
+
+/* GET /v1/host. Not a part of /health, which keeps the shape of 000's
+ * and answers at once (probes poll it); CPU use is a difference of two
+ * samples, so this answers HB_HTTP_CPU_SAMPLE_MS later, without blocking
+ * the daemon meanwhile. */
+static void
+handle_host (HbHttp            *self,
+             SoupServerMessage *msg,
+             gboolean           privileged)
+{
+  HostWaiter *waiter;
+
+  if (self->host_sample_id == 0)
+    {
+      self->host_cpu_known = read_cpu (&self->host_busy, &self->host_total);
+      self->host_sample_id = g_timeout_add (HB_HTTP_CPU_SAMPLE_MS, on_host_sampled, self);
+    }
+  waiter = g_new0 (HostWaiter, 1);
+  waiter->msg = g_object_ref (msg);
+  waiter->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_host_waiter_finished), self);
+  self->host_waiters = g_list_append (self->host_waiters, waiter);
+  soup_server_message_pause (msg);
+}
+
 /* GET /runs: id → {state, status, last_activity, progress} */
 static void
 handle_runs (HbHttp            *self,
@@ -926,19 +1124,39 @@ handle_run (HbHttp            *self,
   send_json (msg, SOUP_STATUS_OK, root);
 }
 
-/* GET /api/heartbeat/status: exactly the shape of 004's gateway */
+/* Whether 004's monitor would still track @agent: its in-flight list
+ * dropped an agent that timed out (and knew no other end); timed-out and
+ * gone agents now stay listed for a while (retention), but not there. */
+static gboolean
+is_in_flight (HeartbeatAgent *agent)
+{
+  HeartbeatAgentState state = heartbeat_agent_get_state (agent);
+
+  return state != HEARTBEAT_AGENT_STATE_TIMED_OUT && state != HEARTBEAT_AGENT_STATE_GONE;
+}
+
+/* GET /api/heartbeat/status: exactly the shape of 004's gateway, whose
+ * "monitor" (get_status()) and "in_flight_agents" (get_in_flight_agents())
+ * both hold the agents it tracks: timed-out and gone ones are left out of
+ * both (and of agents_monitoring). /runs, /runs/{id} and /health keep them:
+ * 000's server lists every run it knows, with its state. */
 static void
 handle_gateway_status (HbHttp            *self,
                        SoupServerMessage *msg,
                        gboolean           privileged)
 {
-  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(GPtrArray) all = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(GPtrArray) agents = g_ptr_array_sized_new (all->len);   /* borrowed from @all */
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GDateTime) utc = g_date_time_new_now_utc ();
   g_autofree char *timestamp = g_date_time_format (utc, "%Y-%m-%dT%H:%M:%S.%fZ");
   gboolean running = heartbeat_monitor_get_running (self->monitor);
   gint64 now = heartbeat_monitor_get_time (self->monitor);
+
+  for (guint i = 0; i < all->len; i++)
+    if (is_in_flight (g_ptr_array_index (all, i)))
+      g_ptr_array_add (agents, g_ptr_array_index (all, i));
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "success");
@@ -1005,44 +1223,176 @@ append_label (GString *out, const char *value)
     }
 }
 
+/* @usec as exact decimal seconds: 300, 0.4, 1700000000.123456 */
 static void
-handle_metrics (HbHttp            *self,
-                SoupServerMessage *msg,
-                gboolean           privileged)
+append_seconds (GString *out, gint64 usec)
+{
+  guint64 magnitude = usec < 0 ? (guint64) -(usec + 1) + 1 : (guint64) usec;
+  guint64 fraction = magnitude % G_USEC_PER_SEC;
+
+  g_string_append_printf (out, "%s%" G_GUINT64_FORMAT, usec < 0 ? "-" : "", magnitude / G_USEC_PER_SEC);
+  if (fraction)
+    {
+      char digits[8];
+      int end = 6;
+
+      g_snprintf (digits, sizeof digits, "%06" G_GUINT64_FORMAT, fraction);
+      while (end > 0 && digits[end - 1] == '0')
+        end--;
+      g_string_append_c (out, '.');
+      g_string_append_len (out, digits, end);
+    }
+}
+
+static void
+append_family (GString *out, const char *name, const char *type, const char *help)
+{
+  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* "NAME{agent="ID"": the caller closes the labels */
+static void
+append_agent_series (GString *out, const char *name, HeartbeatAgent *agent)
+{
+  g_string_append (out, name);
+  g_string_append (out, "{agent=\"");
+  append_label (out, heartbeat_agent_get_id (agent));
+  g_string_append_c (out, '"');
+}
+
+/* A declared agent that never beat has no last activity (the monitor
+ * counts its quiet time from the daemon's start). */
+static gboolean
+never_beat (HeartbeatAgent *agent)
+{
+  return heartbeat_agent_is_declared (agent) && heartbeat_agent_get_beats (agent) == 0 &&
+         heartbeat_agent_get_state (agent) == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT;
+}
+
+/* The exposition, as the contract of issue 14 has it: per agent, every
+ * state as its own 0/1 series (6), info with the task, the last activity
+ * (none for a declared agent that never beat), both thresholds, the idle
+ * flag and three counters: at most 14 series per agent. */
+static GString *
+metrics_text (HbHttp *self)
 {
   g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
   guint counts[HEARTBEAT_AGENT_N_STATES] = { 0 };
-  GString *out = g_string_new (NULL);
-  gsize length;
+  GString *out = g_string_sized_new (2048 + (gsize) agents->len * 1024);
+  /* monitor time to wall clock, once for the whole scrape */
+  gint64 realtime_offset = heartbeat_monitor_to_realtime (self->monitor, 0);
 
   heartbeat_monitor_get_state_counts (self->monitor, counts);
-  g_string_append (out, "# HELP heartbeat_agents Agents by state.\n# TYPE heartbeat_agents gauge\n");
+  append_family (out, "heartbeat_agents", "gauge", "Agents by state.");
   for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
     g_string_append_printf (out, "heartbeat_agents{state=\"%s\"} %u\n", heartbeat_agent_state_to_string (s), counts[s]);
 
-  g_string_append (out, "# HELP heartbeat_agent_state The state of each agent (1 for its state).\n"
-                        "# TYPE heartbeat_agent_state gauge\n");
+  append_family (out, "heartbeat_agent_state", "gauge",
+                 "The state of each agent: 1 for its current state, 0 for the others.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      HeartbeatAgentState state = heartbeat_agent_get_state (agent);
+
+      for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
+        {
+          append_agent_series (out, "heartbeat_agent_state", agent);
+          g_string_append_printf (out, ",state=\"%s\"} %d\n", heartbeat_agent_state_to_string (s), s == (guint) state);
+        }
+    }
+
+  append_family (out, "heartbeat_agent_info", "gauge", "Each agent, with its task (empty if none); always 1.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      const char *task = heartbeat_agent_get_task_id (agent);
+
+      append_agent_series (out, "heartbeat_agent_info", agent);
+      g_string_append (out, ",task=\"");
+      append_label (out, task ? task : "");
+      g_string_append (out, "\"} 1\n");
+    }
+
+  append_family (out, "heartbeat_agent_last_activity_timestamp_seconds", "gauge",
+                 "When each agent was last active (a beat, its registration or an idle mark); "
+                 "none for a declared agent that never beat.");
   for (guint i = 0; i < agents->len; i++)
     {
       HeartbeatAgent *agent = g_ptr_array_index (agents, i);
 
-      g_string_append (out, "heartbeat_agent_state{agent=\"");
-      append_label (out, heartbeat_agent_get_id (agent));
-      g_string_append_printf (out, "\",state=\"%s\"} 1\n",
-                              heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+      if (never_beat (agent))
+        continue;
+      append_agent_series (out, "heartbeat_agent_last_activity_timestamp_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, realtime_offset + heartbeat_agent_get_last_activity_at (agent));
+      g_string_append_c (out, '\n');
     }
-  g_string_append (out, "# HELP heartbeat_agent_last_activity_timestamp_seconds When each agent was last active.\n"
-                        "# TYPE heartbeat_agent_last_activity_timestamp_seconds gauge\n");
+
+  append_family (out, "heartbeat_agent_stale_threshold_seconds", "gauge",
+                 "How long each agent may be quiet before it is stale.");
   for (guint i = 0; i < agents->len; i++)
     {
       HeartbeatAgent *agent = g_ptr_array_index (agents, i);
-      gint64 t = heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_last_activity_at (agent));
-      char number[G_ASCII_DTOSTR_BUF_SIZE];
 
-      g_string_append (out, "heartbeat_agent_last_activity_timestamp_seconds{agent=\"");
-      append_label (out, heartbeat_agent_get_id (agent));
-      g_string_append_printf (out, "\"} %s\n", g_ascii_formatd (number, sizeof number, "%.6f", (double) t / G_USEC_PER_SEC));
+      append_agent_series (out, "heartbeat_agent_stale_threshold_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, heartbeat_agent_get_stale_after (agent));
+      g_string_append_c (out, '\n');
     }
+
+  append_family (out, "heartbeat_agent_timeout_threshold_seconds", "gauge",
+                 "How long each agent's run may last before it times out.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_timeout_threshold_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, heartbeat_agent_get_timeout_after (agent));
+      g_string_append_c (out, '\n');
+    }
+
+  append_family (out, "heartbeat_agent_idle", "gauge", "Whether each agent is marked idle (1) or not (0).");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_idle", agent);
+      g_string_append_printf (out, "} %d\n", heartbeat_agent_is_idle (agent) ? 1 : 0);
+    }
+
+  append_family (out, "heartbeat_agent_beats_total", "counter",
+                 "Beats of each agent since it was registered.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_beats_total", agent);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_beats (agent));
+    }
+
+  append_family (out, "heartbeat_agent_stale_total", "counter",
+                 "Stale episodes of each agent since the daemon started.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      AgentCounts *c = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
+
+      append_agent_series (out, "heartbeat_agent_stale_total", agent);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", c ? c->stale : 0);
+    }
+
+  append_family (out, "heartbeat_agent_timeouts_total", "counter",
+                 "Timeouts of each agent since the daemon started.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      AgentCounts *c = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
+
+      append_agent_series (out, "heartbeat_agent_timeouts_total", agent);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", c ? c->timeouts : 0);
+    }
+
   g_string_append_printf (out,
                           "# HELP heartbeat_beats_total Beats received since the daemon started.\n"
                           "# TYPE heartbeat_beats_total counter\nheartbeat_beats_total %" G_GUINT64_FORMAT "\n"
@@ -1051,17 +1401,88 @@ handle_metrics (HbHttp            *self,
                           "# HELP heartbeat_timeouts_total Agents timed out since the daemon started.\n"
                           "# TYPE heartbeat_timeouts_total counter\nheartbeat_timeouts_total %" G_GUINT64_FORMAT "\n"
                           "# HELP heartbeat_recoveries_total Recoveries from stale since the daemon started.\n"
-                          "# TYPE heartbeat_recoveries_total counter\nheartbeat_recoveries_total %" G_GUINT64_FORMAT "\n"
-                          "# HELP heartbeat_build_info The version of heartbeatd.\n"
-                          "# TYPE heartbeat_build_info gauge\nheartbeat_build_info{version=\"",
+                          "# TYPE heartbeat_recoveries_total counter\nheartbeat_recoveries_total %" G_GUINT64_FORMAT "\n",
                           self->beats_total, self->stale_total, self->timeouts_total, self->recoveries_total);
+  append_family (out, "heartbeat_build_info", "gauge",
+                 "The version of heartbeatd and the name of its machine; always 1.");
+  g_string_append (out, "heartbeat_build_info{version=\"");
   append_label (out, self->version);
+  g_string_append (out, "\",hostname=\"");
+  append_label (out, g_get_host_name ());
   g_string_append (out, "\"} 1\n");
+  return out;
+}
 
-  length = out->len;
+/* Whether the request's Accept-Encoding allows gzip: "gzip" or "x-gzip"
+ * with a q above 0, or "*" without gzip refused. */
+static gboolean
+accepts_gzip (SoupServerMessage *msg)
+{
+  const char *header = soup_message_headers_get_list (soup_server_message_get_request_headers (msg),
+                                                      "Accept-Encoding");
+  GSList *acceptable, *unacceptable = NULL;
+  gboolean gzip = FALSE, any = FALSE, refused = FALSE;
+
+  if (header == NULL)
+    return FALSE;
+  acceptable = soup_header_parse_quality_list (header, &unacceptable);
+  for (GSList *l = acceptable; l; l = l->next)
+    {
+      gzip |= g_ascii_strcasecmp (l->data, "gzip") == 0 || g_ascii_strcasecmp (l->data, "x-gzip") == 0;
+      any |= strcmp (l->data, "*") == 0;
+    }
+  for (GSList *l = unacceptable; l; l = l->next)
+    refused |= g_ascii_strcasecmp (l->data, "gzip") == 0 || g_ascii_strcasecmp (l->data, "x-gzip") == 0;
+  soup_header_free_list (acceptable);
+  soup_header_free_list (unacceptable);
+  return gzip || (any && !refused);
+}
+
+/* @length bytes at @data, gzipped; NULL if zlib failed. Level 1: at
+ * 1,000 agents, 933 KB become 55 KB in about 4 ms on the main loop (the
+ * default level, 6: 49 KB in about 10 ms). */
+static GBytes *
+gzip_bytes (const char *data,
+            gsize       length)
+{
+  g_autoptr(GZlibCompressor) compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, 1);
+  g_autoptr(GOutputStream) memory = g_memory_output_stream_new_resizable ();
+  g_autoptr(GOutputStream) gzip = g_converter_output_stream_new (memory, G_CONVERTER (compressor));
+  g_autoptr(GError) error = NULL;
+
+  if (!g_output_stream_write_all (gzip, data, length, NULL, NULL, &error) ||
+      !g_output_stream_close (gzip, NULL, &error))   /* closes @memory too */
+    {
+      g_warning ("Cannot compress /metrics: %s", error->message);
+      return NULL;
+    }
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (memory));
+}
+
+static void
+handle_metrics (HbHttp            *self,
+                SoupServerMessage *msg,
+                gboolean           privileged)
+{
+  static const char content_type[] = "text/plain; version=0.0.4; charset=utf-8";
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+  GString *out = metrics_text (self);
+  g_autoptr(GBytes) compressed = NULL;
+  gsize length;
+
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_server_message_set_response (msg, "text/plain; version=0.0.4; charset=utf-8", SOUP_MEMORY_TAKE,
-                                    g_string_free (out, FALSE), length);
+  soup_message_headers_replace (headers, "Vary", "Accept-Encoding");
+  if (accepts_gzip (msg) && (compressed = gzip_bytes (out->str, out->len)) != NULL)
+    {
+      gpointer data = g_bytes_unref_to_data (g_steal_pointer (&compressed), &length);
+
+      g_string_free (out, TRUE);
+      soup_message_headers_replace (headers, "Content-Encoding", "gzip");
+      soup_server_message_set_response (msg, content_type, SOUP_MEMORY_TAKE, data, length);
+      return;
+    }
+  length = out->len;
+  soup_server_message_set_response (msg, content_type, SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1148,10 +1569,27 @@ on_registered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
   broadcast_agent (self, "registered", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
 }
 
+/* @agent's counts, created on its first episode */
+static AgentCounts *
+agent_counts (HbHttp         *self,
+              HeartbeatAgent *agent)
+{
+  const char *id = heartbeat_agent_get_id (agent);
+  AgentCounts *counts = g_hash_table_lookup (self->agent_counts, id);
+
+  if (counts == NULL)
+    {
+      counts = g_new0 (AgentCounts, 1);
+      g_hash_table_insert (self->agent_counts, g_strdup (id), counts);
+    }
+  return counts;
+}
+
 static void
 on_unregistered (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
                  HeartbeatUnregisterReason reason, HbHttp *self)
 {
+  g_hash_table_remove (self->agent_counts, heartbeat_agent_get_id (agent));
   broadcast_agent (self, "unregistered", agent, TRUE, "reason",
                    heartbeat_unregister_reason_to_string (reason), NULL, NULL, NULL, 0);
 }
@@ -1159,7 +1597,15 @@ on_unregistered (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
 static void
 on_stale (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 idle, HbHttp *self)
 {
+  AgentCounts *counts = agent_counts (self, agent);
+
+  /* warned again and again in one episode without stale-warning-only-once */
   self->stale_total++;
+  if (!counts->in_stale)
+    {
+      counts->stale++;
+      counts->in_stale = TRUE;
+    }
   broadcast_agent (self, "stale", agent, FALSE, NULL, NULL, NULL, NULL, "idle-usec", idle);
 }
 
@@ -1167,6 +1613,7 @@ static void
 on_timed_out (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 running, HbHttp *self)
 {
   self->timeouts_total++;
+  agent_counts (self, agent)->timeouts++;
   broadcast_agent (self, "timed-out", agent, FALSE, NULL, NULL, NULL, NULL, "running-usec", running);
 }
 
@@ -1181,6 +1628,13 @@ static void
 on_state_changed (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
                   HeartbeatAgentState old_state, HeartbeatAgentState new_state, HbHttp *self)
 {
+  if (old_state == HEARTBEAT_AGENT_STATE_STALE && new_state != HEARTBEAT_AGENT_STATE_STALE)
+    {
+      AgentCounts *counts = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
+
+      if (counts)
+        counts->in_stale = FALSE;   /* the episode is over */
+    }
   broadcast_agent (self, "state", agent, FALSE, "old-state", heartbeat_agent_state_to_string (old_state),
                    "new-state", heartbeat_agent_state_to_string (new_state), NULL, 0);
 }
@@ -1350,6 +1804,7 @@ static const struct {
   { "/metrics", "GET", handle_metrics },
   { "/v1/events", "GET", handle_events },
   { "/v1/agents", "GET", handle_agents },
+  { "/v1/host", "GET", handle_host },
 };
 
 static void
@@ -2185,6 +2640,24 @@ hb_http_set_problem (HbHttp     *http,
   http->problem = g_strdup (problem);
 }
 
+/**
+ * hb_http_set_state_directory:
+ * @http: a #HbHttp
+ * @directory: (nullable): the daemon's state directory
+ *
+ * GET /v1/host gives the disk space of its file system. Without it (or
+ * with %NULL), the directory of the state database the daemon holds open
+ * is used, else `/`.
+ */
+void
+hb_http_set_state_directory (HbHttp     *http,
+                             const char *directory)
+{
+  g_return_if_fail (HB_IS_HTTP (http));
+  g_free (http->state_directory);
+  http->state_directory = g_strdup (directory);
+}
+
 guint16
 hb_http_get_port (HbHttp *http)
 {
@@ -2252,6 +2725,8 @@ hb_http_dispose (GObject *object)
 
   g_clear_handle_id (&self->keepalive_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->host_sample_id, g_source_remove);
+  g_list_free_full (g_steal_pointer (&self->host_waiters), (GDestroyNotify) host_waiter_free);
   while (self->clients)
     {
       EventClient *client = self->clients->data;
@@ -2279,7 +2754,9 @@ hb_http_finalize (GObject *object)
 
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
   g_clear_pointer (&self->conns, g_hash_table_unref);
+  g_clear_pointer (&self->agent_counts, g_hash_table_unref);
   g_clear_object (&self->address);
+  g_free (self->state_directory);
   g_free (self->version);
   g_free (self->problem);
   g_free (self->listen_problem);
@@ -2330,6 +2807,7 @@ hb_http_init (HbHttp *self)
 {
   self->quota = HB_HTTP_DEFAULT_QUOTA;
   self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_free);
+  self->agent_counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->request_timeout = timeout_from_env ("HB_HTTP_REQUEST_TIMEOUT_MS", HB_HTTP_REQUEST_TIMEOUT_MS);
   self->idle_timeout = timeout_from_env ("HB_HTTP_IDLE_TIMEOUT_MS", HB_HTTP_IDLE_TIMEOUT_MS);
   self->retry_interval = timeout_from_env ("HB_HTTP_LISTEN_RETRY_MS", HB_HTTP_LISTEN_RETRY_MS);

@@ -30,6 +30,8 @@ G_BEGIN_DECLS
 #define HB_HTTP_IDLE_TIMEOUT_MS    60000
 /* How often a port in use is tried again ($HB_HTTP_LISTEN_RETRY_MS). */
 #define HB_HTTP_LISTEN_RETRY_MS    5000
+/* GET /v1/host samples the CPU over this long (as hbctl status did). */
+#define HB_HTTP_CPU_SAMPLE_MS      100
 
 #define HB_TYPE_HTTP (hb_http_get_type ())
 G_DECLARE_FINAL_TYPE (HbHttp, hb_http, HB, HTTP, GObject)
@@ -49,6 +51,8 @@ void      hb_http_set_quota     (HbHttp           *http,
                                  guint             agents_per_uid);
 void      hb_http_set_problem   (HbHttp           *http,
                                  const char       *problem);
+void      hb_http_set_state_directory (HbHttp     *http,
+                                 const char       *directory);
 guint     hb_http_get_n_event_clients (HbHttp     *http);
 
 G_END_DECLS

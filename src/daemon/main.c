@@ -146,6 +146,7 @@ start_http (Daemon  *daemon,
     return TRUE;
   daemon->http = hb_http_new (daemon->monitor, HB_VERSION);
   hb_http_set_quota (daemon->http, config->agents_per_uid);
+  hb_http_set_state_directory (daemon->http, daemon->state_dir);
   /* a port in use is not fatal: HbHttp warns, says so in its
    * listen-problem and tries again until it is free */
   if (!hb_http_set_tokens_file (daemon->http, config->http_tokens_file, error) ||

@@ -468,6 +468,25 @@ ago (guint64 then_usec)
   return g_strdup_printf (_("%s ago"), d);
 }
 
+/* A declared agent that never beat: its last activity is the daemon's
+ * start, which says nothing; it is shown as "never". */
+static gboolean
+never_beat (GVariant *agent)
+{
+  gboolean declared = FALSE;
+
+  g_variant_lookup (agent, "declared", "b", &declared);
+  return declared && dict_uint64 (agent, "beats") == 0 && strcmp (dict_string (agent, "state"), "no-heartbeat") == 0;
+}
+
+/* How long ago @agent was last active, or "never" */
+static char *
+last_seen (GVariant *agent)
+{
+  /* TRANSLATORS: the last activity of a declared agent that never beat */
+  return never_beat (agent) ? g_strdup (_("never")) : ago (dict_uint64 (agent, "last-activity-at-usec"));
+}
+
 /* Columns of one character on a terminal: 2 for East Asian wide ones, 0
  * for combining marks, else 1. */
 static glong
@@ -628,11 +647,23 @@ print_row (char **cells, const glong *widths, const char *state_nick)
 /* ------------------------------------------------------------------ */
 /* The host, as the status line shows it                               */
 
+/* The machine heartbeatd runs on: this one over D-Bus (read here), the
+ * daemon's over HTTP (GET /v1/host). The JSON keys are the daemon's. */
 typedef struct {
-  double  cpu_percent;      /* -1: unknown */
-  guint64 mem_used, mem_total;
-  guint64 disk_used, disk_total;
+  char    *hostname;        /* NULL: unknown */
+  double   cpu_percent;     /* -1: unknown */
+  double   load1;           /* -1: unknown */
+  guint64  mem_used, mem_total;
+  guint64  disk_used, disk_total;
 } Host;
+
+static void
+host_clear (Host *host)
+{
+  g_clear_pointer (&host->hostname, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Host, host_clear)
 
 static gboolean
 read_cpu (guint64 *busy, guint64 *total)
@@ -659,21 +690,41 @@ meminfo_kib (const char *contents, const char *key)
   return line ? g_ascii_strtoull (line + strlen (key), NULL, 10) : 0;
 }
 
-static void
-read_host (Host *host)
+/* This machine, as GET /v1/host gives the daemon's (the disk is that of
+ * /, the state directory being the daemon's to know): the JSON, and
+ * *host filled. */
+static JsonNode *
+read_local_host (Host *host)
 {
+  g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autofree char *meminfo = NULL;
+  g_autofree char *loadavg = NULL;
   guint64 busy1, total1, busy2, total2;
+  double load[3] = { -1, -1, -1 };
   struct statvfs fs;
 
+  host->hostname = g_strdup (g_get_host_name ());
   host->cpu_percent = -1;
   /* CPU use is a difference: two samples a tenth of a second apart. */
   if (read_cpu (&busy1, &total1))
     {
       g_usleep (G_USEC_PER_SEC / 10);
-      if (read_cpu (&busy2, &total2) && total2 > total1)
-        host->cpu_percent = 100.0 * (double) (busy2 - busy1) / (double) (total2 - total1);
+      if (read_cpu (&busy2, &total2) && total2 > total1 && busy2 >= busy1)
+        host->cpu_percent = MIN (100.0, 100.0 * (double) (busy2 - busy1) / (double) (total2 - total1));
     }
+  if (g_file_get_contents ("/proc/loadavg", &loadavg, NULL, NULL))
+    {
+      const char *p = loadavg;
+      char *end;
+
+      for (int i = 0; i < 3; i++, p = end)
+        {
+          load[i] = g_ascii_strtod (p, &end);
+          if (end == p || !isfinite (load[i]))
+            load[i] = 0;
+        }
+    }
+  host->load1 = load[0];
 
   host->mem_used = host->mem_total = 0;
   if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
@@ -688,35 +739,112 @@ read_host (Host *host)
       host->disk_total = (guint64) fs.f_blocks * fs.f_frsize;
       host->disk_used = (guint64) (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
     }
-}
-
-static JsonNode *
-host_json (const Host *host)
-{
-  g_autoptr(JsonBuilder) b = json_builder_new ();
 
   json_builder_begin_object (b);
+  json_builder_set_member_name (b, "hostname");
+  json_builder_add_string_value (b, host->hostname);
   json_builder_set_member_name (b, "cpu-percent");
   if (host->cpu_percent >= 0)
     json_builder_add_double_value (b, host->cpu_percent);
+  else
+    json_builder_add_null_value (b);
+  json_builder_set_member_name (b, "cpus");
+  json_builder_add_int_value (b, g_get_num_processors ());
+  json_builder_set_member_name (b, "load-average");
+  if (load[0] >= 0)
+    {
+      json_builder_begin_array (b);
+      for (int i = 0; i < 3; i++)
+        json_builder_add_double_value (b, load[i]);
+      json_builder_end_array (b);
+    }
   else
     json_builder_add_null_value (b);
   json_builder_set_member_name (b, "memory-used-bytes");
   json_builder_add_int_value (b, (gint64) host->mem_used);
   json_builder_set_member_name (b, "memory-total-bytes");
   json_builder_add_int_value (b, (gint64) host->mem_total);
+  json_builder_set_member_name (b, "disk-path");
+  json_builder_add_string_value (b, "/");
   json_builder_set_member_name (b, "disk-used-bytes");
   json_builder_add_int_value (b, (gint64) host->disk_used);
   json_builder_set_member_name (b, "disk-total-bytes");
   json_builder_add_int_value (b, (gint64) host->disk_total);
+  json_builder_set_member_name (b, "time-usec");
+  json_builder_add_int_value (b, g_get_real_time ());
   json_builder_end_object (b);
   return json_builder_get_root (b);
+}
+
+static double
+member_double (JsonObject *object, const char *name, double fallback)
+{
+  JsonNode *node = json_object_get_member (object, name);
+  GType type = node && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
+
+  return type == G_TYPE_INT64 || type == G_TYPE_DOUBLE ? json_node_get_double (node) : fallback;
+}
+
+static guint64
+member_bytes (JsonObject *object, const char *name)
+{
+  return (guint64) MAX (member_double (object, name, 0), 0);
+}
+
+/* *host from the JSON of GET /v1/host (or of read_local_host()) */
+static void
+host_from_json (JsonNode *node,
+                Host     *host)
+{
+  JsonObject *object = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+  JsonNode *name = object ? json_object_get_member (object, "hostname") : NULL;
+  JsonNode *load = object ? json_object_get_member (object, "load-average") : NULL;
+
+  host->hostname = name && JSON_NODE_HOLDS_VALUE (name) && json_node_get_value_type (name) == G_TYPE_STRING
+                   ? g_strdup (json_node_get_string (name)) : NULL;
+  host->cpu_percent = object ? member_double (object, "cpu-percent", -1) : -1;
+  host->load1 = -1;
+  if (load && JSON_NODE_HOLDS_ARRAY (load) && json_array_get_length (json_node_get_array (load)) > 0)
+    {
+      JsonNode *first = json_array_get_element (json_node_get_array (load), 0);
+      GType type = JSON_NODE_HOLDS_VALUE (first) ? json_node_get_value_type (first) : G_TYPE_INVALID;
+
+      if (type == G_TYPE_INT64 || type == G_TYPE_DOUBLE)
+        host->load1 = json_node_get_double (first);
+    }
+  host->mem_used = object ? member_bytes (object, "memory-used-bytes") : 0;
+  host->mem_total = object ? member_bytes (object, "memory-total-bytes") : 0;
+  host->disk_used = object ? member_bytes (object, "disk-used-bytes") : 0;
+  host->disk_total = object ? member_bytes (object, "disk-total-bytes") : 0;
 }
 
 static char *
 gib (guint64 bytes)
 {
   return g_strdup_printf ("%.1f", (double) bytes / (1024.0 * 1024.0 * 1024.0));
+}
+
+/* " · host NAME · cpu 12% · mem 1.2/7.8 GiB · disk 20/98 GiB · load 0.52" */
+static void
+append_host (GString    *summary,
+             const Host *host)
+{
+  g_autofree char *mem_used = gib (host->mem_used), *mem_total = gib (host->mem_total);
+  g_autofree char *disk_used = gib (host->disk_used), *disk_total = gib (host->disk_total);
+  g_autofree char *cpu = host->cpu_percent >= 0 ? g_strdup_printf ("%.0f%%", host->cpu_percent) : g_strdup ("?");
+
+  /* TRANSLATORS: the name of the machine heartbeatd runs on, after the agent counts */
+  g_string_append_printf (summary, _(" · host %s"), host->hostname ? host->hostname : "?");
+  /* TRANSLATORS: the host's load after the agent counts */
+  g_string_append_printf (summary, _(" · cpu %s · mem %s/%s GiB · disk %s/%s GiB"),
+                          cpu, mem_used, mem_total, disk_used, disk_total);
+  if (host->load1 >= 0)
+    {
+      g_autofree char *load = g_strdup_printf ("%.2f", host->load1);
+
+      /* TRANSLATORS: the 1-minute load average, e.g. "0.52" */
+      g_string_append_printf (summary, _(" · load %s"), load);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -881,12 +1009,15 @@ copy_ms_as_usec (JsonBuilder *b,
 }
 
 /* The daemon's GetStatus, as `status --json` prints it over D-Bus, made
- * from GET /health (running, agent-count, states, version, problem) and
- * GET /api/heartbeat/status (agents, and the thresholds, which HTTP gives
- * in milliseconds). stale-warning-only-once is not in the HTTP API and is
+ * from GET /health (running, agent-count, states, version, problem), the
+ * ids of @agents (GET /v1/agents: every agent, as GetStatus lists them;
+ * 004's gateway leaves timed-out and gone ones out) and GET
+ * /api/heartbeat/status (the thresholds, which HTTP gives in
+ * milliseconds). stale-warning-only-once is not in the HTTP API and is
  * left out (see hbctl(1)). NULL (printed) if the daemon does not answer. */
 static JsonNode *
-remote_status (int *exit_status)
+remote_status (GVariant *agents,
+               int      *exit_status)
 {
   g_autoptr(JsonObject) health = remote_object ("/health", exit_status);
   g_autoptr(JsonObject) gateway = health ? remote_object ("/api/heartbeat/status", exit_status) : NULL;
@@ -902,7 +1033,14 @@ remote_status (int *exit_status)
   json_builder_begin_object (b);
   copy_member (b, "running", health, "running");
   copy_member (b, "agent-count", health, "agents");
-  copy_member (b, "agents", monitor, "agents");
+  json_builder_set_member_name (b, "agents");
+  json_builder_begin_array (b);
+  for (gsize i = 0; i < g_variant_n_children (agents); i++)
+    {
+      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+      json_builder_add_string_value (b, dict_string (agent, "id"));
+    }
+  json_builder_end_array (b);
   copy_ms_as_usec (b, "check-interval-usec", config, "check_interval_ms");
   copy_ms_as_usec (b, "stale-threshold-usec", config, "stale_threshold_ms");
   copy_ms_as_usec (b, "timeout-threshold-usec", config, "timeout_threshold_ms");
@@ -914,6 +1052,22 @@ remote_status (int *exit_status)
   json_builder_add_string_value (b, problem && JSON_NODE_HOLDS_VALUE (problem) ? json_node_get_string (problem) : "");
   json_builder_end_object (b);
   return json_builder_get_root (b);
+}
+
+/* GET /v1/host: the summary of the daemon's machine, or NULL if it has
+ * none (a daemon older than the endpoint: 404); *exit_status set and the
+ * failure printed if the daemon cannot be reached. */
+static JsonNode *
+remote_host (gboolean *reached,
+             int      *exit_status)
+{
+  guint status = 0;
+  g_autoptr(JsonNode) reply = remote_call ("GET", "/v1/host", NULL, &status, exit_status, NULL);
+
+  *reached = reply != NULL;
+  if (reply == NULL || status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply))
+    return NULL;
+  return g_steal_pointer (&reply);
 }
 
 /* ------------------------------------------------------------------ */
@@ -933,8 +1087,6 @@ cmd_status (int argc, char **argv)
   g_autoptr(GVariant) agents = NULL;
   g_autoptr(GVariant) status = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *mem_used = NULL, *mem_total = NULL, *disk_used = NULL, *disk_total = NULL;
-  g_autofree char *cpu = NULL;
   static const char *state_order[] = { "healthy", "stale", "error", "timed-out", "gone", "no-heartbeat" };
   const char *headers[N_COLUMNS] = {
     _("AGENT"), _("STATE"), _("STATUS"), _("PID"), _("TASK"), _("RUNNING"), _("LAST SEEN")
@@ -942,9 +1094,10 @@ cmd_status (int argc, char **argv)
   glong widths[N_COLUMNS], minimum[N_COLUMNS];
   glong columns = 0;
   g_autoptr(JsonNode) remote_status_node = NULL;
+  g_autoptr(JsonNode) host_node = NULL;
   GPtrArray *rows;
   GString *summary;
-  Host host;
+  g_auto(Host) host = { NULL, -1, -1, 0, 0, 0, 0 };
   int exit_status = EXIT_OK;
   gsize n;
 
@@ -958,8 +1111,19 @@ cmd_status (int argc, char **argv)
       agents = remote_agents (&exit_status);
       if (agents == NULL)
         return exit_status;
-      if (json && (remote_status_node = remote_status (&exit_status)) == NULL)
+      if (json && (remote_status_node = remote_status (agents, &exit_status)) == NULL)
         return exit_status;
+      /* the daemon's machine, not this one */
+      if (json || opt.legend)
+        {
+          gboolean reached;
+
+          host_node = remote_host (&reached, &exit_status);
+          if (!reached)
+            return exit_status;
+          if (host_node)
+            host_from_json (host_node, &host);
+        }
     }
   else
     {
@@ -970,8 +1134,10 @@ cmd_status (int argc, char **argv)
       agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
       if (agents == NULL)
         return report (client, NULL, error);
+      /* over D-Bus, heartbeatd runs here */
+      if (json || opt.legend)
+        host_node = read_local_host (&host);
     }
-  read_host (&host);
 
   if (json)
     {
@@ -985,7 +1151,10 @@ cmd_status (int argc, char **argv)
       else
         json_builder_add_value (b, g_steal_pointer (&remote_status_node));
       json_builder_set_member_name (b, "host");
-      json_builder_add_value (b, host_json (&host));
+      if (host_node)
+        json_builder_add_value (b, g_steal_pointer (&host_node));
+      else
+        json_builder_add_null_value (b);   /* a daemon without GET /v1/host */
       json_builder_set_member_name (b, "agents");
       json_builder_add_value (b, json_gvariant_serialize (agents));
       json_builder_end_object (b);
@@ -1015,7 +1184,7 @@ cmd_status (int argc, char **argv)
       cells[3] = pid ? g_strdup_printf ("%u", pid) : g_strdup ("-");
       cells[4] = g_strdup (*task ? task : "-");
       cells[5] = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
-      cells[6] = ago (dict_uint64 (agent, "last-activity-at-usec"));
+      cells[6] = last_seen (agent);
       cells[N_COLUMNS] = g_strdup (state);   /* for the colour */
       for (int c = 0; c < N_COLUMNS; c++)
         widths[c] = MAX (widths[c], width (cells[c]));
@@ -1069,14 +1238,8 @@ cmd_status (int argc, char **argv)
         }
       g_string_append_printf (summary, "%s %u %s", s ? "," : "", count, state_order[s]);
     }
-  cpu = host.cpu_percent >= 0 ? g_strdup_printf ("%.0f%%", host.cpu_percent) : g_strdup ("?");
-  mem_used = gib (host.mem_used);
-  mem_total = gib (host.mem_total);
-  disk_used = gib (host.disk_used);
-  disk_total = gib (host.disk_total);
-  /* TRANSLATORS: the host's load after the agent counts */
-  g_string_append_printf (summary, _(" · cpu %s · mem %s/%s GiB · disk %s/%s GiB"),
-                          cpu, mem_used, mem_total, disk_used, disk_total);
+  if (host_node)
+    append_host (summary, &host);
   g_print ("\n%s\n", summary->str);
   g_string_free (summary, TRUE);
   return EXIT_OK;
@@ -1174,7 +1337,7 @@ cmd_show (int argc, char **argv)
   metadata = g_variant_lookup_value (agent, "metadata", G_VARIANT_TYPE_VARDICT);
   metadata_text = metadata ? g_variant_print (metadata, FALSE) : g_strdup ("{}");
   started = format_time (dict_uint64 (agent, "started-at-usec"));
-  seen = format_time (dict_uint64 (agent, "last-activity-at-usec"));
+  seen = never_beat (agent) ? g_strdup (_("never")) : format_time (dict_uint64 (agent, "last-activity-at-usec"));
   running = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
   stale = heartbeat_duration_format ((gint64) dict_uint64 (agent, "stale-after-usec"));
   timeout = heartbeat_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"));
@@ -1943,7 +2106,7 @@ cmd_check (int argc, char **argv)
 
   state = dict_string (agent, "state");
   agent_status = dict_string (agent, "status");
-  seen = ago (dict_uint64 (agent, "last-activity-at-usec"));
+  seen = last_seen (agent);
 
   if (strcmp (state, "healthy") == 0)
     {

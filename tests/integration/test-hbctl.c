@@ -182,6 +182,12 @@ test_status_piped (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (lines[4], "cpu "));
   g_assert_nonnull (strstr (lines[4], "mem "));
   g_assert_nonnull (strstr (lines[4], "disk "));
+  /* over D-Bus the daemon runs here: this machine's name */
+  {
+    g_autofree char *host = g_strdup_printf (" · host %s · cpu ", g_get_host_name ());
+    g_assert_nonnull (strstr (lines[4], host));
+  }
+  g_assert_nonnull (strstr (lines[4], " · load "));
 
   /* no command is status; --no-legend drops header and summary */
   result_clear (&r);
@@ -249,6 +255,17 @@ test_json_shapes (Fixture *f, gconstpointer data)
   g_assert_cmpuint (json_array_get_length (json_object_get_array_member (object, "agents")), ==, 2);
   g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object, "host"),
                                                "memory-total-bytes"), >, 0);
+  /* the keys of the daemon's GET /v1/host; the disk here is that of / */
+  {
+    JsonObject *host = json_object_get_object_member (object, "host");
+
+    g_assert_cmpstr (json_object_get_string_member (host, "hostname"), ==, g_get_host_name ());
+    g_assert_cmpstr (json_object_get_string_member (host, "disk-path"), ==, "/");
+    g_assert_cmpint (json_object_get_int_member (host, "disk-total-bytes"), >, 0);
+    g_assert_cmpint (json_object_get_int_member (host, "cpus"), ==, g_get_num_processors ());
+    g_assert_cmpuint (json_array_get_length (json_object_get_array_member (host, "load-average")), ==, 3);
+    g_assert_true (json_object_has_member (host, "cpu-percent"));
+  }
 }
 
 static void
@@ -806,6 +823,13 @@ test_url_status_json (Fixture *f, gconstpointer data)
   hbctl_ok (h, "register", "a1");
   hbctl_ok (h, "register", "a2");
   hbctl_ok (h, "beat", "a2", "--status", "error");
+  /* timed out, still listed: in GetStatus's agents, not in 004's gateway */
+  {
+    guint cursor = hb_harness_signal_cursor (h);
+
+    hbctl_ok (h, "register", "a3", "--timeout", "300ms");
+    hb_wait_signal (h, &cursor, "AgentTimedOut", "a3", NULL, NULL);
+  }
 
   hbctl (h, &r, "--url", url, "status", "--json");
   g_assert_cmpint (r.status, ==, 0);
@@ -813,9 +837,18 @@ test_url_status_json (Fixture *f, gconstpointer data)
   g_assert_true (JSON_NODE_HOLDS_OBJECT (json_object_get_member (json_node_get_object (root), "status")));
   status = json_object_get_object_member (json_node_get_object (root), "status");
   g_assert_true (json_object_get_boolean_member (status, "running"));
-  g_assert_cmpint (json_object_get_int_member (status, "agent-count"), ==, 2);
-  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (status, "agents")), ==, 2);
+  g_assert_cmpint (json_object_get_int_member (status, "agent-count"), ==, 3);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (status, "agents")), ==, 3);
   g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (status, "states"), "error"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (status, "states"), "timed-out"), ==, 1);
+  /* the daemon's machine, from GET /v1/host: the disk of its state directory */
+  {
+    JsonObject *host = json_object_get_object_member (json_node_get_object (root), "host");
+
+    g_assert_nonnull (host);
+    g_assert_cmpstr (json_object_get_string_member (host, "hostname"), ==, g_get_host_name ());
+    g_assert_cmpstr (json_object_get_string_member (host, "disk-path"), ==, h->state_dir);
+  }
   g_assert_cmpint (json_object_get_int_member (status, "stale-threshold-usec"), ==, HB_DEFAULT_STALE_USEC);
   g_assert_cmpint (json_object_get_int_member (status, "check-interval-usec"), ==, HB_DEFAULT_CHECK_USEC);
   g_assert_cmpstr (json_object_get_string_member (status, "problem"), ==, "");
@@ -875,7 +908,7 @@ test_long_id_table (Fixture *f, gconstpointer data)
   for (gsize i = 0; lines[i]; i++)
     {
       g_test_message ("%ld: %s", columns_of (lines[i]), lines[i]);
-      if (lines[i][0] == '\0' || g_str_has_suffix (lines[i], "GiB"))
+      if (lines[i][0] == '\0' || strstr (lines[i], " agents: ") != NULL)
         continue;   /* the blank line and the summary */
       g_assert_cmpint (columns_of (lines[i]), <=, 80);
       if (g_str_has_prefix (lines[i], "build-ab"))
@@ -921,6 +954,45 @@ test_long_id_table (Fixture *f, gconstpointer data)
 }
 
 /* ------------------------------------------------------------------ */
+/* A declared agent that never beat                                    */
+
+/* Its last activity is the daemon's start, which says nothing: "never". */
+static void
+test_never_beat (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *config = g_strconcat (hb_default_config, "\n[agent:backup]\ntask=nightly backup\n", NULL);
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+
+  hbctl (h, &r, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  lines = g_strsplit (r.out, "\n", -1);
+  g_assert_true (g_str_has_prefix (lines[1], "backup "));
+  g_assert_nonnull (strstr (lines[1], "no-heartbeat"));
+  g_assert_true (g_str_has_suffix (lines[1], "  never"));
+  result_clear (&r);
+  hbctl (h, &r, "show", "backup");
+  g_assert_nonnull (strstr (r.out, "Last seen:     never\n"));
+  result_clear (&r);
+  hbctl (h, &r, "check", "backup");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_cmpstr (r.out, ==, "HEARTBEAT CRITICAL - backup is no-heartbeat (last seen never)\n");
+
+  /* once it beat, it was seen */
+  hbctl_ok (h, "beat", "backup");
+  result_clear (&r);
+  hbctl (h, &r, "status");
+  g_assert_null (strstr (r.out, "never"));
+  g_assert_nonnull (strstr (r.out, " ago\n"));
+}
+
+/* ------------------------------------------------------------------ */
 /* A bus or URL that cannot be reached is not "not running"            */
 
 static void
@@ -957,13 +1029,17 @@ test_unreachable (Fixture *f, gconstpointer data)
   g_assert_null (strstr (r.out, "not running"));
 
   /* a closed port */
-  for (const char *const *command = (const char *const[]) { "status", "beat", NULL }; *command; command++)
+  for (const char *const *command = (const char *const[]) { "status", "status --json", "beat", NULL }; *command;
+       command++)
     {
       result_clear (&r);
       if (strcmp (*command, "status") == 0)
+        hbctl (h, &r, "--url", url, "status");
+      else if (strcmp (*command, "status --json") == 0)
         hbctl (h, &r, "--url", url, "status", "--json");
       else
         hbctl (h, &r, "--url", url, "beat", "x");
+      g_assert_cmpstr (r.out, ==, "");
       g_assert_cmpint (r.status, ==, 3);
       g_assert_true (g_str_has_prefix (r.err, "hbctl: "));
       g_assert_nonnull (strstr (r.err, reach));
@@ -1101,6 +1177,7 @@ main (int argc, char **argv)
   ADD ("register-beat-idle-unregister/dash-id", test_dash_id);
   ADD ("json-shapes/url-status", test_url_status_json);
   ADD ("status-piped/long-id-table", test_long_id_table);
+  ADD ("status-piped/never-beat", test_never_beat);
   ADD ("error-messages/unreachable", test_unreachable);
   ADD ("error-messages/bus-refuses", test_bus_refuses);
 

@@ -5,6 +5,8 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <math.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
 
@@ -615,38 +617,113 @@ test_events_ordered_for_every_client (Fixture *f, gconstpointer data)
 /* ------------------------------------------------------------------ */
 /* Prometheus                                                          */
 
-static void
-test_metrics_pass_promtool (Fixture *f, gconstpointer data)
+/* The value of the series @series ("name{labels}") in @body, or NULL */
+static char *
+metric (const char *body, const char *series)
 {
-  g_autofree char *promtool = g_find_program_in_path ("promtool");
-  g_autofree char *path = NULL;
+  g_autofree char *needle = g_strconcat ("\n", series, " ", NULL);
+  const char *at = strstr (body, needle);
+
+  if (at == NULL)
+    return NULL;
+  at += strlen (needle);
+  return g_strndup (at, strcspn (at, "\n"));
+}
+
+static void
+assert_metric (const char *body, const char *series, const char *value)
+{
+  g_autofree char *found = metric (body, series);
+
+  if (g_strcmp0 (found, value) != 0)
+    g_test_message ("%s is %s, not %s", series, found ? found : "(missing)", value ? value : "(missing)");
+  g_assert_cmpstr (found, ==, value);
+}
+
+/* How many series of @name the agent @id has */
+static guint
+n_series (const char *body, const char *name, const char *id)
+{
+  g_autofree char *needle = g_strdup_printf ("\n%s{agent=\"%s\"", name, id);
+  guint n = 0;
+
+  for (const char *at = strstr (body, needle); at; at = strstr (at + 1, needle))
+    n++;
+  return n;
+}
+
+static void
+get_metrics (Fixture *f, Reply *r)
+{
+  reply_clear (r);
+  GET (f, "/metrics", r);
+  g_assert_cmpuint (r->status, ==, 200);
+}
+
+/* Waits (bounded) until GET /v1/agents/@id says @state */
+static void
+wait_state (Fixture *f, const char *id, const char *state)
+{
+  g_autofree char *path = g_strconcat ("/v1/agents/", id, NULL);
+  gint64 until = g_get_monotonic_time () + HB_WAIT_MS * 1000;
+
+  for (;;)
+    {
+      g_auto(Reply) r = { 0 };
+
+      GET (f, path, &r);
+      if (r.status == 200 && g_strcmp0 (json_object_get_string_member (object (&r), "state"), state) == 0)
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, until);
+      hb_harness_run_for (f->h, 50);
+    }
+}
+
+/* Waits (bounded) until /metrics has @series at @value */
+static void
+wait_metric (Fixture *f, const char *series, const char *value)
+{
+  gint64 until = g_get_monotonic_time () + HB_WAIT_MS * 1000;
+
+  for (;;)
+    {
+      g_auto(Reply) r = { 0 };
+      g_autofree char *found = NULL;
+
+      get_metrics (f, &r);
+      found = metric (r.body, series);
+      if (g_strcmp0 (found, value) == 0)
+        return;
+      g_assert_cmpint (g_get_monotonic_time (), <, until);
+      hb_harness_run_for (f->h, 50);
+    }
+}
+
+static const char *const all_states[] = { "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat" };
+
+/* Every state of @id as its own series, 1 for @state only */
+static void
+assert_state_series (const char *body, const char *id, const char *state)
+{
+  g_assert_cmpuint (n_series (body, "heartbeat_agent_state", id), ==, G_N_ELEMENTS (all_states));
+  for (gsize s = 0; s < G_N_ELEMENTS (all_states); s++)
+    {
+      g_autofree char *series = g_strdup_printf ("heartbeat_agent_state{agent=\"%s\",state=\"%s\"}", id, all_states[s]);
+
+      assert_metric (body, series, strcmp (all_states[s], state) == 0 ? "1" : "0");
+    }
+}
+
+static void
+promtool_check (Fixture *f, const char *promtool, const char *text)
+{
+  g_autofree char *path = g_build_filename (f->h->tmpdir, "metrics.txt", NULL);
   g_autofree char *command = NULL;
   g_autofree char *out = NULL, *err = NULL;
-  g_auto(Reply) r = { 0 };
   g_autoptr(GError) error = NULL;
   int status;
 
-  if (promtool == NULL)
-    {
-      g_test_skip ("promtool (Debian prometheus) is not installed");
-      return;
-    }
-  if (!start (f, NULL))
-    return;
-  register_dbus (f->h, "ok", NULL);
-  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"broken\", \"status\": \"error\"}", &r);
-  reply_clear (&r);
-
-  GET (f, "/metrics", &r);
-  g_assert_cmpuint (r.status, ==, 200);
-  g_assert_true (g_str_has_prefix (r.content_type, "text/plain"));
-  g_assert_nonnull (strstr (r.body, "heartbeat_agents{state=\"error\"} 1\n"));
-  g_assert_nonnull (strstr (r.body, "heartbeat_agent_state{agent=\"ok\",state=\"healthy\"} 1\n"));
-  g_assert_nonnull (strstr (r.body, "heartbeat_beats_total 1\n"));
-  g_assert_nonnull (strstr (r.body, "heartbeat_build_info{version=\""));
-
-  path = g_build_filename (f->h->tmpdir, "metrics.txt", NULL);
-  g_file_set_contents (path, r.body, -1, &error);
+  g_file_set_contents (path, text, -1, &error);
   g_assert_no_error (error);
   command = g_strdup_printf ("sh -c '\"%s\" check metrics < \"%s\"'", promtool, path);
   g_spawn_command_line_sync (command, &out, &err, &status, &error);
@@ -654,6 +731,154 @@ test_metrics_pass_promtool (Fixture *f, gconstpointer data)
   g_test_message ("promtool: %s%s", out, err);
   g_assert_true (WIFEXITED (status));
   g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+}
+
+/* The contract of issue 14: every state as its own 0/1 series, info,
+ * last activity (none for a declared agent that never beat), thresholds,
+ * idle flag, per-agent counters, build info with the host name; for
+ * agents in every state; and promtool finds nothing to say. */
+static void
+test_metrics_pass_promtool (Fixture *f, gconstpointer data)
+{
+  static const char config[] =
+    "[monitor]\ncheck-interval=100ms\nstale-threshold=5s\ntimeout-threshold=10min\n"
+    "stale-warning-only-once=false\n"
+    "\n[limits]\nagents-per-uid=20\n"
+    "\n[agent:backup]\ntask=nightly backup\n";
+  const char *sleep_argv[] = { "sleep", "600", NULL };
+  g_autofree char *promtool = g_find_program_in_path ("promtool");
+  g_autofree char *build_info = NULL;
+  g_autofree char *runner_options = NULL;
+  g_autofree char *seen = NULL;
+  g_auto(Reply) r = { 0 };
+  gint64 before = g_get_real_time () / G_USEC_PER_SEC;
+  HbChild *sleeper;
+  guint cursor;
+
+  if (!start (f, config))
+    return;
+
+  register_dbus (f->h, "ok", NULL);
+  reply_clear (&r);
+  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"broken\", \"status\": \"error\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/slow", "{\"stale-after-usec\": 300000, \"task-id\": \"say \\\"hi\\\" \\\\ there\"}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/resting", "{}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/resting/idle", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+
+  sleeper = hb_harness_spawn (f->h, sleep_argv);
+  runner_options = g_strdup_printf ("('runner', {'pid': <uint32 %d>})", sleeper->pid);
+  register_dbus (f->h, "runner", runner_options);
+  cursor = hb_harness_signal_cursor (f->h);
+  g_assert_cmpint (kill (sleeper->pid, SIGKILL), ==, 0);
+  hb_wait_signal (f->h, &cursor, "AgentStateChanged", "runner", "healthy", "gone");
+  hb_harness_wait_exit (f->h, sleeper, HB_WAIT_MS);
+
+  cursor = hb_harness_signal_cursor (f->h);
+  register_dbus (f->h, "long", "('long', {'timeout-after-usec': <uint64 400000>})");
+  hb_wait_signal (f->h, &cursor, "AgentTimedOut", "long", NULL, NULL);
+  wait_state (f, "slow", "stale");
+
+  get_metrics (f, &r);
+  g_assert_true (g_str_has_prefix (r.content_type, "text/plain"));
+  assert_metric (r.body, "heartbeat_agents{state=\"error\"}", "1");
+  assert_metric (r.body, "heartbeat_agents{state=\"no-heartbeat\"}", "1");
+  assert_state_series (r.body, "ok", "healthy");
+  assert_state_series (r.body, "broken", "error");
+  assert_state_series (r.body, "slow", "stale");
+  assert_state_series (r.body, "resting", "healthy");
+  assert_state_series (r.body, "runner", "gone");
+  assert_state_series (r.body, "backup", "no-heartbeat");
+  /* listed until [monitor] retention passes */
+  assert_state_series (r.body, "long", "timed-out");
+
+  assert_metric (r.body, "heartbeat_agent_info{agent=\"ok\",task=\"\"}", "1");
+  assert_metric (r.body, "heartbeat_agent_info{agent=\"backup\",task=\"nightly backup\"}", "1");
+  assert_metric (r.body, "heartbeat_agent_info{agent=\"slow\",task=\"say \\\"hi\\\" \\\\ there\"}", "1");
+  g_assert_cmpuint (n_series (r.body, "heartbeat_agent_info", "ok"), ==, 1);
+
+  /* a real time for those that were active; none for the one that never beat */
+  seen = metric (r.body, "heartbeat_agent_last_activity_timestamp_seconds{agent=\"ok\"}");
+  g_assert_nonnull (seen);
+  g_assert_cmpfloat (g_ascii_strtod (seen, NULL), >=, (double) before);
+  g_assert_cmpfloat (g_ascii_strtod (seen, NULL), <=, (double) (g_get_real_time () / G_USEC_PER_SEC + 1));
+  g_assert_cmpuint (n_series (r.body, "heartbeat_agent_last_activity_timestamp_seconds", "runner"), ==, 1);
+  g_assert_cmpuint (n_series (r.body, "heartbeat_agent_last_activity_timestamp_seconds", "backup"), ==, 0);
+
+  assert_metric (r.body, "heartbeat_agent_stale_threshold_seconds{agent=\"slow\"}", "0.3");
+  assert_metric (r.body, "heartbeat_agent_stale_threshold_seconds{agent=\"ok\"}", "5");
+  assert_metric (r.body, "heartbeat_agent_stale_threshold_seconds{agent=\"backup\"}", "5");
+  assert_metric (r.body, "heartbeat_agent_timeout_threshold_seconds{agent=\"ok\"}", "600");
+  assert_metric (r.body, "heartbeat_agent_timeout_threshold_seconds{agent=\"long\"}", "0.4");
+
+  assert_metric (r.body, "heartbeat_agent_idle{agent=\"resting\"}", "1");
+  assert_metric (r.body, "heartbeat_agent_idle{agent=\"ok\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_idle{agent=\"backup\"}", "0");
+
+  assert_metric (r.body, "heartbeat_agent_beats_total{agent=\"broken\"}", "1");
+  assert_metric (r.body, "heartbeat_agent_beats_total{agent=\"ok\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_beats_total{agent=\"backup\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_stale_total{agent=\"slow\"}", "1");
+  assert_metric (r.body, "heartbeat_agent_stale_total{agent=\"ok\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_timeouts_total{agent=\"ok\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_timeouts_total{agent=\"runner\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_timeouts_total{agent=\"long\"}", "1");
+  assert_metric (r.body, "heartbeat_agent_stale_total{agent=\"long\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_beats_total{agent=\"long\"}", "0");
+  assert_metric (r.body, "heartbeat_timeouts_total", "1");
+
+  build_info = g_strdup_printf ("heartbeat_build_info{version=\"%s\",hostname=\"%s\"}", g_getenv ("HB_VERSION"),
+                                g_get_host_name ());
+  assert_metric (r.body, build_info, "1");
+
+  if (promtool)
+    promtool_check (f, promtool, r.body);
+
+  /* stale episodes, not warnings: warned again every check, one episode */
+  {
+    gint64 until = g_get_monotonic_time () + HB_WAIT_MS * 1000;
+
+    for (;;)
+      {
+        g_autofree char *warnings = NULL;
+
+        get_metrics (f, &r);
+        warnings = metric (r.body, "heartbeat_stale_total");
+        g_assert_nonnull (warnings);
+        if (g_ascii_strtoull (warnings, NULL, 10) >= 3)
+          break;
+        g_assert_cmpint (g_get_monotonic_time (), <, until);
+        hb_harness_run_for (f->h, 50);
+      }
+    assert_metric (r.body, "heartbeat_agent_stale_total{agent=\"slow\"}", "1");
+  }
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/slow/beat", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  wait_state (f, "slow", "stale");
+  get_metrics (f, &r);
+  assert_metric (r.body, "heartbeat_agent_stale_total{agent=\"slow\"}", "2");
+  assert_metric (r.body, "heartbeat_agent_beats_total{agent=\"slow\"}", "1");
+
+  /* the counters go with the agent */
+  reply_clear (&r);
+  request_full (f, "DELETE", "/v1/agents/slow", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 204);
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/slow", "{}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  get_metrics (f, &r);
+  assert_metric (r.body, "heartbeat_agent_stale_total{agent=\"slow\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_beats_total{agent=\"slow\"}", "0");
+
+  if (promtool == NULL)
+    g_test_skip ("promtool (Debian prometheus) is not installed: the text was not linted");
 }
 
 static void
@@ -1415,7 +1640,7 @@ static void
 test_head (Fixture *f, gconstpointer data)
 {
   const char *const paths[] = { "/health", "/runs", "/v1/agents", "/v1/agents/h", "/runs/h", "/metrics",
-                                "/api/heartbeat/status", "/" };
+                                "/api/heartbeat/status", "/", "/v1/host" };
   g_auto(Reply) r = { 0 };
 
   if (!start (f, NULL))
@@ -1589,6 +1814,482 @@ test_closed_connections_release_fds (Fixture *f, gconstpointer data)
   g_assert_true (health_answers (f));
 }
 
+/* ------------------------------------------------------------------ */
+/* gzip                                                                */
+
+/* GET /metrics on @session with @accept as Accept-Encoding (NULL: none):
+ * the body as it came, and the Content-Encoding and Vary headers. */
+static GBytes *
+get_raw_metrics (Fixture     *f,
+                 SoupSession *session,
+                 const char  *method,
+                 const char  *accept,
+                 char       **encoding,
+                 char       **vary,
+                 goffset     *content_length)
+{
+  g_autofree char *uri = g_strconcat (f->base, "/metrics", NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GError) error = NULL;
+  SoupMessageHeaders *headers;
+  GBytes *bytes;
+
+  if (accept)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept-Encoding", accept);
+  bytes = soup_session_send_and_read (session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  headers = soup_message_get_response_headers (msg);
+  *encoding = g_strdup (soup_message_headers_get_one (headers, "Content-Encoding"));
+  *vary = g_strdup (soup_message_headers_get_one (headers, "Vary"));
+  if (content_length)
+    *content_length = soup_message_headers_get_content_length (headers);
+  g_test_message ("%s /metrics, Accept-Encoding: %s → %zu bytes, Content-Encoding: %s", method,
+                  accept ? accept : "(none)", g_bytes_get_size (bytes), *encoding ? *encoding : "(none)");
+  return bytes;
+}
+
+static GBytes *
+gunzip (GBytes *bytes)
+{
+  g_autoptr(GZlibDecompressor) decompressor = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  g_autoptr(GInputStream) raw = g_memory_input_stream_new_from_bytes (bytes);
+  g_autoptr(GInputStream) in = g_converter_input_stream_new (raw, G_CONVERTER (decompressor));
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(GError) error = NULL;
+
+  g_output_stream_splice (out, in, G_OUTPUT_STREAM_SPLICE_CLOSE_SOURCE | G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                          NULL, &error);
+  g_assert_no_error (error);
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+static void
+on_registered_async (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  guint *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  g_assert_no_error (error);
+  (*pending)--;
+}
+
+/* The same exposition: the same lines, but for last-activity times, which
+ * the daemon converts from its monotonic clock to wall-clock time at each
+ * scrape (a microsecond of difference either way) */
+static void
+assert_same_metrics (GBytes *a, GBytes *b)
+{
+  g_autofree char *text_a = g_strndup (g_bytes_get_data (a, NULL), g_bytes_get_size (a));
+  g_autofree char *text_b = g_strndup (g_bytes_get_data (b, NULL), g_bytes_get_size (b));
+  g_auto(GStrv) lines_a = g_strsplit (text_a, "\n", -1);
+  g_auto(GStrv) lines_b = g_strsplit (text_b, "\n", -1);
+
+  g_assert_cmpuint (g_strv_length (lines_a), ==, g_strv_length (lines_b));
+  for (gsize i = 0; lines_a[i]; i++)
+    {
+      const char *space_a = strrchr (lines_a[i], ' ');
+      const char *space_b = strrchr (lines_b[i], ' ');
+
+      if (strcmp (lines_a[i], lines_b[i]) == 0)
+        continue;
+      g_assert_true (g_str_has_prefix (lines_a[i], "heartbeat_agent_last_activity_timestamp_seconds{"));
+      g_assert_nonnull (space_a);
+      g_assert_nonnull (space_b);
+      g_assert_cmpint (space_a - lines_a[i], ==, space_b - lines_b[i]);
+      g_assert_true (strncmp (lines_a[i], lines_b[i], (gsize) (space_a - lines_a[i])) == 0);
+      g_assert_cmpfloat (fabs (g_ascii_strtod (space_a + 1, NULL) - g_ascii_strtod (space_b + 1, NULL)), <, 0.01);
+    }
+}
+
+/* @n agents as a CI fleet has them: "build-runner-0001", task "job-1" */
+static void
+register_many (Fixture *f, guint n)
+{
+  guint pending = 0;
+
+  for (guint i = 1; i <= n; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("build-runner-%04u", i);
+      g_autofree char *task = g_strdup_printf ("job-%u", i);
+      GVariantDict options;
+
+      g_variant_dict_init (&options, NULL);
+      g_variant_dict_insert (&options, "task-id", "s", task);
+      g_dbus_connection_call (f->h->client, HB_NAME, HB_PATH, HB_IFACE, "Register",
+                              g_variant_new ("(s@a{sv})", id, g_variant_dict_end (&options)), NULL,
+                              G_DBUS_CALL_FLAGS_NONE, 60000, NULL, on_registered_async, &pending);
+      pending++;
+      /* a bounded number in flight */
+      while (pending >= 64)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* /metrics gzipped when Accept-Encoding allows it, the same text
+ * otherwise; the sizes at 1,000 agents. */
+static void
+test_metrics_gzip (Fixture *f, gconstpointer data)
+{
+  static const char config[] =
+    "[monitor]\ncheck-interval=1s\nstale-threshold=1h\ntimeout-threshold=1d\n";
+  g_autoptr(SoupSession) raw = soup_session_new_with_options ("timeout", 30, NULL);
+  g_autofree char *promtool = g_find_program_in_path ("promtool");
+  g_autoptr(GBytes) plain = NULL, gzipped = NULL, unzipped = NULL, head = NULL;
+  g_autofree char *encoding = NULL, *vary = NULL;
+  goffset length = -1;
+  g_auto(Reply) r = { 0 };
+  const guint n = 1000;
+
+  if (!start (f, config))
+    return;
+  /* no decoding on our side: the bytes as they come */
+  soup_session_remove_feature_by_type (raw, SOUP_TYPE_CONTENT_DECODER);
+
+  /* nobody yet: still valid text */
+  get_metrics (f, &r);
+  if (promtool)
+    promtool_check (f, promtool, r.body);
+
+  register_many (f, n);
+
+  plain = get_raw_metrics (f, raw, "GET", NULL, &encoding, &vary, NULL);
+  g_assert_null (encoding);
+  g_assert_cmpstr (vary, ==, "Accept-Encoding");
+  g_assert_true (g_str_has_prefix (g_bytes_get_data (plain, NULL), "# HELP "));
+  g_clear_pointer (&encoding, g_free);
+  g_clear_pointer (&vary, g_free);
+
+  gzipped = get_raw_metrics (f, raw, "GET", "gzip", &encoding, &vary, NULL);
+  g_assert_cmpstr (encoding, ==, "gzip");
+  g_assert_cmpstr (vary, ==, "Accept-Encoding");
+  g_assert_cmpuint (g_bytes_get_size (gzipped), >, 2);
+  g_assert_cmpint (((const guint8 *) g_bytes_get_data (gzipped, NULL))[0], ==, 0x1f);
+  g_assert_cmpint (((const guint8 *) g_bytes_get_data (gzipped, NULL))[1], ==, 0x8b);
+  unzipped = gunzip (gzipped);
+  assert_same_metrics (unzipped, plain);
+  g_test_message ("/metrics at %u agents: %zu bytes, %zu gzipped (%.1f%%)", n, g_bytes_get_size (plain),
+                  g_bytes_get_size (gzipped), 100.0 * (double) g_bytes_get_size (gzipped) / (double) g_bytes_get_size (plain));
+  g_assert_cmpuint (g_bytes_get_size (gzipped) * 5, <, g_bytes_get_size (plain));
+  g_clear_pointer (&encoding, g_free);
+  g_clear_pointer (&vary, g_free);
+
+  /* HEAD: the headers of the gzipped answer */
+  head = get_raw_metrics (f, raw, "HEAD", "gzip", &encoding, &vary, &length);
+  g_assert_cmpuint (g_bytes_get_size (head), ==, 0);
+  g_assert_cmpstr (encoding, ==, "gzip");
+  /* as long as GET's but for last-activity times, converted anew each time */
+  g_assert_cmpint (length, >, (goffset) g_bytes_get_size (gzipped) * 99 / 100);
+  g_assert_cmpint (length, <, (goffset) g_bytes_get_size (gzipped) * 101 / 100);
+  g_clear_pointer (&encoding, g_free);
+  g_clear_pointer (&vary, g_free);
+
+  /* what Accept-Encoding allows */
+  {
+    const struct { const char *accept; const char *encoding; } cases[] = {
+      { "gzip;q=0", NULL },
+      { "identity", NULL },
+      { "br", NULL },
+      { "deflate, gzip;q=0.5", "gzip" },
+      { "x-gzip", "gzip" },
+      { "*", "gzip" },
+      { "*, gzip;q=0", NULL },
+      { "GZIP", "gzip" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+      {
+        g_autoptr(GBytes) bytes = get_raw_metrics (f, raw, "GET", cases[i].accept, &encoding, &vary, NULL);
+
+        g_assert_cmpstr (encoding, ==, cases[i].encoding);
+        if (encoding == NULL)
+          assert_same_metrics (bytes, plain);
+        g_clear_pointer (&encoding, g_free);
+        g_clear_pointer (&vary, g_free);
+      }
+  }
+
+  /* libsoup's own client asks for gzip and decodes it */
+  {
+    g_autofree char *uri = g_strconcat (f->base, "/metrics", NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) error = NULL;
+
+    bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Content-Encoding"),
+                     ==, "gzip");
+    assert_same_metrics (bytes, plain);
+  }
+
+  if (promtool)
+    promtool_check (f, promtool, g_bytes_get_data (unzipped, NULL));
+}
+
+/* ------------------------------------------------------------------ */
+/* The seeds' shapes with finished agents listed                       */
+
+/* Timed-out and gone agents stay listed (issue 14), but 004's gateway
+ * tracks only agents in flight; 000's /runs lists every run it knows. */
+static void
+test_gateway_leaves_finished_out (Fixture *f, gconstpointer data)
+{
+  const char *sleep_argv[] = { "sleep", "600", NULL };
+  g_autofree char *runner_options = NULL;
+  g_auto(Reply) r = { 0 };
+  JsonObject *o, *monitor, *runs;
+  JsonArray *ids, *in_flight, *agents;
+  gboolean timed_out_listed = FALSE, gone_listed = FALSE;
+  HbChild *sleeper;
+  guint cursor;
+
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "pm", "('pm', {'task-id': <'session_key'>})");
+  register_dbus (f->h, "dev", NULL);
+
+  sleeper = hb_harness_spawn (f->h, sleep_argv);
+  runner_options = g_strdup_printf ("('runner', {'pid': <uint32 %d>})", sleeper->pid);
+  register_dbus (f->h, "runner", runner_options);
+  cursor = hb_harness_signal_cursor (f->h);
+  g_assert_cmpint (kill (sleeper->pid, SIGKILL), ==, 0);
+  hb_wait_signal (f->h, &cursor, "AgentStateChanged", "runner", "healthy", "gone");
+  hb_harness_wait_exit (f->h, sleeper, HB_WAIT_MS);
+
+  cursor = hb_harness_signal_cursor (f->h);
+  register_dbus (f->h, "long", "('long', {'timeout-after-usec': <uint64 300000>})");
+  hb_wait_signal (f->h, &cursor, "AgentTimedOut", "long", NULL, NULL);
+  wait_metric (f, "heartbeat_timeouts_total", "1");
+
+  GET (f, "/v1/agents", &r);
+  agents = json_object_get_array_member (object (&r), "agents");
+  for (guint i = 0; i < json_array_get_length (agents); i++)
+    {
+      JsonObject *agent = json_array_get_object_element (agents, i);
+
+      if (strcmp (json_object_get_string_member (agent, "id"), "long") == 0)
+        {
+          g_assert_cmpstr (json_object_get_string_member (agent, "state"), ==, "timed-out");
+          timed_out_listed = TRUE;
+        }
+      if (strcmp (json_object_get_string_member (agent, "id"), "runner") == 0)
+        {
+          g_assert_cmpstr (json_object_get_string_member (agent, "state"), ==, "gone");
+          gone_listed = TRUE;
+        }
+    }
+  /* both stay listed until [monitor] retention passes */
+  g_assert_true (timed_out_listed);
+  g_assert_true (gone_listed);
+  g_assert_cmpuint (json_array_get_length (agents), ==, 4);
+  reply_clear (&r);
+
+  GET (f, "/api/heartbeat/status", &r);
+  o = object (&r);
+  g_assert_cmpuint (json_object_get_size (o), ==, 5);
+  monitor = json_object_get_object_member (o, "monitor");
+  g_assert_cmpint (json_object_get_int_member (monitor, "agents_monitoring"), ==, 2);
+  ids = json_object_get_array_member (monitor, "agents");
+  g_assert_cmpuint (json_array_get_length (ids), ==, 2);
+  g_assert_cmpstr (json_array_get_string_element (ids, 0), ==, "dev");
+  g_assert_cmpstr (json_array_get_string_element (ids, 1), ==, "pm");
+  in_flight = json_object_get_array_member (o, "in_flight_agents");
+  g_assert_cmpuint (json_array_get_length (in_flight), ==, 2);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (in_flight, 0), "agent_id"), ==, "dev");
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (in_flight, 1), "agent_id"), ==, "pm");
+  reply_clear (&r);
+
+  /* 000: every run known, with its state */
+  GET (f, "/runs", &r);
+  runs = object (&r);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (runs, "runner"), "state"), ==, "gone");
+  g_assert_cmpuint (json_object_get_size (runs), ==, 4);
+  g_assert_cmpstr (json_object_get_string_member (json_object_get_object_member (runs, "long"), "state"), ==,
+                   "timed-out");
+  reply_clear (&r);
+  GET (f, "/runs/runner", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  GET (f, "/health", &r);
+  g_assert_cmpint (json_object_get_int_member (object (&r), "agents"), ==, 4);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object (&r), "states"), "gone"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object (&r), "states"), "timed-out"),
+                   ==, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /v1/host                                                        */
+
+static void
+assert_host (JsonObject *host, const char *state_dir)
+{
+  JsonNode *cpu = json_object_get_member (host, "cpu-percent");
+  JsonArray *load;
+  gint64 now = g_get_real_time ();
+
+  g_assert_cmpstr (json_object_get_string_member (host, "hostname"), ==, g_get_host_name ());
+  g_assert_nonnull (cpu);
+  if (!JSON_NODE_HOLDS_NULL (cpu))
+    {
+      g_assert_cmpfloat (json_node_get_double (cpu), >=, 0);
+      g_assert_cmpfloat (json_node_get_double (cpu), <=, 100);
+    }
+  g_assert_cmpint (json_object_get_int_member (host, "cpus"), ==, g_get_num_processors ());
+  load = json_object_get_array_member (host, "load-average");
+  g_assert_cmpuint (json_array_get_length (load), ==, 3);
+  g_assert_cmpfloat (json_array_get_double_element (load, 0), >=, 0);
+  g_assert_cmpint (json_object_get_int_member (host, "memory-total-bytes"), >, 0);
+  g_assert_cmpint (json_object_get_int_member (host, "memory-used-bytes"), >, 0);
+  g_assert_cmpint (json_object_get_int_member (host, "memory-used-bytes"), <=,
+                   json_object_get_int_member (host, "memory-total-bytes"));
+  g_assert_cmpstr (json_object_get_string_member (host, "disk-path"), ==, state_dir);
+  g_assert_cmpint (json_object_get_int_member (host, "disk-total-bytes"), >, 0);
+  g_assert_cmpint (json_object_get_int_member (host, "disk-used-bytes"), <=,
+                   json_object_get_int_member (host, "disk-total-bytes"));
+  g_assert_cmpint (json_object_get_int_member (host, "time-usec"), <=, now);
+  g_assert_cmpint (json_object_get_int_member (host, "time-usec"), >, now - 10 * G_USEC_PER_SEC);
+}
+
+static void
+on_host_answered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  guint *pending = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_strstr_len (g_bytes_get_data (bytes, NULL), (gssize) g_bytes_get_size (bytes), "\"hostname\""));
+  (*pending)--;
+}
+
+static void
+test_host_summary (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autofree char *uri = NULL;
+  gint64 began;
+  guint pending = 0;
+
+  if (!start (f, NULL))
+    return;
+  began = g_get_monotonic_time ();
+  GET (f, "/v1/host", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  /* CPU use is measured over a tenth of a second, without blocking */
+  g_assert_cmpint (g_get_monotonic_time () - began, >=, 90000);
+  assert_host (object (&r), f->h->state_dir);
+  reply_clear (&r);
+
+  /* several at once share one sample */
+  uri = g_strconcat (f->base, "/v1/host", NULL);
+  for (int i = 0; i < 5; i++)
+    {
+      g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+
+      soup_session_send_and_read_async (f->session, msg, G_PRIORITY_DEFAULT, NULL, on_host_answered, &pending);
+      pending++;
+    }
+  /* and the daemon answers others meanwhile */
+  GET (f, "/health", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  while (pending > 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* HEAD, and no other method */
+  {
+    g_autoptr(SoupMessage) msg = soup_message_new ("HEAD", uri);
+    g_autoptr(GBytes) bytes = soup_session_send_and_read (f->session, msg, NULL, NULL);
+
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+    g_assert_cmpuint (g_bytes_get_size (bytes), ==, 0);
+    g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL), ==,
+                     "application/json");
+  }
+  SEND (f, "POST", "/v1/host", "{}", &r);
+  assert_error (&r, 405, "POST");
+  reply_clear (&r);
+
+  /* a client that goes away while the sample is taken */
+  for (int i = 0; i < 3; i++)
+    {
+      g_autoptr(GSocketConnection) c = raw_connect (f, NULL);
+      g_autofree char *request = g_strdup_printf ("GET /v1/host HTTP/1.1\r\nHost: localhost:%u\r\n\r\n",
+                                                  f->h->http_port);
+
+      raw_write (c, request);
+      g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+    }
+  hb_harness_run_for (f->h, 300);
+  g_assert_false (f->h->daemon->exited);
+  GET (f, "/v1/host", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+}
+
+/* hbctl --url status shows the daemon's machine: here a daemon in a UTS
+ * namespace of its own, with a host name of its own. */
+static void
+test_hbctl_url_remote_host (Fixture *f, gconstpointer data)
+{
+  g_autofree char *unshare = g_find_program_in_path ("unshare");
+  g_autofree char *script = NULL;
+  g_autofree char *wrapper = NULL;
+  g_autofree char *saved = g_strdup (g_getenv ("HB_DAEMON_WRAPPER"));
+  g_autofree char *out = NULL;
+  g_autofree char *build_info = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_auto(Reply) r = { 0 };
+  JsonObject *host;
+
+  if (getuid () != 0 || unshare == NULL)
+    {
+      g_test_skip ("needs root and unshare(1) for a daemon with a host name of its own");
+      return;
+    }
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  script = g_build_filename (f->h->tmpdir, "other-host.sh", NULL);
+  g_file_set_contents (script, "#!/bin/sh\nhostname hb-elsewhere || exit 1\nexec \"$@\"\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+  wrapper = g_strdup_printf ("%s --uts %s %s", unshare, script, saved ? saved : "");
+  g_setenv ("HB_DAEMON_WRAPPER", wrapper, TRUE);
+  hb_harness_write_config (f->h, hb_default_config);
+  f->h->http_port = hb_free_port ();
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
+  hb_harness_start_daemon (f->h, 0);
+  if (saved)
+    g_setenv ("HB_DAEMON_WRAPPER", saved, TRUE);
+  else
+    g_unsetenv ("HB_DAEMON_WRAPPER");
+  register_dbus (f->h, "far", NULL);
+
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "status", NULL }), ==, 0);
+  g_assert_nonnull (strstr (out, "1 agent: 1 healthy"));
+  g_assert_nonnull (strstr (out, " · host hb-elsewhere · cpu "));
+  g_assert_nonnull (strstr (out, " · mem "));
+  g_assert_nonnull (strstr (out, " · disk "));
+  g_assert_nonnull (strstr (out, " · load "));
+  g_clear_pointer (&out, g_free);
+
+  g_assert_cmpint (hbctl_url (f, &out, (const char *const[]) { "status", "--json", NULL }), ==, 0);
+  json_parser_load_from_data (parser, out, -1, &error);
+  g_assert_no_error (error);
+  host = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)), "host");
+  g_assert_cmpstr (json_object_get_string_member (host, "hostname"), ==, "hb-elsewhere");
+  g_assert_cmpstr (json_object_get_string_member (host, "disk-path"), ==, f->h->state_dir);
+
+  get_metrics (f, &r);
+  build_info = g_strdup_printf ("heartbeat_build_info{version=\"%s\",hostname=\"hb-elsewhere\"}",
+                                g_getenv ("HB_VERSION"));
+  assert_metric (r.body, build_info, "1");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1620,6 +2321,11 @@ main (int argc, char **argv)
   ADD ("slow-clients-bounded/closed-connections-release-fds", test_closed_connections_release_fds);
   ADD ("non-loopback-refused/host-header", test_host_header);
   ADD ("non-loopback-refused/port-in-use", test_port_in_use);
+  /* issue 14 */
+  ADD ("metrics-gzip", test_metrics_gzip);
+  ADD ("gateway-status-shape/finished-left-out", test_gateway_leaves_finished_out);
+  ADD ("host-summary", test_host_summary);
+  ADD ("hbctl-url/remote-host", test_hbctl_url_remote_host);
 
   return g_test_run ();
 }
