@@ -15,7 +15,7 @@ test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
   dbus systemd-container polkitd procps
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
-  strace
+  strace python3-jsonschema python3-yaml
 )
 
 hb_missing_packages () {

@@ -1570,3 +1570,174 @@ hb_free_port (void)
   g_assert_no_error (error);
   return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
+
+/* ------------------------------------------------------------------ */
+/* HTTP answers against the OpenAPI document                           */
+
+/* @text (@length bytes, -1: NUL-ended) as a JSON string, or null. Bytes
+ * that are not UTF-8 go through as they are: the validator says so. */
+static void
+append_json_string (GString    *out,
+                    const char *text,
+                    gssize      length)
+{
+  gsize n;
+
+  if (text == NULL)
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  n = length < 0 ? strlen (text) : (gsize) length;
+  g_string_append_c (out, '"');
+  for (gsize i = 0; i < n; i++)
+    {
+      guchar c = (guchar) text[i];
+
+      if (c == '"' || c == '\\')
+        g_string_append_printf (out, "\\%c", c);
+      else if (c < 0x20 || c == 0x7f)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, (char) c);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+record_line (GString *line,
+             gboolean is_event,
+             const char *event)
+{
+  static GHashTable *seen;       /* lines written */
+  static GHashTable *events;     /* event name → how many written */
+  const char *path = g_getenv ("HB_HTTP_RECORDS");
+  FILE *file;
+
+  if (path == NULL || *path == '\0')
+    return;
+  if (seen == NULL)
+    {
+      seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+      events = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+    }
+  /* a new file (the next test case) starts afresh */
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_hash_table_remove_all (seen);
+      g_hash_table_remove_all (events);
+    }
+  if (g_hash_table_contains (seen, line->str))
+    return;
+  if (is_event)
+    {
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (events, event));
+
+      if (n >= 500)
+        return;
+      g_hash_table_insert (events, g_strdup (event), GUINT_TO_POINTER (n + 1));
+    }
+  g_hash_table_add (seen, g_strdup (line->str));
+  file = g_fopen (path, "a");
+  g_assert_nonnull (file);
+  fprintf (file, "%s\n", line->str);
+  g_assert_cmpint (fclose (file), ==, 0);
+}
+
+void
+hb_http_record_answer (const char *method,
+                       const char *path,
+                       guint       status,
+                       const char *content_type,
+                       const char *body,
+                       gssize      body_length,
+                       const char *request_content_type,
+                       const char *request_body,
+                       gssize      request_length)
+{
+  g_autoptr(GString) line = NULL;
+
+  if (g_getenv ("HB_HTTP_RECORDS") == NULL)
+    return;
+  line = g_string_new ("{\"kind\": \"http\", \"method\": ");
+  append_json_string (line, method, -1);
+  g_string_append (line, ", \"path\": ");
+  append_json_string (line, path, -1);
+  g_string_append_printf (line, ", \"status\": %u, \"content_type\": ", status);
+  append_json_string (line, content_type, -1);
+  g_string_append (line, ", \"body\": ");
+  append_json_string (line, body, body_length);
+  g_string_append (line, ", \"request_content_type\": ");
+  append_json_string (line, request_content_type, -1);
+  g_string_append (line, ", \"request_body\": ");
+  append_json_string (line, request_body, request_length);
+  g_string_append (line, "}");
+  record_line (line, FALSE, NULL);
+}
+
+void
+hb_http_record_event (const char *event,
+                      const char *data)
+{
+  g_autoptr(GString) line = NULL;
+
+  if (g_getenv ("HB_HTTP_RECORDS") == NULL)
+    return;
+  line = g_string_new ("{\"kind\": \"event\", \"event\": ");
+  append_json_string (line, event, -1);
+  g_string_append (line, ", \"data\": ");
+  append_json_string (line, data, -1);
+  g_string_append (line, "}");
+  record_line (line, TRUE, event ? event : "");
+}
+
+void
+hb_http_records_check (const char *path)
+{
+  const char *root = g_getenv ("HB_SOURCE_ROOT");
+  const char *python = g_getenv ("HB_PYTHON3");
+  g_autofree char *found = NULL;
+  g_autofree char *script = NULL;
+  g_autofree char *document = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    return;
+  g_assert_nonnull (root);
+  /* kept for validate-records.py --coverage */
+  if (g_getenv ("HB_HTTP_RECORDS_DIR") && g_test_get_path ())
+    {
+      g_autofree char *name = g_strdelimit (g_strconcat (g_test_get_path () + 1, ".jsonl", NULL), "/", '_');
+      g_autofree char *kept = g_build_filename (g_getenv ("HB_HTTP_RECORDS_DIR"), name, NULL);
+      g_autofree char *contents = NULL;
+      gsize length;
+
+      g_mkdir_with_parents (g_getenv ("HB_HTTP_RECORDS_DIR"), 0755);
+      if (g_file_get_contents (path, &contents, &length, NULL))
+        g_file_set_contents (kept, contents, (gssize) length, NULL);
+    }
+  /* Debian's, with python3-jsonschema and python3-yaml, before any other */
+  if ((python == NULL || *python == '\0') && g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
+    python = "/usr/bin/python3";
+  if (python == NULL || *python == '\0')
+    python = found = g_find_program_in_path ("python3");
+  if (python == NULL)
+    g_error ("python3 is needed to check the HTTP answers against the OpenAPI document");
+  script = g_build_filename (root, "tests", "openapi", "validate-records.py", NULL);
+  document = g_build_filename (root, "data", "openapi", "heartbeatd.yaml", NULL);
+  {
+    const char *argv[] = { python, script, "--document", document, path, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err, &status, &error);
+  }
+  g_assert_no_error (error);
+  g_test_message ("OpenAPI check of the HTTP answers: %s%s", out, err);
+  if (!g_spawn_check_wait_status (status, NULL))
+    {
+      g_printerr ("%s%s", out, err);
+      g_error ("HTTP answers do not match %s (see above)", document);
+    }
+}

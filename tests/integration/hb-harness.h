@@ -303,6 +303,31 @@ void        hb_assert_dict_equal         (GVariant   *expected,
                                           GVariant   *actual,
                                           const char *const *ignore);
 
+/* ---- HTTP answers against the OpenAPI document ------------------------ */
+
+/* While $HB_HTTP_RECORDS names a file, each call appends one JSON line to
+ * it: an HTTP answer (@body NULL: not read; @body_length -1: NUL-ended)
+ * with the request body that led to it, or an event of a /v1/events
+ * stream. Exact repeats are written once, and at most 500 events of one
+ * name. tests/openapi/validate-records.py checks them against
+ * data/openapi/heartbeatd.yaml (hb_http_records_check()). */
+void        hb_http_record_answer        (const char *method,
+                                          const char *path,
+                                          guint       status,
+                                          const char *content_type,
+                                          const char *body,
+                                          gssize      body_length,
+                                          const char *request_content_type,
+                                          const char *request_body,
+                                          gssize      request_length);
+void        hb_http_record_event         (const char *event,
+                                          const char *data);
+/* Validates the records in @path (if it exists) with $HB_PYTHON3 (else
+ * /usr/bin/python3, else python3) and asserts that every one matches the
+ * document. With $HB_HTTP_RECORDS_DIR, a copy is kept there, named after
+ * the test case. */
+void        hb_http_records_check        (const char *path);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HbHarness, hb_harness_free)
 
 G_END_DECLS

@@ -16,6 +16,7 @@ typedef struct {
   HbHarness   *h;
   SoupSession *session;
   char        *base;
+  char        *records;   /* $HB_HTTP_RECORDS: every answer, for the OpenAPI check */
 } Fixture;
 
 static void
@@ -31,6 +32,10 @@ fixture_setup (Fixture *f, gconstpointer data)
 {
   clear_env ();
   f->h = hb_harness_new ();
+  /* every answer and event is recorded, and checked against
+   * data/openapi/heartbeatd.yaml at the end of the test */
+  f->records = g_build_filename (f->h->tmpdir, "http-records.jsonl", NULL);
+  g_setenv ("HB_HTTP_RECORDS", f->records, TRUE);
   f->session = soup_session_new_with_options ("timeout", 10, "max-conns", 200, "max-conns-per-host", 200, NULL);
 }
 
@@ -38,9 +43,28 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   g_clear_object (&f->session);
+  g_unsetenv ("HB_HTTP_RECORDS");
+  hb_http_records_check (f->records);
   g_clear_pointer (&f->h, hb_harness_free);
   g_free (f->base);
+  g_free (f->records);
   clear_env ();
+}
+
+/* Records the answer to @msg (@bytes: its body as read, NULL: not read)
+ * for the OpenAPI check; a body that is not JSON is not kept. */
+static void
+record_message (SoupMessage *msg,
+                GBytes      *bytes)
+{
+  const char *type = soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL);
+  gboolean json = g_strcmp0 (type, "application/json") == 0;
+  gsize size = 0;
+  const char *data = bytes && json ? g_bytes_get_data (bytes, &size) : NULL;
+
+  hb_http_record_answer (soup_message_get_method (msg), g_uri_get_path (soup_message_get_uri (msg)),
+                         soup_message_get_status (msg), type,
+                         bytes && json ? (data ? data : "") : NULL, (gssize) size, NULL, NULL, 0);
 }
 
 
@@ -108,6 +132,9 @@ request_full (Fixture    *f,
   r->body = g_strndup (g_bytes_get_data (bytes, &size), g_bytes_get_size (bytes));
   type = soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL);
   r->content_type = g_strdup (type);
+  hb_http_record_answer (method, path, r->status, type,
+                         g_strcmp0 (type, "application/json") == 0 ? r->body : NULL, -1,
+                         content_type, body, body ? (length < 0 ? (gssize) strlen (body) : length) : 0);
   if (g_strcmp0 (type, "application/json") == 0 && size > 0)
     {
       g_autoptr(JsonParser) parser = json_parser_new ();
@@ -457,7 +484,10 @@ sse_split (Sse *s)
             data = lines[i] + 6;
         }
       if (event)
-        g_ptr_array_add (s->events, g_strdup_printf ("%s %s %s", id, event, data));
+        {
+          hb_http_record_event (event, data);
+          g_ptr_array_add (s->events, g_strdup_printf ("%s %s %s", id, event, data));
+        }
       g_string_erase (s->pending, 0, (end - s->pending->str) + 2);
     }
 }
@@ -513,6 +543,7 @@ sse_open (Fixture *f)
     g_main_context_iteration (NULL, TRUE);
   s->stream = soup_session_send_finish (f->session, result, &error);
   g_assert_no_error (error);
+  record_message (msg, NULL);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL),
                    ==, "text/event-stream");
@@ -1073,6 +1104,10 @@ raw_write (GSocketConnection *c, const char *text)
 {
   g_autoptr(GError) error = NULL;
 
+  /* the request line, for the record of the answer */
+  if (g_object_get_data (G_OBJECT (c), "hb-request-line") == NULL)
+    g_object_set_data_full (G_OBJECT (c), "hb-request-line", g_strndup (text, strcspn (text, "\r\n")), g_free);
+
   g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)),
                                             text, strlen (text), NULL, NULL, &error));
   g_assert_no_error (error);
@@ -1115,6 +1150,26 @@ raw_read_answer (GSocketConnection *c, gboolean head_only, char **out_head, char
   if (g_str_has_prefix (text->str, "HTTP/1."))
     status = (guint) g_ascii_strtoull (text->str + 9, NULL, 10);
   end = strstr (text->str, "\r\n\r\n");
+  {
+    const char *line = g_object_get_data (G_OBJECT (c), "hb-request-line");
+    g_auto(GStrv) words = line ? g_strsplit (line, " ", 3) : NULL;
+
+    if (status != 0 && words && words[0] && words[1])
+      {
+        g_autofree char *head = end ? g_strndup (text->str, (gsize) (end - text->str)) : g_strdup (text->str);
+        g_autofree char *type = NULL;
+        const char *at = strstr (head, "\r\nContent-Type: ");
+
+        if (at)
+          {
+            at += strlen ("\r\nContent-Type: ");
+            type = g_strndup (at, strcspn (at, ";\r\n"));
+          }
+        hb_http_record_answer (words[0], words[1], status, type,
+                               g_strcmp0 (type, "application/json") == 0 && end && !head_only ? end + 4 : NULL, -1,
+                               NULL, NULL, 0);
+      }
+  }
   if (out_head)
     *out_head = end ? g_strndup (text->str, (gsize) (end - text->str)) : g_strdup (text->str);
   if (out_body)
@@ -1356,6 +1411,7 @@ test_events_memory (Fixture *f, gconstpointer data)
       soup_message_add_flags (msg, SOUP_MESSAGE_IDEMPOTENT);
       soup_message_set_request_body_from_bytes (msg, "application/json", request);
       reply = soup_session_send_and_read (f->session, msg, NULL, NULL);
+      record_message (msg, reply);
       g_assert_cmpuint (soup_message_get_status (msg), ==, 202);
       reply_clear (&r);
       /* the clients keep reading */
@@ -1462,6 +1518,7 @@ test_events_client_limit (Fixture *f, gconstpointer data)
   msg = soup_message_new ("GET", uri);
   bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
   g_assert_no_error (error);
+  record_message (msg, bytes);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 503);
   g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After"), ==, "5");
   g_assert_nonnull (strstr (g_bytes_get_data (bytes, NULL), "per address"));
@@ -1656,6 +1713,7 @@ test_head (Fixture *f, gconstpointer data)
 
       bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
       g_assert_no_error (error);
+      record_message (msg, bytes);
       g_test_message ("HEAD %s → %u", paths[i], soup_message_get_status (msg));
       g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
       g_assert_cmpuint (g_bytes_get_size (bytes), ==, 0);
@@ -1685,6 +1743,7 @@ test_head (Fixture *f, gconstpointer data)
     g_autoptr(SoupMessage) msg = soup_message_new ("DELETE", uri);
     g_autoptr(GBytes) bytes = soup_session_send_and_read (f->session, msg, NULL, NULL);
 
+    record_message (msg, bytes);
     g_assert_cmpuint (soup_message_get_status (msg), ==, 405);
     g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Allow"), ==, "GET, HEAD");
   }
@@ -1693,6 +1752,7 @@ test_head (Fixture *f, gconstpointer data)
     g_autoptr(SoupMessage) msg = soup_message_new ("HEAD", uri);
     g_autoptr(GBytes) bytes = soup_session_send_and_read (f->session, msg, NULL, NULL);
 
+    record_message (msg, bytes);
     g_assert_cmpuint (soup_message_get_status (msg), ==, 405);
     g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Allow"), ==, "POST");
   }
@@ -1701,6 +1761,7 @@ test_head (Fixture *f, gconstpointer data)
     g_autoptr(SoupMessage) msg = soup_message_new ("POST", uri);
     g_autoptr(GBytes) bytes = soup_session_send_and_read (f->session, msg, NULL, NULL);
 
+    record_message (msg, bytes);
     g_assert_cmpuint (soup_message_get_status (msg), ==, 405);
     g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Allow"), ==,
                      "GET, HEAD, PUT, DELETE");
@@ -1838,6 +1899,7 @@ get_raw_metrics (Fixture     *f,
     soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept-Encoding", accept);
   bytes = soup_session_send_and_read (session, msg, NULL, &error);
   g_assert_no_error (error);
+  record_message (msg, bytes);
   g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
   headers = soup_message_get_response_headers (msg);
   *encoding = g_strdup (soup_message_headers_get_one (headers, "Content-Encoding"));
@@ -2021,6 +2083,7 @@ test_metrics_gzip (Fixture *f, gconstpointer data)
 
     bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
     g_assert_no_error (error);
+    record_message (msg, bytes);
     g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "Content-Encoding"),
                      ==, "gzip");
     assert_same_metrics (bytes, plain);
@@ -2162,6 +2225,7 @@ on_host_answered (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
 
   g_assert_no_error (error);
+  record_message (soup_session_get_async_result_message (SOUP_SESSION (source), result), bytes);
   g_assert_true (g_strstr_len (g_bytes_get_data (bytes, NULL), (gssize) g_bytes_get_size (bytes), "\"hostname\""));
   (*pending)--;
 }
@@ -2205,6 +2269,7 @@ test_host_summary (Fixture *f, gconstpointer data)
     g_autoptr(SoupMessage) msg = soup_message_new ("HEAD", uri);
     g_autoptr(GBytes) bytes = soup_session_send_and_read (f->session, msg, NULL, NULL);
 
+    record_message (msg, bytes);
     g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
     g_assert_cmpuint (g_bytes_get_size (bytes), ==, 0);
     g_assert_cmpstr (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL), ==,
@@ -2290,6 +2355,145 @@ test_hbctl_url_remote_host (Fixture *f, gconstpointer data)
   assert_metric (r.body, build_info, "1");
 }
 
+/* ------------------------------------------------------------------ */
+/* The OpenAPI document: the answers no other case provokes            */
+
+/* Every documented error of every operation that a test can provoke,
+ * so that each is checked against data/openapi/heartbeatd.yaml (see
+ * fixture_teardown()), and the events no other case waits for. */
+static void
+test_openapi_answers (Fixture *f, gconstpointer data)
+{
+  static const char *const operations[][2] = {
+    { "GET", "/" }, { "HEAD", "/" }, { "GET", "/health" }, { "HEAD", "/health" }, { "GET", "/runs" },
+    { "HEAD", "/runs" }, { "GET", "/runs/x" }, { "HEAD", "/runs/x" }, { "POST", "/heartbeat" }, { "POST", "/event" },
+    { "GET", "/api/heartbeat/status" }, { "HEAD", "/api/heartbeat/status" }, { "GET", "/metrics" },
+    { "HEAD", "/metrics" }, { "GET", "/v1/events" }, { "HEAD", "/v1/events" }, { "GET", "/v1/agents" },
+    { "HEAD", "/v1/agents" }, { "GET", "/v1/agents/x" }, { "HEAD", "/v1/agents/x" }, { "PUT", "/v1/agents/x" },
+    { "DELETE", "/v1/agents/x" }, { "POST", "/v1/agents/x/beat" }, { "POST", "/v1/agents/x/idle" },
+    { "GET", "/v1/host" }, { "HEAD", "/v1/host" },
+  };
+  static const char *const writes[][2] = {
+    { "POST", "/heartbeat" }, { "POST", "/event" }, { "PUT", "/v1/agents/mine" }, { "DELETE", "/v1/agents/mine" },
+    { "POST", "/v1/agents/mine/beat" }, { "POST", "/v1/agents/mine/idle" },
+  };
+  g_autofree char *big = g_strnfill (70 * 1024, 'a');
+  g_auto(Reply) r = { 0 };
+  Sse *s;
+
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "dbus-agent", NULL);
+  SEND (f, "PUT", "/v1/agents/mine", "{}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  reply_clear (&r);
+
+  /* 421 for every operation, refused before anything else */
+  for (gsize i = 0; i < G_N_ELEMENTS (operations); i++)
+    {
+      g_autoptr(GSocketConnection) c = raw_connect (f, NULL);
+      g_autofree char *request = g_strdup_printf ("%s %s HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+                                                  operations[i][0], operations[i][1]);
+
+      raw_write (c, request);
+      g_assert_cmpuint (raw_read_answer (c, FALSE, NULL, NULL), ==, 421);
+    }
+  /* 411 and 413 for every write */
+  for (gsize i = 0; i < G_N_ELEMENTS (writes); i++)
+    {
+      g_autoptr(GSocketConnection) c = raw_connect (f, NULL);
+      g_autofree char *request = g_strdup_printf ("%s %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                                                  "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+                                                  writes[i][0], writes[i][1]);
+
+      raw_write (c, request);
+      g_assert_cmpuint (raw_read_answer (c, FALSE, NULL, NULL), ==, 411);
+      request_full (f, writes[i][0], writes[i][1], "application/json", big, -1, NULL, &r);
+      assert_error (&r, 413, "larger");
+      reply_clear (&r);
+    }
+  /* 415 wherever a body is read */
+  request_full (f, "POST", "/event", "text/plain", "{\"type\": \"t\"}", -1, NULL, &r);
+  assert_error (&r, 415, "application/json");
+  reply_clear (&r);
+  request_full (f, "PUT", "/v1/agents/mine", "text/plain", "{}", -1, NULL, &r);
+  assert_error (&r, 415, "application/json");
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/mine/beat", "text/plain", "{}", -1, NULL, &r);
+  assert_error (&r, 415, "application/json");
+  reply_clear (&r);
+
+  /* 403: not HTTP's agent */
+  SEND (f, "POST", "/heartbeat", "{\"run_id\": \"dbus-agent\"}", &r);
+  assert_error (&r, 403, "uid 0");
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/dbus-agent", "{}", &r);
+  assert_error (&r, 403, "uid 0");
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/dbus-agent/idle", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 403, "uid 0");
+  reply_clear (&r);
+
+  /* 404 and 400: no such agent, no such id */
+  request_full (f, "DELETE", "/v1/agents/nobody", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 404, "nobody");
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/nobody/idle", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 404, "nobody");
+  reply_clear (&r);
+  request_full (f, "DELETE", "/v1/agents/a!b", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 400, "character");
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/a!b/idle", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 400, "character");
+  reply_clear (&r);
+  request_full (f, "HEAD", "/runs/nobody", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 404);
+  reply_clear (&r);
+  request_full (f, "HEAD", "/v1/agents/nobody", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 404);
+  reply_clear (&r);
+
+  /* the events of a stale agent that recovers, and of one that times out */
+  s = sse_open (f);
+  SEND (f, "POST", "/event", "{\"type\": \"mark\", \"n\": 1, \"list\": [1.5, \"two\", {\"three\": true}]}", &r);
+  sse_wait (s, " event {\"type\":\"mark\"");
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/slow", "{\"stale-after-usec\": 200000}", &r);
+  sse_wait (s, " stale {\"id\":\"slow\"");
+  reply_clear (&r);
+  SEND (f, "POST", "/v1/agents/slow/beat", "{\"status\": \"back\", \"progress\": 3}", &r);
+  sse_wait (s, " recovered {\"id\":\"slow\"");
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/short", "{\"timeout-after-usec\": 300000, \"task-id\": \"brief\"}", &r);
+  sse_wait (s, " timed-out {\"id\":\"short\"");
+  reply_clear (&r);
+  sse_free (s);
+}
+
+/* 401 for every write without a token */
+static void
+test_openapi_answers_tokens (Fixture *f, gconstpointer data)
+{
+  static const char *const writes[][2] = {
+    { "POST", "/heartbeat" }, { "POST", "/event" }, { "PUT", "/v1/agents/x" }, { "DELETE", "/v1/agents/x" },
+    { "POST", "/v1/agents/x/beat" }, { "POST", "/v1/agents/x/idle" }, { "POST", "/health" },
+  };
+  g_auto(Reply) r = { 0 };
+
+  if (!start_with_tokens (f, "s3cret\n"))
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (writes); i++)
+    {
+      request_full (f, writes[i][0], writes[i][1], "application/json", "{}", -1, NULL, &r);
+      assert_error (&r, 401, "Bearer");
+      reply_clear (&r);
+    }
+  /* with one: a method not allowed is 405 */
+  request_full (f, "POST", "/health", "application/json", "{}", -1, "s3cret", &r);
+  assert_error (&r, 405, "allowed");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2326,6 +2530,9 @@ main (int argc, char **argv)
   ADD ("gateway-status-shape/finished-left-out", test_gateway_leaves_finished_out);
   ADD ("host-summary", test_host_summary);
   ADD ("hbctl-url/remote-host", test_hbctl_url_remote_host);
+  /* issue 15: the answers no other case provokes, against the OpenAPI document */
+  ADD ("openapi-answers", test_openapi_answers);
+  ADD ("openapi-answers/tokens", test_openapi_answers_tokens);
 
   return g_test_run ();
 }
