@@ -7,6 +7,7 @@ build_packages=(
   meson ninja-build pkg-config gcc
   libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev libsqlite3-dev
   gettext scdoc
+  gobject-introspection libgirepository1.0-dev
 )
 run_packages=(
   dbus-daemon
@@ -16,6 +17,7 @@ test_packages=(
   dbus systemd-container polkitd procps
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
   strace python3-jsonschema python3-yaml
+  gjs python3-gi gir1.2-glib-2.0
 )
 
 hb_missing_packages () {

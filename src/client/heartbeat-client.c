@@ -1,8 +1,14 @@
 /* heartbeat-client.c: a client of heartbeatd (org.heartbeat.Monitor1)
  *
- * A thin wrapper over a GDBusProxy: typed calls, the daemon's named errors
- * as a GError domain, and the daemon's signals as GObject signals. hbctl
- * is built on it; a C program that wants to beat can use it as well.
+ * A thin wrapper over the bus: typed calls (async first, with sync
+ * variants), the daemon's named errors as a GError domain, the daemon's
+ * signals as GObject signals, and whether the daemon is on the bus. hbctl
+ * is built on it; so is HeartbeatKeepAlive, and applications in any
+ * language with GObject Introspection.
+ *
+ * Every method call goes to the well-known name (not to the unique name
+ * the daemon had when we connected), so a daemon that restarted since is
+ * found again, and one the bus can activate is started.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,6 +17,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <unistd.h>
 
 #define CALL_TIMEOUT_MS 25000
@@ -21,6 +28,7 @@ static const GDBusErrorEntry error_entries[] = {
   { HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT, "org.heartbeat.Monitor1.Error.InvalidArgument" },
   { HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED,    "org.heartbeat.Monitor1.Error.AccessDenied" },
   { HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED,   "org.heartbeat.Monitor1.Error.QuotaExceeded" },
+  { HEARTBEAT_CLIENT_ERROR_NOT_SAVED,        "org.heartbeat.Monitor1.Error.NotSaved" },
 };
 
 /**
@@ -39,9 +47,20 @@ heartbeat_client_error_quark (void)
   return (GQuark) quark;
 }
 
+/**
+ * HeartbeatClient:
+ *
+ * A connection to heartbeatd (`org.heartbeat.Monitor1`) on the system or
+ * session bus. Signals are emitted in the thread-default main context of
+ * the thread that created the client.
+ */
 struct _HeartbeatClient {
   GObject     parent_instance;
   GDBusProxy *proxy;
+  guint       watch_id;
+  char       *daemon_owner;      /* unique name, or NULL */
+  gboolean    daemon_running;
+  gboolean    watch_reported;    /* the name watcher reported once */
 };
 
 enum {
@@ -52,10 +71,20 @@ enum {
   SIGNAL_AGENT_RECOVERED,
   SIGNAL_AGENT_STATE_CHANGED,
   SIGNAL_DAEMON_VANISHED,
+  SIGNAL_DAEMON_APPEARED,
   N_SIGNALS
 };
 
 static guint signals[N_SIGNALS];
+
+enum {
+  PROP_0,
+  PROP_DAEMON_RUNNING,
+  PROP_CONNECTION,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (HeartbeatClient, heartbeat_client, G_TYPE_OBJECT)
 
@@ -64,12 +93,11 @@ G_DEFINE_FINAL_TYPE (HeartbeatClient, heartbeat_client, G_TYPE_OBJECT)
  * (org.freedesktop.DBus.Error.AccessDenied from its policy, a failed
  * activation, …) stays a G_DBUS_ERROR. Every remote error loses GDBus's
  * "GDBus.Error:name: " prefix. */
-static gboolean
-translate_error (HeartbeatClient *self,
-                 GError         **error)
+static void
+translate_error (GError **error)
 {
   if (error == NULL || *error == NULL)
-    return FALSE;
+    return;
 
   if (g_dbus_error_is_remote_error (*error))
     {
@@ -81,7 +109,7 @@ translate_error (HeartbeatClient *self,
           g_clear_error (error);
           g_set_error_literal (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
                                "heartbeatd is not running");
-          return FALSE;
+          return;
         }
       g_dbus_error_strip_remote_error (*error);
     }
@@ -92,26 +120,6 @@ translate_error (HeartbeatClient *self,
       g_set_error_literal (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
                            "the bus connection is closed");
     }
-  return FALSE;
-}
-
-static GVariant *
-call (HeartbeatClient *self,
-      const char      *method,
-      GVariant        *parameters,
-      GError         **error)
-{
-  GVariant *reply;
-
-  /* Calls go to the well-known name, so a daemon that restarted since we
-   * connected is found again, and one the bus can activate is started. */
-  reply = g_dbus_connection_call_sync (g_dbus_proxy_get_connection (self->proxy),
-                                       HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
-                                       HEARTBEAT_CLIENT_INTERFACE, method, parameters, NULL,
-                                       G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, error);
-  if (reply == NULL)
-    translate_error (self, error);
-  return reply;
 }
 
 static GVariant *
@@ -120,14 +128,218 @@ dict_or_empty (GVariant *dict)
   return dict ? dict : g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* The one place that calls the daemon                                 */
+
+static GVariant *
+call_sync (HeartbeatClient *self,
+           const char      *method,
+           GVariant        *parameters,
+           const char      *reply_type,
+           GCancellable    *cancellable,
+           GError         **error)
+{
+  GVariant *reply;
+
+  reply = g_dbus_connection_call_sync (g_dbus_proxy_get_connection (self->proxy),
+                                       HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                                       HEARTBEAT_CLIENT_INTERFACE, method, parameters,
+                                       reply_type ? G_VARIANT_TYPE (reply_type) : NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, error);
+  if (reply == NULL)
+    translate_error (error);
+  return reply;
+}
+
+static void
+on_call_reply (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  GVariant *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  if (reply == NULL)
+    {
+      translate_error (&error);
+      g_task_return_error (task, error);
+    }
+  else
+    g_task_return_pointer (task, reply, (GDestroyNotify) g_variant_unref);
+}
+
+static void
+call_async (HeartbeatClient    *self,
+            const char         *method,
+            GVariant           *parameters,
+            const char         *reply_type,
+            GCancellable       *cancellable,
+            GAsyncReadyCallback callback,
+            gpointer            user_data)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  /* the method names the task: its _finish checks it was given the right one */
+  g_task_set_task_data (task, (gpointer) method, NULL);
+  g_task_set_name (task, method);
+  g_dbus_connection_call (g_dbus_proxy_get_connection (self->proxy),
+                          HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                          HEARTBEAT_CLIENT_INTERFACE, method, parameters,
+                          reply_type ? G_VARIANT_TYPE (reply_type) : NULL,
+                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, on_call_reply, task);
+}
+
+/* The reply (a tuple), or NULL with @error set. */
+static GVariant *
+call_finish (HeartbeatClient *self,
+             GAsyncResult    *result,
+             const char      *method,
+             GError         **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_strcmp0 (g_task_get_task_data (G_TASK (result)), method) == 0, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static GVariant *
+first_child (GVariant *reply)
+{
+  GVariant *child;
+
+  if (reply == NULL)
+    return NULL;
+  child = g_variant_get_child_value (reply, 0);
+  g_variant_unref (reply);
+  return child;
+}
+
+static GPtrArray *
+agent_infos_from_list (GVariant *list)
+{
+  GPtrArray *infos;
+  GVariantIter iter;
+  GVariant *dict;
+
+  if (list == NULL)
+    return NULL;
+  infos = g_ptr_array_new_with_free_func (g_object_unref);
+  g_variant_iter_init (&iter, list);
+  while ((dict = g_variant_iter_next_value (&iter)))
+    {
+      g_ptr_array_add (infos, heartbeat_agent_info_new (dict));
+      g_variant_unref (dict);
+    }
+  g_variant_unref (list);
+  return infos;
+}
+
+static HeartbeatAgentInfo *
+agent_info_from_dict (GVariant *dict)
+{
+  HeartbeatAgentInfo *info;
+
+  if (dict == NULL)
+    return NULL;
+  info = heartbeat_agent_info_new (dict);
+  g_variant_unref (dict);
+  return info;
+}
+
+/* ------------------------------------------------------------------ */
+/* Option dictionaries                                                 */
+
+/**
+ * heartbeat_register_options_new:
+ * @task_id: (nullable): what the agent works on, or %NULL
+ * @stale_after_usec: its stale threshold in microseconds, or 0 for the
+ *   daemon's default
+ * @timeout_after_usec: its timeout threshold in microseconds, or 0 for the
+ *   daemon's default
+ * @pid: the process behind it (it becomes `gone` when that exits), or 0
+ * @bind_to_caller: bind it to this client's bus connection (it becomes
+ *   `gone` when the connection goes away)
+ * @metadata: (nullable): caller data, an `a{sv}`, or %NULL
+ *
+ * Builds the options of org.heartbeat.Monitor1.Register, leaving out the
+ * ones that keep their defaults, for heartbeat_client_register() and
+ * friends.
+ *
+ * Returns: (transfer floating): an `a{sv}`, floating like the result of
+ *   g_variant_new(): passing it to heartbeat_client_register() consumes it
+ */
+GVariant *
+heartbeat_register_options_new (const char *task_id,
+                                guint64     stale_after_usec,
+                                guint64     timeout_after_usec,
+                                guint32     pid,
+                                gboolean    bind_to_caller,
+                                GVariant   *metadata)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_return_val_if_fail (metadata == NULL || g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT), NULL);
+
+  if (task_id != NULL && *task_id != '\0')
+    g_variant_builder_add (&builder, "{sv}", "task-id", g_variant_new_string (task_id));
+  if (stale_after_usec > 0)
+    g_variant_builder_add (&builder, "{sv}", "stale-after-usec", g_variant_new_uint64 (stale_after_usec));
+  if (timeout_after_usec > 0)
+    g_variant_builder_add (&builder, "{sv}", "timeout-after-usec", g_variant_new_uint64 (timeout_after_usec));
+  if (pid > 0)
+    g_variant_builder_add (&builder, "{sv}", "pid", g_variant_new_uint32 (pid));
+  if (bind_to_caller)
+    g_variant_builder_add (&builder, "{sv}", "bind-to-caller", g_variant_new_boolean (TRUE));
+  if (metadata != NULL)
+    g_variant_builder_add (&builder, "{sv}", "metadata", metadata);
+  return g_variant_builder_end (&builder);
+}
+
+/**
+ * heartbeat_beat_details_new:
+ * @status: (nullable): the status (`running`, `idle`, `error` or free
+ *   text), or %NULL for `running`
+ * @progress: how far along the agent is, or NaN (C `NAN`, Python
+ *   `float("nan")`, JavaScript `NaN`) for none
+ * @metadata: (nullable): metadata to merge, an `a{sv}`, or %NULL
+ *
+ * Builds the details of org.heartbeat.Monitor1.Beat.
+ *
+ * Returns: (transfer floating): an `a{sv}`, floating like the result of
+ *   g_variant_new(): passing it to heartbeat_client_beat() consumes it
+ */
+GVariant *
+heartbeat_beat_details_new (const char *status,
+                            double      progress,
+                            GVariant   *metadata)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_return_val_if_fail (metadata == NULL || g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT), NULL);
+
+  if (status != NULL)
+    g_variant_builder_add (&builder, "{sv}", "status", g_variant_new_string (status));
+  if (!isnan (progress))
+    g_variant_builder_add (&builder, "{sv}", "progress", g_variant_new_double (progress));
+  if (metadata != NULL)
+    g_variant_builder_add (&builder, "{sv}", "metadata", metadata);
+  return g_variant_builder_end (&builder);
+}
+
+/* ------------------------------------------------------------------ */
+/* Register                                                            */
+
 /**
  * heartbeat_client_register:
  * @client: a #HeartbeatClient
  * @id: the agent's id
- * @options: (nullable) (transfer floating): an `a{sv}` of Register options
+ * @options: (nullable): an `a{sv}` of Register options
  *   (`task-id`, `stale-after-usec`, `timeout-after-usec`, `pid`,
- *   `bind-to-caller`, `metadata`), or %NULL
+ *   `bind-to-caller`, `metadata`; see heartbeat_register_options_new()),
+ *   or %NULL. A floating reference is consumed.
  * @error: return location for a #GError
+ *
+ * Registers (or restarts in place) the agent @id, blocking.
  *
  * Returns: %TRUE if the agent is registered
  */
@@ -140,16 +352,107 @@ heartbeat_client_register (HeartbeatClient *client,
   g_autoptr(GVariant) reply = NULL;
 
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
-  reply = call (client, "Register", g_variant_new ("(s@a{sv})", id, dict_or_empty (options)), error);
+  g_return_val_if_fail (id != NULL, FALSE);
+  reply = call_sync (client, "Register", g_variant_new ("(s@a{sv})", id, dict_or_empty (options)),
+                     "()", NULL, error);
   return reply != NULL;
 }
+
+/**
+ * heartbeat_client_register_async:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @options: (nullable): as for heartbeat_client_register()
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * Registers (or restarts in place) the agent @id.
+ */
+void
+heartbeat_client_register_async (HeartbeatClient    *client,
+                                 const char         *id,
+                                 GVariant           *options,
+                                 GCancellable       *cancellable,
+                                 GAsyncReadyCallback callback,
+                                 gpointer            user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  g_return_if_fail (id != NULL);
+  call_async (client, "Register", g_variant_new ("(s@a{sv})", id, dict_or_empty (options)), "()",
+              cancellable, callback, user_data);
+}
+
+/**
+ * heartbeat_client_register_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if the agent is registered
+ */
+gboolean
+heartbeat_client_register_finish (HeartbeatClient *client,
+                                  GAsyncResult    *result,
+                                  GError         **error)
+{
+  g_autoptr(GVariant) reply = call_finish (client, result, "Register", error);
+
+  return reply != NULL;
+}
+
+/**
+ * heartbeat_client_register_full:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @task_id: (nullable): what the agent works on
+ * @stale_after_usec: its stale threshold, or 0 for the default
+ * @timeout_after_usec: its timeout threshold, or 0 for the default
+ * @pid: the process behind it, or 0
+ * @bind_to_caller: bind it to this client's connection
+ * @metadata: (nullable): caller data, an `a{sv}`
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * heartbeat_client_register() with every option as an argument (see
+ * heartbeat_register_options_new()), blocking.
+ *
+ * Returns: %TRUE if the agent is registered
+ */
+gboolean
+heartbeat_client_register_full (HeartbeatClient *client,
+                                const char      *id,
+                                const char      *task_id,
+                                guint64          stale_after_usec,
+                                guint64          timeout_after_usec,
+                                guint32          pid,
+                                gboolean         bind_to_caller,
+                                GVariant        *metadata,
+                                GCancellable    *cancellable,
+                                GError         **error)
+{
+  GVariant *options;
+  g_autoptr(GVariant) reply = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  options = heartbeat_register_options_new (task_id, stale_after_usec, timeout_after_usec,
+                                            pid, bind_to_caller, metadata);
+  reply = call_sync (client, "Register", g_variant_new ("(s@a{sv})", id, options),
+                     "()", cancellable, error);
+  return reply != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Beat                                                                */
 
 /**
  * heartbeat_client_beat:
  * @client: a #HeartbeatClient
  * @id: the agent's id
- * @details: (nullable) (transfer floating): an `a{sv}` of Beat details
- *   (`status`, `progress`, `metadata`), or %NULL
+ * @details: (nullable): an `a{sv}` of Beat details
+ *   (`status`, `progress`, `metadata`; see heartbeat_beat_details_new()),
+ *   or %NULL. A floating reference is consumed.
  * @error: return location for a #GError
  *
  * Returns: %TRUE if the beat was taken
@@ -163,36 +466,54 @@ heartbeat_client_beat (HeartbeatClient *client,
   g_autoptr(GVariant) reply = NULL;
 
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
-  reply = call (client, "Beat", g_variant_new ("(s@a{sv})", id, dict_or_empty (details)), error);
+  g_return_val_if_fail (id != NULL, FALSE);
+  reply = call_sync (client, "Beat", g_variant_new ("(s@a{sv})", id, dict_or_empty (details)),
+                     "()", NULL, error);
   return reply != NULL;
 }
 
-static void
-on_beat_reply (GObject      *source,
-               GAsyncResult *result,
-               gpointer      user_data)
+/**
+ * heartbeat_client_beat_full:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @status: (nullable): the status, or %NULL for `running`
+ * @progress: how far along, or NaN for none
+ * @metadata: (nullable): metadata to merge, an `a{sv}`
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * heartbeat_client_beat() with the details as arguments, blocking.
+ *
+ * Returns: %TRUE if the beat was taken
+ */
+gboolean
+heartbeat_client_beat_full (HeartbeatClient *client,
+                            const char      *id,
+                            const char      *status,
+                            double           progress,
+                            GVariant        *metadata,
+                            GCancellable    *cancellable,
+                            GError         **error)
 {
-  g_autoptr(GTask) task = user_data;
-  GError *error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  GVariant *details;
+  g_autoptr(GVariant) reply = NULL;
 
-  if (reply == NULL)
-    {
-      translate_error (g_task_get_source_object (task), &error);
-      g_task_return_error (task, error);
-    }
-  else
-    g_task_return_boolean (task, TRUE);
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  details = heartbeat_beat_details_new (status, progress, metadata);
+  reply = call_sync (client, "Beat", g_variant_new ("(s@a{sv})", id, details), "()",
+                     cancellable, error);
+  return reply != NULL;
 }
 
 /**
  * heartbeat_client_beat_async:
  * @client: a #HeartbeatClient
  * @id: the agent's id
- * @details: (nullable) (transfer floating): as for heartbeat_client_beat()
+ * @details: (nullable): as for heartbeat_client_beat()
  * @cancellable: (nullable): a #GCancellable
- * @callback: called when the daemon answered
- * @user_data: data for @callback
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
  *
  * heartbeat_client_beat() without blocking.
  */
@@ -204,16 +525,10 @@ heartbeat_client_beat_async (HeartbeatClient    *client,
                              GAsyncReadyCallback callback,
                              gpointer            user_data)
 {
-  GTask *task;
-
   g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
-
-  task = g_task_new (client, cancellable, callback, user_data);
-  g_dbus_connection_call (g_dbus_proxy_get_connection (client->proxy),
-                          HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
-                          HEARTBEAT_CLIENT_INTERFACE, "Beat",
-                          g_variant_new ("(s@a{sv})", id, dict_or_empty (details)), NULL,
-                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, on_beat_reply, task);
+  g_return_if_fail (id != NULL);
+  call_async (client, "Beat", g_variant_new ("(s@a{sv})", id, dict_or_empty (details)), "()",
+              cancellable, callback, user_data);
 }
 
 /**
@@ -229,15 +544,21 @@ heartbeat_client_beat_finish (HeartbeatClient *client,
                               GAsyncResult    *result,
                               GError         **error)
 {
-  g_return_val_if_fail (g_task_is_valid (result, client), FALSE);
-  return g_task_propagate_boolean (G_TASK (result), error);
+  g_autoptr(GVariant) reply = call_finish (client, result, "Beat", error);
+
+  return reply != NULL;
 }
+
+/* ------------------------------------------------------------------ */
+/* MarkIdle, Unregister                                                */
 
 /**
  * heartbeat_client_mark_idle:
  * @client: a #HeartbeatClient
  * @id: the agent's id
  * @error: return location for a #GError
+ *
+ * Says the agent has nothing to do: no deadlines until its next beat.
  *
  * Returns: %TRUE on success
  */
@@ -249,7 +570,49 @@ heartbeat_client_mark_idle (HeartbeatClient *client,
   g_autoptr(GVariant) reply = NULL;
 
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
-  reply = call (client, "MarkIdle", g_variant_new ("(s)", id), error);
+  g_return_val_if_fail (id != NULL, FALSE);
+  reply = call_sync (client, "MarkIdle", g_variant_new ("(s)", id), "()", NULL, error);
+  return reply != NULL;
+}
+
+/**
+ * heartbeat_client_mark_idle_async:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * heartbeat_client_mark_idle() without blocking.
+ */
+void
+heartbeat_client_mark_idle_async (HeartbeatClient    *client,
+                                  const char         *id,
+                                  GCancellable       *cancellable,
+                                  GAsyncReadyCallback callback,
+                                  gpointer            user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  g_return_if_fail (id != NULL);
+  call_async (client, "MarkIdle", g_variant_new ("(s)", id), "()",
+              cancellable, callback, user_data);
+}
+
+/**
+ * heartbeat_client_mark_idle_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+heartbeat_client_mark_idle_finish (HeartbeatClient *client,
+                                   GAsyncResult    *result,
+                                   GError         **error)
+{
+  g_autoptr(GVariant) reply = call_finish (client, result, "MarkIdle", error);
+
   return reply != NULL;
 }
 
@@ -258,6 +621,8 @@ heartbeat_client_mark_idle (HeartbeatClient *client,
  * @client: a #HeartbeatClient
  * @id: the agent's id
  * @error: return location for a #GError
+ *
+ * Stops monitoring the agent.
  *
  * Returns: %TRUE on success
  */
@@ -269,20 +634,54 @@ heartbeat_client_unregister (HeartbeatClient *client,
   g_autoptr(GVariant) reply = NULL;
 
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
-  reply = call (client, "Unregister", g_variant_new ("(s)", id), error);
+  g_return_val_if_fail (id != NULL, FALSE);
+  reply = call_sync (client, "Unregister", g_variant_new ("(s)", id), "()", NULL, error);
   return reply != NULL;
 }
 
-static GVariant *
-call_for_child (HeartbeatClient *client,
-                const char      *method,
-                GVariant        *parameters,
-                GError         **error)
+/**
+ * heartbeat_client_unregister_async:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * heartbeat_client_unregister() without blocking.
+ */
+void
+heartbeat_client_unregister_async (HeartbeatClient    *client,
+                                   const char         *id,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
 {
-  g_autoptr(GVariant) reply = call (client, method, parameters, error);
-
-  return reply ? g_variant_get_child_value (reply, 0) : NULL;
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  g_return_if_fail (id != NULL);
+  call_async (client, "Unregister", g_variant_new ("(s)", id), "()",
+              cancellable, callback, user_data);
 }
+
+/**
+ * heartbeat_client_unregister_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+heartbeat_client_unregister_finish (HeartbeatClient *client,
+                                    GAsyncResult    *result,
+                                    GError         **error)
+{
+  g_autoptr(GVariant) reply = call_finish (client, result, "Unregister", error);
+
+  return reply != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* GetAgent, ListAgents, GetStatus                                     */
 
 /**
  * heartbeat_client_get_agent:
@@ -299,7 +698,69 @@ heartbeat_client_get_agent (HeartbeatClient *client,
                             GError         **error)
 {
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
-  return call_for_child (client, "GetAgent", g_variant_new ("(s)", id), error);
+  g_return_val_if_fail (id != NULL, NULL);
+  return first_child (call_sync (client, "GetAgent", g_variant_new ("(s)", id), "(a{sv})", NULL, error));
+}
+
+/**
+ * heartbeat_client_get_agent_info:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the agent, or %NULL with @error set
+ */
+HeartbeatAgentInfo *
+heartbeat_client_get_agent_info (HeartbeatClient *client,
+                                 const char      *id,
+                                 GCancellable    *cancellable,
+                                 GError         **error)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  return agent_info_from_dict (first_child (call_sync (client, "GetAgent", g_variant_new ("(s)", id),
+                                                       "(a{sv})", cancellable, error)));
+}
+
+/**
+ * heartbeat_client_get_agent_info_async:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * Describes one agent.
+ */
+void
+heartbeat_client_get_agent_info_async (HeartbeatClient    *client,
+                                       const char         *id,
+                                       GCancellable       *cancellable,
+                                       GAsyncReadyCallback callback,
+                                       gpointer            user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  g_return_if_fail (id != NULL);
+  call_async (client, "GetAgent", g_variant_new ("(s)", id), "(a{sv})",
+              cancellable, callback, user_data);
+}
+
+/**
+ * heartbeat_client_get_agent_info_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the agent, or %NULL with @error set
+ */
+HeartbeatAgentInfo *
+heartbeat_client_get_agent_info_finish (HeartbeatClient *client,
+                                        GAsyncResult    *result,
+                                        GError         **error)
+{
+  return agent_info_from_dict (first_child (call_finish (client, result,
+                                                         "GetAgent", error)));
 }
 
 /**
@@ -315,7 +776,66 @@ heartbeat_client_list_agents (HeartbeatClient *client,
                               GError         **error)
 {
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
-  return call_for_child (client, "ListAgents", NULL, error);
+  return first_child (call_sync (client, "ListAgents", NULL, "(aa{sv})", NULL, error));
+}
+
+/**
+ * heartbeat_client_list_agent_infos:
+ * @client: a #HeartbeatClient
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer container) (element-type HeartbeatAgentInfo): every agent
+ *   (the array frees its elements),
+ *   sorted by id, or %NULL with @error set
+ */
+GPtrArray *
+heartbeat_client_list_agent_infos (HeartbeatClient *client,
+                                   GCancellable    *cancellable,
+                                   GError         **error)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
+  return agent_infos_from_list (first_child (call_sync (client, "ListAgents", NULL, "(aa{sv})",
+                                                        cancellable, error)));
+}
+
+/**
+ * heartbeat_client_list_agent_infos_async:
+ * @client: a #HeartbeatClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * Describes every agent.
+ */
+void
+heartbeat_client_list_agent_infos_async (HeartbeatClient    *client,
+                                         GCancellable       *cancellable,
+                                         GAsyncReadyCallback callback,
+                                         gpointer            user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  call_async (client, "ListAgents", NULL, "(aa{sv})",
+              cancellable, callback, user_data);
+}
+
+/**
+ * heartbeat_client_list_agent_infos_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer container) (element-type HeartbeatAgentInfo): every agent
+ *   (the array frees its elements),
+ *   sorted by id, or %NULL with @error set
+ */
+GPtrArray *
+heartbeat_client_list_agent_infos_finish (HeartbeatClient *client,
+                                          GAsyncResult    *result,
+                                          GError         **error)
+{
+  return agent_infos_from_list (first_child (call_finish (client, result,
+                                                          "ListAgents", error)));
 }
 
 /**
@@ -323,16 +843,56 @@ heartbeat_client_list_agents (HeartbeatClient *client,
  * @client: a #HeartbeatClient
  * @error: return location for a #GError
  *
- * Returns: (transfer full) (nullable): the daemon's status, an `a{sv}`, or
- *   %NULL with @error set
+ * Returns: (transfer full) (nullable): the daemon's status, an `a{sv}` (see
+ *   org.heartbeat.Monitor1.GetStatus), or %NULL with @error set
  */
 GVariant *
 heartbeat_client_get_status (HeartbeatClient *client,
                              GError         **error)
 {
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
-  return call_for_child (client, "GetStatus", NULL, error);
+  return first_child (call_sync (client, "GetStatus", NULL, "(a{sv})", NULL, error));
 }
+
+/**
+ * heartbeat_client_get_status_async:
+ * @client: a #HeartbeatClient
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * Describes the daemon as a whole.
+ */
+void
+heartbeat_client_get_status_async (HeartbeatClient    *client,
+                                   GCancellable       *cancellable,
+                                   GAsyncReadyCallback callback,
+                                   gpointer            user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  call_async (client, "GetStatus", NULL, "(a{sv})",
+              cancellable, callback, user_data);
+}
+
+/**
+ * heartbeat_client_get_status_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the daemon's status, an `a{sv}`, or %NULL with
+ *   @error set
+ */
+GVariant *
+heartbeat_client_get_status_finish (HeartbeatClient *client,
+                                    GAsyncResult    *result,
+                                    GError         **error)
+{
+  return first_child (call_finish (client, result, "GetStatus", error));
+}
+
+/* ------------------------------------------------------------------ */
+/* The connection and the daemon on it                                 */
 
 /**
  * heartbeat_client_get_connection:
@@ -351,7 +911,8 @@ heartbeat_client_get_connection (HeartbeatClient *client)
  * heartbeat_client_is_connected:
  * @client: a #HeartbeatClient
  *
- * Returns: whether heartbeatd owns its name on the bus right now
+ * Returns: whether heartbeatd owns its name on the bus right now (asks
+ *   the proxy, so it is right even before the main loop ran)
  */
 gboolean
 heartbeat_client_is_connected (HeartbeatClient *client)
@@ -361,6 +922,19 @@ heartbeat_client_is_connected (HeartbeatClient *client)
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
   owner = g_dbus_proxy_get_name_owner (client->proxy);
   return owner != NULL;
+}
+
+/**
+ * heartbeat_client_get_daemon_running:
+ * @client: a #HeartbeatClient
+ *
+ * Returns: the #HeartbeatClient:daemon-running property
+ */
+gboolean
+heartbeat_client_get_daemon_running (HeartbeatClient *client)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  return client->daemon_running;
 }
 
 static void
@@ -413,15 +987,61 @@ on_proxy_signal (GDBusProxy *proxy,
     }
 }
 
+/* g_bus_watch_name semantics: the watcher's first report only states
+ * what we knew from the ping (the daemon answered, so it runs), unless it
+ * says otherwise; later reports are changes. A new owner is a new daemon
+ * (restarted, or a second one took over): "daemon-appeared" again. */
 static void
-on_name_owner (GObject    *object,
-               GParamSpec *pspec,
-               gpointer    user_data)
+on_name_appeared (GDBusConnection *connection,
+                  const char      *name,
+                  const char      *name_owner,
+                  gpointer         user_data)
+{
+  HeartbeatClient *self = user_data;
+  gboolean first = !self->watch_reported;
+  gboolean was_running = self->daemon_running;
+  gboolean new_owner = g_strcmp0 (self->daemon_owner, name_owner) != 0;
+
+  self->watch_reported = TRUE;
+  g_free (self->daemon_owner);
+  self->daemon_owner = g_strdup (name_owner);
+  self->daemon_running = TRUE;
+  if (!was_running)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DAEMON_RUNNING]);
+  if (first && was_running)
+    return;
+  if (new_owner || !was_running)
+    g_signal_emit (self, signals[SIGNAL_DAEMON_APPEARED], 0);
+}
+
+static void
+on_name_vanished (GDBusConnection *connection,
+                  const char      *name,
+                  gpointer         user_data)
 {
   HeartbeatClient *self = user_data;
 
-  if (!heartbeat_client_is_connected (self))
-    g_signal_emit (self, signals[SIGNAL_DAEMON_VANISHED], 0);
+  self->watch_reported = TRUE;
+  g_clear_pointer (&self->daemon_owner, g_free);
+  if (!self->daemon_running)
+    return;
+  self->daemon_running = FALSE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DAEMON_RUNNING]);
+  g_signal_emit (self, signals[SIGNAL_DAEMON_VANISHED], 0);
+}
+
+/* The daemon answered the ping: follow its signals and its name. */
+static void
+client_start (HeartbeatClient *self)
+{
+  self->daemon_running = TRUE;
+  self->daemon_owner = g_dbus_proxy_get_name_owner (self->proxy);
+  g_signal_connect_object (self->proxy, "g-signal", G_CALLBACK (on_proxy_signal), self, 0);
+  self->watch_id = g_bus_watch_name_on_connection (g_dbus_proxy_get_connection (self->proxy),
+                                                   HEARTBEAT_CLIENT_BUS_NAME,
+                                                   G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                   on_name_appeared, on_name_vanished,
+                                                   self, NULL);
 }
 
 /**
@@ -430,7 +1050,7 @@ on_name_owner (GObject    *object,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Returns: (transfer full) (nullable): a client, or %NULL with @error set
+ * Returns: (transfer full): a client, or %NULL with @error set
  *   (%HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on the bus)
  */
 HeartbeatClient *
@@ -462,14 +1082,170 @@ heartbeat_client_new_for_connection_sync (GDBusConnection *connection,
                                       CALL_TIMEOUT_MS, cancellable, &local);
   if (ping == NULL)
     {
-      translate_error (self, &local);
+      translate_error (&local);
       g_propagate_error (error, g_steal_pointer (&local));
       return NULL;
     }
 
-  g_signal_connect_object (self->proxy, "g-signal", G_CALLBACK (on_proxy_signal), self, 0);
-  g_signal_connect_object (self->proxy, "notify::g-name-owner", G_CALLBACK (on_name_owner), self, 0);
+  client_start (self);
   return g_steal_pointer (&self);
+}
+
+static void
+on_ping_reply (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  HeartbeatClient *self = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  if (reply == NULL)
+    {
+      translate_error (&error);
+      g_task_return_error (task, error);
+      return;
+    }
+  client_start (self);
+  g_task_return_pointer (task, g_object_ref (self), g_object_unref);
+}
+
+static void
+on_proxy_ready (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  HeartbeatClient *self = g_task_get_task_data (task);
+  GCancellable *cancellable;
+  GError *error = NULL;
+
+  self->proxy = g_dbus_proxy_new_finish (result, &error);
+  if (self->proxy == NULL)
+    {
+      translate_error (&error);
+      g_task_return_error (task, error);
+      return;
+    }
+  cancellable = g_task_get_cancellable (task);
+  g_dbus_connection_call (g_dbus_proxy_get_connection (self->proxy), HEARTBEAT_CLIENT_BUS_NAME,
+                          HEARTBEAT_CLIENT_OBJECT_PATH, "org.freedesktop.DBus.Peer",
+                          "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
+                          CALL_TIMEOUT_MS, cancellable, on_ping_reply,
+                          g_steal_pointer (&task));
+}
+
+static void
+start_for_connection (GTask           *task,
+                      GDBusConnection *connection)
+{
+  (void) heartbeat_client_error_quark ();
+  g_task_set_task_data (task, g_object_new (HEARTBEAT_TYPE_CLIENT, NULL), g_object_unref);
+  g_dbus_proxy_new (connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, NULL,
+                    HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                    HEARTBEAT_CLIENT_INTERFACE, g_task_get_cancellable (task),
+                    on_proxy_ready, task);
+}
+
+/**
+ * heartbeat_client_new_for_connection:
+ * @connection: a bus connection
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the client is ready
+ * @user_data: (closure): data for @callback
+ *
+ * Makes a client of heartbeatd on @connection, and checks that heartbeatd
+ * answers (starting it if the bus can). Finish with
+ * heartbeat_client_new_for_connection_finish().
+ */
+void
+heartbeat_client_new_for_connection (GDBusConnection    *connection,
+                                     GCancellable       *cancellable,
+                                     GAsyncReadyCallback callback,
+                                     gpointer            user_data)
+{
+  GTask *task;
+
+  g_return_if_fail (G_IS_DBUS_CONNECTION (connection));
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_name (task, "heartbeat_client_new_for_connection");
+  start_for_connection (task, connection);
+}
+
+/**
+ * heartbeat_client_new_for_connection_finish:
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a client, or %NULL with @error set
+ */
+HeartbeatClient *
+heartbeat_client_new_for_connection_finish (GAsyncResult *result,
+                                            GError      **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+static void
+on_bus_ready (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) connection = g_bus_get_finish (result, &error);
+
+  if (connection == NULL)
+    {
+      if (g_dbus_error_is_remote_error (error))
+        g_dbus_error_strip_remote_error (error);
+      g_task_return_new_error (task, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
+                               "cannot connect to the bus: %s", error->message);
+      g_object_unref (task);
+      return;
+    }
+  start_for_connection (task, connection);
+}
+
+/**
+ * heartbeat_client_new:
+ * @bus_type: %G_BUS_TYPE_SYSTEM or %G_BUS_TYPE_SESSION
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the client is ready
+ * @user_data: (closure): data for @callback
+ *
+ * Connects to heartbeatd on @bus_type. Finish with
+ * heartbeat_client_new_finish().
+ */
+void
+heartbeat_client_new (GBusType            bus_type,
+                      GCancellable       *cancellable,
+                      GAsyncReadyCallback callback,
+                      gpointer            user_data)
+{
+  GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+
+  g_task_set_name (task, "heartbeat_client_new");
+  g_bus_get (bus_type, cancellable, on_bus_ready, task);
+}
+
+/**
+ * heartbeat_client_new_finish:
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): a client, or %NULL with @error set
+ *   (%HEARTBEAT_CLIENT_ERROR_NO_BUS when the bus cannot be reached,
+ *   %HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on it)
+ */
+HeartbeatClient *
+heartbeat_client_new_finish (GAsyncResult *result,
+                             GError      **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, NULL), NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
 
 /**
@@ -478,9 +1254,9 @@ heartbeat_client_new_for_connection_sync (GDBusConnection *connection,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Connects to heartbeatd on @bus_type.
+ * Connects to heartbeatd on @bus_type, blocking.
  *
- * Returns: (transfer full) (nullable): a client, or %NULL with @error set
+ * Returns: (transfer full): a client, or %NULL with @error set
  *   (%HEARTBEAT_CLIENT_ERROR_NO_BUS when the bus cannot be reached,
  *   %HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on it)
  */
@@ -506,11 +1282,38 @@ heartbeat_client_new_sync (GBusType      bus_type,
 }
 
 static void
+heartbeat_client_get_property (GObject    *object,
+                               guint       prop_id,
+                               GValue     *value,
+                               GParamSpec *pspec)
+{
+  HeartbeatClient *self = HEARTBEAT_CLIENT (object);
+
+  switch (prop_id)
+    {
+    case PROP_DAEMON_RUNNING:
+      g_value_set_boolean (value, self->daemon_running);
+      break;
+    case PROP_CONNECTION:
+      g_value_set_object (value, self->proxy ? g_dbus_proxy_get_connection (self->proxy) : NULL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 heartbeat_client_dispose (GObject *object)
 {
   HeartbeatClient *self = HEARTBEAT_CLIENT (object);
 
+  if (self->watch_id != 0)
+    {
+      g_bus_unwatch_name (self->watch_id);
+      self->watch_id = 0;
+    }
   g_clear_object (&self->proxy);
+  g_clear_pointer (&self->daemon_owner, g_free);
   G_OBJECT_CLASS (heartbeat_client_parent_class)->dispose (object);
 }
 
@@ -520,12 +1323,34 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = heartbeat_client_dispose;
+  object_class->get_property = heartbeat_client_get_property;
+
+  /**
+   * HeartbeatClient:daemon-running:
+   *
+   * Whether heartbeatd owns its name on the bus, as last reported by the
+   * bus (g_bus_watch_name() semantics); changes are notified.
+   */
+  properties[PROP_DAEMON_RUNNING] =
+    g_param_spec_boolean ("daemon-running", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  /**
+   * HeartbeatClient:connection:
+   *
+   * The bus connection.
+   */
+  properties[PROP_CONNECTION] =
+    g_param_spec_object ("connection", NULL, NULL, G_TYPE_DBUS_CONNECTION,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
    * HeartbeatClient::agent-registered:
    * @client: the client
    * @id: the agent's id
    * @task_id: its task, or ""
+   *
+   * An agent was registered, restarted or declared.
    */
   signals[SIGNAL_AGENT_REGISTERED] =
     g_signal_new ("agent-registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -535,6 +1360,8 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * @client: the client
    * @id: the agent's id
    * @reason: `unregistered`, `timed-out` or `gone`
+   *
+   * An agent was removed.
    */
   signals[SIGNAL_AGENT_UNREGISTERED] =
     g_signal_new ("agent-unregistered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -544,7 +1371,9 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * @client: the client
    * @id: the agent's id
    * @idle_usec: how long it has been quiet
-   * @agent: the agent, an `a{sv}`
+   * @agent: the agent, an `a{sv}` (wrap it with heartbeat_agent_info_new())
+   *
+   * An agent had no activity for its stale threshold.
    */
   signals[SIGNAL_AGENT_STALE] =
     g_signal_new ("agent-stale", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -554,7 +1383,9 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * @client: the client
    * @id: the agent's id
    * @running_usec: how long its run lasted
-   * @agent: the agent, an `a{sv}`
+   * @agent: the agent, an `a{sv}` (wrap it with heartbeat_agent_info_new())
+   *
+   * An agent ran for its timeout threshold.
    */
   signals[SIGNAL_AGENT_TIMED_OUT] =
     g_signal_new ("agent-timed-out", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -563,6 +1394,8 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * HeartbeatClient::agent-recovered:
    * @client: the client
    * @id: the agent's id
+   *
+   * A stale agent showed activity again.
    */
   signals[SIGNAL_AGENT_RECOVERED] =
     g_signal_new ("agent-recovered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -573,6 +1406,8 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * @id: the agent's id
    * @old_state: the state it left
    * @new_state: the state it is in
+   *
+   * The monitor's judgment of an agent changed.
    */
   signals[SIGNAL_AGENT_STATE_CHANGED] =
     g_signal_new ("agent-state-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -581,10 +1416,21 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * HeartbeatClient::daemon-vanished:
    * @client: the client
    *
-   * heartbeatd left the bus.
+   * heartbeatd left the bus (it stopped, crashed or is restarting).
    */
   signals[SIGNAL_DAEMON_VANISHED] =
     g_signal_new ("daemon-vanished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  /**
+   * HeartbeatClient::daemon-appeared:
+   * @client: the client
+   *
+   * heartbeatd (re)appeared on the bus after the client was made: a new
+   * daemon process, which may need agents registered again (see
+   * #HeartbeatKeepAlive).
+   */
+  signals[SIGNAL_DAEMON_APPEARED] =
+    g_signal_new ("daemon-appeared", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 }
 

@@ -1,0 +1,630 @@
+/* test-client.c: libheartbeat-1 (HeartbeatClient, HeartbeatAgentInfo,
+ * HeartbeatKeepAlive) against the built heartbeatd on a private bus
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <heartbeat.h>
+
+#include <math.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "client-test-config.h"
+#include "hb-harness.h"
+
+typedef struct {
+  HbHarness *h;
+} Fixture;
+
+static void
+fixture_setup (Fixture      *f,
+               gconstpointer data)
+{
+  f->h = hb_harness_new ();
+}
+
+static void
+fixture_teardown (Fixture      *f,
+                  gconstpointer data)
+{
+  g_clear_pointer (&f->h, hb_harness_free);
+}
+
+static gboolean
+start (Fixture *f)
+{
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return FALSE;
+  hb_harness_write_config (f->h, client_test_config);
+  hb_harness_start_daemon (f->h, 0);
+  return TRUE;
+}
+
+/* ---- waiting without sleeping ---- */
+
+static gboolean
+on_timeout (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_result (GObject      *source,
+           GAsyncResult *result,
+           gpointer      data)
+{
+  *(GAsyncResult **) data = g_object_ref (result);
+  g_main_context_wakeup (NULL);
+}
+
+static GAsyncResult *
+wait_result (GAsyncResult **slot)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (HB_WAIT_MS, on_timeout, &timed_out);
+
+  while (*slot == NULL && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  g_assert_nonnull (*slot);
+  return *slot;
+}
+
+static HeartbeatClient *
+connect_client (Fixture *f)
+{
+  g_autoptr(GDBusConnection) connection = hb_harness_connect (f->h);
+  g_autoptr(GError) error = NULL;
+  HeartbeatClient *client = heartbeat_client_new_for_connection_sync (connection, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_get_daemon_running (client));
+  return client;
+}
+
+/* ---- recording the client's signals ---- */
+
+typedef struct {
+  GPtrArray *events;   /* "signal id arg…" strings */
+  guint      vanished;
+  guint      appeared;
+} Recorder;
+
+static void
+record (Recorder *r, char *event)
+{
+  g_test_message ("signal: %s", event);
+  g_ptr_array_add (r->events, event);
+}
+
+static void
+on_registered (HeartbeatClient *c, const char *id, const char *task, Recorder *r)
+{
+  record (r, g_strdup_printf ("registered %s %s", id, task));
+}
+
+static void
+on_unregistered (HeartbeatClient *c, const char *id, const char *reason, Recorder *r)
+{
+  record (r, g_strdup_printf ("unregistered %s %s", id, reason));
+}
+
+static void
+on_stale (HeartbeatClient *c, const char *id, gint64 idle, GVariant *agent, Recorder *r)
+{
+  g_autoptr(HeartbeatAgentInfo) info = heartbeat_agent_info_new (agent);
+
+  g_assert_cmpint (idle, >, 0);
+  g_assert_cmpstr (heartbeat_agent_info_get_id (info), ==, id);
+  record (r, g_strdup_printf ("stale %s %s", id, heartbeat_agent_info_get_state (info)));
+}
+
+static void
+on_timed_out (HeartbeatClient *c, const char *id, gint64 running, GVariant *agent, Recorder *r)
+{
+  g_autoptr(HeartbeatAgentInfo) info = heartbeat_agent_info_new (agent);
+
+  g_assert_cmpint (running, >, 0);
+  record (r, g_strdup_printf ("timed-out %s %s", id, heartbeat_agent_info_get_id (info)));
+}
+
+static void
+on_recovered (HeartbeatClient *c, const char *id, Recorder *r)
+{
+  record (r, g_strdup_printf ("recovered %s", id));
+}
+
+static void
+on_state_changed (HeartbeatClient *c, const char *id, const char *from, const char *to, Recorder *r)
+{
+  record (r, g_strdup_printf ("state %s %s %s", id, from, to));
+}
+
+static void
+on_vanished (HeartbeatClient *c, Recorder *r)
+{
+  r->vanished++;
+  record (r, g_strdup ("daemon-vanished"));
+}
+
+static void
+on_appeared (HeartbeatClient *c, Recorder *r)
+{
+  r->appeared++;
+  record (r, g_strdup ("daemon-appeared"));
+}
+
+static void
+recorder_init (Recorder *r, HeartbeatClient *client)
+{
+  r->events = g_ptr_array_new_with_free_func (g_free);
+  r->vanished = r->appeared = 0;
+  g_signal_connect (client, "agent-registered", G_CALLBACK (on_registered), r);
+  g_signal_connect (client, "agent-unregistered", G_CALLBACK (on_unregistered), r);
+  g_signal_connect (client, "agent-stale", G_CALLBACK (on_stale), r);
+  g_signal_connect (client, "agent-timed-out", G_CALLBACK (on_timed_out), r);
+  g_signal_connect (client, "agent-recovered", G_CALLBACK (on_recovered), r);
+  g_signal_connect (client, "agent-state-changed", G_CALLBACK (on_state_changed), r);
+  g_signal_connect (client, "daemon-vanished", G_CALLBACK (on_vanished), r);
+  g_signal_connect (client, "daemon-appeared", G_CALLBACK (on_appeared), r);
+}
+
+static gboolean
+recorder_has (Recorder *r, const char *event)
+{
+  for (guint i = 0; i < r->events->len; i++)
+    if (g_strcmp0 (r->events->pdata[i], event) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+wait_event (Recorder *r, const char *event)
+{
+  gboolean timed_out = FALSE;
+  guint id = g_timeout_add (HB_WAIT_MS, on_timeout, &timed_out);
+
+  while (!recorder_has (r, event) && !timed_out)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+  if (!recorder_has (r, event))
+    g_error ("no signal \"%s\" within %u ms", event, HB_WAIT_MS);
+}
+
+static void
+kill_and_restart (Fixture *f)
+{
+  int status;
+
+  hb_harness_signal_daemon (f->h, SIGKILL);
+  status = hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
+  g_assert_true (WIFSIGNALED (status));
+  hb_harness_start_daemon (f->h, 0);
+}
+
+/* ---- the tests ---- */
+
+/* Every call, async: connect, register with every option, beat with every
+ * detail, mark idle, get, list, status, unregister; errors mapped. */
+static void
+test_async_calls (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HeartbeatAgentInfo) info = NULL;
+  g_autoptr(GPtrArray) infos = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  GVariant *options;   /* floating: the call consumes it */
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  double progress = 0;
+  const char *host = NULL;
+  guint32 count = 0;
+  gboolean found = FALSE;
+
+  if (!start (f))
+    return;
+  connection = hb_harness_connect (f->h);
+
+  heartbeat_client_new_for_connection (connection, NULL, on_result, &result);
+  client = heartbeat_client_new_for_connection_finish (wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_get_daemon_running (client));
+  g_assert_true (heartbeat_client_is_connected (client));
+  g_assert_true (heartbeat_client_get_connection (client) == connection);
+
+  options = heartbeat_register_options_new ("backup /srv", 4000000, 900000000, (guint32) getpid (), TRUE,
+                                            g_variant_new_parsed ("{'host': <'db1'>}"));
+  heartbeat_client_register_async (client, "c-async", options, NULL, on_result, &result);
+  g_assert_true (heartbeat_client_register_finish (client, wait_result (&result), &error));
+  g_clear_object (&result);
+  g_assert_no_error (error);
+
+  heartbeat_client_get_agent_info_async (client, "c-async", NULL, on_result, &result);
+  info = heartbeat_client_get_agent_info_finish (client, wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  g_assert_cmpstr (heartbeat_agent_info_get_id (info), ==, "c-async");
+  g_assert_cmpstr (heartbeat_agent_info_get_task_id (info), ==, "backup /srv");
+  g_assert_cmpstr (heartbeat_agent_info_get_state (info), ==, "healthy");
+  g_assert_cmpstr (heartbeat_agent_info_get_status (info), ==, "running");
+  g_assert_cmpuint (heartbeat_agent_info_get_owner_uid (info), ==, getuid ());
+  g_assert_cmpuint (heartbeat_agent_info_get_pid (info), ==, (guint) getpid ());
+  g_assert_cmpuint (heartbeat_agent_info_get_stale_after (info), ==, 4000000);
+  g_assert_cmpuint (heartbeat_agent_info_get_timeout_after (info), ==, 900000000);
+  g_assert_cmpuint (heartbeat_agent_info_get_beats (info), ==, 0);
+  g_assert_cmpuint (heartbeat_agent_info_get_started_at (info), >, 0);
+  g_assert_cmpuint (heartbeat_agent_info_get_last_activity_at (info), >=,
+                    heartbeat_agent_info_get_started_at (info));
+  g_assert_cmpstr (heartbeat_agent_info_get_bound_to (info), ==,
+                   g_dbus_connection_get_unique_name (connection));
+  g_assert_false (heartbeat_agent_info_get_declared (info));
+  metadata = heartbeat_agent_info_get_metadata (info);
+  g_assert_true (g_variant_lookup (metadata, "host", "&s", &host));
+  g_assert_cmpstr (host, ==, "db1");
+  {
+    /* the same through GObject properties */
+    g_autofree char *task = NULL;
+    guint64 stale = 0;
+
+    g_object_get (info, "task-id", &task, "stale-after", &stale, NULL);
+    g_assert_cmpstr (task, ==, "backup /srv");
+    g_assert_cmpuint (stale, ==, 4000000);
+  }
+  g_clear_object (&info);
+  g_clear_pointer (&metadata, g_variant_unref);
+
+  heartbeat_client_beat_async (client, "c-async",
+                               heartbeat_beat_details_new ("copying", 0.5,
+                                                           g_variant_new_parsed ("{'files': <int32 7>}")),
+                               NULL, on_result, &result);
+  g_assert_true (heartbeat_client_beat_finish (client, wait_result (&result), &error));
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  info = heartbeat_client_get_agent_info (client, "c-async", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (heartbeat_agent_info_get_beats (info), ==, 1);
+  g_assert_cmpstr (heartbeat_agent_info_get_status (info), ==, "copying");
+  metadata = heartbeat_agent_info_get_metadata (info);
+  g_assert_true (g_variant_lookup (metadata, "progress", "d", &progress));
+  g_assert_cmpfloat (progress, ==, 0.5);
+  g_clear_object (&info);
+
+  heartbeat_client_mark_idle_async (client, "c-async", NULL, on_result, &result);
+  g_assert_true (heartbeat_client_mark_idle_finish (client, wait_result (&result), &error));
+  g_clear_object (&result);
+  g_assert_no_error (error);
+
+  heartbeat_client_list_agent_infos_async (client, NULL, on_result, &result);
+  infos = heartbeat_client_list_agent_infos_finish (client, wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  for (guint i = 0; i < infos->len; i++)
+    if (g_strcmp0 (heartbeat_agent_info_get_id (infos->pdata[i]), "c-async") == 0)
+      {
+        found = TRUE;
+        g_assert_cmpstr (heartbeat_agent_info_get_status (infos->pdata[i]), ==, "idle");
+      }
+  g_assert_true (found);
+
+  heartbeat_client_get_status_async (client, NULL, on_result, &result);
+  status = heartbeat_client_get_status_finish (client, wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_lookup (status, "agent-count", "u", &count));
+  g_assert_cmpuint (count, ==, infos->len);
+
+  heartbeat_client_unregister_async (client, "c-async", NULL, on_result, &result);
+  g_assert_true (heartbeat_client_unregister_finish (client, wait_result (&result), &error));
+  g_clear_object (&result);
+  g_assert_no_error (error);
+
+  heartbeat_client_get_agent_info_async (client, "c-async", NULL, on_result, &result);
+  info = heartbeat_client_get_agent_info_finish (client, wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_null (info);
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND);
+  g_assert_false (g_dbus_error_is_remote_error (error));
+}
+
+/* The blocking variants, the convenience ones, and the errors. */
+static void
+test_sync_calls (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HeartbeatAgentInfo) info = NULL;
+  g_autoptr(GPtrArray) infos = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!start (f))
+    return;
+  client = connect_client (f);
+
+  g_assert_true (heartbeat_client_register_full (client, "c-sync", "task", 0, 0, 0, FALSE, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_register (client, "c-sync-2", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_beat_full (client, "c-sync", "error", NAN, NULL, NULL, &error));
+  g_assert_no_error (error);
+  info = heartbeat_client_get_agent_info (client, "c-sync", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (heartbeat_agent_info_get_state (info), ==, "error");
+  g_assert_cmpuint (heartbeat_agent_info_get_stale_after (info), ==, 5000000);   /* the default */
+  g_assert_true (heartbeat_client_beat (client, "c-sync", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_mark_idle (client, "c-sync", &error));
+  g_assert_no_error (error);
+
+  agent = heartbeat_client_get_agent (client, "c-sync", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (agent, G_VARIANT_TYPE_VARDICT));
+  agents = heartbeat_client_list_agents (client, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_variant_n_children (agents), ==, 2);
+  infos = heartbeat_client_list_agent_infos (client, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (infos->len, ==, 2);
+  g_assert_cmpstr (heartbeat_agent_info_get_id (infos->pdata[0]), ==, "c-sync");
+  g_assert_cmpstr (heartbeat_agent_info_get_status (infos->pdata[0]), ==, "idle");
+  status = heartbeat_client_get_status (client, &error);
+  g_assert_no_error (error);
+  {
+    const char *version = NULL;
+
+    g_assert_true (g_variant_lookup (status, "version", "&s", &version));
+    g_assert_cmpstr (version, !=, "");
+  }
+
+  g_assert_false (heartbeat_client_register (client, "bad id!", NULL, &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_client_register (client, "c-x", g_variant_new_parsed ("{'no-such-option': <1>}"), &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_client_beat (client, "nobody-here", NULL, &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  {
+    /* the daemon's NotSaved (a full disk: tests/integration faults) maps too */
+    g_autoptr(GError) not_saved =
+      g_dbus_error_new_for_dbus_error ("org.heartbeat.Monitor1.Error.NotSaved", "disk full");
+
+    g_assert_error (not_saved, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_SAVED);
+  }
+
+  g_assert_true (heartbeat_client_unregister (client, "c-sync", &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_unregister (client, "c-sync-2", &error));
+  g_assert_no_error (error);
+  g_assert_false (heartbeat_client_unregister (client, "c-sync", &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  /* no daemon */
+  hb_harness_signal_daemon (f->h, SIGTERM);
+  hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
+  g_assert_false (heartbeat_client_beat (client, "c-sync", NULL, &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON);
+}
+
+/* heartbeat_client_new() on the session bus, async. */
+static void
+test_new_for_bus_type (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HeartbeatClient) sync_client = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+
+  if (!start (f))
+    return;
+  g_setenv ("DBUS_SESSION_BUS_ADDRESS", f->h->bus_address, TRUE);
+  heartbeat_client_new (G_BUS_TYPE_SESSION, NULL, on_result, &result);
+  client = heartbeat_client_new_finish (wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  g_assert_true (HEARTBEAT_IS_CLIENT (client));
+  sync_client = heartbeat_client_new_sync (G_BUS_TYPE_SESSION, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_get_connection (client) == heartbeat_client_get_connection (sync_client));
+
+  hb_harness_signal_daemon (f->h, SIGTERM);
+  hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
+  g_clear_object (&sync_client);
+  heartbeat_client_new (G_BUS_TYPE_SESSION, NULL, on_result, &result);
+  g_assert_null (heartbeat_client_new_finish (wait_result (&result), &error));
+  g_clear_object (&result);
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON);
+}
+
+/* Every signal: registered, state-changed, stale, recovered, timed-out,
+ * unregistered; and the daemon vanishing and appearing. */
+static void
+test_signals (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  Recorder r;
+  gboolean running = TRUE;
+
+  if (!start (f))
+    return;
+  client = connect_client (f);
+  recorder_init (&r, client);
+
+  g_assert_true (heartbeat_client_register_full (client, "c-stale", "t1", 300000, 0, 0, FALSE, NULL, NULL, &error));
+  g_assert_no_error (error);
+  wait_event (&r, "registered c-stale t1");
+  wait_event (&r, "state c-stale healthy stale");
+  wait_event (&r, "stale c-stale stale");
+  g_assert_true (heartbeat_client_beat (client, "c-stale", NULL, &error));
+  g_assert_no_error (error);
+  wait_event (&r, "state c-stale stale healthy");
+  wait_event (&r, "recovered c-stale");
+
+  g_assert_true (heartbeat_client_register_full (client, "c-timeout", NULL, 60000000, 300000, 0, FALSE, NULL, NULL, &error));
+  g_assert_no_error (error);
+  wait_event (&r, "state c-timeout healthy timed-out");
+  wait_event (&r, "timed-out c-timeout c-timeout");
+
+  g_assert_true (heartbeat_client_unregister (client, "c-stale", &error));
+  g_assert_no_error (error);
+  wait_event (&r, "unregistered c-stale unregistered");
+
+  hb_harness_signal_daemon (f->h, SIGKILL);
+  hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
+  wait_event (&r, "daemon-vanished");
+  g_object_get (client, "daemon-running", &running, NULL);
+  g_assert_false (running);
+  g_assert_cmpuint (r.appeared, ==, 0);
+  hb_harness_start_daemon (f->h, 0);
+  wait_event (&r, "daemon-appeared");
+  g_assert_true (heartbeat_client_get_daemon_running (client));
+  g_assert_cmpuint (r.vanished, ==, 1);
+  g_assert_cmpuint (r.appeared, ==, 1);
+  /* and signals of the new daemon arrive */
+  g_assert_true (heartbeat_client_register (client, "c-after", NULL, &error));
+  g_assert_no_error (error);
+  wait_event (&r, "registered c-after ");
+  g_ptr_array_unref (r.events);
+}
+
+static void
+on_ka_registered (HeartbeatKeepAlive *ka, guint *count)
+{
+  (*count)++;
+}
+
+/* The keep-alive: beats at a third of the stale threshold (no stale),
+ * reports error and idle, registers again after a restart, unregisters
+ * when disposed. */
+static void
+test_keep_alive (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HeartbeatClient) watcher = NULL;
+  g_autoptr(HeartbeatKeepAlive) ka = NULL;
+  g_autoptr(HeartbeatAgentInfo) info = NULL;
+  g_autoptr(GError) error = NULL;
+  Recorder r;
+  guint registered = 0;
+  gint64 until;
+
+  if (!start (f))
+    return;
+  client = connect_client (f);
+  watcher = connect_client (f);
+  recorder_init (&r, watcher);
+
+  ka = heartbeat_keep_alive_new (client, "c-ka",
+                                 heartbeat_register_options_new ("serve", 600000, 0, 0, FALSE, NULL),
+                                 NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (ka, "registered", G_CALLBACK (on_ka_registered), &registered);
+  g_assert_cmpuint (heartbeat_keep_alive_get_interval_usec (ka), ==, 200000);
+  g_assert_cmpuint (heartbeat_keep_alive_get_registrations (ka), ==, 1);
+  g_assert_true (heartbeat_keep_alive_get_registered (ka));
+  g_assert_cmpstr (heartbeat_keep_alive_get_id (ka), ==, "c-ka");
+  g_assert_true (heartbeat_keep_alive_get_client (ka) == client);
+
+  info = heartbeat_client_get_agent_info (client, "c-ka", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (heartbeat_agent_info_get_bound_to (info), ==,
+                   g_dbus_connection_get_unique_name (heartbeat_client_get_connection (client)));
+  g_clear_object (&info);
+
+  /* three stale periods: beats, and never stale */
+  until = g_get_monotonic_time () + 1800000;
+  while (g_get_monotonic_time () < until)
+    hb_harness_run_for (f->h, 100);
+  g_assert_false (recorder_has (&r, "stale c-ka stale"));
+  info = heartbeat_client_get_agent_info (client, "c-ka", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (heartbeat_agent_info_get_beats (info), >=, 6);
+  g_assert_cmpstr (heartbeat_agent_info_get_state (info), ==, "healthy");
+  g_clear_object (&info);
+
+  heartbeat_keep_alive_set_status (ka, "error");
+  wait_event (&r, "state c-ka healthy error");
+  heartbeat_keep_alive_mark_idle (ka);
+  g_assert_cmpstr (heartbeat_keep_alive_get_status (ka), ==, "idle");
+  wait_event (&r, "state c-ka error healthy");
+  heartbeat_keep_alive_update (ka, 42.0, NULL);
+  g_assert_cmpstr (heartbeat_keep_alive_get_status (ka), ==, "running");
+  hb_harness_run_for (f->h, 300);
+  info = heartbeat_client_get_agent_info (client, "c-ka", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (heartbeat_agent_info_get_status (info), ==, "running");
+  g_clear_object (&info);
+
+  /* a restart: registered again, and healthy */
+  kill_and_restart (f);
+  wait_event (&r, "daemon-appeared");
+  while (registered < 1)
+    hb_harness_run_for (f->h, 50);
+  g_assert_cmpuint (heartbeat_keep_alive_get_registrations (ka), ==, 2);
+  wait_event (&r, "registered c-ka serve");
+  hb_harness_run_for (f->h, 1000);
+  info = heartbeat_client_get_agent_info (client, "c-ka", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (heartbeat_agent_info_get_state (info), ==, "healthy");
+  g_assert_cmpuint (heartbeat_agent_info_get_beats (info), >=, 2);
+  g_clear_object (&info);
+  g_assert_false (recorder_has (&r, "stale c-ka stale"));
+
+  /* disposed: unregistered */
+  g_clear_object (&ka);
+  wait_event (&r, "unregistered c-ka unregistered");
+
+  /* the async constructor, and unregistering explicitly */
+  {
+    GAsyncResult *result = NULL;
+
+    heartbeat_keep_alive_new_async (client, "c-ka-async", NULL, NULL, on_result, &result);
+    ka = heartbeat_keep_alive_new_finish (wait_result (&result), &error);
+    g_clear_object (&result);
+    g_assert_no_error (error);
+    g_assert_cmpuint (heartbeat_keep_alive_get_registrations (ka), ==, 1);
+    g_assert_cmpuint (heartbeat_keep_alive_get_interval_usec (ka), ==, 5000000 / 3);
+    wait_event (&r, "registered c-ka-async ");
+    g_assert_true (heartbeat_keep_alive_unregister (ka, &error));
+    g_assert_no_error (error);
+    g_assert_false (heartbeat_keep_alive_get_registered (ka));
+    wait_event (&r, "unregistered c-ka-async unregistered");
+    g_clear_object (&ka);
+
+    /* a refused registration fails the constructor */
+    heartbeat_keep_alive_new_async (client, "bad id!", NULL, NULL, on_result, &result);
+    g_assert_null (heartbeat_keep_alive_new_finish (wait_result (&result), &error));
+    g_clear_object (&result);
+    g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT);
+  }
+  g_ptr_array_unref (r.events);
+}
+
+#define ADD(path, func) \
+  g_test_add ("/client/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  ADD ("async-calls", test_async_calls);
+  ADD ("sync-calls", test_sync_calls);
+  ADD ("new-for-bus-type", test_new_for_bus_type);
+  ADD ("signals", test_signals);
+  ADD ("keep-alive", test_keep_alive);
+  return g_test_run ();
+}
