@@ -8,7 +8,7 @@
 #      empty tmpfs, with a fresh /etc/machine-id and empty /tmp, /run,
 #      /var/tmp and /var/log/journal;
 #   3. installs STAGE into the running container as an admin would (copy the
-#      tree, systemd-sysusers, systemctl daemon-reload, systemctl reload
+#      tree, ldconfig, systemd-sysusers, systemctl daemon-reload, systemctl reload
 #      dbus) and checks the service: start/STATUS=, hbctl as root and as uid
 #      65534, journal fields, reload, bus activation, polkit with and without
 #      a rule, restart-unit alerts, systemd-analyze security, the watchdog;
@@ -275,13 +275,16 @@ cp -a "$STAGE/." "$ROOT/" || bail "cannot copy the install into the container"
 # systemd and dbus-daemon read the new unit and bus policy (dbus-daemon
 # notices the new policy by inotify too, but asynchronously: a start right
 # after the install can race it).
-out=$(in_ct systemd-sysusers 2>&1 && in_ct systemctl daemon-reload 2>&1 && in_ct systemctl reload dbus.service 2>&1)
+# ldconfig: libheartbeat-1 went into the prefix's libdir, as an admin's
+# meson install does outside a DESTDIR
+out=$(in_ct ldconfig 2>&1 && in_ct systemd-sysusers 2>&1 && in_ct systemctl daemon-reload 2>&1 &&
+      in_ct systemctl reload dbus.service 2>&1)
 rc=$?
 user=$(in_ct getent passwd heartbeat)
 load=$(prop LoadState)
 unitpath=$(prop FragmentPath)
 if [ $rc -eq 0 ] && [ -n "$user" ] && [ "$load" = loaded ]; then
-  ok "admin install: systemd-sysusers created \"${user%%:*}\", daemon-reload loaded $unitpath, dbus reloaded"
+  ok "admin install: ldconfig, systemd-sysusers created \"${user%%:*}\", daemon-reload loaded $unitpath, dbus reloaded"
 else
   not_ok "admin install: systemd-sysusers + daemon-reload" "rc=$rc output: $out" "user: $user" "LoadState=$load"
 fi
