@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tools/deps.sh [build|run|test]: installs the Debian packages heartbeat needs,
+# tools/deps.sh [build|run|test|docs]: installs the Debian packages heartbeat needs,
 # only those that are missing. Sourced by tools/run.sh and tools/test.sh.
 set -euo pipefail
 
@@ -18,6 +18,10 @@ test_packages=(
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
   strace python3-jsonschema python3-yaml
   gjs python3-gi gir1.2-glib-2.0
+)
+# only for -Ddocs=true (the API reference); neither run.sh nor test.sh needs it
+docs_packages=(
+  gi-docgen
 )
 
 hb_missing_packages () {
@@ -45,5 +49,6 @@ case "${1:-build}" in
   build) hb_install_packages "${build_packages[@]}" ;;
   run)   hb_install_packages "${build_packages[@]}" "${run_packages[@]}" ;;
   test)  hb_install_packages "${build_packages[@]}" "${test_packages[@]}" ;;
-  *) echo "usage: $0 [build|run|test]" >&2; exit 2 ;;
+  docs)  hb_install_packages "${build_packages[@]}" "${docs_packages[@]}" ;;
+  *) echo "usage: $0 [build|run|test|docs]" >&2; exit 2 ;;
 esac

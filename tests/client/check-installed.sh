@@ -3,8 +3,8 @@
 #
 # Installs the build into a temporary DESTDIR, checks that the library
 # exports only the heartbeat_ API under its soname, builds example.c with
-# the installed pkg-config file only, and runs it and example.py (with the
-# installed typelib, gi.require_version) against a heartbeatd through
+# the installed pkg-config file only, and runs it, example.py and example.js
+# (with the installed typelib) against a heartbeatd through
 # test-client-script. TAP on stdout.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
@@ -49,7 +49,7 @@ else
   not_ok "example.c does not build with pkg-config heartbeat-1"
 fi
 
-# both run against a daemon, with the installed library and typelib
+# all three run against a daemon, with the installed library and typelib
 export LD_LIBRARY_PATH=$libdir GI_TYPELIB_PATH=$typelibdir
 if [ -x "$tmp/example" ] && HB_CLIENT_COMMAND="$tmp/example" "$build/tests/client/test-client-script" -p /client/command >&2; then
   ok "example.c runs against heartbeatd"
@@ -64,6 +64,15 @@ if /usr/bin/python3 -c 'import gi' 2>/dev/null; then
   fi
 else
   n=$((n + 1)); echo "ok $n # SKIP PyGObject (python3-gi) is missing"
+fi
+if gjs=$(command -v gjs); then
+  if HB_CLIENT_COMMAND="$gjs -m $src/example.js" "$build/tests/client/test-client-script" -p /client/command >&2; then
+    ok "example.js runs against heartbeatd with the installed typelib"
+  else
+    not_ok "example.js against heartbeatd"
+  fi
+else
+  n=$((n + 1)); echo "ok $n # SKIP gjs is missing"
 fi
 echo "1..$n"
 exit $failed
