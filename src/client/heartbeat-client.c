@@ -964,14 +964,20 @@ on_proxy_signal (GDBusProxy *proxy,
   else if (g_strcmp0 (name, "AgentStale") == 0 &&
            g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sta{sv})")))
     {
+      g_autoptr(HeartbeatAgentInfo) info = NULL;
+
       g_variant_get (parameters, "(&st@a{sv})", &id, &usec, &agent);
-      g_signal_emit (self, signals[SIGNAL_AGENT_STALE], 0, id, (gint64) usec, agent);
+      info = heartbeat_agent_info_new (agent);
+      g_signal_emit (self, signals[SIGNAL_AGENT_STALE], 0, id, (gint64) usec, info);
     }
   else if (g_strcmp0 (name, "AgentTimedOut") == 0 &&
            g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sta{sv})")))
     {
+      g_autoptr(HeartbeatAgentInfo) info = NULL;
+
       g_variant_get (parameters, "(&st@a{sv})", &id, &usec, &agent);
-      g_signal_emit (self, signals[SIGNAL_AGENT_TIMED_OUT], 0, id, (gint64) usec, agent);
+      info = heartbeat_agent_info_new (agent);
+      g_signal_emit (self, signals[SIGNAL_AGENT_TIMED_OUT], 0, id, (gint64) usec, info);
     }
   else if (g_strcmp0 (name, "AgentRecovered") == 0 &&
            g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(s)")))
@@ -1371,25 +1377,25 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * @client: the client
    * @id: the agent's id
    * @idle_usec: how long it has been quiet
-   * @agent: the agent, an `a{sv}` (wrap it with heartbeat_agent_info_new())
+   * @agent: the agent as it was then
    *
    * An agent had no activity for its stale threshold.
    */
   signals[SIGNAL_AGENT_STALE] =
     g_signal_new ("agent-stale", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_INT64, G_TYPE_VARIANT);
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_INT64, HEARTBEAT_TYPE_AGENT_INFO);
   /**
    * HeartbeatClient::agent-timed-out:
    * @client: the client
    * @id: the agent's id
    * @running_usec: how long its run lasted
-   * @agent: the agent, an `a{sv}` (wrap it with heartbeat_agent_info_new())
+   * @agent: the agent as it was then
    *
    * An agent ran for its timeout threshold.
    */
   signals[SIGNAL_AGENT_TIMED_OUT] =
     g_signal_new ("agent-timed-out", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
-                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_INT64, G_TYPE_VARIANT);
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 3, G_TYPE_STRING, G_TYPE_INT64, HEARTBEAT_TYPE_AGENT_INFO);
   /**
    * HeartbeatClient::agent-recovered:
    * @client: the client

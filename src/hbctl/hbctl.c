@@ -1708,14 +1708,14 @@ on_unregistered (HeartbeatClient *client, const char *id, const char *reason, Wa
 }
 
 static void
-on_stale (HeartbeatClient *client, const char *id, gint64 idle, GVariant *agent, Watch *w)
+on_stale (HeartbeatClient *client, const char *id, gint64 idle, HeartbeatAgentInfo *agent, Watch *w)
 {
   /* TRANSLATORS: %s is a duration */
   emit_duration_event (w, "stale", id, "idle-usec", idle, _("idle %s"));
 }
 
 static void
-on_timed_out (HeartbeatClient *client, const char *id, gint64 running, GVariant *agent, Watch *w)
+on_timed_out (HeartbeatClient *client, const char *id, gint64 running, HeartbeatAgentInfo *agent, Watch *w)
 {
   /* TRANSLATORS: %s is a duration */
   emit_duration_event (w, "timed-out", id, "running-usec", running, _("running %s"));

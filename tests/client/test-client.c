@@ -113,20 +113,16 @@ on_unregistered (HeartbeatClient *c, const char *id, const char *reason, Recorde
 }
 
 static void
-on_stale (HeartbeatClient *c, const char *id, gint64 idle, GVariant *agent, Recorder *r)
+on_stale (HeartbeatClient *c, const char *id, gint64 idle, HeartbeatAgentInfo *info, Recorder *r)
 {
-  g_autoptr(HeartbeatAgentInfo) info = heartbeat_agent_info_new (agent);
-
   g_assert_cmpint (idle, >, 0);
   g_assert_cmpstr (heartbeat_agent_info_get_id (info), ==, id);
   record (r, g_strdup_printf ("stale %s %s", id, heartbeat_agent_info_get_state (info)));
 }
 
 static void
-on_timed_out (HeartbeatClient *c, const char *id, gint64 running, GVariant *agent, Recorder *r)
+on_timed_out (HeartbeatClient *c, const char *id, gint64 running, HeartbeatAgentInfo *info, Recorder *r)
 {
-  g_autoptr(HeartbeatAgentInfo) info = heartbeat_agent_info_new (agent);
-
   g_assert_cmpint (running, >, 0);
   record (r, g_strdup_printf ("timed-out %s %s", id, heartbeat_agent_info_get_id (info)));
 }

@@ -83,7 +83,7 @@ function main() {
     const events = [];
     client.connect('agent-registered', (c, id, task) => events.push(['registered', id, task]));
     client.connect('agent-stale', (c, id, idle, agent) =>
-        events.push(['stale', id, Heartbeat.AgentInfo.new(agent).state]));
+        events.push(['stale', id, agent.state]));
     client.connect('agent-state-changed', (c, id, a, b) => events.push(['state', id, a, b]));
     client.connect('agent-recovered', (c, id) => events.push(['recovered', id]));
     client.connect('agent-unregistered', (c, id, r) => events.push(['unregistered', id, r]));

@@ -76,7 +76,7 @@ def main():
     events = []
     client.connect("agent-registered", lambda c, i, t: events.append(("registered", i, t)))
     client.connect("agent-stale",
-                   lambda c, i, idle, agent: events.append(("stale", i, Heartbeat.AgentInfo.new(agent).props.state)))
+                   lambda c, i, idle, agent: events.append(("stale", i, agent.props.state)))
     client.connect("agent-state-changed", lambda c, i, a, b: events.append(("state", i, a, b)))
     client.connect("agent-recovered", lambda c, i: events.append(("recovered", i)))
     client.connect("agent-unregistered", lambda c, i, r: events.append(("unregistered", i, r)))
