@@ -39,8 +39,8 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 
+#include "hb-host.h"
 #include "hb-json.h"
 #include "hb-resources.h"
 #include "heartbeat-values.h"
@@ -881,103 +881,18 @@ handle_health (HbHttp            *self,
 /* ------------------------------------------------------------------ */
 /* The host: GET /v1/host                                              */
 
-/* The jiffies of every CPU from /proc/stat: in all, and not idle */
-static gboolean
-read_cpu (guint64 *busy,
-          guint64 *total)
-{
-  g_autofree char *contents = NULL;
-  guint64 v[8] = { 0 };
-  const char *p;
-  char *end;
-  int n = 0;
-
-  if (!g_file_get_contents ("/proc/stat", &contents, NULL, NULL) || !g_str_has_prefix (contents, "cpu "))
-    return FALSE;
-  for (p = contents + 4; n < 8; n++, p = end)
-    {
-      v[n] = g_ascii_strtoull (p, &end, 10);
-      if (end == p)
-        break;
-    }
-  if (n < 4)
-    return FALSE;
-  *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-  *busy = *total - v[3] - v[4];   /* minus idle and iowait */
-  return TRUE;
-}
-
-static guint64
-meminfo_kib (const char *contents, const char *key)
-{
-  const char *line = strstr (contents, key);
-
-  return line ? g_ascii_strtoull (line + strlen (key), NULL, 10) : 0;
-}
-
-/* The summary of the daemon's machine, the CPU use from the sample taken
- * HB_HTTP_CPU_SAMPLE_MS ago to now (the same keys as hbctl status --json
- * prints under "host"). */
+/* The summary of the daemon's machine (hb-host.c), the CPU use from the
+ * sample taken HB_HTTP_CPU_SAMPLE_MS ago to now, the disk that of the
+ * state database (hb_http_set_state_directory()). */
 static JsonNode *
 host_json (HbHttp *self)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autofree char *meminfo = NULL;
-  g_autofree char *loadavg = NULL;
-  /* the disk of the state database (hb_http_set_state_directory()) */
-  const char *disk = self->state_directory ? self->state_directory : "/";
-  guint64 busy, total, mem_total = 0, mem_used = 0, disk_total = 0, disk_used = 0;
-  struct statvfs fs;
+  guint64 busy, total;
+  double cpu = -1;
 
-  json_builder_begin_object (b);
-  add_member_string (b, "hostname", g_get_host_name ());
-
-  json_builder_set_member_name (b, "cpu-percent");
-  if (self->host_cpu_known && read_cpu (&busy, &total) && total > self->host_total && busy >= self->host_busy)
-    json_builder_add_double_value (b, MIN (100.0, 100.0 * (double) (busy - self->host_busy) /
-                                                  (double) (total - self->host_total)));
-  else
-    json_builder_add_null_value (b);
-  add_member_int (b, "cpus", g_get_num_processors ());
-
-  /* "0.52 0.40 0.33 1/123 4567" */
-  json_builder_set_member_name (b, "load-average");
-  if (g_file_get_contents ("/proc/loadavg", &loadavg, NULL, NULL))
-    {
-      const char *p = loadavg;
-      char *end;
-
-      json_builder_begin_array (b);
-      for (int i = 0; i < 3; i++, p = end)
-        {
-          double load = g_ascii_strtod (p, &end);
-
-          json_builder_add_double_value (b, end != p && isfinite (load) ? load : 0);
-        }
-      json_builder_end_array (b);
-    }
-  else
-    json_builder_add_null_value (b);
-
-  if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
-    {
-      mem_total = meminfo_kib (meminfo, "MemTotal:") * 1024;
-      mem_used = mem_total - MIN (mem_total, meminfo_kib (meminfo, "MemAvailable:") * 1024);
-    }
-  add_member_int (b, "memory-used-bytes", (gint64) mem_used);
-  add_member_int (b, "memory-total-bytes", (gint64) mem_total);
-
-  if (statvfs (disk, &fs) == 0)
-    {
-      disk_total = (guint64) fs.f_blocks * fs.f_frsize;
-      disk_used = (guint64) (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
-    }
-  add_member_string (b, "disk-path", disk);
-  add_member_int (b, "disk-used-bytes", (gint64) disk_used);
-  add_member_int (b, "disk-total-bytes", (gint64) disk_total);
-  add_member_int (b, "time-usec", g_get_real_time ());
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
+  if (self->host_cpu_known && hb_host_read_cpu (&busy, &total))
+    cpu = hb_host_cpu_percent (self->host_busy, self->host_total, busy, total);
+  return hb_host_to_json (cpu, self->state_directory ? self->state_directory : "/");
 }
 
 /* A request waiting for the CPU sample. Every request that comes while one
@@ -1046,7 +961,7 @@ handle_host (HbHttp            *self,
 
   if (self->host_sample_id == 0)
     {
-      self->host_cpu_known = read_cpu (&self->host_busy, &self->host_total);
+      self->host_cpu_known = hb_host_read_cpu (&self->host_busy, &self->host_total);
       self->host_sample_id = g_timeout_add (HB_HTTP_CPU_SAMPLE_MS, on_host_sampled, self);
     }
   waiter = g_new0 (HostWaiter, 1);

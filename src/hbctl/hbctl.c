@@ -19,11 +19,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "hbctl-build-config.h"
+#include "hb-host.h"
 #include "heartbeat-client.h"
 #include "heartbeat-duration.h"
 
@@ -665,117 +665,6 @@ host_clear (Host *host)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Host, host_clear)
 
-static gboolean
-read_cpu (guint64 *busy, guint64 *total)
-{
-  g_autofree char *contents = NULL;
-  guint64 v[8] = { 0 };
-
-  if (!g_file_get_contents ("/proc/stat", &contents, NULL, NULL) ||
-      sscanf (contents, "cpu %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-              " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
-              " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
-              &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 4)
-    return FALSE;
-  *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
-  *busy = *total - v[3] - v[4];   /* minus idle and iowait */
-  return TRUE;
-}
-
-static guint64
-meminfo_kib (const char *contents, const char *key)
-{
-  const char *line = strstr (contents, key);
-
-  return line ? g_ascii_strtoull (line + strlen (key), NULL, 10) : 0;
-}
-
-/* This machine, as GET /v1/host gives the daemon's (the disk is that of
- * /, the state directory being the daemon's to know): the JSON, and
- * *host filled. */
-static JsonNode *
-read_local_host (Host *host)
-{
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autofree char *meminfo = NULL;
-  g_autofree char *loadavg = NULL;
-  guint64 busy1, total1, busy2, total2;
-  double load[3] = { -1, -1, -1 };
-  struct statvfs fs;
-
-  host->hostname = g_strdup (g_get_host_name ());
-  host->cpu_percent = -1;
-  /* CPU use is a difference: two samples a tenth of a second apart. */
-  if (read_cpu (&busy1, &total1))
-    {
-      g_usleep (G_USEC_PER_SEC / 10);
-      if (read_cpu (&busy2, &total2) && total2 > total1 && busy2 >= busy1)
-        host->cpu_percent = MIN (100.0, 100.0 * (double) (busy2 - busy1) / (double) (total2 - total1));
-    }
-  if (g_file_get_contents ("/proc/loadavg", &loadavg, NULL, NULL))
-    {
-      const char *p = loadavg;
-      char *end;
-
-      for (int i = 0; i < 3; i++, p = end)
-        {
-          load[i] = g_ascii_strtod (p, &end);
-          if (end == p || !isfinite (load[i]))
-            load[i] = 0;
-        }
-    }
-  host->load1 = load[0];
-
-  host->mem_used = host->mem_total = 0;
-  if (g_file_get_contents ("/proc/meminfo", &meminfo, NULL, NULL))
-    {
-      host->mem_total = meminfo_kib (meminfo, "MemTotal:") * 1024;
-      host->mem_used = host->mem_total - MIN (host->mem_total, meminfo_kib (meminfo, "MemAvailable:") * 1024);
-    }
-
-  host->disk_used = host->disk_total = 0;
-  if (statvfs ("/", &fs) == 0)
-    {
-      host->disk_total = (guint64) fs.f_blocks * fs.f_frsize;
-      host->disk_used = (guint64) (fs.f_blocks - fs.f_bfree) * fs.f_frsize;
-    }
-
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "hostname");
-  json_builder_add_string_value (b, host->hostname);
-  json_builder_set_member_name (b, "cpu-percent");
-  if (host->cpu_percent >= 0)
-    json_builder_add_double_value (b, host->cpu_percent);
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "cpus");
-  json_builder_add_int_value (b, g_get_num_processors ());
-  json_builder_set_member_name (b, "load-average");
-  if (load[0] >= 0)
-    {
-      json_builder_begin_array (b);
-      for (int i = 0; i < 3; i++)
-        json_builder_add_double_value (b, load[i]);
-      json_builder_end_array (b);
-    }
-  else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "memory-used-bytes");
-  json_builder_add_int_value (b, (gint64) host->mem_used);
-  json_builder_set_member_name (b, "memory-total-bytes");
-  json_builder_add_int_value (b, (gint64) host->mem_total);
-  json_builder_set_member_name (b, "disk-path");
-  json_builder_add_string_value (b, "/");
-  json_builder_set_member_name (b, "disk-used-bytes");
-  json_builder_add_int_value (b, (gint64) host->disk_used);
-  json_builder_set_member_name (b, "disk-total-bytes");
-  json_builder_add_int_value (b, (gint64) host->disk_total);
-  json_builder_set_member_name (b, "time-usec");
-  json_builder_add_int_value (b, g_get_real_time ());
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
-}
-
 static double
 member_double (JsonObject *object, const char *name, double fallback)
 {
@@ -816,6 +705,28 @@ host_from_json (JsonNode *node,
   host->mem_total = object ? member_bytes (object, "memory-total-bytes") : 0;
   host->disk_used = object ? member_bytes (object, "disk-used-bytes") : 0;
   host->disk_total = object ? member_bytes (object, "disk-total-bytes") : 0;
+}
+
+/* This machine, as GET /v1/host gives the daemon's (the disk is that of
+ * /, the state directory being the daemon's to know): the JSON, and
+ * *host filled. CPU use is a difference: two samples a tenth of a second
+ * apart. */
+static JsonNode *
+read_local_host (Host *host)
+{
+  guint64 busy1, total1, busy2, total2;
+  double cpu = -1;
+  JsonNode *node;
+
+  if (hb_host_read_cpu (&busy1, &total1))
+    {
+      g_usleep (G_USEC_PER_SEC / 10);
+      if (hb_host_read_cpu (&busy2, &total2))
+        cpu = hb_host_cpu_percent (busy1, total1, busy2, total2);
+    }
+  node = hb_host_to_json (cpu, "/");
+  host_from_json (node, host);
+  return node;
 }
 
 static char *
