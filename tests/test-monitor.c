@@ -1617,6 +1617,157 @@ test_gone_beat_revives (Fixture       *f,
   expect_events (f, STATE ("worker", HEALTHY, STALE), STALE ("worker", SECONDS (10)));
 }
 
+
+/* ------------------------------------------------------------------ */
+/* History and unit starts */
+
+/* The states of @agent's history, as "a b c". */
+static char *
+history_states (HeartbeatAgent *agent)
+{
+  g_autoptr(GVariant) history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+  g_autoptr(GString) out = g_string_new (NULL);
+  GVariantIter iter;
+  guint64 at, last = 0;
+  const char *state;
+
+  g_variant_iter_init (&iter, history);
+  while (g_variant_iter_next (&iter, "(t&s)", &at, &state))
+    {
+      g_assert_cmpuint (at, >=, last);
+      last = at;
+      g_string_append_printf (out, "%s%s", out->len ? " " : "", state);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static void
+test_history_records_changes (Fixture       *f,
+                              gconstpointer  data)
+{
+  gint64 before = g_get_real_time ();
+  HeartbeatAgent *agent = declare_agent (f, "svc", SECONDS (10), HOURS (1));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *states = NULL;
+  g_autoptr(GVariant) history = NULL;
+  guint64 first_at;
+
+  advance_to (f, T0 + SECONDS (1));
+  beat (f, "svc");
+  beat (f, "svc");               /* no change, no entry */
+  check_at (f, T0 + SECONDS (11));
+  beat (f, "svc");
+  mark_gone (f, "svc");
+  g_assert_true (heartbeat_monitor_mark_started (f->monitor, "svc", g_get_real_time (), &error));
+  g_assert_no_error (error);
+  states = history_states (agent);
+  g_assert_cmpstr (states, ==, "no-heartbeat healthy stale healthy gone healthy");
+
+  history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+  g_variant_get_child (history, 0, "(t&s)", &first_at, NULL);
+  g_assert_cmpuint (first_at, >=, (guint64) before);
+  g_assert_cmpuint (first_at, <=, (guint64) g_get_real_time ());
+}
+
+static void
+test_history_bounded (Fixture       *f,
+                      gconstpointer  data)
+{
+  HeartbeatAgent *agent = register_agent (f, "flappy", SECONDS (10), HOURS (1));
+  g_autoptr(GVariant) history = NULL;
+  const char *state;
+
+  for (int i = 0; i < 3 * HEARTBEAT_HISTORY_MAX_ENTRIES; i++)
+    {
+      mark_gone (f, "flappy");
+      beat (f, "flappy");
+    }
+  mark_gone (f, "flappy");
+  history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+  g_assert_cmpuint (g_variant_n_children (history), ==, HEARTBEAT_HISTORY_MAX_ENTRIES);
+  g_variant_get_child (history, HEARTBEAT_HISTORY_MAX_ENTRIES - 1, "(t&s)", NULL, &state);
+  g_assert_cmpstr (state, ==, "gone");
+  g_variant_get_child (history, HEARTBEAT_HISTORY_MAX_ENTRIES - 2, "(t&s)", NULL, &state);
+  g_assert_cmpstr (state, ==, "healthy");
+}
+
+static void
+test_history_restored_and_aged (Fixture       *f,
+                                gconstpointer  data)
+{
+  gint64 real_now = g_get_real_time ();
+  g_autoptr(GVariant) saved = g_variant_ref_sink (g_variant_new_parsed (
+    "[(%t, 'healthy'), (%t, 'stale'), (%t, 'no-such-state'), (%t, 'healthy')]",
+    (guint64) (real_now - HOURS (72)), (guint64) (real_now - HOURS (48)),
+    (guint64) (real_now - HOURS (30)), (guint64) (real_now - HOURS (1))));
+  HeartbeatAgentSnapshot snapshot = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = real_now - HOURS (1),
+    .last_activity_at_realtime = real_now,
+    .history = saved,
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autofree char *states = NULL;
+  HeartbeatAgent *agent;
+  guint64 at;
+
+  agent = heartbeat_monitor_restore (f->monitor, "worker", NULL, &snapshot, &error);
+  g_assert_no_error (error);
+  /* the unknown state is skipped, nothing is added for the same state,
+   * and of what is older than a day only the newest is kept: the state
+   * the day began in */
+  states = history_states (agent);
+  g_assert_cmpstr (states, ==, "stale healthy");
+
+  /* a change adds to it */
+  mark_gone (f, "worker");
+  history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+  g_assert_cmpuint (g_variant_n_children (history), ==, 3);
+  g_variant_get_child (history, 0, "(t&s)", &at, NULL);
+  g_assert_cmpuint (at, ==, (guint64) (real_now - HOURS (48)));
+  g_clear_pointer (&states, g_free);
+  states = history_states (agent);
+  g_assert_cmpstr (states, ==, "stale healthy gone");
+}
+
+static void
+test_started_is_a_new_run (Fixture       *f,
+                           gconstpointer  data)
+{
+  HeartbeatAgent *agent = declare_agent (f, "svc", SECONDS (10), HOURS (1));
+  g_autoptr(GError) error = NULL;
+
+  expect_events (f, REGISTERED ("svc"));
+  advance_to (f, T0 + SECONDS (1));
+  beat (f, "svc");
+  beat (f, "svc");
+  expect_events (f, STATE ("svc", NO_HEARTBEAT, HEALTHY));
+  advance_to (f, T0 + SECONDS (3));
+  mark_gone (f, "svc");
+  expect_events (f, STATE ("svc", HEALTHY, GONE));
+
+  /* systemd says the unit became active 2 s ago */
+  advance_to (f, T0 + SECONDS (20));
+  g_assert_true (heartbeat_monitor_mark_started (f->monitor, "svc",
+                                                 g_get_real_time () - SECONDS (2), &error));
+  g_assert_no_error (error);
+  expect_events (f, STATE ("svc", GONE, HEALTHY));
+  g_assert_cmpuint (heartbeat_agent_get_beats (agent), ==, 2);   /* not a beat */
+  g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, "running");
+  g_assert_cmpint (heartbeat_agent_get_running_usec (agent, f->now), >=, SECONDS (2) - SECONDS (1) / 10);
+  g_assert_cmpint (heartbeat_agent_get_running_usec (agent, f->now), <=, SECONDS (2) + SECONDS (1) / 10);
+
+  /* it never beats: stale 10 s after the start (the hung case) */
+  check_at (f, T0 + SECONDS (27));
+  expect_no_events (f);
+  check_at (f, T0 + SECONDS (29));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
+
+  g_assert_false (heartbeat_monitor_mark_started (f->monitor, "nobody", g_get_real_time (), &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND);
+}
+
 /* ------------------------------------------------------------------ */
 /* Unregister, listing, status */
 
@@ -3196,6 +3347,10 @@ main (int   argc,
   ADD_TEST ("/monitor/gone/removed-after-retention", test_gone_removed_after_retention);
   ADD_TEST ("/monitor/gone/declared-agent-stays", test_gone_declared_stays);
   ADD_TEST ("/monitor/gone/beat-revives", test_gone_beat_revives);
+  ADD_TEST ("/monitor/history/records-changes", test_history_records_changes);
+  ADD_TEST ("/monitor/history/bounded", test_history_bounded);
+  ADD_TEST ("/monitor/history/restored-and-aged", test_history_restored_and_aged);
+  ADD_TEST ("/monitor/started/new-run", test_started_is_a_new_run);
 
   ADD_TEST ("/monitor/unregister/removes-agent-and-deadlines", test_unregister_removes_agent);
   ADD_TEST ("/monitor/list/sorted-by-id-with-counts", test_list_sorted_with_counts);

@@ -194,6 +194,17 @@ test_round_trip (Fixture *f, gconstpointer data)
 
   b = heartbeat_monitor_lookup (monitor2, "broken");
   g_assert_cmpint (heartbeat_agent_get_state (b), ==, HEARTBEAT_AGENT_STATE_ERROR);
+  /* its history, times and all */
+  {
+    g_autoptr(GVariant) saved = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (f->monitor, "broken")));
+    g_autoptr(GVariant) restored = g_variant_ref_sink (heartbeat_agent_get_history (b));
+    g_autofree char *text = g_variant_print (restored, FALSE);
+
+    g_assert_cmpuint (g_variant_n_children (restored), ==, 2);
+    g_assert_true (g_variant_equal (saved, restored));
+    g_assert_nonnull (strstr (text, "'healthy'"));
+    g_assert_nonnull (strstr (text, "'error'"));
+  }
   g_assert_cmpstr (heartbeat_agent_get_status (b), ==, "error");
   g_assert_cmpuint (heartbeat_agent_get_beats (b), ==, 1);
 
@@ -503,6 +514,53 @@ test_json_imported_once (Fixture *f, gconstpointer data)
   g_unlink (imported);
 }
 
+/* A database of schema 1 (before histories) is upgraded in place: its
+ * agents stay, each with a history that starts at the upgrade. */
+static void
+test_schema1_upgraded (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  sqlite3 *db = NULL;
+  const char *state;
+
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db,
+                                 "CREATE TABLE agents (id TEXT PRIMARY KEY NOT NULL,"
+                                 "  task_id TEXT, state TEXT NOT NULL, status TEXT,"
+                                 "  owner_uid INTEGER NOT NULL, pid INTEGER NOT NULL, bound_to TEXT,"
+                                 "  declared INTEGER NOT NULL, stale_after INTEGER NOT NULL,"
+                                 "  timeout_after INTEGER NOT NULL, started_at INTEGER NOT NULL,"
+                                 "  metadata BLOB) WITHOUT ROWID;"
+                                 "CREATE TABLE activity (id TEXT PRIMARY KEY NOT NULL,"
+                                 "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
+                                 "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER) WITHOUT ROWID;"
+                                 "INSERT INTO meta VALUES ('clean', 1);"
+                                 "INSERT INTO agents (id, task_id, state, owner_uid, pid, declared, stale_after,"
+                                 " timeout_after, started_at) VALUES ('old', 'nightly', 'error', 0, 0, 0, 0, 0, 1);"
+                                 "PRAGMA user_version=1;",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  g_assert_true (hb_state_load (f->state, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (heartbeat_monitor_lookup (f->monitor, "old"));
+  history = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (f->monitor, "old")));
+  g_assert_cmpuint (g_variant_n_children (history), ==, 1);
+  g_variant_get_child (history, 0, "(t&s)", NULL, &state);
+  g_assert_cmpstr (state, ==, "error");
+  g_assert_true (heartbeat_monitor_mark_gone (f->monitor, "old", &error));
+  g_assert_true (hb_state_flush (f->state, &error));
+  g_assert_no_error (error);
+
+  monitor2 = reload (f, &state2);
+  g_clear_pointer (&history, g_variant_unref);
+  history = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (monitor2, "old")));
+  g_assert_cmpuint (g_variant_n_children (history), ==, 2);
+}
+
 /* A row that does not make an agent is skipped, the others restored. */
 static void
 test_bad_row_skipped (Fixture *f, gconstpointer data)
@@ -743,6 +801,7 @@ main (int argc, char **argv)
   ADD_UNLOADED ("/state/corrupt-database-moved-aside", test_corrupt_database_moved_aside);
   ADD_UNLOADED ("/state/json-imported-once", test_json_imported_once);
   ADD_UNLOADED ("/state/bad-json-entry-skipped", test_bad_entry_skipped);
+  ADD_UNLOADED ("/state/schema-1-upgraded", test_schema1_upgraded);
   ADD ("/state/bad-row-skipped", test_bad_row_skipped);
   ADD ("/state/write-failure-is-a-problem", test_write_failure_is_a_problem);
   ADD ("/state/lock", test_lock);

@@ -2,7 +2,8 @@
  *
  * The agents live in an SQLite database, STATE_DIR/agents.db, in WAL mode.
  * Two tables: `agents` holds what changes seldom (options, state, status,
- * metadata as serialized GVariant bytes, which keep their types exactly),
+ * metadata and the history of state changes as serialized GVariant bytes,
+ * which keep their types exactly),
  * `activity` what every beat changes (last activity, beat count), in rows
  * narrow enough that saving a thousand beating agents writes a few pages.
  * Times are wall-clock µs; thresholds of 0 mean "the monitor's", so a
@@ -58,7 +59,7 @@
 #include "hb-json.h"
 
 #define DB_FILE            "agents.db"
-#define DB_SCHEMA          1          /* PRAGMA user_version */
+#define DB_SCHEMA          2          /* PRAGMA user_version */
 #define JSON_FILE          "agents.json"
 #define STATE_JSON_VERSION       1
 /* The JSON file's own structure nests three levels; metadata is a string. */
@@ -81,8 +82,8 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_DELETE_AGENT] = "DELETE FROM agents WHERE id = ?1",
   [STMT_DELETE_ACTIVITY] = "DELETE FROM activity WHERE id = ?1",
   [STMT_SAVE_AGENT] = "INSERT OR REPLACE INTO agents (id, task_id, state, status, owner_uid, pid,"
-                      " bound_to, declared, stale_after, timeout_after, started_at, metadata)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                      " bound_to, declared, stale_after, timeout_after, started_at, metadata, history)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [STMT_SAVE_ACTIVITY] = "INSERT OR REPLACE INTO activity (id, last_activity_at, beats) VALUES (?1, ?2, ?3)",
   [STMT_SET_META] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
 };
@@ -113,6 +114,7 @@ typedef struct {
   gint64    last_activity_at;
   gint64    beats;
   GBytes   *metadata;
+  GBytes   *history;       /* heartbeat_agent_get_history(), serialized */
 } Row;
 
 /* A transaction for the writer thread. */
@@ -196,6 +198,7 @@ row_free (Row *row)
   g_free (row->status);
   g_free (row->bound_to);
   g_clear_pointer (&row->metadata, g_bytes_unref);
+  g_clear_pointer (&row->history, g_bytes_unref);
   g_free (row);
 }
 
@@ -310,12 +313,22 @@ db_open (const char *path,
                     "  owner_uid INTEGER NOT NULL, pid INTEGER NOT NULL, bound_to TEXT,"
                     "  declared INTEGER NOT NULL, stale_after INTEGER NOT NULL,"
                     "  timeout_after INTEGER NOT NULL, started_at INTEGER NOT NULL,"
-                    "  metadata BLOB) WITHOUT ROWID;"
+                    "  metadata BLOB, history BLOB) WITHOUT ROWID;"
                     "CREATE TABLE activity ("
                     "  id TEXT PRIMARY KEY NOT NULL,"
                     "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
                     "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER) WITHOUT ROWID;"
                     "INSERT INTO meta VALUES ('clean', 1);"
+                    "PRAGMA user_version=" G_STRINGIFY (DB_SCHEMA) ";"
+                    "COMMIT;", error))
+        goto fail;
+    }
+  else if (version == 1)
+    {
+      /* 1 → 2: the agents' history of state changes */
+      if (!db_exec (db,
+                    "BEGIN;"
+                    "ALTER TABLE agents ADD COLUMN history BLOB;"
                     "PRAGMA user_version=" G_STRINGIFY (DB_SCHEMA) ";"
                     "COMMIT;", error))
         goto fail;
@@ -391,6 +404,11 @@ db_write_row (HbState   *self,
                            (int) g_bytes_get_size (row->metadata), SQLITE_STATIC);
       else
         sqlite3_bind_null (s, 12);
+      if (row->history)
+        sqlite3_bind_blob (s, 13, g_bytes_get_data (row->history, NULL),
+                           (int) g_bytes_get_size (row->history), SQLITE_STATIC);
+      else
+        sqlite3_bind_null (s, 13);
       if (!step_done (db, s, "Cannot save an agent", error))
         return FALSE;
     }
@@ -438,7 +456,7 @@ db_get_meta (sqlite3    *db,
 #define SELECT_ROWS \
   "SELECT a.id, a.task_id, a.state, a.status, a.owner_uid, a.pid, a.bound_to, a.declared," \
   " a.stale_after, a.timeout_after, a.started_at, a.metadata," \
-  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0)" \
+  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history" \
   " FROM agents a LEFT JOIN activity v ON v.id = a.id"
 
 static Row *
@@ -465,6 +483,9 @@ row_from_statement (sqlite3_stmt *stmt)
     row->metadata = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 11));
   row->last_activity_at = sqlite3_column_int64 (stmt, 12);
   row->beats = sqlite3_column_int64 (stmt, 13);
+  blob = sqlite3_column_blob (stmt, 14);
+  if (blob || sqlite3_column_type (stmt, 14) == SQLITE_BLOB)
+    row->history = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 14));
   return row;
 }
 
@@ -586,6 +607,11 @@ row_from_agent (HbState    *self,
   metadata = heartbeat_agent_get_metadata (agent);
   if (metadata)
     row->metadata = g_variant_get_data_as_bytes (metadata);
+  {
+    g_autoptr(GVariant) history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+
+    row->history = g_variant_get_data_as_bytes (history);
+  }
   return row;
 }
 
@@ -909,6 +935,7 @@ restore_row (HbState    *self,
   HeartbeatAgentOptions options = { 0 };
   HeartbeatAgentSnapshot snapshot = { 0 };
   g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GVariant) history = NULL;
 
   if (!row->present)
     {
@@ -934,6 +961,13 @@ restore_row (HbState    *self,
           return FALSE;
         }
     }
+  /* a damaged history is only lost, the agent kept */
+  if (row->history)
+    {
+      history = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("a(ts)"), row->history, FALSE));
+      if (!g_variant_is_normal_form (history))
+        g_clear_pointer (&history, g_variant_unref);
+    }
 
   options.task_id = row->task_id;
   options.stale_after_usec = row->stale_after;
@@ -948,6 +982,7 @@ restore_row (HbState    *self,
   snapshot.last_activity_at_realtime = row->last_activity_at;
   snapshot.declared = row->declared;
   snapshot.active_until_realtime = active_until;
+  snapshot.history = history;
 
   if (revert)
     heartbeat_monitor_revert (self->monitor, row->id, &options, &snapshot, error);

@@ -43,6 +43,7 @@ struct _HeartbeatAgent {
   char    *bound_to;
   const char *status;
   GVariant *metadata;
+  struct _HeartbeatHistory *history; /* state changes, or NULL before the first */
   char     id[];
 };
 
@@ -55,5 +56,9 @@ void            heartbeat_agent_set_bound_to   (HeartbeatAgent *agent,
                                                 const char     *bound_to);
 void            heartbeat_agent_take_metadata  (HeartbeatAgent *agent,
                                                 GVariant       *metadata);
+void            heartbeat_agent_record_state   (HeartbeatAgent *agent,
+                                                gint64          at_realtime);
+void            heartbeat_agent_set_history    (HeartbeatAgent *agent,
+                                                GVariant       *history);
 
 G_END_DECLS

@@ -80,6 +80,7 @@ heartbeat_agent_unref (HeartbeatAgent *agent)
   g_free (agent->task_id);
   g_free (agent->bound_to);
   g_clear_pointer (&agent->metadata, g_variant_unref);
+  g_free (agent->history);
   g_free (agent);
 }
 
@@ -441,6 +442,134 @@ heartbeat_agent_get_running_usec (const HeartbeatAgent *agent,
 {
   g_return_val_if_fail (agent != NULL, 0);
   return MAX (0, now - agent->started_at);
+}
+
+/* ------------------------------------------------------------------ */
+/* History                                                             */
+
+/* One state change: the wall-clock µs the agent entered @state. */
+typedef struct {
+  gint64 at;
+  gint32 state;
+} HistoryEntry;
+
+/* Oldest first, grown by doubling up to HEARTBEAT_HISTORY_MAX_ENTRIES, so
+ * an agent that never changes state costs one small allocation. */
+struct _HeartbeatHistory {
+  guint        len;
+  guint        cap;
+  HistoryEntry entries[];
+};
+
+static void
+history_drop_first (struct _HeartbeatHistory *history,
+                    guint                     n)
+{
+  history->len -= n;
+  memmove (history->entries, history->entries + n, history->len * sizeof (HistoryEntry));
+}
+
+static void
+history_append (HeartbeatAgent *agent,
+                gint64          at,
+                gint32          state)
+{
+  struct _HeartbeatHistory *history = agent->history;
+  guint old;
+
+  if (history && history->len > 0)
+    {
+      HistoryEntry *last = &history->entries[history->len - 1];
+
+      if (last->state == state)
+        return;
+      /* a wall-clock step back must not reorder the timeline */
+      at = MAX (at, last->at);
+      /* keep the newest entry older than a day: the state the day began in */
+      for (old = 0; old + 1 < history->len && history->entries[old + 1].at < at - HEARTBEAT_HISTORY_MAX_AGE; old++)
+        ;
+      if (history->len - old >= HEARTBEAT_HISTORY_MAX_ENTRIES)
+        old = history->len - HEARTBEAT_HISTORY_MAX_ENTRIES + 1;
+      if (old > 0)
+        history_drop_first (history, old);
+    }
+  if (history == NULL || history->len == history->cap)
+    {
+      guint cap = history ? MIN (history->cap * 2, HEARTBEAT_HISTORY_MAX_ENTRIES) : 2;
+
+      history = g_realloc (history, sizeof (struct _HeartbeatHistory) + cap * sizeof (HistoryEntry));
+      if (agent->history == NULL)
+        history->len = 0;
+      history->cap = cap;
+      agent->history = history;
+    }
+  history->entries[history->len].at = at;
+  history->entries[history->len].state = state;
+  history->len++;
+}
+
+/* Records that the agent entered its current state at @at_realtime (a no-op
+ * if the history already ends in that state). */
+void
+heartbeat_agent_record_state (HeartbeatAgent *agent,
+                              gint64          at_realtime)
+{
+  history_append (agent, at_realtime, agent->state);
+}
+
+/* Replaces the history with @history, an `a(ts)` as
+ * heartbeat_agent_get_history() gives (a store's copy): entries with an
+ * unknown state are skipped, times are put in order, the newest
+ * HEARTBEAT_HISTORY_MAX_ENTRIES kept. Does not add the current state. */
+void
+heartbeat_agent_set_history (HeartbeatAgent *agent,
+                             GVariant       *history)
+{
+  gsize n, first;
+
+  g_clear_pointer (&agent->history, g_free);
+  if (history == NULL || !g_variant_is_of_type (history, G_VARIANT_TYPE ("a(ts)")))
+    return;
+  n = g_variant_n_children (history);
+  first = n > HEARTBEAT_HISTORY_MAX_ENTRIES ? n - HEARTBEAT_HISTORY_MAX_ENTRIES : 0;
+  for (gsize i = first; i < n; i++)
+    {
+      guint64 at;
+      const char *nick;
+      HeartbeatAgentState state;
+
+      g_variant_get_child (history, i, "(t&s)", &at, &nick);
+      if (!heartbeat_agent_state_from_string (nick, &state) || at > G_MAXINT64)
+        continue;
+      history_append (agent, (gint64) at, state);
+    }
+}
+
+/**
+ * heartbeat_agent_get_history:
+ * @agent: a #HeartbeatAgent
+ *
+ * The agent's recent state changes, oldest first: when it was registered
+ * or declared, and each change since (at most
+ * %HEARTBEAT_HISTORY_MAX_ENTRIES, and of the ones older than
+ * %HEARTBEAT_HISTORY_MAX_AGE only the newest). Each entry is the wall-clock
+ * µs at which the agent entered a state and that state's nick; the last
+ * entry is the current state. A store keeps it with the agent.
+ *
+ * Returns: (transfer floating): an `a(ts)` array
+ */
+GVariant *
+heartbeat_agent_get_history (const HeartbeatAgent *agent)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(ts)"));
+
+  g_return_val_if_fail (agent != NULL, NULL);
+
+  if (agent->history)
+    for (guint i = 0; i < agent->history->len; i++)
+      g_variant_builder_add (&builder, "(ts)", (guint64) MAX (agent->history->entries[i].at, 0),
+                             heartbeat_agent_state_to_string (agent->history->entries[i].state));
+  return g_variant_builder_end (&builder);
 }
 
 /**

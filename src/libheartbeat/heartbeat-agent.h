@@ -46,6 +46,23 @@ typedef enum {
 #define HEARTBEAT_AGENT_N_STATES (HEARTBEAT_AGENT_STATE_NO_HEARTBEAT + 1)
 
 /**
+ * HEARTBEAT_HISTORY_MAX_ENTRIES:
+ *
+ * The most state changes an agent's history keeps (see
+ * heartbeat_agent_get_history()).
+ */
+#define HEARTBEAT_HISTORY_MAX_ENTRIES 128
+
+/**
+ * HEARTBEAT_HISTORY_MAX_AGE:
+ *
+ * How long, in µs, an agent's history keeps a state change (24 h): when a
+ * change is recorded, the entries older than this are dropped, except the
+ * newest of them, which says what state the last day began in.
+ */
+#define HEARTBEAT_HISTORY_MAX_AGE (G_GINT64_CONSTANT (24) * 3600 * G_USEC_PER_SEC)
+
+/**
  * HeartbeatAgent:
  *
  * A registered agent. A reference-counted, read-only view for callers: the
@@ -84,6 +101,7 @@ gint64               heartbeat_agent_get_idle_usec       (const HeartbeatAgent *
                                                           gint64                now);
 gint64               heartbeat_agent_get_running_usec    (const HeartbeatAgent *agent,
                                                           gint64                now);
+GVariant            *heartbeat_agent_get_history         (const HeartbeatAgent *agent);
 
 const char          *heartbeat_agent_state_to_string     (HeartbeatAgentState  state);
 gboolean             heartbeat_agent_state_from_string   (const char          *nick,

@@ -335,7 +335,10 @@ set_state (HeartbeatMonitor   *self,
   self->state_counts[state]++;
   agent->state = state;
   if (old != state)
-    note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
+    {
+      heartbeat_agent_record_state (agent, heartbeat_monitor_to_realtime (self, monitor_now (self)));
+      note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
+    }
   return old;
 }
 
@@ -556,6 +559,7 @@ add_agent (HeartbeatMonitor            *self,
   agent->started_at = now;
   agent->last_activity_at = now;
   agent->mark_at = G_MININT64;
+  heartbeat_agent_record_state (agent, heartbeat_monitor_to_realtime (self, now));
   insert_agent (self, agent);
   note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
   return agent;
@@ -1039,6 +1043,12 @@ restore_agent (HeartbeatMonitor             *self,
     agent->mark_at = to_monotonic (snapshot->active_until_realtime, now, real_now);
   heartbeat_agent_set_status (agent, snapshot->status);
   agent->idle = g_strcmp0 (agent->status, "idle") == 0;
+  /* the saved timeline, then now if it did not end in this state */
+  if (snapshot->history)
+    {
+      heartbeat_agent_set_history (agent, snapshot->history);
+      heartbeat_agent_record_state (agent, real_now);
+    }
   schedule (self, agent);
   return agent;
 }
@@ -1408,6 +1418,47 @@ heartbeat_monitor_mark_gone (HeartbeatMonitor *monitor,
   agent->idle = FALSE;
   schedule (monitor, agent);
   emit_state_changed (monitor, agent, old);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_mark_started:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @started_realtime: when the process behind it started, wall-clock µs; a
+ *   moment in the future counts as now
+ * @error: return location for a #GError
+ *
+ * Says the process behind the agent (re)started at @started_realtime, as a
+ * front learns it from a service manager: a new run. The agent is healthy
+ * (or stale at once, if @started_realtime is longer ago than its stale
+ * threshold), its status `running`, its run and its idle time counted from
+ * @started_realtime. It is not a beat: the beat count stays, and the
+ * process must beat within its stale threshold or the agent goes stale,
+ * the way a process that started but hangs is told from one that runs.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_mark_started (HeartbeatMonitor *monitor,
+                                const char       *id,
+                                gint64            started_realtime,
+                                GError          **error)
+{
+  HeartbeatAgent *agent;
+  gint64 now, at;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  now = monitor_now (monitor);
+  at = now - MAX (0, g_get_real_time () - started_realtime);
+  agent->started_at = at;
+  agent->idle = FALSE;
+  record_activity (monitor, agent, NULL, NULL, FALSE, at);
   return TRUE;
 }
 

@@ -164,6 +164,8 @@ typedef struct {
  *   is exact. A healthy agent is not judged stale before its threshold has
  *   passed from there, while its idle time still counts from its last
  *   known activity.
+ * @history: (nullable): the agent's history as heartbeat_agent_get_history()
+ *   gave it (`a(ts)`), or %NULL to start a new one at the restore
  *
  * An agent as persisted by a front, for heartbeat_monitor_restore(). Times
  * are wall-clock, so an agent that went quiet while the daemon was down is
@@ -177,6 +179,7 @@ typedef struct {
   gint64              last_activity_at_realtime;
   gboolean            declared;
   gint64              active_until_realtime;
+  GVariant           *history;
 } HeartbeatAgentSnapshot;
 
 /**
@@ -280,6 +283,10 @@ gboolean          heartbeat_monitor_mark_idle         (HeartbeatMonitor         
                                                        GError                     **error);
 gboolean          heartbeat_monitor_mark_gone         (HeartbeatMonitor            *monitor,
                                                        const char                  *id,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_mark_started      (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       gint64                       started_realtime,
                                                        GError                     **error);
 gboolean          heartbeat_monitor_unregister        (HeartbeatMonitor            *monitor,
                                                        const char                  *id,
