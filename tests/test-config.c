@@ -221,6 +221,17 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:x]\ntask=a\x01b\n", "control character" },
     { "[agent:x]\ntask=a\xc2\x89" "b\n", "control character" },   /* U+0089, found by fuzz-config */
     { "[agent:x]\ntimeout-seconds=0\n", "[agent:x] timeout-seconds" },
+    /* unit= : systemd's unit name syntax */
+    { "[agent:x]\nunit=worker\n", "[agent:x] unit: “worker” is not a unit name" },
+    { "[agent:x]\nunit=\n", "[agent:x] unit: “” is not a unit name" },
+    { "[agent:x]\nunit=../x.service\n", "not a unit name" },
+    { "[agent:x]\nunit=my worker.service\n", "not a unit name" },
+    { "[agent:x]\nunit=worker.servic\n", "not a unit name" },
+    { "[agent:x]\nunit=getty@.service\n", "not a unit name" },
+    { "[agent:x]\nunit=.service\n", "not a unit name" },
+    /* only restart-unit= may be empty */
+    { "[alert:a]\nwebhook=\n", "not an http(s) URL" },
+    { "[alert:a]\nrestart-unit=\nexec=/bin/true\n", "exactly one of" },
     { "not a key file\n", "" },
   };
 
@@ -276,6 +287,86 @@ test_alerts_and_log (Fixture *f, gconstpointer data)
   g_assert_cmpint (restart->cooldown_usec, ==, 5 * 60 * G_USEC_PER_SEC);
   g_assert_cmpstr (config->events_file, ==, "/var/log/heartbeat/events.jsonl");
   g_assert_cmpuint (config->events_retention, ==, 30);
+}
+
+static void
+test_unit_names (void)
+{
+  static const char *const valid[] = {
+    "worker.service", "getty@tty1.service", "dev-sda1.swap", "sys-fs-fuse-connections.mount",
+    "system-getty.slice", "backup.timer", "sshd.socket", "multi-user.target", "session-2.scope",
+    "foo\\x2dbar.service", "a:b_c.path", "-.mount",
+  };
+  static const char *const invalid[] = {
+    "", "worker", "worker.", ".service", "worker.servic", "worker.service.d", "a/b.service",
+    "wörker.service", "my worker.service", "getty@.service", "worker.service\n",
+  };
+  g_autoptr(GString) name = g_string_new (NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (valid); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s", valid[i]);
+      g_assert_true (hb_config_check_unit_name (valid[i], &error));
+      g_assert_no_error (error);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s", invalid[i]);
+      g_assert_false (hb_config_check_unit_name (invalid[i], &error));
+      g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+    }
+
+  /* 255 bytes is systemd's limit (UNIT_NAME_MAX - 1) */
+  while (name->len < 255 - strlen (".service"))
+    g_string_append_c (name, 'a');
+  g_string_append (name, ".service");
+  g_assert_cmpuint (name->len, ==, 255);
+  g_assert_true (hb_config_check_unit_name (name->str, NULL));
+  g_string_insert_c (name, 0, 'a');
+  g_assert_false (hb_config_check_unit_name (name->str, NULL));
+}
+
+static void
+test_unit_backed_agents (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  const HbConfigAgent *web, *getty, *plain;
+  const HbConfigAlert *own, *named;
+
+  write_file (f->path,
+              "[agent:web]\nunit=web.service\nstale-threshold=1min\n"
+              "[agent:getty]\nunit = getty@tty1.service \n"
+              "[agent:plain]\n"
+              "[alert:own]\nevents=stale\nagents=web\nrestart-unit=\n"
+              "[alert:named]\nrestart-unit=other.service\n");
+  write_dropin (f, "50-web.conf", "[agent:web]\nunit=web2.service\n");
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+
+  g_assert_cmpuint (config->agents->len, ==, 3);
+  web = g_ptr_array_index (config->agents, 0);
+  getty = g_ptr_array_index (config->agents, 1);
+  plain = g_ptr_array_index (config->agents, 2);
+  g_assert_cmpstr (web->unit, ==, "web2.service");   /* the drop-in's */
+  g_assert_cmpint (web->stale_after_usec, ==, 60 * G_USEC_PER_SEC);
+  g_assert_cmpstr (getty->unit, ==, "getty@tty1.service");
+  g_assert_null (plain->unit);
+
+  /* restart-unit= empty: the agent's own unit, decided when an alert fires */
+  g_assert_cmpuint (config->alerts->len, ==, 2);
+  own = g_ptr_array_index (config->alerts, 0);
+  named = g_ptr_array_index (config->alerts, 1);
+  g_assert_cmpint (own->action, ==, HB_ALERT_RESTART_UNIT);
+  g_assert_cmpstr (own->target, ==, "");
+  g_assert_cmpstr (own->agents, ==, "web");
+  g_assert_cmpint (own->cooldown_usec, ==, 5 * 60 * G_USEC_PER_SEC);
+  g_assert_cmpint (named->action, ==, HB_ALERT_RESTART_UNIT);
+  g_assert_cmpstr (named->target, ==, "other.service");
 }
 
 static void
@@ -343,6 +434,8 @@ main (int argc, char **argv)
   g_test_add ("/config/declared-agents", Fixture, NULL, fixture_setup, test_declared_agents, fixture_teardown);
   g_test_add ("/config/errors-name-the-file", Fixture, NULL, fixture_setup, test_errors_name_the_file, fixture_teardown);
   g_test_add ("/config/alerts-and-log", Fixture, NULL, fixture_setup, test_alerts_and_log, fixture_teardown);
+  g_test_add_func ("/config/unit-names", test_unit_names);
+  g_test_add ("/config/unit-backed-agents", Fixture, NULL, fixture_setup, test_unit_backed_agents, fixture_teardown);
   g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
 

@@ -20,6 +20,13 @@
  *                      `timeout`; its output goes to the journal
  *   restart-unit=UNIT  org.freedesktop.systemd1.Manager.RestartUnit on the
  *                      daemon's bus, at most once per `cooldown` (5 min)
+ *                      for each unit, whichever alert restarted it last.
+ *                      An empty value (restart-unit=) means the unit of
+ *                      the agent that raised the event, its [agent:NAME]
+ *                      unit= (hb_units_get_unit_name()); for an agent
+ *                      without one it warns and does nothing, and a unit
+ *                      stopped cleanly (inactive, deactivating: as by
+ *                      systemctl stop) is left stopped
  *
  * Everything is asynchronous on the main loop; at most
  * HB_ALERTS_MAX_PENDING deliveries wait, newer ones are dropped with a
@@ -29,6 +36,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-alerts.h"
+#include "hb-units.h"
 
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -38,12 +46,13 @@ struct _HbAlerts {
   GObject           parent_instance;
   HeartbeatMonitor *monitor;
   GDBusConnection  *connection;
+  HbUnits          *units;         /* for restart-unit= without a unit; nullable */
   SoupSession      *session;
   GPtrArray        *alerts;        /* HbConfigAlert, from the configuration */
   GHashTable       *am;            /* "url\nagent" → AmEntry, for Alertmanager */
   guint             n_am_sections; /* alertmanager= sections configured */
   gint64            resend_usec;   /* HB_ALERTMANAGER_RESEND_USEC, or from the environment */
-  GHashTable       *last_restart;  /* "alert\nunit" → gint64 monotonic */
+  GHashTable       *last_restart;  /* unit → gint64 monotonic: when it was last restarted */
   char             *host;
   guint             pending;
   GCancellable     *cancellable;
@@ -876,26 +885,54 @@ on_restarted (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 run_restart (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
 {
-  g_autofree char *key = g_strconcat (alert->name, "\n", alert->target, NULL);
+  const char *unit = alert->target;
   gint64 now = g_get_monotonic_time ();
   gpointer last;
 
+  /* restart-unit= (empty): the agent's own unit */
+  if (*unit == '\0')
+    {
+      unit = self->units ? hb_units_get_unit_name (self->units, e->agent) : NULL;
+      if (unit == NULL)
+        {
+          g_warning ("[alert:%s] cannot restart the unit of agent %s: it has no unit=",
+                     alert->name, e->agent);
+          return;
+        }
+      /* stopped on purpose (systemctl stop): the agent is gone, but
+       * restarting would undo the stop; a failed unit is restarted */
+      {
+        g_autoptr(GVariant) info = g_variant_ref_sink (hb_units_describe (self->units, e->agent));
+        const char *state = NULL;
+
+        if (g_variant_lookup (info, "active-state", "&s", &state) &&
+            (strcmp (state, "inactive") == 0 || strcmp (state, "deactivating") == 0))
+          {
+            g_message ("[alert:%s] not restarting %s for agent %s: it was stopped (%s)",
+                       alert->name, unit, e->agent, state);
+            return;
+          }
+      }
+    }
   if (self->connection == NULL)
     return;
-  if (g_hash_table_lookup_extended (self->last_restart, key, NULL, &last) &&
+  /* the cooldown is the unit's, whichever alert restarted it: agents or
+   * alerts sharing a unit (stale, then gone while it restarts) restart it
+   * once */
+  if (g_hash_table_lookup_extended (self->last_restart, unit, NULL, &last) &&
       now - *(gint64 *) last < alert->cooldown_usec)
     {
-      g_message ("[alert:%s] not restarting %s again within its cooldown", alert->name, alert->target);
+      g_message ("[alert:%s] not restarting %s again within its cooldown", alert->name, unit);
       return;
     }
-  g_hash_table_replace (self->last_restart, g_strdup (key), g_memdup2 (&now, sizeof now));
+  g_hash_table_replace (self->last_restart, g_strdup (unit), g_memdup2 (&now, sizeof now));
   g_dbus_connection_call (self->connection, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                           "org.freedesktop.systemd1.Manager", "RestartUnit",
-                          g_variant_new ("(ss)", alert->target, "replace"), G_VARIANT_TYPE ("(o)"),
+                          g_variant_new ("(ss)", unit, "replace"), G_VARIANT_TYPE ("(o)"),
                           G_DBUS_CALL_FLAGS_NONE, (int) MAX (alert->timeout_usec / 1000, 1), NULL,
                           on_restarted,
                           g_strdup_printf ("[alert:%s] restarting %s for agent %s", alert->name,
-                                           alert->target, e->agent));
+                                           unit, e->agent));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1081,6 +1118,23 @@ hb_alerts_set_connection (HbAlerts        *alerts,
   g_set_object (&alerts->connection, connection);
 }
 
+/**
+ * hb_alerts_set_units:
+ * @alerts: a #HbAlerts
+ * @units: (nullable): the unit-backed agents
+ *
+ * Where restart-unit= with an empty value finds the unit of the agent
+ * that raised the event.
+ */
+void
+hb_alerts_set_units (HbAlerts *alerts,
+                     HbUnits  *units)
+{
+  g_return_if_fail (HB_IS_ALERTS (alerts));
+  g_return_if_fail (units == NULL || HB_IS_UNITS (units));
+  g_set_object (&alerts->units, units);
+}
+
 static void
 hb_alerts_dispose (GObject *object)
 {
@@ -1101,6 +1155,7 @@ hb_alerts_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
   g_clear_object (&self->monitor);
   g_clear_object (&self->connection);
+  g_clear_object (&self->units);
   G_OBJECT_CLASS (hb_alerts_parent_class)->dispose (object);
 }
 

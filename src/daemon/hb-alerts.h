@@ -1,5 +1,6 @@
 /* hb-alerts.h: the alert front ([alert:NAME] → webhook, Alertmanager,
- * a program, a systemd unit restart)
+ * a program, a systemd unit restart: the one named, or with restart-unit=
+ * empty the agent's own unit=)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -8,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "hb-config.h"
+#include "hb-units.h"
 
 G_BEGIN_DECLS
 
@@ -33,6 +35,8 @@ HbAlerts *hb_alerts_new        (HeartbeatMonitor *monitor,
                                 GDBusConnection  *connection);
 void      hb_alerts_set_connection (HbAlerts        *alerts,
                                     GDBusConnection *connection);
+void      hb_alerts_set_units  (HbAlerts         *alerts,
+                                HbUnits          *units);
 void      hb_alerts_configure  (HbAlerts         *alerts,
                                 GPtrArray        *config_alerts);
 guint     hb_alerts_get_n_pending (HbAlerts      *alerts);

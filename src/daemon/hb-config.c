@@ -29,6 +29,7 @@ typedef enum {
   KIND_EVENTS,
   KIND_URL,
   KIND_UNIT,
+  KIND_UNIT_OR_EMPTY,
   KIND_BACKOFF,
   KIND_COUNT,
 } KeyKind;
@@ -57,12 +58,13 @@ static const KeySpec keys[] = {
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
   { AGENT_PREFIX, "heartbeat-file", KIND_PATH },
   { AGENT_PREFIX, "timeout-seconds", KIND_SECONDS },
+  { AGENT_PREFIX, "unit", KIND_UNIT },
   { ALERT_PREFIX, "events", KIND_EVENTS },
   { ALERT_PREFIX, "agents", KIND_TEXT },
   { ALERT_PREFIX, "webhook", KIND_URL },
   { ALERT_PREFIX, "alertmanager", KIND_URL },
   { ALERT_PREFIX, "exec", KIND_PATH },
-  { ALERT_PREFIX, "restart-unit", KIND_UNIT },
+  { ALERT_PREFIX, "restart-unit", KIND_UNIT_OR_EMPTY },   /* empty: the agent's own unit= */
   { ALERT_PREFIX, "retries", KIND_COUNT },
   { ALERT_PREFIX, "retry-interval", KIND_DURATION },
   { ALERT_PREFIX, "timeout", KIND_DURATION },
@@ -101,6 +103,7 @@ config_agent_free (HbConfigAgent *agent)
   g_free (agent->id);
   g_free (agent->task_id);
   g_free (agent->heartbeat_file);
+  g_free (agent->unit);
   g_free (agent);
 }
 
@@ -148,6 +151,47 @@ group_is_known (const char *group)
     if (strcmp (keys[i].group, group) == 0)
       return TRUE;
   return FALSE;
+}
+
+/* The unit types systemd has, as unit name suffixes. */
+static const char *const unit_suffixes[] = {
+  ".service", ".socket", ".device", ".mount", ".automount", ".swap", ".target",
+  ".path", ".timer", ".slice", ".scope", NULL
+};
+
+/**
+ * hb_config_check_unit_name:
+ * @name: a unit name, as unit= or restart-unit= give it
+ * @error: return location for a #GError
+ *
+ * Checks systemd's unit name syntax: at most 255 bytes of
+ * `[A-Za-z0-9:_.\\@-]` (escapes and template instances included) ending in
+ * a unit type suffix such as `.service`, with a name before it (a bare
+ * template, foo@.service, runs nothing and is refused).
+ *
+ * Returns: %TRUE, or %FALSE with @error set (%G_KEY_FILE_ERROR_INVALID_VALUE)
+ */
+gboolean
+hb_config_check_unit_name (const char *name,
+                           GError    **error)
+{
+  gboolean suffix = FALSE;
+  gsize length = strlen (name);
+
+  /* a name before the suffix, and not a template's bare "foo@" */
+  for (gsize i = 0; unit_suffixes[i]; i++)
+    if (g_str_has_suffix (name, unit_suffixes[i]) && length > strlen (unit_suffixes[i]) &&
+        name[length - strlen (unit_suffixes[i]) - 1] != '@')
+      suffix = TRUE;
+  if (length > 255 || !suffix ||
+      strspn (name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789:_.\\@-") != length)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "“%s” is not a unit name such as foo.service (at most 255 of A-Z a-z 0-9 : _ . \\ @ -, "
+                   "ending in .service, .socket, .timer, .target, …)", name);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -219,15 +263,12 @@ check_value (const KeySpec *spec,
           return FALSE;
         }
       return TRUE;
+    case KIND_UNIT_OR_EMPTY:
+      if (*value == '\0')
+        return TRUE;
+      G_GNUC_FALLTHROUGH;
     case KIND_UNIT:
-      if (strlen (value) > 255 || strchr (value, '/') || !strchr (value, '.') ||
-          !g_str_is_ascii (value))
-        {
-          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                       "“%s” is not a unit name such as foo.service", value);
-          return FALSE;
-        }
-      return TRUE;
+      return hb_config_check_unit_name (value, error);
     case KIND_BACKOFF:
       if (strcmp (value, "fixed") == 0 || strcmp (value, "exponential") == 0)
         return TRUE;
@@ -403,6 +444,9 @@ config_from_key_file (GKeyFile  *merged,
       if (agent->heartbeat_file)
         g_strstrip (agent->heartbeat_file);
       agent->file_timeout_usec = (gint64) get_uint (merged, group, "timeout-seconds", 0) * G_USEC_PER_SEC;
+      agent->unit = g_key_file_get_string (merged, group, "unit", NULL);
+      if (agent->unit)
+        g_strstrip (agent->unit);
       g_ptr_array_add (config->agents, agent);
     }
 

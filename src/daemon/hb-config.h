@@ -16,6 +16,7 @@ typedef struct {
   gint64  timeout_after_usec;/* timeout-threshold= , or 0 */
   char   *heartbeat_file;    /* heartbeat-file= , or NULL (see hb-files.c) */
   gint64  file_timeout_usec; /* timeout-seconds= , or 0 */
+  char   *unit;              /* unit= , the systemd unit that runs it, or NULL (see hb-units.c) */
 } HbConfigAgent;
 
 /* One [alert:NAME] section: which events of which agents, and one action. */
@@ -31,7 +32,8 @@ typedef struct {
   char         **events;            /* of stale, timed-out, recovered, gone, error */
   char          *agents;            /* a glob, default "*" */
   HbAlertAction  action;
-  char          *target;            /* the URL, program or unit */
+  char          *target;            /* the URL, program or unit; restart-unit= may be
+                                     * "": the unit= of the agent that raised the event */
   guint          retries;           /* attempts in all, default 3 */
   gint64         retry_interval_usec; /* default 5 s */
   gboolean       exponential;       /* backoff=exponential */
@@ -77,6 +79,8 @@ HbConfig *hb_config_load        (const char     *path,
 void      hb_config_free        (HbConfig       *config);
 void      hb_config_apply       (const HbConfig *config,
                                  HeartbeatMonitor *monitor);
+gboolean  hb_config_check_unit_name (const char *name,
+                                     GError    **error);
 
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HbConfig, hb_config_free)

@@ -27,6 +27,7 @@
 #include "hb-dbus-service.h"
 #include "hb-liveness.h"
 #include "hb-resources.h"
+#include "hb-units.h"
 
 #define INTERFACE_RESOURCE "/org/heartbeat/Monitor1/org.heartbeat.Monitor1.xml"
 
@@ -482,6 +483,8 @@ struct _HbDBusService {
 
   HbAuthority        *authority;
   HbLiveness         *liveness;
+  HbUnits            *units;       /* or NULL */
+  gint64              started_at;  /* wall-clock µs */
 
   GDBusNodeInfo      *node_info;
   GDBusInterfaceInfo *interface_info;  /* in node_info */
@@ -593,6 +596,9 @@ describe_agent (HbDBusService  *self,
                          g_variant_new_boolean (heartbeat_agent_is_declared (agent)));
   g_variant_builder_add (&builder, "{sv}", "bound-to",
                          g_variant_new_string (bound_to ? bound_to : ""));
+  g_variant_builder_add (&builder, "{sv}", "unit",
+                         self->units ? hb_units_describe (self->units, heartbeat_agent_get_id (agent))
+                                     : g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
   return g_variant_builder_end (&builder);
 }
 
@@ -641,6 +647,7 @@ describe_status (HbDBusService *self)
         g_variant_builder_add (&builder, "{sv}", key, value);
     }
   g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (self->version));
+  g_variant_builder_add (&builder, "{sv}", "started-at-usec", g_variant_new_uint64 (nonnegative (self->started_at)));
   g_variant_builder_add (&builder, "{sv}", "problem", g_variant_new_string (self->problem ? self->problem : ""));
   return g_variant_builder_end (&builder);
 }
@@ -1047,21 +1054,105 @@ on_authorized (GObject      *source,
   do_change (call);
 }
 
+/* A Register of a unit's declared agent by a process of that unit (or
+ * root): the program in the unit says it is there, which is its beat; the
+ * configuration keeps the thresholds and the declaration. */
+static void
+do_unit_register (Call *call)
+{
+  HbDBusService *self = call->self;
+  g_autoptr(GError) error = NULL;
+  HeartbeatBeatDetails details = { .metadata = call->metadata };
+  gboolean ok;
+
+  ok = heartbeat_monitor_beat (self->monitor, call->id, &details, &error);
+  g_debug ("uid %u (%s) registered unit agent “%s”: %s", call->caller_uid,
+           g_dbus_method_invocation_get_sender (call->invocation), call->id,
+           ok ? "a beat" : error->message);
+  reply_when_saved (self, call->invocation, ok ? NULL : g_steal_pointer (&error), TRUE);
+}
+
+static void call_authorize_polkit (Call *call, guint32 owner_uid);
+
+static void
+on_unit_caller_checked (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  g_autoptr(Call) call = user_data;
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  if (!hb_units_check_caller_finish (HB_UNITS (source), result, &error))
+    {
+      if (error)
+        g_debug ("Caller %s of unit agent “%s”: %s",
+                 g_dbus_method_invocation_get_sender (call->invocation), call->id, error->message);
+      if (call->method == METHOD_REGISTER)
+        do_register (call);
+      else if ((agent = heartbeat_monitor_lookup (call->self->monitor, call->id)) != NULL)
+        {
+          call_authorize_polkit (g_steal_pointer (&call), heartbeat_agent_get_owner_uid (agent));
+          return;
+        }
+      else
+        {
+          g_autoptr(GError) missing = g_error_new (HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND,
+                                                   "No agent with id “%s”", call->id);
+          return_error (call->invocation, missing);
+        }
+      return;
+    }
+
+  /* the agent may have gone meanwhile: the monitor says so */
+  if (call->method == METHOD_REGISTER)
+    do_unit_register (call);
+  else
+    do_change (call);
+}
+
+/* Whether @call is about a unit's agent, whose processes may change it. */
+static gboolean
+call_is_for_unit (Call *call)
+{
+  HeartbeatAgent *agent;
+
+  if (call->self->units == NULL || call->method == METHOD_UNREGISTER ||
+      hb_units_get_unit_name (call->self->units, call->id) == NULL)
+    return FALSE;
+  agent = heartbeat_monitor_lookup (call->self->monitor, call->id);
+  return agent != NULL && heartbeat_agent_is_declared (agent);
+}
+
 /* Takes @call. */
 static void
 call_authorize (Call   *call,
                 guint32 owner_uid)
 {
-  GDBusMessage *message = g_dbus_method_invocation_get_message (call->invocation);
-  gboolean interactive =
-    (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
-
   if (hb_authority_allows_without_asking (call->caller_uid, owner_uid))
     {
       do_change (call);
       call_free (call);
       return;
     }
+  if (call_is_for_unit (call))
+    {
+      hb_units_check_caller_async (call->self->units, call->id,
+                                   g_dbus_method_invocation_get_sender (call->invocation),
+                                   NULL, on_unit_caller_checked, call);
+      return;
+    }
+  call_authorize_polkit (call, owner_uid);
+}
+
+/* Takes @call. */
+static void
+call_authorize_polkit (Call   *call,
+                       guint32 owner_uid)
+{
+  GDBusMessage *message = g_dbus_method_invocation_get_message (call->invocation);
+  gboolean interactive =
+    (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
 
   call->checked_owner_uid = owner_uid;
   hb_authority_check_async (call->self->authority,
@@ -1079,6 +1170,16 @@ call_continue (Call *call)
 
   if (call->method == METHOD_REGISTER)
     {
+      if (call_is_for_unit (call))
+        {
+          if (call->caller_uid == 0)
+            do_unit_register (call);
+          else
+            hb_units_check_caller_async (call->self->units, call->id,
+                                         g_dbus_method_invocation_get_sender (call->invocation),
+                                         NULL, on_unit_caller_checked, g_steal_pointer (&owned));
+          return;
+        }
       do_register (call);
       return;
     }
@@ -1288,6 +1389,32 @@ handle_get_agent (HbDBusService         *self,
 }
 
 static void
+handle_get_history (HbDBusService         *self,
+                    GDBusMethodInvocation *invocation,
+                    GVariant              *parameters)
+{
+  g_autoptr(GError) error = NULL;
+  const char *id;
+  HeartbeatAgent *agent;
+
+  g_variant_get (parameters, "(&s)", &id);
+  if (!heartbeat_id_is_valid (id, &error))
+    {
+      return_error (invocation, error);
+      return;
+    }
+  agent = heartbeat_monitor_lookup (self->monitor, id);
+  if (agent == NULL)
+    {
+      g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND, "No agent with id “%s”", id);
+      return_error (invocation, error);
+      return;
+    }
+  g_dbus_method_invocation_return_value (invocation,
+                                         g_variant_new ("(@a(ts))", heartbeat_agent_get_history (agent)));
+}
+
+static void
 handle_list_agents (HbDBusService         *self,
                     GDBusMethodInvocation *invocation)
 {
@@ -1329,6 +1456,8 @@ method_call (GDBusConnection       *connection,
     handle_get_agent (self, invocation, parameters);
   else if (strcmp (method_name, "ListAgents") == 0)
     handle_list_agents (self, invocation);
+  else if (strcmp (method_name, "GetHistory") == 0)
+    handle_get_history (self, invocation, parameters);
   else if (strcmp (method_name, "GetStatus") == 0)
     g_dbus_method_invocation_return_value (invocation,
                                            g_variant_new ("(@a{sv})", describe_status (self)));
@@ -1764,6 +1893,7 @@ hb_dbus_service_dispose (GObject *object)
       g_source_destroy (self->shared->source);
       g_clear_pointer (&self->shared, shared_unref);
     }
+  g_clear_object (&self->units);
   g_clear_object (&self->liveness);
   g_clear_object (&self->authority);
   g_clear_object (&self->monitor);
@@ -1837,6 +1967,7 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
   self->shared = shared_new (monitor);
   self->authority = hb_authority_new (connection);
   self->liveness = hb_liveness_new (monitor, connection);
+  self->started_at = g_get_real_time ();
   g_signal_connect_object (self->liveness, "gone", G_CALLBACK (on_liveness_gone), self,
                            G_CONNECT_DEFAULT);
 
@@ -1847,6 +1978,36 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
                                         G_DBUS_SIGNAL_FLAGS_NONE,
                                         on_name_owner_changed, self, NULL);
   return self;
+}
+
+/**
+ * hb_dbus_service_set_units:
+ * @service: a #HbDBusService
+ * @units: (nullable): the systemd units behind declared agents, or %NULL
+ *
+ * Lets agent dictionaries carry their `unit`, and the processes of a
+ * unit beat, mark idle and register the agent declared with that unit.
+ */
+void
+hb_dbus_service_set_units (HbDBusService *service,
+                           HbUnits       *units)
+{
+  g_return_if_fail (HB_IS_DBUS_SERVICE (service));
+  g_return_if_fail (units == NULL || HB_IS_UNITS (units));
+  g_set_object (&service->units, units);
+}
+
+/**
+ * hb_dbus_service_get_liveness:
+ * @service: a #HbDBusService
+ *
+ * Returns: (transfer none): what watches the agents' processes and peers
+ */
+HbLiveness *
+hb_dbus_service_get_liveness (HbDBusService *service)
+{
+  g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), NULL);
+  return service->liveness;
 }
 
 /**

@@ -7,6 +7,8 @@
 #include <gio/gio.h>
 
 #include "heartbeat-monitor.h"
+#include "hb-liveness.h"
+#include "hb-units.h"
 
 G_BEGIN_DECLS
 
@@ -75,6 +77,9 @@ guint          hb_dbus_service_get_quota      (HbDBusService    *service);
 void           hb_dbus_service_rebind         (HbDBusService    *service);
 void           hb_dbus_service_set_problem    (HbDBusService    *service,
                                                const char       *problem);
+void           hb_dbus_service_set_units      (HbDBusService    *service,
+                                               HbUnits          *units);
+HbLiveness    *hb_dbus_service_get_liveness   (HbDBusService    *service);
 void           hb_dbus_service_set_fast_beat  (HbDBusService    *service,
                                                gboolean          enabled);
 

@@ -8,6 +8,8 @@
  *   GET  /api/heartbeat/status      the gateway endpoint of 004 (its shape)
  *   GET  /v1/agents, GET|PUT|DELETE /v1/agents/{id},
  *   POST /v1/agents/{id}/beat, /v1/agents/{id}/idle          REST
+ *   GET  /v1/history, /v1/agents/{id}/history   state changes of the
+ *                                   agents, of one agent
  *   GET  /v1/events                 Server-Sent Events
  *   GET  /v1/host                   the daemon's machine: name, CPU, load,
  *                                   memory, disk of the state directory
@@ -79,7 +81,9 @@ typedef struct {
 struct _HbHttp {
   GObject           parent_instance;
   HeartbeatMonitor *monitor;
+  HbUnits          *units;      /* or NULL */
   char             *version;
+  gint64            started_at; /* wall-clock µs */
   SoupServer       *server;
   guint16           port;
   GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
@@ -288,8 +292,43 @@ agent_to_json (HbHttp         *self,
   json_builder_set_member_name (b, "declared");
   json_builder_add_boolean_value (b, heartbeat_agent_is_declared (agent));
   add_member_string (b, "bound-to", heartbeat_agent_get_bound_to (agent));
+  json_builder_set_member_name (b, "unit");
+  if (self->units)
+    {
+      g_autoptr(GVariant) unit = g_variant_ref_sink (hb_units_describe (self->units, heartbeat_agent_get_id (agent)));
+
+      json_builder_add_value (b, hb_json_from_variant (unit));
+    }
+  else
+    {
+      json_builder_begin_object (b);
+      json_builder_end_object (b);
+    }
   json_builder_end_object (b);
   return json_builder_get_root (b);
+}
+
+/* An agent's history (heartbeat_agent_get_history()) as a JSON array of
+ * {"at-usec", "state"}, oldest first. */
+static void
+add_history (JsonBuilder    *b,
+             HeartbeatAgent *agent)
+{
+  g_autoptr(GVariant) history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+  GVariantIter iter;
+  guint64 at;
+  const char *state;
+
+  json_builder_begin_array (b);
+  g_variant_iter_init (&iter, history);
+  while (g_variant_iter_next (&iter, "(t&s)", &at, &state))
+    {
+      json_builder_begin_object (b);
+      add_member_int (b, "at-usec", (gint64) MIN (at, (guint64) G_MAXINT64));
+      add_member_string (b, "state", state);
+      json_builder_end_object (b);
+    }
+  json_builder_end_array (b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -836,6 +875,57 @@ handle_agents (HbHttp            *self,
   send_json (msg, SOUP_STATUS_OK, root);
 }
 
+/* GET /v1/history: every agent's history, by id, for the dashboard. */
+static void
+handle_history (HbHttp            *self,
+                SoupServerMessage *msg,
+                gboolean           privileged)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "agents");
+  json_builder_begin_object (b);
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      json_builder_set_member_name (b, heartbeat_agent_get_id (agent));
+      add_history (b, agent);
+    }
+  json_builder_end_object (b);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
+/* GET /v1/agents/{id}/history */
+static void
+handle_agent_history (HbHttp            *self,
+                      SoupServerMessage *msg,
+                      const char        *id)
+{
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
+  g_autoptr(JsonBuilder) b = NULL;
+  g_autoptr(JsonNode) root = NULL;
+
+  if (agent == NULL)
+    {
+      send_error (msg, SOUP_STATUS_NOT_FOUND, "No agent with id “%s”", id);
+      return;
+    }
+  b = json_builder_new ();
+  json_builder_begin_object (b);
+  add_member_string (b, "id", heartbeat_agent_get_id (agent));
+  json_builder_set_member_name (b, "history");
+  add_history (b, agent);
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  send_json (msg, SOUP_STATUS_OK, root);
+}
+
 static char *
 iso8601 (gint64 realtime_usec)
 {
@@ -872,6 +962,7 @@ handle_health (HbHttp            *self,
     add_member_int (b, heartbeat_agent_state_to_string (s), counts[s]);
   json_builder_end_object (b);
   add_member_string (b, "version", self->version);
+  add_member_int (b, "started-at-usec", self->started_at);
   add_member_int (b, "event-clients", self->n_clients);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
@@ -1719,6 +1810,7 @@ static const struct {
   { "/metrics", "GET", handle_metrics },
   { "/v1/events", "GET", handle_events },
   { "/v1/agents", "GET", handle_agents },
+  { "/v1/history", "GET", handle_history },
   { "/v1/host", "GET", handle_host },
 };
 
@@ -1777,6 +1869,12 @@ route (HbHttp            *self,
         {
           if (method_is (msg, "POST"))
             handle_agent_change (self, msg, id, parts[3], privileged);
+          return;
+        }
+      if (n == 4 && strcmp (parts[3], "history") == 0)
+        {
+          if (method_is (msg, "GET"))
+            handle_agent_history (self, msg, id);
           return;
         }
     }
@@ -2540,6 +2638,22 @@ hb_http_set_quota (HbHttp *http,
 }
 
 /**
+ * hb_http_set_units:
+ * @http: a #HbHttp
+ * @units: (nullable): the systemd units behind declared agents, or %NULL
+ *
+ * Lets the agents' JSON carry their `unit`.
+ */
+void
+hb_http_set_units (HbHttp  *http,
+                   HbUnits *units)
+{
+  g_return_if_fail (HB_IS_HTTP (http));
+  g_return_if_fail (units == NULL || HB_IS_UNITS (units));
+  g_set_object (&http->units, units);
+}
+
+/**
  * hb_http_set_problem:
  * @http: a #HbHttp
  * @problem: (nullable): why the daemon is degraded, or %NULL
@@ -2615,6 +2729,7 @@ hb_http_new (HeartbeatMonitor *monitor,
 
   self->monitor = g_object_ref (monitor);
   self->version = g_strdup (version);
+  self->started_at = g_get_real_time ();
   self->server = soup_server_new ("server-header", "heartbeatd", NULL);
   soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);
@@ -2659,6 +2774,7 @@ hb_http_dispose (GObject *object)
   if (self->monitor)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
   g_clear_object (&self->monitor);
+  g_clear_object (&self->units);
   G_OBJECT_CLASS (hb_http_parent_class)->dispose (object);
 }
 

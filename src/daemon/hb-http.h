@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "heartbeat-monitor.h"
+#include "hb-units.h"
 
 G_BEGIN_DECLS
 
@@ -49,6 +50,8 @@ guint16   hb_http_get_port      (HbHttp           *http);
 const char *hb_http_get_listen_problem (HbHttp     *http);
 void      hb_http_set_quota     (HbHttp           *http,
                                  guint             agents_per_uid);
+void      hb_http_set_units     (HbHttp           *http,
+                                 HbUnits          *units);
 void      hb_http_set_problem   (HbHttp           *http,
                                  const char       *problem);
 void      hb_http_set_state_directory (HbHttp     *http,

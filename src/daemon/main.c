@@ -1,7 +1,10 @@
 /* main.c: heartbeatd, the heartbeat monitor service
  *
  * Wires the fronts to one HeartbeatMonitor: configuration, persistence,
- * the D-Bus service, systemd notification and the journal. Owns the bus
+ * the D-Bus service, systemd notification, the journal, and the systemd
+ * units that back agents declared with unit= (HbUnits, followed on the
+ * daemon's own bus connection: the system manager on the system bus,
+ * systemd --user on a session bus where it runs). Owns the bus
  * name, handles SIGHUP (reload) and SIGTERM/SIGINT (clean exit 0).
  *
  * The bus connection can be lost while the bus itself stays: GDBus closes
@@ -28,6 +31,7 @@
 #include "hb-journal.h"
 #include "hb-notify.h"
 #include "hb-state.h"
+#include "hb-units.h"
 #include "heartbeat-monitor.h"
 
 /* How long the bus may be unreachable before heartbeatd gives up. */
@@ -45,6 +49,7 @@ typedef struct {
   HbFiles          *files;
   HbHttp           *http;
   HbAlerts         *alerts;
+  HbUnits          *units;
   HbEventLog       *event_log;
   int               http_port;     /* --http-port, or -1 for the configuration's */
   HbNotify         *notify;
@@ -122,6 +127,20 @@ watch_files (Daemon *daemon)
     }
 }
 
+/* (Re)follows the units of the configured agents with unit=. */
+static void
+follow_units (Daemon *daemon)
+{
+  hb_units_forget_all (daemon->units);
+  for (guint i = 0; i < daemon->config->agents->len; i++)
+    {
+      const HbConfigAgent *agent = g_ptr_array_index (daemon->config->agents, i);
+
+      if (agent->unit)
+        hb_units_follow (daemon->units, agent->id, agent->unit);
+    }
+}
+
 /* The event log, as configured ([log] events-file=): recreated when the
  * configuration changes it. */
 static void
@@ -146,6 +165,7 @@ start_http (Daemon  *daemon,
     return TRUE;
   daemon->http = hb_http_new (daemon->monitor, HB_VERSION);
   hb_http_set_quota (daemon->http, config->agents_per_uid);
+  hb_http_set_units (daemon->http, daemon->units);
   hb_http_set_state_directory (daemon->http, daemon->state_dir);
   /* a port in use is not fatal: HbHttp warns, says so in its
    * listen-problem and tries again until it is free */
@@ -182,6 +202,7 @@ on_sighup (gpointer user_data)
       hb_config_free (daemon->config);
       daemon->config = g_steal_pointer (&config);
       watch_files (daemon);
+      follow_units (daemon);
       configure_event_log (daemon);
       if (daemon->alerts)
         hb_alerts_configure (daemon->alerts, daemon->config->alerts);
@@ -267,12 +288,15 @@ connect_bus (Daemon  *daemon,
   daemon->closed_id = g_signal_connect (daemon->connection, "closed",
                                         G_CALLBACK (on_connection_closed), daemon);
 
-  /* restart-unit asks systemd on the bus the daemon serves on */
+  /* restart-unit asks systemd on the bus the daemon serves on, and the
+   * units are followed there */
   if (daemon->alerts)
     hb_alerts_set_connection (daemon->alerts, daemon->connection);
+  hb_units_set_connection (daemon->units, daemon->connection);
 
   daemon->service = hb_dbus_service_new (daemon->monitor, daemon->connection, HB_VERSION);
   hb_dbus_service_set_quota (daemon->service, daemon->config->agents_per_uid);
+  hb_dbus_service_set_units (daemon->service, daemon->units);
   if (!hb_dbus_service_export (daemon->service, error))
     {
       g_prefix_error (error, "cannot export %s: ", HB_DBUS_PATH);
@@ -295,6 +319,8 @@ disconnect_bus (Daemon *daemon)
 {
   g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
   g_clear_object (&daemon->service);
+  if (daemon->units)
+    hb_units_set_connection (daemon->units, NULL);
   if (daemon->connection)
     g_clear_signal_handler (&daemon->closed_id, daemon->connection);
   g_clear_object (&daemon->connection);
@@ -396,6 +422,12 @@ run (Daemon *daemon)
   configure_event_log (daemon);
   daemon->files = hb_files_new (daemon->monitor);
   watch_files (daemon);
+  /* after the state is loaded: a unit's first judgment compares its start
+   * with the agent's last activity. Without a liveness of its own (the
+   * D-Bus front's is replaced with every connection) it watches main
+   * processes with pidfds of its own. */
+  daemon->units = hb_units_new (daemon->monitor, NULL, NULL);
+  follow_units (daemon);
 
   if (!start_http (daemon, &error))
     {
@@ -405,6 +437,7 @@ run (Daemon *daemon)
   hb_journal_attach (daemon->monitor);
 
   daemon->alerts = hb_alerts_new (daemon->monitor, NULL);
+  hb_alerts_set_units (daemon->alerts, daemon->units);
   hb_alerts_configure (daemon->alerts, daemon->config->alerts);
   if (!connect_bus (daemon, &error))
     {
@@ -433,6 +466,7 @@ daemon_clear (Daemon *daemon)
   disconnect_bus (daemon);
   g_clear_object (&daemon->http);
   g_clear_object (&daemon->alerts);
+  g_clear_object (&daemon->units);
   g_clear_object (&daemon->event_log);
   g_clear_object (&daemon->files);
   g_clear_object (&daemon->notify);
@@ -447,7 +481,8 @@ daemon_clear (Daemon *daemon)
 }
 
 /* heartbeatd --may-restart-unit UNIT: whether the configuration names
- * UNIT in a restart-unit= alert (exit 0) or not (exit 1). The polkit rule
+ * UNIT in a restart-unit= alert (exit 0) or not (exit 1). An empty
+ * restart-unit= names the unit= of every agent its agents= glob matches. The polkit rule
  * shipped in data/polkit/ asks this before it lets user heartbeat restart
  * a unit, so the daemon may restart what an admin configured and nothing
  * else. */
@@ -468,8 +503,18 @@ may_restart_unit (const char *config_path,
     {
       const HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
 
-      if (alert->action == HB_ALERT_RESTART_UNIT && g_strcmp0 (alert->target, unit) == 0)
+      if (alert->action != HB_ALERT_RESTART_UNIT)
+        continue;
+      if (g_strcmp0 (alert->target, unit) == 0)
         return EXIT_SUCCESS;
+      if (alert->target && *alert->target == '\0')
+        for (guint a = 0; a < config->agents->len; a++)
+          {
+            const HbConfigAgent *agent = g_ptr_array_index (config->agents, a);
+
+            if (g_strcmp0 (agent->unit, unit) == 0 && g_pattern_match_simple (alert->agents, agent->id))
+              return EXIT_SUCCESS;
+          }
     }
   return EXIT_FAILURE;
 }

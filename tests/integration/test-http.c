@@ -327,6 +327,67 @@ test_rest_agents (Fixture *f, gconstpointer data)
   hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "web"), "NotFound");
 }
 
+/* Each agent's state changes, over HTTP as over D-Bus. */
+static void
+test_history (Fixture *f, gconstpointer data)
+{
+  static const char *const expected[] = { "healthy", "error", "healthy" };
+  g_auto(Reply) r = { 0 };
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) history = NULL;
+  JsonArray *entries;
+  gint64 before = g_get_real_time ();
+
+  if (!start (f, NULL))
+    return;
+  SEND (f, "PUT", "/v1/agents/hist", "{}", &r);
+  reply_clear (&r);
+  SEND (f, "POST", "/v1/agents/hist/beat", "{\"status\": \"error\"}", &r);
+  reply_clear (&r);
+  SEND (f, "POST", "/v1/agents/hist/beat", "{}", &r);
+  g_assert_cmpint (json_object_get_size (json_object_get_object_member (object (&r), "unit")), ==, 0);
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/other", "{}", &r);
+  reply_clear (&r);
+
+  GET (f, "/v1/agents/hist/history", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "id"), ==, "hist");
+  entries = json_object_get_array_member (object (&r), "history");
+  g_assert_cmpuint (json_array_get_length (entries), ==, G_N_ELEMENTS (expected));
+  reply = hb_call_ok (f->h, NULL, "GetHistory", g_variant_new ("(s)", "hist"), "(a(ts))");
+  history = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (history), ==, G_N_ELEMENTS (expected));
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      JsonObject *e = json_array_get_object_element (entries, i);
+      guint64 at;
+      const char *state;
+
+      g_variant_get_child (history, i, "(t&s)", &at, &state);
+      g_assert_cmpstr (json_object_get_string_member (e, "state"), ==, expected[i]);
+      g_assert_cmpstr (state, ==, expected[i]);
+      g_assert_cmpint (json_object_get_int_member (e, "at-usec"), ==, (gint64) at);
+      g_assert_cmpint ((gint64) at, >=, before);
+      g_assert_cmpint ((gint64) at, <=, g_get_real_time ());
+    }
+  reply_clear (&r);
+
+  GET (f, "/v1/history", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_object_get_object_member (object (&r), "agents"), "hist")),
+                    ==, G_N_ELEMENTS (expected));
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (json_object_get_object_member (object (&r), "agents"), "other")),
+                    ==, 1);
+  reply_clear (&r);
+
+  GET (f, "/v1/agents/nobody/history", &r);
+  assert_error (&r, 404, "nobody");
+  reply_clear (&r);
+  hb_call_error (f->h, NULL, "GetHistory", g_variant_new ("(s)", "nobody"), "NotFound");
+  hb_call_error (f->h, NULL, "GetHistory", g_variant_new ("(s)", "bad id"), "InvalidArgument");
+}
+
 static void
 test_bad_requests (Fixture *f, gconstpointer data)
 {
@@ -1697,7 +1758,7 @@ static void
 test_head (Fixture *f, gconstpointer data)
 {
   const char *const paths[] = { "/health", "/runs", "/v1/agents", "/v1/agents/h", "/runs/h", "/metrics",
-                                "/api/heartbeat/status", "/", "/v1/host" };
+                                "/api/heartbeat/status", "/", "/v1/host", "/v1/history", "/v1/agents/h/history" };
   g_auto(Reply) r = { 0 };
 
   if (!start (f, NULL))
@@ -2503,6 +2564,7 @@ main (int argc, char **argv)
   ADD ("seed-server-endpoints", test_seed_server_endpoints);
   ADD ("gateway-status-shape", test_gateway_status_shape);
   ADD ("rest-agents", test_rest_agents);
+  ADD ("history", test_history);
   ADD ("bad-requests", test_bad_requests);
   ADD ("tokens", test_tokens);
   ADD ("non-loopback-refused", test_non_loopback_refused);

@@ -1703,7 +1703,7 @@ test_introspection_matches_xml (Fixture      *f,
       assert_args_equal (m->in_args, s->in_args, in);
       assert_args_equal (m->out_args, s->out_args, out);
     }
-  g_assert_cmpuint (n, ==, 7);
+  g_assert_cmpuint (n, ==, 8);
   for (guint i = 0; served->methods && served->methods[i]; i++)
     g_assert_nonnull (g_dbus_interface_info_lookup_method (file, served->methods[i]->name));
 

@@ -54,6 +54,7 @@ DYNAMIC_ROUTES = {
     "/v1/agents/{id}": {"get", "put", "delete"},
     "/v1/agents/{id}/beat": {"post"},
     "/v1/agents/{id}/idle": {"post"},
+    "/v1/agents/{id}/history": {"get"},
 }
 
 

@@ -1,0 +1,1214 @@
+/* hb-units.c: agents backed by a systemd unit ([agent:NAME] unit=)
+ *
+ * Translates systemd's D-Bus API (org.freedesktop.systemd1 on the daemon's
+ * own bus connection: the system manager on the system bus, systemd --user
+ * on a session bus) into the monitor's judgment of the agents declared
+ * with unit=. For each such unit: Manager.LoadUnit for its object path,
+ * one PropertiesChanged subscription on that path (sent by the manager
+ * once someone called Manager.Subscribe, which this does once per
+ * appearance of the manager), and one GetAll of org.freedesktop.systemd1.Unit
+ * and of the unit type's interface (…Service, …Socket, …) to start from.
+ * After that it only listens: nothing polls. Manager.Reloading (a
+ * daemon-reload) reads every unit again; when org.freedesktop.systemd1
+ * leaves the bus every unit is "unknown" until it comes back, and then
+ * everything is subscribed and read again. Every call is asynchronous.
+ *
+ * Judgment, as unit state changes:
+ *   active, reloading      the agent runs. When the unit (re)enters active
+ *                          (a new ActiveEnterTimestamp or InvocationID) the
+ *                          agent starts a new run:
+ *                          heartbeat_monitor_mark_started() at that moment.
+ *                          The program must then beat within its stale
+ *                          threshold, or the agent goes stale: it hangs.
+ *                          When a unit is first seen (daemon start, reload)
+ *                          its current run only counts as new if the agent
+ *                          is gone or has never beaten, or if the unit
+ *                          became active after the agent's last activity,
+ *                          so a restart of heartbeatd loses no staleness.
+ *   inactive, failed       heartbeat_monitor_mark_gone()
+ *   activating, deactivating  no change
+ *   MainPID                watched with a pidfd (hb_liveness_watch_pid(), or
+ *                          a pidfd of our own without an HbLiveness): the
+ *                          agent is gone the moment the main process exits,
+ *                          also when a Restart= makes the unit "activating"
+ *                          rather than inactive.
+ * CPU time and memory (CPUUsageNSec, MemoryCurrent) are not sent in
+ * PropertiesChanged, so hb_units_describe() reads them from the unit's
+ * cgroup when asked: /sys/fs/cgroup/CONTROLGROUP/cpu.stat (usage_usec) and
+ * …/memory.current, the very files systemd reports them from.
+ *
+ * Recognising a unit's processes (hb_units_check_caller_async()): the
+ * caller's pid from org.freedesktop.DBus.GetConnectionUnixProcessID, then
+ * the "0::/path" line of /proc/PID/cgroup: the caller belongs to the unit
+ * when that path is the unit's ControlGroup or below it (a delegated
+ * sub-cgroup). Where /proc/PID is hidden (heartbeatd.service has
+ * ProtectProc=invisible, so processes of other users are) or there is no
+ * unified cgroup hierarchy, systemd is asked instead
+ * (Manager.GetUnitByPID), which answers from the same cgroup membership.
+ * Caveat: a pid is only a name. If the caller exits and its pid is reused
+ * by a process of the unit between the bus daemon's answer and the cgroup
+ * lookup, that caller passes; the window is a few milliseconds and needs a
+ * process of the unit to be created with exactly that pid, but a pidfd
+ * (GetConnectionCredentials' ProcessFD) would close it where the bus
+ * offers one.
+ *
+ * Monitor calls: heartbeat_monitor_mark_started(), heartbeat_monitor_mark_gone(),
+ * heartbeat_monitor_lookup(), heartbeat_monitor_to_realtime(). Monitor
+ * signals: none.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "hb-units.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+#define SYSTEMD_NAME      "org.freedesktop.systemd1"
+#define SYSTEMD_PATH      "/org/freedesktop/systemd1"
+#define MANAGER_IFACE     "org.freedesktop.systemd1.Manager"
+#define UNIT_IFACE        "org.freedesktop.systemd1.Unit"
+#define PROPERTIES_IFACE  "org.freedesktop.DBus.Properties"
+#define CGROUP_ROOT       "/sys/fs/cgroup"
+#define CALL_TIMEOUT_MS   25000
+
+typedef struct {
+  HbUnits      *self;          /* unowned; NULL once forgotten */
+  char         *agent_id;
+  char         *name;
+  const char   *type_iface;    /* org.freedesktop.systemd1.Service, …; NULL for a target */
+  char         *path;          /* the unit's object path, once LoadUnit answered */
+  guint         props_id;      /* PropertiesChanged subscription on path */
+  GCancellable *cancellable;   /* the calls for this unit on this connection */
+  gboolean      warned;        /* "not found" said once */
+  gboolean      known;         /* the Unit interface was read since subscribing */
+  gboolean      judged;        /* judged once since hb_units_follow() */
+  gboolean      running;       /* last judged active */
+  gboolean      have_run;
+  guint64       run_enter;     /* the run counted last: ActiveEnterTimestamp… */
+  char         *run_invocation; /* …and InvocationID */
+  /* the properties, as systemd last said */
+  char         *load_state;
+  char         *active_state;
+  char         *sub_state;
+  guint64       active_enter;
+  char         *invocation;
+  guint32       main_pid;
+  char         *control_group;
+  char         *result;
+  gint32        exec_code;     /* ExecMainCode: 0 while no main process exited */
+  gint32        exec_status;
+  guint32       n_restarts;
+  /* the main process watch */
+  guint32       watched_pid;
+  int           pidfd;
+  GSource      *pid_source;
+} Unit;
+
+struct _HbUnits {
+  GObject           parent_instance;
+  HeartbeatMonitor *monitor;
+  HbLiveness       *liveness;       /* nullable */
+  GDBusConnection  *connection;     /* nullable */
+  guint             name_watch_id;
+  char             *systemd_owner;  /* unique name of the manager, NULL while absent */
+  gboolean          systemd_absent; /* the name watch said so */
+  gboolean          warned_absent;
+  guint             reloading_id;
+  GCancellable     *cancellable;    /* calls on this connection */
+  GHashTable       *units;          /* agent id → Unit */
+};
+
+G_DEFINE_FINAL_TYPE (HbUnits, hb_units, G_TYPE_OBJECT)
+
+static void unit_start (Unit *unit);
+static void unit_judge (Unit *unit);
+
+/* ------------------------------------------------------------------ */
+/* Units                                                               */
+
+static const char *
+type_interface (const char *name)
+{
+  static const struct { const char *suffix; const char *iface; } types[] = {
+    { ".service", "org.freedesktop.systemd1.Service" },
+    { ".socket", "org.freedesktop.systemd1.Socket" },
+    { ".mount", "org.freedesktop.systemd1.Mount" },
+    { ".automount", "org.freedesktop.systemd1.Automount" },
+    { ".swap", "org.freedesktop.systemd1.Swap" },
+    { ".scope", "org.freedesktop.systemd1.Scope" },
+    { ".slice", "org.freedesktop.systemd1.Slice" },
+    { ".timer", "org.freedesktop.systemd1.Timer" },
+    { ".path", "org.freedesktop.systemd1.Path" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    if (g_str_has_suffix (name, types[i].suffix))
+      return types[i].iface;
+  return NULL;   /* .target, .device: the Unit interface says it all */
+}
+
+static void
+unit_clear_pid_watch (Unit *unit)
+{
+  if (unit->pid_source)
+    {
+      g_source_destroy (unit->pid_source);
+      g_clear_pointer (&unit->pid_source, g_source_unref);
+    }
+  if (unit->pidfd >= 0)
+    {
+      close (unit->pidfd);
+      unit->pidfd = -1;
+    }
+}
+
+static void
+unit_clear (Unit *unit)
+{
+  unit_clear_pid_watch (unit);
+  g_clear_object (&unit->cancellable);
+  g_free (unit->agent_id);
+  g_free (unit->name);
+  g_free (unit->path);
+  g_free (unit->run_invocation);
+  g_free (unit->load_state);
+  g_free (unit->active_state);
+  g_free (unit->sub_state);
+  g_free (unit->invocation);
+  g_free (unit->control_group);
+  g_free (unit->result);
+}
+
+static Unit *
+unit_ref (Unit *unit)
+{
+  return g_rc_box_acquire (unit);
+}
+
+static void
+unit_unref (Unit *unit)
+{
+  g_rc_box_release_full (unit, (GDestroyNotify) unit_clear);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Unit, unit_unref)
+
+/* What describe() says while systemd has not answered. */
+static void
+unit_set_unknown (Unit *unit)
+{
+  unit->known = FALSE;
+  g_free (unit->active_state);
+  unit->active_state = g_strdup ("unknown");
+  g_clear_pointer (&unit->sub_state, g_free);
+  g_clear_pointer (&unit->load_state, g_free);
+}
+
+/* Drops what ties the unit to the current connection or manager. */
+static void
+unit_stop_bus (Unit *unit)
+{
+  HbUnits *self = unit->self;
+
+  g_cancellable_cancel (unit->cancellable);
+  g_clear_object (&unit->cancellable);
+  unit->cancellable = g_cancellable_new ();
+  if (unit->props_id && self && self->connection)
+    g_dbus_connection_signal_unsubscribe (self->connection, unit->props_id);
+  unit->props_id = 0;
+  g_clear_pointer (&unit->path, g_free);
+  unit_set_unknown (unit);
+}
+
+static Unit *
+unit_new (HbUnits    *self,
+          const char *agent_id,
+          const char *name)
+{
+  Unit *unit = g_rc_box_new0 (Unit);
+
+  unit->self = self;
+  unit->agent_id = g_strdup (agent_id);
+  unit->name = g_strdup (name);
+  unit->type_iface = type_interface (name);
+  unit->cancellable = g_cancellable_new ();
+  unit->pidfd = -1;
+  unit_set_unknown (unit);
+  return unit;
+}
+
+/* Called when the hash table drops it: forgotten. Callbacks under way keep
+ * their own reference and see self == NULL. */
+static void
+unit_forget (Unit *unit)
+{
+  unit_stop_bus (unit);
+  unit_clear_pid_watch (unit);
+  unit->self = NULL;
+  unit_unref (unit);
+}
+
+/* ------------------------------------------------------------------ */
+/* Properties                                                          */
+
+static void
+take_string (char      **field,
+             GVariant   *dict,
+             const char *key)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_STRING);
+
+  if (value)
+    {
+      g_free (*field);
+      *field = g_variant_dup_string (value, NULL);
+    }
+}
+
+static gboolean
+take_uint64 (guint64    *field,
+             GVariant   *dict,
+             const char *key)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_UINT64);
+
+  if (value)
+    *field = g_variant_get_uint64 (value);
+  return value != NULL;
+}
+
+static void
+take_uint32 (guint32    *field,
+             GVariant   *dict,
+             const char *key)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_UINT32);
+
+  if (value)
+    *field = g_variant_get_uint32 (value);
+}
+
+static void
+take_int32 (gint32     *field,
+            GVariant   *dict,
+            const char *key)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_INT32);
+
+  if (value)
+    *field = g_variant_get_int32 (value);
+}
+
+/* InvocationID is 16 bytes (ay); kept as hex, "" when there is none. */
+static void
+take_invocation (Unit     *unit,
+                 GVariant *dict)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, "InvocationID", G_VARIANT_TYPE_BYTESTRING);
+  g_autoptr(GString) hex = NULL;
+  const guint8 *bytes;
+  gsize n;
+
+  if (value == NULL)
+    return;
+  bytes = g_variant_get_fixed_array (value, &n, 1);
+  hex = g_string_sized_new (2 * n);
+  for (gsize i = 0; i < n; i++)
+    g_string_append_printf (hex, "%02x", bytes[i]);
+  g_free (unit->invocation);
+  unit->invocation = g_string_free (g_steal_pointer (&hex), FALSE);
+}
+
+/* Takes the properties of @iface from a{sv} @dict. */
+static void
+unit_apply (Unit       *unit,
+            const char *iface,
+            GVariant   *dict)
+{
+  if (strcmp (iface, UNIT_IFACE) == 0)
+    {
+      take_string (&unit->load_state, dict, "LoadState");
+      take_string (&unit->active_state, dict, "ActiveState");
+      take_string (&unit->sub_state, dict, "SubState");
+      take_uint64 (&unit->active_enter, dict, "ActiveEnterTimestamp");
+      take_invocation (unit, dict);
+    }
+  else
+    {
+      take_uint32 (&unit->main_pid, dict, "MainPID");
+      take_string (&unit->control_group, dict, "ControlGroup");
+      take_string (&unit->result, dict, "Result");
+      take_int32 (&unit->exec_code, dict, "ExecMainCode");
+      take_int32 (&unit->exec_status, dict, "ExecMainStatus");
+      take_uint32 (&unit->n_restarts, dict, "NRestarts");
+    }
+}
+
+static gboolean
+unit_is_found (Unit *unit)
+{
+  return unit->known && g_strcmp0 (unit->load_state, "not-found") != 0;
+}
+
+static void
+on_get_all (GObject      *source,
+            GAsyncResult *result,
+            Unit         *unit,
+            const char   *iface)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_autoptr(GVariant) dict = NULL;
+
+  if (unit->self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply == NULL)
+    {
+      g_debug ("Cannot read %s of unit %s: %s", iface, unit->name, error->message);
+      return;
+    }
+  dict = g_variant_get_child_value (reply, 0);
+  unit_apply (unit, iface, dict);
+  if (strcmp (iface, UNIT_IFACE) == 0)
+    {
+      unit->known = TRUE;
+      if (!unit_is_found (unit))
+        {
+          if (!unit->warned)
+            g_warning ("Unit %s of agent “%s” is not found; its state is unknown",
+                       unit->name, unit->agent_id);
+          unit->warned = TRUE;
+          return;
+        }
+      unit->warned = FALSE;
+    }
+  unit_judge (unit);
+}
+
+static void
+on_get_all_unit (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(Unit) unit = user_data;
+
+  on_get_all (source, result, unit, UNIT_IFACE);
+}
+
+static void
+on_get_all_type (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(Unit) unit = user_data;
+
+  on_get_all (source, result, unit, unit->type_iface);
+}
+
+/* GetAll of one interface; the answer is applied and judged. */
+static void
+unit_read (Unit       *unit,
+           const char *iface)
+{
+  HbUnits *self = unit->self;
+
+  if (self == NULL || self->connection == NULL || unit->path == NULL || iface == NULL)
+    return;
+  g_dbus_connection_call (self->connection, SYSTEMD_NAME, unit->path, PROPERTIES_IFACE, "GetAll",
+                          g_variant_new ("(s)", iface), G_VARIANT_TYPE ("(a{sv})"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, unit->cancellable,
+                          strcmp (iface, UNIT_IFACE) == 0 ? on_get_all_unit : on_get_all_type,
+                          unit_ref (unit));
+}
+
+static void
+on_properties_changed (GDBusConnection *connection,
+                       const char      *sender,
+                       const char      *path,
+                       const char      *interface,
+                       const char      *signal,
+                       GVariant        *parameters,
+                       gpointer         user_data)
+{
+  Unit *unit = user_data;
+  const char *iface;
+  g_autoptr(GVariant) changed = NULL;
+  g_autofree const char **invalidated = NULL;
+  g_autofree char *old_active = NULL;
+
+  if (unit->self == NULL || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (parameters, "(&s@a{sv}^a&s)", &iface, &changed, &invalidated);
+  if (strcmp (iface, UNIT_IFACE) != 0 && g_strcmp0 (iface, unit->type_iface) != 0)
+    return;
+  /* before the first GetAll answered, that answer brings it all */
+  if (!unit->known)
+    return;
+
+  old_active = g_strdup (unit->active_state);
+  unit_apply (unit, iface, changed);
+  if (invalidated && invalidated[0])
+    unit_read (unit, iface);
+  /* the main pid and control group may change with the state without being
+   * sent; read them with it (the answer comes after this signal's siblings) */
+  if (strcmp (iface, UNIT_IFACE) == 0 && g_strcmp0 (old_active, unit->active_state) != 0)
+    {
+      if (g_strcmp0 (unit->load_state, "not-found") == 0)
+        unit_read (unit, UNIT_IFACE);
+      unit_read (unit, unit->type_iface);
+    }
+  if (unit_is_found (unit))
+    unit_judge (unit);
+}
+
+static void
+unit_unref_closure (gpointer data)
+{
+  unit_unref (data);
+}
+
+static void
+on_loaded (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  g_autoptr(Unit) unit = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  HbUnits *self = unit->self;
+  const char *path;
+
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply == NULL)
+    {
+      if (!unit->warned)
+        g_warning ("Cannot follow unit %s of agent “%s”: %s", unit->name, unit->agent_id,
+                   error->message);
+      unit->warned = TRUE;
+      return;
+    }
+  g_variant_get (reply, "(&o)", &path);
+  if (g_strcmp0 (path, unit->path) != 0 || unit->props_id == 0)
+    {
+      if (unit->props_id)
+        g_dbus_connection_signal_unsubscribe (self->connection, unit->props_id);
+      g_free (unit->path);
+      unit->path = g_strdup (path);
+      unit->props_id =
+        g_dbus_connection_signal_subscribe (self->connection, self->systemd_owner, PROPERTIES_IFACE,
+                                            "PropertiesChanged", unit->path, NULL,
+                                            G_DBUS_SIGNAL_FLAGS_NONE, on_properties_changed,
+                                            unit_ref (unit), unit_unref_closure);
+    }
+  unit_read (unit, UNIT_IFACE);
+  unit_read (unit, unit->type_iface);
+}
+
+/* Finds the unit's object path (loading the unit if systemd had not),
+ * subscribes to its changes and reads it. Again after a daemon-reload. */
+static void
+unit_start (Unit *unit)
+{
+  HbUnits *self = unit->self;
+
+  if (self == NULL || self->connection == NULL || self->systemd_owner == NULL)
+    return;
+  g_dbus_connection_call (self->connection, SYSTEMD_NAME, SYSTEMD_PATH, MANAGER_IFACE, "LoadUnit",
+                          g_variant_new ("(s)", unit->name), G_VARIANT_TYPE ("(o)"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, unit->cancellable,
+                          on_loaded, unit_ref (unit));
+}
+
+/* ------------------------------------------------------------------ */
+/* Judgment                                                            */
+
+static gboolean
+on_main_pid_exited (gpointer user_data)
+{
+  Unit *unit = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_debug ("Main process %u of unit %s (agent “%s”) exited", unit->watched_pid, unit->name,
+           unit->agent_id);
+  g_clear_pointer (&unit->pid_source, g_source_unref);
+  if (unit->pidfd >= 0)
+    {
+      close (unit->pidfd);
+      unit->pidfd = -1;
+    }
+  if (unit->self && !heartbeat_monitor_mark_gone (unit->self->monitor, unit->agent_id, &error))
+    g_debug ("Cannot mark agent “%s” gone: %s", unit->agent_id, error->message);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_main_pidfd_readable (int          fd,
+                        GIOCondition condition,
+                        gpointer     user_data)
+{
+  return on_main_pid_exited (user_data);
+}
+
+/* Watches MainPID: through the HbLiveness when there is one, else with a
+ * pidfd of our own (only the unit-backed agents, so a few). */
+static void
+unit_watch_main_pid (Unit *unit)
+{
+  HbUnits *self = unit->self;
+  int fd;
+
+  if (unit->main_pid == unit->watched_pid)
+    return;
+  unit->watched_pid = unit->main_pid;
+  unit_clear_pid_watch (unit);
+  if (unit->main_pid == 0 || unit->main_pid > G_MAXINT32)
+    return;
+  if (self->liveness)
+    {
+      hb_liveness_watch_pid (self->liveness, unit->agent_id, (gint32) unit->main_pid);
+      return;
+    }
+  fd = (int) syscall (SYS_pidfd_open, (pid_t) unit->main_pid, 0);
+  if (fd >= 0)
+    {
+      unit->pidfd = fd;
+      unit->pid_source = g_unix_fd_source_new (fd, G_IO_IN);
+      g_source_set_callback (unit->pid_source, G_SOURCE_FUNC (on_main_pidfd_readable), unit, NULL);
+    }
+  else if (errno == ESRCH)
+    {
+      unit->pid_source = g_idle_source_new ();
+      g_source_set_callback (unit->pid_source, on_main_pid_exited, unit, NULL);
+    }
+  else
+    {
+      /* no pidfd_open (Linux < 5.3): the unit's state changes tell */
+      g_debug ("Cannot watch main process %u of unit %s: %s", unit->main_pid, unit->name,
+               g_strerror (errno));
+      return;
+    }
+  g_source_set_static_name (unit->pid_source, "[heartbeatd] unit main pid");
+  g_source_attach (unit->pid_source, NULL);
+}
+
+static void
+unit_judge (Unit *unit)
+{
+  HbUnits *self = unit->self;
+  HeartbeatAgent *agent;
+  g_autoptr(GError) error = NULL;
+  gboolean active, down;
+
+  if (self == NULL || !unit_is_found (unit) || unit->active_state == NULL)
+    return;
+  agent = heartbeat_monitor_lookup (self->monitor, unit->agent_id);
+  if (agent == NULL)
+    return;
+
+  active = strcmp (unit->active_state, "active") == 0 || strcmp (unit->active_state, "reloading") == 0;
+  down = strcmp (unit->active_state, "inactive") == 0 || strcmp (unit->active_state, "failed") == 0;
+
+  if (active)
+    {
+      gint64 enter = unit->active_enter ? (gint64) unit->active_enter : g_get_real_time ();
+      gboolean new_run = !unit->have_run || unit->run_enter != unit->active_enter ||
+                         g_strcmp0 (unit->run_invocation, unit->invocation) != 0;
+
+      if (new_run)
+        {
+          gboolean start = TRUE;
+
+          if (!unit->judged)
+            {
+              HeartbeatAgentState state = heartbeat_agent_get_state (agent);
+              gint64 last = heartbeat_monitor_to_realtime (self->monitor,
+                                                           heartbeat_agent_get_last_activity_at (agent));
+
+              start = state == HEARTBEAT_AGENT_STATE_GONE ||
+                      state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT ||
+                      enter > last;
+            }
+          unit->have_run = TRUE;
+          unit->run_enter = unit->active_enter;
+          g_free (unit->run_invocation);
+          unit->run_invocation = g_strdup (unit->invocation);
+          if (start)
+            {
+              g_debug ("Unit %s of agent “%s” started a run", unit->name, unit->agent_id);
+              if (!heartbeat_monitor_mark_started (self->monitor, unit->agent_id, enter, &error))
+                g_message ("Cannot start a new run of agent “%s”: %s", unit->agent_id, error->message);
+            }
+        }
+      unit->running = TRUE;
+    }
+  else if (down)
+    {
+      if (!unit->judged || unit->running)
+        {
+          g_debug ("Unit %s of agent “%s” is %s", unit->name, unit->agent_id, unit->active_state);
+          if (!heartbeat_monitor_mark_gone (self->monitor, unit->agent_id, &error))
+            g_message ("Cannot mark agent “%s” gone: %s", unit->agent_id, error->message);
+        }
+      unit->running = FALSE;
+    }
+  /* activating, deactivating: the state the agent has stays */
+  if (active || down)
+    unit->judged = TRUE;
+  unit_watch_main_pid (unit);
+}
+
+/* ------------------------------------------------------------------ */
+/* The manager                                                         */
+
+static void
+on_subscribed (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  if (reply == NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    g_debug ("systemd Subscribe: %s", error->message);
+}
+
+static void
+on_reloading (GDBusConnection *connection,
+              const char      *sender,
+              const char      *path,
+              const char      *interface,
+              const char      *signal,
+              GVariant        *parameters,
+              gpointer         user_data)
+{
+  HbUnits *self = user_data;
+  gboolean reloading;
+  GHashTableIter iter;
+  Unit *unit;
+
+  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(b)")))
+    return;
+  g_variant_get (parameters, "(b)", &reloading);
+  if (reloading)
+    return;
+  /* a daemon-reload: units may have been added, removed or changed */
+  g_hash_table_iter_init (&iter, self->units);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &unit))
+    unit_start (unit);
+}
+
+static void
+stop_manager (HbUnits *self)
+{
+  GHashTableIter iter;
+  Unit *unit;
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  self->cancellable = g_cancellable_new ();
+  if (self->reloading_id && self->connection)
+    g_dbus_connection_signal_unsubscribe (self->connection, self->reloading_id);
+  self->reloading_id = 0;
+  g_clear_pointer (&self->systemd_owner, g_free);
+  g_hash_table_iter_init (&iter, self->units);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &unit))
+    unit_stop_bus (unit);
+}
+
+static void
+warn_absent (HbUnits *self)
+{
+  if (self->warned_absent || g_hash_table_size (self->units) == 0)
+    return;
+  g_warning ("systemd (%s) is not on the bus; the unit state of %u agents is unknown until it is",
+             SYSTEMD_NAME, g_hash_table_size (self->units));
+  self->warned_absent = TRUE;
+}
+
+static void
+on_systemd_appeared (GDBusConnection *connection,
+                     const char      *name,
+                     const char      *name_owner,
+                     gpointer         user_data)
+{
+  HbUnits *self = user_data;
+  GHashTableIter iter;
+  Unit *unit;
+
+  stop_manager (self);
+  self->systemd_owner = g_strdup (name_owner);
+  self->systemd_absent = FALSE;
+  if (self->warned_absent)
+    g_message ("systemd is on the bus again; following %u units", g_hash_table_size (self->units));
+  self->warned_absent = FALSE;
+
+  g_dbus_connection_call (connection, SYSTEMD_NAME, SYSTEMD_PATH, MANAGER_IFACE, "Subscribe",
+                          NULL, NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS,
+                          self->cancellable, on_subscribed, NULL);
+  self->reloading_id =
+    g_dbus_connection_signal_subscribe (connection, name_owner, MANAGER_IFACE, "Reloading",
+                                        SYSTEMD_PATH, NULL, G_DBUS_SIGNAL_FLAGS_NONE,
+                                        on_reloading, self, NULL);
+  g_hash_table_iter_init (&iter, self->units);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &unit))
+    unit_start (unit);
+}
+
+static void
+on_systemd_vanished (GDBusConnection *connection,
+                     const char      *name,
+                     gpointer         user_data)
+{
+  HbUnits *self = user_data;
+
+  stop_manager (self);
+  self->systemd_absent = TRUE;
+  warn_absent (self);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public                                                              */
+
+/**
+ * hb_units_new:
+ * @monitor: the monitor whose agents the units back
+ * @liveness: (nullable): watches main processes; without it HbUnits opens
+ *   its own pidfds
+ * @connection: (nullable): the bus where org.freedesktop.systemd1 is
+ *
+ * Returns: (transfer full): a new #HbUnits following no unit yet
+ */
+HbUnits *
+hb_units_new (HeartbeatMonitor *monitor,
+              HbLiveness       *liveness,
+              GDBusConnection  *connection)
+{
+  HbUnits *self;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
+  g_return_val_if_fail (liveness == NULL || HB_IS_LIVENESS (liveness), NULL);
+  g_return_val_if_fail (connection == NULL || G_IS_DBUS_CONNECTION (connection), NULL);
+
+  self = g_object_new (HB_TYPE_UNITS, NULL);
+  self->monitor = g_object_ref (monitor);
+  self->liveness = liveness ? g_object_ref (liveness) : NULL;
+  hb_units_set_connection (self, connection);
+  return self;
+}
+
+/**
+ * hb_units_set_connection:
+ * @units: a #HbUnits
+ * @connection: (nullable): the bus where org.freedesktop.systemd1 is
+ *
+ * Follows the units on @connection from now on (after a reconnection);
+ * with %NULL every unit is "unknown" until a connection is set.
+ */
+void
+hb_units_set_connection (HbUnits         *units,
+                         GDBusConnection *connection)
+{
+  g_return_if_fail (HB_IS_UNITS (units));
+  g_return_if_fail (connection == NULL || G_IS_DBUS_CONNECTION (connection));
+
+  if (connection == units->connection)
+    return;
+  g_clear_handle_id (&units->name_watch_id, g_bus_unwatch_name);
+  stop_manager (units);
+  units->systemd_absent = FALSE;
+  g_set_object (&units->connection, connection);
+  if (connection)
+    units->name_watch_id =
+      g_bus_watch_name_on_connection (connection, SYSTEMD_NAME, G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                      on_systemd_appeared, on_systemd_vanished, units, NULL);
+}
+
+/**
+ * hb_units_follow:
+ * @units: a #HbUnits
+ * @agent_id: a declared agent
+ * @unit_name: its unit= , such as foo.service
+ *
+ * Follows @unit_name for @agent_id (replacing a unit it had), and judges
+ * the agent by it from the first answer on.
+ */
+void
+hb_units_follow (HbUnits    *units,
+                 const char *agent_id,
+                 const char *unit_name)
+{
+  Unit *unit;
+
+  g_return_if_fail (HB_IS_UNITS (units));
+  g_return_if_fail (agent_id != NULL && unit_name != NULL);
+
+  unit = unit_new (units, agent_id, unit_name);
+  g_hash_table_replace (units->units, unit->agent_id, unit);
+  if (units->systemd_absent)
+    warn_absent (units);
+  unit_start (unit);
+}
+
+/**
+ * hb_units_forget_all:
+ * @units: a #HbUnits
+ *
+ * Stops following every unit (before a reload follows them again). The
+ * agents keep their state.
+ */
+void
+hb_units_forget_all (HbUnits *units)
+{
+  g_return_if_fail (HB_IS_UNITS (units));
+  g_hash_table_remove_all (units->units);
+}
+
+/**
+ * hb_units_get_unit_name:
+ * @units: a #HbUnits
+ * @agent_id: an agent id
+ *
+ * Returns: (nullable): the unit backing @agent_id, or %NULL if none does
+ */
+const char *
+hb_units_get_unit_name (HbUnits    *units,
+                        const char *agent_id)
+{
+  Unit *unit;
+
+  g_return_val_if_fail (HB_IS_UNITS (units), NULL);
+  unit = agent_id ? g_hash_table_lookup (units->units, agent_id) : NULL;
+  return unit ? unit->name : NULL;
+}
+
+/* A number from a cgroup file: the value of line @key, or with @key NULL
+ * the file's only number. */
+static gboolean
+read_cgroup_number (const char *control_group,
+                    const char *file,
+                    const char *key,
+                    guint64    *number)
+{
+  g_autofree char *path = NULL;
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (control_group == NULL || *control_group != '/' || strstr (control_group, "/../"))
+    return FALSE;
+  path = g_build_filename (CGROUP_ROOT, control_group, file, NULL);
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return FALSE;
+  if (key == NULL)
+    return g_ascii_string_to_unsigned (g_strstrip (contents), 10, 0, G_MAXUINT64, number, NULL);
+  lines = g_strsplit (contents, "\n", -1);
+  for (gsize i = 0; lines[i]; i++)
+    {
+      gsize n = strlen (key);
+
+      if (strncmp (lines[i], key, n) == 0 && lines[i][n] == ' ')
+        return g_ascii_string_to_unsigned (g_strstrip (lines[i] + n + 1), 10, 0, G_MAXUINT64,
+                                           number, NULL);
+    }
+  return FALSE;
+}
+
+/**
+ * hb_units_describe:
+ * @units: a #HbUnits
+ * @agent_id: an agent id
+ *
+ * The unit of @agent_id as the fronts show it: name, active-state,
+ * sub-state, main-pid, active-since-usec, cpu-usec and memory-bytes (absent
+ * when the cgroup cannot be read), result, exit-status (absent when no main
+ * process exited yet), n-restarts.
+ *
+ * Returns: (transfer floating): an a{sv}, empty when @agent_id has no unit
+ */
+GVariant *
+hb_units_describe (HbUnits    *units,
+                   const char *agent_id)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  Unit *unit;
+  gboolean found, active;
+  guint64 number;
+
+  g_return_val_if_fail (HB_IS_UNITS (units), NULL);
+
+  unit = agent_id ? g_hash_table_lookup (units->units, agent_id) : NULL;
+  if (unit == NULL)
+    return g_variant_builder_end (&builder);
+
+  found = unit_is_found (unit);
+  active = found && (g_strcmp0 (unit->active_state, "active") == 0 ||
+                     g_strcmp0 (unit->active_state, "reloading") == 0);
+  g_variant_builder_add (&builder, "{sv}", "name", g_variant_new_string (unit->name));
+  g_variant_builder_add (&builder, "{sv}", "active-state",
+                         g_variant_new_string (found && unit->active_state ? unit->active_state : "unknown"));
+  g_variant_builder_add (&builder, "{sv}", "sub-state",
+                         g_variant_new_string (found && unit->sub_state ? unit->sub_state : ""));
+  g_variant_builder_add (&builder, "{sv}", "main-pid", g_variant_new_uint32 (found ? unit->main_pid : 0));
+  g_variant_builder_add (&builder, "{sv}", "active-since-usec",
+                         g_variant_new_uint64 (active ? unit->active_enter : 0));
+  if (found && unit->control_group && *unit->control_group)
+    {
+      if (read_cgroup_number (unit->control_group, "cpu.stat", "usage_usec", &number))
+        g_variant_builder_add (&builder, "{sv}", "cpu-usec", g_variant_new_uint64 (number));
+      if (read_cgroup_number (unit->control_group, "memory.current", NULL, &number))
+        g_variant_builder_add (&builder, "{sv}", "memory-bytes", g_variant_new_uint64 (number));
+    }
+  g_variant_builder_add (&builder, "{sv}", "result",
+                         g_variant_new_string (found && unit->result ? unit->result : ""));
+  if (found && unit->exec_code != 0)
+    g_variant_builder_add (&builder, "{sv}", "exit-status", g_variant_new_int32 (unit->exec_status));
+  g_variant_builder_add (&builder, "{sv}", "n-restarts", g_variant_new_uint32 (found ? unit->n_restarts : 0));
+  return g_variant_builder_end (&builder);
+}
+
+/* ------------------------------------------------------------------ */
+/* Callers                                                             */
+
+/* The unified hierarchy's path of @pid ("0::/path"), or NULL. */
+static char *
+read_proc_cgroup (guint32 pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%u/cgroup", pid);
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (contents, "\n", -1);
+  for (gsize i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "0::/"))
+      return g_strdup (lines[i] + 3);
+  return NULL;
+}
+
+static gboolean
+cgroup_is_within (const char *cgroup,
+                  const char *unit_cgroup)
+{
+  gsize n = strlen (unit_cgroup);
+
+  if (n == 0)
+    return FALSE;
+  return strcmp (cgroup, unit_cgroup) == 0 ||
+         (strncmp (cgroup, unit_cgroup, n) == 0 && cgroup[n] == '/');
+}
+
+/* the source tag of its GTasks (ISO C has no function pointer as void *) */
+static char check_caller_tag;
+
+typedef struct {
+  Unit    *unit;
+  guint32  pid;
+} CallerCheck;
+
+static void
+caller_check_free (CallerCheck *check)
+{
+  unit_unref (check->unit);
+  g_free (check);
+}
+
+static void
+on_unit_by_pid (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CallerCheck *check = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  const char *path;
+
+  if (reply == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                               "Process %u is not in unit %s: %s", check->pid, check->unit->name,
+                               error->message);
+      return;
+    }
+  g_variant_get (reply, "(&o)", &path);
+  if (check->unit->path && strcmp (path, check->unit->path) == 0)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                             "Process %u is not in unit %s", check->pid, check->unit->name);
+}
+
+static void
+on_caller_pid (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  CallerCheck *check = g_task_get_task_data (task);
+  HbUnits *self = g_task_get_source_object (task);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_autofree char *cgroup = NULL;
+
+  if (reply == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_variant_get (reply, "(u)", &check->pid);
+  cgroup = read_proc_cgroup (check->pid);
+  if (cgroup && check->unit->control_group && *check->unit->control_group)
+    {
+      if (cgroup_is_within (cgroup, check->unit->control_group))
+        g_task_return_boolean (task, TRUE);
+      else
+        g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                                 "Process %u (cgroup %s) is not in unit %s (%s)", check->pid,
+                                 cgroup, check->unit->name, check->unit->control_group);
+      return;
+    }
+  /* /proc/PID hidden (ProtectProc=invisible), no unified hierarchy, or the
+   * unit's cgroup not known yet: systemd knows */
+  if (self->connection == NULL || self->systemd_owner == NULL || check->unit->path == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                               "Cannot tell whether process %u is in unit %s", check->pid,
+                               check->unit->name);
+      return;
+    }
+  g_debug ("Asking systemd which unit process %u is in", check->pid);
+  g_dbus_connection_call (self->connection, SYSTEMD_NAME, SYSTEMD_PATH, MANAGER_IFACE, "GetUnitByPID",
+                          g_variant_new ("(u)", check->pid), G_VARIANT_TYPE ("(o)"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS,
+                          g_task_get_cancellable (task), on_unit_by_pid, g_object_ref (task));
+}
+
+/**
+ * hb_units_check_caller_async:
+ * @units: a #HbUnits
+ * @agent_id: the agent the caller acts for
+ * @sender: the caller's unique bus name
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: called with the answer
+ * @user_data: for @callback
+ *
+ * Finds out whether the process behind @sender runs in the unit of
+ * @agent_id (its cgroup or one below it). See the top of this file for
+ * how, and for the pid-reuse caveat.
+ */
+void
+hb_units_check_caller_async (HbUnits             *units,
+                             const char          *agent_id,
+                             const char          *sender,
+                             GCancellable        *cancellable,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  CallerCheck *check;
+  Unit *unit;
+
+  g_return_if_fail (HB_IS_UNITS (units));
+
+  task = g_task_new (units, cancellable, callback, user_data);
+  g_task_set_source_tag (task, &check_caller_tag);
+  unit = agent_id ? g_hash_table_lookup (units->units, agent_id) : NULL;
+  if (unit == NULL)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                               "Agent “%s” is not backed by a unit", agent_id ? agent_id : "");
+      return;
+    }
+  if (units->connection == NULL || sender == NULL || !g_dbus_is_unique_name (sender))
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                               "No bus caller to check against unit %s", unit->name);
+      return;
+    }
+  check = g_new0 (CallerCheck, 1);
+  check->unit = unit_ref (unit);
+  g_task_set_task_data (task, check, (GDestroyNotify) caller_check_free);
+  g_dbus_connection_call (units->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+                          g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable,
+                          on_caller_pid, g_steal_pointer (&task));
+}
+
+/**
+ * hb_units_check_caller_finish:
+ * @units: a #HbUnits
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE if the caller's process is in the agent's unit; %FALSE
+ *   with @error set otherwise (%G_IO_ERROR_NOT_FOUND: the agent has no
+ *   unit; %G_IO_ERROR_PERMISSION_DENIED: the caller is not in it, or that
+ *   cannot be told; or the bus daemon's error)
+ */
+gboolean
+hb_units_check_caller_finish (HbUnits       *units,
+                              GAsyncResult  *result,
+                              GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, units), FALSE);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == &check_caller_tag, FALSE);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* ------------------------------------------------------------------ */
+/* Object                                                              */
+
+static void
+hb_units_dispose (GObject *object)
+{
+  HbUnits *self = HB_UNITS (object);
+
+  g_clear_handle_id (&self->name_watch_id, g_bus_unwatch_name);
+  if (self->units)
+    {
+      stop_manager (self);
+      g_hash_table_remove_all (self->units);
+    }
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->connection);
+  g_clear_object (&self->liveness);
+  g_clear_object (&self->monitor);
+  G_OBJECT_CLASS (hb_units_parent_class)->dispose (object);
+}
+
+static void
+hb_units_finalize (GObject *object)
+{
+  HbUnits *self = HB_UNITS (object);
+
+  g_clear_pointer (&self->units, g_hash_table_unref);
+  g_clear_object (&self->cancellable);
+  g_free (self->systemd_owner);
+  G_OBJECT_CLASS (hb_units_parent_class)->finalize (object);
+}
+
+static void
+hb_units_class_init (HbUnitsClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = hb_units_dispose;
+  object_class->finalize = hb_units_finalize;
+}
+
+static void
+hb_units_init (HbUnits *self)
+{
+  self->units = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) unit_forget);
+  self->cancellable = g_cancellable_new ();
+}
