@@ -18,6 +18,7 @@
 struct _HeartbeatAgentInfo {
   GObject   parent_instance;
   GVariant *dict;   /* a{sv}, never NULL */
+  GVariant *unit;   /* its `unit` a{sv}, never NULL: empty if not unit-backed */
 };
 
 enum {
@@ -39,6 +40,14 @@ enum {
   PROP_METADATA,
   PROP_DECLARED,
   PROP_BOUND_TO,
+  PROP_UNIT,
+  PROP_UNIT_NAME,
+  PROP_UNIT_ACTIVE_STATE,
+  PROP_UNIT_SUB_STATE,
+  PROP_UNIT_MAIN_PID,
+  PROP_UNIT_ACTIVE_SINCE,
+  PROP_UNIT_RESULT,
+  PROP_UNIT_N_RESTARTS,
   N_PROPS
 };
 
@@ -77,6 +86,86 @@ lookup_uint32 (HeartbeatAgentInfo *self,
   if (!g_variant_lookup (self->dict, key, "u", &value))
     return 0;
   return value;
+}
+
+static GVariant *
+empty_dict (void)
+{
+  return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+}
+
+static const char *
+unit_string (HeartbeatAgentInfo *self,
+             const char         *key)
+{
+  const char *value = NULL;
+
+  if (!g_variant_lookup (self->unit, key, "&s", &value))
+    return "";
+  return value;
+}
+
+/* A number of the unit dictionary, whatever integer type it came as (the
+ * daemon sends t, u and i; the same dictionary read back from the HTTP
+ * API's JSON holds x). Negative values and other types read as missing. */
+static gboolean
+unit_number (HeartbeatAgentInfo *self,
+             const char         *key,
+             gint64              min,
+             gint64              max,
+             gint64             *out)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (self->unit, key, NULL);
+  gint64 n;
+
+  if (value == NULL)
+    return FALSE;
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    {
+      guint64 u = g_variant_get_uint64 (value);
+
+      if (u > (guint64) G_MAXINT64)
+        return FALSE;
+      n = (gint64) u;
+    }
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    n = g_variant_get_int64 (value);
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+    n = g_variant_get_uint32 (value);
+  else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    n = g_variant_get_int32 (value);
+  else
+    return FALSE;
+  if (n < min || n > max)
+    return FALSE;
+  *out = n;
+  return TRUE;
+}
+
+static guint64
+unit_uint64 (HeartbeatAgentInfo *self,
+             const char         *key,
+             gboolean           *present)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (self->unit, key, NULL);
+  gint64 n = 0;
+
+  /* the full range of t, which unit_number() cannot hold */
+  if (value && g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    {
+      if (present)
+        *present = TRUE;
+      return g_variant_get_uint64 (value);
+    }
+  if (unit_number (self, key, 0, G_MAXINT64, &n))
+    {
+      if (present)
+        *present = TRUE;
+      return (guint64) n;
+    }
+  if (present)
+    *present = FALSE;
+  return 0;
 }
 
 /**
@@ -330,6 +419,217 @@ heartbeat_agent_info_get_bound_to (HeartbeatAgentInfo *info)
   return lookup_string (info, "bound-to");
 }
 
+/**
+ * heartbeat_agent_info_get_unit:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * The systemd unit behind the agent, as heartbeatd last saw it: the
+ * agent dictionary's `unit`, empty for an agent that is not unit-backed
+ * (one whose `[agent:NAME]` section has no `unit=`). Its keys are `name`,
+ * `active-state`, `sub-state`, `main-pid`, `active-since-usec`,
+ * `cpu-usec`, `memory-bytes`, `result`, `exit-status` and `n-restarts`;
+ * the heartbeat_agent_info_get_unit_*() getters read them one by one.
+ *
+ * Returns: (transfer full): an `a{sv}`, empty if the agent has no unit
+ */
+GVariant *
+heartbeat_agent_info_get_unit (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), NULL);
+  return g_variant_ref (info->unit);
+}
+
+/**
+ * heartbeat_agent_info_has_unit:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: whether a systemd unit is behind the agent (`unit=` in its
+ *   declaration)
+ */
+gboolean
+heartbeat_agent_info_has_unit (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), FALSE);
+  return *unit_string (info, "name") != '\0';
+}
+
+/**
+ * heartbeat_agent_info_get_unit_name:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: the unit's name (`foo.service`), or "" if the agent has none
+ */
+const char *
+heartbeat_agent_info_get_unit_name (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), NULL);
+  return unit_string (info, "name");
+}
+
+/**
+ * heartbeat_agent_info_get_unit_active_state:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: the unit's systemd ActiveState (`active`, `inactive`, `failed`,
+ *   `activating`, `deactivating`, `reloading`), `unknown` while systemd
+ *   has not answered, or "" if the agent has no unit
+ */
+const char *
+heartbeat_agent_info_get_unit_active_state (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), NULL);
+  return unit_string (info, "active-state");
+}
+
+/**
+ * heartbeat_agent_info_get_unit_sub_state:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: the unit's SubState (`running`, `dead`, `exited`, ...), or ""
+ */
+const char *
+heartbeat_agent_info_get_unit_sub_state (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), NULL);
+  return unit_string (info, "sub-state");
+}
+
+/**
+ * heartbeat_agent_info_get_unit_main_pid:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: the unit's MainPID, or 0 if it has none (or the agent no unit)
+ */
+guint32
+heartbeat_agent_info_get_unit_main_pid (HeartbeatAgentInfo *info)
+{
+  gint64 n = 0;
+
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), 0);
+  return unit_number (info, "main-pid", 0, G_MAXUINT32, &n) ? (guint32) n : 0;
+}
+
+/**
+ * heartbeat_agent_info_get_unit_active_since:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: when the unit last became active (its ActiveEnterTimestamp),
+ *   wall-clock microseconds; 0 if it is not active (or the agent has no
+ *   unit)
+ */
+guint64
+heartbeat_agent_info_get_unit_active_since (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), 0);
+  return unit_uint64 (info, "active-since-usec", NULL);
+}
+
+/**
+ * heartbeat_agent_info_get_unit_cpu_usec:
+ * @info: a #HeartbeatAgentInfo
+ * @out_usec: (out) (optional): the CPU time, in microseconds
+ *
+ * The CPU time the unit's control group has used (systemd's
+ * CPUUsageNSec). Unknown when the agent has no unit, or when systemd
+ * does not account for it (CPUAccounting off): 0 is a real value, so
+ * whether it is known is the return value, not a special number.
+ *
+ * Returns: %TRUE and @out_usec set if the CPU time is known; %FALSE (and
+ *   @out_usec 0) if not
+ */
+gboolean
+heartbeat_agent_info_get_unit_cpu_usec (HeartbeatAgentInfo *info,
+                                        guint64            *out_usec)
+{
+  gboolean present = FALSE;
+  guint64 value;
+
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), FALSE);
+  value = unit_uint64 (info, "cpu-usec", &present);
+  if (out_usec)
+    *out_usec = value;
+  return present;
+}
+
+/**
+ * heartbeat_agent_info_get_unit_memory_bytes:
+ * @info: a #HeartbeatAgentInfo
+ * @out_bytes: (out) (optional): the memory, in bytes
+ *
+ * The memory the unit's control group uses (systemd's MemoryCurrent).
+ * Unknown as heartbeat_agent_info_get_unit_cpu_usec() is.
+ *
+ * Returns: %TRUE and @out_bytes set if it is known; %FALSE (and
+ *   @out_bytes 0) if not
+ */
+gboolean
+heartbeat_agent_info_get_unit_memory_bytes (HeartbeatAgentInfo *info,
+                                            guint64            *out_bytes)
+{
+  gboolean present = FALSE;
+  guint64 value;
+
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), FALSE);
+  value = unit_uint64 (info, "memory-bytes", &present);
+  if (out_bytes)
+    *out_bytes = value;
+  return present;
+}
+
+/**
+ * heartbeat_agent_info_get_unit_result:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: the unit's Result (`success`, `exit-code`, `signal`,
+ *   `core-dump`, `timeout`, ...), or ""
+ */
+const char *
+heartbeat_agent_info_get_unit_result (HeartbeatAgentInfo *info)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), NULL);
+  return unit_string (info, "result");
+}
+
+/**
+ * heartbeat_agent_info_get_unit_exit_status:
+ * @info: a #HeartbeatAgentInfo
+ * @out_status: (out) (optional): the exit status
+ *
+ * The exit status of the unit's last main process that exited
+ * (ExecMainStatus).
+ *
+ * Returns: %TRUE and @out_status set if one exited; %FALSE (and
+ *   @out_status 0) if none did, or the agent has no unit
+ */
+gboolean
+heartbeat_agent_info_get_unit_exit_status (HeartbeatAgentInfo *info,
+                                           gint32             *out_status)
+{
+  gint64 n = 0;
+  gboolean present;
+
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), FALSE);
+  present = unit_number (info, "exit-status", G_MININT32, G_MAXINT32, &n);
+  if (out_status)
+    *out_status = present ? (gint32) n : 0;
+  return present;
+}
+
+/**
+ * heartbeat_agent_info_get_unit_n_restarts:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * Returns: how many times systemd restarted the unit (NRestarts), or 0
+ */
+guint32
+heartbeat_agent_info_get_unit_n_restarts (HeartbeatAgentInfo *info)
+{
+  gint64 n = 0;
+
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), 0);
+  return unit_number (info, "n-restarts", 0, G_MAXUINT32, &n) ? (guint32) n : 0;
+}
+
 static void
 heartbeat_agent_info_get_property (GObject    *object,
                                    guint       prop_id,
@@ -357,6 +657,14 @@ heartbeat_agent_info_get_property (GObject    *object,
     case PROP_METADATA:         g_value_take_variant (value, heartbeat_agent_info_get_metadata (self)); break;
     case PROP_DECLARED:         g_value_set_boolean (value, heartbeat_agent_info_get_declared (self)); break;
     case PROP_BOUND_TO:         g_value_set_string (value, heartbeat_agent_info_get_bound_to (self)); break;
+    case PROP_UNIT:             g_value_set_variant (value, self->unit); break;
+    case PROP_UNIT_NAME:        g_value_set_string (value, heartbeat_agent_info_get_unit_name (self)); break;
+    case PROP_UNIT_ACTIVE_STATE: g_value_set_string (value, heartbeat_agent_info_get_unit_active_state (self)); break;
+    case PROP_UNIT_SUB_STATE:   g_value_set_string (value, heartbeat_agent_info_get_unit_sub_state (self)); break;
+    case PROP_UNIT_MAIN_PID:    g_value_set_uint (value, heartbeat_agent_info_get_unit_main_pid (self)); break;
+    case PROP_UNIT_ACTIVE_SINCE: g_value_set_uint64 (value, heartbeat_agent_info_get_unit_active_since (self)); break;
+    case PROP_UNIT_RESULT:      g_value_set_string (value, heartbeat_agent_info_get_unit_result (self)); break;
+    case PROP_UNIT_N_RESTARTS:  g_value_set_uint (value, heartbeat_agent_info_get_unit_n_restarts (self)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -376,10 +684,14 @@ heartbeat_agent_info_set_property (GObject      *object,
         GVariant *dict = g_value_get_variant (value);
 
         g_clear_pointer (&self->dict, g_variant_unref);
+        g_clear_pointer (&self->unit, g_variant_unref);
         if (dict != NULL && g_variant_is_of_type (dict, G_VARIANT_TYPE_VARDICT))
           self->dict = g_variant_ref_sink (dict);
         else
-          self->dict = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+          self->dict = empty_dict ();
+        self->unit = g_variant_lookup_value (self->dict, "unit", G_VARIANT_TYPE_VARDICT);
+        if (self->unit == NULL)
+          self->unit = empty_dict ();
       }
       break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -392,6 +704,7 @@ heartbeat_agent_info_finalize (GObject *object)
   HeartbeatAgentInfo *self = HEARTBEAT_AGENT_INFO (object);
 
   g_clear_pointer (&self->dict, g_variant_unref);
+  g_clear_pointer (&self->unit, g_variant_unref);
   G_OBJECT_CLASS (heartbeat_agent_info_parent_class)->finalize (object);
 }
 
@@ -510,6 +823,54 @@ heartbeat_agent_info_class_init (HeartbeatAgentInfoClass *klass)
    * The bus name it is bound to, or "".
    */
   properties[PROP_BOUND_TO] = g_param_spec_string ("bound-to", NULL, NULL, "", RO);
+  /**
+   * HeartbeatAgentInfo:unit:
+   *
+   * The systemd unit behind it, an `a{sv}` (empty if none).
+   */
+  properties[PROP_UNIT] = g_param_spec_variant ("unit", NULL, NULL, G_VARIANT_TYPE_VARDICT, NULL, RO);
+  /**
+   * HeartbeatAgentInfo:unit-name:
+   *
+   * The name of its unit, or "".
+   */
+  properties[PROP_UNIT_NAME] = g_param_spec_string ("unit-name", NULL, NULL, "", RO);
+  /**
+   * HeartbeatAgentInfo:unit-active-state:
+   *
+   * Its unit's ActiveState, or "".
+   */
+  properties[PROP_UNIT_ACTIVE_STATE] = g_param_spec_string ("unit-active-state", NULL, NULL, "", RO);
+  /**
+   * HeartbeatAgentInfo:unit-sub-state:
+   *
+   * Its unit's SubState, or "".
+   */
+  properties[PROP_UNIT_SUB_STATE] = g_param_spec_string ("unit-sub-state", NULL, NULL, "", RO);
+  /**
+   * HeartbeatAgentInfo:unit-main-pid:
+   *
+   * Its unit's MainPID, or 0.
+   */
+  properties[PROP_UNIT_MAIN_PID] = g_param_spec_uint ("unit-main-pid", NULL, NULL, 0, G_MAXUINT32, 0, RO);
+  /**
+   * HeartbeatAgentInfo:unit-active-since:
+   *
+   * When its unit became active (wall-clock µs), or 0.
+   */
+  properties[PROP_UNIT_ACTIVE_SINCE] = g_param_spec_uint64 ("unit-active-since", NULL, NULL, 0, G_MAXUINT64, 0, RO);
+  /**
+   * HeartbeatAgentInfo:unit-result:
+   *
+   * Its unit's Result, or "".
+   */
+  properties[PROP_UNIT_RESULT] = g_param_spec_string ("unit-result", NULL, NULL, "", RO);
+  /**
+   * HeartbeatAgentInfo:unit-n-restarts:
+   *
+   * How often systemd restarted its unit.
+   */
+  properties[PROP_UNIT_N_RESTARTS] = g_param_spec_uint ("unit-n-restarts", NULL, NULL, 0, G_MAXUINT32, 0, RO);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -517,5 +878,6 @@ heartbeat_agent_info_class_init (HeartbeatAgentInfoClass *klass)
 static void
 heartbeat_agent_info_init (HeartbeatAgentInfo *self)
 {
-  self->dict = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
+  self->dict = empty_dict ();
+  self->unit = empty_dict ();
 }

@@ -30,4 +30,21 @@ GVariant           *heartbeat_agent_info_get_metadata      (HeartbeatAgentInfo *
 gboolean            heartbeat_agent_info_get_declared      (HeartbeatAgentInfo *info);
 const char         *heartbeat_agent_info_get_bound_to      (HeartbeatAgentInfo *info);
 
+/* the systemd unit behind a unit-backed agent ([agent:NAME] unit=) */
+GVariant           *heartbeat_agent_info_get_unit          (HeartbeatAgentInfo *info);
+gboolean            heartbeat_agent_info_has_unit          (HeartbeatAgentInfo *info);
+const char         *heartbeat_agent_info_get_unit_name     (HeartbeatAgentInfo *info);
+const char         *heartbeat_agent_info_get_unit_active_state (HeartbeatAgentInfo *info);
+const char         *heartbeat_agent_info_get_unit_sub_state (HeartbeatAgentInfo *info);
+guint32             heartbeat_agent_info_get_unit_main_pid (HeartbeatAgentInfo *info);
+guint64             heartbeat_agent_info_get_unit_active_since (HeartbeatAgentInfo *info);
+gboolean            heartbeat_agent_info_get_unit_cpu_usec (HeartbeatAgentInfo *info,
+                                                            guint64            *out_usec);
+gboolean            heartbeat_agent_info_get_unit_memory_bytes (HeartbeatAgentInfo *info,
+                                                            guint64            *out_bytes);
+const char         *heartbeat_agent_info_get_unit_result   (HeartbeatAgentInfo *info);
+gboolean            heartbeat_agent_info_get_unit_exit_status (HeartbeatAgentInfo *info,
+                                                            gint32             *out_status);
+guint32             heartbeat_agent_info_get_unit_n_restarts (HeartbeatAgentInfo *info);
+
 G_END_DECLS

@@ -891,6 +891,81 @@ heartbeat_client_get_status_finish (HeartbeatClient *client,
   return first_child (call_finish (client, result, "GetStatus", error));
 }
 
+/**
+ * heartbeat_client_get_history:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * The agent's recent changes of state (org.heartbeat.Monitor1.GetHistory),
+ * oldest first: an `a(ts)` of (wall-clock microseconds when the agent
+ * entered the state, the state's name: `healthy`, `stale`, `timed-out`,
+ * `error`, `gone` or `no-heartbeat`). The first entry is the agent's state
+ * at its registration or declaration, or at the start of the day the
+ * daemon keeps (at most 128 entries, at least the last 24 hours'); the
+ * agent has been in the last entry's state since then.
+ *
+ * The result stays a #GVariant, which bindings unpack natively (in
+ * Python `history.unpack()` is a list of `(at_usec, state)` tuples, in
+ * GJS `history.deepUnpack()` an array of pairs).
+ *
+ * Returns: (transfer full) (nullable): the history, an `a(ts)`, or %NULL
+ *   with @error set (%HEARTBEAT_CLIENT_ERROR_NOT_FOUND for an unknown id)
+ */
+GVariant *
+heartbeat_client_get_history (HeartbeatClient *client,
+                              const char      *id,
+                              GCancellable    *cancellable,
+                              GError         **error)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
+  g_return_val_if_fail (id != NULL, NULL);
+  return first_child (call_sync (client, "GetHistory", g_variant_new ("(s)", id), "(a(ts))",
+                                 cancellable, error));
+}
+
+/**
+ * heartbeat_client_get_history_async:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when the daemon answered
+ * @user_data: (closure): data for @callback
+ *
+ * Asks for the agent's recent changes of state; see
+ * heartbeat_client_get_history().
+ */
+void
+heartbeat_client_get_history_async (HeartbeatClient    *client,
+                                    const char         *id,
+                                    GCancellable       *cancellable,
+                                    GAsyncReadyCallback callback,
+                                    gpointer            user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+  g_return_if_fail (id != NULL);
+  call_async (client, "GetHistory", g_variant_new ("(s)", id), "(a(ts))",
+              cancellable, callback, user_data);
+}
+
+/**
+ * heartbeat_client_get_history_finish:
+ * @client: a #HeartbeatClient
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full) (nullable): the history, an `a(ts)` oldest
+ *   first, or %NULL with @error set
+ */
+GVariant *
+heartbeat_client_get_history_finish (HeartbeatClient *client,
+                                     GAsyncResult    *result,
+                                     GError         **error)
+{
+  return first_child (call_finish (client, result, "GetHistory", error));
+}
+
 /* ------------------------------------------------------------------ */
 /* The connection and the daemon on it                                 */
 

@@ -200,6 +200,20 @@ GVariant        *heartbeat_client_get_status_finish (HeartbeatClient *client,
                                                 GAsyncResult       *result,
                                                 GError            **error);
 
+/* ---- GetHistory ---- */
+GVariant        *heartbeat_client_get_history  (HeartbeatClient    *client,
+                                                const char         *id,
+                                                GCancellable       *cancellable,
+                                                GError            **error);
+void             heartbeat_client_get_history_async (HeartbeatClient *client,
+                                                const char         *id,
+                                                GCancellable       *cancellable,
+                                                GAsyncReadyCallback callback,
+                                                gpointer            user_data);
+GVariant        *heartbeat_client_get_history_finish (HeartbeatClient *client,
+                                                GAsyncResult       *result,
+                                                GError            **error);
+
 /* ---- heartbeat files, for programs that cannot speak D-Bus ---- */
 gboolean heartbeat_write_file   (const char *path,
                                  const char *process_key,

@@ -155,3 +155,22 @@ hb_host_to_json (double      cpu_percent,
   json_builder_end_object (b);
   return json_builder_get_root (b);
 }
+
+/**
+ * hb_host_process_started_at:
+ *
+ * When this process started, as every front reports it (GetStatus and
+ * /health `started-at-usec`): the wall-clock time of the first call, which
+ * heartbeatd makes first thing in main().
+ *
+ * Returns: wall-clock µs
+ */
+gint64
+hb_host_process_started_at (void)
+{
+  static gsize started;
+
+  if (g_once_init_enter (&started))
+    g_once_init_leave (&started, (gsize) g_get_real_time ());
+  return (gint64) started;
+}

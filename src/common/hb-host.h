@@ -16,5 +16,6 @@ double    hb_host_cpu_percent (guint64  busy_before,
                                guint64  total_after);
 JsonNode *hb_host_to_json  (double      cpu_percent,
                             const char *disk_path);
+gint64    hb_host_process_started_at (void);
 
 G_END_DECLS

@@ -25,6 +25,7 @@
 
 #include "hb-authority.h"
 #include "hb-dbus-service.h"
+#include "hb-host.h"
 #include "hb-liveness.h"
 #include "hb-resources.h"
 #include "hb-units.h"
@@ -1967,7 +1968,7 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
   self->shared = shared_new (monitor);
   self->authority = hb_authority_new (connection);
   self->liveness = hb_liveness_new (monitor, connection);
-  self->started_at = g_get_real_time ();
+  self->started_at = hb_host_process_started_at ();
   g_signal_connect_object (self->liveness, "gone", G_CALLBACK (on_liveness_gone), self,
                            G_CONNECT_DEFAULT);
 

@@ -2729,7 +2729,7 @@ hb_http_new (HeartbeatMonitor *monitor,
 
   self->monitor = g_object_ref (monitor);
   self->version = g_strdup (version);
-  self->started_at = g_get_real_time ();
+  self->started_at = hb_host_process_started_at ();
   self->server = soup_server_new ("server-header", "heartbeatd", NULL);
   soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);

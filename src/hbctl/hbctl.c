@@ -487,6 +487,78 @@ last_seen (GVariant *agent)
   return never_beat (agent) ? g_strdup (_("never")) : ago (dict_uint64 (agent, "last-activity-at-usec"));
 }
 
+/* A size as systemctl prints one: 512B, 1.5K, 12.3M, 1.2G (powers of
+ * 1024). */
+static char *
+format_bytes (guint64 bytes)
+{
+  static const char units[] = "KMGTPE";
+  double value = (double) bytes;
+  int unit = -1;
+
+  if (bytes < 1024)
+    return g_strdup_printf ("%" G_GUINT64_FORMAT "B", bytes);
+  while (value >= 1024 && unit < (int) sizeof units - 2)
+    {
+      value /= 1024;
+      unit++;
+    }
+  /* one decimal below 100, none above: 9.8M, 12.3M, 123M */
+  return value < 100 ? g_strdup_printf ("%.1f%c", value, units[unit])
+                    : g_strdup_printf ("%.0f%c", value, units[unit]);
+}
+
+/* The agent's unit's CPU time and memory as table cells: "-" when not
+ * known (no unit, or systemd does not account for it). */
+static char *
+unit_cpu_text (HeartbeatAgentInfo *info)
+{
+  guint64 usec = 0;
+
+  if (!heartbeat_agent_info_get_unit_cpu_usec (info, &usec))
+    return g_strdup ("-");
+  return heartbeat_duration_format ((gint64) MIN (usec, (guint64) G_MAXINT64));
+}
+
+static char *
+unit_memory_text (HeartbeatAgentInfo *info)
+{
+  guint64 bytes = 0;
+
+  if (!heartbeat_agent_info_get_unit_memory_bytes (info, &bytes))
+    return g_strdup ("-");
+  return format_bytes (bytes);
+}
+
+/* The process behind the agent: its unit's main process when it has a
+ * unit, else the one it was registered with; 0 if none. */
+static guint32
+agent_pid (HeartbeatAgentInfo *info)
+{
+  if (heartbeat_agent_info_has_unit (info))
+    return heartbeat_agent_info_get_unit_main_pid (info);
+  /* read as dict_uint32() does: over HTTP the number is an int64 */
+  return dict_uint32 (heartbeat_agent_info_get_variant (info), "pid");
+}
+
+/* How long the agent has been running: since its unit became active when
+ * it has a unit ("-" while the unit is not active), else its current
+ * run. */
+static char *
+running_text (HeartbeatAgentInfo *info)
+{
+  if (heartbeat_agent_info_has_unit (info))
+    {
+      guint64 since = heartbeat_agent_info_get_unit_active_since (info);
+
+      if (since == 0)
+        return g_strdup ("-");
+      return heartbeat_duration_format (g_get_real_time () - (gint64) MIN (since, (guint64) G_MAXINT64));
+    }
+  return heartbeat_duration_format ((gint64) MIN (dict_uint64 (heartbeat_agent_info_get_variant (info), "running-usec"),
+                                                  (guint64) G_MAXINT64));
+}
+
 /* Columns of one character on a terminal: 2 for East Asian wide ones, 0
  * for combining marks, else 1. */
 static glong
@@ -591,21 +663,44 @@ output_columns (void)
   return 0;
 }
 
-#define N_COLUMNS 7
+enum {
+  COL_AGENT,
+  COL_STATE,
+  COL_PID,
+  COL_RUNNING,
+  COL_SEEN,
+  COL_CPU,
+  COL_MEM,
+  COL_STATUS,   /* status and task: free text, last */
+  N_COLUMNS
+};
 #define COLUMN_GAP 2
 
-/* Narrows the widths of the free-text columns (agent, status, task),
- * widest first, until the table fits @columns or they are at their
- * minimum. */
-static void
-fit_widths (glong *widths, const glong *minimum, glong columns)
+static glong
+table_width (const glong *widths, const gboolean *visible)
 {
-  /* ties go to the task first, the agent id last */
-  static const int shrinkable[] = { 4, 2, 0 };
-  glong total = (N_COLUMNS - 1) * COLUMN_GAP;
+  glong total = 0;
+  int shown = 0;
 
   for (int c = 0; c < N_COLUMNS; c++)
-    total += widths[c];
+    if (visible[c])
+      {
+        total += widths[c];
+        shown++;
+      }
+  return total + MAX (shown - 1, 0) * COLUMN_GAP;
+}
+
+/* Narrows the free-text columns (status/task, then the agent id), widest
+ * first, down to @floor[c] (at least @minimum[c]), until the table fits
+ * @columns. */
+static glong
+shrink_widths (glong *widths, const glong *minimum, glong floor_width, const gboolean *visible, glong columns)
+{
+  /* ties go to the status/task first, the agent id last */
+  static const int shrinkable[] = { COL_STATUS, COL_AGENT };
+  glong total = table_width (widths, visible);
+
   while (total > columns)
     {
       int widest = -1;
@@ -613,7 +708,7 @@ fit_widths (glong *widths, const glong *minimum, glong columns)
       for (gsize i = 0; i < G_N_ELEMENTS (shrinkable); i++)
         {
           int c = shrinkable[i];
-          if (widths[c] > minimum[c] && (widest < 0 || widths[c] > widths[widest]))
+          if (widths[c] > MAX (minimum[c], floor_width) && (widest < 0 || widths[c] > widths[widest]))
             widest = c;
         }
       if (widest < 0)
@@ -621,22 +716,53 @@ fit_widths (glong *widths, const glong *minimum, glong columns)
       widths[widest]--;
       total--;
     }
+  return total;
+}
+
+/* Fits the table into @columns, giving up the least telling first:
+ * the free text (status/task, agent id) down to 20 columns; the MEM and
+ * CPU columns; the free text down to its minimum (12 for an id, 11 for
+ * the status); then PID and RUNNING. AGENT, STATE, LAST SEEN and
+ * STATUS/TASK always stay. */
+static void
+fit_widths (glong *widths, const glong *minimum, gboolean *visible, glong columns)
+{
+  static const int droppable_first[] = { COL_MEM, COL_CPU };
+  static const int droppable_last[] = { COL_PID, COL_RUNNING };
+  glong total = shrink_widths (widths, minimum, 20, visible, columns);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (droppable_first) && total > columns; i++)
+    {
+      visible[droppable_first[i]] = FALSE;
+      total = shrink_widths (widths, minimum, 20, visible, columns);
+    }
+  total = shrink_widths (widths, minimum, 0, visible, columns);
+  for (gsize i = 0; i < G_N_ELEMENTS (droppable_last) && total > columns; i++)
+    {
+      visible[droppable_last[i]] = FALSE;
+      total = table_width (widths, visible);
+    }
 }
 
 static void
-print_row (char **cells, const glong *widths, const char *state_nick)
+print_row (char **cells, const glong *widths, const gboolean *visible, const char *state_nick)
 {
   GString *line = g_string_new (NULL);
+  int last = N_COLUMNS - 1;
 
-  for (int c = 0; c < N_COLUMNS; c++)
+  while (last > 0 && !visible[last])
+    last--;
+  for (int c = 0; c <= last; c++)
     {
       glong pad = widths[c] - width (cells[c]);
 
-      if (c == 1 && state_nick && opt.color)
+      if (!visible[c])
+        continue;
+      if (c == COL_STATE && state_nick && opt.color)
         g_string_append_printf (line, "%s%s\033[0m", state_color (state_nick), cells[c]);
       else
         g_string_append (line, cells[c]);
-      if (c < N_COLUMNS - 1)
+      if (c < last)
         for (glong i = 0; i < pad + COLUMN_GAP; i++)
           g_string_append_c (line, ' ');
     }
@@ -957,6 +1083,7 @@ remote_status (GVariant *agents,
   copy_ms_as_usec (b, "timeout-threshold-usec", config, "timeout_threshold_ms");
   copy_member (b, "states", health, "states");
   copy_member (b, "version", health, "version");
+  copy_member (b, "started-at-usec", health, "started-at-usec");
   /* D-Bus says "" for no problem; HTTP says null */
   problem = json_object_get_member (health, "problem");
   json_builder_set_member_name (b, "problem");
@@ -984,13 +1111,62 @@ remote_host (gboolean *reached,
 /* ------------------------------------------------------------------ */
 /* status, list, show                                                  */
 
+/* The daemon's own line under the summary: its version and how long it
+ * has been up, from GetStatus (or GET /health) `started-at-usec`. Nothing
+ * from a daemon that does not tell when it started. */
+static void
+print_daemon_line (guint64     started_at,
+                   const char *version)
+{
+  g_autoptr(GDateTime) t = NULL;
+  g_autofree char *up = NULL, *since = NULL;
+
+  if (started_at == 0)
+    return;
+  up = heartbeat_duration_format (g_get_real_time () - (gint64) MIN (started_at, (guint64) G_MAXINT64));
+  t = g_date_time_new_from_unix_local ((gint64) (started_at / G_USEC_PER_SEC));
+  since = t ? g_date_time_format (t, "%Y-%m-%d %H:%M:%S %Z") : g_strdup ("?");
+  if (version && *version)
+    /* TRANSLATORS: the daemon's version, how long it has been running, and since when */
+    g_print (_("heartbeatd %s up %s (since %s)\n"), version, up, since);
+  else
+    /* TRANSLATORS: how long the daemon has been running, and since when */
+    g_print (_("heartbeatd up %s (since %s)\n"), up, since);
+}
+
+/* The cells of one row of the status table (N_COLUMNS, then the state
+ * for the colour, then NULL). */
+static char **
+status_row (GVariant *agent)
+{
+  g_autoptr(HeartbeatAgentInfo) info = heartbeat_agent_info_new (agent);
+  const char *state = heartbeat_agent_info_get_state (info);
+  const char *agent_status = heartbeat_agent_info_get_status (info);
+  const char *task = heartbeat_agent_info_get_task_id (info);
+  guint32 pid = agent_pid (info);
+  char **cells = g_new0 (char *, N_COLUMNS + 2);
+
+  cells[COL_AGENT] = g_strdup (heartbeat_agent_info_get_id (info));
+  cells[COL_STATE] = opt.color ? g_strdup_printf ("%s %s", state_symbol (state), state) : g_strdup (state);
+  cells[COL_PID] = pid ? g_strdup_printf ("%u", pid) : g_strdup ("-");
+  cells[COL_RUNNING] = running_text (info);
+  cells[COL_SEEN] = last_seen (agent);
+  cells[COL_CPU] = unit_cpu_text (info);
+  cells[COL_MEM] = unit_memory_text (info);
+  /* "status · task": cut from the end, the task goes first */
+  cells[COL_STATUS] = *task ? g_strdup_printf ("%s · %s", *agent_status ? agent_status : "-", task)
+                            : g_strdup (*agent_status ? agent_status : "-");
+  cells[N_COLUMNS] = g_strdup (state);   /* for the colour */
+  return cells;
+}
+
 static int
 cmd_status (int argc, char **argv)
 {
   gboolean json = FALSE, full = FALSE;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
-    { "full", 0, 0, G_OPTION_ARG_NONE, &full, N_("Never shorten ids, statuses or tasks to fit the terminal"), NULL },
+    { "full", 0, 0, G_OPTION_ARG_NONE, &full, N_("Never shorten or leave out anything to fit the terminal"), NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
@@ -1000,19 +1176,24 @@ cmd_status (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   static const char *state_order[] = { "healthy", "stale", "error", "timed-out", "gone", "no-heartbeat" };
   const char *headers[N_COLUMNS] = {
-    _("AGENT"), _("STATE"), _("STATUS"), _("PID"), _("TASK"), _("RUNNING"), _("LAST SEEN")
+    _("AGENT"), _("STATE"), _("PID"), _("RUNNING"), _("LAST SEEN"), _("CPU"), _("MEM"), _("STATUS/TASK")
   };
   glong widths[N_COLUMNS], minimum[N_COLUMNS];
+  gboolean visible[N_COLUMNS];
   glong columns = 0;
   g_autoptr(JsonNode) remote_status_node = NULL;
   g_autoptr(JsonNode) host_node = NULL;
-  GPtrArray *rows;
+  g_autoptr(JsonObject) health = NULL;
+  g_autoptr(GPtrArray) rows = NULL;
+  guint n_declared = 0;
   GString *summary;
   g_auto(Host) host = { NULL, -1, -1, 0, 0, 0, 0 };
   int exit_status = EXIT_OK;
+  guint64 started_at = 0;
+  const char *version = NULL;
   gsize n;
 
-  g_option_context_set_summary (context, _("Show every agent and a summary of the host."));
+  g_option_context_set_summary (context, _("Show every agent, the declared ones first, and a summary of the host."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!parse_command (context, &argc, &argv, &exit_status) || !want_args (argc, 0, NULL, &exit_status))
     return exit_status;
@@ -1035,6 +1216,23 @@ cmd_status (int argc, char **argv)
           if (host_node)
             host_from_json (host_node, &host);
         }
+      /* the daemon's start and version, for its line under the summary */
+      if (!json && opt.legend)
+        {
+          guint http_status = 0;
+          int ignored;
+          g_autofree char *failure = NULL;
+          g_autoptr(JsonNode) reply = remote_call ("GET", "/health", NULL, &http_status, &ignored, &failure);
+
+          if (reply && JSON_NODE_HOLDS_OBJECT (reply))
+            {
+              health = json_object_ref (json_node_get_object (reply));
+              started_at = (guint64) MAX (member_double (health, "started-at-usec", 0), 0);
+              if (json_object_has_member (health, "version") &&
+                  JSON_NODE_HOLDS_VALUE (json_object_get_member (health, "version")))
+                version = json_object_get_string_member (health, "version");
+            }
+        }
     }
   else
     {
@@ -1045,6 +1243,8 @@ cmd_status (int argc, char **argv)
       agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
       if (agents == NULL)
         return report (client, NULL, error);
+      started_at = dict_uint64 (status, "started-at-usec");
+      version = dict_string (status, "version");
       /* over D-Bus, heartbeatd runs here */
       if (json || opt.legend)
         host_node = read_local_host (&host);
@@ -1077,60 +1277,66 @@ cmd_status (int argc, char **argv)
   n = g_variant_n_children (agents);
   rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   for (int c = 0; c < N_COLUMNS; c++)
-    widths[c] = minimum[c] = width (headers[c]);
-  minimum[0] = MAX (minimum[0], 12);   /* room for "build-ab…z-12" */
-  minimum[2] = MAX (minimum[2], 8);
-  minimum[4] = MAX (minimum[4], 8);
-  for (gsize i = 0; i < n; i++)
     {
-      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
-      const char *state = dict_string (agent, "state");
-      const char *task = dict_string (agent, "task-id");
-      guint32 pid = dict_uint32 (agent, "pid");
-      char **cells = g_new0 (char *, N_COLUMNS + 2);
-
-      cells[0] = g_strdup (dict_string (agent, "id"));
-      cells[1] = opt.color ? g_strdup_printf ("%s %s", state_symbol (state), state) : g_strdup (state);
-      cells[2] = g_strdup (*dict_string (agent, "status") ? dict_string (agent, "status") : "-");
-      cells[3] = pid ? g_strdup_printf ("%u", pid) : g_strdup ("-");
-      cells[4] = g_strdup (*task ? task : "-");
-      cells[5] = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
-      cells[6] = last_seen (agent);
-      cells[N_COLUMNS] = g_strdup (state);   /* for the colour */
-      for (int c = 0; c < N_COLUMNS; c++)
-        widths[c] = MAX (widths[c], width (cells[c]));
-      g_ptr_array_add (rows, cells);
+      widths[c] = minimum[c] = width (headers[c]);
+      visible[c] = TRUE;
     }
+  minimum[COL_AGENT] = MAX (minimum[COL_AGENT], 12);   /* room for "build-ab…z-12" */
+  minimum[COL_STATUS] = MAX (minimum[COL_STATUS], 8);
+  /* the declared agents first, then the others; each in the daemon's
+   * order (by id) */
+  for (int pass = 0; pass < 2; pass++)
+    for (gsize i = 0; i < n; i++)
+      {
+        g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+        gboolean declared = FALSE;
+        char **cells;
+
+        g_variant_lookup (agent, "declared", "b", &declared);
+        if (declared != (pass == 0))
+          continue;
+        n_declared += declared;
+        cells = status_row (agent);
+        for (int c = 0; c < N_COLUMNS; c++)
+          widths[c] = MAX (widths[c], width (cells[c]));
+        g_ptr_array_add (rows, cells);
+      }
 
   if (!full)
     columns = output_columns ();
   if (columns > 0)
     {
-      fit_widths (widths, minimum, columns);
+      fit_widths (widths, minimum, visible, columns);
       for (guint i = 0; i < rows->len; i++)
         {
           char **cells = g_ptr_array_index (rows, i);
-          char *id = cut_middle (cells[0], widths[0]);
-          char *agent_status = cut (cells[2], widths[2]);
-          char *task = cut (cells[4], widths[4]);
+          char *id = cut_middle (cells[COL_AGENT], widths[COL_AGENT]);
+          char *text = cut (cells[COL_STATUS], widths[COL_STATUS]);
 
-          g_free (cells[0]);
-          cells[0] = id;
-          g_free (cells[2]);
-          cells[2] = agent_status;
-          g_free (cells[4]);
-          cells[4] = task;
+          g_free (cells[COL_AGENT]);
+          cells[COL_AGENT] = id;
+          g_free (cells[COL_STATUS]);
+          cells[COL_STATUS] = text;
         }
     }
 
   if (opt.legend)
-    print_row ((char **) headers, widths, NULL);
+    print_row ((char **) headers, widths, visible, NULL);
   for (guint i = 0; i < rows->len; i++)
     {
       char **cells = g_ptr_array_index (rows, i);
-      print_row (cells, widths, cells[N_COLUMNS]);
+
+      /* the agents the configuration does not declare, under a heading
+       * when declared ones came first */
+      if (i == n_declared && n_declared > 0 && opt.legend)
+        {
+          g_autofree char *heading = cut (_("Additional agents (not declared):"),
+                                          columns > 0 ? columns : G_MAXLONG);
+
+          g_print ("\n%s\n", heading);
+        }
+      print_row (cells, widths, visible, cells[N_COLUMNS]);
     }
-  g_ptr_array_unref (rows);
 
   if (!opt.legend)
     return EXIT_OK;
@@ -1153,6 +1359,7 @@ cmd_status (int argc, char **argv)
     append_host (summary, &host);
   g_print ("\n%s\n", summary->str);
   g_string_free (summary, TRUE);
+  print_daemon_line (started_at, version);
   return EXIT_OK;
 }
 
@@ -1205,18 +1412,318 @@ format_time (guint64 realtime_usec)
   return g_strdup_printf ("%s (%s)", when, since);
 }
 
+/* ---- show: the unit and the timeline ---- */
+
+/* How bad a state is, for a cell of the strip that saw several: the worst
+ * shows, so that a short stale spell in a long healthy hour is seen. */
+static int
+state_severity (const char *state)
+{
+  if (state == NULL)
+    return 0;   /* not monitored then */
+  if (strcmp (state, "healthy") == 0)
+    return 1;
+  if (strcmp (state, "gone") == 0 || strcmp (state, "no-heartbeat") == 0)
+    return 2;
+  if (strcmp (state, "stale") == 0)
+    return 3;
+  return 4;   /* error, timed-out, and any state this hbctl does not know */
+}
+
+/* One character per state for the strip: its shape tells the state
+ * without colour; colour (the table's) adds to it. */
+static const char *
+strip_glyph (const char *state)
+{
+  switch (state_severity (state))
+    {
+    case 0: return "·";
+    case 1: return "█";
+    case 2: return "_";
+    case 3: return "▄";
+    default: return "×";
+    }
+}
+
+/* The entries of an a(ts) history, oldest first. */
+typedef struct {
+  gint64      at;
+  const char *state;   /* in the history variant */
+} Change;
+
+static GArray *
+history_changes (GVariant *history)
+{
+  GArray *changes = g_array_new (FALSE, FALSE, sizeof (Change));
+  GVariantIter iter;
+  guint64 at;
+  const char *state;
+
+  g_variant_iter_init (&iter, history);
+  while (g_variant_iter_next (&iter, "(t&s)", &at, &state))
+    {
+      Change change = { (gint64) MIN (at, (guint64) G_MAXINT64), state };
+
+      g_array_append_val (changes, change);
+    }
+  return changes;
+}
+
+/* A strip of @cells characters for the @span µs up to @now: each cell
+ * shows the worst state the agent was in during its share of the span. */
+static char *
+history_strip (GArray *changes,
+               gint64  now,
+               gint64  span,
+               guint   cells)
+{
+  GString *strip = g_string_new (NULL);
+  const char *colour = NULL;
+
+  for (guint cell = 0; cell < cells; cell++)
+    {
+      gint64 from = now - span + (gint64) ((double) span * cell / cells);
+      gint64 to = now - span + (gint64) ((double) span * (cell + 1) / cells);
+      const char *worst = NULL;
+
+      for (guint i = 0; i < changes->len; i++)
+        {
+          const Change *c = &g_array_index (changes, Change, i);
+          gint64 until = i + 1 < changes->len ? g_array_index (changes, Change, i + 1).at : now;
+
+          /* the state held over [c->at, until); does it meet [from, to)? */
+          if (c->at < to && until > from && until > c->at &&
+              state_severity (c->state) > state_severity (worst))
+            worst = c->state;
+          /* the latest state counts in the cell it was entered in, even
+           * at "now" */
+          else if (i + 1 == changes->len && c->at >= from && c->at < to &&
+                   state_severity (c->state) > state_severity (worst))
+            worst = c->state;
+        }
+      if (opt.color)
+        {
+          const char *wanted = worst ? state_color (worst) : "\033[90m";
+
+          if (colour != wanted)
+            g_string_append (strip, wanted);
+          colour = wanted;
+        }
+      g_string_append (strip, strip_glyph (worst));
+    }
+  if (opt.color)
+    g_string_append (strip, "\033[0m");
+  return g_string_free (strip, FALSE);
+}
+
+/* A point in time for the list of changes: the time of day, with the
+ * date when @with_date. */
+static char *
+change_time (gint64 at, gboolean with_date)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local (at / G_USEC_PER_SEC);
+
+  if (t == NULL)
+    return g_strdup ("?");
+  return g_date_time_format (t, with_date ? "%Y-%m-%d %H:%M:%S" : "%H:%M:%S");
+}
+
+static gboolean
+is_today (gint64 at)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local (at / G_USEC_PER_SEC);
+
+  return t && g_date_time_get_year (t) == g_date_time_get_year (now) &&
+         g_date_time_get_day_of_year (t) == g_date_time_get_day_of_year (now);
+}
+
+/* The timeline of `show`: a strip for the last hour and one for the last
+ * day, a legend, and the last @n_changes changes with how long each
+ * state lasted. */
+static void
+print_timeline (GVariant *history,
+                guint     n_changes,
+                glong     columns)
+{
+  static const char label_indent[] = "               ";   /* under "History:      " */
+  g_autoptr(GArray) changes = history_changes (history);
+  gint64 now = g_get_real_time ();
+  /* 1 min a character for the hour, 30 min for the day, narrower when the
+   * terminal is: the labels take 15 + 11 columns */
+  guint room = columns > 0 ? (guint) CLAMP (columns - 26, 12, 60) : 60;
+  guint hour_cells = MIN (60, room), day_cells = MIN (48, room);
+  g_autofree char *hour = NULL, *day = NULL;
+  gboolean with_date = FALSE;
+  guint first;
+
+  if (changes->len == 0)
+    {
+      g_print ("%-14s %s\n", _("History:"), _("none kept"));
+      return;
+    }
+  hour = history_strip (changes, now, G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC, hour_cells);
+  day = history_strip (changes, now, G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC, day_cells);
+  /* TRANSLATORS: a label of 10 columns before the strip of the last hour */
+  g_print ("%-14s %-10s %s\n", _("History:"), _("last hour"), hour);
+  /* TRANSLATORS: a label of 10 columns before the strip of the last day */
+  g_print ("%s%-10s %s\n", label_indent, _("last day"), day);
+  /* the legend, when it fits on one line */
+  if (opt.legend)
+    {
+      /* TRANSLATORS: the legend of the strips; keep the characters */
+      const char *legend = _("█ healthy  ▄ stale  × error, timed-out  _ gone, no-heartbeat  · not monitored");
+
+      if (columns <= 0 || (glong) strlen (label_indent) + width (legend) <= columns)
+        g_print ("%s%s\n", label_indent, legend);
+    }
+
+  if (n_changes == 0)
+    return;
+  first = changes->len > n_changes ? changes->len - n_changes : 0;
+  for (guint i = first; i < changes->len; i++)
+    with_date |= !is_today (g_array_index (changes, Change, i).at);
+  for (guint i = first; i < changes->len; i++)
+    {
+      const Change *c = &g_array_index (changes, Change, i);
+      gboolean last = i + 1 == changes->len;
+      gint64 until = last ? now : g_array_index (changes, Change, i + 1).at;
+      g_autofree char *when = change_time (c->at, with_date);
+      g_autofree char *lasted = heartbeat_duration_format (until - c->at);
+      g_autofree char *state = g_strdup_printf ("%-12s", c->state);
+      g_autofree char *coloured = opt.color ? g_strdup_printf ("%s%s\033[0m", state_color (c->state), state)
+                                            : g_strdup (state);
+
+      g_print ("%-14s %s  %s  ", i == first ? _("Changes:") : "", when, coloured);
+      if (last)
+        /* TRANSLATORS: how long the agent has been in its current state */
+        g_print (_("(for %s, until now)"), lasted);
+      else
+        /* TRANSLATORS: how long the agent was in that state */
+        g_print (_("(for %s)"), lasted);
+      g_print ("\n");
+    }
+  if (first > 0 && opt.legend)
+    {
+      g_print ("%s", label_indent);
+      /* TRANSLATORS: %u earlier changes are not listed */
+      g_print (g_dngettext (GETTEXT_PACKAGE, "(%u earlier change; --changes N lists more)",
+                            "(%u earlier changes; --changes N lists more)", first), first);
+      g_print ("\n");
+    }
+}
+
+/* The unit behind a unit-backed agent, after the agent's own lines. */
+static void
+print_unit (HeartbeatAgentInfo *info)
+{
+  const char *active = heartbeat_agent_info_get_unit_active_state (info);
+  const char *sub = heartbeat_agent_info_get_unit_sub_state (info);
+  const char *result = heartbeat_agent_info_get_unit_result (info);
+  guint64 since = heartbeat_agent_info_get_unit_active_since (info);
+  guint32 main_pid = heartbeat_agent_info_get_unit_main_pid (info);
+  g_autofree char *cpu = unit_cpu_text (info), *memory = unit_memory_text (info);
+  g_autoptr(GString) state = g_string_new (*active ? active : "-");
+  gint32 exit_status = 0;
+
+  if (*sub)
+    g_string_append_printf (state, " (%s)", sub);
+  if (since)
+    {
+      g_autofree char *when = format_time (since);
+
+      /* TRANSLATORS: after the unit's state: since when it is active */
+      g_string_append_printf (state, _(" since %s"), when);
+    }
+  g_print ("%-14s %s\n", _("Unit:"), heartbeat_agent_info_get_unit_name (info));
+  if (opt.color && *active)
+    {
+      const char *colour = strcmp (active, "active") == 0 || strcmp (active, "reloading") == 0 ? "\033[32m"
+                           : strcmp (active, "failed") == 0 ? "\033[31m" : "\033[90m";
+
+      g_print ("%-14s %s%s\033[0m\n", _("Unit state:"), colour, state->str);
+    }
+  else
+    g_print ("%-14s %s\n", _("Unit state:"), state->str);
+  if (main_pid)
+    g_print ("%-14s %u\n", _("Main PID:"), main_pid);
+  else
+    g_print ("%-14s -\n", _("Main PID:"));
+  g_print ("%-14s %s\n", _("CPU:"), cpu);
+  g_print ("%-14s %s\n", _("Memory:"), memory);
+  if (heartbeat_agent_info_get_unit_exit_status (info, &exit_status))
+    /* TRANSLATORS: the unit's result (e.g. exit-code), then its main process's exit status */
+    g_print ("%-14s %s (%s %d)\n", _("Result:"), *result ? result : "-", _("exit status"), exit_status);
+  else
+    g_print ("%-14s %s\n", _("Result:"), *result ? result : "-");
+  g_print ("%-14s %u\n", _("Restarts:"), heartbeat_agent_info_get_unit_n_restarts (info));
+}
+
+/* GET /v1/agents/{id}[/history] as a GVariant of @type (a{sv}, or a(ts)
+ * made from the history's objects); NULL with *exit_status set (and the
+ * failure printed) if not. */
+static GVariant *
+remote_agent_get (const char *id,
+                  gboolean    history,
+                  int        *exit_status)
+{
+  g_autofree char *escaped = g_uri_escape_string (id, NULL, FALSE);
+  g_autofree char *path = g_strconcat ("/v1/agents/", escaped, history ? "/history" : "", NULL);
+  g_autoptr(JsonNode) reply = NULL;
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(ts)"));
+  JsonNode *entries;
+  guint status = 0;
+
+  reply = remote_call ("GET", path, NULL, &status, exit_status, NULL);
+  if (reply == NULL)
+    return NULL;
+  if (status == SOUP_STATUS_NOT_FOUND && !history)
+    {
+      print_error (_("there is no agent \"%s\""), id);
+      *exit_status = EXIT_REFUSED;
+      return NULL;
+    }
+  if (status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply))
+    {
+      *exit_status = remote_error (reply, status);
+      return NULL;
+    }
+  if (!history)
+    return g_variant_ref_sink (json_gvariant_deserialize (reply, "a{sv}", NULL));
+
+  entries = json_object_get_member (json_node_get_object (reply), "history");
+  if (entries && JSON_NODE_HOLDS_ARRAY (entries))
+    for (guint i = 0; i < json_array_get_length (json_node_get_array (entries)); i++)
+      {
+        JsonNode *node = json_array_get_element (json_node_get_array (entries), i);
+        JsonObject *entry = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+        JsonNode *state = entry ? json_object_get_member (entry, "state") : NULL;
+        double at = entry ? member_double (entry, "at-usec", -1) : -1;
+
+        if (at < 0 || state == NULL || !JSON_NODE_HOLDS_VALUE (state) ||
+            json_node_get_value_type (state) != G_TYPE_STRING)
+          continue;
+        g_variant_builder_add (&b, "(ts)", (guint64) at, json_node_get_string (state));
+      }
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
 static int
 cmd_show (int argc, char **argv)
 {
   gboolean json = FALSE;
+  int n_changes = 5;
   GOptionEntry entries[] = {
     { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "changes", 0, 0, G_OPTION_ARG_INT, &n_changes, N_("List this many of the latest changes of state (default 5)"), N_("N") },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
   g_autoptr(HeartbeatClient) client = NULL;
   g_autoptr(GVariant) agent = NULL;
   g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autoptr(HeartbeatAgentInfo) info = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *owner = NULL, *metadata_text = NULL, *started = NULL, *seen = NULL;
   g_autofree char *running = NULL, *stale = NULL, *timeout = NULL;
@@ -1224,16 +1731,30 @@ cmd_show (int argc, char **argv)
   guint32 uid, pid;
   int status = EXIT_OK;
 
-  g_option_context_set_summary (context, _("Show one agent."));
+  g_option_context_set_summary (context, _("Show one agent, its unit if it has one, and its recent history."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
     return status;
-  client = connect_client (&status);
-  if (client == NULL)
-    return status;
-  agent = heartbeat_client_get_agent (client, argv[1], &error);
-  if (agent == NULL)
-    return report (client, argv[1], error);
+  if (n_changes < 0)
+    {
+      print_error (_("--changes takes a number from 0 up"));
+      return EXIT_USAGE;
+    }
+  if (opt.url)
+    {
+      agent = remote_agent_get (argv[1], FALSE, &status);
+      if (agent == NULL)
+        return status;
+    }
+  else
+    {
+      client = connect_client (&status);
+      if (client == NULL)
+        return status;
+      agent = heartbeat_client_get_agent (client, argv[1], &error);
+      if (agent == NULL)
+        return report (client, argv[1], error);
+    }
 
   if (json)
     {
@@ -1242,6 +1763,7 @@ cmd_show (int argc, char **argv)
       return EXIT_OK;
     }
 
+  info = heartbeat_agent_info_new (agent);
   uid = dict_uint32 (agent, "owner-uid");
   pid = dict_uint32 (agent, "pid");
   owner = user_name (uid);
@@ -1272,6 +1794,25 @@ cmd_show (int argc, char **argv)
   g_print ("%-14s %s\n", _("Timeout after:"), timeout);
   g_print ("%-14s %s\n", _("Declared:"), declared ? _("yes") : _("no"));
   g_print ("%-14s %s\n", _("Metadata:"), metadata_text);
+  if (heartbeat_agent_info_has_unit (info))
+    print_unit (info);
+
+  /* the timeline; a daemon that keeps no history (an older one) gets
+   * none, and a note */
+  if (opt.url)
+    {
+      int ignored = EXIT_OK;
+
+      history = remote_agent_get (argv[1], TRUE, &ignored);
+    }
+  else
+    {
+      history = heartbeat_client_get_history (client, argv[1], NULL, &error);
+      if (history == NULL)
+        print_error (_("no history: %s"), error->message);
+    }
+  if (history)
+    print_timeline (history, (guint) n_changes, output_columns ());
   return EXIT_OK;
 }
 
@@ -2044,9 +2585,9 @@ cmd_check (int argc, char **argv)
 /* main                                                                */
 
 static const Command commands[] = {
-  { "status", cmd_status, "[--json] [--full]", N_("Show every agent and a summary of the host (the default)") },
+  { "status", cmd_status, "[--json] [--full]", N_("Show every agent, declared ones first, and a summary (the default)") },
   { "list", cmd_list, "[--json]", N_("List the agents' ids") },
-  { "show", cmd_show, "ID [--json]", N_("Show one agent") },
+  { "show", cmd_show, "ID [--json] [--changes N]", N_("Show one agent, its unit and its recent history") },
   { "register", cmd_register, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
   { "beat", cmd_beat, "ID [--status S] [--progress N] [--set K=V…] | --file PATH --key NAME", N_("Report activity") },
   { "idle", cmd_idle, "ID", N_("Mark an agent idle") },
@@ -2072,14 +2613,15 @@ usage_text (void)
   g_string_append_printf (text, "  --session    %s\n", _("Talk to heartbeatd on the session bus"));
   g_string_append_printf (text, "  --no-legend  %s\n", _("Print no header or summary lines"));
   g_string_append_printf (text, "  --no-color   %s\n", _("Never colour the output (also: NO_COLOR=1)"));
-  g_string_append_printf (text, "  --url URL    %s\n", _("Use heartbeatd's HTTP API at URL (status, beat and check)"));
+  g_string_append_printf (text, "  --url URL    %s\n", _("Use heartbeatd's HTTP API at URL (status, show, beat and check)"));
   g_string_append_printf (text, "  --token T    %s\n", _("With --url: the bearer token for writes"));
   g_string_append_printf (text, "  --version    %s\n", _("Print the version"));
   g_string_append_printf (text, "  -h, --help   %s\n", _("Show this help; COMMAND --help shows a command's"));
   g_string_append_printf (text, "\n%s\n", _("Durations: 90 (seconds), 90s, 5m, 1h30m, 250ms, 2d."));
   g_string_append_printf (text, "%s\n", _("An ID that begins with \"-\" goes after \"--\": hbctl beat -- -x"));
   g_string_append_printf (text, "%s\n", _("status fits its table to $COLUMNS or the terminal, shortening long ids\n"
-                                          "and tasks with \"…\"; piped without $COLUMNS, or with --full, it does not."));
+                                          "and statuses with \"…\" and leaving out MEM, CPU, PID and RUNNING if need\n"
+                                          "be; piped without $COLUMNS, or with --full, it does not."));
   g_string_append_printf (text, "\n%s\n", _("Exit status:"));
   g_string_append_printf (text, "  0  %s\n", _("success"));
   g_string_append_printf (text, "  1  %s\n", _("the daemon or the bus refused the request (unknown agent, access denied, …)"));
@@ -2158,10 +2700,10 @@ main (int    argc,
       return status;
     }
 
-  if (opt.url && strcmp (command, "status") != 0 && strcmp (command, "beat") != 0 &&
-      strcmp (command, "check") != 0)
+  if (opt.url && strcmp (command, "status") != 0 && strcmp (command, "show") != 0 &&
+      strcmp (command, "beat") != 0 && strcmp (command, "check") != 0)
     {
-      print_error (_("%s is not available with --url (status, beat and check are)"), command);
+      print_error (_("%s is not available with --url (status, show, beat and check are)"), command);
       return EXIT_USAGE;
     }
 

@@ -608,6 +608,165 @@ test_keep_alive (Fixture *f, gconstpointer data)
   g_ptr_array_unref (r.events);
 }
 
+/* The unit getters over dictionaries made here: a unit-backed agent, one
+ * whose CPU and memory systemd does not account for, the same dictionary
+ * as read back from the HTTP API's JSON (int64 numbers), and an agent
+ * without a unit. No daemon needed. */
+static void
+test_agent_info_unit (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatAgentInfo) full = NULL, partial = NULL, from_json = NULL, none = NULL;
+  g_autoptr(GVariant) unit = NULL;
+  guint64 cpu = 1, memory = 1;
+  gint32 exit_status = 1;
+  guint n_restarts = 0;
+  g_autofree char *name = NULL;
+
+  full = heartbeat_agent_info_new (g_variant_new_parsed (
+    "{'id': <'web'>, 'state': <'healthy'>, 'pid': <uint32 0>, 'declared': <true>,"
+    " 'unit': <{'name': <'web.service'>, 'active-state': <'active'>, 'sub-state': <'running'>,"
+    "           'main-pid': <uint32 4242>, 'active-since-usec': <uint64 1764496000000000>,"
+    "           'cpu-usec': <uint64 0>, 'memory-bytes': <uint64 12900000>, 'result': <'success'>,"
+    "           'exit-status': <int32 -1>, 'n-restarts': <uint32 3>}>}"));
+  g_assert_true (heartbeat_agent_info_has_unit (full));
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_name (full), ==, "web.service");
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_active_state (full), ==, "active");
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_sub_state (full), ==, "running");
+  g_assert_cmpuint (heartbeat_agent_info_get_unit_main_pid (full), ==, 4242);
+  g_assert_cmpuint (heartbeat_agent_info_get_pid (full), ==, 0);   /* the agent's own, untouched */
+  g_assert_cmpuint (heartbeat_agent_info_get_unit_active_since (full), ==, G_GUINT64_CONSTANT (1764496000000000));
+  /* 0 is a real CPU time: known */
+  g_assert_true (heartbeat_agent_info_get_unit_cpu_usec (full, &cpu));
+  g_assert_cmpuint (cpu, ==, 0);
+  g_assert_true (heartbeat_agent_info_get_unit_memory_bytes (full, &memory));
+  g_assert_cmpuint (memory, ==, 12900000);
+  g_assert_true (heartbeat_agent_info_get_unit_memory_bytes (full, NULL));
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_result (full), ==, "success");
+  g_assert_true (heartbeat_agent_info_get_unit_exit_status (full, &exit_status));
+  g_assert_cmpint (exit_status, ==, -1);
+  g_assert_cmpuint (heartbeat_agent_info_get_unit_n_restarts (full), ==, 3);
+  unit = heartbeat_agent_info_get_unit (full);
+  g_assert_true (g_variant_is_of_type (unit, G_VARIANT_TYPE_VARDICT));
+  g_assert_cmpuint (g_variant_n_children (unit), ==, 10);
+  g_object_get (full, "unit-name", &name, "unit-n-restarts", &n_restarts, NULL);
+  g_assert_cmpstr (name, ==, "web.service");
+  g_assert_cmpuint (n_restarts, ==, 3);
+  g_clear_pointer (&unit, g_variant_unref);
+
+  /* systemd not reachable yet: no CPU, memory or exit status */
+  partial = heartbeat_agent_info_new (g_variant_new_parsed (
+    "{'id': <'web'>, 'unit': <{'name': <'web.service'>, 'active-state': <'unknown'>,"
+    "                         'main-pid': <uint32 0>, 'active-since-usec': <uint64 0>}>}"));
+  g_assert_true (heartbeat_agent_info_has_unit (partial));
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_active_state (partial), ==, "unknown");
+  g_assert_false (heartbeat_agent_info_get_unit_cpu_usec (partial, &cpu));
+  g_assert_cmpuint (cpu, ==, 0);
+  g_assert_false (heartbeat_agent_info_get_unit_memory_bytes (partial, &memory));
+  g_assert_cmpuint (memory, ==, 0);
+  g_assert_false (heartbeat_agent_info_get_unit_exit_status (partial, &exit_status));
+  g_assert_cmpint (exit_status, ==, 0);
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_sub_state (partial), ==, "");
+  g_assert_cmpstr (heartbeat_agent_info_get_unit_result (partial), ==, "");
+
+  /* numbers as JSON gives them (int64); a negative one is not a size */
+  from_json = heartbeat_agent_info_new (g_variant_new_parsed (
+    "{'id': <'web'>, 'unit': <{'name': <'web.service'>, 'main-pid': <int64 17>,"
+    "                         'cpu-usec': <int64 2500000>, 'memory-bytes': <int64 -5>,"
+    "                         'exit-status': <int64 3>, 'n-restarts': <int64 1>}>}"));
+  g_assert_cmpuint (heartbeat_agent_info_get_unit_main_pid (from_json), ==, 17);
+  g_assert_true (heartbeat_agent_info_get_unit_cpu_usec (from_json, &cpu));
+  g_assert_cmpuint (cpu, ==, 2500000);
+  g_assert_false (heartbeat_agent_info_get_unit_memory_bytes (from_json, &memory));
+  g_assert_true (heartbeat_agent_info_get_unit_exit_status (from_json, &exit_status));
+  g_assert_cmpint (exit_status, ==, 3);
+  g_assert_cmpuint (heartbeat_agent_info_get_unit_n_restarts (from_json), ==, 1);
+
+  /* no unit: the contract's empty dictionary, and an older daemon's none */
+  for (int i = 0; i < 2; i++)
+    {
+      none = heartbeat_agent_info_new (i == 0 ? g_variant_new_parsed ("{'id': <'x'>, 'unit': <@a{sv} {}>}")
+                                              : g_variant_new_parsed ("{'id': <'x'>}"));
+      g_assert_false (heartbeat_agent_info_has_unit (none));
+      g_assert_cmpstr (heartbeat_agent_info_get_unit_name (none), ==, "");
+      g_assert_cmpstr (heartbeat_agent_info_get_unit_active_state (none), ==, "");
+      g_assert_cmpuint (heartbeat_agent_info_get_unit_main_pid (none), ==, 0);
+      g_assert_cmpuint (heartbeat_agent_info_get_unit_active_since (none), ==, 0);
+      g_assert_false (heartbeat_agent_info_get_unit_cpu_usec (none, NULL));
+      unit = heartbeat_agent_info_get_unit (none);
+      g_assert_cmpuint (g_variant_n_children (unit), ==, 0);
+      g_clear_pointer (&unit, g_variant_unref);
+      g_clear_object (&none);
+    }
+}
+
+/* An agent's history, sync and async: its registration, a stale spell
+ * and the recovery, oldest first; NotFound for an unknown id. The agents
+ * of this daemon have no unit: their `unit` is empty. */
+static void
+test_history (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HeartbeatAgentInfo) info = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  Recorder r;
+  gint64 before = g_get_real_time ();
+  guint64 at, previous = 0;
+  const char *state;
+
+  if (!start (f))
+    return;
+  client = connect_client (f);
+  recorder_init (&r, client);
+
+  g_assert_true (heartbeat_client_register_full (client, "c-hist", NULL, 300000, 0, 0, FALSE, NULL, NULL, &error));
+  g_assert_no_error (error);
+  info = heartbeat_client_get_agent_info (client, "c-hist", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (heartbeat_agent_info_has_unit (info));
+  g_assert_false (heartbeat_agent_info_get_unit_cpu_usec (info, NULL));
+
+  history = heartbeat_client_get_history (client, "c-hist", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_variant_is_of_type (history, G_VARIANT_TYPE ("a(ts)")));
+  g_assert_cmpuint (g_variant_n_children (history), ==, 1);
+  g_variant_get_child (history, 0, "(t&s)", &at, &state);
+  g_assert_cmpstr (state, ==, "healthy");
+  g_assert_cmpuint (at, >=, (guint64) before - G_USEC_PER_SEC);
+  g_assert_cmpuint (at, <=, (guint64) g_get_real_time ());
+  g_clear_pointer (&history, g_variant_unref);
+
+  wait_event (&r, "stale c-hist stale");
+  g_assert_true (heartbeat_client_beat (client, "c-hist", NULL, &error));
+  g_assert_no_error (error);
+  wait_event (&r, "recovered c-hist");
+
+  heartbeat_client_get_history_async (client, "c-hist", NULL, on_result, &result);
+  history = heartbeat_client_get_history_finish (client, wait_result (&result), &error);
+  g_assert_no_error (error);
+  g_clear_object (&result);
+  g_assert_cmpuint (g_variant_n_children (history), ==, 3);
+  for (gsize i = 0; i < 3; i++)
+    {
+      static const char *const expected[] = { "healthy", "stale", "healthy" };
+
+      g_variant_get_child (history, i, "(t&s)", &at, &state);
+      g_assert_cmpstr (state, ==, expected[i]);
+      g_assert_cmpuint (at, >=, previous);
+      previous = at;
+    }
+
+  g_assert_null (heartbeat_client_get_history (client, "nobody-here", NULL, &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  heartbeat_client_get_history_async (client, "nobody-here", NULL, on_result, &result);
+  g_assert_null (heartbeat_client_get_history_finish (client, wait_result (&result), &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND);
+  g_signal_handlers_disconnect_by_data (client, &r);
+  g_ptr_array_unref (r.events);
+}
+
 #define ADD(path, func) \
   g_test_add ("/client/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -622,5 +781,8 @@ main (int    argc,
   ADD ("new-for-bus-type", test_new_for_bus_type);
   ADD ("signals", test_signals);
   ADD ("keep-alive", test_keep_alive);
+  /* run by the meson tests of their parents (-p runs the children too) */
+  ADD ("sync-calls/agent-info-unit", test_agent_info_unit);
+  ADD ("async-calls/history", test_history);
   return g_test_run ();
 }

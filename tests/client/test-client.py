@@ -112,6 +112,26 @@ def main():
     wait_until(lambda: ("recovered", "py-agent") in events, "AgentRecovered")
     log("saw stale and recovered")
 
+    # its history, sync and async: registered healthy, stale, healthy again
+    history = client.get_history("py-agent", None).unpack()
+    assert [state for _, state in history] == ["healthy", "stale", "healthy"], history
+    assert history == sorted(history), history
+    history = call_async(lambda cb: client.get_history_async("py-agent", None, cb),
+                         lambda r: client.get_history_finish(r))
+    assert len(history.unpack()) == 3, history
+    # no unit behind it: the unit getters read as empty
+    info = client.get_agent_info("py-agent", None)
+    assert not info.has_unit()
+    assert info.props.unit_name == ""
+    assert info.get_unit_cpu_usec() == (False, 0), info.get_unit_cpu_usec()
+    unit_info = Heartbeat.AgentInfo.new(GLib.Variant("a{sv}", {
+        "id": GLib.Variant("s", "u"),
+        "unit": GLib.Variant("a{sv}", {"name": GLib.Variant("s", "u.service"),
+                                       "memory-bytes": GLib.Variant("t", 4096)})}))
+    assert unit_info.has_unit() and unit_info.props.unit_name == "u.service"
+    assert unit_info.get_unit_memory_bytes() == (True, 4096)
+    log("history and unit getters")
+
     # list and status
     infos = client.list_agent_infos(None)
     assert [i.get_id() for i in infos] == ["py-agent"], [i.get_id() for i in infos]

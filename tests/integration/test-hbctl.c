@@ -168,8 +168,8 @@ test_status_piped (Fixture *f, gconstpointer data)
   g_assert_cmpint (r.status, ==, 0);
   g_assert_null (strchr (r.out, '\033'));
   lines = g_strsplit (r.out, "\n", -1);
-  for (const char *const *column = (const char *const[]) { "AGENT", "STATE", "STATUS", "PID", "TASK",
-                                                          "RUNNING", "LAST SEEN", NULL };
+  for (const char *const *column = (const char *const[]) { "AGENT", "STATE", "PID", "RUNNING", "LAST SEEN",
+                                                          "CPU", "MEM", "STATUS/TASK", NULL };
        *column; column++)
     g_assert_nonnull (strstr (lines[0], *column));
   g_assert_true (g_str_has_prefix (lines[1], "backup "));
@@ -188,6 +188,17 @@ test_status_piped (Fixture *f, gconstpointer data)
     g_assert_nonnull (strstr (lines[4], host));
   }
   g_assert_nonnull (strstr (lines[4], " · load "));
+  /* the daemon's own line: its version and uptime (GetStatus started-at-usec) */
+  {
+    g_autofree char *daemon = g_strdup_printf ("heartbeatd %s up ", g_getenv ("HB_VERSION"));
+
+    g_assert_true (g_str_has_prefix (lines[5], daemon));
+    g_assert_nonnull (strstr (lines[5], " (since "));
+    g_assert_cmpstr (lines[6], ==, "");
+    g_assert_null (lines[7]);
+  }
+  /* no declared agent: no heading for the others */
+  g_assert_null (strstr (r.out, "Additional agents"));
 
   /* no command is status; --no-legend drops header and summary */
   result_clear (&r);
@@ -975,7 +986,7 @@ test_never_beat (Fixture *f, gconstpointer data)
   lines = g_strsplit (r.out, "\n", -1);
   g_assert_true (g_str_has_prefix (lines[1], "backup "));
   g_assert_nonnull (strstr (lines[1], "no-heartbeat"));
-  g_assert_true (g_str_has_suffix (lines[1], "  never"));
+  g_assert_nonnull (strstr (lines[1], "  never  "));
   result_clear (&r);
   hbctl (h, &r, "show", "backup");
   g_assert_nonnull (strstr (r.out, "Last seen:     never\n"));
@@ -989,7 +1000,466 @@ test_never_beat (Fixture *f, gconstpointer data)
   result_clear (&r);
   hbctl (h, &r, "status");
   g_assert_null (strstr (r.out, "never"));
-  g_assert_nonnull (strstr (r.out, " ago\n"));
+  g_assert_nonnull (strstr (r.out, " ago  "));
+}
+
+/* ------------------------------------------------------------------ */
+/* Declared agents first; the columns of the process table             */
+
+/* The text of @line under the column headed @name in @header (both ASCII
+ * up to there), up to the next double space: a cell. */
+static char *
+cell_under (const char *header, const char *line, const char *name)
+{
+  const char *at = strstr (header, name);
+  gsize offset;
+
+  g_assert_nonnull (at);
+  offset = (gsize) (at - header);
+  g_assert_cmpuint (strlen (line), >, offset);
+  {
+    const char *start = line + offset;
+    const char *end = strstr (start, "  ");
+
+    return end ? g_strndup (start, (gsize) (end - start)) : g_strdup (start);
+  }
+}
+
+/* Checks the table of `status` with two declared agents and two others:
+ * the declared ones first, then a heading and the others, each group by
+ * id; no unit behind any, so CPU and MEM are "-". */
+static void
+check_declared_first (const char *out, const char *version)
+{
+  g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+  g_autofree char *daemon = g_strdup_printf ("heartbeatd %s up ", version);
+
+  g_assert_cmpuint (g_strv_length (lines), ==, 11);
+  g_assert_true (g_str_has_prefix (lines[0], "AGENT "));
+  g_assert_true (g_str_has_prefix (lines[1], "mm-declared "));
+  g_assert_true (g_str_has_prefix (lines[2], "zz-declared "));
+  g_assert_cmpstr (lines[3], ==, "");
+  g_assert_cmpstr (lines[4], ==, "Additional agents (not declared):");
+  g_assert_true (g_str_has_prefix (lines[5], "aa-extra "));
+  g_assert_true (g_str_has_prefix (lines[6], "bb-extra "));
+  g_assert_cmpstr (lines[7], ==, "");
+  g_assert_true (g_str_has_prefix (lines[8], "4 agents: 2 healthy, 0 stale, 0 error, 0 timed-out, 0 gone, 2 no-heartbeat"));
+  g_assert_true (g_str_has_prefix (lines[9], daemon));
+  for (int i = 1; i <= 6; i++)
+    {
+      g_autofree char *cpu = NULL, *mem = NULL, *pid = NULL, *text = NULL;
+
+      if (i == 3 || i == 4)
+        continue;
+      cpu = cell_under (lines[0], lines[i], "CPU");
+      mem = cell_under (lines[0], lines[i], "MEM");
+      pid = cell_under (lines[0], lines[i], "PID");
+      text = cell_under (lines[0], lines[i], "STATUS/TASK");
+      g_assert_cmpstr (cpu, ==, "-");
+      g_assert_cmpstr (mem, ==, "-");
+      g_assert_cmpstr (pid, ==, i == 6 ? "1" : "-");
+      if (i == 2)
+        g_assert_cmpstr (text, ==, "running · declared work");
+      if (i == 5)
+        g_assert_cmpstr (text, ==, "copying · extra work");
+    }
+}
+
+static void
+test_declared_first (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *config = g_strconcat (hb_default_config,
+                                         "\n[agent:zz-declared]\ntask=declared work\n"
+                                         "\n[agent:mm-declared]\n", NULL);
+  g_autofree char *url = NULL;
+  g_auto(Result) r = { 0 };
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object;
+  JsonArray *agents;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  h->http_port = hb_free_port ();
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+  url = g_strdup_printf ("http://127.0.0.1:%u", h->http_port);
+
+  hbctl_ok (h, "register", "bb-extra", "--pid", "1");
+  hbctl_ok (h, "register", "aa-extra", "--task", "extra work");
+  hbctl_ok (h, "beat", "aa-extra", "--status", "copying");
+
+  hbctl (h, &r, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  check_declared_first (r.out, g_getenv ("HB_VERSION"));
+
+  /* the same over HTTP (/v1/agents, and /health for the uptime) */
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  check_declared_first (r.out, g_getenv ("HB_VERSION"));
+
+  /* without the legend: the rows alone, in the same order */
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status");
+  {
+    g_auto(GStrv) lines = g_strsplit (r.out, "\n", -1);
+
+    g_assert_cmpuint (g_strv_length (lines), ==, 5);
+    g_assert_true (g_str_has_prefix (lines[0], "mm-declared "));
+    g_assert_true (g_str_has_prefix (lines[1], "zz-declared "));
+    g_assert_true (g_str_has_prefix (lines[2], "aa-extra "));
+    g_assert_true (g_str_has_prefix (lines[3], "bb-extra "));
+  }
+
+  /* --json as before (the daemon's order), with the new keys */
+  result_clear (&r);
+  hbctl (h, &r, "status", "--json");
+  root = parse_json (r.out);
+  object = json_node_get_object (root);
+  g_assert_cmpint (json_object_get_int_member (json_object_get_object_member (object, "status"), "started-at-usec"),
+                   >, 0);
+  agents = json_object_get_array_member (object, "agents");
+  g_assert_cmpuint (json_array_get_length (agents), ==, 4);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (agents, 0), "id"), ==, "aa-extra");
+  for (guint i = 0; i < 4; i++)
+    {
+      JsonObject *agent = json_array_get_object_element (agents, i);
+
+      g_assert_true (json_object_has_member (agent, "unit"));
+      g_assert_cmpuint (json_object_get_size (json_object_get_object_member (agent, "unit")), ==, 0);
+    }
+}
+
+/* Narrow terminals: the free text is cut with "…", then MEM and CPU go,
+ * then PID and RUNNING; --full keeps everything whole. */
+static void
+test_narrow_columns (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *const sixty[] = { "COLUMNS", "60", NULL };
+  const char *const narrow[] = { "COLUMNS", "45", NULL };
+  const char *long_status = "copying the whole archive to the backup host";
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "web", "--task", "nightly archive of /srv");
+  hbctl_ok (h, "beat", "web", "--status", long_status);
+
+  hbctl_env (h, sixty, &r, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  lines = g_strsplit (r.out, "\n", -1);
+  g_assert_true (g_str_has_prefix (lines[0], "AGENT "));
+  for (gsize i = 0; i < 2; i++)
+    g_assert_cmpint (columns_of (lines[i]), <=, 60);
+  g_assert_null (strstr (lines[0], "MEM"));
+  g_assert_null (strstr (lines[0], "CPU"));
+  for (const char *const *column = (const char *const[]) { "STATE", "PID", "RUNNING", "LAST SEEN", "STATUS/TASK", NULL };
+       *column; column++)
+    g_assert_nonnull (strstr (lines[0], *column));
+  g_assert_true (g_str_has_prefix (lines[1], "web "));
+  g_assert_true (g_str_has_suffix (lines[1], "…"));
+  g_assert_nonnull (strstr (lines[1], "copying the"));
+  g_assert_nonnull (strstr (lines[1], " ago  "));
+  g_clear_pointer (&lines, g_strfreev);
+
+  result_clear (&r);
+  hbctl_env (h, narrow, &r, "status");
+  lines = g_strsplit (r.out, "\n", -1);
+  for (gsize i = 0; i < 2; i++)
+    g_assert_cmpint (columns_of (lines[i]), <=, 45);
+  g_assert_null (strstr (lines[0], "PID"));
+  g_assert_null (strstr (lines[0], "RUNNING"));
+  for (const char *const *column = (const char *const[]) { "AGENT", "STATE", "LAST SEEN", "STATUS/TASK", NULL };
+       *column; column++)
+    g_assert_nonnull (strstr (lines[0], *column));
+  g_assert_nonnull (strstr (lines[1], "healthy"));
+  g_assert_nonnull (strstr (lines[1], "…"));
+  g_clear_pointer (&lines, g_strfreev);
+
+  /* --full: every column, every value whole */
+  result_clear (&r);
+  hbctl_env (h, narrow, &r, "status", "--full");
+  lines = g_strsplit (r.out, "\n", -1);
+  for (const char *const *column = (const char *const[]) { "PID", "RUNNING", "CPU", "MEM", NULL }; *column; column++)
+    g_assert_nonnull (strstr (lines[0], *column));
+  g_assert_null (strstr (r.out, "…"));
+  g_assert_true (g_str_has_suffix (lines[1], "copying the whole archive to the backup host · nightly archive of /srv"));
+}
+
+/* `show`: after the agent, its timeline from GetHistory (over --url from
+ * GET /v1/agents/ID/history) once it went stale and recovered. */
+static void
+test_show_timeline (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *url = NULL;
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+  g_autofree char *hour = NULL, *day = NULL;
+  const char *states[] = { "healthy", "stale", "healthy" };
+  guint cursor, n = 0;
+  gsize i;
+
+  h->http_port = hb_free_port ();
+  if (!hb_harness_start_default (h))
+    return;
+  url = g_strdup_printf ("http://127.0.0.1:%u", h->http_port);
+
+  cursor = hb_harness_signal_cursor (h);
+  hbctl_ok (h, "register", "flaky", "--stale", "300ms");
+  hb_wait_signal (h, &cursor, "AgentStale", "flaky", NULL, NULL);
+  hbctl_ok (h, "beat", "flaky");
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "flaky", "stale", "healthy");
+
+  hbctl (h, &r, "show", "flaky");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_assert_null (strstr (r.out, "Unit:"));   /* no unit behind it */
+  lines = g_strsplit (r.out, "\n", -1);
+  for (i = 0; lines[i] && !g_str_has_prefix (lines[i], "History:"); i++)
+    ;
+  g_assert_nonnull (lines[i]);
+  /* the strips: nothing known before its registration, and the stale
+   * spell (the worst of the last minute) at their right end */
+  g_assert_true (g_str_has_prefix (lines[i], "History:       last hour  "));
+  hour = g_strdup (lines[i] + strlen ("History:       last hour  "));
+  g_assert_cmpint (g_utf8_strlen (hour, -1), ==, 60);
+  g_assert_true (g_str_has_suffix (hour, "·▄"));
+  g_assert_true (g_str_has_prefix (lines[i + 1], "               last day   "));
+  day = g_strdup (lines[i + 1] + strlen ("               last day   "));
+  g_assert_cmpint (g_utf8_strlen (day, -1), ==, 48);
+  g_assert_true (g_str_has_suffix (day, "·▄"));
+  g_assert_null (strstr (hour, "×"));
+  g_assert_true (g_str_has_prefix (lines[i + 2], "               █ healthy  ▄ stale  × error"));
+  /* the changes: registered healthy, stale, healthy until now */
+  g_assert_true (g_str_has_prefix (lines[i + 3], "Changes:       "));
+  for (gsize k = i + 3; lines[k] && *lines[k]; k++, n++)
+    {
+      g_test_message ("change: %s", lines[k]);
+      g_assert_cmpuint (n, <, 3);
+      /* "HH:MM:SS  state         (for 1s)" after the label */
+      g_assert_cmpint (lines[k][15 + 2], ==, ':');
+      g_assert_true (g_str_has_prefix (lines[k] + 15 + 8 + 2, states[n]));
+      g_assert_nonnull (strstr (lines[k], n == 2 ? ", until now)" : ")"));
+      g_assert_nonnull (strstr (lines[k], "(for "));
+    }
+  g_assert_cmpuint (n, ==, 3);
+
+  /* --changes 1: the latest, and a word about the others */
+  result_clear (&r);
+  hbctl (h, &r, "show", "flaky", "--changes", "1");
+  g_assert_nonnull (strstr (r.out, "\nChanges:       "));
+  g_assert_nonnull (strstr (r.out, "healthy       (for "));
+  g_assert_null (strstr (r.out, "stale       "));
+  g_assert_nonnull (strstr (r.out, "(2 earlier changes; --changes N lists more)\n"));
+  result_clear (&r);
+  hbctl (h, &r, "show", "flaky", "--changes", "0");
+  g_assert_nonnull (strstr (r.out, "History:"));
+  g_assert_null (strstr (r.out, "Changes:"));
+
+  /* over HTTP: the same strips */
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "show", "flaky");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_assert_true (g_str_has_prefix (r.out, "Agent:         flaky\n"));
+  {
+    g_autofree char *strip = g_strdup_printf ("History:       last hour  %s\n               last day   %s\n", hour, day);
+
+    g_assert_nonnull (strstr (r.out, strip));
+  }
+  g_assert_nonnull (strstr (r.out, ", until now)\n"));
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "show", "ghost");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.err, ==, "hbctl: there is no agent \"ghost\"\n");
+
+  /* --json: the agent object, its (empty) unit included */
+  result_clear (&r);
+  hbctl (h, &r, "show", "flaky", "--json");
+  {
+    g_autoptr(JsonNode) root = parse_json (r.out);
+
+    g_assert_true (json_object_has_member (json_node_get_object (root), "unit"));
+    g_assert_false (json_object_has_member (json_node_get_object (root), "history"));
+  }
+}
+
+/* ---- A unit-backed agent, from a stand-in for the HTTP API ---- */
+
+/* Unit-backed agents need systemd (tests/system covers them with the real
+ * daemon); here a canned HTTP API answers hbctl --url instead, with the
+ * `unit` object of the contract. */
+typedef struct {
+  GHashTable       *bodies;     /* path -> JSON text; read-only once serving */
+  GSocketListener  *listener;
+  GCancellable     *stop;
+} Canned;
+
+/* Answers one request on @connection from the canned bodies (404 for
+ * other paths), then closes it. */
+static void
+canned_answer (Canned *canned, GSocketConnection *connection)
+{
+  g_autoptr(GDataInputStream) in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+  g_autofree char *request = NULL;
+  g_auto(GStrv) parts = NULL;
+  const char *body = NULL;
+  g_autofree char *answer = NULL;
+
+  g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (in), FALSE);
+  request = g_data_input_stream_read_line (in, NULL, NULL, NULL);
+  parts = request ? g_strsplit (request, " ", 3) : NULL;
+  if (parts && g_strv_length (parts) >= 2)
+    body = g_hash_table_lookup (canned->bodies, parts[1]);
+  /* the headers, up to the empty line */
+  for (;;)
+    {
+      g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, NULL);
+
+      if (line == NULL || *g_strstrip (line) == '\0')
+        break;
+    }
+  answer = g_strdup_printf ("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                            "Connection: close\r\n\r\n%s",
+                            body ? "200 OK" : "404 Not Found",
+                            strlen (body ? body : "{}"), body ? body : "{}");
+  g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+}
+
+/* The server's thread: accepts until @stop is cancelled (hbctl runs
+ * while the test's thread waits for it). */
+static gpointer
+canned_serve (gpointer data)
+{
+  Canned *canned = data;
+
+  for (;;)
+    {
+      g_autoptr(GSocketConnection) connection = g_socket_listener_accept (canned->listener, NULL, canned->stop, NULL);
+
+      if (connection == NULL)
+        return NULL;
+      canned_answer (canned, connection);
+    }
+}
+
+static void
+test_unit_columns (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  gint64 now = g_get_real_time ();
+  gint64 second = G_USEC_PER_SEC;
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr(GSocketListener) listener = g_socket_listener_new ();
+  g_autoptr(GCancellable) stop = g_cancellable_new ();
+  Canned canned = { bodies, listener, stop };
+  GThread *server;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *agent = NULL, *url = NULL;
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+  guint16 port;
+
+  agent = g_strdup_printf (
+    "{\"id\": \"copy\", \"task-id\": \"\", \"state\": \"healthy\", \"status\": \"copying\", \"owner-uid\": 0,"
+    " \"pid\": 0, \"started-at-usec\": %" G_GINT64_FORMAT ", \"last-activity-at-usec\": %" G_GINT64_FORMAT ","
+    " \"running-usec\": 1000, \"idle-usec\": 2000000, \"beats\": 12, \"stale-after-usec\": 60000000,"
+    " \"timeout-after-usec\": 600000000, \"metadata\": {}, \"declared\": true, \"bound-to\": \"\","
+    " \"unit\": {\"name\": \"copy.service\", \"active-state\": \"active\", \"sub-state\": \"running\","
+    "          \"main-pid\": 4242, \"active-since-usec\": %" G_GINT64_FORMAT ", \"cpu-usec\": 65400000,"
+    "          \"memory-bytes\": 12900000, \"result\": \"exit-code\", \"exit-status\": 3, \"n-restarts\": 2}}",
+    now - 3723 * second, now - 2 * second, now - 3723 * second);
+  g_hash_table_insert (bodies, "/v1/agents", g_strdup_printf ("{\"agents\": [%s]}", agent));
+  g_hash_table_insert (bodies, "/v1/agents/copy", g_strdup (agent));
+  g_hash_table_insert (bodies, "/health", g_strdup_printf ("{\"status\": \"ok\", \"version\": \"9.9\", \"started-at-usec\": %"
+                                                           G_GINT64_FORMAT "}", now - 3 * 86400 * second));
+  /* gone for 2 min from 39.5 min ago, stale for 1 min from 9.5 min ago,
+   * then error for 2 min, healthy since (off the minutes, so that the
+   * moment hbctl runs does not move them into other cells) */
+  g_hash_table_insert (bodies, "/v1/agents/copy/history", g_strdup_printf (
+    "{\"id\": \"copy\", \"history\": [{\"at-usec\": %" G_GINT64_FORMAT ", \"state\": \"healthy\"},"
+    " {\"at-usec\": %" G_GINT64_FORMAT ", \"state\": \"gone\"}, {\"at-usec\": %" G_GINT64_FORMAT ", \"state\": \"healthy\"},"
+    " {\"at-usec\": %" G_GINT64_FORMAT ", \"state\": \"stale\"}, {\"at-usec\": %" G_GINT64_FORMAT ", \"state\": \"error\"},"
+    " {\"at-usec\": %" G_GINT64_FORMAT ", \"state\": \"healthy\"}]}",
+    now - 26 * 3600 * second, now - 2370 * second, now - 2250 * second, now - 570 * second,
+    now - 510 * second, now - 390 * second));
+
+  port = g_socket_listener_add_any_inet_port (listener, NULL, &error);
+  g_assert_no_error (error);
+  server = g_thread_new ("canned-http", canned_serve, &canned);
+  url = g_strdup_printf ("http://127.0.0.1:%u", port);
+
+  hbctl (h, &r, "--url", url, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  lines = g_strsplit (r.out, "\n", -1);
+  /* its unit's main PID, the time since the unit became active, its CPU
+   * time and memory */
+  {
+    const char *const expected[][2] = {
+      { "AGENT", "copy" }, { "STATE", "healthy" }, { "PID", "4242" }, { "RUNNING", "1h02m" },
+      { "LAST SEEN", "2s ago" }, { "CPU", "1m05s" }, { "MEM", "12.3M" }, { "STATUS/TASK", "copying" },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (expected); i++)
+      {
+        g_autofree char *cell = cell_under (lines[0], lines[1], expected[i][0]);
+
+        g_assert_cmpstr (cell, ==, expected[i][1]);
+      }
+  }
+  g_assert_nonnull (strstr (r.out, "\nheartbeatd 9.9 up 3d00h (since "));
+  g_clear_pointer (&lines, g_strfreev);
+
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "show", "copy", "--changes", "3");
+  g_assert_cmpint (r.status, ==, 0);
+  for (const char *const *expected = (const char *const[]) {
+         "\nUnit:          copy.service\n",
+         "\nUnit state:    active (running) since ",
+         "\nMain PID:      4242\n",
+         "\nCPU:           1m05s\n",
+         "\nMemory:        12.3M\n",
+         "\nResult:        exit-code (exit status 3)\n",
+         "\nRestarts:      2\n",
+         "  stale         (for 1m00s)\n",
+         "  error         (for 2m00s)\n",
+         "  healthy       (for 6m30s, until now)\n",
+         "(3 earlier changes; --changes N lists more)\n",
+         NULL };
+       *expected; expected++)
+    {
+      g_test_message ("expecting %s", *expected);
+      g_assert_nonnull (strstr (r.out, *expected));
+    }
+  lines = g_strsplit (r.out, "\n", -1);
+  for (gsize i = 0; lines[i]; i++)
+    if (g_str_has_prefix (lines[i], "History:       last hour  "))
+      {
+        const char *hour = lines[i] + strlen ("History:       last hour  ");
+        const char *day = lines[i + 1] + strlen ("               last day   ");
+
+        /* a minute a character, the worst state of each: gone in the
+         * minutes from -40 to -37, stale from -10, error from -9 to -6 */
+        g_test_message ("hour: %s", hour);
+        g_test_message ("day: %s", day);
+        g_assert_cmpint (g_utf8_strlen (hour, -1), ==, 60);
+        g_assert_true (g_str_has_prefix (hour, "████████████████████___█"));
+        g_assert_true (g_str_has_suffix (hour, "█▄×××██████"));
+        /* half an hour a character: healthy all day, then the worst */
+        g_assert_true (g_str_has_prefix (day, "████████████████████"));
+        g_assert_true (g_str_has_suffix (day, "_×"));
+      }
+
+  g_cancellable_cancel (stop);
+  g_thread_join (server);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1178,6 +1648,10 @@ main (int argc, char **argv)
   ADD ("json-shapes/url-status", test_url_status_json);
   ADD ("status-piped/long-id-table", test_long_id_table);
   ADD ("status-piped/never-beat", test_never_beat);
+  ADD ("status-piped/declared-first", test_declared_first);
+  ADD ("status-piped/narrow-columns", test_narrow_columns);
+  ADD ("status-piped/show-timeline", test_show_timeline);
+  ADD ("status-piped/unit-columns", test_unit_columns);
   ADD ("error-messages/unreachable", test_unreachable);
   ADD ("error-messages/bus-refuses", test_bus_refuses);
 
