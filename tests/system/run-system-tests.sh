@@ -19,7 +19,13 @@
 #      and a real Alertmanager run on testhost), the event log, heartbeat
 #      files, HTTP with a tokens file on 10.203.0.1 reached from testhost
 #      (hb-test-http.py), and heartbeatd on a private session bus under a
-#      time namespace whose clocks read 60 s (a machine just booted).
+#      time namespace whose clocks read 60 s (a machine just booted);
+#   5. a unit-backed agent: [agent:hb-worker] unit=hb-test-worker.service, a
+#      real unit (User=nobody) whose loop beats with hbctl: its beats count
+#      (heartbeatd knows its cgroup), unit.main-pid/cpu-usec/memory-bytes
+#      match systemctl's, stop -> gone, start -> healthy, a hang -> stale ->
+#      the alert's empty restart-unit= restarts it, and the history (D-Bus
+#      GetHistory, GET /v1/agents/ID/history, hbctl show) tells it all.
 # Prints TAP. Needs root, systemd-nspawn (systemd-container), overlayfs and
 # polkitd; without them it prints "1..0 # SKIP why" and exits 0. Everything
 # it creates (mounts, the container, temp dirs) is removed on exit, also on
@@ -802,6 +808,272 @@ else
   not_ok "cleanup: helpers, namespace, veth pair and processes gone" "$left_units" "$left_net" "$left_procs" \
     "heartbeatd: $(prop ActiveState)"
 fi
+
+# ------------------------------------------ a unit-backed agent ([agent:ID] unit=)
+#
+# hb-test-worker.service is a real unit, run as user nobody, whose program
+# (hb-test-worker.sh) beats hb-worker with the installed hbctl every 0.5 s
+# unless HANG exists (a hung program). Its ExecStartPre=+ (full privileges)
+# removes HANG, so a restarted worker beats again. A drop-in declares
+# [agent:hb-worker] unit=hb-test-worker.service stale-threshold=3s and an
+# alert whose empty restart-unit= restarts the agent's own unit. heartbeatd
+# follows the unit: started -> healthy, stopped -> gone, running without
+# beats -> stale -> restarted by the alert -> healthy. Read over HTTP on
+# 127.0.0.1:8765 (heartbeatd is back on its loopback configuration), D-Bus
+# and hbctl, and compared with what systemctl says.
+
+W=hb-test-worker.service
+HANG=/run/hb-test-worker-hang
+HTTP_LO=http://127.0.0.1:8765
+install -m 0755 "$SRCDIR/hb-test-worker.sh" "$ROOT$HELPERS/hb-test-worker.sh"
+cat >"$ROOT/etc/systemd/system/$W" <<UNIT
+[Unit]
+Description=heartbeatd system test: a worker that beats hb-worker
+
+[Service]
+Type=simple
+User=nobody
+ExecStartPre=+/bin/rm -f $HANG
+ExecStart=$HELPERS/hb-test-worker.sh hb-worker $HANG
+Restart=no
+UNIT
+cat >"$ROOT$CONF_D/74-hb-system-test-worker.conf" <<CONF
+[agent:hb-worker]
+task=system test worker
+unit=$W
+stale-threshold=3s
+
+[alert:worker-restart]
+events=stale
+agents=hb-worker
+restart-unit=
+cooldown=1s
+CONF
+chmod 0644 "$ROOT/etc/systemd/system/$W" "$ROOT$CONF_D/74-hb-system-test-worker.conf"
+in_ct systemctl daemon-reload
+out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
+
+wprop () { in_ct systemctl show -P "$1" "$W"; }
+# worker_json: GET /v1/agents/hb-worker (the agent's JSON object) into $WJ
+worker_json () {
+  WJ=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-worker" 2>&1)
+  [ "$(http_code "$WJ")" = 200 ] || return 1
+  WJ=$(sed '$d' <<<"$WJ")
+}
+# wj PATH: a member of $WJ, e.g. state or unit.main-pid ("" if absent)
+wj () {
+  "$PY" -c '
+import json, sys
+v = json.loads(sys.argv[1])
+v = v.get("agent", v)
+for k in sys.argv[2].split("."):
+    v = v.get(k, "") if isinstance(v, dict) else ""
+print(str(v).lower() if isinstance(v, bool) else v)' "$WJ" "$1" 2>/dev/null
+}
+# worker_is STATE [ACTIVE-STATE]: hb-worker's state (and its unit's) over HTTP
+worker_is () {
+  worker_json && [ "$(wj state)" = "$1" ] && { [ -z "${2:-}" ] || [ "$(wj unit.active-state)" = "$2" ]; }
+}
+worker_beats_above () { worker_json && [ "$(wj beats)" -gt "$1" ] 2>/dev/null; }
+worker_journal () {
+  in_ct journalctl -b -q --no-pager -u heartbeatd -n 15 2>&1
+  in_ct journalctl -b -q --no-pager -u "$W" -n 5 2>&1
+}
+worker_diag () { echo "GET /v1/agents/hb-worker: $WJ"; worker_journal; }
+
+# (1) started: healthy, beats from uid 65534 counted, the unit's numbers
+out=$(in_ct systemctl start "$W" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && poll 15 worker_is healthy active && b0=$(wj beats) && poll 15 worker_beats_above "$b0" &&
+   [ "$(in_ct ps -o user= -p "$(wprop MainPID)")" = nobody ]; then
+  ok "unit=$W: started, hb-worker is healthy, the beats of its hbctl (uid 65534, no polkit) count: $b0 -> $(wj beats)"
+else
+  not_ok "unit=$W: started, hb-worker healthy and its beats (as uid 65534) counted" "start rc=$rc $out" \
+    "unit: $(wprop ActiveState)/$(wprop SubState) MainPID=$(wprop MainPID) user=$(in_ct ps -o user= -p "$(wprop MainPID)")" \
+    "$(worker_diag)"
+fi
+
+# ... and it is the cgroup that lets them in: uid 65534 outside the unit
+# may not beat hb-worker (no polkit rule grants it now)
+out=$(as_nobody hbctl beat hb-worker 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ -n "$out" ]; then
+  ok "unit=$W: uid 65534 outside the unit may not beat hb-worker (exit $rc: $(head -n1 <<<"$out"))"
+else
+  not_ok "unit=$W: uid 65534 outside the unit may not beat hb-worker" "hbctl beat rc=$rc: $out"
+fi
+
+pid1=$(wprop MainPID)
+cpu_a=$(wprop CPUUsageNSec); mem_a=$(wprop MemoryCurrent)
+worker_json
+cpu_b=$(wprop CPUUsageNSec); mem_b=$(wprop MemoryCurrent)
+hb_pid=$(wj unit.main-pid); hb_cpu=$(wj unit.cpu-usec); hb_mem=$(wj unit.memory-bytes)
+hb_name=$(wj unit.name); hb_sub=$(wj unit.sub-state); hb_since=$(wj unit.active-since-usec)
+since=$(in_ct systemctl show --timestamp=us -P ActiveEnterTimestamp "$W")
+since_usec=$(in_ct date -d "$since" +%s%6N 2>/dev/null)
+if [[ "$pid1" =~ ^[1-9][0-9]*$ ]] && [ "$hb_pid" = "$pid1" ] && [ "$hb_name" = "$W" ] && [ "$hb_sub" = running ] &&
+   [[ "$since_usec" =~ ^[0-9]+$ ]] && [ "$hb_since" = "$since_usec" ]; then
+  ok "HTTP: hb-worker's unit {name $hb_name, active/$hb_sub, main-pid $hb_pid, active-since-usec $hb_since} is systemctl's (MainPID $pid1, ActiveEnterTimestamp $since)"
+else
+  not_ok "HTTP: hb-worker's unit.main-pid etc. are systemctl's" "systemctl: MainPID=$pid1 ActiveEnterTimestamp=$since ($since_usec)" \
+    "HTTP: name=$hb_name sub-state=$hb_sub main-pid=$hb_pid active-since-usec=$hb_since" "$(worker_diag)"
+fi
+# CPU: systemd's CPUUsageNSec and heartbeatd's cpu-usec are cpu.stat's
+# usage_usec: heartbeatd's lies between the two readings around it.
+# Memory moves with each hbctl the loop starts: within 4x of systemd's.
+if [[ "$cpu_a" =~ ^[0-9]+$ ]] && [[ "$cpu_b" =~ ^[0-9]+$ ]]; then
+  cpu_ok=$([[ "$hb_cpu" =~ ^[0-9]+$ ]] && [ "$hb_cpu" -ge $((cpu_a / 1000 - 1000)) ] && [ "$hb_cpu" -le $((cpu_b / 1000 + 1000)) ] && echo yes)
+else
+  cpu_ok=$([ -z "$hb_cpu" ] && echo "yes (systemd has no CPUUsageNSec: $cpu_a, absent here too)")
+fi
+if [[ "$mem_a" =~ ^[0-9]+$ ]] && [[ "$mem_b" =~ ^[0-9]+$ ]]; then
+  lo=$(( (mem_a < mem_b ? mem_a : mem_b) / 4 )); hi=$(( (mem_a > mem_b ? mem_a : mem_b) * 4 ))
+  mem_ok=$([[ "$hb_mem" =~ ^[0-9]+$ ]] && [ "$hb_mem" -gt 0 ] && [ "$hb_mem" -ge "$lo" ] && [ "$hb_mem" -le "$hi" ] && echo yes)
+else
+  mem_ok=$([ -z "$hb_mem" ] && echo "yes (systemd has no MemoryCurrent: $mem_a, absent here too)")
+fi
+if [ -n "$cpu_ok" ] && [ -n "$mem_ok" ]; then
+  ok "HTTP: hb-worker's unit.cpu-usec $hb_cpu (systemd: $((${cpu_a:-0} / 1000))..$((${cpu_b:-0} / 1000)) µs) and memory-bytes $hb_mem (systemd: $mem_a, $mem_b)"
+else
+  not_ok "HTTP: hb-worker's unit.cpu-usec and memory-bytes agree with systemd's CPUUsageNSec and MemoryCurrent" \
+    "systemctl before/after: CPUUsageNSec $cpu_a/$cpu_b MemoryCurrent $mem_a/$mem_b" \
+    "HTTP: cpu-usec=$hb_cpu memory-bytes=$hb_mem" "$WJ"
+fi
+# hbctl status: hb-worker among the declared agents (before the heading of
+# the others), its PID column the unit's MainPID
+status_out=$(in_ct env COLUMNS=200 hbctl --no-color status 2>&1)
+status_row=$(grep -m1 '^hb-worker ' <<<"$status_out")
+row_line=$(grep -n -m1 '^hb-worker ' <<<"$status_out" | cut -d: -f1)
+others_line=$(grep -n -m1 'Additional agents' <<<"$status_out" | cut -d: -f1)
+if [ -n "$row_line" ] && { [ -z "$others_line" ] || [ "$row_line" -lt "$others_line" ]; } &&
+   [ "$(awk '{print $2}' <<<"$status_row")" = healthy ] && [ "$(awk '{print $3}' <<<"$status_row")" = "$pid1" ]; then
+  ok "hbctl status: hb-worker is listed with the declared agents (line $row_line, \"Additional agents\" at ${others_line:-none}), healthy, PID $pid1: $(tr -s ' ' <<<"$status_row")"
+else
+  not_ok "hbctl status: hb-worker among the declared agents, healthy, with PID $pid1" "$status_out"
+fi
+
+# (2) systemctl stop: gone, unit inactive
+out=$(in_ct systemctl stop "$W" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && poll 15 worker_is gone inactive && [ "$(wj unit.main-pid)" = 0 ]; then
+  ok "systemctl stop $W: hb-worker is gone, unit.active-state inactive, main-pid 0"
+else
+  not_ok "systemctl stop $W: hb-worker gone, unit.active-state inactive" "stop rc=$rc $out" "$(worker_diag)"
+fi
+
+# (3) systemctl start: a new run, healthy, a new main process
+out=$(in_ct systemctl start "$W" 2>&1)
+rc=$?
+pid2=$(wprop MainPID)
+if [ $rc -eq 0 ] && poll 15 worker_is healthy active && [ "$(wj unit.main-pid)" = "$pid2" ] && [ "$pid2" != "$pid1" ] &&
+   b0=$(wj beats) && poll 15 worker_beats_above "$b0"; then
+  ok "systemctl start $W: hb-worker is healthy again, main-pid $pid1 -> $pid2, beating"
+else
+  not_ok "systemctl start $W: hb-worker healthy again with the new main-pid" "start rc=$rc $out" \
+    "MainPID $pid1 -> $pid2" "$(worker_diag)"
+fi
+
+# (4) the hang: no beats while the unit stays active -> stale within the
+# 3 s threshold (+ the 0.5 s between beats, + margin) -> [alert:worker-restart]
+# restarts the unit -> a new run that beats again
+inv0=$(wprop InvocationID)
+t_hang=$(date +%s%6N)
+in_ct touch "$HANG"
+worker_restarted () {
+  local inv
+  inv=$(wprop InvocationID)
+  [ -n "$inv" ] && [ "$inv" != "$inv0" ] && [ "$(wprop ActiveState)" = active ]
+}
+restart_logged () {
+  in_ct journalctl -b -q --no-pager -u heartbeatd.service -o cat |
+    grep -qF "[alert:worker-restart] restarting $W for agent hb-worker: done"
+}
+if poll 20 worker_restarted && poll 10 restart_logged; then
+  took=$("$PY" -c 'import sys; print("%.1f" % ((int(sys.argv[2]) - int(sys.argv[1])) / 1e6))' "$t_hang" "$(date +%s%6N)")
+  ok "hang: $HANG made hb-worker stale and [alert:worker-restart] (restart-unit= empty) restarted $W (InvocationID changed, MainPID $pid2 -> $(wprop MainPID)) within ${took}s of the touch"
+else
+  not_ok "hang: a worker that stops beating is stale and gets its own unit restarted" \
+    "InvocationID $inv0 -> $(wprop InvocationID), ActiveState $(wprop ActiveState), hang file: $(in_ct ls -l "$HANG" 2>&1)" \
+    "$(worker_diag)"
+fi
+pid3=$(wprop MainPID)
+if poll 15 worker_is healthy active && [ "$(wj unit.main-pid)" = "$pid3" ] && b0=$(wj beats) && poll 15 worker_beats_above "$b0" &&
+   ! in_ct test -e "$HANG"; then
+  ok "hang: after the restart $HANG is gone (ExecStartPre=+) and hb-worker is healthy and beating (main-pid $pid3)"
+else
+  not_ok "hang: after the restart hb-worker is healthy and beats again" "MainPID $pid3, hang file: $(in_ct ls -l "$HANG" 2>&1)" \
+    "$(worker_diag)"
+fi
+
+# (5) the history: D-Bus GetHistory, GET /v1/agents/hb-worker/history and
+# hbctl show. In order (other entries may sit between): healthy (the first
+# start), gone (the stop), healthy (the start), stale (the hang), healthy
+# (the restart).
+# history_check FORMAT: the history on stdin (FORMAT dbus: busctl --json;
+# http: the HTTP body) has the sequence; prints the states, and with the
+# hang's time the seconds from the touch to stale
+history_check () {
+  "$PY" -c '
+import json, sys
+fmt, t_hang = sys.argv[1], int(sys.argv[2])
+d = json.load(sys.stdin)
+if fmt == "dbus":
+    entries = [(int(at), st) for at, st in d["data"][0]]
+else:
+    entries = [(int(e["at-usec"]), e["state"]) for e in d["history"]]
+states = [st for at, st in entries]
+want = ["healthy", "gone", "healthy", "stale", "healthy"]
+i = 0
+for st in states:
+    if i < len(want) and st == want[i]:
+        i += 1
+stale_after = [at for at, st in entries if st == "stale" and at >= t_hang - 1000000]
+took = "%.1f" % ((stale_after[0] - t_hang) / 1e6) if stale_after else "?"
+print(" ".join(states), "| stale %s s after the touch" % took)
+ok = i == len(want) and entries == sorted(entries, key=lambda e: e[0]) and stale_after and \
+     2.0 <= (stale_after[0] - t_hang) / 1e6 <= 6.0
+sys.exit(0 if ok else 1)' "$1" "$t_hang"
+}
+dbus_hist=$(in_ct busctl --json=short call org.heartbeat.Monitor1 /org/heartbeat/Monitor1 org.heartbeat.Monitor1 GetHistory s hb-worker 2>&1)
+if dbus_seq=$(history_check dbus <<<"$dbus_hist" 2>&1); then
+  ok "D-Bus GetHistory(hb-worker): $dbus_seq"
+else
+  not_ok "D-Bus GetHistory(hb-worker): healthy … gone … healthy … stale … healthy, oldest first, stale 3 s (+ margin) after the hang" \
+    "$dbus_seq" "$dbus_hist"
+fi
+http_hist=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-worker/history" 2>&1)
+if [ "$(http_code "$http_hist")" = 200 ] && http_seq=$(sed '$d' <<<"$http_hist" | history_check http 2>&1); then
+  ok "GET /v1/agents/hb-worker/history: $http_seq"
+else
+  not_ok "GET /v1/agents/hb-worker/history: healthy … gone … healthy … stale … healthy" "${http_seq:-}" "$http_hist"
+fi
+show_out=$(in_ct env COLUMNS=200 hbctl --no-color show hb-worker 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && grep -q '^History:' <<<"$show_out" && grep -qE '^(Changes:)? +[0-9:]+ +stale ' <<<"$show_out" &&
+   grep -qE '^(Changes:)? +[0-9:]+ +gone ' <<<"$show_out" && grep -q "$W" <<<"$show_out"; then
+  ok "hbctl show hb-worker: the unit and a timeline with stale and gone ($(grep -cE '^(Changes:)? +[0-9:]+ ' <<<"$show_out") changes listed)"
+else
+  not_ok "hbctl show hb-worker: the unit and a timeline with stale and gone" "rc=$rc" "$show_out"
+fi
+
+# every beat of the worker's three runs was accepted (a refusal would be
+# in the worker's own journal)
+refused=$(in_ct journalctl -b -q --no-pager -u "$W" -o cat | grep -m3 -E 'failed|not allowed|authenticate')
+n_beats=$(worker_json && wj beats)
+if [ -z "$refused" ]; then
+  ok "unit=$W: no hbctl beat of the worker was refused in its three runs ($n_beats beats in the current one)"
+else
+  not_ok "unit=$W: no hbctl beat of the worker was refused" "$refused"
+fi
+
+# the end of this part: the worker stopped, its unit and drop-in removed
+in_ct systemctl stop "$W"
+rm -f "$ROOT/etc/systemd/system/$W" "$ROOT$CONF_D/74-hb-system-test-worker.conf"
+in_ct rm -f "$HANG"
+in_ct systemctl daemon-reload
+in_ct systemctl reload heartbeatd.service
+left=$(in_ct pgrep -a -f '[h]b-test-worker[.]sh')
+[ -z "$left" ] || diag "hb-test-worker.sh still runs after systemctl stop: $left"
 
 # No failed units because of the install (heartbeatd, dbus, polkit).
 failed=$(in_ct systemctl --failed --no-legend --plain 2>&1 | grep -E 'heartbeat|dbus|polkit')
