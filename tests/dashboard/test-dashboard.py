@@ -5,13 +5,23 @@
 # port, opens http://127.0.0.1:PORT/ in Debian's chromium, driven over the
 # DevTools protocol (python3-websocket, no npm), registers an agent over
 # D-Bus, and waits (bounded, polling the DOM) for its row to appear and
-# then to turn stale; saves a screenshot. Every process is stopped by PID.
+# then to turn stale; saves a screenshot. Then the history strips: an agent
+# goes healthy -> stale -> healthy, and the pixels of a screenshot (PNG
+# decoded here with zlib) must show its strip healthy, stale, healthy from
+# left to right in the page's state colours; and the detail view
+# (#agent=ID) lists its states, data and counters. Every process is
+# stopped by PID.
 #
 # Usage: test-dashboard.py HEARTBEATD SCREENSHOT.png
 #
+# With HB_DASHBOARD_README_PNG=PATH it also saves the README's picture
+# of the dashboard (agents in every state, one agent's detail open) there.
+#
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
+import base64
 import json
+import math
 import os
 import shutil
 import signal
@@ -51,6 +61,88 @@ def http_ok(url):
         return False
 
 
+def decode_png(data):
+    """(width, height, rows of (r, g, b) tuples) of an 8-bit RGB or RGBA PNG."""
+    import struct
+    import zlib
+    assert data.startswith(b"\x89PNG\r\n\x1a\n"), "not a PNG"
+    pos, idat, header = 8, b"", None
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            header = struct.unpack(">IIBBBBB", chunk)
+        elif kind == b"IDAT":
+            idat += chunk
+        elif kind == b"IEND":
+            break
+    width, height, depth, colour, _, _, interlace = header
+    assert depth == 8 and colour in (2, 6) and interlace == 0, header
+    bpp = 3 if colour == 2 else 4
+    raw, stride, rows, previous = zlib.decompress(idat), width * bpp, [], bytearray(width * bpp)
+    for y in range(height):
+        kind = raw[y * (stride + 1)]
+        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - bpp] if i >= bpp else 0
+            b = previous[i]
+            c = previous[i - bpp] if i >= bpp else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(line)
+        previous = line
+    return width, height, [[tuple(r[x * bpp:x * bpp + 3]) for x in range(width)] for r in rows]
+
+
+def css_rgb(text):
+    """(r, g, b) of a CSS colour as getComputedStyle gives it: #rrggbb or rgb(r, g, b)."""
+    text = text.strip()
+    if text.startswith("#") and len(text) == 7:
+        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+    assert text.startswith("rgb"), text
+    return tuple(int(float(v)) for v in text[text.index("(") + 1:text.index(")")].replace(",", " ").split()[:3])
+
+
+def strip_runs(pixels, box, palette, tolerance=24):
+    """The colours along the middle line of @box (CSS px; x, y, width, height,
+    dpr) in a screenshot, as [name, length] runs from left to right; a pixel
+    near no colour of @palette is "?"."""
+    x, y, width, height, dpr = box[:5]
+    row = pixels[int((y + height / 2) * dpr)]
+    runs = []
+    for px in range(math.ceil(x * dpr), math.floor((x + width) * dpr)):
+        r, g, b = row[px]
+        name = "?"
+        for candidate, (cr, cg, cb) in palette.items():
+            if abs(r - cr) <= tolerance and abs(g - cg) <= tolerance and abs(b - cb) <= tolerance:
+                name = candidate
+                break
+        if runs and runs[-1][0] == name:
+            runs[-1][1] += 1
+        else:
+            runs.append([name, 1])
+    return runs
+
+
+def states_in(runs, least=2):
+    """The sequence of colours of @runs, without runs shorter than @least
+    pixels and single pixels of no known colour (the edges may blend)."""
+    names = []
+    for name, length in runs:
+        if length >= least and not (name == "?" and length == 1) and (not names or names[-1] != name):
+            names.append(name)
+    return names
+
+
 class DevTools:
     """The smallest DevTools protocol client: call, and nothing else."""
 
@@ -69,9 +161,81 @@ class DevTools:
                     raise AssertionError("%s: %s" % (method, message["error"]))
                 return message["result"]
 
+    def evaluate_quietly(self, expression):
+        """evaluate(), or None while the page is navigating."""
+        try:
+            return self.evaluate(expression)
+        except AssertionError:
+            return None
+
     def evaluate(self, expression):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result["result"].get("value")
+
+
+def readme_screenshot(page, base, dbus_call, path, children):
+    """The README's picture: agents in every state over half a minute, with
+    the strips spanning 30 s and 2 min so that it shows (the page's default
+    is an hour and a day)."""
+    for agent_id in page.evaluate("[...document.querySelectorAll('#agents tr')].map(r => r.dataset.agentId)"):
+        dbus_call("Unregister", agent_id)
+    page.call("Emulation.setDeviceMetricsOverride", width=1100, height=400, deviceScaleFactor=1, mobile=False)
+    page.call("Page.navigate", url=base + "/?short=30&long=120")
+    wait_until("the README page to connect", lambda: page.evaluate_quietly(
+        "location.search === '?short=30&long=120' && document.getElementById('connection')?.textContent") == "live")
+    sleeper = subprocess.Popen(["sleep", "600"])
+    children.append(sleeper)
+    dbus_call("Register", "backup@db-1", "{'task-id': <'nightly dump'>}")
+    dbus_call("Register", "ingest-worker-3", "{'stale-after-usec': <uint64 1500000>, 'task-id': <'queue: events'>}")
+    dbus_call("Register", "report-builder", "{'task-id': <'monthly report'>}")
+    dbus_call("Register", "cache-warmer", "{'timeout-after-usec': <uint64 14000000>, 'stale-after-usec': <uint64 20000000>}")
+    dbus_call("Register", "sync-daemon", "{'pid': <uint32 %d>, 'task-id': <'rsync mirror'>}" % sleeper.pid)
+    dbus_call("Register", "mirror-fetch", "{'stale-after-usec': <uint64 2000000>}")
+    begin = time.monotonic()
+    while (elapsed := time.monotonic() - begin) < 26:
+        dbus_call("Beat", "backup@db-1", "{'progress': <%f>}" % (elapsed / 30))
+        if not (5 < elapsed < 8.5 or 16 < elapsed < 19):
+            dbus_call("Beat", "ingest-worker-3", "{}")
+        dbus_call("Beat", "report-builder", "{'status': <'%s'>}" % ("error" if 9 < elapsed < 15 else "running"))
+        if elapsed < 12:
+            dbus_call("Beat", "cache-warmer", "{}")
+        if elapsed < 12:
+            dbus_call("Beat", "mirror-fetch", "{}")
+        if elapsed > 18 and sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait()
+        time.sleep(0.5)   # the agents' beat interval
+    expected = {"backup@db-1": "healthy", "ingest-worker-3": "healthy", "report-builder": "healthy",
+                "cache-warmer": "timed-out", "sync-daemon": "gone", "mirror-fetch": "stale"}
+    last_beat = [time.monotonic()]
+
+    def still_beating():
+        """ingest-worker-3 beats on while the page is read (it goes stale after 1.5 s)"""
+        if time.monotonic() - last_beat[0] > 0.5:
+            dbus_call("Beat", "ingest-worker-3", "{}")
+            last_beat[0] = time.monotonic()
+        return True
+
+    states = "Object.fromEntries([...document.querySelectorAll('#agents tr')].map(r => [r.dataset.agentId, r.dataset.state]))"
+    try:
+        wait_until("the README agents' states", lambda: still_beating() and page.evaluate(states) == expected)
+    except AssertionError:
+        print("# README agents: %s" % page.evaluate(states))
+        raise
+    png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
+    with open(path, "wb") as f:
+        f.write(png)
+    print("# README screenshot saved to %s (%d bytes)" % (path, len(png)))
+    page.evaluate("location.hash = 'agent=ingest-worker-3'")
+    wait_until("the detail view", lambda: still_beating() and page.evaluate("document.querySelectorAll('#detail-events tbody tr').length") >= 5)
+    page.call("Emulation.setDeviceMetricsOverride", width=1100, height=720, deviceScaleFactor=1, mobile=False)
+    wait_until("the detail strips", lambda: still_beating() and page.evaluate(
+        "document.querySelector('#detail canvas.strip')?.dataset.nowUsec"))
+    png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
+    detail_path = path[:-4] + "-detail.png" if path.endswith(".png") else path + "-detail"
+    with open(detail_path, "wb") as f:
+        f.write(png)
+    print("# README screenshot of the detail view saved to %s (%d bytes)" % (detail_path, len(png)))
 
 
 def main():
@@ -170,7 +334,6 @@ def main():
         assert summary.startswith("1 agent: 0 healthy, 1 stale"), summary
         print("ok 3 the row turns stale")
 
-        import base64
         shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
         with open(screenshot, "wb") as f:
             f.write(shot)
@@ -239,7 +402,150 @@ def main():
         assert fit["title"] == long_id and fit["text"] == long_id, fit
         assert fit["idClipped"] and fit["lastShown"] == "xyz-12", fit
         print("ok 8 a 128-character id is cut with an ellipsis; the table fits the window")
-        print("1..8")
+
+        # History strips. Short spans (?short=, ?long=), so that seconds show:
+        # the upper strip is the last 10 s, the lower the last 10 min.
+        short, long_ = 10, 600
+        page.call("Page.navigate", url=base + "/?short=%d&long=%d" % (short, long_))
+        wait_until("the page with short spans to connect", lambda: page.evaluate_quietly(
+            "location.search === '?short=%d&long=%d' && document.getElementById('connection')?.textContent"
+            % (short, long_)) == "live")
+
+        def http_json(path):
+            with urllib.request.urlopen(base + path, timeout=5) as response:
+                return json.load(response)
+
+        def history(agent_id):
+            return [(e["state"], e["at-usec"]) for e in http_json("/v1/agents/%s/history" % agent_id)["history"]]
+
+        strip_row = "document.querySelector('tr[data-agent-id=\"strip-agent\"]')"
+        dbus_call("Register", "strip-agent",
+                  "{'stale-after-usec': <uint64 1000000>, 'task-id': <'strips'>, "
+                  "'metadata': <{'owner': <'ci'>, 'shard': <int32 7>}>}")
+        wait_until("strip-agent's row, healthy", lambda: page.evaluate(strip_row + "?.dataset.state") == "healthy")
+        wait_until("strip-agent's row to turn stale", lambda: page.evaluate(strip_row + "?.dataset.state") == "stale")
+        stale_colour = css_rgb(page.evaluate("getComputedStyle(%s.querySelector('td.state')).color" % strip_row))
+        # let the stale episode last a second (by the daemon's clock), so
+        # that it is about 10 pixels wide on the 10 s strip
+        stale_at = wait_until("the stale entry in /v1/agents/strip-agent/history",
+                              lambda: dict(history("strip-agent")).get("stale"))
+        wait_until("a second of staleness", lambda: time.time() * 1e6 - stale_at >= 1e6)
+        # idle: healthy, and no deadline, so it stays healthy from now on
+        dbus_call("Beat", "strip-agent", "{'progress': <0.5>, 'status': <'idle'>}")
+        wait_until("strip-agent's row to recover", lambda: page.evaluate(strip_row + "?.dataset.state") == "healthy")
+        healthy_colour = css_rgb(page.evaluate("getComputedStyle(%s.querySelector('td.state')).color" % strip_row))
+        entries = wait_until("three entries in the agent's history",
+                             lambda: (lambda h: h if len(h) == 3 else None)(history("strip-agent")))
+        assert [state for state, _ in entries] == ["healthy", "stale", "healthy"], entries
+        everyone = http_json("/v1/history")["agents"]
+        assert [e["state"] for e in everyone["strip-agent"]] == ["healthy", "stale", "healthy"], everyone
+        recovered_at = entries[2][1]
+        # until the strips show a second of health again (by the time they were drawn for)
+        short_strip = strip_row + "?.querySelector('canvas.strip[data-span=\"short\"]')"
+        wait_until("the strips to show a second of health again",
+                   lambda: float(page.evaluate(short_strip + "?.dataset.nowUsec") or 0) - recovered_at >= 1e6)
+
+        # The state colours, as the page gives its state cells; the strips
+        # must use the same.
+        root_colours = page.evaluate("""(() => { const s = getComputedStyle(document.documentElement);
+            return ["--healthy", "--stale", "--bad", "--grey", "--line"].map(n => s.getPropertyValue(n)); })()""")
+        assert css_rgb(root_colours[0]) == healthy_colour and css_rgb(root_colours[1]) == stale_colour, \
+            (root_colours, healthy_colour, stale_colour)
+        palette = {"healthy": healthy_colour, "stale": stale_colour, "bad": css_rgb(root_colours[2]),
+                   "grey": css_rgb(root_colours[3]), "none": css_rgb(root_colours[4])}
+        box_js = """(() => { const c = %s; if (!c) return null; c.scrollIntoView({block: "center"});
+            const r = c.getBoundingClientRect();
+            return [r.x, r.y, r.width, r.height, devicePixelRatio, Number(c.dataset.nowUsec)]; })()"""
+
+        def capture(*canvases):
+            """A screenshot's pixels and the boxes of @canvases in it, and the
+            time they were drawn for (the same before and after the shot)."""
+            for attempt in range(20):
+                boxes = [page.evaluate(box_js % c) for c in canvases]
+                assert all(boxes), boxes
+                png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
+                if [page.evaluate(box_js % c) for c in canvases] == boxes:
+                    return decode_png(png)[2], boxes
+            raise AssertionError("the strips never stayed still for a screenshot")
+
+        pixels, boxes = capture(*(strip_row + "?.querySelector('canvas.strip[data-span=\"%s\"]')" % which
+                                  for which in ("short", "long")))
+        runs = [strip_runs(pixels, box, palette) for box in boxes]
+        print("# short strip %s: %s" % (boxes[0], runs[0]))
+        print("# long strip %s: %s" % (boxes[1], runs[1]))
+        # the upper strip: nothing before registration, then healthy, stale, healthy
+        assert states_in(runs[0]) == ["none", "healthy", "stale", "healthy"], runs[0]
+        # at the right place: the stale run starts where the stale entry falls
+        x, _, w, _, dpr, drawn_for = boxes[0]
+        px_per_usec = w * dpr / (short * 1e6)
+        stale_start = sum(length for _, length in runs[0][:[n for n, _ in runs[0]].index("stale")])
+        expected = (stale_at - (drawn_for - short * 1e6)) * px_per_usec
+        assert abs(stale_start - expected) <= 3, (stale_start, expected)
+        stale_length = [length for n, length in runs[0] if n == "stale"][0]
+        assert abs(stale_length - (recovered_at - stale_at) * px_per_usec) <= 4, (stale_length, entries)
+        # the lower strip: seconds in 10 minutes; still stale then healthy at its right end
+        assert states_in(runs[1], 1)[-2:] == ["stale", "healthy"], runs[1]
+        assert runs[1][0][0] == "none" and runs[1][0][1] > 0.9 * sum(length for _, length in runs[1]) - 8, runs[1]
+        print("ok 9 the agent's history strips show healthy, stale, healthy from left to right")
+
+        # The detail view: a click on the row.
+        centre = page.evaluate("""(() => { const r = %s.querySelector("th").getBoundingClientRect();
+            return [r.x + r.width / 2, r.y + r.height / 2]; })()""" % strip_row)
+        for kind in ("mousePressed", "mouseReleased"):
+            page.call("Input.dispatchMouseEvent", type=kind, x=centre[0], y=centre[1], button="left", clickCount=1)
+        wait_until("the address #agent=strip-agent", lambda: page.evaluate("location.hash") == "#agent=strip-agent")
+        events_js = """[...document.querySelectorAll("#detail-events tbody tr")].map(
+            r => [r.dataset.state, r.children[0].textContent, r.children[1].textContent, r.children[2].textContent])"""
+        shown = wait_until("the detail view's states",
+                           lambda: (lambda e: e if e and len(e) == 3 else None)(page.evaluate(events_js)))
+        print("# %s" % json.dumps(shown))
+        assert not page.evaluate("document.getElementById('detail').hidden")
+        assert [e[0] for e in shown] == ["healthy", "stale", "healthy"], shown     # newest first
+        assert [e[2] for e in shown] == ["healthy", "stale", "healthy"], shown
+        assert all(len(e[1]) >= 8 and e[1][2] == ":" for e in shown), shown           # HH:MM:SS
+        assert shown[0][3].endswith("(now)") and shown[1][3] in ("1s", "2s"), shown
+        facts = page.evaluate("""Object.fromEntries([...document.querySelectorAll("#detail-agent dt, #detail-metadata dt")]
+            .map(dt => [dt.textContent, dt.nextElementSibling.textContent]))""")
+        print("# %s" % json.dumps(facts))
+        agent = http_json("/v1/agents/strip-agent")
+        assert facts["Progress"] == "0.5" and facts["Task"] == "strips" and facts["Status"] == "idle", facts
+        assert facts["Beats"] == str(agent["beats"]), (facts, agent)
+        assert facts["Stale episodes"] == "1" and facts["Timeouts"] == "0", facts
+        assert facts["owner"] == "ci" and facts["shard"] == "7", facts
+        assert page.evaluate("document.getElementById('detail-unit')") is None
+        assert page.evaluate("document.getElementById('detail-state').textContent").startswith("healthy for ")
+        # its strips, wider: the same colours in the same order
+        detail_strip = "document.querySelector('#detail canvas.strip[data-span=\"short\"]')"
+        wait_until("the detail view's strips to be drawn", lambda: page.evaluate(detail_strip + "?.dataset.nowUsec"))
+        pixels, (detail_box,) = capture(detail_strip)
+        detail_runs = strip_runs(pixels, detail_box, palette)
+        print("# detail strip %s: %s" % (detail_box, detail_runs))
+        assert states_in(detail_runs) == ["none", "healthy", "stale", "healthy"], detail_runs
+        print("ok 10 the detail view shows the agent's states, times, durations, data and counters")
+
+        # A unit-backed agent's unit section (the dictionary of the contract).
+        unit_text = page.evaluate("""(() => {
+            detailAgent = Object.assign({}, detailAgent, { unit: { "name": "foo.service", "active-state": "active",
+              "sub-state": "running", "main-pid": 4242, "active-since-usec": serverNow() - 90e6, "cpu-usec": 1500000,
+              "memory-bytes": 3 * 1048576, "result": "success", "exit-status": 3, "n-restarts": 2 } });
+            renderDetail();
+            return Object.fromEntries([...document.querySelectorAll("#detail-unit dt")]
+              .map(dt => [dt.textContent, dt.nextElementSibling.textContent])); })()""")
+        print("# %s" % json.dumps(unit_text))
+        assert unit_text["Unit"] == "foo.service" and unit_text["Active"] == "active (running)", unit_text
+        assert unit_text["Main PID"] == "4242" and unit_text["CPU"] == "1.50s", unit_text
+        assert unit_text["Memory"] == "3.0 MiB" and unit_text["Restarts"] == "2", unit_text
+        assert unit_text["Exit status"] == "3" and unit_text["Result"] == "success", unit_text
+        assert "(1m30s ago)" in unit_text["Active since"], unit_text
+        page.call("Input.dispatchKeyEvent", type="keyDown", key="Escape", code="Escape", windowsVirtualKeyCode=27)
+        wait_until("Escape to close the detail view",
+                   lambda: page.evaluate("document.getElementById('detail').hidden && location.hash === ''"))
+        print("ok 11 the detail view shows a unit's state; Escape closes it")
+
+        readme = os.environ.get("HB_DASHBOARD_README_PNG")
+        if readme:
+            readme_screenshot(page, base, dbus_call, readme, children)
+        print("1..11")
         return 0
     finally:
         for child in reversed(children):
