@@ -22,7 +22,7 @@ tests=(
   errors/quota-exceeded-per-uid restart/kill9-keeps-registrations reload/sighup-bad-config-keeps-old
   notify/sigterm-stopping-exit-0
   hbctl/json-shapes hbctl/register-beat-idle-unregister hbctl/error-messages
-  http/bad-requests http/rest-agents http/seed-server-endpoints http/tokens
+  http/bad-requests http/rest-agents http/history http/seed-server-endpoints http/tokens
   hostile/metadata-refused hostile/nested-variants-on-system-policy
   lifecycle/reconnects-when-the-bus-drops-it lifecycle/state-directory-locked
 )

@@ -1362,10 +1362,12 @@ handle_change (HbDBusService         *self,
   call_resolve_uid (g_steal_pointer (&call));
 }
 
-static void
-handle_get_agent (HbDBusService         *self,
-                  GDBusMethodInvocation *invocation,
-                  GVariant              *parameters)
+/* The agent a GetAgent or GetHistory call names, or NULL with the error
+ * returned. */
+static HeartbeatAgent *
+lookup_for_call (HbDBusService         *self,
+                 GDBusMethodInvocation *invocation,
+                 GVariant              *parameters)
 {
   g_autoptr(GError) error = NULL;
   const char *id;
@@ -1375,18 +1377,28 @@ handle_get_agent (HbDBusService         *self,
   if (!heartbeat_id_is_valid (id, &error))
     {
       return_error (invocation, error);
-      return;
+      return NULL;
     }
   agent = heartbeat_monitor_lookup (self->monitor, id);
   if (agent == NULL)
     {
       g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND, "No agent with id “%s”", id);
       return_error (invocation, error);
-      return;
     }
-  g_dbus_method_invocation_return_value (invocation,
-                                         g_variant_new ("(@a{sv})",
-                                                        hb_dbus_service_describe_agent (self, agent)));
+  return agent;
+}
+
+static void
+handle_get_agent (HbDBusService         *self,
+                  GDBusMethodInvocation *invocation,
+                  GVariant              *parameters)
+{
+  HeartbeatAgent *agent = lookup_for_call (self, invocation, parameters);
+
+  if (agent)
+    g_dbus_method_invocation_return_value (invocation,
+                                           g_variant_new ("(@a{sv})",
+                                                          hb_dbus_service_describe_agent (self, agent)));
 }
 
 static void
@@ -1394,25 +1406,11 @@ handle_get_history (HbDBusService         *self,
                     GDBusMethodInvocation *invocation,
                     GVariant              *parameters)
 {
-  g_autoptr(GError) error = NULL;
-  const char *id;
-  HeartbeatAgent *agent;
+  HeartbeatAgent *agent = lookup_for_call (self, invocation, parameters);
 
-  g_variant_get (parameters, "(&s)", &id);
-  if (!heartbeat_id_is_valid (id, &error))
-    {
-      return_error (invocation, error);
-      return;
-    }
-  agent = heartbeat_monitor_lookup (self->monitor, id);
-  if (agent == NULL)
-    {
-      g_set_error (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_NOT_FOUND, "No agent with id “%s”", id);
-      return_error (invocation, error);
-      return;
-    }
-  g_dbus_method_invocation_return_value (invocation,
-                                         g_variant_new ("(@a(ts))", heartbeat_agent_get_history (agent)));
+  if (agent)
+    g_dbus_method_invocation_return_value (invocation,
+                                           g_variant_new ("(@a(ts))", heartbeat_agent_get_history (agent)));
 }
 
 static void
