@@ -1768,6 +1768,29 @@ test_started_is_a_new_run (Fixture       *f,
   g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND);
 }
 
+/* A job that finished is idle (no deadlines); its next start has them
+ * again: quiet for its threshold, it is stale. */
+static void
+test_started_after_idle (Fixture       *f,
+                         gconstpointer  data)
+{
+  HeartbeatAgent *agent = declare_agent (f, "job", SECONDS (3), HOURS (1));
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "job", &error));
+  g_assert_true (heartbeat_agent_is_idle (agent));
+  check_at (f, T0 + HOURS (2));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
+
+  g_assert_true (heartbeat_monitor_mark_started (f->monitor, "job", g_get_real_time (), &error));
+  g_assert_no_error (error);
+  g_assert_false (heartbeat_agent_is_idle (agent));
+  g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, "running");
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, T0 + HOURS (2) + SECONDS (3));
+  check_at (f, T0 + HOURS (2) + SECONDS (3));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
+}
+
 /* ------------------------------------------------------------------ */
 /* Unregister, listing, status */
 
@@ -3351,6 +3374,7 @@ main (int   argc,
   ADD_TEST ("/monitor/history/bounded", test_history_bounded);
   ADD_TEST ("/monitor/history/restored-and-aged", test_history_restored_and_aged);
   ADD_TEST ("/monitor/started/new-run", test_started_is_a_new_run);
+  ADD_TEST ("/monitor/started/after-idle", test_started_after_idle);
 
   ADD_TEST ("/monitor/unregister/removes-agent-and-deadlines", test_unregister_removes_agent);
   ADD_TEST ("/monitor/list/sorted-by-id-with-counts", test_list_sorted_with_counts);

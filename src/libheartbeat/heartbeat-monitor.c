@@ -1457,7 +1457,7 @@ heartbeat_monitor_mark_started (HeartbeatMonitor *monitor,
   now = monitor_now (monitor);
   at = now - MAX (0, g_get_real_time () - started_realtime);
   agent->started_at = at;
-  agent->idle = FALSE;
+  /* leaving idle, if it was, is record_activity()'s to do: it schedules */
   record_activity (monitor, agent, NULL, NULL, FALSE, at);
   return TRUE;
 }
