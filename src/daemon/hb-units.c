@@ -99,7 +99,9 @@ typedef struct {
   char         *active_state;
   char         *sub_state;
   guint64       active_enter;
+  guint64       inactive_exit; /* InactiveExitTimestamp: a oneshot's start */
   char         *invocation;
+  char         *service_type; /* Service.Type: simple, oneshot, … */
   guint32       main_pid;
   char         *control_group;
   char         *result;
@@ -185,6 +187,7 @@ unit_clear (Unit *unit)
   g_free (unit->invocation);
   g_free (unit->control_group);
   g_free (unit->result);
+  g_free (unit->service_type);
 }
 
 static Unit *
@@ -339,11 +342,13 @@ unit_apply (Unit       *unit,
       take_string (&unit->active_state, dict, "ActiveState");
       take_string (&unit->sub_state, dict, "SubState");
       take_uint64 (&unit->active_enter, dict, "ActiveEnterTimestamp");
+      take_uint64 (&unit->inactive_exit, dict, "InactiveExitTimestamp");
       take_invocation (unit, dict);
     }
   else
     {
       take_uint32 (&unit->main_pid, dict, "MainPID");
+      take_string (&unit->service_type, dict, "Type");
       take_string (&unit->control_group, dict, "ControlGroup");
       take_string (&unit->result, dict, "Result");
       take_int32 (&unit->exec_code, dict, "ExecMainCode");
@@ -600,27 +605,59 @@ unit_watch_main_pid (Unit *unit)
   g_source_attach (unit->pid_source, NULL);
 }
 
+/* Whether the unit is a Type=oneshot service: one that runs its job while
+ * "activating" and is done when it leaves that state. */
+static gboolean
+unit_is_oneshot (Unit *unit)
+{
+  return g_strcmp0 (unit->service_type, "oneshot") == 0;
+}
+
 static void
 unit_judge (Unit *unit)
 {
   HbUnits *self = unit->self;
   HeartbeatAgent *agent;
   g_autoptr(GError) error = NULL;
-  gboolean active, down;
+  const char *state, *sub;
+  gboolean oneshot, runs, done, down;
+  gint64 enter;
+  guint64 enter_stamp;
 
   if (self == NULL || !unit_is_found (unit) || unit->active_state == NULL)
+    return;
+  /* a service is judged once its Type is known: a oneshot is judged apart */
+  if (g_strcmp0 (unit->type_iface, "org.freedesktop.systemd1.Service") == 0 && unit->service_type == NULL)
     return;
   agent = heartbeat_monitor_lookup (self->monitor, unit->agent_id);
   if (agent == NULL)
     return;
 
-  active = strcmp (unit->active_state, "active") == 0 || strcmp (unit->active_state, "reloading") == 0;
-  down = strcmp (unit->active_state, "inactive") == 0 || strcmp (unit->active_state, "failed") == 0;
-
-  if (active)
+  state = unit->active_state;
+  sub = unit->sub_state ? unit->sub_state : "";
+  oneshot = unit_is_oneshot (unit);
+  if (oneshot)
     {
-      gint64 enter = unit->active_enter ? (gint64) unit->active_enter : g_get_real_time ();
-      gboolean new_run = !unit->have_run || unit->run_enter != unit->active_enter ||
+      /* its job runs while it is activating (start); it is done when it
+       * ends well (inactive, or active (exited) with RemainAfterExit=) */
+      runs = strcmp (state, "activating") == 0 && strcmp (sub, "start") == 0;
+      done = strcmp (state, "active") == 0 ||
+             (strcmp (state, "inactive") == 0 && g_strcmp0 (unit->result, "success") == 0);
+      down = !done && (strcmp (state, "inactive") == 0 || strcmp (state, "failed") == 0);
+      enter_stamp = unit->inactive_exit;
+    }
+  else
+    {
+      runs = strcmp (state, "active") == 0 || strcmp (state, "reloading") == 0;
+      done = FALSE;
+      down = strcmp (state, "inactive") == 0 || strcmp (state, "failed") == 0;
+      enter_stamp = unit->active_enter;
+    }
+  enter = enter_stamp ? (gint64) enter_stamp : g_get_real_time ();
+
+  if (runs)
+    {
+      gboolean new_run = !unit->have_run || unit->run_enter != enter_stamp ||
                          g_strcmp0 (unit->run_invocation, unit->invocation) != 0;
 
       if (new_run)
@@ -629,16 +666,17 @@ unit_judge (Unit *unit)
 
           if (!unit->judged)
             {
-              HeartbeatAgentState state = heartbeat_agent_get_state (agent);
+              HeartbeatAgentState agent_state = heartbeat_agent_get_state (agent);
               gint64 last = heartbeat_monitor_to_realtime (self->monitor,
                                                            heartbeat_agent_get_last_activity_at (agent));
 
-              start = state == HEARTBEAT_AGENT_STATE_GONE ||
-                      state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT ||
+              start = agent_state == HEARTBEAT_AGENT_STATE_GONE ||
+                      agent_state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT ||
+                      heartbeat_agent_is_idle (agent) ||
                       enter > last;
             }
           unit->have_run = TRUE;
-          unit->run_enter = unit->active_enter;
+          unit->run_enter = enter_stamp;
           g_free (unit->run_invocation);
           unit->run_invocation = g_strdup (unit->invocation);
           if (start)
@@ -649,6 +687,17 @@ unit_judge (Unit *unit)
             }
         }
       unit->running = TRUE;
+    }
+  else if (done)
+    {
+      /* a oneshot job that finished: nothing to do until its next start */
+      if ((!unit->judged || unit->running) && !heartbeat_agent_is_idle (agent))
+        {
+          g_debug ("Unit %s of agent “%s” finished its job", unit->name, unit->agent_id);
+          if (!heartbeat_monitor_mark_idle (self->monitor, unit->agent_id, &error))
+            g_message ("Cannot mark agent “%s” idle: %s", unit->agent_id, error->message);
+        }
+      unit->running = FALSE;
     }
   else if (down)
     {
@@ -661,9 +710,11 @@ unit_judge (Unit *unit)
       unit->running = FALSE;
     }
   /* activating, deactivating: the state the agent has stays */
-  if (active || down)
+  if (runs || done || down)
     unit->judged = TRUE;
-  unit_watch_main_pid (unit);
+  /* a oneshot's main process ends with its job, which is no news */
+  if (!oneshot)
+    unit_watch_main_pid (unit);
 }
 
 /* ------------------------------------------------------------------ */
