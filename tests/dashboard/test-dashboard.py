@@ -13,6 +13,17 @@
 # stopped by PID.
 #
 # Usage: test-dashboard.py HEARTBEATD SCREENSHOT.png
+#    or: test-dashboard.py --url http://HOST:PORT --check-agent ID
+#          [--expect-states S1,S2,...] [--expect-main-pid PID] [--short SECONDS]
+#          [--screenshot PNG]
+#
+# With --url it starts nothing but Chromium and checks a daemon that already
+# runs (the system tier's, in a container): ID's row strips show the states
+# of GET /v1/agents/ID/history in the page's colours, in order and where each
+# entry falls (the upper strip's span is the history's, unless --short), the
+# detail view (#agent=ID) lists them, and with --expect-main-pid its Unit
+# section shows that main PID. One TAP line per check; exit status 1 if any
+# failed, 77 without chromium or python3-websocket.
 #
 # With HB_DASHBOARD_README_PNG=PATH it also saves the README's picture
 # of the dashboard (agents in every state, one agent's detail open) there.
@@ -30,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 WAIT = 15.0  # seconds any single wait may take before the test fails
@@ -173,6 +185,30 @@ class DevTools:
         return result["result"].get("value")
 
 
+def start_chromium(chromium, tmp, children):
+    """Headless Chromium (added to @children) with its profile in @tmp; its
+    page, over the DevTools protocol, with Page events enabled."""
+    devtools_port = free_port()
+    children.append(subprocess.Popen(
+        [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-dev-shm-usage", "--user-data-dir=" + os.path.join(tmp, "chromium"),
+         "--window-size=1100,600", "--remote-debugging-port=%d" % devtools_port, "about:blank"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def page_target():
+        if children[-1].poll() is not None:
+            raise AssertionError("chromium exited with status %d" % children[-1].returncode)
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d/json" % devtools_port, timeout=2) as r:
+                pages = [t for t in json.load(r) if t.get("type") == "page"]
+                return pages[0]["webSocketDebuggerUrl"] if pages else None
+        except OSError:
+            return None
+    page = DevTools(wait_until("Chromium's DevTools", page_target))
+    page.call("Page.enable")
+    return page
+
+
 def readme_screenshot(page, base, dbus_call, path, children):
     """The README's picture: agents in every state over half a minute, with
     the strips spanning 30 s and 2 min so that it shows (the page's default
@@ -238,6 +274,276 @@ def readme_screenshot(page, base, dbus_call, path, children):
     print("# README screenshot of the detail view saved to %s (%d bytes)" % (detail_path, len(png)))
 
 
+# ------------------------------------------------------------------------
+# --url: checks a daemon that already runs (the system tier's, in a real
+# systemd container), without starting or changing anything: one agent's
+# strips against the daemon's own history, and its detail view.
+
+# The colour the page gives a state (its legend: healthy, stale, "gone, no
+# heartbeat" grey, everything else the error colour); names of PALETTE_VARS.
+STATE_COLOURS = {"healthy": "healthy", "stale": "stale", "gone": "grey", "no-heartbeat": "grey"}
+PALETTE_VARS = {"healthy": "--healthy", "stale": "--stale", "bad": "--bad", "grey": "--grey", "none": "--line"}
+
+
+def colour_of(state):
+    return STATE_COLOURS.get(state, "bad")
+
+
+def read_palette(page):
+    """The page's state colours, from its stylesheet, by PALETTE_VARS name."""
+    values = page.evaluate("(() => { const s = getComputedStyle(document.documentElement); return %s.map(n => s.getPropertyValue(n)); })()"
+                           % json.dumps(list(PALETTE_VARS.values())))
+    return {name: css_rgb(value) for name, value in zip(PALETTE_VARS, values)}
+
+
+def expected_strip(history, span_usec, now_usec):
+    """[(colour, start pixel fraction)] a strip over @span_usec up to
+    @now_usec must show for @history ([(state, at-usec)], oldest first):
+    "none" where nothing is known yet, then each state's colour where it
+    starts (consecutive equal colours are one)."""
+    start = now_usec - span_usec
+    out = []
+    for i, (state, at) in enumerate(history):
+        end = history[i + 1][1] if i + 1 < len(history) else now_usec
+        if end <= start or at > now_usec:
+            continue
+        if not out and at > start:
+            out.append(("none", 0.0))
+        colour = colour_of(state)
+        if not out or out[-1][0] != colour:
+            out.append((colour, max(0.0, (at - start) / span_usec)))
+    return out or [("none", 0.0)]
+
+
+def strip_boundaries(runs, least):
+    """[(colour, start pixel)] of the colours of @runs (strip_runs) left to
+    right; runs shorter than @least pixels (blended edges, "?") are left
+    out."""
+    out, x = [], 0
+    for name, length in runs:
+        if length >= least and name != "?" and (not out or out[-1][0] != name):
+            out.append((name, x))
+        x += length
+    return out
+
+
+def capture_clip(page, canvas_js):
+    """The pixels of one canvas (a screenshot clipped to it) as the rows of
+    strip_runs' pixels, its box in them, and the time it was drawn for (the
+    same before and after the shot)."""
+    box_js = """(() => { const c = %s; if (!c || !c.dataset.nowUsec) return null; c.scrollIntoView({block: "center"});
+        const r = c.getBoundingClientRect();
+        return [r.x + scrollX, r.y + scrollY, r.width, r.height, devicePixelRatio, Number(c.dataset.nowUsec)]; })()"""
+    for attempt in range(40):
+        box = wait_until("a drawn canvas, " + canvas_js, lambda: page.evaluate(box_js % canvas_js))
+        x, y, width, height, dpr, now = box
+        clip = {"x": math.floor(x), "y": math.floor(y), "scale": 1,
+                "width": math.ceil(x + width) - math.floor(x), "height": math.ceil(y + height) - math.floor(y)}
+        png = base64.b64decode(page.call("Page.captureScreenshot", format="png", clip=clip)["data"])
+        if page.evaluate(box_js % canvas_js) == box:
+            return decode_png(png)[2], [x - clip["x"], y - clip["y"], width, height, dpr, now]
+    raise AssertionError("the strip never stayed still for a screenshot")
+
+
+class Tap:
+    """TAP lines, one per check; a check is a function that returns what
+    to add to its line or raises (its message goes below as comments)."""
+
+    def __init__(self):
+        self.n = self.failed = 0
+
+    def check(self, description, check):
+        self.n += 1
+        try:
+            detail = check()
+        except Exception as e:  # noqa: BLE001 (every failure is a "not ok")
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, description))
+            for line in (str(e) or repr(e)).splitlines():
+                print("#   " + line)
+            ok = False
+        else:
+            print("ok %d - %s%s" % (self.n, description, ": " + detail if detail else ""))
+            ok = True
+        sys.stdout.flush()
+        return ok
+
+
+def check_running(argv):
+    import argparse
+    parser = argparse.ArgumentParser(
+        prog="test-dashboard.py --url",
+        description="Checks one agent on the dashboard of a heartbeatd that already runs: its row's "
+                    "strips against GET /v1/agents/ID/history, and its detail view. Prints TAP.")
+    parser.add_argument("--url", required=True, help="the daemon's HTTP base, e.g. http://127.0.0.1:8765")
+    parser.add_argument("--check-agent", required=True, metavar="ID")
+    parser.add_argument("--expect-states", metavar="S1,S2,...",
+                        help="states the history must have in this order (others may sit between)")
+    parser.add_argument("--expect-main-pid", type=int, metavar="PID",
+                        help="the agent is unit-backed: its detail view's Unit section shows this main PID")
+    parser.add_argument("--short", type=int, metavar="SECONDS",
+                        help="the upper strip's span (default: the history's, and a quarter more)")
+    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot of the page there")
+    args = parser.parse_args(argv)
+    base, agent_id = args.url.rstrip("/"), args.check_agent
+    quoted = urllib.parse.quote(agent_id, safe="")
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("1..0 # SKIP chromium is not installed")
+        return 77
+    try:
+        import websocket  # noqa: F401
+    except ImportError:
+        print("1..0 # SKIP python3-websocket is not installed")
+        return 77
+
+    def http_json(path):
+        with urllib.request.urlopen(base + path, timeout=5) as response:
+            return json.load(response)
+
+    def history():
+        return [(e["state"], e["at-usec"]) for e in http_json("/v1/agents/%s/history" % quoted)["history"]]
+
+    row_js = "[...document.querySelectorAll('#agents tr')].find(r => r.dataset.agentId === %s)" % json.dumps(agent_id)
+    tap = Tap()
+    tmp = tempfile.mkdtemp(prefix="hb-dashboard-")
+    children = []
+    state = {}
+    try:
+        def load():
+            h = history()
+            assert h, "GET /v1/agents/%s/history is empty" % agent_id
+            span = args.short or max(10, math.ceil((time.time() * 1e6 - h[0][1]) / 1e6 * 1.25) + 3)
+            state.update(history=h, short=span, long=span * 10)
+            page = state["page"] = start_chromium(chromium, tmp, children)
+            # wide, so that the row's strips have their widest (220 px), at
+            # 2 pixels a CSS pixel; tall, so that every row shows
+            page.call("Emulation.setDeviceMetricsOverride", width=2400, height=1000, deviceScaleFactor=2, mobile=False)
+            page.call("Page.navigate", url="%s/?short=%d&long=%d" % (base, span, span * 10))
+            wait_until("the page to follow /v1/events", lambda: page.evaluate_quietly(
+                "location.search === '?short=%d&long=%d' && document.getElementById('connection')?.textContent" % (span, span * 10)) == "live")
+            row_state = wait_until("%s's row" % agent_id, lambda: page.evaluate(row_js + "?.dataset.state"))
+            if args.screenshot:
+                with open(args.screenshot, "wb") as f:
+                    f.write(base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"]))
+            return "%s/?short=%d&long=%d is live, the row of %s is %s; history: %s" % (
+                base, span, span * 10, agent_id, row_state, " ".join(s for s, _ in h))
+        if not tap.check("dashboard: the page loads and shows %s" % agent_id, load):
+            print("1..%d" % tap.n)
+            return 1
+        page, palette = state["page"], read_palette(state["page"])
+        print("# palette: %s" % json.dumps(palette))
+
+        def essentials():
+            if not args.expect_states:
+                return "(none asked for)"
+            want, states, i = args.expect_states.split(","), [s for s, _ in state["history"]], 0
+            for s in states:
+                if i < len(want) and s == want[i]:
+                    i += 1
+            assert i == len(want), "the history %s lacks %s in this order" % (states, want)
+            return " ".join(states)
+        tap.check("dashboard: GET /v1/agents/%s/history has %s in this order" % (agent_id, args.expect_states or "-"),
+                  essentials)
+
+        def strip_check(canvas_js, span_s):
+            """The strip @canvas_js (over @span_s) against the history: the
+            same colours in the same order, each starting where its entry
+            falls (or up to the page's two minimum widths earlier)."""
+            for attempt in range(5):
+                before = history()
+                pixels, box = capture_clip(page, canvas_js)
+                if history() == before:
+                    break
+            else:
+                raise AssertionError("the history kept changing")
+            x, _, width, _, dpr, drawn_for = box
+            runs = strip_runs(pixels, box, palette)
+            least = max(2, round(2 * dpr))
+            shown = strip_boundaries(runs, 2)
+            want = expected_strip(before, span_s * 1e6, drawn_for)
+            pixels_wide = sum(length for _, length in runs)
+            problems = []
+            if [c for c, _ in shown] != [c for c, _ in want]:
+                problems.append("colours: shown %s, history says %s" % ([c for c, _ in shown], [c for c, _ in want]))
+            else:
+                for (colour, at), (_, fraction) in zip(shown, want):
+                    p0 = math.floor(fraction * pixels_wide)
+                    if not p0 - 2 * least - 2 <= at <= p0 + 2:
+                        problems.append("%s starts at pixel %d, its entry at %d" % (colour, at, p0))
+            detail = "%s (%d px over %d s)" % (" ".join(c for c, _ in shown), pixels_wide, span_s)
+            assert not problems, "\n".join(problems + ["runs: %s" % runs, "history: %s" % before,
+                                                       "drawn for %d, box %s" % (drawn_for, box)])
+            return detail
+
+        tap.check("dashboard: the row's upper strip (?short=%d) shows the states of /v1/agents/%s/history in their colours, in order, in place"
+                  % (state["short"], agent_id),
+                  lambda: strip_check(row_js + "?.querySelector('canvas.strip[data-span=\"short\"]')", state["short"]))
+
+        def long_strip():
+            pixels, box = capture_clip(page, row_js + "?.querySelector('canvas.strip[data-span=\"long\"]')")
+            shown = states_in(strip_runs(pixels, box, palette), 2)
+            now_colour = colour_of(history()[-1][0])
+            assert shown[0] == "none" and shown[-1] == now_colour and "?" not in shown, \
+                "shown %s; want none first, %s last" % (shown, now_colour)
+            return " ".join(shown)
+        tap.check("dashboard: the row's lower strip (?long=%d): no data, then the history, up to the current state"
+                  % state["long"], long_strip)
+
+        # The detail view, as its address opens it
+        page.evaluate("location.hash = %s" % json.dumps("agent=" + agent_id))
+        events_js = """[...document.querySelectorAll("#detail-events tbody tr")].map(r => r.dataset.state)"""
+
+        def detail_states():
+            wait_until("the detail view", lambda: page.evaluate("!document.getElementById('detail').hidden"))
+            h = history()
+            want = [s for i, (s, _) in enumerate(h) if i == 0 or h[i - 1][0] != s][::-1]
+            try:
+                shown = wait_until("the detail view's states", lambda: (lambda e: e if e == want else None)(page.evaluate(events_js)))
+            except AssertionError:
+                raise AssertionError("the detail view lists %s, the history (newest first) %s" % (page.evaluate(events_js), want))
+            return "%d states, newest first: %s" % (len(shown), " ".join(shown))
+        tap.check("dashboard: #agent=%s opens the detail view, listing the states of the history" % agent_id, detail_states)
+
+        def unit_section():
+            agent = http_json("/v1/agents/%s" % quoted)
+            agent = agent.get("agent", agent)
+            unit = agent.get("unit") or {}
+            facts_js = """Object.fromEntries([...document.querySelectorAll("#detail-unit dt")]
+                .map(dt => [dt.textContent, dt.nextElementSibling.textContent]))"""
+            want_pid = str(args.expect_main_pid)
+            try:
+                facts = wait_until("the Unit section with main PID %s" % want_pid,
+                                   lambda: (lambda f: f if f and f.get("Main PID") == want_pid else None)(page.evaluate(facts_js)))
+            except AssertionError:
+                raise AssertionError("Unit section: %s; want Main PID %s; GET /v1/agents/%s: unit %s"
+                                     % (page.evaluate(facts_js), want_pid, agent_id, json.dumps(unit)))
+            active = unit.get("active-state", "") + (" (%s)" % unit["sub-state"] if unit.get("sub-state") else "")
+            assert facts.get("Unit") == unit.get("name") and facts.get("Active") == active, (facts, unit)
+            # CPU and memory where the daemon has them (a container without
+            # memory accounting has no memory-bytes)
+            for shown, field in (("CPU", "cpu-usec"), ("Memory", "memory-bytes")):
+                assert (shown in facts) == (field in unit), (shown, facts, field, unit)
+            return "; ".join("%s %s" % kv for kv in facts.items())
+        if args.expect_main_pid is not None:
+            tap.check("dashboard: the detail view's Unit section shows main PID %d (systemctl's) and the unit's name and state"
+                      % args.expect_main_pid, unit_section)
+
+        tap.check("dashboard: the detail view's upper strip shows the same colours in order, in place",
+                  lambda: strip_check("document.querySelector('#detail canvas.strip[data-span=\"short\"]')", state["short"]))
+        print("1..%d" % tap.n)
+        return 1 if tap.failed else 0
+    finally:
+        for child in reversed(children):
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     heartbeatd, screenshot = sys.argv[1], sys.argv[2]
     chromium = shutil.which("chromium")
@@ -299,22 +605,7 @@ def main():
 
         daemon = start_daemon()
 
-        devtools_port = free_port()
-        children.append(subprocess.Popen(
-            [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-             "--disable-dev-shm-usage", "--user-data-dir=" + os.path.join(tmp, "chromium"),
-             "--window-size=1100,600", "--remote-debugging-port=%d" % devtools_port, "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
-        def page_target():
-            try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/json" % devtools_port, timeout=2) as r:
-                    pages = [t for t in json.load(r) if t.get("type") == "page"]
-                    return pages[0]["webSocketDebuggerUrl"] if pages else None
-            except OSError:
-                return None
-        page = DevTools(wait_until("Chromium's DevTools", page_target))
-        page.call("Page.enable")
+        page = start_chromium(chromium, tmp, children)
         page.call("Page.navigate", url=base + "/")
         wait_until("the event stream to connect",
                    lambda: page.evaluate("document.getElementById('connection').textContent") == "live")
@@ -559,4 +850,4 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(check_running(sys.argv[1:]) if len(sys.argv) > 1 and sys.argv[1].startswith("--") else main())

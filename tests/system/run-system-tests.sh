@@ -25,7 +25,18 @@
 #      (heartbeatd knows its cgroup), unit.main-pid/cpu-usec/memory-bytes
 #      match systemctl's, stop -> gone, start -> healthy, a hang -> stale ->
 #      the alert's empty restart-unit= restarts it, and the history (D-Bus
-#      GetHistory, GET /v1/agents/ID/history, hbctl show) tells it all.
+#      GetHistory, GET /v1/agents/ID/history, hbctl show) tells it all; and
+#      the dashboard (GET /) in headless Chromium run in the container
+#      (tests/dashboard/test-dashboard.py --url): hb-worker's history strips
+#      show the colours of that history in order and in place, its detail
+#      view the same states and the Unit section with systemctl's MainPID;
+#      a Type=oneshot job (hb-test-job.service): idle before it ever ran,
+#      healthy while it runs and beats, stale when it stops beating, idle
+#      when it exits 0, gone with its exit status when it fails;
+#   6. a user's unit: a lingering user (user@UID.service, its session bus),
+#      heartbeatd --session as a transient user unit with [agent:uw]
+#      unit=hb-user-worker.service, a systemd --user unit that beats with
+#      hbctl --session: systemctl --user start/stop -> healthy/gone.
 # Prints TAP. Needs root, systemd-nspawn (systemd-container), overlayfs and
 # polkitd; without them it prints "1..0 # SKIP why" and exits 0. Everything
 # it creates (mounts, the container, temp dirs) is removed on exit, also on
@@ -1056,6 +1067,54 @@ else
   not_ok "hbctl show hb-worker: the unit and a timeline with stale and gone" "rc=$rc" "$show_out"
 fi
 
+# (6) the dashboard (GET /, data/dashboard/index.html) of this daemon, in a
+# real headless Chromium: tests/dashboard/test-dashboard.py --url. The
+# container has --private-network, so its 127.0.0.1:8765 is not the host's:
+# Chromium runs inside the container (nsenter into all its namespaces; the
+# host's chromium and python3-websocket show through the overlay). It reads
+# GET /v1/agents/hb-worker/history itself and compares hb-worker's strips
+# (?short= covering this part's events) with it, colour by colour, in order
+# and in place; the detail view (#agent=hb-worker) must list the same states
+# and show the Unit section with systemctl's MainPID. Its TAP lines are
+# numbered here.
+DASH=$HELPERS/test-dashboard.py
+install -m 0755 "$SRCDIR/../dashboard/test-dashboard.py" "$ROOT$DASH"
+in_ct install -d -m 0700 "$T/dashboard-home"
+dash_pid=$(wprop MainPID)
+dash_out=$(nsenter -t "$LEADER" -a timeout -k 5 150 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+  LANG=C.UTF-8 HOME="$T/dashboard-home" TMPDIR="$T" \
+  "$PY" "$DASH" --url "$HTTP_LO" --check-agent hb-worker --expect-states healthy,gone,healthy,stale,healthy \
+  --expect-main-pid "$dash_pid" --screenshot "$T/dashboard.png" 2>"$WORK/dashboard.err")
+dash_rc=$?
+dash_pid_after=$(wprop MainPID)
+[ "$dash_pid_after" = "$dash_pid" ] || diag "the worker's MainPID changed during the dashboard check: $dash_pid -> $dash_pid_after"
+dash_n=0 dash_failed=0 dash_fail="" dash_why=()
+dash_flush () {
+  [ -n "$dash_fail" ] && not_ok "$dash_fail" "${dash_why[@]}"
+  dash_fail="" dash_why=()
+}
+while IFS= read -r line; do
+  case $line in
+    "ok "*) dash_flush; dash_n=$((dash_n + 1)); ok "$(sed 's/^ok [0-9]* - //' <<<"$line")" ;;
+    "not ok "*) dash_flush; dash_n=$((dash_n + 1)); dash_failed=$((dash_failed + 1))
+                dash_fail=$(sed 's/^not ok [0-9]* - //' <<<"$line") ;;
+    "1..0 # SKIP"*) dash_flush; dash_n=$((dash_n + 1)); skip "dashboard: hb-worker's strips and detail view in Chromium" "${line#1..0 # SKIP }" ;;
+    "#   "*) if [ -n "$dash_fail" ]; then dash_why+=("${line#\#   }"); else diag "${line#\# }"; fi ;;
+    "# "*) dash_flush; diag "dashboard: ${line#\# }" ;;
+    1..*) dash_flush ;;
+    *) dash_flush; diag "dashboard: $line" ;;
+  esac
+done <<<"$dash_out"
+dash_flush
+if [ $dash_n -eq 0 ] || { [ $dash_rc -ne 0 ] && [ $dash_failed -eq 0 ]; }; then
+  not_ok "dashboard: test-dashboard.py --url $HTTP_LO --check-agent hb-worker ran" "exit $dash_rc" \
+    "$(tail -n 15 "$WORK/dashboard.err")"
+fi
+if [ -f "$ROOT$T/dashboard.png" ] && [ -d "$BUILDDIR/tests/system" ]; then
+  cp "$ROOT$T/dashboard.png" "$BUILDDIR/tests/system/dashboard-hb-worker.png" &&
+    diag "dashboard screenshot: $BUILDDIR/tests/system/dashboard-hb-worker.png"
+fi
+
 # every beat of the worker's three runs was accepted (a refusal would be
 # in the worker's own journal)
 refused=$(in_ct journalctl -b -q --no-pager -u "$W" -o cat | grep -m3 -E 'failed|not allowed|authenticate')
@@ -1074,6 +1133,261 @@ in_ct systemctl daemon-reload
 in_ct systemctl reload heartbeatd.service
 left=$(in_ct pgrep -a -f '[h]b-test-worker[.]sh')
 [ -z "$left" ] || diag "hb-test-worker.sh still runs after systemctl stop: $left"
+
+# ------------------------------------------------ a oneshot job ([agent:ID] unit=)
+#
+# hb-test-job.service is Type=oneshot, run as nobody: its job
+# (hb-test-job.sh) runs while the unit is "activating", beating hb-job,
+# until the test writes an exit status into its RuntimeDirectory. heartbeatd
+# judges it as a job: running -> healthy (quiet -> stale), finished well ->
+# idle (nothing to do until its next start), failed -> gone.
+
+J=hb-test-job.service
+JDIR=/run/hb-test-job
+install -m 0755 "$SRCDIR/hb-test-job.sh" "$ROOT$HELPERS/hb-test-job.sh"
+cat >"$ROOT/etc/systemd/system/$J" <<UNIT
+[Unit]
+Description=heartbeatd system test: a oneshot job that beats hb-job
+
+[Service]
+Type=oneshot
+User=nobody
+RuntimeDirectory=hb-test-job
+ExecStart=$HELPERS/hb-test-job.sh hb-job $JDIR
+UNIT
+cat >"$ROOT$CONF_D/75-hb-system-test-job.conf" <<CONF
+[agent:hb-job]
+task=system test job
+unit=$J
+stale-threshold=3s
+CONF
+chmod 0644 "$ROOT/etc/systemd/system/$J" "$ROOT$CONF_D/75-hb-system-test-job.conf"
+in_ct systemctl daemon-reload
+out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
+
+jprop () { in_ct systemctl show -P "$1" "$J"; }
+job_json () {
+  WJ=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-job" 2>&1)
+  [ "$(http_code "$WJ")" = 200 ] || return 1
+  WJ=$(sed '$d' <<<"$WJ")
+}
+# job_is STATE STATUS [ACTIVE-STATE]
+job_is () {
+  job_json && [ "$(wj state)" = "$1" ] && [ "$(wj status)" = "$2" ] &&
+    { [ -z "${3:-}" ] || [ "$(wj unit.active-state)" = "$3" ]; }
+}
+job_beats_above () { job_json && [ "$(wj beats)" -gt "$1" ] 2>/dev/null; }
+job_diag () {
+  echo "GET /v1/agents/hb-job: $WJ"
+  echo "unit: $(jprop ActiveState)/$(jprop SubState) Result=$(jprop Result)"
+  in_ct journalctl -b -q --no-pager -u heartbeatd -n 10 2>&1
+  in_ct journalctl -b -q --no-pager -u "$J" -n 5 2>&1
+}
+job_start () { in_ct systemctl start --no-block "$J" && poll 10 in_ct test -d "$JDIR"; }
+
+# never run: a oneshot with nothing to do is idle, not gone
+if poll 15 job_is healthy idle inactive; then
+  ok "unit=$J (Type=oneshot), never started: hb-job is idle (healthy, status idle), unit inactive"
+else
+  not_ok "unit=$J (Type=oneshot), never started: hb-job idle" "$(job_diag)"
+fi
+
+# a run: healthy while it runs and beats; quiet -> stale; beats -> healthy
+if job_start && poll 15 job_is healthy running activating && b0=$(wj beats) && poll 15 job_beats_above "$b0"; then
+  ok "$J started (activating/start): hb-job is healthy and running, its beats (uid 65534) count: $b0 -> $(wj beats)"
+else
+  not_ok "$J started: hb-job healthy and beating" "$(job_diag)"
+fi
+in_ct touch "$JDIR/hang"
+if poll 15 job_is stale running activating; then
+  in_ct rm -f "$JDIR/hang"
+  if poll 15 job_is healthy running activating; then
+    ok "$J: a job that stops beating while it runs is stale, and healthy when it beats again"
+  else
+    not_ok "$J: healthy again after the hang" "$(job_diag)"
+  fi
+else
+  in_ct rm -f "$JDIR/hang"
+  not_ok "$J: a job that stops beating while it runs is stale" "$(job_diag)"
+fi
+
+# it finishes well: idle, and no gone in its history since it started
+in_ct sh -c "echo 0 > $JDIR/exit"
+job_history () {
+  in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-job/history" 2>/dev/null | sed '$d' |
+    "$PY" -c 'import json,sys; print(" ".join(e["state"] for e in json.load(sys.stdin)["history"]))'
+}
+if poll 15 job_is healthy idle inactive && [ "$(jprop Result)" = success ] && hist=$(job_history) &&
+   [[ "$hist" == *"healthy stale healthy" ]]; then
+  ok "$J exited 0: hb-job is idle (healthy, status idle), its history ends healthy stale healthy: $hist"
+else
+  not_ok "$J exited 0: hb-job idle, no gone" "history: ${hist:-}" "$(job_diag)"
+fi
+
+# it fails: gone, with the unit's result and exit status
+if job_start && poll 15 job_is healthy running activating; then
+  in_ct sh -c "echo 3 > $JDIR/exit"
+  if poll 15 job_is gone running failed && [ "$(wj unit.result)" = exit-code ] && [ "$(wj unit.exit-status)" = 3 ]; then
+    ok "$J exited 3: hb-job is gone, unit failed, result exit-code, exit-status 3"
+  else
+    not_ok "$J exited 3: hb-job gone with the unit's result" "$(job_diag)"
+  fi
+else
+  not_ok "$J started again: hb-job healthy" "$(job_diag)"
+fi
+
+in_ct systemctl stop "$J" 2>/dev/null
+in_ct systemctl reset-failed "$J" 2>/dev/null
+rm -f "$ROOT/etc/systemd/system/$J" "$ROOT$CONF_D/75-hb-system-test-job.conf"
+in_ct systemctl daemon-reload
+in_ct systemctl reload heartbeatd.service
+
+# ------------------------------------- a user's unit (heartbeatd --session, systemd --user)
+#
+# heartbeatd on a user's session bus follows that user's systemd --user
+# units. hbuser (created here) gets a user manager by lingering
+# (user@UID.service, whose dbus.socket, from dbus-user-session, is the
+# session bus at /run/user/UID/bus); heartbeatd runs as a transient unit of
+# that manager with [agent:uw] unit=hb-user-worker.service, a user unit
+# whose loop beats uw with hbctl --session. systemctl --user start and stop
+# must make uw healthy and gone, with the unit's state and main PID. The end
+# of this part stops both, ends the linger and removes the user.
+
+HB_USER=hbuser
+UW=hb-user-worker.service
+if in_ct getent passwd "$HB_USER" >/dev/null; then
+  diag "user $HB_USER exists already (the host has it)"
+else
+  out=$(in_ct useradd -m "$HB_USER" 2>&1) || diag "useradd -m $HB_USER: $out"
+fi
+HB_UID=$(in_ct id -u "$HB_USER" 2>/dev/null)
+HB_HOME=$(in_ct getent passwd "$HB_USER" | cut -d: -f6)
+# as_user COMMAND...: as hbuser, on its session bus and user manager
+as_user () {
+  in_ct runuser -u "$HB_USER" -- env XDG_RUNTIME_DIR="/run/user/$HB_UID" \
+    DBUS_SESSION_BUS_ADDRESS="unix:path=/run/user/$HB_UID/bus" "$@"
+}
+user_manager_up () {
+  [ "$(in_ct systemctl show -P ActiveState "user@$HB_UID.service")" = active ] &&
+    in_ct test -S "/run/user/$HB_UID/bus" &&
+    case "$(as_user systemctl --user is-system-running 2>/dev/null)" in running|degraded) ;; *) false ;; esac
+}
+user_manager_diag () {
+  echo "user@$HB_UID.service: $(in_ct systemctl show -P ActiveState "user@$HB_UID.service"); /run/user/$HB_UID: $(in_ct ls /run/user/$HB_UID 2>&1 | tr '\n' ' ')"
+  echo "systemctl --user is-system-running: $(as_user systemctl --user is-system-running 2>&1)"
+  in_ct journalctl -b -q --no-pager -u "user@$HB_UID.service" -n 8 2>&1
+}
+USER_BUS=no
+out=$( [[ "$HB_UID" =~ ^[0-9]+$ ]] && in_ct loginctl enable-linger "$HB_USER" 2>&1)
+rc=$?
+if [ $rc -eq 0 ] && poll 30 user_manager_up; then
+  USER_BUS=yes
+  ok "loginctl enable-linger $HB_USER (uid $HB_UID): user@$HB_UID.service runs, its session bus is /run/user/$HB_UID/bus"
+elif [ $rc -eq 0 ] && ! in_ct test -e /usr/lib/systemd/user/dbus.socket && ! in_ct test -e /usr/lib/systemd/user/dbus-broker.service; then
+  skip "a user manager with a session bus for $HB_USER" "no user bus: neither dbus-user-session nor dbus-broker provides a dbus.socket for systemd --user"
+else
+  not_ok "loginctl enable-linger $HB_USER: user@$HB_UID.service with its session bus" "uid \"$HB_UID\", rc=$rc $out" "$(user_manager_diag)"
+fi
+
+if [ $USER_BUS = yes ]; then
+  HBD_INSTALLED=$(prop ExecStart | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
+  UCONF=$HB_HOME/hb-system-test
+  in_ct runuser -u "$HB_USER" -- mkdir -p "$HB_HOME/.config/systemd/user" "$UCONF"
+  cat >"$ROOT$HB_HOME/.config/systemd/user/$UW" <<UNIT
+[Unit]
+Description=heartbeatd system test: a user unit that beats uw
+
+[Service]
+Type=simple
+Environment=DBUS_SESSION_BUS_ADDRESS=unix:path=%t/bus
+ExecStart=/bin/sh -c 'while :; do hbctl --session beat uw || echo "hbctl beat uw failed"; sleep 0.5; done'
+UNIT
+  cat >"$ROOT$UCONF/heartbeatd.conf" <<CONF
+[http]
+enabled=false
+
+[agent:uw]
+task=a user unit
+unit=$UW
+stale-threshold=3s
+CONF
+  in_ct chown "$HB_USER:$HB_USER" "$HB_HOME/.config/systemd/user/$UW" "$UCONF/heartbeatd.conf"
+  as_user systemctl --user daemon-reload
+  uprop () { as_user systemctl --user show -P "$1" "$UW"; }
+  # uw_json: hbctl --session show uw --json, as hbuser, into $UJ
+  uw_json () { UJ=$(as_user hbctl --session show uw --json 2>&1); }
+  uj () { WJ=$UJ wj "$1"; }
+  uw_is () { uw_json && [ "$(uj state)" = "$1" ] && [ "$(uj unit.active-state)" = "$2" ]; }
+  uw_diag () {
+    echo "hbctl --session show uw --json: $UJ"
+    echo "systemctl --user: $UW $(uprop ActiveState)/$(uprop SubState) MainPID=$(uprop MainPID); heartbeatd: $(as_user systemctl --user show -P ActiveState hb-user-heartbeatd.service)"
+    in_ct journalctl -b -q --no-pager _UID="$HB_UID" -n 12 2>&1
+  }
+  out=$(as_user systemd-run --user --quiet --unit=hb-user-heartbeatd -p Environment=PATH=/usr/local/bin:/usr/bin:/bin \
+        "$HBD_INSTALLED" --session --config "$UCONF/heartbeatd.conf" --state-dir "$UCONF/state" 2>&1)
+  rc=$?
+  hbd_pid=$(as_user systemctl --user show -P MainPID hb-user-heartbeatd.service)
+  if [ $rc -eq 0 ] && poll 15 uw_is gone inactive && [ "$(uj unit.name)" = "$UW" ] &&
+     [ "$(in_ct ps -o user= -p "$hbd_pid")" = "$HB_USER" ]; then
+    ok "heartbeatd --session as $HB_USER (user unit hb-user-heartbeatd.service, pid $hbd_pid): [agent:uw] unit=$UW, not started, is gone, unit.active-state inactive"
+  else
+    not_ok "heartbeatd --session as $HB_USER: [agent:uw] follows the user unit $UW (gone while inactive)" \
+      "systemd-run --user rc=$rc $out" "heartbeatd pid \"$hbd_pid\" user $(in_ct ps -o user= -p "$hbd_pid" 2>&1)" "$(uw_diag)"
+  fi
+
+  out=$(as_user systemctl --user start "$UW" 2>&1)
+  rc=$?
+  upid1=$(uprop MainPID)
+  uw_beating () { uw_json && [ "$(uj beats)" -gt 0 ] 2>/dev/null; }
+  if [ $rc -eq 0 ] && poll 15 uw_is healthy active && [[ "$upid1" =~ ^[1-9][0-9]*$ ]] && [ "$(uj unit.main-pid)" = "$upid1" ] &&
+     poll 15 uw_beating; then
+    ok "systemctl --user start $UW: uw is healthy, unit.active-state active, main-pid $upid1 (systemctl --user's), $(uj beats) beats of its hbctl --session"
+  else
+    not_ok "systemctl --user start $UW: uw healthy with the unit's main PID" "start rc=$rc $out" "MainPID $upid1" "$(uw_diag)"
+  fi
+
+  out=$(as_user systemctl --user stop "$UW" 2>&1)
+  rc=$?
+  if [ $rc -eq 0 ] && poll 15 uw_is gone inactive && [ "$(uj unit.main-pid)" = 0 ]; then
+    ok "systemctl --user stop $UW: uw is gone, unit.active-state inactive, main-pid 0"
+  else
+    not_ok "systemctl --user stop $UW: uw gone, unit inactive" "stop rc=$rc $out" "$(uw_diag)"
+  fi
+
+  out=$(as_user systemctl --user start "$UW" 2>&1)
+  rc=$?
+  upid2=$(uprop MainPID)
+  uhist=$(as_user busctl --user --json=short call org.heartbeat.Monitor1 /org/heartbeat/Monitor1 org.heartbeat.Monitor1 GetHistory s uw 2>&1)
+  uw_history () {
+    uhist=$(as_user busctl --user --json=short call org.heartbeat.Monitor1 /org/heartbeat/Monitor1 org.heartbeat.Monitor1 GetHistory s uw 2>&1)
+    "$PY" -c '
+import json, sys
+states = [st for at, st in json.loads(sys.argv[1])["data"][0]]
+want, i = ["gone", "healthy", "gone", "healthy"], 0
+for st in states:
+    if i < len(want) and st == want[i]:
+        i += 1
+sys.exit(0 if i == len(want) else 1)' "$uhist" 2>/dev/null
+  }
+  if [ $rc -eq 0 ] && poll 15 uw_is healthy active && [ "$(uj unit.main-pid)" = "$upid2" ] && [ "$upid2" != "$upid1" ] &&
+     poll 5 uw_history; then
+    ok "systemctl --user start $UW again: uw is healthy, main-pid $upid1 -> $upid2; GetHistory on the user bus: $("$PY" -c 'import json,sys; print(" ".join(st for at, st in json.loads(sys.argv[1])["data"][0]))' "$uhist")"
+  else
+    not_ok "systemctl --user start $UW again: uw healthy with the new main PID, history gone … healthy … gone … healthy" \
+      "start rc=$rc $out" "MainPID $upid1 -> $upid2" "GetHistory: $uhist" "$(uw_diag)"
+  fi
+
+  # the end of this part: both user units stopped, the linger ended, the
+  # user manager gone, the user removed
+  as_user systemctl --user stop "$UW" hb-user-heartbeatd.service 2>/dev/null
+fi
+if [[ "$HB_UID" =~ ^[0-9]+$ ]]; then
+  in_ct loginctl disable-linger "$HB_USER" 2>/dev/null
+  in_ct loginctl terminate-user "$HB_USER" 2>/dev/null
+  user_gone () { [ "$(in_ct systemctl show -P ActiveState "user@$HB_UID.service")" != active ] && ! in_ct pgrep -u "$HB_UID" >/dev/null; }
+  poll 15 user_gone || diag "processes of $HB_USER left: $(in_ct pgrep -a -u "$HB_UID" 2>&1)"
+  in_ct userdel -r "$HB_USER" 2>/dev/null
+fi
 
 # No failed units because of the install (heartbeatd, dbus, polkit).
 failed=$(in_ct systemctl --failed --no-legend --plain 2>&1 | grep -E 'heartbeat|dbus|polkit')
