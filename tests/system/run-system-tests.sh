@@ -1224,8 +1224,20 @@ else
   not_ok "$J exited 0: hb-job idle, no gone" "history: ${hist:-}" "$(job_diag)"
 fi
 
+# systemd itself restarts (daemon-reexec: it leaves the bus and comes back
+# under a new name), then reloads: heartbeatd follows the job through both
+sd_pid1_name () { in_ct busctl --system status org.freedesktop.systemd1 2>/dev/null | sed -n 's/^UniqueName=//p'; }
+sd_old=$(sd_pid1_name)
+in_ct systemctl daemon-reexec
+sd_back () { local n; n=$(sd_pid1_name); [ -n "$n" ] && [ "$n" != "$sd_old" ] && in_ct systemctl show -P Version >/dev/null 2>&1; }
+if poll 20 sd_back && in_ct systemctl daemon-reload && job_start && poll 15 job_is healthy running activating; then
+  ok "systemctl daemon-reexec (systemd $sd_old -> $(sd_pid1_name) on the bus) and daemon-reload: heartbeatd still follows $J, started again: healthy and running"
+else
+  not_ok "after daemon-reexec and daemon-reload, heartbeatd follows $J" "systemd on the bus: $sd_old -> $(sd_pid1_name)" "$(job_diag)"
+fi
+
 # it fails: gone, with the unit's result and exit status
-if job_start && poll 15 job_is healthy running activating; then
+if { [ "$(jprop ActiveState)" = activating ] || job_start; } && poll 15 job_is healthy running activating; then
   in_ct sh -c "echo 3 > $JDIR/exit"
   if poll 15 job_is gone running failed && [ "$(wj unit.result)" = exit-code ] && [ "$(wj unit.exit-status)" = 3 ]; then
     ok "$J exited 3: hb-job is gone, unit failed, result exit-code, exit-status 3"
