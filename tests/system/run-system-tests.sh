@@ -956,11 +956,41 @@ status_out=$(in_ct env COLUMNS=200 hbctl --no-color status 2>&1)
 status_row=$(grep -m1 '^hb-worker ' <<<"$status_out")
 row_line=$(grep -n -m1 '^hb-worker ' <<<"$status_out" | cut -d: -f1)
 others_line=$(grep -n -m1 'Additional agents' <<<"$status_out" | cut -d: -f1)
+# ... its RUNNING the time since the unit became active, its CPU the unit's
+# (a duration, since systemd accounts CPU here), MEM the unit's or "-"
+# when systemd has no MemoryCurrent either
+status_cols=$("$PY" - "$status_out" "$since_usec" "$(date +%s%6N)" "$mem_a" <<'PY'
+import re, sys
+out, since, now, mem = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+header = out.splitlines()[0]
+row = next(l for l in out.splitlines() if l.startswith("hb-worker "))
+cols = dict(zip(re.split(r"\s{2,}", header.strip()), re.split(r"\s{2,}", row.strip())))
+def secs(d):
+    m = re.fullmatch(r"(\d+)ms", d)
+    if m: return int(m[1]) / 1000
+    m = re.fullmatch(r"(\d+)s", d)
+    if m: return int(m[1])
+    m = re.fullmatch(r"(\d+)m(\d+)s", d)
+    if m: return int(m[1]) * 60 + int(m[2])
+    raise SystemExit(f"RUNNING {d!r} is not a duration")
+running, expected = secs(cols["RUNNING"]), (now - since) / 1e6
+if abs(running - expected) > 2:
+    raise SystemExit(f"RUNNING {cols['RUNNING']} but the unit is active for {expected:.1f}s")
+if not re.fullmatch(r"\d+(ms|s|m\d+s)", cols["CPU"]):
+    raise SystemExit(f"CPU {cols['CPU']!r} is not a duration")
+if mem.isdigit() != (cols["MEM"] != "-"):
+    raise SystemExit(f"MEM {cols['MEM']!r} while systemd's MemoryCurrent is {mem!r}")
+print(f"RUNNING {cols['RUNNING']} (active {expected:.1f}s), CPU {cols['CPU']}, MEM {cols['MEM']}")
+PY
+)
+status_cols_rc=$?
 if [ -n "$row_line" ] && { [ -z "$others_line" ] || [ "$row_line" -lt "$others_line" ]; } &&
-   [ "$(awk '{print $2}' <<<"$status_row")" = healthy ] && [ "$(awk '{print $3}' <<<"$status_row")" = "$pid1" ]; then
-  ok "hbctl status: hb-worker is listed with the declared agents (line $row_line, \"Additional agents\" at ${others_line:-none}), healthy, PID $pid1: $(tr -s ' ' <<<"$status_row")"
+   [ "$(awk '{print $2}' <<<"$status_row")" = healthy ] && [ "$(awk '{print $3}' <<<"$status_row")" = "$pid1" ] &&
+   [ $status_cols_rc -eq 0 ]; then
+  ok "hbctl status: hb-worker is listed with the declared agents (line $row_line, \"Additional agents\" at ${others_line:-none}), healthy, PID $pid1, $status_cols: $(tr -s ' ' <<<"$status_row")"
 else
-  not_ok "hbctl status: hb-worker among the declared agents, healthy, with PID $pid1" "$status_out"
+  not_ok "hbctl status: hb-worker among the declared agents, healthy, with PID $pid1, its unit's RUNNING, CPU and MEM" \
+    "$status_cols" "$status_out"
 fi
 
 # (2) systemctl stop: gone, unit inactive
