@@ -1306,7 +1306,7 @@ heartbeat_monitor_beat_at (HeartbeatMonitor           *monitor,
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
 
   now = monitor_now (monitor);
-  return beat_at (monitor, id, details, now - MAX (0, g_get_real_time () - activity_realtime), error);
+  return beat_at (monitor, id, details, to_monotonic (activity_realtime, now, g_get_real_time ()), error);
 }
 
 /**
@@ -1455,7 +1455,7 @@ heartbeat_monitor_mark_started (HeartbeatMonitor *monitor,
     return FALSE;
 
   now = monitor_now (monitor);
-  at = now - MAX (0, g_get_real_time () - started_realtime);
+  at = to_monotonic (started_realtime, now, g_get_real_time ());
   agent->started_at = at;
   /* leaving idle, if it was, is record_activity()'s to do: it schedules */
   record_activity (monitor, agent, NULL, NULL, FALSE, at);
