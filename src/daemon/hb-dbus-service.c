@@ -485,7 +485,6 @@ struct _HbDBusService {
   HbAuthority        *authority;
   HbLiveness         *liveness;
   HbUnits            *units;       /* or NULL */
-  gint64              started_at;  /* wall-clock µs */
 
   GDBusNodeInfo      *node_info;
   GDBusInterfaceInfo *interface_info;  /* in node_info */
@@ -648,7 +647,7 @@ describe_status (HbDBusService *self)
         g_variant_builder_add (&builder, "{sv}", key, value);
     }
   g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (self->version));
-  g_variant_builder_add (&builder, "{sv}", "started-at-usec", g_variant_new_uint64 (nonnegative (self->started_at)));
+  g_variant_builder_add (&builder, "{sv}", "started-at-usec", g_variant_new_uint64 (nonnegative (hb_host_process_started_at ())));
   g_variant_builder_add (&builder, "{sv}", "problem", g_variant_new_string (self->problem ? self->problem : ""));
   return g_variant_builder_end (&builder);
 }
@@ -1966,7 +1965,6 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
   self->shared = shared_new (monitor);
   self->authority = hb_authority_new (connection);
   self->liveness = hb_liveness_new (monitor, connection);
-  self->started_at = hb_host_process_started_at ();
   g_signal_connect_object (self->liveness, "gone", G_CALLBACK (on_liveness_gone), self,
                            G_CONNECT_DEFAULT);
 

@@ -83,7 +83,6 @@ struct _HbHttp {
   HeartbeatMonitor *monitor;
   HbUnits          *units;      /* or NULL */
   char             *version;
-  gint64            started_at; /* wall-clock µs */
   SoupServer       *server;
   guint16           port;
   GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
@@ -962,7 +961,7 @@ handle_health (HbHttp            *self,
     add_member_int (b, heartbeat_agent_state_to_string (s), counts[s]);
   json_builder_end_object (b);
   add_member_string (b, "version", self->version);
-  add_member_int (b, "started-at-usec", self->started_at);
+  add_member_int (b, "started-at-usec", hb_host_process_started_at ());
   add_member_int (b, "event-clients", self->n_clients);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
@@ -2729,7 +2728,6 @@ hb_http_new (HeartbeatMonitor *monitor,
 
   self->monitor = g_object_ref (monitor);
   self->version = g_strdup (version);
-  self->started_at = hb_host_process_started_at ();
   self->server = soup_server_new ("server-header", "heartbeatd", NULL);
   soup_server_add_early_handler (self->server, NULL, on_request_headers, self, NULL);
   soup_server_add_handler (self->server, NULL, on_request, self, NULL);

@@ -533,8 +533,6 @@ main (int    argc,
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   int status;
-  /* the start every front reports (GetStatus, /health): now */
-  gint64 started_at G_GNUC_UNUSED = hb_host_process_started_at ();
   const GOptionEntry entries[] = {
     { "system", 0, 0, G_OPTION_ARG_NONE, &system_bus, "Serve on the system bus (the default)", NULL },
     { "session", 0, 0, G_OPTION_ARG_NONE, &session_bus, "Serve on the session bus", NULL },
@@ -554,6 +552,8 @@ main (int    argc,
     { NULL }
   };
 
+  /* the start every front reports (GetStatus, /health): now */
+  hb_host_process_started_at ();
   setlocale (LC_ALL, "");
 
   context = g_option_context_new (NULL);
