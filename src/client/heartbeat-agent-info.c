@@ -55,15 +55,23 @@ static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (HeartbeatAgentInfo, heartbeat_agent_info, G_TYPE_OBJECT)
 
+/* A string of @dict (the agent's, or its unit's), "" if missing. */
+static const char *
+dict_string (GVariant   *dict,
+             const char *key)
+{
+  const char *value = NULL;
+
+  if (!g_variant_lookup (dict, key, "&s", &value))
+    return "";
+  return value;
+}
+
 static const char *
 lookup_string (HeartbeatAgentInfo *self,
                const char         *key)
 {
-  const char *value = NULL;
-
-  if (!g_variant_lookup (self->dict, key, "&s", &value))
-    return "";
-  return value;
+  return dict_string (self->dict, key);
 }
 
 static guint64
@@ -98,11 +106,7 @@ static const char *
 unit_string (HeartbeatAgentInfo *self,
              const char         *key)
 {
-  const char *value = NULL;
-
-  if (!g_variant_lookup (self->unit, key, "&s", &value))
-    return "";
-  return value;
+  return dict_string (self->unit, key);
 }
 
 /* A number of the unit dictionary, whatever integer type it came as (the
