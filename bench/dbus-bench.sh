@@ -5,20 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-meson compile -C build >/dev/null
-dir=$(mktemp -d /tmp/hb-dbus-bench.XXXXXX)
-
-pids=()
-cleanup () {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-source tools/private-bus.sh
-hb_private_bus "$dir"
-pids+=("$HB_BUS_PID")
+source bench/lib.sh
+bench_start dbus-bench
 
 DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" \
   build/src/daemon/heartbeatd --session --state-dir "$dir/state" --http-port 0 2>"$dir/daemon.log" &

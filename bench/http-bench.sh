@@ -8,22 +8,8 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-10}
 command -v wrk >/dev/null || { echo "http-bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
-meson compile -C build >/dev/null
-dir=$(mktemp -d /tmp/hb-http-bench.XXXXXX)
-pids=()
-cleanup () {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-free_port () { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port () { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
-
-source tools/private-bus.sh
-hb_private_bus "$dir"
-pids+=("$HB_BUS_PID")
+source bench/lib.sh
+bench_start http-bench
 
 daemon_port=$(free_port)
 # the wrk script beats 2,000 run_ids; HTTP's agents count as one uid

@@ -1,0 +1,28 @@
+# bench/lib.sh: what the benchmark scripts share; sourced, from the
+# repository's top directory.
+#
+# bench_start NAME: builds, makes $dir (a temporary directory), starts a
+# private bus ($HB_BUS_ADDRESS) and arranges that on exit every pid added
+# to the pids array is killed and $dir removed.
+
+bench_start () {
+  meson compile -C build >/dev/null
+  dir=$(mktemp -d "/tmp/hb-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+  source tools/private-bus.sh
+  hb_private_bus "$dir"
+  pids+=("$HB_BUS_PID")
+}
+
+bench_cleanup () {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$dir"
+}
+
+# free_port: a TCP port free on 127.0.0.1 now
+free_port () { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (at most 5 s)
+wait_port () { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
