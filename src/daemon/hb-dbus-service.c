@@ -1905,6 +1905,11 @@ hb_dbus_service_finalize (GObject *object)
 {
   HbDBusService *self = HB_DBUS_SERVICE (object);
 
+  /* GDBus keeps the method cache in a global table keyed by the
+   * interface's address: left behind, the next service (after the bus
+   * dropped us) may be allocated there and find freed method names */
+  if (self->interface_info)
+    g_dbus_interface_info_cache_release (self->interface_info);
   g_clear_pointer (&self->node_info, g_dbus_node_info_unref);
   g_array_unref (self->monitor_handlers);
   g_hash_table_unref (self->uid_lookups);
