@@ -514,6 +514,36 @@ test_json_imported_once (Fixture *f, gconstpointer data)
   g_unlink (imported);
 }
 
+/* Times are saved as "now minus how long ago". One that comes out before
+ * the epoch (the wall clock was set back, or reads 1970 on a board
+ * without a battery) is saved as the epoch, and the agent still loads. */
+static void
+test_time_before_epoch (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  HeartbeatAgent *agent;
+
+  fake_now = 1000 * G_USEC_PER_SEC;
+  heartbeat_monitor_set_clock (f->monitor, fake_clock, NULL);
+  register_agent (f->monitor, "ancient", NULL);
+  g_assert_true (wait_saved (f->monitor, &error));
+
+  /* the monitor's clock says it began an hour before the epoch */
+  fake_now += g_get_real_time () + G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC;
+  g_assert_cmpint (heartbeat_monitor_to_realtime (f->monitor, 1000 * G_USEC_PER_SEC), <, 0);
+  g_assert_true (heartbeat_monitor_mark_idle (f->monitor, "ancient", &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_saved (f->monitor, &error));
+
+  monitor2 = reload (f, &state2);
+  agent = heartbeat_monitor_lookup (monitor2, "ancient");
+  g_assert_nonnull (agent);
+  g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, "idle");
+  g_assert_cmpint (heartbeat_monitor_to_realtime (monitor2, heartbeat_agent_get_started_at (agent)), <=, 1000);
+}
+
 /* A database of schema 1 (before histories) is upgraded in place: its
  * agents stay, each with a history that starts at the upgrade. */
 static void
@@ -802,6 +832,7 @@ main (int argc, char **argv)
   ADD_UNLOADED ("/state/json-imported-once", test_json_imported_once);
   ADD_UNLOADED ("/state/bad-json-entry-skipped", test_bad_entry_skipped);
   ADD_UNLOADED ("/state/schema-1-upgraded", test_schema1_upgraded);
+  ADD ("/state/time-before-epoch", test_time_before_epoch);
   ADD ("/state/bad-row-skipped", test_bad_row_skipped);
   ADD ("/state/write-failure-is-a-problem", test_write_failure_is_a_problem);
   ADD ("/state/lock", test_lock);

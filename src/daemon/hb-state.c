@@ -572,6 +572,19 @@ batch_run (gpointer data,
     g_main_context_invoke (self->context, on_batch_done, batch);
 }
 
+/* A monitor time as the wall-clock time to save. "Now minus how long ago"
+ * moves a time by the µs between reading the two clocks, and a clock set
+ * back can take it before the epoch: a negative time would make the row
+ * unreadable at the next start. */
+static gint64
+saved_realtime (HbState *self,
+                gint64   monotonic)
+{
+  gint64 realtime = heartbeat_monitor_to_realtime (self->monitor, monotonic);
+
+  return MAX (realtime, 0);
+}
+
 /* The agent @id as it is now: a row to write, or its absence. */
 static Row *
 row_from_agent (HbState    *self,
@@ -589,7 +602,7 @@ row_from_agent (HbState    *self,
 
   row->present = TRUE;
   row->full = (flags & DIRTY_FULL) != 0;
-  row->last_activity_at = heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_last_activity_at (agent));
+  row->last_activity_at = saved_realtime (self, heartbeat_agent_get_last_activity_at (agent));
   row->beats = (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64);
   if (!row->full)
     return row;
@@ -603,7 +616,7 @@ row_from_agent (HbState    *self,
   row->declared = heartbeat_agent_is_declared (agent);
   row->stale_after = heartbeat_agent_get_own_stale_after (agent);
   row->timeout_after = heartbeat_agent_get_own_timeout_after (agent);
-  row->started_at = heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_started_at (agent));
+  row->started_at = saved_realtime (self, heartbeat_agent_get_started_at (agent));
   metadata = heartbeat_agent_get_metadata (agent);
   if (metadata)
     row->metadata = g_variant_get_data_as_bytes (metadata);
