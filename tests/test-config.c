@@ -395,7 +395,7 @@ test_apply (Fixture *f, gconstpointer data)
               "[agent:backup]\ntask=nightly\nstale-threshold=3s\n");
   config = hb_config_load (f->path, &error);
   g_assert_no_error (error);
-  hb_config_apply (config, monitor);
+  hb_config_apply (config, monitor, 1000);
 
   g_assert_cmpint (heartbeat_monitor_get_check_interval (monitor), ==, 2 * G_USEC_PER_SEC);
   g_assert_cmpint (heartbeat_monitor_get_stale_threshold (monitor), ==, 10 * G_USEC_PER_SEC);
@@ -408,6 +408,7 @@ test_apply (Fixture *f, gconstpointer data)
   g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, "nightly");
   g_assert_cmpint (heartbeat_agent_get_stale_after (agent), ==, 3 * G_USEC_PER_SEC);
   g_assert_true (heartbeat_agent_is_declared (agent));
+  g_assert_cmpuint (heartbeat_agent_get_owner_uid (agent), ==, 1000);
 
   /* A reload keeps the agent as it is (it beat meanwhile) */
   g_assert_true (heartbeat_monitor_beat (monitor, "backup", NULL, &error));
@@ -415,7 +416,7 @@ test_apply (Fixture *f, gconstpointer data)
   write_file (f->path, "[monitor]\nstale-threshold=20s\n[agent:backup]\n");
   reloaded = hb_config_load (f->path, &error);
   g_assert_no_error (error);
-  hb_config_apply (reloaded, monitor);
+  hb_config_apply (reloaded, monitor, 1000);
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor), ==, 1);
   g_assert_true (heartbeat_monitor_lookup (monitor, "backup") == agent);
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);

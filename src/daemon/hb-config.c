@@ -667,6 +667,9 @@ hb_config_load_from_data (const char *data,
  * hb_config_apply:
  * @config: a configuration
  * @monitor: the monitor to configure
+ * @owner_uid: the uid a newly declared agent belongs to: 0 for the
+ *   system's heartbeatd, the user's for a user's heartbeatd on its session
+ *   bus (so that the user may beat and unregister it)
  *
  * Sets the monitor's thresholds and declares the configured agents (an
  * agent that exists already is only marked declared). Thresholds apply at
@@ -674,7 +677,8 @@ hb_config_load_from_data (const char *data,
  */
 void
 hb_config_apply (const HbConfig   *config,
-                 HeartbeatMonitor *monitor)
+                 HeartbeatMonitor *monitor,
+                 guint32           owner_uid)
 {
   g_object_set (monitor,
                 "check-interval", config->check_interval_usec,
@@ -692,6 +696,7 @@ hb_config_apply (const HbConfig   *config,
         .task_id = declared->task_id,
         .stale_after_usec = declared->stale_after_usec,
         .timeout_after_usec = declared->timeout_after_usec,
+        .owner_uid = owner_uid,
       };
 
       /* A heartbeat file's timeout is how old its timestamp may get: the

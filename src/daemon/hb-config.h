@@ -78,7 +78,8 @@ HbConfig *hb_config_load        (const char     *path,
                                  GError        **error);
 void      hb_config_free        (HbConfig       *config);
 void      hb_config_apply       (const HbConfig *config,
-                                 HeartbeatMonitor *monitor);
+                                 HeartbeatMonitor *monitor,
+                                 guint32         owner_uid);
 gboolean  hb_config_check_unit_name (const char *name,
                                      GError    **error);
 

@@ -20,6 +20,7 @@
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "hb-build-config.h"
 #include "hb-config.h"
@@ -179,6 +180,14 @@ start_http (Daemon  *daemon,
   return TRUE;
 }
 
+/* Whom the configuration's agents belong to: root on the system bus (the
+ * daemon runs as its own user there), the user on a user's session bus. */
+static guint32
+declared_owner (Daemon *daemon)
+{
+  return daemon->bus_type == G_BUS_TYPE_SYSTEM ? 0 : (guint32) getuid ();
+}
+
 static gboolean
 on_sighup (gpointer user_data)
 {
@@ -194,7 +203,7 @@ on_sighup (gpointer user_data)
     }
   else
     {
-      hb_config_apply (config, daemon->monitor);
+      hb_config_apply (config, daemon->monitor, declared_owner (daemon));
       hb_state_set_sync_interval (daemon->state, config->sync_interval_usec);
       if (daemon->service)
         hb_dbus_service_set_quota (daemon->service, config->agents_per_uid);
@@ -406,7 +415,7 @@ run (Daemon *daemon)
     }
 
   daemon->monitor = heartbeat_monitor_new ();
-  hb_config_apply (daemon->config, daemon->monitor);
+  hb_config_apply (daemon->config, daemon->monitor, declared_owner (daemon));
 
   daemon->state = hb_state_new (daemon->monitor, daemon->state_dir);
   hb_state_set_sync_interval (daemon->state, daemon->config->sync_interval_usec);

@@ -19,7 +19,7 @@ LLVMFuzzerTestOneInput (const guint8 *data,
       g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
 
       g_assert_cmpint (config->stale_threshold_usec, >, 0);
-      hb_config_apply (config, monitor);
+      hb_config_apply (config, monitor, 0);
       g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor), ==, config->agents->len);
     }
   return 0;

@@ -36,7 +36,8 @@
 #   6. a user's unit: a lingering user (user@UID.service, its session bus),
 #      heartbeatd --session as a transient user unit with [agent:uw]
 #      unit=hb-user-worker.service, a systemd --user unit that beats with
-#      hbctl --session: systemctl --user start/stop -> healthy/gone.
+#      hbctl --session: systemctl --user start/stop -> healthy/gone; the
+#      user owns uw, so its shell may beat it too.
 # Prints TAP. Needs root, systemd-nspawn (systemd-container), overlayfs and
 # polkitd; without them it prints "1..0 # SKIP why" and exits 0. Everything
 # it creates (mounts, the container, temp dirs) is removed on exit, also on
@@ -1417,6 +1418,18 @@ sys.exit(0 if i == len(want) else 1)' "$uhist" 2>/dev/null
   else
     not_ok "systemctl --user start $UW again: uw healthy with the new main PID, history gone … healthy … gone … healthy" \
       "start rc=$rc $out" "MainPID $upid1 -> $upid2" "GetHistory: $uhist" "$(uw_diag)"
+  fi
+
+  # The user owns what its own heartbeatd's configuration declares: from
+  # its shell (outside the unit, and no polkit rule for it) it may beat uw.
+  out=$(as_user hbctl --session beat uw 2>&1)
+  rc=$?
+  uw_json
+  if [ $rc -eq 0 ] && [ "$(uj owner-uid)" = "$HB_UID" ]; then
+    ok "hbctl --session beat uw from $HB_USER's shell, outside the unit: accepted; owner-uid $HB_UID (declared by the user's heartbeatd)"
+  else
+    not_ok "hbctl --session beat uw from $HB_USER's shell: the user owns its declared agent" \
+      "beat rc=$rc $out" "owner-uid \"$(uj owner-uid)\"" "$(uw_diag)"
   fi
 
   # the end of this part: both user units stopped, the linger ended, the
