@@ -410,17 +410,34 @@ test_apply (Fixture *f, gconstpointer data)
   g_assert_true (heartbeat_agent_is_declared (agent));
   g_assert_cmpuint (heartbeat_agent_get_owner_uid (agent), ==, 1000);
 
-  /* A reload keeps the agent as it is (it beat meanwhile) */
+  /* A reload keeps the agent and its run (it beat meanwhile), and gives it
+   * what its section says now: no task, the new default threshold */
   g_assert_true (heartbeat_monitor_beat (monitor, "backup", NULL, &error));
   g_assert_no_error (error);
-  write_file (f->path, "[monitor]\nstale-threshold=20s\n[agent:backup]\n");
+  write_file (f->path, "[monitor]\nstale-threshold=20s\n[agent:backup]\n[agent:spare]\n");
+  reloaded = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  hb_config_apply (reloaded, monitor, 1000);
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor), ==, 2);
+  g_assert_true (heartbeat_monitor_lookup (monitor, "backup") == agent);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
+  g_assert_cmpuint (heartbeat_agent_get_beats (agent), ==, 1);
+  g_assert_null (heartbeat_agent_get_task_id (agent));
+  g_assert_cmpint (heartbeat_monitor_get_stale_threshold (monitor), ==, 20 * G_USEC_PER_SEC);
+  g_assert_cmpint (heartbeat_agent_get_stale_after (agent), ==, 20 * G_USEC_PER_SEC);
+
+  /* Sections removed: the agent that beat goes on undeclared, the one that
+   * never did is gone from the list */
+  write_file (f->path, "[monitor]\nstale-threshold=20s\n");
+  g_clear_pointer (&reloaded, hb_config_free);
   reloaded = hb_config_load (f->path, &error);
   g_assert_no_error (error);
   hb_config_apply (reloaded, monitor, 1000);
   g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor), ==, 1);
   g_assert_true (heartbeat_monitor_lookup (monitor, "backup") == agent);
+  g_assert_false (heartbeat_agent_is_declared (agent));
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
-  g_assert_cmpint (heartbeat_monitor_get_stale_threshold (monitor), ==, 20 * G_USEC_PER_SEC);
+  g_assert_null (heartbeat_monitor_lookup (monitor, "spare"));
 }
 
 int

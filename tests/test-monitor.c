@@ -1584,6 +1584,43 @@ test_gone_declared_stays (Fixture       *f,
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_GONE);
 }
 
+/* A declaration taken back: the agent that never beat is unregistered at
+ * once; one that is gone is listed until the retention (a day) ends, as a
+ * registered one would be. Declared again, an existing agent takes the
+ * declaration's thresholds. */
+static void
+test_undeclare (Fixture       *f,
+                gconstpointer  data)
+{
+  HeartbeatAgent *agent = declare_agent (f, "svc", SECONDS (10), SECONDS (15));
+
+  declare_agent (f, "never", 0, 0);
+  expect_events (f, REGISTERED ("svc"), REGISTERED ("never"));
+  g_assert_true (heartbeat_monitor_undeclare (f->monitor, "never"));
+  expect_events (f, UNREGISTERED ("never", UNREGISTERED));
+  g_assert_false (heartbeat_monitor_undeclare (f->monitor, "never"));
+
+  /* declared again with other thresholds: the same agent takes them */
+  g_assert_true (declare_agent (f, "svc", SECONDS (20), 0) == agent);
+  expect_no_events (f);
+  g_assert_cmpint (heartbeat_agent_get_stale_after (agent), ==, SECONDS (20));
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (agent), ==, heartbeat_monitor_get_timeout_threshold (f->monitor));
+
+  advance_to (f, T0 + SECONDS (1));
+  beat (f, "svc");
+  expect_events (f, STATE ("svc", NO_HEARTBEAT, HEALTHY));
+  advance_to (f, T0 + SECONDS (2));
+  mark_gone (f, "svc");
+  expect_events (f, STATE ("svc", HEALTHY, GONE));
+  g_assert_true (heartbeat_monitor_undeclare (f->monitor, "svc"));
+  g_assert_false (heartbeat_agent_is_declared (agent));
+  expect_no_events (f);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, T0 + SECONDS (2) + HOURS (24));
+  check_at (f, T0 + SECONDS (2) + HOURS (24));
+  expect_events (f, UNREGISTERED ("svc", GONE));
+  g_assert_cmpuint (heartbeat_monitor_get_n_agents (f->monitor), ==, 0);
+}
+
 static void
 test_gone_beat_revives (Fixture       *f,
                         gconstpointer  data)
@@ -3372,6 +3409,7 @@ main (int   argc,
   ADD_TEST ("/monitor/timeout/retention", test_timeout_retention);
   ADD_TEST ("/monitor/gone/removed-after-retention", test_gone_removed_after_retention);
   ADD_TEST ("/monitor/gone/declared-agent-stays", test_gone_declared_stays);
+  ADD_TEST ("/monitor/declared/undeclare", test_undeclare);
   ADD_TEST ("/monitor/gone/beat-revives", test_gone_beat_revives);
   ADD_TEST ("/monitor/history/records-changes", test_history_records_changes);
   ADD_TEST ("/monitor/history/bounded", test_history_bounded);

@@ -671,15 +671,20 @@ hb_config_load_from_data (const char *data,
  *   system's heartbeatd, the user's for a user's heartbeatd on its session
  *   bus (so that the user may beat and unregister it)
  *
- * Sets the monitor's thresholds and declares the configured agents (an
- * agent that exists already is only marked declared). Thresholds apply at
- * once to every agent that has no threshold of its own.
+ * Sets the monitor's thresholds and declares the configured agents: an
+ * agent that exists already is marked declared and takes its section's
+ * task and thresholds, and a declared agent whose section is gone is
+ * undeclared (heartbeat_monitor_undeclare()). Thresholds apply at once to
+ * every agent that has no threshold of its own.
  */
 void
 hb_config_apply (const HbConfig   *config,
                  HeartbeatMonitor *monitor,
                  guint32           owner_uid)
 {
+  g_autoptr(GHashTable) named = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) agents = NULL;
+
   g_object_set (monitor,
                 "check-interval", config->check_interval_usec,
                 "stale-threshold", config->stale_threshold_usec,
@@ -713,5 +718,18 @@ hb_config_apply (const HbConfig   *config,
 
       if (heartbeat_monitor_declare (monitor, declared->id, &options, &error) == NULL)
         g_warning ("Cannot declare agent “%s”: %s", declared->id, error->message);
+      g_hash_table_add (named, declared->id);
+    }
+
+  /* a section removed since: its agent is declared no longer */
+  agents = heartbeat_monitor_list_agents (monitor);
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      const char *id = heartbeat_agent_get_id (agent);
+
+      if (heartbeat_agent_is_declared (agent) && !g_hash_table_contains (named, id) &&
+          heartbeat_monitor_undeclare (monitor, id))
+        g_message ("Agent %s is no longer declared", id);
     }
 }

@@ -424,6 +424,9 @@ run (Daemon *daemon)
       g_printerr ("heartbeatd: %s\n", error->message);
       return EXIT_FAILURE;
     }
+  /* again, over what was restored: the configuration has the last word on
+   * what it declares (task, thresholds), and what it no longer declares */
+  hb_config_apply (daemon->config, daemon->monitor, declared_owner (daemon));
 
   daemon->notify = hb_notify_new (daemon->monitor);
   if (hb_state_get_problem (daemon->state))

@@ -351,21 +351,39 @@ emit_state_changed (HeartbeatMonitor   *self,
     g_signal_emit (self, signals[SIGNAL_AGENT_STATE_CHANGED], 0, agent, old, agent->state);
 }
 
+static const HeartbeatAgentOptions no_options = { 0 };
+
+/* The part of @options a declaration owns: the task and the thresholds.
+ * Returns whether that changed the agent. */
+static gboolean
+apply_task_and_thresholds (HeartbeatMonitor            *self,
+                           HeartbeatAgent              *agent,
+                           const HeartbeatAgentOptions *options)
+{
+  gint64 stale_after = options->stale_after_usec ? options->stale_after_usec : self->stale_threshold;
+  gint64 timeout_after = options->timeout_after_usec ? options->timeout_after_usec : self->timeout_threshold;
+
+  if (g_strcmp0 (agent->task_id, options->task_id) == 0 &&
+      agent->stale_is_default == (options->stale_after_usec == 0) && agent->stale_after == stale_after &&
+      agent->timeout_is_default == (options->timeout_after_usec == 0) && agent->timeout_after == timeout_after)
+    return FALSE;
+  heartbeat_agent_set_task_id (agent, options->task_id);
+  agent->stale_is_default = options->stale_after_usec == 0;
+  agent->stale_after = stale_after;
+  agent->timeout_is_default = options->timeout_after_usec == 0;
+  agent->timeout_after = timeout_after;
+  return TRUE;
+}
+
 static void
 apply_options (HeartbeatMonitor            *self,
                HeartbeatAgent              *agent,
                const HeartbeatAgentOptions *options)
 {
-  static const HeartbeatAgentOptions none = { 0 };
-
   if (options == NULL)
-    options = &none;
+    options = &no_options;
 
-  heartbeat_agent_set_task_id (agent, options->task_id);
-  agent->stale_is_default = options->stale_after_usec == 0;
-  agent->stale_after = options->stale_after_usec ? options->stale_after_usec : self->stale_threshold;
-  agent->timeout_is_default = options->timeout_after_usec == 0;
-  agent->timeout_after = options->timeout_after_usec ? options->timeout_after_usec : self->timeout_threshold;
+  apply_task_and_thresholds (self, agent, options);
   agent->pid = options->pid;
   heartbeat_agent_set_bound_to (agent, options->bound_to);
   heartbeat_agent_take_metadata (agent, options->metadata);
@@ -951,10 +969,13 @@ heartbeat_monitor_register (HeartbeatMonitor            *monitor,
  * @options: (nullable): task, thresholds, owner, pid and metadata, or %NULL
  * @error: return location for a #GError
  *
- * Declares an agent that is expected to exist, as a configuration does. It
- * starts in %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT with no deadlines; its first
- * beat starts its first run. The monitor never removes a declared agent on
- * its own. Declaring an id that exists only marks it declared.
+ * Declares an agent that is expected to exist, as a configuration does. A
+ * new agent starts in %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT with no
+ * deadlines; its first beat starts its first run. The monitor never
+ * removes a declared agent on its own. Declaring an id that exists marks
+ * it declared and gives it the task and thresholds of @options (the
+ * declaration has the last word on those, at every reload); its owner,
+ * state, activity and metadata stay.
  * Emits #HeartbeatMonitor::agent-registered for a new agent.
  *
  * Returns: (transfer none): the agent, or %NULL with @error set
@@ -976,9 +997,14 @@ heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
   agent = g_hash_table_lookup (monitor->agents, id);
   if (agent != NULL)
     {
-      if (!agent->declared)
-        note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
-      agent->declared = TRUE;
+      gboolean changed = apply_task_and_thresholds (monitor, agent, options ? options : &no_options);
+
+      if (changed || !agent->declared)
+        {
+          agent->declared = TRUE;
+          schedule (monitor, agent);
+          note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
+        }
       return agent;
     }
 
@@ -989,6 +1015,46 @@ heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
   hold = heartbeat_agent_ref (agent);
   g_signal_emit (monitor, signals[SIGNAL_AGENT_REGISTERED], 0, agent);
   return still_registered (agent, id, error);
+}
+
+/**
+ * heartbeat_monitor_undeclare:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ *
+ * Takes a declaration back, as a configuration that no longer names the
+ * agent does. An agent that has not beaten since it was declared
+ * (%HEARTBEAT_AGENT_STATE_NO_HEARTBEAT) is removed with
+ * %HEARTBEAT_UNREGISTER_REASON_UNREGISTERED; any other becomes an ordinary
+ * agent, which keeps its state and is removed, as a registered one is, when
+ * it times out or its retention ends.
+ *
+ * Returns: %TRUE if @id was a declared agent
+ */
+gboolean
+heartbeat_monitor_undeclare (HeartbeatMonitor *monitor,
+                             const char       *id)
+{
+  HeartbeatAgent *agent;
+  g_autoptr(HeartbeatAgent) hold = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+
+  agent = g_hash_table_lookup (monitor->agents, id);
+  if (agent == NULL || !agent->declared)
+    return FALSE;
+
+  hold = heartbeat_agent_ref (agent);
+  agent->declared = FALSE;
+  if (agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+    {
+      remove_agent (monitor, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+      return TRUE;
+    }
+  schedule (monitor, agent);
+  note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
+  return TRUE;
 }
 
 static gint64

@@ -261,6 +261,8 @@ HeartbeatAgent   *heartbeat_monitor_declare           (HeartbeatMonitor         
                                                        const char                  *id,
                                                        const HeartbeatAgentOptions *options,
                                                        GError                     **error);
+gboolean          heartbeat_monitor_undeclare         (HeartbeatMonitor            *monitor,
+                                                       const char                  *id);
 HeartbeatAgent   *heartbeat_monitor_restore           (HeartbeatMonitor             *monitor,
                                                        const char                   *id,
                                                        const HeartbeatAgentOptions  *options,

@@ -557,6 +557,38 @@ test_declared_agent_from_config (Fixture      *f,
   g_assert_cmpstr (hb_dict_string (beaten, "state"), ==, "healthy");
   g_assert_cmpuint (hb_dict_uint64 (beaten, "beats"), ==, 1);
   g_assert_true (hb_dict_boolean (beaten, "declared"));
+
+  /* The section edited, heartbeatd restarted: the saved agent keeps its
+   * run and takes the section's task and thresholds */
+  hb_harness_stop_child (h, h->daemon);
+  g_clear_pointer (&config, g_free);
+  config = g_strconcat (hb_default_config,
+                        "\n[agent:backup]\n"
+                        "task=weekly backup of /srv\n"
+                        "stale-threshold=20min\n"
+                        "\n[agent:spare]\n", NULL);
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+  g_clear_pointer (&agent, g_variant_unref);
+  agent = hb_harness_get_agent (h, "backup");
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "healthy");
+  g_assert_cmpuint (hb_dict_uint64 (agent, "beats"), ==, 1);
+  g_assert_cmpstr (hb_dict_string (agent, "task-id"), ==, "weekly backup of /srv");
+  g_assert_cmpuint (hb_dict_uint64 (agent, "stale-after-usec"), ==, G_GUINT64_CONSTANT (1200000000));
+  g_assert_cmpuint (hb_dict_uint64 (agent, "timeout-after-usec"), ==, HB_DEFAULT_TIMEOUT_USEC);
+  g_assert_cmpuint (property_uint32 (h, "AgentCount"), ==, 2);
+
+  /* Both sections removed and reloaded: backup, which beat, goes on as an
+   * ordinary agent; spare, which never beat, is unregistered */
+  hb_harness_write_config (h, hb_default_config);
+  cursor = hb_harness_signal_cursor (h);
+  hb_harness_signal_daemon (h, SIGHUP);
+  g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentUnregistered", "spare", "unregistered", NULL));
+  g_clear_pointer (&agent, g_variant_unref);
+  agent = hb_harness_get_agent (h, "backup");
+  g_assert_false (hb_dict_boolean (agent, "declared"));
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "healthy");
+  g_assert_cmpuint (property_uint32 (h, "AgentCount"), ==, 1);
 }
 
 /* ------------------------------------------------------------------ */
