@@ -276,40 +276,6 @@ take_string (char      **field,
     }
 }
 
-static gboolean
-take_uint64 (guint64    *field,
-             GVariant   *dict,
-             const char *key)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_UINT64);
-
-  if (value)
-    *field = g_variant_get_uint64 (value);
-  return value != NULL;
-}
-
-static void
-take_uint32 (guint32    *field,
-             GVariant   *dict,
-             const char *key)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_UINT32);
-
-  if (value)
-    *field = g_variant_get_uint32 (value);
-}
-
-static void
-take_int32 (gint32     *field,
-            GVariant   *dict,
-            const char *key)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, G_VARIANT_TYPE_INT32);
-
-  if (value)
-    *field = g_variant_get_int32 (value);
-}
-
 /* InvocationID is 16 bytes (ay); kept as hex, "" when there is none. */
 static void
 take_invocation (Unit     *unit,
@@ -330,7 +296,8 @@ take_invocation (Unit     *unit,
   unit->invocation = g_string_free (g_steal_pointer (&hex), FALSE);
 }
 
-/* Takes the properties of @iface from a{sv} @dict. */
+/* Takes the properties of @iface from a{sv} @dict (one that is absent, or
+ * of another type, leaves its field as it was). */
 static void
 unit_apply (Unit       *unit,
             const char *iface,
@@ -341,19 +308,19 @@ unit_apply (Unit       *unit,
       take_string (&unit->load_state, dict, "LoadState");
       take_string (&unit->active_state, dict, "ActiveState");
       take_string (&unit->sub_state, dict, "SubState");
-      take_uint64 (&unit->active_enter, dict, "ActiveEnterTimestamp");
-      take_uint64 (&unit->inactive_exit, dict, "InactiveExitTimestamp");
+      g_variant_lookup (dict, "ActiveEnterTimestamp", "t", &unit->active_enter);
+      g_variant_lookup (dict, "InactiveExitTimestamp", "t", &unit->inactive_exit);
       take_invocation (unit, dict);
     }
   else
     {
-      take_uint32 (&unit->main_pid, dict, "MainPID");
+      g_variant_lookup (dict, "MainPID", "u", &unit->main_pid);
       take_string (&unit->service_type, dict, "Type");
       take_string (&unit->control_group, dict, "ControlGroup");
       take_string (&unit->result, dict, "Result");
-      take_int32 (&unit->exec_code, dict, "ExecMainCode");
-      take_int32 (&unit->exec_status, dict, "ExecMainStatus");
-      take_uint32 (&unit->n_restarts, dict, "NRestarts");
+      g_variant_lookup (dict, "ExecMainCode", "i", &unit->exec_code);
+      g_variant_lookup (dict, "ExecMainStatus", "i", &unit->exec_status);
+      g_variant_lookup (dict, "NRestarts", "u", &unit->n_restarts);
     }
 }
 
@@ -952,6 +919,7 @@ read_cgroup_number (const char *control_group,
   g_autofree char *path = NULL;
   g_autofree char *contents = NULL;
   g_auto(GStrv) lines = NULL;
+  gsize n;
 
   if (control_group == NULL || *control_group != '/' || strstr (control_group, "/../"))
     return FALSE;
@@ -960,15 +928,12 @@ read_cgroup_number (const char *control_group,
     return FALSE;
   if (key == NULL)
     return g_ascii_string_to_unsigned (g_strstrip (contents), 10, 0, G_MAXUINT64, number, NULL);
+  n = strlen (key);
   lines = g_strsplit (contents, "\n", -1);
   for (gsize i = 0; lines[i]; i++)
-    {
-      gsize n = strlen (key);
-
-      if (strncmp (lines[i], key, n) == 0 && lines[i][n] == ' ')
-        return g_ascii_string_to_unsigned (g_strstrip (lines[i] + n + 1), 10, 0, G_MAXUINT64,
-                                           number, NULL);
-    }
+    if (strncmp (lines[i], key, n) == 0 && lines[i][n] == ' ')
+      return g_ascii_string_to_unsigned (g_strstrip (lines[i] + n + 1), 10, 0, G_MAXUINT64,
+                                         number, NULL);
   return FALSE;
 }
 
