@@ -185,6 +185,21 @@ class DevTools:
         return result["result"].get("value")
 
 
+def find_tools():
+    """Chromium's path, once python3-websocket is there too; else None, with
+    the TAP line that skips."""
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("1..0 # SKIP chromium is not installed")
+        return None
+    try:
+        import websocket  # noqa: F401
+    except ImportError:
+        print("1..0 # SKIP python3-websocket is not installed")
+        return None
+    return chromium
+
+
 def start_chromium(chromium, tmp, children):
     """Headless Chromium (added to @children) with its profile in @tmp; its
     page, over the DevTools protocol, with Page events enabled."""
@@ -387,14 +402,8 @@ def check_running(argv):
     args = parser.parse_args(argv)
     base, agent_id = args.url.rstrip("/"), args.check_agent
     quoted = urllib.parse.quote(agent_id, safe="")
-    chromium = shutil.which("chromium")
+    chromium = find_tools()
     if chromium is None:
-        print("1..0 # SKIP chromium is not installed")
-        return 77
-    try:
-        import websocket  # noqa: F401
-    except ImportError:
-        print("1..0 # SKIP python3-websocket is not installed")
         return 77
 
     def http_json(path):
@@ -546,14 +555,8 @@ def check_running(argv):
 
 def main():
     heartbeatd, screenshot = sys.argv[1], sys.argv[2]
-    chromium = shutil.which("chromium")
+    chromium = find_tools()
     if chromium is None:
-        print("1..0 # SKIP chromium is not installed")
-        return 77
-    try:
-        import websocket  # noqa: F401
-    except ImportError:
-        print("1..0 # SKIP python3-websocket is not installed")
         return 77
 
     tmp = tempfile.mkdtemp(prefix="hb-dashboard-")
