@@ -866,12 +866,13 @@ in_ct systemctl daemon-reload
 out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
 
 wprop () { in_ct systemctl show -P "$1" "$W"; }
-# worker_json: GET /v1/agents/hb-worker (the agent's JSON object) into $WJ
-worker_json () {
-  WJ=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-worker" 2>&1)
+# agent_json ID: GET /v1/agents/ID (the agent's JSON object) into $WJ
+agent_json () {
+  WJ=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/$1" 2>&1)
   [ "$(http_code "$WJ")" = 200 ] || return 1
   WJ=$(sed '$d' <<<"$WJ")
 }
+worker_json () { agent_json hb-worker; }
 # wj PATH: a member of $WJ, e.g. state or unit.main-pid ("" if absent)
 wj () {
   "$PY" -c '
@@ -1197,11 +1198,7 @@ in_ct systemctl daemon-reload
 out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
 
 jprop () { in_ct systemctl show -P "$1" "$J"; }
-job_json () {
-  WJ=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-job" 2>&1)
-  [ "$(http_code "$WJ")" = 200 ] || return 1
-  WJ=$(sed '$d' <<<"$WJ")
-}
+job_json () { agent_json hb-job; }
 # job_is STATE STATUS [ACTIVE-STATE]
 job_is () {
   job_json && [ "$(wj state)" = "$1" ] && [ "$(wj status)" = "$2" ] &&
