@@ -631,7 +631,9 @@ test_register_creates_healthy_agent (Fixture       *f,
   g_assert_cmpint (heartbeat_agent_get_started_at (agent), ==, T0 + SECONDS (3));
   g_assert_cmpint (heartbeat_agent_get_last_activity_at (agent), ==, T0 + SECONDS (3));
   g_assert_cmpint (heartbeat_agent_get_stale_after (agent), ==, MINUTES (5));
-  g_assert_cmpint (heartbeat_agent_get_timeout_after (agent), ==, MINUTES (30));
+  /* bound to its bus peer: a service, which has no run timeout */
+  g_assert_true (heartbeat_agent_is_service (agent));
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (agent), ==, 0);
   g_assert_false (heartbeat_agent_is_idle (agent));
   g_assert_false (heartbeat_agent_is_declared (agent));
   g_assert_false (heartbeat_agent_get_progress (agent, NULL));
@@ -1415,6 +1417,86 @@ test_declared_no_heartbeat_until_first_beat (Fixture       *f,
   unregister (f, "svc");
   expect_events (f, UNREGISTERED ("svc", UNREGISTERED));
   g_assert_null (heartbeat_monitor_lookup (f->monitor, "svc"));
+}
+
+/* Which work has a run timeout: a service (declared with .service, or
+ * bound to its bus peer) never times out on the monitor's threshold, however
+ * long it runs and beats; only a timeout of its own applies. Told it is a
+ * job after all (a Type=oneshot unit), it gets the threshold, counted from
+ * its run's start. Declared agents wait with the status "waiting"; a gone
+ * one says "stopped". */
+static void
+test_service_has_no_default_timeout (Fixture       *f,
+                                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgentOptions service = { .stale_after_usec = SECONDS (5), .service = TRUE };
+  HeartbeatAgentOptions own = { .stale_after_usec = SECONDS (5), .timeout_after_usec = MINUTES (40), .service = TRUE };
+  HeartbeatAgentOptions bound = { .stale_after_usec = SECONDS (5), .bound_to = ":1.42" };
+  HeartbeatAgent *svc, *timed, *app;
+
+  g_object_set (f->monitor, "timeout-threshold", MINUTES (30), NULL);
+  svc = heartbeat_monitor_declare (f->monitor, "svc", &service, &error);
+  g_assert_no_error (error);
+  timed = heartbeat_monitor_declare (f->monitor, "timed", &own, &error);
+  g_assert_no_error (error);
+  app = register_with (f, "app", &bound);
+  expect_events (f, REGISTERED ("svc"), REGISTERED ("timed"), REGISTERED ("app"));
+  g_assert_true (heartbeat_agent_is_service (svc));
+  g_assert_true (heartbeat_agent_is_service (app));
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (svc), ==, 0);
+  g_assert_cmpint (heartbeat_agent_get_own_timeout_after (svc), ==, 0);
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (timed), ==, MINUTES (40));
+  g_assert_cmpstr (heartbeat_agent_get_status (svc), ==, "waiting");
+
+  beat (f, "svc");
+  beat (f, "timed");
+  expect_events (f, STATE ("svc", NO_HEARTBEAT, HEALTHY), STATE ("timed", NO_HEARTBEAT, HEALTHY));
+  g_assert_cmpstr (heartbeat_agent_get_status (svc), ==, "running");
+
+  /* two hours of beats every 4 s: the default threshold never fires */
+  for (gint64 t = SECONDS (4); t <= HOURS (2); t += SECONDS (4))
+    {
+      check_at (f, T0 + t);
+      beat (f, "svc");
+      beat (f, "app");
+      if (t < MINUTES (40))
+        beat (f, "timed");
+      else if (t == MINUTES (40))
+        expect_events (f, STATE ("timed", HEALTHY, TIMED_OUT), TIMED_OUT ("timed", MINUTES (40)));
+      else
+        expect_no_events (f);
+    }
+  g_assert_cmpint (heartbeat_agent_get_state (svc), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
+  g_assert_cmpint (heartbeat_agent_get_state (app), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
+  g_assert_cmpint (heartbeat_agent_get_state (timed), ==, HEARTBEAT_AGENT_STATE_TIMED_OUT);
+
+  /* a new monitor threshold does not reach a service either */
+  g_object_set (f->monitor, "timeout-threshold", SECONDS (10), NULL);
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (svc), ==, 0);
+  check_at (f, T0 + HOURS (2) + SECONDS (4));
+  beat (f, "svc");
+  beat (f, "app");
+  expect_no_events (f);
+
+  /* a job after all: the threshold counts from its run's start */
+  g_assert_true (heartbeat_monitor_set_service (f->monitor, "svc", FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_false (heartbeat_agent_is_service (svc));
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (svc), ==, SECONDS (10));
+  check_at (f, T0 + HOURS (2) + SECONDS (5));
+  expect_events (f, STATE ("svc", HEALTHY, TIMED_OUT), TIMED_OUT ("svc", HOURS (2) + SECONDS (5)));
+  g_assert_false (heartbeat_monitor_set_service (f->monitor, "nobody", TRUE, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND);
+
+  /* the declaration has the last word: declared again, a service again */
+  g_assert_nonnull (heartbeat_monitor_declare (f->monitor, "svc", &service, NULL));
+  g_assert_true (heartbeat_agent_is_service (svc));
+  g_assert_cmpint (heartbeat_agent_get_timeout_after (svc), ==, 0);
+
+  mark_gone (f, "app");
+  expect_events (f, STATE ("app", HEALTHY, GONE));
+  g_assert_cmpstr (heartbeat_agent_get_status (app), ==, "stopped");
 }
 
 /* Activity learnt of late (a heartbeat file's timestamp) counts from when
@@ -3407,6 +3489,7 @@ main (int   argc,
   ADD_TEST ("/monitor/declared/no-heartbeat-until-first-beat-and-after-timeout",
             test_declared_no_heartbeat_until_first_beat);
   ADD_TEST ("/monitor/timeout/retention", test_timeout_retention);
+  ADD_TEST ("/monitor/timeout/not-for-a-service", test_service_has_no_default_timeout);
   ADD_TEST ("/monitor/gone/removed-after-retention", test_gone_removed_after_retention);
   ADD_TEST ("/monitor/gone/declared-agent-stays", test_gone_declared_stays);
   ADD_TEST ("/monitor/declared/undeclare", test_undeclare);

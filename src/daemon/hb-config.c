@@ -702,18 +702,16 @@ hb_config_apply (const HbConfig   *config,
         .stale_after_usec = declared->stale_after_usec,
         .timeout_after_usec = declared->timeout_after_usec,
         .owner_uid = owner_uid,
+        /* a unit (until hb-units finds a Type=oneshot job) and a program
+         * writing a heartbeat file run until stopped: no run timeout
+         * unless the section sets timeout-threshold= */
+        .service = declared->unit != NULL || declared->heartbeat_file != NULL,
       };
 
       /* A heartbeat file's timeout is how old its timestamp may get: the
-       * stale threshold. A process writing a file runs for as long as it
-       * likes, unless a timeout-threshold says otherwise. */
-      if (declared->heartbeat_file)
-        {
-          if (declared->file_timeout_usec)
-            options.stale_after_usec = declared->file_timeout_usec;
-          if (options.timeout_after_usec == 0)
-            options.timeout_after_usec = HEARTBEAT_THRESHOLD_MAX;
-        }
+       * stale threshold. */
+      if (declared->heartbeat_file && declared->file_timeout_usec)
+        options.stale_after_usec = declared->file_timeout_usec;
       g_autoptr(GError) error = NULL;
 
       if (heartbeat_monitor_declare (monitor, declared->id, &options, &error) == NULL)

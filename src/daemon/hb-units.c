@@ -25,7 +25,14 @@
  *                          is gone or has never beaten, or if the unit
  *                          became active after the agent's last activity,
  *                          so a restart of heartbeatd loses no staleness.
- *   inactive, failed       heartbeat_monitor_mark_gone()
+ *   inactive, failed       heartbeat_monitor_mark_gone(); but an agent that
+ *                          has not run yet (no-heartbeat) stays waiting
+ *                          while its unit is inactive: declared before its
+ *                          unit was started is not gone
+ * Type=                  heartbeat_monitor_set_service(): a Type=oneshot
+ *                          unit is a job, whose run has the run timeout;
+ *                          any other unit is a service, which has none
+ *                          unless its section sets timeout-threshold=
  *   activating, deactivating  no change
  *   MainPID                watched with a pidfd (hb_liveness_watch_pid(), or
  *                          a pidfd of our own without an HbLiveness): the
@@ -53,6 +60,7 @@
  * offers one.
  *
  * Monitor calls: heartbeat_monitor_mark_started(), heartbeat_monitor_mark_gone(),
+ * heartbeat_monitor_set_service(), heartbeat_monitor_mark_idle(),
  * heartbeat_monitor_lookup(), heartbeat_monitor_to_realtime(). Monitor
  * signals: none.
  *
@@ -603,6 +611,10 @@ unit_judge (Unit *unit)
   state = unit->active_state;
   sub = unit->sub_state ? unit->sub_state : "";
   oneshot = unit_is_oneshot (unit);
+  /* a oneshot's run is a job, which the run timeout is for; any other
+   * unit is a service, meant to run until stopped */
+  if (!heartbeat_monitor_set_service (self->monitor, unit->agent_id, !oneshot, &error))
+    return;
   if (oneshot)
     {
       /* its job runs while it is activating (start); it is done when it
@@ -664,6 +676,13 @@ unit_judge (Unit *unit)
           if (!heartbeat_monitor_mark_idle (self->monitor, unit->agent_id, &error))
             g_message ("Cannot mark agent “%s” idle: %s", unit->agent_id, error->message);
         }
+      unit->running = FALSE;
+    }
+  else if (down && strcmp (state, "inactive") == 0 &&
+           heartbeat_agent_get_state (agent) == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+    {
+      /* declared and not started yet (declare, reload, then start): the
+       * agent waits for its first run; nothing went away */
       unit->running = FALSE;
     }
   else if (down)

@@ -1773,7 +1773,10 @@ cmd_show (int argc, char **argv)
   seen = never_beat (agent) ? g_strdup (_("never")) : format_time (dict_uint64 (agent, "last-activity-at-usec"));
   running = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
   stale = heartbeat_duration_format ((gint64) dict_uint64 (agent, "stale-after-usec"));
-  timeout = heartbeat_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"));
+  /* 0: no run timeout, a service (heartbeat_agent_is_service()) */
+  timeout = dict_uint64 (agent, "timeout-after-usec")
+              ? heartbeat_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"))
+              : g_strdup (_("none (a service)"));
   g_variant_lookup (agent, "declared", "b", &declared);
 
   g_print ("%-14s %s\n", _("Agent:"), dict_string (agent, "id"));

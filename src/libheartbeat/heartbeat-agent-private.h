@@ -30,11 +30,12 @@ struct _HeartbeatAgent {
   guint    status_owned : 1;
   guint    stale_is_default : 1;
   guint    timeout_is_default : 1;
+  guint    service : 1;        /* meant to run until stopped: no default run timeout */
   guint32  owner_uid;
   gint32   pid;
   guint64  beats;
   gint64   stale_after;
-  gint64   timeout_after;
+  gint64   timeout_after;  /* the run timeout, or 0 for none */
   gint64   started_at;
   gint64   last_activity_at;
   gint64   mark_at;        /* last stale warning, or the moment it went gone */

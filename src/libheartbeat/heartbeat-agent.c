@@ -7,8 +7,9 @@
 
 #include <string.h>
 
-/* Statuses every agent shares; anything else is copied. */
-static const char *const known_statuses[] = { "running", "idle", "error" };
+/* Statuses every agent shares; anything else is copied. The monitor sets
+ * "waiting" (declared, has not run yet) and "stopped" (gone) itself. */
+static const char *const known_statuses[] = { "running", "idle", "error", "waiting", "stopped" };
 
 /* Registered by hand: G_DEFINE_BOXED_TYPE's transparent-union trick trips
  * -Wpedantic. */
@@ -283,8 +284,9 @@ heartbeat_agent_get_stale_after (const HeartbeatAgent *agent)
  * heartbeat_agent_get_timeout_after:
  * @agent: a #HeartbeatAgent
  *
- * Returns: the agent's effective timeout threshold in µs: its own, or the
- *   monitor's if it has none
+ * Returns: the agent's effective run timeout in µs: its own, or else the
+ *   monitor's #HeartbeatMonitor:timeout-threshold, or 0 if it has none (a
+ *   service without a timeout of its own, see heartbeat_agent_is_service())
  */
 gint64
 heartbeat_agent_get_timeout_after (const HeartbeatAgent *agent)
@@ -385,8 +387,8 @@ heartbeat_agent_get_progress (const HeartbeatAgent *agent,
  * @agent: a #HeartbeatAgent
  *
  * Declared agents (from configuration) are expected to exist: the monitor
- * never removes them on its own, it resets them to
- * %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT instead.
+ * never removes them on its own; a timed-out or gone one stays listed so
+ * until it beats again.
  *
  * Returns: %TRUE if the agent was declared with heartbeat_monitor_declare()
  */
@@ -395,6 +397,26 @@ heartbeat_agent_is_declared (const HeartbeatAgent *agent)
 {
   g_return_val_if_fail (agent != NULL, FALSE);
   return agent->declared;
+}
+
+/**
+ * heartbeat_agent_is_service:
+ * @agent: a #HeartbeatAgent
+ *
+ * A service is meant to run until it is stopped (a systemd service, a
+ * program that writes a heartbeat file, an application bound to its bus
+ * name); other agents are work that ends (a registered run, a job). Only
+ * work that ends gets the monitor's #HeartbeatMonitor:timeout-threshold:
+ * a service has a run timeout only if it was given one of its own, so a
+ * healthy, beating service is never reported timed out.
+ *
+ * Returns: %TRUE if the agent is a service
+ */
+gboolean
+heartbeat_agent_is_service (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, FALSE);
+  return agent->service;
 }
 
 /**

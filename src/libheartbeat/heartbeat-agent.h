@@ -96,6 +96,7 @@ GVariant            *heartbeat_agent_get_metadata        (const HeartbeatAgent *
 gboolean             heartbeat_agent_get_progress        (const HeartbeatAgent *agent,
                                                           double               *progress);
 gboolean             heartbeat_agent_is_declared         (const HeartbeatAgent *agent);
+gboolean             heartbeat_agent_is_service          (const HeartbeatAgent *agent);
 gboolean             heartbeat_agent_is_idle             (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_idle_usec       (const HeartbeatAgent *agent,
                                                           gint64                now);

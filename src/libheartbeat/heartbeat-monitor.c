@@ -353,25 +353,46 @@ emit_state_changed (HeartbeatMonitor   *self,
 
 static const HeartbeatAgentOptions no_options = { 0 };
 
-/* The part of @options a declaration owns: the task and the thresholds.
- * Returns whether that changed the agent. */
+/* The one rule of which work has a run timeout: work that ends (a
+ * registered run, a job) gets the monitor's threshold; a service, meant to
+ * run until stopped, gets none (0) unless it has one of its own. */
+static inline gint64
+default_timeout (HeartbeatMonitor *self,
+                 gboolean          service)
+{
+  return service ? 0 : self->timeout_threshold;
+}
+
+/* When the agent's run times out, or NO_DEADLINE if it has no run timeout. */
+static inline gint64
+timeout_at (const HeartbeatAgent *agent)
+{
+  return agent->timeout_after ? agent->started_at + agent->timeout_after : NO_DEADLINE;
+}
+
+/* The part of @options a declaration owns: the task, the thresholds and
+ * whether the agent is a service. Returns whether that changed the agent. */
 static gboolean
 apply_task_and_thresholds (HeartbeatMonitor            *self,
                            HeartbeatAgent              *agent,
                            const HeartbeatAgentOptions *options)
 {
+  gboolean service = options->service || options->bound_to != NULL;
   gint64 stale_after = options->stale_after_usec ? options->stale_after_usec : self->stale_threshold;
-  gint64 timeout_after = options->timeout_after_usec ? options->timeout_after_usec : self->timeout_threshold;
+  gint64 timeout_after = options->timeout_after_usec ? options->timeout_after_usec
+                                                     : default_timeout (self, service);
 
   if (g_strcmp0 (agent->task_id, options->task_id) == 0 &&
       agent->stale_is_default == (options->stale_after_usec == 0) && agent->stale_after == stale_after &&
-      agent->timeout_is_default == (options->timeout_after_usec == 0) && agent->timeout_after == timeout_after)
+      agent->timeout_is_default == (options->timeout_after_usec == 0) && agent->timeout_after == timeout_after &&
+      agent->service == service)
     return FALSE;
   heartbeat_agent_set_task_id (agent, options->task_id);
   agent->stale_is_default = options->stale_after_usec == 0;
   agent->stale_after = stale_after;
   agent->timeout_is_default = options->timeout_after_usec == 0;
   agent->timeout_after = timeout_after;
+  agent->service = service;
   return TRUE;
 }
 
@@ -421,7 +442,7 @@ static gint64
 compute_deadline (HeartbeatMonitor     *self,
                   const HeartbeatAgent *agent)
 {
-  gint64 timeout_at;
+  gint64 run_ends;
 
   switch ((HeartbeatAgentState) agent->state)
     {
@@ -441,13 +462,13 @@ compute_deadline (HeartbeatMonitor     *self,
   if (agent->idle)
     return NO_DEADLINE;
 
-  timeout_at = agent->started_at + agent->timeout_after;
+  run_ends = timeout_at (agent);
   if (agent->state == HEARTBEAT_AGENT_STATE_ERROR)
-    return timeout_at;
+    return run_ends;
   if (agent->state == HEARTBEAT_AGENT_STATE_STALE)
-    return self->stale_warning_only_once ? timeout_at
-                                         : MIN (timeout_at, agent->mark_at + self->check_interval);
-  return MIN (timeout_at, quiet_since (agent) + agent->stale_after);
+    return self->stale_warning_only_once ? run_ends
+                                         : MIN (run_ends, agent->mark_at + self->check_interval);
+  return MIN (run_ends, quiet_since (agent) + agent->stale_after);
 }
 
 static void
@@ -505,7 +526,7 @@ reschedule_all (HeartbeatMonitor *self)
       if (agent->stale_is_default)
         agent->stale_after = self->stale_threshold;
       if (agent->timeout_is_default)
-        agent->timeout_after = self->timeout_threshold;
+        agent->timeout_after = default_timeout (self, agent->service);
 
       deadline = compute_deadline (self, agent);
       if (deadline != NO_DEADLINE)
@@ -642,15 +663,15 @@ check_agent (HeartbeatMonitor *self,
       return;
     }
 
-  if (!agent->idle && now >= agent->started_at + agent->timeout_after)
+  if (!agent->idle && now >= timeout_at (agent))
     {
-      gint64 timeout_at = agent->started_at + agent->timeout_after;
+      gint64 run_ends = timeout_at (agent);
 
       /* Stale and timeout both due in this run: the timeout wins, with no
        * stale warning, but only at its own place in deadline order. */
-      if (timeout_at > popped)
+      if (run_ends > popped)
         {
-          agent->deadline = timeout_at;
+          agent->deadline = run_ends;
           heartbeat_deadlines_push (&self->deadlines, agent);
           return;
         }
@@ -970,8 +991,8 @@ heartbeat_monitor_register (HeartbeatMonitor            *monitor,
  * @error: return location for a #GError
  *
  * Declares an agent that is expected to exist, as a configuration does. A
- * new agent starts in %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT with no
- * deadlines; its first beat starts its first run. The monitor never
+ * new agent starts in %HEARTBEAT_AGENT_STATE_NO_HEARTBEAT, with the status
+ * `waiting` and no deadlines; its first beat starts its first run. The monitor never
  * removes a declared agent on its own. Declaring an id that exists marks
  * it declared and gives it the task and thresholds of @options (the
  * declaration has the last word on those, at every reload); its owner,
@@ -1011,6 +1032,7 @@ heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
   agent = add_agent (monitor, id, options, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT,
                      monitor_now (monitor));
   agent->declared = TRUE;
+  heartbeat_agent_set_status (agent, "waiting");
   schedule (monitor, agent);
   hold = heartbeat_agent_ref (agent);
   g_signal_emit (monitor, signals[SIGNAL_AGENT_REGISTERED], 0, agent);
@@ -1412,6 +1434,7 @@ heartbeat_monitor_mark_no_heartbeat (HeartbeatMonitor *monitor,
 
   old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT);
   agent->idle = FALSE;
+  heartbeat_agent_set_status (agent, "waiting");
   schedule (monitor, agent);
   emit_state_changed (monitor, agent, old);
   return TRUE;
@@ -1459,7 +1482,7 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
  * beats, registers again or is unregistered, or until
  * #HeartbeatMonitor:retention passes, when it is removed with the reason
  * %HEARTBEAT_UNREGISTER_REASON_GONE; a declared agent stays gone until it
- * beats again.
+ * beats again. Its status becomes `stopped`: nothing runs any more.
  *
  * Returns: %TRUE, or %FALSE with @error set if the id is unknown
  */
@@ -1482,6 +1505,7 @@ heartbeat_monitor_mark_gone (HeartbeatMonitor *monitor,
   old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_GONE);
   agent->mark_at = monitor_now (monitor);
   agent->idle = FALSE;
+  heartbeat_agent_set_status (agent, "stopped");
   schedule (monitor, agent);
   emit_state_changed (monitor, agent, old);
   return TRUE;
@@ -1525,6 +1549,44 @@ heartbeat_monitor_mark_started (HeartbeatMonitor *monitor,
   agent->started_at = at;
   /* leaving idle, if it was, is record_activity()'s to do: it schedules */
   record_activity (monitor, agent, NULL, NULL, FALSE, at);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_set_service:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @service: whether the agent is a service (see heartbeat_agent_is_service())
+ * @error: return location for a #GError
+ *
+ * Says what kind of work the agent is, when a front learns it after the
+ * agent was declared or registered: a systemd unit turns out to be a
+ * `Type=oneshot` job (work that ends, so it gets the monitor's run
+ * timeout) or a service (none, unless the agent has a timeout of its own).
+ * A run in progress keeps its start; only its timeout changes.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_set_service (HeartbeatMonitor *monitor,
+                               const char       *id,
+                               gboolean          service,
+                               GError          **error)
+{
+  HeartbeatAgent *agent;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+  service = !!service;
+  if (agent->service == (guint) service)
+    return TRUE;
+  agent->service = service;
+  if (agent->timeout_is_default)
+    agent->timeout_after = default_timeout (monitor, service);
+  schedule (monitor, agent);
   return TRUE;
 }
 

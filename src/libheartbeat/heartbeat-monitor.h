@@ -105,8 +105,9 @@ const char *heartbeat_unregister_reason_to_string (HeartbeatUnregisterReason rea
  * @task_id: (nullable): what the agent is working on, or %NULL
  * @stale_after_usec: the agent's stale threshold in µs, or 0 for the
  *   monitor's #HeartbeatMonitor:stale-threshold
- * @timeout_after_usec: the agent's timeout threshold in µs, or 0 for the
- *   monitor's #HeartbeatMonitor:timeout-threshold
+ * @timeout_after_usec: the agent's run timeout in µs, or 0 for the default:
+ *   the monitor's #HeartbeatMonitor:timeout-threshold, or none for a
+ *   @service
  * @owner_uid: the uid the agent belongs to; the monitor only counts it (see
  *   heartbeat_monitor_count_owned_by()), fronts decide who may change it
  * @pid: the process behind the agent, or 0; the monitor only records it
@@ -114,6 +115,11 @@ const char *heartbeat_unregister_reason_to_string (HeartbeatUnregisterReason rea
  * @bound_to: (nullable): what the agent's liveness is bound to, as a front
  *   names it (a D-Bus unique name such as `:1.42`), or %NULL; the monitor
  *   only records it, the front marks the agent gone when it goes away
+ * @service: the agent is a service, meant to run until it is stopped (a
+ *   systemd service, a program writing a heartbeat file), not work that
+ *   ends: it has no run timeout unless @timeout_after_usec gives it one.
+ *   An agent with @bound_to is always a service: it lives as long as its
+ *   bus peer. See heartbeat_monitor_set_service().
  *
  * How to register an agent. Zero-initialise it (`{ 0 }`) and set what you
  * need; every field has a meaningful zero.
@@ -126,6 +132,7 @@ typedef struct {
   gint32      pid;
   GVariant   *metadata;
   const char *bound_to;
+  gboolean    service;
 } HeartbeatAgentOptions;
 
 /**
@@ -289,6 +296,10 @@ gboolean          heartbeat_monitor_mark_gone         (HeartbeatMonitor         
 gboolean          heartbeat_monitor_mark_started      (HeartbeatMonitor            *monitor,
                                                        const char                  *id,
                                                        gint64                       started_realtime,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_set_service       (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       gboolean                     service,
                                                        GError                     **error);
 gboolean          heartbeat_monitor_unregister        (HeartbeatMonitor            *monitor,
                                                        const char                  *id,
