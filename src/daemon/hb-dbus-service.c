@@ -42,9 +42,10 @@ static const GDBusErrorEntry hb_dbus_error_entries[] = {
   { HB_DBUS_ERROR_ACCESS_DENIED,    HB_DBUS_ERROR_PREFIX "AccessDenied" },
   { HB_DBUS_ERROR_QUOTA_EXCEEDED,   HB_DBUS_ERROR_PREFIX "QuotaExceeded" },
   { HB_DBUS_ERROR_NOT_SAVED,        HB_DBUS_ERROR_PREFIX "NotSaved" },
+  { HB_DBUS_ERROR_LIMITS_EXCEEDED,  HB_DBUS_ERROR_PREFIX "LimitsExceeded" },
 };
 
-G_STATIC_ASSERT (G_N_ELEMENTS (hb_dbus_error_entries) == HB_DBUS_ERROR_NOT_SAVED + 1);
+G_STATIC_ASSERT (G_N_ELEMENTS (hb_dbus_error_entries) == HB_DBUS_ERROR_LIMITS_EXCEEDED + 1);
 
 /**
  * hb_dbus_error_quark:
@@ -481,6 +482,8 @@ struct _HbDBusService {
   char               *version;
   char               *problem;   /* why the daemon is degraded, or NULL */
   guint               quota;
+  gsize               reply_max_bytes;  /* HB_DBUS_REPLY_MAX_BYTES */
+  gsize               page_max_bytes;   /* HB_DBUS_PAGE_MAX_BYTES */
 
   HbAuthority        *authority;
   HbLiveness         *liveness;
@@ -533,6 +536,162 @@ return_error (GDBusMethodInvocation *invocation,
            g_dbus_method_invocation_get_method_name (invocation),
            g_dbus_method_invocation_get_sender (invocation), error->message);
   g_dbus_method_invocation_return_error_literal (invocation, HB_DBUS_ERROR, code, error->message);
+}
+
+/* ------------------------------------------------------------------ */
+/* Reply sizes                                                         */
+
+/*
+ * A bus disconnects a peer that sends a message larger than its
+ * max_message_size (32 MiB on the system bus by default), and a daemon
+ * that is disconnected loses its name. So no reply may be larger than
+ * reply_max_bytes (HB_DBUS_REPLY_MAX_BYTES), and ListAgentsPage fills a
+ * page up to page_max_bytes only. Sizes are counted as the D-Bus
+ * marshalling lays the values out (with its alignment padding), which is
+ * not GVariant's serialization: an a{sv} of small values takes about
+ * twice as many bytes on the bus.
+ */
+
+/* What a reply's header may take besides its body: the fixed 16 bytes
+ * and the reply-serial, destination and sender (unique names, at most
+ * 255 bytes each) and signature fields, with their padding. */
+#define REPLY_HEADER_ALLOWANCE 1024
+
+static gsize
+wire_align (gsize offset,
+            gsize alignment)
+{
+  return (offset + alignment - 1) & ~(alignment - 1);
+}
+
+/* The alignment of a value of @type in a D-Bus message. */
+static gsize
+wire_alignment (const GVariantType *type)
+{
+  switch (g_variant_type_peek_string (type)[0])
+    {
+    case 'y': case 'g': case 'v':
+      return 1;
+    case 'n': case 'q':
+      return 2;
+    case 'x': case 't': case 'd': case '(': case '{':
+      return 8;
+    default:  /* b i u h s o a, and m, which D-Bus has not */
+      return 4;
+    }
+}
+
+/* The size of one element of a fixed-size basic @type, or 0. */
+static gsize
+wire_fixed_size (const GVariantType *type)
+{
+  switch (g_variant_type_peek_string (type)[0])
+    {
+    case 'y':
+      return 1;
+    case 'n': case 'q':
+      return 2;
+    case 'b': case 'i': case 'u': case 'h':
+      return 4;
+    case 'x': case 't': case 'd':
+      return 8;
+    default:
+      return 0;
+    }
+}
+
+/* Where @value ends in a message body when it is laid out from byte
+ * @offset of the body (the body starts 8-aligned). */
+static gsize
+wire_end (GVariant *value,
+          gsize     offset)
+{
+  const GVariantType *type = g_variant_get_type (value);
+  gsize fixed = wire_fixed_size (type);
+
+  if (fixed != 0)
+    return wire_align (offset, fixed) + fixed;
+
+  switch (g_variant_classify (value))
+    {
+    case G_VARIANT_CLASS_STRING:
+    case G_VARIANT_CLASS_OBJECT_PATH:
+      {
+        gsize length = 0;
+
+        g_variant_get_string (value, &length);
+        return wire_align (offset, 4) + 4 + length + 1;
+      }
+    case G_VARIANT_CLASS_SIGNATURE:
+      {
+        gsize length = 0;
+
+        g_variant_get_string (value, &length);
+        return offset + 1 + length + 1;
+      }
+    case G_VARIANT_CLASS_VARIANT:
+      {
+        g_autoptr(GVariant) child = g_variant_get_variant (value);
+
+        offset += 1 + strlen (g_variant_get_type_string (child)) + 1;
+        return wire_end (child, offset);
+      }
+    case G_VARIANT_CLASS_ARRAY:
+    case G_VARIANT_CLASS_MAYBE:
+      {
+        const GVariantType *element = g_variant_type_element (type);
+        gsize n = g_variant_n_children (value);
+        gsize element_size = wire_fixed_size (element);
+
+        offset = wire_align (offset, 4) + 4;
+        offset = wire_align (offset, wire_alignment (element));
+        if (element_size != 0)
+          return offset + n * element_size;
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+
+            offset = wire_end (child, offset);
+          }
+        return offset;
+      }
+    case G_VARIANT_CLASS_TUPLE:
+    case G_VARIANT_CLASS_DICT_ENTRY:
+      {
+        gsize n = g_variant_n_children (value);
+
+        offset = wire_align (offset, 8);
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+
+            offset = wire_end (child, offset);
+          }
+        return offset;
+      }
+    default:
+      g_assert_not_reached ();
+    }
+  return offset;
+}
+
+/* A byte limit from the environment (for tests), or @fallback. */
+static gsize
+limit_from_environment (const char *variable,
+                        gsize       fallback)
+{
+  const char *text = g_getenv (variable);
+  guint64 value = 0;
+  g_autoptr(GError) error = NULL;
+
+  if (text == NULL)
+    return fallback;
+  if (!g_ascii_string_to_unsigned (text, 10, 1024, G_MAXUINT32, &value, &error))
+    {
+      g_warning ("Ignoring $%s: %s", variable, error->message);
+      return fallback;
+    }
+  return (gsize) value;
 }
 
 /* ------------------------------------------------------------------ */
@@ -625,11 +784,14 @@ hb_dbus_service_describe_agent (HbDBusService  *service,
 }
 
 /* The monitor's status with its x durations as the interface's t, plus the
- * version. Keys the monitor adds later pass through. */
+ * version, with @ids as its `agents` (or the monitor's list if NULL).
+ * Keys the monitor adds later pass through. */
 static GVariant *
-describe_status (HbDBusService *self)
+build_status (HbDBusService *self,
+              GVariant      *status,
+              GVariant      *ids,
+              gboolean       truncated)
 {
-  g_autoptr(GVariant) status = g_variant_ref_sink (heartbeat_monitor_get_status (self->monitor));
   g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   GVariantIter iter;
   const char *key;
@@ -640,16 +802,60 @@ describe_status (HbDBusService *self)
     {
       g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
 
-      if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+      if (ids && strcmp (key, "agents") == 0)
+        g_variant_builder_add (&builder, "{sv}", key, ids);
+      else if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
         g_variant_builder_add (&builder, "{sv}", key,
                                g_variant_new_uint64 (nonnegative (g_variant_get_int64 (value))));
       else
         g_variant_builder_add (&builder, "{sv}", key, value);
     }
+  g_variant_builder_add (&builder, "{sv}", "agents-truncated", g_variant_new_boolean (truncated));
   g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (self->version));
   g_variant_builder_add (&builder, "{sv}", "started-at-usec", g_variant_new_uint64 (nonnegative (hb_host_process_started_at ())));
   g_variant_builder_add (&builder, "{sv}", "problem", g_variant_new_string (self->problem ? self->problem : ""));
   return g_variant_builder_end (&builder);
+}
+
+/* The status as GetStatus replies it: when the ids of every agent would
+ * take the reply past reply_max_bytes, `agents` lists the first ones that
+ * fit and `agents-truncated` is true. */
+static GVariant *
+describe_status (HbDBusService *self)
+{
+  g_autoptr(GVariant) status = g_variant_ref_sink (heartbeat_monitor_get_status (self->monitor));
+  g_autoptr(GVariant) ids = g_variant_lookup_value (status, "agents", G_VARIANT_TYPE_STRING_ARRAY);
+  g_autoptr(GVariant) without_ids = NULL;
+  g_auto(GVariantBuilder) fitting = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_STRING_ARRAY);
+  gsize rest, offset;
+  gsize n;
+
+  if (ids == NULL)
+    return build_status (self, status, NULL, FALSE);
+
+  /* the reply as a tuple, without the ids (an empty `as` in their place) */
+  without_ids = g_variant_ref_sink (g_variant_new_tuple ((GVariant *[]) {
+    build_status (self, status, g_variant_new_strv (NULL, 0), FALSE) }, 1));
+  rest = REPLY_HEADER_ALLOWANCE + wire_end (without_ids, 0);
+  if (rest + wire_end (ids, 0) <= self->reply_max_bytes)
+    return build_status (self, status, NULL, FALSE);
+
+  /* the ids sit 8-aligned at worst; count them from there */
+  offset = 4;
+  n = g_variant_n_children (ids);
+  for (gsize i = 0; i < n; i++)
+    {
+      const char *id = NULL;
+      gsize end;
+
+      g_variant_get_child (ids, i, "&s", &id);
+      end = wire_align (offset, 4) + 4 + strlen (id) + 1;
+      if (rest + 8 + end > self->reply_max_bytes)
+        break;
+      g_variant_builder_add (&fitting, "s", id);
+      offset = end;
+    }
+  return build_status (self, status, g_variant_builder_end (&fitting), TRUE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1412,6 +1618,10 @@ handle_get_history (HbDBusService         *self,
                                            g_variant_new ("(@a(ts))", heartbeat_agent_get_history (agent)));
 }
 
+/* ListAgents: every agent in one reply, unless that reply would be larger
+ * than reply_max_bytes, when it fails with LimitsExceeded: a bus drops a
+ * peer that sends more than it carries, so the list is measured as it is
+ * built, never sent too large. */
 static void
 handle_list_agents (HbDBusService         *self,
                     GDBusMethodInvocation *invocation)
@@ -1420,11 +1630,123 @@ handle_list_agents (HbDBusService         *self,
   g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
   gint64 now = heartbeat_monitor_get_time (self->monitor);
   gint64 realtime_offset = heartbeat_monitor_to_realtime (self->monitor, 0);
+  gsize offset = 4;  /* the array's length; its a{sv} elements are 4-aligned */
 
   for (guint i = 0; i < agents->len; i++)
-    g_variant_builder_add_value (&builder, describe_agent (self, agents->pdata[i], now, realtime_offset));
+    {
+      g_autoptr(GVariant) agent = g_variant_ref_sink (describe_agent (self, agents->pdata[i], now, realtime_offset));
+
+      offset = wire_end (agent, offset);
+      if (REPLY_HEADER_ALLOWANCE + offset > self->reply_max_bytes)
+        {
+          g_autoptr(GError) error =
+            g_error_new (HB_DBUS_ERROR, HB_DBUS_ERROR_LIMITS_EXCEEDED,
+                         "The %u agents do not fit in one reply of at most %" G_GSIZE_FORMAT
+                         " bytes; list them with ListAgentsPage",
+                         agents->len, self->reply_max_bytes);
+
+          return_error (invocation, error);
+          return;
+        }
+      g_variant_builder_add_value (&builder, agent);
+    }
   g_dbus_method_invocation_return_value (invocation,
                                          g_variant_new ("(@aa{sv})", g_variant_builder_end (&builder)));
+}
+
+static const Field list_page_options[] = {
+  { "after", "s" },
+  { "limit", "u" },
+};
+
+/* ListAgentsPage: the agents after `after` in id order, at most `limit`
+ * of them, stopping before the one that would take the reply past
+ * page_max_bytes (the first always goes), and the id to continue after,
+ * or "" at the end of the list. */
+static void
+handle_list_agents_page (HbDBusService         *self,
+                         GDBusMethodInvocation *invocation,
+                         GVariant              *parameters)
+{
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GPtrArray) agents = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  const char *after = "";
+  guint32 limit = G_MAXUINT32;
+  gint64 now, realtime_offset;
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+  gsize offset = 4;
+  guint lo, hi, i, n = 0;
+
+  g_variant_get (parameters, "(@a{sv})", &options);
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
+
+      if (!check_field (list_page_options, G_N_ELEMENTS (list_page_options), "option", key, value, &error))
+        break;
+      if (strcmp (key, "after") == 0)
+        {
+          after = g_variant_get_string (value, NULL);
+          if (after[0] != '\0' && !heartbeat_id_is_valid (after, &error))
+            break;
+        }
+      else if (strcmp (key, "limit") == 0)
+        {
+          limit = g_variant_get_uint32 (value);
+          if (limit == 0)
+            {
+              g_set_error_literal (&error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+                                   "The option “limit” must be at least 1");
+              break;
+            }
+        }
+    }
+  if (error)
+    {
+      return_error (invocation, error);
+      return;
+    }
+
+  agents = heartbeat_monitor_list_agents (self->monitor);
+  now = heartbeat_monitor_get_time (self->monitor);
+  realtime_offset = heartbeat_monitor_to_realtime (self->monitor, 0);
+
+  /* the first agent whose id sorts after `after` (the list is sorted) */
+  lo = 0;
+  hi = agents->len;
+  while (lo < hi)
+    {
+      guint mid = lo + (hi - lo) / 2;
+
+      if (strcmp (heartbeat_agent_get_id (agents->pdata[mid]), after) <= 0)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+
+  for (i = lo; i < agents->len && n < limit; i++)
+    {
+      g_autoptr(GVariant) agent = g_variant_ref_sink (describe_agent (self, agents->pdata[i], now, realtime_offset));
+      gsize end = wire_end (agent, offset);
+
+      /* room for `next`, an id of at most HEARTBEAT_ID_MAX_LENGTH bytes */
+      if (n > 0 &&
+          REPLY_HEADER_ALLOWANCE + wire_align (end, 4) + 4 + HEARTBEAT_ID_MAX_LENGTH + 1 > self->page_max_bytes)
+        break;
+      g_variant_builder_add_value (&builder, agent);
+      offset = end;
+      n++;
+    }
+  g_dbus_method_invocation_return_value (invocation,
+                                         g_variant_new ("(@aa{sv}s)", g_variant_builder_end (&builder),
+                                                        i < agents->len
+                                                          ? heartbeat_agent_get_id (agents->pdata[i - 1])
+                                                          : ""));
 }
 
 static void
@@ -1454,6 +1776,8 @@ method_call (GDBusConnection       *connection,
     handle_get_agent (self, invocation, parameters);
   else if (strcmp (method_name, "ListAgents") == 0)
     handle_list_agents (self, invocation);
+  else if (strcmp (method_name, "ListAgentsPage") == 0)
+    handle_list_agents_page (self, invocation, parameters);
   else if (strcmp (method_name, "GetHistory") == 0)
     handle_get_history (self, invocation, parameters);
   else if (strcmp (method_name, "GetStatus") == 0)
@@ -1967,6 +2291,8 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
   self->monitor = g_object_ref (monitor);
   self->connection = g_object_ref (connection);
   self->version = g_strdup (version);
+  self->reply_max_bytes = limit_from_environment ("HB_DBUS_REPLY_MAX_BYTES", HB_DBUS_REPLY_MAX_BYTES);
+  self->page_max_bytes = limit_from_environment ("HB_DBUS_PAGE_MAX_BYTES", HB_DBUS_PAGE_MAX_BYTES);
   self->shared = shared_new (monitor);
   self->authority = hb_authority_new (connection);
   self->liveness = hb_liveness_new (monitor, connection);

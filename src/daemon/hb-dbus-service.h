@@ -26,6 +26,30 @@ G_BEGIN_DECLS
 #define HB_DBUS_DEFAULT_QUOTA 1024
 
 /**
+ * HB_DBUS_REPLY_MAX_BYTES:
+ *
+ * The largest reply the service sends, header included, as the D-Bus
+ * marshalling counts it: 16 MiB, half the system bus's default
+ * `max_message_size` (32 MiB), since a bus disconnects a peer that sends
+ * a larger message. ListAgents fails with LimitsExceeded rather than send
+ * more, and GetStatus shortens its `agents` list to fit. Tests lower it
+ * with the environment variable `HB_DBUS_REPLY_MAX_BYTES` (bytes, read
+ * once at start; not for production use).
+ */
+#define HB_DBUS_REPLY_MAX_BYTES (16u * 1024 * 1024)
+
+/**
+ * HB_DBUS_PAGE_MAX_BYTES:
+ *
+ * The byte budget of one ListAgentsPage reply: 8 MiB. A page stops before
+ * the agent that would take it over the budget (its first agent is always
+ * sent: one agent is at most about 60 KiB). Tests lower it with the
+ * environment variable `HB_DBUS_PAGE_MAX_BYTES` (bytes, read once at
+ * start; not for production use).
+ */
+#define HB_DBUS_PAGE_MAX_BYTES (8u * 1024 * 1024)
+
+/**
  * HbDBusError:
  * @HB_DBUS_ERROR_NOT_FOUND: no agent has that id
  *   (`org.heartbeat.Monitor1.Error.NotFound`).
@@ -45,6 +69,10 @@ G_BEGIN_DECLS
  * @HB_DBUS_ERROR_NOT_SAVED: the change could not be written to the state
  *   directory (a full or read-only disk), so it was not made
  *   (`org.heartbeat.Monitor1.Error.NotSaved`).
+ * @HB_DBUS_ERROR_LIMITS_EXCEEDED: the reply would be larger than a D-Bus
+ *   message may be (%HB_DBUS_REPLY_MAX_BYTES), so it was not sent: the
+ *   caller lists the agents with ListAgentsPage instead
+ *   (`org.heartbeat.Monitor1.Error.LimitsExceeded`).
  *
  * Named errors of the interface, org.heartbeat.Monitor1.Error.*. The
  * domain is registered with g_dbus_error_register_error_domain(), so
@@ -57,6 +85,7 @@ typedef enum {
   HB_DBUS_ERROR_ACCESS_DENIED,
   HB_DBUS_ERROR_QUOTA_EXCEEDED,
   HB_DBUS_ERROR_NOT_SAVED,
+  HB_DBUS_ERROR_LIMITS_EXCEEDED,
 } HbDBusError;
 
 #define HB_DBUS_ERROR (hb_dbus_error_quark ())
