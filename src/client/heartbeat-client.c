@@ -18,6 +18,7 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <string.h>
 #include <unistd.h>
 
 #define CALL_TIMEOUT_MS 25000
@@ -29,6 +30,7 @@ static const GDBusErrorEntry error_entries[] = {
   { HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED,    "org.heartbeat.Monitor1.Error.AccessDenied" },
   { HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED,   "org.heartbeat.Monitor1.Error.QuotaExceeded" },
   { HEARTBEAT_CLIENT_ERROR_NOT_SAVED,        "org.heartbeat.Monitor1.Error.NotSaved" },
+  { HEARTBEAT_CLIENT_ERROR_LIMITS_EXCEEDED,  "org.heartbeat.Monitor1.Error.LimitsExceeded" },
 };
 
 /**
@@ -61,6 +63,7 @@ struct _HeartbeatClient {
   char       *daemon_owner;      /* unique name, or NULL */
   gboolean    daemon_running;
   gboolean    watch_reported;    /* the name watcher reported once */
+  gboolean    interactive;       /* allow interactive authorization of changes */
 };
 
 enum {
@@ -81,6 +84,7 @@ enum {
   PROP_0,
   PROP_DAEMON_RUNNING,
   PROP_CONNECTION,
+  PROP_INTERACTIVE,
   N_PROPS
 };
 
@@ -131,6 +135,23 @@ dict_or_empty (GVariant *dict)
 /* ------------------------------------------------------------------ */
 /* The one place that calls the daemon                                 */
 
+/* The calls that change an agent are the ones the daemon may ask polkit
+ * about; only they carry ALLOW_INTERACTIVE_AUTHORIZATION, and only when
+ * the application asked for it (heartbeat_client_set_interactive()). */
+static GDBusCallFlags
+call_flags (HeartbeatClient *self,
+            const char      *method)
+{
+  static const char *const changes[] = { "Register", "Beat", "MarkIdle", "Unregister" };
+
+  if (!self->interactive)
+    return G_DBUS_CALL_FLAGS_NONE;
+  for (guint i = 0; i < G_N_ELEMENTS (changes); i++)
+    if (strcmp (method, changes[i]) == 0)
+      return G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
+  return G_DBUS_CALL_FLAGS_NONE;
+}
+
 static GVariant *
 call_sync (HeartbeatClient *self,
            const char      *method,
@@ -145,7 +166,7 @@ call_sync (HeartbeatClient *self,
                                        HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
                                        HEARTBEAT_CLIENT_INTERFACE, method, parameters,
                                        reply_type ? G_VARIANT_TYPE (reply_type) : NULL,
-                                       G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, error);
+                                       call_flags (self, method), CALL_TIMEOUT_MS, cancellable, error);
   if (reply == NULL)
     translate_error (error);
   return reply;
@@ -187,7 +208,7 @@ call_async (HeartbeatClient    *self,
                           HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
                           HEARTBEAT_CLIENT_INTERFACE, method, parameters,
                           reply_type ? G_VARIANT_TYPE (reply_type) : NULL,
-                          G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, cancellable, on_call_reply, task);
+                          call_flags (self, method), CALL_TIMEOUT_MS, cancellable, on_call_reply, task);
 }
 
 /* The reply (a tuple), or NULL with @error set. */
@@ -212,26 +233,6 @@ first_child (GVariant *reply)
   child = g_variant_get_child_value (reply, 0);
   g_variant_unref (reply);
   return child;
-}
-
-static GPtrArray *
-agent_infos_from_list (GVariant *list)
-{
-  GPtrArray *infos;
-  GVariantIter iter;
-  GVariant *dict;
-
-  if (list == NULL)
-    return NULL;
-  infos = g_ptr_array_new_with_free_func (g_object_unref);
-  g_variant_iter_init (&iter, list);
-  while ((dict = g_variant_iter_next_value (&iter)))
-    {
-      g_ptr_array_add (infos, heartbeat_agent_info_new (dict));
-      g_variant_unref (dict);
-    }
-  g_variant_unref (list);
-  return infos;
 }
 
 static HeartbeatAgentInfo *
@@ -681,7 +682,7 @@ heartbeat_client_unregister_finish (HeartbeatClient *client,
 }
 
 /* ------------------------------------------------------------------ */
-/* GetAgent, ListAgents, GetStatus                                     */
+/* GetAgent                                                            */
 
 /**
  * heartbeat_client_get_agent:
@@ -763,10 +764,247 @@ heartbeat_client_get_agent_info_finish (HeartbeatClient *client,
                                                          "GetAgent", error)));
 }
 
+/* ------------------------------------------------------------------ */
+/* Listing the agents, a page at a time                                */
+
+/*
+ * One reply cannot carry every agent (each may have 16 KiB of metadata,
+ * and a bus drops a message over its limit), so the daemon lists them in
+ * pages (ListAgentsPage, each under 8 MiB) and the client asks for page
+ * after page until `next` is empty. A daemon from before ListAgentsPage
+ * answers UnknownMethod to the first page: the client then asks it for
+ * ListAgents, as it did before.
+ */
+
+typedef struct {
+  GPtrArray *agents;   /* GVariant a{sv}, every agent listed so far */
+  char      *after;    /* the id the next page starts after */
+  gboolean   first;    /* no page came yet */
+} Listing;
+
+static Listing *
+listing_new (void)
+{
+  Listing *listing = g_new0 (Listing, 1);
+
+  listing->agents = g_ptr_array_new_with_free_func ((GDestroyNotify) g_variant_unref);
+  listing->after = g_strdup ("");
+  listing->first = TRUE;
+  return listing;
+}
+
+static void
+listing_free (Listing *listing)
+{
+  g_ptr_array_unref (listing->agents);
+  g_free (listing->after);
+  g_free (listing);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Listing, listing_free)
+
+static GVariant *
+listing_page_parameters (Listing *listing)
+{
+  g_auto(GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  if (listing->after[0] != '\0')
+    g_variant_builder_add (&options, "{sv}", "after", g_variant_new_string (listing->after));
+  return g_variant_new ("(@a{sv})", g_variant_builder_end (&options));
+}
+
+static void
+listing_take_agents (Listing  *listing,
+                     GVariant *agents)
+{
+  GVariantIter iter;
+  GVariant *agent;
+
+  g_variant_iter_init (&iter, agents);
+  while ((agent = g_variant_iter_next_value (&iter)))
+    g_ptr_array_add (listing->agents, agent);
+}
+
+/* Takes a ListAgentsPage reply (consumed): sets *@done at the end of the
+ * list. A daemon whose pages do not move forward is an error, not a loop. */
+static gboolean
+listing_take_page (Listing   *listing,
+                   GVariant  *reply,
+                   gboolean  *done,
+                   GError   **error)
+{
+  g_autoptr(GVariant) owned = reply;
+  g_autoptr(GVariant) agents = NULL;
+  const char *next = NULL;
+
+  g_variant_get (reply, "(@aa{sv}&s)", &agents, &next);
+  listing->first = FALSE;
+  listing_take_agents (listing, agents);
+  *done = next[0] == '\0';
+  if (*done)
+    return TRUE;
+  if (strcmp (next, listing->after) <= 0)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "heartbeatd's list of agents went back from “%s” to “%s”", listing->after, next);
+      return FALSE;
+    }
+  g_free (listing->after);
+  listing->after = g_strdup (next);
+  return TRUE;
+}
+
+/* Whether @error says the daemon has no ListAgentsPage (one from before
+ * it), which only the first page can tell. */
+static gboolean
+listing_falls_back (Listing      *listing,
+                    const GError *error)
+{
+  return listing->first && g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD);
+}
+
+static GVariant *
+listing_to_variant (Listing *listing)
+{
+  return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT,
+                                                  (GVariant **) listing->agents->pdata,
+                                                  listing->agents->len));
+}
+
+static GPtrArray *
+listing_to_infos (Listing *listing)
+{
+  GPtrArray *infos = g_ptr_array_new_full (listing->agents->len, g_object_unref);
+
+  for (guint i = 0; i < listing->agents->len; i++)
+    g_ptr_array_add (infos, heartbeat_agent_info_new (listing->agents->pdata[i]));
+  return infos;
+}
+
+static Listing *
+list_sync (HeartbeatClient *self,
+           GCancellable    *cancellable,
+           GError         **error)
+{
+  g_autoptr(Listing) listing = listing_new ();
+  gboolean done = FALSE;
+
+  while (!done)
+    {
+      g_autoptr(GError) local_error = NULL;
+      GVariant *reply = call_sync (self, "ListAgentsPage", listing_page_parameters (listing),
+                                   "(aa{sv}s)", cancellable, &local_error);
+
+      if (reply == NULL && listing_falls_back (listing, local_error))
+        {
+          g_autoptr(GVariant) agents = first_child (call_sync (self, "ListAgents", NULL, "(aa{sv})",
+                                                               cancellable, error));
+
+          if (agents == NULL)
+            return NULL;
+          listing_take_agents (listing, agents);
+          break;
+        }
+      if (reply == NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return NULL;
+        }
+      if (!listing_take_page (listing, reply, &done, error))
+        return NULL;
+    }
+  return g_steal_pointer (&listing);
+}
+
+/* the source tag of a listing's task */
+static int list_source_tag;
+
+static void list_next_page (GTask *task);
+
+static void
+on_list_agents_reply (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Listing *listing = g_task_get_task_data (task);
+  GError *error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_autoptr(GVariant) agents = NULL;
+
+  if (reply == NULL)
+    {
+      translate_error (&error);
+      g_task_return_error (task, error);
+      return;
+    }
+  agents = g_variant_get_child_value (reply, 0);
+  listing_take_agents (listing, agents);
+  g_task_return_pointer (task, listing_to_infos (listing), (GDestroyNotify) g_ptr_array_unref);
+}
+
+static void
+on_list_page_reply (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  Listing *listing = g_task_get_task_data (task);
+  GError *error = NULL;
+  GVariant *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  gboolean done = FALSE;
+
+  if (reply == NULL)
+    {
+      translate_error (&error);
+      if (listing_falls_back (listing, error))
+        {
+          GCancellable *cancellable = g_task_get_cancellable (task);
+
+          g_clear_error (&error);
+          g_dbus_connection_call (G_DBUS_CONNECTION (source),
+                                  HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                                  HEARTBEAT_CLIENT_INTERFACE, "ListAgents", NULL,
+                                  G_VARIANT_TYPE ("(aa{sv})"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS,
+                                  cancellable, on_list_agents_reply, g_steal_pointer (&task));
+          return;
+        }
+      g_task_return_error (task, error);
+      return;
+    }
+  if (!listing_take_page (listing, reply, &done, &error))
+    g_task_return_error (task, error);
+  else if (done)
+    g_task_return_pointer (task, listing_to_infos (listing), (GDestroyNotify) g_ptr_array_unref);
+  else
+    list_next_page (g_steal_pointer (&task));
+}
+
+/* Asks for the next page; takes @task. */
+static void
+list_next_page (GTask *task)
+{
+  HeartbeatClient *self = g_task_get_source_object (task);
+  Listing *listing = g_task_get_task_data (task);
+
+  g_dbus_connection_call (g_dbus_proxy_get_connection (self->proxy),
+                          HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                          HEARTBEAT_CLIENT_INTERFACE, "ListAgentsPage", listing_page_parameters (listing),
+                          G_VARIANT_TYPE ("(aa{sv}s)"), G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS,
+                          g_task_get_cancellable (task), on_list_page_reply, task);
+}
+
 /**
  * heartbeat_client_list_agents:
  * @client: a #HeartbeatClient
  * @error: return location for a #GError
+ *
+ * Describes every agent. The list is asked for a page at a time
+ * (org.heartbeat.Monitor1.ListAgentsPage, each page under 8 MiB), so it
+ * works however many agents there are, where a single ListAgents reply
+ * could be too large for the bus; a daemon without ListAgentsPage is
+ * asked for ListAgents. An agent registered or removed while the pages
+ * are read may or may not be listed; every other agent is listed once.
  *
  * Returns: (transfer full) (nullable): every agent, an `aa{sv}` sorted by
  *   id, or %NULL with @error set
@@ -775,8 +1013,11 @@ GVariant *
 heartbeat_client_list_agents (HeartbeatClient *client,
                               GError         **error)
 {
+  g_autoptr(Listing) listing = NULL;
+
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
-  return first_child (call_sync (client, "ListAgents", NULL, "(aa{sv})", NULL, error));
+  listing = list_sync (client, NULL, error);
+  return listing ? listing_to_variant (listing) : NULL;
 }
 
 /**
@@ -784,6 +1025,9 @@ heartbeat_client_list_agents (HeartbeatClient *client,
  * @client: a #HeartbeatClient
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
+ *
+ * Describes every agent, a page at a time like
+ * heartbeat_client_list_agents().
  *
  * Returns: (transfer container) (element-type HeartbeatAgentInfo): every agent
  *   (the array frees its elements),
@@ -794,19 +1038,22 @@ heartbeat_client_list_agent_infos (HeartbeatClient *client,
                                    GCancellable    *cancellable,
                                    GError         **error)
 {
+  g_autoptr(Listing) listing = NULL;
+
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), NULL);
-  return agent_infos_from_list (first_child (call_sync (client, "ListAgents", NULL, "(aa{sv})",
-                                                        cancellable, error)));
+  listing = list_sync (client, cancellable, error);
+  return listing ? listing_to_infos (listing) : NULL;
 }
 
 /**
  * heartbeat_client_list_agent_infos_async:
  * @client: a #HeartbeatClient
  * @cancellable: (nullable): a #GCancellable
- * @callback: (scope async): called when the daemon answered
+ * @callback: (scope async): called when every page came
  * @user_data: (closure): data for @callback
  *
- * Describes every agent.
+ * Describes every agent, a page at a time like
+ * heartbeat_client_list_agents().
  */
 void
 heartbeat_client_list_agent_infos_async (HeartbeatClient    *client,
@@ -814,9 +1061,14 @@ heartbeat_client_list_agent_infos_async (HeartbeatClient    *client,
                                          GAsyncReadyCallback callback,
                                          gpointer            user_data)
 {
+  GTask *task;
+
   g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
-  call_async (client, "ListAgents", NULL, "(aa{sv})",
-              cancellable, callback, user_data);
+  task = g_task_new (client, cancellable, callback, user_data);
+  g_task_set_source_tag (task, &list_source_tag);
+  g_task_set_name (task, "ListAgentsPage");
+  g_task_set_task_data (task, listing_new (), (GDestroyNotify) listing_free);
+  list_next_page (task);
 }
 
 /**
@@ -834,9 +1086,13 @@ heartbeat_client_list_agent_infos_finish (HeartbeatClient *client,
                                           GAsyncResult    *result,
                                           GError         **error)
 {
-  return agent_infos_from_list (first_child (call_finish (client, result,
-                                                          "ListAgents", error)));
+  g_return_val_if_fail (g_task_is_valid (result, client), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == &list_source_tag, NULL);
+  return g_task_propagate_pointer (G_TASK (result), error);
 }
+
+/* ------------------------------------------------------------------ */
+/* GetStatus, GetHistory                                               */
 
 /**
  * heartbeat_client_get_status:
@@ -1010,6 +1266,50 @@ heartbeat_client_get_daemon_running (HeartbeatClient *client)
 {
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
   return client->daemon_running;
+}
+
+/**
+ * heartbeat_client_set_interactive:
+ * @client: a #HeartbeatClient
+ * @interactive: whether the calls that change agents may wait for the
+ *   user to authenticate
+ *
+ * Sets #HeartbeatClient:interactive. When it is %TRUE, the calls that
+ * change an agent (register, beat, mark idle, unregister, sync or async)
+ * carry the D-Bus flag ALLOW_INTERACTIVE_AUTHORIZATION
+ * (%G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION): when the agent
+ * belongs to another uid, heartbeatd then lets polkit ask the user for a
+ * password (an authentication dialog or agent) instead of failing at once
+ * with %HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED. Such a call may take as long
+ * as the user takes to answer, so set it only in an application with a
+ * user in front of it, typically after a call failed with
+ * %HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED. Calls that only read never ask.
+ * %FALSE by default.
+ */
+void
+heartbeat_client_set_interactive (HeartbeatClient *client,
+                                  gboolean         interactive)
+{
+  g_return_if_fail (HEARTBEAT_IS_CLIENT (client));
+
+  interactive = !!interactive;
+  if (client->interactive == interactive)
+    return;
+  client->interactive = interactive;
+  g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_INTERACTIVE]);
+}
+
+/**
+ * heartbeat_client_get_interactive:
+ * @client: a #HeartbeatClient
+ *
+ * Returns: the #HeartbeatClient:interactive property
+ */
+gboolean
+heartbeat_client_get_interactive (HeartbeatClient *client)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  return client->interactive;
 }
 
 static void
@@ -1378,6 +1678,27 @@ heartbeat_client_get_property (GObject    *object,
     case PROP_CONNECTION:
       g_value_set_object (value, self->proxy ? g_dbus_proxy_get_connection (self->proxy) : NULL);
       break;
+    case PROP_INTERACTIVE:
+      g_value_set_boolean (value, self->interactive);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+heartbeat_client_set_property (GObject      *object,
+                               guint         prop_id,
+                               const GValue *value,
+                               GParamSpec   *pspec)
+{
+  HeartbeatClient *self = HEARTBEAT_CLIENT (object);
+
+  switch (prop_id)
+    {
+    case PROP_INTERACTIVE:
+      heartbeat_client_set_interactive (self, g_value_get_boolean (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1405,6 +1726,7 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
 
   object_class->dispose = heartbeat_client_dispose;
   object_class->get_property = heartbeat_client_get_property;
+  object_class->set_property = heartbeat_client_set_property;
 
   /**
    * HeartbeatClient:daemon-running:
@@ -1423,6 +1745,20 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
   properties[PROP_CONNECTION] =
     g_param_spec_object ("connection", NULL, NULL, G_TYPE_DBUS_CONNECTION,
                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+  /**
+   * HeartbeatClient:interactive:
+   *
+   * Whether the calls that change an agent (register, beat, mark idle,
+   * unregister) allow interactive authorization: with %TRUE, heartbeatd
+   * may have polkit ask the user to authenticate before it changes an
+   * agent of another uid, and the call waits for the answer; with %FALSE
+   * (the default) such a call fails at once with
+   * %HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED. See
+   * heartbeat_client_set_interactive().
+   */
+  properties[PROP_INTERACTIVE] =
+    g_param_spec_boolean ("interactive", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**

@@ -31,6 +31,10 @@ G_BEGIN_DECLS
  *   connection was closed (a client-side error)
  * @HEARTBEAT_CLIENT_ERROR_NOT_SAVED: the daemon could not write the change
  *   to disk, so it did not make it (`org.heartbeat.Monitor1.Error.NotSaved`)
+ * @HEARTBEAT_CLIENT_ERROR_LIMITS_EXCEEDED: the reply would have been larger
+ *   than one D-Bus message may be, so the daemon did not send it
+ *   (`org.heartbeat.Monitor1.Error.LimitsExceeded`; the library lists
+ *   agents a page at a time, so it only meets it in calls made directly)
  *
  * The daemon's named errors, mapped back from D-Bus, and the client's own.
  */
@@ -43,6 +47,7 @@ typedef enum {
   HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
   HEARTBEAT_CLIENT_ERROR_NO_BUS,
   HEARTBEAT_CLIENT_ERROR_NOT_SAVED,
+  HEARTBEAT_CLIENT_ERROR_LIMITS_EXCEEDED,
 } HeartbeatClientError;
 
 #define HEARTBEAT_CLIENT_ERROR (heartbeat_client_error_quark ())
@@ -73,6 +78,9 @@ HeartbeatClient *heartbeat_client_new_for_connection_sync (GDBusConnection *conn
 GDBusConnection *heartbeat_client_get_connection (HeartbeatClient  *client);
 gboolean         heartbeat_client_is_connected (HeartbeatClient    *client);
 gboolean         heartbeat_client_get_daemon_running (HeartbeatClient *client);
+void             heartbeat_client_set_interactive (HeartbeatClient *client,
+                                                gboolean            interactive);
+gboolean         heartbeat_client_get_interactive (HeartbeatClient *client);
 
 /* ---- option dictionaries ---- */
 GVariant        *heartbeat_register_options_new (const char        *task_id,
