@@ -767,6 +767,334 @@ test_history (Fixture *f, gconstpointer data)
   g_ptr_array_unref (r.events);
 }
 
+/* ---- listing page by page, and interactive authorization ---- */
+
+/* What the client sent, seen by a filter on its connection (which runs
+ * in GDBus's worker thread). */
+typedef struct {
+  GMutex     lock;
+  GPtrArray *calls;   /* "Member" or "Member interactive" */
+} Sent;
+
+static GDBusMessage *
+record_sent (GDBusConnection *connection,
+             GDBusMessage    *message,
+             gboolean         incoming,
+             gpointer         data)
+{
+  Sent *sent = data;
+
+  if (!incoming && g_dbus_message_get_message_type (message) == G_DBUS_MESSAGE_TYPE_METHOD_CALL &&
+      g_strcmp0 (g_dbus_message_get_interface (message), HEARTBEAT_CLIENT_INTERFACE) == 0)
+    {
+      gboolean interactive =
+        (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+
+      g_mutex_lock (&sent->lock);
+      g_ptr_array_add (sent->calls, g_strdup_printf ("%s%s", g_dbus_message_get_member (message),
+                                                     interactive ? " interactive" : ""));
+      g_mutex_unlock (&sent->lock);
+    }
+  return message;
+}
+
+static guint
+sent_count (Sent       *sent,
+            const char *call)
+{
+  guint n = 0;
+
+  g_mutex_lock (&sent->lock);
+  for (guint i = 0; i < sent->calls->len; i++)
+    n += g_strcmp0 (sent->calls->pdata[i], call) == 0;
+  g_mutex_unlock (&sent->lock);
+  return n;
+}
+
+static void
+sent_clear (Sent *sent)
+{
+  g_mutex_lock (&sent->lock);
+  g_ptr_array_set_size (sent->calls, 0);
+  g_mutex_unlock (&sent->lock);
+}
+
+#define PAGED_AGENTS 20
+
+static void
+assert_paged_ids (GVariant *agents)
+{
+  g_assert_cmpuint (g_variant_n_children (agents), ==, PAGED_AGENTS);
+  for (gsize i = 0; i < PAGED_AGENTS; i++)
+    {
+      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+      g_autofree char *expected = g_strdup_printf ("paged-%02" G_GSIZE_FORMAT, i);
+      const char *id = NULL;
+
+      g_assert_true (g_variant_lookup (agent, "id", "&s", &id));
+      g_assert_cmpstr (id, ==, expected);
+    }
+}
+
+static void
+assert_paged_infos (GPtrArray *infos)
+{
+  g_assert_cmpuint (infos->len, ==, PAGED_AGENTS);
+  for (guint i = 0; i < PAGED_AGENTS; i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("paged-%02u", i);
+
+      g_assert_cmpstr (heartbeat_agent_info_get_id (infos->pdata[i]), ==, expected);
+    }
+}
+
+/* heartbeat_client_list_agents() and friends return every agent, once
+ * and in order, across several pages, where one ListAgents reply would
+ * be too large: the daemon is told (through the environment variables it
+ * reads for tests) to send at most 8 KiB in one reply and 4 KiB in a
+ * page, and 20 agents of about 2 KiB each are more than either. */
+static void
+test_list_agents_paged (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  g_autoptr(GVariant) direct = NULL;
+  g_autoptr(GPtrArray) infos = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *padding = g_strnfill (1500, 'p');
+  GAsyncResult *result = NULL;
+  Sent sent = { 0 };
+  guint filter_id;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (f->h, client_test_config);
+  g_setenv ("HB_DBUS_REPLY_MAX_BYTES", "8192", TRUE);
+  g_setenv ("HB_DBUS_PAGE_MAX_BYTES", "4096", TRUE);
+  hb_harness_start_daemon (f->h, 0);
+  g_unsetenv ("HB_DBUS_REPLY_MAX_BYTES");
+  g_unsetenv ("HB_DBUS_PAGE_MAX_BYTES");
+  client = connect_client (f);
+  g_mutex_init (&sent.lock);
+  sent.calls = g_ptr_array_new_with_free_func (g_free);
+  filter_id = g_dbus_connection_add_filter (heartbeat_client_get_connection (client), record_sent, &sent, NULL);
+
+  for (guint k = 0; k < PAGED_AGENTS; k++)
+    {
+      g_autofree char *id = g_strdup_printf ("paged-%02u", (k * 7) % PAGED_AGENTS);
+
+      g_assert_true (heartbeat_client_register (client, id,
+                                                g_variant_new_parsed ("{'metadata': <{'padding': <%s>}>}", padding),
+                                                &error));
+      g_assert_no_error (error);
+      /* read the STATUS= each registration sends: the harness reads them
+       * on the main context, and heartbeatd blocks on a full socket */
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+
+  /* one ListAgents is too large for the daemon to send */
+  direct = g_dbus_connection_call_sync (heartbeat_client_get_connection (client), HEARTBEAT_CLIENT_BUS_NAME,
+                                        HEARTBEAT_CLIENT_OBJECT_PATH, HEARTBEAT_CLIENT_INTERFACE, "ListAgents",
+                                        NULL, NULL, G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, &error);
+  g_assert_null (direct);
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_LIMITS_EXCEEDED);
+  g_clear_error (&error);
+
+  /* the library reads it page by page */
+  sent_clear (&sent);
+  agents = heartbeat_client_list_agents (client, &error);
+  g_assert_no_error (error);
+  assert_paged_ids (agents);
+  g_test_message ("%u pages", sent_count (&sent, "ListAgentsPage"));
+  g_assert_cmpuint (sent_count (&sent, "ListAgentsPage"), >=, 5);
+  g_assert_cmpuint (sent_count (&sent, "ListAgents"), ==, 0);
+
+  infos = heartbeat_client_list_agent_infos (client, NULL, &error);
+  g_assert_no_error (error);
+  assert_paged_infos (infos);
+  g_clear_pointer (&infos, g_ptr_array_unref);
+
+  sent_clear (&sent);
+  heartbeat_client_list_agent_infos_async (client, NULL, on_result, &result);
+  infos = heartbeat_client_list_agent_infos_finish (client, wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  assert_paged_infos (infos);
+  g_assert_cmpuint (sent_count (&sent, "ListAgentsPage"), >=, 5);
+
+  g_dbus_connection_remove_filter (heartbeat_client_get_connection (client), filter_id);
+  g_ptr_array_unref (sent.calls);
+  g_mutex_clear (&sent.lock);
+}
+
+/* A daemon from before ListAgentsPage (here: a stand-in that has only
+ * ListAgents): the library falls back to ListAgents. */
+static const char old_interface_xml[] =
+  "<node><interface name='org.heartbeat.Monitor1'>"
+  "<method name='ListAgents'><arg name='agents' direction='out' type='aa{sv}'/></method>"
+  "</interface></node>";
+
+static void
+old_daemon_call (GDBusConnection       *connection,
+                 const char            *sender,
+                 const char            *path,
+                 const char            *interface,
+                 const char            *method,
+                 GVariant              *parameters,
+                 GDBusMethodInvocation *invocation,
+                 gpointer               data)
+{
+  g_dbus_method_invocation_return_value (invocation,
+                                         g_variant_new_parsed ("([{'id': <'old-a'>}, {'id': <'old-b'>}],)"));
+}
+
+static GVariant *listed;
+
+static gpointer
+list_agents_thread (gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *agents = heartbeat_client_list_agents (data, &error);
+
+  g_assert_no_error (error);
+  g_atomic_pointer_set (&listed, agents);
+  g_main_context_wakeup (NULL);
+  return agents;
+}
+
+static void
+test_list_agents_old_daemon (Fixture *f, gconstpointer data)
+{
+  static const GDBusInterfaceVTable vtable = { old_daemon_call, NULL, NULL, { 0 } };
+  g_autoptr(GDBusConnection) service = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
+  g_autoptr(GVariant) owned = NULL;
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  g_autoptr(GPtrArray) infos = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  guint registration;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  service = hb_harness_connect (f->h);
+  node = g_dbus_node_info_new_for_xml (old_interface_xml, &error);
+  g_assert_no_error (error);
+  registration = g_dbus_connection_register_object (service, HEARTBEAT_CLIENT_OBJECT_PATH, node->interfaces[0],
+                                                    &vtable, NULL, NULL, &error);
+  g_assert_no_error (error);
+  owned = g_dbus_connection_call_sync (service, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "RequestName",
+                                       g_variant_new ("(su)", HEARTBEAT_CLIENT_BUS_NAME, 4u),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, &error);
+  g_assert_no_error (error);
+  client = connect_client (f);
+
+  /* the stand-in answers on this thread's main context: the sync call
+   * runs in another thread while this one serves */
+  {
+    GThread *thread = g_thread_new ("list-agents", list_agents_thread, client);
+    gboolean timed_out = FALSE;
+    guint id = g_timeout_add (HB_WAIT_MS, on_timeout, &timed_out);
+
+    while (g_atomic_pointer_get (&listed) == NULL && !timed_out)
+      g_main_context_iteration (NULL, TRUE);
+    if (!timed_out)
+      g_source_remove (id);
+    agents = g_thread_join (thread);
+    g_assert_nonnull (agents);
+    g_assert_cmpuint (g_variant_n_children (agents), ==, 2);
+  }
+
+  heartbeat_client_list_agent_infos_async (client, NULL, on_result, &result);
+  infos = heartbeat_client_list_agent_infos_finish (client, wait_result (&result), &error);
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  g_assert_cmpuint (infos->len, ==, 2);
+  g_assert_cmpstr (heartbeat_agent_info_get_id (infos->pdata[1]), ==, "old-b");
+
+  g_dbus_connection_unregister_object (service, registration);
+}
+
+static void
+on_notify (GObject *object, GParamSpec *pspec, guint *count)
+{
+  (*count)++;
+}
+
+/* heartbeat_client_set_interactive() puts ALLOW_INTERACTIVE_AUTHORIZATION
+ * on the calls that change agents (the ones the daemon may ask polkit
+ * about), and only on those; without it, no call carries the flag. */
+static void
+test_interactive (Fixture *f, gconstpointer data)
+{
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  GAsyncResult *result = NULL;
+  Sent sent = { 0 };
+  guint notified = 0;
+  gboolean property = FALSE;
+  guint filter_id;
+
+  if (!start (f))
+    return;
+  client = connect_client (f);
+  g_mutex_init (&sent.lock);
+  sent.calls = g_ptr_array_new_with_free_func (g_free);
+  filter_id = g_dbus_connection_add_filter (heartbeat_client_get_connection (client), record_sent, &sent, NULL);
+
+  g_assert_false (heartbeat_client_get_interactive (client));
+  g_assert_true (heartbeat_client_register (client, "c-int", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_beat (client, "c-int", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sent_count (&sent, "Register"), ==, 1);
+  g_assert_cmpuint (sent_count (&sent, "Beat"), ==, 1);
+
+  g_signal_connect (client, "notify::interactive", G_CALLBACK (on_notify), &notified);
+  heartbeat_client_set_interactive (client, TRUE);
+  g_assert_cmpuint (notified, ==, 1);
+  g_object_get (client, "interactive", &property, NULL);
+  g_assert_true (property);
+  sent_clear (&sent);
+
+  g_assert_true (heartbeat_client_register (client, "c-int", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_beat (client, "c-int", NULL, &error));
+  g_assert_no_error (error);
+  heartbeat_client_beat_async (client, "c-int", NULL, NULL, on_result, &result);
+  g_assert_true (heartbeat_client_beat_finish (client, wait_result (&result), &error));
+  g_clear_object (&result);
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_mark_idle (client, "c-int", &error));
+  g_assert_no_error (error);
+  agent = heartbeat_client_get_agent (client, "c-int", &error);
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_client_unregister (client, "c-int", &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sent_count (&sent, "Register interactive"), ==, 1);
+  g_assert_cmpuint (sent_count (&sent, "Beat interactive"), ==, 2);
+  g_assert_cmpuint (sent_count (&sent, "MarkIdle interactive"), ==, 1);
+  g_assert_cmpuint (sent_count (&sent, "Unregister interactive"), ==, 1);
+  /* reading never asks */
+  g_assert_cmpuint (sent_count (&sent, "GetAgent"), ==, 1);
+
+  g_object_set (client, "interactive", FALSE, NULL);
+  g_assert_false (heartbeat_client_get_interactive (client));
+  g_assert_cmpuint (notified, ==, 2);
+  sent_clear (&sent);
+  g_assert_true (heartbeat_client_register (client, "c-int", NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (sent_count (&sent, "Register"), ==, 1);
+
+  g_dbus_connection_remove_filter (heartbeat_client_get_connection (client), filter_id);
+  g_ptr_array_unref (sent.calls);
+  g_mutex_clear (&sent.lock);
+}
+
 #define ADD(path, func) \
   g_test_add ("/client/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -784,5 +1112,8 @@ main (int    argc,
   /* run by the meson tests of their parents (-p runs the children too) */
   ADD ("sync-calls/agent-info-unit", test_agent_info_unit);
   ADD ("async-calls/history", test_history);
+  ADD ("sync-calls/list-agents-paged", test_list_agents_paged);
+  ADD ("sync-calls/list-agents-old-daemon", test_list_agents_old_daemon);
+  ADD ("sync-calls/interactive", test_interactive);
   return g_test_run ();
 }

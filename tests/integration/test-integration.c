@@ -1742,7 +1742,7 @@ test_introspection_matches_xml (Fixture      *f,
       assert_args_equal (m->in_args, s->in_args, in);
       assert_args_equal (m->out_args, s->out_args, out);
     }
-  g_assert_cmpuint (n, ==, 8);
+  g_assert_cmpuint (n, ==, 9);
   for (guint i = 0; served->methods && served->methods[i]; i++)
     g_assert_nonnull (g_dbus_interface_info_lookup_method (file, served->methods[i]->name));
 
@@ -2042,6 +2042,282 @@ test_may_restart_unit (Fixture      *f,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Replies the bus carries                                             */
+
+/* A bus that carries at most 64 KiB per message, a daemon told (through
+ * the environment variables it reads for tests) to send at most 48 KiB
+ * in one reply and 16 KiB in one page, and 40 agents of about 3 KiB each:
+ * the whole list (about 130 KiB) is more than the bus carries. */
+#define PAGED_BUS_LIMIT   65536
+#define PAGED_REPLY_CAP   49152
+#define PAGED_PAGE_BUDGET 16384
+#define PAGED_AGENTS      40
+
+static const char paged_config[] =
+  "[monitor]\n"
+  "stale-threshold=5min\n"
+  "timeout-threshold=10min\n"
+  "\n"
+  "[limits]\n"
+  "agents-per-uid=100\n";
+
+/* Starts the bus with @bus_limit and the daemon with the reply caps (0:
+ * the daemon's default). */
+static gboolean
+start_with_caps (HbHarness *h,
+                 guint      bus_limit,
+                 guint      reply_cap,
+                 guint      page_budget)
+{
+  g_autofree char *reply_text = g_strdup_printf ("%u", reply_cap);
+  g_autofree char *page_text = g_strdup_printf ("%u", page_budget);
+
+  h->bus_extra_config = g_strdup_printf ("  <limit name=\"max_message_size\">%u</limit>\n", bus_limit);
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return FALSE;
+  hb_harness_write_config (h, paged_config);
+  if (reply_cap)
+    g_setenv ("HB_DBUS_REPLY_MAX_BYTES", reply_text, TRUE);
+  if (page_budget)
+    g_setenv ("HB_DBUS_PAGE_MAX_BYTES", page_text, TRUE);
+  hb_harness_start_daemon (h, 0);
+  g_unsetenv ("HB_DBUS_REPLY_MAX_BYTES");
+  g_unsetenv ("HB_DBUS_PAGE_MAX_BYTES");
+  return TRUE;
+}
+
+/* ListAgentsPage(@options), asserted to succeed; *@size is the size of
+ * the reply message as the bus carried it. */
+static GVariant *
+list_page (HbHarness *h,
+           GVariant  *options,
+           gsize     *size)
+{
+  g_autoptr(GDBusMessage) call = g_dbus_message_new_method_call (HB_NAME, HB_PATH, HB_IFACE, "ListAgentsPage");
+  g_autoptr(GDBusMessage) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree guchar *blob = NULL;
+  GVariant *body;
+
+  g_dbus_message_set_body (call, g_variant_new ("(@a{sv})", options));
+  reply = g_dbus_connection_send_message_with_reply_sync (h->client, call, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+                                                          HB_WAIT_MS, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_false (g_dbus_message_to_gerror (reply, &error));
+  body = g_dbus_message_get_body (reply);
+  g_assert_true (g_variant_is_of_type (body, G_VARIANT_TYPE ("(aa{sv}s)")));
+  blob = g_dbus_message_to_blob (reply, size, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+  g_assert_no_error (error);
+  return g_variant_ref (body);
+}
+
+/* Reads the sd_notify messages that came (each registration sends a
+ * STATUS=): the harness reads them on the main context, which sync calls
+ * do not run, and heartbeatd blocks once the socket's queue is full. */
+static void
+drain_notify (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+static char *
+paged_id (guint i)
+{
+  return g_strdup_printf ("paged-%03u", i);
+}
+
+static void
+register_paged_agents (HbHarness *h,
+                       guint      n,
+                       gsize      padding_size)
+{
+  g_autofree char *padding = g_strnfill (padding_size, 'p');
+
+  /* registered out of order: the pages are in id order all the same */
+  for (guint k = 0; k < n; k++)
+    {
+      g_autofree char *id = paged_id ((k * 7) % n);
+
+      register_agent (h, id, g_variant_new_parsed ("{'metadata': <{'padding': <%s>}>}", padding));
+      drain_notify ();
+    }
+}
+
+/* ListAgents would be larger than the bus carries: it fails with
+ * LimitsExceeded, and the daemon keeps its connection and its name (a bus
+ * drops a peer that sends more than its limit; before ListAgentsPage
+ * that happened on every ListAgents). ListAgentsPage lists every agent
+ * exactly once, in order, each page under its budget; bad options are
+ * refused. */
+static void
+test_list_agents_larger_than_the_bus (Fixture      *f,
+                                      gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *owner = NULL;
+  g_autofree char *owner_after = NULL;
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *after = g_strdup ("");
+  guint pages = 0;
+
+  if (!start_with_caps (h, PAGED_BUS_LIMIT, PAGED_REPLY_CAP, PAGED_PAGE_BUDGET))
+    return;
+  register_paged_agents (h, PAGED_AGENTS, 3000);
+  owner = name_owner (h);
+  g_assert_nonnull (owner);
+
+  hb_call_error (h, NULL, "ListAgents", NULL, "LimitsExceeded");
+  /* still connected, still the owner of its name, still answering */
+  owner_after = name_owner (h);
+  g_assert_cmpstr (owner_after, ==, owner);
+  g_variant_unref (hb_harness_get_agent (h, "paged-000"));
+  g_assert_false (h->daemon->exited);
+
+  /* every agent once, in order, in pages under the budget */
+  do
+    {
+      g_autoptr(GVariant) page = NULL;
+      g_autoptr(GVariant) agents = NULL;
+      const char *next = NULL;
+      gsize size = 0;
+
+      page = list_page (h, after[0] ? dict1 ("after", g_variant_new_string (after)) : empty_dict (), &size);
+      g_variant_get (page, "(@aa{sv}&s)", &agents, &next);
+      g_test_message ("page %u: %" G_GSIZE_FORMAT " agents, %" G_GSIZE_FORMAT " bytes, next “%s”",
+                      pages, g_variant_n_children (agents), size, next);
+      g_assert_cmpuint (size, <=, PAGED_PAGE_BUDGET);
+      g_assert_cmpuint (g_variant_n_children (agents), >=, 1);
+      for (gsize i = 0; i < g_variant_n_children (agents); i++)
+        {
+          g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+          g_autofree char *expected = paged_id (seen->len);
+
+          assert_agent_shape (agent);
+          g_assert_cmpstr (hb_dict_string (agent, "id"), ==, expected);
+          g_ptr_array_add (seen, g_strdup (expected));
+        }
+      if (next[0] != '\0')
+        g_assert_cmpstr (next, ==, seen->pdata[seen->len - 1]);
+      g_free (after);
+      after = g_strdup (next);
+      pages++;
+    }
+  while (after[0] != '\0' && pages <= PAGED_AGENTS);
+  g_assert_cmpuint (seen->len, ==, PAGED_AGENTS);
+  g_assert_cmpuint (pages, >, 1);
+
+  /* limit, and an `after` that names no agent */
+  {
+    g_auto(GVariantBuilder) options = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+    g_autoptr(GVariant) page = NULL;
+    g_autoptr(GVariant) agents = NULL;
+    g_autoptr(GVariant) first = NULL;
+    const char *next = NULL;
+    gsize size = 0;
+
+    g_variant_builder_add (&options, "{sv}", "after", g_variant_new_string ("paged-004a"));
+    g_variant_builder_add (&options, "{sv}", "limit", g_variant_new_uint32 (2));
+    page = list_page (h, g_variant_builder_end (&options), &size);
+    g_variant_get (page, "(@aa{sv}&s)", &agents, &next);
+    g_assert_cmpuint (g_variant_n_children (agents), ==, 2);
+    first = g_variant_get_child_value (agents, 0);
+    g_assert_cmpstr (hb_dict_string (first, "id"), ==, "paged-005");
+    g_assert_cmpstr (next, ==, "paged-006");
+  }
+  /* past the end: an empty page that ends the list */
+  {
+    g_autoptr(GVariant) page = NULL;
+    g_autoptr(GVariant) agents = NULL;
+    const char *next = NULL;
+    gsize size = 0;
+
+    page = list_page (h, dict1 ("after", g_variant_new_string ("zzz")), &size);
+    g_variant_get (page, "(@aa{sv}&s)", &agents, &next);
+    g_assert_cmpuint (g_variant_n_children (agents), ==, 0);
+    g_assert_cmpstr (next, ==, "");
+  }
+
+  /* bad options */
+  hb_call_error (h, NULL, "ListAgentsPage", g_variant_new ("(@a{sv})", dict1 ("limit", g_variant_new_uint32 (0))),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "ListAgentsPage", g_variant_new ("(@a{sv})", dict1 ("limit", g_variant_new_int32 (5))),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "ListAgentsPage", g_variant_new ("(@a{sv})", dict1 ("after", g_variant_new_uint32 (5))),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "ListAgentsPage", g_variant_new ("(@a{sv})", dict1 ("after", g_variant_new_string ("bad id!"))),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "ListAgentsPage", g_variant_new ("(@a{sv})", dict1 ("offset", g_variant_new_uint32 (5))),
+                 "InvalidArgument");
+
+  g_clear_pointer (&owner_after, g_free);
+  owner_after = name_owner (h);
+  g_assert_cmpstr (owner_after, ==, owner);
+}
+
+/* A page always holds one agent, even one larger than the page budget
+ * (the budget is well over the largest agent in production), so the
+ * listing always moves forward. */
+static void
+test_list_agents_page_holds_one_agent (Fixture      *f,
+                                       gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) page = NULL;
+  g_autoptr(GVariant) agents = NULL;
+  const char *next = NULL;
+  gsize size = 0;
+
+  /* a 2 KiB budget, agents of 3 KiB: one a page */
+  if (!start_with_caps (h, PAGED_BUS_LIMIT, PAGED_REPLY_CAP, 2048))
+    return;
+  register_paged_agents (h, 3, 3000);
+  page = list_page (h, empty_dict (), &size);
+  g_variant_get (page, "(@aa{sv}&s)", &agents, &next);
+  g_assert_cmpuint (g_variant_n_children (agents), ==, 1);
+  g_assert_cmpstr (next, ==, "paged-000");
+}
+
+/* GetStatus lists every agent's id: when they would take the reply past
+ * the cap it lists the first ones and says so, rather than fail or be
+ * dropped by the bus. */
+static void
+test_get_status_ids_bounded (Fixture      *f,
+                             gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) status = NULL;
+  g_autoptr(GVariant) ids = NULL;
+  g_autofree char *tail = g_strnfill (100, 'x');
+
+  if (!start_with_caps (h, PAGED_BUS_LIMIT, 4096, 0))
+    return;
+  /* 40 ids of 110 bytes: about 4.6 KiB of ids, over a 4 KiB cap */
+  for (guint i = 0; i < PAGED_AGENTS; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("%03u-%s", i, tail);
+
+      register_agent (h, id, NULL);
+      drain_notify ();
+    }
+  status = get_status (h);
+  g_assert_cmpuint (hb_dict_uint32 (status, "agent-count"), ==, PAGED_AGENTS);
+  g_assert_true (hb_dict_boolean (status, "agents-truncated"));
+  ids = hb_dict_value (status, "agents", "as");
+  g_assert_cmpuint (g_variant_n_children (ids), <, PAGED_AGENTS);
+  g_assert_cmpuint (g_variant_n_children (ids), >, 0);
+  for (gsize i = 0; i < g_variant_n_children (ids); i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("%03" G_GSIZE_FORMAT "-%s", i, tail);
+      const char *id = NULL;
+
+      g_variant_get_child (ids, i, "&s", &id);
+      g_assert_cmpstr (id, ==, expected);
+    }
+  hb_call_error (h, NULL, "ListAgents", NULL, "LimitsExceeded");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -2084,6 +2360,9 @@ main (int    argc,
   ADD ("polkit/manage-action-lets-other-uid-beat", test_polkit_manage_action);
   ADD ("system-bus/installed-policy", test_system_bus_policy);
   ADD ("introspection/matches-interface-xml", test_introspection_matches_xml);
+  ADD ("limits/list-agents-larger-than-the-bus", test_list_agents_larger_than_the_bus);
+  ADD ("limits/list-agents-page-holds-one-agent", test_list_agents_page_holds_one_agent);
+  ADD ("limits/get-status-ids-bounded", test_get_status_ids_bounded);
 
   return g_test_run ();
 }
