@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# bench/hostile.sh: the attacks of issue 20 against the built heartbeatd on
+# a private bus, with GetStatus and GET /health latency and RSS measured
+# meanwhile (bench/hostile.py). Both are started here and stopped by PID.
+# HB_ATTACK_SECONDS (20) is how long each attack lasts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+source bench/lib.sh
+bench_start hostile
+
+port=$(free_port)
+DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" \
+  build/src/daemon/heartbeatd --session --state-dir "$dir/state" --http-port "$port" 2>"$dir/daemon.log" &
+daemon=$!
+pids+=("$daemon")
+wait_port "$port"
+/usr/bin/python3 bench/hostile.py "$HB_BUS_ADDRESS" "$port" "$daemon"
+echo "daemon log, last lines:"; tail -n 5 "$dir/daemon.log"
