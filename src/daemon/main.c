@@ -7,11 +7,14 @@
  * systemd --user on a session bus where it runs). Owns the bus
  * name, handles SIGHUP (reload) and SIGTERM/SIGINT (clean exit 0).
  *
- * The bus connection can be lost while the bus itself stays: GDBus closes
- * a connection on a message it cannot decode, and the bus drops a peer it
- * judges misbehaving. The monitor (every agent) lives outside the
- * connection, so heartbeatd then connects again, exports the service and
- * owns the name again; clients see the name's owner change. Only when
+ * The bus connection can be lost while the bus itself stays: the bus
+ * drops a peer it judges misbehaving (a reply over its size limit).
+ * Messages GDBus cannot decode, on which it would close the connection,
+ * never reach it (hb-bus-filter.c drops them). The monitor (every agent)
+ * lives outside the connection, so heartbeatd then connects again,
+ * exports the service and owns the name again, queued behind the lost
+ * connection while the bus still holds the name for it (for at most
+ * NAME_RELEASE_SECONDS); clients see the name's owner change. Only when
  * the bus cannot be reached for BUS_RECONNECT_SECONDS does heartbeatd
  * exit non-zero, so systemd restarts it.
  *
@@ -25,6 +28,7 @@
 #include "hb-build-config.h"
 #include "hb-config.h"
 #include "hb-alerts.h"
+#include "hb-bus-filter.h"
 #include "hb-dbus-service.h"
 #include "hb-event-log.h"
 #include "hb-files.h"
@@ -38,6 +42,8 @@
 
 /* How long the bus may be unreachable before heartbeatd gives up. */
 #define BUS_RECONNECT_SECONDS 3
+/* How long the bus may hold the name for a lost connection of ours. */
+#define NAME_RELEASE_SECONDS 10
 
 typedef struct {
   GMainLoop        *loop;
@@ -63,6 +69,8 @@ typedef struct {
   guint             reconnect_id;
   guint             reconnect_delay_ms;
   gint64            disconnected_at;   /* monotonic µs, while reconnecting */
+  gboolean          reowning;          /* the name was served on a lost connection */
+  guint             name_wait_id;      /* queued for the name behind that connection */
 } Daemon;
 
 static void on_problem (GObject *source, GParamSpec *pspec, Daemon *daemon);
@@ -249,9 +257,24 @@ on_name_acquired (GDBusConnection *connection,
   Daemon *daemon = user_data;
 
   daemon->name_acquired = TRUE;
+  daemon->reowning = FALSE;
+  g_clear_handle_id (&daemon->name_wait_id, g_source_remove);
   g_message ("Serving %s on the %s bus", name,
              daemon->bus_type == G_BUS_TYPE_SYSTEM ? "system" : "session");
   hb_notify_ready (daemon->notify);
+}
+
+static gboolean
+on_name_wait_timeout (gpointer user_data)
+{
+  Daemon *daemon = user_data;
+
+  daemon->name_wait_id = 0;
+  g_printerr ("heartbeatd: cannot own %s again: it was not released in %d s "
+              "(another heartbeatd owns it, or the bus kept it for the lost connection)\n",
+              HB_DBUS_NAME, NAME_RELEASE_SECONDS);
+  daemon_quit (daemon, EXIT_FAILURE);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -264,6 +287,17 @@ on_name_lost (GDBusConnection *connection,
   /* a closed connection is handled by on_connection_closed() */
   if (connection == NULL || g_dbus_connection_is_closed (connection))
     return;
+  /* queued behind our lost connection, which the bus has not let go of
+   * yet: the name comes (on_name_acquired) once it has */
+  if (!daemon->name_acquired && daemon->reowning)
+    {
+      if (daemon->name_wait_id == 0)
+        {
+          g_message ("Waiting for the bus to release %s from the lost connection", name);
+          daemon->name_wait_id = g_timeout_add_seconds (NAME_RELEASE_SECONDS, on_name_wait_timeout, daemon);
+        }
+      return;
+    }
   if (!daemon->name_acquired)
     g_printerr ("heartbeatd: cannot own %s: another heartbeatd runs, or the bus policy forbids it\n", name);
   else
@@ -284,14 +318,27 @@ connect_bus (Daemon  *daemon,
              GError **error)
 {
   g_autofree char *address = g_dbus_address_get_for_bus_sync (daemon->bus_type, NULL, error);
+  g_autoptr(GError) filter_error = NULL;
 
   if (address == NULL)
     return FALSE;
   /* not g_bus_get_sync(): its shared connection is not replaced after it
-   * closes, and nothing else in this process needs it */
-  daemon->connection = g_dbus_connection_new_for_address_sync (address,
-      G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-      NULL, NULL, error);
+   * closes, and nothing else in this process needs it. A connection of
+   * our own on the bus socket, which drops the messages GDBus cannot
+   * decode (GDBus would close the connection on each); the usual one on
+   * a bus that is not a unix socket or refuses EXTERNAL. */
+  daemon->connection = hb_bus_filter_connect_sync (address, NULL, &filter_error);
+  if (daemon->connection == NULL && g_error_matches (filter_error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED))
+    {
+      g_message ("%s: connecting without dropping undecodable messages", filter_error->message);
+      daemon->connection = g_dbus_connection_new_for_address_sync (address,
+          G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+          NULL, NULL, error);
+    }
+  else if (daemon->connection == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&filter_error));
+    }
   if (daemon->connection == NULL)
     return FALSE;
   g_dbus_connection_set_exit_on_close (daemon->connection, FALSE);
@@ -316,8 +363,12 @@ connect_bus (Daemon  *daemon,
   on_problem (NULL, NULL, daemon);   /* what the new front did not hear yet */
 
   daemon->name_acquired = FALSE;
+  /* at start-up another owner means another heartbeatd: give up at once.
+   * After a lost connection the bus may still hold the name for it (it
+   * has not read the socket's end yet): queue, and on_name_lost waits */
   daemon->name_id = g_bus_own_name_on_connection (daemon->connection, HB_DBUS_NAME,
-                                                  G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
+                                                  daemon->reowning ? G_BUS_NAME_OWNER_FLAGS_NONE
+                                                                   : G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE,
                                                   on_name_acquired, on_name_lost,
                                                   daemon, NULL);
   return TRUE;
@@ -328,6 +379,7 @@ static void
 disconnect_bus (Daemon *daemon)
 {
   g_clear_handle_id (&daemon->name_id, g_bus_unown_name);
+  g_clear_handle_id (&daemon->name_wait_id, g_source_remove);
   g_clear_object (&daemon->service);
   if (daemon->units)
     hb_units_set_connection (daemon->units, NULL);
@@ -374,6 +426,7 @@ on_connection_closed (GDBusConnection *connection,
   g_warning ("Lost the connection to the bus%s%s; connecting again",
              error ? ": " : "", error ? error->message : "");
   disconnect_bus (daemon);
+  daemon->reowning = TRUE;
   hb_notify_set_problem (daemon->notify, "reconnecting to the bus");
   daemon->disconnected_at = g_get_monotonic_time ();
   daemon->reconnect_delay_ms = 50;

@@ -1,0 +1,20 @@
+/* hb-bus-filter.h: a message bus connection that never hands GDBus a
+ * message it cannot decode
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+GDBusConnection *hb_bus_filter_connect_sync (const char    *address,
+                                             GCancellable  *cancellable,
+                                             GError       **error);
+
+/* The D-Bus messages dropped so far because GDBus could not decode them
+ * (every connection of this process). */
+guint64          hb_bus_filter_get_dropped  (void);
+
+G_END_DECLS
