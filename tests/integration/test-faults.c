@@ -8,6 +8,7 @@
 #include <libsoup/soup.h>
 #include <string.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/mount.h>
 
 #include "hb-harness.h"
@@ -167,10 +168,313 @@ test_state_disk_full (Fixture *f, gconstpointer data)
   hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "during"), "NotFound");
 }
 
+/* A method call to the daemon that dbus-daemon (1.14) forwards and GDBus
+ * (2.74) cannot decode ("Value nested too deeply"): 40 variants around an
+ * empty array whose type nests 32 arrays. dbus-daemon judges the nesting
+ * of the values (the empty array has none) and each signature alone (32
+ * arrays are allowed); GDBus adds the depth of a variant's type to the
+ * depth it is at, over its limit of 64. GDBus closes the connection that
+ * receives such a message. */
+static GDBusMessage *
+undecodable_call (void)
+{
+  GDBusMessage *message = g_dbus_message_new_method_call (HB_NAME, HB_PATH, HB_IFACE, "Beat");
+  g_autofree char *type = g_strdup_printf ("%s%s", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "i");   /* 32 arrays */
+  GVariant *value = g_variant_new_array (g_variant_type_element (G_VARIANT_TYPE (type)), NULL, 0);
+
+  for (guint i = 0; i < 40; i++)
+    value = g_variant_new_variant (value);
+  g_dbus_message_set_body (message, g_variant_new_tuple (&value, 1));
+  g_dbus_message_set_flags (message, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  return message;
+}
+
+/* test-faults --send-undecodable ADDRESS COUNT: the attacker of
+ * test_undecodable_flood, run as another uid. Sends COUNT undecodable
+ * calls as fast as the bus takes them, then one GetStatus: its answer
+ * comes after the daemon read them all (the bus keeps one sender's order).
+ * Exits 0 if that call was answered. */
+static int
+send_undecodable (const char *address,
+                  guint       count)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(GDBusMessage) message = undecodable_call ();
+  g_autoptr(GVariant) reply = NULL;
+
+  connection = g_dbus_connection_new_for_address_sync (address,
+                                                       G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                                                       G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+                                                       NULL, NULL, &error);
+  if (connection == NULL)
+    {
+      g_printerr ("attacker: %s\n", error->message);
+      return 2;
+    }
+  for (guint i = 0; i < count; i++)
+    {
+      g_autoptr(GDBusMessage) copy = g_dbus_message_copy (message, &error);
+
+      if (copy == NULL ||
+          !g_dbus_connection_send_message (connection, copy, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, &error))
+        {
+          g_printerr ("attacker: message %u: %s\n", i, error->message);
+          return 2;
+        }
+      /* a bounded queue: the bus takes them as fast as it can */
+      if (i % 64 == 63 && !g_dbus_connection_flush_sync (connection, NULL, &error))
+        {
+          g_printerr ("attacker: %s\n", error->message);
+          return 2;
+        }
+    }
+  reply = g_dbus_connection_call_sync (connection, HB_NAME, HB_PATH, HB_IFACE, "GetStatus", NULL,
+                                       G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
+                                       60000, NULL, &error);
+  if (reply == NULL)
+    {
+      g_printerr ("attacker: GetStatus after %u messages: %s\n", count, error->message);
+      return 1;
+    }
+  return 0;
+}
+
+static void
+on_name_owner_changed (GDBusConnection *connection,
+                       const char      *sender,
+                       const char      *path,
+                       const char      *interface,
+                       const char      *signal,
+                       GVariant        *parameters,
+                       gpointer         user_data)
+{
+  guint *changes = user_data;
+
+  g_test_message ("NameOwnerChanged%s", g_variant_print (parameters, FALSE));
+  (*changes)++;
+}
+
+static char *
+name_owner (HbHarness *h)
+{
+  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                           "org.freedesktop.DBus", "GetNameOwner",
+                                                           g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
+                                                           G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
+  char *owner = NULL;
+
+  if (reply)
+    g_variant_get (reply, "(s)", &owner);
+  return owner;
+}
+
+static int
+compare_gint64 (gconstpointer a, gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+/* Another uid floods the daemon with calls GDBus cannot decode while a
+ * client makes ordinary calls: the daemon keeps its connection and its
+ * name (its owner never changes), and every ordinary call is answered.
+ * HB_FLOOD_COUNT sets the number of messages (default 3000); the latency
+ * of GetStatus meanwhile is logged, not judged. */
+static void
+test_undecodable_flood (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *count_env = g_getenv ("HB_FLOOD_COUNT");
+  guint count = count_env ? (guint) g_ascii_strtoull (count_env, NULL, 10) : 3000;
+  g_autofree char *setpriv = g_find_program_in_path ("setpriv");
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *count_arg = g_strdup_printf ("%u", count);
+  g_autofree char *owner_before = NULL;
+  g_autofree char *owner_after = NULL;
+  g_autoptr(GDBusConnection) other = NULL;
+  g_autoptr(GArray) latencies = g_array_new (FALSE, FALSE, sizeof (gint64));
+  g_autoptr(GVariant) reply = NULL;
+  guint changes = 0, calls = 0, subscription;
+  HbChild *attacker;
+
+  if (setpriv == NULL || self == NULL)
+    {
+      g_test_skip ("setpriv is not installed, or /proc/self/exe cannot be read");
+      return;
+    }
+  if (!hb_harness_start_bus (h, HB_BUS_SYSTEM))
+    return;
+  hb_harness_write_config (h, hb_default_config);
+  hb_harness_start_daemon (h, 0);
+  reply = hb_call_ok (h, NULL, "Register", g_variant_new_parsed ("('A', @a{sv} {})"), "()");
+  g_clear_pointer (&reply, g_variant_unref);
+
+  subscription = g_dbus_connection_signal_subscribe (h->client, "org.freedesktop.DBus", "org.freedesktop.DBus",
+                                                     "NameOwnerChanged", "/org/freedesktop/DBus", HB_NAME,
+                                                     G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed,
+                                                     &changes, NULL);
+  owner_before = name_owner (h);
+  g_assert_nonnull (owner_before);
+  other = hb_harness_connect (h);
+
+  {
+    const char *argv[] = { setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                           self, "--send-undecodable", h->bus_address, count_arg, NULL };
+
+    attacker = hb_harness_spawn (h, argv);
+  }
+  /* ordinary calls, from two connections, for as long as the attack
+   * lasts (it ends: a bounded count, then one call of its own) */
+  while (!attacker->exited)
+    {
+      gint64 start = g_get_monotonic_time (), latency;
+
+      reply = hb_call_ok (h, other, "GetStatus", NULL, "(a{sv})");
+      latency = g_get_monotonic_time () - start;
+      g_array_append_val (latencies, latency);
+      g_clear_pointer (&reply, g_variant_unref);
+      reply = hb_call_ok (h, NULL, "Beat", g_variant_new_parsed ("('A', @a{sv} {})"), "()");
+      g_clear_pointer (&reply, g_variant_unref);
+      calls += 2;
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+    }
+  g_assert_true (WIFEXITED (attacker->wait_status));
+  g_assert_cmpint (WEXITSTATUS (attacker->wait_status), ==, 0);   /* it was answered after its flood */
+
+  /* a round trip, then whatever signals came before its answer */
+  owner_after = name_owner (h);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_dbus_connection_signal_unsubscribe (h->client, subscription);
+  g_assert_false (h->daemon->exited);
+  g_assert_cmpstr (owner_after, ==, owner_before);
+  g_assert_cmpuint (changes, ==, 0);
+  g_variant_unref (hb_harness_get_agent (h, "A"));
+
+  g_array_sort (latencies, compare_gint64);
+  g_test_message ("%u undecodable messages from uid 65534; %u ordinary calls meanwhile, all answered; "
+                  "GetStatus latency: median %" G_GINT64_FORMAT " us, p99 %" G_GINT64_FORMAT " us, "
+                  "max %" G_GINT64_FORMAT " us",
+                  count, calls,
+                  latencies->len ? g_array_index (latencies, gint64, latencies->len / 2) : 0,
+                  latencies->len ? g_array_index (latencies, gint64, latencies->len * 99 / 100) : 0,
+                  latencies->len ? g_array_index (latencies, gint64, latencies->len - 1) : 0);
+}
+
+static GVariant *
+bus_call (GDBusConnection *connection,
+          const char      *method,
+          GVariant        *parameters,
+          const char      *reply_type)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *reply = g_dbus_connection_call_sync (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                 "org.freedesktop.DBus", method, parameters,
+                                                 G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE,
+                                                 HB_WAIT_MS, NULL, &error);
+
+  g_assert_no_error (error);
+  return reply;
+}
+
+typedef struct {
+  const char *squatter;   /* unique name of the connection that holds the name */
+  const char *old_owner;  /* the daemon's lost connection */
+} Reown;
+
+/* The daemon exited, or it waits in the name's queue behind the squatter. */
+static gboolean
+daemon_queued (HbHarness *h, gpointer data)
+{
+  Reown *reown = data;
+  g_autoptr(GVariant) reply = NULL;
+  g_autofree const char **owners = NULL;
+
+  if (h->daemon->exited)
+    return TRUE;
+  reply = bus_call (h->client, "ListQueuedOwners", g_variant_new ("(s)", HB_NAME), "(as)");
+  g_variant_get (reply, "(^a&s)", &owners);
+  return g_strv_length ((char **) owners) == 2 && g_strcmp0 (owners[0], reown->squatter) == 0 &&
+         g_strcmp0 (owners[1], reown->old_owner) != 0;
+}
+
+/* The daemon exited, or it owns the name on a new connection. */
+static gboolean
+daemon_owns_again (HbHarness *h, gpointer data)
+{
+  Reown *reown = data;
+  g_autofree char *owner = name_owner (h);
+
+  return h->daemon->exited ||
+         (owner && g_strcmp0 (owner, reown->squatter) != 0 && g_strcmp0 (owner, reown->old_owner) != 0);
+}
+
+/* The daemon loses its connection while the name it owned goes to
+ * another connection before the daemon asks for it again, as when the bus
+ * has not yet let go of the lost connection's name: the daemon waits in
+ * the queue rather than exit, and serves again once the name is free.
+ * (The bus drops the daemon for a reply larger than its
+ * max_message_size: the introspection data, over 4 KiB.) */
+static void
+test_reown_after_lost_connection (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GDBusConnection) squatter = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *old_owner = NULL;
+  guint32 result = 0;
+  Reown reown = { 0 };
+
+  h->bus_extra_config = g_strdup ("  <limit name=\"max_message_size\">4096</limit>\n");
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, hb_default_config);
+  hb_harness_start_daemon (h, 0);
+  reply = hb_call_ok (h, NULL, "Register", g_variant_new_parsed ("('A', @a{sv} {})"), "()");
+  g_clear_pointer (&reply, g_variant_unref);
+  old_owner = name_owner (h);
+  g_assert_nonnull (old_owner);
+
+  /* next in the name's queue */
+  squatter = hb_harness_connect (h);
+  reply = bus_call (squatter, "RequestName", g_variant_new ("(su)", HB_NAME, 0), "(u)");
+  g_variant_get (reply, "(u)", &result);
+  g_clear_pointer (&reply, g_variant_unref);
+  g_assert_cmpuint (result, ==, 2);   /* DBUS_REQUEST_NAME_REPLY_IN_QUEUE */
+
+  reply = g_dbus_connection_call_sync (h->client, HB_NAME, HB_PATH, "org.freedesktop.DBus.Introspectable",
+                                       "Introspect", NULL, G_VARIANT_TYPE ("(s)"), G_DBUS_CALL_FLAGS_NONE,
+                                       HB_WAIT_MS, NULL, &error);
+  g_assert_null (reply);
+  g_test_message ("Introspect: %s", error->message);
+
+  reown.squatter = g_dbus_connection_get_unique_name (squatter);
+  reown.old_owner = old_owner;
+  hb_harness_wait_until (h, daemon_queued, &reown);
+  g_assert_false (h->daemon->exited);
+
+  reply = bus_call (squatter, "ReleaseName", g_variant_new ("(s)", HB_NAME), "(u)");
+  g_clear_pointer (&reply, g_variant_unref);
+  hb_harness_wait_until (h, daemon_owns_again, &reown);
+  g_assert_false (h->daemon->exited);
+  g_variant_unref (hb_harness_get_agent (h, "A"));
+  reply = hb_call_ok (h, NULL, "GetStatus", NULL, "(a{sv})");
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc == 4 && g_strcmp0 (argv[1], "--send-undecodable") == 0)
+    return send_undecodable (argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10));
+
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/faults/state-disk-full", Fixture, NULL, fixture_setup, test_state_disk_full, fixture_teardown);
+  g_test_add ("/faults/undecodable-flood", Fixture, NULL, fixture_setup, test_undecodable_flood, fixture_teardown);
+  g_test_add ("/faults/reown-after-lost-connection", Fixture, NULL, fixture_setup,
+              test_reown_after_lost_connection, fixture_teardown);
   return g_test_run ();
 }
