@@ -6,23 +6,11 @@
 
 #include <json-glib/json-glib.h>
 
+/* hb_json_check(), hb_json_parse() and HB_JSON_MAX_DEPTH, shared with hbctl */
+#include "hb-json-text.h"
+
 G_BEGIN_DECLS
 
-/**
- * HB_JSON_MAX_DEPTH:
- *
- * How deeply a JSON text from outside may nest arrays and objects. It is
- * checked on the text, before a parser builds anything.
- */
-#define HB_JSON_MAX_DEPTH 32
-
-gboolean  hb_json_check          (const char *data,
-                                  gsize       length,
-                                  guint       max_depth,
-                                  GError    **error);
-JsonNode *hb_json_parse          (const char *data,
-                                  gsize       length,
-                                  GError    **error);
 GVariant *hb_json_to_variant     (JsonNode   *node,
                                   GError    **error);
 GVariant *hb_json_object_to_vardict (JsonObject        *object,
