@@ -2,8 +2,11 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#define _GNU_SOURCE   /* setresuid() */
+
 #include <glib/gstdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hb-config.h"
 #include "heartbeat-duration.h"
@@ -33,7 +36,8 @@ remove_tree (const char *path)
     {
       g_autofree char *child = g_build_filename (path, name, NULL);
 
-      if (g_file_test (child, G_FILE_TEST_IS_DIR))
+      /* never through a symbolic link: a test links to /tmp */
+      if (g_file_test (child, G_FILE_TEST_IS_DIR) && !g_file_test (child, G_FILE_TEST_IS_SYMLINK))
         remove_tree (child);
       else
         g_unlink (child);
@@ -440,6 +444,250 @@ test_apply (Fixture *f, gconstpointer data)
   g_assert_null (heartbeat_monitor_lookup (monitor, "spare"));
 }
 
+/* Every problem of every file, each with its file and line, in one run:
+ * what heartbeatd --check-config prints. */
+static void
+test_every_problem_with_line (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  g_autofree char *dropin_a = g_build_filename (f->dir, "heartbeatd.conf.d", "50-a.conf", NULL);
+  g_autofree char *dropin_b = g_build_filename (f->dir, "heartbeatd.conf.d", "60-b.conf", NULL);
+  g_autoptr(GPtrArray) expected = g_ptr_array_new_with_free_func (g_free);
+
+  write_file (f->path,
+              "# the main file\n"
+              "[monitor]\n"
+              "stale-treshold=5min\n"            /* 3 */
+              "check-interval=soon\n"            /* 4 */
+              "\n"
+              "[http]\n"
+              "port=70000\n");                   /* 7 */
+  write_dropin (f, "50-a.conf",
+                "[monitr]\n"                     /* 1 */
+                "ignored=because the section is unknown\n"
+                "[alert:a]\n"                    /* 3: no action */
+                "events=stale\n"
+                "just words\n");                 /* 5 */
+  write_dropin (f, "60-b.conf",
+                "[alert:b]\n"
+                "webhook=http://example.org/\n"  /* 2 */
+                "exec=/bin/true\n"               /* 3: a second action */
+                "[agent:ok]\n"
+                "stale-threshold=1min\n");
+  g_ptr_array_add (expected, g_strdup_printf ("%s:3: unknown key “stale-treshold” in [monitor]", f->path));
+  g_ptr_array_add (expected, g_strdup_printf ("%s:4: [monitor] check-interval: ", f->path));
+  g_ptr_array_add (expected, g_strdup_printf ("%s:7: [http] port: ", f->path));
+  g_ptr_array_add (expected, g_strdup_printf ("%s:1: unknown section [monitr]", dropin_a));
+  g_ptr_array_add (expected, g_strdup_printf ("%s:5: “just words” is not a [section] header", dropin_a));
+  g_ptr_array_add (expected, g_strdup_printf ("%s:3: [alert:a] needs exactly one of", dropin_a));
+  g_ptr_array_add (expected, g_strdup_printf ("%s:3: [alert:b] needs exactly one of webhook=, alertmanager=, exec=, "
+                                 "restart-unit=; it has webhook= (%s:2) and exec= (%s:3)",
+                                 dropin_b, dropin_b, dropin_b));
+
+  config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
+  g_assert_null (config);
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  for (guint i = 0; i < problems->len; i++)
+    g_test_message ("%s", (const char *) g_ptr_array_index (problems, i));
+  g_assert_cmpuint (problems->len, ==, 7);
+  for (guint i = 0; i < 7; i++)
+    {
+      const char *got = g_ptr_array_index (problems, i);
+
+      g_assert_true (g_str_has_prefix (got, g_ptr_array_index (expected, i)));
+      /* the error has them all, one a line */
+      g_assert_nonnull (strstr (error->message, got));
+    }
+  {
+    g_auto(GStrv) lines = g_strsplit (error->message, "\n", -1);
+
+    g_assert_cmpuint (g_strv_length (lines), ==, 7);
+  }
+
+  /* the same files fixed: no problem, and the valid agent is there */
+  write_file (f->path, "[monitor]\nstale-threshold=5min\n");
+  write_dropin (f, "50-a.conf", "[alert:a]\nevents=stale\nexec=/bin/true\n");
+  write_dropin (f, "60-b.conf", "[alert:b]\nwebhook=http://example.org/\n[agent:ok]\n");
+  g_clear_error (&error);
+  g_ptr_array_set_size (problems, 0);
+  config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (problems->len, ==, 0);
+  g_assert_cmpuint (config->alerts->len, ==, 2);
+  g_assert_cmpuint (config->agents->len, ==, 1);
+}
+
+/* Lines that are no key file syntax, each reported with its line; the
+ * good lines around them are still checked. */
+static void
+test_syntax_problems (Fixture *f, gconstpointer data)
+{
+  static const struct { const char *line; const char *message; } cases[] = {
+    { "stale-threshold=1min", "stale-threshold= comes before any [section]" },
+    { "[monitor", "“[monitor” is not a [section] header" },
+    { "[monitor] # a comment", "is not a [section] header" },
+    { "[]", "[] is not a section name" },
+    { "[agent:bad id]", "[agent:bad id]: " },
+    { "[alert:]", "[alert:] needs a name" },
+    { "no equals sign", "is not a [section] header, a key=value line or a # comment" },
+    { "[log]\nevents-file=/var/log/a\\qb", "Invalid escape sequence" },
+    { "[log]\nevents-file=/var/log/a\\", "lone backslash" },
+    { "[log]\nevents-file=/var/log/\xff", "not valid UTF-8" },
+    { "[agent:x]\ntask=a\\tb", "control character" },
+    { "[agent:x]\ntask=a\x01" "b", "control character" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(HbConfig) config = NULL;
+      g_autofree char *contents = g_strdup_printf ("# line 1\n\n%s\n[monitor]\nstale-treshold=1\n", cases[i].line);
+      g_auto(GStrv) split = g_strsplit (cases[i].line, "\n", -1);
+      guint lines = 2 + g_strv_length (split);
+      g_autofree char *first = g_strdup_printf ("%s:%u: ", f->path, lines);
+      g_autofree char *second = g_strdup_printf ("%s:%u: unknown key “stale-treshold” in [monitor]", f->path, lines + 2);
+
+      g_autofree char *shown = g_strescape (cases[i].line, NULL);
+
+      g_test_message ("%s", shown);
+      write_file (f->path, contents);
+      config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
+      g_assert_null (config);
+      for (guint p = 0; p < problems->len; p++)
+        g_test_message ("  %s", (const char *) g_ptr_array_index (problems, p));
+      g_assert_cmpuint (problems->len, ==, 2);
+      g_assert_true (g_str_has_prefix (g_ptr_array_index (problems, 0), first));
+      g_assert_nonnull (strstr (g_ptr_array_index (problems, 0), cases[i].message));
+      g_assert_cmpstr (g_ptr_array_index (problems, 1), ==, second);
+    }
+
+  /* a NUL byte, from memory (the fuzz target's way in) */
+  {
+    static const char text[] = "[monitor]\nstale-threshold=1\0min\n[monitr]\n";
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HbConfig) config = hb_config_load_from_data (text, sizeof text - 1, "mem", &error);
+
+    g_assert_null (config);
+    g_assert_cmpstr (error->message, ==, "mem:2: the line contains a NUL byte\nmem:3: unknown section [monitr]");
+  }
+}
+
+/* [log] events-file=: where the system service cannot keep it, and where
+ * this process may not write it. */
+static void
+test_events_file_rules (Fixture *f, gconstpointer data)
+{
+  static const char *const private_paths[] = {
+    "/tmp/events.jsonl", "/var/tmp/heartbeat/events.jsonl", "/tmp/../tmp/x.jsonl",
+    "/var/log/../../tmp/x.jsonl", "/home/admin/events.jsonl", "/dev/shm/events.jsonl",
+  };
+  g_autofree char *link = g_build_filename (f->dir, "to-tmp", NULL);
+  g_autofree char *through_link = g_build_filename (link, "events.jsonl", NULL);
+  g_autofree char *logs = g_build_filename (f->dir, "logs", NULL);
+  g_autofree char *in_logs = g_build_filename (logs, "events.jsonl", NULL);
+  g_autofree char *missing = g_build_filename (f->dir, "missing", "events.jsonl", NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (private_paths); i++)
+    {
+      g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(HbConfig) config = NULL;
+      g_autofree char *contents = g_strdup_printf ("[monitor]\n\n[log]\nevents-file=%s\n", private_paths[i]);
+      g_autofree char *expected = g_strdup_printf ("%s:4: [log] events-file: “%s” is in /", f->path, private_paths[i]);
+
+      g_test_message ("%s", private_paths[i]);
+      write_file (f->path, contents);
+      /* the system service's rules refuse it, with the reason */
+      config = hb_config_load_full (f->path, HB_CONFIG_LOAD_SYSTEM, problems, &error);
+      g_assert_null (config);
+      g_assert_cmpuint (problems->len, ==, 1);
+      g_assert_true (g_str_has_prefix (g_ptr_array_index (problems, 0), expected));
+      g_assert_nonnull (strstr (error->message, "heartbeatd.service"));
+      /* a user's heartbeatd has the real /tmp */
+      g_clear_error (&error);
+      config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (config->events_file, ==, private_paths[i]);
+    }
+
+  /* a directory that resolves into /tmp */
+  g_assert_cmpint (symlink ("/tmp", link), ==, 0);
+  {
+    g_autoptr(GError) error = NULL;
+
+    gboolean ok = hb_config_check_events_file (through_link, HB_CONFIG_LOAD_SYSTEM, &error);
+
+    g_assert_cmpint (g_unlink (link), ==, 0);
+    g_assert_false (ok);
+    g_assert_nonnull (strstr (error->message, "is in /tmp"));
+  }
+
+  /* writable: the directory must exist, and this process write there */
+  g_assert_cmpint (g_mkdir (logs, 0755), ==, 0);
+  g_assert_true (hb_config_check_events_file (in_logs, HB_CONFIG_LOAD_CHECK_WRITABLE, NULL));
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(HbConfig) config = NULL;
+    g_autofree char *contents = g_strdup_printf ("[log]\nevents-file=%s\n", missing);
+
+    write_file (f->path, contents);
+    config = hb_config_load_full (f->path, HB_CONFIG_LOAD_CHECK_WRITABLE, NULL, &error);
+    g_assert_null (config);
+    g_assert_nonnull (strstr (error->message, ":2: [log] events-file: the directory"));
+    g_assert_nonnull (strstr (error->message, "does not exist"));
+    g_clear_error (&error);
+    g_assert_false (hb_config_check_events_file (logs, HB_CONFIG_LOAD_CHECK_WRITABLE, &error));
+    g_assert_nonnull (strstr (error->message, "is a directory"));
+  }
+
+  /* a directory this process may not write in: as uid 65534 when run as
+   * root (root may write anywhere but on a read-only mount) */
+  g_assert_cmpint (g_chmod (f->dir, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (logs, 0555), ==, 0);
+  {
+    g_autoptr(GError) error = NULL;
+    gboolean root = geteuid () == 0;
+    gboolean ok;
+
+    /* the real uid: access(2) checks that one */
+    if (root)
+      g_assert_cmpint (setresuid (65534, 65534, 0), ==, 0);
+    ok = hb_config_check_events_file (in_logs, HB_CONFIG_LOAD_CHECK_WRITABLE, &error);
+    if (root)
+      g_assert_cmpint (setresuid (0, 0, 0), ==, 0);
+    g_assert_false (ok);
+    g_assert_nonnull (strstr (error->message, "may not write"));
+    g_assert_nonnull (strstr (error->message, "Permission denied"));
+  }
+  g_assert_cmpint (g_chmod (logs, 0755), ==, 0);
+}
+
+/* The system file may be missing: the built-in defaults, and its drop-ins
+ * still read. Without the flag, a missing file is an error. */
+static void
+test_main_file_optional (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+
+  write_dropin (f, "50-backup.conf", "[monitor]\nstale-threshold=10min\n[agent:backup]\n");
+  config = hb_config_load_full (f->path, HB_CONFIG_LOAD_MAIN_OPTIONAL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (config->files->len, ==, 2);
+  g_assert_cmpstr (g_ptr_array_index (config->files, 0), ==, HB_CONFIG_BUILTIN_NAME);
+  g_assert_cmpint (config->stale_threshold_usec, ==, 10 * 60 * G_USEC_PER_SEC);
+  g_assert_cmpint (config->timeout_threshold_usec, ==, (gint64) 30 * 60 * G_USEC_PER_SEC);
+  g_assert_cmpuint (config->agents->len, ==, 1);
+  g_clear_pointer (&config, hb_config_free);
+
+  config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, NULL, &error);
+  g_assert_null (config);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -456,6 +704,10 @@ main (int argc, char **argv)
   g_test_add ("/config/unit-backed-agents", Fixture, NULL, fixture_setup, test_unit_backed_agents, fixture_teardown);
   g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
+  g_test_add ("/config/check/every-problem-with-line", Fixture, NULL, fixture_setup, test_every_problem_with_line, fixture_teardown);
+  g_test_add ("/config/check/syntax-problems", Fixture, NULL, fixture_setup, test_syntax_problems, fixture_teardown);
+  g_test_add ("/config/check/events-file-rules", Fixture, NULL, fixture_setup, test_events_file_rules, fixture_teardown);
+  g_test_add ("/config/main-file-optional", Fixture, NULL, fixture_setup, test_main_file_optional, fixture_teardown);
 
   return g_test_run ();
 }

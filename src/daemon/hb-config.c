@@ -1,15 +1,25 @@
 /* hb-config.c: heartbeatd's configuration (GKeyFile with drop-ins)
  *
  * The main file, then the drop-ins FILE.d/NAME.conf in lexical order; a key set in a later
- * file overrides the same key set earlier. Every file is checked on its
- * own (unknown sections and keys, bad values), so an error names the file
- * it is in, and a configuration with an error is never half applied.
+ * file overrides the same key set earlier. Every line of every file is
+ * checked (syntax, unknown sections and keys, bad values), then the whole
+ * (one action per alert, an events file the daemon can write), and every
+ * problem is reported with its file and line, "FILE:LINE: message", so
+ * that one run of `heartbeatd --check-config` lists them all. A
+ * configuration with a problem is never applied, not even in part.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-config.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
 
 #include "hb-resources.h"
 #include "heartbeat-duration.h"
@@ -298,68 +308,308 @@ check_value (const KeySpec *spec,
     }
 }
 
-/* Checks one file against the known sections and keys, and copies it over
- * @merged. @name is what messages call the file. */
-static gboolean
-merge_file (GKeyFile   *merged,
-            GPtrArray  *agent_ids,
-            GKeyFile   *file,
-            const char *name,
-            GError    **error)
+/* The most one configuration file may hold. */
+#define FILE_MAX_BYTES (1024 * 1024)
+
+/* What the files read so far say, and what is wrong with them. */
+typedef struct {
+  GKeyFile   *merged;      /* every valid key, a later file's over an earlier one's */
+  GPtrArray  *agent_ids;   /* char *: [agent:NAME] sections, in order of their first header */
+  GPtrArray  *alerts;      /* char *: [alert:NAME] section names, the same way */
+  GPtrArray  *files;       /* char *: every file read */
+  GHashTable *where;       /* "GROUP" -> "FILE:LINE" of its first header,
+                            * "GROUP\nKEY" -> "FILE:LINE" of its last setting */
+  GPtrArray  *problems;    /* char *: "FILE:LINE: message", in the order found */
+} Loader;
+
+static void
+loader_init (Loader *loader)
 {
-  g_auto(GStrv) groups = g_key_file_get_groups (file, NULL);
+  loader->merged = g_key_file_new ();
+  loader->agent_ids = g_ptr_array_new_with_free_func (g_free);
+  loader->alerts = g_ptr_array_new_with_free_func (g_free);
+  loader->files = g_ptr_array_new_with_free_func (g_free);
+  loader->where = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  loader->problems = g_ptr_array_new_with_free_func (g_free);
+}
 
-  for (gsize g = 0; groups[g]; g++)
+static void
+loader_clear (Loader *loader)
+{
+  g_key_file_unref (loader->merged);
+  g_ptr_array_unref (loader->agent_ids);
+  g_ptr_array_unref (loader->alerts);
+  g_ptr_array_unref (loader->files);
+  g_hash_table_unref (loader->where);
+  g_ptr_array_unref (loader->problems);
+}
+
+/* Adds "WHERE: message"; WHERE is "FILE:LINE", or "FILE" for the file as a whole. */
+static void problem (Loader *loader, const char *where, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static void
+problem (Loader     *loader,
+         const char *where,
+         const char *format,
+         ...)
+{
+  va_list args;
+  g_autofree char *message = NULL;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_ptr_array_add (loader->problems, g_strdup_printf ("%s: %s", where, message));
+}
+
+static gboolean
+has_control (const char *text)
+{
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return TRUE;
+  return FALSE;
+}
+
+/* Valid UTF-8 as a message quotes it: at most 64 characters, control
+ * characters as "?". */
+static char *
+quoted (const char *text)
+{
+  glong length = g_utf8_strlen (text, -1);
+  g_autofree char *cut = g_utf8_substring (text, 0, MIN (length, 64));
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = cut; *p; p = g_utf8_next_char (p))
     {
-      const char *group = groups[g];
-      g_auto(GStrv) names = NULL;
+      gunichar c = g_utf8_get_char (p);
 
-      if (!group_is_known (group))
+      if (g_unichar_iscntrl (c))
+        g_string_append_c (out, '?');
+      else
+        g_string_append_unichar (out, c);
+    }
+  if (length > 64)
+    g_string_append (out, "…");
+  return g_string_free (out, FALSE);
+}
+
+/* A key file value's escapes, as GKeyFile reads them: \s \n \t \r \\ */
+static char *
+unescape (const char *value,
+          GError    **error)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  for (const char *p = value; *p; p++)
+    {
+      if (*p != '\\')
         {
-          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_GROUP_NOT_FOUND,
-                       "%s: unknown section [%s]", name, group);
-          return FALSE;
+          g_string_append_c (out, *p);
+          continue;
         }
-      if (g_str_has_prefix (group, AGENT_PREFIX))
+      switch (*++p)
         {
-          g_autoptr(GError) local = NULL;
-
-          if (!heartbeat_id_is_valid (group + strlen (AGENT_PREFIX), &local))
-            {
-              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                           "%s: [%s]: %s", name, group, local->message);
-              return FALSE;
-            }
-          /* The section declares the agent even with no keys. */
-          if (!g_ptr_array_find_with_equal_func (agent_ids, group + strlen (AGENT_PREFIX),
-                                                 g_str_equal, NULL))
-            g_ptr_array_add (agent_ids, g_strdup (group + strlen (AGENT_PREFIX)));
-        }
-
-      names = g_key_file_get_keys (file, group, NULL, NULL);
-      for (gsize k = 0; names && names[k]; k++)
-        {
-          const KeySpec *spec = find_key (group, names[k]);
-          g_autofree char *value = NULL;
-          g_autoptr(GError) local = NULL;
-
-          if (spec == NULL)
-            {
-              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_KEY_NOT_FOUND,
-                           "%s: unknown key “%s” in [%s]", name, names[k], group);
-              return FALSE;
-            }
-          value = g_key_file_get_string (file, group, names[k], &local);
-          if (value == NULL || !check_value (spec, g_strstrip (value), &local))
-            {
-              g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                           "%s: [%s] %s: %s", name, group, names[k], local->message);
-              return FALSE;
-            }
-          g_key_file_set_string (merged, group, names[k], value);
+        case 's': g_string_append_c (out, ' '); break;
+        case 'n': g_string_append_c (out, '\n'); break;
+        case 't': g_string_append_c (out, '\t'); break;
+        case 'r': g_string_append_c (out, '\r'); break;
+        case '\\': g_string_append_c (out, '\\'); break;
+        default:
+          g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                               *p ? "Invalid escape sequence (a backslash may only start \\s \\n \\t \\r \\\\)"
+                                  : "The value ends with a lone backslash");
+          return NULL;
         }
     }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* A [section] header at WHERE: returns whether its keys are to be read. */
+static gboolean
+scan_group (Loader     *loader,
+            const char *where,
+            const char *group)
+{
+  if (*group == '\0' || strpbrk (group, "[]") || has_control (group))
+    {
+      g_autofree char *q = quoted (group);
+
+      problem (loader, where, "[%s] is not a section name", q);
+      return FALSE;
+    }
+  if (!group_is_known (group))
+    {
+      problem (loader, where, "unknown section [%s]", group);
+      return FALSE;
+    }
+  if (g_str_has_prefix (group, AGENT_PREFIX))
+    {
+      const char *id = group + strlen (AGENT_PREFIX);
+      g_autoptr(GError) local = NULL;
+
+      if (!heartbeat_id_is_valid (id, &local))
+        {
+          problem (loader, where, "[%s]: %s", group, local->message);
+          return FALSE;
+        }
+      /* The section declares the agent even with no keys. */
+      if (!g_ptr_array_find_with_equal_func (loader->agent_ids, id, g_str_equal, NULL))
+        g_ptr_array_add (loader->agent_ids, g_strdup (id));
+    }
+  if (g_str_has_prefix (group, ALERT_PREFIX))
+    {
+      if (group[strlen (ALERT_PREFIX)] == '\0')
+        {
+          problem (loader, where, "[%s] needs a name: [alert:NAME]", group);
+          return FALSE;
+        }
+      if (!g_ptr_array_find_with_equal_func (loader->alerts, group, g_str_equal, NULL))
+        g_ptr_array_add (loader->alerts, g_strdup (group));
+    }
+  if (!g_hash_table_contains (loader->where, group))
+    g_hash_table_insert (loader->where, g_strdup (group), g_strdup (where));
   return TRUE;
+}
+
+/* KEY=RAW in GROUP at WHERE: checked, and set over what earlier lines set. */
+static void
+scan_key (Loader     *loader,
+          const char *where,
+          const char *group,
+          const char *key,
+          const char *raw)
+{
+  const KeySpec *spec = find_key (group, key);
+  g_autofree char *value = NULL;
+  g_autoptr(GError) local = NULL;
+
+  if (spec == NULL)
+    {
+      g_autofree char *q = quoted (key);
+
+      problem (loader, where, "unknown key “%s” in [%s]", q, group);
+      return;
+    }
+  value = unescape (raw, &local);
+  if (value == NULL || !check_value (spec, g_strstrip (value), &local))
+    {
+      problem (loader, where, "[%s] %s: %s", group, key, local->message);
+      return;
+    }
+  g_key_file_set_string (loader->merged, group, key, value);
+  g_hash_table_replace (loader->where, g_strconcat (group, "\n", key, NULL), g_strdup (where));
+}
+
+/* Reads one file's text, line by line, into @loader: every line that is
+ * not a comment, a [section] header or a key=value line of a known
+ * section and key with a valid value is a problem, with its line. The keys
+ * of a section whose header is refused are not checked. */
+static void
+scan_file (Loader     *loader,
+           const char *name,
+           const char *data,
+           gsize       length)
+{
+  const char *p = data, *end = data + length;
+  g_autofree char *group = NULL;   /* NULL: before the first header, or after a refused one */
+  gboolean refused = FALSE;
+  guint number = 0;
+
+  g_ptr_array_add (loader->files, g_strdup (name));
+  while (p < end)
+    {
+      const char *eol = memchr (p, '\n', (gsize) (end - p));
+      gsize size = (gsize) ((eol ? eol : end) - p);
+      g_autofree char *line = g_strndup (p, size);
+      g_autofree char *where = g_strdup_printf ("%s:%u", name, ++number);
+      char *equals;
+
+      p = eol ? eol + 1 : end;
+      if (strlen (line) != size)
+        {
+          problem (loader, where, "the line contains a NUL byte");
+          continue;
+        }
+      g_strstrip (line);
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (!g_utf8_validate (line, -1, NULL))
+        {
+          problem (loader, where, "the line is not valid UTF-8");
+          continue;
+        }
+      if (*line == '[')
+        {
+          gsize n = strlen (line);
+
+          g_clear_pointer (&group, g_free);
+          refused = TRUE;
+          if (n < 2 || line[n - 1] != ']')
+            {
+              g_autofree char *q = quoted (line);
+
+              problem (loader, where, "“%s” is not a [section] header", q);
+              continue;
+            }
+          line[n - 1] = '\0';
+          if (scan_group (loader, where, line + 1))
+            {
+              group = g_strdup (line + 1);
+              refused = FALSE;
+            }
+          continue;
+        }
+      equals = strchr (line, '=');
+      if (equals == NULL)
+        {
+          g_autofree char *q = quoted (line);
+
+          problem (loader, where, "“%s” is not a [section] header, a key=value line or a # comment", q);
+          continue;
+        }
+      if (refused)
+        continue;
+      *equals = '\0';
+      g_strchomp (line);
+      if (group == NULL)
+        {
+          g_autofree char *q = quoted (line);
+
+          problem (loader, where, "%s= comes before any [section]", q);
+          continue;
+        }
+      scan_key (loader, where, group, line, equals + 1);
+    }
+}
+
+/* Reads the file @path into @loader. A file that cannot be read is a
+ * problem; with @error, it is that error instead (the main file). */
+static gboolean
+read_file (Loader     *loader,
+           const char *path,
+           GError    **error)
+{
+  g_autofree char *data = NULL;
+  gsize length;
+  GStatBuf st;
+  g_autoptr(GError) local = NULL;
+
+  if (g_stat (path, &st) == 0 && (!S_ISREG (st.st_mode) || st.st_size > FILE_MAX_BYTES))
+    g_set_error (&local, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s",
+                 S_ISREG (st.st_mode) ? "larger than 1 MiB" : "not a regular file");
+  else
+    g_file_get_contents (path, &data, &length, &local);
+  if (local == NULL)
+    {
+      scan_file (loader, path, data, length);
+      return TRUE;
+    }
+  if (error)
+    g_set_error (error, local->domain, local->code, "%s: %s", path, local->message);
+  else
+    problem (loader, path, "%s", local->message);
+  return FALSE;
 }
 
 static gint64
@@ -515,29 +765,163 @@ config_from_key_file (GKeyFile  *merged,
 }
 
 /* What no single key shows: each alert has exactly one action. */
-static HbConfig *
-checked (HbConfig *config,
-         GError  **error)
+static void
+check_alerts (Loader *loader)
 {
-  for (guint i = 0; config && i < config->alerts->len; i++)
+  static const char *const actions[] = { "webhook", "alertmanager", "exec", "restart-unit" };
+
+  for (guint i = 0; i < loader->alerts->len; i++)
     {
-      const HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
+      const char *group = g_ptr_array_index (loader->alerts, i);
+      g_autoptr(GString) found = g_string_new (NULL);
+      const char *last = NULL;
+      guint n = 0;
 
-      if ((int) alert->action < 0)
+      for (gsize a = 0; a < G_N_ELEMENTS (actions); a++)
+        if (g_key_file_has_key (loader->merged, group, actions[a], NULL))
+          {
+            g_autofree char *key = g_strconcat (group, "\n", actions[a], NULL);
+
+            last = g_hash_table_lookup (loader->where, key);
+            g_string_append_printf (found, "%s%s= (%s)", n ? " and " : "", actions[a], last);
+            n++;
+          }
+      if (n == 0)
+        problem (loader, g_hash_table_lookup (loader->where, group),
+                 "[%s] needs exactly one of webhook=, alertmanager=, exec=, restart-unit=", group);
+      else if (n > 1)
+        problem (loader, last, "[%s] needs exactly one of webhook=, alertmanager=, exec=, restart-unit=; it has %s",
+                 group, found->str);
+    }
+}
+
+static gboolean
+is_under (const char *path,
+          const char *dir)
+{
+  gsize n = strlen (dir);
+
+  return strncmp (path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* Where heartbeatd.service cannot keep a file that others read. */
+static const struct {
+  const char *dir;
+  const char *why;
+} service_private_dirs[] = {
+  { "/tmp", "heartbeatd.service has a /tmp of its own (PrivateTmp=yes): nobody else sees the file, "
+            "and it is deleted when the service stops" },
+  { "/var/tmp", "heartbeatd.service has a /var/tmp of its own (PrivateTmp=yes): nobody else sees the file, "
+                "and it is deleted when the service stops" },
+  { "/dev", "heartbeatd.service has a /dev of its own (PrivateDevices=yes)" },
+  { "/home", "heartbeatd.service does not see /home (ProtectHome=yes)" },
+  { "/root", "heartbeatd.service does not see /root (ProtectHome=yes)" },
+  { "/run/user", "heartbeatd.service does not see /run/user (ProtectHome=yes)" },
+};
+
+/**
+ * hb_config_check_events_file:
+ * @path: an absolute path, as [log] events-file= gives it
+ * @flags: %HB_CONFIG_LOAD_SYSTEM: refuse a directory the system service
+ *   has a private copy of or does not see (/tmp, /var/tmp, /dev, /home,
+ *   /root, /run/user); %HB_CONFIG_LOAD_CHECK_WRITABLE: refuse a file this
+ *   process could not create or append to (its directory must exist)
+ * @error: return location for a #GError
+ *
+ * Returns: %TRUE, or %FALSE with @error set (%G_KEY_FILE_ERROR_INVALID_VALUE)
+ */
+gboolean
+hb_config_check_events_file (const char        *path,
+                             HbConfigLoadFlags  flags,
+                             GError           **error)
+{
+  g_autofree char *canonical = g_canonicalize_filename (path, "/");
+  g_autofree char *dir = g_path_get_dirname (canonical);
+  char *resolved = realpath (dir, NULL);
+  g_autofree char *real_dir = g_strdup (resolved);
+
+  free (resolved);
+  if (flags & HB_CONFIG_LOAD_SYSTEM)
+    for (gsize i = 0; i < G_N_ELEMENTS (service_private_dirs); i++)
+      if (is_under (dir, service_private_dirs[i].dir) ||
+          (real_dir && is_under (real_dir, service_private_dirs[i].dir)))
         {
-          g_autofree char *files = NULL;
-
-          g_ptr_array_add (config->files, NULL);
-          files = g_strjoinv (", ", (char **) config->files->pdata);
-          g_ptr_array_remove_index (config->files, config->files->len - 1);
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                       "[alert:%s] needs exactly one of webhook=, alertmanager=, exec=, restart-unit= (read from %s)",
-                       alert->name, files);
-          hb_config_free (config);
-          return NULL;
+                       "“%s” is in %s: %s; use a directory such as /var/log/heartbeat "
+                       "(the service's LogsDirectory=)", path, service_private_dirs[i].dir,
+                       service_private_dirs[i].why);
+          return FALSE;
+        }
+  if (flags & HB_CONFIG_LOAD_CHECK_WRITABLE)
+    {
+      int saved;
+
+      if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "the directory %s does not exist (heartbeatd does not create it)", dir);
+          return FALSE;
+        }
+      if (g_file_test (canonical, G_FILE_TEST_IS_DIR))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "“%s” is a directory", path);
+          return FALSE;
+        }
+      /* the directory too: the file is created there, and renamed there
+       * every day */
+      if (access (dir, W_OK | X_OK) != 0 ||
+          (access (canonical, F_OK) == 0 && access (canonical, W_OK) != 0))
+        {
+          saved = errno;
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "heartbeatd (uid %u) may not write %s in %s: %s%s", (guint) getuid (),
+                       canonical, dir, g_strerror (saved),
+                       saved == EROFS ? " (under heartbeatd.service only its state directory and "
+                                        "/var/log/heartbeat are writable)" : "");
+          return FALSE;
         }
     }
-  return config;
+  return TRUE;
+}
+
+/* What the files say, checked as a whole: a configuration, or NULL with
+ * every problem in @problems (if not NULL) and all of them in @error. */
+static HbConfig *
+finish (Loader            *loader,
+        HbConfigLoadFlags  flags,
+        GPtrArray         *problems,
+        GError           **error)
+{
+  g_autofree char *events_file = g_key_file_get_string (loader->merged, "log", "events-file", NULL);
+  HbConfig *config;
+
+  check_alerts (loader);
+  if (events_file)
+    {
+      g_autoptr(GError) local = NULL;
+
+      if (!hb_config_check_events_file (g_strstrip (events_file), flags, &local))
+        problem (loader, g_hash_table_lookup (loader->where, "log\nevents-file"),
+                 "[log] events-file: %s", local->message);
+    }
+
+  if (loader->problems->len == 0)
+    {
+      config = config_from_key_file (loader->merged, loader->agent_ids, loader->files);
+      return config;
+    }
+
+  for (guint i = 0; problems && i < loader->problems->len; i++)
+    g_ptr_array_add (problems, g_strdup (g_ptr_array_index (loader->problems, i)));
+  g_ptr_array_add (loader->problems, NULL);
+  {
+    g_autofree char *all = g_strjoinv ("\n", (char **) loader->problems->pdata);
+
+    g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, all);
+  }
+  g_ptr_array_remove_index (loader->problems, loader->problems->len - 1);
+  return NULL;
 }
 
 static int
@@ -547,25 +931,71 @@ compare_paths (gconstpointer a,
   return strcmp (*(const char * const *) a, *(const char * const *) b);
 }
 
-static gboolean
-load_into (GKeyFile   *merged,
-           GPtrArray  *agent_ids,
-           const char *path,
-           GPtrArray  *files,
-           GError    **error)
+static GBytes *
+builtin_data (void)
 {
-  g_autoptr(GKeyFile) file = g_key_file_new ();
-  g_autoptr(GError) local = NULL;
+  return g_resource_lookup_data (hb_get_resource (), DEFAULT_RESOURCE, 0, NULL);
+}
 
-  if (!g_key_file_load_from_file (file, path, G_KEY_FILE_NONE, &local))
+/**
+ * hb_config_load_full:
+ * @path: the main configuration file
+ * @flags: %HB_CONFIG_LOAD_MAIN_OPTIONAL: a missing @path is the built-in
+ *   defaults (its drop-ins are still read); and the rules of
+ *   hb_config_check_events_file()
+ * @problems: (nullable) (element-type utf8): where to add every problem
+ *   found, each "FILE:LINE: message" (or "FILE: message")
+ * @error: return location for a #GError: all the problems, one a line; or
+ *   the main file's error when it cannot be read
+ *
+ * Reads @path, then every `*.conf` in the directory `@path.d`, in lexical
+ * order of their names (a missing directory is fine). Every line of every
+ * file is checked, so that one run reports every problem.
+ *
+ * Returns: (transfer full): the configuration, or %NULL with @error set
+ */
+HbConfig *
+hb_config_load_full (const char        *path,
+                     HbConfigLoadFlags  flags,
+                     GPtrArray         *problems,
+                     GError           **error)
+{
+  Loader loader;
+  g_autofree char *dropin_dir = g_strconcat (path, ".d", NULL);
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GPtrArray) dropins = g_ptr_array_new_with_free_func (g_free);
+  const char *name;
+  HbConfig *config;
+
+  loader_init (&loader);
+  if ((flags & HB_CONFIG_LOAD_MAIN_OPTIONAL) &&
+      !g_file_test (path, G_FILE_TEST_EXISTS) && !g_file_test (path, G_FILE_TEST_IS_SYMLINK))
     {
-      g_set_error (error, local->domain, local->code, "%s: %s", path, local->message);
-      return FALSE;
+      g_autoptr(GBytes) bytes = builtin_data ();
+      gsize size;
+      const char *data = g_bytes_get_data (bytes, &size);
+
+      scan_file (&loader, HB_CONFIG_BUILTIN_NAME, data, size);
     }
-  if (!merge_file (merged, agent_ids, file, path, error))
-    return FALSE;
-  g_ptr_array_add (files, g_strdup (path));
-  return TRUE;
+  else if (!read_file (&loader, path, error))
+    {
+      if (problems && error && *error)
+        g_ptr_array_add (problems, g_strdup ((*error)->message));
+      loader_clear (&loader);
+      return NULL;
+    }
+
+  dir = g_dir_open (dropin_dir, 0, NULL);
+  while (dir && (name = g_dir_read_name (dir)) != NULL)
+    if (g_str_has_suffix (name, ".conf") && name[0] != '.')
+      g_ptr_array_add (dropins, g_build_filename (dropin_dir, name, NULL));
+  g_ptr_array_sort (dropins, compare_paths);
+  for (guint i = 0; i < dropins->len; i++)
+    read_file (&loader, g_ptr_array_index (dropins, i), NULL);
+
+  config = finish (&loader, flags, problems, error);
+  loader_clear (&loader);
+  return config;
 }
 
 /**
@@ -573,9 +1003,7 @@ load_into (GKeyFile   *merged,
  * @path: the main configuration file
  * @error: return location for a #GError
  *
- * Reads @path, then every `*.conf` in the directory `@path.d`, in lexical
- * order of their names (a missing directory is fine; a missing @path is
- * not).
+ * hb_config_load_full() with no flags: a missing @path is an error.
  *
  * Returns: (transfer full): the configuration, or %NULL with @error set
  */
@@ -583,28 +1011,7 @@ HbConfig *
 hb_config_load (const char *path,
                 GError    **error)
 {
-  g_autoptr(GKeyFile) merged = g_key_file_new ();
-  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GPtrArray) agent_ids = g_ptr_array_new_with_free_func (g_free);
-  g_autofree char *dropin_dir = g_strconcat (path, ".d", NULL);
-  g_autoptr(GDir) dir = NULL;
-  g_autoptr(GPtrArray) dropins = g_ptr_array_new_with_free_func (g_free);
-  const char *name;
-
-  if (!load_into (merged, agent_ids, path, files, error))
-    return NULL;
-
-  dir = g_dir_open (dropin_dir, 0, NULL);
-  while (dir && (name = g_dir_read_name (dir)) != NULL)
-    if (g_str_has_suffix (name, ".conf") && name[0] != '.')
-      g_ptr_array_add (dropins, g_build_filename (dropin_dir, name, NULL));
-  g_ptr_array_sort (dropins, compare_paths);
-
-  for (guint i = 0; i < dropins->len; i++)
-    if (!load_into (merged, agent_ids, g_ptr_array_index (dropins, i), files, error))
-      return NULL;
-
-  return checked (config_from_key_file (merged, agent_ids, files), error);
+  return hb_config_load_full (path, HB_CONFIG_LOAD_NONE, NULL, error);
 }
 
 /**
@@ -618,11 +1025,11 @@ hb_config_load (const char *path,
 HbConfig *
 hb_config_new_default (void)
 {
-  g_autoptr(GBytes) bytes = g_resource_lookup_data (hb_get_resource (), DEFAULT_RESOURCE, 0, NULL);
+  g_autoptr(GBytes) bytes = builtin_data ();
   g_autoptr(GError) error = NULL;
   gsize size;
   const char *data = g_bytes_get_data (bytes, &size);
-  HbConfig *config = hb_config_load_from_data (data, size, "(built-in)", &error);
+  HbConfig *config = hb_config_load_from_data (data, size, HB_CONFIG_BUILTIN_NAME, &error);
 
   if (config == NULL)
     g_error ("The built-in configuration is broken: %s", error->message);
@@ -646,21 +1053,14 @@ hb_config_load_from_data (const char *data,
                           const char *name,
                           GError    **error)
 {
-  g_autoptr(GKeyFile) file = g_key_file_new ();
-  g_autoptr(GKeyFile) merged = g_key_file_new ();
-  g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GPtrArray) agent_ids = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GError) local = NULL;
+  Loader loader;
+  HbConfig *config;
 
-  if (!g_key_file_load_from_data (file, data, length, G_KEY_FILE_NONE, &local))
-    {
-      g_set_error (error, local->domain, local->code, "%s: %s", name, local->message);
-      return NULL;
-    }
-  if (!merge_file (merged, agent_ids, file, name, error))
-    return NULL;
-  g_ptr_array_add (files, g_strdup (name));
-  return checked (config_from_key_file (merged, agent_ids, files), error);
+  loader_init (&loader);
+  scan_file (&loader, name, data, length);
+  config = finish (&loader, HB_CONFIG_LOAD_NONE, NULL, error);
+  loader_clear (&loader);
+  return config;
 }
 
 /**

@@ -69,7 +69,25 @@ typedef struct {
   GPtrArray *files;           /* char * */
 } HbConfig;
 
+/* What hb_config_load_full() checks beyond the files' own contents. */
+typedef enum {
+  HB_CONFIG_LOAD_NONE           = 0,
+  HB_CONFIG_LOAD_MAIN_OPTIONAL  = 1 << 0,  /* a missing main file: the built-in defaults */
+  HB_CONFIG_LOAD_SYSTEM         = 1 << 1,  /* the system service's rules (events-file= not in /tmp, …) */
+  HB_CONFIG_LOAD_CHECK_WRITABLE = 1 << 2,  /* events-file= writable by this process */
+} HbConfigLoadFlags;
+
+/* What messages call the built-in defaults, in place of a file name. */
+#define HB_CONFIG_BUILTIN_NAME "(built-in defaults)"
+
 HbConfig *hb_config_new_default (void);
+HbConfig *hb_config_load_full   (const char        *path,
+                                 HbConfigLoadFlags  flags,
+                                 GPtrArray         *problems,
+                                 GError           **error);
+gboolean  hb_config_check_events_file (const char        *path,
+                                       HbConfigLoadFlags  flags,
+                                       GError           **error);
 HbConfig *hb_config_load_from_data (const char *data,
                                     gsize       length,
                                     const char *name,
