@@ -50,6 +50,7 @@ typedef struct {
   int               exit_status;
   GBusType          bus_type;
   char             *config_path;   /* NULL: the embedded default */
+  HbConfigLoadFlags config_flags;  /* how config_path is read (load_flags()) */
   char             *state_dir;
   HbConfig         *config;
   HeartbeatMonitor *monitor;
@@ -84,24 +85,41 @@ daemon_quit (Daemon *daemon,
   g_main_loop_quit (daemon->loop);
 }
 
-/* The configuration: --config, else the system file in system mode when it
- * exists, else the embedded default (no root, no files needed). */
+/* How the daemon and --check-config read the configuration: the system
+ * file may be missing (the built-in defaults, with its drop-ins), --config
+ * FILE may not; the system service's rules on the system bus; an events
+ * file this process can write. */
+static HbConfigLoadFlags
+load_flags (GBusType bus_type,
+            gboolean explicit_path)
+{
+  HbConfigLoadFlags flags = HB_CONFIG_LOAD_CHECK_WRITABLE;
+
+  if (!explicit_path)
+    flags |= HB_CONFIG_LOAD_MAIN_OPTIONAL;
+  if (bus_type == G_BUS_TYPE_SYSTEM)
+    flags |= HB_CONFIG_LOAD_SYSTEM;
+  return flags;
+}
+
+/* The configuration: --config FILE and its drop-ins; else, on the system
+ * bus, SYSCONFDIR/heartbeat/heartbeatd.conf (the built-in defaults when it
+ * does not exist) and its drop-ins; else the built-in defaults (no root, no
+ * files needed). */
 static HbConfig *
 load_config (Daemon  *daemon,
              GError **error)
 {
   if (daemon->config_path)
-    return hb_config_load (daemon->config_path, error);
+    return hb_config_load_full (daemon->config_path, daemon->config_flags, NULL, error);
   return hb_config_new_default ();
 }
 
 static char *
 default_config_path (GBusType bus_type)
 {
-  g_autofree char *path = g_build_filename (HB_SYSCONFDIR, "heartbeat", "heartbeatd.conf", NULL);
-
-  if (bus_type == G_BUS_TYPE_SYSTEM && g_file_test (path, G_FILE_TEST_EXISTS))
-    return g_steal_pointer (&path);
+  if (bus_type == G_BUS_TYPE_SYSTEM)
+    return g_build_filename (HB_SYSCONFDIR, "heartbeat", "heartbeatd.conf", NULL);
   return NULL;
 }
 
@@ -207,7 +225,8 @@ on_sighup (gpointer user_data)
   config = load_config (daemon, &error);
   if (config == NULL)
     {
-      g_warning ("Reloading the configuration failed, keeping the old one: %s", error->message);
+      /* every problem, one a line, as heartbeatd --check-config lists them */
+      g_warning ("Reloading the configuration failed, keeping the old one:\n%s", error->message);
     }
   else
     {
@@ -553,12 +572,16 @@ daemon_clear (Daemon *daemon)
  * a unit, so the daemon may restart what an admin configured and nothing
  * else. */
 static int
-may_restart_unit (const char *config_path,
-                  const char *unit)
+may_restart_unit (const char        *config_path,
+                  HbConfigLoadFlags  flags,
+                  const char        *unit)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(HbConfig) config = config_path ? hb_config_load (config_path, &error)
-                                           : hb_config_new_default ();
+  /* polkitd asks, as its own user: the rules of the files, not whether it
+   * could write the events file */
+  g_autoptr(HbConfig) config = config_path
+      ? hb_config_load_full (config_path, flags & HB_CONFIG_LOAD_MAIN_OPTIONAL, NULL, &error)
+      : hb_config_new_default ();
 
   if (config == NULL)
     {
@@ -585,12 +608,60 @@ may_restart_unit (const char *config_path,
   return EXIT_FAILURE;
 }
 
+/* heartbeatd --check-config: reads the configuration as the daemon would
+ * (same options, same rules) and reports every problem, "FILE:LINE:
+ * message" on stderr, exit 1; or a short summary on stdout, exit 0. The
+ * unit's ExecReload= runs it before it signals the daemon, so that
+ * `systemctl reload` fails on a configuration the daemon would refuse. */
+static int
+check_config (const char        *config_path,
+              HbConfigLoadFlags  flags)
+{
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  g_autofree char *files = NULL;
+
+  if (config_path == NULL)
+    {
+      config = hb_config_new_default ();
+      g_print ("heartbeatd: configuration OK: %s (--session without --config reads no file)\n",
+               HB_CONFIG_BUILTIN_NAME);
+      return EXIT_SUCCESS;
+    }
+  config = hb_config_load_full (config_path, flags, problems, &error);
+  if (config == NULL)
+    {
+      for (guint i = 0; i < problems->len; i++)
+        g_printerr ("%s\n", (const char *) g_ptr_array_index (problems, i));
+      if (problems->len == 0)
+        g_printerr ("%s\n", error->message);
+      g_printerr ("heartbeatd: %u %s; the configuration is refused\n", MAX (problems->len, 1),
+                  problems->len > 1 ? "errors" : "error");
+      return EXIT_FAILURE;
+    }
+
+  g_ptr_array_add (config->files, NULL);
+  files = g_strjoinv (", ", (char **) config->files->pdata);
+  g_ptr_array_remove_index (config->files, config->files->len - 1);
+  g_print ("heartbeatd: configuration OK: %s\n", files);
+  g_print ("%u declared %s, %u %s, events file: %s, HTTP: %s\n",
+           config->agents->len, config->agents->len == 1 ? "agent" : "agents",
+           config->alerts->len, config->alerts->len == 1 ? "alert" : "alerts",
+           config->events_file ? config->events_file : "none",
+           config->http_enabled ? "on" : "off");
+  if (config->events_file && (flags & HB_CONFIG_LOAD_SYSTEM) && geteuid () == 0)
+    g_print ("(checked as root: heartbeatd.service, user heartbeat in its sandbox, checks again "
+             "that it may write %s when it reloads or starts)\n", config->events_file);
+  return EXIT_SUCCESS;
+}
+
 int
 main (int    argc,
       char **argv)
 {
   Daemon daemon = { 0 };
-  gboolean system_bus = FALSE, session_bus = FALSE, version = FALSE;
+  gboolean system_bus = FALSE, session_bus = FALSE, version = FALSE, check = FALSE;
   g_autofree char *config_path = NULL;
   g_autofree char *state_dir = NULL;
   g_autofree char *restart_unit = NULL;
@@ -603,8 +674,11 @@ main (int    argc,
     { "session", 0, 0, G_OPTION_ARG_NONE, &session_bus, "Serve on the session bus", NULL },
     { "config", 'c', 0, G_OPTION_ARG_FILENAME, &config_path,
       "Configuration file; drop-ins are read from FILE.d/*.conf "
-      "(default: " HB_SYSCONFDIR "/heartbeat/heartbeatd.conf on the system bus if it exists, "
-      "else built-in defaults)", "FILE" },
+      "(default on the system bus: " HB_SYSCONFDIR "/heartbeat/heartbeatd.conf, or the built-in "
+      "defaults where it does not exist, and its drop-ins; with --session: the built-in defaults)", "FILE" },
+    { "check-config", 't', 0, G_OPTION_ARG_NONE, &check,
+      "Check the configuration as the daemon would read it, report every error "
+      "(FILE:LINE: message) and exit: 0 if it is valid, 1 if not", NULL },
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
       "Where registrations are kept (default: $STATE_DIRECTORY, else "
       HB_LOCALSTATEDIR "/lib/heartbeat, or $XDG_STATE_HOME/heartbeat with --session)", "DIR" },
@@ -632,6 +706,7 @@ main (int    argc,
       "\n"
       "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error or when the bus stays\n"
       "unreachable for 3 s (a lost connection to a running bus is made again).\n"
+      "With --check-config: 0 if the configuration is valid, 1 if not.\n"
       "See heartbeatd(8) and heartbeatd.conf(5).");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
@@ -659,17 +734,24 @@ main (int    argc,
       g_printerr ("heartbeatd: unexpected argument “%s”\n", argv[1]);
       return 2;
     }
-  if (restart_unit)
+  if (check && restart_unit)
     {
-      g_autofree char *path = config_path ? g_strdup (config_path)
-                                          : default_config_path (session_bus ? G_BUS_TYPE_SESSION
-                                                                             : G_BUS_TYPE_SYSTEM);
-      return may_restart_unit (path, restart_unit);
+      g_printerr ("heartbeatd: choose one of --check-config and --may-restart-unit\n");
+      return 2;
+    }
+  daemon.bus_type = session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
+  daemon.config_flags = load_flags (daemon.bus_type, config_path != NULL);
+  if (restart_unit || check)
+    {
+      g_autofree char *path = config_path ? g_strdup (config_path) : default_config_path (daemon.bus_type);
+
+      if (check)
+        return check_config (path, daemon.config_flags);
+      return may_restart_unit (path, daemon.config_flags, restart_unit);
     }
 
   daemon.loop = g_main_loop_new (NULL, FALSE);
   daemon.http_port = http_port;
-  daemon.bus_type = session_bus ? G_BUS_TYPE_SESSION : G_BUS_TYPE_SYSTEM;
   daemon.config_path = config_path ? g_steal_pointer (&config_path)
                                    : default_config_path (daemon.bus_type);
   daemon.state_dir = state_dir ? g_steal_pointer (&state_dir)
