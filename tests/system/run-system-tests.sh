@@ -9,9 +9,18 @@
 #      /var/tmp and /var/log/journal;
 #   3. installs STAGE into the running container as an admin would (copy the
 #      tree, ldconfig, systemd-sysusers, systemctl daemon-reload, systemctl reload
-#      dbus) and checks the service: start/STATUS=, hbctl as root and as uid
-#      65534, journal fields, reload, bus activation, polkit with and without
-#      a rule, restart-unit alerts, systemd-analyze security, the watchdog;
+#      dbus) and checks the service: the install layout (the defaults under
+#      DATADIR, nothing in SYSCONFDIR/heartbeat), start/STATUS=, hbctl as
+#      root and as uid 65534, journal fields, reload; heartbeatd
+#      --check-config listing every error (FILE:LINE) of broken drop-ins,
+#      `systemctl reload` failing on them with the errors in the journal and
+#      `systemctl status` while the daemon keeps its configuration,
+#      events-file= in /tmp or in a directory user heartbeat may not write
+#      refused (by the reload's check and by a bare SIGHUP), an upgrade
+#      (`meson install --destdir` the container's / again) keeping the
+#      admin's heartbeatd.conf byte for byte; bus activation, polkit with
+#      and without a rule, restart-unit alerts, systemd-analyze security,
+#      the watchdog;
 #   4. with drop-ins in heartbeatd.conf.d as an admin would write them, and
 #      a test host (network namespace "testhost" in the container, joined by
 #      a veth pair: 10.203.0.1 here, 10.203.0.2 there): exec=, webhook= and
@@ -165,6 +174,12 @@ in_ct () {
 as_nobody () { in_ct setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
 prop () { in_ct systemctl show -P "$1" heartbeatd.service; }
+# busctl_prop NAME: a property of org.heartbeat.Monitor1, as busctl prints it
+busctl_prop () { in_ct busctl --system get-property org.heartbeat.Monitor1 /org/heartbeat/Monitor1 org.heartbeat.Monitor1 "$1" 2>&1; }
+# jcursor: the journal's cursor now; unit_log CURSOR: heartbeatd.service's
+# messages after it
+jcursor () { in_ct journalctl -q --no-pager -n 1 -o cat --show-cursor | sed -n 's/^-- cursor: //p'; }
+unit_log () { in_ct journalctl -q --no-pager -o cat -u heartbeatd.service --after-cursor "$1" 2>&1; }
 
 # poll SECONDS COMMAND...: runs COMMAND every 0.1 s until it succeeds or
 # SECONDS have passed; returns its last status.
@@ -212,12 +227,17 @@ if ! out=$(meson install -C "$BUILDDIR" --destdir "$STAGE" --no-rebuild --quiet 
   bail "meson install --destdir failed: $out"
 fi
 [ -n "$(find "$STAGE" -name heartbeatd -type f)" ] || bail "the staged install has no heartbeatd"
-# Where this build reads its configuration (SYSCONFDIR/heartbeat), from
-# where it installed heartbeatd.conf.
-CONF=$(cd "$STAGE" && find . -path '*/heartbeat/heartbeatd.conf' | head -n1)
-[ -n "$CONF" ] || bail "the staged install has no heartbeat/heartbeatd.conf"
-CONF_D=${CONF#.}.d
-diag "configuration: ${CONF#.}, drop-ins in $CONF_D"
+# Where this build reads its configuration: SYSCONFDIR/heartbeat, as the
+# build's options say. The install puts nothing there (the defaults are
+# built in, their text in DATADIR/heartbeat/heartbeatd.conf).
+read -r SYSCONFDIR DATADIR < <(meson introspect --buildoptions "$BUILDDIR" | "$PY" -c '
+import json, os, sys
+o = {x["name"]: x["value"] for x in json.load(sys.stdin)}
+print(*(os.path.join(o["prefix"], o[k]) for k in ("sysconfdir", "datadir")))')
+[ -n "$SYSCONFDIR" ] && [ -n "$DATADIR" ] || bail "meson introspect --buildoptions $BUILDDIR gave no sysconfdir/datadir"
+CONF=$SYSCONFDIR/heartbeat/heartbeatd.conf
+CONF_D=$CONF.d
+diag "configuration: $CONF, drop-ins in $CONF_D"
 
 # (b) the container root: overlay of the host's / (lower, read-only) and an
 # empty upper on tmpfs (an upper inside / itself would overlap the lower).
@@ -307,6 +327,16 @@ else
   not_ok "admin install: systemd-sysusers + daemon-reload" "rc=$rc output: $out" "user: $user" "LoadState=$load"
 fi
 
+# The layout: the defaults under DATADIR, nothing in SYSCONFDIR/heartbeat
+# (an upgrade must never overwrite what the admin keeps there)
+in_etc=$(cd "$STAGE" && find ".$SYSCONFDIR/heartbeat" 2>/dev/null | sed 's/^\.//')
+if [ -f "$STAGE$DATADIR/heartbeat/heartbeatd.conf" ] && [ -z "$in_etc" ]; then
+  ok "install layout: the defaults in $DATADIR/heartbeat/heartbeatd.conf, nothing in $SYSCONFDIR/heartbeat"
+else
+  not_ok "install layout: the defaults under $DATADIR/heartbeat, nothing in $SYSCONFDIR/heartbeat" \
+    "installed in $SYSCONFDIR/heartbeat: $in_etc" "$(ls -l "$STAGE$DATADIR/heartbeat/" 2>&1)"
+fi
+
 # systemctl start, STATUS=
 out=$(in_ct systemctl start heartbeatd.service 2>&1)
 rc=$?
@@ -365,6 +395,123 @@ else
     "MainPID $pid_before -> $(prop MainPID) ActiveState=$(prop ActiveState) sys-declared state=$(agent_field sys-declared state)" \
     "$(in_ct journalctl -b -u heartbeatd --no-pager -n 10 2>&1)"
 fi
+
+# ------------------------------------- the configuration check, a refused reload
+#
+# heartbeatd --check-config lists every error of every file (FILE:LINE:
+# message); the unit's ExecReload= runs it first (as user heartbeat, in the
+# service's sandbox), so that `systemctl reload` fails on a configuration the
+# daemon would refuse and the daemon keeps the one it runs.
+HBD_BIN=$(prop ExecStart | sed -n 's/.*path=\([^ ;]*\).*/\1/p')
+BAD1=$CONF_D/80-hb-system-test-bad.conf
+BAD2=$CONF_D/81-hb-system-test-bad.conf
+printf '[monitor]\nstale-treshold=5min\ncheck-interval=soon\n\n[agent:sys-new]\n' >"$ROOT$BAD1"
+printf '[alert:nothing]\nevents=stale\n\n[monitr]\n' >"$ROOT$BAD2"
+chmod 0644 "$ROOT$BAD1" "$ROOT$BAD2"
+out=$(in_ct "$HBD_BIN" --check-config 2>&1)
+rc=$?
+want=("$BAD1:2: unknown key “stale-treshold” in [monitor]" "$BAD1:3: [monitor] check-interval: "
+      "$BAD2:4: unknown section [monitr]" "$BAD2:1: [alert:nothing] needs exactly one of")
+missing=""
+for w in "${want[@]}"; do grep -qF -- "$w" <<<"$out" || missing+="[$w] "; done
+if [ $rc -eq 1 ] && [ -z "$missing" ] && grep -q '4 errors; the configuration is refused' <<<"$out"; then
+  ok "heartbeatd --check-config: exit 1 and every error with its file and line, 4 in 2 drop-ins"
+else
+  not_ok "heartbeatd --check-config: exit 1 and every error with its file and line" "rc=$rc, missing: $missing" "$out"
+fi
+
+pid_before=$(prop MainPID)
+journal_out="" status_out="" hup_out=""
+cursor=$(jcursor)
+out=$(in_ct systemctl reload heartbeatd.service 2>&1)
+rc=$?
+errors_logged () {
+  journal_out=$(unit_log "$cursor")
+  status_out=$(in_ct systemctl status --no-pager -l -n 20 heartbeatd.service 2>&1)
+  grep -qF "$BAD1:2: unknown key" <<<"$journal_out" && grep -qF "$BAD2:4: unknown section" <<<"$journal_out" &&
+    grep -qF "$BAD1:2: unknown key" <<<"$status_out"
+}
+if [ $rc -ne 0 ] && [ "$(prop ActiveState)/$(prop SubState)" = active/running ] && [ "$(prop MainPID)" = "$pid_before" ] &&
+   poll 10 errors_logged && ! grep -q 'Configuration reloaded' <<<"$journal_out" &&
+   [ "$(agent_field sys-declared state)" = no-heartbeat ] && [ -z "$(agent_field sys-new state)" ] &&
+   in_ct hbctl status >/dev/null 2>&1; then
+  ok "systemctl reload with 2 broken drop-ins: exit $rc, the errors in the journal and systemctl status, same MainPID, old configuration kept (sys-declared declared, sys-new not), still serving"
+else
+  not_ok "systemctl reload with broken drop-ins fails visibly and keeps the old configuration" "rc=$rc $out" \
+    "MainPID $pid_before -> $(prop MainPID) $(prop ActiveState)/$(prop SubState) sys-declared=$(agent_field sys-declared state) sys-new=$(agent_field sys-new state)" \
+    "journal: $journal_out" "status: $status_out"
+fi
+rm -f "$ROOT$BAD1" "$ROOT$BAD2"
+
+# [log] events-file= where the service cannot keep it: in /tmp (its own
+# private /tmp), and in a directory user heartbeat may not write
+EVBAD=$CONF_D/82-hb-system-test-events.conf
+printf '[log]\nevents-file=/tmp/hb-events.jsonl\n' >"$ROOT$EVBAD"
+chmod 0644 "$ROOT$EVBAD"
+out_check=$(in_ct "$HBD_BIN" --check-config 2>&1)
+rc_check=$?
+out=$(in_ct systemctl reload heartbeatd.service 2>&1)
+rc=$?
+if [ $rc_check -eq 1 ] && grep -qF "$EVBAD:2: [log] events-file: “/tmp/hb-events.jsonl” is in /tmp" <<<"$out_check" &&
+   grep -q 'PrivateTmp=yes' <<<"$out_check" && [ $rc -ne 0 ] && [ "$(prop MainPID)" = "$pid_before" ]; then
+  ok "events-file=/tmp/hb-events.jsonl: refused by --check-config ($EVBAD:2, PrivateTmp=yes) and by systemctl reload (exit $rc)"
+else
+  not_ok "events-file= in /tmp is refused" "check rc=$rc_check: $out_check" "reload rc=$rc: $out" "MainPID $pid_before -> $(prop MainPID)"
+fi
+in_ct install -d -m 0755 -o root -g root /var/lib/hb-test-ro
+printf '[log]\nevents-file=/var/lib/hb-test-ro/events.jsonl\n' >"$ROOT$EVBAD"
+cursor=$(jcursor)
+out=$(in_ct systemctl reload heartbeatd.service 2>&1)
+rc=$?
+ro_logged () {
+  journal_out=$(unit_log "$cursor")
+  grep -qF "$EVBAD:2: [log] events-file: heartbeatd (uid" <<<"$journal_out" &&
+    grep -q 'may not write /var/lib/hb-test-ro/events.jsonl' <<<"$journal_out"
+}
+ro_logged_rc=1
+[ $rc -ne 0 ] && poll 10 ro_logged && ro_logged_rc=0
+# the daemon's own reload (SIGHUP without the check) refuses it too
+cursor=$(jcursor)
+[[ "$pid_before" =~ ^[1-9][0-9]*$ ]] && in_ct kill -HUP "$pid_before"
+hup_refused () {
+  hup_out=$(unit_log "$cursor")
+  grep -q 'Reloading the configuration failed, keeping the old one' <<<"$hup_out" &&
+    grep -qF "$EVBAD:2: [log] events-file:" <<<"$hup_out"
+}
+if [ $ro_logged_rc -eq 0 ] && poll 10 hup_refused && ! grep -q 'Configuration reloaded' <<<"$hup_out" && [ "$(prop MainPID)" = "$pid_before" ] &&
+   [ ! -e "$ROOT/var/lib/hb-test-ro/events.jsonl" ]; then
+  ok "events-file= in a directory user heartbeat may not write: systemctl reload fails (exit $rc), and a bare SIGHUP logs \"Reloading the configuration failed\" with $EVBAD:2, nothing written"
+else
+  not_ok "events-file= in a directory user heartbeat may not write: refused by the reload's check and by the daemon's own reload" \
+    "reload rc=$rc $out" "journal after reload: $journal_out" "journal after SIGHUP: $hup_out" "MainPID $pid_before -> $(prop MainPID)"
+fi
+rm -f "$ROOT$EVBAD"
+in_ct rmdir /var/lib/hb-test-ro
+out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload after removing the bad drop-ins: $out"
+
+# An upgrade (`meson install` again) keeps the admin's heartbeatd.conf
+# byte for byte: the admin's file, in place of the built-in defaults.
+in_ct install -m 0644 "$DATADIR/heartbeat/heartbeatd.conf" "$CONF"
+printf '\n# edited by the admin, %s\n[monitor]\ncheck-interval=29s\n' "$(date -u +%FT%T)" >>"$ROOT$CONF"
+sum0=$(sha256sum <"$ROOT$CONF")
+out=$(meson install -C "$BUILDDIR" --destdir "$ROOT" --no-rebuild --quiet 2>&1 && in_ct systemctl daemon-reload 2>&1)
+rc=$?
+sum1=$(sha256sum <"$ROOT$CONF")
+out_check=$(in_ct "$HBD_BIN" --check-config 2>&1)
+rc_check=$?
+out_reload=$(in_ct systemctl reload heartbeatd.service 2>&1)
+rc_reload=$?
+if [ $rc -eq 0 ] && [ "$sum0" = "$sum1" ] && [ $rc_check -eq 0 ] && grep -qF "configuration OK: $CONF" <<<"$out_check" &&
+   [ $rc_reload -eq 0 ] && [ "$(busctl_prop CheckIntervalUSec)" = "t 29000000" ]; then
+  ok "upgrade: meson install --destdir (the container's /) again kept the admin's $CONF byte for byte; --check-config and the reload read it (CheckIntervalUSec 29 s)"
+else
+  not_ok "upgrade: a second meson install keeps the admin's $CONF byte for byte" "install rc=$rc $out" \
+    "sha256 before $sum0, after $sum1" "check rc=$rc_check: $out_check" "reload rc=$rc_reload: $out_reload" \
+    "CheckIntervalUSec: $(busctl_prop CheckIntervalUSec)"
+fi
+# back to the built-in defaults for the checks below
+rm -f "$ROOT$CONF"
+out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload without $CONF: $out"
 
 # bus activation: a call from an unprivileged peer starts the stopped service
 in_ct systemctl stop heartbeatd.service
