@@ -21,6 +21,7 @@
 
 #include <glib/gstdio.h>
 
+#include "hb-build-config.h"
 #include "hb-resources.h"
 #include "heartbeat-duration.h"
 
@@ -856,6 +857,11 @@ hb_config_check_events_file (const char        *path,
     {
       int saved;
 
+      /* the service's LogsDirectory=, which systemd creates when it
+       * starts the service: missing before its first start */
+      if ((flags & HB_CONFIG_LOAD_SYSTEM) && !g_file_test (dir, G_FILE_TEST_EXISTS) &&
+          strcmp (dir, HB_LOCALSTATEDIR "/log/heartbeat") == 0)
+        return TRUE;
       if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
         {
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
