@@ -108,9 +108,11 @@ hb_host_to_json (double      cpu_percent,
   json_builder_set_member_name (b, "hostname");
   json_builder_add_string_value (b, g_get_host_name ());
 
+  /* figures are rounded to what they mean (0.1 % of CPU, the load to
+   * 1/100, as /proc/loadavg gives it), so that their text is short */
   json_builder_set_member_name (b, "cpu-percent");
   if (cpu_percent >= 0)
-    json_builder_add_double_value (b, cpu_percent);
+    json_builder_add_double_value (b, round (cpu_percent * 10) / 10);
   else
     json_builder_add_null_value (b);
   add_int (b, "cpus", g_get_num_processors ());
@@ -127,7 +129,7 @@ hb_host_to_json (double      cpu_percent,
         {
           double load = g_ascii_strtod (p, &end);
 
-          json_builder_add_double_value (b, end != p && isfinite (load) ? load : 0);
+          json_builder_add_double_value (b, end != p && isfinite (load) ? round (load * 100) / 100 : 0);
         }
       json_builder_end_array (b);
     }

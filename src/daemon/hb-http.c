@@ -34,6 +34,7 @@
 #include "hb-http.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -41,6 +42,9 @@
 #include <math.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "hb-host.h"
 #include "hb-json.h"
@@ -48,10 +52,10 @@
 #include "heartbeat-values.h"
 
 #define DASHBOARD_RESOURCE  "/org/heartbeat/Monitor1/dashboard/index.html"
-#define MAX_EVENT_CLIENTS   64
-#define MAX_EVENT_CLIENTS_PER_PEER 8
+#define MAX_EVENT_CLIENTS   HB_HTTP_MAX_EVENT_STREAMS
+#define MAX_EVENT_CLIENTS_PER_PEER HB_HTTP_MAX_EVENT_STREAMS_PER_PEER
 #define EVENT_RETRY_AFTER   "5"
-#define MAX_CLIENT_BACKLOG  (1024 * 1024)
+#define MAX_CLIENT_BACKLOG  HB_HTTP_EVENT_BACKLOG
 #define KEEPALIVE_SECONDS   15
 #define LINGER_MS           2000      /* reading what follows a refused request */
 #define LINGER_BYTES        (4 * 1024 * 1024)
@@ -111,6 +115,14 @@ struct _HbHttp {
   guint             retry_interval;
   GHashTable       *conns;      /* GSocket * → Conn */
 
+  /* what clients may hold (hb-http.h) */
+  GHashTable       *live;       /* GSocket *: every open connection, weakly */
+  guint             max_connections;
+  gsize             response_budget;
+  gsize             responses_pending; /* bytes of large answers not written yet */
+  gsize             page_bytes;
+  gint64            cap_warned_at;     /* monotonic µs: the last warning of a cap */
+
   /* GET /v1/host */
   char             *state_directory; /* NULL: found from the open state database */
   GList            *host_waiters;    /* HostWaiter: paused until the CPU sample */
@@ -138,19 +150,193 @@ static GParamSpec *properties[N_PROPS];
 G_DEFINE_FINAL_TYPE (HbHttp, hb_http, G_TYPE_OBJECT)
 
 /* ------------------------------------------------------------------ */
+/* JSON text                                                           */
+
+/* @value as the shortest decimal text that reads back as the same double
+ * (json-glib writes every double with 17 significant digits, so 6.2 came
+ * out as 6.2000000000000002). */
+static void
+append_double (GString *out,
+               double   value)
+{
+  char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+  if (!isfinite (value))
+    {
+      g_string_append (out, "null");   /* JSON has no such number */
+      return;
+    }
+  for (int digits = 1; digits <= 17; digits++)
+    {
+      char format[8];
+
+      g_snprintf (format, sizeof format, "%%.%dg", digits);
+      g_ascii_formatd (buffer, sizeof buffer, format, value);
+      if (g_ascii_strtod (buffer, NULL) == value)
+        break;
+    }
+  g_string_append (out, buffer);
+}
+
+static void
+append_string (GString    *out,
+               const char *value)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = value ? value : ""; *p; p++)
+    {
+      guchar c = (guchar) *p;
+
+      switch (c)
+        {
+        case '"':
+          g_string_append (out, "\\\"");
+          break;
+        case '\\':
+          g_string_append (out, "\\\\");
+          break;
+        case '\b':
+          g_string_append (out, "\\b");
+          break;
+        case '\f':
+          g_string_append (out, "\\f");
+          break;
+        case '\n':
+          g_string_append (out, "\\n");
+          break;
+        case '\r':
+          g_string_append (out, "\\r");
+          break;
+        case '\t':
+          g_string_append (out, "\\t");
+          break;
+        default:
+          if (c < 0x20 || c == 0x7f)
+            g_string_append_printf (out, "\\u%04x", c);
+          else
+            g_string_append_c (out, (char) c);
+          break;
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+/* Appends @node (NULL: null) as compact JSON text, as
+ * json_generator_to_data() writes it but for doubles, written as the
+ * shortest text that reads back as the same number (0.1, not
+ * 0.10000000000000001). */
+static void
+json_append (GString  *out,
+             JsonNode *node)
+{
+  if (node == NULL)
+    {
+      g_string_append (out, "null");
+      return;
+    }
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            append_string (out, name);
+            g_string_append_c (out, ':');
+            json_append (out, member);
+          }
+        g_string_append_c (out, '}');
+      }
+      break;
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint n = json_array_get_length (array);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < n; i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            json_append (out, json_array_get_element (array, i));
+          }
+        g_string_append_c (out, ']');
+      }
+      break;
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        case G_TYPE_DOUBLE:
+          append_double (out, json_node_get_double (node));
+          break;
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_STRING:
+          append_string (out, json_node_get_string (node));
+          break;
+        default:
+          g_string_append (out, "null");
+          break;
+        }
+      break;
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
+/* @node as text (json_append()), and its length */
+static char *
+json_to_data (JsonNode *node,
+              gsize    *length)
+{
+  GString *out = g_string_new (NULL);
+
+  json_append (out, node);
+  if (length)
+    *length = out->len;
+  return g_string_free (out, FALSE);
+}
+
+/* ------------------------------------------------------------------ */
 /* Responses                                                           */
+
+/* Says once a minute at most that a cap was reached. */
+static void
+warn_cap (HbHttp     *self,
+          const char *what)
+{
+  gint64 now = g_get_monotonic_time ();
+
+  if (self->cap_warned_at != 0 && now - self->cap_warned_at < 60 * G_USEC_PER_SEC)
+    return;
+  self->cap_warned_at = now;
+  g_message ("HTTP: %s", what);
+}
+
 
 static void
 send_json (SoupServerMessage *msg,
            guint              status,
            JsonNode          *node)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  char *text;
   gsize length;
+  char *text = json_to_data (node, &length);
 
-  json_generator_set_root (generator, node);
-  text = json_generator_to_data (generator, &length);
   soup_server_message_set_status (msg, status, status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests" : NULL);
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
 }
@@ -163,7 +349,6 @@ error_text (guint       status,
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "error");
@@ -175,8 +360,7 @@ error_text (guint       status,
   json_builder_end_object (b);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  json_generator_set_root (generator, root);
-  return json_generator_to_data (generator, length);
+  return json_to_data (root, length);
 }
 
 static void
@@ -230,6 +414,20 @@ static GQuark
 caller_change_quark (void)
 {
   return g_quark_from_static_string ("hb-http-caller-change");
+}
+
+/* The size of a large answer counted in responses_pending */
+static GQuark
+answer_size_quark (void)
+{
+  return g_quark_from_static_string ("hb-http-answer-size");
+}
+
+/* Set on an event stream */
+static GQuark
+stream_quark (void)
+{
+  return g_quark_from_static_string ("hb-http-stream");
 }
 
 static void
@@ -333,6 +531,34 @@ add_history (JsonBuilder    *b,
 /* ------------------------------------------------------------------ */
 /* Request bodies                                                      */
 
+/* json-glib's message about a text it could not parse, for a client:
+ * "<data>:1:10: Parse error: unexpected character" names json-glib's own
+ * input, not anything the client sent; it becomes "line 1, column 10:
+ * unexpected character". */
+static char *
+parse_error_text (const char *message)
+{
+  const char *rest = message;
+  guint64 line = 0, column = 0;
+  char *end;
+
+  if (g_str_has_prefix (rest, "<data>:"))
+    {
+      line = g_ascii_strtoull (rest + 7, &end, 10);
+      if (*end == ':')
+        column = g_ascii_strtoull (end + 1, &end, 10);
+      if (line > 0 && column > 0 && g_str_has_prefix (end, ": "))
+        rest = end + 2;
+      else
+        line = 0;
+    }
+  if (g_str_has_prefix (rest, "Parse error: "))
+    rest += strlen ("Parse error: ");
+  if (line > 0)
+    return g_strdup_printf ("line %" G_GUINT64_FORMAT ", column %" G_GUINT64_FORMAT ": %s", line, column, rest);
+  return g_strdup (rest);
+}
+
 /* The request's JSON object (a node holding it, owned by the caller), or
  * NULL with an error sent. An empty body is an empty object when
  * @empty_ok. The text is checked (UTF-8, nesting depth, NUL) before it is
@@ -370,7 +596,9 @@ read_object (SoupServerMessage *msg,
   root = hb_json_parse (data != NULL ? data : "", length, &error);
   if (root == NULL)
     {
-      send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body is not valid JSON: %s", error->message);
+      g_autofree char *why = parse_error_text (error->message);
+
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "The body is not valid JSON: %s", why);
       return NULL;
     }
   if (!JSON_NODE_HOLDS_OBJECT (root))
@@ -854,24 +1082,80 @@ handle_agent_change (HbHttp            *self,
 /* ------------------------------------------------------------------ */
 /* Reads                                                               */
 
+static int
+compare_agent_ids (gconstpointer a,
+                   gconstpointer b)
+{
+  return strcmp (heartbeat_agent_get_id (*(HeartbeatAgent *const *) a),
+                 heartbeat_agent_get_id (*(HeartbeatAgent *const *) b));
+}
+
+/* GET /v1/agents[?limit=N][&after=ID]: a page of the agents, by id
+ * (strcmp order), those after ID if given: at most N of them (default
+ * HB_HTTP_AGENTS_PAGE_DEFAULT, at most HB_HTTP_AGENTS_PAGE_MAX), and no
+ * more once the page holds HB_HTTP_PAGE_BYTES of JSON. When more follow,
+ * `Link: </v1/agents?after=LAST&limit=N>; rel="next"` (LAST percent-encoded)
+ * says where the next page starts; without a Link the list is complete. */
 static void
 handle_agents (HbHttp            *self,
                SoupServerMessage *msg,
                gboolean           privileged)
 {
-  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autoptr(GHashTable) params = query ? soup_form_decode (query) : NULL;
+  const char *limit_text = params ? g_hash_table_lookup (params, "limit") : NULL;
+  const char *after = params ? g_hash_table_lookup (params, "after") : NULL;
+  g_autoptr(GPtrArray) agents = NULL;
+  g_autoptr(GError) error = NULL;
+  GString *out;
+  const char *last = NULL;
+  guint64 limit = HB_HTTP_AGENTS_PAGE_DEFAULT;
+  guint i, n = 0;
+  gsize length;
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "agents");
-  json_builder_begin_array (b);
-  for (guint i = 0; i < agents->len; i++)
-    json_builder_add_value (b, agent_to_json (self, g_ptr_array_index (agents, i)));
-  json_builder_end_array (b);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  send_json (msg, SOUP_STATUS_OK, root);
+  if (limit_text && !g_ascii_string_to_unsigned (limit_text, 10, 1, HB_HTTP_AGENTS_PAGE_MAX, &limit, NULL))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“limit” must be a whole number from 1 to %d, not “%s”",
+                  HB_HTTP_AGENTS_PAGE_MAX, limit_text);
+      return;
+    }
+  if (after && !heartbeat_id_is_valid (after, &error))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“after” must be an agent id: %s", error->message);
+      return;
+    }
+
+  agents = heartbeat_monitor_list_agents (self->monitor);
+  g_ptr_array_sort (agents, compare_agent_ids);
+  for (i = 0; after && i < agents->len; i++)
+    if (strcmp (heartbeat_agent_get_id (g_ptr_array_index (agents, i)), after) > 0)
+      break;
+
+  /* written agent by agent: no tree of the whole page is built */
+  out = g_string_new ("{\"agents\":[");
+  for (; i < agents->len && n < limit && (n == 0 || out->len < self->page_bytes); i++, n++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      g_autoptr(JsonNode) node = agent_to_json (self, agent);
+
+      if (n > 0)
+        g_string_append_c (out, ',');
+      json_append (out, node);
+      last = heartbeat_agent_get_id (agent);
+    }
+  g_string_append (out, "]}");
+
+  if (i < agents->len && last != NULL)
+    {
+      g_autofree char *escaped = g_uri_escape_string (last, NULL, FALSE);
+      g_autofree char *link = g_strdup_printf ("</v1/agents?after=%s&limit=%" G_GUINT64_FORMAT ">; rel=\"next\"",
+                                               escaped, limit);
+
+      soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Link", link);
+    }
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  length = out->len;
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
 }
 
 /* GET /v1/history: every agent's history, by id, for the dashboard. */
@@ -1517,14 +1801,12 @@ broadcast (HbHttp     *self,
            const char *event,
            JsonNode   *data)
 {
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autofree char *json = NULL;
   g_autofree char *text = NULL;
 
   if (self->clients == NULL)
     return;
-  json_generator_set_root (generator, data);
-  json = json_generator_to_data (generator, NULL);
+  json = json_to_data (data, NULL);
   text = g_strdup_printf ("id: %" G_GUINT64_FORMAT "\nevent: %s\ndata: %s\n\n", ++self->sequence, event, json);
   for (GList *l = self->clients; l; l = l->next)
     client_send (l->data, text);
@@ -1702,17 +1984,109 @@ on_keepalive (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* @address:@port as /proc/net/tcp or tcp6 write it: the address's 32-bit
+ * words and the port in hex, as the kernel holds them in memory. */
+static char *
+proc_net_address (GInetSocketAddress *address)
+{
+  GInetAddress *inet = g_inet_socket_address_get_address (address);
+  const guint8 *bytes = g_inet_address_to_bytes (inet);
+  gsize size = g_inet_address_get_native_size (inet);
+  GString *text = g_string_new (NULL);
+
+  for (gsize i = 0; i + 4 <= size; i += 4)
+    {
+      guint32 word;
+
+      memcpy (&word, bytes + i, 4);
+      g_string_append_printf (text, "%08X", word);
+    }
+  g_string_append_printf (text, ":%04X", g_inet_socket_address_get_port (address));
+  return g_string_free (text, FALSE);
+}
+
+/* The uid that owns the client's end of a loopback connection: its row in
+ * /proc/net/tcp (or tcp6), whose local address is our remote one and whose
+ * remote address is our local one. The file stays readable under
+ * ProtectProc=invisible; in a user namespace (PrivateUsers=) a uid it does
+ * not map reads as the overflow uid. */
+static gboolean
+loopback_peer_uid (GSocketAddress *local,
+                   GSocketAddress *remote,
+                   guint          *uid)
+{
+  g_autofree char *contents = NULL;
+  g_autofree char *theirs = NULL;
+  g_autofree char *ours = NULL;
+  const char *path;
+  char *line, *next;
+
+  if (!G_IS_INET_SOCKET_ADDRESS (local) || !G_IS_INET_SOCKET_ADDRESS (remote))
+    return FALSE;
+  switch (g_inet_address_get_family (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
+    {
+    case G_SOCKET_FAMILY_IPV4:
+      path = "/proc/net/tcp";
+      break;
+    case G_SOCKET_FAMILY_IPV6:
+      path = "/proc/net/tcp6";
+      break;
+    case G_SOCKET_FAMILY_INVALID:
+    case G_SOCKET_FAMILY_UNIX:
+    default:
+      return FALSE;
+    }
+  if (!g_inet_address_get_is_loopback (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))) ||
+      !g_file_get_contents (path, &contents, NULL, NULL))
+    return FALSE;
+  theirs = proc_net_address (G_INET_SOCKET_ADDRESS (remote));
+  ours = proc_net_address (G_INET_SOCKET_ADDRESS (local));
+
+  /* "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt   uid ..." */
+  for (line = contents; line && *line; line = next)
+    {
+      char sl[32], l[64], r[64], st[8], queues[40], timer[40], retransmits[16];
+      unsigned int owner;
+
+      next = strchr (line, '\n');
+      if (next)
+        *next++ = '\0';
+      if (sscanf (line, " %31s %63s %63s %7s %39s %39s %15s %u", sl, l, r, st, queues, timer, retransmits, &owner) == 8 &&
+          g_ascii_strcasecmp (l, theirs) == 0 && g_ascii_strcasecmp (r, ours) == 0)
+        {
+          *uid = owner;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* Whose stream @msg opens, for the per-peer limit: on loopback every
+ * local process has the same address (and any 127.0.0.0/8 one), so the
+ * uid of the client's socket, when it can be found; else the address. */
+static char *
+event_peer (SoupServerMessage *msg)
+{
+  const char *host = soup_server_message_get_remote_host (msg);
+  guint uid;
+
+  if (loopback_peer_uid (soup_server_message_get_local_address (msg),
+                         soup_server_message_get_remote_address (msg), &uid))
+    return g_strdup_printf ("uid %u", uid);
+  return g_strdup (host ? host : "an unknown address");
+}
+
 /* GET /v1/events. At most MAX_EVENT_CLIENTS streams, and at most
- * MAX_EVENT_CLIENTS_PER_PEER from one remote address (over loopback every
- * local process has the same address, so this bounds what one local
- * process takes only as far as addresses tell processes apart). */
+ * MAX_EVENT_CLIENTS_PER_PEER for one peer (event_peer(): a local uid, or
+ * a remote address), so that one local user's streams do not lock out
+ * another's dashboard. */
 static void
 handle_events (HbHttp            *self,
                SoupServerMessage *msg,
                gboolean           privileged)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  const char *peer = soup_server_message_get_remote_host (msg);
+  g_autofree char *peer = event_peer (msg);
   EventClient *client;
   guint from_peer = 0;
 
@@ -1725,8 +2099,9 @@ handle_events (HbHttp            *self,
       if (self->n_clients >= MAX_EVENT_CLIENTS)
         send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Too many event clients (at most %d)", MAX_EVENT_CLIENTS);
       else
-        send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE, "Too many event clients from %s (at most %d per address)",
-                    peer ? peer : "this address", MAX_EVENT_CLIENTS_PER_PEER);
+        send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                    "Too many event clients from %s (at most %d per local user, or per address)",
+                    peer, MAX_EVENT_CLIENTS_PER_PEER);
       return;
     }
   soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
@@ -1737,11 +2112,12 @@ handle_events (HbHttp            *self,
   soup_message_headers_set_encoding (headers, SOUP_ENCODING_CHUNKED);
   /* what was written is dropped, not kept for the whole life of the stream */
   soup_message_body_set_accumulate (soup_server_message_get_response_body (msg), FALSE);
+  g_object_set_qdata (G_OBJECT (msg), stream_quark (), GINT_TO_POINTER (1));
 
   client = g_new0 (EventClient, 1);
   client->http = self;
   client->msg = g_object_ref (msg);
-  client->peer = g_strdup (peer);
+  client->peer = g_steal_pointer (&peer);
   self->clients = g_list_append (self->clients, client);
   self->n_clients++;
   if (self->keepalive_id == 0)
@@ -1914,6 +2290,68 @@ on_saved (GObject      *source,
 }
 
 static void
+on_answer_finished (SoupServerMessage *msg,
+                    HbHttp            *self)
+{
+  gsize size = GPOINTER_TO_SIZE (g_object_steal_qdata (G_OBJECT (msg), answer_size_quark ()));
+
+  self->responses_pending -= MIN (size, self->responses_pending);
+}
+
+/* Whether the answers waiting for their clients took the whole budget
+ * and @path is one whose answer grows with the agents: it is then refused
+ * before it is built (building it, only to refuse it, would take the
+ * memory it is refused to spare). */
+static gboolean
+budget_spent (HbHttp     *self,
+              const char *path)
+{
+  static const char *const listings[] = { "/v1/agents", "/v1/history", "/runs", "/api/heartbeat/status", "/metrics", NULL };
+
+  return self->responses_pending >= self->response_budget && g_strv_contains (listings, path);
+}
+
+static void
+refuse_answer (HbHttp            *self,
+               SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
+
+  warn_cap (self, "large answers wait for clients that do not read them; others are refused (503) meanwhile");
+  soup_message_headers_remove (headers, "Content-Encoding");
+  soup_message_headers_remove (headers, "Link");
+  soup_message_headers_replace (headers, "Retry-After", "1");
+  send_error (msg, SOUP_STATUS_SERVICE_UNAVAILABLE,
+              "Too many large answers wait for their clients to read them (%zu bytes; at most %zu); try again later",
+              self->responses_pending, self->response_budget);
+}
+
+/* An answer larger than HB_HTTP_SMALL_RESPONSE waits in memory until its
+ * client has read it: all of them together stay within the response
+ * budget (one is always allowed), else 503 with Retry-After. Smaller
+ * answers are bounded by the connections. */
+static void
+account_answer (HbHttp            *self,
+                SoupServerMessage *msg)
+{
+  gsize size;
+
+  if (soup_server_message_get_status (msg) == 0 || g_object_get_qdata (G_OBJECT (msg), stream_quark ()))
+    return;   /* answered later (GET /v1/host, small), or a stream (bounded on its own) */
+  size = (gsize) soup_server_message_get_response_body (msg)->length;
+  if (size <= HB_HTTP_SMALL_RESPONSE)
+    return;
+  if (self->responses_pending > 0 && self->responses_pending + size > self->response_budget)
+    {
+      refuse_answer (self, msg);
+      return;
+    }
+  self->responses_pending += size;
+  g_object_set_qdata (G_OBJECT (msg), answer_size_quark (), GSIZE_TO_POINTER (size));
+  g_signal_connect_object (msg, "finished", G_CALLBACK (on_answer_finished), self, 0);
+}
+
+static void
 on_request (SoupServer        *server,
             SoupServerMessage *msg,
             const char        *path,
@@ -1928,7 +2366,13 @@ on_request (SoupServer        *server,
 
   if (writing && !may_write (self, msg, &privileged))
     return;
+  if (!writing && budget_spent (self, path))
+    {
+      refuse_answer (self, msg);
+      return;
+    }
   route (self, msg, path, privileged);
+  account_answer (self, msg);
   if (!writing || heartbeat_monitor_is_saved (self->monitor))
     return;
 
@@ -2378,19 +2822,73 @@ conn_arm (HbHttp  *self,
 }
 
 static void
-on_got_headers (SoupServerMessage *msg,
-                HbHttp            *self)
+on_got_body (SoupServerMessage *msg,
+             HbHttp            *self)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
 
-  /* the headers are in: the body is bounded by HB_HTTP_MAX_BODY, and the
-   * handler answers (a stream has no timeout) */
+  /* the whole request is in: the handler answers (a stream has no
+   * timeout; an answer the client does not read is ended by the socket's
+   * timeout, see on_request_started()) */
   if (socket)
     conn_forget (self, socket);
 }
 
-/* A request's first byte (or, the first on a connection, the connection):
- * the headers must arrive within request_timeout. */
+static void
+on_live_socket_gone (gpointer  data,
+                     GObject  *where_the_socket_was)
+{
+  HbHttp *self = data;
+
+  g_hash_table_remove (self->live, where_the_socket_was);
+}
+
+/* The connections open now: sockets closed meanwhile (libsoup may keep a
+ * closed one referenced) are forgotten. */
+static guint
+count_connections (HbHttp *self)
+{
+  GHashTableIter iter;
+  gpointer socket;
+
+  g_hash_table_iter_init (&iter, self->live);
+  while (g_hash_table_iter_next (&iter, &socket, NULL))
+    if (g_socket_is_closed (socket))
+      {
+        g_object_weak_unref (socket, on_live_socket_gone, self);
+        g_hash_table_iter_remove (&iter);
+      }
+  return g_hash_table_size (self->live);
+}
+
+/* A connection over the cap: a short 503 if the socket takes it at once
+ * (it is new, its send buffer empty), then closed before libsoup reads
+ * anything from it. */
+static void
+refuse_connection (HbHttp  *self,
+                   GSocket *socket)
+{
+  g_autofree char *message = g_strdup_printf ("Too many HTTP connections are open (at most %u); try again later",
+                                              self->max_connections);
+  g_autofree char *body = NULL;
+  g_autofree char *response = NULL;
+  gsize length;
+
+  body = error_text (SOUP_STATUS_SERVICE_UNAVAILABLE, message, &length);
+  response = g_strdup_printf ("HTTP/1.1 503 Service Unavailable\r\nServer: heartbeatd\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+                              "Retry-After: 1\r\nConnection: close\r\n\r\n%s", length, body);
+  g_socket_send_with_blocking (socket, response, strlen (response), FALSE, NULL, NULL);
+  g_socket_shutdown (socket, FALSE, TRUE, NULL);
+  g_socket_close (socket, NULL);
+}
+
+/* A request's first byte, or, the first on a connection, the connection:
+ * a connection over HB_HTTP_MAX_CONNECTIONS is closed at once; a new one
+ * gets the socket timeout (a read or a write that waits longer fails, and
+ * libsoup closes the connection: a client that stops reading its answer
+ * loses it, and the memory it held); the headers and the body must arrive
+ * within request_timeout. */
 static void
 on_request_started (SoupServer        *server,
                     SoupServerMessage *msg,
@@ -2400,8 +2898,23 @@ on_request_started (SoupServer        *server,
 
   if (socket == NULL)
     return;
+  if (!g_hash_table_contains (self->live, socket))
+    {
+      if (g_hash_table_size (self->live) >= self->max_connections &&
+          count_connections (self) >= self->max_connections)
+        {
+          warn_cap (self, "too many connections; new ones are closed at once (see HB_HTTP_MAX_CONNECTIONS)");
+          /* before libsoup reads: its first read fails, and it drops the
+           * connection */
+          refuse_connection (self, socket);
+          return;
+        }
+      g_hash_table_add (self->live, socket);
+      g_object_weak_ref (G_OBJECT (socket), on_live_socket_gone, self);
+      g_socket_set_timeout (socket, MAX (1, (self->idle_timeout + 999) / 1000));
+    }
   conn_arm (self, socket, self->request_timeout, 0);
-  g_signal_connect_object (msg, "got-headers", G_CALLBACK (on_got_headers), self, 0);
+  g_signal_connect_object (msg, "got-body", G_CALLBACK (on_got_body), self, 0);
 }
 
 /* After a request: a connection kept alive may wait idle_timeout for the
@@ -2700,7 +3213,7 @@ hb_http_get_n_event_clients (HbHttp *http)
   return http->n_clients;
 }
 
-/* A timeout from the environment (for tests), else @fallback. */
+/* A timeout or a bound from the environment (for tests), else @fallback. */
 static guint
 timeout_from_env (const char *name,
                   guint       fallback)
@@ -2726,6 +3239,14 @@ hb_http_new (HeartbeatMonitor *monitor,
 {
   HbHttp *self = g_object_new (HB_TYPE_HTTP, NULL);
 
+#ifdef __GLIBC__
+  /* Large answers (pages of up to HB_HTTP_PAGE_BYTES, /metrics…) are
+   * mapped and unmapped: with glibc's default, the threshold rises to the
+   * size of the largest block freed, and blocks that large then come from
+   * the heap, which keeps them once freed (the RSS a burst of large
+   * answers took stayed). Fixing it keeps the RSS to what is in use. */
+  mallopt (M_MMAP_THRESHOLD, 256 * 1024);
+#endif
   self->monitor = g_object_ref (monitor);
   self->version = g_strdup (version);
   self->server = soup_server_new ("server-header", "heartbeatd", NULL);
@@ -2769,6 +3290,17 @@ hb_http_dispose (GObject *object)
     }
   g_clear_object (&self->server);
   g_hash_table_remove_all (self->conns);
+  {
+    GHashTableIter iter;
+    gpointer socket;
+
+    g_hash_table_iter_init (&iter, self->live);
+    while (g_hash_table_iter_next (&iter, &socket, NULL))
+      {
+        g_object_weak_unref (socket, on_live_socket_gone, self);
+        g_hash_table_iter_remove (&iter);
+      }
+  }
   if (self->monitor)
     g_signal_handlers_disconnect_by_data (self->monitor, self);
   g_clear_object (&self->monitor);
@@ -2783,6 +3315,7 @@ hb_http_finalize (GObject *object)
 
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
   g_clear_pointer (&self->conns, g_hash_table_unref);
+  g_clear_pointer (&self->live, g_hash_table_unref);
   g_clear_pointer (&self->agent_counts, g_hash_table_unref);
   g_clear_object (&self->address);
   g_free (self->state_directory);
@@ -2836,8 +3369,12 @@ hb_http_init (HbHttp *self)
 {
   self->quota = HB_HTTP_DEFAULT_QUOTA;
   self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_free);
+  self->live = g_hash_table_new (g_direct_hash, g_direct_equal);
   self->agent_counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->request_timeout = timeout_from_env ("HB_HTTP_REQUEST_TIMEOUT_MS", HB_HTTP_REQUEST_TIMEOUT_MS);
   self->idle_timeout = timeout_from_env ("HB_HTTP_IDLE_TIMEOUT_MS", HB_HTTP_IDLE_TIMEOUT_MS);
   self->retry_interval = timeout_from_env ("HB_HTTP_LISTEN_RETRY_MS", HB_HTTP_LISTEN_RETRY_MS);
+  self->max_connections = timeout_from_env ("HB_HTTP_MAX_CONNECTIONS", HB_HTTP_MAX_CONNECTIONS);
+  self->response_budget = timeout_from_env ("HB_HTTP_RESPONSE_BUDGET", HB_HTTP_RESPONSE_BUDGET);
+  self->page_bytes = timeout_from_env ("HB_HTTP_PAGE_BYTES", HB_HTTP_PAGE_BYTES);
 }

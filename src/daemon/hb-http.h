@@ -21,14 +21,40 @@ G_BEGIN_DECLS
 /* The agents HTTP may create until hb_http_set_quota() says otherwise. */
 #define HB_HTTP_DEFAULT_QUOTA 1024
 
-/* A request's headers must arrive within this (from the connection, or
- * from its first byte on a connection kept alive; a body is bounded by
- * HB_HTTP_MAX_BODY);
- * $HB_HTTP_REQUEST_TIMEOUT_MS overrides it, for tests. */
+/* A request, its headers and its body, must arrive within this (from the
+ * connection, or from its first byte on a connection kept alive), else
+ * the connection is closed; $HB_HTTP_REQUEST_TIMEOUT_MS overrides it, for
+ * tests. */
 #define HB_HTTP_REQUEST_TIMEOUT_MS 10000
-/* A connection kept alive is closed after this long without a request
+/* A connection kept alive is closed after this long without a request,
+ * and one whose client stops reading (or sending) for this long is closed
+ * with what it held: it is the sockets' timeout, in whole seconds
  * ($HB_HTTP_IDLE_TIMEOUT_MS, for tests). */
-#define HB_HTTP_IDLE_TIMEOUT_MS    60000
+#define HB_HTTP_IDLE_TIMEOUT_MS    30000
+
+/* What clients may hold, whatever they do (the bound is computed in
+ * heartbeatd(8), HTTP):
+ *
+ * Open connections, event streams included; one more is closed at once
+ * (a 503 if it takes it) ($HB_HTTP_MAX_CONNECTIONS, for tests). */
+#define HB_HTTP_MAX_CONNECTIONS    256
+/* Answers up to this size are always sent (bounded by the connections);
+ * larger ones wait in memory until their clients read them, all of them
+ * together within HB_HTTP_RESPONSE_BUDGET (one is always allowed): past
+ * it, 503 with Retry-After ($HB_HTTP_RESPONSE_BUDGET, for tests). */
+#define HB_HTTP_SMALL_RESPONSE     (64 * 1024)
+#define HB_HTTP_RESPONSE_BUDGET    (32 * 1024 * 1024)
+/* GET /v1/agents gives a page: ?limit= agents (this many by default, at
+ * most HB_HTTP_AGENTS_PAGE_MAX), fewer once it holds HB_HTTP_PAGE_BYTES of
+ * JSON; a Link header (rel="next") says where the next page starts. */
+#define HB_HTTP_AGENTS_PAGE_DEFAULT 500
+#define HB_HTTP_AGENTS_PAGE_MAX    1000
+#define HB_HTTP_PAGE_BYTES         (1024 * 1024)   /* $HB_HTTP_PAGE_BYTES, for tests */
+/* Event streams (GET /v1/events): in all, and per peer (a local uid over
+ * loopback, else a remote address); what one stream may have waiting. */
+#define HB_HTTP_MAX_EVENT_STREAMS  64
+#define HB_HTTP_MAX_EVENT_STREAMS_PER_PEER 8
+#define HB_HTTP_EVENT_BACKLOG      (1024 * 1024)
 /* How often a port in use is tried again ($HB_HTTP_LISTEN_RETRY_MS). */
 #define HB_HTTP_LISTEN_RETRY_MS    5000
 /* GET /v1/host samples the CPU over this long (as hbctl status did). */
