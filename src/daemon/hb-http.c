@@ -1165,23 +1165,29 @@ handle_history (HbHttp            *self,
                 gboolean           privileged)
 {
   g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
+  GString *out = g_string_new ("{\"agents\":{");
+  gsize length;
 
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "agents");
-  json_builder_begin_object (b);
+  /* written agent by agent: no tree of every history is built */
   for (guint i = 0; i < agents->len; i++)
     {
       HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      g_autoptr(JsonBuilder) b = json_builder_new ();
+      g_autoptr(JsonNode) history = NULL;
+      g_autoptr(JsonNode) id = json_node_init_string (json_node_alloc (), heartbeat_agent_get_id (agent));
 
-      json_builder_set_member_name (b, heartbeat_agent_get_id (agent));
       add_history (b, agent);
+      history = json_builder_get_root (b);
+      if (i > 0)
+        g_string_append_c (out, ',');
+      json_append (out, id);
+      g_string_append_c (out, ':');
+      json_append (out, history);
     }
-  json_builder_end_object (b);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  send_json (msg, SOUP_STATUS_OK, root);
+  g_string_append (out, "}}");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  length = out->len;
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
 }
 
 /* GET /v1/agents/{id}/history */
