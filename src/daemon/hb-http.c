@@ -2332,10 +2332,11 @@ refuse_answer (HbHttp            *self,
               self->responses_pending, self->response_budget);
 }
 
-/* An answer larger than HB_HTTP_SMALL_RESPONSE waits in memory until its
- * client has read it: all of them together stay within the response
- * budget (one is always allowed), else 503 with Retry-After. Smaller
- * answers are bounded by the connections. */
+/* An answer to a read larger than HB_HTTP_SMALL_RESPONSE waits in memory
+ * until its client has read it: all of them together stay within the
+ * response budget (one is always allowed), else 503 with Retry-After.
+ * Smaller answers, and those to writes (one agent each), are bounded by
+ * the connections. */
 static void
 account_answer (HbHttp            *self,
                 SoupServerMessage *msg)
@@ -2378,7 +2379,9 @@ on_request (SoupServer        *server,
       return;
     }
   route (self, msg, path, privileged);
-  account_answer (self, msg);
+  /* a write's answer is one agent, and its change is made: never 503 */
+  if (!writing)
+    account_answer (self, msg);
   if (!writing || heartbeat_monitor_is_saved (self->monitor))
     return;
 
