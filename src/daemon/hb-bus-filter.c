@@ -21,8 +21,8 @@
  * What GDBus loses by not having the GSocketConnection: passing unix file
  * descriptors (heartbeatd receives and sends none) and the peer's
  * credentials (heartbeatd never asks for the bus's). An address that is
- * not a unix socket, or a bus that refuses EXTERNAL, gives
- * G_IO_ERROR_NOT_SUPPORTED: the caller then connects the usual way.
+ * not a unix socket, or a bus that does not accept EXTERNAL at once,
+ * gives G_IO_ERROR_NOT_SUPPORTED: the caller then connects the usual way.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -615,7 +615,7 @@ read_auth_line (GInputStream  *input,
 }
 
 /* The client side of SASL EXTERNAL, as GDBus does it on a unix socket. A
- * bus that rejects EXTERNAL gives G_IO_ERROR_NOT_SUPPORTED. */
+ * bus that answers anything but OK gives G_IO_ERROR_NOT_SUPPORTED. */
 static gboolean
 authenticate (GUnixConnection  *connection,
               GCancellable     *cancellable,
@@ -640,9 +640,9 @@ authenticate (GUnixConnection  *connection,
        (answer = read_auth_line (input, cancellable, error)) != NULL;
   if (ok && !g_str_has_prefix (answer, "OK "))
     {
-      g_set_error (error, G_IO_ERROR,
-                   g_str_has_prefix (answer, "REJECTED") ? G_IO_ERROR_NOT_SUPPORTED : G_IO_ERROR_INVALID_DATA,
-                   "The bus refused EXTERNAL authentication: “%s”", answer);
+      /* REJECTED, or a conversation GDBus's own client may still hold */
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "The bus did not accept EXTERNAL authentication: “%s”", answer);
       ok = FALSE;
     }
   ok = ok && g_output_stream_write_all (output, "BEGIN\r\n", 7, NULL, cancellable, error);
@@ -653,7 +653,7 @@ authenticate (GUnixConnection  *connection,
 /* Connects to the message bus at @address, says Hello and returns the
  * connection (the caller owns the name, exports objects, etc.). Gives
  * G_IO_ERROR_NOT_SUPPORTED for an address that is not a unix socket and
- * for a bus that refuses EXTERNAL authentication. */
+ * for a bus that does not accept EXTERNAL authentication at once. */
 GDBusConnection *
 hb_bus_filter_connect_sync (const char    *address,
                             GCancellable  *cancellable,

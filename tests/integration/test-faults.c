@@ -189,14 +189,17 @@ undecodable_call (void)
   return message;
 }
 
-/* test-faults --send-undecodable ADDRESS COUNT: the attacker of
- * test_undecodable_flood, run as another uid. Sends COUNT undecodable
- * calls as fast as the bus takes them, then one GetStatus: its answer
+/* test-faults --send-undecodable ADDRESS COUNT [INTERVAL_MS]: the attacker
+ * of test_undecodable_flood, run as another uid (and the sender of
+ * bench/hostile.py's dbus-garbage attack, HB_GARBAGE_SENDER). Sends COUNT
+ * undecodable calls as fast as the bus takes them (or one every
+ * INTERVAL_MS), then one GetStatus: its answer
  * comes after the daemon read them all (the bus keeps one sender's order).
  * Exits 0 if that call was answered. */
 static int
 send_undecodable (const char *address,
-                  guint       count)
+                  guint       count,
+                  guint       interval_ms)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(GDBusConnection) connection = NULL;
@@ -223,11 +226,13 @@ send_undecodable (const char *address,
           return 2;
         }
       /* a bounded queue: the bus takes them as fast as it can */
-      if (i % 64 == 63 && !g_dbus_connection_flush_sync (connection, NULL, &error))
+      if ((interval_ms > 0 || i % 64 == 63) && !g_dbus_connection_flush_sync (connection, NULL, &error))
         {
           g_printerr ("attacker: %s\n", error->message);
           return 2;
         }
+      if (interval_ms > 0)
+        g_usleep (interval_ms * 1000);   /* the attacker's pace, not a test's wait */
     }
   reply = g_dbus_connection_call_sync (connection, HB_NAME, HB_PATH, HB_IFACE, "GetStatus", NULL,
                                        G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE,
@@ -468,8 +473,9 @@ test_reown_after_lost_connection (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  if (argc == 4 && g_strcmp0 (argv[1], "--send-undecodable") == 0)
-    return send_undecodable (argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10));
+  if ((argc == 4 || argc == 5) && g_strcmp0 (argv[1], "--send-undecodable") == 0)
+    return send_undecodable (argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10),
+                             argc == 5 ? (guint) g_ascii_strtoull (argv[4], NULL, 10) : 0);
 
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/faults/state-disk-full", Fixture, NULL, fixture_setup, test_state_disk_full, fixture_teardown);
