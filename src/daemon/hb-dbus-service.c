@@ -810,7 +810,8 @@ build_status (HbDBusService *self,
       else
         g_variant_builder_add (&builder, "{sv}", key, value);
     }
-  g_variant_builder_add (&builder, "{sv}", "agents-truncated", g_variant_new_boolean (truncated));
+  if (truncated)
+    g_variant_builder_add (&builder, "{sv}", "agents-truncated", g_variant_new_boolean (TRUE));
   g_variant_builder_add (&builder, "{sv}", "version", g_variant_new_string (self->version));
   g_variant_builder_add (&builder, "{sv}", "started-at-usec", g_variant_new_uint64 (nonnegative (hb_host_process_started_at ())));
   g_variant_builder_add (&builder, "{sv}", "problem", g_variant_new_string (self->problem ? self->problem : ""));
@@ -819,7 +820,7 @@ build_status (HbDBusService *self,
 
 /* The status as GetStatus replies it: when the ids of every agent would
  * take the reply past reply_max_bytes, `agents` lists the first ones that
- * fit and `agents-truncated` is true. */
+ * fit and `agents-truncated` (only then present) is true. */
 static GVariant *
 describe_status (HbDBusService *self)
 {

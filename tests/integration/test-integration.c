@@ -2174,6 +2174,15 @@ test_list_agents_larger_than_the_bus (Fixture      *f,
   g_assert_cmpstr (owner_after, ==, owner);
   g_variant_unref (hb_harness_get_agent (h, "paged-000"));
   g_assert_false (h->daemon->exited);
+  /* GetStatus lists every id (they fit), and says nothing is left out */
+  {
+    g_autoptr(GVariant) status = get_status (h);
+    g_autoptr(GVariant) ids = hb_dict_value (status, "agents", "as");
+    gboolean truncated = FALSE;
+
+    g_assert_cmpuint (g_variant_n_children (ids), ==, PAGED_AGENTS);
+    g_assert_false (g_variant_lookup (status, "agents-truncated", "b", &truncated));
+  }
 
   /* every agent once, in order, in pages under the budget */
   do
