@@ -24,6 +24,7 @@
 
 #include "hbctl-build-config.h"
 #include "hb-host.h"
+#include "hb-json-text.h"
 #include "heartbeat-client.h"
 #include "heartbeat-duration.h"
 
@@ -98,10 +99,64 @@ owner_of (HeartbeatClient *client,
   return uid;
 }
 
+/* Whether this hbctl is the one in the build tree (not an installed
+ * copy): only then does a hint name the build tree's tools/run.sh. */
+static gboolean
+running_from_build_tree (void)
+{
+  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
+  g_autofree char *built = g_build_filename (HB_BUILD_DIR, "hbctl", NULL);
+
+  return self != NULL && strcmp (self, built) == 0;
+}
+
+/* How an admin starts heartbeatd on the bus hbctl uses; @reason (why the
+ * bus could not start it, or NULL) may call for more. */
+static char *
+start_hint (const char *reason)
+{
+  if (opt.bus_type == G_BUS_TYPE_SYSTEM)
+    return g_strdup (reason && strstr (reason, "masked")
+                     ? "systemctl unmask heartbeatd && systemctl start heartbeatd"
+                     : "systemctl start heartbeatd");
+  if (running_from_build_tree ())
+    return g_strdup_printf ("bash %s", HB_SOURCE_ROOT "/tools/run.sh");
+  return g_strdup (HB_LIBEXECDIR "/heartbeatd --session");
+}
+
+/* "heartbeatd is not running …", with why the bus could not start it
+ * (@reason: GLib's "Error calling StartServiceByName for NAME: " and a
+ * final full stop taken off) if it tried, and what to do. */
+static char *
+not_running (const char *reason)
+{
+  g_autofree char *why = NULL;
+  g_autofree char *hint = NULL;
+  const char *after_name;
+
+  if (reason == NULL)
+    {
+      hint = start_hint (NULL);
+      /* TRANSLATORS: %s is "system bus" or "session bus", then a command */
+      return g_strdup_printf (_("heartbeatd is not running on the %s. Start it with: %s"), bus_name (), hint);
+    }
+  after_name = strstr (reason, HEARTBEAT_CLIENT_BUS_NAME ": ");
+  why = g_strdup (after_name ? after_name + strlen (HEARTBEAT_CLIENT_BUS_NAME ": ") : reason);
+  g_strstrip (why);
+  if (g_str_has_suffix (why, "."))
+    why[strlen (why) - 1] = '\0';
+  hint = start_hint (why);
+  /* TRANSLATORS: %s is "system bus" or "session bus", then why the bus
+   * could not start heartbeatd (its own words), then a command */
+  return g_strdup_printf (_("heartbeatd is not running on the %s and could not be started: %s. Start it with: %s"),
+                          bus_name (), why, hint);
+}
+
 /* What went wrong between hbctl and heartbeatd, if it was the bus and not
  * heartbeatd: a sentence and the exit status, or NULL. "Not running" is
  * said only when the bus says nobody owns the name (and it cannot start
- * anyone); a bus that cannot be reached, or refuses the call, says so. */
+ * anyone) or that starting it failed; a bus that cannot be reached, or
+ * refuses the call, says so. */
 static char *
 bus_problem (const GError *error,
              int          *exit_status)
@@ -111,9 +166,7 @@ bus_problem (const GError *error,
   if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON))
     {
       *exit_status = EXIT_NO_DAEMON;
-      /* TRANSLATORS: %s is "system bus" or "session bus" */
-      return g_strdup_printf (_("heartbeatd is not running on the %s (start it with \"bash tools/run.sh\", "
-                                "or \"systemctl start heartbeatd\" for the system bus)"), bus_name ());
+      return not_running (NULL);
     }
   if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS))
     {
@@ -146,12 +199,31 @@ bus_problem (const GError *error,
       case G_DBUS_ERROR_SPAWN_FILE_INVALID:
       case G_DBUS_ERROR_SPAWN_NO_MEMORY:
         *exit_status = EXIT_NO_DAEMON;
-        /* TRANSLATORS: %s is "system bus" or "session bus", then the bus's message */
-        return g_strdup_printf (_("the %s could not start heartbeatd: %s"), bus_name (), error->message);
+        return not_running (error->message);
       default:
         break;
       }
   return NULL;
+}
+
+/* What went wrong connecting to heartbeatd (the bus starting it if it can,
+ * and a Ping): bus_problem(), and otherwise heartbeatd could not be
+ * started (a masked unit: org.freedesktop.systemd1.UnitMasked, a failed
+ * unit, an activation that timed out, …) or does not answer. Never NULL;
+ * *exit_status is EXIT_NO_DAEMON unless the bus refused the call. */
+static char *
+connect_problem (const GError *error,
+                 int          *exit_status)
+{
+  char *problem = bus_problem (error, exit_status);
+
+  if (problem)
+    return problem;
+  *exit_status = EXIT_NO_DAEMON;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+    /* TRANSLATORS: %s is "system bus" or "session bus", then the reason */
+    return g_strdup_printf (_("heartbeatd does not answer on the %s: %s"), bus_name (), error->message);
+  return not_running (error->message);
 }
 
 /* Reports a failed call in words; returns the exit status. */
@@ -218,7 +290,11 @@ connect_client (int *status)
   HeartbeatClient *client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
 
   if (client == NULL)
-    *status = report (NULL, NULL, error);
+    {
+      g_autofree char *problem = connect_problem (error, status);
+
+      print_error ("%s", problem);
+    }
   return client;
 }
 
@@ -887,36 +963,114 @@ append_host (GString    *summary,
 /* ------------------------------------------------------------------ */
 /* Over HTTP (--url): status, beat and check                           */
 
+/* What hbctl takes from the server at --url, which it trusts no more than
+ * heartbeatd trusts its clients: every answer is read up to a bound and
+ * checked as text (hb_json_parse(): UTF-8, nesting, NUL) before it is
+ * parsed, and a listing follows at most so many pages. */
+#define ANSWER_MAX_BYTES   ((gsize) 16 * 1024 * 1024)    /* one answer (a page of heartbeatd's: ~1 MiB) */
+#define LISTING_MAX_BYTES  ((gsize) 64 * 1024 * 1024)    /* all the pages of one listing */
+#define LISTING_MAX_PAGES  1000
+#define LISTING_MAX_AGENTS 500000                        /* what memory holds: ~1 GB for a table */
+#define LINK_MAX_LENGTH    2048
+
+/* One session for every call of this hbctl: the pages of a listing go
+ * over the same connection. */
+static SoupSession *
+http_session (void)
+{
+  static SoupSession *session;
+
+  if (session == NULL)
+    session = soup_session_new_with_options ("timeout", 25, NULL);
+  return session;
+}
+
+/* Prints @message, or hands it over in *failure if that is not NULL. */
+static void
+fail_with (char  *message,
+           char **failure)
+{
+  if (failure)
+    *failure = message;
+  else
+    {
+      print_error ("%s", message);
+      g_free (message);
+    }
+}
+
+/* The body of @msg's answer from @stream, at most @max_bytes; NULL with
+ * *too_large set if it is larger (said before reading when Content-Length
+ * tells), or with @error set if it cannot be read. */
+static GBytes *
+read_answer (SoupMessage  *msg,
+             GInputStream *stream,
+             gsize         max_bytes,
+             gboolean     *too_large,
+             GError      **error)
+{
+  g_autoptr(GByteArray) body = g_byte_array_new ();
+  SoupMessageHeaders *headers = soup_message_get_response_headers (msg);
+  guint8 buffer[65536];
+
+  *too_large = FALSE;
+  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
+      (guint64) soup_message_headers_get_content_length (headers) > max_bytes)
+    {
+      *too_large = TRUE;
+      return NULL;
+    }
+  for (;;)
+    {
+      gssize n = g_input_stream_read (stream, buffer, sizeof buffer, NULL, error);
+
+      if (n < 0)
+        return NULL;
+      if (n == 0)
+        break;
+      if ((gsize) n > max_bytes - body->len)
+        {
+          *too_large = TRUE;
+          return NULL;
+        }
+      g_byte_array_append (body, buffer, (guint) n);
+    }
+  return g_byte_array_free_to_bytes (g_steal_pointer (&body));
+}
+
 /* Calls the HTTP API; returns the parsed JSON reply (or a JSON null for an
  * empty one) and the status in *status, or NULL with *exit_status set when
- * the daemon cannot be reached: the message is printed, or returned in
- * *failure if that is not NULL. */
+ * the daemon cannot be reached (EXIT_NO_DAEMON) or answers with what hbctl
+ * does not take (larger than @max_bytes, not JSON, nested too deeply:
+ * EXIT_REFUSED): the message is printed, or returned in *failure if that
+ * is not NULL. *link gets the answer's Link header (NULL if none) and
+ * *size its size, if they are not NULL. */
 static JsonNode *
-remote_call (const char *method,
-             const char *path,
-             JsonNode   *body,
-             guint      *status,
-             int        *exit_status,
-             char      **failure)
+remote_call_full (const char *method,
+                  const char *path,
+                  JsonNode   *body,
+                  gsize       max_bytes,
+                  guint      *status,
+                  int        *exit_status,
+                  char      **failure,
+                  char      **link,
+                  gsize      *size)
 {
-  g_autoptr(SoupSession) session = soup_session_new_with_options ("timeout", 25, NULL);
   g_autofree char *base = g_str_has_suffix (opt.url, "/") ? g_strndup (opt.url, strlen (opt.url) - 1)
                                                           : g_strdup (opt.url);
   g_autofree char *uri = g_strconcat (base, path, NULL);
   g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GBytes) reply = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  const char *link_header;
+  JsonNode *root;
+  gboolean too_large;
   gsize length;
 
   if (msg == NULL)
     {
-      g_autofree char *message = g_strdup_printf (_("\"%s\" is not a URL (e.g. http://127.0.0.1:8765)"), opt.url);
-
-      if (failure)
-        *failure = g_steal_pointer (&message);
-      else
-        print_error ("%s", message);
+      fail_with (g_strdup_printf (_("\"%s\" is not a URL (e.g. http://127.0.0.1:8765)"), opt.url), failure);
       *exit_status = EXIT_USAGE;
       return NULL;
     }
@@ -937,66 +1091,342 @@ remote_call (const char *method,
       soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", header);
     }
 
-  reply = soup_session_send_and_read (session, msg, NULL, &error);
-  if (reply == NULL)
+  stream = soup_session_send (http_session (), msg, NULL, &error);
+  if (stream == NULL)
     {
       /* TRANSLATORS: the URL, then why (e.g. "Connection refused") */
-      g_autofree char *message = g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message);
-
-      if (failure)
-        *failure = g_steal_pointer (&message);
-      else
-        print_error ("%s", message);
+      fail_with (g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message), failure);
       *exit_status = EXIT_NO_DAEMON;
       return NULL;
     }
   *status = soup_message_get_status (msg);
-  if (g_bytes_get_size (reply) == 0)
-    return json_node_new (JSON_NODE_NULL);
-  if (!json_parser_load_from_data (parser, g_bytes_get_data (reply, NULL), (gssize) g_bytes_get_size (reply), &error))
+  reply = read_answer (msg, stream, max_bytes, &too_large, &error);
+  if (reply == NULL && too_large)
     {
-      g_autofree char *message = g_strdup_printf (_("%s answered %u with something that is not JSON "
-                                                    "(is it heartbeatd's HTTP API?)"), opt.url, *status);
-
-      if (failure)
-        *failure = g_steal_pointer (&message);
-      else
-        print_error ("%s", message);
+      /* TRANSLATORS: the URL, the HTTP status, then a number of MiB */
+      fail_with (g_strdup_printf (_("%s answered %u with more than %u MiB, more than hbctl reads "
+                                    "(is it heartbeatd's HTTP API?)"), opt.url, *status,
+                                  (guint) (max_bytes / (1024 * 1024))), failure);
       *exit_status = EXIT_REFUSED;
       return NULL;
     }
-  return json_node_copy (json_parser_get_root (parser));
+  if (reply == NULL)
+    {
+      fail_with (g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message), failure);
+      *exit_status = EXIT_NO_DAEMON;
+      return NULL;
+    }
+  if (size)
+    *size = g_bytes_get_size (reply);
+  if (g_bytes_get_size (reply) == 0)
+    root = json_node_new (JSON_NODE_NULL);
+  else if ((root = hb_json_parse (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply), &error)) == NULL)
+    {
+      /* TRANSLATORS: the URL, the HTTP status, then what is wrong with the answer */
+      fail_with (g_strdup_printf (_("%s answered %u with something that is not JSON hbctl takes: %s "
+                                    "(is it heartbeatd's HTTP API?)"), opt.url, *status, error->message), failure);
+      *exit_status = EXIT_REFUSED;
+      return NULL;
+    }
+  link_header = soup_message_headers_get_list (soup_message_get_response_headers (msg), "Link");
+  if (link)
+    *link = g_strdup (link_header);
+  return root;
+}
+
+static JsonNode *
+remote_call (const char *method,
+             const char *path,
+             JsonNode   *body,
+             guint      *status,
+             int        *exit_status,
+             char      **failure)
+{
+  return remote_call_full (method, path, body, ANSWER_MAX_BYTES, status, exit_status, failure, NULL, NULL);
 }
 
 /* The message of an HTTP API error reply, printed; returns the exit status. */
 static int
 remote_error (JsonNode *reply, guint status)
 {
-  JsonObject *error = JSON_NODE_HOLDS_OBJECT (reply) ? json_object_get_object_member (json_node_get_object (reply), "error") : NULL;
-  const char *message = error && json_object_has_member (error, "message")
-                        ? json_object_get_string_member (error, "message") : NULL;
+  JsonNode *error = JSON_NODE_HOLDS_OBJECT (reply) ? json_object_get_member (json_node_get_object (reply), "error")
+                                                   : NULL;
+  JsonNode *message = error && JSON_NODE_HOLDS_OBJECT (error)
+                      ? json_object_get_member (json_node_get_object (error), "message") : NULL;
+  const char *text = message && JSON_NODE_HOLDS_VALUE (message) && json_node_get_value_type (message) == G_TYPE_STRING
+                     ? json_node_get_string (message) : NULL;
 
-  print_error ("%u: %s", status, message ? message : soup_status_get_phrase (status));
+  print_error ("%u: %s", status, text ? text : soup_status_get_phrase (status));
   return EXIT_REFUSED;
 }
 
-/* The agents from GET /v1/agents as the D-Bus aa{sv}, or NULL. */
+/* A JSON value of an answer as the "v" json_gvariant_deserialize() makes
+ * of it (b, x, d, s, av, a{sv}; null as an empty mv), in time linear in
+ * its size: json-glib's own builds arrays with g_list_append(), which kept
+ * hbctl busy for minutes on 300,000 agents. Depth is bounded by
+ * hb_json_parse(). Floating. */
+static GVariant *variant_from_json (JsonNode *node);
+
+static GVariant *
+vardict_from_json (JsonObject *object)
+{
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l; l = l->next)
+    g_variant_builder_add (&b, "{sv}", (const char *) l->data,
+                           variant_from_json (json_object_get_member (object, l->data)));
+  return g_variant_builder_end (&b);
+}
+
+static GVariant *
+variant_from_json (JsonNode *node)
+{
+  switch (JSON_NODE_TYPE (node))
+    {
+    case JSON_NODE_OBJECT:
+      return vardict_from_json (json_node_get_object (node));
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+        guint n = json_array_get_length (array);
+        g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("av"));
+
+        for (guint i = 0; i < n; i++)
+          g_variant_builder_add (&b, "v", variant_from_json (json_array_get_element (array, i)));
+        return g_variant_builder_end (&b);
+      }
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_BOOLEAN:
+          return g_variant_new_boolean (json_node_get_boolean (node));
+        case G_TYPE_INT64:
+          return g_variant_new_int64 (json_node_get_int (node));
+        case G_TYPE_DOUBLE:
+          return g_variant_new_double (json_node_get_double (node));
+        case G_TYPE_STRING:
+          /* UTF-8 and without NUL: hb_json_parse() */
+          return g_variant_new_string (json_node_get_string (node));
+        default:
+          break;
+        }
+      G_GNUC_FALLTHROUGH;
+    case JSON_NODE_NULL:
+    default:
+      return g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, NULL);
+    }
+}
+
+/* An agent of an answer (a JSON object) as the D-Bus a{sv}, or NULL. */
+static GVariant *
+agent_from_json (JsonNode *node)
+{
+  return JSON_NODE_HOLDS_OBJECT (node) ? g_variant_ref_sink (vardict_from_json (json_node_get_object (node))) : NULL;
+}
+
+/* The target of the rel="next" link of a Link header (RFC 8288), NULL if
+ * there is none; FALSE if the header cannot be read. */
+static gboolean
+link_next (const char *header,
+           char      **next)
+{
+  const char *p = header;
+
+  *next = NULL;
+  for (;;)
+    {
+      g_autofree char *target = NULL;
+      gboolean is_next = FALSE;
+      const char *end;
+
+      while (*p == ' ' || *p == '\t' || *p == ',')
+        p++;
+      if (*p == '\0')
+        return TRUE;
+      if (*p != '<' || (end = strchr (p + 1, '>')) == NULL)
+        return FALSE;
+      target = g_strndup (p + 1, (gsize) (end - p - 1));
+      p = end + 1;
+      /* its parameters, up to the next link */
+      while (*p != '\0' && *p != ',')
+        {
+          g_autofree char *name = NULL, *value = NULL;
+          const char *start;
+
+          while (*p == ' ' || *p == '\t' || *p == ';')
+            p++;
+          start = p;
+          while (*p != '\0' && *p != '=' && *p != ';' && *p != ',')
+            p++;
+          name = g_strstrip (g_strndup (start, (gsize) (p - start)));
+          if (*p == '=')
+            {
+              p++;
+              while (*p == ' ' || *p == '\t')
+                p++;
+              if (*p == '"')
+                {
+                  const char *close = strchr (p + 1, '"');
+
+                  if (close == NULL)
+                    return FALSE;
+                  value = g_strndup (p + 1, (gsize) (close - p - 1));
+                  p = close + 1;
+                }
+              else
+                {
+                  start = p;
+                  while (*p != '\0' && *p != ';' && *p != ',')
+                    p++;
+                  value = g_strstrip (g_strndup (start, (gsize) (p - start)));
+                }
+            }
+          if (value && g_ascii_strcasecmp (name, "rel") == 0)
+            {
+              g_auto(GStrv) rels = g_strsplit (value, " ", -1);
+
+              for (gsize i = 0; rels[i]; i++)
+                is_next |= g_ascii_strcasecmp (rels[i], "next") == 0;
+            }
+        }
+      if (is_next)
+        {
+          *next = g_steal_pointer (&target);
+          return TRUE;
+        }
+    }
+}
+
+/* Whether hbctl follows @target, a next page of GET /v1/agents: a path on
+ * the same server (no scheme, no host), GET /v1/agents with a query, in
+ * printable ASCII and not long. */
+static gboolean
+is_agents_page (const char *target)
+{
+  gsize length = strlen (target);
+
+  if (length > LINK_MAX_LENGTH || !g_str_has_prefix (target, "/v1/agents?"))
+    return FALSE;
+  for (gsize i = 0; i < length; i++)
+    if (target[i] <= ' ' || target[i] > '~' || target[i] == '#' || target[i] == '\\')
+      return FALSE;
+  return TRUE;
+}
+
+static void
+print_not_a_listing (void)
+{
+  /* TRANSLATORS: the URL */
+  print_error (_("%s answered GET /v1/agents without a list of agents (is it heartbeatd's HTTP API?)"), opt.url);
+}
+
+static void
+print_too_many (void)
+{
+  /* TRANSLATORS: the URL, a number of agents, of pages, then of MiB */
+  print_error (_("%s lists more agents than hbctl reads (at most %u agents, %u pages and %u MiB)"), opt.url,
+               LISTING_MAX_AGENTS, LISTING_MAX_PAGES, (guint) (LISTING_MAX_BYTES / (1024 * 1024)));
+}
+
+/* The agents from GET /v1/agents as the D-Bus aa{sv}, or NULL. The
+ * daemon answers a page at a time, with a Link header rel="next" exactly
+ * when more follow: they are followed, on the same server only, at most
+ * LISTING_MAX_PAGES pages, LISTING_MAX_BYTES and LISTING_MAX_AGENTS in
+ * all, never a page twice. */
 static GVariant *
 remote_agents (int *exit_status)
 {
-  guint status = 0;
-  g_autoptr(JsonNode) reply = remote_call ("GET", "/v1/agents", NULL, &status, exit_status, NULL);
-  JsonNode *agents;
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autofree char *path = g_strdup ("/v1/agents");
+  gsize total = 0;
+  guint pages = 0, n_agents = 0;
 
-  if (reply == NULL)
-    return NULL;
-  if (status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply) ||
-      (agents = json_object_get_member (json_node_get_object (reply), "agents")) == NULL)
+  while (path)
     {
-      *exit_status = remote_error (reply, status);
-      return NULL;
+      guint status = 0;
+      gsize size = 0;
+      g_autofree char *link = NULL;
+      g_autofree char *next = NULL;
+      g_autoptr(JsonNode) reply = NULL;
+      JsonNode *agents;
+      JsonArray *array;
+
+      if (pages == LISTING_MAX_PAGES)
+        {
+          print_too_many ();
+          *exit_status = EXIT_REFUSED;
+          return NULL;
+        }
+      pages++;
+      g_hash_table_add (visited, g_strdup (path));
+      reply = remote_call_full ("GET", path, NULL, ANSWER_MAX_BYTES, &status, exit_status, NULL, &link, &size);
+      if (reply == NULL)
+        return NULL;
+      total += size;
+      if (total > LISTING_MAX_BYTES)
+        {
+          print_too_many ();
+          *exit_status = EXIT_REFUSED;
+          return NULL;
+        }
+      if (status != SOUP_STATUS_OK)
+        {
+          *exit_status = remote_error (reply, status);
+          return NULL;
+        }
+      if (!JSON_NODE_HOLDS_OBJECT (reply) ||
+          (agents = json_object_get_member (json_node_get_object (reply), "agents")) == NULL ||
+          !JSON_NODE_HOLDS_ARRAY (agents))
+        {
+          print_not_a_listing ();
+          *exit_status = EXIT_REFUSED;
+          return NULL;
+        }
+      array = json_node_get_array (agents);
+      if (json_array_get_length (array) > LISTING_MAX_AGENTS - n_agents)
+        {
+          print_too_many ();
+          *exit_status = EXIT_REFUSED;
+          return NULL;
+        }
+      n_agents += json_array_get_length (array);
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          g_autoptr(GVariant) agent = agent_from_json (json_array_get_element (array, i));
+
+          if (agent == NULL)
+            {
+              print_not_a_listing ();
+              *exit_status = EXIT_REFUSED;
+              return NULL;
+            }
+          g_variant_builder_add_value (&b, agent);
+        }
+
+      g_clear_pointer (&path, g_free);
+      if (link && !link_next (link, &next))
+        {
+          /* TRANSLATORS: the URL; "Link" is the name of an HTTP header */
+          print_error (_("%s answered with a Link header hbctl cannot read"), opt.url);
+          *exit_status = EXIT_REFUSED;
+          return NULL;
+        }
+      if (next && (!is_agents_page (next) || g_hash_table_contains (visited, next)))
+        {
+          g_autofree char *shown = g_utf8_make_valid (next, (gssize) MIN (strlen (next), 200));
+          g_autofree char *escaped = g_strescape (shown, NULL);
+
+          /* TRANSLATORS: the URL, then the link it sent */
+          print_error (_("%s links to a next page hbctl does not follow: \"%s\" (only a page of "
+                         "/v1/agents on the same server, never one already read)"), opt.url, escaped);
+          *exit_status = EXIT_REFUSED;
+          return NULL;
+        }
+      path = g_steal_pointer (&next);
     }
-  return g_variant_ref_sink (json_gvariant_deserialize (agents, "aa{sv}", NULL));
+  return g_variant_ref_sink (g_variant_builder_end (&b));
 }
 
 /* GET @path, which must answer 200 with an object; NULL (printed, with
@@ -1185,6 +1615,8 @@ cmd_status (int argc, char **argv)
   g_autoptr(JsonNode) host_node = NULL;
   g_autoptr(JsonObject) health = NULL;
   g_autoptr(GPtrArray) rows = NULL;
+  GPtrArray *others;
+  guint32 state_counts[G_N_ELEMENTS (state_order)] = { 0 };
   guint n_declared = 0;
   GString *summary;
   g_auto(Host) host = { NULL, -1, -1, 0, 0, 0, 0 };
@@ -1285,22 +1717,27 @@ cmd_status (int argc, char **argv)
   minimum[COL_STATUS] = MAX (minimum[COL_STATUS], 8);
   /* the declared agents first, then the others; each in the daemon's
    * order (by id) */
-  for (int pass = 0; pass < 2; pass++)
-    for (gsize i = 0; i < n; i++)
-      {
-        g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
-        gboolean declared = FALSE;
-        char **cells;
+  /* one pass over the agents (each g_variant_get_child_value() and
+   * lookup costs; 300,000 agents are a lot of them): the rows, the
+   * declared ones apart, and the count of each state */
+  others = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+      gboolean declared = FALSE;
+      char **cells;
 
-        g_variant_lookup (agent, "declared", "b", &declared);
-        if (declared != (pass == 0))
-          continue;
-        n_declared += declared;
-        cells = status_row (agent);
-        for (int c = 0; c < N_COLUMNS; c++)
-          widths[c] = MAX (widths[c], width (cells[c]));
-        g_ptr_array_add (rows, cells);
-      }
+      g_variant_lookup (agent, "declared", "b", &declared);
+      n_declared += declared;
+      cells = status_row (agent);
+      for (int c = 0; c < N_COLUMNS; c++)
+        widths[c] = MAX (widths[c], width (cells[c]));
+      for (gsize s = 0; s < G_N_ELEMENTS (state_order); s++)
+        if (strcmp (cells[N_COLUMNS], state_order[s]) == 0)
+          state_counts[s]++;
+      g_ptr_array_add (declared ? rows : others, cells);
+    }
+  g_ptr_array_extend_and_steal (rows, g_steal_pointer (&others));
 
   if (!full)
     columns = output_columns ();
@@ -1343,18 +1780,9 @@ cmd_status (int argc, char **argv)
 
   summary = g_string_new (NULL);
   g_string_append_printf (summary, g_dngettext (GETTEXT_PACKAGE, "%zu agent:", "%zu agents:", n), n);
+  /* counted from the list, the same over D-Bus and HTTP */
   for (gsize s = 0; s < G_N_ELEMENTS (state_order); s++)
-    {
-      guint32 count = 0;
-
-      /* counted from the list, the same over D-Bus and HTTP */
-      for (gsize i = 0; i < n; i++)
-        {
-          g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
-          count += strcmp (dict_string (agent, "state"), state_order[s]) == 0;
-        }
-      g_string_append_printf (summary, "%s %u %s", s ? "," : "", count, state_order[s]);
-    }
+    g_string_append_printf (summary, "%s %u %s", s ? "," : "", state_counts[s], state_order[s]);
   if (host_node)
     append_host (summary, &host);
   g_print ("\n%s\n", summary->str);
@@ -1689,7 +2117,7 @@ remote_agent_get (const char *id,
       return NULL;
     }
   if (!history)
-    return g_variant_ref_sink (json_gvariant_deserialize (reply, "a{sv}", NULL));
+    return agent_from_json (reply);
 
   entries = json_object_get_member (json_node_get_object (reply), "history");
   if (entries && JSON_NODE_HOLDS_ARRAY (entries))
@@ -2381,7 +2809,10 @@ cmd_run (int argc, char **argv)
   run.client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
   if (run.client == NULL)
     {
-      print_error (_("warning: %s; running the command unmonitored"), error->message);
+      int ignored;
+      g_autofree char *problem = connect_problem (error, &ignored);
+
+      print_error (_("warning: %s; running the command unmonitored"), problem);
       g_clear_error (&error);
     }
   else
@@ -2523,7 +2954,12 @@ cmd_check (int argc, char **argv)
           return 3;
         }
       if (http_status == SOUP_STATUS_OK)
-        agent = g_variant_ref_sink (json_gvariant_deserialize (reply, "a{sv}", NULL));
+        {
+          agent = agent_from_json (reply);
+          if (agent == NULL)
+            g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                         _("%s answered GET /v1/agents/ID without an agent (is it heartbeatd's HTTP API?)"), opt.url);
+        }
       else if (http_status == SOUP_STATUS_NOT_FOUND)
         g_set_error (&error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND, "not found");
       else
@@ -2535,9 +2971,9 @@ cmd_check (int argc, char **argv)
       if (client == NULL)
         {
           int ignored;
-          g_autofree char *problem = bus_problem (error, &ignored);
+          g_autofree char *problem = connect_problem (error, &ignored);
 
-          g_print ("HEARTBEAT UNKNOWN - %s\n", problem ? problem : error->message);
+          g_print ("HEARTBEAT UNKNOWN - %s\n", problem);
           return 3;
         }
       agent = heartbeat_client_get_agent (client, argv[1], &error);
@@ -2627,9 +3063,11 @@ usage_text (void)
                                           "be; piped without $COLUMNS, or with --full, it does not."));
   g_string_append_printf (text, "\n%s\n", _("Exit status:"));
   g_string_append_printf (text, "  0  %s\n", _("success"));
-  g_string_append_printf (text, "  1  %s\n", _("the daemon or the bus refused the request (unknown agent, access denied, …)"));
+  g_string_append_printf (text, "  1  %s\n", _("the daemon or the bus refused the request (unknown agent, access denied, …),\n"
+                                               "     or the URL answered with what hbctl does not take (too large, not JSON, …)"));
   g_string_append_printf (text, "  2  %s\n", _("usage error"));
-  g_string_append_printf (text, "  3  %s\n", _("heartbeatd cannot be reached (not running, no bus, or the URL does not answer)"));
+  g_string_append_printf (text, "  3  %s\n", _("heartbeatd cannot be reached (not running and cannot be started, no bus,\n"
+                                               "     or the URL does not answer)"));
   g_string_append_printf (text, "  %s\n", _("check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; run exits with the command's status."));
   g_string_append_printf (text, "\n%s\n", _("See hbctl(1)."));
   return g_string_free (text, FALSE);

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <gio/gunixsocketaddress.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <signal.h>
 #include <string.h>
@@ -99,7 +100,11 @@ run_full (HbHarness *h, gboolean as_nobody, const char *const *env, const char *
   g_subprocess_communicate_utf8 (p, NULL, NULL, &r->out, &r->err, &error);
   g_assert_no_error (error);
   r->status = wait_status_to_code (p);
-  g_test_message ("%s → %d\n%s%s", cmd, r->status, r->out, r->err);
+  /* (not the output of thousands of agents: the log stays readable) */
+  if (strlen (r->out) + strlen (r->err) < 64 * 1024)
+    g_test_message ("%s → %d\n%s%s", cmd, r->status, r->out, r->err);
+  else
+    g_test_message ("%s → %d (%zu bytes of output, %zu of errors)", cmd, r->status, strlen (r->out), strlen (r->err));
 }
 
 #define hbctl(h, r, ...) run_full ((h), FALSE, NULL, (const char *const[]) { __VA_ARGS__, NULL }, (r))
@@ -1296,10 +1301,39 @@ test_show_timeline (Fixture *f, gconstpointer data)
  * daemon); here a canned HTTP API answers hbctl --url instead, with the
  * `unit` object of the contract. */
 typedef struct {
-  GHashTable       *bodies;     /* path -> JSON text; read-only once serving */
+  GHashTable       *bodies;     /* path (with its query) -> JSON text; read-only once serving */
   GSocketListener  *listener;
   GCancellable     *stop;
+  GHashTable       *links;      /* path -> Link header, or NULL */
+  const char       *flood_path; /* answered with JSON that never ends, or NULL */
+  gboolean          flood_declared; /* ... announced with a Content-Length of 1 GiB */
+  gboolean          endless;    /* /v1/agents?after=N answers a page linking to N + 1 */
+  gint64            flooded;    /* the most bytes of one flood written; read after canned_stop() */
 } Canned;
+
+/* The bound of a flood: hbctl must hang up long before. */
+#define FLOOD_MAX_BYTES ((gint64) 256 * 1024 * 1024)
+
+/* Writes JSON that never ends (an array of numbers) on @out until the
+ * client hangs up or FLOOD_MAX_BYTES are written. */
+static void
+canned_flood (Canned *canned, GOutputStream *out)
+{
+  g_autofree char *block = NULL;
+  gsize size = 64 * 1024;
+  gint64 written = 0;
+
+  block = g_malloc (size);
+  for (gsize i = 0; i < size; i += 2)
+    memcpy (block + i, "1,", 2);
+  if (!g_output_stream_write_all (out, "[", 1, NULL, NULL, NULL))
+    return;
+  while (written < FLOOD_MAX_BYTES && g_output_stream_write_all (out, block, size, NULL, NULL, NULL))
+    {
+      written += (gint64) size;
+      canned->flooded = MAX (canned->flooded, written);
+    }
+}
 
 /* Answers one request on @connection from the canned bodies (404 for
  * other paths), then closes it. */
@@ -1311,13 +1345,29 @@ canned_answer (Canned *canned, GSocketConnection *connection)
   g_autofree char *request = NULL;
   g_auto(GStrv) parts = NULL;
   const char *body = NULL;
+  const char *link = NULL;
+  g_autofree char *endless_body = NULL;
+  g_autofree char *endless_link = NULL;
+  g_autofree char *link_line = NULL;
   g_autofree char *answer = NULL;
 
   g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (in), FALSE);
   request = g_data_input_stream_read_line (in, NULL, NULL, NULL);
   parts = request ? g_strsplit (request, " ", 3) : NULL;
   if (parts && g_strv_length (parts) >= 2)
-    body = g_hash_table_lookup (canned->bodies, parts[1]);
+    {
+      body = g_hash_table_lookup (canned->bodies, parts[1]);
+      link = canned->links ? g_hash_table_lookup (canned->links, parts[1]) : NULL;
+      if (canned->endless && g_str_has_prefix (parts[1], "/v1/agents?after="))
+        {
+          guint64 n = g_ascii_strtoull (parts[1] + strlen ("/v1/agents?after="), NULL, 10);
+
+          endless_body = g_strdup_printf ("{\"agents\": [{\"id\": \"a%" G_GUINT64_FORMAT "\", \"state\": \"healthy\"}]}", n);
+          endless_link = g_strdup_printf ("</v1/agents?after=%" G_GUINT64_FORMAT ">; rel=\"next\"", n + 1);
+          body = endless_body;
+          link = endless_link;
+        }
+    }
   /* the headers, up to the empty line */
   for (;;)
     {
@@ -1326,11 +1376,23 @@ canned_answer (Canned *canned, GSocketConnection *connection)
       if (line == NULL || *g_strstrip (line) == '\0')
         break;
     }
-  answer = g_strdup_printf ("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-                            "Connection: close\r\n\r\n%s",
+  if (canned->flood_path && parts && g_strv_length (parts) >= 2 && strcmp (parts[1], canned->flood_path) == 0)
+    {
+      answer = g_strdup_printf ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n%s"
+                                "Connection: close\r\n\r\n",
+                                canned->flood_declared ? "Content-Length: 1073741824\r\n" : "");
+      if (g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL))
+        canned_flood (canned, out);
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      return;
+    }
+  link_line = link ? g_strdup_printf ("Link: %s\r\n", link) : g_strdup ("");
+  answer = g_strdup_printf ("HTTP/1.1 %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s"
+                            "Connection: close\r\n\r\n",
                             body ? "200 OK" : "404 Not Found",
-                            strlen (body ? body : "{}"), body ? body : "{}");
-  g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL);
+                            strlen (body ? body : "{}"), link_line);
+  if (g_output_stream_write_all (out, answer, strlen (answer), NULL, NULL, NULL))
+    g_output_stream_write_all (out, body ? body : "{}", strlen (body ? body : "{}"), NULL, NULL, NULL);
   g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
 }
 
@@ -1351,6 +1413,34 @@ canned_serve (gpointer data)
     }
 }
 
+/* Starts serving @canned (its bodies and listener set) on a loopback
+ * port; returns the URL. Stop with canned_stop(). */
+static char *
+canned_start (Canned *canned, GThread **server)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) effective = NULL;
+
+  canned->listener = g_socket_listener_new ();
+  canned->stop = g_cancellable_new ();
+  g_socket_listener_add_address (canned->listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                 NULL, &effective, &error);
+  g_assert_no_error (error);
+  *server = g_thread_new ("canned-http", canned_serve, canned);
+  return g_strdup_printf ("http://127.0.0.1:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
+}
+
+static void
+canned_stop (Canned *canned, GThread *server)
+{
+  g_cancellable_cancel (canned->stop);
+  g_thread_join (server);
+  g_clear_object (&canned->listener);
+  g_clear_object (&canned->stop);
+}
+
 static void
 test_unit_columns (Fixture *f, gconstpointer data)
 {
@@ -1360,7 +1450,7 @@ test_unit_columns (Fixture *f, gconstpointer data)
   g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   g_autoptr(GSocketListener) listener = g_socket_listener_new ();
   g_autoptr(GCancellable) stop = g_cancellable_new ();
-  Canned canned = { bodies, listener, stop };
+  Canned canned = { bodies, listener, stop, NULL, NULL, FALSE, FALSE, 0 };
   GThread *server;
   g_autoptr(GError) error = NULL;
   g_autofree char *agent = NULL, *url = NULL;
@@ -1598,6 +1688,368 @@ test_bus_refuses (Fixture *f, gconstpointer data)
 }
 
 /* ------------------------------------------------------------------ */
+/* A server at --url that is not heartbeatd, or not a friendly one     */
+
+/* hbctl --url URL ARGS… (the session bus is not used) */
+#define hbctl_url(h, r, url, ...) hbctl ((h), (r), "--url", (url), __VA_ARGS__)
+
+/* JSON nested 200,000 deep, an answer that never ends (announced as 1 GiB
+ * or not announced at all): hbctl checks the text before it parses it
+ * and reads at most 16 MiB, and says so. */
+static void
+test_url_hostile (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  Canned canned = { bodies, NULL, NULL, NULL, "/v1/agents/big", FALSE, FALSE, 0 };
+  g_autofree char *deep = g_strnfill (200000, '[');
+  g_autofree char *url = NULL;
+  GThread *server;
+  g_auto(Result) r = { 0 };
+
+  /* json-glib's parser recurses once a level: this took hbctl down */
+  g_hash_table_insert (bodies, "/v1/agents", g_strdup_printf ("{\"agents\": %s", deep));
+  g_hash_table_insert (bodies, "/v1/agents/deep", g_strdup (deep));
+  g_hash_table_insert (bodies, "/health", g_strdup ("{\"status\": \"ok\"}"));
+  url = canned_start (&canned, &server);
+
+  for (const char *const *command = (const char *const[]) { "status", "status --json", "show", NULL }; *command;
+       command++)
+    {
+      result_clear (&r);
+      if (strcmp (*command, "status") == 0)
+        hbctl_url (h, &r, url, "status");
+      else if (strcmp (*command, "status --json") == 0)
+        hbctl_url (h, &r, url, "status", "--json");
+      else
+        hbctl_url (h, &r, url, "show", "deep");
+      g_assert_cmpint (r.status, ==, 1);
+      g_assert_cmpstr (r.out, ==, "");
+      g_assert_true (g_str_has_prefix (r.err, "hbctl: "));
+      g_assert_nonnull (strstr (r.err, " answered 200 with something that is not JSON hbctl takes: "
+                                       "nested deeper than 32 levels"));
+    }
+  result_clear (&r);
+  hbctl_url (h, &r, url, "check", "deep");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - "));
+  g_assert_nonnull (strstr (r.out, "nested deeper than 32 levels"));
+
+  /* 1 GiB announced: refused before reading; not announced: read up to
+   * the bound, then hbctl hangs up */
+  for (int declared = 0; declared < 2; declared++)
+    {
+      canned.flood_declared = declared;
+      result_clear (&r);
+      hbctl_url (h, &r, url, "show", "big");
+      g_assert_cmpint (r.status, ==, 1);
+      g_assert_cmpstr (r.out, ==, "");
+      g_assert_nonnull (strstr (r.err, " answered 200 with more than 16 MiB, more than hbctl reads"));
+      result_clear (&r);
+      hbctl_url (h, &r, url, "check", "big");
+      g_assert_cmpint (r.status, ==, 3);
+      g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - "));
+      g_assert_nonnull (strstr (r.out, " answered 200 with more than 16 MiB"));
+    }
+  canned_stop (&canned, server);
+  g_test_message ("the longest flood: %" G_GINT64_FORMAT " bytes", canned.flooded);
+  g_assert_cmpint (canned.flooded, <, FLOOD_MAX_BYTES);
+}
+
+/* @text split at each newline, like g_strsplit (text, "\n", -1), in
+ * linear time under AddressSanitizer too (its strstr() measures the whole
+ * remaining string at each call, which made g_strsplit() of 50,000 lines
+ * take half a minute). */
+static GStrv
+split_lines (const char *text)
+{
+  GPtrArray *lines = g_ptr_array_new ();
+  const char *end = text + strlen (text);
+
+  for (;;)
+    {
+      const char *newline = memchr (text, '\n', (gsize) (end - text));
+
+      if (newline == NULL)
+        {
+          g_ptr_array_add (lines, g_strdup (text));
+          g_ptr_array_add (lines, NULL);
+          return (GStrv) g_ptr_array_free (lines, FALSE);
+        }
+      g_ptr_array_add (lines, g_strndup (text, (gsize) (newline - text)));
+      text = newline + 1;
+    }
+}
+
+/* A large valid answer: 50,000 agents, the first with an array of
+ * 500,000 numbers in its metadata (3 MB in all). hbctl lists and checks
+ * them in time linear in their size: json_gvariant_deserialize(), which
+ * it used, appends each element of an array to a list, and took minutes
+ * (more than 3 for 300,000 agents). The test's bound is meson's timeout;
+ * the figures are in the log. */
+static void
+test_url_many_agents (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  Canned canned = { bodies, NULL, NULL, NULL, NULL, FALSE, FALSE, 0 };
+  GString *samples = g_string_new ("[0");
+  GString *list = g_string_new ("{\"agents\": [");
+  const guint n = 50000;
+  g_autofree char *first = NULL;
+  g_autofree char *url = NULL;
+  g_auto(GStrv) lines = NULL;
+  GThread *server;
+  g_auto(Result) r = { 0 };
+  gint64 start;
+
+  for (guint i = 1; i < 500000; i++)
+    g_string_append (samples, ",0");
+  g_string_append (samples, "]");
+  first = g_strdup_printf ("{\"id\": \"agent-000000\", \"state\": \"healthy\", \"last-activity-at-usec\": %"
+                           G_GINT64_FORMAT ", \"metadata\": {\"samples\": %s}}", g_get_real_time (), samples->str);
+  g_string_free (samples, TRUE);
+  g_string_append (list, first);
+  for (guint i = 1; i < n; i++)
+    g_string_append_printf (list, ", {\"id\": \"agent-%06u\", \"state\": \"%s\"}", i, i % 3 == 2 ? "stale" : "healthy");
+  g_string_append (list, "]}");
+  g_test_message ("GET /v1/agents: %zu bytes", list->len);
+  g_hash_table_insert (bodies, "/v1/agents", g_string_free (list, FALSE));
+  g_hash_table_insert (bodies, "/v1/agents/agent-000000", g_steal_pointer (&first));
+  g_hash_table_insert (bodies, "/health", g_strdup ("{\"status\": \"ok\"}"));
+  url = canned_start (&canned, &server);
+
+  start = g_get_monotonic_time ();
+  hbctl_url (h, &r, url, "status");
+  g_test_message ("status: %.1f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  /* the header, a line an agent, "", the summary */
+  lines = split_lines (r.out);
+  g_assert_cmpuint (g_strv_length (lines), >=, n + 3);
+  g_assert_true (g_str_has_prefix (lines[0], "AGENT "));
+  g_assert_true (g_str_has_prefix (lines[1], "agent-000000 "));
+  g_assert_true (g_str_has_prefix (lines[n], "agent-049999 "));
+  g_assert_cmpstr (lines[n + 1], ==, "");
+  g_assert_true (g_str_has_prefix (lines[n + 2], "50000 agents: 33334 healthy, 16666 stale, 0 error, "));
+
+  result_clear (&r);
+  start = g_get_monotonic_time ();
+  hbctl_url (h, &r, url, "check", "agent-000000");
+  g_test_message ("check: %.1f s", (g_get_monotonic_time () - start) / 1e6);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT OK - agent-000000 is healthy (last seen "));
+  canned_stop (&canned, server);
+}
+
+/* GET /v1/agents a page at a time: hbctl follows rel="next" on the same
+ * server, to pages of /v1/agents it has not read, at most 1000 of them. */
+static void
+test_url_pages (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr(GHashTable) links = g_hash_table_new (g_str_hash, g_str_equal);
+  Canned canned = { bodies, NULL, NULL, links, NULL, FALSE, FALSE, 0 };
+  g_autofree char *url = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  GThread *server;
+  g_auto(Result) r = { 0 };
+  JsonArray *agents;
+
+#define AGENT(id) "{\"id\": \"" id "\", \"state\": \"healthy\", \"last-activity-at-usec\": 0}"
+  g_hash_table_insert (bodies, "/v1/agents", g_strdup ("{\"agents\": [" AGENT ("a1") ", " AGENT ("a2") "]}"));
+  g_hash_table_insert (bodies, "/v1/agents?after=a2&limit=2",
+                       g_strdup ("{\"agents\": [" AGENT ("a3") ", " AGENT ("a4") "]}"));
+  g_hash_table_insert (bodies, "/v1/agents?after=a4&limit=2", g_strdup ("{\"agents\": [" AGENT ("a5") "]}"));
+#undef AGENT
+  g_hash_table_insert (bodies, "/health", g_strdup ("{\"status\": \"ok\", \"running\": true, \"agents\": 5}"));
+  g_hash_table_insert (bodies, "/api/heartbeat/status", g_strdup ("{\"monitor\": {}}"));
+  g_hash_table_insert (links, "/v1/agents", "</v1/agents?after=a2&limit=2>; rel=\"next\"");
+  g_hash_table_insert (links, "/v1/agents?after=a2&limit=2", "</v1/agents?after=a4&limit=2>; rel=\"next\"");
+  url = canned_start (&canned, &server);
+
+  hbctl_url (h, &r, url, "--no-legend", "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  {
+    g_auto(GStrv) lines = g_strsplit (r.out, "\n", -1);
+    const char *ids[] = { "a1 ", "a2 ", "a3 ", "a4 ", "a5 " };
+
+    g_assert_cmpuint (g_strv_length (lines), ==, 6);
+    for (gsize i = 0; i < G_N_ELEMENTS (ids); i++)
+      g_assert_true (g_str_has_prefix (lines[i], ids[i]));
+  }
+  result_clear (&r);
+  hbctl_url (h, &r, url, "status", "--json");
+  g_assert_cmpint (r.status, ==, 0);
+  root = parse_json (r.out);
+  agents = json_object_get_array_member (json_node_get_object (root), "agents");
+  g_assert_cmpuint (json_array_get_length (agents), ==, 5);
+  g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (agents, 4), "id"), ==, "a5");
+  g_assert_cmpuint (json_array_get_length (json_object_get_array_member (
+    json_object_get_object_member (json_node_get_object (root), "status"), "agents")), ==, 5);
+
+  /* a link that is not next, and one among others, in either form */
+  g_hash_table_insert (links, "/v1/agents", "</v1/agents?after=a0>; rel=\"prev\"");
+  result_clear (&r);
+  hbctl_url (h, &r, url, "--no-legend", "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "a1 "));
+  g_assert_null (strstr (r.out, "a3"));
+  g_hash_table_insert (links, "/v1/agents", "</v1/agents?after=a0>; rel=\"prev\", </v1/agents?after=a2&limit=2>; rel=next");
+  result_clear (&r);
+  hbctl_url (h, &r, url, "--no-legend", "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\na5 "));
+
+  /* links hbctl does not follow: elsewhere, not /v1/agents, a page read already */
+  for (const char *const *link = (const char *const[]) {
+         "<http://127.0.0.1:1/v1/agents?after=a2>; rel=\"next\"",
+         "<//example.com/v1/agents?after=a2>; rel=\"next\"",
+         "</v1/agentsX?after=a2>; rel=\"next\"",
+         "</v1/agents?after=a2 &limit=2>; rel=\"next\"",
+         "</v1/agents?after=a2&limit=2>; rel=\"next\"",   /* ... which links to itself */
+         NULL };
+       *link; link++)
+    {
+      g_hash_table_insert (links, "/v1/agents", (gpointer) *link);
+      g_hash_table_insert (links, "/v1/agents?after=a2&limit=2", "</v1/agents?after=a2&limit=2>; rel=\"next\"");
+      result_clear (&r);
+      hbctl_url (h, &r, url, "--no-legend", "status");
+      g_assert_cmpint (r.status, ==, 1);
+      g_assert_cmpstr (r.out, ==, "");
+      g_assert_nonnull (strstr (r.err, " links to a next page hbctl does not follow: "));
+    }
+  g_hash_table_insert (links, "/v1/agents", "/v1/agents?after=a2; rel=next");
+  result_clear (&r);
+  hbctl_url (h, &r, url, "--no-legend", "status");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, " answered with a Link header hbctl cannot read"));
+
+  /* pages without end */
+  canned.endless = TRUE;
+  g_hash_table_insert (links, "/v1/agents", "</v1/agents?after=0>; rel=\"next\"");
+  result_clear (&r);
+  hbctl_url (h, &r, url, "--no-legend", "status");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.out, ==, "");
+  g_assert_nonnull (strstr (r.err, " lists more agents than hbctl reads (at most 500000 agents, 1000 pages and 64 MiB)"));
+  canned_stop (&canned, server);
+}
+
+/* ------------------------------------------------------------------ */
+/* heartbeatd not running, and the bus cannot start it                 */
+
+/* A bus with a service directory of the test's, and @service (the
+ * activation file of HB_NAME, or NULL for none) in it. */
+static void
+write_activation_file (HbHarness *h, const char *dir, const char *service)
+{
+  g_autofree char *path = g_build_filename (dir, HB_NAME ".service", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (service)
+    {
+      g_autofree char *text = g_strdup_printf ("[D-BUS Service]\nName=" HB_NAME "\n%s\n", service);
+
+      g_file_set_contents (path, text, -1, &error);
+      g_assert_no_error (error);
+    }
+  else
+    g_unlink (path);
+  /* the bus reads its service files again before it answers */
+  reply = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "ReloadConfig", NULL, NULL,
+                                       G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+assert_not_running (HbHarness *h, const char *expected, gboolean started)
+{
+  g_auto(Result) r = { 0 };
+
+  for (const char *const *command = (const char *const[]) { "status", "list", "beat", "show", "register", NULL };
+       *command; command++)
+    {
+      result_clear (&r);
+      if (strcmp (*command, "status") == 0 || strcmp (*command, "list") == 0)
+        hbctl (h, &r, *command);
+      else
+        hbctl (h, &r, *command, "x");
+      g_assert_cmpint (r.status, ==, 3);
+      g_assert_cmpstr (r.out, ==, "");
+      g_assert_true (g_str_has_prefix (r.err, expected));
+      g_assert_true (g_str_has_suffix (r.err, "\n"));
+      g_assert_true (strchr (r.err, '\n') == r.err + strlen (r.err) - 1);   /* one line */
+      g_assert_null (strstr (r.err, "StartServiceByName"));
+      g_assert_null (strstr (r.err, "GDBus.Error"));
+      g_assert_nonnull (strstr (r.err, ". Start it with: bash "));
+      g_assert_true (g_str_has_suffix (r.err, "/tools/run.sh\n"));
+      g_assert_true (started == (strstr (r.err, "could not be started: ") != NULL));
+    }
+  result_clear (&r);
+  hbctl (h, &r, "check", "x");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - "));
+  g_assert_true (g_str_has_prefix (r.out + strlen ("HEARTBEAT UNKNOWN - "), expected + strlen ("hbctl: ")));
+}
+
+static void
+test_no_daemon (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *services = g_build_filename (h->tmpdir, "services", NULL);
+  g_autofree char *copy = g_build_filename (h->tmpdir, "hbctl", NULL);
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(Result) r = { 0 };
+  gsize length;
+
+  g_assert_cmpint (g_mkdir_with_parents (services, 0755), ==, 0);
+  /* the activation of a service that never shows up times out soon */
+  h->bus_extra_config = g_strdup_printf ("  <servicedir>%s</servicedir>\n"
+                                         "  <limit name=\"service_start_timeout\">300</limit>\n", services);
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+
+  /* no activation file: nothing can start it */
+  assert_not_running (h, "hbctl: heartbeatd is not running on the session bus. Start it with: ", FALSE);
+
+  /* the one the bus runs fails */
+  write_activation_file (h, services, "Exec=/bin/false");
+  assert_not_running (h, "hbctl: heartbeatd is not running on the session bus and could not be started: ", TRUE);
+
+  /* the one the bus runs never takes the name: the activation times out
+   * (an error GDBus has no code for, as systemd's UnitMasked) */
+  write_activation_file (h, services, "Exec=/bin/sleep 5");
+  assert_not_running (h, "hbctl: heartbeatd is not running on the session bus and could not be started: ", TRUE);
+
+  /* an installed hbctl (not the build tree's) does not point to tools/run.sh */
+  write_activation_file (h, services, NULL);
+  g_file_get_contents (g_getenv ("HBCTL"), &contents, &length, &error);
+  g_assert_no_error (error);
+  g_file_set_contents_full (copy, contents, (gssize) length, G_FILE_SET_CONTENTS_NONE, 0755, &error);
+  g_assert_no_error (error);
+  {
+    const char *argv[] = { copy, "--session", "status", NULL };
+    g_autoptr(GSubprocessLauncher) l = launcher (h, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, NULL);
+    g_autoptr(GSubprocess) p = g_subprocess_launcher_spawnv (l, argv, &error);
+
+    g_assert_no_error (error);
+    g_subprocess_communicate_utf8 (p, NULL, NULL, &r.out, &r.err, &error);
+    g_assert_no_error (error);
+    g_test_message ("installed: %s", r.err);
+    g_assert_cmpint (wait_status_to_code (p), ==, 3);
+    g_assert_true (g_str_has_prefix (r.err, "hbctl: heartbeatd is not running on the session bus. Start it with: /"));
+    g_assert_true (g_str_has_suffix (r.err, "/heartbeatd --session\n"));
+    g_assert_null (strstr (r.err, "run.sh"));
+  }
+}
+
+/* ------------------------------------------------------------------ */
 /* Translation                                                         */
 
 static void
@@ -1655,6 +2107,10 @@ main (int argc, char **argv)
   ADD ("status-piped/unit-columns", test_unit_columns);
   ADD ("error-messages/unreachable", test_unreachable);
   ADD ("error-messages/bus-refuses", test_bus_refuses);
+  ADD ("error-messages/no-daemon", test_no_daemon);
+  ADD ("error-messages/url-hostile", test_url_hostile);
+  ADD ("json-shapes/url-pages", test_url_pages);
+  ADD ("url-many-agents", test_url_many_agents);
 
   return g_test_run ();
 }
