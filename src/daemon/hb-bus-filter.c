@@ -46,7 +46,6 @@
 /* Dropped messages                                                    */
 
 G_LOCK_DEFINE_STATIC (dropped);
-static guint64 dropped_total;
 static guint64 dropped_unlogged;
 static gint64  dropped_logged_at;   /* monotonic µs; 0: never */
 
@@ -147,7 +146,6 @@ note_dropped (const guint8 *blob,
   gboolean log = FALSE;
 
   G_LOCK (dropped);
-  dropped_total++;
   dropped_unlogged++;
   if (dropped_logged_at == 0 || now - dropped_logged_at >= DROP_LOG_SECONDS * G_USEC_PER_SEC)
     {
@@ -168,17 +166,6 @@ note_dropped (const guint8 *blob,
                  unlogged, unlogged == 1 ? "message" : "messages", len,
                  sender ? sender : "an unknown sender", error->message, DROP_LOG_SECONDS);
     }
-}
-
-guint64
-hb_bus_filter_get_dropped (void)
-{
-  guint64 total;
-
-  G_LOCK (dropped);
-  total = dropped_total;
-  G_UNLOCK (dropped);
-  return total;
 }
 
 /* ------------------------------------------------------------------ */

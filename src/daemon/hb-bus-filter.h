@@ -13,8 +13,4 @@ GDBusConnection *hb_bus_filter_connect_sync (const char    *address,
                                              GCancellable  *cancellable,
                                              GError       **error);
 
-/* The D-Bus messages dropped so far because GDBus could not decode them
- * (every connection of this process). */
-guint64          hb_bus_filter_get_dropped  (void);
-
 G_END_DECLS
