@@ -1414,8 +1414,8 @@ fi
 # it fails: gone, with the unit's result and exit status
 if { [ "$(jprop ActiveState)" = activating ] || job_start; } && poll 15 job_is healthy running activating; then
   in_ct sh -c "echo 3 > $JDIR/exit"
-  if poll 15 job_is gone running failed && [ "$(wj unit.result)" = exit-code ] && [ "$(wj unit.exit-status)" = 3 ]; then
-    ok "$J exited 3: hb-job is gone, unit failed, result exit-code, exit-status 3"
+  if poll 15 job_is gone stopped failed && [ "$(wj unit.result)" = exit-code ] && [ "$(wj unit.exit-status)" = 3 ]; then
+    ok "$J exited 3: hb-job is gone (status stopped), unit failed, result exit-code, exit-status 3"
   else
     not_ok "$J exited 3: hb-job gone with the unit's result" "$(job_diag)"
   fi
@@ -1428,6 +1428,9 @@ in_ct systemctl reset-failed "$J" 2>/dev/null
 rm -f "$ROOT/etc/systemd/system/$J" "$ROOT$CONF_D/75-hb-system-test-job.conf"
 in_ct systemctl daemon-reload
 in_ct systemctl reload heartbeatd.service
+
+# ------------------------------ a service has no run timeout; a unit declared before it starts
+source "$SRCDIR/service-checks.sh"
 
 # ------------------------------------- a user's unit (heartbeatd --session, systemd --user)
 #
@@ -1514,11 +1517,11 @@ CONF
         "$HBD_INSTALLED" --session --config "$UCONF/heartbeatd.conf" --state-dir "$UCONF/state" 2>&1)
   rc=$?
   hbd_pid=$(as_user systemctl --user show -P MainPID hb-user-heartbeatd.service)
-  if [ $rc -eq 0 ] && poll 15 uw_is gone inactive && [ "$(uj unit.name)" = "$UW" ] &&
+  if [ $rc -eq 0 ] && poll 15 uw_is no-heartbeat inactive && [ "$(uj status)" = waiting ] && [ "$(uj unit.name)" = "$UW" ] &&
      [ "$(in_ct ps -o user= -p "$hbd_pid")" = "$HB_USER" ]; then
-    ok "heartbeatd --session as $HB_USER (user unit hb-user-heartbeatd.service, pid $hbd_pid): [agent:uw] unit=$UW, not started, is gone, unit.active-state inactive"
+    ok "heartbeatd --session as $HB_USER (user unit hb-user-heartbeatd.service, pid $hbd_pid): [agent:uw] unit=$UW, not started yet, waits (no-heartbeat, status waiting), unit.active-state inactive"
   else
-    not_ok "heartbeatd --session as $HB_USER: [agent:uw] follows the user unit $UW (gone while inactive)" \
+    not_ok "heartbeatd --session as $HB_USER: [agent:uw] follows the user unit $UW (waiting while not started yet)" \
       "systemd-run --user rc=$rc $out" "heartbeatd pid \"$hbd_pid\" user $(in_ct ps -o user= -p "$hbd_pid" 2>&1)" "$(uw_diag)"
   fi
 
@@ -1550,7 +1553,7 @@ CONF
     "$PY" -c '
 import json, sys
 states = [st for at, st in json.loads(sys.argv[1])["data"][0]]
-want, i = ["gone", "healthy", "gone", "healthy"], 0
+want, i = ["no-heartbeat", "healthy", "gone", "healthy"], 0
 for st in states:
     if i < len(want) and st == want[i]:
         i += 1
@@ -1560,7 +1563,7 @@ sys.exit(0 if i == len(want) else 1)' "$uhist" 2>/dev/null
      poll 5 uw_history; then
     ok "systemctl --user start $UW again: uw is healthy, main-pid $upid1 -> $upid2; GetHistory on the user bus: $("$PY" -c 'import json,sys; print(" ".join(st for at, st in json.loads(sys.argv[1])["data"][0]))' "$uhist")"
   else
-    not_ok "systemctl --user start $UW again: uw healthy with the new main PID, history gone … healthy … gone … healthy" \
+    not_ok "systemctl --user start $UW again: uw healthy with the new main PID, history no-heartbeat … healthy … gone … healthy" \
       "start rc=$rc $out" "MainPID $upid1 -> $upid2" "GetHistory: $uhist" "$(uw_diag)"
   fi
 
