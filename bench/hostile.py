@@ -9,9 +9,10 @@ time and aimed only at 127.0.0.0/8:
   slow-readers   N connections ask GET /v1/agents and never read
   trickle        N connections send headers, then a body byte a second
   sse            64 event streams from 127.0.0.1 .. 127.0.0.8
-  dbus-garbage   a stream of messages GDBus cannot decode (if
-                 HB_GARBAGE_SENDER names a program that sends them:
-                 PROGRAM ADDRESS COUNT INTERVAL_MS)
+  dbus-garbage   a stream of messages GDBus cannot decode, one every
+                 3 ms (HB_GARBAGE_SENDER names the program that sends
+                 them: PROGRAM ADDRESS COUNT INTERVAL_MS; bench/hostile.sh
+                 gives the test-faults binary's sender)
 
 During each attack a probe calls GetStatus on D-Bus and GET /health over
 HTTP every 50 ms (each on its own connection, as another client would),
