@@ -48,6 +48,7 @@ enum {
   PROP_UNIT_ACTIVE_SINCE,
   PROP_UNIT_RESULT,
   PROP_UNIT_N_RESTARTS,
+  PROP_UNIT_HEARTBEATD_RESTARTS,
   N_PROPS
 };
 
@@ -623,6 +624,9 @@ heartbeat_agent_info_get_unit_exit_status (HeartbeatAgentInfo *info,
  * heartbeat_agent_info_get_unit_n_restarts:
  * @info: a #HeartbeatAgentInfo
  *
+ * systemd counts only the restarts it makes itself (Restart=); those an
+ * alert of heartbeatd asked for are heartbeat_agent_info_get_unit_heartbeatd_restarts().
+ *
  * Returns: how many times systemd restarted the unit (NRestarts), or 0
  */
 guint32
@@ -632,6 +636,25 @@ heartbeat_agent_info_get_unit_n_restarts (HeartbeatAgentInfo *info)
 
   g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), 0);
   return unit_number (info, "n-restarts", 0, G_MAXUINT32, &n) ? (guint32) n : 0;
+}
+
+/**
+ * heartbeat_agent_info_get_unit_heartbeatd_restarts:
+ * @info: a #HeartbeatAgentInfo
+ *
+ * How many times heartbeatd had systemd restart the unit, for an alert's
+ * `restart-unit=`, since heartbeatd started. systemd's own count
+ * (heartbeat_agent_info_get_unit_n_restarts()) leaves these out.
+ *
+ * Returns: the restarts heartbeatd asked for, or 0
+ */
+guint32
+heartbeat_agent_info_get_unit_heartbeatd_restarts (HeartbeatAgentInfo *info)
+{
+  gint64 n = 0;
+
+  g_return_val_if_fail (HEARTBEAT_IS_AGENT_INFO (info), 0);
+  return unit_number (info, "heartbeatd-restarts", 0, G_MAXUINT32, &n) ? (guint32) n : 0;
 }
 
 static void
@@ -669,6 +692,9 @@ heartbeat_agent_info_get_property (GObject    *object,
     case PROP_UNIT_ACTIVE_SINCE: g_value_set_uint64 (value, heartbeat_agent_info_get_unit_active_since (self)); break;
     case PROP_UNIT_RESULT:      g_value_set_string (value, heartbeat_agent_info_get_unit_result (self)); break;
     case PROP_UNIT_N_RESTARTS:  g_value_set_uint (value, heartbeat_agent_info_get_unit_n_restarts (self)); break;
+    case PROP_UNIT_HEARTBEATD_RESTARTS:
+      g_value_set_uint (value, heartbeat_agent_info_get_unit_heartbeatd_restarts (self));
+      break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
 }
@@ -875,6 +901,13 @@ heartbeat_agent_info_class_init (HeartbeatAgentInfoClass *klass)
    * How often systemd restarted its unit.
    */
   properties[PROP_UNIT_N_RESTARTS] = g_param_spec_uint ("unit-n-restarts", NULL, NULL, 0, G_MAXUINT32, 0, RO);
+  /**
+   * HeartbeatAgentInfo:unit-heartbeatd-restarts:
+   *
+   * How often heartbeatd had systemd restart its unit (restart-unit=).
+   */
+  properties[PROP_UNIT_HEARTBEATD_RESTARTS] = g_param_spec_uint ("unit-heartbeatd-restarts", NULL, NULL,
+                                                                 0, G_MAXUINT32, 0, RO);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }

@@ -46,5 +46,6 @@ const char         *heartbeat_agent_info_get_unit_result   (HeartbeatAgentInfo *
 gboolean            heartbeat_agent_info_get_unit_exit_status (HeartbeatAgentInfo *info,
                                                             gint32             *out_status);
 guint32             heartbeat_agent_info_get_unit_n_restarts (HeartbeatAgentInfo *info);
+guint32             heartbeat_agent_info_get_unit_heartbeatd_restarts (HeartbeatAgentInfo *info);
 
 G_END_DECLS

@@ -869,17 +869,37 @@ run_exec (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
 /* ------------------------------------------------------------------ */
 /* restart-unit                                                        */
 
+typedef struct {
+  HbUnits *units;   /* nullable */
+  char    *unit;
+  char    *what;
+} Restart;
+
+static void
+restart_free (Restart *restart)
+{
+  g_clear_object (&restart->units);
+  g_free (restart->unit);
+  g_free (restart->what);
+  g_free (restart);
+}
+
 static void
 on_restarted (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autofree char *what = user_data;
+  Restart *restart = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
 
   if (reply == NULL)
-    g_warning ("%s failed: %s", what, error->message);
+    g_warning ("%s failed: %s", restart->what, error->message);
   else
-    g_message ("%s: done", what);
+    {
+      g_message ("%s: done", restart->what);
+      if (restart->units)
+        hb_units_note_restarted (restart->units, restart->unit);
+    }
+  restart_free (restart);
 }
 
 static void
@@ -888,6 +908,7 @@ run_restart (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
   const char *unit = alert->target;
   gint64 now = g_get_monotonic_time ();
   gpointer last;
+  Restart *restart;
 
   /* restart-unit= (empty): the agent's own unit */
   if (*unit == '\0')
@@ -926,13 +947,15 @@ run_restart (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
       return;
     }
   g_hash_table_replace (self->last_restart, g_strdup (unit), g_memdup2 (&now, sizeof now));
+  restart = g_new0 (Restart, 1);
+  restart->units = self->units ? g_object_ref (self->units) : NULL;
+  restart->unit = g_strdup (unit);
+  restart->what = g_strdup_printf ("[alert:%s] restarting %s for agent %s", alert->name, unit, e->agent);
   g_dbus_connection_call (self->connection, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                           "org.freedesktop.systemd1.Manager", "RestartUnit",
                           g_variant_new ("(ss)", unit, "replace"), G_VARIANT_TYPE ("(o)"),
                           G_DBUS_CALL_FLAGS_NONE, (int) MAX (alert->timeout_usec / 1000, 1), NULL,
-                          on_restarted,
-                          g_strdup_printf ("[alert:%s] restarting %s for agent %s", alert->name,
-                                           unit, e->agent));
+                          on_restarted, restart);
 }
 
 /* ------------------------------------------------------------------ */

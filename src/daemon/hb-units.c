@@ -134,6 +134,7 @@ struct _HbUnits {
   guint             reloading_id;
   GCancellable     *cancellable;    /* calls on this connection */
   GHashTable       *units;          /* agent id → Unit */
+  GHashTable       *restarted;      /* unit name → guint: restarts heartbeatd made */
 };
 
 G_DEFINE_FINAL_TYPE (HbUnits, hb_units, G_TYPE_OBJECT)
@@ -964,7 +965,9 @@ read_cgroup_number (const char *control_group,
  * The unit of @agent_id as the fronts show it: name, active-state,
  * sub-state, main-pid, active-since-usec, cpu-usec and memory-bytes (absent
  * when the cgroup cannot be read), result, exit-status (absent when no main
- * process exited yet), n-restarts.
+ * process exited yet), n-restarts (systemd's NRestarts: its own restarts,
+ * by Restart=) and heartbeatd-restarts (those an alert's restart-unit= made
+ * since heartbeatd started, see hb_units_note_restarted()).
  *
  * Returns: (transfer floating): an a{sv}, empty when @agent_id has no unit
  */
@@ -1006,7 +1009,32 @@ hb_units_describe (HbUnits    *units,
   if (found && unit->exec_code != 0)
     g_variant_builder_add (&builder, "{sv}", "exit-status", g_variant_new_int32 (unit->exec_status));
   g_variant_builder_add (&builder, "{sv}", "n-restarts", g_variant_new_uint32 (found ? unit->n_restarts : 0));
+  g_variant_builder_add (&builder, "{sv}", "heartbeatd-restarts",
+                         g_variant_new_uint32 (GPOINTER_TO_UINT (g_hash_table_lookup (units->restarted, unit->name))));
   return g_variant_builder_end (&builder);
+}
+
+/**
+ * hb_units_note_restarted:
+ * @units: a #HbUnits
+ * @unit_name: a unit that heartbeatd had systemd restart
+ *
+ * Counts a restart an alert made (restart-unit=). systemd's NRestarts
+ * counts only its own (Restart=), so without this a unit heartbeatd
+ * restarted would show no restart at all. The count lasts as long as the
+ * daemon, across reloads.
+ */
+void
+hb_units_note_restarted (HbUnits    *units,
+                         const char *unit_name)
+{
+  guint n;
+
+  g_return_if_fail (HB_IS_UNITS (units));
+  g_return_if_fail (unit_name != NULL);
+
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (units->restarted, unit_name));
+  g_hash_table_replace (units->restarted, g_strdup (unit_name), GUINT_TO_POINTER (MIN (n, G_MAXUINT32 - 1) + 1));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1227,6 +1255,7 @@ hb_units_finalize (GObject *object)
   HbUnits *self = HB_UNITS (object);
 
   g_clear_pointer (&self->units, g_hash_table_unref);
+  g_clear_pointer (&self->restarted, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   g_free (self->systemd_owner);
   G_OBJECT_CLASS (hb_units_parent_class)->finalize (object);
@@ -1245,5 +1274,6 @@ static void
 hb_units_init (HbUnits *self)
 {
   self->units = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) unit_forget);
+  self->restarted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->cancellable = g_cancellable_new ();
 }

@@ -27,6 +27,8 @@ const char *hb_units_get_unit_name       (HbUnits             *units,
                                           const char          *agent_id);
 GVariant   *hb_units_describe            (HbUnits             *units,
                                           const char          *agent_id);
+void        hb_units_note_restarted      (HbUnits             *units,
+                                          const char          *unit_name);
 void        hb_units_check_caller_async  (HbUnits             *units,
                                           const char          *agent_id,
                                           const char          *sender,

@@ -2084,7 +2084,16 @@ print_unit (HeartbeatAgentInfo *info)
     g_print ("%-14s %s (%s %d)\n", _("Result:"), *result ? result : "-", _("exit status"), exit_status);
   else
     g_print ("%-14s %s\n", _("Result:"), *result ? result : "-");
-  g_print ("%-14s %u\n", _("Restarts:"), heartbeat_agent_info_get_unit_n_restarts (info));
+  {
+    guint32 by_systemd = heartbeat_agent_info_get_unit_n_restarts (info);
+    guint32 by_alerts = heartbeat_agent_info_get_unit_heartbeatd_restarts (info);
+
+    if (by_alerts)
+      /* TRANSLATORS: all restarts of the unit, then how many of them an alert of heartbeatd made */
+      g_print ("%-14s %u (%u %s)\n", _("Restarts:"), by_systemd + by_alerts, by_alerts, _("by heartbeatd"));
+    else
+      g_print ("%-14s %u\n", _("Restarts:"), by_systemd);
+  }
 }
 
 /* GET /v1/agents/{id}[/history] as a GVariant of @type (a{sv}, or a(ts)

@@ -1188,10 +1188,13 @@ else
 fi
 pid3=$(wprop MainPID)
 if poll 15 worker_is healthy active && [ "$(wj unit.main-pid)" = "$pid3" ] && b0=$(wj beats) && poll 15 worker_beats_above "$b0" &&
-   ! in_ct test -e "$HANG"; then
-  ok "hang: after the restart $HANG is gone (ExecStartPre=+) and hb-worker is healthy and beating (main-pid $pid3)"
+   ! in_ct test -e "$HANG" && [ "$(wj unit.heartbeatd-restarts)" = 1 ] &&
+   restarts_line=$(in_ct hbctl show hb-worker 2>&1 | grep '^Restarts:') &&
+   [[ "$restarts_line" =~ ^Restarts:\ +1\ \(1\ by\ heartbeatd\)$ ]]; then
+  ok "hang: after the restart $HANG is gone (ExecStartPre=+) and hb-worker is healthy and beating (main-pid $pid3); hbctl show: $restarts_line"
 else
-  not_ok "hang: after the restart hb-worker is healthy and beats again" "MainPID $pid3, hang file: $(in_ct ls -l "$HANG" 2>&1)" \
+  not_ok "hang: after the restart hb-worker is healthy and beats again, its restart counted" "MainPID $pid3, hang file: $(in_ct ls -l "$HANG" 2>&1)" \
+    "hbctl show: $restarts_line" \
     "$(worker_diag)"
 fi
 
