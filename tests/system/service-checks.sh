@@ -162,3 +162,20 @@ else
   not_ok "event streams are limited per local user, not per address" "nobody: $nobody_codes; its ninth: $ninth; uid 1002: $other" \
     "PrivateUsers=$(prop PrivateUsers)" "$(in_ct journalctl -b -q --no-pager -u heartbeatd -n 5 2>&1)"
 fi
+
+# hbctl when heartbeatd cannot start: masked, D-Bus activation is refused;
+# every verb exits 3 (hbctl --help's "not running") with one sentence that
+# says what to do, and no raw StartServiceByName error
+in_ct systemctl mask --runtime heartbeatd.service >/dev/null 2>&1
+in_ct systemctl stop heartbeatd.service
+st_out=$(in_ct hbctl status 2>&1); st_rc=$?
+beat_out=$(in_ct hbctl beat hb-svc 2>&1); beat_rc=$?
+in_ct systemctl unmask --runtime heartbeatd.service >/dev/null 2>&1
+in_ct systemctl start heartbeatd.service
+if [ $st_rc -eq 3 ] && [ $beat_rc -eq 3 ] && [[ "$st_out" == *"systemctl unmask heartbeatd"* ]] &&
+   [[ "$st_out$beat_out" != *StartServiceByName* ]] && [ "$(prop ActiveState)" = active ]; then
+  ok "heartbeatd masked: hbctl status and hbctl beat exit 3: $(head -n1 <<<"$st_out")"
+else
+  not_ok "hbctl exits 3 with a sentence when heartbeatd is masked" "status rc=$st_rc: $st_out" "beat rc=$beat_rc: $beat_out" \
+    "heartbeatd now: $(prop ActiveState)"
+fi
