@@ -837,7 +837,7 @@ listing_take_page (Listing   *listing,
   g_autoptr(GVariant) agents = NULL;
   const char *next = NULL;
 
-  g_variant_get (reply, "(@aa{sv}&s)", &agents, &next);
+  g_variant_get (owned, "(@aa{sv}&s)", &agents, &next);
   listing->first = FALSE;
   listing_take_agents (listing, agents);
   *done = next[0] == '\0';
