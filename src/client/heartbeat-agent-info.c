@@ -196,6 +196,9 @@ heartbeat_agent_info_new (GVariant *dict)
  * heartbeat_agent_info_get_variant:
  * @info: a #HeartbeatAgentInfo
  *
+ * The whole agent dictionary the info wraps, for keys this version of the
+ * library has no getter for. It is owned by @info and lives as long as it.
+ *
  * Returns: (transfer none): the agent dictionary, an `a{sv}`
  */
 GVariant *
@@ -208,6 +211,9 @@ heartbeat_agent_info_get_variant (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_id:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The id the agent was registered (or declared) under, the one every
+ * #HeartbeatClient call about it takes. "" if the dictionary has none.
  *
  * Returns: the agent's id
  */
@@ -222,6 +228,9 @@ heartbeat_agent_info_get_id (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_task_id:
  * @info: a #HeartbeatAgentInfo
  *
+ * The free-text task id the agent registered with (the `task-id` option
+ * of Register): what it works on. "" if it gave none.
+ *
  * Returns: what it works on, or ""
  */
 const char *
@@ -234,6 +243,9 @@ heartbeat_agent_info_get_task_id (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_state:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The agent's state, which heartbeatd derives from its beats, thresholds
+ * and process; callers never set it. "" if the dictionary has none.
  *
  * Returns: the monitor's judgment: `healthy`, `stale`, `timed-out`,
  *   `error`, `gone` or `no-heartbeat` (treat others like `error`)
@@ -249,6 +261,10 @@ heartbeat_agent_info_get_state (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_status:
  * @info: a #HeartbeatAgentInfo
  *
+ * The free-text status the agent gave in its last beat (`running`, `idle`
+ * and `error` are understood; `error` makes its state `error`). "" if it
+ * never reported one.
+ *
  * Returns: the status it last reported
  */
 const char *
@@ -261,6 +277,9 @@ heartbeat_agent_info_get_status (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_owner_uid:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The uid the agent belongs to: only it, root or a caller polkit allows
+ * may beat, idle or unregister the agent. 0 if the dictionary has none.
  *
  * Returns: the uid that registered it
  */
@@ -275,6 +294,9 @@ heartbeat_agent_info_get_owner_uid (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_pid:
  * @info: a #HeartbeatAgentInfo
  *
+ * The process the agent is bound to (the `pid` option of Register): when
+ * it exits, the agent becomes `gone`. 0 if it is bound to none.
+ *
  * Returns: the process it is bound to, or 0
  */
 guint32
@@ -287,6 +309,10 @@ heartbeat_agent_info_get_pid (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_started_at:
  * @info: a #HeartbeatAgentInfo
+ *
+ * When the agent's current run started (its registration, or the first
+ * beat after it was idle or timed out), in microseconds since the Unix
+ * epoch. 0 if the dictionary has none.
  *
  * Returns: when its current run started, wall-clock microseconds
  */
@@ -301,6 +327,9 @@ heartbeat_agent_info_get_started_at (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_last_activity_at:
  * @info: a #HeartbeatAgentInfo
  *
+ * When the agent last registered, beat or marked itself idle, in
+ * microseconds since the Unix epoch. 0 if the dictionary has none.
+ *
  * Returns: its last activity, wall-clock microseconds
  */
 guint64
@@ -313,6 +342,10 @@ heartbeat_agent_info_get_last_activity_at (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_running_usec:
  * @info: a #HeartbeatAgentInfo
+ *
+ * How long the agent's current run had lasted when heartbeatd described
+ * it; the run times out when this passes the timeout threshold. 0 if the
+ * dictionary has none.
  *
  * Returns: how long its current run had lasted, in microseconds
  */
@@ -327,6 +360,10 @@ heartbeat_agent_info_get_running_usec (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_idle_usec:
  * @info: a #HeartbeatAgentInfo
  *
+ * How long the agent had gone without activity when heartbeatd described
+ * it; it becomes `stale` when this passes the stale threshold. 0 if the
+ * dictionary has none.
+ *
  * Returns: how long it had been quiet, in microseconds
  */
 guint64
@@ -339,6 +376,9 @@ heartbeat_agent_info_get_idle_usec (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_beats:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The agent's beat counter, which registering again resets; marking
+ * itself idle does not count as a beat. 0 if the dictionary has none.
  *
  * Returns: how many beats it sent since it was (re)registered
  */
@@ -353,6 +393,10 @@ heartbeat_agent_info_get_beats (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_stale_after:
  * @info: a #HeartbeatAgentInfo
  *
+ * The agent's stale threshold: its own (the `stale-after-usec` option of
+ * Register, or its declaration), or else the monitor's default. 0 if the
+ * dictionary has none.
+ *
  * Returns: its effective stale threshold, in microseconds
  */
 guint64
@@ -366,6 +410,10 @@ heartbeat_agent_info_get_stale_after (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_timeout_after:
  * @info: a #HeartbeatAgentInfo
  *
+ * The agent's run timeout: its own (the `timeout-after-usec` option of
+ * Register, or its declaration), or else the monitor's default. 0 if it
+ * has none, as a service without a timeout of its own has not.
+ *
  * Returns: its effective timeout threshold, in microseconds
  */
 guint64
@@ -378,6 +426,10 @@ heartbeat_agent_info_get_timeout_after (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_metadata:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The small dictionary the agent attached to its registration and beats
+ * (progress, counters, any additional data), as a new reference the
+ * caller unrefs.
  *
  * Returns: (transfer full): its metadata, an `a{sv}` (empty if none; a
  *   beat's progress is under `progress`)
@@ -398,6 +450,10 @@ heartbeat_agent_info_get_metadata (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_declared:
  * @info: a #HeartbeatAgentInfo
  *
+ * Whether heartbeatd's configuration declares the agent, so that it is
+ * listed (as `no-heartbeat`) before it ever beats, rather than a Register
+ * call alone creating it. %FALSE if the dictionary does not say.
+ *
  * Returns: whether heartbeatd's configuration declares it
  */
 gboolean
@@ -414,6 +470,9 @@ heartbeat_agent_info_get_declared (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_bound_to:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The bus peer the agent is bound to (the `bind-to-caller` option of
+ * Register): when that peer leaves the bus, the agent becomes `gone`.
  *
  * Returns: the unique bus name it is bound to, or ""
  */
@@ -448,6 +507,10 @@ heartbeat_agent_info_get_unit (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_has_unit:
  * @info: a #HeartbeatAgentInfo
  *
+ * Whether the agent is unit-backed, that is whether its unit dictionary
+ * names a unit; the other heartbeat_agent_info_get_unit_*() getters read
+ * "", 0 or unknown when it is not.
+ *
  * Returns: whether a systemd unit is behind the agent (`unit=` in its
  *   declaration)
  */
@@ -462,6 +525,9 @@ heartbeat_agent_info_has_unit (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_unit_name:
  * @info: a #HeartbeatAgentInfo
  *
+ * The systemd unit behind the agent, as its declaration's `unit=` names
+ * it.
+ *
  * Returns: the unit's name (`foo.service`), or "" if the agent has none
  */
 const char *
@@ -474,6 +540,10 @@ heartbeat_agent_info_get_unit_name (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_unit_active_state:
  * @info: a #HeartbeatAgentInfo
+ *
+ * Whether the agent's unit runs, starts, stops or failed, as systemd last
+ * told heartbeatd. It is not the agent's own state, which
+ * heartbeat_agent_info_get_state() returns.
  *
  * Returns: the unit's systemd ActiveState (`active`, `inactive`, `failed`,
  *   `activating`, `deactivating`, `reloading`), `unknown` while systemd
@@ -490,6 +560,10 @@ heartbeat_agent_info_get_unit_active_state (HeartbeatAgentInfo *info)
  * heartbeat_agent_info_get_unit_sub_state:
  * @info: a #HeartbeatAgentInfo
  *
+ * The finer, unit-type-specific state of the agent's unit, as systemd
+ * last told heartbeatd. "" if the agent has no unit or systemd has not
+ * answered.
+ *
  * Returns: the unit's SubState (`running`, `dead`, `exited`, ...), or ""
  */
 const char *
@@ -502,6 +576,9 @@ heartbeat_agent_info_get_unit_sub_state (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_unit_main_pid:
  * @info: a #HeartbeatAgentInfo
+ *
+ * The main process of the agent's unit, as systemd last told heartbeatd.
+ * A missing or out-of-range value reads as 0.
  *
  * Returns: the unit's MainPID, or 0 if it has none (or the agent no unit)
  */
@@ -517,6 +594,9 @@ heartbeat_agent_info_get_unit_main_pid (HeartbeatAgentInfo *info)
 /**
  * heartbeat_agent_info_get_unit_active_since:
  * @info: a #HeartbeatAgentInfo
+ *
+ * When the agent's unit last entered the active state, as systemd last
+ * told heartbeatd: a restart of the unit moves it later.
  *
  * Returns: when the unit last became active (its ActiveEnterTimestamp),
  *   wall-clock microseconds; 0 if it is not active (or the agent has no
@@ -584,6 +664,10 @@ heartbeat_agent_info_get_unit_memory_bytes (HeartbeatAgentInfo *info,
 /**
  * heartbeat_agent_info_get_unit_result:
  * @info: a #HeartbeatAgentInfo
+ *
+ * How the agent's unit last ended, as systemd last told heartbeatd: the
+ * reason a failed unit failed. "" if the agent has no unit or systemd has
+ * not answered.
  *
  * Returns: the unit's Result (`success`, `exit-code`, `signal`,
  *   `core-dump`, `timeout`, ...), or ""

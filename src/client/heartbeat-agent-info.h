@@ -8,6 +8,13 @@
 
 G_BEGIN_DECLS
 
+/**
+ * HeartbeatAgentInfoClass:
+ * @parent_class: the #GObjectClass it derives from
+ *
+ * The class of #HeartbeatAgentInfo. The type is final: it adds no virtual
+ * methods and cannot be subclassed.
+ */
 #define HEARTBEAT_TYPE_AGENT_INFO (heartbeat_agent_info_get_type ())
 G_DECLARE_FINAL_TYPE (HeartbeatAgentInfo, heartbeat_agent_info, HEARTBEAT, AGENT_INFO, GObject)
 
