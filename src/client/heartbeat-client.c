@@ -36,6 +36,10 @@ static const GDBusErrorEntry error_entries[] = {
 /**
  * heartbeat_client_error_quark:
  *
+ * The error domain of #HeartbeatClientError, which %HEARTBEAT_CLIENT_ERROR
+ * expands to. Registering it maps the daemon's D-Bus error names
+ * (`org.heartbeat.Monitor1.Error.*`) to its codes.
+ *
  * Returns: the #HEARTBEAT_CLIENT_ERROR quark, registered with GDBus so the
  *   daemon's errors arrive in it
  */
@@ -390,6 +394,10 @@ heartbeat_client_register_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_client_register_async().
+ * It fails as heartbeat_client_register() does (for instance
+ * %HEARTBEAT_CLIENT_ERROR_EXISTS when another uid owns the id).
+ *
  * Returns: %TRUE if the agent is registered
  */
 gboolean
@@ -455,6 +463,12 @@ heartbeat_client_register_full (HeartbeatClient *client,
  *   (`status`, `progress`, `metadata`; see heartbeat_beat_details_new()),
  *   or %NULL. A floating reference is consumed.
  * @error: return location for a #GError
+ *
+ * Reports activity of the agent @id (org.heartbeat.Monitor1.Beat),
+ * blocking: its stale deadline starts over and its state follows the
+ * status in @details (`healthy` again, or `error`). Fails with
+ * %HEARTBEAT_CLIENT_ERROR_NOT_FOUND if heartbeatd does not know @id, so
+ * register it first.
  *
  * Returns: %TRUE if the beat was taken
  */
@@ -538,6 +552,9 @@ heartbeat_client_beat_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_client_beat_async(). It
+ * fails as heartbeat_client_beat() does.
+ *
  * Returns: %TRUE if the beat was taken
  */
 gboolean
@@ -605,6 +622,9 @@ heartbeat_client_mark_idle_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_client_mark_idle_async().
+ * It fails as heartbeat_client_mark_idle() does.
+ *
  * Returns: %TRUE on success
  */
 gboolean
@@ -669,6 +689,9 @@ heartbeat_client_unregister_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_client_unregister_async().
+ * It fails as heartbeat_client_unregister() does.
+ *
  * Returns: %TRUE on success
  */
 gboolean
@@ -690,6 +713,11 @@ heartbeat_client_unregister_finish (HeartbeatClient *client,
  * @id: the agent's id
  * @error: return location for a #GError
  *
+ * Describes one agent as its raw dictionary (org.heartbeat.Monitor1.GetAgent),
+ * blocking; heartbeat_client_get_agent_info() wraps the same reply in typed
+ * getters. Fails with %HEARTBEAT_CLIENT_ERROR_NOT_FOUND if there is no
+ * agent @id.
+ *
  * Returns: (transfer full) (nullable): the agent, an `a{sv}` (see
  *   org.heartbeat.Monitor1.GetAgent), or %NULL with @error set
  */
@@ -709,6 +737,10 @@ heartbeat_client_get_agent (HeartbeatClient *client,
  * @id: the agent's id
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
+ *
+ * Describes one agent (org.heartbeat.Monitor1.GetAgent), blocking: a
+ * snapshot that does not follow later changes. Fails with
+ * %HEARTBEAT_CLIENT_ERROR_NOT_FOUND if there is no agent @id.
  *
  * Returns: (transfer full): the agent, or %NULL with @error set
  */
@@ -752,6 +784,9 @@ heartbeat_client_get_agent_info_async (HeartbeatClient    *client,
  * @client: a #HeartbeatClient
  * @result: the #GAsyncResult
  * @error: return location for a #GError
+ *
+ * Finishes an operation started with heartbeat_client_get_agent_info_async().
+ * It fails as heartbeat_client_get_agent_info() does.
  *
  * Returns: (transfer full): the agent, or %NULL with @error set
  */
@@ -1077,6 +1112,9 @@ heartbeat_client_list_agent_infos_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with
+ * heartbeat_client_list_agent_infos_async(), once every page has come.
+ *
  * Returns: (transfer container) (element-type HeartbeatAgentInfo): every agent
  *   (the array frees its elements),
  *   sorted by id, or %NULL with @error set
@@ -1098,6 +1136,10 @@ heartbeat_client_list_agent_infos_finish (HeartbeatClient *client,
  * heartbeat_client_get_status:
  * @client: a #HeartbeatClient
  * @error: return location for a #GError
+ *
+ * Describes heartbeatd as a whole (org.heartbeat.Monitor1.GetStatus),
+ * blocking: its version and start time, its default thresholds, how many
+ * agents it holds in each state, their ids, and any `problem` it has.
  *
  * Returns: (transfer full) (nullable): the daemon's status, an `a{sv}` (see
  *   org.heartbeat.Monitor1.GetStatus), or %NULL with @error set
@@ -1135,6 +1177,9 @@ heartbeat_client_get_status_async (HeartbeatClient    *client,
  * @client: a #HeartbeatClient
  * @result: the #GAsyncResult
  * @error: return location for a #GError
+ *
+ * Finishes an operation started with heartbeat_client_get_status_async();
+ * the dictionary is the one heartbeat_client_get_status() returns.
  *
  * Returns: (transfer full): the daemon's status, an `a{sv}`, or %NULL with
  *   @error set
@@ -1211,6 +1256,9 @@ heartbeat_client_get_history_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_client_get_history_async();
+ * the history is the one heartbeat_client_get_history() describes.
+ *
  * Returns: (transfer full) (nullable): the history, an `a(ts)` oldest
  *   first, or %NULL with @error set
  */
@@ -1229,6 +1277,9 @@ heartbeat_client_get_history_finish (HeartbeatClient *client,
  * heartbeat_client_get_connection:
  * @client: a #HeartbeatClient
  *
+ * The bus connection the client calls heartbeatd on, for calls or
+ * signals this library does not wrap. It is owned by @client.
+ *
  * Returns: (transfer none): the bus connection
  */
 GDBusConnection *
@@ -1241,6 +1292,11 @@ heartbeat_client_get_connection (HeartbeatClient *client)
 /**
  * heartbeat_client_is_connected:
  * @client: a #HeartbeatClient
+ *
+ * Tells whether a call made now would reach a running heartbeatd. Unlike
+ * heartbeat_client_get_daemon_running(), it does not wait for the name
+ * watcher's report; a daemon the bus can activate but that is not running
+ * yet reads as %FALSE.
  *
  * Returns: whether heartbeatd owns its name on the bus right now (asks
  *   the proxy, so it is right even before the main loop ran)
@@ -1258,6 +1314,10 @@ heartbeat_client_is_connected (HeartbeatClient *client)
 /**
  * heartbeat_client_get_daemon_running:
  * @client: a #HeartbeatClient
+ *
+ * Whether heartbeatd owns its name on the bus, as the bus last reported
+ * it; connect to `notify::daemon-running` (or to
+ * #HeartbeatClient::daemon-appeared) to follow restarts.
  *
  * Returns: the #HeartbeatClient:daemon-running property
  */
@@ -1302,6 +1362,9 @@ heartbeat_client_set_interactive (HeartbeatClient *client,
 /**
  * heartbeat_client_get_interactive:
  * @client: a #HeartbeatClient
+ *
+ * Whether the calls that change an agent let polkit ask the user to
+ * authenticate; %FALSE unless heartbeat_client_set_interactive() set it.
  *
  * Returns: the #HeartbeatClient:interactive property
  */
@@ -1431,6 +1494,10 @@ client_start (HeartbeatClient *self)
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
+ * Makes a client of heartbeatd on a connection the caller already has (a
+ * private bus, a test bus), blocking until heartbeatd answers a ping,
+ * which starts it if the bus can activate it.
+ *
  * Returns: (transfer full): a client, or %NULL with @error set
  *   (%HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on the bus)
  */
@@ -1559,7 +1626,11 @@ heartbeat_client_new_for_connection (GDBusConnection    *connection,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_client_new_for_connection():
+ * heartbeatd answered on that connection.
+ *
  * Returns: (transfer full): a client, or %NULL with @error set
+ *   (%HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on the bus)
  */
 HeartbeatClient *
 heartbeat_client_new_for_connection_finish (GAsyncResult *result,
@@ -1616,6 +1687,9 @@ heartbeat_client_new (GBusType            bus_type,
  * heartbeat_client_new_finish:
  * @result: the #GAsyncResult
  * @error: return location for a #GError
+ *
+ * Finishes an operation started with heartbeat_client_new(): the client is
+ * connected to the bus and heartbeatd answered its ping.
  *
  * Returns: (transfer full): a client, or %NULL with @error set
  *   (%HEARTBEAT_CLIENT_ERROR_NO_BUS when the bus cannot be reached,

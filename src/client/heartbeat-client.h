@@ -12,8 +12,27 @@
 
 G_BEGIN_DECLS
 
+/**
+ * HEARTBEAT_CLIENT_BUS_NAME:
+ *
+ * The well-known bus name heartbeatd owns, on the system bus (or a session
+ * bus for per-user use). #HeartbeatClient calls it, not the daemon's unique
+ * name, so a restarted daemon is found again.
+ */
 #define HEARTBEAT_CLIENT_BUS_NAME    "org.heartbeat.Monitor1"
+/**
+ * HEARTBEAT_CLIENT_OBJECT_PATH:
+ *
+ * The object path of heartbeatd's one object, for callers that talk to it
+ * over D-Bus directly.
+ */
 #define HEARTBEAT_CLIENT_OBJECT_PATH "/org/heartbeat/Monitor1"
+/**
+ * HEARTBEAT_CLIENT_INTERFACE:
+ *
+ * The D-Bus interface of heartbeatd's methods, properties and signals; its
+ * errors are named `org.heartbeat.Monitor1.Error.*`.
+ */
 #define HEARTBEAT_CLIENT_INTERFACE   "org.heartbeat.Monitor1"
 
 /**
@@ -53,6 +72,13 @@ typedef enum {
 #define HEARTBEAT_CLIENT_ERROR (heartbeat_client_error_quark ())
 GQuark heartbeat_client_error_quark (void);
 
+/**
+ * HeartbeatClientClass:
+ * @parent_class: the #GObjectClass it derives from
+ *
+ * The class of #HeartbeatClient. The type is final: it adds no virtual
+ * methods and cannot be subclassed.
+ */
 #define HEARTBEAT_TYPE_CLIENT (heartbeat_client_get_type ())
 G_DECLARE_FINAL_TYPE (HeartbeatClient, heartbeat_client, HEARTBEAT, CLIENT, GObject)
 

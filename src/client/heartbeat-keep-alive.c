@@ -421,6 +421,10 @@ heartbeat_keep_alive_new_async (HeartbeatClient    *client,
  * @result: the #GAsyncResult
  * @error: return location for a #GError
  *
+ * Finishes an operation started with heartbeat_keep_alive_new_async(). On
+ * success the keep-alive is registered and beating; it fails with the
+ * errors of heartbeat_client_register().
+ *
  * Returns: (transfer full): the keep-alive, or %NULL with @error set if
  *   the first registration failed
  */
@@ -436,6 +440,9 @@ heartbeat_keep_alive_new_finish (GAsyncResult *result,
  * heartbeat_keep_alive_get_client:
  * @keep_alive: a #HeartbeatKeepAlive
  *
+ * The client the keep-alive registers and beats through; it holds a
+ * reference to it for as long as it lives.
+ *
  * Returns: (transfer none): its client
  */
 HeartbeatClient *
@@ -449,6 +456,9 @@ heartbeat_keep_alive_get_client (HeartbeatKeepAlive *keep_alive)
  * heartbeat_keep_alive_get_id:
  * @keep_alive: a #HeartbeatKeepAlive
  *
+ * The id of the agent the keep-alive keeps registered, as given to
+ * heartbeat_keep_alive_new().
+ *
  * Returns: the agent's id
  */
 const char *
@@ -461,6 +471,11 @@ heartbeat_keep_alive_get_id (HeartbeatKeepAlive *keep_alive)
 /**
  * heartbeat_keep_alive_get_status:
  * @keep_alive: a #HeartbeatKeepAlive
+ *
+ * The status the keep-alive sends with every beat: `running` until
+ * heartbeat_keep_alive_set_status() or heartbeat_keep_alive_mark_idle()
+ * changes it (heartbeat_keep_alive_update() turns `idle` back into
+ * `running`).
  *
  * Returns: the status its beats report
  */
@@ -594,6 +609,9 @@ heartbeat_keep_alive_unregister (HeartbeatKeepAlive *keep_alive,
  * heartbeat_keep_alive_get_interval_usec:
  * @keep_alive: a #HeartbeatKeepAlive
  *
+ * How often the keep-alive beats: a third of the agent's effective stale
+ * threshold, at least 10 ms, learnt again at every registration.
+ *
  * Returns: the time between two beats, in microseconds
  */
 guint64
@@ -606,6 +624,10 @@ heartbeat_keep_alive_get_interval_usec (HeartbeatKeepAlive *keep_alive)
 /**
  * heartbeat_keep_alive_get_registrations:
  * @keep_alive: a #HeartbeatKeepAlive
+ *
+ * Counts the keep-alive's successful registrations: more than 1 means
+ * heartbeatd restarted or forgot the agent and the keep-alive registered
+ * it again.
  *
  * Returns: how many times it registered the agent (1, plus one per
  *   re-registration)
@@ -620,6 +642,10 @@ heartbeat_keep_alive_get_registrations (HeartbeatKeepAlive *keep_alive)
 /**
  * heartbeat_keep_alive_get_registered:
  * @keep_alive: a #HeartbeatKeepAlive
+ *
+ * Whether the agent is registered, as far as the keep-alive knows: %FALSE
+ * after heartbeat_keep_alive_unregister() (for good) or after a failed
+ * re-registration (until heartbeatd appears again and one succeeds).
  *
  * Returns: whether the agent is registered, as far as it knows
  */

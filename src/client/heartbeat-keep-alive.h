@@ -12,6 +12,13 @@
 
 G_BEGIN_DECLS
 
+/**
+ * HeartbeatKeepAliveClass:
+ * @parent_class: the #GObjectClass it derives from
+ *
+ * The class of #HeartbeatKeepAlive. The type is final: it adds no virtual
+ * methods and cannot be subclassed.
+ */
 #define HEARTBEAT_TYPE_KEEP_ALIVE (heartbeat_keep_alive_get_type ())
 G_DECLARE_FINAL_TYPE (HeartbeatKeepAlive, heartbeat_keep_alive, HEARTBEAT, KEEP_ALIVE, GObject)
 
