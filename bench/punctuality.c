@@ -188,8 +188,10 @@ main (int argc, char **argv)
   for (gint i = 0; i < agents; i++)
     {
       g_autofree char *id = g_strdup_printf ("punctual-%d", i);
-      g_autoptr(GVariant) reply = g_dbus_connection_call_sync (connection, HB_NAME, HB_PATH, HB_INTERFACE,
+      GVariant *reply = g_dbus_connection_call_sync (connection, HB_NAME, HB_PATH, HB_INTERFACE,
           "Unregister", g_variant_new ("(s)", id), NULL, G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+
+      g_clear_pointer (&reply, g_variant_unref);
     }
 
   if (c.arrival_late->len == 0)
