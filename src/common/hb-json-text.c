@@ -13,15 +13,19 @@
 
 #include "hb-json-text.h"
 
-static gboolean
-invalid (GError    **error,
-         const char *format,
-         ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError    **error,
-         const char *format,
-         ...)
+/**
+ * hb_json_invalid:
+ * @error: return location for a #GError
+ * @format: printf() format of the message
+ *
+ * Sets @error to %G_IO_ERROR_INVALID_DATA, the error of every JSON gate.
+ *
+ * Returns: %FALSE, so that a check can `return hb_json_invalid (...)`
+ */
+gboolean
+hb_json_invalid (GError    **error,
+                 const char *format,
+                 ...)
 {
   va_list args;
 
@@ -58,11 +62,11 @@ hb_json_check (const char *data,
       char c = data[i];
 
       if (c == '\0')
-        return invalid (error, "contains a NUL byte at offset %" G_GSIZE_FORMAT, i);
+        return hb_json_invalid (error, "contains a NUL byte at offset %" G_GSIZE_FORMAT, i);
       if (in_string)
         {
           if (high_surrogate && c != '\\')
-            return invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, i);
+            return hb_json_invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, i);
           if (c == '"')
             in_string = FALSE;
           else if (c == '\\')
@@ -75,24 +79,24 @@ hb_json_check (const char *data,
                * (`\\200`) and lone surrogates, and makes of them bytes
                * that are not UTF-8 inside a string it hands back as one. */
               if (i >= length || data[i] == '\0' || strchr ("\"\\/bfnrtu", data[i]) == NULL)
-                return invalid (error, "a string has an escape JSON does not define at offset %" G_GSIZE_FORMAT, at);
+                return hb_json_invalid (error, "a string has an escape JSON does not define at offset %" G_GSIZE_FORMAT, at);
               if (data[i] != 'u')
                 {
                   if (high_surrogate)
-                    return invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, at);
+                    return hb_json_invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, at);
                   continue;
                 }
               for (guint k = 1; k <= 4; k++)
                 {
                   if (i + k >= length || !g_ascii_isxdigit (data[i + k]))
-                    return invalid (error, "a string has a \\u escape without four hex digits at offset %" G_GSIZE_FORMAT, at);
+                    return hb_json_invalid (error, "a string has a \\u escape without four hex digits at offset %" G_GSIZE_FORMAT, at);
                   unit = unit << 4 | (guint) g_ascii_xdigit_value (data[i + k]);
                 }
               i += 4;
               if (unit == 0)
-                return invalid (error, "a string contains \\u0000 at offset %" G_GSIZE_FORMAT, at);
+                return hb_json_invalid (error, "a string contains \\u0000 at offset %" G_GSIZE_FORMAT, at);
               if ((unit >= 0xDC00 && unit <= 0xDFFF) != high_surrogate)
-                return invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, at);
+                return hb_json_invalid (error, "a string has half a surrogate pair at offset %" G_GSIZE_FORMAT, at);
               high_surrogate = unit >= 0xD800 && unit <= 0xDBFF;
               continue;
             }
@@ -106,7 +110,7 @@ hb_json_check (const char *data,
         case '[':
         case '{':
           if (++depth > max_depth)
-            return invalid (error, "nested deeper than %u levels", max_depth);
+            return hb_json_invalid (error, "nested deeper than %u levels", max_depth);
           break;
         case ']':
         case '}':
@@ -142,7 +146,7 @@ hb_json_parse (const char *data,
 
   if (!g_utf8_validate_len (data, length, NULL))
     {
-      invalid (error, "not UTF-8");
+      hb_json_invalid (error, "not UTF-8");
       return NULL;
     }
   if (!hb_json_check (data, length, HB_JSON_MAX_DEPTH, error))
@@ -153,11 +157,11 @@ hb_json_parse (const char *data,
        * a message must be, to go out in a JSON error */
       g_autofree char *message = g_utf8_make_valid (local->message, -1);
 
-      invalid (error, "%s", message);
+      hb_json_invalid (error, "%s", message);
       return NULL;
     }
   root = json_parser_steal_root (parser);
   if (root == NULL)
-    invalid (error, "empty");
+    hb_json_invalid (error, "empty");
   return root;
 }

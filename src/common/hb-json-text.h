@@ -26,5 +26,8 @@ gboolean  hb_json_check          (const char *data,
 JsonNode *hb_json_parse          (const char *data,
                                   gsize       length,
                                   GError    **error);
+gboolean  hb_json_invalid        (GError    **error,
+                                  const char *format,
+                                  ...) G_GNUC_PRINTF (2, 3);
 
 G_END_DECLS

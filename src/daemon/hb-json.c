@@ -23,24 +23,6 @@
 
 #include "hb-json.h"
 
-static gboolean
-invalid (GError    **error,
-         const char *format,
-         ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError    **error,
-         const char *format,
-         ...)
-{
-  va_list args;
-
-  va_start (args, format);
-  g_propagate_error (error, g_error_new_valist (G_IO_ERROR, G_IO_ERROR_INVALID_DATA, format, args));
-  va_end (args);
-  return FALSE;
-}
-
 /**
  * hb_json_to_variant:
  * @node: a JSON value
@@ -58,7 +40,7 @@ hb_json_to_variant (JsonNode *node,
   switch (JSON_NODE_TYPE (node))
     {
     case JSON_NODE_NULL:
-      invalid (error, "null cannot be kept");
+      hb_json_invalid (error, "null cannot be kept");
       return NULL;
 
     case JSON_NODE_VALUE:
@@ -71,7 +53,7 @@ hb_json_to_variant (JsonNode *node,
         case G_TYPE_DOUBLE:
           if (!isfinite (json_node_get_double (node)))
             {
-              invalid (error, "a number out of range cannot be kept");
+              hb_json_invalid (error, "a number out of range cannot be kept");
               return NULL;
             }
           return g_variant_ref_sink (g_variant_new_double (json_node_get_double (node)));
@@ -80,12 +62,12 @@ hb_json_to_variant (JsonNode *node,
            * holds for a node that was built some other way */
           if (!g_utf8_validate (json_node_get_string (node), -1, NULL))
             {
-              invalid (error, "a string that is not UTF-8 cannot be kept");
+              hb_json_invalid (error, "a string that is not UTF-8 cannot be kept");
               return NULL;
             }
           return g_variant_ref_sink (g_variant_new_string (json_node_get_string (node)));
         default:
-          invalid (error, "a value of an unknown kind cannot be kept");
+          hb_json_invalid (error, "a value of an unknown kind cannot be kept");
           return NULL;
         }
 
@@ -110,7 +92,7 @@ hb_json_to_variant (JsonNode *node,
       return hb_json_object_to_vardict (json_node_get_object (node), NULL, error);
 
     default:
-      invalid (error, "a value of an unknown kind cannot be kept");
+      hb_json_invalid (error, "a value of an unknown kind cannot be kept");
       return NULL;
     }
 }
@@ -145,7 +127,7 @@ hb_json_object_to_vardict (JsonObject        *object,
         continue;
       if (!g_utf8_validate (name, -1, NULL))
         {
-          invalid (error, "a member name that is not UTF-8 cannot be kept");
+          hb_json_invalid (error, "a member name that is not UTF-8 cannot be kept");
           return NULL;
         }
       value = hb_json_to_variant (json_object_get_member (object, name), &local);
