@@ -25,6 +25,8 @@ tests=(
   http/bad-requests http/rest-agents http/history http/seed-server-endpoints http/tokens
   hostile/metadata-refused hostile/nested-variants-on-system-policy
   lifecycle/reconnects-when-the-bus-drops-it lifecycle/state-directory-locked
+  limits/list-agents-larger-than-the-bus http/agents-pages
+  faults/undecodable-flood faults/reown-after-lost-connection
 )
 status=0
 meson test -C build --no-rebuild --timeout-multiplier 5 "${tests[@]}" || status=1
