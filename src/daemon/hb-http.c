@@ -118,6 +118,7 @@ struct _HbHttp {
   /* what clients may hold (hb-http.h) */
   GHashTable       *live;       /* GSocket *: every open connection, weakly */
   guint             max_connections;
+  guint             max_connections_per_peer;
   gsize             response_budget;
   gsize             responses_pending; /* bytes of large answers not written yet */
   gsize             page_bytes;
@@ -2067,19 +2068,33 @@ loopback_peer_uid (GSocketAddress *local,
   return FALSE;
 }
 
-/* Whose stream @msg opens, for the per-peer limit: on loopback every
- * local process has the same address (and any 127.0.0.0/8 one), so the
- * uid of the client's socket, when it can be found; else the address. */
+/* Who is at the other end of @socket, for the per-peer limits of
+ * connections and event streams: on loopback every local process has the
+ * same address (and any 127.0.0.0/8 one), so the uid of the client's
+ * socket, when it can be found; else the address. */
 static char *
-event_peer (SoupServerMessage *msg)
+socket_peer (GSocket *socket)
 {
-  const char *host = soup_server_message_get_remote_host (msg);
+  g_autoptr(GSocketAddress) local = g_socket_get_local_address (socket, NULL);
+  g_autoptr(GSocketAddress) remote = g_socket_get_remote_address (socket, NULL);
   guint uid;
 
-  if (loopback_peer_uid (soup_server_message_get_local_address (msg),
-                         soup_server_message_get_remote_address (msg), &uid))
+  if (local && remote && loopback_peer_uid (local, remote, &uid))
     return g_strdup_printf ("uid %u", uid);
-  return g_strdup (host ? host : "an unknown address");
+  if (G_IS_INET_SOCKET_ADDRESS (remote))
+    return g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote)));
+  return g_strdup ("an unknown address");
+}
+
+/* Whose stream @msg opens: the peer its connection was counted for. */
+static char *
+event_peer (HbHttp            *self,
+            SoupServerMessage *msg)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+  const char *peer = socket ? g_hash_table_lookup (self->live, socket) : NULL;
+
+  return peer ? g_strdup (peer) : socket ? socket_peer (socket) : g_strdup ("an unknown address");
 }
 
 /* GET /v1/events. At most MAX_EVENT_CLIENTS streams, and at most
@@ -2092,7 +2107,7 @@ handle_events (HbHttp            *self,
                gboolean           privileged)
 {
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  g_autofree char *peer = event_peer (msg);
+  g_autofree char *peer = event_peer (self, msg);
   EventClient *client;
   guint from_peer = 0;
 
@@ -2852,21 +2867,27 @@ on_live_socket_gone (gpointer  data,
   g_hash_table_remove (self->live, where_the_socket_was);
 }
 
-/* The connections open now: sockets closed meanwhile (libsoup may keep a
- * closed one referenced) are forgotten. */
+/* The connections open now, and in *@from_peer those of @peer: sockets
+ * closed meanwhile (libsoup may keep a closed one referenced) are
+ * forgotten. */
 static guint
-count_connections (HbHttp *self)
+count_connections (HbHttp     *self,
+                   const char *peer,
+                   guint      *from_peer)
 {
   GHashTableIter iter;
-  gpointer socket;
+  gpointer socket, owner;
 
+  *from_peer = 0;
   g_hash_table_iter_init (&iter, self->live);
-  while (g_hash_table_iter_next (&iter, &socket, NULL))
+  while (g_hash_table_iter_next (&iter, &socket, &owner))
     if (g_socket_is_closed (socket))
       {
         g_object_weak_unref (socket, on_live_socket_gone, self);
         g_hash_table_iter_remove (&iter);
       }
+    else if (strcmp (owner, peer) == 0)
+      (*from_peer)++;
   return g_hash_table_size (self->live);
 }
 
@@ -2874,11 +2895,9 @@ count_connections (HbHttp *self)
  * (it is new, its send buffer empty), then closed before libsoup reads
  * anything from it. */
 static void
-refuse_connection (HbHttp  *self,
-                   GSocket *socket)
+refuse_connection (GSocket    *socket,
+                   const char *message)
 {
-  g_autofree char *message = g_strdup_printf ("Too many HTTP connections are open (at most %u); try again later",
-                                              self->max_connections);
   g_autofree char *body = NULL;
   g_autofree char *response = NULL;
   gsize length;
@@ -2909,16 +2928,31 @@ on_request_started (SoupServer        *server,
     return;
   if (!g_hash_table_contains (self->live, socket))
     {
-      if (g_hash_table_size (self->live) >= self->max_connections &&
-          count_connections (self) >= self->max_connections)
+      g_autofree char *peer = socket_peer (socket);
+      guint from_peer = 0;
+
+      /* (under the smaller cap, neither can be reached: no count) */
+      if (g_hash_table_size (self->live) >= MIN (self->max_connections, self->max_connections_per_peer))
         {
-          warn_cap (self, "too many connections; new ones are closed at once (see HB_HTTP_MAX_CONNECTIONS)");
-          /* before libsoup reads: its first read fails, and it drops the
-           * connection */
-          refuse_connection (self, socket);
-          return;
+          g_autofree char *message = NULL;
+
+          if (count_connections (self, peer, &from_peer) >= self->max_connections)
+            message = g_strdup_printf ("Too many HTTP connections are open (at most %u); try again later",
+                                       self->max_connections);
+          else if (from_peer >= self->max_connections_per_peer)
+            message = g_strdup_printf ("Too many HTTP connections are open from %s (at most %u from one "
+                                       "user or address); try again later", peer, self->max_connections_per_peer);
+          if (message)
+            {
+              warn_cap (self, "too many connections, in all or from one peer; new ones are closed at once "
+                              "(see HB_HTTP_MAX_CONNECTIONS)");
+              /* before libsoup reads: its first read fails, and it drops
+               * the connection */
+              refuse_connection (socket, message);
+              return;
+            }
         }
-      g_hash_table_add (self->live, socket);
+      g_hash_table_insert (self->live, socket, g_steal_pointer (&peer));
       g_object_weak_ref (G_OBJECT (socket), on_live_socket_gone, self);
       g_socket_set_timeout (socket, MAX (1, (self->idle_timeout + 999) / 1000));
     }
@@ -3378,12 +3412,14 @@ hb_http_init (HbHttp *self)
 {
   self->quota = HB_HTTP_DEFAULT_QUOTA;
   self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_free);
-  self->live = g_hash_table_new (g_direct_hash, g_direct_equal);
+  self->live = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);  /* GSocket → its peer */
   self->agent_counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->request_timeout = timeout_from_env ("HB_HTTP_REQUEST_TIMEOUT_MS", HB_HTTP_REQUEST_TIMEOUT_MS);
   self->idle_timeout = timeout_from_env ("HB_HTTP_IDLE_TIMEOUT_MS", HB_HTTP_IDLE_TIMEOUT_MS);
   self->retry_interval = timeout_from_env ("HB_HTTP_LISTEN_RETRY_MS", HB_HTTP_LISTEN_RETRY_MS);
   self->max_connections = timeout_from_env ("HB_HTTP_MAX_CONNECTIONS", HB_HTTP_MAX_CONNECTIONS);
+  self->max_connections_per_peer = timeout_from_env ("HB_HTTP_MAX_CONNECTIONS_PER_PEER",
+                                                     HB_HTTP_MAX_CONNECTIONS_PER_PEER);
   self->response_budget = timeout_from_env ("HB_HTTP_RESPONSE_BUDGET", HB_HTTP_RESPONSE_BUDGET);
   self->page_bytes = timeout_from_env ("HB_HTTP_PAGE_BYTES", HB_HTTP_PAGE_BYTES);
 }

@@ -38,6 +38,11 @@ G_BEGIN_DECLS
  * Open connections, event streams included; one more is closed at once
  * (a 503 if it takes it) ($HB_HTTP_MAX_CONNECTIONS, for tests). */
 #define HB_HTTP_MAX_CONNECTIONS    256
+/* Of those, one peer may hold this many: a local user (told by the uid
+ * that owns the client's socket) or a remote address, so that one user's
+ * connections cannot lock another's dashboard out
+ * ($HB_HTTP_MAX_CONNECTIONS_PER_PEER, for tests). */
+#define HB_HTTP_MAX_CONNECTIONS_PER_PEER 64
 /* Answers up to this size are always sent (bounded by the connections);
  * larger ones wait in memory until their clients read them, all of them
  * together within HB_HTTP_RESPONSE_BUDGET (one is always allowed): past

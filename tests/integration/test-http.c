@@ -34,6 +34,7 @@ clear_env (void)
   g_unsetenv ("HB_HTTP_IDLE_TIMEOUT_MS");
   g_unsetenv ("HB_HTTP_LISTEN_RETRY_MS");
   g_unsetenv ("HB_HTTP_MAX_CONNECTIONS");
+  g_unsetenv ("HB_HTTP_MAX_CONNECTIONS_PER_PEER");
   g_unsetenv ("HB_HTTP_RESPONSE_BUDGET");
   g_unsetenv ("HB_HTTP_PAGE_BYTES");
 }
@@ -1064,6 +1065,8 @@ test_slow_clients_bounded (Fixture *f, gconstpointer data)
   g_auto(Reply) r = { 0 };
   gint64 began;
 
+  /* all from this test's uid: the per-user cap is another test's */
+  g_setenv ("HB_HTTP_MAX_CONNECTIONS_PER_PEER", "256", TRUE);
   if (!start (f, NULL))
     return;
 
@@ -1099,7 +1102,10 @@ test_slow_clients_bounded (Fixture *f, gconstpointer data)
   reply_clear (&r);
   GET (f, "/health", &r);
   g_assert_cmpuint (r.status, ==, 200);
-  g_assert_cmpint (g_get_monotonic_time () - began, <, G_USEC_PER_SEC);
+  /* a server the slow clients held up would answer only once their
+   * requests' 10 s deadline freed it: half of that is no wall-clock bound
+   * a loaded machine reaches */
+  g_assert_cmpint (g_get_monotonic_time () - began, <, 5 * G_USEC_PER_SEC);
   {
     g_autoptr(GVariant) agent = hb_harness_get_agent (f->h, "fast");
     g_assert_cmpuint (hb_dict_uint64 (agent, "beats"), ==, 1);
@@ -3198,6 +3204,46 @@ test_events_per_uid (Fixture *f, gconstpointer data)
   sse_free (mine);
 }
 
+/* One local user may hold HB_HTTP_MAX_CONNECTIONS_PER_PEER connections
+ * (5 here, of 20), told by the uid that owns the client's socket: uid
+ * 65534 holds its five (event streams, from 127.0.0.1), a sixth of its,
+ * from 127.0.0.2, is answered 503 and closed, and root's requests on the
+ * same loopback still get answers. */
+static void
+test_connections_per_user (Fixture *f, gconstpointer data)
+{
+  Streams nobody, nobody_again;
+  guint statuses[5];
+  g_autoptr(GSocketConnection) c = NULL;
+  g_autofree char *request = NULL;
+
+  if (geteuid () != 0)
+    {
+      g_test_skip ("opening connections as another user needs root");
+      return;
+    }
+  g_setenv ("HB_HTTP_MAX_CONNECTIONS", "20", TRUE);
+  g_setenv ("HB_HTTP_MAX_CONNECTIONS_PER_PEER", "5", TRUE);
+  if (!start (f, NULL))
+    return;
+  nobody = streams_open (f, HB_NOBODY_UID, "127.0.0.1", 5, statuses);
+  for (guint i = 0; i < 5; i++)
+    g_assert_cmpuint (statuses[i], ==, 200);
+  nobody_again = streams_open (f, HB_NOBODY_UID, "127.0.0.2", 1, statuses);
+  g_assert_cmpuint (statuses[0], ==, 503);
+  streams_release (&nobody_again);
+
+  request = g_strdup_printf ("GET /health HTTP/1.1\r\nHost: localhost:%u\r\n\r\n", f->h->http_port);
+  for (guint i = 0; i < 6; i++)
+    {
+      g_autoptr(GSocketConnection) mine = raw_connect (f, i % 2 ? "127.0.0.1" : "127.0.0.2");
+
+      raw_write (mine, request);
+      g_assert_cmpuint (raw_read_answer (mine, FALSE, NULL, NULL), ==, 200);
+    }
+  streams_release (&nobody);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -3242,6 +3288,7 @@ main (int argc, char **argv)
   ADD ("connections-bounded/readers-that-never-read", test_readers_that_never_read);
   ADD ("connections-bounded/stalled-reader-times-out", test_stalled_reader_times_out);
   ADD ("connections-bounded/cap", test_connection_cap);
+  ADD ("connections-bounded/per-user", test_connections_per_user);
   ADD ("connections-bounded/body-deadline", test_body_deadline);
   ADD ("agents-pages", test_agents_pages);
   ADD ("agents-pages/bytes", test_agents_page_bytes);
