@@ -36,6 +36,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -1991,81 +1997,79 @@ on_keepalive (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-/* @address:@port as /proc/net/tcp or tcp6 write it: the address's 32-bit
- * words and the port in hex, as the kernel holds them in memory. */
-static char *
-proc_net_address (GInetSocketAddress *address)
-{
-  GInetAddress *inet = g_inet_socket_address_get_address (address);
-  const guint8 *bytes = g_inet_address_to_bytes (inet);
-  gsize size = g_inet_address_get_native_size (inet);
-  GString *text = g_string_new (NULL);
-
-  for (gsize i = 0; i + 4 <= size; i += 4)
-    {
-      guint32 word;
-
-      memcpy (&word, bytes + i, 4);
-      g_string_append_printf (text, "%08X", word);
-    }
-  g_string_append_printf (text, ":%04X", g_inet_socket_address_get_port (address));
-  return g_string_free (text, FALSE);
-}
-
-/* The uid that owns the client's end of a loopback connection: its row in
- * /proc/net/tcp (or tcp6), whose local address is our remote one and whose
- * remote address is our local one. The file stays readable under
- * ProtectProc=invisible; in a user namespace (PrivateUsers=) a uid it does
- * not map reads as the overflow uid. */
+/* The uid that owns the client's end of a loopback connection, asked of
+ * the kernel with one exact sock_diag lookup (NETLINK_SOCK_DIAG,
+ * SOCK_DIAG_BY_FAMILY without NLM_F_DUMP: a hash lookup, as ss(8) does
+ * for one socket): the TCP socket whose local address is our remote one
+ * and whose remote address is our local one. /proc/net/tcp would tell the
+ * same, but the kernel writes it by walking its whole table of
+ * connections, some 5 ms here: too much for every new connection. In a
+ * user namespace (PrivateUsers=) a uid it does not map reads as the
+ * overflow uid. */
 static gboolean
 loopback_peer_uid (GSocketAddress *local,
                    GSocketAddress *remote,
                    guint          *uid)
 {
-  g_autofree char *contents = NULL;
-  g_autofree char *theirs = NULL;
-  g_autofree char *ours = NULL;
-  const char *path;
-  char *line, *next;
+  struct {
+    struct nlmsghdr         header;
+    struct inet_diag_req_v2 request;
+  } query = { 0 };
+  union {
+    struct nlmsghdr header;
+    char            bytes[8192];
+  } answer;
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  GInetAddress *theirs, *ours;
+  const struct nlmsghdr *h;
+  gsize size;
+  gssize got;
+  int fd;
 
   if (!G_IS_INET_SOCKET_ADDRESS (local) || !G_IS_INET_SOCKET_ADDRESS (remote))
     return FALSE;
-  switch (g_inet_address_get_family (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))))
+  theirs = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote));
+  ours = g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (local));
+  size = g_inet_address_get_native_size (theirs);
+  if (!g_inet_address_get_is_loopback (theirs) || size != g_inet_address_get_native_size (ours) ||
+      size > sizeof query.request.id.idiag_src)
+    return FALSE;
+
+  query.header.nlmsg_len = sizeof query;
+  query.header.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  query.header.nlmsg_flags = NLM_F_REQUEST;
+  query.request.sdiag_family = g_inet_address_get_family (theirs) == G_SOCKET_FAMILY_IPV6 ? AF_INET6 : AF_INET;
+  query.request.sdiag_protocol = IPPROTO_TCP;
+  query.request.idiag_states = ~0U;
+  /* the client's socket: its source is our remote end */
+  query.request.id.idiag_sport = htons (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (remote)));
+  query.request.id.idiag_dport = htons (g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (local)));
+  memcpy (query.request.id.idiag_src, g_inet_address_to_bytes (theirs), size);
+  memcpy (query.request.id.idiag_dst, g_inet_address_to_bytes (ours), size);
+  query.request.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  query.request.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+
+  fd = socket (AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (fd < 0)
+    return FALSE;
+  if (sendto (fd, &query, sizeof query, 0, (struct sockaddr *) &kernel, sizeof kernel) != (gssize) sizeof query)
     {
-    case G_SOCKET_FAMILY_IPV4:
-      path = "/proc/net/tcp";
-      break;
-    case G_SOCKET_FAMILY_IPV6:
-      path = "/proc/net/tcp6";
-      break;
-    case G_SOCKET_FAMILY_INVALID:
-    case G_SOCKET_FAMILY_UNIX:
-    default:
+      close (fd);
       return FALSE;
     }
-  if (!g_inet_address_get_is_loopback (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (remote))) ||
-      !g_file_get_contents (path, &contents, NULL, NULL))
+  do
+    got = recv (fd, answer.bytes, sizeof answer.bytes, 0);
+  while (got < 0 && errno == EINTR);
+  close (fd);
+  if (got < 0)
     return FALSE;
-  theirs = proc_net_address (G_INET_SOCKET_ADDRESS (remote));
-  ours = proc_net_address (G_INET_SOCKET_ADDRESS (local));
-
-  /* "  sl  local_address rem_address   st tx_queue:rx_queue tr:tm->when retrnsmt   uid ..." */
-  for (line = contents; line && *line; line = next)
-    {
-      char sl[32], l[64], r[64], st[8], queues[40], timer[40], retransmits[16];
-      unsigned int owner;
-
-      next = strchr (line, '\n');
-      if (next)
-        *next++ = '\0';
-      if (sscanf (line, " %31s %63s %63s %7s %39s %39s %15s %u", sl, l, r, st, queues, timer, retransmits, &owner) == 8 &&
-          g_ascii_strcasecmp (l, theirs) == 0 && g_ascii_strcasecmp (r, ours) == 0)
-        {
-          *uid = owner;
-          return TRUE;
-        }
-    }
-  return FALSE;
+  /* one message: the socket (or NLMSG_ERROR, ENOENT, if it has gone) */
+  h = &answer.header;
+  if ((gsize) got < NLMSG_LENGTH (sizeof (struct inet_diag_msg)) || h->nlmsg_len > (gsize) got ||
+      h->nlmsg_type != SOCK_DIAG_BY_FAMILY || h->nlmsg_len < NLMSG_LENGTH (sizeof (struct inet_diag_msg)))
+    return FALSE;
+  *uid = ((const struct inet_diag_msg *) NLMSG_DATA (h))->idiag_uid;
+  return TRUE;
 }
 
 /* Who is at the other end of @socket, for the per-peer limits of
