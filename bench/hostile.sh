@@ -10,10 +10,7 @@ source bench/lib.sh
 bench_start hostile
 
 port=$(free_port)
-DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" \
-  build/src/daemon/heartbeatd --session --state-dir "$dir/state" --http-port "$port" 2>"$dir/daemon.log" &
-daemon=$!
-pids+=("$daemon")
+start_heartbeatd --http-port "$port"
 wait_port "$port"
 # the D-Bus flood: test-faults sends the messages its faults/undecodable-flood
 # test sends (variants nested past GDBus's limit, which dbus-daemon forwards)

@@ -26,3 +26,20 @@ free_port () { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("1
 
 # wait_port PORT: until something listens on 127.0.0.1:PORT (at most 5 s)
 wait_port () { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return; sleep 0.05; done; }
+
+# start_heartbeatd ARG...: the built heartbeatd on $HB_BUS_ADDRESS with its
+# state in $dir (log: $dir/daemon.log), added to pids, once it owns its
+# name; $daemon is its pid
+start_heartbeatd () {
+  DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" \
+    build/src/daemon/heartbeatd --session --state-dir "$dir/state" "$@" 2>"$dir/daemon.log" &
+  daemon=$!
+  pids+=("$daemon")
+  for _ in $(seq 100); do
+    timeout 5 gdbus call --address "$HB_BUS_ADDRESS" --dest org.freedesktop.DBus \
+      --object-path /org/freedesktop/DBus --method org.freedesktop.DBus.NameHasOwner \
+      org.heartbeat.Monitor1 2>/dev/null | grep -q true && return 0
+    kill -0 "$daemon" 2>/dev/null || { cat "$dir/daemon.log" >&2; exit 1; }
+    sleep 0.05
+  done
+}
