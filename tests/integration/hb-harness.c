@@ -844,22 +844,31 @@ hb_harness_spawn_daemon (HbHarness  *h,
   return child;
 }
 
+char *
+hb_harness_name_owner (HbHarness  *h,
+                       const char *name)
+{
+  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                           "org.freedesktop.DBus", "GetNameOwner",
+                                                           g_variant_new ("(s)", name), G_VARIANT_TYPE ("(s)"),
+                                                           G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
+  char *owner = NULL;
+
+  if (reply)
+    g_variant_get (reply, "(s)", &owner);
+  return owner;
+}
+
 static guint32
 name_owner_pid (HbHarness  *h,
                 const char *name)
 {
-  g_autoptr(GVariant) owner = NULL;
+  g_autofree char *unique = hb_harness_name_owner (h, name);
   g_autoptr(GVariant) pid = NULL;
-  const char *unique;
   guint32 value = 0;
 
-  owner = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                       "org.freedesktop.DBus", "GetNameOwner",
-                                       g_variant_new ("(s)", name), G_VARIANT_TYPE ("(s)"),
-                                       G_DBUS_CALL_FLAGS_NONE, 10000, NULL, NULL);
-  if (owner == NULL)
+  if (unique == NULL)
     return 0;
-  g_variant_get (owner, "(&s)", &unique);
   pid = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
                                      "org.freedesktop.DBus", "GetConnectionUnixProcessID",
                                      g_variant_new ("(s)", unique), G_VARIANT_TYPE ("(u)"),

@@ -196,6 +196,9 @@ void        hb_harness_call_error_impl   (HbHarness       *h,
 #define hb_call_error(h, conn, method, params, error_name) \
   hb_harness_call_error_impl ((h), (conn), (method), (params), (error_name), __FILE__, __LINE__, G_STRFUNC)
 
+/* The unique name that owns @name now, or NULL (newly allocated). */
+char       *hb_harness_name_owner        (HbHarness  *h,
+                                          const char *name);
 /* GetAgent(id), asserted to succeed: the a{sv}. */
 GVariant   *hb_harness_get_agent         (HbHarness  *h,
                                           const char *id);

@@ -260,20 +260,6 @@ on_name_owner_changed (GDBusConnection *connection,
   (*changes)++;
 }
 
-static char *
-name_owner (HbHarness *h)
-{
-  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                           "org.freedesktop.DBus", "GetNameOwner",
-                                                           g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
-                                                           G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
-  char *owner = NULL;
-
-  if (reply)
-    g_variant_get (reply, "(s)", &owner);
-  return owner;
-}
-
 static int
 compare_gint64 (gconstpointer a, gconstpointer b)
 {
@@ -320,7 +306,7 @@ test_undecodable_flood (Fixture *f, gconstpointer data)
                                                      "NameOwnerChanged", "/org/freedesktop/DBus", HB_NAME,
                                                      G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed,
                                                      &changes, NULL);
-  owner_before = name_owner (h);
+  owner_before = hb_harness_name_owner (h, HB_NAME);
   g_assert_nonnull (owner_before);
   other = hb_harness_connect (h);
 
@@ -350,7 +336,7 @@ test_undecodable_flood (Fixture *f, gconstpointer data)
   g_assert_cmpint (WEXITSTATUS (attacker->wait_status), ==, 0);   /* it was answered after its flood */
 
   /* a round trip, then whatever signals came before its answer */
-  owner_after = name_owner (h);
+  owner_after = hb_harness_name_owner (h, HB_NAME);
   while (g_main_context_iteration (NULL, FALSE))
     ;
   g_dbus_connection_signal_unsubscribe (h->client, subscription);
@@ -411,7 +397,7 @@ static gboolean
 daemon_owns_again (HbHarness *h, gpointer data)
 {
   Reown *reown = data;
-  g_autofree char *owner = name_owner (h);
+  g_autofree char *owner = hb_harness_name_owner (h, HB_NAME);
 
   return h->daemon->exited ||
          (owner && g_strcmp0 (owner, reown->squatter) != 0 && g_strcmp0 (owner, reown->old_owner) != 0);
@@ -441,7 +427,7 @@ test_reown_after_lost_connection (Fixture *f, gconstpointer data)
   hb_harness_start_daemon (h, 0);
   reply = hb_call_ok (h, NULL, "Register", g_variant_new_parsed ("('A', @a{sv} {})"), "()");
   g_clear_pointer (&reply, g_variant_unref);
-  old_owner = name_owner (h);
+  old_owner = hb_harness_name_owner (h, HB_NAME);
   g_assert_nonnull (old_owner);
 
   /* next in the name's queue */

@@ -1857,8 +1857,8 @@ test_hostile_nested_variants (Fixture      *f,
                               gconstpointer data)
 {
   HbHarness *h = f->h;
-  g_autoptr(GVariant) owner_before = NULL;
-  g_autoptr(GVariant) owner_after = NULL;
+  g_autofree char *owner_before = NULL;
+  g_autofree char *owner_after = NULL;
   g_autoptr(GVariant) status = NULL;
   const guint depths[] = { 31, 32, 33, 63, 64 };
 
@@ -1867,10 +1867,7 @@ test_hostile_nested_variants (Fixture      *f,
   hb_harness_write_config (h, hb_default_config);
   hb_harness_start_daemon (h, 0);
   register_agent (h, "A", NULL);
-  owner_before = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                              "org.freedesktop.DBus", "GetNameOwner",
-                                              g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
-                                              G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
+  owner_before = hb_harness_name_owner (h, HB_NAME);
   g_assert_nonnull (owner_before);
 
   for (guint i = 0; i < G_N_ELEMENTS (depths); i++)
@@ -1884,27 +1881,10 @@ test_hostile_nested_variants (Fixture      *f,
   status = get_status (h);
   g_assert_true (hb_dict_boolean (status, "running"));
   g_assert_false (h->daemon->exited);
-  owner_after = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                             "org.freedesktop.DBus", "GetNameOwner",
-                                             g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
-                                             G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
-  g_assert_true (g_variant_equal (owner_before, owner_after));
+  owner_after = hb_harness_name_owner (h, HB_NAME);
+  g_assert_cmpstr (owner_before, ==, owner_after);
   g_variant_unref (hb_harness_get_agent (h, "A"));
   hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "B"), "NotFound");
-}
-
-static char *
-name_owner (HbHarness *h)
-{
-  g_autoptr(GVariant) reply = g_dbus_connection_call_sync (h->client, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                                           "org.freedesktop.DBus", "GetNameOwner",
-                                                           g_variant_new ("(s)", HB_NAME), G_VARIANT_TYPE ("(s)"),
-                                                           G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, NULL);
-  char *owner = NULL;
-
-  if (reply)
-    g_variant_get (reply, "(s)", &owner);
-  return owner;
 }
 
 typedef struct {
@@ -1915,7 +1895,7 @@ static gboolean
 owner_changed (HbHarness *h, gpointer data)
 {
   OwnerWait *wait = data;
-  g_autofree char *owner = name_owner (h);
+  g_autofree char *owner = hb_harness_name_owner (h, HB_NAME);
 
   return owner != NULL && g_strcmp0 (owner, wait->old_owner) != 0;
 }
@@ -1950,7 +1930,7 @@ test_reconnects_when_the_bus_drops_it (Fixture      *f,
       g_autoptr(GError) error = NULL;
       OwnerWait wait = { 0 };
 
-      wait.old_owner = name_owner (h);
+      wait.old_owner = hb_harness_name_owner (h, HB_NAME);
       g_assert_nonnull (wait.old_owner);
 
       /* about 36 KiB of agents: the reply is over the bus's limit */
@@ -2165,12 +2145,12 @@ test_list_agents_larger_than_the_bus (Fixture      *f,
   if (!start_with_caps (h, PAGED_BUS_LIMIT, PAGED_REPLY_CAP, PAGED_PAGE_BUDGET))
     return;
   register_paged_agents (h, PAGED_AGENTS, 3000);
-  owner = name_owner (h);
+  owner = hb_harness_name_owner (h, HB_NAME);
   g_assert_nonnull (owner);
 
   hb_call_error (h, NULL, "ListAgents", NULL, "LimitsExceeded");
   /* still connected, still the owner of its name, still answering */
-  owner_after = name_owner (h);
+  owner_after = hb_harness_name_owner (h, HB_NAME);
   g_assert_cmpstr (owner_after, ==, owner);
   g_variant_unref (hb_harness_get_agent (h, "paged-000"));
   g_assert_false (h->daemon->exited);
@@ -2261,7 +2241,7 @@ test_list_agents_larger_than_the_bus (Fixture      *f,
                  "InvalidArgument");
 
   g_clear_pointer (&owner_after, g_free);
-  owner_after = name_owner (h);
+  owner_after = hb_harness_name_owner (h, HB_NAME);
   g_assert_cmpstr (owner_after, ==, owner);
 }
 
