@@ -3142,10 +3142,28 @@ streams_release (Streams *s)
 
 /* 2.6: eight streams of one local user (whatever 127.x address it uses)
  * do not lock another user's dashboard out; 64 in all. */
+/* @uid takes @n streams from 127.0.0.1, each answered 200, the most it
+ * may hold: one more, even from 127.0.0.2, is answered 503. */
+static Streams
+streams_fill (Fixture *f, uid_t uid, guint n)
+{
+  g_autofree guint *statuses = g_new0 (guint, n);
+  Streams held, again;
+  guint extra;
+
+  held = streams_open (f, uid, "127.0.0.1", n, statuses);
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpuint (statuses[i], ==, 200);
+  again = streams_open (f, uid, "127.0.0.2", 1, &extra);
+  g_assert_cmpuint (extra, ==, 503);
+  streams_release (&again);
+  return held;
+}
+
 static void
 test_events_per_uid (Fixture *f, gconstpointer data)
 {
-  Streams nobody, nobody_again, others[6], last;
+  Streams nobody, others[6], last;
   guint statuses[8];
   Sse *mine;
   g_autoptr(GSocketConnection) c = NULL;
@@ -3160,14 +3178,8 @@ test_events_per_uid (Fixture *f, gconstpointer data)
     }
   if (!start (f, NULL))
     return;
-  /* uid 65534 takes its eight, from 127.0.0.1 */
-  nobody = streams_open (f, HB_NOBODY_UID, "127.0.0.1", 8, statuses);
-  for (guint i = 0; i < 8; i++)
-    g_assert_cmpuint (statuses[i], ==, 200);
-  /* no ninth, from another loopback address either */
-  nobody_again = streams_open (f, HB_NOBODY_UID, "127.0.0.2", 1, statuses);
-  g_assert_cmpuint (statuses[0], ==, 503);
-  streams_release (&nobody_again);
+  /* uid 65534 takes its eight, from 127.0.0.1; no ninth from .2 either */
+  nobody = streams_fill (f, HB_NOBODY_UID, 8);
 
   /* root's dashboard, from 127.0.0.1 too, connects */
   mine = sse_open (f);
@@ -3212,8 +3224,7 @@ test_events_per_uid (Fixture *f, gconstpointer data)
 static void
 test_connections_per_user (Fixture *f, gconstpointer data)
 {
-  Streams nobody, nobody_again;
-  guint statuses[5];
+  Streams nobody;
   g_autoptr(GSocketConnection) c = NULL;
   g_autofree char *request = NULL;
 
@@ -3226,12 +3237,7 @@ test_connections_per_user (Fixture *f, gconstpointer data)
   g_setenv ("HB_HTTP_MAX_CONNECTIONS_PER_PEER", "5", TRUE);
   if (!start (f, NULL))
     return;
-  nobody = streams_open (f, HB_NOBODY_UID, "127.0.0.1", 5, statuses);
-  for (guint i = 0; i < 5; i++)
-    g_assert_cmpuint (statuses[i], ==, 200);
-  nobody_again = streams_open (f, HB_NOBODY_UID, "127.0.0.2", 1, statuses);
-  g_assert_cmpuint (statuses[0], ==, 503);
-  streams_release (&nobody_again);
+  nobody = streams_fill (f, HB_NOBODY_UID, 5);
 
   request = g_strdup_printf ("GET /health HTTP/1.1\r\nHost: localhost:%u\r\n\r\n", f->h->http_port);
   for (guint i = 0; i < 6; i++)
