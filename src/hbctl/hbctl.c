@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
@@ -25,6 +26,7 @@
 #include "hbctl-build-config.h"
 #include "hb-host.h"
 #include "hb-json-text.h"
+#include "hb-tail.h"
 #include "heartbeat-client.h"
 #include "heartbeat-duration.h"
 
@@ -2696,6 +2698,15 @@ cmd_watch (int argc, char **argv)
 /* ------------------------------------------------------------------ */
 /* run                                                                 */
 
+/* One of the command's outputs (1, 2) that hbctl passes on, keeping its
+ * tail: when hbctl's own is not a terminal (cron, a unit, a pipe). */
+typedef struct {
+  HbTail *tail;     /* shared by both */
+  int     from;     /* the pipe's end; -1 once closed */
+  int     to;       /* hbctl's 1 or 2; -1 once it refused (EPIPE) */
+  guint   watch;
+} Passed;
+
 typedef struct {
   GMainLoop       *loop;
   HeartbeatClient *client;   /* NULL: the daemon was not reachable */
@@ -2704,7 +2715,85 @@ typedef struct {
   int              wait_status;
   gboolean         exited;
   gboolean         warned;
+  HbTail          *tail;     /* the last HB_TAIL_BYTES of what it wrote, if passed */
+  Passed           passed[2];
 } Run;
+
+static void
+passed_close (Passed *p)
+{
+  if (p->from >= 0)
+    g_close (p->from, NULL);
+  p->from = -1;
+}
+
+/* Reads what is there (at most 64 KiB), passes it on and keeps its tail.
+ * Returns FALSE at the end of the output (or an error), closing it. */
+static gboolean
+passed_read (Passed *p)
+{
+  char buffer[65536];
+  gssize n;
+
+  do
+    n = read (p->from, buffer, sizeof buffer);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN)
+    return TRUE;
+  if (n <= 0)
+    {
+      passed_close (p);
+      return FALSE;
+    }
+  hb_tail_append (p->tail, buffer, (gsize) n);
+  for (gssize done = 0; p->to >= 0 && done < n;)
+    {
+      gssize w = write (p->to, buffer + done, (gsize) (n - done));
+
+      if (w > 0)
+        done += w;
+      else if (w < 0 && errno != EINTR)
+        p->to = -1;   /* our reader left (EPIPE): keep only the tail */
+    }
+  return TRUE;
+}
+
+static gboolean
+on_passed (int fd, GIOCondition condition, gpointer user_data)
+{
+  Passed *p = user_data;
+
+  if (passed_read (p))
+    return G_SOURCE_CONTINUE;
+  p->watch = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* After the command exited: what it wrote is in the pipe; read it and
+ * close. Whatever it left running in the background does not hold hbctl
+ * (it gets EPIPE should it write later). */
+static void
+passed_finish (Passed *p)
+{
+  int pending = 0;
+
+  g_clear_handle_id (&p->watch, g_source_remove);
+  /* until the pipe is empty, not until its end: the end never comes
+   * while something in the background holds it open (and what keeps
+   * writing is not waited for: one pipe's worth, a few times over) */
+  for (guint i = 0; i < 16 && p->from >= 0 && ioctl (p->from, FIONREAD, &pending) == 0 && pending > 0; i++)
+    if (!passed_read (p))
+      break;
+  passed_close (p);
+}
+
+/* In the command (between fork and exec): hbctl ignores SIGPIPE to see
+ * EPIPE; the command gets the default back. */
+static void
+reset_sigpipe (gpointer user_data)
+{
+  signal (SIGPIPE, SIG_DFL);
+}
 
 static void
 on_run_beat (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -2776,12 +2865,15 @@ cmd_run (int argc, char **argv)
   Forward forwards[3] = { { &run, SIGINT }, { &run, SIGTERM }, { &run, SIGHUP } };
   guint sources[3], tick = 0;
   int status = EXIT_OK, code;
+  gboolean spawned = TRUE;
 
   g_option_context_set_summary (context,
     _("Run COMMAND as agent ID: register, beat while it runs, unregister when it succeeds.\n"
       "If it fails, the agent stays with status \"error\" and the exit status in its\n"
-      "metadata. SIGINT, SIGTERM and SIGHUP are passed on to COMMAND; hbctl exits with\n"
-      "COMMAND's status (128+N if signal N killed it)."));
+      "metadata, with the last 4 KiB of its output where hbctl's is not a terminal\n"
+      "(COMMAND's output then passes through hbctl). SIGINT, SIGTERM and SIGHUP are\n"
+      "passed on to COMMAND; hbctl exits with COMMAND's status (128+N if signal N\n"
+      "killed it)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_strict_posix (context, FALSE);
   if (!parse_command (context, &argc, &argv, &status))
@@ -2863,9 +2955,31 @@ cmd_run (int argc, char **argv)
         }
     }
 
-  if (!g_spawn_async (NULL, argv + 1, NULL,
-                      G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_CHILD_INHERITS_STDIN,
-                      NULL, NULL, &run.child, &error))
+  /* Where hbctl's output is not a terminal (cron, a unit, a pipe), the
+   * command's goes through hbctl, which keeps its tail for a failure's
+   * report; on a terminal it is left alone (the person sees it, and the
+   * command still sees a terminal). */
+  {
+    gboolean pass[2] = { !isatty (STDOUT_FILENO), !isatty (STDERR_FILENO) };
+
+    if (run.client && (pass[0] || pass[1]))
+      {
+        run.tail = hb_tail_new (HB_TAIL_BYTES);
+        signal (SIGPIPE, SIG_IGN);
+      }
+    for (int k = 0; k < 2; k++)
+      run.passed[k] = (Passed) { run.tail, -1, k + 1, 0 };
+    if (!g_spawn_async_with_pipes_and_fds (NULL, (const char *const *) argv + 1, NULL,
+                                           G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD |
+                                           G_SPAWN_CHILD_INHERITS_STDIN,
+                                           run.tail ? reset_sigpipe : NULL, NULL, -1, -1, -1, NULL, NULL, 0,
+                                           &run.child, NULL,
+                                           run.tail && pass[0] ? &run.passed[0].from : NULL,
+                                           run.tail && pass[1] ? &run.passed[1].from : NULL,
+                                           &error))
+      spawned = FALSE;
+  }
+  if (!spawned)
     {
       print_error (_("cannot run %s: %s"), argv[1], error->message);
       if (run.client)
@@ -2883,6 +2997,13 @@ cmd_run (int argc, char **argv)
   loop = g_main_loop_new (NULL, FALSE);
   run.loop = loop;
   g_child_watch_add (run.child, on_child_exit, &run);
+  for (int k = 0; k < 2; k++)
+    if (run.passed[k].from >= 0)
+      {
+        g_unix_set_fd_nonblocking (run.passed[k].from, TRUE, NULL);
+        run.passed[k].watch = g_unix_fd_add (run.passed[k].from, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                             on_passed, &run.passed[k]);
+      }
   if (run.client)
     tick = g_timeout_add ((guint) MAX (interval / 1000, 1), on_run_tick, &run);
   g_main_loop_run (loop);
@@ -2890,6 +3011,8 @@ cmd_run (int argc, char **argv)
     g_source_remove (sources[i]);
   if (tick)
     g_source_remove (tick);
+  for (int k = 0; k < 2; k++)
+    passed_finish (&run.passed[k]);
 
   if (WIFEXITED (run.wait_status))
     code = WEXITSTATUS (run.wait_status);
@@ -2910,8 +3033,20 @@ cmd_run (int argc, char **argv)
         }
       else
         {
-          g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
-            "{'status': <'error'>, 'metadata': <{'exit-status': <%i>}>}", (gint32) code));
+          g_auto(GVariantDict) metadata = G_VARIANT_DICT_INIT (NULL);
+          g_autoptr(GVariant) details = NULL;
+          g_autofree char *output = run.tail ? hb_tail_get_text (run.tail) : NULL;
+
+          g_variant_dict_insert (&metadata, "exit-status", "i", (gint32) code);
+          if (output && *output)
+            g_variant_dict_insert (&metadata, "output", "s", output);
+          {
+            g_auto(GVariantDict) d = G_VARIANT_DICT_INIT (NULL);
+
+            g_variant_dict_insert (&d, "status", "s", "error");
+            g_variant_dict_insert_value (&d, "metadata", g_variant_dict_end (&metadata));
+            details = g_variant_ref_sink (g_variant_dict_end (&d));
+          }
 
           if (!heartbeat_client_beat (run.client, name, details, &error))
             {
@@ -2921,6 +3056,7 @@ cmd_run (int argc, char **argv)
         }
     }
   g_clear_object (&run.client);
+  g_clear_pointer (&run.tail, hb_tail_free);
   return code;
 }
 

@@ -390,6 +390,54 @@ test_run_exit_codes (Fixture *f, gconstpointer data)
   g_assert_cmpint (exit_status, ==, 137);
 }
 
+/* hbctl run with its output not a terminal (here: the test's pipes)
+ * passes the command's output on whole and keeps its last 4 KiB in the
+ * failure's metadata "output"; what the command left in the background,
+ * holding the pipe, does not keep hbctl waiting. */
+static void
+test_run_keeps_output_tail (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) a = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_auto(Result) r = { 0 }, ok = { 0 };
+  g_autofree char *pid_file = g_build_filename (h->tmpdir, "background.pid", NULL);
+  g_autofree char *script = g_strdup_printf ("head -c 100000 /dev/zero | tr '\\0' y; echo; echo last words; "
+                                             "echo on stderr >&2; sleep 900 & echo $! > '%s'; exit 4",
+                                             pid_file);
+  g_autofree char *pid_text = NULL;
+  const char *output = NULL;
+  gint32 exit_status = 0;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  hbctl (h, &r, "run", "--name", "chatty", "--interval", "1s", "--", "sh", "-c", script);
+  /* the background sleep is still there: hbctl did not wait for it */
+  g_assert_true (g_file_get_contents (pid_file, &pid_text, NULL, NULL));
+  g_assert_cmpint (kill ((pid_t) g_ascii_strtoll (pid_text, NULL, 10), 0), ==, 0);
+  kill ((pid_t) g_ascii_strtoll (pid_text, NULL, 10), SIGKILL);
+  g_assert_cmpint (r.status, ==, 4);
+  g_assert_cmpuint (strlen (r.out), ==, 100000 + strlen ("\nlast words\n"));
+  g_assert_true (g_str_has_suffix (r.out, "yyy\nlast words\n"));
+  g_assert_cmpstr (r.err, ==, "on stderr\n");
+
+  a = agent (h, "chatty");
+  metadata = hb_dict_value (a, "metadata", "a{sv}");
+  g_assert_true (g_variant_lookup (metadata, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 4);
+  g_assert_true (g_variant_lookup (metadata, "output", "&s", &output));
+  g_assert_cmpuint (strlen (output), ==, 4096);
+  g_assert_nonnull (strstr (output, "yyy\nlast words\n"));
+  g_assert_nonnull (strstr (output, "on stderr\n"));
+
+  /* a success keeps nothing: the agent is unregistered as before */
+  hbctl (h, &ok, "run", "--name", "quiet", "--interval", "1s", "--", "sh", "-c", "echo fine");
+  g_assert_cmpint (ok.status, ==, 0);
+  g_assert_cmpstr (ok.out, ==, "fine\n");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "quiet"), "NotFound");
+}
+
 static void
 on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -2089,6 +2137,7 @@ main (int argc, char **argv)
   ADD ("json-shapes", test_json_shapes);
   ADD ("register-beat-idle-unregister", test_register_beat_idle_unregister);
   ADD ("run-exit-codes", test_run_exit_codes);
+  ADD ("run-keeps-output-tail", test_run_keeps_output_tail);
   ADD ("run-forwards-sigterm", test_run_forwards_sigterm);
   ADD ("check-statuses", test_check_statuses);
   ADD ("watch-prints-stale", test_watch_prints_stale);
