@@ -1378,6 +1378,24 @@ hb_harness_notify_cursor (HbHarness *h)
   return h->notify->len;
 }
 
+void
+hb_harness_read_notify (HbHarness *h,
+                        gboolean   read)
+{
+  g_assert_nonnull (h->notify_socket);
+  if (!read && h->notify_source)
+    {
+      g_source_destroy (h->notify_source);
+      g_clear_pointer (&h->notify_source, g_source_unref);
+    }
+  else if (read && h->notify_source == NULL)
+    {
+      h->notify_source = g_socket_create_source (h->notify_socket, G_IO_IN, NULL);
+      g_source_set_callback (h->notify_source, G_SOURCE_FUNC (on_notify_readable), h, NULL);
+      g_source_attach (h->notify_source, NULL);
+    }
+}
+
 static gboolean
 message_has_line (const HbNotifyMessage *message,
                   const char            *line)

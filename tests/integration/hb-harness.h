@@ -271,6 +271,10 @@ GVariant   *hb_harness_wait_property_impl (HbHarness  *h,
   hb_harness_wait_property_impl ((h), (cursor), (property), __FILE__, __LINE__, G_STRFUNC)
 
 guint       hb_harness_notify_cursor     (HbHarness  *h);
+/* Stops (FALSE) or resumes (TRUE) reading the notify socket, as a service
+ * manager that does not keep up; the daemon's datagrams queue up meanwhile. */
+void        hb_harness_read_notify       (HbHarness  *h,
+                                          gboolean    read);
 /* Waits for the first notify message at or after *cursor with a line
  * equal to @line (or starting with it, if @line ends in '='), and moves
  * *cursor past it. */

@@ -1447,6 +1447,51 @@ test_status_counts_agents (Fixture      *f,
   g_assert_nonnull (hb_wait_notify (h, &notify_cursor, "STATUS=0 agents, 0 stale"));
 }
 
+/* A service manager that does not read its socket (stuck, or its queue
+ * full) does not stop the daemon: answers go on, a STATUS= that did not
+ * fit is dropped for a newer one, and RELOADING=1 and READY=1 arrive, in
+ * order, once it reads again. (libsystemd's sd_notify() blocks there.) */
+static void
+test_notify_never_blocks (Fixture      *f,
+                          gconstpointer data)
+{
+  static const char config[] =
+    "[monitor]\ncheck-interval=200ms\nstale-threshold=1h\n[limits]\nagents-per-uid=1000\n";
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) status = NULL;
+  g_autofree char *text = NULL;
+  const HbNotifyMessage *ready;
+  guint notify_cursor, queued;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+
+  hb_harness_read_notify (h, FALSE);
+  notify_cursor = hb_harness_notify_cursor (h);
+  /* each registration changes STATUS=: 600 datagrams, far more than the
+   * socket queues (net.unix.max_dgram_qlen: 10 by default, 512 with
+   * systemd's sysctl.d) */
+  for (guint i = 0; i < 600; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("n%03u", i);
+
+      register_agent (h, id, NULL);
+    }
+  hb_harness_signal_daemon (h, SIGHUP);
+  status = hb_call_ok (h, NULL, "GetStatus", NULL, "(a{sv})");
+  g_assert_false (h->daemon->exited);
+  queued = hb_harness_notify_cursor (h);
+  g_assert_cmpuint (queued, ==, notify_cursor);   /* none read yet */
+
+  hb_harness_read_notify (h, TRUE);
+  g_assert_nonnull (hb_wait_notify (h, &notify_cursor, "RELOADING=1"));
+  ready = hb_wait_notify (h, &notify_cursor, "READY=1");
+  g_assert_nonnull (hb_notify_message_get (ready, "STATUS=", &text));
+  g_assert_cmpstr (text, ==, "600 agents, 0 stale");
+}
+
 static int
 compare_int64 (gconstpointer a,
                gconstpointer b)
@@ -2338,6 +2383,7 @@ main (int    argc,
   ADD ("notify/ready-after-name-owned", test_ready_after_name_owned);
   ADD ("notify/status-counts-agents", test_status_counts_agents);
   ADD ("notify/watchdog-cadence", test_watchdog_cadence);
+  ADD ("notify/never-blocks", test_notify_never_blocks);
   ADD ("notify/sigterm-stopping-exit-0", test_sigterm_stopping_exit_0);
   ADD ("lifecycle/exit-1-when-bus-goes-away", test_exit_1_when_bus_goes_away);
   ADD ("lifecycle/second-instance-exits-1", test_second_instance_exits_1);
