@@ -10,6 +10,18 @@
  * the daemon had when we connected), so a daemon that restarted since is
  * found again, and one the bus can activate is started.
  *
+ * The bus itself may go away too (restarted, crashed). A client made for a
+ * GBusType opens a connection of its own to the bus's address rather than
+ * sharing g_bus_get()'s: that one is the application's, and GLib makes the
+ * whole process exit when it closes (exit-on-close), which a library must
+ * neither trigger nor switch off behind the application's back. Its own
+ * connection does not exit on close; when it closes, the client says the
+ * daemon vanished and connects again to the same address on the main
+ * context, after 100 ms, then 200 ms, doubling up to 5 s between tries,
+ * until the bus answers; then the name watcher reports the daemon as it
+ * comes. A connection the caller gave (heartbeat_client_new_for_connection())
+ * stays the caller's: the client only reports its closing.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "heartbeat-client.h"
@@ -22,6 +34,14 @@
 #include <unistd.h>
 
 #define CALL_TIMEOUT_MS 25000
+
+/* reconnecting after the bus went away: the first try after the first
+ * delay, each next one after twice the last delay, at most the last */
+#define RECONNECT_FIRST_DELAY_MS 100
+#define RECONNECT_MAX_DELAY_MS   5000
+
+#define BUS_CONNECTION_FLAGS (G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT | \
+                              G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION)
 
 static const GDBusErrorEntry error_entries[] = {
   { HEARTBEAT_CLIENT_ERROR_NOT_FOUND,        "org.heartbeat.Monitor1.Error.NotFound" },
@@ -61,13 +81,20 @@ heartbeat_client_error_quark (void)
  * the thread that created the client.
  */
 struct _HeartbeatClient {
-  GObject     parent_instance;
-  GDBusProxy *proxy;
-  guint       watch_id;
-  char       *daemon_owner;      /* unique name, or NULL */
-  gboolean    daemon_running;
-  gboolean    watch_reported;    /* the name watcher reported once */
-  gboolean    interactive;       /* allow interactive authorization of changes */
+  GObject       parent_instance;
+  GDBusProxy   *proxy;
+  guint         watch_id;
+  char         *daemon_owner;      /* unique name, or NULL */
+  gboolean      daemon_running;
+  gboolean      watch_reported;    /* the name watcher reported once */
+  gboolean      interactive;       /* allow interactive authorization of changes */
+  GMainContext *context;           /* where signals are emitted and reconnecting runs */
+  gulong        closed_id;         /* "closed" of the proxy's connection */
+  char         *address;           /* the bus to connect to again, or NULL: the
+                                    * connection is the caller's */
+  GSource      *reconnect_timer;   /* the next try, or NULL */
+  GCancellable *reconnecting;      /* a try underway, or NULL */
+  guint         reconnect_delay_ms;
 };
 
 enum {
@@ -1278,7 +1305,10 @@ heartbeat_client_get_history_finish (HeartbeatClient *client,
  * @client: a #HeartbeatClient
  *
  * The bus connection the client calls heartbeatd on, for calls or
- * signals this library does not wrap. It is owned by @client.
+ * signals this library does not wrap. It is owned by @client. A client
+ * made for a #GBusType gets a new one when it connected again after the
+ * bus went away (#HeartbeatClient:connection is notified): ask again
+ * rather than keep it.
  *
  * Returns: (transfer none): the bus connection
  */
@@ -1307,6 +1337,8 @@ heartbeat_client_is_connected (HeartbeatClient *client)
   g_autofree char *owner = NULL;
 
   g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  if (g_dbus_connection_is_closed (g_dbus_proxy_get_connection (client->proxy)))
+    return FALSE;   /* the proxy still remembers the owner it last saw */
   owner = g_dbus_proxy_get_name_owner (client->proxy);
   return owner != NULL;
 }
@@ -1474,46 +1506,267 @@ on_name_vanished (GDBusConnection *connection,
   g_signal_emit (self, signals[SIGNAL_DAEMON_VANISHED], 0);
 }
 
+static void on_connection_closed (GDBusConnection *connection,
+                                  gboolean         remote_peer_vanished,
+                                  GError          *error,
+                                  gpointer         user_data);
+
+/* Follows the daemon's signals and name, and the closing of the
+ * connection, on the proxy's connection: signals in the client's context. */
+static void
+follow (HeartbeatClient *self)
+{
+  GDBusConnection *connection = g_dbus_proxy_get_connection (self->proxy);
+
+  g_main_context_push_thread_default (self->context);
+  g_signal_connect_object (self->proxy, "g-signal", G_CALLBACK (on_proxy_signal), self, 0);
+  self->closed_id = g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), self);
+  self->watch_id = g_bus_watch_name_on_connection (connection, HEARTBEAT_CLIENT_BUS_NAME,
+                                                   G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                   on_name_appeared, on_name_vanished,
+                                                   self, NULL);
+  g_main_context_pop_thread_default (self->context);
+}
+
 /* The daemon answered the ping: follow its signals and its name. */
 static void
 client_start (HeartbeatClient *self)
 {
   self->daemon_running = TRUE;
   self->daemon_owner = g_dbus_proxy_get_name_owner (self->proxy);
-  g_signal_connect_object (self->proxy, "g-signal", G_CALLBACK (on_proxy_signal), self, 0);
-  self->watch_id = g_bus_watch_name_on_connection (g_dbus_proxy_get_connection (self->proxy),
-                                                   HEARTBEAT_CLIENT_BUS_NAME,
-                                                   G_BUS_NAME_WATCHER_FLAGS_NONE,
-                                                   on_name_appeared, on_name_vanished,
-                                                   self, NULL);
+  follow (self);
 }
 
-/**
- * heartbeat_client_new_for_connection_sync:
- * @connection: a bus connection
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
- *
- * Makes a client of heartbeatd on a connection the caller already has (a
- * private bus, a test bus), blocking until heartbeatd answers a ping,
- * which starts it if the bus can activate it.
- *
- * Returns: (transfer full): a client, or %NULL with @error set
- *   (%HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on the bus)
- */
-HeartbeatClient *
-heartbeat_client_new_for_connection_sync (GDBusConnection *connection,
-                                          GCancellable    *cancellable,
-                                          GError         **error)
+/* @address without its `guid=` keys. A bus started again at the same
+ * place has a new guid, and GDBus refuses a server whose guid is not the
+ * one the address names; keys and values never hold a raw ',' or ';'
+ * (D-Bus escapes them). */
+static char *
+address_without_guid (const char *address)
 {
-  g_autoptr(HeartbeatClient) self = NULL;
-  g_autoptr(GError) local = NULL;
-  g_autoptr(GVariant) ping = NULL;
+  g_auto(GStrv) entries = g_strsplit (address, ";", -1);
+  GString *out = g_string_new (NULL);
 
-  g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), NULL);
+  for (guint i = 0; entries[i] != NULL; i++)
+    {
+      const char *colon = strchr (entries[i], ':');
+      g_auto(GStrv) keys = NULL;
+      gboolean first = TRUE;
+
+      if (*entries[i] == '\0')
+        continue;
+      if (out->len > 0)
+        g_string_append_c (out, ';');
+      if (colon == NULL)
+        {
+          g_string_append (out, entries[i]);
+          continue;
+        }
+      g_string_append_len (out, entries[i], colon + 1 - entries[i]);
+      keys = g_strsplit (colon + 1, ",", -1);
+      for (guint j = 0; keys[j] != NULL; j++)
+        {
+          if (*keys[j] == '\0' || g_str_has_prefix (keys[j], "guid="))
+            continue;
+          if (!first)
+            g_string_append_c (out, ',');
+          g_string_append (out, keys[j]);
+          first = FALSE;
+        }
+    }
+  return g_string_free (out, FALSE);
+}
+
+static void schedule_reconnect (HeartbeatClient *self);
+
+static void
+on_reconnect_ping (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  if (reply == NULL)
+    g_debug ("heartbeatd does not answer on the new bus connection yet: %s", error->message);
+}
+
+static void
+on_reconnect_proxy (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusProxy *proxy = g_dbus_proxy_new_finish (result, &error);
+  HeartbeatClient *self;
+  GDBusConnection *old;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* disposed: self is gone */
+  self = user_data;
+  g_clear_object (&self->reconnecting);
+  if (proxy == NULL)
+    {
+      g_debug ("reconnecting to the bus: %s", error->message);
+      schedule_reconnect (self);
+      return;
+    }
+
+  /* the new connection replaces the dead one */
+  old = g_dbus_proxy_get_connection (self->proxy);
+  if (self->closed_id != 0)
+    {
+      g_signal_handler_disconnect (old, self->closed_id);
+      self->closed_id = 0;
+    }
+  g_clear_object (&self->proxy);
+  self->proxy = proxy;
+  self->reconnect_delay_ms = 0;
+  g_debug ("connected to the bus again as %s",
+           g_dbus_connection_get_unique_name (g_dbus_proxy_get_connection (proxy)));
+  follow (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTION]);
+
+  /* starts heartbeatd if the bus can activate it, as the constructors do;
+   * the name watcher says when it is there */
+  g_dbus_connection_call (g_dbus_proxy_get_connection (proxy), HEARTBEAT_CLIENT_BUS_NAME,
+                          HEARTBEAT_CLIENT_OBJECT_PATH, "org.freedesktop.DBus.Peer",
+                          "Ping", NULL, NULL, G_DBUS_CALL_FLAGS_NONE,
+                          CALL_TIMEOUT_MS, NULL, on_reconnect_ping, NULL);
+}
+
+static void
+on_reconnect_connection (GObject      *source,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusConnection) connection = g_dbus_connection_new_for_address_finish (result, &error);
+  HeartbeatClient *self;
+
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;   /* disposed: self is gone */
+  self = user_data;
+  if (connection == NULL)
+    {
+      g_debug ("reconnecting to the bus at %s: %s", self->address, error->message);
+      g_clear_object (&self->reconnecting);
+      schedule_reconnect (self);
+      return;
+    }
+  g_main_context_push_thread_default (self->context);
+  g_dbus_proxy_new (connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, NULL,
+                    HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                    HEARTBEAT_CLIENT_INTERFACE, self->reconnecting,
+                    on_reconnect_proxy, self);
+  g_main_context_pop_thread_default (self->context);
+}
+
+static gboolean
+on_reconnect_timer (gpointer user_data)
+{
+  HeartbeatClient *self = user_data;
+
+  g_clear_pointer (&self->reconnect_timer, g_source_unref);
+  self->reconnecting = g_cancellable_new ();
+  g_main_context_push_thread_default (self->context);
+  g_dbus_connection_new_for_address (self->address, BUS_CONNECTION_FLAGS, NULL,
+                                     self->reconnecting, on_reconnect_connection, self);
+  g_main_context_pop_thread_default (self->context);
+  return G_SOURCE_REMOVE;
+}
+
+/* The next try to connect to the bus again, after a delay that doubles
+ * from one try to the next (a timeout on the client's context, nothing in
+ * between), unless one is already due or underway. */
+static void
+schedule_reconnect (HeartbeatClient *self)
+{
+  if (self->reconnect_timer != NULL || self->reconnecting != NULL)
+    return;
+  if (self->reconnect_delay_ms == 0)
+    self->reconnect_delay_ms = RECONNECT_FIRST_DELAY_MS;
+  else
+    self->reconnect_delay_ms = MIN (self->reconnect_delay_ms * 2, RECONNECT_MAX_DELAY_MS);
+  self->reconnect_timer = g_timeout_source_new (self->reconnect_delay_ms);
+  g_source_set_callback (self->reconnect_timer, on_reconnect_timer, self, NULL);
+  g_source_set_static_name (self->reconnect_timer, "[heartbeat] reconnect");
+  g_source_attach (self->reconnect_timer, self->context);
+}
+
+/* The connection closed (the bus went away, or dropped us): the daemon is
+ * gone as far as we can tell; stop following it there, and connect again
+ * if the connection is ours. Runs at most once per connection. */
+static void
+connection_lost (HeartbeatClient *self)
+{
+  g_object_ref (self);   /* through the handlers below */
+  if (self->closed_id != 0)
+    {
+      g_signal_handler_disconnect (g_dbus_proxy_get_connection (self->proxy), self->closed_id);
+      self->closed_id = 0;
+    }
+  if (self->watch_id != 0)
+    {
+      g_bus_unwatch_name (self->watch_id);
+      self->watch_id = 0;
+    }
+  g_clear_pointer (&self->daemon_owner, g_free);
+  if (self->address != NULL)
+    schedule_reconnect (self);
+  if (self->daemon_running)
+    {
+      self->daemon_running = FALSE;
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DAEMON_RUNNING]);
+      g_signal_emit (self, signals[SIGNAL_DAEMON_VANISHED], 0);
+    }
+  g_object_unref (self);
+}
+
+static void
+on_connection_closed (GDBusConnection *connection,
+                      gboolean         remote_peer_vanished,
+                      GError          *error,
+                      gpointer         user_data)
+{
+  HeartbeatClient *self = user_data;
+
+  g_debug ("the bus connection closed: %s", error ? error->message : "closed here");
+  connection_lost (self);
+}
+
+/* A client, not yet started; @address (or NULL) is where to connect
+ * again should its connection close; signals in @context (NULL: the
+ * thread-default one). */
+static HeartbeatClient *
+client_new (const char   *address,
+            GMainContext *context)
+{
+  HeartbeatClient *self;
 
   (void) heartbeat_client_error_quark ();
   self = g_object_new (HEARTBEAT_TYPE_CLIENT, NULL);
+  if (context != NULL)
+    {
+      g_main_context_unref (self->context);
+      self->context = g_main_context_ref (context);
+    }
+  self->address = address ? address_without_guid (address) : NULL;
+  return self;
+}
+
+/* Pings the daemon on @connection (starting it if the bus can), and starts
+ * following it. */
+static HeartbeatClient *
+client_new_sync (GDBusConnection *connection,
+                 const char      *address,
+                 GCancellable    *cancellable,
+                 GError         **error)
+{
+  g_autoptr(HeartbeatClient) self = client_new (address, NULL);
+  g_autoptr(GError) local = NULL;
+  g_autoptr(GVariant) ping = NULL;
+
   self->proxy = g_dbus_proxy_new_sync (connection,
                                        G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES,
                                        NULL, HEARTBEAT_CLIENT_BUS_NAME,
@@ -1537,6 +1790,38 @@ heartbeat_client_new_for_connection_sync (GDBusConnection *connection,
 
   client_start (self);
   return g_steal_pointer (&self);
+}
+
+/**
+ * heartbeat_client_new_for_connection_sync:
+ * @connection: a bus connection
+ * @cancellable: (nullable): a #GCancellable
+ * @error: return location for a #GError
+ *
+ * Makes a client of heartbeatd on a connection the caller already has (a
+ * private bus, a test bus), blocking until heartbeatd answers a ping,
+ * which starts it if the bus can activate it.
+ *
+ * The connection stays the caller's, and so does its
+ * #GDBusConnection:exit-on-close: the client never changes it. If it is
+ * %TRUE (as on the connection g_bus_get() shares), the process exits when
+ * the bus goes away. If it is %FALSE, the client reports the closing
+ * (#HeartbeatClient::daemon-vanished; calls fail with
+ * %HEARTBEAT_CLIENT_ERROR_NO_BUS) but cannot connect again, since it does
+ * not know where the connection led: make a new client on a new
+ * connection then, or use heartbeat_client_new(), whose client connects
+ * again by itself.
+ *
+ * Returns: (transfer full): a client, or %NULL with @error set
+ *   (%HEARTBEAT_CLIENT_ERROR_NO_DAEMON when heartbeatd is not on the bus)
+ */
+HeartbeatClient *
+heartbeat_client_new_for_connection_sync (GDBusConnection *connection,
+                                          GCancellable    *cancellable,
+                                          GError         **error)
+{
+  g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), NULL);
+  return client_new_sync (connection, NULL, cancellable, error);
 }
 
 static void
@@ -1586,14 +1871,17 @@ on_proxy_ready (GObject      *source,
 
 static void
 start_for_connection (GTask           *task,
-                      GDBusConnection *connection)
+                      GDBusConnection *connection,
+                      const char      *address)
 {
-  (void) heartbeat_client_error_quark ();
-  g_task_set_task_data (task, g_object_new (HEARTBEAT_TYPE_CLIENT, NULL), g_object_unref);
+  g_task_set_task_data (task, client_new (address, g_task_get_context (task)),
+                        g_object_unref);
+  g_main_context_push_thread_default (g_task_get_context (task));
   g_dbus_proxy_new (connection, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, NULL,
                     HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
                     HEARTBEAT_CLIENT_INTERFACE, g_task_get_cancellable (task),
                     on_proxy_ready, task);
+  g_main_context_pop_thread_default (g_task_get_context (task));
 }
 
 /**
@@ -1605,7 +1893,9 @@ start_for_connection (GTask           *task,
  *
  * Makes a client of heartbeatd on @connection, and checks that heartbeatd
  * answers (starting it if the bus can). Finish with
- * heartbeat_client_new_for_connection_finish().
+ * heartbeat_client_new_for_connection_finish(). The connection stays the
+ * caller's, as with heartbeat_client_new_for_connection_sync(): the client
+ * reports its closing but does not connect again.
  */
 void
 heartbeat_client_new_for_connection (GDBusConnection    *connection,
@@ -1618,7 +1908,7 @@ heartbeat_client_new_for_connection (GDBusConnection    *connection,
   g_return_if_fail (G_IS_DBUS_CONNECTION (connection));
   task = g_task_new (NULL, cancellable, callback, user_data);
   g_task_set_name (task, "heartbeat_client_new_for_connection");
-  start_for_connection (task, connection);
+  start_for_connection (task, connection, NULL);
 }
 
 /**
@@ -1640,25 +1930,78 @@ heartbeat_client_new_for_connection_finish (GAsyncResult *result,
   return g_task_propagate_pointer (G_TASK (result), error);
 }
 
+/* Sets @error to NO_BUS from @cause, the error of finding or connecting to
+ * the bus. */
 static void
-on_bus_ready (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+set_no_bus_error (GError      **error,
+                  GError       *cause)
+{
+  /* No bus (or one that refuses us) says nothing about heartbeatd. */
+  if (g_dbus_error_is_remote_error (cause))
+    g_dbus_error_strip_remote_error (cause);
+  g_set_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
+               "cannot connect to the bus: %s", cause->message);
+}
+
+static void
+on_bus_connected (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
   GTask *task = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GDBusConnection) connection = g_bus_get_finish (result, &error);
+  g_autoptr(GDBusConnection) connection = g_dbus_connection_new_for_address_finish (result, &error);
+  GError *no_bus = NULL;
 
   if (connection == NULL)
     {
-      if (g_dbus_error_is_remote_error (error))
-        g_dbus_error_strip_remote_error (error);
-      g_task_return_new_error (task, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
-                               "cannot connect to the bus: %s", error->message);
+      set_no_bus_error (&no_bus, error);
+      g_task_return_error (task, no_bus);
       g_object_unref (task);
       return;
     }
-  start_for_connection (task, connection);
+  start_for_connection (task, connection, g_object_get_data (G_OBJECT (task), "address"));
+}
+
+static void
+on_bus_address (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GTask *task = user_data;
+  g_autoptr(GError) error = NULL;
+  char *address = g_task_propagate_pointer (G_TASK (result), &error);
+  GError *no_bus = NULL;
+
+  if (address == NULL)
+    {
+      set_no_bus_error (&no_bus, error);
+      g_task_return_error (task, no_bus);
+      g_object_unref (task);
+      return;
+    }
+  g_object_set_data_full (G_OBJECT (task), "address", address, g_free);
+  g_main_context_push_thread_default (g_task_get_context (task));
+  g_dbus_connection_new_for_address (address, BUS_CONNECTION_FLAGS, NULL,
+                                     g_task_get_cancellable (task), on_bus_connected, task);
+  g_main_context_pop_thread_default (g_task_get_context (task));
+}
+
+/* In a worker thread, as g_bus_get() does it: finding the session bus may
+ * mean running dbus-launch. */
+static void
+find_bus_address (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  GError *error = NULL;
+  char *address = g_dbus_address_get_for_bus_sync (GPOINTER_TO_INT (task_data), cancellable, &error);
+
+  if (address == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, address, g_free);
 }
 
 /**
@@ -1670,6 +2013,19 @@ on_bus_ready (GObject      *source,
  *
  * Connects to heartbeatd on @bus_type. Finish with
  * heartbeat_client_new_finish().
+ *
+ * The client opens a connection of its own to that bus, not the one
+ * g_bus_get() shares with the rest of the application: it leaves that
+ * connection's #GDBusConnection:exit-on-close alone (should the
+ * application use it and want to outlive the bus, it sets it to %FALSE
+ * itself), and its own connection never makes the process exit. When the
+ * bus goes away, the client emits #HeartbeatClient::daemon-vanished (and
+ * calls fail with %HEARTBEAT_CLIENT_ERROR_NO_BUS), then connects to the
+ * bus's address again, after 100 ms, then after twice the last delay, up
+ * to 5 s between tries, until it is back; the new connection is notified
+ * as #HeartbeatClient:connection, and #HeartbeatClient::daemon-appeared
+ * follows when heartbeatd is on the bus again (a #HeartbeatKeepAlive
+ * registers its agent again then).
  */
 void
 heartbeat_client_new (GBusType            bus_type,
@@ -1678,9 +2034,13 @@ heartbeat_client_new (GBusType            bus_type,
                       gpointer            user_data)
 {
   GTask *task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr(GTask) lookup = NULL;
 
   g_task_set_name (task, "heartbeat_client_new");
-  g_bus_get (bus_type, cancellable, on_bus_ready, task);
+  lookup = g_task_new (NULL, cancellable, on_bus_address, task);
+  g_task_set_name (lookup, "heartbeat_client_new: bus address");
+  g_task_set_task_data (lookup, GINT_TO_POINTER (bus_type), NULL);
+  g_task_run_in_thread (lookup, find_bus_address);
 }
 
 /**
@@ -1709,7 +2069,9 @@ heartbeat_client_new_finish (GAsyncResult *result,
  * @cancellable: (nullable): a #GCancellable
  * @error: return location for a #GError
  *
- * Connects to heartbeatd on @bus_type, blocking.
+ * Connects to heartbeatd on @bus_type, blocking. The client has a bus
+ * connection of its own and connects again after the bus went away, as
+ * heartbeat_client_new() describes.
  *
  * Returns: (transfer full): a client, or %NULL with @error set
  *   (%HEARTBEAT_CLIENT_ERROR_NO_BUS when the bus cannot be reached,
@@ -1722,18 +2084,18 @@ heartbeat_client_new_sync (GBusType      bus_type,
 {
   g_autoptr(GDBusConnection) connection = NULL;
   g_autoptr(GError) local = NULL;
+  g_autofree char *address = NULL;
 
-  connection = g_bus_get_sync (bus_type, cancellable, &local);
+  address = g_dbus_address_get_for_bus_sync (bus_type, cancellable, &local);
+  if (address != NULL)
+    connection = g_dbus_connection_new_for_address_sync (address, BUS_CONNECTION_FLAGS, NULL,
+                                                         cancellable, &local);
   if (connection == NULL)
     {
-      /* No bus (or one that refuses us) says nothing about heartbeatd. */
-      if (g_dbus_error_is_remote_error (local))
-        g_dbus_error_strip_remote_error (local);
-      g_set_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
-                   "cannot connect to the bus: %s", local->message);
+      set_no_bus_error (error, local);
       return NULL;
     }
-  return heartbeat_client_new_for_connection_sync (connection, cancellable, error);
+  return client_new_sync (connection, address, cancellable, error);
 }
 
 static void
@@ -1783,6 +2145,21 @@ heartbeat_client_dispose (GObject *object)
 {
   HeartbeatClient *self = HEARTBEAT_CLIENT (object);
 
+  if (self->reconnecting != NULL)
+    {
+      g_cancellable_cancel (self->reconnecting);
+      g_clear_object (&self->reconnecting);
+    }
+  if (self->reconnect_timer != NULL)
+    {
+      g_source_destroy (self->reconnect_timer);
+      g_clear_pointer (&self->reconnect_timer, g_source_unref);
+    }
+  if (self->closed_id != 0)
+    {
+      g_signal_handler_disconnect (g_dbus_proxy_get_connection (self->proxy), self->closed_id);
+      self->closed_id = 0;
+    }
   if (self->watch_id != 0)
     {
       g_bus_unwatch_name (self->watch_id);
@@ -1794,11 +2171,22 @@ heartbeat_client_dispose (GObject *object)
 }
 
 static void
+heartbeat_client_finalize (GObject *object)
+{
+  HeartbeatClient *self = HEARTBEAT_CLIENT (object);
+
+  g_free (self->address);
+  g_main_context_unref (self->context);
+  G_OBJECT_CLASS (heartbeat_client_parent_class)->finalize (object);
+}
+
+static void
 heartbeat_client_class_init (HeartbeatClientClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->dispose = heartbeat_client_dispose;
+  object_class->finalize = heartbeat_client_finalize;
   object_class->get_property = heartbeat_client_get_property;
   object_class->set_property = heartbeat_client_set_property;
 
@@ -1814,11 +2202,13 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
   /**
    * HeartbeatClient:connection:
    *
-   * The bus connection.
+   * The bus connection. A client made for a #GBusType replaces it (and
+   * notifies it) when it connected again after the bus went away; until
+   * then it is the closed one.
    */
   properties[PROP_CONNECTION] =
     g_param_spec_object ("connection", NULL, NULL, G_TYPE_DBUS_CONNECTION,
-                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   /**
    * HeartbeatClient:interactive:
    *
@@ -1907,7 +2297,10 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
    * HeartbeatClient::daemon-vanished:
    * @client: the client
    *
-   * heartbeatd left the bus (it stopped, crashed or is restarting).
+   * heartbeatd left the bus (it stopped, crashed or is restarting), or
+   * the bus itself went away (the bus connection closed; calls fail with
+   * %HEARTBEAT_CLIENT_ERROR_NO_BUS until the client connected again, see
+   * heartbeat_client_new()).
    */
   signals[SIGNAL_DAEMON_VANISHED] =
     g_signal_new ("daemon-vanished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -1928,6 +2321,7 @@ heartbeat_client_class_init (HeartbeatClientClass *klass)
 static void
 heartbeat_client_init (HeartbeatClient *self)
 {
+  self->context = g_main_context_ref_thread_default ();
 }
 
 /* ------------------------------------------------------------------ */

@@ -13,6 +13,16 @@
  * again whenever heartbeatd (re)appears on the bus or forgets the agent,
  * and reports `error`, `idle` or any status it is told.
  *
+ * When heartbeatd or the bus goes away, the agent is lost with it (its
+ * binding to our connection is gone even if the daemon keeps it): the
+ * keep-alive says so once — `registered` becomes FALSE, notified, and one
+ * "failed" tells why (NO_DAEMON, or NO_BUS) — stops beating, and waits for
+ * "daemon-appeared", which the client emits when heartbeatd is back (after
+ * connecting to the bus again, with its own backoff, if the bus went: see
+ * heartbeat-client.c). It has no retry loop of its own: one registration
+ * per return of the daemon, so a long outage costs no more reports than a
+ * short one.
+ *
  * The seed gateway's pattern maps one to one: register →
  * heartbeat_keep_alive_new(), update_activity → heartbeat_keep_alive_beat()
  * (or heartbeat_keep_alive_update() with progress/metadata), mark_idle →
@@ -49,6 +59,7 @@ struct _HeartbeatKeepAlive {
   gboolean         registered;
   gboolean         registering;
   gulong           appeared_id;
+  gulong           vanished_id;
 };
 
 enum {
@@ -83,6 +94,31 @@ fail (HeartbeatKeepAlive *self,
 {
   g_debug ("keep-alive %s: %s", self->id, error->message);
   g_signal_emit (self, signals[SIGNAL_FAILED], 0, error);
+}
+
+static gboolean
+lost_with_daemon (const GError *error)
+{
+  return g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON) ||
+         g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS);
+}
+
+/* The agent is gone with heartbeatd or the bus: say so once (registered
+ * becomes FALSE, and one "failed"), and beat no more until
+ * "daemon-appeared" registers it again. Whatever else fails meanwhile for
+ * the same reason (a beat or a registration underway) says nothing more. */
+static void
+lose (HeartbeatKeepAlive *self,
+      const GError       *error)
+{
+  if (!self->registered)
+    {
+      g_debug ("keep-alive %s: %s", self->id, error->message);
+      return;
+    }
+  self->registered = FALSE;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REGISTERED]);
+  fail (self, error);
 }
 
 static gboolean
@@ -168,8 +204,16 @@ on_register (GObject      *source,
   if (error != NULL)
     {
       self->registering = FALSE;
-      self->registered = FALSE;
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REGISTERED]);
+      if (lost_with_daemon (error))
+        {
+          lose (self, error);
+          return;
+        }
+      if (self->registered)
+        {
+          self->registered = FALSE;
+          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REGISTERED]);
+        }
       fail (self, error);
       return;
     }
@@ -207,7 +251,12 @@ on_beat (GObject      *source,
       start_registering (self);
       return;
     }
-  /* no daemon: "daemon-appeared" will register again */
+  if (lost_with_daemon (error))
+    {
+      /* no daemon, or no bus: "daemon-appeared" will register again */
+      lose (self, error);
+      return;
+    }
   fail (self, error);
 }
 
@@ -261,6 +310,21 @@ on_daemon_appeared (HeartbeatClient    *client,
     }
 }
 
+static void
+on_daemon_vanished (HeartbeatClient    *client,
+                    HeartbeatKeepAlive *self)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (g_dbus_connection_is_closed (heartbeat_client_get_connection (client)))
+    error = g_error_new_literal (HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
+                                 "the bus went away (the bus connection is closed)");
+  else
+    error = g_error_new_literal (HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
+                                 "heartbeatd left the bus");
+  lose (self, error);
+}
+
 static GVariant *
 options_bound_to_caller (GVariant *options)
 {
@@ -295,6 +359,8 @@ keep_alive_start (HeartbeatKeepAlive *self,
 {
   self->appeared_id = g_signal_connect (self->client, "daemon-appeared",
                                         G_CALLBACK (on_daemon_appeared), self);
+  self->vanished_id = g_signal_connect (self->client, "daemon-vanished",
+                                        G_CALLBACK (on_daemon_vanished), self);
   registered (self, info);
 }
 
@@ -313,6 +379,19 @@ keep_alive_start (HeartbeatKeepAlive *self,
  * stale threshold, registers again when heartbeatd reappears on the bus
  * (a restart) or forgets the agent, and unregisters it when the keep-alive
  * is disposed.
+ *
+ * When heartbeatd or the bus goes away, #HeartbeatKeepAlive:registered
+ * becomes %FALSE (notified) and #HeartbeatKeepAlive::failed is emitted
+ * once, with %HEARTBEAT_CLIENT_ERROR_NO_DAEMON or
+ * %HEARTBEAT_CLIENT_ERROR_NO_BUS; it stops beating until heartbeatd is
+ * back (#HeartbeatClient::daemon-appeared), then registers again
+ * (#HeartbeatKeepAlive::registered). Across a lost bus that takes a
+ * client that connects again by itself: one made with
+ * heartbeat_client_new() or heartbeat_client_new_sync(), whose bus
+ * connection never makes the process exit either. On a connection given
+ * to heartbeat_client_new_for_connection(), the application decides: with
+ * its #GDBusConnection:exit-on-close %TRUE (g_bus_get()'s default) the
+ * process exits when the bus goes.
  *
  * Returns: (transfer full): the keep-alive, or %NULL with @error set if
  *   the first registration failed
@@ -579,6 +658,11 @@ stop (HeartbeatKeepAlive *self)
       g_signal_handler_disconnect (self->client, self->appeared_id);
       self->appeared_id = 0;
     }
+  if (self->vanished_id != 0)
+    {
+      g_signal_handler_disconnect (self->client, self->vanished_id);
+      self->vanished_id = 0;
+    }
 }
 
 /**
@@ -644,8 +728,9 @@ heartbeat_keep_alive_get_registrations (HeartbeatKeepAlive *keep_alive)
  * @keep_alive: a #HeartbeatKeepAlive
  *
  * Whether the agent is registered, as far as the keep-alive knows: %FALSE
- * after heartbeat_keep_alive_unregister() (for good) or after a failed
- * re-registration (until heartbeatd appears again and one succeeds).
+ * after heartbeat_keep_alive_unregister() (for good), after a failed
+ * re-registration, and while heartbeatd or the bus is gone (until
+ * heartbeatd appears again and a registration succeeds).
  *
  * Returns: whether the agent is registered, as far as it knows
  */
@@ -777,7 +862,8 @@ heartbeat_keep_alive_class_init (HeartbeatKeepAliveClass *klass)
   /**
    * HeartbeatKeepAlive:registered:
    *
-   * Whether the agent is registered.
+   * Whether the agent is registered: %FALSE while heartbeatd or the bus
+   * is gone, %TRUE again once it registered after their return.
    */
   properties[PROP_REGISTERED] =
     g_param_spec_boolean ("registered", NULL, NULL, FALSE,
@@ -789,7 +875,8 @@ heartbeat_keep_alive_class_init (HeartbeatKeepAliveClass *klass)
    * @keep_alive: the keep-alive
    *
    * The agent was registered: first by heartbeat_keep_alive_new() (before
-   * anyone could connect), then again after each daemon restart.
+   * anyone could connect), then again after each daemon restart and each
+   * return of the bus.
    */
   signals[SIGNAL_REGISTERED] =
     g_signal_new ("registered", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -799,7 +886,11 @@ heartbeat_keep_alive_class_init (HeartbeatKeepAliveClass *klass)
    * @keep_alive: the keep-alive
    * @error: what went wrong
    *
-   * A beat or a re-registration failed; it keeps trying.
+   * A beat or a re-registration failed; it keeps trying. The loss of
+   * heartbeatd or of the bus is reported once per outage (with
+   * %HEARTBEAT_CLIENT_ERROR_NO_DAEMON or %HEARTBEAT_CLIENT_ERROR_NO_BUS),
+   * not once per beat: #HeartbeatKeepAlive:registered is %FALSE until the
+   * agent is registered again.
    */
   signals[SIGNAL_FAILED] =
     g_signal_new ("failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
