@@ -432,7 +432,24 @@ test_new_for_bus_type (Fixture *f, gconstpointer data)
   g_assert_true (HEARTBEAT_IS_CLIENT (client));
   sync_client = heartbeat_client_new_sync (G_BUS_TYPE_SESSION, NULL, &error);
   g_assert_no_error (error);
-  g_assert_true (heartbeat_client_get_connection (client) == heartbeat_client_get_connection (sync_client));
+
+  /* each has a bus connection of its own, which never exits the process
+   * when it closes; g_bus_get()'s, the application's, keeps GLib's
+   * default (exit-on-close) */
+  {
+    g_autoptr(GDBusConnection) shared = g_bus_get_sync (G_BUS_TYPE_SESSION, NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_true (heartbeat_client_get_connection (client) != heartbeat_client_get_connection (sync_client));
+    g_assert_true (heartbeat_client_get_connection (client) != shared);
+    g_assert_true (heartbeat_client_get_connection (sync_client) != shared);
+    g_assert_false (g_dbus_connection_get_exit_on_close (heartbeat_client_get_connection (client)));
+    g_assert_false (g_dbus_connection_get_exit_on_close (heartbeat_client_get_connection (sync_client)));
+    g_assert_true (g_dbus_connection_get_exit_on_close (shared));
+    /* the test's own: it must outlive the harness's bus */
+    g_dbus_connection_set_exit_on_close (shared, FALSE);
+    g_dbus_connection_close_sync (shared, NULL, NULL);
+  }
 
   hb_harness_signal_daemon (f->h, SIGTERM);
   hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
@@ -605,6 +622,83 @@ test_keep_alive (Fixture *f, gconstpointer data)
     g_clear_object (&result);
     g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT);
   }
+  g_ptr_array_unref (r.events);
+}
+
+typedef struct {
+  guint failed;
+  guint registered_false;
+  int   last_code;
+} KeepAliveLog;
+
+static void
+on_ka_failed (HeartbeatKeepAlive *ka, const GError *error, KeepAliveLog *log)
+{
+  g_test_message ("keep-alive failed: %s", error->message);
+  log->failed++;
+  log->last_code = error->domain == HEARTBEAT_CLIENT_ERROR ? error->code : -1;
+}
+
+static void
+on_ka_registered_notify (HeartbeatKeepAlive *ka, GParamSpec *pspec, KeepAliveLog *log)
+{
+  if (!heartbeat_keep_alive_get_registered (ka))
+    log->registered_false++;
+}
+
+/* A connection the application gave the client, closed: the client says
+ * the daemon is gone and calls fail with NO_BUS; the keep-alive says it
+ * is not registered and fails once, however many beats come due; neither
+ * tries to reach the daemon again on that connection (it is the
+ * application's). */
+static void
+test_keep_alive_closed_connection (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GDBusConnection) connection = NULL;
+  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HeartbeatKeepAlive) ka = NULL;
+  g_autoptr(GError) error = NULL;
+  KeepAliveLog log = { 0, 0, 0 };
+  Recorder r;
+
+  if (!start (f))
+    return;
+  connection = hb_harness_connect (f->h);
+  g_assert_false (g_dbus_connection_get_exit_on_close (connection));
+  client = heartbeat_client_new_for_connection_sync (connection, NULL, &error);
+  g_assert_no_error (error);
+  recorder_init (&r, client);
+  /* a beat every 10 ms */
+  ka = heartbeat_keep_alive_new (client, "c-ka-closed",
+                                 heartbeat_register_options_new (NULL, 30000, 0, 0, FALSE, NULL),
+                                 NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (heartbeat_keep_alive_get_interval_usec (ka), ==, 10000);
+  g_signal_connect (ka, "failed", G_CALLBACK (on_ka_failed), &log);
+  g_signal_connect (ka, "notify::registered", G_CALLBACK (on_ka_registered_notify), &log);
+  g_assert_true (heartbeat_client_is_connected (client));
+
+  g_dbus_connection_close_sync (connection, NULL, &error);
+  g_assert_no_error (error);
+  wait_event (&r, "daemon-vanished");
+  g_assert_false (heartbeat_keep_alive_get_registered (ka));
+  g_assert_false (heartbeat_client_get_daemon_running (client));
+  g_assert_false (heartbeat_client_is_connected (client));
+
+  /* 100 beats' worth: an observation window, not a deadline */
+  hb_harness_run_for (f->h, 1000);
+  g_assert_cmpuint (log.registered_false, ==, 1);
+  g_assert_cmpuint (log.failed, ==, 1);
+  g_assert_cmpint (log.last_code, ==, HEARTBEAT_CLIENT_ERROR_NO_BUS);
+  g_assert_cmpuint (r.vanished, ==, 1);
+  g_assert_cmpuint (r.appeared, ==, 0);
+  g_assert_true (heartbeat_client_get_connection (client) == connection);
+  g_assert_false (heartbeat_client_beat (client, "c-ka-closed", NULL, &error));
+  g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS);
+  g_clear_error (&error);
+
+  /* disposing it neither blocks nor calls */
+  g_clear_object (&ka);
   g_ptr_array_unref (r.events);
 }
 
@@ -1115,5 +1209,6 @@ main (int    argc,
   ADD ("sync-calls/list-agents-paged", test_list_agents_paged);
   ADD ("sync-calls/list-agents-old-daemon", test_list_agents_old_daemon);
   ADD ("sync-calls/interactive", test_interactive);
+  ADD ("keep-alive/closed-connection", test_keep_alive_closed_connection);
   return g_test_run ();
 }
