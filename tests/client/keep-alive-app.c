@@ -9,8 +9,8 @@
  * bus), "connection NAME" (the client connected again), "vanished",
  * "appeared", "registered N" (the keep-alive's signal; N registrations so
  * far), "registered-property TRUE|FALSE" (notify::registered), "failed
- * CODE MESSAGE" (CODE of HEARTBEAT_CLIENT_ERROR, or -1 for another domain)
- * and "exiting". It exits 0 on SIGUSR1 after dropping the keep-alive, 1
+ * CODE MESSAGE" (CODE of HEARTBEAT_CLIENT_ERROR, or -1 for another domain),
+ * "try MESSAGE" (a failed try to connect to the bus again) and "exiting". It exits 0 on SIGUSR1 after dropping the keep-alive, 1
  * if it could not register. SIGTERM keeps its default action, so a
  * library that has GLib raise it when the bus goes (exit-on-close) kills
  * the application, as it would a real one.
@@ -39,6 +39,28 @@ event (const char *format,
   va_end (args);
   fputc ('\n', events);
   fflush (events);
+}
+
+/* The library's failed tries to connect again (its debug messages) as
+ * "try" lines, which the test counts; every message goes on to GLib's
+ * writer. */
+static GLogWriterOutput
+log_writer (GLogLevelFlags   log_level,
+            const GLogField *fields,
+            gsize            n_fields,
+            gpointer         user_data)
+{
+  const char *domain = NULL, *message = NULL;
+
+  for (gsize i = 0; i < n_fields; i++)
+    if (fields[i].length < 0 && g_str_equal (fields[i].key, "GLIB_DOMAIN"))
+      domain = fields[i].value;
+    else if (fields[i].length < 0 && g_str_equal (fields[i].key, "MESSAGE"))
+      message = fields[i].value;
+  if (g_strcmp0 (domain, "heartbeat-client") == 0 && message != NULL &&
+      g_str_has_prefix (message, "reconnecting to the bus"))
+    event ("try %s", message);
+  return g_log_writer_default (log_level, fields, n_fields, user_data);
 }
 
 static void
@@ -114,6 +136,7 @@ main (int    argc,
       return 2;
     }
 
+  g_log_set_writer_func (log_writer, NULL, NULL);
   loop = g_main_loop_new (NULL, FALSE);
   client = heartbeat_client_new_sync (G_BUS_TYPE_SESSION, NULL, &error);
   /* beats every 200 ms: a library that failed on every beat would show */

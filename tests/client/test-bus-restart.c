@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "client-test-config.h"
 #include "hb-harness.h"
@@ -116,6 +117,25 @@ wait_app_line (HbHarness  *h,
                       line);
     }
   g_assert_false (app->exited);
+}
+
+/* The CPU time @pid has used so far (user and system), in clock ticks:
+ * fields 14 and 15 of /proc/PID/stat, after the command's parentheses. */
+static guint64
+cpu_ticks (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", pid);
+  g_autofree char *text = NULL;
+  g_auto(GStrv) fields = NULL;
+  const char *rest;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  rest = strrchr (text, ')');
+  g_assert_nonnull (rest);
+  /* rest + 2 is field 3 (the state) */
+  fields = g_strsplit (rest + 2, " ", -1);
+  g_assert_cmpuint (g_strv_length (fields), >, 13);
+  return g_ascii_strtoull (fields[11], NULL, 10) + g_ascii_strtoull (fields[12], NULL, 10);
 }
 
 /* ---- the agent as the daemon sees it ---- */
@@ -242,6 +262,8 @@ test_bus_restart (void)
   AgentWait agent = { NULL, NULL, 2 };
   HbChild *app;
   guint cursor;
+  guint64 ticks;
+  guint tries;
 
   if (!hb_harness_start_bus (h, HB_BUS_SESSION))
     return;
@@ -271,7 +293,20 @@ test_bus_restart (void)
   /* an outage: the application lives on, and says so once (an
    * observation window, not a deadline: the library tries to connect
    * again meanwhile, and must neither spin nor report every try) */
+  ticks = cpu_ticks (app->pid);
+  tries = app_count (events, "try ");
   hb_harness_run_for (h, 1500);
+  ticks = cpu_ticks (app->pid) - ticks;
+  tries = app_count (events, "try ") - tries;
+  g_test_message ("the application tried to connect again %u times during the outage's 1.5 s", tries);
+  /* 100 ms, then 200, 400, 800: at most 4 tries in 1.5 s (and one more,
+   * should the window begin just before one) */
+  g_assert_cmpuint (tries, <=, 5);
+  g_test_message ("the application used %" G_GUINT64_FORMAT " ms of CPU time during the outage's 1.5 s",
+                  ticks * 1000 / (guint64) sysconf (_SC_CLK_TCK));
+  /* waiting between tries, not spinning: a few tries cost a few ms; a
+   * loop would take what the CPU gives it */
+  g_assert_cmpuint (ticks * 1000 / (guint64) sysconf (_SC_CLK_TCK), <, 300);
   g_assert_false (app->exited);
   g_assert_cmpuint (app_count (events, "registered-property FALSE"), ==, 1);
   g_assert_cmpuint (app_count (events, "vanished"), ==, 1);
@@ -303,6 +338,9 @@ test_bus_restart (void)
   g_assert_cmpuint (app_count (events, "vanished"), ==, 1);
   g_assert_cmpuint (app_count (events, "appeared"), ==, 1);
   g_assert_cmpuint (app_count (events, "connection "), ==, 1);
+  /* it did try while the bus was away (its first try is due 100 ms after
+   * the loss, and the bus was away for 1.5 s at least) */
+  g_assert_cmpuint (app_count (events, "try "), >=, 1);
   /* the outage, reported once: heartbeatd left (when the bus dropped it
    * before us) or the bus went away (HEARTBEAT_CLIENT_ERROR_NO_DAEMON, 5,
    * or HEARTBEAT_CLIENT_ERROR_NO_BUS, 6) */

@@ -458,6 +458,21 @@ test_new_for_bus_type (Fixture *f, gconstpointer data)
   g_assert_null (heartbeat_client_new_finish (wait_result (&result), &error));
   g_clear_object (&result);
   g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON);
+  g_clear_error (&error);
+
+  /* no bus there: NO_BUS, both ways */
+  {
+    g_autofree char *nowhere = g_strdup_printf ("unix:path=%s/nobody-listens", f->h->tmpdir);
+
+    g_setenv ("DBUS_SESSION_BUS_ADDRESS", nowhere, TRUE);
+    g_assert_null (heartbeat_client_new_sync (G_BUS_TYPE_SESSION, NULL, &error));
+    g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS);
+    g_clear_error (&error);
+    heartbeat_client_new (G_BUS_TYPE_SESSION, NULL, on_result, &result);
+    g_assert_null (heartbeat_client_new_finish (wait_result (&result), &error));
+    g_clear_object (&result);
+    g_assert_error (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS);
+  }
 }
 
 /* Every signal: registered, state-changed, stale, recovered, timed-out,
