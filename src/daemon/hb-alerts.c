@@ -6,7 +6,10 @@
  *   webhook=URL        POST a JSON event; `retries` attempts (default 3),
  *                      `retry-interval` apart (5 s, doubling with
  *                      backoff=exponential), `timeout` each (10 s): the
- *                      numbers of 003_31ee32263f03983b.txt
+ *                      numbers of 003_31ee32263f03983b.txt. Its members:
+ *                      alert, event, agent, state, status, task-id, host,
+ *                      time, idle-usec or running-usec where they apply,
+ *                      and output where the agent has one (below)
  *   alertmanager=URL   keep Alertmanager (URL/api/v2/alerts) told, as its
  *                      client contract asks: one alert per agent in an
  *                      alerting state (stale, timed-out, gone, error; as
@@ -15,9 +18,11 @@
  *                      HB_ALERTMANAGER_RESEND_USEC with an endsAt ahead,
  *                      and resolved (endsAt now) when the agent leaves the
  *                      state; see "Alertmanager" below
- *   exec=PROGRAM       run it with HB_AGENT, HB_EVENT, HB_STATE, HB_STATUS,
- *                      HB_TASK, HB_HOST in its environment, killed after
- *                      `timeout`; its output goes to the journal
+ *   exec=PROGRAM       run it with HB_ALERT, HB_AGENT, HB_EVENT, HB_STATE,
+ *                      HB_STATUS, HB_TASK, HB_HOST (and HB_OUTPUT where
+ *                      the agent has an output) in its environment, stdin
+ *                      /dev/null, in a process group of its own; see
+ *                      "Programs" below
  *   restart-unit=UNIT  org.freedesktop.systemd1.Manager.RestartUnit on the
  *                      daemon's bus, at most once per `cooldown` (5 min)
  *                      for each unit, whichever alert restarted it last.
@@ -29,18 +34,57 @@
  *                      systemctl stop) is left stopped
  *
  * Everything is asynchronous on the main loop; at most
- * HB_ALERTS_MAX_PENDING deliveries wait, newer ones are dropped with a
- * warning. Failures are logged with their reason; nothing blocks the
- * monitor.
+ * HB_ALERTS_MAX_PENDING deliveries (webhook posts and programs) wait,
+ * newer ones are dropped. The first drop is logged ("N deliveries already
+ * waiting; dropping this one"); the ones after it are counted and summed
+ * up at most once per HB_ALERTS_DROP_SUMMARY_USEC ("dropped N more
+ * deliveries in the last 10 s"), the last summary within 10 s of the last
+ * drop; after a quiet interval the next drop is logged again. Failures are
+ * logged with their reason; nothing blocks the monitor.
+ *
+ * An agent's output: the string its metadata holds under "output" (as
+ * `hbctl run` sets it when a command fails), cut to its last
+ * HB_ALERTS_OUTPUT_TAIL bytes at a character boundary (made valid UTF-8),
+ * is the member "output" of a webhook's JSON and $HB_OUTPUT of a program.
+ * Without one there is no member and no variable.
+ *
+ * Replies (webhook=, alertmanager=): judged by their status alone. 2xx is
+ * delivered, and nothing of its body is read: the stream is closed, which
+ * drops the connection whatever the receiver still sends (an endless or
+ * huge body costs nothing). Of any other reply at most HB_ALERTS_REPLY_MAX
+ * bytes are read, within the timeout, for the log. Redirects are not
+ * followed (libsoup would turn a POST answered 301, 302 or 303 into a GET
+ * without its body): a 3xx is a failed attempt, logged with its status and
+ * Location, and retried as other failures are.
+ *
+ * Programs (exec=): each runs in a new process group (setpgid), its stdout
+ * and stderr on one pipe, read in chunks at G_PRIORITY_LOW (D-Bus calls
+ * are served first) of which only the last HB_ALERTS_OUTPUT_TAIL bytes are
+ * kept. The delivery ends when the program exits: what is readable then is
+ * read, the whole group is sent SIGKILL (whatever it left behind in it,
+ * such as `sleep 900 &`, which would otherwise hold the pipe), and the pipe
+ * is closed. At `timeout` the whole group is sent SIGKILL, and the exit
+ * ends the delivery the same way. A process that made a group or session of
+ * its own (setsid, daemon(3)) escapes, but never holds the delivery: the
+ * pipe is closed all the same. The tail is logged once at the end
+ * (MESSAGE, AGENT_ID), saying how many bytes came before it, and a failure
+ * (exit status, signal, timeout) is a warning carrying the tail's last
+ * line.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-alerts.h"
 #include "hb-units.h"
 
+#include <errno.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 struct _HbAlerts {
   GObject           parent_instance;
@@ -55,6 +99,9 @@ struct _HbAlerts {
   GHashTable       *last_restart;  /* unit → gint64 monotonic: when it was last restarted */
   char             *host;
   guint             pending;
+  guint             max_pending;   /* HB_ALERTS_MAX_PENDING, or lower from the environment */
+  guint             drop_summary_id; /* while drops are summed up rather than logged */
+  guint             n_dropped;     /* since the last summary */
   GCancellable     *cancellable;
 };
 
@@ -71,7 +118,181 @@ typedef struct {
   const char *task;
   const char *usec_key;  /* idle-usec, running-usec, or NULL */
   gint64      usec;
+  const char *output;    /* the agent's output tail, or NULL */
 } Event;
+
+/* ------------------------------------------------------------------ */
+/* Small things                                                        */
+
+/* The last @max bytes at most of @text (@length bytes), starting at a
+ * character: the rest of a sequence cut in two is left out too. */
+static const char *
+utf8_tail (const char *text,
+           gsize       length,
+           gsize       max,
+           gsize      *out_length)
+{
+  gsize start = length > max ? length - max : 0;
+
+  for (guint i = 0; i < 3 && start > 0 && start < length && ((guchar) text[start] & 0xC0) == 0x80; i++)
+    start++;
+  *out_length = length - start;
+  return text + start;
+}
+
+static gboolean
+on_drop_summary (gpointer user_data)
+{
+  HbAlerts *self = user_data;
+
+  if (self->n_dropped == 0)
+    {
+      /* quiet for an interval: the next drop is logged again */
+      self->drop_summary_id = 0;
+      return G_SOURCE_REMOVE;
+    }
+  g_warning ("dropped %u more deliveries in the last %u s; %u waiting", self->n_dropped,
+             (guint) (HB_ALERTS_DROP_SUMMARY_USEC / G_USEC_PER_SEC), self->pending);
+  self->n_dropped = 0;
+  return G_SOURCE_CONTINUE;
+}
+
+/* Whether a delivery of @alert may start; if not, counts it dropped. */
+static gboolean
+may_deliver (HbAlerts *self, const HbConfigAlert *alert)
+{
+  if (self->pending < self->max_pending)
+    return TRUE;
+  if (self->drop_summary_id == 0)
+    {
+      g_warning ("[alert:%s] %u deliveries already waiting; dropping this one (further drops are summed up "
+                 "every %u s)", alert->name, self->pending, (guint) (HB_ALERTS_DROP_SUMMARY_USEC / G_USEC_PER_SEC));
+      self->n_dropped = 0;
+      self->drop_summary_id = g_timeout_add ((guint) (HB_ALERTS_DROP_SUMMARY_USEC / 1000), on_drop_summary, self);
+    }
+  else
+    {
+      self->n_dropped++;
+    }
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* One HTTP POST, as the top of the file says: no redirect followed, the
+ * status decides, at most HB_ALERTS_REPLY_MAX bytes of a failure's body
+ * read */
+
+typedef void (*PostDone) (gboolean    delivered,
+                          const char *why,
+                          gpointer    user_data);
+
+typedef struct {
+  SoupMessage  *msg;
+  GCancellable *cancellable;
+  GInputStream *stream;
+  char         *reply;      /* HB_ALERTS_REPLY_MAX bytes, for a failure */
+  PostDone      done;
+  gpointer      user_data;
+} HttpPost;
+
+/* @text as one valid UTF-8 line of at most @max bytes (NULL: "") */
+static char *
+printable (const char *text, gsize length, gsize max)
+{
+  g_autofree char *valid = NULL;
+
+  if (text == NULL)
+    return g_strdup ("");
+  valid = g_utf8_make_valid (text, (gssize) MIN (length, max));
+  /* a sequence cut at @max became U+FFFD: harmless */
+  g_strdelimit (valid, "\r\n\t", ' ');
+  return g_strstrip (g_steal_pointer (&valid));
+}
+
+static void
+http_post_finish (HttpPost *p, gboolean delivered, const char *why)
+{
+  if (p->stream)
+    {
+      /* libsoup does not read the rest of the body here: the connection,
+       * no longer reusable, is closed */
+      g_input_stream_close (p->stream, NULL, NULL);
+      g_clear_object (&p->stream);
+    }
+  p->done (delivered, why, p->user_data);
+  g_object_unref (p->msg);
+  g_clear_object (&p->cancellable);
+  g_free (p->reply);
+  g_free (p);
+}
+
+static void
+on_http_reply_read (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  HttpPost *p = user_data;
+  guint status = soup_message_get_status (p->msg);
+  const char *location = soup_message_headers_get_one (soup_message_get_response_headers (p->msg), "Location");
+  const char *reason = soup_message_get_reason_phrase (p->msg);
+  g_autofree char *reply = NULL, *where = NULL, *phrase = NULL, *why = NULL;
+  gsize n = 0;
+
+  /* an error (the timeout, a reset) after the status: what came is enough */
+  g_input_stream_read_all_finish (G_INPUT_STREAM (source), result, &n, NULL);
+  reply = printable (p->reply, n, HB_ALERTS_REPLY_MAX);
+  phrase = printable (reason, reason ? strlen (reason) : 0, 128);
+  if (SOUP_STATUS_IS_REDIRECTION (status))
+    {
+      where = printable (location, location ? strlen (location) : 0, 1024);
+      why = g_strdup_printf ("HTTP %u %s, Location: %s (redirects are not followed)%s%s", status, phrase,
+                             *where ? where : "(none)", *reply ? ": " : "", reply);
+    }
+  else
+    {
+      why = g_strdup_printf ("HTTP %u %s%s%s", status, phrase, *reply ? ": " : "", reply);
+    }
+  http_post_finish (p, FALSE, why);
+}
+
+static void
+on_http_sent (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  HttpPost *p = user_data;
+  g_autoptr(GError) error = NULL;
+
+  p->stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (p->stream == NULL)
+    {
+      http_post_finish (p, FALSE, error->message);
+      return;
+    }
+  if (SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (p->msg)))
+    {
+      http_post_finish (p, TRUE, NULL);   /* the body is not read */
+      return;
+    }
+  p->reply = g_malloc (HB_ALERTS_REPLY_MAX);
+  g_input_stream_read_all_async (p->stream, p->reply, HB_ALERTS_REPLY_MAX, G_PRIORITY_DEFAULT, p->cancellable,
+                                 on_http_reply_read, p);
+}
+
+/* POSTs @msg; @done is called once, at the end (@cancellable cancelled:
+ * failed, with its error). */
+static void
+http_post (HbAlerts     *self,
+           SoupMessage  *msg,
+           GCancellable *cancellable,
+           PostDone      done,
+           gpointer      user_data)
+{
+  HttpPost *p = g_new0 (HttpPost, 1);
+
+  p->msg = g_object_ref (msg);
+  p->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  p->done = done;
+  p->user_data = user_data;
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  soup_session_send_async (self->session, msg, G_PRIORITY_DEFAULT, cancellable, on_http_sent, p);
+}
 
 /* ------------------------------------------------------------------ */
 /* HTTP deliveries (webhook, Alertmanager)                             */
@@ -120,21 +341,14 @@ on_delivery_timeout (gpointer user_data)
 }
 
 static void
-on_delivered (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+on_delivered (gboolean    delivered,
+              const char *why,
+              gpointer    user_data)
 {
   Delivery *d = user_data;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *why = NULL;
-  guint status;
 
-  reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   g_clear_handle_id (&d->timeout_id, g_source_remove);
-  status = msg ? soup_message_get_status (msg) : 0;
-  if (reply != NULL && status >= 200 && status < 300)
+  if (delivered)
     {
       g_debug ("[alert:%s] delivered to %s (attempt %u)", d->alert->name, d->url, d->attempt);
       delivery_free (d);
@@ -146,7 +360,6 @@ on_delivered (GObject      *source,
       return;
     }
 
-  why = error ? g_strdup (error->message) : g_strdup_printf ("HTTP %u", status);
   if (d->attempt < d->alert->retries)
     {
       gint64 delay = d->alert->retry_interval_usec;
@@ -167,6 +380,13 @@ delivery_send (Delivery *d)
 {
   g_autoptr(SoupMessage) msg = soup_message_new ("POST", d->url);
 
+  if (msg == NULL)
+    {
+      /* the configuration checked it is a URL; should it not parse here */
+      g_warning ("[alert:%s] cannot post to %s", d->alert->name, d->url);
+      delivery_free (d);
+      return;
+    }
   d->attempt++;
   g_clear_object (&d->cancellable);
   d->cancellable = g_cancellable_new ();
@@ -174,7 +394,7 @@ delivery_send (Delivery *d)
                            d->cancellable, G_CONNECT_SWAPPED);
   soup_message_set_request_body_from_bytes (msg, "application/json", d->body);
   d->timeout_id = g_timeout_add ((guint) MAX (d->alert->timeout_usec / 1000, 1), on_delivery_timeout, d);
-  soup_session_send_and_read_async (d->self->session, msg, G_PRIORITY_DEFAULT, d->cancellable, on_delivered, d);
+  http_post (d->self, msg, d->cancellable, on_delivered, d);
 }
 
 static void
@@ -188,11 +408,8 @@ deliver (HbAlerts            *self,
   gsize length;
   char *text;
 
-  if (self->pending >= HB_ALERTS_MAX_PENDING)
-    {
-      g_warning ("[alert:%s] %u deliveries already waiting; dropping this one", alert->name, self->pending);
-      return;
-    }
+  if (!may_deliver (self, alert))
+    return;
   json_generator_set_root (generator, body);
   text = json_generator_to_data (generator, &length);
 
@@ -242,6 +459,8 @@ run_webhook (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
       json_builder_set_member_name (b, e->usec_key);
       json_builder_add_int_value (b, e->usec);
     }
+  if (e->output)
+    add_string (b, "output", e->output);
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   deliver (self, alert, alert->target, root);
@@ -407,18 +626,13 @@ am_on_timeout (gpointer user_data)
 }
 
 static void
-am_on_posted (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+am_on_posted (gboolean    delivered,
+              const char *why,
+              gpointer    user_data)
 {
   AmEntry *e = user_data;
   HbAlerts *self = e->self;
-  SoupMessage *msg = soup_session_get_async_result_message (SOUP_SESSION (source), result);
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  guint status;
 
-  reply = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
   g_clear_handle_id (&e->timeout_id, g_source_remove);
   e->in_flight = FALSE;
   if (g_cancellable_is_cancelled (self->cancellable))
@@ -427,8 +641,7 @@ am_on_posted (GObject      *source,
       return;
     }
 
-  status = msg ? soup_message_get_status (msg) : 0;
-  if (reply != NULL && status >= 200 && status < 300)
+  if (delivered)
     {
       g_debug ("[alert:%s] %s told about %s (attempt %u)", e->name, e->url, e->agent, e->attempt);
       g_ptr_array_remove_range (e->resolved, 0, e->n_resolved_in_flight);
@@ -436,8 +649,6 @@ am_on_posted (GObject      *source,
     }
   else
     {
-      g_autofree char *why = error ? g_strdup (error->message) : g_strdup_printf ("HTTP %u", status);
-
       if (e->attempt < MAX (e->retries, 1u))
         {
           gint64 delay = e->retry_interval_usec;
@@ -547,9 +758,8 @@ am_post (AmEntry *e)
     }
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   e->timeout_id = g_timeout_add ((guint) MAX (e->timeout_usec / 1000, 1), am_on_timeout, e);
-  soup_session_send_and_read_async (self->session, msg, G_PRIORITY_DEFAULT, e->cancellable,
-                                    am_on_posted, e);
   g_object_ref (self);
+  http_post (self, msg, e->cancellable, am_on_posted, e);
 }
 
 /* Something changed in @e: post now, or after the post in flight. */
@@ -772,26 +982,101 @@ am_reconcile (HbAlerts *self)
     }
 }
 /* ------------------------------------------------------------------ */
-/* exec                                                                */
+/* exec: see "Programs" at the top                                     */
+
+/* read at once */
+#define RUN_CHUNK 16384
+/* read after the program's exit, at most: what it left behind may write
+ * on, and is not waited for */
+#define RUN_DRAIN_MAX (16 * RUN_CHUNK)
+/* of the tail's last line, in the warning of a failure */
+#define RUN_LAST_LINE_MAX 256
 
 typedef struct {
-  HbAlerts *self;
-  char     *name;
-  char     *agent;
-  guint     kill_id;
-  GSubprocess *process;
+  HbAlerts   *self;
+  char       *name;
+  char       *agent;
+  GPid        pid;          /* and its process group */
+  int         fd;           /* the pipe's read end; -1 once closed */
+  guint       read_id;      /* 0 once the pipe said EOF */
+  guint       watch_id;
+  guint       kill_id;
+  gint64      timeout_usec;
+  gboolean    timed_out;
+  GByteArray *tail;         /* the last HB_ALERTS_OUTPUT_TAIL bytes read */
+  guint64     dropped;      /* the bytes read before them */
 } Run;
 
 static void
 run_free (Run *run)
 {
   g_clear_handle_id (&run->kill_id, g_source_remove);
-  g_clear_object (&run->process);
+  g_clear_handle_id (&run->read_id, g_source_remove);
+  g_clear_handle_id (&run->watch_id, g_source_remove);
+  if (run->fd >= 0)
+    g_close (run->fd, NULL);
+  g_byte_array_unref (run->tail);
   run->self->pending--;
   g_object_unref (run->self);
   g_free (run->name);
   g_free (run->agent);
   g_free (run);
+}
+
+/* SIGKILL to the program's process group: the program, and what it
+ * started that stayed in its group. Called before the program is reaped
+ * (timeout) or at once after (exit). The kernel does not hand out a pid
+ * while a group of that id has members, so the id still names this group;
+ * with no member left, it fails with ESRCH (unless the pid was handed out
+ * again, to a new group leader, in between: not a practical worry). */
+static void
+run_kill_group (Run *run)
+{
+  if (kill (-run->pid, SIGKILL) < 0 && errno != ESRCH)
+    g_debug ("[alert:%s] cannot kill process group %d: %s", run->name, (int) run->pid, g_strerror (errno));
+}
+
+typedef enum {
+  RUN_READ,
+  RUN_NOTHING_NOW,
+  RUN_END,        /* EOF, or an error */
+} RunRead;
+
+static RunRead
+run_read_chunk (Run *run)
+{
+  guint8 buffer[RUN_CHUNK];
+  gssize n;
+
+  do
+    n = read (run->fd, buffer, sizeof buffer);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
+    return errno == EAGAIN ? RUN_NOTHING_NOW : RUN_END;
+  if (n == 0)
+    return RUN_END;
+  g_byte_array_append (run->tail, buffer, (guint) n);
+  if (run->tail->len > HB_ALERTS_OUTPUT_TAIL)
+    {
+      guint extra = run->tail->len - HB_ALERTS_OUTPUT_TAIL;
+
+      g_byte_array_remove_range (run->tail, 0, extra);
+      run->dropped += extra;
+    }
+  return RUN_READ;
+}
+
+/* One chunk per turn of the loop, at G_PRIORITY_LOW: a program writing
+ * without end never keeps D-Bus calls waiting. */
+static gboolean
+on_run_output (int fd, GIOCondition condition, gpointer user_data)
+{
+  Run *run = user_data;
+
+  if (run_read_chunk (run) != RUN_END)
+    return G_SOURCE_CONTINUE;
+  run->read_id = 0;    /* its exit ends the run */
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -800,70 +1085,141 @@ on_run_too_long (gpointer user_data)
   Run *run = user_data;
 
   run->kill_id = 0;
-  g_warning ("[alert:%s] the program ran too long; killed", run->name);
-  g_subprocess_force_exit (run->process);
+  run->timed_out = TRUE;
+  run_kill_group (run);    /* its exit ends the run */
   return G_SOURCE_REMOVE;
 }
 
+/* Logs the output's tail once, and a warning for a failure with the
+ * tail's last line. */
 static void
-on_run_done (GObject *source, GAsyncResult *result, gpointer user_data)
+run_log (Run *run, int wait_status)
+{
+  g_autofree char *output = NULL;
+  g_autofree char *last = NULL;
+  g_autofree char *why = NULL;
+
+  if (run->tail->len > 0)
+    {
+      gsize length;
+      const char *text = utf8_tail ((const char *) run->tail->data, run->tail->len, HB_ALERTS_OUTPUT_TAIL, &length);
+      guint64 before = run->dropped + (run->tail->len - length);
+
+      output = g_strchomp (g_utf8_make_valid (text, (gssize) length));
+      if (*output)
+        {
+          g_autofree char *message = NULL;
+          const char *nl = strrchr (output, '\n');
+          const char *line = nl ? nl + 1 : output;
+          const char *cut = utf8_tail (line, strlen (line), RUN_LAST_LINE_MAX, &length);
+
+          if (before > 0)
+            message = g_strdup_printf ("[alert:%s] (%" G_GUINT64_FORMAT " bytes of output before this) %s",
+                                       run->name, before, output);
+          else
+            message = g_strdup_printf ("[alert:%s] %s", run->name, output);
+          g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "%s", message,
+                            "AGENT_ID", run->agent, NULL);
+          last = g_strstrip (g_strndup (cut, length));
+        }
+    }
+
+  if (run->timed_out)
+    why = g_strdup_printf ("the program ran too long (timeout %.1f s); killed it and its process group",
+                           (double) run->timeout_usec / G_USEC_PER_SEC);
+  else if (WIFEXITED (wait_status) && WEXITSTATUS (wait_status) != 0)
+    why = g_strdup_printf ("the program exited with status %d", WEXITSTATUS (wait_status));
+  else if (WIFSIGNALED (wait_status))
+    why = g_strdup_printf ("the program was killed by signal %d (%s)", WTERMSIG (wait_status),
+                           g_strsignal (WTERMSIG (wait_status)));
+  if (why)
+    g_warning ("[alert:%s] %s%s%s", run->name, why, last && *last ? ": " : "", last && *last ? last : "");
+}
+
+static void
+on_run_exited (GPid pid, int wait_status, gpointer user_data)
 {
   Run *run = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *output = NULL;
+  guint n = 0;
 
-  if (!g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result, &output, NULL, &error))
-    g_warning ("[alert:%s] %s", run->name, error->message);
-  if (output && *output)
-    {
-      g_autofree char *message = g_strdup_printf ("[alert:%s] %s", run->name, g_strchomp (output));
-
-      g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "%s", message,
-                        "AGENT_ID", run->agent, NULL);
-    }
-  if (g_subprocess_get_if_exited (G_SUBPROCESS (source)) && g_subprocess_get_exit_status (G_SUBPROCESS (source)) != 0)
-    g_warning ("[alert:%s] the program exited with status %d", run->name,
-               g_subprocess_get_exit_status (G_SUBPROCESS (source)));
+  run->watch_id = 0;
+  /* what it wrote before it ended, as far as it is there now */
+  while (run->read_id != 0 && n++ < RUN_DRAIN_MAX / RUN_CHUNK && run_read_chunk (run) == RUN_READ)
+    ;
+  /* what it left behind in its group ends with it; the pipe is closed
+   * whoever else may hold it */
+  run_kill_group (run);
+  g_spawn_close_pid (pid);
+  run_log (run, wait_status);
   run_free (run);
+}
+
+static void
+run_child_setup (gpointer user_data)
+{
+  /* a group of its own, which the daemon ends (async-signal-safe) */
+  setpgid (0, 0);
 }
 
 static void
 run_exec (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                                                       G_SUBPROCESS_FLAGS_STDERR_MERGE |
-                                                                       G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+  g_auto(GStrv) envp = g_get_environ ();
   g_autoptr(GError) error = NULL;
   const char *argv[] = { alert->target, NULL };
+  int fds[2];
+  GPid pid;
+  gboolean spawned;
   Run *run;
 
-  if (self->pending >= HB_ALERTS_MAX_PENDING)
-    {
-      g_warning ("[alert:%s] %u actions already waiting; dropping this one", alert->name, self->pending);
-      return;
-    }
-  g_subprocess_launcher_setenv (launcher, "HB_ALERT", alert->name, TRUE);
-  g_subprocess_launcher_setenv (launcher, "HB_AGENT", e->agent, TRUE);
-  g_subprocess_launcher_setenv (launcher, "HB_EVENT", e->event, TRUE);
-  g_subprocess_launcher_setenv (launcher, "HB_STATE", e->state ? e->state : "", TRUE);
-  g_subprocess_launcher_setenv (launcher, "HB_STATUS", e->status ? e->status : "", TRUE);
-  g_subprocess_launcher_setenv (launcher, "HB_TASK", e->task ? e->task : "", TRUE);
-  g_subprocess_launcher_setenv (launcher, "HB_HOST", self->host, TRUE);
+  if (!may_deliver (self, alert))
+    return;
+  envp = g_environ_setenv (envp, "HB_ALERT", alert->name, TRUE);
+  envp = g_environ_setenv (envp, "HB_AGENT", e->agent, TRUE);
+  envp = g_environ_setenv (envp, "HB_EVENT", e->event, TRUE);
+  envp = g_environ_setenv (envp, "HB_STATE", e->state ? e->state : "", TRUE);
+  envp = g_environ_setenv (envp, "HB_STATUS", e->status ? e->status : "", TRUE);
+  envp = g_environ_setenv (envp, "HB_TASK", e->task ? e->task : "", TRUE);
+  envp = g_environ_setenv (envp, "HB_HOST", self->host, TRUE);
+  if (e->output)
+    envp = g_environ_setenv (envp, "HB_OUTPUT", e->output, TRUE);
+  else
+    envp = g_environ_unsetenv (envp, "HB_OUTPUT");
 
-  run = g_new0 (Run, 1);
-  run->process = g_subprocess_launcher_spawnv (launcher, argv, &error);
-  if (run->process == NULL)
+  /* stdout and stderr on one pipe; the child's other fds are closed */
+  if (!g_unix_open_pipe (fds, FD_CLOEXEC, &error))
     {
       g_warning ("[alert:%s] cannot run %s: %s", alert->name, alert->target, error->message);
-      g_free (run);
       return;
     }
+  spawned = g_spawn_async_with_pipes_and_fds (NULL, argv, (const char *const *) envp,
+                                              G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_SEARCH_PATH,
+                                              run_child_setup, NULL, -1, fds[1], fds[1], NULL, NULL, 0,
+                                              &pid, NULL, NULL, NULL, &error);
+  g_close (fds[1], NULL);
+  if (!spawned)
+    {
+      g_warning ("[alert:%s] cannot run %s: %s", alert->name, alert->target, error->message);
+      g_close (fds[0], NULL);
+      return;
+    }
+  /* as the child does: whichever runs first, the group exists before a
+   * kill could name it (EACCES once it ran exec: it did it then) */
+  setpgid (pid, pid);
+  g_unix_set_fd_nonblocking (fds[0], TRUE, NULL);
+
+  run = g_new0 (Run, 1);
   run->self = g_object_ref (self);
   run->name = g_strdup (alert->name);
   run->agent = g_strdup (e->agent);
+  run->pid = pid;
+  run->fd = fds[0];
+  run->timeout_usec = alert->timeout_usec;
+  run->tail = g_byte_array_sized_new (HB_ALERTS_OUTPUT_TAIL + RUN_CHUNK);
   self->pending++;
+  run->read_id = g_unix_fd_add_full (G_PRIORITY_LOW, run->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_run_output, run, NULL);
+  run->watch_id = g_child_watch_add (pid, on_run_exited, run);
   run->kill_id = g_timeout_add ((guint) MAX (alert->timeout_usec / 1000, 1), on_run_too_long, run);
-  g_subprocess_communicate_utf8_async (run->process, NULL, NULL, on_run_done, run);
 }
 
 /* ------------------------------------------------------------------ */
@@ -993,10 +1349,26 @@ dispatch (HbAlerts *self, const Event *e)
     }
 }
 
+/* The agent's output (see the top), or NULL. */
+static char *
+agent_output (HeartbeatAgent *agent)
+{
+  GVariant *metadata = heartbeat_agent_get_metadata (agent);
+  const char *text, *tail;
+  gsize length;
+
+  if (metadata == NULL || !g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT) ||
+      !g_variant_lookup (metadata, "output", "&s", &text))
+    return NULL;
+  tail = utf8_tail (text, strlen (text), HB_ALERTS_OUTPUT_TAIL, &length);
+  return g_utf8_make_valid (tail, (gssize) length);
+}
+
 static void
 dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
                 const char *usec_key, gint64 usec)
 {
+  g_autofree char *output = agent_output (agent);
   Event e = {
     .event = event,
     .agent = heartbeat_agent_get_id (agent),
@@ -1005,6 +1377,7 @@ dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
     .task = heartbeat_agent_get_task_id (agent),
     .usec_key = usec_key,
     .usec = usec,
+    .output = output,
   };
 
   dispatch (self, &e);
@@ -1166,6 +1539,7 @@ hb_alerts_dispose (GObject *object)
   AmEntry *e;
 
   g_cancellable_cancel (self->cancellable);
+  g_clear_handle_id (&self->drop_summary_id, g_source_remove);
   /* posts under way hold a reference and end with the cancellation; the
    * timers hold none */
   g_hash_table_iter_init (&iter, self->am);
@@ -1214,6 +1588,15 @@ hb_alerts_init (HbAlerts *self)
   self->last_restart = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->host = g_strdup (g_get_host_name ());
   self->resend_usec = HB_ALERTMANAGER_RESEND_USEC;
+  self->max_pending = HB_ALERTS_MAX_PENDING;
+  {
+    /* lower for tests */
+    const char *text = g_getenv ("HB_ALERTS_MAX_PENDING");
+    guint64 n;
+
+    if (text && g_ascii_string_to_unsigned (text, 10, 1, HB_ALERTS_MAX_PENDING, &n, NULL))
+      self->max_pending = (guint) n;
+  }
   {
     /* shorter for tests */
     const char *text = g_getenv ("HB_ALERTMANAGER_RESEND_MS");

@@ -14,8 +14,19 @@
 G_BEGIN_DECLS
 
 /* Deliveries waiting (sending or between retries) before new ones are
- * dropped. */
+ * dropped. $HB_ALERTS_MAX_PENDING lowers it, for tests. */
 #define HB_ALERTS_MAX_PENDING 1024
+
+/* Drops are logged once, then summed up at most once per this interval. */
+#define HB_ALERTS_DROP_SUMMARY_USEC (10 * G_USEC_PER_SEC)
+
+/* The most of an exec= program's output kept (its last bytes), and of an
+ * agent's "output" metadata passed on (webhook "output", $HB_OUTPUT). */
+#define HB_ALERTS_OUTPUT_TAIL 4096
+
+/* The most of a webhook's or Alertmanager's reply read (its first bytes,
+ * for the log when the delivery failed). */
+#define HB_ALERTS_REPLY_MAX 4096
 
 /* alertmanager=URL: an alert is sent again this often while its agent
  * stays in its state (the client contract asks for 30 s to 3 min; 60 s is
