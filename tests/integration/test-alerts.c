@@ -2,6 +2,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <errno.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <json-glib/json-glib.h>
@@ -65,9 +66,9 @@ start_with (Fixture *f, const char *extra_config)
 static void
 register_stale_soon (HbHarness *h, const char *id)
 {
-  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "Register",
-                                          g_variant_new_parsed ("(%s, {'stale-after-usec': <uint64 200000>,"
-                                                                " 'task-id': <'t'>})", id), "()");
+  g_variant_unref (hb_call_ok (h, NULL, "Register",
+                               g_variant_new_parsed ("(%s, {'stale-after-usec': <uint64 200000>,"
+                                                     " 'task-id': <'t'>})", id), "()"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -316,7 +317,7 @@ beat (HbHarness *h, const char *id, const char *status)
 static void
 unregister (HbHarness *h, const char *id)
 {
-  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "Unregister", g_variant_new ("(s)", id), "()");
+  g_variant_unref (hb_call_ok (h, NULL, "Unregister", g_variant_new ("(s)", id), "()"));
 }
 
 /* ---- a libsoup receiver standing in for Alertmanager --------------- */
@@ -902,6 +903,591 @@ test_event_log_lines (Fixture *f, gconstpointer data)
   g_assert_true (saw_stale);
 }
 
+/* ------------------------------------------------------------------ */
+/* What a careless program or receiver must not cost (issue 25)        */
+
+/* The daemon's log: a wrapper in front of it ($HB_DAEMON_WRAPPER, see
+ * hb-harness.c) sends its stdout and stderr, where GLib writes outside the
+ * journal, to a file. Starts the daemon with @extra_config and
+ * $HB_ALERTS_MAX_PENDING at @max_pending (0: unset); returns the file. */
+static char *
+start_logged (Fixture *f, const char *extra_config, guint max_pending)
+{
+  g_autofree char *log = g_build_filename (f->h->tmpdir, "daemon.log", NULL);
+  g_autofree char *wrapper = g_build_filename (f->h->tmpdir, "log-wrapper.sh", NULL);
+  g_autofree char *script = g_strdup_printf ("#!/bin/sh\nexec \"$@\" >>'%s' 2>&1\n", log);
+  g_autofree char *old = g_strdup (g_getenv ("HB_DAEMON_WRAPPER"));
+  g_autofree char *words = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (wrapper, script, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (wrapper, 0755), ==, 0);
+  words = old && *old ? g_strconcat (wrapper, " ", old, NULL) : g_strdup (wrapper);
+  g_setenv ("HB_DAEMON_WRAPPER", words, TRUE);
+  if (max_pending)
+    {
+      g_autofree char *text = g_strdup_printf ("%u", max_pending);
+
+      g_setenv ("HB_ALERTS_MAX_PENDING", text, TRUE);
+    }
+  start_with (f, extra_config);
+  g_unsetenv ("HB_ALERTS_MAX_PENDING");
+  if (old)
+    g_setenv ("HB_DAEMON_WRAPPER", old, TRUE);
+  else
+    g_unsetenv ("HB_DAEMON_WRAPPER");
+  return g_steal_pointer (&log);
+}
+
+static char *
+read_text (const char *path)
+{
+  char *contents = NULL;
+
+  if (!g_file_get_contents (path, &contents, NULL, NULL))
+    return g_strdup ("");
+  return contents;
+}
+
+static guint
+count_substrings (const char *text, const char *needle)
+{
+  guint n = 0;
+
+  for (const char *p = strstr (text, needle); p; p = strstr (p + strlen (needle), needle))
+    n++;
+  return n;
+}
+
+static gboolean
+log_contains (const char *path, const char *needle)
+{
+  g_autofree char *text = read_text (path);
+
+  return strstr (text, needle) != NULL;
+}
+
+static guint
+log_count (const char *path, const char *needle)
+{
+  g_autofree char *text = read_text (path);
+
+  return count_substrings (text, needle);
+}
+
+/* A field of /proc/PID/status, in kB (VmHWM: the peak resident size). */
+static guint64
+proc_status_kb (GPid pid, const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *text = read_text (path);
+  const char *line = strstr (text, field);
+
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (field), NULL, 10);
+}
+
+static guint
+count_fds (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir))
+    n++;
+  return n;
+}
+
+/* Whether @pid has ended (gone, or a zombie its new parent has yet to
+ * reap). */
+static gboolean
+process_ended (GPid pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  const char *paren;
+
+  if (kill (pid, 0) < 0 && errno == ESRCH)
+    return TRUE;
+  stat = read_text (path);
+  paren = strrchr (stat, ')');
+  return paren == NULL || g_str_has_prefix (paren, ") Z") || g_str_has_prefix (paren, ") X");
+}
+
+static char *
+write_script (Fixture *f, const char *name, const char *text)
+{
+  g_autofree char *path = g_build_filename (f->h->tmpdir, name, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, 0755), ==, 0);
+  return g_steal_pointer (&path);
+}
+
+/* The pids the forking scripts wrote (files "NAME.PID" in @dir). */
+static GArray *
+read_pids (const char *dir, const char *prefix)
+{
+  g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+  GArray *pids = g_array_new (FALSE, FALSE, sizeof (GPid));
+  const char *name;
+
+  g_assert_nonnull (d);
+  while ((name = g_dir_read_name (d)))
+    if (g_str_has_prefix (name, prefix) && !g_str_has_suffix (name, ".tmp"))
+      {
+        g_autofree char *path = g_build_filename (dir, name, NULL);
+        g_autofree char *text = read_text (path);
+        GPid pid = (GPid) g_ascii_strtoll (text, NULL, 10);
+
+        g_assert_cmpint (pid, >, 1);
+        g_array_append_val (pids, pid);
+      }
+  return pids;
+}
+
+static guint
+count_pid_files (const char *dir, const char *prefix)
+{
+  g_autoptr(GArray) pids = read_pids (dir, prefix);
+
+  return pids->len;
+}
+
+static gboolean
+all_ended (GArray *pids)
+{
+  for (guint i = 0; i < pids->len; i++)
+    if (!process_ended (g_array_index (pids, GPid, i)))
+      return FALSE;
+  return TRUE;
+}
+
+static void
+kill_all (GArray *pids)
+{
+  for (guint i = 0; i < pids->len; i++)
+    kill (g_array_index (pids, GPid, i), SIGKILL);
+}
+
+typedef struct {
+  guint  requests;
+  char  *last_body;
+} Counter;
+
+static void
+on_count (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  Counter *c = user_data;
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+
+  c->requests++;
+  g_free (c->last_body);
+  c->last_body = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  soup_server_message_set_status (msg, 200, NULL);
+}
+
+static SoupServer *
+start_server (guint16 *port)
+{
+  SoupServer *server = soup_server_new (NULL, NULL);
+  g_autoptr(GError) error = NULL;
+
+  *port = hb_free_port ();
+  soup_server_listen_local (server, *port, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  return server;
+}
+
+/* 30 programs that leave a child behind (15 exit at once, 15 hang until
+ * their timeout): no fd and no process is left once they ended, and the
+ * pending slots they took are free again, so a webhook still arrives. */
+static void
+test_exec_forks_leave_nothing (Fixture *f, gconstpointer data)
+{
+  g_autoptr(SoupServer) server = NULL;
+  g_autoptr(GString) config = g_string_new ("");
+  g_autoptr(GArray) children = NULL, parents = NULL;
+  g_autofree char *dir = NULL, *exits = NULL, *hangs = NULL, *text = NULL, *log = NULL;
+  Counter hook = { 0 };
+  guint16 port;
+  guint tick, baseline, cursor;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  server = start_server (&port);
+  soup_server_add_handler (server, "/hook", on_count, &hook, NULL);
+  dir = g_build_filename (f->h->tmpdir, "pids", NULL);
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  /* the child's pid is written once it runs; then the script ends... */
+  text = g_strdup_printf ("#!/bin/sh\nsleep 900 &\necho $! > \"%s/child.$$.tmp\" && mv \"%s/child.$$.tmp\" \"%s/child.$$\"\n"
+                          "echo forked\nexit 0\n", dir, dir, dir);
+  exits = write_script (f, "fork-exit.sh", text);
+  g_free (text);
+  /* ...or waits for it, until its timeout kills it */
+  text = g_strdup_printf ("#!/bin/sh\nsleep 900 &\necho $$ > \"%s/parent.$$\"\n"
+                          "echo $! > \"%s/child.$$.tmp\" && mv \"%s/child.$$.tmp\" \"%s/child.$$\"\nwait\n",
+                          dir, dir, dir, dir);
+  hangs = write_script (f, "fork-hang.sh", text);
+  for (guint i = 0; i < 30; i++)
+    g_string_append_printf (config, "\n[alert:fork-%u]\nevents=stale\nagents=fork\nexec=%s\ntimeout=1s\n",
+                            i, i % 2 ? hangs : exits);
+  g_string_append_printf (config, "\n[alert:hook]\nevents=stale\nagents=hook\nwebhook=http://127.0.0.1:%u/hook\n"
+                          "timeout=5s\n", port);
+  /* 30 slots: before the fix, the programs kept all of them */
+  log = start_logged (f, config->str, 30);
+
+  /* the daemon's fds once it serves calls */
+  cursor = hb_harness_signal_cursor (f->h);
+  g_variant_unref (hb_call_ok (f->h, NULL, "Register", g_variant_new_parsed ("('warm-up', @a{sv} {})"), "()"));
+  hb_wait_signal (f->h, &cursor, "AgentRegistered", "warm-up", NULL, NULL);
+  baseline = count_fds (f->h->daemon->pid);
+
+  register_stale_soon (f->h, "fork");
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (count_pid_files (dir, "child.") == 30);
+  children = read_pids (dir, "child.");
+  parents = read_pids (dir, "parent.");
+  g_assert_cmpuint (parents->len, ==, 15);
+  WAIT_UNTIL (all_ended (children) && all_ended (parents) && count_fds (f->h->daemon->pid) <= baseline);
+  g_test_message ("daemon fds: %u before, %u after", baseline, count_fds (f->h->daemon->pid));
+  /* the hanging ones were killed at their timeout, and said so */
+  WAIT_UNTIL (log_count (log, "ran too long") >= 15);
+  g_assert_cmpuint (log_count (log, "ran too long"), ==, 15);
+
+  register_stale_soon (f->h, "hook");
+  WAIT_UNTIL (hook.requests >= 1);
+  g_assert_nonnull (strstr (hook.last_body, "\"agent\":\"hook\""));
+  g_source_remove (tick);
+  kill_all (children);    /* should the test have failed: nothing stays */
+  g_free (hook.last_body);
+}
+
+/* `exec yes` for 2 s: memory stays bounded, the log holds a tail of about
+ * 4 KiB, and GetStatus is answered meanwhile. */
+static void
+test_exec_spew_bounded (Fixture *f, gconstpointer data)
+{
+  g_autofree char *script = NULL, *config = NULL, *log = NULL, *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  gint64 deadline, max_latency = 0;
+  guint calls = 0, n_y = 0, tick;
+  guint64 hwm_kb;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  script = write_script (f, "spew.sh", "#!/bin/sh\necho starting\nexec yes\n");
+  config = g_strdup_printf ("\n[alert:spew]\nevents=stale\nagents=spew\nexec=%s\ntimeout=2s\n", script);
+  log = start_logged (f, config, 0);
+
+  register_stale_soon (f->h, "spew");
+  /* GetStatus every 10 ms or so, until the program's end is logged */
+  tick = g_timeout_add (10, on_poll_tick, NULL);
+  deadline = g_get_monotonic_time () + 2 * HB_WAIT_MS * (gint64) 1000;
+  while (!log_contains (log, "[alert:spew] the program ran too long") && g_get_monotonic_time () < deadline)
+    {
+      gint64 start = g_get_monotonic_time ();
+
+      g_variant_unref (hb_call_ok (f->h, NULL, "GetStatus", NULL, "(a{sv})"));
+      max_latency = MAX (max_latency, g_get_monotonic_time () - start);
+      calls++;
+      g_main_context_iteration (NULL, TRUE);
+    }
+  g_source_remove (tick);
+  g_assert_true (log_contains (log, "[alert:spew] the program ran too long"));
+  hwm_kb = proc_status_kb (f->h->daemon->pid, "VmHWM:");
+  g_test_message ("GetStatus: %u calls while the program ran, the slowest took %.1f ms; daemon VmHWM %"
+                  G_GUINT64_FORMAT " kB", calls, (double) max_latency / 1000, hwm_kb);
+  g_assert_cmpuint (calls, >, 0);
+  g_assert_cmpuint (hwm_kb, <, 100 * 1024);
+
+  /* one message with the tail: "y" lines of at most 4 KiB, and how much
+   * came before them */
+  text = read_text (log);
+  g_assert_cmpuint (strlen (text), <, 16 * 1024);
+  g_assert_cmpuint (count_substrings (text, "bytes of output before this"), ==, 1);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i]; i++)
+    if (strcmp (lines[i], "y") == 0)
+      n_y++;
+  g_assert_cmpuint (n_y, >, 1000);
+  g_assert_cmpuint (n_y, <=, 2048);
+  /* the warning carries the last line */
+  g_assert_nonnull (strstr (text, "killed it and its process group: y"));
+}
+
+/* ---- webhook replies -------------------------------------------------- */
+
+typedef struct {
+  guint   requests;
+  guint64 written;
+  gboolean finished;
+} Endless;
+
+static char endless_chunk[65536];
+
+static void
+on_endless_wrote_chunk (SoupServerMessage *msg, gpointer user_data)
+{
+  soup_message_body_append (soup_server_message_get_response_body (msg), SOUP_MEMORY_STATIC,
+                            endless_chunk, sizeof endless_chunk);
+}
+
+static void
+on_endless_wrote_data (SoupServerMessage *msg, guint size, gpointer user_data)
+{
+  ((Endless *) user_data)->written += size;
+}
+
+static void
+on_endless_finished (SoupServerMessage *msg, gpointer user_data)
+{
+  ((Endless *) user_data)->finished = TRUE;
+}
+
+static void
+on_endless (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  Endless *e = user_data;
+  SoupMessageBody *body = soup_server_message_get_response_body (msg);
+
+  e->requests++;
+  soup_server_message_set_status (msg, 200, NULL);
+  soup_message_headers_set_encoding (soup_server_message_get_response_headers (msg), SOUP_ENCODING_CHUNKED);
+  soup_message_body_set_accumulate (body, FALSE);
+  soup_message_body_append (body, SOUP_MEMORY_STATIC, endless_chunk, sizeof endless_chunk);
+  g_signal_connect (msg, "wrote-chunk", G_CALLBACK (on_endless_wrote_chunk), e);
+  g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_endless_wrote_data), e);
+  g_signal_connect (msg, "finished", G_CALLBACK (on_endless_finished), e);
+}
+
+/* A receiver that answers 200 and then a body without end: delivered, the
+ * body not read (the connection closed), memory bounded. */
+static void
+test_webhook_endless_reply (Fixture *f, gconstpointer data)
+{
+  g_autoptr(SoupServer) server = NULL;
+  g_autofree char *config = NULL, *log = NULL;
+  Endless e = { 0 };
+  guint64 hwm_kb;
+  guint16 port;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  memset (endless_chunk, 'x', sizeof endless_chunk);
+  server = start_server (&port);
+  soup_server_add_handler (server, "/hook", on_endless, &e, NULL);
+  config = g_strdup_printf ("\n[alert:hook]\nevents=stale\nwebhook=http://127.0.0.1:%u/hook\n"
+                            "retry-interval=200ms\ntimeout=2s\n", port);
+  log = start_logged (f, config, 0);
+
+  register_stale_soon (f->h, "endless");
+  WAIT_UNTIL (e.finished);
+  hwm_kb = proc_status_kb (f->h->daemon->pid, "VmHWM:");
+  g_test_message ("the receiver wrote %" G_GUINT64_FORMAT " bytes before the daemon closed; daemon VmHWM %"
+                  G_GUINT64_FORMAT " kB", e.written, hwm_kb);
+  g_assert_cmpuint (e.written, <, 64 * 1024 * 1024);
+  g_assert_cmpuint (hwm_kb, <, 100 * 1024);
+  /* delivered (2xx): no second attempt, nothing logged as failed */
+  hb_harness_run_for (f->h, 500);
+  g_assert_cmpuint (e.requests, ==, 1);
+  g_assert_false (log_contains (log, "[alert:hook] http"));
+  g_assert_false (log_contains (log, "giving up"));
+}
+
+typedef struct {
+  guint  hook_posts;
+  guint  other_requests;
+  char  *other_method;
+  guint16 port;
+} Redirect;
+
+static void
+on_redirecting (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  Redirect *r = user_data;
+  g_autofree char *to = g_strdup_printf ("http://127.0.0.1:%u/other", r->port);
+
+  g_assert_cmpstr (soup_server_message_get_method (msg), ==, "POST");
+  r->hook_posts++;
+  soup_server_message_set_redirect (msg, 302, to);
+}
+
+static void
+on_redirected_to (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  Redirect *r = user_data;
+
+  r->other_requests++;
+  g_free (r->other_method);
+  r->other_method = g_strdup (soup_server_message_get_method (msg));
+  soup_server_message_set_status (msg, 200, NULL);
+}
+
+/* A 302 is a failed attempt, logged with its status and Location, retried;
+ * the other path never sees a request (libsoup would send it a GET). For a
+ * webhook, or an Alertmanager (@data non-NULL). */
+static void
+test_redirect_not_followed (Fixture *f, gconstpointer data)
+{
+  gboolean am = data != NULL;
+  g_autoptr(SoupServer) server = NULL;
+  g_autofree char *config = NULL, *log = NULL, *text = NULL, *location = NULL;
+  Redirect r = { 0 };
+  guint tick;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  server = start_server (&r.port);
+  soup_server_add_handler (server, am ? "/api/v2/alerts" : "/hook", on_redirecting, &r, NULL);
+  soup_server_add_handler (server, "/other", on_redirected_to, &r, NULL);
+  if (am)
+    config = g_strdup_printf ("\n[alert:hook]\nevents=stale\nalertmanager=http://127.0.0.1:%u\n"
+                              "retries=2\nretry-interval=100ms\ntimeout=2s\n", r.port);
+  else
+    config = g_strdup_printf ("\n[alert:hook]\nevents=stale\nwebhook=http://127.0.0.1:%u/hook\n"
+                              "retries=2\nretry-interval=100ms\ntimeout=2s\n", r.port);
+  log = start_logged (f, config, 0);
+
+  register_stale_soon (f->h, "moved");
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (log_contains (log, "[alert:hook] giving up") || r.other_requests > 0);
+  g_source_remove (tick);
+  g_test_message ("/other: %u requests (%s)", r.other_requests, r.other_method ? r.other_method : "none");
+  g_assert_cmpuint (r.other_requests, ==, 0);
+  g_assert_cmpuint (r.hook_posts, ==, 2);
+  text = read_text (log);
+  location = g_strdup_printf ("Location: http://127.0.0.1:%u/other", r.port);
+  g_assert_nonnull (strstr (text, "HTTP 302"));
+  g_assert_nonnull (strstr (text, location));
+  g_assert_nonnull (strstr (text, "after 2 attempts"));
+  g_free (r.other_method);
+}
+
+/* ---- drops ------------------------------------------------------------ */
+
+static void
+on_hang (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  (*(guint *) user_data)++;
+  soup_server_message_pause (msg);     /* never answered */
+}
+
+/* With every slot taken, 118 drops: one line for the first, then one
+ * summary, not a line each. */
+static void
+test_drops_summarized (Fixture *f, gconstpointer data)
+{
+  g_autoptr(SoupServer) server = NULL;
+  g_autoptr(GString) config = g_string_new ("");
+  g_autofree char *log = NULL, *text = NULL;
+  guint hanging = 0, tick;
+  guint16 port;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  server = start_server (&port);
+  soup_server_add_handler (server, "/hang", on_hang, &hanging, NULL);
+  for (guint i = 0; i < 40; i++)
+    g_string_append_printf (config, "\n[alert:hang-%u]\nevents=stale\nwebhook=http://127.0.0.1:%u/hang\n"
+                            "retries=1\ntimeout=1min\n", i, port);
+  log = start_logged (f, config->str, 2);
+
+  /* 3 agents × 40 sections: 2 deliveries hang, 118 are dropped */
+  register_stale_soon (f->h, "drop-1");
+  register_stale_soon (f->h, "drop-2");
+  register_stale_soon (f->h, "drop-3");
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (log_contains (log, "more deliveries in the last"));
+  g_source_remove (tick);
+  text = read_text (log);
+  g_test_message ("%s", text);
+  g_assert_cmpuint (hanging, ==, 2);
+  g_assert_cmpuint (count_substrings (text, "already waiting; dropping this one"), ==, 1);
+  g_assert_cmpuint (count_substrings (text, "more deliveries in the last"), ==, 1);
+  g_assert_nonnull (strstr (text, "dropped 117 more deliveries in the last 10 s"));
+}
+
+/* ---- the agent's output ----------------------------------------------- */
+
+/* An agent whose metadata holds "output": its last 4 KiB, cut at a
+ * character, are the webhook's "output" and the program's $HB_OUTPUT; an
+ * agent without one has neither. */
+static void
+test_output_tail (Fixture *f, gconstpointer data)
+{
+  g_autoptr(SoupServer) server = NULL;
+  g_autoptr(GString) output = g_string_new ("");
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *config = NULL, *script = NULL, *text = NULL, *expected = NULL, *got = NULL, *log = NULL;
+  g_autofree char *out_file = NULL, *none_file = NULL;
+  Receiver r = { g_ptr_array_new_with_free_func (g_free), g_array_new (FALSE, FALSE, sizeof (gint64)) };
+  JsonObject *o;
+  gsize start;
+  guint16 port;
+  guint tick;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  server = start_server (&port);
+  soup_server_add_handler (server, "/hook", on_hook, &r, NULL);
+  out_file = g_build_filename (f->h->tmpdir, "HB_OUTPUT.out", NULL);
+  none_file = g_build_filename (f->h->tmpdir, "HB_OUTPUT.none", NULL);
+  text = g_strdup_printf ("#!/bin/sh\nf='%s/HB_OUTPUT.'$HB_AGENT\n"
+                          "if [ \"${HB_OUTPUT+set}\" = set ]; then printf '%%s' \"$HB_OUTPUT\"; else printf unset; fi"
+                          " > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\n", f->h->tmpdir);
+  script = write_script (f, "output.sh", text);
+  config = g_strdup_printf ("\n[alert:hook]\nevents=stale\nwebhook=http://127.0.0.1:%u/hook\nretry-interval=200ms\n"
+                            "\n[alert:run]\nevents=stale\nexec=%s\n", port, script);
+  log = start_logged (f, config, 0);
+
+  /* 10,200 bytes of "€" (3 bytes each) after a first line: the last 4096
+   * begin inside a character, which is left out */
+  g_string_append (output, "first line\n");
+  for (guint i = 0; i < 3400; i++)
+    g_string_append (output, "\xe2\x82\xac");
+  g_string_append (output, "\nexit status 2\n");
+  start = output->len - 4096;
+  while ((output->str[start] & 0xC0) == 0x80)
+    start++;
+  expected = g_strdup (output->str + start);
+  g_assert_cmpuint (strlen (expected), ==, 4095);
+  g_assert_true (g_utf8_validate (expected, -1, NULL));
+
+  g_variant_unref (hb_call_ok (f->h, NULL, "Register",
+                               g_variant_new_parsed ("('out', {'stale-after-usec': <uint64 200000>,"
+                                                     " 'metadata': <{'output': <%s>}>})", output->str), "()"));
+  register_stale_soon (f->h, "none");
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (r.bodies->len >= 2 && g_file_test (out_file, G_FILE_TEST_EXISTS) &&
+              g_file_test (none_file, G_FILE_TEST_EXISTS));
+  g_source_remove (tick);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      json_parser_load_from_data (parser, g_ptr_array_index (r.bodies, i), -1, &error);
+      g_assert_no_error (error);
+      o = json_node_get_object (json_parser_get_root (parser));
+      if (g_strcmp0 (json_object_get_string_member (o, "agent"), "out") == 0)
+        g_assert_cmpstr (json_object_get_string_member_with_default (o, "output", NULL), ==, expected);
+      else
+        g_assert_false (json_object_has_member (o, "output"));
+    }
+  got = read_text (out_file);
+  g_assert_cmpstr (got, ==, expected);
+  g_free (got);
+  got = read_text (none_file);
+  g_assert_cmpstr (got, ==, "unset");
+  g_ptr_array_unref (r.bodies);
+  g_array_unref (r.times);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -918,6 +1504,14 @@ main (int argc, char **argv)
   ADD ("alertmanager-quick-flap-resolved", test_alertmanager_quick_flap_resolved);
   ADD ("alertmanager-timed-out-keeps-firing", test_alertmanager_timed_out_keeps_firing);
   ADD ("event-log-lines", test_event_log_lines);
+  ADD ("exec-forks-leave-nothing", test_exec_forks_leave_nothing);
+  ADD ("exec-spew-bounded", test_exec_spew_bounded);
+  ADD ("webhook-endless-reply", test_webhook_endless_reply);
+  ADD ("webhook-redirect-not-followed", test_redirect_not_followed);
+  g_test_add ("/alerts/alertmanager-redirect-not-followed", Fixture, "am", fixture_setup,
+              test_redirect_not_followed, fixture_teardown);
+  ADD ("drops-summarized", test_drops_summarized);
+  ADD ("output-tail", test_output_tail);
 
   return g_test_run ();
 }
