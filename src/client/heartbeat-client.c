@@ -1482,6 +1482,10 @@ on_name_appeared (GDBusConnection *connection,
   g_free (self->daemon_owner);
   self->daemon_owner = g_strdup (name_owner);
   self->daemon_running = TRUE;
+  /* the outage is over: the next one starts with short tries again (not
+   * when the bus merely accepted us: one that drops us at once does not
+   * get tries every 100 ms) */
+  self->reconnect_delay_ms = 0;
   if (!was_running)
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DAEMON_RUNNING]);
   if (first && was_running)
@@ -1510,9 +1514,11 @@ static void on_connection_closed (GDBusConnection *connection,
                                   gboolean         remote_peer_vanished,
                                   GError          *error,
                                   gpointer         user_data);
+static void connection_lost (HeartbeatClient *self);
 
 /* Follows the daemon's signals and name, and the closing of the
- * connection, on the proxy's connection: signals in the client's context. */
+ * connection, on the proxy's connection: signals in the client's context.
+ * A connection that closed before we listened is lost now. */
 static void
 follow (HeartbeatClient *self)
 {
@@ -1526,6 +1532,8 @@ follow (HeartbeatClient *self)
                                                    on_name_appeared, on_name_vanished,
                                                    self, NULL);
   g_main_context_pop_thread_default (self->context);
+  if (g_dbus_connection_is_closed (connection))
+    connection_lost (self);
 }
 
 /* The daemon answered the ping: follow its signals and its name. */
@@ -1621,7 +1629,6 @@ on_reconnect_proxy (GObject      *source,
     }
   g_clear_object (&self->proxy);
   self->proxy = proxy;
-  self->reconnect_delay_ms = 0;
   g_debug ("connected to the bus again as %s",
            g_dbus_connection_get_unique_name (g_dbus_proxy_get_connection (proxy)));
   follow (self);
