@@ -55,6 +55,13 @@ G_BEGIN_DECLS
 #define HB_HTTP_AGENTS_PAGE_DEFAULT 500
 #define HB_HTTP_AGENTS_PAGE_MAX    1000
 #define HB_HTTP_PAGE_BYTES         (1024 * 1024)   /* $HB_HTTP_PAGE_BYTES, for tests */
+/* GET /v1/history gives a page the same way (?limit=, ?after=, Link), of
+ * at most HB_HTTP_HISTORY_PAGE_BYTES of JSON (or $HB_HTTP_PAGE_BYTES if
+ * smaller, for tests), unless one agent's history alone is larger: a page
+ * is then that history. An agent keeps at most
+ * HEARTBEAT_HISTORY_MAX_ENTRIES state changes (about 6 KB of JSON), so a
+ * page holds about 40 full histories and is built in a few ms. */
+#define HB_HTTP_HISTORY_PAGE_BYTES (256 * 1024)
 /* Event streams (GET /v1/events): in all, and per peer (a local uid over
  * loopback, else a remote address); what one stream may have waiting. */
 #define HB_HTTP_MAX_EVENT_STREAMS  64

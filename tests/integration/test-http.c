@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "hb-harness.h"
 
 typedef struct {
@@ -186,8 +188,8 @@ assert_error (Reply *r, guint status, const char *part)
 static void
 register_dbus (HbHarness *h, const char *id, const char *options)
 {
-  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "Register",
-                                          g_variant_new_parsed (options ? options : "(%s, @a{sv} {})", id), "()");
+  g_variant_unref (hb_call_ok (h, NULL, "Register",
+                               g_variant_new_parsed (options ? options : "(%s, @a{sv} {})", id), "()"));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1440,7 +1442,6 @@ test_token_before_body (Fixture *f, gconstpointer data)
   g_autoptr(GSocketConnection) c = NULL;
   g_autofree char *request = NULL;
   g_autofree char *head = NULL;
-  g_autoptr(GError) error = NULL;
 
   if (!start_with_tokens (f, "s3cret\n"))
     return;
@@ -2000,9 +2001,10 @@ on_registered_async (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   guint *pending = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  GVariant *reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
 
   g_assert_no_error (error);
+  g_variant_unref (reply);
   (*pending)--;
 }
 
@@ -2994,8 +2996,7 @@ test_agents_pages (Fixture *f, gconstpointer data)
 
   /* an id with reserved characters is percent-encoded in Link */
   {
-    g_autoptr(GPtrArray) page = get_page (f, "/v1/agents?limit=1", &link);
-
+    g_ptr_array_unref (get_page (f, "/v1/agents?limit=1", &link));
     g_assert_cmpstr (link, ==, "</v1/agents?after=a%40b%3Ac&limit=1>; rel=\"next\"");
     g_clear_pointer (&link, g_free);
   }
@@ -3054,6 +3055,571 @@ test_agents_page_bytes (Fixture *f, gconstpointer data)
   g_assert_null (link);
   g_assert_cmpuint (first->len + second->len, ==, 100);
   g_assert_cmpstr (g_ptr_array_index (second, 0), >, g_ptr_array_index (first, first->len - 1));
+}
+
+/* ------------------------------------------------------------------ */
+/* GET /v1/history in pages                                            */
+
+static const char history_config[] =
+  "[monitor]\ncheck-interval=1s\nstale-threshold=1h\ntimeout-threshold=1d\n"
+  "[limits]\nagents-per-uid=4096\n";
+
+/* @n agents hp-NN on D-Bus; agent i changes state 2 × (i % 4) times (a
+ * beat with status "error", then one without), so that its history holds
+ * 1 + 2 × (i % 4) entries. The calls are made round by round, each round's
+ * at once, the main loop running (it reads the daemon's notifications).
+ * A beat is acknowledged before the main loop applies it: GetStatus at
+ * the end applies the ones acknowledged before it. */
+static void
+register_flapping (Fixture *f, guint n)
+{
+  guint pending = 0;
+
+  for (guint round = 0; round <= 6; round++)
+    {
+      for (guint i = 0; i < n; i++)
+        {
+          g_autofree char *id = g_strdup_printf ("hp-%02u", i);
+          GVariant *parameters;
+
+          if (round == 0)
+            parameters = g_variant_new_parsed ("(%s, @a{sv} {})", id);
+          else if (round <= 2 * (i % 4))
+            parameters = round % 2 ? g_variant_new_parsed ("(%s, {'status': <'error'>})", id)
+                                   : g_variant_new_parsed ("(%s, @a{sv} {})", id);
+          else
+            continue;
+          g_dbus_connection_call (f->h->client, HB_NAME, HB_PATH, HB_IFACE, round == 0 ? "Register" : "Beat",
+                                  parameters, NULL, G_DBUS_CALL_FLAGS_NONE, 60000, NULL,
+                                  on_registered_async, &pending);
+          pending++;
+        }
+      while (pending > 0)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  g_variant_unref (hb_call_ok (f->h, NULL, "GetStatus", NULL, "(a{sv})"));
+}
+
+/* "</v1/history?after=X&limit=N>; rel=\"next\"" → "/v1/history?after=X&limit=N" */
+static char *
+history_next_path (const char *link)
+{
+  const char *end;
+
+  g_assert_nonnull (link);
+  g_assert_true (g_str_has_prefix (link, "</v1/history?after="));
+  g_assert_true (g_str_has_suffix (link, ">; rel=\"next\""));
+  end = strchr (link, '>');
+  return g_strndup (link + 1, (gsize) (end - link - 1));
+}
+
+/* One answer of GET /v1/history (through @session, NULL: the fixture's,
+ * which decodes gzip), with Accept-Encoding: @accept unless NULL */
+typedef struct {
+  GBytes     *body;       /* as the session gave it */
+  JsonNode   *root;       /* NULL if the body was not read as JSON */
+  char       *link;
+  char       *encoding;
+  char       *vary;
+} HistoryPage;
+
+static void
+history_page_clear (HistoryPage *p)
+{
+  g_clear_pointer (&p->body, g_bytes_unref);
+  g_clear_pointer (&p->root, json_node_unref);
+  g_clear_pointer (&p->link, g_free);
+  g_clear_pointer (&p->encoding, g_free);
+  g_clear_pointer (&p->vary, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HistoryPage, history_page_clear)
+
+/* The "agents" object of a page of JSON text */
+static JsonObject *
+history_agents (JsonNode *root)
+{
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+  g_assert_cmpuint (json_object_get_size (json_node_get_object (root)), ==, 1);
+  return json_object_get_object_member (json_node_get_object (root), "agents");
+}
+
+static void
+get_history_page (Fixture     *f,
+                  SoupSession *session,
+                  const char  *path,
+                  const char  *accept,
+                  HistoryPage *p)
+{
+  g_autofree char *uri = g_strconcat (f->base, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+  g_autoptr(GError) error = NULL;
+  SoupMessageHeaders *headers;
+  gboolean decoded = session == NULL;
+
+  if (accept)
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "Accept-Encoding", accept);
+  p->body = soup_session_send_and_read (session ? session : f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  headers = soup_message_get_response_headers (msg);
+  p->encoding = g_strdup (soup_message_headers_get_one (headers, "Content-Encoding"));
+  p->vary = g_strdup (soup_message_headers_get_one (headers, "Vary"));
+  p->link = g_strdup (soup_message_headers_get_one (headers, "Link"));
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  g_assert_cmpstr (soup_message_headers_get_content_type (headers, NULL), ==, "application/json");
+  if (decoded || p->encoding == NULL)
+    {
+      record_message (msg, p->body);
+      p->root = json_from_string (g_bytes_get_data (p->body, NULL), &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (p->root);
+    }
+  g_test_message ("GET %s → %zu bytes, Content-Encoding: %s, Link: %s", path, g_bytes_get_size (p->body),
+                  p->encoding ? p->encoding : "(none)", p->link ? p->link : "(none)");
+}
+
+/* What a walk through GET /v1/history saw */
+typedef struct {
+  GPtrArray  *ids;        /* in the order given */
+  GHashTable *histories;  /* id → its history as JSON text */
+  GArray     *sizes;      /* gsize: each page's length */
+  GArray     *counts;     /* guint: the agents of each page */
+} HistoryWalk;
+
+static void
+history_walk_clear (HistoryWalk *w)
+{
+  g_clear_pointer (&w->ids, g_ptr_array_unref);
+  g_clear_pointer (&w->histories, g_hash_table_unref);
+  g_clear_pointer (&w->sizes, g_array_unref);
+  g_clear_pointer (&w->counts, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (HistoryWalk, history_walk_clear)
+
+/* Reads GET @path and every page its Link names after it, to the end:
+ * each id once, in order across the pages; a Link on every page but the
+ * last, which names the same limit as @path. */
+static void
+walk_history (Fixture *f, const char *path, HistoryWalk *w)
+{
+  g_autofree char *next = g_strdup (path);
+  const char *limit = strstr (path, "limit=");
+
+  w->ids = g_ptr_array_new_with_free_func (g_free);
+  w->histories = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  w->sizes = g_array_new (FALSE, FALSE, sizeof (gsize));
+  w->counts = g_array_new (FALSE, FALSE, sizeof (guint));
+  while (next)
+    {
+      g_auto(HistoryPage) p = { 0 };
+      JsonObjectIter iter;
+      const char *id;
+      JsonNode *history;
+      gsize size;
+      guint count = 0;
+
+      get_history_page (f, NULL, next, NULL, &p);
+      size = g_bytes_get_size (p.body);
+      g_array_append_val (w->sizes, size);
+      json_object_iter_init_ordered (&iter, history_agents (p.root));
+      while (json_object_iter_next_ordered (&iter, &id, &history))
+        {
+          g_assert_true (JSON_NODE_HOLDS_ARRAY (history));
+          if (w->ids->len > 0)
+            g_assert_cmpstr (id, >, g_ptr_array_index (w->ids, w->ids->len - 1));
+          g_ptr_array_add (w->ids, g_strdup (id));
+          g_hash_table_insert (w->histories, g_strdup (id), json_to_string (history, FALSE));
+          count++;
+        }
+      g_array_append_val (w->counts, count);
+      g_clear_pointer (&next, g_free);
+      if (p.link)
+        {
+          next = history_next_path (p.link);
+          g_assert_cmpuint (count, >, 0);
+          if (limit)
+            {
+              g_autofree char *same = g_strconcat ("&", limit, NULL);
+
+              g_assert_true (g_str_has_suffix (next, same));
+            }
+        }
+    }
+}
+
+/* Each history of @w is the agent's GET /v1/agents/ID/history */
+static void
+assert_histories_as_each_agent (Fixture *f, HistoryWalk *w)
+{
+  for (guint i = 0; i < w->ids->len; i++)
+    {
+      const char *id = g_ptr_array_index (w->ids, i);
+      g_autofree char *path = g_strdup_printf ("/v1/agents/%s/history", id);
+      g_autofree char *one = NULL;
+      g_auto(Reply) r = { 0 };
+
+      GET (f, path, &r);
+      g_assert_cmpuint (r.status, ==, 200);
+      one = json_to_string (json_object_get_member (object (&r), "history"), FALSE);
+      g_assert_cmpstr (g_hash_table_lookup (w->histories, id), ==, one);
+    }
+}
+
+/* GET /v1/history in pages of at most HB_HTTP_PAGE_BYTES (here 1 KiB) or
+ * ?limit= agents, by id, each agent's whole history exactly once, as GET
+ * /v1/agents/ID/history gives it; bad parameters are a 400. */
+static void
+test_history_pages (Fixture *f, gconstpointer data)
+{
+  const gsize budget = 1024;
+  const guint n = 30;
+  g_auto(HistoryWalk) all = { 0 };
+  g_auto(HistoryWalk) by4 = { 0 };
+  g_auto(Reply) r = { 0 };
+  gsize total = 0;
+
+  g_setenv ("HB_HTTP_PAGE_BYTES", "1024", TRUE);
+  if (!start (f, history_config))
+    return;
+  register_flapping (f, n);
+
+  /* by bytes: every page within the budget, and no smaller than it must
+   * be: a page ends only where the next agent's history would not fit,
+   * so two pages in a row hold more than the budget */
+  walk_history (f, "/v1/history", &all);
+  g_assert_cmpuint (all.ids->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *id = g_strdup_printf ("hp-%02u", i);
+      g_autoptr(JsonNode) history = json_from_string (g_hash_table_lookup (all.histories, id), NULL);
+
+      g_assert_cmpstr (g_ptr_array_index (all.ids, i), ==, id);
+      g_assert_cmpuint (json_array_get_length (json_node_get_array (history)), ==, 1 + 2 * (i % 4));
+    }
+  for (guint i = 0; i < all.sizes->len; i++)
+    {
+      gsize size = g_array_index (all.sizes, gsize, i);
+
+      total += size;
+      g_assert_cmpuint (size, <=, budget);
+      if (i + 1 < all.sizes->len)
+        g_assert_cmpuint (size + g_array_index (all.sizes, gsize, i + 1), >, budget);
+    }
+  g_test_message ("%u agents' histories: %zu bytes in %u pages of at most %zu", n, total, all.sizes->len, budget);
+  g_assert_cmpuint (all.sizes->len, >=, total / budget + 1);
+  assert_histories_as_each_agent (f, &all);
+
+  /* by ?limit=: at most that many agents a page, the same histories */
+  walk_history (f, "/v1/history?limit=4", &by4);
+  g_assert_cmpuint (by4.ids->len, ==, n);
+  for (guint i = 0; i < by4.counts->len; i++)
+    {
+      g_assert_cmpuint (g_array_index (by4.counts, guint, i), <=, 4);
+      g_assert_cmpuint (g_array_index (by4.sizes, gsize, i), <=, budget);
+    }
+  for (guint i = 0; i < n; i++)
+    g_assert_cmpstr (g_hash_table_lookup (by4.histories, g_ptr_array_index (all.ids, i)), ==,
+                     g_hash_table_lookup (all.histories, g_ptr_array_index (all.ids, i)));
+
+  /* an id with reserved characters is percent-encoded in Link; after the
+   * last id: an empty page, no Link */
+  register_dbus (f->h, "a@b:c", NULL);
+  {
+    g_auto(HistoryPage) p = { 0 };
+
+    get_history_page (f, NULL, "/v1/history?limit=1", NULL, &p);
+    g_assert_cmpstr (p.link, ==, "</v1/history?after=a%40b%3Ac&limit=1>; rel=\"next\"");
+    g_assert_true (json_object_has_member (history_agents (p.root), "a@b:c"));
+  }
+  {
+    g_auto(HistoryPage) p = { 0 };
+
+    get_history_page (f, NULL, "/v1/history?after=hp-29", NULL, &p);
+    g_assert_null (p.link);
+    g_assert_cmpuint (json_object_get_size (history_agents (p.root)), ==, 0);
+  }
+
+  /* bad parameters: 400, and nothing changed */
+  {
+    const char *const bad[] = { "limit=0", "limit=1001", "limit=abc", "limit=-1", "limit=", "limit=+5",
+                                "limit=99999999999999999999", "after=", "after=..", "after=a%2Fb", "after=%C3%A9" };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+      {
+        g_autofree char *p = g_strconcat ("/v1/history?", bad[i], NULL);
+
+        GET (f, p, &r);
+        assert_error (&r, 400, strstr (bad[i], "limit") ? "“limit”" : "“after”");
+        reply_clear (&r);
+      }
+  }
+  GET (f, "/health", &r);
+  g_assert_cmpint (json_object_get_int_member (object (&r), "agents"), ==, n + 1);
+}
+
+/* GET /v1/history gzipped when Accept-Encoding allows it: the same JSON,
+ * the same Link, with Vary: Accept-Encoding either way */
+static void
+test_history_gzip (Fixture *f, gconstpointer data)
+{
+  g_autoptr(SoupSession) raw = soup_session_new_with_options ("timeout", 30, NULL);
+  static const char *const paths[] = { "/v1/history", "/v1/history?limit=7", "/v1/history?after=hp-10&limit=3" };
+
+  if (!start (f, history_config))
+    return;
+  /* no decoding on our side: the bytes as they come */
+  soup_session_remove_feature_by_type (raw, SOUP_TYPE_CONTENT_DECODER);
+  register_flapping (f, 30);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (paths); i++)
+    {
+      g_auto(HistoryPage) plain = { 0 };
+      g_auto(HistoryPage) gzipped = { 0 };
+      g_autoptr(GBytes) unzipped = NULL;
+      const guint8 *magic;
+
+      get_history_page (f, raw, paths[i], NULL, &plain);
+      g_assert_null (plain.encoding);
+      g_assert_cmpstr (plain.vary, ==, "Accept-Encoding");
+      get_history_page (f, raw, paths[i], "gzip", &gzipped);
+      g_assert_cmpstr (gzipped.encoding, ==, "gzip");
+      g_assert_cmpstr (gzipped.vary, ==, "Accept-Encoding");
+      g_assert_cmpstr (gzipped.link, ==, plain.link);
+      g_assert_cmpuint (g_bytes_get_size (gzipped.body), >, 2);
+      magic = g_bytes_get_data (gzipped.body, NULL);
+      g_assert_cmpint (magic[0], ==, 0x1f);
+      g_assert_cmpint (magic[1], ==, 0x8b);
+      unzipped = gunzip (gzipped.body);
+      g_assert_true (g_bytes_equal (unzipped, plain.body));
+      g_assert_cmpuint (g_bytes_get_size (gzipped.body) * 3, <, g_bytes_get_size (plain.body));
+    }
+  /* refused: not gzipped */
+  {
+    g_auto(HistoryPage) p = { 0 };
+
+    get_history_page (f, raw, "/v1/history", "gzip;q=0, identity", &p);
+    g_assert_null (p.encoding);
+    g_assert_nonnull (p.root);
+  }
+}
+
+/* 2,000 agents × 128 state changes, their histories written into the
+ * store while the daemon is stopped (128 flaps each on D-Bus would take a
+ * minute), then read back: GetHistory says 128. */
+static void
+seed_big_histories (Fixture *f, guint n)
+{
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(ts)"));
+  g_autoptr(GVariant) history = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) entries = NULL;
+  g_autofree char *db_path = g_build_filename (f->h->state_dir, "agents.db", NULL);
+  guint64 now = (guint64) g_get_real_time ();
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  int status;
+
+  register_many (f, n);
+  hb_harness_signal_daemon (f->h, SIGTERM);
+  status = hb_harness_wait_exit (f->h, f->h->daemon, HB_WAIT_MS);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 0);
+
+  /* error, healthy, error, … healthy (the state they are in), a second apart */
+  for (guint k = 0; k < 128; k++)
+    g_variant_builder_add (&builder, "(ts)", now - (128 - k) * G_USEC_PER_SEC, k % 2 ? "healthy" : "error");
+  history = g_variant_ref_sink (g_variant_builder_end (&builder));
+  g_assert_cmpint (sqlite3_open (db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "UPDATE agents SET history = ?1", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_bind_blob (stmt, 1, g_variant_get_data (history), (int) g_variant_get_size (history),
+                                      SQLITE_TRANSIENT), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_DONE);
+  g_assert_cmpint (sqlite3_changes (db), ==, (int) n);
+  sqlite3_finalize (stmt);
+  g_assert_cmpint (sqlite3_close (db), ==, SQLITE_OK);
+
+  hb_harness_start_daemon (f->h, 0);
+  reply = hb_call_ok (f->h, NULL, "GetHistory", g_variant_new ("(s)", "build-runner-0001"), "(a(ts))");
+  entries = g_variant_get_child_value (reply, 0);
+  g_assert_cmpuint (g_variant_n_children (entries), ==, 128);
+}
+
+static guint64
+daemon_status_kb (Fixture *f, const char *key)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", f->h->daemon->pid);
+  g_autofree char *text = NULL;
+  g_autofree char *field = g_strdup_printf ("\n%s:", key);
+  const char *line;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  line = strstr (text, field);
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (field), NULL, 10);
+}
+
+/* One of several clients reading the whole of GET /v1/history at once
+ * (plain JSON); one of them (@parse) reads each page's JSON */
+typedef struct {
+  Fixture     *f;
+  SoupSession *session;
+  gboolean     parse;
+  SoupMessage *msg;        /* the page under way */
+  char        *path;       /* its path */
+  char        *last;       /* the last id seen */
+  guint        agents;
+  guint        not_full;   /* agents whose history is not 128 entries */
+  guint        pages;
+  gsize        largest;
+  gsize        total;
+  guint        status;     /* other than 200, or 0 */
+  gboolean     done;
+} BigWalk;
+
+static void big_walk_next (BigWalk *w);
+
+static void
+on_big_walk_page (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  BigWalk *w = user_data;
+  g_autoptr(SoupMessage) msg = g_steal_pointer (&w->msg);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = soup_session_send_and_read_finish (SOUP_SESSION (source), result, &error);
+  g_autoptr(JsonNode) root = NULL;
+  const char *link;
+  JsonObjectIter iter;
+  const char *id;
+  JsonNode *history;
+
+  g_assert_no_error (error);
+  record_message (msg, bytes);
+  w->pages++;
+  w->total += g_bytes_get_size (bytes);
+  w->largest = MAX (w->largest, g_bytes_get_size (bytes));
+  if (soup_message_get_status (msg) != 200)
+    {
+      w->status = soup_message_get_status (msg);   /* asserted once every walk ended */
+      w->done = TRUE;
+      return;
+    }
+  if (w->parse)
+    {
+      root = json_from_string (g_bytes_get_data (bytes, NULL), &error);
+      g_assert_no_error (error);
+      json_object_iter_init_ordered (&iter, history_agents (root));
+    }
+  while (root && json_object_iter_next_ordered (&iter, &id, &history))
+    {
+      if (w->last)
+        g_assert_cmpstr (id, >, w->last);
+      g_free (w->last);
+      w->last = g_strdup (id);
+      w->agents++;
+      w->not_full += json_array_get_length (json_node_get_array (history)) != 128;
+    }
+  link = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Link");
+  g_clear_pointer (&w->path, g_free);
+  if (link == NULL)
+    {
+      w->done = TRUE;
+      return;
+    }
+  w->path = history_next_path (link);
+  big_walk_next (w);
+}
+
+static void
+big_walk_next (BigWalk *w)
+{
+  g_autofree char *uri = g_strconcat (w->f->base, w->path, NULL);
+
+  w->msg = soup_message_new ("GET", uri);
+  soup_session_send_and_read_async (w->session, w->msg, G_PRIORITY_DEFAULT, NULL, on_big_walk_page, w);
+}
+
+/* Whether the walks read another page (or all ended) since last asked:
+ * each page is waited for with the harness's bound, not the whole walk */
+#define BIG_WALKS 2
+
+typedef struct {
+  BigWalk *walks;
+  guint    pages;
+  gboolean done;
+} BigProgress;
+
+static gboolean
+big_walks_moved (HbHarness *h, gpointer data)
+{
+  BigProgress *progress = data;
+  guint pages = 0;
+
+  progress->done = TRUE;
+  for (guint i = 0; i < BIG_WALKS; i++)
+    {
+      pages += progress->walks[i].pages;
+      progress->done &= progress->walks[i].done;
+    }
+  if (!progress->done && pages == progress->pages)
+    return FALSE;
+  progress->pages = pages;
+  return TRUE;
+}
+
+/* Issue 25, 5: 2,000 agents × 128 state changes (11.8 MB of JSON) read
+ * whole by clients at once used to be one answer of 11.8 MB each, built
+ * on the main loop in 1.4–2 s (D-Bus waited), held whole until read: the
+ * daemon went from 22 to 214 MB with four. Now: pages of at most
+ * HB_HTTP_HISTORY_PAGE_BYTES (256 KiB), and the daemon's peak RSS (VmHWM)
+ * grows by less than 16 MiB while two clients read every agent's full
+ * history at once (bench/history.sh runs four, in a loop, and measures
+ * how long D-Bus waits meanwhile; a test asserts no time). */
+static void
+test_history_big (Fixture *f, gconstpointer data)
+{
+  const guint n = 2000;
+  const gsize budget = 256 * 1024;
+  g_autoptr(SoupSession) plain = soup_session_new_with_options ("timeout", 60, NULL);
+  BigWalk walks[BIG_WALKS] = { { 0 } };
+  BigProgress progress = { walks, 0, FALSE };
+  guint64 before, after;
+  g_auto(Reply) r = { 0 };
+
+  if (!start (f, history_config))
+    return;
+  /* the JSON as it is, the largest answers (and no time spent on gzip) */
+  soup_session_remove_feature_by_type (plain, SOUP_TYPE_CONTENT_DECODER);
+  seed_big_histories (f, n);
+  GET (f, "/health", &r);
+  g_assert_cmpint (json_object_get_int_member (object (&r), "agents"), ==, n);
+  before = daemon_status_kb (f, "VmHWM");
+
+  for (guint i = 0; i < G_N_ELEMENTS (walks); i++)
+    {
+      walks[i].f = f;
+      walks[i].session = plain;
+      walks[i].parse = i == 0;
+      walks[i].path = g_strdup ("/v1/history");
+      big_walk_next (&walks[i]);
+    }
+  while (!progress.done)
+    hb_harness_wait_until (f->h, big_walks_moved, &progress);
+  after = daemon_status_kb (f, "VmHWM");
+  g_test_message ("%u clients read GET /v1/history whole at %u agents × 128: %zu bytes in %u pages each, "
+                  "the largest %zu; VmHWM %" G_GUINT64_FORMAT " kB → %" G_GUINT64_FORMAT " kB",
+                  BIG_WALKS, n, walks[0].total, walks[0].pages, walks[0].largest, before, after);
+  for (guint i = 0; i < G_N_ELEMENTS (walks); i++)
+    {
+      g_assert_cmpuint (walks[i].largest, <=, budget);
+      g_assert_cmpuint (walks[i].status, ==, 0);
+      g_assert_cmpuint (walks[i].pages, ==, walks[0].pages);
+      g_assert_cmpuint (walks[i].total, ==, walks[0].total);
+      g_assert_cmpuint (walks[i].pages, >, walks[i].total / budget);
+      g_free (walks[i].last);
+    }
+  g_assert_cmpuint (walks[0].agents, ==, n);
+  g_assert_cmpuint (walks[0].not_full, ==, 0);
+  assert_rss_bounded (f, before, after, 16 * 1024);
 }
 
 /* ------------------------------------------------------------------ */
@@ -3225,7 +3791,6 @@ static void
 test_connections_per_user (Fixture *f, gconstpointer data)
 {
   Streams nobody;
-  g_autoptr(GSocketConnection) c = NULL;
   g_autofree char *request = NULL;
 
   if (geteuid () != 0)
@@ -3298,6 +3863,10 @@ main (int argc, char **argv)
   ADD ("connections-bounded/body-deadline", test_body_deadline);
   ADD ("agents-pages", test_agents_pages);
   ADD ("agents-pages/bytes", test_agents_page_bytes);
+  /* issue 25 */
+  ADD ("history/pages", test_history_pages);
+  ADD ("history/gzip", test_history_gzip);
+  ADD ("history/big", test_history_big);
   ADD ("events-per-uid", test_events_per_uid);
   ADD ("bad-requests/json-error-text", test_json_error_text);
   ADD ("host-summary/clean-numbers", test_clean_numbers);
