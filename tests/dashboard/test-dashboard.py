@@ -859,7 +859,17 @@ def main():
                                                page.evaluate_quietly("document.getElementById('summary').textContent")))
         pages = page.evaluate("performance.getEntriesByType('resource').filter(e => e.name.includes('/v1/agents?')).length")
         assert pages >= 2, pages
-        print("ok 12 %d agents, in pages of /v1/agents (%d requests after the first): every row shows" % (want, pages))
+        # and the pages of /v1/history (500 agents each): the last agent's
+        # history is the daemon's, times included (without its page, the
+        # page would start one of its own, at the time it saw the agent)
+        history_pages = page.evaluate(
+            "performance.getEntriesByType('resource').filter(e => e.name.includes('/v1/history?after=')).length")
+        assert history_pages >= 2, history_pages
+        wait_until("page-1019's history as the daemon has it", lambda: json.loads(page.evaluate_quietly(
+            "JSON.stringify((histories.get('page-1019') || []).map(e => [e.s, e.t]))") or "null")
+            == [[state, at] for state, at in history("page-1019")])
+        print("ok 12 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
+              "every row shows, with its history" % (want, pages, history_pages))
 
         readme = os.environ.get("HB_DASHBOARD_README_PNG")
         if readme:
