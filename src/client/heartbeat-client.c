@@ -78,7 +78,11 @@ heartbeat_client_error_quark (void)
  *
  * A connection to heartbeatd (`org.heartbeat.Monitor1`) on the system or
  * session bus. Signals are emitted in the thread-default main context of
- * the thread that created the client.
+ * the thread that created the client. A client made for a #GBusType
+ * (heartbeat_client_new()) has a bus connection of its own, which never
+ * makes the process exit, and connects again from that context when the
+ * bus went away; one made on the caller's connection
+ * (heartbeat_client_new_for_connection()) only reports its closing.
  */
 struct _HeartbeatClient {
   GObject       parent_instance;
