@@ -988,16 +988,24 @@ proc_status_kb (GPid pid, const char *field)
   return g_ascii_strtoull (line + strlen (field), NULL, 10);
 }
 
+/* The fds @pid holds: all, or only pipes (what a program's output takes). */
 static guint
-count_fds (GPid pid)
+count_fds (GPid pid, gboolean pipes)
 {
   g_autofree char *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
   g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  const char *name;
   guint n = 0;
 
   g_assert_nonnull (dir);
-  while (g_dir_read_name (dir))
-    n++;
+  while ((name = g_dir_read_name (dir)))
+    {
+      g_autofree char *fd = g_build_filename (path, name, NULL);
+      g_autofree char *target = g_file_read_link (fd, NULL);
+
+      if (!pipes || (target && g_str_has_prefix (target, "pipe:")))
+        n++;
+    }
   return n;
 }
 
@@ -1146,7 +1154,8 @@ test_exec_forks_leave_nothing (Fixture *f, gconstpointer data)
   cursor = hb_harness_signal_cursor (f->h);
   g_variant_unref (hb_call_ok (f->h, NULL, "Register", g_variant_new_parsed ("('warm-up', @a{sv} {})"), "()"));
   hb_wait_signal (f->h, &cursor, "AgentRegistered", "warm-up", NULL, NULL);
-  baseline = count_fds (f->h->daemon->pid);
+  baseline = count_fds (f->h->daemon->pid, TRUE);
+  g_test_message ("daemon fds before: %u, %u of them pipes", count_fds (f->h->daemon->pid, FALSE), baseline);
 
   register_stale_soon (f->h, "fork");
   tick = g_timeout_add (20, on_poll_tick, NULL);
@@ -1154,8 +1163,9 @@ test_exec_forks_leave_nothing (Fixture *f, gconstpointer data)
   children = read_pids (dir, "child.");
   parents = read_pids (dir, "parent.");
   g_assert_cmpuint (parents->len, ==, 15);
-  WAIT_UNTIL (all_ended (children) && all_ended (parents) && count_fds (f->h->daemon->pid) <= baseline);
-  g_test_message ("daemon fds: %u before, %u after", baseline, count_fds (f->h->daemon->pid));
+  WAIT_UNTIL (all_ended (children) && all_ended (parents) && count_fds (f->h->daemon->pid, TRUE) <= baseline);
+  g_test_message ("daemon fds after: %u, %u of them pipes", count_fds (f->h->daemon->pid, FALSE),
+                  count_fds (f->h->daemon->pid, TRUE));
   /* the hanging ones were killed at their timeout, and said so */
   WAIT_UNTIL (log_count (log, "ran too long") >= 15);
   g_assert_cmpuint (log_count (log, "ran too long"), ==, 15);
@@ -1441,7 +1451,8 @@ test_output_tail (Fixture *f, gconstpointer data)
   none_file = g_build_filename (f->h->tmpdir, "HB_OUTPUT.none", NULL);
   text = g_strdup_printf ("#!/bin/sh\nf='%s/HB_OUTPUT.'$HB_AGENT\n"
                           "if [ \"${HB_OUTPUT+set}\" = set ]; then printf '%%s' \"$HB_OUTPUT\"; else printf unset; fi"
-                          " > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\n", f->h->tmpdir);
+                          " > \"$f.tmp\" && mv \"$f.tmp\" \"$f\"\n"
+                          "echo \"no space left for $HB_AGENT\" >&2\nexit 3\n", f->h->tmpdir);
   script = write_script (f, "output.sh", text);
   config = g_strdup_printf ("\n[alert:hook]\nevents=stale\nwebhook=http://127.0.0.1:%u/hook\nretry-interval=200ms\n"
                             "\n[alert:run]\nevents=stale\nexec=%s\n", port, script);
@@ -1484,6 +1495,11 @@ test_output_tail (Fixture *f, gconstpointer data)
   g_free (got);
   got = read_text (none_file);
   g_assert_cmpstr (got, ==, "unset");
+  /* a failing program's warning says why, with its last line */
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (log_contains (log, "[alert:run] the program exited with status 3: no space left for out") &&
+              log_contains (log, "[alert:run] the program exited with status 3: no space left for none"));
+  g_source_remove (tick);
   g_ptr_array_unref (r.bodies);
   g_array_unref (r.times);
 }
