@@ -131,6 +131,11 @@ struct _HbHttp {
   gsize             page_bytes;
   gint64            cap_warned_at;     /* monotonic µs: the last warning of a cap */
 
+  /* GET /v1/history: pages waiting to be built, one per main loop
+   * iteration, below the priority of D-Bus calls (handle_history()) */
+  GQueue            history_pages;     /* HistoryPage */
+  guint             history_source;
+
   /* GET /v1/host */
   char             *state_directory; /* NULL: found from the open state database */
   GList            *host_waiters;    /* HostWaiter: paused until the CPU sample */
@@ -1209,51 +1214,48 @@ handle_agents (HbHttp            *self,
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
 }
 
-static gboolean accepts_gzip (SoupServerMessage *msg);
-static GBytes  *gzip_bytes   (const char *data,
-                              gsize       length);
+static gboolean accepts_gzip   (SoupServerMessage *msg);
+static GBytes  *gzip_bytes     (const char        *data,
+                                gsize              length);
+static void     account_answer (HbHttp            *self,
+                                SoupServerMessage *msg);
 
-/* GET /v1/history[?limit=N][&after=ID]: the histories of a page of the
- * agents, {"agents": {ID: [{"at-usec", "state"}, ...], ...}}, paged as GET
- * /v1/agents (the same ids in the same order, the same ?limit= and
- * ?after=, Link rel="next" while more follow), but by a smaller budget:
- * an agent whose history would take the page past
- * MIN (HB_HTTP_HISTORY_PAGE_BYTES, HB_HTTP_PAGE_BYTES) of JSON starts the
- * next page, unless it is the first (a page always moves on). Gzipped
- * when the client accepts it. A client that ignores Link gets the first
- * page, valid JSON of the same shape as before pages.
- *
- * Pages rather than one answer streamed in chunks: the whole answer at
- * 2,000 agents × 128 state changes is 11.8 MB, and was built on the main
- * loop in 1.4–2 s (D-Bus and every other request waited) and held whole
- * in memory per request. A page is built in a few ms (GString, not a
- * JsonBuilder tree: see append_history()), held until its client has read
- * it within the response budget like any large answer (account_answer()),
- * and needs nothing kept between requests; a stream would have to keep a
- * snapshot of the agents and a cursor per client, and be bounded on its
- * own against clients that stop reading. */
+/* A page of GET /v1/history to build, its request paused meanwhile */
+typedef struct {
+  HbHttp            *http;
+  SoupServerMessage *msg;
+  char              *after;    /* or NULL */
+  guint64            limit;
+  gulong             finished_id;
+} HistoryPage;
+
 static void
-handle_history (HbHttp            *self,
-                SoupServerMessage *msg,
-                gboolean           privileged)
+history_page_free (HistoryPage *page)
 {
-  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
-  g_autoptr(GHashTable) params = query ? soup_form_decode (query) : NULL;
+  g_signal_handler_disconnect (page->msg, page->finished_id);
+  g_object_unref (page->msg);
+  g_free (page->after);
+  g_free (page);
+}
+
+/* The page of the histories of at most @limit agents after @after (NULL:
+ * from the first), as the answer to @msg: see handle_history(). */
+static void
+respond_history_page (HbHttp            *self,
+                      SoupServerMessage *msg,
+                      const char        *after,
+                      guint64            limit)
+{
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   gsize budget = MIN (self->page_bytes, HB_HTTP_HISTORY_PAGE_BYTES);
   g_autoptr(GPtrArray) agents = NULL;
   g_autoptr(GBytes) compressed = NULL;
-  const char *after;
   const char *last = NULL;
   GString *out;
-  guint64 limit;
   guint i, n = 0;
   gsize length;
 
-  if (!read_page_query (msg, params, &limit, &after))
-    return;
   agents = agents_after (self, after, &i);
-
   out = g_string_sized_new (MIN (budget, HB_HTTP_SMALL_RESPONSE));
   g_string_append (out, "{\"agents\":{");
   for (; i < agents->len && n < limit; i++, n++)
@@ -1290,6 +1292,89 @@ handle_history (HbHttp            *self,
     }
   length = out->len;
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
+}
+
+/* Builds the first waiting page, answers its request; again at the next
+ * iteration while pages wait. */
+static gboolean
+build_history_page (gpointer user_data)
+{
+  HbHttp *self = user_data;
+  HistoryPage *page = g_queue_pop_head (&self->history_pages);
+  g_autoptr(SoupServerMessage) msg = g_object_ref (page->msg);
+
+  respond_history_page (self, msg, page->after, page->limit);
+  history_page_free (page);
+  account_answer (self, msg);   /* a 503 if the answers waiting took the budget */
+  soup_server_message_unpause (msg);
+  if (!g_queue_is_empty (&self->history_pages))
+    return G_SOURCE_CONTINUE;
+  self->history_source = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* The client went away before its page was built */
+static void
+on_history_page_finished (SoupServerMessage *msg,
+                          HistoryPage       *page)
+{
+  HbHttp *self = page->http;
+
+  g_queue_remove (&self->history_pages, page);
+  history_page_free (page);
+  if (g_queue_is_empty (&self->history_pages))
+    g_clear_handle_id (&self->history_source, g_source_remove);
+}
+
+/* GET /v1/history[?limit=N][&after=ID]: the histories of a page of the
+ * agents, {"agents": {ID: [{"at-usec", "state"}, ...], ...}}, paged as GET
+ * /v1/agents (the same ids in the same order, the same ?limit= and
+ * ?after=, Link rel="next" while more follow), but by a smaller budget:
+ * an agent whose history would take the page past
+ * MIN (HB_HTTP_HISTORY_PAGE_BYTES, HB_HTTP_PAGE_BYTES) of JSON starts the
+ * next page, unless it is the first (a page always moves on). Gzipped
+ * when the client accepts it. A client that ignores Link gets the first
+ * page, valid JSON of the same shape as before pages.
+ *
+ * Pages rather than one answer streamed in chunks: the whole answer at
+ * 2,000 agents × 128 state changes is 11.8 MB, and was built on the main
+ * loop in 1.4–2 s (D-Bus and every other request waited) and held whole
+ * in memory per request. A full page is built in about 5 ms (GString, not
+ * a JsonBuilder tree: see append_history()), held until its client has
+ * read it within the response budget like any large answer
+ * (account_answer()), and needs nothing kept between requests; a stream
+ * would have to keep a snapshot of the agents and a cursor per client,
+ * and be bounded on its own against clients that stop reading.
+ *
+ * The page is built later, from an idle source of G_PRIORITY_DEFAULT_IDLE,
+ * one page per main loop iteration: D-Bus calls and other requests
+ * (G_PRIORITY_DEFAULT) that arrive meanwhile go first, so that clients
+ * reading histories in a loop delay them by one page at most, not by one
+ * page per client. */
+static void
+handle_history (HbHttp            *self,
+                SoupServerMessage *msg,
+                gboolean           privileged)
+{
+  const char *query = g_uri_get_query (soup_server_message_get_uri (msg));
+  g_autoptr(GHashTable) params = query ? soup_form_decode (query) : NULL;
+  HistoryPage *page;
+  const char *after;
+  guint64 limit;
+
+  if (!read_page_query (msg, params, &limit, &after))
+    return;
+
+  page = g_new0 (HistoryPage, 1);
+  page->http = self;
+  page->msg = g_object_ref (msg);
+  page->after = g_strdup (after);
+  page->limit = limit;
+  page->finished_id = g_signal_connect (msg, "finished", G_CALLBACK (on_history_page_finished), page);
+  soup_server_message_pause (msg);
+  g_queue_push_tail (&self->history_pages, page);
+  if (self->history_source == 0)
+    self->history_source = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, build_history_page, self, NULL);
 }
 
 /* GET /v1/agents/{id}/history: {"id", "history"} */
@@ -3418,6 +3503,8 @@ hb_http_dispose (GObject *object)
   g_clear_handle_id (&self->retry_id, g_source_remove);
   g_clear_handle_id (&self->host_sample_id, g_source_remove);
   g_list_free_full (g_steal_pointer (&self->host_waiters), (GDestroyNotify) host_waiter_free);
+  g_clear_handle_id (&self->history_source, g_source_remove);
+  g_queue_clear_full (&self->history_pages, (GDestroyNotify) history_page_free);
   while (self->clients)
     {
       EventClient *client = self->clients->data;

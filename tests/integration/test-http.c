@@ -3620,6 +3620,27 @@ test_history_big (Fixture *f, gconstpointer data)
   g_assert_cmpuint (walks[0].agents, ==, n);
   g_assert_cmpuint (walks[0].not_full, ==, 0);
   assert_rss_bounded (f, before, after, 16 * 1024);
+
+  /* clients that go before their page is built or sent: the others are
+   * answered as before */
+  {
+    g_autofree char *request = g_strdup_printf ("GET /v1/history HTTP/1.1\r\nHost: localhost:%u\r\n\r\n",
+                                                f->h->http_port);
+
+    for (guint i = 0; i < 16; i++)
+      {
+        g_autoptr(GSocketConnection) c = raw_connect (f, NULL);
+
+        raw_write (c, request);
+      }
+  }
+  reply_clear (&r);
+  GET (f, "/v1/history?limit=3", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpuint (json_object_get_size (history_agents (r.json)), ==, 3);
+  reply_clear (&r);
+  GET (f, "/health", &r);
+  g_assert_cmpuint (r.status, ==, 200);
 }
 
 /* ------------------------------------------------------------------ */
