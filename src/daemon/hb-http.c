@@ -1350,7 +1350,8 @@ on_history_page_finished (SoupServerMessage *msg,
  * one page per main loop iteration: D-Bus calls and other requests
  * (G_PRIORITY_DEFAULT) that arrive meanwhile go first, so that clients
  * reading histories in a loop delay them by one page at most, not by one
- * page per client. */
+ * page per client. The queue holds at most one request per connection
+ * (HB_HTTP_MAX_CONNECTIONS in all). */
 static void
 handle_history (HbHttp            *self,
                 SoupServerMessage *msg,
