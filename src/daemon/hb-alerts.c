@@ -124,22 +124,6 @@ typedef struct {
 /* ------------------------------------------------------------------ */
 /* Small things                                                        */
 
-/* The last @max bytes at most of @text (@length bytes), starting at a
- * character: the rest of a sequence cut in two is left out too. */
-static const char *
-utf8_tail (const char *text,
-           gsize       length,
-           gsize       max,
-           gsize      *out_length)
-{
-  gsize start = length > max ? length - max : 0;
-
-  for (guint i = 0; i < 3 && start > 0 && start < length && ((guchar) text[start] & 0xC0) == 0x80; i++)
-    start++;
-  *out_length = length - start;
-  return text + start;
-}
-
 static gboolean
 on_drop_summary (gpointer user_data)
 {
@@ -1003,8 +987,7 @@ typedef struct {
   guint       kill_id;
   gint64      timeout_usec;
   gboolean    timed_out;
-  GByteArray *tail;         /* the last HB_ALERTS_OUTPUT_TAIL bytes read */
-  guint64     dropped;      /* the bytes read before them */
+  HbTail     *tail;         /* the last HB_ALERTS_OUTPUT_TAIL bytes read */
 } Run;
 
 static void
@@ -1015,7 +998,7 @@ run_free (Run *run)
   g_clear_handle_id (&run->watch_id, g_source_remove);
   if (run->fd >= 0)
     g_close (run->fd, NULL);
-  g_byte_array_unref (run->tail);
+  hb_tail_free (run->tail);
   run->self->pending--;
   g_object_unref (run->self);
   g_free (run->name);
@@ -1055,14 +1038,7 @@ run_read_chunk (Run *run)
     return errno == EAGAIN ? RUN_NOTHING_NOW : RUN_END;
   if (n == 0)
     return RUN_END;
-  g_byte_array_append (run->tail, buffer, (guint) n);
-  if (run->tail->len > HB_ALERTS_OUTPUT_TAIL)
-    {
-      guint extra = run->tail->len - HB_ALERTS_OUTPUT_TAIL;
-
-      g_byte_array_remove_range (run->tail, 0, extra);
-      run->dropped += extra;
-    }
+  hb_tail_append (run->tail, buffer, (gsize) n);
   return RUN_READ;
 }
 
@@ -1099,29 +1075,21 @@ run_log (Run *run, int wait_status)
   g_autofree char *last = NULL;
   g_autofree char *why = NULL;
 
-  if (run->tail->len > 0)
+  output = g_strchomp (hb_tail_get_text (run->tail));
+  if (*output)
     {
-      gsize length;
-      const char *text = utf8_tail ((const char *) run->tail->data, run->tail->len, HB_ALERTS_OUTPUT_TAIL, &length);
-      guint64 before = run->dropped + (run->tail->len - length);
+      g_autofree char *message = NULL;
+      const char *nl = strrchr (output, '\n');
+      guint64 before = hb_tail_get_dropped (run->tail);
 
-      output = g_strchomp (g_utf8_make_valid (text, (gssize) length));
-      if (*output)
-        {
-          g_autofree char *message = NULL;
-          const char *nl = strrchr (output, '\n');
-          const char *line = nl ? nl + 1 : output;
-          const char *cut = utf8_tail (line, strlen (line), RUN_LAST_LINE_MAX, &length);
-
-          if (before > 0)
-            message = g_strdup_printf ("[alert:%s] (%" G_GUINT64_FORMAT " bytes of output before this) %s",
-                                       run->name, before, output);
-          else
-            message = g_strdup_printf ("[alert:%s] %s", run->name, output);
-          g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "%s", message,
-                            "AGENT_ID", run->agent, NULL);
-          last = g_strstrip (g_strndup (cut, length));
-        }
+      if (before > 0)
+        message = g_strdup_printf ("[alert:%s] (%" G_GUINT64_FORMAT " bytes of output before this) %s",
+                                   run->name, before, output);
+      else
+        message = g_strdup_printf ("[alert:%s] %s", run->name, output);
+      g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE, "MESSAGE", "%s", message,
+                        "AGENT_ID", run->agent, NULL);
+      last = g_strstrip (hb_utf8_tail (nl ? nl + 1 : output, RUN_LAST_LINE_MAX));
     }
 
   if (run->timed_out)
@@ -1215,7 +1183,7 @@ run_exec (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
   run->pid = pid;
   run->fd = fds[0];
   run->timeout_usec = alert->timeout_usec;
-  run->tail = g_byte_array_sized_new (HB_ALERTS_OUTPUT_TAIL + RUN_CHUNK);
+  run->tail = hb_tail_new (HB_ALERTS_OUTPUT_TAIL);
   self->pending++;
   run->read_id = g_unix_fd_add_full (G_PRIORITY_LOW, run->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_run_output, run, NULL);
   run->watch_id = g_child_watch_add (pid, on_run_exited, run);
@@ -1354,14 +1322,12 @@ static char *
 agent_output (HeartbeatAgent *agent)
 {
   GVariant *metadata = heartbeat_agent_get_metadata (agent);
-  const char *text, *tail;
-  gsize length;
+  const char *text;
 
   if (metadata == NULL || !g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT) ||
       !g_variant_lookup (metadata, "output", "&s", &text))
     return NULL;
-  tail = utf8_tail (text, strlen (text), HB_ALERTS_OUTPUT_TAIL, &length);
-  return g_utf8_make_valid (tail, (gssize) length);
+  return hb_utf8_tail (text, HB_ALERTS_OUTPUT_TAIL);
 }
 
 static void

@@ -9,6 +9,7 @@
 #include <gio/gio.h>
 
 #include "hb-config.h"
+#include "hb-tail.h"
 #include "hb-units.h"
 
 G_BEGIN_DECLS
@@ -21,8 +22,9 @@ G_BEGIN_DECLS
 #define HB_ALERTS_DROP_SUMMARY_USEC (10 * G_USEC_PER_SEC)
 
 /* The most of an exec= program's output kept (its last bytes), and of an
- * agent's "output" metadata passed on (webhook "output", $HB_OUTPUT). */
-#define HB_ALERTS_OUTPUT_TAIL 4096
+ * agent's "output" metadata passed on (webhook "output", $HB_OUTPUT):
+ * HB_TAIL_BYTES, as much as `hbctl run` keeps. */
+#define HB_ALERTS_OUTPUT_TAIL HB_TAIL_BYTES
 
 /* The most of a webhook's or Alertmanager's reply read (its first bytes,
  * for the log when the delivery failed). */
