@@ -1540,6 +1540,23 @@ follow (HeartbeatClient *self)
     connection_lost (self);
 }
 
+/* Stops following the proxy's connection: follow() undone (the proxy's
+ * "g-signal" handler goes with the proxy). */
+static void
+unfollow (HeartbeatClient *self)
+{
+  if (self->closed_id != 0 && self->proxy != NULL)
+    {
+      g_signal_handler_disconnect (g_dbus_proxy_get_connection (self->proxy), self->closed_id);
+      self->closed_id = 0;
+    }
+  if (self->watch_id != 0)
+    {
+      g_bus_unwatch_name (self->watch_id);
+      self->watch_id = 0;
+    }
+}
+
 /* The daemon answered the ping: follow its signals and its name. */
 static void
 client_start (HeartbeatClient *self)
@@ -1611,7 +1628,6 @@ on_reconnect_proxy (GObject      *source,
   g_autoptr(GError) error = NULL;
   GDBusProxy *proxy = g_dbus_proxy_new_finish (result, &error);
   HeartbeatClient *self;
-  GDBusConnection *old;
 
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;   /* disposed: self is gone */
@@ -1625,12 +1641,7 @@ on_reconnect_proxy (GObject      *source,
     }
 
   /* the new connection replaces the dead one */
-  old = g_dbus_proxy_get_connection (self->proxy);
-  if (self->closed_id != 0)
-    {
-      g_signal_handler_disconnect (old, self->closed_id);
-      self->closed_id = 0;
-    }
+  unfollow (self);
   g_clear_object (&self->proxy);
   self->proxy = proxy;
   g_debug ("connected to the bus again as %s",
@@ -1712,16 +1723,7 @@ static void
 connection_lost (HeartbeatClient *self)
 {
   g_object_ref (self);   /* through the handlers below */
-  if (self->closed_id != 0)
-    {
-      g_signal_handler_disconnect (g_dbus_proxy_get_connection (self->proxy), self->closed_id);
-      self->closed_id = 0;
-    }
-  if (self->watch_id != 0)
-    {
-      g_bus_unwatch_name (self->watch_id);
-      self->watch_id = 0;
-    }
+  unfollow (self);
   g_clear_pointer (&self->daemon_owner, g_free);
   if (self->address != NULL)
     schedule_reconnect (self);
@@ -2166,16 +2168,7 @@ heartbeat_client_dispose (GObject *object)
       g_source_destroy (self->reconnect_timer);
       g_clear_pointer (&self->reconnect_timer, g_source_unref);
     }
-  if (self->closed_id != 0)
-    {
-      g_signal_handler_disconnect (g_dbus_proxy_get_connection (self->proxy), self->closed_id);
-      self->closed_id = 0;
-    }
-  if (self->watch_id != 0)
-    {
-      g_bus_unwatch_name (self->watch_id);
-      self->watch_id = 0;
-    }
+  unfollow (self);
   g_clear_object (&self->proxy);
   g_clear_pointer (&self->daemon_owner, g_free);
   G_OBJECT_CLASS (heartbeat_client_parent_class)->dispose (object);
