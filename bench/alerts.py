@@ -16,10 +16,7 @@ import sys
 import threading
 import time
 
-import gi
-
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
+from probe import IFACE, NAME, PATH, Gio, GLib, Probe, connect, figures, status_kib
 
 ADDRESS, PORT, PID, DIR = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 received = {"ok": 0, "moved": 0, "elsewhere": [], "endless-bytes": 0, "endless-requests": 0}
@@ -78,75 +75,27 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
 
 
-def status_kib(key):
-    with open(f"/proc/{PID}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def fds():
     return len(os.listdir(f"/proc/{PID}/fd"))
 
 
-def connect():
-    return Gio.DBusConnection.new_for_address_sync(
-        ADDRESS,
-        Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
-        None, None)
-
-
 def register(bus, ident):
-    bus.call_sync("org.heartbeat.Monitor1", "/org/heartbeat/Monitor1", "org.heartbeat.Monitor1", "Register",
+    bus.call_sync(NAME, PATH, IFACE, "Register",
                   GLib.Variant("(sa{sv})", (ident, {"stale-after-usec": GLib.Variant("t", 200000)})),
                   None, Gio.DBusCallFlags.NONE, 10000, None)
 
 
-class Probe:
-    def __init__(self):
-        self.latencies, self.failures, self.peak_rss = [], 0, 0
-        self.stop = threading.Event()
-
-    def run(self):
-        bus = connect()
-        while not self.stop.is_set():
-            t = time.monotonic()
-            try:
-                bus.call_sync("org.heartbeat.Monitor1", "/org/heartbeat/Monitor1", "org.heartbeat.Monitor1",
-                              "GetStatus", None, None, Gio.DBusCallFlags.NONE, 20000, None)
-                self.latencies.append(time.monotonic() - t)
-            except GLib.Error:
-                self.failures += 1
-            try:
-                self.peak_rss = max(self.peak_rss, status_kib("VmRSS"))
-            except OSError:
-                pass
-            time.sleep(0.02)
-
-
-def figures(values):
-    if not values:
-        return "no answers"
-    v = sorted(values)
-    return "p50 %6.1f ms  p99 %6.1f ms  max %7.1f ms  (n=%d)" % (
-        v[len(v) // 2] * 1e3, v[min(len(v) - 1, len(v) * 99 // 100)] * 1e3, v[-1] * 1e3, len(v))
-
-
 def scenario(name, prefix, count, seconds, report):
-    bus = connect()
-    fds_before, rss_before = fds(), status_kib("VmRSS")
-    probe = Probe()
-    thread = threading.Thread(target=probe.run)
-    thread.start()
+    bus = connect(ADDRESS)
+    fds_before, rss_before = fds(), status_kib(PID)
+    probe = Probe(ADDRESS, PID, interval=0.02).start()
     t0 = time.monotonic()
     for i in range(count):
         register(bus, f"{prefix}-{i:03d}")
     time.sleep(seconds)
-    probe.stop.set()
-    thread.join()
+    probe.finish()
     print(f"{name}: {count} agent(s) stale after 200 ms, watched {time.monotonic() - t0:.1f} s")
-    print(f"  GetStatus {figures(probe.latencies)}; failures {probe.failures}")
+    print(f"  GetStatus {figures(probe.dbus)}; failures {probe.failures}")
     print(f"  RSS {rss_before / 1024:.1f} -> peak {probe.peak_rss / 1024:.1f} MiB; fds {fds_before} -> {fds()}")
     report()
     sys.stdout.flush()
@@ -166,16 +115,16 @@ def alive_children():
 def main():
     server = Server(("127.0.0.1", PORT), Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    print(f"heartbeatd pid {PID}, RSS {status_kib('VmRSS') / 1024:.1f} MiB, {fds()} fds")
+    print(f"heartbeatd pid {PID}, RSS {status_kib(PID) / 1024:.1f} MiB, {fds()} fds")
     scenario("forking exec= (sleep 900 & exit 0), timeout 2s, and a webhook beside", "fork", 30, 6,
              lambda: print("  background children started %d, still running %d; webhooks arrived %d of 30"
                            % (*alive_children(), received["ok"])))
     scenario("spewing exec= (exec yes), timeout 2s", "spew", 1, 5,
-             lambda: print(f"  VmHWM {status_kib('VmHWM') / 1024:.1f} MiB"))
+             lambda: print(f"  VmHWM {status_kib(PID, 'VmHWM') / 1024:.1f} MiB"))
     scenario("webhook whose 200 reply never ends, timeout 10s", "endless", 1, 14,
              lambda: print("  receiver wrote %.1f MiB in %d request(s); VmHWM %.1f MiB"
                            % (received["endless-bytes"] / 2**20, received["endless-requests"],
-                              status_kib("VmHWM") / 1024)))
+                              status_kib(PID, "VmHWM") / 1024)))
     scenario("webhook answered 302 to another path", "moved", 1, 3,
              lambda: print(f"  POSTs to /moved {received['moved']}; requests to /elsewhere "
                            f"{received['elsewhere'] or 'none'}"))

@@ -27,10 +27,8 @@ import http.client
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import threading
 import time
 
 LINK = re.compile(r'<(/v1/history\?[^>]*)>;\s*rel="next"')
@@ -75,45 +73,26 @@ if len(sys.argv) == 5 and sys.argv[1] == "walk":
     walk(int(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "gzip")
     sys.exit(0)
 
-import gi  # noqa: E402
-
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
+from probe import IFACE, NAME, PATH, Gio, GLib, Probe, connect as bus_connect, figures, http  # noqa: E402
+from probe import status_kib as pid_status_kib  # noqa: E402
 
 ADDRESS, PORT, PID = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 AGENTS = int(os.environ.get("HB_HISTORY_AGENTS", "2000"))
 ENTRIES = int(os.environ.get("HB_HISTORY_ENTRIES", "128"))
 SECONDS = float(os.environ.get("HB_HISTORY_SECONDS", "20"))
 WALKERS = int(os.environ.get("HB_HISTORY_WALKERS", "4"))
-NAME, PATH, IFACE = "org.heartbeat.Monitor1", "/org/heartbeat/Monitor1", "org.heartbeat.Monitor1"
 
 
 def status_kib(key):
-    with open(f"/proc/{PID}/status") as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    return 0
+    return pid_status_kib(PID, key)
 
 
 def connect():
-    return Gio.DBusConnection.new_for_address_sync(
-        ADDRESS,
-        Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
-        None, None)
+    return bus_connect(ADDRESS)
 
 
 def http_status(path, timeout=30.0):
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
-    s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
-    reply = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        reply += chunk
-    s.close()
-    return int(reply.split(b" ", 2)[1]) if reply else 0
+    return http(PORT, "GET", path, timeout=timeout)
 
 
 def fill(bus):
@@ -160,57 +139,15 @@ def fill(bus):
     sys.stdout.flush()
 
 
-class Probe:
-    def __init__(self):
-        self.dbus, self.health, self.failures = [], [], 0
-        self.peak_rss = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        bus = connect()
-        while not self.stop.is_set():
-            t = time.monotonic()
-            try:
-                bus.call_sync(NAME, PATH, IFACE, "GetStatus", None, None, Gio.DBusCallFlags.NONE, 30000, None)
-                self.dbus.append(time.monotonic() - t)
-            except GLib.Error:
-                self.failures += 1
-            t = time.monotonic()
-            try:
-                if http_status("/health") in (200, 503):
-                    self.health.append(time.monotonic() - t)
-                else:
-                    self.failures += 1
-            except OSError:
-                self.failures += 1
-            try:
-                self.peak_rss = max(self.peak_rss, status_kib("VmRSS"))
-            except OSError:
-                pass
-            time.sleep(0.02)
-
-
-def figures(values, unit=1e3, suffix="ms"):
-    if not values:
-        return "none"
-    v = sorted(values)
-    return "p50 %7.1f %s  p99 %7.1f %s  max %7.1f %s  (n=%d)" % (
-        v[len(v) // 2] * unit, suffix, v[min(len(v) - 1, len(v) * 99 // 100)] * unit, suffix,
-        v[-1] * unit, suffix, len(v))
-
-
 def phase(name, walkers, gzip=False):
-    probe = Probe()
-    thread = threading.Thread(target=probe.run)
-    thread.start()
+    probe = Probe(ADDRESS, PID, port=PORT, interval=0.02).start()
     children = [subprocess.Popen([sys.executable, __file__, "walk", str(PORT), str(SECONDS),
                                   "gzip" if gzip else "plain"], stdout=subprocess.PIPE)
                 for _ in range(walkers)]
     if not children:
         time.sleep(SECONDS)
     results = [json.loads(c.communicate()[0] or b"{}") for c in children]
-    probe.stop.set()
-    thread.join()
+    probe.finish()
     print(f"{name}:")
     print(f"  GetStatus    {figures(probe.dbus)}")
     print(f"  GET /health  {figures(probe.health)}")

@@ -29,28 +29,22 @@ import sys
 import threading
 import time
 
-import gi
-
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib  # noqa: E402
+from probe import Gio, GLib, Probe, connect as bus_connect, figures, http as http_to, status_kib
 
 ADDRESS, PORT, PID = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 SECONDS = float(os.environ.get("HB_ATTACK_SECONDS", "20"))
 
 
 def rss_kib():
-    with open(f"/proc/{PID}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+    return status_kib(PID)
 
 
 def connect():
-    return Gio.DBusConnection.new_for_address_sync(
-        ADDRESS,
-        Gio.DBusConnectionFlags.AUTHENTICATION_CLIENT | Gio.DBusConnectionFlags.MESSAGE_BUS_CONNECTION,
-        None, None)
+    return bus_connect(ADDRESS)
+
+
+def http(method, path, body=None, timeout=10.0):
+    return http_to(PORT, method, path, body, timeout)
 
 
 def owner(bus):
@@ -60,79 +54,16 @@ def owner(bus):
     return reply.unpack()[0]
 
 
-def http(method, path, body=None, timeout=10.0):
-    s = socket.create_connection(("127.0.0.1", PORT), timeout=timeout)
-    data = body.encode() if body else b""
-    head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-    if body is not None:
-        head += f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
-    s.sendall(head.encode() + b"\r\n" + data)
-    reply = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        reply += chunk
-    s.close()
-    return int(reply.split(b" ", 2)[1]) if reply else 0
-
-
-class Probe:
-    def __init__(self):
-        self.dbus, self.health, self.failures = [], [], 0
-        self.peak_rss = 0
-        self.stop = threading.Event()
-
-    def run(self):
-        bus = connect()
-        while not self.stop.is_set():
-            t = time.monotonic()
-            try:
-                bus.call_sync("org.heartbeat.Monitor1", "/org/heartbeat/Monitor1", "org.heartbeat.Monitor1",
-                              "GetStatus", None, None, Gio.DBusCallFlags.NONE, 10000, None)
-                self.dbus.append(time.monotonic() - t)
-            except GLib.Error:
-                self.failures += 1
-                try:
-                    bus = connect()
-                except GLib.Error:
-                    pass
-            t = time.monotonic()
-            try:
-                if http("GET", "/health") in (200, 503):
-                    self.health.append(time.monotonic() - t)
-                else:
-                    self.failures += 1
-            except OSError:
-                self.failures += 1
-            try:
-                self.peak_rss = max(self.peak_rss, rss_kib())
-            except OSError:
-                pass
-            time.sleep(0.05)
-
-
-def figures(values):
-    if not values:
-        return "no answers"
-    v = sorted(values)
-    return "p50 %6.1f ms  p99 %6.1f ms  max %6.1f ms  (n=%d)" % (
-        v[len(v) // 2] * 1e3, v[min(len(v) - 1, len(v) * 99 // 100)] * 1e3, v[-1] * 1e3, len(v))
-
-
 def attack(name, start, stop):
     bus = connect()
     before = owner(bus)
-    probe = Probe()
-    thread = threading.Thread(target=probe.run)
-    thread.start()
+    probe = Probe(ADDRESS, PID, port=PORT, timeout_ms=10000).start()
     state = start()
     deadline = time.monotonic() + SECONDS
     while time.monotonic() < deadline:
         time.sleep(0.2)
     stop(state)
-    probe.stop.set()
-    thread.join()
+    probe.finish()
     try:
         after = owner(bus)
     except GLib.Error as e:
