@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tools/valgrind.sh: a representative integration run (every D-Bus method
 # and error, restart with state, hbctl, every bad HTTP request, the hostile
-# D-Bus messages and a reconnection to the bus) with the
+# D-Bus messages, a reconnection to the bus, alert programs and receivers
+# that misbehave, a notify socket nobody reads, paged histories) with the
 # daemon under valgrind memcheck. Passes when no daemon run reports an
 # error or a definite leak. Slow (minutes); not part of tools/test.sh.
 set -euo pipefail
@@ -27,6 +28,8 @@ tests=(
   lifecycle/reconnects-when-the-bus-drops-it lifecycle/state-directory-locked
   limits/list-agents-larger-than-the-bus http/agents-pages
   faults/undecodable-flood faults/reown-after-lost-connection
+  alerts/exec-forks-leave-nothing alerts/webhook-redirect-not-followed alerts/output-tail
+  notify/never-blocks http/history/pages http/history/gzip
 )
 status=0
 meson test -C build --no-rebuild --timeout-multiplier 5 "${tests[@]}" || status=1
