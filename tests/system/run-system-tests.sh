@@ -722,6 +722,11 @@ events=stale,recovered
 agents=sys-alert
 exec=$HELPERS/hb-test-alert-exec.sh
 
+[alert:hb-exec-error]
+events=error
+agents=sys-job-out
+exec=$HELPERS/hb-test-alert-exec.sh
+
 [alert:hb-webhook]
 events=stale,recovered
 agents=sys-alert
@@ -814,6 +819,29 @@ else
     "GET /api/v2/alerts after stale: \"$am_stale\" (want \"active HeartbeatAgentStale warning $HOSTNAME_CT\"), after the beat: \"$am_gone\" (want \"none\")" \
     "$(in_ct journalctl -b -q --no-pager -u hb-test-alertmanager -n 5 2>&1)" "$(alert_journal)"
 fi
+
+# A job run by hbctl run that fails: the last of its output reaches the
+# alert (HB_OUTPUT), and what the alert's program left in the background
+# ends with it, under the unit's sandbox
+out=$(in_ct hbctl run --name sys-job-out --interval 1s -- sh -c 'seq 1 3000; echo "disk full on /srv" >&2; exit 3' 2>&1)
+run_rc=$?
+error_alerted () { [ -s "$EXEC_ENV.error.child" ] && grep -qx "HB_EVENT=error" "$EXEC_ENV.error.env" 2>/dev/null; }
+poll 15 error_alerted
+child=$(cat "$EXEC_ENV.error.child" 2>/dev/null)
+child_gone () { [ -n "$child" ] && ! in_ct kill -0 "$child" 2>/dev/null; }
+poll 10 child_gone
+run_output=$(agent_field sys-job-out metadata 2>/dev/null | head -c 300)
+if [ $run_rc -eq 3 ] && error_alerted && grep -q "^disk full on /srv" "$EXEC_ENV.error.output" &&
+   grep -q "^3000$" "$EXEC_ENV.error.output" && ! grep -q "^1$" "$EXEC_ENV.error.output" &&
+   [ "$(wc -c <"$EXEC_ENV.error.output")" -le 4096 ] && child_gone; then
+  ok "alert exec= for a failed hbctl run: HB_OUTPUT held the last $(wc -c <"$EXEC_ENV.error.output") bytes of its output (… 3000, disk full on /srv), and the script's background child $child ended with it"
+else
+  not_ok "alert exec= for a failed hbctl run: HB_OUTPUT is the output's last 4 KiB, and the script's background child is killed" \
+    "hbctl run rc=$run_rc (want 3)" "output file: $(tail -c 200 "$EXEC_ENV.error.output" 2>&1)" \
+    "child $child: $(in_ct ps -o pid,pgid,user,args -p "$child" 2>&1 | tail -n 1)" "metadata: $run_output" "$(alert_journal)"
+fi
+[ -n "$child" ] && in_ct kill -9 "$child" 2>/dev/null
+in_ct hbctl unregister sys-job-out >/dev/null 2>&1
 
 # The event log at its documented path
 ev_owner=$(in_ct stat -c '%U %a' /var/log/heartbeat/events.jsonl 2>&1)
