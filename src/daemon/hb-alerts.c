@@ -101,6 +101,7 @@ struct _HbAlerts {
   guint             pending;
   guint             max_pending;   /* HB_ALERTS_MAX_PENDING, or lower from the environment */
   guint             drop_summary_id; /* while drops are summed up rather than logged */
+  guint             drop_summary_ms; /* HB_ALERTS_DROP_SUMMARY_USEC, or shorter from the environment */
   guint             n_dropped;     /* since the last summary */
   GCancellable     *cancellable;
 };
@@ -135,8 +136,8 @@ on_drop_summary (gpointer user_data)
       self->drop_summary_id = 0;
       return G_SOURCE_REMOVE;
     }
-  g_warning ("dropped %u more deliveries in the last %u s; %u waiting", self->n_dropped,
-             (guint) (HB_ALERTS_DROP_SUMMARY_USEC / G_USEC_PER_SEC), self->pending);
+  g_warning ("dropped %u more deliveries in the last %g s; %u waiting", self->n_dropped,
+             self->drop_summary_ms / 1000.0, self->pending);
   self->n_dropped = 0;
   return G_SOURCE_CONTINUE;
 }
@@ -150,9 +151,9 @@ may_deliver (HbAlerts *self, const HbConfigAlert *alert)
   if (self->drop_summary_id == 0)
     {
       g_warning ("[alert:%s] %u deliveries already waiting; dropping this one (further drops are summed up "
-                 "every %u s)", alert->name, self->pending, (guint) (HB_ALERTS_DROP_SUMMARY_USEC / G_USEC_PER_SEC));
+                 "every %g s)", alert->name, self->pending, self->drop_summary_ms / 1000.0);
       self->n_dropped = 0;
-      self->drop_summary_id = g_timeout_add ((guint) (HB_ALERTS_DROP_SUMMARY_USEC / 1000), on_drop_summary, self);
+      self->drop_summary_id = g_timeout_add (self->drop_summary_ms, on_drop_summary, self);
     }
   else
     {
@@ -1555,6 +1556,15 @@ hb_alerts_init (HbAlerts *self)
   self->host = g_strdup (g_get_host_name ());
   self->resend_usec = HB_ALERTMANAGER_RESEND_USEC;
   self->max_pending = HB_ALERTS_MAX_PENDING;
+  self->drop_summary_ms = HB_ALERTS_DROP_SUMMARY_USEC / 1000;
+  {
+    /* shorter for tests */
+    const char *text = g_getenv ("HB_ALERTS_DROP_SUMMARY_MS");
+    guint64 ms;
+
+    if (text && g_ascii_string_to_unsigned (text, 10, 1, HB_ALERTS_DROP_SUMMARY_USEC / 1000, &ms, NULL))
+      self->drop_summary_ms = (guint) ms;
+  }
   {
     /* lower for tests */
     const char *text = g_getenv ("HB_ALERTS_MAX_PENDING");

@@ -18,7 +18,8 @@ G_BEGIN_DECLS
  * dropped. $HB_ALERTS_MAX_PENDING lowers it, for tests. */
 #define HB_ALERTS_MAX_PENDING 1024
 
-/* Drops are logged once, then summed up at most once per this interval. */
+/* Drops are logged once, then summed up at most once per this interval.
+ * $HB_ALERTS_DROP_SUMMARY_MS shortens it, for tests. */
 #define HB_ALERTS_DROP_SUMMARY_USEC (10 * G_USEC_PER_SEC)
 
 /* The most of an exec= program's output kept (its last bytes), and of an
