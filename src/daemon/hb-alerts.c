@@ -1154,6 +1154,9 @@ run_exec (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
     envp = g_environ_setenv (envp, "HB_OUTPUT", e->output, TRUE);
   else
     envp = g_environ_unsetenv (envp, "HB_OUTPUT");
+  /* the service manager's socket is the daemon's to speak on (systemd
+   * would log each message from another pid as refused) */
+  envp = g_environ_unsetenv (envp, "NOTIFY_SOCKET");
 
   /* stdout and stderr on one pipe; the child's other fds are closed */
   if (!g_unix_open_pipe (fds, FD_CLOEXEC, &error))

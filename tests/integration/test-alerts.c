@@ -152,7 +152,7 @@ test_exec_environment (Fixture *f, gconstpointer data)
     return;
   script = g_build_filename (f->h->tmpdir, "alert.sh", NULL);
   out = g_build_filename (f->h->tmpdir, "alert.env", NULL);
-  contents = g_strdup_printf ("#!/bin/sh\nenv | grep '^HB_' | sort > '%s.tmp' && mv '%s.tmp' '%s'\necho alerted\n",
+  contents = g_strdup_printf ("#!/bin/sh\nenv | grep -E '^(HB_|NOTIFY_SOCKET=)' | sort > '%s.tmp' && mv '%s.tmp' '%s'\necho alerted\n",
                               out, out, out);
   g_file_set_contents (script, contents, -1, &error);
   g_assert_no_error (error);
@@ -174,6 +174,8 @@ test_exec_environment (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (contents, "HB_TASK=t\n"));
   g_assert_nonnull (strstr (contents, "HB_ALERT=run\n"));
   g_assert_nonnull (strstr (contents, "HB_HOST="));
+  /* the daemon's own (the harness gives the daemon one), not the program's */
+  g_assert_null (strstr (contents, "NOTIFY_SOCKET="));
 }
 
 /* ------------------------------------------------------------------ */
