@@ -24,7 +24,7 @@ meson test -C build --print-errorlogs --num-processes 2 || status=1
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   meson test -C build-asan --suite unit --suite integration --suite hbctl --suite http --suite alerts --suite faults --print-errorlogs --num-processes 2 || status=1
-meson test -C build-fuzz --suite fuzz --print-errorlogs || status=1
+meson test -C build-fuzz --suite fuzz --print-errorlogs --num-processes 2 || status=1
 
 # One closing line for people and CI: the counts of all runs.
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json \
