@@ -11,7 +11,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-authority.h"
-#include "hb-dbus-service.h"
+#include "hb-dbus-errors.h"
 
 #define POLKIT_NAME      "org.freedesktop.PolicyKit1"
 #define POLKIT_PATH      "/org/freedesktop/PolicyKit1/Authority"
