@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "hb-config.h"
-#include "heartbeat-duration.h"
+#include "hb-duration.h"
 
 typedef struct {
   char *dir;
@@ -96,7 +96,7 @@ test_duration_valid (void)
       gint64 usec = -1;
 
       g_test_message ("%s", cases[i].text);
-      g_assert_true (heartbeat_duration_parse (cases[i].text, &usec, &error));
+      g_assert_true (hb_duration_parse (cases[i].text, &usec, &error));
       g_assert_no_error (error);
       g_assert_cmpint (usec, ==, cases[i].usec);
     }
@@ -116,8 +116,8 @@ test_duration_invalid (void)
       gint64 usec = 42;
 
       g_test_message ("“%s”", cases[i]);
-      g_assert_false (heartbeat_duration_parse (cases[i], &usec, &error));
-      g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+      g_assert_false (hb_duration_parse (cases[i], &usec, &error));
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
       g_assert_cmpint (usec, ==, 42);
     }
 }

@@ -23,7 +23,10 @@
 
 #include "hb-build-config.h"
 #include "hb-resources.h"
-#include "heartbeat-duration.h"
+#include "hb-duration.h"
+
+/* a duration heartbeatd.conf accepts is a threshold the monitor takes */
+G_STATIC_ASSERT (HB_DURATION_MAX == HEARTBEAT_THRESHOLD_MAX);
 
 #define DEFAULT_RESOURCE "/org/heartbeat/Monitor1/heartbeatd.conf"
 #define AGENT_PREFIX     "agent:"
@@ -216,7 +219,7 @@ check_value (const KeySpec *spec,
   switch (spec->kind)
     {
     case KIND_DURATION:
-      return heartbeat_duration_parse (value, &usec, error);
+      return hb_duration_parse (value, &usec, error);
     case KIND_BOOLEAN:
       if (strcmp (value, "true") == 0 || strcmp (value, "false") == 0)
         return TRUE;
@@ -622,7 +625,7 @@ get_duration (GKeyFile   *merged,
   g_autofree char *value = g_key_file_get_string (merged, group, key, NULL);
   gint64 usec;
 
-  if (value == NULL || !heartbeat_duration_parse (g_strstrip (value), &usec, NULL))
+  if (value == NULL || !hb_duration_parse (g_strstrip (value), &usec, NULL))
     return fallback;
   return usec;
 }

@@ -28,7 +28,7 @@
 #include "hb-json-text.h"
 #include "hb-tail.h"
 #include "heartbeat-client.h"
-#include "heartbeat-duration.h"
+#include "hb-duration.h"
 
 enum {
   EXIT_OK = 0,
@@ -310,7 +310,7 @@ parse_duration_arg (const char *option,
 {
   if (value == NULL)
     return TRUE;
-  if (!heartbeat_duration_parse (value, usec, NULL))
+  if (!hb_duration_parse (value, usec, NULL))
     {
       print_error (_("\"%s\" is not a duration (examples: 90, 90s, 5m, 1h30m, 250ms)"), value);
       return FALSE;
@@ -540,7 +540,7 @@ state_symbol (const char *state)
 static char *
 ago (guint64 then_usec)
 {
-  g_autofree char *d = heartbeat_duration_format (g_get_real_time () - (gint64) then_usec);
+  g_autofree char *d = hb_duration_format (g_get_real_time () - (gint64) then_usec);
 
   /* TRANSLATORS: a duration in the past, e.g. "3s ago" */
   return g_strdup_printf (_("%s ago"), d);
@@ -595,7 +595,7 @@ unit_cpu_text (HeartbeatAgentInfo *info)
 
   if (!heartbeat_agent_info_get_unit_cpu_usec (info, &usec))
     return g_strdup ("-");
-  return heartbeat_duration_format ((gint64) MIN (usec, (guint64) G_MAXINT64));
+  return hb_duration_format ((gint64) MIN (usec, (guint64) G_MAXINT64));
 }
 
 static char *
@@ -631,9 +631,9 @@ running_text (HeartbeatAgentInfo *info)
 
       if (since == 0)
         return g_strdup ("-");
-      return heartbeat_duration_format (g_get_real_time () - (gint64) MIN (since, (guint64) G_MAXINT64));
+      return hb_duration_format (g_get_real_time () - (gint64) MIN (since, (guint64) G_MAXINT64));
     }
-  return heartbeat_duration_format ((gint64) MIN (dict_uint64 (heartbeat_agent_info_get_variant (info), "running-usec"),
+  return hb_duration_format ((gint64) MIN (dict_uint64 (heartbeat_agent_info_get_variant (info), "running-usec"),
                                                   (guint64) G_MAXINT64));
 }
 
@@ -1555,7 +1555,7 @@ print_daemon_line (guint64     started_at,
 
   if (started_at == 0)
     return;
-  up = heartbeat_duration_format (g_get_real_time () - (gint64) MIN (started_at, (guint64) G_MAXINT64));
+  up = hb_duration_format (g_get_real_time () - (gint64) MIN (started_at, (guint64) G_MAXINT64));
   t = g_date_time_new_from_unix_local ((gint64) (started_at / G_USEC_PER_SEC));
   since = t ? g_date_time_format (t, "%Y-%m-%d %H:%M:%S %Z") : g_strdup ("?");
   if (version && *version)
@@ -2019,7 +2019,7 @@ print_timeline (GVariant *history,
       gboolean last = i + 1 == changes->len;
       gint64 until = last ? now : g_array_index (changes, Change, i + 1).at;
       g_autofree char *when = change_time (c->at, with_date);
-      g_autofree char *lasted = heartbeat_duration_format (until - c->at);
+      g_autofree char *lasted = hb_duration_format (until - c->at);
       g_autofree char *state = g_strdup_printf ("%-12s", c->state);
       g_autofree char *coloured = opt.color ? g_strdup_printf ("%s%s\033[0m", state_color (c->state), state)
                                             : g_strdup (state);
@@ -2210,11 +2210,11 @@ cmd_show (int argc, char **argv)
   metadata_text = metadata ? g_variant_print (metadata, FALSE) : g_strdup ("{}");
   started = format_time (dict_uint64 (agent, "started-at-usec"));
   seen = never_beat (agent) ? g_strdup (_("never")) : format_time (dict_uint64 (agent, "last-activity-at-usec"));
-  running = heartbeat_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
-  stale = heartbeat_duration_format ((gint64) dict_uint64 (agent, "stale-after-usec"));
+  running = hb_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
+  stale = hb_duration_format ((gint64) dict_uint64 (agent, "stale-after-usec"));
   /* 0: no run timeout, a service (heartbeat_agent_is_service()) */
   timeout = dict_uint64 (agent, "timeout-after-usec")
-              ? heartbeat_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"))
+              ? hb_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"))
               : g_strdup (_("none (a service)"));
   g_variant_lookup (agent, "declared", "b", &declared);
 
@@ -2576,7 +2576,7 @@ emit_duration_event (Watch      *w,
                      const char *label)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autofree char *d = heartbeat_duration_format (usec);
+  g_autofree char *d = hb_duration_format (usec);
   g_autofree char *detail = g_strdup_printf (label, d);
 
   json_builder_begin_object (b);
@@ -2929,8 +2929,8 @@ cmd_run (int argc, char **argv)
         }
       if (effective_stale > 0 && interval >= effective_stale)
         {
-          g_autofree char *i = heartbeat_duration_format (interval);
-          g_autofree char *s = heartbeat_duration_format (effective_stale);
+          g_autofree char *i = hb_duration_format (interval);
+          g_autofree char *s = hb_duration_format (effective_stale);
 
           print_error (_("--interval %s must be shorter than the stale threshold %s"), i, s);
           g_clear_object (&run.client);

@@ -2,7 +2,7 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "heartbeat-duration.h"
+#include "hb-duration.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 
@@ -13,12 +13,12 @@ LLVMFuzzerTestOneInput (const guint8 *data,
   g_autofree char *text = g_strndup ((const char *) data, size);
   gint64 usec = -1;
 
-  if (heartbeat_duration_parse (text, &usec, NULL))
+  if (hb_duration_parse (text, &usec, NULL))
     {
-      g_autofree char *again = heartbeat_duration_format (usec);
+      g_autofree char *again = hb_duration_format (usec);
 
       g_assert_cmpint (usec, >, 0);
-      g_assert_cmpint (usec, <=, HEARTBEAT_THRESHOLD_MAX);
+      g_assert_cmpint (usec, <=, HB_DURATION_MAX);
       g_assert_nonnull (again);
     }
   return 0;

@@ -1,26 +1,26 @@
-/* heartbeat-duration.c: durations as people write them
+/* hb-duration.c: durations as people write them (heartbeatd.conf, hbctl)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "heartbeat-duration.h"
+#include "hb-duration.h"
 
 #include <errno.h>
 #include <string.h>
 
 /**
- * heartbeat_duration_parse:
+ * hb_duration_parse:
  * @text: a duration such as `90`, `90s`, `5min`, `1h30m` or `250ms`
  * @usec: (out): the duration in µs
- * @error: return location for a #GError
+ * @error: return location for a #GError (%G_IO_ERROR_INVALID_ARGUMENT)
  *
  * A number alone is seconds. Units: `us`, `ms`, `s`, `m` or `min`, `h`,
  * `d`; parts add up. The result is positive and at most
- * %HEARTBEAT_THRESHOLD_MAX.
+ * %HB_DURATION_MAX.
  *
  * Returns: %TRUE on success
  */
 gboolean
-heartbeat_duration_parse (const char *text,
+hb_duration_parse (const char *text,
                           gint64     *usec,
                           GError    **error)
 {
@@ -75,10 +75,10 @@ heartbeat_duration_parse (const char *text,
         }
       if (scale < 0)
         goto invalid;
-      if (number > (guint64) HEARTBEAT_THRESHOLD_MAX / (guint64) scale ||
-          total + (gint64) number * scale > HEARTBEAT_THRESHOLD_MAX)
+      if (number > (guint64) HB_DURATION_MAX / (guint64) scale ||
+          total + (gint64) number * scale > HB_DURATION_MAX)
         {
-          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                        "Duration “%s” is too long", text);
           return FALSE;
         }
@@ -90,7 +90,7 @@ heartbeat_duration_parse (const char *text,
 
   if (total <= 0)
     {
-      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "Duration “%s” must be more than zero", text);
       return FALSE;
     }
@@ -98,14 +98,14 @@ heartbeat_duration_parse (const char *text,
   return TRUE;
 
 invalid:
-  g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                "“%s” is not a duration (examples: 90, 90s, 5min, 1h30m, 250ms)",
                text ? text : "");
   return FALSE;
 }
 
 /**
- * heartbeat_duration_format:
+ * hb_duration_format:
  * @usec: a duration in µs (negative is taken as 0)
  *
  * A short human form with at most two units: `250ms`, `3s`, `4m12s`,
@@ -114,7 +114,7 @@ invalid:
  * Returns: (transfer full): the text
  */
 char *
-heartbeat_duration_format (gint64 usec)
+hb_duration_format (gint64 usec)
 {
   gint64 s;
 
