@@ -1214,11 +1214,11 @@ handle_agents (HbHttp            *self,
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
 }
 
-static gboolean accepts_gzip   (SoupServerMessage *msg);
-static GBytes  *gzip_bytes     (const char        *data,
-                                gsize              length);
-static void     account_answer (HbHttp            *self,
-                                SoupServerMessage *msg);
+static void     respond_compressible (SoupServerMessage *msg,
+                                      const char        *content_type,
+                                      GString           *out);
+static void     account_answer       (HbHttp            *self,
+                                      SoupServerMessage *msg);
 
 /* A page of GET /v1/history to build, its request paused meanwhile */
 typedef struct {
@@ -1246,14 +1246,11 @@ respond_history_page (HbHttp            *self,
                       const char        *after,
                       guint64            limit)
 {
-  SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
   gsize budget = MIN (self->page_bytes, HB_HTTP_HISTORY_PAGE_BYTES);
   g_autoptr(GPtrArray) agents = NULL;
-  g_autoptr(GBytes) compressed = NULL;
   const char *last = NULL;
   GString *out;
   guint i, n = 0;
-  gsize length;
 
   agents = agents_after (self, after, &i);
   out = g_string_sized_new (MIN (budget, HB_HTTP_SMALL_RESPONSE));
@@ -1279,19 +1276,7 @@ respond_history_page (HbHttp            *self,
 
   if (i < agents->len && last != NULL)
     set_next_link (msg, "/v1/history", last, limit);
-  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
-  soup_message_headers_replace (headers, "Vary", "Accept-Encoding");
-  if (accepts_gzip (msg) && (compressed = gzip_bytes (out->str, out->len)) != NULL)
-    {
-      gpointer data = g_bytes_unref_to_data (g_steal_pointer (&compressed), &length);
-
-      g_string_free (out, TRUE);
-      soup_message_headers_replace (headers, "Content-Encoding", "gzip");
-      soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, data, length);
-      return;
-    }
-  length = out->len;
-  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
+  respond_compressible (msg, "application/json", out);
 }
 
 /* Builds the first waiting page, answers its request; again at the next
@@ -1942,14 +1927,14 @@ gzip_bytes (const char *data,
   return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (memory));
 }
 
+/* A 200 with @out (taken) as its body, gzipped if the client accepts it
+ * (Vary: Accept-Encoding either way): /metrics and /v1/history pages. */
 static void
-handle_metrics (HbHttp            *self,
-                SoupServerMessage *msg,
-                gboolean           privileged)
+respond_compressible (SoupServerMessage *msg,
+                      const char        *content_type,
+                      GString           *out)
 {
-  static const char content_type[] = "text/plain; version=0.0.4; charset=utf-8";
   SoupMessageHeaders *headers = soup_server_message_get_response_headers (msg);
-  GString *out = metrics_text (self);
   g_autoptr(GBytes) compressed = NULL;
   gsize length;
 
@@ -1966,6 +1951,14 @@ handle_metrics (HbHttp            *self,
     }
   length = out->len;
   soup_server_message_set_response (msg, content_type, SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
+}
+
+static void
+handle_metrics (HbHttp            *self,
+                SoupServerMessage *msg,
+                gboolean           privileged)
+{
+  respond_compressible (msg, "text/plain; version=0.0.4; charset=utf-8", metrics_text (self));
 }
 
 /* ------------------------------------------------------------------ */
