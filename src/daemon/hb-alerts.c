@@ -119,7 +119,9 @@ typedef struct {
   const char *task;
   const char *usec_key;  /* idle-usec, running-usec, or NULL */
   gint64      usec;
-  const char *output;    /* the agent's output tail, or NULL */
+  char       *output;    /* the agent's output tail, or NULL: see event_read_output() */
+  HeartbeatAgent *source; /* whose event it is */
+  gboolean    output_read;
 } Event;
 
 /* ------------------------------------------------------------------ */
@@ -1289,8 +1291,24 @@ run_restart (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
 /* ------------------------------------------------------------------ */
 /* From the monitor                                                    */
 
+/* Sets e->output to the agent's output (see the top), or NULL; read once,
+ * and only for an event a webhook or a program takes. */
 static void
-dispatch (HbAlerts *self, const Event *e)
+event_read_output (Event *e)
+{
+  GVariant *metadata = heartbeat_agent_get_metadata (e->source);
+  const char *text;
+
+  if (e->output_read)
+    return;
+  e->output_read = TRUE;
+  if (metadata != NULL && g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT) &&
+      g_variant_lookup (metadata, "output", "&s", &text))
+    e->output = hb_utf8_tail (text, HB_ALERTS_OUTPUT_TAIL);
+}
+
+static void
+dispatch (HbAlerts *self, Event *e)
 {
   for (guint i = 0; self->alerts && i < self->alerts->len; i++)
     {
@@ -1306,11 +1324,13 @@ dispatch (HbAlerts *self, const Event *e)
       switch (alert->action)
         {
         case HB_ALERT_WEBHOOK:
+          event_read_output (e);
           run_webhook (self, alert, e);
           break;
         case HB_ALERT_ALERTMANAGER:
           break;
         case HB_ALERT_EXEC:
+          event_read_output (e);
           run_exec (self, alert, e);
           break;
         case HB_ALERT_RESTART_UNIT:
@@ -1321,24 +1341,10 @@ dispatch (HbAlerts *self, const Event *e)
     }
 }
 
-/* The agent's output (see the top), or NULL. */
-static char *
-agent_output (HeartbeatAgent *agent)
-{
-  GVariant *metadata = heartbeat_agent_get_metadata (agent);
-  const char *text;
-
-  if (metadata == NULL || !g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT) ||
-      !g_variant_lookup (metadata, "output", "&s", &text))
-    return NULL;
-  return hb_utf8_tail (text, HB_ALERTS_OUTPUT_TAIL);
-}
-
 static void
 dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
                 const char *usec_key, gint64 usec)
 {
-  g_autofree char *output = agent_output (agent);
   Event e = {
     .event = event,
     .agent = heartbeat_agent_get_id (agent),
@@ -1347,10 +1353,11 @@ dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
     .task = heartbeat_agent_get_task_id (agent),
     .usec_key = usec_key,
     .usec = usec,
-    .output = output,
+    .source = agent,
   };
 
   dispatch (self, &e);
+  g_free (e.output);
 }
 
 static void
