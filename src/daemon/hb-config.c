@@ -24,6 +24,7 @@
 #include "hb-build-config.h"
 #include "hb-resources.h"
 #include "hb-duration.h"
+#include "heartbeat-values.h"
 
 /* a duration heartbeatd.conf accepts is a threshold the monitor takes */
 G_STATIC_ASSERT (HB_DURATION_MAX == HEARTBEAT_THRESHOLD_MAX);
@@ -293,22 +294,21 @@ check_value (const KeySpec *spec,
       return g_ascii_string_to_unsigned (value, 10, 1, 1000, &number, error);
     case KIND_TEXT:
     default:
-      if (*value == '\0' || strlen (value) > HEARTBEAT_TASK_ID_MAX_LENGTH ||
-          !g_utf8_validate (value, -1, NULL))
+      switch (heartbeat_text_check (value, strlen (value), HEARTBEAT_TASK_ID_MAX_LENGTH))
         {
+        case HEARTBEAT_TEXT_OK:
+          return TRUE;
+        case HEARTBEAT_TEXT_CONTROL:
+          g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                               "The value contains a control character");
+          return FALSE;
+        case HEARTBEAT_TEXT_BAD_LENGTH:
+        case HEARTBEAT_TEXT_BAD_UTF8:
+        default:
           g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
                        "The value must be 1 to %d bytes of UTF-8", HEARTBEAT_TASK_ID_MAX_LENGTH);
           return FALSE;
         }
-      /* the monitor's rule for text: no C0 or C1 control character */
-      for (const char *p = value; *p; p = g_utf8_next_char (p))
-        if (g_unichar_iscntrl (g_utf8_get_char (p)))
-          {
-            g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
-                                 "The value contains a control character");
-            return FALSE;
-          }
-      return TRUE;
     }
 }
 
@@ -364,15 +364,6 @@ problem (Loader     *loader,
   message = g_strdup_vprintf (format, args);
   va_end (args);
   g_ptr_array_add (loader->problems, g_strdup_printf ("%s: %s", where, message));
-}
-
-static gboolean
-has_control (const char *text)
-{
-  for (const char *p = text; *p; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
-      return TRUE;
-  return FALSE;
 }
 
 /* Valid UTF-8 as a message quotes it: at most 64 characters, control
@@ -435,7 +426,7 @@ scan_group (Loader     *loader,
             const char *where,
             const char *group)
 {
-  if (*group == '\0' || strpbrk (group, "[]") || has_control (group))
+  if (*group == '\0' || strpbrk (group, "[]") || heartbeat_text_check (group, strlen (group), G_MAXSIZE) == HEARTBEAT_TEXT_CONTROL)
     {
       g_autofree char *q = quoted (group);
 

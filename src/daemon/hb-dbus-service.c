@@ -23,12 +23,14 @@
  */
 #include <string.h>
 
+#include "hb-agent-record.h"
 #include "hb-authority.h"
 #include "hb-dbus-service.h"
 #include "hb-host.h"
 #include "hb-liveness.h"
 #include "hb-resources.h"
 #include "hb-units.h"
+#include "heartbeat-values.h"
 
 #define INTERFACE_RESOURCE "/org/heartbeat/Monitor1/org.heartbeat.Monitor1.xml"
 
@@ -297,20 +299,6 @@ shared_uncount (Shared     *shared,
   g_mutex_unlock (&shared->lock);
 }
 
-/* The same rule as the monitor's for a status: 1 to 64 bytes of UTF-8
- * without control characters. */
-static gboolean
-status_is_valid (const char *status,
-                 gsize       length)
-{
-  if (length == 0 || length > HEARTBEAT_STATUS_MAX_LENGTH || !g_utf8_validate (status, length, NULL))
-    return FALSE;
-  for (const char *p = status; *p; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
-      return FALSE;
-  return TRUE;
-}
-
 /* Worker thread. Returns TRUE if the Beat was answered and queued. */
 static gboolean
 try_fast_beat (Shared          *shared,
@@ -342,7 +330,7 @@ try_fast_beat (Shared          *shared,
       if (strcmp (key, "status") != 0 || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
         return FALSE;
       status = g_variant_get_string (value, &status_length);
-      if (!status_is_valid (status, status_length))
+      if (heartbeat_text_check (status, status_length, HEARTBEAT_STATUS_MAX_LENGTH) != HEARTBEAT_TEXT_OK)
         return FALSE;
     }
 
@@ -678,53 +666,7 @@ describe_agent (HbDBusService  *self,
                 gint64          now,
                 gint64          realtime_offset)
 {
-  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  const char *task_id = heartbeat_agent_get_task_id (agent);
-  const char *status = heartbeat_agent_get_status (agent);
-  const char *bound_to = heartbeat_agent_get_bound_to (agent);
-  GVariant *metadata = heartbeat_agent_get_metadata (agent);
-  gint64 started_at = heartbeat_agent_get_started_at (agent);
-  gint64 last_activity_at = heartbeat_agent_get_last_activity_at (agent);
-
-  g_variant_builder_add (&builder, "{sv}", "id",
-                         g_variant_new_string (heartbeat_agent_get_id (agent)));
-  g_variant_builder_add (&builder, "{sv}", "task-id",
-                         g_variant_new_string (task_id ? task_id : ""));
-  g_variant_builder_add (&builder, "{sv}", "state",
-                         g_variant_new_string (heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent))));
-  g_variant_builder_add (&builder, "{sv}", "status",
-                         g_variant_new_string (status ? status : ""));
-  g_variant_builder_add (&builder, "{sv}", "owner-uid",
-                         g_variant_new_uint32 (heartbeat_agent_get_owner_uid (agent)));
-  g_variant_builder_add (&builder, "{sv}", "pid",
-                         g_variant_new_uint32 ((guint32) MAX (0, heartbeat_agent_get_pid (agent))));
-  g_variant_builder_add (&builder, "{sv}", "started-at-usec",
-                         g_variant_new_uint64 (nonnegative (realtime_offset + started_at)));
-  g_variant_builder_add (&builder, "{sv}", "last-activity-at-usec",
-                         g_variant_new_uint64 (nonnegative (realtime_offset + last_activity_at)));
-  g_variant_builder_add (&builder, "{sv}", "running-usec",
-                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_running_usec (agent, now))));
-  g_variant_builder_add (&builder, "{sv}", "idle-usec",
-                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_idle_usec (agent, now))));
-  g_variant_builder_add (&builder, "{sv}", "beats",
-                         g_variant_new_uint64 (heartbeat_agent_get_beats (agent)));
-  g_variant_builder_add (&builder, "{sv}", "stale-after-usec",
-                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_stale_after (agent))));
-  g_variant_builder_add (&builder, "{sv}", "timeout-after-usec",
-                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_timeout_after (agent))));
-  if (metadata)
-    g_variant_builder_add (&builder, "{sv}", "metadata", metadata);
-  else
-    g_variant_builder_add (&builder, "{sv}", "metadata",
-                           g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
-  g_variant_builder_add (&builder, "{sv}", "declared",
-                         g_variant_new_boolean (heartbeat_agent_is_declared (agent)));
-  g_variant_builder_add (&builder, "{sv}", "bound-to",
-                         g_variant_new_string (bound_to ? bound_to : ""));
-  g_variant_builder_add (&builder, "{sv}", "unit",
-                         self->units ? hb_units_describe (self->units, heartbeat_agent_get_id (agent))
-                                     : g_variant_new_array (G_VARIANT_TYPE ("{sv}"), NULL, 0));
-  return g_variant_builder_end (&builder);
+  return hb_agent_record_at (agent, self->units, now, realtime_offset);
 }
 
 /**

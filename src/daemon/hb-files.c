@@ -25,6 +25,7 @@
  */
 #include "hb-files.h"
 #include "hb-json.h"
+#include "heartbeat-values.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -83,16 +84,6 @@ int_member (JsonObject *object, const char *name, gint64 *value)
     return FALSE;
   *value = json_node_get_int (node);
   return TRUE;
-}
-
-/* A control character would let a file write its own lines into the log. */
-static gboolean
-has_control_character (const char *text)
-{
-  for (const char *p = text; *p; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
-      return TRUE;
-  return FALSE;
 }
 
 /* Where json-glib gave up, asked while it still knows: its own message
@@ -165,8 +156,9 @@ hb_heartbeat_file_parse (const char      *data,
     return bad (error, "no valid \"process_key\"");
   if (!int_member (object, "pid", &pid) || pid <= 0 || pid > G_MAXINT32)
     return bad (error, "no valid \"pid\"");
-  if (status == NULL || *status == '\0' || strlen (status) > HEARTBEAT_STATUS_MAX_LENGTH ||
-      has_control_character (status))
+  /* a control character would let a file write its own lines into the log */
+  if (status == NULL ||
+      heartbeat_text_check (status, strlen (status), HEARTBEAT_STATUS_MAX_LENGTH) != HEARTBEAT_TEXT_OK)
     return bad (error, "no valid \"status\"");
   if (stamp == NULL || (timestamp = g_date_time_new_from_iso8601 (stamp, NULL)) == NULL)
     return bad (error, "no valid \"timestamp\" (ISO 8601 with a time zone)");

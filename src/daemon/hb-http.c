@@ -53,6 +53,7 @@
 #include <malloc.h>
 #endif
 
+#include "hb-agent-record.h"
 #include "hb-host.h"
 #include "hb-json.h"
 #include "hb-resources.h"
@@ -466,56 +467,14 @@ add_member_int (JsonBuilder *b, const char *name, gint64 value)
   json_builder_add_int_value (b, value);
 }
 
-/* The same keys as the D-Bus GetAgent dictionary. */
+/* The D-Bus GetAgent record (hb_agent_record()) as JSON. */
 static JsonNode *
 agent_to_json (HbHttp         *self,
                HeartbeatAgent *agent)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  gint64 now = heartbeat_monitor_get_time (self->monitor);
-  GVariant *metadata = heartbeat_agent_get_metadata (agent);
+  g_autoptr(GVariant) record = g_variant_ref_sink (hb_agent_record (self->monitor, self->units, agent));
 
-  json_builder_begin_object (b);
-  add_member_string (b, "id", heartbeat_agent_get_id (agent));
-  add_member_string (b, "task-id", heartbeat_agent_get_task_id (agent));
-  add_member_string (b, "state", heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
-  add_member_string (b, "status", heartbeat_agent_get_status (agent));
-  add_member_int (b, "owner-uid", heartbeat_agent_get_owner_uid (agent));
-  add_member_int (b, "pid", MAX (heartbeat_agent_get_pid (agent), 0));
-  add_member_int (b, "started-at-usec",
-                  heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_started_at (agent)));
-  add_member_int (b, "last-activity-at-usec",
-                  heartbeat_monitor_to_realtime (self->monitor, heartbeat_agent_get_last_activity_at (agent)));
-  add_member_int (b, "running-usec", MAX (heartbeat_agent_get_running_usec (agent, now), 0));
-  add_member_int (b, "idle-usec", MAX (heartbeat_agent_get_idle_usec (agent, now), 0));
-  add_member_int (b, "beats", (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64));
-  add_member_int (b, "stale-after-usec", heartbeat_agent_get_stale_after (agent));
-  add_member_int (b, "timeout-after-usec", heartbeat_agent_get_timeout_after (agent));
-  json_builder_set_member_name (b, "metadata");
-  if (metadata)
-    json_builder_add_value (b, hb_json_from_variant (metadata));
-  else
-    {
-      json_builder_begin_object (b);
-      json_builder_end_object (b);
-    }
-  json_builder_set_member_name (b, "declared");
-  json_builder_add_boolean_value (b, heartbeat_agent_is_declared (agent));
-  add_member_string (b, "bound-to", heartbeat_agent_get_bound_to (agent));
-  json_builder_set_member_name (b, "unit");
-  if (self->units)
-    {
-      g_autoptr(GVariant) unit = g_variant_ref_sink (hb_units_describe (self->units, heartbeat_agent_get_id (agent)));
-
-      json_builder_add_value (b, hb_json_from_variant (unit));
-    }
-  else
-    {
-      json_builder_begin_object (b);
-      json_builder_end_object (b);
-    }
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
+  return hb_json_from_variant (record);
 }
 
 /* An agent's history (heartbeat_agent_get_history()) as a JSON array of
@@ -802,24 +761,22 @@ static gboolean
 status_is_valid (SoupServerMessage *msg,
                  const char        *status)
 {
-  gsize length;
-
   if (status == NULL)
     return TRUE;
-  length = strlen (status);
-  if (length == 0 || length > HEARTBEAT_STATUS_MAX_LENGTH || !g_utf8_validate_len (status, length, NULL))
+  switch (heartbeat_text_check (status, strlen (status), HEARTBEAT_STATUS_MAX_LENGTH))
     {
+    case HEARTBEAT_TEXT_OK:
+      return TRUE;
+    case HEARTBEAT_TEXT_CONTROL:
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“status” contains a control character");
+      return FALSE;
+    case HEARTBEAT_TEXT_BAD_LENGTH:
+    case HEARTBEAT_TEXT_BAD_UTF8:
+    default:
       send_error (msg, SOUP_STATUS_BAD_REQUEST, "“status” must be 1 to %d bytes of UTF-8",
                   HEARTBEAT_STATUS_MAX_LENGTH);
       return FALSE;
     }
-  for (const char *p = status; *p; p = g_utf8_next_char (p))
-    if (g_unichar_iscntrl (g_utf8_get_char (p)))
-      {
-        send_error (msg, SOUP_STATUS_BAD_REQUEST, "“status” contains a control character");
-        return FALSE;
-      }
-  return TRUE;
 }
 
 /* A beat read from a request body, every part of it checked. */

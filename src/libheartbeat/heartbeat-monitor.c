@@ -170,42 +170,6 @@ heartbeat_id_is_valid (const char *id,
 }
 
 static gboolean
-text_is_valid (const char *text,
-               size_t      max_len,
-               const char *what,
-               GError    **error)
-{
-  size_t len;
-
-  if (text == NULL)
-    return TRUE;
-
-  len = strlen (text);
-  if (len == 0 || len > max_len)
-    {
-      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                   "%s must be 1 to %zu bytes long", what, max_len);
-      return FALSE;
-    }
-  if (!g_utf8_validate (text, len, NULL))
-    {
-      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                   "%s is not valid UTF-8", what);
-      return FALSE;
-    }
-  for (const char *p = text; *p; p = g_utf8_next_char (p))
-    {
-      if (g_unichar_iscntrl (g_utf8_get_char (p)))
-        {
-          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                       "%s contains a control character", what);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
-static gboolean
 threshold_is_valid (gint64      usec,
                     const char *what,
                     GError    **error)
@@ -226,11 +190,11 @@ options_are_valid (const HeartbeatAgentOptions *options,
   if (options == NULL)
     return TRUE;
 
-  if (!text_is_valid (options->task_id, HEARTBEAT_TASK_ID_MAX_LENGTH, "Task id", error) ||
+  if (!heartbeat_text_is_valid (options->task_id, HEARTBEAT_TASK_ID_MAX_LENGTH, "Task id", error) ||
       !threshold_is_valid (options->stale_after_usec, "Stale threshold", error) ||
       !threshold_is_valid (options->timeout_after_usec, "Timeout threshold", error) ||
       !heartbeat_metadata_is_valid (options->metadata, error) ||
-      !text_is_valid (options->bound_to, HEARTBEAT_TASK_ID_MAX_LENGTH, "Binding", error))
+      !heartbeat_text_is_valid (options->bound_to, HEARTBEAT_TASK_ID_MAX_LENGTH, "Binding", error))
     return FALSE;
 
   if (options->pid < 0)
@@ -1099,7 +1063,7 @@ restore_agent (HeartbeatMonitor             *self,
   gint64 now, real_now;
 
   if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error) ||
-      !text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
+      !heartbeat_text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
     return NULL;
   if ((guint) snapshot->state >= HEARTBEAT_AGENT_N_STATES)
     {
@@ -1317,7 +1281,7 @@ beat_at (HeartbeatMonitor           *monitor,
       return TRUE;
     }
 
-  if (!text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
+  if (!heartbeat_text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
       !heartbeat_metadata_is_valid (details->metadata, error))
     return FALSE;
   if (details->has_progress && !isfinite (details->progress))

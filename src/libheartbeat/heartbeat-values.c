@@ -21,9 +21,15 @@
  * looks any deeper and before anything asks GLib for the serialized size
  * (which recurses over the whole value), so no input can exhaust the stack.
  *
+ * Text (a status, a task id, a binding, a configured value) has one rule,
+ * heartbeat_text_check(): 1 to N bytes of UTF-8 without a C0 or C1
+ * control character, so no front can write a line of its own into a log,
+ * a terminal or a Prometheus label.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <math.h>
+#include <string.h>
 
 #include "heartbeat-monitor.h"
 #include "heartbeat-values.h"
@@ -200,4 +206,76 @@ heartbeat_metadata_is_valid (GVariant *metadata,
   if (text > HEARTBEAT_METADATA_MAX_SIZE || g_variant_get_size (metadata) > HEARTBEAT_METADATA_MAX_SIZE)
     return refuse (error, "larger than %d bytes", HEARTBEAT_METADATA_MAX_SIZE);
   return TRUE;
+}
+
+/**
+ * heartbeat_text_check:
+ * @text: the text; need not be nul-terminated
+ * @length: its length in bytes
+ * @max_length: the most bytes allowed
+ *
+ * The rule for every text the monitor keeps: 1 to @max_length bytes of
+ * valid UTF-8 with no C0 or C1 control character (g_unichar_iscntrl()).
+ * Fronts that answer in their own words call this; others call
+ * heartbeat_text_is_valid().
+ *
+ * Returns: %HEARTBEAT_TEXT_OK, or the first problem found, checked in the
+ *   order length, encoding, characters
+ */
+HeartbeatTextProblem
+heartbeat_text_check (const char *text,
+                      gsize       length,
+                      gsize       max_length)
+{
+  const char *end = text + length;
+
+  if (length == 0 || length > max_length)
+    return HEARTBEAT_TEXT_BAD_LENGTH;
+  if (!g_utf8_validate_len (text, length, NULL))
+    return HEARTBEAT_TEXT_BAD_UTF8;
+  for (const char *p = text; p < end; p = g_utf8_next_char (p))
+    if (g_unichar_iscntrl (g_utf8_get_char (p)))
+      return HEARTBEAT_TEXT_CONTROL;
+  return HEARTBEAT_TEXT_OK;
+}
+
+/**
+ * heartbeat_text_is_valid:
+ * @text: (nullable): a nul-terminated text, or %NULL for "not given"
+ * @max_length: the most bytes allowed
+ * @what: what the text is, as the message starts ("Status", "Task id")
+ * @error: return location for a %HEARTBEAT_ERROR_INVALID_ARGUMENT
+ *
+ * heartbeat_text_check() with the monitor's messages: "Status must be 1 to
+ * 64 bytes long", "Status is not valid UTF-8", "Status contains a control
+ * character".
+ *
+ * Returns: %TRUE if @text is %NULL or may be kept
+ */
+gboolean
+heartbeat_text_is_valid (const char *text,
+                         gsize       max_length,
+                         const char *what,
+                         GError    **error)
+{
+  if (text == NULL)
+    return TRUE;
+  switch (heartbeat_text_check (text, strlen (text), max_length))
+    {
+    case HEARTBEAT_TEXT_OK:
+      return TRUE;
+    case HEARTBEAT_TEXT_BAD_LENGTH:
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "%s must be 1 to %zu bytes long", what, (size_t) max_length);
+      return FALSE;
+    case HEARTBEAT_TEXT_BAD_UTF8:
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "%s is not valid UTF-8", what);
+      return FALSE;
+    case HEARTBEAT_TEXT_CONTROL:
+    default:
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "%s contains a control character", what);
+      return FALSE;
+    }
 }

@@ -30,7 +30,32 @@ G_BEGIN_DECLS
  */
 #define HEARTBEAT_METADATA_MAX_DEPTH 16
 
-gboolean heartbeat_metadata_is_valid (GVariant *metadata,
-                                      GError  **error);
+/**
+ * HeartbeatTextProblem:
+ * @HEARTBEAT_TEXT_OK: the text may be kept
+ * @HEARTBEAT_TEXT_BAD_LENGTH: it is empty or longer than allowed
+ * @HEARTBEAT_TEXT_BAD_UTF8: it is not valid UTF-8
+ * @HEARTBEAT_TEXT_CONTROL: it contains a C0 or C1 control character
+ *
+ * What heartbeat_text_check() found wrong with a text, so that a front can
+ * answer in its own words (a D-Bus error, a 400 with a JSON message, a
+ * configuration problem) while the rule itself exists once.
+ */
+typedef enum {
+  HEARTBEAT_TEXT_OK,
+  HEARTBEAT_TEXT_BAD_LENGTH,
+  HEARTBEAT_TEXT_BAD_UTF8,
+  HEARTBEAT_TEXT_CONTROL,
+} HeartbeatTextProblem;
+
+gboolean             heartbeat_metadata_is_valid (GVariant   *metadata,
+                                                  GError    **error);
+HeartbeatTextProblem heartbeat_text_check        (const char *text,
+                                                  gsize       length,
+                                                  gsize       max_length);
+gboolean             heartbeat_text_is_valid     (const char *text,
+                                                  gsize       max_length,
+                                                  const char *what,
+                                                  GError    **error);
 
 G_END_DECLS
