@@ -1954,6 +1954,160 @@ test_unregister_removes_agent (Fixture       *f,
                  TIMED_OUT ("b", HOURS (1)));
 }
 
+/* The counters /metrics exports, kept by the monitor where it emits the
+ * signals they count. */
+typedef struct {
+  guint beat, stale, timed_out, recovered;
+} SignalCounts;
+
+static void
+count_beat (HeartbeatMonitor *monitor, HeartbeatAgent *agent, SignalCounts *c)
+{
+  c->beat++;
+  /* counted before the handlers hear of it */
+  g_assert_cmpuint (heartbeat_monitor_get_beats_total (monitor), ==, c->beat);
+}
+
+static void
+count_stale (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 idle, SignalCounts *c)
+{
+  c->stale++;
+  g_assert_cmpuint (heartbeat_monitor_get_stale_total (monitor), ==, c->stale);
+}
+
+static void
+count_timed_out (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 running, SignalCounts *c)
+{
+  c->timed_out++;
+  g_assert_cmpuint (heartbeat_monitor_get_timeouts_total (monitor), ==, c->timed_out);
+}
+
+static void
+count_recovered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, SignalCounts *c)
+{
+  c->recovered++;
+  g_assert_cmpuint (heartbeat_monitor_get_recoveries_total (monitor), ==, c->recovered);
+}
+
+static void
+assert_totals (Fixture            *f,
+               const SignalCounts *c,
+               guint64             beats,
+               guint64             stale,
+               guint64             timeouts,
+               guint64             recoveries)
+{
+  g_assert_cmpuint (c->beat, ==, beats);
+  g_assert_cmpuint (c->stale, ==, stale);
+  g_assert_cmpuint (c->timed_out, ==, timeouts);
+  g_assert_cmpuint (c->recovered, ==, recoveries);
+  g_assert_cmpuint (heartbeat_monitor_get_beats_total (f->monitor), ==, beats);
+  g_assert_cmpuint (heartbeat_monitor_get_stale_total (f->monitor), ==, stale);
+  g_assert_cmpuint (heartbeat_monitor_get_timeouts_total (f->monitor), ==, timeouts);
+  g_assert_cmpuint (heartbeat_monitor_get_recoveries_total (f->monitor), ==, recoveries);
+}
+
+static void
+assert_agent_counts (Fixture    *f,
+                     const char *id,
+                     guint64     stale_episodes,
+                     guint64     timeouts)
+{
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (f->monitor, id);
+
+  g_assert_nonnull (agent);
+  g_assert_cmpuint (heartbeat_agent_get_stale_episodes (agent), ==, stale_episodes);
+  g_assert_cmpuint (heartbeat_agent_get_timeouts (agent), ==, timeouts);
+}
+
+static void
+test_counters_totals_and_episodes (Fixture       *f,
+                                   gconstpointer  data)
+{
+  SignalCounts c = { 0 };
+  g_autoptr(HeartbeatAgent) old_job = NULL;
+
+  g_signal_connect (f->monitor, "agent-beat", G_CALLBACK (count_beat), &c);
+  g_signal_connect (f->monitor, "agent-stale", G_CALLBACK (count_stale), &c);
+  g_signal_connect (f->monitor, "agent-timed-out", G_CALLBACK (count_timed_out), &c);
+  g_signal_connect (f->monitor, "agent-recovered", G_CALLBACK (count_recovered), &c);
+  heartbeat_monitor_set_stale_warning_only_once (f->monitor, FALSE);
+
+  register_agent (f, "job", 0, 0);
+  register_agent (f, "other", 0, HOURS (10));
+  expect_events (f, REGISTERED ("job"), REGISTERED ("other"));
+  assert_totals (f, &c, 0, 0, 0, 0);
+  assert_agent_counts (f, "job", 0, 0);
+
+  /* every beat signal, a healthy agent's and an idle one's too */
+  advance_to (f, T0 + SECONDS (10));
+  beat (f, "job");
+  beat (f, "other");
+  mark_idle (f, "other");
+  assert_totals (f, &c, 3, 0, 0, 0);
+
+  /* every stale warning; the episode once */
+  check_at (f, T0 + SECONDS (10) + MINUTES (5));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", MINUTES (5)));
+  assert_totals (f, &c, 3, 1, 0, 0);
+  assert_agent_counts (f, "job", 1, 0);
+  check_at (f, T0 + SECONDS (40) + MINUTES (5));
+  expect_events (f, STALE ("job", MINUTES (5) + SECONDS (30)));
+  check_at (f, T0 + SECONDS (70) + MINUTES (5));
+  expect_events (f, STALE ("job", MINUTES (5) + SECONDS (60)));
+  assert_totals (f, &c, 3, 3, 0, 0);
+  assert_agent_counts (f, "job", 1, 0);
+  assert_agent_counts (f, "other", 0, 0);
+
+  /* a recovery ends the episode; the next one counts */
+  advance_to (f, T0 + MINUTES (7));
+  beat (f, "job");
+  expect_events (f, STATE ("job", STALE, HEALTHY), RECOVERED ("job"));
+  assert_totals (f, &c, 4, 3, 0, 1);
+  check_at (f, T0 + MINUTES (12));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", MINUTES (5)));
+  assert_totals (f, &c, 4, 4, 0, 1);
+  assert_agent_counts (f, "job", 2, 0);
+
+  /* registering again ends the episode and keeps the counts */
+  register_agent (f, "job", 0, 0);
+  expect_events (f, STATE ("job", STALE, HEALTHY), REGISTERED ("job"));
+  assert_totals (f, &c, 4, 4, 0, 1);
+  assert_agent_counts (f, "job", 2, 0);
+  check_at (f, T0 + MINUTES (17));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", MINUTES (5)));
+  assert_totals (f, &c, 4, 5, 0, 1);
+  assert_agent_counts (f, "job", 3, 0);
+
+  /* a timeout ends the episode and counts; so does the next */
+  check_at (f, T0 + MINUTES (42));
+  expect_events (f, STATE ("job", STALE, TIMED_OUT), TIMED_OUT ("job", MINUTES (30)));
+  assert_totals (f, &c, 4, 5, 1, 1);
+  assert_agent_counts (f, "job", 3, 1);
+  advance_to (f, T0 + MINUTES (43));
+  beat (f, "job");
+  expect_events (f, STATE ("job", TIMED_OUT, HEALTHY));
+  assert_totals (f, &c, 5, 5, 1, 1);
+  check_at (f, T0 + MINUTES (48));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", MINUTES (5)));
+  check_at (f, T0 + MINUTES (73));
+  expect_events (f, STATE ("job", STALE, TIMED_OUT), TIMED_OUT ("job", MINUTES (30)));
+  assert_totals (f, &c, 5, 6, 2, 1);
+  assert_agent_counts (f, "job", 4, 2);
+  assert_agent_counts (f, "other", 0, 0);
+
+  /* unregistered, its counts go with it; the totals stay */
+  old_job = heartbeat_agent_ref (heartbeat_monitor_lookup (f->monitor, "job"));
+  unregister (f, "job");
+  expect_events (f, UNREGISTERED ("job", UNREGISTERED));
+  register_agent (f, "job", 0, 0);
+  expect_events (f, REGISTERED ("job"));
+  assert_agent_counts (f, "job", 0, 0);
+  g_assert_cmpuint (heartbeat_agent_get_stale_episodes (old_job), ==, 4);
+  g_assert_cmpuint (heartbeat_agent_get_timeouts (old_job), ==, 2);
+  assert_totals (f, &c, 5, 6, 2, 1);
+}
+
 static void
 test_list_sorted_with_counts (Fixture       *f,
                               gconstpointer  data)
@@ -3501,6 +3655,7 @@ main (int   argc,
   ADD_TEST ("/monitor/started/after-idle", test_started_after_idle);
 
   ADD_TEST ("/monitor/unregister/removes-agent-and-deadlines", test_unregister_removes_agent);
+  ADD_TEST ("/monitor/counters/totals-and-episodes", test_counters_totals_and_episodes);
   ADD_TEST ("/monitor/list/sorted-by-id-with-counts", test_list_sorted_with_counts);
   ADD_TEST ("/monitor/status/reports-everything", test_status_reports_everything);
 

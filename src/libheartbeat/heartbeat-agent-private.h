@@ -31,9 +31,12 @@ struct _HeartbeatAgent {
   guint    stale_is_default : 1;
   guint    timeout_is_default : 1;
   guint    service : 1;        /* meant to run until stopped: no default run timeout */
+  guint    in_stale_episode : 1; /* its current stale episode is counted */
   guint32  owner_uid;
   gint32   pid;
   guint64  beats;
+  guint64  stale_episodes; /* since it was registered (or restored) */
+  guint64  timeouts;
   gint64   stale_after;
   gint64   timeout_after;  /* the run timeout, or 0 for none */
   gint64   started_at;

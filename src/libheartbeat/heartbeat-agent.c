@@ -267,6 +267,44 @@ heartbeat_agent_get_beats (const HeartbeatAgent *agent)
 }
 
 /**
+ * heartbeat_agent_get_stale_episodes:
+ * @agent: a #HeartbeatAgent
+ *
+ * How many times the agent went stale. An episode is counted at its first
+ * #HeartbeatMonitor::agent-stale, however often it is warned about again,
+ * and ends when the agent's state changes from
+ * %HEARTBEAT_AGENT_STATE_STALE to another; registering the agent again
+ * ends it too, but keeps the count. The count starts at 0 when the agent
+ * is added (an agent put back by heartbeat_monitor_restore() included) and
+ * goes with it when it is unregistered.
+ *
+ * Returns: the number of stale episodes
+ */
+guint64
+heartbeat_agent_get_stale_episodes (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->stale_episodes;
+}
+
+/**
+ * heartbeat_agent_get_timeouts:
+ * @agent: a #HeartbeatAgent
+ *
+ * How many times the agent timed out: one for every
+ * #HeartbeatMonitor::agent-timed-out about it. Counted, as
+ * heartbeat_agent_get_stale_episodes() is, from when the agent was added.
+ *
+ * Returns: the number of timeouts
+ */
+guint64
+heartbeat_agent_get_timeouts (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->timeouts;
+}
+
+/**
  * heartbeat_agent_get_stale_after:
  * @agent: a #HeartbeatAgent
  *

@@ -87,6 +87,8 @@ gint32               heartbeat_agent_get_pid             (const HeartbeatAgent *
 gint64               heartbeat_agent_get_started_at      (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_last_activity_at (const HeartbeatAgent *agent);
 guint64              heartbeat_agent_get_beats           (const HeartbeatAgent *agent);
+guint64              heartbeat_agent_get_stale_episodes  (const HeartbeatAgent *agent);
+guint64              heartbeat_agent_get_timeouts        (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_stale_after     (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_timeout_after   (const HeartbeatAgent *agent);
 gint64               heartbeat_agent_get_own_stale_after (const HeartbeatAgent *agent);

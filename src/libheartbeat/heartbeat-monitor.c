@@ -76,6 +76,12 @@ struct _HeartbeatMonitor {
   gpointer            store_data;
   GDestroyNotify      store_destroy;
   guint               quiet;       /* restoring or reverting: the store knows */
+
+  /* what the signals told, since the monitor was made */
+  guint64             beats_total;      /* agent-beat */
+  guint64             stale_total;      /* agent-stale, every warning */
+  guint64             timeouts_total;   /* agent-timed-out */
+  guint64             recoveries_total; /* agent-recovered */
 };
 
 G_DEFINE_FINAL_TYPE (HeartbeatMonitor, heartbeat_monitor, G_TYPE_OBJECT)
@@ -311,8 +317,56 @@ emit_state_changed (HeartbeatMonitor   *self,
                     HeartbeatAgent     *agent,
                     HeartbeatAgentState old)
 {
-  if (old != agent->state)
-    g_signal_emit (self, signals[SIGNAL_AGENT_STATE_CHANGED], 0, agent, old, agent->state);
+  if (old == agent->state)
+    return;
+  /* the stale episode is over (see heartbeat_agent_get_stale_episodes()) */
+  if (old == HEARTBEAT_AGENT_STATE_STALE)
+    agent->in_stale_episode = FALSE;
+  g_signal_emit (self, signals[SIGNAL_AGENT_STATE_CHANGED], 0, agent, old, agent->state);
+}
+
+/* The one place each of these signals is emitted from, and counted (see
+ * heartbeat_monitor_get_beats_total() and the others). */
+static void
+emit_beat (HeartbeatMonitor *self,
+           HeartbeatAgent   *agent)
+{
+  self->beats_total++;
+  g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
+}
+
+static void
+emit_stale (HeartbeatMonitor *self,
+            HeartbeatAgent   *agent,
+            gint64            idle)
+{
+  /* every warning, also the repeated ones of one episode (without
+   * stale-warning-only-once); the episode once */
+  self->stale_total++;
+  if (!agent->in_stale_episode)
+    {
+      agent->stale_episodes++;
+      agent->in_stale_episode = TRUE;
+    }
+  g_signal_emit (self, signals[SIGNAL_AGENT_STALE], 0, agent, idle);
+}
+
+static void
+emit_timed_out (HeartbeatMonitor *self,
+                HeartbeatAgent   *agent,
+                gint64            running)
+{
+  self->timeouts_total++;
+  agent->timeouts++;
+  g_signal_emit (self, signals[SIGNAL_AGENT_TIMED_OUT], 0, agent, running);
+}
+
+static void
+emit_recovered (HeartbeatMonitor *self,
+                HeartbeatAgent   *agent)
+{
+  self->recoveries_total++;
+  g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
 }
 
 static const HeartbeatAgentOptions no_options = { 0 };
@@ -590,7 +644,7 @@ time_out (HeartbeatMonitor *self,
   if (agent->generation != generation || agent->state != HEARTBEAT_AGENT_STATE_TIMED_OUT)
     return;
 
-  g_signal_emit (self, signals[SIGNAL_AGENT_TIMED_OUT], 0, agent, running);
+  emit_timed_out (self, agent, running);
 }
 
 /* Looks at an agent whose heap entry came due. Its real deadline may be
@@ -670,7 +724,7 @@ check_agent (HeartbeatMonitor *self,
     }
 
   if (agent->generation == generation && agent->state == HEARTBEAT_AGENT_STATE_STALE)
-    g_signal_emit (self, signals[SIGNAL_AGENT_STALE], 0, agent, now - agent->last_activity_at);
+    emit_stale (self, agent, now - agent->last_activity_at);
 }
 
 /* Handles agents due at or before @now, in deadline order, at most @limit of
@@ -1236,7 +1290,7 @@ record_activity (HeartbeatMonitor *self,
     {
       if (at < now && compute_deadline (self, agent) < agent->deadline)
         schedule (self, agent);
-      g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
+      emit_beat (self, agent);
       return;
     }
 
@@ -1256,9 +1310,9 @@ record_activity (HeartbeatMonitor *self,
   generation = agent->generation;
   emit_state_changed (self, agent, old);
   if (old == HEARTBEAT_AGENT_STATE_STALE && agent->generation == generation)
-    g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
+    emit_recovered (self, agent);
   if (agent->generation == generation)
-    g_signal_emit (self, signals[SIGNAL_AGENT_BEAT], 0, agent);
+    emit_beat (self, agent);
 }
 
 static gboolean
@@ -1724,6 +1778,73 @@ heartbeat_monitor_count_owned_by (HeartbeatMonitor *monitor,
 {
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
   return GPOINTER_TO_UINT (g_hash_table_lookup (monitor->owned, GUINT_TO_POINTER (uid)));
+}
+
+/**
+ * heartbeat_monitor_get_beats_total:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * How many times @monitor emitted #HeartbeatMonitor::agent-beat since it
+ * was made, for all agents, those since unregistered included. O(1), as
+ * are the other totals: fronts export them as metrics.
+ *
+ * Returns: the number of beats
+ */
+guint64
+heartbeat_monitor_get_beats_total (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor->beats_total;
+}
+
+/**
+ * heartbeat_monitor_get_stale_total:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * How many times @monitor emitted #HeartbeatMonitor::agent-stale since it
+ * was made: every warning, also the repeated ones of one stale episode
+ * when #HeartbeatMonitor:stale-warning-only-once is off (see
+ * heartbeat_agent_get_stale_episodes() for the episodes).
+ *
+ * Returns: the number of stale warnings
+ */
+guint64
+heartbeat_monitor_get_stale_total (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor->stale_total;
+}
+
+/**
+ * heartbeat_monitor_get_timeouts_total:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * How many times @monitor emitted #HeartbeatMonitor::agent-timed-out
+ * since it was made.
+ *
+ * Returns: the number of timeouts
+ */
+guint64
+heartbeat_monitor_get_timeouts_total (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor->timeouts_total;
+}
+
+/**
+ * heartbeat_monitor_get_recoveries_total:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * How many times @monitor emitted #HeartbeatMonitor::agent-recovered
+ * since it was made.
+ *
+ * Returns: the number of recoveries from stale
+ */
+guint64
+heartbeat_monitor_get_recoveries_total (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor->recoveries_total;
 }
 
 /**

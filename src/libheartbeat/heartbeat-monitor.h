@@ -313,6 +313,10 @@ void              heartbeat_monitor_get_state_counts  (HeartbeatMonitor         
                                                        guint                        counts[HEARTBEAT_AGENT_N_STATES]);
 guint             heartbeat_monitor_count_owned_by    (HeartbeatMonitor            *monitor,
                                                        guint32                      uid);
+guint64           heartbeat_monitor_get_beats_total   (HeartbeatMonitor            *monitor);
+guint64           heartbeat_monitor_get_stale_total   (HeartbeatMonitor            *monitor);
+guint64           heartbeat_monitor_get_timeouts_total (HeartbeatMonitor           *monitor);
+guint64           heartbeat_monitor_get_recoveries_total (HeartbeatMonitor         *monitor);
 GVariant         *heartbeat_monitor_get_status        (HeartbeatMonitor            *monitor);
 gboolean          heartbeat_monitor_post_event        (HeartbeatMonitor            *monitor,
                                                        const char                  *type,
