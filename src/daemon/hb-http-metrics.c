@@ -1,0 +1,223 @@
+/* hb-http-metrics.c: GET /metrics, the Prometheus text exposition
+ *
+ * Per agent: its state (one 0/1 series per state), info with its task,
+ * its last activity, both thresholds, the idle flag and three counters;
+ * the totals since the daemon started; the build. Gzipped when the
+ * client accepts it.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "hb-http-private.h"
+
+static void
+append_label (GString *out, const char *value)
+{
+  for (const char *p = value; *p; p++)
+    {
+      if (*p == '\\' || *p == '"')
+        g_string_append_c (out, '\\');
+      if (*p == '\n')
+        g_string_append (out, "\\n");
+      else
+        g_string_append_c (out, *p);
+    }
+}
+
+/* @usec as exact decimal seconds: 300, 0.4, 1700000000.123456 */
+static void
+append_seconds (GString *out, gint64 usec)
+{
+  guint64 magnitude = usec < 0 ? (guint64) -(usec + 1) + 1 : (guint64) usec;
+  guint64 fraction = magnitude % G_USEC_PER_SEC;
+
+  g_string_append_printf (out, "%s%" G_GUINT64_FORMAT, usec < 0 ? "-" : "", magnitude / G_USEC_PER_SEC);
+  if (fraction)
+    {
+      char digits[8];
+      int end = 6;
+
+      g_snprintf (digits, sizeof digits, "%06" G_GUINT64_FORMAT, fraction);
+      while (end > 0 && digits[end - 1] == '0')
+        end--;
+      g_string_append_c (out, '.');
+      g_string_append_len (out, digits, end);
+    }
+}
+
+static void
+append_family (GString *out, const char *name, const char *type, const char *help)
+{
+  g_string_append_printf (out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* "NAME{agent="ID"": the caller closes the labels */
+static void
+append_agent_series (GString *out, const char *name, HeartbeatAgent *agent)
+{
+  g_string_append (out, name);
+  g_string_append (out, "{agent=\"");
+  append_label (out, heartbeat_agent_get_id (agent));
+  g_string_append_c (out, '"');
+}
+
+/* A declared agent that never beat has no last activity (the monitor
+ * counts its quiet time from the daemon's start). */
+static gboolean
+never_beat (HeartbeatAgent *agent)
+{
+  return heartbeat_agent_is_declared (agent) && heartbeat_agent_get_beats (agent) == 0 &&
+         heartbeat_agent_get_state (agent) == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT;
+}
+
+/* The exposition, as the contract of issue 14 has it: per agent, every
+ * state as its own 0/1 series (6), info with the task, the last activity
+ * (none for a declared agent that never beat), both thresholds, the idle
+ * flag and three counters: at most 14 series per agent. */
+static GString *
+metrics_text (HbHttp *self)
+{
+  g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (self->monitor);
+  guint counts[HEARTBEAT_AGENT_N_STATES] = { 0 };
+  GString *out = g_string_sized_new (2048 + (gsize) agents->len * 1024);
+  /* monitor time to wall clock, once for the whole scrape */
+  gint64 realtime_offset = heartbeat_monitor_to_realtime (self->monitor, 0);
+
+  heartbeat_monitor_get_state_counts (self->monitor, counts);
+  append_family (out, "heartbeat_agents", "gauge", "Agents by state.");
+  for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
+    g_string_append_printf (out, "heartbeat_agents{state=\"%s\"} %u\n", heartbeat_agent_state_to_string (s), counts[s]);
+
+  append_family (out, "heartbeat_agent_state", "gauge",
+                 "The state of each agent: 1 for its current state, 0 for the others.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      HeartbeatAgentState state = heartbeat_agent_get_state (agent);
+
+      for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
+        {
+          append_agent_series (out, "heartbeat_agent_state", agent);
+          g_string_append_printf (out, ",state=\"%s\"} %d\n", heartbeat_agent_state_to_string (s), s == (guint) state);
+        }
+    }
+
+  append_family (out, "heartbeat_agent_info", "gauge", "Each agent, with its task (empty if none); always 1.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      const char *task = heartbeat_agent_get_task_id (agent);
+
+      append_agent_series (out, "heartbeat_agent_info", agent);
+      g_string_append (out, ",task=\"");
+      append_label (out, task ? task : "");
+      g_string_append (out, "\"} 1\n");
+    }
+
+  append_family (out, "heartbeat_agent_last_activity_timestamp_seconds", "gauge",
+                 "When each agent was last active (a beat, its registration or an idle mark); "
+                 "none for a declared agent that never beat.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      if (never_beat (agent))
+        continue;
+      append_agent_series (out, "heartbeat_agent_last_activity_timestamp_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, realtime_offset + heartbeat_agent_get_last_activity_at (agent));
+      g_string_append_c (out, '\n');
+    }
+
+  append_family (out, "heartbeat_agent_stale_threshold_seconds", "gauge",
+                 "How long each agent may be quiet before it is stale.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_stale_threshold_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, heartbeat_agent_get_stale_after (agent));
+      g_string_append_c (out, '\n');
+    }
+
+  append_family (out, "heartbeat_agent_timeout_threshold_seconds", "gauge",
+                 "How long each agent's run may last before it times out.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_timeout_threshold_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, heartbeat_agent_get_timeout_after (agent));
+      g_string_append_c (out, '\n');
+    }
+
+  append_family (out, "heartbeat_agent_idle", "gauge", "Whether each agent is marked idle (1) or not (0).");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_idle", agent);
+      g_string_append_printf (out, "} %d\n", heartbeat_agent_is_idle (agent) ? 1 : 0);
+    }
+
+  append_family (out, "heartbeat_agent_beats_total", "counter",
+                 "Beats of each agent since it was registered.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      append_agent_series (out, "heartbeat_agent_beats_total", agent);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_beats (agent));
+    }
+
+  append_family (out, "heartbeat_agent_stale_total", "counter",
+                 "Stale episodes of each agent since the daemon started.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      AgentCounts *c = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
+
+      append_agent_series (out, "heartbeat_agent_stale_total", agent);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", c ? c->stale : 0);
+    }
+
+  append_family (out, "heartbeat_agent_timeouts_total", "counter",
+                 "Timeouts of each agent since the daemon started.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      AgentCounts *c = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
+
+      append_agent_series (out, "heartbeat_agent_timeouts_total", agent);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", c ? c->timeouts : 0);
+    }
+
+  g_string_append_printf (out,
+                          "# HELP heartbeat_beats_total Beats received since the daemon started.\n"
+                          "# TYPE heartbeat_beats_total counter\nheartbeat_beats_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_stale_total Stale warnings since the daemon started.\n"
+                          "# TYPE heartbeat_stale_total counter\nheartbeat_stale_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_timeouts_total Agents timed out since the daemon started.\n"
+                          "# TYPE heartbeat_timeouts_total counter\nheartbeat_timeouts_total %" G_GUINT64_FORMAT "\n"
+                          "# HELP heartbeat_recoveries_total Recoveries from stale since the daemon started.\n"
+                          "# TYPE heartbeat_recoveries_total counter\nheartbeat_recoveries_total %" G_GUINT64_FORMAT "\n",
+                          self->beats_total, self->stale_total, self->timeouts_total, self->recoveries_total);
+  append_family (out, "heartbeat_build_info", "gauge",
+                 "The version of heartbeatd and the name of its machine; always 1.");
+  g_string_append (out, "heartbeat_build_info{version=\"");
+  append_label (out, self->version);
+  g_string_append (out, "\",hostname=\"");
+  append_label (out, g_get_host_name ());
+  g_string_append (out, "\"} 1\n");
+  return out;
+}
+
+void
+handle_metrics (HbHttp            *self,
+                SoupServerMessage *msg,
+                gboolean           privileged)
+{
+  respond_compressible (msg, "text/plain; version=0.0.4; charset=utf-8", metrics_text (self));
+}
+

@@ -1,0 +1,232 @@
+/* hb-http-private.h: what the files of the HTTP front share
+ *
+ * The front is one HbHttp in several files, one per job:
+ *
+ *   hb-http.c           the object, set-up, listening, routing
+ *   hb-http-response.c  JSON text, answers and errors, gzip, the budget of
+ *                       large answers, request bodies, tokens, upsert()
+ *   hb-http-guards.c    before a body is read (Host, tokens,
+ *                       Content-Length), connection limits and timeouts
+ *   hb-http-rest.c      /v1/agents…, /v1/history, /v1/host, /health, /
+ *   hb-http-compat.c    the seeds' endpoints: /heartbeat, /event, /runs…,
+ *                       /api/heartbeat/status
+ *   hb-http-events.c    /v1/events (Server-Sent Events)
+ *   hb-http-metrics.c   /metrics (Prometheus)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include "hb-http.h"
+
+G_BEGIN_DECLS
+
+#define STATUS_TOO_MANY_REQUESTS 429
+
+struct _HbHttp {
+  GObject           parent_instance;
+  HeartbeatMonitor *monitor;
+  HbUnits          *units;      /* or NULL */
+  char             *version;
+  SoupServer       *server;
+  guint16           port;
+  GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
+  GList            *clients;    /* EventClient */
+  guint             n_clients;
+  guint64           sequence;
+  guint             keepalive_id;
+  guint64           beats_total;
+  guint64           stale_total;
+  guint64           timeouts_total;
+  guint64           recoveries_total;
+  GHashTable       *agent_counts; /* id → AgentCounts, for agents that had any */
+  char             *problem;    /* why the daemon is degraded, or NULL */
+  guint             quota;      /* agents HB_HTTP_OWNER_UID may own; 0: no limit */
+
+  /* listening */
+  GInetAddress     *address;    /* what hb_http_listen() was given */
+  guint16           wanted_port;
+  gboolean          check_host; /* bound to loopback: refuse other Host headers */
+  guint             retry_id;
+  char             *listen_problem;
+
+  /* timeouts, in ms */
+  guint             request_timeout;
+  guint             idle_timeout;
+  guint             retry_interval;
+  GHashTable       *conns;      /* GSocket * → Conn */
+
+  /* what clients may hold (hb-http.h) */
+  GHashTable       *live;       /* GSocket *: every open connection, weakly */
+  guint             max_connections;
+  guint             max_connections_per_peer;
+  gsize             response_budget;
+  gsize             responses_pending; /* bytes of large answers not written yet */
+  gsize             page_bytes;
+  gint64            cap_warned_at;     /* monotonic µs: the last warning of a cap */
+
+  /* GET /v1/history: pages waiting to be built, one per main loop
+   * iteration, below the priority of D-Bus calls (handle_history()) */
+  GQueue            history_pages;     /* HistoryPage */
+  guint             history_source;
+
+  /* GET /v1/host */
+  char             *state_directory; /* NULL: found from the open state database */
+  GList            *host_waiters;    /* HostWaiter: paused until the CPU sample */
+  guint             host_sample_id;
+  gboolean          host_cpu_known;
+  guint64           host_busy, host_total;  /* the first CPU sample */
+};
+
+/* An agent's episodes, for the per-agent counters of /metrics: kept from
+ * the monitor's signals (O(1) each), forgotten when the agent is removed. */
+typedef struct {
+  guint64  stale;      /* stale episodes */
+  guint64  timeouts;
+  gboolean in_stale;   /* the current stale episode is counted */
+} AgentCounts;
+
+/* hb-http-response.c: JSON text */
+void        append_double       (GString           *out,
+                                 double             value);
+void        append_string       (GString           *out,
+                                 const char        *value);
+void        json_append         (GString           *out,
+                                 JsonNode          *node);
+char       *json_to_data        (JsonNode          *node,
+                                 gsize             *length);
+
+/* hb-http-response.c: answers */
+void        warn_cap            (HbHttp            *self,
+                                 const char        *what);
+void        send_json           (SoupServerMessage *msg,
+                                 guint              status,
+                                 JsonNode          *node);
+char       *error_text          (guint              status,
+                                 const char        *message,
+                                 gsize             *length);
+void        send_error          (SoupServerMessage *msg,
+                                 guint              status,
+                                 const char        *format,
+                                 ...) G_GNUC_PRINTF (3, 4);
+void        send_monitor_error  (SoupServerMessage *msg,
+                                 const GError      *error);
+GQuark      caller_change_quark (void);
+GQuark      stream_quark        (void);
+void        mark_caller_change  (SoupServerMessage *msg);
+void        add_member_string   (JsonBuilder       *b,
+                                 const char        *name,
+                                 const char        *value);
+void        add_member_int      (JsonBuilder       *b,
+                                 const char        *name,
+                                 gint64             value);
+JsonNode   *agent_to_json       (HbHttp            *self,
+                                 HeartbeatAgent    *agent);
+void        append_history      (GString           *out,
+                                 HeartbeatAgent    *agent);
+void        respond_compressible (SoupServerMessage *msg,
+                                 const char        *content_type,
+                                 GString           *out);
+gboolean    budget_spent        (HbHttp            *self,
+                                 const char        *path);
+void        refuse_answer       (HbHttp            *self,
+                                 SoupServerMessage *msg);
+void        account_answer      (HbHttp            *self,
+                                 SoupServerMessage *msg);
+
+/* hb-http-response.c: request bodies */
+JsonNode   *read_object         (SoupServerMessage *msg,
+                                 gboolean           empty_ok);
+GVariant   *read_metadata       (SoupServerMessage *msg,
+                                 JsonObject        *object,
+                                 const char *const *skip,
+                                 const char        *what);
+gboolean    get_optional_string (SoupServerMessage *msg,
+                                 JsonObject        *object,
+                                 const char        *name,
+                                 const char       **value);
+gboolean    get_optional_usec   (SoupServerMessage *msg,
+                                 JsonObject        *object,
+                                 const char        *name,
+                                 gint64            *value);
+
+/* A beat read from a request body, every part of it checked. */
+typedef struct {
+  HeartbeatBeatDetails details;
+  GVariant            *metadata;
+} Beat;
+
+void        beat_clear          (Beat              *beat);
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Beat, beat_clear)
+gboolean    read_beat           (SoupServerMessage *msg,
+                                 JsonObject        *object,
+                                 const char *const *metadata_skip,
+                                 gboolean           whole_object_is_metadata,
+                                 Beat              *beat);
+
+/* hb-http-response.c: who may write */
+gboolean    may_write           (HbHttp            *self,
+                                 SoupServerMessage *msg,
+                                 gboolean          *privileged);
+gboolean    may_change          (SoupServerMessage *msg,
+                                 HeartbeatAgent    *agent,
+                                 gboolean           privileged);
+HeartbeatAgent *upsert          (HbHttp                      *self,
+                                 SoupServerMessage           *msg,
+                                 const char                  *id,
+                                 const HeartbeatAgentOptions *options,
+                                 gboolean                     privileged,
+                                 gboolean                     re_register,
+                                 gboolean                    *created);
+
+/* The endpoints: routed by hb-http.c */
+typedef void (*RouteFunc) (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+
+/* hb-http-rest.c */
+void        handle_dashboard    (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_health       (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_agents       (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_history      (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_host         (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_get_agent    (HbHttp *self, SoupServerMessage *msg, const char *id);
+void        handle_put_agent    (HbHttp *self, SoupServerMessage *msg, const char *id, gboolean privileged);
+void        handle_agent_change (HbHttp *self, SoupServerMessage *msg, const char *id, const char *action,
+                                 gboolean privileged);
+void        handle_agent_history (HbHttp *self, SoupServerMessage *msg, const char *id);
+void        hb_http_rest_dispose (HbHttp *self);
+
+/* hb-http-compat.c */
+void        handle_heartbeat    (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_event        (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_runs         (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_run          (HbHttp *self, SoupServerMessage *msg, const char *id);
+void        handle_gateway_status (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+
+/* hb-http-metrics.c */
+void        handle_metrics      (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+
+/* hb-http-events.c */
+void        handle_events       (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        hb_http_events_watch (HbHttp *self);
+void        hb_http_events_dispose (HbHttp *self);
+
+/* hb-http-guards.c */
+void        hb_http_guards_init (HbHttp *self);
+void        hb_http_guards_dispose (HbHttp *self);
+void        on_request_headers  (SoupServer        *server,
+                                 SoupServerMessage *msg,
+                                 const char        *path,
+                                 GHashTable        *query,
+                                 gpointer           user_data);
+void        on_request_started  (SoupServer        *server,
+                                 SoupServerMessage *msg,
+                                 HbHttp            *self);
+void        on_request_done     (SoupServer        *server,
+                                 SoupServerMessage *msg,
+                                 HbHttp            *self);
+char       *socket_peer         (GSocket           *socket);
+
+G_END_DECLS
