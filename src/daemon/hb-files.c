@@ -15,9 +15,9 @@
  * "Timestamp older than the timeout" (TIMED_OUT) needs no code here: the
  * beat is dated by the file, the agent's stale threshold is the file's
  * timeout, so the monitor's own deadline makes it stale at the right
- * moment. The writer's pid is watched with a pidfd, so its death is seen
- * at once, not at the next write. A bad file is reported with the reason,
- * once per reason, and never trusted: whatever is at the path (a FIFO, a
+ * moment. The writer's pid is watched (HbProcessWatch: a pidfd), so its
+ * death is seen at once, not at the next write. A bad file is reported
+ * with the reason, once per reason, and never trusted: whatever is at the path (a FIFO, a
  * device, a huge file) is neither waited on nor read beyond
  * HB_HEARTBEAT_FILE_MAX_SIZE, and no message quotes its content.
  *
@@ -25,21 +25,15 @@
  */
 #include "hb-files.h"
 #include "hb-json.h"
+#include "hb-process-watch.h"
 #include "heartbeat-values.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <glib-unix.h>
 #include <json-glib/json-glib.h>
-#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 /* ------------------------------------------------------------------ */
 /* The file format                                                     */
@@ -186,8 +180,7 @@ typedef struct {
   gint64        last_timestamp;
   gint64        last_iteration;
   gint32        pid;
-  int           pidfd;
-  GSource      *pid_source;
+  HbProcessWatch *process;      /* the writer's pid, while it runs */
 } Watched;
 
 struct _HbFiles {
@@ -201,14 +194,7 @@ G_DEFINE_FINAL_TYPE (HbFiles, hb_files, G_TYPE_OBJECT)
 static void
 watched_clear_pid (Watched *w)
 {
-  if (w->pid_source)
-    {
-      g_source_destroy (w->pid_source);
-      g_clear_pointer (&w->pid_source, g_source_unref);
-    }
-  if (w->pidfd >= 0)
-    close (w->pidfd);
-  w->pidfd = -1;
+  g_clear_pointer (&w->process, hb_process_watch_free);
   w->pid = 0;
 }
 
@@ -251,43 +237,29 @@ mark_gone (Watched *w)
     g_warning ("Agent “%s”: %s", w->agent_id, error->message);
 }
 
-static gboolean
-on_pid_exit (int fd, GIOCondition condition, gpointer user_data)
+static void
+on_pid_exit (gint32 pid, HbProcessEnd end, gpointer user_data)
 {
   Watched *w = user_data;
 
+  /* mark_gone() names w->pid: cleared after */
   mark_gone (w);
-  g_clear_pointer (&w->pid_source, g_source_unref);
-  close (w->pidfd);
-  w->pidfd = -1;
+  g_clear_pointer (&w->process, hb_process_watch_free);
   w->pid = 0;
-  return G_SOURCE_REMOVE;
 }
 
 /* Returns FALSE if @pid is not running. */
 static gboolean
 watch_pid (Watched *w, gint32 pid)
 {
-  int fd;
-
-  if (w->pid == pid && w->pid_source)
+  if (w->pid == pid && w->process)
     return TRUE;
   watched_clear_pid (w);
 
-  fd = (int) syscall (SYS_pidfd_open, (pid_t) pid, 0);
-  if (fd < 0)
-    {
-      if (errno == ESRCH)
-        return FALSE;
-      /* No pidfd (old kernel, seccomp): the pid is checked at each write. */
-      return kill (pid, 0) == 0 || errno == EPERM;
-    }
+  if (!hb_process_exists (pid))
+    return FALSE;
   w->pid = pid;
-  w->pidfd = fd;
-  w->pid_source = g_unix_fd_source_new (fd, G_IO_IN);
-  g_source_set_callback (w->pid_source, (GSourceFunc) (void (*) (void)) on_pid_exit, w, NULL);
-  g_source_set_static_name (w->pid_source, "[heartbeatd] heartbeat-file pid");
-  g_source_attach (w->pid_source, NULL);
+  w->process = hb_process_watch_new (pid, "[heartbeatd] heartbeat-file pid", on_pid_exit, w);
   return TRUE;
 }
 
@@ -509,7 +481,6 @@ hb_files_watch (HbFiles    *files,
 
   file = g_file_new_for_path (path);
   w = g_new0 (Watched, 1);
-  w->pidfd = -1;
   w->owner = files;
   w->agent_id = g_strdup (agent_id);
   w->path = g_strdup (path);

@@ -1,9 +1,9 @@
 /* hb-liveness.c: notices at once when an agent's process or bus peer ends
  *
  * Translates two outside worlds into heartbeat_monitor_mark_gone(): the
- * kernel's process table (a pidfd per agent with a pid, readable when the
- * process exits; a one-second kill(pid, 0) poll where pidfd_open(2) is
- * missing) and the message bus (one NameOwnerChanged subscription on
+ * kernel's process table (an HbProcessWatch per agent with a pid: a pidfd,
+ * readable when the process exits; a one-second poll where pidfd_open(2)
+ * is missing) and the message bus (one NameOwnerChanged subscription on
  * org.freedesktop.DBus; an agent bound to a unique name is gone when that
  * name leaves the bus).
  *
@@ -18,29 +18,15 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include <errno.h>
-#include <signal.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <glib-unix.h>
-
 #include "hb-liveness.h"
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
-#define POLL_INTERVAL_SECONDS 1
+#include "hb-process-watch.h"
 
 typedef struct {
-  HbLiveness   *self;        /* unowned; the watch dies with it */
-  char         *id;
-  gint32        pid;         /* 0: not watching a process */
-  int           pidfd;       /* -1 when polling or not watching */
-  GSource      *pid_source;  /* the pidfd source, the poll, or an idle "already gone" */
-  char         *name;        /* the unique bus name, or NULL */
+  HbLiveness     *self;      /* unowned; the watch dies with it */
+  char           *id;
+  gint32          pid;       /* 0: not watching a process */
+  HbProcessWatch *process;   /* NULL when not watching a process */
+  char           *name;      /* the unique bus name, or NULL */
 } Watch;
 
 struct _HbLiveness {
@@ -70,16 +56,7 @@ static guint signals[N_SIGNALS];
 static void
 watch_clear_pid (Watch *watch)
 {
-  if (watch->pid_source)
-    {
-      g_source_destroy (watch->pid_source);
-      g_clear_pointer (&watch->pid_source, g_source_unref);
-    }
-  if (watch->pidfd >= 0)
-    {
-      close (watch->pidfd);
-      watch->pidfd = -1;
-    }
+  g_clear_pointer (&watch->process, hb_process_watch_free);
   watch->pid = 0;
 }
 
@@ -138,7 +115,6 @@ watch_get (HbLiveness *self,
   watch = g_new0 (Watch, 1);
   watch->self = self;
   watch->id = g_strdup (id);
-  watch->pidfd = -1;
   g_hash_table_insert (self->watches, watch->id, watch);
   return watch;
 }
@@ -187,8 +163,7 @@ hb_liveness_check_pid (guint32  pid,
                    "%u is not a process id", pid);
       return FALSE;
     }
-  /* EPERM: it exists, it is only not ours to signal */
-  if (kill ((pid_t) pid, 0) < 0 && errno == ESRCH)
+  if (!hb_process_exists ((gint32) pid))
     {
       g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
                    "No process with pid %u is running", pid);
@@ -212,69 +187,18 @@ pid_gone (Watch      *watch,
   mark_gone (self, id, why);
 }
 
-static gboolean
-on_pidfd_readable (int          fd,
-                   GIOCondition condition,
-                   gpointer     user_data)
+static void
+on_process_end (gint32       pid,
+                HbProcessEnd end,
+                gpointer     user_data)
 {
-  Watch *watch = user_data;
-  g_autofree char *why = g_strdup_printf ("process %d exited", watch->pid);
-
-  pid_gone (watch, why);
-  return G_SOURCE_REMOVE;
-}
-
-/* For the poll: a zombie has exited even though kill() still finds it. */
-static gboolean
-pid_is_running (gint32 pid)
-{
-  g_autofree char *path = NULL;
-  g_autofree char *stat = NULL;
-  const char *end;
-
-  if (kill (pid, 0) < 0 && errno == ESRCH)
-    return FALSE;
-
-  path = g_strdup_printf ("/proc/%d/stat", pid);
-  if (!g_file_get_contents (path, &stat, NULL, NULL))
-    return TRUE; /* hidden from us (hidepid): assume it runs */
-  end = strrchr (stat, ')'); /* "pid (comm) S ...": comm may hold anything */
-  return end == NULL || (end[1] != '\0' && end[2] != 'Z' && end[2] != 'X');
-}
-
-static gboolean
-on_pid_poll (gpointer user_data)
-{
-  Watch *watch = user_data;
   g_autofree char *why = NULL;
 
-  if (pid_is_running (watch->pid))
-    return G_SOURCE_CONTINUE;
-
-  why = g_strdup_printf ("process %d exited", watch->pid);
-  pid_gone (watch, why);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_pid_already_gone (gpointer user_data)
-{
-  Watch *watch = user_data;
-  g_autofree char *why = g_strdup_printf ("process %d no longer exists", watch->pid);
-
-  pid_gone (watch, why);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-watch_attach_pid_source (Watch      *watch,
-                         GSource    *source,
-                         GSourceFunc func)
-{
-  g_source_set_callback (source, func, watch, NULL);
-  g_source_set_static_name (source, "[heartbeatd] liveness pid");
-  g_source_attach (source, NULL);
-  watch->pid_source = source;
+  if (end == HB_PROCESS_END_NOT_FOUND)
+    why = g_strdup_printf ("process %d no longer exists", pid);
+  else
+    why = g_strdup_printf ("process %d exited", pid);
+  pid_gone (user_data, why);
 }
 
 /**
@@ -293,9 +217,7 @@ hb_liveness_watch_pid (HbLiveness *liveness,
                        const char *id,
                        gint32      pid)
 {
-  static gboolean warned;
   Watch *watch;
-  int fd;
 
   g_return_if_fail (HB_IS_LIVENESS (liveness));
   g_return_if_fail (id != NULL);
@@ -304,32 +226,8 @@ hb_liveness_watch_pid (HbLiveness *liveness,
   watch = watch_get (liveness, id);
   watch_clear_pid (watch);
   watch->pid = pid;
-
-  fd = (int) syscall (SYS_pidfd_open, (pid_t) pid, 0);
-  if (fd >= 0)
-    {
-      watch->pidfd = fd;
-      watch_attach_pid_source (watch, g_unix_fd_source_new (fd, G_IO_IN),
-                               (GSourceFunc) (void (*) (void)) on_pidfd_readable);
-      g_debug ("Watching process %d of agent “%s” with a pidfd", pid, id);
-      return;
-    }
-
-  if (errno == ESRCH)
-    {
-      watch_attach_pid_source (watch, g_idle_source_new (), on_pid_already_gone);
-      return;
-    }
-
-  /* No pidfd_open (Linux < 5.3, or a seccomp filter): poll instead. */
-  if (!warned)
-    {
-      g_warning ("pidfd_open() is not available (%s); watching agent processes by "
-                 "polling every %d s instead", g_strerror (errno), POLL_INTERVAL_SECONDS);
-      warned = TRUE;
-    }
-  watch_attach_pid_source (watch, g_timeout_source_new_seconds (POLL_INTERVAL_SECONDS),
-                           on_pid_poll);
+  watch->process = hb_process_watch_new (pid, "[heartbeatd] liveness pid", on_process_end, watch);
+  g_debug ("Watching process %d of agent “%s”", pid, id);
 }
 
 /* ------------------------------------------------------------------ */

@@ -34,8 +34,7 @@
  *                          any other unit is a service, which has none
  *                          unless its section sets timeout-threshold=
  *   activating, deactivating  no change
- *   MainPID                watched with a pidfd (hb_liveness_watch_pid(), or
- *                          a pidfd of our own without an HbLiveness): the
+ *   MainPID                watched (HbProcessWatch: a pidfd): the
  *                          agent is gone the moment the main process exits,
  *                          also when a Restart= makes the unit "activating"
  *                          rather than inactive.
@@ -67,17 +66,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-units.h"
+#include "hb-process-watch.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <glib-unix.h>
-
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
 
 #define SYSTEMD_NAME      "org.freedesktop.systemd1"
 #define SYSTEMD_PATH      "/org/freedesktop/systemd1"
@@ -118,14 +109,12 @@ typedef struct {
   guint32       n_restarts;
   /* the main process watch */
   guint32       watched_pid;
-  int           pidfd;
-  GSource      *pid_source;
+  HbProcessWatch *process;
 } Unit;
 
 struct _HbUnits {
   GObject           parent_instance;
   HeartbeatMonitor *monitor;
-  HbLiveness       *liveness;       /* nullable */
   GDBusConnection  *connection;     /* nullable */
   guint             name_watch_id;
   char             *systemd_owner;  /* unique name of the manager, NULL while absent */
@@ -169,16 +158,7 @@ type_interface (const char *name)
 static void
 unit_clear_pid_watch (Unit *unit)
 {
-  if (unit->pid_source)
-    {
-      g_source_destroy (unit->pid_source);
-      g_clear_pointer (&unit->pid_source, g_source_unref);
-    }
-  if (unit->pidfd >= 0)
-    {
-      close (unit->pidfd);
-      unit->pidfd = -1;
-    }
+  g_clear_pointer (&unit->process, hb_process_watch_free);
 }
 
 static void
@@ -252,7 +232,6 @@ unit_new (HbUnits    *self,
   unit->name = g_strdup (name);
   unit->type_iface = type_interface (name);
   unit->cancellable = g_cancellable_new ();
-  unit->pidfd = -1;
   unit_set_unknown (unit);
   return unit;
 }
@@ -512,73 +491,33 @@ unit_start (Unit *unit)
 /* ------------------------------------------------------------------ */
 /* Judgment                                                            */
 
-static gboolean
-on_main_pid_exited (gpointer user_data)
+static void
+on_main_pid_exited (gint32       pid,
+                    HbProcessEnd end,
+                    gpointer     user_data)
 {
   Unit *unit = user_data;
   g_autoptr(GError) error = NULL;
 
   g_debug ("Main process %u of unit %s (agent “%s”) exited", unit->watched_pid, unit->name,
            unit->agent_id);
-  g_clear_pointer (&unit->pid_source, g_source_unref);
-  if (unit->pidfd >= 0)
-    {
-      close (unit->pidfd);
-      unit->pidfd = -1;
-    }
+  unit_clear_pid_watch (unit);
   if (unit->self && !heartbeat_monitor_mark_gone (unit->self->monitor, unit->agent_id, &error))
     g_debug ("Cannot mark agent “%s” gone: %s", unit->agent_id, error->message);
-  return G_SOURCE_REMOVE;
 }
 
-static gboolean
-on_main_pidfd_readable (int          fd,
-                        GIOCondition condition,
-                        gpointer     user_data)
-{
-  return on_main_pid_exited (user_data);
-}
-
-/* Watches MainPID: through the HbLiveness when there is one, else with a
- * pidfd of our own (only the unit-backed agents, so a few). */
+/* Watches MainPID (only the unit-backed agents, so a few). */
 static void
 unit_watch_main_pid (Unit *unit)
 {
-  HbUnits *self = unit->self;
-  int fd;
-
   if (unit->main_pid == unit->watched_pid)
     return;
   unit->watched_pid = unit->main_pid;
   unit_clear_pid_watch (unit);
   if (unit->main_pid == 0 || unit->main_pid > G_MAXINT32)
     return;
-  if (self->liveness)
-    {
-      hb_liveness_watch_pid (self->liveness, unit->agent_id, (gint32) unit->main_pid);
-      return;
-    }
-  fd = (int) syscall (SYS_pidfd_open, (pid_t) unit->main_pid, 0);
-  if (fd >= 0)
-    {
-      unit->pidfd = fd;
-      unit->pid_source = g_unix_fd_source_new (fd, G_IO_IN);
-      g_source_set_callback (unit->pid_source, G_SOURCE_FUNC (on_main_pidfd_readable), unit, NULL);
-    }
-  else if (errno == ESRCH)
-    {
-      unit->pid_source = g_idle_source_new ();
-      g_source_set_callback (unit->pid_source, on_main_pid_exited, unit, NULL);
-    }
-  else
-    {
-      /* no pidfd_open (Linux < 5.3): the unit's state changes tell */
-      g_debug ("Cannot watch main process %u of unit %s: %s", unit->main_pid, unit->name,
-               g_strerror (errno));
-      return;
-    }
-  g_source_set_static_name (unit->pid_source, "[heartbeatd] unit main pid");
-  g_source_attach (unit->pid_source, NULL);
+  unit->process = hb_process_watch_new ((gint32) unit->main_pid, "[heartbeatd] unit main pid",
+                                        on_main_pid_exited, unit);
 }
 
 /* Whether the unit is a Type=oneshot service: one that runs its job while
@@ -819,26 +758,21 @@ on_systemd_vanished (GDBusConnection *connection,
 /**
  * hb_units_new:
  * @monitor: the monitor whose agents the units back
- * @liveness: (nullable): watches main processes; without it HbUnits opens
- *   its own pidfds
  * @connection: (nullable): the bus where org.freedesktop.systemd1 is
  *
  * Returns: (transfer full): a new #HbUnits following no unit yet
  */
 HbUnits *
 hb_units_new (HeartbeatMonitor *monitor,
-              HbLiveness       *liveness,
               GDBusConnection  *connection)
 {
   HbUnits *self;
 
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
-  g_return_val_if_fail (liveness == NULL || HB_IS_LIVENESS (liveness), NULL);
   g_return_val_if_fail (connection == NULL || G_IS_DBUS_CONNECTION (connection), NULL);
 
   self = g_object_new (HB_TYPE_UNITS, NULL);
   self->monitor = g_object_ref (monitor);
-  self->liveness = liveness ? g_object_ref (liveness) : NULL;
   hb_units_set_connection (self, connection);
   return self;
 }
@@ -1244,7 +1178,6 @@ hb_units_dispose (GObject *object)
     }
   g_cancellable_cancel (self->cancellable);
   g_clear_object (&self->connection);
-  g_clear_object (&self->liveness);
   g_clear_object (&self->monitor);
   G_OBJECT_CLASS (hb_units_parent_class)->dispose (object);
 }

@@ -6,7 +6,6 @@
 
 #include <gio/gio.h>
 
-#include "hb-liveness.h"
 #include "heartbeat-monitor.h"
 
 G_BEGIN_DECLS
@@ -15,7 +14,6 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (HbUnits, hb_units, HB, UNITS, GObject)
 
 HbUnits    *hb_units_new                 (HeartbeatMonitor    *monitor,
-                                          HbLiveness          *liveness,
                                           GDBusConnection     *connection);
 void        hb_units_set_connection      (HbUnits             *units,
                                           GDBusConnection     *connection);

@@ -508,10 +508,9 @@ run (Daemon *daemon)
   daemon->files = hb_files_new (daemon->monitor);
   watch_files (daemon);
   /* after the state is loaded: a unit's first judgment compares its start
-   * with the agent's last activity. Without a liveness of its own (the
-   * D-Bus front's is replaced with every connection) it watches main
-   * processes with pidfds of its own. */
-  daemon->units = hb_units_new (daemon->monitor, NULL, NULL);
+   * with the agent's last activity. It watches main processes itself (the
+   * D-Bus front's liveness is replaced with every connection). */
+  daemon->units = hb_units_new (daemon->monitor, NULL);
   follow_units (daemon);
 
   if (!start_http (daemon, &error))
