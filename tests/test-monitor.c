@@ -3167,6 +3167,23 @@ test_metadata_gate (void)
       g_assert_no_error (error);
     }
 
+  /* checked again (the last valid value is remembered): the same answers */
+  {
+    g_autoptr(GVariant) good = g_variant_ref_sink (g_variant_new_parsed (accepted[0]));
+    g_autoptr(GVariant) bad = g_variant_ref_sink (g_variant_new_parsed (refused[0]));
+
+    for (guint i = 0; i < 2; i++)
+      {
+        g_autoptr(GError) error = NULL;
+
+        g_assert_true (heartbeat_metadata_is_valid (good, NULL));
+        g_assert_true (heartbeat_metadata_is_valid (good, NULL));
+        g_assert_false (heartbeat_metadata_is_valid (bad, &error));
+        g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+        g_assert_false (heartbeat_metadata_is_valid (bad, NULL));
+      }
+  }
+
   /* NaN and infinity have no JSON form */
   for (guint i = 0; i < 2; i++)
     {
@@ -3343,6 +3360,103 @@ on_synced (GObject *source, GAsyncResult *result, gpointer user_data)
   GError **error = user_data;
 
   g_assert_false (heartbeat_monitor_sync_finish (HEARTBEAT_MONITOR (source), result, error));
+}
+
+/* beats @id with @status, @metadata (text, or NULL) and @progress (NAN for
+ * none); returns the agent's metadata printed and what the store was told */
+static void
+beat_metadata (Fixture    *f,
+               StoreProbe *probe,
+               const char *id,
+               const char *metadata,
+               double      progress,
+               const char *expected,
+               const char *told)
+{
+  g_autoptr(GVariant) value = metadata ? g_variant_ref_sink (g_variant_new_parsed (metadata)) : NULL;
+  HeartbeatBeatDetails details = { .metadata = value };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *printed = NULL;
+
+  if (!isnan (progress))
+    {
+      details.has_progress = TRUE;
+      details.progress = progress;
+    }
+  g_assert_true (heartbeat_monitor_beat (f->monitor, id, &details, &error));
+  g_assert_no_error (error);
+  printed = g_variant_print (heartbeat_agent_get_metadata (heartbeat_monitor_lookup (f->monitor, id)), TRUE);
+  g_assert_cmpstr (printed, ==, expected);
+  assert_told (probe, told);
+}
+
+/* A beat's metadata is merged key by key, as a GVariantDict would (the
+ * beat's value wins, its progress over a "progress" key, the last of equal
+ * keys), into a dictionary sorted by key; a beat that changes nothing
+ * leaves the agent's dictionary as it is: the same value, and the store
+ * is told of activity only. */
+static void
+test_metadata_merge (Fixture       *f,
+                     gconstpointer  data)
+{
+  StoreProbe probe = { .changes = g_string_new (NULL) };
+  static const HeartbeatStoreFuncs funcs = { .changed = probe_changed, .sync = probe_sync };
+  g_autoptr(GVariant) initial = g_variant_ref_sink (g_variant_new_parsed (
+    "@a{sv} [{'b', <1>}, {'a', <'x'>}, {'b', <2>}]"));
+  HeartbeatAgentOptions options = { .metadata = initial };
+  HeartbeatBeatDetails empty = { 0 };
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+  GVariant *kept;
+
+  heartbeat_monitor_set_store (f->monitor, &funcs, &probe, NULL);
+  agent = register_with (f, "job", &options);
+  expect_events (f, REGISTERED ("job"));
+  g_assert_true (heartbeat_agent_get_metadata (agent) == initial);   /* as registered */
+  g_free (probe_take (&probe));
+
+  /* nothing new, but the registered dictionary had a key twice */
+  beat_metadata (f, &probe, "job", "{'a': <'x'>}", NAN, "{'a': <'x'>, 'b': <2>}", "job:metadata");
+  kept = heartbeat_agent_get_metadata (agent);
+  beat_metadata (f, &probe, "job", "{'a': <'x'>}", NAN, "{'a': <'x'>, 'b': <2>}", "job:activity");
+  beat_metadata (f, &probe, "job", "@a{sv} {}", NAN, "{'a': <'x'>, 'b': <2>}", "job:activity");
+  g_assert_true (heartbeat_agent_get_metadata (agent) == kept);
+  g_assert_true (heartbeat_monitor_beat (f->monitor, "job", &empty, &error));
+  g_assert_no_error (error);
+  assert_told (&probe, "job:activity");
+  g_assert_true (heartbeat_agent_get_metadata (agent) == kept);
+
+  /* added, replaced (the last of two), progress over "progress" */
+  beat_metadata (f, &probe, "job", "{'progress': <'no'>, 'c': <[1, 2]>, 'c': <[3]>}", 0.5,
+                 "{'a': <'x'>, 'b': <2>, 'c': <[3]>, 'progress': <0.5>}", "job:metadata");
+  kept = heartbeat_agent_get_metadata (agent);
+  beat_metadata (f, &probe, "job", "{'c': <[3]>}", 0.5,
+                 "{'a': <'x'>, 'b': <2>, 'c': <[3]>, 'progress': <0.5>}", "job:activity");
+  beat_metadata (f, &probe, "job", NULL, 0.5,
+                 "{'a': <'x'>, 'b': <2>, 'c': <[3]>, 'progress': <0.5>}", "job:activity");
+  g_assert_true (heartbeat_agent_get_metadata (agent) == kept);
+
+  /* a value differs by its type or its bits, as g_variant_equal() says */
+  beat_metadata (f, &probe, "job", "{'b': <int64 2>}", NAN,
+                 "{'a': <'x'>, 'b': <int64 2>, 'c': <[3]>, 'progress': <0.5>}", "job:metadata");
+  beat_metadata (f, &probe, "job", "{'c': <[3, 4]>}", 0.0,
+                 "{'a': <'x'>, 'b': <int64 2>, 'c': <[3, 4]>, 'progress': <0.0>}", "job:metadata");
+  beat_metadata (f, &probe, "job", NULL, -0.0,
+                 "{'a': <'x'>, 'b': <int64 2>, 'c': <[3, 4]>, 'progress': <-0.0>}", "job:metadata");
+  beat_metadata (f, &probe, "job", "{'c': <[3, 4]>, 'a': <'x'>}", -0.0,
+                 "{'a': <'x'>, 'b': <int64 2>, 'c': <[3, 4]>, 'progress': <-0.0>}", "job:activity");
+
+  /* an agent without metadata gets the beat's, even none */
+  register_agent (f, "bare", 0, 0);
+  expect_events (f, REGISTERED ("bare"));
+  g_free (probe_take (&probe));
+  g_assert_null (heartbeat_agent_get_metadata (heartbeat_monitor_lookup (f->monitor, "bare")));
+  beat_metadata (f, &probe, "bare", "@a{sv} {}", NAN, "@a{sv} {}", "bare:metadata");
+  beat_metadata (f, &probe, "bare", "@a{sv} {}", NAN, "@a{sv} {}", "bare:activity");
+  expect_no_events (f);
+
+  heartbeat_monitor_set_store (f->monitor, NULL, NULL, NULL);
+  g_string_free (probe.changes, TRUE);
 }
 
 /* A store is told of every change with its kind, and nothing of restoring
@@ -3673,6 +3787,7 @@ main (int   argc,
   ADD_TEST ("/monitor/gate/every-entry-point", test_metadata_gate_entry_points);
   ADD_TEST ("/monitor/limits/max-agents", test_max_agents);
   ADD_TEST ("/monitor/durability/store-told-of-changes", test_store_told_of_changes);
+  ADD_TEST ("/monitor/metadata/merge", test_metadata_merge);
   ADD_TEST ("/monitor/durability/restore-active-until", test_restore_active_until);
 
   ADD_TEST ("/monitor/timeout/wins-over-stale-keeps-deadline-order", test_timeout_wins_keeps_deadline_order);

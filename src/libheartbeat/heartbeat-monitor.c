@@ -5,6 +5,7 @@
 #include "heartbeat-monitor.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "heartbeat-agent-private.h"
@@ -212,33 +213,243 @@ options_are_valid (const HeartbeatAgentOptions *options,
   return TRUE;
 }
 
-/* Returns the agent's metadata after @details is merged in, or NULL with
- * @error set if the result would be too large. */
-static GVariant *
+/* Whether @a and @b hold the same value, as g_variant_equal() would say,
+ * but without serializing them: a value built in tree form (from JSON, by
+ * a merge) is walked as it is. Both passed the metadata gate, so the
+ * recursion is bounded by %HEARTBEAT_METADATA_MAX_DEPTH. Doubles are
+ * compared bit for bit, as their serialized bytes would be. */
+static gboolean
+values_equal (GVariant *a,
+              GVariant *b)
+{
+  if (a == b)
+    return TRUE;
+  if (!g_variant_type_equal (g_variant_get_type (a), g_variant_get_type (b)))
+    return FALSE;
+
+  switch (g_variant_classify (a))
+    {
+    case G_VARIANT_CLASS_BOOLEAN:
+      return g_variant_get_boolean (a) == g_variant_get_boolean (b);
+    case G_VARIANT_CLASS_BYTE:
+      return g_variant_get_byte (a) == g_variant_get_byte (b);
+    case G_VARIANT_CLASS_INT16:
+      return g_variant_get_int16 (a) == g_variant_get_int16 (b);
+    case G_VARIANT_CLASS_UINT16:
+      return g_variant_get_uint16 (a) == g_variant_get_uint16 (b);
+    case G_VARIANT_CLASS_INT32:
+      return g_variant_get_int32 (a) == g_variant_get_int32 (b);
+    case G_VARIANT_CLASS_UINT32:
+      return g_variant_get_uint32 (a) == g_variant_get_uint32 (b);
+    case G_VARIANT_CLASS_HANDLE:
+      return g_variant_get_handle (a) == g_variant_get_handle (b);
+    case G_VARIANT_CLASS_INT64:
+      return g_variant_get_int64 (a) == g_variant_get_int64 (b);
+    case G_VARIANT_CLASS_UINT64:
+      return g_variant_get_uint64 (a) == g_variant_get_uint64 (b);
+    case G_VARIANT_CLASS_DOUBLE:
+      {
+        double x = g_variant_get_double (a), y = g_variant_get_double (b);
+
+        return memcmp (&x, &y, sizeof x) == 0;
+      }
+    case G_VARIANT_CLASS_STRING:
+    case G_VARIANT_CLASS_OBJECT_PATH:
+    case G_VARIANT_CLASS_SIGNATURE:
+      return strcmp (g_variant_get_string (a, NULL), g_variant_get_string (b, NULL)) == 0;
+    case G_VARIANT_CLASS_VARIANT:
+    case G_VARIANT_CLASS_MAYBE:
+    case G_VARIANT_CLASS_ARRAY:
+    case G_VARIANT_CLASS_TUPLE:
+    case G_VARIANT_CLASS_DICT_ENTRY:
+    default:
+      {
+        gsize n = g_variant_n_children (a);
+
+        if (n != g_variant_n_children (b))
+          return FALSE;
+        for (gsize i = 0; i < n; i++)
+          {
+            g_autoptr(GVariant) x = g_variant_get_child_value (a, i);
+            g_autoptr(GVariant) y = g_variant_get_child_value (b, i);
+
+            if (!values_equal (x, y))
+              return FALSE;
+          }
+        return TRUE;
+      }
+    }
+}
+
+/* One entry of a metadata dictionary, for merge_metadata(). */
+typedef struct {
+  GVariant   *entry;   /* the {sv}, owned */
+  GVariant   *key;     /* its key, owned */
+  const char *name;    /* the key's text */
+  gsize       order;   /* its place in the dictionary it came from */
+} MetadataEntry;
+
+/* How many entries merge_metadata() sorts without allocating */
+#define MERGE_STACK_ENTRIES 16
+
+static void
+metadata_entry_clear (MetadataEntry *e)
+{
+  g_variant_unref (e->key);
+  g_variant_unref (e->entry);
+}
+
+static int
+metadata_entry_compare (gconstpointer a,
+                        gconstpointer b)
+{
+  const MetadataEntry *x = a, *y = b;
+  int c = strcmp (x->name, y->name);
+
+  if (c != 0)
+    return c;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Fills @out[offset…] with @dict's entries; returns how many. */
+static gsize
+metadata_entries (GVariant      *dict,
+                  MetadataEntry *out,
+                  gsize          offset)
+{
+  gsize n = dict ? g_variant_n_children (dict) : 0;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      MetadataEntry *e = &out[offset + i];
+
+      e->entry = g_variant_get_child_value (dict, i);
+      e->key = g_variant_get_child_value (e->entry, 0);
+      e->name = g_variant_get_string (e->key, NULL);
+      e->order = offset + i;
+    }
+  return n;
+}
+
+/* Sorts @entries by key, the last of equal keys winning as in a
+ * #GVariantDict; returns how many are left (the others are cleared).
+ * Returns at once if they were sorted and unique already. */
+static gsize
+metadata_entries_sort (MetadataEntry *entries,
+                       gsize          n)
+{
+  gsize kept = 0;
+  gboolean sorted = TRUE;
+
+  for (gsize i = 1; i < n && sorted; i++)
+    sorted = strcmp (entries[i - 1].name, entries[i].name) < 0;
+  if (sorted)
+    return n;
+
+  /* stable by construction: equal keys are ordered by where they were */
+  qsort (entries, n, sizeof *entries, metadata_entry_compare);
+  for (gsize i = 0; i < n; i++)
+    {
+      if (i + 1 < n && strcmp (entries[i].name, entries[i + 1].name) == 0)
+        {
+          metadata_entry_clear (&entries[i]);
+          continue;
+        }
+      entries[kept++] = entries[i];
+    }
+  return kept;
+}
+
+/* Merges @details into the agent's metadata @old, key by key, as a
+ * #GVariantDict would (a key of the beat replaces the agent's, `progress`
+ * from @details wins over one in its metadata, the last of duplicate keys
+ * wins), and sets *@merged to the result, its keys in sorted order, or to
+ * %NULL if that would be @old itself (no key new, no value different, and
+ * @old sorted and without duplicates already): the common beat that
+ * repeats what it said allocates nothing. Returns %FALSE with @error set
+ * if the result would be too large. @details' metadata passed the gate. */
+static gboolean
 merge_metadata (GVariant                   *old,
                 const HeartbeatBeatDetails *details,
+                GVariant                  **merged_out,
                 GError                    **error)
 {
-  g_auto(GVariantDict) dict = G_VARIANT_DICT_INIT (old);
+  MetadataEntry stack[MERGE_STACK_ENTRIES];
+  GVariant *stack_children[MERGE_STACK_ENTRIES];
+  g_autofree MetadataEntry *heap = NULL;
+  g_autofree GVariant **heap_children = NULL;
+  GVariant **children;
+  MetadataEntry *entries;
+  gsize n_old, n_new, n_old_kept, n_new_kept, n_total, i, j, n_out = 0;
+  gboolean old_canonical, differs = FALSE;
   g_autoptr(GVariant) merged = NULL;
 
-  if (details->metadata)
-    {
-      GVariantIter iter;
-      const char *key;
-      GVariant *value;
+  *merged_out = NULL;
+  n_old = old ? g_variant_n_children (old) : 0;
+  n_new = (details->metadata ? g_variant_n_children (details->metadata) : 0) +
+          (details->has_progress ? 1 : 0);
+  n_total = n_old + n_new;
+  entries = n_total <= MERGE_STACK_ENTRIES ? stack : (heap = g_new (MetadataEntry, n_total));
+  children = n_total <= MERGE_STACK_ENTRIES ? stack_children : (heap_children = g_new (GVariant *, n_total));
 
-      g_variant_iter_init (&iter, details->metadata);
-      while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
-        g_variant_dict_insert_value (&dict, key, value);
-    }
+  metadata_entries (old, entries, 0);
+  metadata_entries (details->metadata, entries, n_old);
   if (details->has_progress)
-    g_variant_dict_insert (&dict, "progress", "d", details->progress);
+    {
+      MetadataEntry *e = &entries[n_total - 1];
 
-  merged = g_variant_ref_sink (g_variant_dict_end (&dict));
-  if (!heartbeat_metadata_is_valid (merged, error))
-    return NULL;
-  return g_steal_pointer (&merged);
+      e->entry = g_variant_ref_sink (g_variant_new_dict_entry (g_variant_new_string ("progress"),
+                                                               g_variant_new_variant (g_variant_new_double (details->progress))));
+      e->key = g_variant_get_child_value (e->entry, 0);
+      e->name = "progress";
+      e->order = n_total - 1;
+    }
+
+  n_old_kept = metadata_entries_sort (entries, n_old);
+  old_canonical = n_old_kept == n_old;
+  n_new_kept = metadata_entries_sort (entries + n_old, n_new);
+
+  /* walk both in key order: each new key replaces or joins the old ones */
+  for (i = 0, j = 0; i < n_old_kept || j < n_new_kept;)
+    {
+      MetadataEntry *o = i < n_old_kept ? &entries[i] : NULL;
+      MetadataEntry *b = j < n_new_kept ? &entries[n_old + j] : NULL;
+      int c = o == NULL ? 1 : b == NULL ? -1 : strcmp (o->name, b->name);
+
+      if (c < 0)
+        {
+          children[n_out++] = o->entry;
+          i++;
+          continue;
+        }
+      if (c == 0)
+        {
+          g_autoptr(GVariant) x = g_variant_get_child_value (o->entry, 1);
+          g_autoptr(GVariant) y = g_variant_get_child_value (b->entry, 1);
+
+          if (!values_equal (x, y))
+            differs = TRUE;
+          i++;
+        }
+      else
+        {
+          differs = TRUE;
+        }
+      children[n_out++] = b->entry;
+      j++;
+    }
+
+  if (old == NULL || differs || !old_canonical)
+    merged = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), children, n_out));
+  for (i = 0; i < n_old_kept; i++)
+    metadata_entry_clear (&entries[i]);
+  for (j = 0; j < n_new_kept; j++)
+    metadata_entry_clear (&entries[n_old + j]);
+
+  if (merged != NULL && !heartbeat_metadata_is_valid (merged, error))
+    return FALSE;
+  *merged_out = g_steal_pointer (&merged);
+  return TRUE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1275,7 +1486,7 @@ record_activity (HeartbeatMonitor *self,
   /* a store saves activity lazily, a new status at once */
   if (g_strcmp0 (agent->status, status ? status : "running") != 0)
     note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
-  else if (metadata && (agent->metadata == NULL || !g_variant_equal (agent->metadata, metadata)))
+  else if (metadata)   /* a beat's merge gives none if nothing changed */
     note_change (self, agent->id, HEARTBEAT_CHANGE_METADATA);
   else
     note_change (self, agent->id, HEARTBEAT_CHANGE_ACTIVITY);
@@ -1344,12 +1555,10 @@ beat_at (HeartbeatMonitor           *monitor,
                            "Progress must be a finite number");
       return FALSE;
     }
-  if (details->metadata || details->has_progress)
-    {
-      metadata = merge_metadata (agent->metadata, details, error);
-      if (metadata == NULL)
-        return FALSE;
-    }
+  /* NULL: the agent's metadata stays as it is */
+  if ((details->metadata || details->has_progress) &&
+      !merge_metadata (agent->metadata, details, &metadata, error))
+    return FALSE;
 
   record_activity (monitor, agent, details->status, metadata, TRUE, at);
   return TRUE;
