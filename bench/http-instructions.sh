@@ -20,7 +20,9 @@
 # Instructions are the same from run to run within a few hundred; system
 # calls are not (how many main-loop turns a request takes depends on
 # timing), so each system-call window is run R times and its least count
-# taken. Under strace every call is slow, so requests and wake-ups
+# taken, with the server and the client on one CPU (taskset -c 0), so
+# the server runs until it waits and the client only then: the same
+# interleaving every run. Under strace every call is slow, so requests and wake-ups
 # coalesce and both servers show about half the calls perf counts;
 # HB_BENCH_SYSCALLS=strace picks it anyway. Needs valgrind, and perf or
 # strace.
@@ -47,6 +49,10 @@ fi
 for bin in "$heartbeatd_bin" "$minimal_bin"; do
   [ -x "$bin" ] || { echo "http-instructions: $bin is not built (meson compile -C $builddir)" >&2; exit 1; }
 done
+
+# one CPU for the server and the client (see above)
+pin=()
+command -v taskset >/dev/null && pin=(taskset -c 0)
 
 source bench/lib.sh   # free_port
 source tools/private-bus.sh
@@ -116,11 +122,11 @@ run () {
     cmd=("$minimal_bin" "$port")
   fi
   DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" G_MESSAGES_DEBUG='' \
-    "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$dir/server.log" &
+    "${pin[@]}" "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$dir/server.log" &
   pid=$!
   pids+=("$pid")
   wait_listening "$port" "$pid"
-  /usr/bin/python3 "$dir/client.py" "$port" "$kind" "$count" "$get_path"
+  "${pin[@]}" /usr/bin/python3 "$dir/client.py" "$port" "$kind" "$count" "$get_path"
   # valgrind runs the server in its own process; perf and strace have it
   # as a child
   server_pid=$pid
