@@ -29,6 +29,8 @@
 #include "hb-tail.h"
 #include "heartbeat-client.h"
 #include "hb-duration.h"
+#include "hbctl-output.h"
+#include "hbctl-table.h"
 
 enum {
   EXIT_OK = 0,
@@ -59,33 +61,10 @@ typedef struct {
 /* ------------------------------------------------------------------ */
 /* Messages                                                            */
 
-static void
-print_error (const char *format, ...) G_GNUC_PRINTF (1, 2);
-
-static void
-print_error (const char *format, ...)
-{
-  g_autofree char *message = NULL;
-  va_list args;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_printerr ("hbctl: %s\n", message);
-}
-
 static const char *
 bus_name (void)
 {
   return opt.bus_type == G_BUS_TYPE_SYSTEM ? _("system bus") : _("session bus");
-}
-
-static char *
-user_name (guint32 uid)
-{
-  struct passwd *pw = getpwuid (uid);
-
-  return g_strdup (pw ? pw->pw_name : "?");
 }
 
 /* The owner of an agent, to say whose it is; G_MAXUINT32 if unknown. */
@@ -241,12 +220,12 @@ report (HeartbeatClient *client,
   problem = bus_problem (error, &exit_status);
   if (problem)
     {
-      print_error ("%s", problem);
+      hbctl_print_error ("%s", problem);
       return exit_status;
     }
   if (error->domain != HEARTBEAT_CLIENT_ERROR)
     {
-      print_error ("%s", error->message);
+      hbctl_print_error ("%s", error->message);
       return EXIT_REFUSED;
     }
 
@@ -256,30 +235,30 @@ report (HeartbeatClient *client,
     case HEARTBEAT_CLIENT_ERROR_NO_BUS:
       g_assert_not_reached ();   /* bus_problem() */
     case HEARTBEAT_CLIENT_ERROR_NOT_FOUND:
-      print_error (_("there is no agent \"%s\""), id);
+      hbctl_print_error (_("there is no agent \"%s\""), id);
       break;
     case HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED:
       uid = client ? owner_of (client, id) : G_MAXUINT32;
       if (uid == G_MAXUINT32)
-        print_error ("%s", error->message);
+        hbctl_print_error ("%s", error->message);
       else
         {
-          g_autofree char *name = user_name (uid);
-          print_error (_("agent \"%s\" belongs to uid %u (%s); only its owner, root, or a user "
+          g_autofree char *name = hbctl_user_name (uid);
+          hbctl_print_error (_("agent \"%s\" belongs to uid %u (%s); only its owner, root, or a user "
                          "allowed by polkit may change it"), id, uid, name);
         }
       break;
     case HEARTBEAT_CLIENT_ERROR_EXISTS:
       uid = client ? owner_of (client, id) : G_MAXUINT32;
       if (uid == G_MAXUINT32)
-        print_error ("%s", error->message);
+        hbctl_print_error ("%s", error->message);
       else
-        print_error (_("agent \"%s\" is already registered by uid %u"), id, uid);
+        hbctl_print_error (_("agent \"%s\" is already registered by uid %u"), id, uid);
       break;
     case HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT:
     case HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED:
     default:
-      print_error ("%s", error->message);
+      hbctl_print_error ("%s", error->message);
       break;
     }
   return EXIT_REFUSED;
@@ -295,7 +274,7 @@ connect_client (int *status)
     {
       g_autofree char *problem = connect_problem (error, status);
 
-      print_error ("%s", problem);
+      hbctl_print_error ("%s", problem);
     }
   return client;
 }
@@ -312,7 +291,7 @@ parse_duration_arg (const char *option,
     return TRUE;
   if (!hb_duration_parse (value, usec, NULL))
     {
-      print_error (_("\"%s\" is not a duration (examples: 90, 90s, 5m, 1h30m, 250ms)"), value);
+      hbctl_print_error (_("\"%s\" is not a duration (examples: 90, 90s, 5m, 1h30m, 250ms)"), value);
       return FALSE;
     }
   return TRUE;
@@ -363,7 +342,7 @@ parse_progress_arg (const char *value,
   number = g_ascii_strtod (value, &end);
   if (*value == '\0' || end == value || *end != '\0' || !isfinite (number))
     {
-      print_error (_("\"%s\" is not a number (--progress takes a finite number, e.g. 0.5 or 42)"), value);
+      hbctl_print_error (_("\"%s\" is not a number (--progress takes a finite number, e.g. 0.5 or 42)"), value);
       return FALSE;
     }
   *has_progress = TRUE;
@@ -382,7 +361,7 @@ parse_pid_arg (const char *value,
     return TRUE;
   if (!g_ascii_string_to_unsigned (value, 10, 1, G_MAXINT32, &number, NULL))
     {
-      print_error (_("\"%s\" is not a process id (--pid takes a number from 1 up)"), value);
+      hbctl_print_error (_("\"%s\" is not a process id (--pid takes a number from 1 up)"), value);
       return FALSE;
     }
   *pid = (int) number;
@@ -425,9 +404,9 @@ parse_command (GOptionContext *context,
     {
       if (g_error_matches (error, G_OPTION_ERROR, G_OPTION_ERROR_UNKNOWN_OPTION))
         /* TRANSLATORS: after GLib's "Unknown option -x" */
-        print_error (_("%s (an ID that begins with \"-\" goes after \"--\")"), error->message);
+        hbctl_print_error (_("%s (an ID that begins with \"-\" goes after \"--\")"), error->message);
       else
-        print_error ("%s", error->message);
+        hbctl_print_error ("%s", error->message);
       g_free (options);
       *status = EXIT_USAGE;
       return FALSE;
@@ -453,160 +432,15 @@ want_args (int         argc,
   if (argc - 1 == wanted)
     return TRUE;
   if (argc - 1 < wanted)
-    print_error (_("missing argument: %s"), what);
+    hbctl_print_error (_("missing argument: %s"), what);
   else
-    print_error (_("too many arguments"));
+    hbctl_print_error (_("too many arguments"));
   *status = EXIT_USAGE;
   return FALSE;
 }
 
 /* ------------------------------------------------------------------ */
 /* Printing agents                                                     */
-
-static const char *
-dict_string (GVariant *dict, const char *key)
-{
-  const char *value = NULL;
-
-  if (!g_variant_lookup (dict, key, "&s", &value))
-    return "";
-  return value;
-}
-
-/* A number under @key whatever its type: the daemon's dictionaries use
- * t and u, the same objects read back from HTTP JSON use x and d. */
-static guint64
-dict_uint64 (GVariant *dict, const char *key)
-{
-  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, NULL);
-
-  if (value == NULL)
-    return 0;
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
-    return g_variant_get_uint64 (value);
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
-    return (guint64) MAX (g_variant_get_int64 (value), 0);
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
-    return g_variant_get_uint32 (value);
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
-    return (guint64) MAX (g_variant_get_int32 (value), 0);
-  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
-    return (guint64) MAX (g_variant_get_double (value), 0);
-  return 0;
-}
-
-static guint32
-dict_uint32 (GVariant *dict, const char *key)
-{
-  return (guint32) MIN (dict_uint64 (dict, key), G_MAXUINT32);
-}
-
-static void
-print_json (JsonNode *node)
-{
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
-  g_autofree char *text = NULL;
-
-  json_generator_set_root (generator, node);
-  json_generator_set_pretty (generator, TRUE);
-  text = json_generator_to_data (generator, NULL);
-  g_print ("%s\n", text);
-}
-
-static const char *
-state_color (const char *state)
-{
-  if (strcmp (state, "healthy") == 0)
-    return "\033[32m";
-  if (strcmp (state, "stale") == 0)
-    return "\033[33m";
-  if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0)
-    return "\033[31m";
-  return "\033[90m";
-}
-
-static const char *
-state_symbol (const char *state)
-{
-  if (strcmp (state, "healthy") == 0)
-    return "●";
-  if (strcmp (state, "stale") == 0)
-    return "◐";
-  if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0)
-    return "✖";
-  return "○";
-}
-
-static char *
-ago (guint64 then_usec)
-{
-  g_autofree char *d = hb_duration_format (g_get_real_time () - (gint64) then_usec);
-
-  /* TRANSLATORS: a duration in the past, e.g. "3s ago" */
-  return g_strdup_printf (_("%s ago"), d);
-}
-
-/* A declared agent that never beat: its last activity is the daemon's
- * start, which says nothing; it is shown as "never". */
-static gboolean
-never_beat (GVariant *agent)
-{
-  gboolean declared = FALSE;
-
-  g_variant_lookup (agent, "declared", "b", &declared);
-  return declared && dict_uint64 (agent, "beats") == 0 && strcmp (dict_string (agent, "state"), "no-heartbeat") == 0;
-}
-
-/* How long ago @agent was last active, or "never" */
-static char *
-last_seen (GVariant *agent)
-{
-  /* TRANSLATORS: the last activity of a declared agent that never beat */
-  return never_beat (agent) ? g_strdup (_("never")) : ago (dict_uint64 (agent, "last-activity-at-usec"));
-}
-
-/* A size as systemctl prints one: 512B, 1.5K, 12.3M, 1.2G (powers of
- * 1024). */
-static char *
-format_bytes (guint64 bytes)
-{
-  static const char units[] = "KMGTPE";
-  double value = (double) bytes;
-  int unit = -1;
-
-  if (bytes < 1024)
-    return g_strdup_printf ("%" G_GUINT64_FORMAT "B", bytes);
-  while (value >= 1024 && unit < (int) sizeof units - 2)
-    {
-      value /= 1024;
-      unit++;
-    }
-  /* one decimal below 100, none above: 9.8M, 12.3M, 123M */
-  return value < 100 ? g_strdup_printf ("%.1f%c", value, units[unit])
-                    : g_strdup_printf ("%.0f%c", value, units[unit]);
-}
-
-/* The agent's unit's CPU time and memory as table cells: "-" when not
- * known (no unit, or systemd does not account for it). */
-static char *
-unit_cpu_text (HeartbeatAgentInfo *info)
-{
-  guint64 usec = 0;
-
-  if (!heartbeat_agent_info_get_unit_cpu_usec (info, &usec))
-    return g_strdup ("-");
-  return hb_duration_format ((gint64) MIN (usec, (guint64) G_MAXINT64));
-}
-
-static char *
-unit_memory_text (HeartbeatAgentInfo *info)
-{
-  guint64 bytes = 0;
-
-  if (!heartbeat_agent_info_get_unit_memory_bytes (info, &bytes))
-    return g_strdup ("-");
-  return format_bytes (bytes);
-}
 
 /* The process behind the agent: its unit's main process when it has a
  * unit, else the one it was registered with; 0 if none. */
@@ -615,8 +449,8 @@ agent_pid (HeartbeatAgentInfo *info)
 {
   if (heartbeat_agent_info_has_unit (info))
     return heartbeat_agent_info_get_unit_main_pid (info);
-  /* read as dict_uint32() does: over HTTP the number is an int64 */
-  return dict_uint32 (heartbeat_agent_info_get_variant (info), "pid");
+  /* read as hbctl_dict_uint32() does: over HTTP the number is an int64 */
+  return hbctl_dict_uint32 (heartbeat_agent_info_get_variant (info), "pid");
 }
 
 /* How long the agent has been running: since its unit became active when
@@ -633,112 +467,8 @@ running_text (HeartbeatAgentInfo *info)
         return g_strdup ("-");
       return hb_duration_format (g_get_real_time () - (gint64) MIN (since, (guint64) G_MAXINT64));
     }
-  return hb_duration_format ((gint64) MIN (dict_uint64 (heartbeat_agent_info_get_variant (info), "running-usec"),
+  return hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (heartbeat_agent_info_get_variant (info), "running-usec"),
                                                   (guint64) G_MAXINT64));
-}
-
-/* Columns of one character on a terminal: 2 for East Asian wide ones, 0
- * for combining marks, else 1. */
-static glong
-char_width (gunichar c)
-{
-  if (g_unichar_iszerowidth (c))
-    return 0;
-  return g_unichar_iswide (c) ? 2 : 1;
-}
-
-/* Width in terminal columns of UTF-8 text. */
-static glong
-width (const char *text)
-{
-  glong w = 0;
-
-  for (const char *p = text; *p; p = g_utf8_next_char (p))
-    w += char_width (g_utf8_get_char (p));
-  return w;
-}
-
-/* The longest start of @text at most @max columns wide, as a length in bytes */
-static gsize
-head_bytes (const char *text, glong max)
-{
-  const char *p = text;
-  glong w = 0;
-
-  for (; *p; p = g_utf8_next_char (p))
-    {
-      glong cw = char_width (g_utf8_get_char (p));
-      if (w + cw > max)
-        break;
-      w += cw;
-    }
-  return (gsize) (p - text);
-}
-
-/* The longest end of @text at most @max columns wide */
-static const char *
-tail_of (const char *text, glong max)
-{
-  const char *p = text + strlen (text);
-  glong w = 0;
-
-  while (p > text)
-    {
-      const char *prev = g_utf8_prev_char (p);
-      glong cw = char_width (g_utf8_get_char (prev));
-      if (w + cw > max)
-        break;
-      w += cw;
-      p = prev;
-    }
-  return p;
-}
-
-/* @text in at most @max columns: cut at the end with "…". */
-static char *
-cut (const char *text, glong max)
-{
-  if (width (text) <= max)
-    return g_strdup (text);
-  {
-    g_autofree char *start = g_strndup (text, head_bytes (text, MAX (max - 1, 0)));
-    return g_strconcat (start, "…", NULL);
-  }
-}
-
-/* @text in at most @max columns: its start and its end around "…", so that
- * ids that differ only at the end ("build-1234-a", "build-1234-b") stay
- * apart: "build-ab…xyz-12". */
-static char *
-cut_middle (const char *text, glong max)
-{
-  glong tail, head;
-
-  if (width (text) <= max)
-    return g_strdup (text);
-  tail = MAX (max - 1, 0) / 3;
-  head = MAX (max - 1, 0) - tail;
-  {
-    g_autofree char *start = g_strndup (text, head_bytes (text, head));
-    return g_strconcat (start, "…", tail_of (text, tail), NULL);
-  }
-}
-
-/* How wide the table may be: $COLUMNS if set, else the terminal's width
- * if standard output is one, else 0: no limit (piped output keeps every
- * value whole, for scripts). */
-static glong
-output_columns (void)
-{
-  const char *columns = g_getenv ("COLUMNS");
-  struct winsize size;
-  guint64 n;
-
-  if (columns && g_ascii_string_to_unsigned (columns, 10, 1, 100000, &n, NULL))
-    return (glong) n;
-  if (isatty (STDOUT_FILENO) && ioctl (STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
-    return size.ws_col;
-  return 0;
 }
 
 enum {
@@ -752,101 +482,6 @@ enum {
   COL_STATUS,   /* status and task: free text, last */
   N_COLUMNS
 };
-#define COLUMN_GAP 2
-
-static glong
-table_width (const glong *widths, const gboolean *visible)
-{
-  glong total = 0;
-  int shown = 0;
-
-  for (int c = 0; c < N_COLUMNS; c++)
-    if (visible[c])
-      {
-        total += widths[c];
-        shown++;
-      }
-  return total + MAX (shown - 1, 0) * COLUMN_GAP;
-}
-
-/* Narrows the free-text columns (status/task, then the agent id), widest
- * first, down to @floor[c] (at least @minimum[c]), until the table fits
- * @columns. */
-static glong
-shrink_widths (glong *widths, const glong *minimum, glong floor_width, const gboolean *visible, glong columns)
-{
-  /* ties go to the status/task first, the agent id last */
-  static const int shrinkable[] = { COL_STATUS, COL_AGENT };
-  glong total = table_width (widths, visible);
-
-  while (total > columns)
-    {
-      int widest = -1;
-
-      for (gsize i = 0; i < G_N_ELEMENTS (shrinkable); i++)
-        {
-          int c = shrinkable[i];
-          if (widths[c] > MAX (minimum[c], floor_width) && (widest < 0 || widths[c] > widths[widest]))
-            widest = c;
-        }
-      if (widest < 0)
-        break;
-      widths[widest]--;
-      total--;
-    }
-  return total;
-}
-
-/* Fits the table into @columns, giving up the least telling first:
- * the free text (status/task, agent id) down to 20 columns; the MEM and
- * CPU columns; the free text down to its minimum (12 for an id, 11 for
- * the status); then PID and RUNNING. AGENT, STATE, LAST SEEN and
- * STATUS/TASK always stay. */
-static void
-fit_widths (glong *widths, const glong *minimum, gboolean *visible, glong columns)
-{
-  static const int droppable_first[] = { COL_MEM, COL_CPU };
-  static const int droppable_last[] = { COL_PID, COL_RUNNING };
-  glong total = shrink_widths (widths, minimum, 20, visible, columns);
-
-  for (gsize i = 0; i < G_N_ELEMENTS (droppable_first) && total > columns; i++)
-    {
-      visible[droppable_first[i]] = FALSE;
-      total = shrink_widths (widths, minimum, 20, visible, columns);
-    }
-  total = shrink_widths (widths, minimum, 0, visible, columns);
-  for (gsize i = 0; i < G_N_ELEMENTS (droppable_last) && total > columns; i++)
-    {
-      visible[droppable_last[i]] = FALSE;
-      total = table_width (widths, visible);
-    }
-}
-
-static void
-print_row (char **cells, const glong *widths, const gboolean *visible, const char *state_nick)
-{
-  GString *line = g_string_new (NULL);
-  int last = N_COLUMNS - 1;
-
-  while (last > 0 && !visible[last])
-    last--;
-  for (int c = 0; c <= last; c++)
-    {
-      glong pad = widths[c] - width (cells[c]);
-
-      if (!visible[c])
-        continue;
-      if (c == COL_STATE && state_nick && opt.color)
-        g_string_append_printf (line, "%s%s\033[0m", state_color (state_nick), cells[c]);
-      else
-        g_string_append (line, cells[c]);
-      if (c < last)
-        for (glong i = 0; i < pad + COLUMN_GAP; i++)
-          g_string_append_c (line, ' ');
-    }
-  g_print ("%s\n", line->str);
-  g_string_free (line, TRUE);
-}
 
 /* ------------------------------------------------------------------ */
 /* The host, as the status line shows it                               */
@@ -869,19 +504,10 @@ host_clear (Host *host)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Host, host_clear)
 
-static double
-member_double (JsonObject *object, const char *name, double fallback)
-{
-  JsonNode *node = json_object_get_member (object, name);
-  GType type = node && JSON_NODE_HOLDS_VALUE (node) ? json_node_get_value_type (node) : G_TYPE_INVALID;
-
-  return type == G_TYPE_INT64 || type == G_TYPE_DOUBLE ? json_node_get_double (node) : fallback;
-}
-
 static guint64
 member_bytes (JsonObject *object, const char *name)
 {
-  return (guint64) MAX (member_double (object, name, 0), 0);
+  return (guint64) MAX (hbctl_json_double (object, name, 0), 0);
 }
 
 /* *host from the JSON of GET /v1/host (or of read_local_host()) */
@@ -895,7 +521,7 @@ host_from_json (JsonNode *node,
 
   host->hostname = name && JSON_NODE_HOLDS_VALUE (name) && json_node_get_value_type (name) == G_TYPE_STRING
                    ? g_strdup (json_node_get_string (name)) : NULL;
-  host->cpu_percent = object ? member_double (object, "cpu-percent", -1) : -1;
+  host->cpu_percent = object ? hbctl_json_double (object, "cpu-percent", -1) : -1;
   host->load1 = -1;
   if (load && JSON_NODE_HOLDS_ARRAY (load) && json_array_get_length (json_node_get_array (load)) > 0)
     {
@@ -996,7 +622,7 @@ fail_with (char  *message,
     *failure = message;
   else
     {
-      print_error ("%s", message);
+      hbctl_print_error ("%s", message);
       g_free (message);
     }
 }
@@ -1158,7 +784,7 @@ remote_error (JsonNode *reply, guint status)
   const char *text = message && JSON_NODE_HOLDS_VALUE (message) && json_node_get_value_type (message) == G_TYPE_STRING
                      ? json_node_get_string (message) : NULL;
 
-  print_error ("%u: %s", status, text ? text : soup_status_get_phrase (status));
+  hbctl_print_error ("%u: %s", status, text ? text : soup_status_get_phrase (status));
   return EXIT_REFUSED;
 }
 
@@ -1320,14 +946,14 @@ static void
 print_not_a_listing (void)
 {
   /* TRANSLATORS: the URL */
-  print_error (_("%s answered GET /v1/agents without a list of agents (is it heartbeatd's HTTP API?)"), opt.url);
+  hbctl_print_error (_("%s answered GET /v1/agents without a list of agents (is it heartbeatd's HTTP API?)"), opt.url);
 }
 
 static void
 print_too_many (void)
 {
   /* TRANSLATORS: the URL, a number of agents, of pages, then of MiB */
-  print_error (_("%s lists more agents than hbctl reads (at most %u agents, %u pages and %u MiB)"), opt.url,
+  hbctl_print_error (_("%s lists more agents than hbctl reads (at most %u agents, %u pages and %u MiB)"), opt.url,
                LISTING_MAX_AGENTS, LISTING_MAX_PAGES, (guint) (LISTING_MAX_BYTES / (1024 * 1024)));
 }
 
@@ -1411,7 +1037,7 @@ remote_agents (int *exit_status)
       if (link && !link_next (link, &next))
         {
           /* TRANSLATORS: the URL; "Link" is the name of an HTTP header */
-          print_error (_("%s answered with a Link header hbctl cannot read"), opt.url);
+          hbctl_print_error (_("%s answered with a Link header hbctl cannot read"), opt.url);
           *exit_status = EXIT_REFUSED;
           return NULL;
         }
@@ -1421,7 +1047,7 @@ remote_agents (int *exit_status)
           g_autofree char *escaped = g_strescape (shown, NULL);
 
           /* TRANSLATORS: the URL, then the link it sent */
-          print_error (_("%s links to a next page hbctl does not follow: \"%s\" (only a page of "
+          hbctl_print_error (_("%s links to a next page hbctl does not follow: \"%s\" (only a page of "
                          "/v1/agents on the same server, never one already read)"), opt.url, escaped);
           *exit_status = EXIT_REFUSED;
           return NULL;
@@ -1507,7 +1133,7 @@ remote_status (GVariant *agents,
   for (gsize i = 0; i < g_variant_n_children (agents); i++)
     {
       g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
-      json_builder_add_string_value (b, dict_string (agent, "id"));
+      json_builder_add_string_value (b, hbctl_dict_string (agent, "id"));
     }
   json_builder_end_array (b);
   copy_ms_as_usec (b, "check-interval-usec", config, "check_interval_ms");
@@ -1579,18 +1205,32 @@ status_row (GVariant *agent)
   char **cells = g_new0 (char *, N_COLUMNS + 2);
 
   cells[COL_AGENT] = g_strdup (heartbeat_agent_info_get_id (info));
-  cells[COL_STATE] = opt.color ? g_strdup_printf ("%s %s", state_symbol (state), state) : g_strdup (state);
+  cells[COL_STATE] = opt.color ? g_strdup_printf ("%s %s", hbctl_state_symbol (state), state) : g_strdup (state);
   cells[COL_PID] = pid ? g_strdup_printf ("%u", pid) : g_strdup ("-");
   cells[COL_RUNNING] = running_text (info);
-  cells[COL_SEEN] = last_seen (agent);
-  cells[COL_CPU] = unit_cpu_text (info);
-  cells[COL_MEM] = unit_memory_text (info);
+  cells[COL_SEEN] = hbctl_last_seen (agent);
+  cells[COL_CPU] = hbctl_unit_cpu_text (info);
+  cells[COL_MEM] = hbctl_unit_memory_text (info);
   /* "status · task": cut from the end, the task goes first */
   cells[COL_STATUS] = *task ? g_strdup_printf ("%s · %s", *agent_status ? agent_status : "-", task)
                             : g_strdup (*agent_status ? agent_status : "-");
   cells[N_COLUMNS] = g_strdup (state);   /* for the colour */
   return cells;
 }
+
+/* How the table fits a terminal: the free text (status/task, then the
+ * agent id; ties go to the status/task) down to 20 columns; the MEM and
+ * CPU columns; the free text down to its minimum (12 for an id, 11 for
+ * the status); then PID and RUNNING. AGENT, STATE, LAST SEEN and
+ * STATUS/TASK always stay. */
+static const guint shrinkable[] = { COL_STATUS, COL_AGENT };
+static const guint droppable_first[] = { COL_MEM, COL_CPU };
+static const guint droppable_last[] = { COL_PID, COL_RUNNING };
+static const HbctlTableFit status_fit = {
+  shrinkable, G_N_ELEMENTS (shrinkable), 20,
+  droppable_first, G_N_ELEMENTS (droppable_first),
+  droppable_last, G_N_ELEMENTS (droppable_last),
+};
 
 static int
 cmd_status (int argc, char **argv)
@@ -1610,8 +1250,7 @@ cmd_status (int argc, char **argv)
   const char *headers[N_COLUMNS] = {
     _("AGENT"), _("STATE"), _("PID"), _("RUNNING"), _("LAST SEEN"), _("CPU"), _("MEM"), _("STATUS/TASK")
   };
-  glong widths[N_COLUMNS], minimum[N_COLUMNS];
-  gboolean visible[N_COLUMNS];
+  g_autoptr(HbctlTable) table = NULL;
   glong columns = 0;
   g_autoptr(JsonNode) remote_status_node = NULL;
   g_autoptr(JsonNode) host_node = NULL;
@@ -1661,7 +1300,7 @@ cmd_status (int argc, char **argv)
           if (reply && JSON_NODE_HOLDS_OBJECT (reply))
             {
               health = json_object_ref (json_node_get_object (reply));
-              started_at = (guint64) MAX (member_double (health, "started-at-usec", 0), 0);
+              started_at = (guint64) MAX (hbctl_json_double (health, "started-at-usec", 0), 0);
               if (json_object_has_member (health, "version") &&
                   JSON_NODE_HOLDS_VALUE (json_object_get_member (health, "version")))
                 version = json_object_get_string_member (health, "version");
@@ -1677,8 +1316,8 @@ cmd_status (int argc, char **argv)
       agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
       if (agents == NULL)
         return report (client, NULL, error);
-      started_at = dict_uint64 (status, "started-at-usec");
-      version = dict_string (status, "version");
+      started_at = hbctl_dict_uint64 (status, "started-at-usec");
+      version = hbctl_dict_string (status, "version");
       /* over D-Bus, heartbeatd runs here */
       if (json || opt.legend)
         host_node = read_local_host (&host);
@@ -1704,19 +1343,15 @@ cmd_status (int argc, char **argv)
       json_builder_add_value (b, json_gvariant_serialize (agents));
       json_builder_end_object (b);
       root = json_builder_get_root (b);
-      print_json (root);
+      hbctl_print_json (root);
       return EXIT_OK;
     }
 
   n = g_variant_n_children (agents);
   rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
-  for (int c = 0; c < N_COLUMNS; c++)
-    {
-      widths[c] = minimum[c] = width (headers[c]);
-      visible[c] = TRUE;
-    }
-  minimum[COL_AGENT] = MAX (minimum[COL_AGENT], 12);   /* room for "build-ab…z-12" */
-  minimum[COL_STATUS] = MAX (minimum[COL_STATUS], 8);
+  table = hbctl_table_new (headers, N_COLUMNS);
+  hbctl_table_set_minimum (table, COL_AGENT, 12);   /* room for "build-ab…z-12" */
+  hbctl_table_set_minimum (table, COL_STATUS, 8);
   /* the declared agents first, then the others; each in the daemon's
    * order (by id) */
   /* one pass over the agents (each g_variant_get_child_value() and
@@ -1732,8 +1367,7 @@ cmd_status (int argc, char **argv)
       g_variant_lookup (agent, "declared", "b", &declared);
       n_declared += declared;
       cells = status_row (agent);
-      for (int c = 0; c < N_COLUMNS; c++)
-        widths[c] = MAX (widths[c], width (cells[c]));
+      hbctl_table_widen (table, cells);
       for (gsize s = 0; s < G_N_ELEMENTS (state_order); s++)
         if (strcmp (cells[N_COLUMNS], state_order[s]) == 0)
           state_counts[s]++;
@@ -1742,15 +1376,15 @@ cmd_status (int argc, char **argv)
   g_ptr_array_extend_and_steal (rows, g_steal_pointer (&others));
 
   if (!full)
-    columns = output_columns ();
+    columns = hbctl_output_columns ();
   if (columns > 0)
     {
-      fit_widths (widths, minimum, visible, columns);
+      hbctl_table_fit (table, &status_fit, columns);
       for (guint i = 0; i < rows->len; i++)
         {
           char **cells = g_ptr_array_index (rows, i);
-          char *id = cut_middle (cells[COL_AGENT], widths[COL_AGENT]);
-          char *text = cut (cells[COL_STATUS], widths[COL_STATUS]);
+          char *id = hbctl_cut_middle (cells[COL_AGENT], hbctl_table_get_width (table, COL_AGENT));
+          char *text = hbctl_cut (cells[COL_STATUS], hbctl_table_get_width (table, COL_STATUS));
 
           g_free (cells[COL_AGENT]);
           cells[COL_AGENT] = id;
@@ -1760,7 +1394,7 @@ cmd_status (int argc, char **argv)
     }
 
   if (opt.legend)
-    print_row ((char **) headers, widths, visible, NULL);
+    hbctl_table_print_header (table);
   for (guint i = 0; i < rows->len; i++)
     {
       char **cells = g_ptr_array_index (rows, i);
@@ -1769,12 +1403,12 @@ cmd_status (int argc, char **argv)
        * when declared ones came first */
       if (i == n_declared && n_declared > 0 && opt.legend)
         {
-          g_autofree char *heading = cut (_("Additional agents (not declared):"),
-                                          columns > 0 ? columns : G_MAXLONG);
+          g_autofree char *heading = hbctl_cut (_("Additional agents (not declared):"),
+                                                columns > 0 ? columns : G_MAXLONG);
 
           g_print ("\n%s\n", heading);
         }
-      print_row (cells, widths, visible, cells[N_COLUMNS]);
+      hbctl_table_print_row (table, cells, COL_STATE, opt.color ? hbctl_state_color (cells[N_COLUMNS]) : NULL);
     }
 
   if (!opt.legend)
@@ -1821,25 +1455,15 @@ cmd_list (int argc, char **argv)
   if (json)
     {
       g_autoptr(JsonNode) node = json_gvariant_serialize (agents);
-      print_json (node);
+      hbctl_print_json (node);
       return EXIT_OK;
     }
   for (gsize i = 0; i < g_variant_n_children (agents); i++)
     {
       g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
-      g_print ("%s\n", dict_string (agent, "id"));
+      g_print ("%s\n", hbctl_dict_string (agent, "id"));
     }
   return EXIT_OK;
-}
-
-static char *
-format_time (guint64 realtime_usec)
-{
-  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local ((gint64) (realtime_usec / G_USEC_PER_SEC));
-  g_autofree char *when = t ? g_date_time_format (t, "%Y-%m-%d %H:%M:%S %Z") : g_strdup ("?");
-  g_autofree char *since = ago (realtime_usec);
-
-  return g_strdup_printf ("%s (%s)", when, since);
 }
 
 /* ---- show: the unit and the timeline ---- */
@@ -1933,7 +1557,7 @@ history_strip (GArray *changes,
         }
       if (opt.color)
         {
-          const char *wanted = worst ? state_color (worst) : "\033[90m";
+          const char *wanted = worst ? hbctl_state_color (worst) : "\033[90m";
 
           if (colour != wanted)
             g_string_append (strip, wanted);
@@ -2004,7 +1628,7 @@ print_timeline (GVariant *history,
       /* TRANSLATORS: the legend of the strips; keep the characters */
       const char *legend = _("█ healthy  ▄ stale  × error, timed-out  _ gone, no-heartbeat  · not monitored");
 
-      if (columns <= 0 || (glong) strlen (label_indent) + width (legend) <= columns)
+      if (columns <= 0 || (glong) strlen (label_indent) + hbctl_text_width (legend) <= columns)
         g_print ("%s%s\n", label_indent, legend);
     }
 
@@ -2021,7 +1645,7 @@ print_timeline (GVariant *history,
       g_autofree char *when = change_time (c->at, with_date);
       g_autofree char *lasted = hb_duration_format (until - c->at);
       g_autofree char *state = g_strdup_printf ("%-12s", c->state);
-      g_autofree char *coloured = opt.color ? g_strdup_printf ("%s%s\033[0m", state_color (c->state), state)
+      g_autofree char *coloured = opt.color ? g_strdup_printf ("%s%s\033[0m", hbctl_state_color (c->state), state)
                                             : g_strdup (state);
 
       g_print ("%-14s %s  %s  ", i == first ? _("Changes:") : "", when, coloured);
@@ -2052,7 +1676,7 @@ print_unit (HeartbeatAgentInfo *info)
   const char *result = heartbeat_agent_info_get_unit_result (info);
   guint64 since = heartbeat_agent_info_get_unit_active_since (info);
   guint32 main_pid = heartbeat_agent_info_get_unit_main_pid (info);
-  g_autofree char *cpu = unit_cpu_text (info), *memory = unit_memory_text (info);
+  g_autofree char *cpu = hbctl_unit_cpu_text (info), *memory = hbctl_unit_memory_text (info);
   g_autoptr(GString) state = g_string_new (*active ? active : "-");
   gint32 exit_status = 0;
 
@@ -2060,7 +1684,7 @@ print_unit (HeartbeatAgentInfo *info)
     g_string_append_printf (state, " (%s)", sub);
   if (since)
     {
-      g_autofree char *when = format_time (since);
+      g_autofree char *when = hbctl_format_time (since);
 
       /* TRANSLATORS: after the unit's state: since when it is active */
       g_string_append_printf (state, _(" since %s"), when);
@@ -2118,7 +1742,7 @@ remote_agent_get (const char *id,
     return NULL;
   if (status == SOUP_STATUS_NOT_FOUND && !history)
     {
-      print_error (_("there is no agent \"%s\""), id);
+      hbctl_print_error (_("there is no agent \"%s\""), id);
       *exit_status = EXIT_REFUSED;
       return NULL;
     }
@@ -2137,7 +1761,7 @@ remote_agent_get (const char *id,
         JsonNode *node = json_array_get_element (json_node_get_array (entries), i);
         JsonObject *entry = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
         JsonNode *state = entry ? json_object_get_member (entry, "state") : NULL;
-        double at = entry ? member_double (entry, "at-usec", -1) : -1;
+        double at = entry ? hbctl_json_double (entry, "at-usec", -1) : -1;
 
         if (at < 0 || state == NULL || !JSON_NODE_HOLDS_VALUE (state) ||
             json_node_get_value_type (state) != G_TYPE_STRING)
@@ -2176,7 +1800,7 @@ cmd_show (int argc, char **argv)
     return status;
   if (n_changes < 0)
     {
-      print_error (_("--changes takes a number from 0 up"));
+      hbctl_print_error (_("--changes takes a number from 0 up"));
       return EXIT_USAGE;
     }
   if (opt.url)
@@ -2198,40 +1822,40 @@ cmd_show (int argc, char **argv)
   if (json)
     {
       g_autoptr(JsonNode) node = json_gvariant_serialize (agent);
-      print_json (node);
+      hbctl_print_json (node);
       return EXIT_OK;
     }
 
   info = heartbeat_agent_info_new (agent);
-  uid = dict_uint32 (agent, "owner-uid");
-  pid = dict_uint32 (agent, "pid");
-  owner = user_name (uid);
+  uid = hbctl_dict_uint32 (agent, "owner-uid");
+  pid = hbctl_dict_uint32 (agent, "pid");
+  owner = hbctl_user_name (uid);
   metadata = g_variant_lookup_value (agent, "metadata", G_VARIANT_TYPE_VARDICT);
   metadata_text = metadata ? g_variant_print (metadata, FALSE) : g_strdup ("{}");
-  started = format_time (dict_uint64 (agent, "started-at-usec"));
-  seen = never_beat (agent) ? g_strdup (_("never")) : format_time (dict_uint64 (agent, "last-activity-at-usec"));
-  running = hb_duration_format ((gint64) dict_uint64 (agent, "running-usec"));
-  stale = hb_duration_format ((gint64) dict_uint64 (agent, "stale-after-usec"));
+  started = hbctl_format_time (hbctl_dict_uint64 (agent, "started-at-usec"));
+  seen = hbctl_never_beat (agent) ? g_strdup (_("never")) : hbctl_format_time (hbctl_dict_uint64 (agent, "last-activity-at-usec"));
+  running = hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "running-usec"));
+  stale = hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "stale-after-usec"));
   /* 0: no run timeout, a service (heartbeat_agent_is_service()) */
-  timeout = dict_uint64 (agent, "timeout-after-usec")
-              ? hb_duration_format ((gint64) dict_uint64 (agent, "timeout-after-usec"))
+  timeout = hbctl_dict_uint64 (agent, "timeout-after-usec")
+              ? hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "timeout-after-usec"))
               : g_strdup (_("none (a service)"));
   g_variant_lookup (agent, "declared", "b", &declared);
 
-  g_print ("%-14s %s\n", _("Agent:"), dict_string (agent, "id"));
-  g_print ("%-14s %s\n", _("State:"), dict_string (agent, "state"));
-  g_print ("%-14s %s\n", _("Status:"), dict_string (agent, "status"));
-  g_print ("%-14s %s\n", _("Task:"), *dict_string (agent, "task-id") ? dict_string (agent, "task-id") : "-");
+  g_print ("%-14s %s\n", _("Agent:"), hbctl_dict_string (agent, "id"));
+  g_print ("%-14s %s\n", _("State:"), hbctl_dict_string (agent, "state"));
+  g_print ("%-14s %s\n", _("Status:"), hbctl_dict_string (agent, "status"));
+  g_print ("%-14s %s\n", _("Task:"), *hbctl_dict_string (agent, "task-id") ? hbctl_dict_string (agent, "task-id") : "-");
   g_print ("%-14s %u (%s)\n", _("Owner:"), uid, owner);
   if (pid)
     g_print ("%-14s %u\n", _("PID:"), pid);
   else
     g_print ("%-14s -\n", _("PID:"));
-  g_print ("%-14s %s\n", _("Bound to:"), *dict_string (agent, "bound-to") ? dict_string (agent, "bound-to") : "-");
+  g_print ("%-14s %s\n", _("Bound to:"), *hbctl_dict_string (agent, "bound-to") ? hbctl_dict_string (agent, "bound-to") : "-");
   g_print ("%-14s %s\n", _("Started:"), started);
   g_print ("%-14s %s\n", _("Last seen:"), seen);
   g_print ("%-14s %s\n", _("Running:"), running);
-  g_print ("%-14s %" G_GUINT64_FORMAT "\n", _("Beats:"), dict_uint64 (agent, "beats"));
+  g_print ("%-14s %" G_GUINT64_FORMAT "\n", _("Beats:"), hbctl_dict_uint64 (agent, "beats"));
   g_print ("%-14s %s\n", _("Stale after:"), stale);
   g_print ("%-14s %s\n", _("Timeout after:"), timeout);
   g_print ("%-14s %s\n", _("Declared:"), declared ? _("yes") : _("no"));
@@ -2251,10 +1875,10 @@ cmd_show (int argc, char **argv)
     {
       history = heartbeat_client_get_history (client, argv[1], NULL, &error);
       if (history == NULL)
-        print_error (_("no history: %s"), error->message);
+        hbctl_print_error (_("no history: %s"), error->message);
     }
   if (history)
-    print_timeline (history, (guint) n_changes, output_columns ());
+    print_timeline (history, (guint) n_changes, hbctl_output_columns ());
   return EXIT_OK;
 }
 
@@ -2294,7 +1918,7 @@ cmd_register (int argc, char **argv)
   metadata = parse_set (sets, &error);
   if (metadata == NULL)
     {
-      print_error ("%s", error->message);
+      hbctl_print_error ("%s", error->message);
       return EXIT_USAGE;
     }
 
@@ -2360,7 +1984,7 @@ cmd_beat (int argc, char **argv)
 
       if (key == NULL)
         {
-          print_error (_("--file needs --key NAME"));
+          hbctl_print_error (_("--file needs --key NAME"));
           return EXIT_USAGE;
         }
       if (!want_args (argc, 0, NULL, &status))
@@ -2370,14 +1994,14 @@ cmd_beat (int argc, char **argv)
         file_pid = (int) getppid ();
       if (!heartbeat_write_file (file, key, file_pid, status_text, iteration, &file_error))
         {
-          print_error ("%s", file_error->message);
+          hbctl_print_error ("%s", file_error->message);
           return EXIT_REFUSED;
         }
       return EXIT_OK;
     }
   if (key || pid_text || iteration)
     {
-      print_error (_("--key, --iteration and --pid go with --file PATH"));
+      hbctl_print_error (_("--key, --iteration and --pid go with --file PATH"));
       return EXIT_USAGE;
     }
   if (!want_args (argc, 1, _("ID"), &status))
@@ -2385,7 +2009,7 @@ cmd_beat (int argc, char **argv)
   metadata = parse_set (sets, &error);
   if (metadata == NULL)
     {
-      print_error ("%s", error->message);
+      hbctl_print_error ("%s", error->message);
       return EXIT_USAGE;
     }
   if (opt.url)
@@ -2487,7 +2111,7 @@ cmd_unregister (int argc, char **argv)
     {
       if (!heartbeat_remove_file (file, &error))
         {
-          print_error ("%s", error->message);
+          hbctl_print_error ("%s", error->message);
           return EXIT_REFUSED;
         }
       return status;
@@ -2639,7 +2263,7 @@ on_state_changed (HeartbeatClient *client, const char *id, const char *old_state
 static void
 on_vanished (HeartbeatClient *client, Watch *w)
 {
-  print_error (_("heartbeatd left the %s"), bus_name ());
+  hbctl_print_error (_("heartbeatd left the %s"), bus_name ());
   w->status = EXIT_NO_DAEMON;
   g_main_loop_quit (w->loop);
 }
@@ -2803,7 +2427,7 @@ on_run_beat (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!heartbeat_client_beat_finish (HEARTBEAT_CLIENT (source), result, &error) && !run->warned)
     {
-      print_error (_("warning: cannot beat \"%s\": %s"), run->id, error->message);
+      hbctl_print_error (_("warning: cannot beat \"%s\": %s"), run->id, error->message);
       run->warned = TRUE;
     }
 }
@@ -2880,7 +2504,7 @@ cmd_run (int argc, char **argv)
     return status;
   if (name == NULL)
     {
-      print_error (_("run needs --name ID"));
+      hbctl_print_error (_("run needs --name ID"));
       return EXIT_USAGE;
     }
   /* Everything after "--" is the command to run (GOption leaves the "--"
@@ -2893,7 +2517,7 @@ cmd_run (int argc, char **argv)
     }
   if (argc < 2)
     {
-      print_error (_("missing argument: %s"), _("COMMAND"));
+      hbctl_print_error (_("missing argument: %s"), _("COMMAND"));
       return EXIT_USAGE;
     }
   if (!parse_duration_arg ("--interval", interval_text, &interval) ||
@@ -2913,7 +2537,7 @@ cmd_run (int argc, char **argv)
       int ignored;
       g_autofree char *problem = connect_problem (error, &ignored);
 
-      print_error (_("warning: %s; running the command unmonitored"), problem);
+      hbctl_print_error (_("warning: %s; running the command unmonitored"), problem);
       g_clear_error (&error);
     }
   else
@@ -2932,7 +2556,7 @@ cmd_run (int argc, char **argv)
           g_autofree char *i = hb_duration_format (interval);
           g_autofree char *s = hb_duration_format (effective_stale);
 
-          print_error (_("--interval %s must be shorter than the stale threshold %s"), i, s);
+          hbctl_print_error (_("--interval %s must be shorter than the stale threshold %s"), i, s);
           g_clear_object (&run.client);
           for (int k = 0; k < 3; k++)
             g_source_remove (sources[k]);
@@ -2981,7 +2605,7 @@ cmd_run (int argc, char **argv)
   }
   if (!spawned)
     {
-      print_error (_("cannot run %s: %s"), argv[1], error->message);
+      hbctl_print_error (_("cannot run %s: %s"), argv[1], error->message);
       if (run.client)
         {
           g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
@@ -3027,7 +2651,7 @@ cmd_run (int argc, char **argv)
         {
           if (!heartbeat_client_unregister (run.client, name, &error))
             {
-              print_error (_("warning: cannot unregister \"%s\": %s"), name, error->message);
+              hbctl_print_error (_("warning: cannot unregister \"%s\": %s"), name, error->message);
               g_clear_error (&error);
             }
         }
@@ -3050,7 +2674,7 @@ cmd_run (int argc, char **argv)
 
           if (!heartbeat_client_beat (run.client, name, details, &error))
             {
-              print_error (_("warning: cannot report the failure of \"%s\": %s"), name, error->message);
+              hbctl_print_error (_("warning: cannot report the failure of \"%s\": %s"), name, error->message);
               g_clear_error (&error);
             }
         }
@@ -3140,9 +2764,9 @@ cmd_check (int argc, char **argv)
       return 3;
     }
 
-  state = dict_string (agent, "state");
-  agent_status = dict_string (agent, "status");
-  seen = last_seen (agent);
+  state = hbctl_dict_string (agent, "state");
+  agent_status = hbctl_dict_string (agent, "status");
+  seen = hbctl_last_seen (agent);
 
   if (strcmp (state, "healthy") == 0)
     {
@@ -3269,7 +2893,7 @@ main (int    argc,
         }
       else
         {
-          print_error (_("unknown option %s (see hbctl --help)"), arg);
+          hbctl_print_error (_("unknown option %s (see hbctl --help)"), arg);
           return EXIT_USAGE;
         }
     }
@@ -3289,7 +2913,7 @@ main (int    argc,
   if (opt.url && strcmp (command, "status") != 0 && strcmp (command, "show") != 0 &&
       strcmp (command, "beat") != 0 && strcmp (command, "check") != 0)
     {
-      print_error (_("%s is not available with --url (status, show, beat and check are)"), command);
+      hbctl_print_error (_("%s is not available with --url (status, show, beat and check are)"), command);
       return EXIT_USAGE;
     }
 
@@ -3305,6 +2929,6 @@ main (int    argc,
         return status;
       }
 
-  print_error (_("unknown command \"%s\" (see hbctl --help)"), command);
+  hbctl_print_error (_("unknown command \"%s\" (see hbctl --help)"), command);
   return EXIT_USAGE;
 }
