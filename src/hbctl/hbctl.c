@@ -1,21 +1,19 @@
 /* hbctl.c: the command-line client of heartbeatd
  *
- * Every command is one function over HeartbeatClient: it parses its own
- * options, calls the daemon, and prints for a person (a table, colour on a
- * terminal) or for a program (--json). Errors are sentences, and the exit
- * status says what kind of failure it was (see usage_exit_statuses).
+ * Every command is one function: it parses its own options, asks the
+ * daemon through a transport (hbctl-transport.h: D-Bus, or the HTTP API
+ * at --url), and prints for a person (a table, colour on a terminal) or
+ * for a program (--json). Errors are sentences, and the exit status says
+ * what kind of failure it was (see usage_text()).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
-#include <glib/gi18n.h>
 #include <json-glib/json-glib.h>
-#include <libsoup/soup.h>
 #include <locale.h>
 #include <math.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -23,267 +21,43 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "hbctl-build-config.h"
-#include "hb-host.h"
-#include "hb-json-text.h"
-#include "hb-tail.h"
-#include "heartbeat-client.h"
 #include "hb-duration.h"
+#include "hb-tail.h"
+#include "hbctl.h"
 #include "hbctl-output.h"
 #include "hbctl-table.h"
+#include "hbctl-transport.h"
 
-enum {
-  EXIT_OK = 0,
-  EXIT_REFUSED = 1,
-  EXIT_USAGE = 2,
-  EXIT_NO_DAEMON = 3,
-};
-
-typedef struct {
-  GBusType  bus_type;
-  gboolean  legend;
-  gboolean  color;
-  char     *url;     /* --url: talk to heartbeatd's HTTP API instead */
-  char     *token;   /* --token: its bearer token, for writes */
-} Options;
-
-static Options opt = { G_BUS_TYPE_SYSTEM, TRUE, FALSE, NULL, NULL };
+HbctlOptions opt = { G_BUS_TYPE_SYSTEM, TRUE, FALSE, NULL, NULL };
 
 typedef int (*CommandFunc) (int argc, char **argv);
 
 typedef struct {
   const char *name;
   CommandFunc func;
+  gboolean    over_url;  /* offered with --url (by the HTTP transport) */
   const char *args;      /* for --help */
   const char *summary;   /* translatable */
 } Command;
 
-/* ------------------------------------------------------------------ */
-/* Messages                                                            */
-
-static const char *
-bus_name (void)
-{
-  return opt.bus_type == G_BUS_TYPE_SYSTEM ? _("system bus") : _("session bus");
-}
-
-/* The owner of an agent, to say whose it is; G_MAXUINT32 if unknown. */
-static guint32
-owner_of (HeartbeatClient *client,
-          const char      *id)
-{
-  g_autoptr(GVariant) agent = heartbeat_client_get_agent (client, id, NULL);
-  guint32 uid = G_MAXUINT32;
-
-  if (agent)
-    g_variant_lookup (agent, "owner-uid", "u", &uid);
-  return uid;
-}
-
-/* Whether this hbctl is the one in the build tree (not an installed
- * copy): only then does a hint name the build tree's tools/run.sh. */
-static gboolean
-running_from_build_tree (void)
-{
-  g_autofree char *self = g_file_read_link ("/proc/self/exe", NULL);
-  g_autofree char *built = g_build_filename (HB_BUILD_DIR, "hbctl", NULL);
-
-  return self != NULL && strcmp (self, built) == 0;
-}
-
-/* How an admin starts heartbeatd on the bus hbctl uses; @reason (why the
- * bus could not start it, or NULL) may call for more. */
-static char *
-start_hint (const char *reason)
-{
-  if (opt.bus_type == G_BUS_TYPE_SYSTEM)
-    return g_strdup (reason && strstr (reason, "masked")
-                     ? "systemctl unmask heartbeatd && systemctl start heartbeatd"
-                     : "systemctl start heartbeatd");
-  if (running_from_build_tree ())
-    return g_strdup_printf ("bash %s", HB_SOURCE_ROOT "/tools/run.sh");
-  return g_strdup (HB_LIBEXECDIR "/heartbeatd --session");
-}
-
-/* "heartbeatd is not running …", with why the bus could not start it
- * (@reason: GLib's "Error calling StartServiceByName for NAME: " and a
- * final full stop taken off) if it tried, and what to do. */
-static char *
-not_running (const char *reason)
-{
-  g_autofree char *why = NULL;
-  g_autofree char *hint = NULL;
-  const char *after_name;
-
-  if (reason == NULL)
-    {
-      hint = start_hint (NULL);
-      /* TRANSLATORS: %s is "system bus" or "session bus", then a command */
-      return g_strdup_printf (_("heartbeatd is not running on the %s. Start it with: %s"), bus_name (), hint);
-    }
-  after_name = strstr (reason, HEARTBEAT_CLIENT_BUS_NAME ": ");
-  why = g_strdup (after_name ? after_name + strlen (HEARTBEAT_CLIENT_BUS_NAME ": ") : reason);
-  g_strstrip (why);
-  if (g_str_has_suffix (why, "."))
-    why[strlen (why) - 1] = '\0';
-  hint = start_hint (why);
-  /* TRANSLATORS: %s is "system bus" or "session bus", then why the bus
-   * could not start heartbeatd (its own words), then a command */
-  return g_strdup_printf (_("heartbeatd is not running on the %s and could not be started: %s. Start it with: %s"),
-                          bus_name (), why, hint);
-}
-
-/* What went wrong between hbctl and heartbeatd, if it was the bus and not
- * heartbeatd: a sentence and the exit status, or NULL. "Not running" is
- * said only when the bus says nobody owns the name (and it cannot start
- * anyone) or that starting it failed; a bus that cannot be reached, or
- * refuses the call, says so. */
-static char *
-bus_problem (const GError *error,
-             int          *exit_status)
-{
-  static const char prefix[] = "cannot connect to the bus: ";
-
-  if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON))
-    {
-      *exit_status = EXIT_NO_DAEMON;
-      return not_running (NULL);
-    }
-  if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS))
-    {
-      const char *reason = g_str_has_prefix (error->message, prefix) ? error->message + strlen (prefix)
-                                                                     : error->message;
-
-      *exit_status = EXIT_NO_DAEMON;
-      /* TRANSLATORS: %s is "system bus" or "session bus", then the reason */
-      return g_strdup_printf (_("cannot connect to the %s: %s"), bus_name (), reason);
-    }
-  if (error->domain == G_DBUS_ERROR)
-    switch (error->code)
-      {
-      case G_DBUS_ERROR_ACCESS_DENIED:
-      case G_DBUS_ERROR_AUTH_FAILED:
-      case G_DBUS_ERROR_LIMITS_EXCEEDED:
-        *exit_status = EXIT_REFUSED;
-        /* TRANSLATORS: %s is "system bus" or "session bus", then the bus's message */
-        return g_strdup_printf (_("the %s refused the request: %s"), bus_name (), error->message);
-      case G_DBUS_ERROR_SPAWN_EXEC_FAILED:
-      case G_DBUS_ERROR_SPAWN_FORK_FAILED:
-      case G_DBUS_ERROR_SPAWN_CHILD_EXITED:
-      case G_DBUS_ERROR_SPAWN_CHILD_SIGNALED:
-      case G_DBUS_ERROR_SPAWN_FAILED:
-      case G_DBUS_ERROR_SPAWN_SETUP_FAILED:
-      case G_DBUS_ERROR_SPAWN_CONFIG_INVALID:
-      case G_DBUS_ERROR_SPAWN_SERVICE_INVALID:
-      case G_DBUS_ERROR_SPAWN_SERVICE_NOT_FOUND:
-      case G_DBUS_ERROR_SPAWN_PERMISSIONS_INVALID:
-      case G_DBUS_ERROR_SPAWN_FILE_INVALID:
-      case G_DBUS_ERROR_SPAWN_NO_MEMORY:
-        *exit_status = EXIT_NO_DAEMON;
-        return not_running (error->message);
-      default:
-        break;
-      }
-  return NULL;
-}
-
-/* What went wrong connecting to heartbeatd (the bus starting it if it can,
- * and a Ping): bus_problem(), and otherwise heartbeatd could not be
- * started (a masked unit: org.freedesktop.systemd1.UnitMasked, a failed
- * unit, an activation that timed out, …) or does not answer. Never NULL;
- * *exit_status is EXIT_NO_DAEMON unless the bus refused the call. */
-static char *
-connect_problem (const GError *error,
-                 int          *exit_status)
-{
-  char *problem = bus_problem (error, exit_status);
-
-  if (problem)
-    return problem;
-  *exit_status = EXIT_NO_DAEMON;
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-    /* TRANSLATORS: %s is "system bus" or "session bus", then the reason */
-    return g_strdup_printf (_("heartbeatd does not answer on the %s: %s"), bus_name (), error->message);
-  return not_running (error->message);
-}
-
-/* Reports a failed call in words; returns the exit status. */
-static int
-report (HeartbeatClient *client,
-        const char      *id,
-        const GError    *error)
-{
-  g_autofree char *problem = NULL;
-  int exit_status = EXIT_REFUSED;
-  guint32 uid;
-
-  problem = bus_problem (error, &exit_status);
-  if (problem)
-    {
-      hbctl_print_error ("%s", problem);
-      return exit_status;
-    }
-  if (error->domain != HEARTBEAT_CLIENT_ERROR)
-    {
-      hbctl_print_error ("%s", error->message);
-      return EXIT_REFUSED;
-    }
-
-  switch ((HeartbeatClientError) error->code)
-    {
-    case HEARTBEAT_CLIENT_ERROR_NO_DAEMON:
-    case HEARTBEAT_CLIENT_ERROR_NO_BUS:
-      g_assert_not_reached ();   /* bus_problem() */
-    case HEARTBEAT_CLIENT_ERROR_NOT_FOUND:
-      hbctl_print_error (_("there is no agent \"%s\""), id);
-      break;
-    case HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED:
-      uid = client ? owner_of (client, id) : G_MAXUINT32;
-      if (uid == G_MAXUINT32)
-        hbctl_print_error ("%s", error->message);
-      else
-        {
-          g_autofree char *name = hbctl_user_name (uid);
-          hbctl_print_error (_("agent \"%s\" belongs to uid %u (%s); only its owner, root, or a user "
-                         "allowed by polkit may change it"), id, uid, name);
-        }
-      break;
-    case HEARTBEAT_CLIENT_ERROR_EXISTS:
-      uid = client ? owner_of (client, id) : G_MAXUINT32;
-      if (uid == G_MAXUINT32)
-        hbctl_print_error ("%s", error->message);
-      else
-        hbctl_print_error (_("agent \"%s\" is already registered by uid %u"), id, uid);
-      break;
-    case HEARTBEAT_CLIENT_ERROR_INVALID_ARGUMENT:
-    case HEARTBEAT_CLIENT_ERROR_QUOTA_EXCEEDED:
-    default:
-      hbctl_print_error ("%s", error->message);
-      break;
-    }
-  return EXIT_REFUSED;
-}
-
-static HeartbeatClient *
-connect_client (int *status)
-{
-  g_autoptr(GError) error = NULL;
-  HeartbeatClient *client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
-
-  if (client == NULL)
-    {
-      g_autofree char *problem = connect_problem (error, status);
-
-      hbctl_print_error ("%s", problem);
-    }
-  return client;
-}
+static const Command commands[] = {
+  { "status", hbctl_status, TRUE, "[--json] [--full]", N_("Show every agent, declared ones first, and a summary (the default)") },
+  { "list", hbctl_list, FALSE, "[--json]", N_("List the agents' ids") },
+  { "show", hbctl_show, TRUE, "ID [--json] [--changes N]", N_("Show one agent, its unit and its recent history") },
+  { "register", hbctl_register, FALSE, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
+  { "beat", hbctl_beat, TRUE, "ID [--status S] [--progress N] [--set K=V…] | --file PATH --key NAME", N_("Report activity") },
+  { "idle", hbctl_idle, FALSE, "ID", N_("Mark an agent idle") },
+  { "unregister", hbctl_unregister, FALSE, "ID | --file PATH", N_("Unregister an agent") },
+  { "watch", hbctl_watch, FALSE, "[--json]", N_("Print events as they happen") },
+  { "run", hbctl_run, FALSE, "--name ID [--interval DUR] [--stale DUR] [--timeout DUR] -- COMMAND…", N_("Run a command as a monitored agent") },
+  { "check", hbctl_check, TRUE, "ID", N_("Check one agent, monitoring-plugin style") },
+};
 
 /* ------------------------------------------------------------------ */
-/* Options shared by commands                                          */
+/* Options shared by commands                                         */
 
-static gboolean
-parse_duration_arg (const char *option,
+gboolean
+hbctl_parse_duration_arg (const char *option,
                     const char *value,
                     gint64     *usec)
 {
@@ -299,8 +73,8 @@ parse_duration_arg (const char *option,
 
 /* KEY=VALUE pairs into an a{sv}: VALUE is GVariant text if it parses
  * (42, true, 'x', [1, 2]), else a plain string. */
-static GVariant *
-parse_set (char   **pairs,
+GVariant *
+hbctl_parse_set (char   **pairs,
            GError **error)
 {
   g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
@@ -329,8 +103,8 @@ parse_set (char   **pairs,
 /* A --progress value: a finite number. NaN and infinities are refused
  * here, as a usage error, rather than sent (GOption's double parser takes
  * "nan" and "inf"). */
-static gboolean
-parse_progress_arg (const char *value,
+gboolean
+hbctl_parse_progress_arg (const char *value,
                     gboolean   *has_progress,
                     double     *progress)
 {
@@ -351,8 +125,8 @@ parse_progress_arg (const char *value,
 }
 
 /* A --pid value: a process id, 1 or more. */
-static gboolean
-parse_pid_arg (const char *value,
+gboolean
+hbctl_parse_pid_arg (const char *value,
                int        *pid)
 {
   guint64 number;
@@ -368,7 +142,7 @@ parse_pid_arg (const char *value,
   return TRUE;
 }
 
-/* The argv arrays parse_command() made, freed at exit of main(). */
+/* The argv arrays hbctl_parse_command() made, freed at exit of main(). */
 static char **command_argv;
 
 /* Parses a command's options; prints its own usage errors.
@@ -378,8 +152,8 @@ static char **command_argv;
  * would stop at "--" as well, but it leaves the "--" in argv in some cases
  * and not in others; so only what comes before it is given to GOption, and
  * what comes after is appended to the arguments it leaves. */
-static gboolean
-parse_command (GOptionContext *context,
+gboolean
+hbctl_parse_command (GOptionContext *context,
                int            *argc,
                char         ***argv,
                int            *status)
@@ -422,8 +196,8 @@ parse_command (GOptionContext *context,
   return TRUE;
 }
 
-static gboolean
-want_args (int         argc,
+gboolean
+hbctl_want_args (int         argc,
            int         wanted,
            const char *what,
            int        *status)
@@ -439,8 +213,27 @@ want_args (int         argc,
   return FALSE;
 }
 
+/* Frees what hbctl_parse_command() kept, at the end of main() */
+void
+hbctl_args_clear (void)
+{
+  g_clear_pointer (&command_argv, g_free);
+}
+
 /* ------------------------------------------------------------------ */
-/* Printing agents                                                     */
+/* status                                                             */
+
+enum {
+  COL_AGENT,
+  COL_STATE,
+  COL_PID,
+  COL_RUNNING,
+  COL_SEEN,
+  COL_CPU,
+  COL_MEM,
+  COL_STATUS,   /* status and task: free text, last */
+  N_COLUMNS
+};
 
 /* The process behind the agent: its unit's main process when it has a
  * unit, else the one it was registered with; 0 if none. */
@@ -471,22 +264,7 @@ running_text (HeartbeatAgentInfo *info)
                                                   (guint64) G_MAXINT64));
 }
 
-enum {
-  COL_AGENT,
-  COL_STATE,
-  COL_PID,
-  COL_RUNNING,
-  COL_SEEN,
-  COL_CPU,
-  COL_MEM,
-  COL_STATUS,   /* status and task: free text, last */
-  N_COLUMNS
-};
-
-/* ------------------------------------------------------------------ */
-/* The host, as the status line shows it                               */
-
-/* The machine heartbeatd runs on: this one over D-Bus (read here), the
+/* The machine heartbeatd runs on: this one over D-Bus (hbctl-dbus.c), the
  * daemon's over HTTP (GET /v1/host). The JSON keys are the daemon's. */
 typedef struct {
   char    *hostname;        /* NULL: unknown */
@@ -504,13 +282,16 @@ host_clear (Host *host)
 
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Host, host_clear)
 
+
+
 static guint64
 member_bytes (JsonObject *object, const char *name)
 {
   return (guint64) MAX (hbctl_json_double (object, name, 0), 0);
 }
 
-/* *host from the JSON of GET /v1/host (or of read_local_host()) */
+/* *host from the JSON of GET /v1/host (or of the D-Bus transport's
+ * reading of this machine) */
 static void
 host_from_json (JsonNode *node,
                 Host     *host)
@@ -535,28 +316,6 @@ host_from_json (JsonNode *node,
   host->mem_total = object ? member_bytes (object, "memory-total-bytes") : 0;
   host->disk_used = object ? member_bytes (object, "disk-used-bytes") : 0;
   host->disk_total = object ? member_bytes (object, "disk-total-bytes") : 0;
-}
-
-/* This machine, as GET /v1/host gives the daemon's (the disk is that of
- * /, the state directory being the daemon's to know): the JSON, and
- * *host filled. CPU use is a difference: two samples a tenth of a second
- * apart. */
-static JsonNode *
-read_local_host (Host *host)
-{
-  guint64 busy1, total1, busy2, total2;
-  double cpu = -1;
-  JsonNode *node;
-
-  if (hb_host_read_cpu (&busy1, &total1))
-    {
-      g_usleep (G_USEC_PER_SEC / 10);
-      if (hb_host_read_cpu (&busy2, &total2))
-        cpu = hb_host_cpu_percent (busy1, total1, busy2, total2);
-    }
-  node = hb_host_to_json (cpu, "/");
-  host_from_json (node, host);
-  return node;
 }
 
 static char *
@@ -587,587 +346,6 @@ append_host (GString    *summary,
       g_string_append_printf (summary, _(" · load %s"), load);
     }
 }
-
-/* ------------------------------------------------------------------ */
-/* Over HTTP (--url): status, beat and check                           */
-
-/* What hbctl takes from the server at --url, which it trusts no more than
- * heartbeatd trusts its clients: every answer is read up to a bound and
- * checked as text (hb_json_parse(): UTF-8, nesting, NUL) before it is
- * parsed, and a listing follows at most so many pages. */
-#define ANSWER_MAX_BYTES   ((gsize) 16 * 1024 * 1024)    /* one answer (a page of heartbeatd's: ~1 MiB) */
-#define LISTING_MAX_BYTES  ((gsize) 64 * 1024 * 1024)    /* all the pages of one listing */
-#define LISTING_MAX_PAGES  1000
-#define LISTING_MAX_AGENTS 500000                        /* what memory holds: ~1 GB for a table */
-#define LINK_MAX_LENGTH    2048
-
-/* One session for every call of this hbctl: the pages of a listing go
- * over the same connection. */
-static SoupSession *
-http_session (void)
-{
-  static SoupSession *session;
-
-  if (session == NULL)
-    session = soup_session_new_with_options ("timeout", 25, NULL);
-  return session;
-}
-
-/* Prints @message, or hands it over in *failure if that is not NULL. */
-static void
-fail_with (char  *message,
-           char **failure)
-{
-  if (failure)
-    *failure = message;
-  else
-    {
-      hbctl_print_error ("%s", message);
-      g_free (message);
-    }
-}
-
-/* The body of @msg's answer from @stream, at most @max_bytes; NULL with
- * *too_large set if it is larger (said before reading when Content-Length
- * tells), or with @error set if it cannot be read. */
-static GBytes *
-read_answer (SoupMessage  *msg,
-             GInputStream *stream,
-             gsize         max_bytes,
-             gboolean     *too_large,
-             GError      **error)
-{
-  g_autoptr(GByteArray) body = g_byte_array_new ();
-  SoupMessageHeaders *headers = soup_message_get_response_headers (msg);
-  guint8 buffer[65536];
-
-  *too_large = FALSE;
-  if (soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
-      (guint64) soup_message_headers_get_content_length (headers) > max_bytes)
-    {
-      *too_large = TRUE;
-      return NULL;
-    }
-  for (;;)
-    {
-      gssize n = g_input_stream_read (stream, buffer, sizeof buffer, NULL, error);
-
-      if (n < 0)
-        return NULL;
-      if (n == 0)
-        break;
-      if ((gsize) n > max_bytes - body->len)
-        {
-          *too_large = TRUE;
-          return NULL;
-        }
-      g_byte_array_append (body, buffer, (guint) n);
-    }
-  return g_byte_array_free_to_bytes (g_steal_pointer (&body));
-}
-
-/* Calls the HTTP API; returns the parsed JSON reply (or a JSON null for an
- * empty one) and the status in *status, or NULL with *exit_status set when
- * the daemon cannot be reached (EXIT_NO_DAEMON) or answers with what hbctl
- * does not take (larger than @max_bytes, not JSON, nested too deeply:
- * EXIT_REFUSED): the message is printed, or returned in *failure if that
- * is not NULL. *link gets the answer's Link header (NULL if none) and
- * *size its size, if they are not NULL. */
-static JsonNode *
-remote_call_full (const char *method,
-                  const char *path,
-                  JsonNode   *body,
-                  gsize       max_bytes,
-                  guint      *status,
-                  int        *exit_status,
-                  char      **failure,
-                  char      **link,
-                  gsize      *size)
-{
-  g_autofree char *base = g_str_has_suffix (opt.url, "/") ? g_strndup (opt.url, strlen (opt.url) - 1)
-                                                          : g_strdup (opt.url);
-  g_autofree char *uri = g_strconcat (base, path, NULL);
-  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
-  g_autoptr(GInputStream) stream = NULL;
-  g_autoptr(GBytes) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  const char *link_header;
-  JsonNode *root;
-  gboolean too_large;
-  gsize length;
-
-  if (msg == NULL)
-    {
-      fail_with (g_strdup_printf (_("\"%s\" is not a URL (e.g. http://127.0.0.1:8765)"), opt.url), failure);
-      *exit_status = EXIT_USAGE;
-      return NULL;
-    }
-  if (body)
-    {
-      g_autoptr(JsonGenerator) generator = json_generator_new ();
-      g_autofree char *text = NULL;
-      g_autoptr(GBytes) bytes = NULL;
-
-      json_generator_set_root (generator, body);
-      text = json_generator_to_data (generator, &length);
-      bytes = g_bytes_new_take (g_steal_pointer (&text), length);
-      soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
-    }
-  if (opt.token)
-    {
-      g_autofree char *header = g_strconcat ("Bearer ", opt.token, NULL);
-      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", header);
-    }
-
-  stream = soup_session_send (http_session (), msg, NULL, &error);
-  if (stream == NULL)
-    {
-      /* TRANSLATORS: the URL, then why (e.g. "Connection refused") */
-      fail_with (g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message), failure);
-      *exit_status = EXIT_NO_DAEMON;
-      return NULL;
-    }
-  *status = soup_message_get_status (msg);
-  reply = read_answer (msg, stream, max_bytes, &too_large, &error);
-  if (reply == NULL && too_large)
-    {
-      /* TRANSLATORS: the URL, the HTTP status, then a number of MiB */
-      fail_with (g_strdup_printf (_("%s answered %u with more than %u MiB, more than hbctl reads "
-                                    "(is it heartbeatd's HTTP API?)"), opt.url, *status,
-                                  (guint) (max_bytes / (1024 * 1024))), failure);
-      *exit_status = EXIT_REFUSED;
-      return NULL;
-    }
-  if (reply == NULL)
-    {
-      fail_with (g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message), failure);
-      *exit_status = EXIT_NO_DAEMON;
-      return NULL;
-    }
-  if (size)
-    *size = g_bytes_get_size (reply);
-  if (g_bytes_get_size (reply) == 0)
-    root = json_node_new (JSON_NODE_NULL);
-  else if ((root = hb_json_parse (g_bytes_get_data (reply, NULL), g_bytes_get_size (reply), &error)) == NULL)
-    {
-      /* TRANSLATORS: the URL, the HTTP status, then what is wrong with the answer */
-      fail_with (g_strdup_printf (_("%s answered %u with something that is not JSON hbctl takes: %s "
-                                    "(is it heartbeatd's HTTP API?)"), opt.url, *status, error->message), failure);
-      *exit_status = EXIT_REFUSED;
-      return NULL;
-    }
-  link_header = soup_message_headers_get_list (soup_message_get_response_headers (msg), "Link");
-  if (link)
-    *link = g_strdup (link_header);
-  return root;
-}
-
-static JsonNode *
-remote_call (const char *method,
-             const char *path,
-             JsonNode   *body,
-             guint      *status,
-             int        *exit_status,
-             char      **failure)
-{
-  return remote_call_full (method, path, body, ANSWER_MAX_BYTES, status, exit_status, failure, NULL, NULL);
-}
-
-/* The message of an HTTP API error reply, printed; returns the exit status. */
-static int
-remote_error (JsonNode *reply, guint status)
-{
-  JsonNode *error = JSON_NODE_HOLDS_OBJECT (reply) ? json_object_get_member (json_node_get_object (reply), "error")
-                                                   : NULL;
-  JsonNode *message = error && JSON_NODE_HOLDS_OBJECT (error)
-                      ? json_object_get_member (json_node_get_object (error), "message") : NULL;
-  const char *text = message && JSON_NODE_HOLDS_VALUE (message) && json_node_get_value_type (message) == G_TYPE_STRING
-                     ? json_node_get_string (message) : NULL;
-
-  hbctl_print_error ("%u: %s", status, text ? text : soup_status_get_phrase (status));
-  return EXIT_REFUSED;
-}
-
-/* A JSON value of an answer as the "v" json_gvariant_deserialize() makes
- * of it (b, x, d, s, av, a{sv}; null as an empty mv), in time linear in
- * its size: json-glib's own builds arrays with g_list_append(), which kept
- * hbctl busy for minutes on 300,000 agents. Depth is bounded by
- * hb_json_parse(). Floating. */
-static GVariant *variant_from_json (JsonNode *node);
-
-static GVariant *
-vardict_from_json (JsonObject *object)
-{
-  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  g_autoptr(GList) members = json_object_get_members (object);
-
-  for (GList *l = members; l; l = l->next)
-    g_variant_builder_add (&b, "{sv}", (const char *) l->data,
-                           variant_from_json (json_object_get_member (object, l->data)));
-  return g_variant_builder_end (&b);
-}
-
-static GVariant *
-variant_from_json (JsonNode *node)
-{
-  switch (JSON_NODE_TYPE (node))
-    {
-    case JSON_NODE_OBJECT:
-      return vardict_from_json (json_node_get_object (node));
-    case JSON_NODE_ARRAY:
-      {
-        JsonArray *array = json_node_get_array (node);
-        guint n = json_array_get_length (array);
-        g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("av"));
-
-        for (guint i = 0; i < n; i++)
-          g_variant_builder_add (&b, "v", variant_from_json (json_array_get_element (array, i)));
-        return g_variant_builder_end (&b);
-      }
-    case JSON_NODE_VALUE:
-      switch (json_node_get_value_type (node))
-        {
-        case G_TYPE_BOOLEAN:
-          return g_variant_new_boolean (json_node_get_boolean (node));
-        case G_TYPE_INT64:
-          return g_variant_new_int64 (json_node_get_int (node));
-        case G_TYPE_DOUBLE:
-          return g_variant_new_double (json_node_get_double (node));
-        case G_TYPE_STRING:
-          /* UTF-8 and without NUL: hb_json_parse() */
-          return g_variant_new_string (json_node_get_string (node));
-        default:
-          break;
-        }
-      G_GNUC_FALLTHROUGH;
-    case JSON_NODE_NULL:
-    default:
-      return g_variant_new_maybe (G_VARIANT_TYPE_VARIANT, NULL);
-    }
-}
-
-/* An agent of an answer (a JSON object) as the D-Bus a{sv}, or NULL. */
-static GVariant *
-agent_from_json (JsonNode *node)
-{
-  return JSON_NODE_HOLDS_OBJECT (node) ? g_variant_ref_sink (vardict_from_json (json_node_get_object (node))) : NULL;
-}
-
-/* The target of the rel="next" link of a Link header (RFC 8288), NULL if
- * there is none; FALSE if the header cannot be read. */
-static gboolean
-link_next (const char *header,
-           char      **next)
-{
-  const char *p = header;
-
-  *next = NULL;
-  for (;;)
-    {
-      g_autofree char *target = NULL;
-      gboolean is_next = FALSE;
-      const char *end;
-
-      while (*p == ' ' || *p == '\t' || *p == ',')
-        p++;
-      if (*p == '\0')
-        return TRUE;
-      if (*p != '<' || (end = strchr (p + 1, '>')) == NULL)
-        return FALSE;
-      target = g_strndup (p + 1, (gsize) (end - p - 1));
-      p = end + 1;
-      /* its parameters, up to the next link */
-      while (*p != '\0' && *p != ',')
-        {
-          g_autofree char *name = NULL, *value = NULL;
-          const char *start;
-
-          while (*p == ' ' || *p == '\t' || *p == ';')
-            p++;
-          start = p;
-          while (*p != '\0' && *p != '=' && *p != ';' && *p != ',')
-            p++;
-          name = g_strstrip (g_strndup (start, (gsize) (p - start)));
-          if (*p == '=')
-            {
-              p++;
-              while (*p == ' ' || *p == '\t')
-                p++;
-              if (*p == '"')
-                {
-                  const char *close = strchr (p + 1, '"');
-
-                  if (close == NULL)
-                    return FALSE;
-                  value = g_strndup (p + 1, (gsize) (close - p - 1));
-                  p = close + 1;
-                }
-              else
-                {
-                  start = p;
-                  while (*p != '\0' && *p != ';' && *p != ',')
-                    p++;
-                  value = g_strstrip (g_strndup (start, (gsize) (p - start)));
-                }
-            }
-          if (value && g_ascii_strcasecmp (name, "rel") == 0)
-            {
-              g_auto(GStrv) rels = g_strsplit (value, " ", -1);
-
-              for (gsize i = 0; rels[i]; i++)
-                is_next |= g_ascii_strcasecmp (rels[i], "next") == 0;
-            }
-        }
-      if (is_next)
-        {
-          *next = g_steal_pointer (&target);
-          return TRUE;
-        }
-    }
-}
-
-/* Whether hbctl follows @target, a next page of GET /v1/agents: a path on
- * the same server (no scheme, no host), GET /v1/agents with a query, in
- * printable ASCII and not long. */
-static gboolean
-is_agents_page (const char *target)
-{
-  gsize length = strlen (target);
-
-  if (length > LINK_MAX_LENGTH || !g_str_has_prefix (target, "/v1/agents?"))
-    return FALSE;
-  for (gsize i = 0; i < length; i++)
-    if (target[i] <= ' ' || target[i] > '~' || target[i] == '#' || target[i] == '\\')
-      return FALSE;
-  return TRUE;
-}
-
-static void
-print_not_a_listing (void)
-{
-  /* TRANSLATORS: the URL */
-  hbctl_print_error (_("%s answered GET /v1/agents without a list of agents (is it heartbeatd's HTTP API?)"), opt.url);
-}
-
-static void
-print_too_many (void)
-{
-  /* TRANSLATORS: the URL, a number of agents, of pages, then of MiB */
-  hbctl_print_error (_("%s lists more agents than hbctl reads (at most %u agents, %u pages and %u MiB)"), opt.url,
-               LISTING_MAX_AGENTS, LISTING_MAX_PAGES, (guint) (LISTING_MAX_BYTES / (1024 * 1024)));
-}
-
-/* The agents from GET /v1/agents as the D-Bus aa{sv}, or NULL. The
- * daemon answers a page at a time, with a Link header rel="next" exactly
- * when more follow: they are followed, on the same server only, at most
- * LISTING_MAX_PAGES pages, LISTING_MAX_BYTES and LISTING_MAX_AGENTS in
- * all, never a page twice. */
-static GVariant *
-remote_agents (int *exit_status)
-{
-  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
-  g_autoptr(GHashTable) visited = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  g_autofree char *path = g_strdup ("/v1/agents");
-  gsize total = 0;
-  guint pages = 0, n_agents = 0;
-
-  while (path)
-    {
-      guint status = 0;
-      gsize size = 0;
-      g_autofree char *link = NULL;
-      g_autofree char *next = NULL;
-      g_autoptr(JsonNode) reply = NULL;
-      JsonNode *agents;
-      JsonArray *array;
-
-      if (pages == LISTING_MAX_PAGES)
-        {
-          print_too_many ();
-          *exit_status = EXIT_REFUSED;
-          return NULL;
-        }
-      pages++;
-      g_hash_table_add (visited, g_strdup (path));
-      reply = remote_call_full ("GET", path, NULL, ANSWER_MAX_BYTES, &status, exit_status, NULL, &link, &size);
-      if (reply == NULL)
-        return NULL;
-      total += size;
-      if (total > LISTING_MAX_BYTES)
-        {
-          print_too_many ();
-          *exit_status = EXIT_REFUSED;
-          return NULL;
-        }
-      if (status != SOUP_STATUS_OK)
-        {
-          *exit_status = remote_error (reply, status);
-          return NULL;
-        }
-      if (!JSON_NODE_HOLDS_OBJECT (reply) ||
-          (agents = json_object_get_member (json_node_get_object (reply), "agents")) == NULL ||
-          !JSON_NODE_HOLDS_ARRAY (agents))
-        {
-          print_not_a_listing ();
-          *exit_status = EXIT_REFUSED;
-          return NULL;
-        }
-      array = json_node_get_array (agents);
-      if (json_array_get_length (array) > LISTING_MAX_AGENTS - n_agents)
-        {
-          print_too_many ();
-          *exit_status = EXIT_REFUSED;
-          return NULL;
-        }
-      n_agents += json_array_get_length (array);
-      for (guint i = 0; i < json_array_get_length (array); i++)
-        {
-          g_autoptr(GVariant) agent = agent_from_json (json_array_get_element (array, i));
-
-          if (agent == NULL)
-            {
-              print_not_a_listing ();
-              *exit_status = EXIT_REFUSED;
-              return NULL;
-            }
-          g_variant_builder_add_value (&b, agent);
-        }
-
-      g_clear_pointer (&path, g_free);
-      if (link && !link_next (link, &next))
-        {
-          /* TRANSLATORS: the URL; "Link" is the name of an HTTP header */
-          hbctl_print_error (_("%s answered with a Link header hbctl cannot read"), opt.url);
-          *exit_status = EXIT_REFUSED;
-          return NULL;
-        }
-      if (next && (!is_agents_page (next) || g_hash_table_contains (visited, next)))
-        {
-          g_autofree char *shown = g_utf8_make_valid (next, (gssize) MIN (strlen (next), 200));
-          g_autofree char *escaped = g_strescape (shown, NULL);
-
-          /* TRANSLATORS: the URL, then the link it sent */
-          hbctl_print_error (_("%s links to a next page hbctl does not follow: \"%s\" (only a page of "
-                         "/v1/agents on the same server, never one already read)"), opt.url, escaped);
-          *exit_status = EXIT_REFUSED;
-          return NULL;
-        }
-      path = g_steal_pointer (&next);
-    }
-  return g_variant_ref_sink (g_variant_builder_end (&b));
-}
-
-/* GET @path, which must answer 200 with an object; NULL (printed, with
- * *exit_status set) if not. */
-static JsonObject *
-remote_object (const char *path,
-               int        *exit_status)
-{
-  guint status = 0;
-  g_autoptr(JsonNode) reply = remote_call ("GET", path, NULL, &status, exit_status, NULL);
-
-  if (reply == NULL)
-    return NULL;
-  if (status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply))
-    {
-      *exit_status = remote_error (reply, status);
-      return NULL;
-    }
-  return json_object_ref (json_node_get_object (reply));
-}
-
-static void
-copy_member (JsonBuilder *b,
-             const char  *name,
-             JsonObject  *from,
-             const char  *from_name)
-{
-  JsonNode *node = from ? json_object_get_member (from, from_name) : NULL;
-
-  if (node == NULL)
-    return;
-  json_builder_set_member_name (b, name);
-  json_builder_add_value (b, json_node_copy (node));
-}
-
-/* A milliseconds member as microseconds, under @name */
-static void
-copy_ms_as_usec (JsonBuilder *b,
-                 const char  *name,
-                 JsonObject  *from,
-                 const char  *from_name)
-{
-  if (from == NULL || !json_object_has_member (from, from_name))
-    return;
-  json_builder_set_member_name (b, name);
-  json_builder_add_int_value (b, json_object_get_int_member (from, from_name) * 1000);
-}
-
-/* The daemon's GetStatus, as `status --json` prints it over D-Bus, made
- * from GET /health (running, agent-count, states, version, problem), the
- * ids of @agents (GET /v1/agents: every agent, as GetStatus lists them;
- * 004's gateway leaves timed-out and gone ones out) and GET
- * /api/heartbeat/status (the thresholds, which HTTP gives in
- * milliseconds). stale-warning-only-once is not in the HTTP API and is
- * left out (see hbctl(1)). NULL (printed) if the daemon does not answer. */
-static JsonNode *
-remote_status (GVariant *agents,
-               int      *exit_status)
-{
-  g_autoptr(JsonObject) health = remote_object ("/health", exit_status);
-  g_autoptr(JsonObject) gateway = health ? remote_object ("/api/heartbeat/status", exit_status) : NULL;
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  JsonObject *monitor, *config;
-  JsonNode *problem;
-
-  if (gateway == NULL)
-    return NULL;
-  monitor = json_object_get_object_member (gateway, "monitor");
-  config = monitor && json_object_has_member (monitor, "config") ? json_object_get_object_member (monitor, "config")
-                                                                 : NULL;
-  json_builder_begin_object (b);
-  copy_member (b, "running", health, "running");
-  copy_member (b, "agent-count", health, "agents");
-  json_builder_set_member_name (b, "agents");
-  json_builder_begin_array (b);
-  for (gsize i = 0; i < g_variant_n_children (agents); i++)
-    {
-      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
-      json_builder_add_string_value (b, hbctl_dict_string (agent, "id"));
-    }
-  json_builder_end_array (b);
-  copy_ms_as_usec (b, "check-interval-usec", config, "check_interval_ms");
-  copy_ms_as_usec (b, "stale-threshold-usec", config, "stale_threshold_ms");
-  copy_ms_as_usec (b, "timeout-threshold-usec", config, "timeout_threshold_ms");
-  copy_member (b, "states", health, "states");
-  copy_member (b, "version", health, "version");
-  copy_member (b, "started-at-usec", health, "started-at-usec");
-  /* D-Bus says "" for no problem; HTTP says null */
-  problem = json_object_get_member (health, "problem");
-  json_builder_set_member_name (b, "problem");
-  json_builder_add_string_value (b, problem && JSON_NODE_HOLDS_VALUE (problem) ? json_node_get_string (problem) : "");
-  json_builder_end_object (b);
-  return json_builder_get_root (b);
-}
-
-/* GET /v1/host: the summary of the daemon's machine, or NULL if it has
- * none (a daemon older than the endpoint: 404); *exit_status set and the
- * failure printed if the daemon cannot be reached. */
-static JsonNode *
-remote_host (gboolean *reached,
-             int      *exit_status)
-{
-  guint status = 0;
-  g_autoptr(JsonNode) reply = remote_call ("GET", "/v1/host", NULL, &status, exit_status, NULL);
-
-  *reached = reply != NULL;
-  if (reply == NULL || status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply))
-    return NULL;
-  return g_steal_pointer (&reply);
-}
-
-/* ------------------------------------------------------------------ */
-/* status, list, show                                                  */
 
 /* The daemon's own line under the summary: its version and how long it
  * has been up, from GetStatus (or GET /health) `started-at-usec`. Nothing
@@ -1232,8 +410,8 @@ static const HbctlTableFit status_fit = {
   droppable_last, G_N_ELEMENTS (droppable_last),
 };
 
-static int
-cmd_status (int argc, char **argv)
+int
+hbctl_status (int argc, char **argv)
 {
   gboolean json = FALSE, full = FALSE;
   GOptionEntry entries[] = {
@@ -1242,86 +420,40 @@ cmd_status (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
-  g_autoptr(HeartbeatClient) client = NULL;
-  g_autoptr(GVariant) agents = NULL;
-  g_autoptr(GVariant) status = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(HbctlTransport) transport = NULL;
+  g_auto(HbctlOverview) overview = { NULL, NULL, NULL, 0, NULL };
   static const char *state_order[] = { "healthy", "stale", "error", "timed-out", "gone", "no-heartbeat" };
   const char *headers[N_COLUMNS] = {
     _("AGENT"), _("STATE"), _("PID"), _("RUNNING"), _("LAST SEEN"), _("CPU"), _("MEM"), _("STATUS/TASK")
   };
   g_autoptr(HbctlTable) table = NULL;
   glong columns = 0;
-  g_autoptr(JsonNode) remote_status_node = NULL;
-  g_autoptr(JsonNode) host_node = NULL;
-  g_autoptr(JsonObject) health = NULL;
   g_autoptr(GPtrArray) rows = NULL;
   GPtrArray *others;
   guint32 state_counts[G_N_ELEMENTS (state_order)] = { 0 };
   guint n_declared = 0;
   GString *summary;
   g_auto(Host) host = { NULL, -1, -1, 0, 0, 0, 0 };
+  HbctlOverviewFlags flags = 0;
   int exit_status = EXIT_OK;
-  guint64 started_at = 0;
-  const char *version = NULL;
   gsize n;
 
   g_option_context_set_summary (context, _("Show every agent, the declared ones first, and a summary of the host."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &exit_status) || !want_args (argc, 0, NULL, &exit_status))
+  if (!hbctl_parse_command (context, &argc, &argv, &exit_status) || !hbctl_want_args (argc, 0, NULL, &exit_status))
     return exit_status;
 
-  if (opt.url)
-    {
-      agents = remote_agents (&exit_status);
-      if (agents == NULL)
-        return exit_status;
-      if (json && (remote_status_node = remote_status (agents, &exit_status)) == NULL)
-        return exit_status;
-      /* the daemon's machine, not this one */
-      if (json || opt.legend)
-        {
-          gboolean reached;
-
-          host_node = remote_host (&reached, &exit_status);
-          if (!reached)
-            return exit_status;
-          if (host_node)
-            host_from_json (host_node, &host);
-        }
-      /* the daemon's start and version, for its line under the summary */
-      if (!json && opt.legend)
-        {
-          guint http_status = 0;
-          int ignored;
-          g_autofree char *failure = NULL;
-          g_autoptr(JsonNode) reply = remote_call ("GET", "/health", NULL, &http_status, &ignored, &failure);
-
-          if (reply && JSON_NODE_HOLDS_OBJECT (reply))
-            {
-              health = json_object_ref (json_node_get_object (reply));
-              started_at = (guint64) MAX (hbctl_json_double (health, "started-at-usec", 0), 0);
-              if (json_object_has_member (health, "version") &&
-                  JSON_NODE_HOLDS_VALUE (json_object_get_member (health, "version")))
-                version = json_object_get_string_member (health, "version");
-            }
-        }
-    }
-  else
-    {
-      client = connect_client (&exit_status);
-      if (client == NULL)
-        return exit_status;
-      status = heartbeat_client_get_status (client, &error);
-      agents = status ? heartbeat_client_list_agents (client, &error) : NULL;
-      if (agents == NULL)
-        return report (client, NULL, error);
-      started_at = hbctl_dict_uint64 (status, "started-at-usec");
-      version = hbctl_dict_string (status, "version");
-      /* over D-Bus, heartbeatd runs here */
-      if (json || opt.legend)
-        host_node = read_local_host (&host);
-    }
+  if (json)
+    flags |= HBCTL_OVERVIEW_STATUS;
+  if (json || opt.legend)
+    flags |= HBCTL_OVERVIEW_HOST;
+  if (!json && opt.legend)
+    flags |= HBCTL_OVERVIEW_DAEMON;
+  transport = hbctl_transport_new ();
+  if (!transport->overview (transport, flags, &overview, &exit_status))
+    return exit_status;
+  if (overview.host)
+    host_from_json (overview.host, &host);
 
   if (json)
     {
@@ -1330,24 +462,21 @@ cmd_status (int argc, char **argv)
 
       json_builder_begin_object (b);
       json_builder_set_member_name (b, "status");
-      if (status)
-        json_builder_add_value (b, json_gvariant_serialize (status));
-      else
-        json_builder_add_value (b, g_steal_pointer (&remote_status_node));
+      json_builder_add_value (b, json_gvariant_serialize (overview.status));
       json_builder_set_member_name (b, "host");
-      if (host_node)
-        json_builder_add_value (b, g_steal_pointer (&host_node));
+      if (overview.host)
+        json_builder_add_value (b, g_steal_pointer (&overview.host));
       else
         json_builder_add_null_value (b);   /* a daemon without GET /v1/host */
       json_builder_set_member_name (b, "agents");
-      json_builder_add_value (b, json_gvariant_serialize (agents));
+      json_builder_add_value (b, json_gvariant_serialize (overview.agents));
       json_builder_end_object (b);
       root = json_builder_get_root (b);
       hbctl_print_json (root);
       return EXIT_OK;
     }
 
-  n = g_variant_n_children (agents);
+  n = g_variant_n_children (overview.agents);
   rows = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   table = hbctl_table_new (headers, N_COLUMNS);
   hbctl_table_set_minimum (table, COL_AGENT, 12);   /* room for "build-ab…z-12" */
@@ -1360,7 +489,7 @@ cmd_status (int argc, char **argv)
   others = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
   for (gsize i = 0; i < n; i++)
     {
-      g_autoptr(GVariant) agent = g_variant_get_child_value (agents, i);
+      g_autoptr(GVariant) agent = g_variant_get_child_value (overview.agents, i);
       gboolean declared = FALSE;
       char **cells;
 
@@ -1419,16 +548,19 @@ cmd_status (int argc, char **argv)
   /* counted from the list, the same over D-Bus and HTTP */
   for (gsize s = 0; s < G_N_ELEMENTS (state_order); s++)
     g_string_append_printf (summary, "%s %u %s", s ? "," : "", state_counts[s], state_order[s]);
-  if (host_node)
+  if (overview.host)
     append_host (summary, &host);
   g_print ("\n%s\n", summary->str);
   g_string_free (summary, TRUE);
-  print_daemon_line (started_at, version);
+  print_daemon_line (overview.started_at, overview.version);
   return EXIT_OK;
 }
 
-static int
-cmd_list (int argc, char **argv)
+/* ------------------------------------------------------------------ */
+/* list                                                               */
+
+int
+hbctl_list (int argc, char **argv)
 {
   gboolean json = FALSE;
   GOptionEntry entries[] = {
@@ -1436,21 +568,18 @@ cmd_list (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
-  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HbctlTransport) transport = NULL;
   g_autoptr(GVariant) agents = NULL;
-  g_autoptr(GError) error = NULL;
   int status = EXIT_OK;
 
   g_option_context_set_summary (context, _("List the agents' ids, one per line."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 0, NULL, &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status) || !hbctl_want_args (argc, 0, NULL, &status))
     return status;
-  client = connect_client (&status);
-  if (client == NULL)
-    return status;
-  agents = heartbeat_client_list_agents (client, &error);
+  transport = hbctl_transport_new ();
+  agents = transport->list_agents (transport, &status);
   if (agents == NULL)
-    return report (client, NULL, error);
+    return status;
 
   if (json)
     {
@@ -1466,7 +595,8 @@ cmd_list (int argc, char **argv)
   return EXIT_OK;
 }
 
-/* ---- show: the unit and the timeline ---- */
+/* ------------------------------------------------------------------ */
+/* show                                                               */
 
 /* How bad a state is, for a cell of the strip that saw several: the worst
  * shows, so that a short stale spell in a long healthy hour is seen. */
@@ -1722,57 +852,8 @@ print_unit (HeartbeatAgentInfo *info)
   }
 }
 
-/* GET /v1/agents/{id}[/history] as a GVariant of @type (a{sv}, or a(ts)
- * made from the history's objects); NULL with *exit_status set (and the
- * failure printed) if not. */
-static GVariant *
-remote_agent_get (const char *id,
-                  gboolean    history,
-                  int        *exit_status)
-{
-  g_autofree char *escaped = g_uri_escape_string (id, NULL, FALSE);
-  g_autofree char *path = g_strconcat ("/v1/agents/", escaped, history ? "/history" : "", NULL);
-  g_autoptr(JsonNode) reply = NULL;
-  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(ts)"));
-  JsonNode *entries;
-  guint status = 0;
-
-  reply = remote_call ("GET", path, NULL, &status, exit_status, NULL);
-  if (reply == NULL)
-    return NULL;
-  if (status == SOUP_STATUS_NOT_FOUND && !history)
-    {
-      hbctl_print_error (_("there is no agent \"%s\""), id);
-      *exit_status = EXIT_REFUSED;
-      return NULL;
-    }
-  if (status != SOUP_STATUS_OK || !JSON_NODE_HOLDS_OBJECT (reply))
-    {
-      *exit_status = remote_error (reply, status);
-      return NULL;
-    }
-  if (!history)
-    return agent_from_json (reply);
-
-  entries = json_object_get_member (json_node_get_object (reply), "history");
-  if (entries && JSON_NODE_HOLDS_ARRAY (entries))
-    for (guint i = 0; i < json_array_get_length (json_node_get_array (entries)); i++)
-      {
-        JsonNode *node = json_array_get_element (json_node_get_array (entries), i);
-        JsonObject *entry = JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
-        JsonNode *state = entry ? json_object_get_member (entry, "state") : NULL;
-        double at = entry ? hbctl_json_double (entry, "at-usec", -1) : -1;
-
-        if (at < 0 || state == NULL || !JSON_NODE_HOLDS_VALUE (state) ||
-            json_node_get_value_type (state) != G_TYPE_STRING)
-          continue;
-        g_variant_builder_add (&b, "(ts)", (guint64) at, json_node_get_string (state));
-      }
-  return g_variant_ref_sink (g_variant_builder_end (&b));
-}
-
-static int
-cmd_show (int argc, char **argv)
+int
+hbctl_show (int argc, char **argv)
 {
   gboolean json = FALSE;
   int n_changes = 5;
@@ -1782,12 +863,11 @@ cmd_show (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
-  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HbctlTransport) transport = NULL;
   g_autoptr(GVariant) agent = NULL;
   g_autoptr(GVariant) metadata = NULL;
   g_autoptr(GVariant) history = NULL;
   g_autoptr(HeartbeatAgentInfo) info = NULL;
-  g_autoptr(GError) error = NULL;
   g_autofree char *owner = NULL, *metadata_text = NULL, *started = NULL, *seen = NULL;
   g_autofree char *running = NULL, *stale = NULL, *timeout = NULL;
   gboolean declared = FALSE;
@@ -1796,28 +876,17 @@ cmd_show (int argc, char **argv)
 
   g_option_context_set_summary (context, _("Show one agent, its unit if it has one, and its recent history."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status) || !hbctl_want_args (argc, 1, _("ID"), &status))
     return status;
   if (n_changes < 0)
     {
       hbctl_print_error (_("--changes takes a number from 0 up"));
       return EXIT_USAGE;
     }
-  if (opt.url)
-    {
-      agent = remote_agent_get (argv[1], FALSE, &status);
-      if (agent == NULL)
-        return status;
-    }
-  else
-    {
-      client = connect_client (&status);
-      if (client == NULL)
-        return status;
-      agent = heartbeat_client_get_agent (client, argv[1], &error);
-      if (agent == NULL)
-        return report (client, argv[1], error);
-    }
+  transport = hbctl_transport_new ();
+  agent = transport->get_agent (transport, argv[1], &status);
+  if (agent == NULL)
+    return status;
 
   if (json)
     {
@@ -1865,28 +934,17 @@ cmd_show (int argc, char **argv)
 
   /* the timeline; a daemon that keeps no history (an older one) gets
    * none, and a note */
-  if (opt.url)
-    {
-      int ignored = EXIT_OK;
-
-      history = remote_agent_get (argv[1], TRUE, &ignored);
-    }
-  else
-    {
-      history = heartbeat_client_get_history (client, argv[1], NULL, &error);
-      if (history == NULL)
-        hbctl_print_error (_("no history: %s"), error->message);
-    }
+  history = transport->get_history (transport, argv[1]);
   if (history)
     print_timeline (history, (guint) n_changes, hbctl_output_columns ());
   return EXIT_OK;
 }
 
 /* ------------------------------------------------------------------ */
-/* register, beat, idle, unregister                                    */
+/* register, beat, idle, unregister                                   */
 
-static int
-cmd_register (int argc, char **argv)
+int
+hbctl_register (int argc, char **argv)
 {
   g_autofree char *task = NULL, *stale_text = NULL, *timeout_text = NULL, *pid_text = NULL;
   g_auto(GStrv) sets = NULL;
@@ -1909,13 +967,13 @@ cmd_register (int argc, char **argv)
 
   g_option_context_set_summary (context, _("Register an agent; the caller's uid owns it."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status) || !hbctl_want_args (argc, 1, _("ID"), &status))
     return status;
-  if (!parse_duration_arg ("--stale", stale_text, &stale) ||
-      !parse_duration_arg ("--timeout", timeout_text, &timeout) ||
-      !parse_pid_arg (pid_text, &pid))
+  if (!hbctl_parse_duration_arg ("--stale", stale_text, &stale) ||
+      !hbctl_parse_duration_arg ("--timeout", timeout_text, &timeout) ||
+      !hbctl_parse_pid_arg (pid_text, &pid))
     return EXIT_USAGE;
-  metadata = parse_set (sets, &error);
+  metadata = hbctl_parse_set (sets, &error);
   if (metadata == NULL)
     {
       hbctl_print_error ("%s", error->message);
@@ -1935,16 +993,16 @@ cmd_register (int argc, char **argv)
   else
     g_variant_unref (g_variant_ref_sink (metadata));
 
-  client = connect_client (&status);
+  client = hbctl_connect_client (&status);
   if (client == NULL)
     return status;
   if (!heartbeat_client_register (client, argv[1], g_variant_builder_end (&options), &error))
-    return report (client, argv[1], error);
+    return hbctl_report (client, argv[1], error);
   return EXIT_OK;
 }
 
-static int
-cmd_beat (int argc, char **argv)
+int
+hbctl_beat (int argc, char **argv)
 {
   g_autofree char *status_text = NULL, *file = NULL, *key = NULL;
   g_autofree char *progress_text = NULL, *pid_text = NULL;
@@ -1954,7 +1012,7 @@ cmd_beat (int argc, char **argv)
   gint64 iteration = 0;
   int file_pid = 0;
   GOptionEntry entries[] = {
-    { "status", 0, 0, G_OPTION_ARG_STRING, &status_text, N_("The status to report (error and idle mean something)"), N_("STATUS") },
+    { "status", 0, 0, G_OPTION_ARG_STRING, &status_text, N_("The status to hbctl_report (error and idle mean something)"), N_("STATUS") },
     { "file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Write a heartbeat file instead of calling the daemon"), N_("PATH") },
     { "key", 0, 0, G_OPTION_ARG_STRING, &key, N_("With --file: the process key written in it"), N_("NAME") },
     { "iteration", 0, 0, G_OPTION_ARG_INT64, &iteration, N_("With --file: the iteration written in it"), N_("N") },
@@ -1964,19 +1022,20 @@ cmd_beat (int argc, char **argv)
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
-  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HbctlTransport) transport = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(GVariantBuilder) details = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GVariant) details_value = NULL;
   GVariant *metadata;
   int status = EXIT_OK;
 
   g_option_context_set_summary (context, _("Report activity of an agent; with --file PATH --key NAME,\n"
                                           "write its heartbeat file instead (no daemon needed)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status))
     return status;
-  if (!parse_progress_arg (progress_text, &has_progress, &progress) ||
-      !parse_pid_arg (pid_text, &file_pid))
+  if (!hbctl_parse_progress_arg (progress_text, &has_progress, &progress) ||
+      !hbctl_parse_pid_arg (pid_text, &file_pid))
     return EXIT_USAGE;
   if (file)
     {
@@ -1987,7 +1046,7 @@ cmd_beat (int argc, char **argv)
           hbctl_print_error (_("--file needs --key NAME"));
           return EXIT_USAGE;
         }
-      if (!want_args (argc, 0, NULL, &status))
+      if (!hbctl_want_args (argc, 0, NULL, &status))
         return status;
       /* The writer is the script that runs hbctl, not hbctl itself. */
       if (file_pid <= 0)
@@ -2004,48 +1063,13 @@ cmd_beat (int argc, char **argv)
       hbctl_print_error (_("--key, --iteration and --pid go with --file PATH"));
       return EXIT_USAGE;
     }
-  if (!want_args (argc, 1, _("ID"), &status))
+  if (!hbctl_want_args (argc, 1, _("ID"), &status))
     return status;
-  metadata = parse_set (sets, &error);
+  metadata = hbctl_parse_set (sets, &error);
   if (metadata == NULL)
     {
       hbctl_print_error ("%s", error->message);
       return EXIT_USAGE;
-    }
-  if (opt.url)
-    {
-      g_autoptr(JsonBuilder) b = json_builder_new ();
-      g_autoptr(JsonNode) body = NULL;
-      g_autoptr(JsonNode) reply = NULL;
-      g_autofree char *escaped = g_uri_escape_string (argv[1], NULL, FALSE);
-      g_autofree char *path = g_strdup_printf ("/v1/agents/%s/beat", escaped);
-      guint http_status = 0;
-
-      json_builder_begin_object (b);
-      if (status_text)
-        {
-          json_builder_set_member_name (b, "status");
-          json_builder_add_string_value (b, status_text);
-        }
-      if (has_progress)
-        {
-          json_builder_set_member_name (b, "progress");
-          json_builder_add_double_value (b, progress);
-        }
-      if (sets)
-        {
-          json_builder_set_member_name (b, "metadata");
-          json_builder_add_value (b, json_gvariant_serialize (metadata));
-        }
-      json_builder_end_object (b);
-      body = json_builder_get_root (b);
-      g_variant_unref (g_variant_ref_sink (metadata));
-      reply = remote_call ("POST", path, body, &http_status, &status, NULL);
-      if (reply == NULL)
-        return status;
-      if (http_status != SOUP_STATUS_OK)
-        return remote_error (reply, http_status);
-      return EXIT_OK;
     }
   if (status_text)
     g_variant_builder_add (&details, "{sv}", "status", g_variant_new_string (status_text));
@@ -2056,12 +1080,9 @@ cmd_beat (int argc, char **argv)
   else
     g_variant_unref (g_variant_ref_sink (metadata));
 
-  client = connect_client (&status);
-  if (client == NULL)
-    return status;
-  if (!heartbeat_client_beat (client, argv[1], g_variant_builder_end (&details), &error))
-    return report (client, argv[1], error);
-  return EXIT_OK;
+  details_value = g_variant_ref_sink (g_variant_builder_end (&details));
+  transport = hbctl_transport_new ();
+  return transport->beat (transport, argv[1], details_value);
 }
 
 typedef gboolean (*IdCall) (HeartbeatClient *client, const char *id, GError **error);
@@ -2078,25 +1099,25 @@ simple_id_command (int         argc,
   int status = EXIT_OK;
 
   g_option_context_set_summary (context, summary);
-  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 1, _("ID"), &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status) || !hbctl_want_args (argc, 1, _("ID"), &status))
     return status;
-  client = connect_client (&status);
+  client = hbctl_connect_client (&status);
   if (client == NULL)
     return status;
   if (!call (client, argv[1], &error))
-    return report (client, argv[1], error);
+    return hbctl_report (client, argv[1], error);
   return EXIT_OK;
 }
 
-static int
-cmd_idle (int argc, char **argv)
+int
+hbctl_idle (int argc, char **argv)
 {
   return simple_id_command (argc, argv, _("Mark an agent idle: no deadlines until it beats again."),
                             heartbeat_client_mark_idle);
 }
 
-static int
-cmd_unregister (int argc, char **argv)
+int
+hbctl_unregister (int argc, char **argv)
 {
   g_autofree char *file = NULL;
   g_autoptr(GError) error = NULL;
@@ -2121,7 +1142,7 @@ cmd_unregister (int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-/* watch                                                               */
+/* watch                                                              */
 
 typedef struct {
   GMainLoop *loop;
@@ -2263,7 +1284,7 @@ on_state_changed (HeartbeatClient *client, const char *id, const char *old_state
 static void
 on_vanished (HeartbeatClient *client, Watch *w)
 {
-  hbctl_print_error (_("heartbeatd left the %s"), bus_name ());
+  hbctl_print_error (_("heartbeatd left the %s"), hbctl_bus_name ());
   w->status = EXIT_NO_DAEMON;
   g_main_loop_quit (w->loop);
 }
@@ -2277,8 +1298,8 @@ on_quit_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static int
-cmd_watch (int argc, char **argv)
+int
+hbctl_watch (int argc, char **argv)
 {
   gboolean json = FALSE;
   GOptionEntry entries[] = {
@@ -2294,9 +1315,9 @@ cmd_watch (int argc, char **argv)
 
   g_option_context_set_summary (context, _("Print every event as it happens, until interrupted."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
-  if (!parse_command (context, &argc, &argv, &status) || !want_args (argc, 0, NULL, &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status) || !hbctl_want_args (argc, 0, NULL, &status))
     return status;
-  client = connect_client (&status);
+  client = hbctl_connect_client (&status);
   if (client == NULL)
     return status;
 
@@ -2320,7 +1341,7 @@ cmd_watch (int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-/* run                                                                 */
+/* run                                                                */
 
 /* One of the command's outputs (1, 2) that hbctl passes on, keeping its
  * tail: when hbctl's own is not a terminal (cron, a unit, a pipe). */
@@ -2467,8 +1488,8 @@ on_forward_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
-static int
-cmd_run (int argc, char **argv)
+int
+hbctl_run (int argc, char **argv)
 {
   g_autofree char *name = NULL, *interval_text = NULL, *stale_text = NULL;
   g_autofree char *timeout_text = NULL, *task = NULL;
@@ -2500,7 +1521,7 @@ cmd_run (int argc, char **argv)
       "killed it)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_strict_posix (context, FALSE);
-  if (!parse_command (context, &argc, &argv, &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status))
     return status;
   if (name == NULL)
     {
@@ -2520,9 +1541,9 @@ cmd_run (int argc, char **argv)
       hbctl_print_error (_("missing argument: %s"), _("COMMAND"));
       return EXIT_USAGE;
     }
-  if (!parse_duration_arg ("--interval", interval_text, &interval) ||
-      !parse_duration_arg ("--stale", stale_text, &stale) ||
-      !parse_duration_arg ("--timeout", timeout_text, &timeout))
+  if (!hbctl_parse_duration_arg ("--interval", interval_text, &interval) ||
+      !hbctl_parse_duration_arg ("--stale", stale_text, &stale) ||
+      !hbctl_parse_duration_arg ("--timeout", timeout_text, &timeout))
     return EXIT_USAGE;
 
   /* Take the signals now: one that arrives while registering is handed to
@@ -2535,7 +1556,7 @@ cmd_run (int argc, char **argv)
   if (run.client == NULL)
     {
       int ignored;
-      g_autofree char *problem = connect_problem (error, &ignored);
+      g_autofree char *problem = hbctl_connect_problem (error, &ignored);
 
       hbctl_print_error (_("warning: %s; running the command unmonitored"), problem);
       g_clear_error (&error);
@@ -2571,7 +1592,7 @@ cmd_run (int argc, char **argv)
         g_variant_builder_add (&options, "{sv}", "timeout-after-usec", g_variant_new_uint64 ((guint64) timeout));
       if (!heartbeat_client_register (run.client, name, g_variant_builder_end (&options), &error))
         {
-          status = report (run.client, name, error);
+          status = hbctl_report (run.client, name, error);
           g_clear_object (&run.client);
           for (int k = 0; k < 3; k++)
             g_source_remove (sources[k]);
@@ -2685,82 +1706,31 @@ cmd_run (int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-/* check                                                               */
+/* check                                                              */
 
-static int
-cmd_check (int argc, char **argv)
+int
+hbctl_check (int argc, char **argv)
 {
   g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
-  g_autoptr(HeartbeatClient) client = NULL;
+  g_autoptr(HbctlTransport) transport = NULL;
   g_autoptr(GVariant) agent = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *seen = NULL;
+  g_autofree char *problem = NULL, *seen = NULL;
   const char *state, *agent_status;
   int status = EXIT_OK;
 
   g_option_context_set_summary (context,
     _("One line and the monitoring-plugin exit status: 0 healthy or idle, 1 stale,\n"
       "2 error, gone, timed out or never beat, 3 unknown agent or no daemon."));
-  if (!parse_command (context, &argc, &argv, &status))
+  if (!hbctl_parse_command (context, &argc, &argv, &status))
     return 3;
-  if (!want_args (argc, 1, _("ID"), &status))
+  if (!hbctl_want_args (argc, 1, _("ID"), &status))
     return 3;
 
-  if (opt.url)
-    {
-      g_autofree char *escaped = g_uri_escape_string (argv[1], NULL, FALSE);
-      g_autofree char *path = g_strconcat ("/v1/agents/", escaped, NULL);
-      g_autoptr(JsonNode) reply = NULL;
-      guint http_status = 0;
-      int ignored;
-
-      g_autofree char *failure = NULL;
-
-      reply = remote_call ("GET", path, NULL, &http_status, &ignored, &failure);
-      if (reply == NULL)
-        {
-          g_print ("HEARTBEAT UNKNOWN - %s\n", failure);
-          return 3;
-        }
-      if (http_status == SOUP_STATUS_OK)
-        {
-          agent = agent_from_json (reply);
-          if (agent == NULL)
-            g_set_error (&error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                         _("%s answered GET /v1/agents/ID without an agent (is it heartbeatd's HTTP API?)"), opt.url);
-        }
-      else if (http_status == SOUP_STATUS_NOT_FOUND)
-        g_set_error (&error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND, "not found");
-      else
-        g_set_error (&error, G_IO_ERROR, G_IO_ERROR_FAILED, "HTTP %u", http_status);
-    }
-  else
-    {
-      client = heartbeat_client_new_sync (opt.bus_type, NULL, &error);
-      if (client == NULL)
-        {
-          int ignored;
-          g_autofree char *problem = connect_problem (error, &ignored);
-
-          g_print ("HEARTBEAT UNKNOWN - %s\n", problem);
-          return 3;
-        }
-      agent = heartbeat_client_get_agent (client, argv[1], &error);
-    }
+  transport = hbctl_transport_new ();
+  agent = transport->check_agent (transport, argv[1], &problem);
   if (agent == NULL)
     {
-      if (g_error_matches (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NOT_FOUND))
-        {
-          g_autofree char *message = g_strdup_printf (_("there is no agent \"%s\""), argv[1]);
-          g_print ("HEARTBEAT UNKNOWN - %s\n", message);
-        }
-      else
-        {
-          int ignored;
-          g_autofree char *problem = bus_problem (error, &ignored);
-
-          g_print ("HEARTBEAT UNKNOWN - %s\n", problem ? problem : error->message);
-        }
+      g_print ("HEARTBEAT UNKNOWN - %s\n", problem);
       return 3;
     }
 
@@ -2790,20 +1760,7 @@ cmd_check (int argc, char **argv)
 }
 
 /* ------------------------------------------------------------------ */
-/* main                                                                */
-
-static const Command commands[] = {
-  { "status", cmd_status, "[--json] [--full]", N_("Show every agent, declared ones first, and a summary (the default)") },
-  { "list", cmd_list, "[--json]", N_("List the agents' ids") },
-  { "show", cmd_show, "ID [--json] [--changes N]", N_("Show one agent, its unit and its recent history") },
-  { "register", cmd_register, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
-  { "beat", cmd_beat, "ID [--status S] [--progress N] [--set K=V…] | --file PATH --key NAME", N_("Report activity") },
-  { "idle", cmd_idle, "ID", N_("Mark an agent idle") },
-  { "unregister", cmd_unregister, "ID | --file PATH", N_("Unregister an agent") },
-  { "watch", cmd_watch, "[--json]", N_("Print events as they happen") },
-  { "run", cmd_run, "--name ID [--interval DUR] [--stale DUR] [--timeout DUR] -- COMMAND…", N_("Run a command as a monitored agent") },
-  { "check", cmd_check, "ID", N_("Check one agent, monitoring-plugin style") },
-};
+/* main                                                               */
 
 static char *
 usage_text (void)
@@ -2840,6 +1797,16 @@ usage_text (void)
   g_string_append_printf (text, "  %s\n", _("check exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; run exits with the command's status."));
   g_string_append_printf (text, "\n%s\n", _("See hbctl(1)."));
   return g_string_free (text, FALSE);
+}
+
+/* Whether @command is offered with --url (an unknown one is not) */
+static gboolean
+over_url (const char *command)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (commands[i].name, command) == 0)
+      return commands[i].over_url;
+  return FALSE;
 }
 
 int
@@ -2904,14 +1871,13 @@ main (int    argc,
     {
       /* No command: status, with a fake argv of its own. */
       static char *status_argv[] = { "status", NULL };
-      int status = cmd_status (1, status_argv);
+      int status = hbctl_status (1, status_argv);
 
-      g_clear_pointer (&command_argv, g_free);
+      hbctl_args_clear ();
       return status;
     }
 
-  if (opt.url && strcmp (command, "status") != 0 && strcmp (command, "show") != 0 &&
-      strcmp (command, "beat") != 0 && strcmp (command, "check") != 0)
+  if (opt.url && !over_url (command))
     {
       hbctl_print_error (_("%s is not available with --url (status, show, beat and check are)"), command);
       return EXIT_USAGE;
@@ -2925,7 +1891,7 @@ main (int    argc,
 
         g_set_prgname (prgname);
         status = commands[i].func (argc - first, argv + first);
-        g_clear_pointer (&command_argv, g_free);
+        hbctl_args_clear ();
         return status;
       }
 
