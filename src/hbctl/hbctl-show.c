@@ -1,0 +1,357 @@
+/* hbctl-show.c: hbctl show ID, one agent
+ *
+ * Its lines, its unit's if it has one, and its timeline: a strip for the
+ * last hour and one for the last day, and its latest changes of state.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#include "hb-duration.h"
+#include "hbctl.h"
+#include "hbctl-output.h"
+#include "hbctl-table.h"
+#include "hbctl-transport.h"
+
+/* How bad a state is, for a cell of the strip that saw several: the worst
+ * shows, so that a short stale spell in a long healthy hour is seen. */
+static int
+state_severity (const char *state)
+{
+  if (state == NULL)
+    return 0;   /* not monitored then */
+  if (strcmp (state, "healthy") == 0)
+    return 1;
+  if (strcmp (state, "gone") == 0 || strcmp (state, "no-heartbeat") == 0)
+    return 2;
+  if (strcmp (state, "stale") == 0)
+    return 3;
+  return 4;   /* error, timed-out, and any state this hbctl does not know */
+}
+
+/* One character per state for the strip: its shape tells the state
+ * without colour; colour (the table's) adds to it. */
+static const char *
+strip_glyph (const char *state)
+{
+  switch (state_severity (state))
+    {
+    case 0: return "·";
+    case 1: return "█";
+    case 2: return "_";
+    case 3: return "▄";
+    default: return "×";
+    }
+}
+
+/* The entries of an a(ts) history, oldest first. */
+typedef struct {
+  gint64      at;
+  const char *state;   /* in the history variant */
+} Change;
+
+static GArray *
+history_changes (GVariant *history)
+{
+  GArray *changes = g_array_new (FALSE, FALSE, sizeof (Change));
+  GVariantIter iter;
+  guint64 at;
+  const char *state;
+
+  g_variant_iter_init (&iter, history);
+  while (g_variant_iter_next (&iter, "(t&s)", &at, &state))
+    {
+      Change change = { (gint64) MIN (at, (guint64) G_MAXINT64), state };
+
+      g_array_append_val (changes, change);
+    }
+  return changes;
+}
+
+/* A strip of @cells characters for the @span µs up to @now: each cell
+ * shows the worst state the agent was in during its share of the span. */
+static char *
+history_strip (GArray *changes,
+               gint64  now,
+               gint64  span,
+               guint   cells)
+{
+  GString *strip = g_string_new (NULL);
+  const char *colour = NULL;
+
+  for (guint cell = 0; cell < cells; cell++)
+    {
+      gint64 from = now - span + (gint64) ((double) span * cell / cells);
+      gint64 to = now - span + (gint64) ((double) span * (cell + 1) / cells);
+      const char *worst = NULL;
+
+      for (guint i = 0; i < changes->len; i++)
+        {
+          const Change *c = &g_array_index (changes, Change, i);
+          gint64 until = i + 1 < changes->len ? g_array_index (changes, Change, i + 1).at : now;
+
+          /* the state held over [c->at, until); does it meet [from, to)? */
+          if (c->at < to && until > from && until > c->at &&
+              state_severity (c->state) > state_severity (worst))
+            worst = c->state;
+          /* the latest state counts in the cell it was entered in, even
+           * at "now" */
+          else if (i + 1 == changes->len && c->at >= from && c->at < to &&
+                   state_severity (c->state) > state_severity (worst))
+            worst = c->state;
+        }
+      if (opt.color)
+        {
+          const char *wanted = worst ? hbctl_state_color (worst) : "\033[90m";
+
+          if (colour != wanted)
+            g_string_append (strip, wanted);
+          colour = wanted;
+        }
+      g_string_append (strip, strip_glyph (worst));
+    }
+  if (opt.color)
+    g_string_append (strip, "\033[0m");
+  return g_string_free (strip, FALSE);
+}
+
+/* A point in time for the list of changes: the time of day, with the
+ * date when @with_date. */
+static char *
+change_time (gint64 at, gboolean with_date)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local (at / G_USEC_PER_SEC);
+
+  if (t == NULL)
+    return g_strdup ("?");
+  return g_date_time_format (t, with_date ? "%Y-%m-%d %H:%M:%S" : "%H:%M:%S");
+}
+
+static gboolean
+is_today (gint64 at)
+{
+  g_autoptr(GDateTime) now = g_date_time_new_now_local ();
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local (at / G_USEC_PER_SEC);
+
+  return t && g_date_time_get_year (t) == g_date_time_get_year (now) &&
+         g_date_time_get_day_of_year (t) == g_date_time_get_day_of_year (now);
+}
+
+/* The timeline of `show`: a strip for the last hour and one for the last
+ * day, a legend, and the last @n_changes changes with how long each
+ * state lasted. */
+static void
+print_timeline (GVariant *history,
+                guint     n_changes,
+                glong     columns)
+{
+  static const char label_indent[] = "               ";   /* under "History:      " */
+  g_autoptr(GArray) changes = history_changes (history);
+  gint64 now = g_get_real_time ();
+  /* 1 min a character for the hour, 30 min for the day, narrower when the
+   * terminal is: the labels take 15 + 11 columns */
+  guint room = columns > 0 ? (guint) CLAMP (columns - 26, 12, 60) : 60;
+  guint hour_cells = MIN (60, room), day_cells = MIN (48, room);
+  g_autofree char *hour = NULL, *day = NULL;
+  gboolean with_date = FALSE;
+  guint first;
+
+  if (changes->len == 0)
+    {
+      g_print ("%-14s %s\n", _("History:"), _("none kept"));
+      return;
+    }
+  hour = history_strip (changes, now, G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC, hour_cells);
+  day = history_strip (changes, now, G_GINT64_CONSTANT (86400) * G_USEC_PER_SEC, day_cells);
+  /* TRANSLATORS: a label of 10 columns before the strip of the last hour */
+  g_print ("%-14s %-10s %s\n", _("History:"), _("last hour"), hour);
+  /* TRANSLATORS: a label of 10 columns before the strip of the last day */
+  g_print ("%s%-10s %s\n", label_indent, _("last day"), day);
+  /* the legend, when it fits on one line */
+  if (opt.legend)
+    {
+      /* TRANSLATORS: the legend of the strips; keep the characters */
+      const char *legend = _("█ healthy  ▄ stale  × error, timed-out  _ gone, no-heartbeat  · not monitored");
+
+      if (columns <= 0 || (glong) strlen (label_indent) + hbctl_text_width (legend) <= columns)
+        g_print ("%s%s\n", label_indent, legend);
+    }
+
+  if (n_changes == 0)
+    return;
+  first = changes->len > n_changes ? changes->len - n_changes : 0;
+  for (guint i = first; i < changes->len; i++)
+    with_date |= !is_today (g_array_index (changes, Change, i).at);
+  for (guint i = first; i < changes->len; i++)
+    {
+      const Change *c = &g_array_index (changes, Change, i);
+      gboolean last = i + 1 == changes->len;
+      gint64 until = last ? now : g_array_index (changes, Change, i + 1).at;
+      g_autofree char *when = change_time (c->at, with_date);
+      g_autofree char *lasted = hb_duration_format (until - c->at);
+      g_autofree char *state = g_strdup_printf ("%-12s", c->state);
+      g_autofree char *coloured = opt.color ? g_strdup_printf ("%s%s\033[0m", hbctl_state_color (c->state), state)
+                                            : g_strdup (state);
+
+      g_print ("%-14s %s  %s  ", i == first ? _("Changes:") : "", when, coloured);
+      if (last)
+        /* TRANSLATORS: how long the agent has been in its current state */
+        g_print (_("(for %s, until now)"), lasted);
+      else
+        /* TRANSLATORS: how long the agent was in that state */
+        g_print (_("(for %s)"), lasted);
+      g_print ("\n");
+    }
+  if (first > 0 && opt.legend)
+    {
+      g_print ("%s", label_indent);
+      /* TRANSLATORS: %u earlier changes are not listed */
+      g_print (g_dngettext (GETTEXT_PACKAGE, "(%u earlier change; --changes N lists more)",
+                            "(%u earlier changes; --changes N lists more)", first), first);
+      g_print ("\n");
+    }
+}
+
+/* The unit behind a unit-backed agent, after the agent's own lines. */
+static void
+print_unit (HeartbeatAgentInfo *info)
+{
+  const char *active = heartbeat_agent_info_get_unit_active_state (info);
+  const char *sub = heartbeat_agent_info_get_unit_sub_state (info);
+  const char *result = heartbeat_agent_info_get_unit_result (info);
+  guint64 since = heartbeat_agent_info_get_unit_active_since (info);
+  guint32 main_pid = heartbeat_agent_info_get_unit_main_pid (info);
+  g_autofree char *cpu = hbctl_unit_cpu_text (info), *memory = hbctl_unit_memory_text (info);
+  g_autoptr(GString) state = g_string_new (*active ? active : "-");
+  gint32 exit_status = 0;
+
+  if (*sub)
+    g_string_append_printf (state, " (%s)", sub);
+  if (since)
+    {
+      g_autofree char *when = hbctl_format_time (since);
+
+      /* TRANSLATORS: after the unit's state: since when it is active */
+      g_string_append_printf (state, _(" since %s"), when);
+    }
+  g_print ("%-14s %s\n", _("Unit:"), heartbeat_agent_info_get_unit_name (info));
+  if (opt.color && *active)
+    {
+      const char *colour = strcmp (active, "active") == 0 || strcmp (active, "reloading") == 0 ? "\033[32m"
+                           : strcmp (active, "failed") == 0 ? "\033[31m" : "\033[90m";
+
+      g_print ("%-14s %s%s\033[0m\n", _("Unit state:"), colour, state->str);
+    }
+  else
+    g_print ("%-14s %s\n", _("Unit state:"), state->str);
+  if (main_pid)
+    g_print ("%-14s %u\n", _("Main PID:"), main_pid);
+  else
+    g_print ("%-14s -\n", _("Main PID:"));
+  g_print ("%-14s %s\n", _("CPU:"), cpu);
+  g_print ("%-14s %s\n", _("Memory:"), memory);
+  if (heartbeat_agent_info_get_unit_exit_status (info, &exit_status))
+    /* TRANSLATORS: the unit's result (e.g. exit-code), then its main process's exit status */
+    g_print ("%-14s %s (%s %d)\n", _("Result:"), *result ? result : "-", _("exit status"), exit_status);
+  else
+    g_print ("%-14s %s\n", _("Result:"), *result ? result : "-");
+  {
+    guint32 by_systemd = heartbeat_agent_info_get_unit_n_restarts (info);
+    guint32 by_alerts = heartbeat_agent_info_get_unit_heartbeatd_restarts (info);
+
+    if (by_alerts)
+      /* TRANSLATORS: all restarts of the unit, then how many of them an alert of heartbeatd made */
+      g_print ("%-14s %u (%u %s)\n", _("Restarts:"), by_systemd + by_alerts, by_alerts, _("by heartbeatd"));
+    else
+      g_print ("%-14s %u\n", _("Restarts:"), by_systemd);
+  }
+}
+
+int
+hbctl_show (int argc, char **argv)
+{
+  gboolean json = FALSE;
+  int n_changes = 5;
+  GOptionEntry entries[] = {
+    { "json", 0, 0, G_OPTION_ARG_NONE, &json, N_("Print JSON"), NULL },
+    { "changes", 0, 0, G_OPTION_ARG_INT, &n_changes, N_("List this many of the latest changes of state (default 5)"), N_("N") },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
+  g_autoptr(HbctlTransport) transport = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autoptr(HeartbeatAgentInfo) info = NULL;
+  g_autofree char *owner = NULL, *metadata_text = NULL, *started = NULL, *seen = NULL;
+  g_autofree char *running = NULL, *stale = NULL, *timeout = NULL;
+  gboolean declared = FALSE;
+  guint32 uid, pid;
+  int status = EXIT_OK;
+
+  g_option_context_set_summary (context, _("Show one agent, its unit if it has one, and its recent history."));
+  g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  if (!hbctl_parse_command (context, &argc, &argv, &status) || !hbctl_want_args (argc, 1, _("ID"), &status))
+    return status;
+  if (n_changes < 0)
+    {
+      hbctl_print_error (_("--changes takes a number from 0 up"));
+      return EXIT_USAGE;
+    }
+  transport = hbctl_transport_new ();
+  agent = transport->get_agent (transport, argv[1], &status);
+  if (agent == NULL)
+    return status;
+
+  if (json)
+    {
+      g_autoptr(JsonNode) node = json_gvariant_serialize (agent);
+      hbctl_print_json (node);
+      return EXIT_OK;
+    }
+
+  info = heartbeat_agent_info_new (agent);
+  uid = hbctl_dict_uint32 (agent, "owner-uid");
+  pid = hbctl_dict_uint32 (agent, "pid");
+  owner = hbctl_user_name (uid);
+  metadata = g_variant_lookup_value (agent, "metadata", G_VARIANT_TYPE_VARDICT);
+  metadata_text = metadata ? g_variant_print (metadata, FALSE) : g_strdup ("{}");
+  started = hbctl_format_time (hbctl_dict_uint64 (agent, "started-at-usec"));
+  seen = hbctl_never_beat (agent) ? g_strdup (_("never")) : hbctl_format_time (hbctl_dict_uint64 (agent, "last-activity-at-usec"));
+  running = hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "running-usec"));
+  stale = hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "stale-after-usec"));
+  /* 0: no run timeout, a service (heartbeat_agent_is_service()) */
+  timeout = hbctl_dict_uint64 (agent, "timeout-after-usec")
+              ? hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "timeout-after-usec"))
+              : g_strdup (_("none (a service)"));
+  g_variant_lookup (agent, "declared", "b", &declared);
+
+  g_print ("%-14s %s\n", _("Agent:"), hbctl_dict_string (agent, "id"));
+  g_print ("%-14s %s\n", _("State:"), hbctl_dict_string (agent, "state"));
+  g_print ("%-14s %s\n", _("Status:"), hbctl_dict_string (agent, "status"));
+  g_print ("%-14s %s\n", _("Task:"), *hbctl_dict_string (agent, "task-id") ? hbctl_dict_string (agent, "task-id") : "-");
+  g_print ("%-14s %u (%s)\n", _("Owner:"), uid, owner);
+  if (pid)
+    g_print ("%-14s %u\n", _("PID:"), pid);
+  else
+    g_print ("%-14s -\n", _("PID:"));
+  g_print ("%-14s %s\n", _("Bound to:"), *hbctl_dict_string (agent, "bound-to") ? hbctl_dict_string (agent, "bound-to") : "-");
+  g_print ("%-14s %s\n", _("Started:"), started);
+  g_print ("%-14s %s\n", _("Last seen:"), seen);
+  g_print ("%-14s %s\n", _("Running:"), running);
+  g_print ("%-14s %" G_GUINT64_FORMAT "\n", _("Beats:"), hbctl_dict_uint64 (agent, "beats"));
+  g_print ("%-14s %s\n", _("Stale after:"), stale);
+  g_print ("%-14s %s\n", _("Timeout after:"), timeout);
+  g_print ("%-14s %s\n", _("Declared:"), declared ? _("yes") : _("no"));
+  g_print ("%-14s %s\n", _("Metadata:"), metadata_text);
+  if (heartbeat_agent_info_has_unit (info))
+    print_unit (info);
+
+  /* the timeline; a daemon that keeps no history (an older one) gets
+   * none, and a note */
+  history = transport->get_history (transport, argv[1]);
+  if (history)
+    print_timeline (history, (guint) n_changes, hbctl_output_columns ());
+  return EXIT_OK;
+}
