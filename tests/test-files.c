@@ -13,9 +13,12 @@
 #include <unistd.h>
 
 #include "hb-files.h"
+#include "hb-process-watch.h"
 #include "heartbeat-client.h"
 
-#define WAIT_MS 5000
+/* a bound that only turns a hang into a failure: never waited out when
+ * all is well, so generous enough for a loaded machine */
+#define WAIT_MS 30000
 
 static void
 test_parse_valid (void)
@@ -385,6 +388,36 @@ test_states_from_real_files (Fixture *f, gconstpointer data)
   g_assert_cmpint (waitpid (child, &status, 0), ==, child);
 }
 
+/* Without pidfd_open() the writer's pid is polled: a writer that dies
+ * while nothing is written still makes its agent gone, and so does one
+ * that was dead (a zombie, still found by kill()) when it wrote. */
+static void
+test_writer_exit_without_pidfd (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  GPid child;
+  int status;
+
+  hb_process_watch_set_force_poll (TRUE);
+  g_assert_true (hb_files_watch (f->files, "worker", f->path, &error));
+  g_assert_no_error (error);
+
+  child = spawn_sleeper ();
+  write_heartbeat (f, child, 0, "running", 1);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_HEALTHY);
+  kill (child, SIGKILL);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_GONE);
+  g_assert_nonnull (strstr (logged->str, "is not running"));
+
+  /* a zombie writer */
+  write_heartbeat (f, getpid (), 0, "running", 2);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_HEALTHY);
+  write_heartbeat (f, child, 0, "running", 3);
+  wait_for_state (f, HEARTBEAT_AGENT_STATE_GONE);
+  g_assert_cmpint (waitpid (child, &status, 0), ==, child);
+  hb_process_watch_set_force_poll (FALSE);
+}
+
 /* ------------------------------------------------------------------ */
 /* Hostile files: whatever is at the path, the main loop goes on, memory
  * stays flat and nothing of the file reaches the log. */
@@ -621,6 +654,7 @@ main (int argc, char **argv)
   g_test_add_func ("/files/parse/error-hides-content", test_parse_error_hides_content);
   g_test_add_func ("/files/writer-round-trip", test_writer_round_trip);
   g_test_add ("/files/states-from-real-files", Fixture, NULL, fixture_setup, test_states_from_real_files, fixture_teardown);
+  g_test_add ("/files/writer-exit-without-pidfd", Fixture, NULL, fixture_setup, test_writer_exit_without_pidfd, fixture_teardown);
   g_test_add ("/files/hostile/fifo", Fixture, NULL, fixture_setup, test_hostile_fifo, fixture_teardown);
   g_test_add ("/files/hostile/dev-zero", Fixture, NULL, fixture_setup, test_hostile_dev_zero, fixture_teardown);
   g_test_add ("/files/hostile/huge", Fixture, NULL, fixture_setup, test_hostile_huge, fixture_teardown);

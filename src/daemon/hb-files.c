@@ -17,9 +17,9 @@
  * timeout, so the monitor's own deadline makes it stale at the right
  * moment. The writer's pid is watched (HbProcessWatch: a pidfd), so its
  * death is seen at once, not at the next write. A bad file is reported
- * with the reason, once per reason, and never trusted: whatever is at the path (a FIFO, a
- * device, a huge file) is neither waited on nor read beyond
- * HB_HEARTBEAT_FILE_MAX_SIZE, and no message quotes its content.
+ * with the reason, once per reason, and never trusted: whatever is at the
+ * path (a FIFO, a device, a huge file) is neither waited on nor read
+ * beyond HB_HEARTBEAT_FILE_MAX_SIZE, and no message quotes its content.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
