@@ -144,7 +144,11 @@ typedef struct {
  * @progress: how far along the agent is (any finite number; stored in the
  *   metadata under `progress`)
  * @metadata: (nullable): an `a{sv}` dictionary merged into the agent's
- *   metadata, key by key
+ *   metadata, key by key (the last of duplicate keys wins, and @progress
+ *   over a `progress` key); the merged dictionary has its keys in sorted
+ *   order, and a beat that adds no key and changes no value leaves the
+ *   agent's dictionary as it is (heartbeat_agent_get_metadata() returns
+ *   the same value)
  *
  * What a beat carries besides the fact of activity.
  */
