@@ -3446,6 +3446,59 @@ test_metadata_merge (Fixture       *f,
   beat_metadata (f, &probe, "job", "{'c': <[3, 4]>, 'a': <'x'>}", -0.0,
                  "{'a': <'x'>, 'b': <int64 2>, 'c': <[3, 4]>, 'progress': <-0.0>}", "job:activity");
 
+  /* more keys than merge_metadata() sorts on the stack, in reverse order
+   * and twice: the same as a GVariantDict, sorted */
+  {
+    g_auto(GVariantBuilder) old = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+    g_auto(GVariantBuilder) beat = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+    g_autoptr(GVariant) old_value = NULL;
+    g_autoptr(GVariant) beat_value = NULL;
+    g_auto(GVariantDict) expected = G_VARIANT_DICT_INIT (NULL);
+    HeartbeatAgentOptions many = { 0 };
+    HeartbeatBeatDetails details = { 0 };
+    GVariant *merged;
+    const char *previous = "";
+
+    for (int i = 39; i >= 0; i--)
+      {
+        g_autofree char *key = g_strdup_printf ("k%02d", i);
+
+        g_variant_builder_add (&old, "{sv}", key, g_variant_new_int32 (i));
+        g_variant_dict_insert (&expected, key, "i", i);
+      }
+    for (int i = 0; i < 60; i++)
+      {
+        g_autofree char *key = g_strdup_printf ("k%02d", (i * 7) % 50);
+
+        g_variant_builder_add (&beat, "{sv}", key, g_variant_new_int32 (1000 + i));
+        g_variant_dict_insert (&expected, key, "i", 1000 + i);
+      }
+    old_value = g_variant_ref_sink (g_variant_builder_end (&old));
+    beat_value = g_variant_ref_sink (g_variant_builder_end (&beat));
+    many.metadata = old_value;
+    register_with (f, "many", &many);
+    expect_events (f, REGISTERED ("many"));
+    details.metadata = beat_value;
+    g_assert_true (heartbeat_monitor_beat (f->monitor, "many", &details, &error));
+    g_assert_no_error (error);
+    merged = heartbeat_agent_get_metadata (heartbeat_monitor_lookup (f->monitor, "many"));
+    g_assert_cmpuint (g_variant_n_children (merged), ==, 50);
+    for (gsize i = 0; i < 50; i++)
+      {
+        const char *key;
+        g_autoptr(GVariant) value = NULL;
+        g_autoptr(GVariant) want = NULL;
+
+        g_variant_get_child (merged, i, "{&sv}", &key, &value);
+        g_assert_cmpstr (previous, <, key);
+        previous = key;
+        want = g_variant_dict_lookup_value (&expected, key, NULL);
+        g_assert_nonnull (want);
+        g_assert_true (g_variant_equal (value, want));
+      }
+    g_free (probe_take (&probe));
+  }
+
   /* an agent without metadata gets the beat's, even none */
   register_agent (f, "bare", 0, 0);
   expect_events (f, REGISTERED ("bare"));
