@@ -2,7 +2,8 @@
  *
  * The monitor's signals become events broadcast to every stream; streams
  * are bounded in number (in all and per peer) and in what each may have
- * waiting, and kept alive with a comment every KEEPALIVE_SECONDS.
+ * waiting, and kept alive with a comment every KEEPALIVE_SECONDS. The
+ * handlers only broadcast: the counters of /metrics are the monitor's.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -104,27 +105,10 @@ on_registered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
   broadcast_agent (self, "registered", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
 }
 
-/* @agent's counts, created on its first episode */
-static AgentCounts *
-agent_counts (HbHttp         *self,
-              HeartbeatAgent *agent)
-{
-  const char *id = heartbeat_agent_get_id (agent);
-  AgentCounts *counts = g_hash_table_lookup (self->agent_counts, id);
-
-  if (counts == NULL)
-    {
-      counts = g_new0 (AgentCounts, 1);
-      g_hash_table_insert (self->agent_counts, g_strdup (id), counts);
-    }
-  return counts;
-}
-
 static void
 on_unregistered (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
                  HeartbeatUnregisterReason reason, HbHttp *self)
 {
-  g_hash_table_remove (self->agent_counts, heartbeat_agent_get_id (agent));
   broadcast_agent (self, "unregistered", agent, TRUE, "reason",
                    heartbeat_unregister_reason_to_string (reason), NULL, NULL, NULL, 0);
 }
@@ -132,30 +116,18 @@ on_unregistered (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
 static void
 on_stale (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 idle, HbHttp *self)
 {
-  AgentCounts *counts = agent_counts (self, agent);
-
-  /* warned again and again in one episode without stale-warning-only-once */
-  self->stale_total++;
-  if (!counts->in_stale)
-    {
-      counts->stale++;
-      counts->in_stale = TRUE;
-    }
   broadcast_agent (self, "stale", agent, FALSE, NULL, NULL, NULL, NULL, "idle-usec", idle);
 }
 
 static void
 on_timed_out (HeartbeatMonitor *monitor, HeartbeatAgent *agent, gint64 running, HbHttp *self)
 {
-  self->timeouts_total++;
-  agent_counts (self, agent)->timeouts++;
   broadcast_agent (self, "timed-out", agent, FALSE, NULL, NULL, NULL, NULL, "running-usec", running);
 }
 
 static void
 on_recovered (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
 {
-  self->recoveries_total++;
   broadcast_agent (self, "recovered", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
 }
 
@@ -163,13 +135,6 @@ static void
 on_state_changed (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
                   HeartbeatAgentState old_state, HeartbeatAgentState new_state, HbHttp *self)
 {
-  if (old_state == HEARTBEAT_AGENT_STATE_STALE && new_state != HEARTBEAT_AGENT_STATE_STALE)
-    {
-      AgentCounts *counts = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
-
-      if (counts)
-        counts->in_stale = FALSE;   /* the episode is over */
-    }
   broadcast_agent (self, "state", agent, FALSE, "old-state", heartbeat_agent_state_to_string (old_state),
                    "new-state", heartbeat_agent_state_to_string (new_state), NULL, 0);
 }
@@ -177,7 +142,6 @@ on_state_changed (HeartbeatMonitor *monitor, HeartbeatAgent *agent,
 static void
 on_beat (HeartbeatMonitor *monitor, HeartbeatAgent *agent, HbHttp *self)
 {
-  self->beats_total++;
   broadcast_agent (self, "beat", agent, FALSE, NULL, NULL, NULL, NULL, NULL, 0);
 }
 

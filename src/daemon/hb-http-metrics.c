@@ -3,7 +3,9 @@
  * Per agent: its state (one 0/1 series per state), info with its task,
  * its last activity, both thresholds, the idle flag and three counters;
  * the totals since the daemon started; the build. Gzipped when the
- * client accepts it.
+ * client accepts it. A function of the monitor: every counter is the
+ * monitor's (heartbeat_monitor_get_beats_total() and the others,
+ * heartbeat_agent_get_stale_episodes(), heartbeat_agent_get_timeouts()).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -176,10 +178,9 @@ metrics_text (HbHttp *self)
   for (guint i = 0; i < agents->len; i++)
     {
       HeartbeatAgent *agent = g_ptr_array_index (agents, i);
-      AgentCounts *c = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
 
       append_agent_series (out, "heartbeat_agent_stale_total", agent);
-      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", c ? c->stale : 0);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_stale_episodes (agent));
     }
 
   append_family (out, "heartbeat_agent_timeouts_total", "counter",
@@ -187,10 +188,9 @@ metrics_text (HbHttp *self)
   for (guint i = 0; i < agents->len; i++)
     {
       HeartbeatAgent *agent = g_ptr_array_index (agents, i);
-      AgentCounts *c = g_hash_table_lookup (self->agent_counts, heartbeat_agent_get_id (agent));
 
       append_agent_series (out, "heartbeat_agent_timeouts_total", agent);
-      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", c ? c->timeouts : 0);
+      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_timeouts (agent));
     }
 
   g_string_append_printf (out,
@@ -202,7 +202,10 @@ metrics_text (HbHttp *self)
                           "# TYPE heartbeat_timeouts_total counter\nheartbeat_timeouts_total %" G_GUINT64_FORMAT "\n"
                           "# HELP heartbeat_recoveries_total Recoveries from stale since the daemon started.\n"
                           "# TYPE heartbeat_recoveries_total counter\nheartbeat_recoveries_total %" G_GUINT64_FORMAT "\n",
-                          self->beats_total, self->stale_total, self->timeouts_total, self->recoveries_total);
+                          heartbeat_monitor_get_beats_total (self->monitor),
+                          heartbeat_monitor_get_stale_total (self->monitor),
+                          heartbeat_monitor_get_timeouts_total (self->monitor),
+                          heartbeat_monitor_get_recoveries_total (self->monitor));
   append_family (out, "heartbeat_build_info", "gauge",
                  "The version of heartbeatd and the name of its machine; always 1.");
   g_string_append (out, "heartbeat_build_info{version=\"");

@@ -38,11 +38,6 @@ struct _HbHttp {
   guint             n_clients;
   guint64           sequence;
   guint             keepalive_id;
-  guint64           beats_total;
-  guint64           stale_total;
-  guint64           timeouts_total;
-  guint64           recoveries_total;
-  GHashTable       *agent_counts; /* id → AgentCounts, for agents that had any */
   char             *problem;    /* why the daemon is degraded, or NULL */
   guint             quota;      /* agents HB_HTTP_OWNER_UID may own; 0: no limit */
 
@@ -80,14 +75,6 @@ struct _HbHttp {
   gboolean          host_cpu_known;
   guint64           host_busy, host_total;  /* the first CPU sample */
 };
-
-/* An agent's episodes, for the per-agent counters of /metrics: kept from
- * the monitor's signals (O(1) each), forgotten when the agent is removed. */
-typedef struct {
-  guint64  stale;      /* stale episodes */
-  guint64  timeouts;
-  gboolean in_stale;   /* the current stale episode is counted */
-} AgentCounts;
 
 /* hb-http-response.c: JSON text */
 void        append_double       (GString           *out,

@@ -584,7 +584,6 @@ hb_http_finalize (GObject *object)
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
   g_clear_pointer (&self->conns, g_hash_table_unref);
   g_clear_pointer (&self->live, g_hash_table_unref);
-  g_clear_pointer (&self->agent_counts, g_hash_table_unref);
   g_clear_object (&self->address);
   g_free (self->state_directory);
   g_free (self->version);
@@ -637,7 +636,6 @@ hb_http_init (HbHttp *self)
 {
   self->quota = HB_HTTP_DEFAULT_QUOTA;
   hb_http_guards_init (self);
-  self->agent_counts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->request_timeout = timeout_from_env ("HB_HTTP_REQUEST_TIMEOUT_MS", HB_HTTP_REQUEST_TIMEOUT_MS);
   self->idle_timeout = timeout_from_env ("HB_HTTP_IDLE_TIMEOUT_MS", HB_HTTP_IDLE_TIMEOUT_MS);
   self->retry_interval = timeout_from_env ("HB_HTTP_LISTEN_RETRY_MS", HB_HTTP_LISTEN_RETRY_MS);
