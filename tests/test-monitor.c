@@ -3499,6 +3499,50 @@ test_metadata_merge (Fixture       *f,
     g_free (probe_take (&probe));
   }
 
+  /* the merge knows, without a walk, that a result is short enough only
+   * while the lengths of what it merged add up to no more than the limit;
+   * past that, it measures: a value of more than half the limit replaced
+   * by another, and many progress beats after it, are kept */
+  {
+    g_autofree char *h = g_strnfill (HEARTBEAT_METADATA_MAX_SIZE / 2 + 100, 'h');
+    g_autofree char *g = g_strnfill (HEARTBEAT_METADATA_MAX_SIZE / 2 + 100, 'g');
+    g_autoptr(GVariant) first = dict_new ("half", g_variant_new_string (h), NULL);
+    g_autoptr(GVariant) second = dict_new ("half", g_variant_new_string (g), NULL);
+    g_autofree char *wide = g_strnfill (1500, '\x01');
+    g_autoptr(GVariant) third = dict_new ("wide", g_variant_new_string (wide), NULL);
+    HeartbeatAgentOptions big = { .metadata = first };
+    HeartbeatBeatDetails details = { .metadata = second };
+    HeartbeatAgent *half;
+    const char *text = NULL;
+
+    half = register_with (f, "half", &big);
+    expect_events (f, REGISTERED ("half"));
+    g_assert_true (heartbeat_monitor_beat (f->monitor, "half", &details, &error));
+    g_assert_no_error (error);
+    details.metadata = NULL;
+    details.has_progress = TRUE;
+    for (guint i = 0; i < 1000; i++)
+      {
+        double progress = -1;
+
+        details.progress = i;
+        g_assert_true (heartbeat_monitor_beat (f->monitor, "half", &details, &error));
+        g_assert_no_error (error);
+        g_assert_true (heartbeat_agent_get_progress (half, &progress));
+        g_assert_cmpfloat (progress, ==, i);
+      }
+    g_assert_true (g_variant_lookup (heartbeat_agent_get_metadata (half), "half", "&s", &text));
+    g_assert_cmpstr (text, ==, g);
+    /* and what is too long is still refused, nothing changed: here as
+     * JSON text only (a control character is six bytes of it) */
+    details.metadata = third;
+    g_assert_false (heartbeat_monitor_beat (f->monitor, "half", &details, &error));
+    g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+    g_clear_error (&error);
+    g_assert_cmpuint (g_variant_n_children (heartbeat_agent_get_metadata (half)), ==, 2);
+    g_free (probe_take (&probe));
+  }
+
   /* an agent without metadata gets the beat's, even none */
   register_agent (f, "bare", 0, 0);
   expect_events (f, REGISTERED ("bare"));

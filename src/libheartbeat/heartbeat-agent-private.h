@@ -32,6 +32,9 @@ struct _HeartbeatAgent {
   guint    timeout_is_default : 1;
   guint    service : 1;        /* meant to run until stopped: no default run timeout */
   guint    in_stale_episode : 1; /* its current stale episode is counted */
+  guint16  metadata_text;  /* at least the length of @metadata as JSON text
+                            * (see heartbeat_metadata_check()), at most
+                            * HEARTBEAT_METADATA_MAX_SIZE, or G_MAXUINT16 */
   guint32  owner_uid;
   gint32   pid;
   guint64  beats;

@@ -11,6 +11,7 @@
 #include "heartbeat-agent-private.h"
 #include "heartbeat-deadlines.h"
 #include "heartbeat-enums.h"
+#include "heartbeat-values-private.h"
 
 /**
  * SECTION:heartbeat-monitor
@@ -367,11 +368,20 @@ metadata_entries_sort (MetadataEntry *entries,
  * %NULL if that would be @old itself (no key new, no value different, and
  * @old sorted and without duplicates already): the common beat that
  * repeats what it said allocates nothing. Returns %FALSE with @error set
- * if the result would be too large. @details' metadata passed the gate. */
+ * if the result would be too large.
+ *
+ * @details' metadata passed the gate, @beat_text long as JSON text, and
+ * @old, @old_text long at most (G_MAXUINT16 if unknown), so every value of
+ * the result did, at the same depth: if the two lengths together show the
+ * result is short enough, only its serialized size is left to check, and
+ * *@merged_text is set to that bound, not to a length walked. */
 static gboolean
 merge_metadata (GVariant                   *old,
+                gsize                       old_text,
                 const HeartbeatBeatDetails *details,
+                gsize                       beat_text,
                 GVariant                  **merged_out,
+                gsize                      *merged_text,
                 GError                    **error)
 {
   MetadataEntry stack[MERGE_STACK_ENTRIES];
@@ -446,8 +456,17 @@ merge_metadata (GVariant                   *old,
   for (j = 0; j < n_new_kept; j++)
     metadata_entry_clear (&entries[n_old + j]);
 
-  if (merged != NULL && !heartbeat_metadata_is_valid (merged, error))
-    return FALSE;
+  if (merged != NULL)
+    {
+      /* each entry of the result is one of @old's, @details' or the
+       * progress: its JSON text is no longer than theirs together */
+      gsize bound = old_text + beat_text + 2 + (details->has_progress ? HEARTBEAT_PROGRESS_TEXT : 0);
+
+      if (bound <= HEARTBEAT_METADATA_MAX_SIZE && g_variant_get_size (merged) <= HEARTBEAT_METADATA_MAX_SIZE)
+        *merged_text = bound;
+      else if (!heartbeat_metadata_check (merged, merged_text, error))
+        return FALSE;
+    }
   *merged_out = g_steal_pointer (&merged);
   return TRUE;
 }
@@ -637,6 +656,13 @@ apply_options (HeartbeatMonitor            *self,
   agent->pid = options->pid;
   heartbeat_agent_set_bound_to (agent, options->bound_to);
   heartbeat_agent_take_metadata (agent, options->metadata);
+  {
+    gsize text;
+
+    /* checked already (options_are_valid()): a cached answer */
+    agent->metadata_text = heartbeat_metadata_check (options->metadata, &text, NULL) ? (guint16) text
+                                                                                      : G_MAXUINT16;
+  }
 
   if (agent->owner_uid != options->owner_uid)
     {
@@ -1464,6 +1490,7 @@ record_activity (HeartbeatMonitor *self,
                  HeartbeatAgent   *agent,
                  const char       *status,
                  GVariant         *metadata,
+                 gsize             metadata_text,
                  gboolean          count_beat,
                  gint64            at)
 {
@@ -1492,7 +1519,10 @@ record_activity (HeartbeatMonitor *self,
     note_change (self, agent->id, HEARTBEAT_CHANGE_ACTIVITY);
   heartbeat_agent_set_status (agent, status);
   if (metadata)
-    heartbeat_agent_take_metadata (agent, metadata);
+    {
+      heartbeat_agent_take_metadata (agent, metadata);
+      agent->metadata_text = (guint16) metadata_text;
+    }
 
   /* The common case: a healthy agent beats again. Its heap entry stays; it
    * is re-queued when that entry comes due. */
@@ -1535,6 +1565,7 @@ beat_at (HeartbeatMonitor           *monitor,
 {
   HeartbeatAgent *agent;
   g_autoptr(GVariant) metadata = NULL;
+  gsize beat_text = 0, merged_text = 0;
 
   agent = lookup_or_error (monitor, id, error);
   if (agent == NULL)
@@ -1542,12 +1573,12 @@ beat_at (HeartbeatMonitor           *monitor,
 
   if (details == NULL)
     {
-      record_activity (monitor, agent, NULL, NULL, TRUE, at);
+      record_activity (monitor, agent, NULL, NULL, 0, TRUE, at);
       return TRUE;
     }
 
   if (!heartbeat_text_is_valid (details->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
-      !heartbeat_metadata_is_valid (details->metadata, error))
+      !heartbeat_metadata_check (details->metadata, &beat_text, error))
     return FALSE;
   if (details->has_progress && !isfinite (details->progress))
     {
@@ -1557,10 +1588,10 @@ beat_at (HeartbeatMonitor           *monitor,
     }
   /* NULL: the agent's metadata stays as it is */
   if ((details->metadata || details->has_progress) &&
-      !merge_metadata (agent->metadata, details, &metadata, error))
+      !merge_metadata (agent->metadata, agent->metadata_text, details, beat_text, &metadata, &merged_text, error))
     return FALSE;
 
-  record_activity (monitor, agent, details->status, metadata, TRUE, at);
+  record_activity (monitor, agent, details->status, metadata, merged_text, TRUE, at);
   return TRUE;
 }
 
@@ -1693,7 +1724,7 @@ heartbeat_monitor_mark_idle (HeartbeatMonitor *monitor,
     return FALSE;
 
   note_change (monitor, id, HEARTBEAT_CHANGE_CALLER);
-  record_activity (monitor, agent, "idle", NULL, FALSE, ACTIVITY_NOW);
+  record_activity (monitor, agent, "idle", NULL, 0, FALSE, ACTIVITY_NOW);
   return TRUE;
 }
 
@@ -1775,7 +1806,7 @@ heartbeat_monitor_mark_started (HeartbeatMonitor *monitor,
   at = to_monotonic (started_realtime, now, g_get_real_time ());
   agent->started_at = at;
   /* leaving idle, if it was, is record_activity()'s to do: it schedules */
-  record_activity (monitor, agent, NULL, NULL, FALSE, at);
+  record_activity (monitor, agent, NULL, NULL, 0, FALSE, at);
   return TRUE;
 }
 

@@ -32,7 +32,7 @@
 #include <string.h>
 
 #include "heartbeat-monitor.h"
-#include "heartbeat-values.h"
+#include "heartbeat-values-private.h"
 
 static gboolean
 refuse (GError    **error,
@@ -173,11 +173,67 @@ value_is_valid (GVariant *value,
     }
 }
 
-/* The last value each thread found valid, held. A #GVariant never changes,
- * and the reference kept stops its address from being reused, so a value
- * at that address is that valid value: the check a front makes and the
- * one the monitor makes again on the same value cost one walk. */
-static GPrivate last_valid = G_PRIVATE_INIT ((GDestroyNotify) g_variant_unref);
+/* The last value each thread found valid, held, and its length as JSON
+ * text. A #GVariant never changes, and the reference kept stops its
+ * address from being reused, so a value at that address is that valid
+ * value: the check a front makes and the one the monitor makes again on
+ * the same value cost one walk. */
+typedef struct {
+  GVariant *value;
+  gsize     text;
+} LastValid;
+
+static void
+last_valid_free (gpointer data)
+{
+  LastValid *last = data;
+
+  g_variant_unref (last->value);
+  g_free (last);
+}
+
+static GPrivate last_valid = G_PRIVATE_INIT (last_valid_free);
+
+/* heartbeat_metadata_is_valid() that also sets *@text to the length of
+ * @metadata as JSON text, as the gate counts it (an upper bound; 0 for
+ * %NULL), so a merge can tell without a walk that its result is short
+ * enough. */
+gboolean
+heartbeat_metadata_check (GVariant  *metadata,
+                          gsize     *text,
+                          GError   **error)
+{
+  LastValid *last = g_private_get (&last_valid);
+  GVariant *previous;
+
+  *text = 0;
+  if (metadata == NULL)
+    return TRUE;
+  if (last != NULL && last->value == metadata)
+    {
+      *text = last->text;
+      return TRUE;
+    }
+
+  if (!g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT))
+    return refuse (error, "must be a dictionary of type a{sv}, not %s",
+                   g_variant_get_type_string (metadata));
+  if (!value_is_valid (metadata, 0, text, error))
+    return FALSE;
+  if (*text > HEARTBEAT_METADATA_MAX_SIZE || g_variant_get_size (metadata) > HEARTBEAT_METADATA_MAX_SIZE)
+    return refuse (error, "larger than %d bytes", HEARTBEAT_METADATA_MAX_SIZE);
+
+  if (last == NULL)
+    {
+      last = g_new0 (LastValid, 1);
+      g_private_set (&last_valid, last);
+    }
+  previous = last->value;
+  last->value = g_variant_ref (metadata);
+  last->text = *text;
+  g_clear_pointer (&previous, g_variant_unref);
+  return TRUE;
+}
 
 /**
  * heartbeat_metadata_is_valid:
@@ -203,20 +259,9 @@ gboolean
 heartbeat_metadata_is_valid (GVariant *metadata,
                              GError  **error)
 {
-  gsize text = 0;
+  gsize text;
 
-  if (metadata == NULL || metadata == g_private_get (&last_valid))
-    return TRUE;
-
-  if (!g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT))
-    return refuse (error, "must be a dictionary of type a{sv}, not %s",
-                   g_variant_get_type_string (metadata));
-  if (!value_is_valid (metadata, 0, &text, error))
-    return FALSE;
-  if (text > HEARTBEAT_METADATA_MAX_SIZE || g_variant_get_size (metadata) > HEARTBEAT_METADATA_MAX_SIZE)
-    return refuse (error, "larger than %d bytes", HEARTBEAT_METADATA_MAX_SIZE);
-  g_private_replace (&last_valid, g_variant_ref (metadata));
-  return TRUE;
+  return heartbeat_metadata_check (metadata, &text, error);
 }
 
 /**
