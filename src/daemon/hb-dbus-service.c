@@ -25,6 +25,7 @@
 
 #include "hb-agent-record.h"
 #include "hb-authority.h"
+#include "hb-callers.h"
 #include "hb-dbus-service.h"
 #include "hb-host.h"
 #include "hb-liveness.h"
@@ -73,8 +74,8 @@ typedef struct {
 typedef struct {
   GMutex            lock;
   HeartbeatMonitor *monitor;    /* used on the main context only */
+  HbCallers        *callers;    /* its uid cache may be read from any thread */
   gboolean          fast_beat;  /* atomic */
-  GHashTable       *uids;       /* unique name → uid (cache of GetConnectionUnixUser) */
   GHashTable       *owners;     /* agent id → owner uid (mirror of the monitor) */
   GHashTable       *pending;    /* unique name → state-changing calls on the normal path */
   GArray           *queue;      /* QueuedBeat, from the worker */
@@ -108,7 +109,7 @@ shared_clear (gpointer data)
   g_array_unref (shared->queue);
   g_hash_table_unref (shared->pending);
   g_hash_table_unref (shared->owners);
-  g_hash_table_unref (shared->uids);
+  g_object_unref (shared->callers);
   g_object_unref (shared->monitor);
   g_mutex_clear (&shared->lock);
 }
@@ -192,14 +193,15 @@ static GSourceFuncs drain_funcs = {
 };
 
 static Shared *
-shared_new (HeartbeatMonitor *monitor)
+shared_new (HeartbeatMonitor *monitor,
+            HbCallers        *callers)
 {
   Shared *shared = g_atomic_rc_box_new0 (Shared);
 
   g_mutex_init (&shared->lock);
   shared->monitor = g_object_ref (monitor);
+  shared->callers = g_object_ref (callers);
   shared->fast_beat = TRUE;
-  shared->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   shared->owners = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   shared->pending = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   shared->queue = g_array_new (FALSE, FALSE, sizeof (QueuedBeat));
@@ -215,36 +217,13 @@ shared_new (HeartbeatMonitor *monitor)
   return shared;
 }
 
+/* HbCallers::peer-vanished: its uid is gone from the cache already. */
 static void
-shared_set_uid (Shared     *shared,
-                const char *sender,
-                guint32     uid)
+shared_forget_sender (HbCallers  *callers,
+                      const char *sender,
+                      Shared     *shared)
 {
   g_mutex_lock (&shared->lock);
-  g_hash_table_insert (shared->uids, g_strdup (sender), GUINT_TO_POINTER (uid));
-  g_mutex_unlock (&shared->lock);
-}
-
-/* Main context only (the only writer), so no lock. */
-static gboolean
-shared_lookup_uid (Shared     *shared,
-                   const char *sender,
-                   guint32    *uid)
-{
-  gpointer value;
-
-  if (!g_hash_table_lookup_extended (shared->uids, sender, NULL, &value))
-    return FALSE;
-  *uid = GPOINTER_TO_UINT (value);
-  return TRUE;
-}
-
-static void
-shared_forget_sender (Shared     *shared,
-                      const char *sender)
-{
-  g_mutex_lock (&shared->lock);
-  g_hash_table_remove (shared->uids, sender);
   g_hash_table_remove (shared->pending, sender);
   g_mutex_unlock (&shared->lock);
 }
@@ -311,7 +290,8 @@ try_fast_beat (Shared          *shared,
   const char *id, *status = NULL;
   gsize n_details, status_length = 0;
   gboolean queued = FALSE, arm = FALSE;
-  gpointer uid, owner;
+  guint32 uid;
+  gpointer owner;
 
   if (!g_atomic_int_get (&shared->fast_beat) || body == NULL)
     return FALSE;
@@ -334,11 +314,12 @@ try_fast_beat (Shared          *shared,
         return FALSE;
     }
 
+  if (!hb_callers_lookup_uid (shared->callers, sender, &uid))
+    return FALSE;
   g_mutex_lock (&shared->lock);
   if (!g_hash_table_contains (shared->pending, sender) &&
-      g_hash_table_lookup_extended (shared->uids, sender, NULL, &uid) &&
       g_hash_table_lookup_extended (shared->owners, id, NULL, &owner) &&
-      hb_authority_allows_without_asking (GPOINTER_TO_UINT (uid), GPOINTER_TO_UINT (owner)))
+      hb_authority_allows_without_asking (uid, GPOINTER_TO_UINT (owner)))
     {
       QueuedBeat beat = { g_strdup (id), g_strdup (status) };
 
@@ -440,6 +421,7 @@ struct _HbDBusService {
   gsize               page_max_bytes;   /* HB_DBUS_PAGE_MAX_BYTES */
 
   HbAuthority        *authority;
+  HbCallers          *callers;
   HbLiveness         *liveness;
   HbUnits            *units;       /* or NULL */
 
@@ -450,8 +432,6 @@ struct _HbDBusService {
 
   /* Who the callers are; what the bus thread may know */
   Shared             *shared;
-  GHashTable         *uid_lookups;     /* unique name → GPtrArray of Call, waiting */
-  guint               name_owner_changed_id;
   guint               filter_id;
 
   /* PropertiesChanged, coalesced */
@@ -1310,80 +1290,34 @@ call_continue (Call *call)
   call_authorize (g_steal_pointer (&owned), heartbeat_agent_get_owner_uid (agent));
 }
 
-typedef struct {
-  HbDBusService *self;
-  char          *sender;
-} UidLookup;
-
+/* HbCallersUidFunc: the caller's uid, or why the bus cannot tell. Takes
+ * the Call. */
 static void
-uid_lookup_free (UidLookup *lookup)
+on_caller_uid (const char   *sender,
+               guint32       uid,
+               const GError *error,
+               gpointer      user_data)
 {
-  g_object_unref (lookup->self);
-  g_free (lookup->sender);
-  g_free (lookup);
-}
+  Call *call = user_data;
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (UidLookup, uid_lookup_free)
-
-static void
-on_unix_user (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(UidLookup) lookup = user_data;
-  HbDBusService *self = lookup->self;
-  const char *sender = lookup->sender;
-  g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) waiting = NULL;
-  g_autofree char *key = NULL;
-  guint32 uid = 0;
-
-  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
-  if (!g_hash_table_steal_extended (self->uid_lookups, sender, (gpointer *) &key,
-                                    (gpointer *) &waiting))
-    return;
-
-  if (reply)
+  if (error)
     {
-      g_variant_get (reply, "(u)", &uid);
-      /* The peer cannot have left yet: its NameOwnerChanged comes after
-       * this reply, and drops the entry again. */
-      shared_set_uid (self->shared, sender, uid);
-      g_debug ("Bus peer %s is uid %u", sender, uid);
+      g_autoptr(Call) failed = call;
+      g_autoptr(GError) denied =
+        g_error_new (HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
+                     "Cannot tell which user the caller %s is: %s", sender, error->message);
+      return_error (failed->invocation, denied);
+      return;
     }
-  else
-    {
-      g_dbus_error_strip_remote_error (error);
-      g_debug ("Could not learn the uid of %s: %s", sender, error->message);
-    }
-
-  for (guint i = 0; i < waiting->len; i++)
-    {
-      Call *call = g_steal_pointer (&waiting->pdata[i]);
-
-      if (reply == NULL)
-        {
-          g_autoptr(Call) failed = call;
-          g_autoptr(GError) denied =
-            g_error_new (HB_DBUS_ERROR, HB_DBUS_ERROR_ACCESS_DENIED,
-                         "Cannot tell which user the caller %s is: %s", sender, error->message);
-          return_error (failed->invocation, denied);
-          continue;
-        }
-      call->caller_uid = uid;
-      call_continue (call);
-    }
+  call->caller_uid = uid;
+  call_continue (call);
 }
 
 /* Takes @call. */
 static void
 call_resolve_uid (Call *call)
 {
-  HbDBusService *self = call->self;
   const char *sender = g_dbus_method_invocation_get_sender (call->invocation);
-  GPtrArray *waiting;
-  UidLookup *lookup;
 
   if (sender == NULL)
     {
@@ -1393,50 +1327,7 @@ call_resolve_uid (Call *call)
       return_error (call->invocation, error);
       return;
     }
-
-  if (shared_lookup_uid (self->shared, sender, &call->caller_uid))
-    {
-      call_continue (call);
-      return;
-    }
-
-  waiting = g_hash_table_lookup (self->uid_lookups, sender);
-  if (waiting)
-    {
-      g_ptr_array_add (waiting, call);
-      return;
-    }
-
-  waiting = g_ptr_array_new_with_free_func ((GDestroyNotify) call_free);
-  g_ptr_array_add (waiting, call);
-  g_hash_table_insert (self->uid_lookups, g_strdup (sender), waiting);
-
-  lookup = g_new0 (UidLookup, 1);
-  lookup->self = g_object_ref (self);
-  lookup->sender = g_strdup (sender);
-  g_dbus_connection_call (self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                          "org.freedesktop.DBus", "GetConnectionUnixUser",
-                          g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
-                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_unix_user, lookup);
-}
-
-static void
-on_name_owner_changed (GDBusConnection *connection,
-                       const char      *sender_name,
-                       const char      *object_path,
-                       const char      *interface_name,
-                       const char      *signal_name,
-                       GVariant        *parameters,
-                       gpointer         user_data)
-{
-  HbDBusService *self = user_data;
-  const char *name, *old_owner, *new_owner;
-
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sss)")))
-    return;
-  g_variant_get (parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
-  if (name[0] == ':' && new_owner[0] == '\0')
-    shared_forget_sender (self->shared, name);
+  hb_callers_resolve_uid (call->self->callers, sender, on_caller_uid, call);
 }
 
 /* ------------------------------------------------------------------ */
@@ -2108,16 +1999,10 @@ hb_dbus_service_dispose (GObject *object)
   HbDBusService *self = HB_DBUS_SERVICE (object);
 
   if (self->connection)
-    {
-      hb_dbus_service_unexport (self);
-      if (self->name_owner_changed_id)
-        {
-          g_dbus_connection_signal_unsubscribe (self->connection, self->name_owner_changed_id);
-          self->name_owner_changed_id = 0;
-        }
-    }
+    hb_dbus_service_unexport (self);
   if (self->shared)
     {
+      g_signal_handlers_disconnect_by_data (self->callers, self->shared);
       /* Beats acknowledged but not applied yet: apply them now. */
       g_atomic_int_set (&self->shared->fast_beat, FALSE);
       shared_drain (self->shared);
@@ -2126,6 +2011,7 @@ hb_dbus_service_dispose (GObject *object)
     }
   g_clear_object (&self->units);
   g_clear_object (&self->liveness);
+  g_clear_object (&self->callers);
   g_clear_object (&self->authority);
   g_clear_object (&self->monitor);
   g_clear_object (&self->connection);
@@ -2145,7 +2031,6 @@ hb_dbus_service_finalize (GObject *object)
     g_dbus_interface_info_cache_release (self->interface_info);
   g_clear_pointer (&self->node_info, g_dbus_node_info_unref);
   g_array_unref (self->monitor_handlers);
-  g_hash_table_unref (self->uid_lookups);
   g_free (self->version);
   g_free (self->problem);
 
@@ -2169,8 +2054,6 @@ hb_dbus_service_init (HbDBusService *self)
 {
   self->quota = HB_DBUS_DEFAULT_QUOTA;
   self->monitor_handlers = g_array_new (FALSE, FALSE, sizeof (gulong));
-  self->uid_lookups = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
-                                             (GDestroyNotify) g_ptr_array_unref);
 }
 
 /**
@@ -2202,18 +2085,15 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
   self->version = g_strdup (version);
   self->reply_max_bytes = limit_from_environment ("HB_DBUS_REPLY_MAX_BYTES", HB_DBUS_REPLY_MAX_BYTES);
   self->page_max_bytes = limit_from_environment ("HB_DBUS_PAGE_MAX_BYTES", HB_DBUS_PAGE_MAX_BYTES);
-  self->shared = shared_new (monitor);
+  self->callers = hb_callers_new (connection);
+  self->shared = shared_new (monitor, self->callers);
+  if (g_strcmp0 (g_getenv ("HB_DBUS_FAST_BEAT"), "0") == 0)
+    self->shared->fast_beat = FALSE;
+  g_signal_connect (self->callers, "peer-vanished", G_CALLBACK (shared_forget_sender), self->shared);
   self->authority = hb_authority_new (connection);
   self->liveness = hb_liveness_new (monitor, connection);
   g_signal_connect_object (self->liveness, "gone", G_CALLBACK (on_liveness_gone), self,
                            G_CONNECT_DEFAULT);
-
-  self->name_owner_changed_id =
-    g_dbus_connection_signal_subscribe (connection, "org.freedesktop.DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged",
-                                        "/org/freedesktop/DBus", NULL,
-                                        G_DBUS_SIGNAL_FLAGS_NONE,
-                                        on_name_owner_changed, self, NULL);
   return self;
 }
 
@@ -2245,6 +2125,23 @@ hb_dbus_service_get_liveness (HbDBusService *service)
 {
   g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), NULL);
   return service->liveness;
+}
+
+/**
+ * hb_dbus_service_get_callers:
+ * @service: a #HbDBusService
+ *
+ * The callers of the service's connection: their uids, and
+ * #HbCallers::peer-vanished when one leaves the bus (the connection's one
+ * NameOwnerChanged subscription).
+ *
+ * Returns: (transfer none): the #HbCallers of the service's connection
+ */
+HbCallers *
+hb_dbus_service_get_callers (HbDBusService *service)
+{
+  g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), NULL);
+  return service->callers;
 }
 
 /**

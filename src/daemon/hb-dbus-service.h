@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "heartbeat-monitor.h"
+#include "hb-callers.h"
 #include "hb-dbus-errors.h"
 #include "hb-liveness.h"
 #include "hb-units.h"
@@ -67,6 +68,7 @@ void           hb_dbus_service_set_problem    (HbDBusService    *service,
 void           hb_dbus_service_set_units      (HbDBusService    *service,
                                                HbUnits          *units);
 HbLiveness    *hb_dbus_service_get_liveness   (HbDBusService    *service);
+HbCallers     *hb_dbus_service_get_callers    (HbDBusService    *service);
 void           hb_dbus_service_set_fast_beat  (HbDBusService    *service,
                                                gboolean          enabled);
 
