@@ -13,11 +13,11 @@
  * agent-state-changed, and notify:: of the thresholds.
  *
  * Who the caller is comes from the bus (HbCallers: GetConnectionUnixUser,
- * cached per unique name until the name leaves); whether it may change an agent is
- * asked of HbAuthority; processes and peers the agents are bound to are
- * watched by HbLiveness. Certain Beats are answered in GDBus's worker
- * thread by the fast Beat path (hb-dbus-fast-beat.c), which keeps the
- * only agent state here, a mirror of id → owner uid.
+ * cached per unique name until the name leaves); whether it may change an
+ * agent is asked of HbAuthority; processes and peers the agents are bound
+ * to are watched by HbLiveness. Certain Beats are answered in GDBus's
+ * worker thread by the fast Beat path (hb-dbus-fast-beat.c), which keeps
+ * the only agent state of the front, a mirror of id → owner uid.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -490,7 +490,7 @@ call_free (Call *call)
 {
   if (call == NULL)
     return;
-  if (call->counted)
+  if (call->counted && call->self->fast_beat)
     hb_fast_beat_call_end (call->self->fast_beat, call->invocation);
   g_object_unref (call->self);
   g_object_unref (call->invocation);
@@ -1507,7 +1507,8 @@ on_liveness_gone (HbLiveness    *liveness,
                   const char    *why,
                   HbDBusService *self)
 {
-  hb_fast_beat_drain (self->fast_beat);
+  if (self->fast_beat)  /* NULL once disposed */
+    hb_fast_beat_drain (self->fast_beat);
 }
 
 /* ------------------------------------------------------------------ */

@@ -63,6 +63,7 @@ sync_with_bus (Fixture *fixture)
                                  G_DBUS_CALL_FLAGS_NONE, -1, NULL, &error);
 
   g_assert_no_error (error);
+  g_assert_nonnull (reply);
   /* the signals came before the reply, and are dispatched in order */
   while (g_main_context_iteration (NULL, FALSE))
     ;
