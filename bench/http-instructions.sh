@@ -20,9 +20,11 @@
 # Instructions are the same from run to run within a few hundred; system
 # calls are not (how many main-loop turns a request takes depends on
 # timing), so each system-call window is run R times and its least count
-# taken, with the server and the client on one CPU (taskset -c 0), so
-# the server runs until it waits and the client only then: the same
-# interleaving every run. Under strace every call is slow, so requests and wake-ups
+# taken. The server runs on CPU 0 and the client on CPU 1 (taskset), so
+# the server is waiting when each request comes, every run: on one CPU,
+# or left to the scheduler, a run falls into one of two interleavings
+# (20 or 28 calls per request for http-minimal). Under strace every call
+# is slow, so requests and wake-ups
 # coalesce and both servers show about half the calls perf counts;
 # HB_BENCH_SYSCALLS=strace picks it anyway. Needs valgrind, and perf or
 # strace.
@@ -50,9 +52,13 @@ for bin in "$heartbeatd_bin" "$minimal_bin"; do
   [ -x "$bin" ] || { echo "http-instructions: $bin is not built (meson compile -C $builddir)" >&2; exit 1; }
 done
 
-# one CPU for the server and the client (see above)
-pin=()
-command -v taskset >/dev/null && pin=(taskset -c 0)
+# the server on CPU 0, the client on CPU 1 (see above)
+pin_server=()
+pin_client=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  pin_server=(taskset -c 0)
+  pin_client=(taskset -c 1)
+fi
 
 source bench/lib.sh   # free_port
 source tools/private-bus.sh
@@ -122,11 +128,11 @@ run () {
     cmd=("$minimal_bin" "$port")
   fi
   DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" G_MESSAGES_DEBUG='' \
-    "${pin[@]}" "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$dir/server.log" &
+    "${pin_server[@]}" "${wrap[@]}" "${cmd[@]}" >/dev/null 2>"$dir/server.log" &
   pid=$!
   pids+=("$pid")
   wait_listening "$port" "$pid"
-  "${pin[@]}" /usr/bin/python3 "$dir/client.py" "$port" "$kind" "$count" "$get_path"
+  "${pin_client[@]}" /usr/bin/python3 "$dir/client.py" "$port" "$kind" "$count" "$get_path"
   # valgrind runs the server in its own process; perf and strace have it
   # as a child
   server_pid=$pid
@@ -148,6 +154,7 @@ least () {
   local best='' total
   for _ in $(seq "$repeats"); do
     total=$(run "$@")
+    [ -z "${HB_BENCH_VERBOSE:-}" ] || echo "  $* -> $total" >&2
     if [ -z "$best" ] || [ "$total" -lt "$best" ]; then best=$total; fi
   done
   echo "$best"
