@@ -17,17 +17,17 @@
 # Requests: POST /heartbeat on the known id (the body of
 # bench/http-bench.lua) and GET $HB_BENCH_GET (default /health), the
 # latter against http-minimal only if it answers it with a 2xx.
-# Instructions are the same from run to run within a few hundred; system
-# calls are not (how many main-loop turns a request takes depends on
-# timing), so each system-call window is run R times and its least count
-# taken. The server runs on CPU 0 and the client on CPU 1 (taskset), so
-# the server is waiting when each request comes, every run: on one CPU,
-# or left to the scheduler, a run falls into one of two interleavings
-# (20 or 28 calls per request for http-minimal). Under strace every call
-# is slow, so requests and wake-ups
-# coalesce and both servers show about half the calls perf counts;
-# HB_BENCH_SYSCALLS=strace picks it anyway. Needs valgrind, and perf or
-# strace.
+# BUILDDIR is relative to the top directory (or absolute).
+#
+# Instructions vary from run to run by about 1%; system calls depend on
+# how many main-loop turns a request takes, so each system-call window is
+# run R times and its least count taken, with the server on CPU 0 and the
+# client on CPU 1 (taskset): the server is then waiting when each request
+# comes, every run. (On one CPU, or left to the scheduler, a run fell
+# into one of two interleavings, 20 or 28 calls per request for
+# http-minimal.) HB_BENCH_SYSCALLS=strace counts with strace -f -c even
+# where perf works; its figures are lower (13 against 14 for http-minimal
+# here). Needs valgrind, and perf or strace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
