@@ -21,8 +21,6 @@ handle_heartbeat (HbHttp            *self,
                   gboolean           privileged)
 {
   static const char *const skip[] = { "run_id", "status", NULL };
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) body = read_object (msg, FALSE);
   g_autoptr(GError) error = NULL;
   g_auto(Beat) beat = { { 0 } };
@@ -31,6 +29,7 @@ handle_heartbeat (HbHttp            *self,
   const char *run_id = NULL;
   HeartbeatAgent *agent;
   gboolean created;
+  GString *reply;
 
   if (object == NULL || !get_optional_string (msg, object, "run_id", &run_id))
     return;
@@ -59,17 +58,16 @@ handle_heartbeat (HbHttp            *self,
       return;
     }
 
+  /* {"ok", "run_id", "state", "registered"}, written as text: a
+   * JsonBuilder tree cost a beat a tenth of its time */
   agent = heartbeat_monitor_lookup (self->monitor, run_id);
-  json_builder_begin_object (b);
-  json_builder_set_member_name (b, "ok");
-  json_builder_add_boolean_value (b, TRUE);
-  add_member_string (b, "run_id", run_id);
-  add_member_string (b, "state", heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
-  json_builder_set_member_name (b, "registered");
-  json_builder_add_boolean_value (b, created);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  send_json (msg, SOUP_STATUS_OK, root);
+  reply = g_string_sized_new (128);
+  g_string_append (reply, "{\"ok\":true,\"run_id\":");
+  append_string (reply, run_id);
+  g_string_append (reply, ",\"state\":");
+  append_string (reply, heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+  g_string_append (reply, created ? ",\"registered\":true}" : ",\"registered\":false}");
+  send_json_text (msg, SOUP_STATUS_OK, reply);
 }
 
 /* POST /event: any object; "type" (or "event") names it. */

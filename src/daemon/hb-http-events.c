@@ -202,7 +202,7 @@ event_peer (HbHttp            *self,
             SoupServerMessage *msg)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
-  const char *peer = socket ? g_hash_table_lookup (self->live, socket) : NULL;
+  const char *peer = socket ? hb_http_conn_peer (self, socket) : NULL;
 
   return peer ? g_strdup (peer) : socket ? socket_peer (socket) : g_strdup ("an unknown address");
 }

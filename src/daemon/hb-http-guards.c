@@ -10,9 +10,13 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE   /* POLLRDHUP */
+#endif
 #include "hb-http-private.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <arpa/inet.h>
@@ -25,19 +29,23 @@
 #define LINGER_MS           2000      /* reading what follows a refused request */
 #define LINGER_BYTES        (4 * 1024 * 1024)
 
-/* A connection between requests or in the middle of reading one: when its
- * timer fires, it is shut down (libsoup then reads the end of it and
- * closes it as usual). The socket is watched, not held: libsoup closes a
- * connection by dropping its last reference, and a reference here kept
- * every connection a client had closed open (CLOSE-WAIT) until its timer
- * fired, an fd each. */
-typedef struct {
-  HbHttp  *http;
-  GSocket *socket;     /* weak: the entry goes when the socket does */
-  guint    timeout_id;
-  guint    then_ms;    /* after the check for a closed socket: the idle timeout */
-  GSource *eof_watch;  /* while idle: sees the client close it */
-} Conn;
+/* An open connection, from its first request until its socket goes.
+ * The socket is watched, not held: libsoup closes a connection by
+ * dropping its last reference, and a reference here kept every
+ * connection a client had closed open (CLOSE-WAIT), an fd each. */
+struct _Conn {
+  HbHttp   *http;
+  GSocket  *socket;     /* weak: the entry goes when the socket does */
+  char     *peer;       /* who it is counted for (socket_peer()) */
+  GSource  *source;     /* its timer and watch (ConnSource); NULL once stolen */
+  GPollFD   pollfd;     /* the socket, for its client's end while idle */
+  gint64    deadline;   /* monotonic µs: shut down then; 0: none */
+  gint64    tick;       /* µs: the source fires at least this often while a deadline runs */
+  gboolean  busy;       /* a request is read or answered */
+  gboolean  watching;   /* pollfd is in the source */
+  gboolean  armed;      /* the source has a ready time */
+  gboolean  closing;    /* shut down: closed when the end comes back */
+};
 
 /* ------------------------------------------------------------------ */
 /* Before a body is read                                               */
@@ -110,7 +118,7 @@ on_refusal_written (GObject *source, GAsyncResult *result, gpointer user_data)
                              G_PRIORITY_LOW, r->cancellable, on_refusal_drained, r);
 }
 
-static void conn_forget (HbHttp *self, GSocket *socket);
+static void conn_stop (Conn *conn);
 
 static void
 refuse_early (HbHttp            *self,
@@ -138,6 +146,7 @@ refuse_early (HbHttp            *self,
   GString *response = g_string_new (NULL);
   gsize length;
   Refusal *r;
+  Conn *conn;
   va_list args;
 
   va_start (args, format);
@@ -162,8 +171,8 @@ refuse_early (HbHttp            *self,
   r->cancellable = g_cancellable_new ();
   r->length = response->len;
   r->response = g_string_free (response, FALSE);
-  if (socket)
-    conn_forget (self, socket);
+  if (socket && (conn = g_hash_table_lookup (self->conns, socket)) != NULL)
+    conn_stop (conn);   /* counted until the socket goes */
   /* @msg is not to be touched after this */
   r->stream = soup_server_message_steal_connection (msg);
   if (r->stream == NULL)
@@ -196,7 +205,7 @@ get_content_length (SoupMessageHeaders *headers,
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &text))
     {
-      if (g_ascii_strcasecmp (name, "Content-Length") != 0)
+      if (strlen (name) != strlen ("Content-Length") || g_ascii_strcasecmp (name, "Content-Length") != 0)
         continue;
       if (++n > 1 || *text == '\0')
         return FALSE;
@@ -211,6 +220,33 @@ get_content_length (SoupMessageHeaders *headers,
   return TRUE;
 }
 
+/* The Host headers a client names this server with, as they are most
+ * often written: localhost, 127.0.0.1, [::1] and the bound address, each
+ * with the port and without. host_is_ours() takes them without parsing
+ * them; it parses any other. Made once the port is known. */
+void
+hb_http_set_host_names (HbHttp *self)
+{
+  g_autofree char *bound = self->address ? g_inet_address_to_string (self->address) : NULL;
+  gboolean v6 = self->address && g_inet_address_get_family (self->address) == G_SOCKET_FAMILY_IPV6;
+  GPtrArray *names = g_ptr_array_new ();
+
+  g_ptr_array_add (names, g_strdup ("localhost"));
+  g_ptr_array_add (names, g_strdup ("127.0.0.1"));
+  g_ptr_array_add (names, g_strdup ("[::1]"));
+  g_ptr_array_add (names, g_strdup_printf ("localhost:%u", self->port));
+  g_ptr_array_add (names, g_strdup_printf ("127.0.0.1:%u", self->port));
+  g_ptr_array_add (names, g_strdup_printf ("[::1]:%u", self->port));
+  if (bound)
+    {
+      g_ptr_array_add (names, v6 ? g_strdup_printf ("[%s]", bound) : g_strdup (bound));
+      g_ptr_array_add (names, g_strdup_printf (v6 ? "[%s]:%u" : "%s:%u", bound, self->port));
+    }
+  g_ptr_array_add (names, NULL);
+  g_strfreev (self->host_names);
+  self->host_names = (GStrv) g_ptr_array_free (names, FALSE);
+}
+
 /* Whether @host (a Host header) names this server: localhost, 127.0.0.1,
  * [::1] or the bound address, with our port or none. */
 static gboolean
@@ -220,6 +256,12 @@ host_is_ours (HbHttp     *self,
   g_autofree char *name = NULL;
   g_autoptr(GInetAddress) address = NULL;
   const char *port = NULL;
+  gsize length = strlen (host);
+
+  /* the usual spellings, without a GInetAddress per request */
+  for (guint i = 0; self->host_names && self->host_names[i]; i++)
+    if (strlen (self->host_names[i]) == length && g_ascii_strcasecmp (host, self->host_names[i]) == 0)
+      return TRUE;
 
   if (host[0] == '[')
     {
@@ -335,32 +377,24 @@ on_request_headers (SoupServer        *server,
 }
 
 /* ------------------------------------------------------------------ */
-/* Timeouts                                                            */
+/* Connections and their timeouts                                      */
 
-static void on_conn_socket_gone (gpointer data, GObject *where_the_socket_was);
+/* One GSource per connection, for its whole life, that serves as both its
+ * timer and its watch (see Conn). Nothing is created, connected or
+ * allocated per request: a request moves the connection's deadline, a
+ * number. The source is not re-armed then either (g_source_set_ready_time()
+ * wakes the main context up, a system call): while a deadline runs, it
+ * fires min (request_timeout, idle_timeout) (conn->tick) after it last
+ * did at the latest, so never after a deadline a request sets, and sets
+ * itself again then, from its own dispatch. */
+typedef struct {
+  GSource  source;
+  Conn    *conn;
+} ConnSource;
 
-static void
-conn_unwatch (Conn *conn)
-{
-  if (conn->eof_watch)
-    {
-      g_source_destroy (conn->eof_watch);
-      g_clear_pointer (&conn->eof_watch, g_source_unref);
-    }
-}
+static void conn_free (gpointer data);
 
-static void
-conn_free (gpointer data)
-{
-  Conn *conn = data;
-
-  g_clear_handle_id (&conn->timeout_id, g_source_remove);
-  conn_unwatch (conn);
-  if (conn->socket)
-    g_object_weak_unref (G_OBJECT (conn->socket), on_conn_socket_gone, conn);
-  g_free (conn);
-}
-
+/* The socket is gone (libsoup dropped it): so is its entry. */
 static void
 on_conn_socket_gone (gpointer  data,
                      GObject  *where_the_socket_was)
@@ -371,129 +405,190 @@ on_conn_socket_gone (gpointer  data,
   g_hash_table_remove (conn->http->conns, where_the_socket_was);
 }
 
+/* Stops the timer and the watch of @conn; its entry stays (it is counted
+ * among the open connections) until its socket goes. */
 static void
-conn_forget (HbHttp  *self,
-             GSocket *socket)
+conn_stop (Conn *conn)
 {
-  g_hash_table_remove (self->conns, socket);
+  if (conn->source)
+    {
+      g_source_destroy (conn->source);
+      g_clear_pointer (&conn->source, g_source_unref);
+    }
 }
 
-/* An idle connection became readable: the next request (libsoup reads it)
- * or the end of the stream. Debian 12's libsoup 3.2 drops a connection the
- * client closed without closing its socket, so every such connection kept
- * an fd (CLOSE-WAIT) for the daemon's lifetime: a local client could use
- * them all up. The end of the stream is seen here and the socket closed. */
-static gboolean
-on_conn_readable (GSocket      *socket,
-                  GIOCondition  condition,
-                  gpointer      user_data)
+static void
+conn_free (gpointer data)
 {
-  Conn *conn = user_data;
-  HbHttp *self = conn->http;
-  char byte;
-  gssize n;
+  Conn *conn = data;
 
-  /* Never wait here: libsoup watches the same socket and may have taken
-   * what woke us up (a GSocket peek would block on a blocking socket). */
-  n = recv (g_socket_get_fd (socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n > 0)
+  conn_stop (conn);
+  if (conn->socket)
+    g_object_weak_unref (G_OBJECT (conn->socket), on_conn_socket_gone, conn);
+  g_free (conn->peer);
+  g_free (conn);
+}
+
+/* Closes @conn's socket (libsoup then finds it closed) and forgets it. */
+static void
+conn_close (Conn *conn)
+{
+  g_socket_close (conn->socket, NULL);
+  g_hash_table_remove (conn->http->conns, conn->socket);
+}
+
+/* Watches the socket (again) for what @events says. */
+static void
+conn_watch (Conn   *conn,
+            gushort events)
+{
+  conn->pollfd.events = events;
+  if (!conn->watching)
     {
-      /* a request: libsoup's; request-started arms its timer */
-      g_clear_pointer (&conn->eof_watch, g_source_unref);
+      g_source_add_poll (conn->source, &conn->pollfd);
+      conn->watching = TRUE;
+    }
+}
+
+static void
+conn_unwatch (Conn *conn)
+{
+  if (conn->watching)
+    {
+      g_source_remove_poll (conn->source, &conn->pollfd);
+      conn->watching = FALSE;
+    }
+}
+
+/* The socket said something (while the connection is idle: the client
+ * closed it, or sent a request and closed its end), or the deadline came.
+ *
+ * Between requests the socket is watched for POLLRDHUP only, which a
+ * request does not raise: a client that closes an idle connection is seen
+ * at once. Debian 12's libsoup 3.2 drops a connection the client closed
+ * without closing its socket, so every such connection kept an fd
+ * (CLOSE-WAIT) for the daemon's lifetime: a local client could use them
+ * all up. The socket is closed here. */
+static gboolean
+conn_dispatch (GSource     *source,
+               GSourceFunc  callback,
+               gpointer     user_data)
+{
+  Conn *conn = ((ConnSource *) source)->conn;
+  gushort revents = conn->pollfd.revents;
+  gint64 now = g_source_get_time (source);
+
+  conn->pollfd.revents = 0;
+  if (g_socket_is_closed (conn->socket))
+    {
+      /* libsoup closed it and still holds it */
+      g_hash_table_remove (conn->http->conns, conn->socket);
       return G_SOURCE_REMOVE;
     }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-    return G_SOURCE_CONTINUE;
-
-  g_debug ("An idle HTTP connection was closed by its client");
-  g_clear_pointer (&conn->eof_watch, g_source_unref);
-  g_socket_close (socket, NULL);
-  g_hash_table_remove (self->conns, socket);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-on_conn_timeout (gpointer user_data)
-{
-  Conn *conn = user_data;
-  HbHttp *self = conn->http;
-
-  conn->timeout_id = 0;
-  if (!g_socket_is_closed (conn->socket) && conn->then_ms)
+  if (revents != 0 && conn->closing)
     {
-      /* still open after its request: wait for the next one, or for the
-       * client to close it */
-      conn->timeout_id = g_timeout_add (conn->then_ms, on_conn_timeout, conn);
-      conn->then_ms = 0;
-      if (conn->eof_watch == NULL)
+      /* the end came back from a connection shut down below */
+      conn_close (conn);
+      return G_SOURCE_REMOVE;
+    }
+  if (revents != 0 && conn->busy)
+    conn_unwatch (conn);   /* libsoup's, while it reads or answers; watched again after */
+  else if (revents != 0)
+    {
+      char byte;
+      gssize n;
+
+      /* Never wait here: libsoup watches the same socket and may have
+       * taken what woke us up (a GSocket peek would block on a blocking
+       * socket). */
+      n = recv (g_socket_get_fd (conn->socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0)
+        conn_unwatch (conn);   /* a last request: libsoup's; watched again after it */
+      else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
         {
-          conn->eof_watch = g_socket_create_source (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-          g_source_set_callback (conn->eof_watch, (GSourceFunc) G_CALLBACK (on_conn_readable), conn, NULL);
-          g_source_attach (conn->eof_watch, g_main_context_get_thread_default ());
+          g_debug ("An idle HTTP connection was closed by its client");
+          conn_close (conn);
+          return G_SOURCE_REMOVE;
         }
-      return G_SOURCE_REMOVE;
     }
-  if (!g_socket_is_closed (conn->socket))
+
+  if (conn->deadline != 0 && now >= conn->deadline)
     {
       g_debug ("Closing an HTTP connection that was too slow or idle for too long");
-      /* the client sees the end at once; the fd is closed below when the
+      /* the client sees the end at once; the fd is closed above when the
        * end comes back, whether libsoup closes it or not */
       g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
-      conn_unwatch (conn);
-      conn->eof_watch = g_socket_create_source (conn->socket, G_IO_IN | G_IO_HUP | G_IO_ERR, NULL);
-      g_source_set_callback (conn->eof_watch, (GSourceFunc) G_CALLBACK (on_conn_readable), conn, NULL);
-      g_source_attach (conn->eof_watch, g_main_context_get_thread_default ());
-      return G_SOURCE_REMOVE;
+      conn->deadline = 0;
+      conn->closing = TRUE;
+      conn_watch (conn, G_IO_IN | G_IO_HUP | G_IO_ERR);
     }
-  g_hash_table_remove (self->conns, conn->socket);
-  return G_SOURCE_REMOVE;
+  /* next time: the deadline, or sooner (a request may come meanwhile and
+   * set an earlier one); without a deadline, not before one is set */
+  conn->armed = conn->deadline != 0;
+  g_source_set_ready_time (source, conn->armed ? MIN (conn->deadline, now + conn->tick) : -1);
+  return G_SOURCE_CONTINUE;
 }
 
-/* (Re)starts the timer of @socket's connection: shut down in @ms, or,
- * with @then_ms, forgotten if it is closed by then and else shut down
- * @then_ms later. */
-static void
-conn_arm (HbHttp  *self,
-          GSocket *socket,
-          guint    ms,
-          guint    then_ms)
+static gboolean
+conn_check (GSource *source)
 {
-  Conn *conn = g_hash_table_lookup (self->conns, socket);
+  return ((ConnSource *) source)->conn->pollfd.revents != 0;
+}
 
-  if (conn == NULL)
+static GSourceFuncs conn_source_funcs = {
+  .check = conn_check,
+  .dispatch = conn_dispatch,
+};
+
+/* Sets @conn's deadline @ms from now (0: none), arming its timer only if
+ * it was not (see ConnSource). */
+static void
+conn_set_deadline (Conn *conn,
+                   guint ms)
+{
+  gint64 now;
+
+  if (conn->source == NULL || conn->closing)
+    return;
+  if (ms == 0)
     {
-      conn = g_new0 (Conn, 1);
-      conn->http = self;
-      conn->socket = socket;
-      g_object_weak_ref (G_OBJECT (socket), on_conn_socket_gone, conn);
-      g_hash_table_insert (self->conns, socket, conn);
+      conn->deadline = 0;
+      return;
     }
-  g_clear_handle_id (&conn->timeout_id, g_source_remove);
-  conn_unwatch (conn);
-  conn->then_ms = then_ms;
-  conn->timeout_id = g_timeout_add (ms, on_conn_timeout, conn);
+  now = g_source_get_time (conn->source);
+  conn->deadline = now + (gint64) ms * 1000;
+  if (!conn->armed)
+    {
+      conn->armed = TRUE;
+      g_source_set_ready_time (conn->source, MIN (conn->deadline, now + conn->tick));
+    }
 }
 
-static void
-on_got_body (SoupServerMessage *msg,
-             HbHttp            *self)
+/* The entry of a new connection, its source attached: watched for the
+ * client's end (POLLRDHUP, see conn_dispatch()), no deadline yet. */
+static Conn *
+conn_new (HbHttp  *self,
+          GSocket *socket,
+          char    *peer)
 {
-  GSocket *socket = soup_server_message_get_socket (msg);
+  Conn *conn = g_new0 (Conn, 1);
 
-  /* the whole request is in: the handler answers (a stream has no
-   * timeout; an answer the client does not read is ended by the socket's
-   * timeout, see on_request_started()) */
-  if (socket)
-    conn_forget (self, socket);
-}
-
-static void
-on_live_socket_gone (gpointer  data,
-                     GObject  *where_the_socket_was)
-{
-  HbHttp *self = data;
-
-  g_hash_table_remove (self->live, where_the_socket_was);
+  conn->http = self;
+  conn->socket = socket;
+  conn->peer = peer;
+  conn->tick = (gint64) MIN (self->request_timeout, self->idle_timeout) * 1000;
+  conn->pollfd.fd = g_socket_get_fd (socket);
+  conn->source = g_source_new (&conn_source_funcs, sizeof (ConnSource));
+  ((ConnSource *) conn->source)->conn = conn;
+  g_source_set_static_name (conn->source, "hb-http connection");
+  /* its dispatch does not run the main loop: no need to take its fd out
+   * of the poll while it runs (and put it back, two wake-ups) */
+  g_source_set_can_recurse (conn->source, TRUE);
+  conn_watch (conn, POLLRDHUP);
+  g_source_attach (conn->source, g_main_context_get_thread_default ());
+  g_object_weak_ref (G_OBJECT (socket), on_conn_socket_gone, conn);
+  g_hash_table_insert (self->conns, socket, conn);
+  return conn;
 }
 
 /* The connections open now, and in *@from_peer those of @peer: sockets
@@ -505,19 +600,16 @@ count_connections (HbHttp     *self,
                    guint      *from_peer)
 {
   GHashTableIter iter;
-  gpointer socket, owner;
+  Conn *conn;
 
   *from_peer = 0;
-  g_hash_table_iter_init (&iter, self->live);
-  while (g_hash_table_iter_next (&iter, &socket, &owner))
-    if (g_socket_is_closed (socket))
-      {
-        g_object_weak_unref (socket, on_live_socket_gone, self);
-        g_hash_table_iter_remove (&iter);
-      }
-    else if (strcmp (owner, peer) == 0)
+  g_hash_table_iter_init (&iter, self->conns);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &conn))
+    if (g_socket_is_closed (conn->socket))
+      g_hash_table_iter_remove (&iter);
+    else if (strcmp (conn->peer, peer) == 0)
       (*from_peer)++;
-  return g_hash_table_size (self->live);
+  return g_hash_table_size (self->conns);
 }
 
 /* A connection over the cap: a short 503 if the socket takes it at once
@@ -552,16 +644,18 @@ on_request_started (SoupServer        *server,
                     HbHttp            *self)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
+  Conn *conn;
 
   if (socket == NULL)
     return;
-  if (!g_hash_table_contains (self->live, socket))
+  conn = g_hash_table_lookup (self->conns, socket);
+  if (conn == NULL)
     {
       g_autofree char *peer = socket_peer (socket);
       guint from_peer = 0;
 
       /* (under the smaller cap, neither can be reached: no count) */
-      if (g_hash_table_size (self->live) >= MIN (self->max_connections, self->max_connections_per_peer))
+      if (g_hash_table_size (self->conns) >= MIN (self->max_connections, self->max_connections_per_peer))
         {
           g_autofree char *message = NULL;
 
@@ -581,26 +675,53 @@ on_request_started (SoupServer        *server,
               return;
             }
         }
-      g_hash_table_insert (self->live, socket, g_steal_pointer (&peer));
-      g_object_weak_ref (G_OBJECT (socket), on_live_socket_gone, self);
+      conn = conn_new (self, socket, g_steal_pointer (&peer));
       g_socket_set_timeout (socket, MAX (1, (self->idle_timeout + 999) / 1000));
     }
-  conn_arm (self, socket, self->request_timeout, 0);
-  g_signal_connect_object (msg, "got-body", G_CALLBACK (on_got_body), self, 0);
+  conn->busy = TRUE;
+  conn_set_deadline (conn, self->request_timeout);
+}
+
+/* The whole request is in (on_request() calls this first): the handler
+ * answers (a stream has no timeout; an answer the client does not read is
+ * ended by the socket's timeout, see on_request_started()). Not a
+ * handler of SoupServer::request-read: a signal with a handler costs
+ * every request its emission. */
+void
+hb_http_request_read (HbHttp            *self,
+                      SoupServerMessage *msg)
+{
+  GSocket *socket = soup_server_message_get_socket (msg);
+  Conn *conn = socket ? g_hash_table_lookup (self->conns, socket) : NULL;
+
+  if (conn)
+    conn_set_deadline (conn, 0);
 }
 
 /* After a request: a connection kept alive may wait idle_timeout for the
- * next (checked once the main loop had a turn, when libsoup closed the
- * connections it does not keep). */
+ * next, watched for its client's end meanwhile; one libsoup closes goes
+ * (when its socket does, or when its source finds it closed). */
 void
 on_request_done (SoupServer        *server,
                  SoupServerMessage *msg,
                  HbHttp            *self)
 {
   GSocket *socket = soup_server_message_get_socket (msg);
+  Conn *conn = socket ? g_hash_table_lookup (self->conns, socket) : NULL;
 
-  if (socket && !g_socket_is_closed (socket))
-    conn_arm (self, socket, 0, self->idle_timeout);
+  if (conn == NULL)
+    return;
+  if (g_socket_is_closed (socket))
+    {
+      g_hash_table_remove (self->conns, socket);
+      return;
+    }
+  conn->busy = FALSE;
+  if (conn->source == NULL || conn->closing)
+    return;
+  if (!conn->watching)
+    conn_watch (conn, POLLRDHUP);
+  conn_set_deadline (conn, self->idle_timeout);
 }
 
 /* ------------------------------------------------------------------ */
@@ -706,21 +827,21 @@ void
 hb_http_guards_init (HbHttp *self)
 {
   self->conns = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, conn_free);
-  self->live = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);  /* GSocket → its peer */
 }
 
 /* Forgets every connection (the server is gone). */
 void
 hb_http_guards_dispose (HbHttp *self)
 {
-  GHashTableIter iter;
-  gpointer socket;
-
   g_hash_table_remove_all (self->conns);
-  g_hash_table_iter_init (&iter, self->live);
-  while (g_hash_table_iter_next (&iter, &socket, NULL))
-    {
-      g_object_weak_unref (socket, on_live_socket_gone, self);
-      g_hash_table_iter_remove (&iter);
-    }
+}
+
+/* Who @socket's connection was counted for, or NULL. */
+const char *
+hb_http_conn_peer (HbHttp  *self,
+                   GSocket *socket)
+{
+  Conn *conn = g_hash_table_lookup (self->conns, socket);
+
+  return conn ? conn->peer : NULL;
 }

@@ -26,6 +26,8 @@ G_BEGIN_DECLS
 
 #define STATUS_TOO_MANY_REQUESTS 429
 
+typedef struct _Conn Conn;   /* hb-http-guards.c */
+
 struct _HbHttp {
   GObject           parent_instance;
   HeartbeatMonitor *monitor;
@@ -45,6 +47,7 @@ struct _HbHttp {
   GInetAddress     *address;    /* what hb_http_listen() was given */
   guint16           wanted_port;
   gboolean          check_host; /* bound to loopback: refuse other Host headers */
+  GStrv             host_names; /* what Host may say, written as usual (hb_http_set_host_names()) */
   guint             retry_id;
   char             *listen_problem;
 
@@ -52,10 +55,9 @@ struct _HbHttp {
   guint             request_timeout;
   guint             idle_timeout;
   guint             retry_interval;
-  GHashTable       *conns;      /* GSocket * → Conn */
+  GHashTable       *conns;      /* GSocket * → Conn: every open connection, weakly */
 
   /* what clients may hold (hb-http.h) */
-  GHashTable       *live;       /* GSocket *: every open connection, weakly */
   guint             max_connections;
   guint             max_connections_per_peer;
   gsize             response_budget;
@@ -92,6 +94,9 @@ void        warn_cap            (HbHttp            *self,
 void        send_json           (SoupServerMessage *msg,
                                  guint              status,
                                  JsonNode          *node);
+void        send_json_text      (SoupServerMessage *msg,
+                                 guint              status,
+                                 GString           *out);
 char       *error_text          (guint              status,
                                  const char        *message,
                                  gsize             *length);
@@ -203,6 +208,7 @@ void        hb_http_events_dispose (HbHttp *self);
 /* hb-http-guards.c */
 void        hb_http_guards_init (HbHttp *self);
 void        hb_http_guards_dispose (HbHttp *self);
+void        hb_http_set_host_names (HbHttp *self);
 void        on_request_headers  (SoupServer        *server,
                                  SoupServerMessage *msg,
                                  const char        *path,
@@ -211,9 +217,13 @@ void        on_request_headers  (SoupServer        *server,
 void        on_request_started  (SoupServer        *server,
                                  SoupServerMessage *msg,
                                  HbHttp            *self);
+void        hb_http_request_read (HbHttp           *self,
+                                 SoupServerMessage *msg);
 void        on_request_done     (SoupServer        *server,
                                  SoupServerMessage *msg,
                                  HbHttp            *self);
 char       *socket_peer         (GSocket           *socket);
+const char *hb_http_conn_peer   (HbHttp            *self,
+                                 GSocket           *socket);
 
 G_END_DECLS

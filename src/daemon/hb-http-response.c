@@ -210,6 +210,18 @@ send_json (SoupServerMessage *msg,
   soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, text, length);
 }
 
+/* @out (taken), JSON text written by hand, as the answer */
+void
+send_json_text (SoupServerMessage *msg,
+                guint              status,
+                GString           *out)
+{
+  gsize length = out->len;
+
+  soup_server_message_set_status (msg, status, status == STATUS_TOO_MANY_REQUESTS ? "Too Many Requests" : NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, g_string_free (out, FALSE), length);
+}
+
 /* {"error": {"code": @status, "message": @message}} as text */
 char *
 error_text (guint       status,

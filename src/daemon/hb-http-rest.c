@@ -430,33 +430,33 @@ handle_health (HbHttp            *self,
                SoupServerMessage *msg,
                gboolean           privileged)
 {
-  g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
   guint counts[HEARTBEAT_AGENT_N_STATES] = { 0 };
+  gboolean running = heartbeat_monitor_get_running (self->monitor);
+  GString *out = g_string_sized_new (256);
 
+  /* written as text: probes poll it */
   heartbeat_monitor_get_state_counts (self->monitor, counts);
-  json_builder_begin_object (b);
-  add_member_string (b, "status", !heartbeat_monitor_get_running (self->monitor) ? "stopped"
-                                  : self->problem ? "degraded" : "ok");
-  json_builder_set_member_name (b, "problem");
+  g_string_append (out, "{\"status\":");
+  append_string (out, !running ? "stopped" : self->problem ? "degraded" : "ok");
+  g_string_append (out, ",\"problem\":");
   if (self->problem)
-    json_builder_add_string_value (b, self->problem);
+    append_string (out, self->problem);
   else
-    json_builder_add_null_value (b);
-  json_builder_set_member_name (b, "running");
-  json_builder_add_boolean_value (b, heartbeat_monitor_get_running (self->monitor));
-  add_member_int (b, "agents", heartbeat_monitor_get_n_agents (self->monitor));
-  json_builder_set_member_name (b, "states");
-  json_builder_begin_object (b);
+    g_string_append (out, "null");
+  g_string_append_printf (out, ",\"running\":%s,\"agents\":%u,\"states\":{", running ? "true" : "false",
+                          heartbeat_monitor_get_n_agents (self->monitor));
   for (guint s = 0; s < HEARTBEAT_AGENT_N_STATES; s++)
-    add_member_int (b, heartbeat_agent_state_to_string (s), counts[s]);
-  json_builder_end_object (b);
-  add_member_string (b, "version", self->version);
-  add_member_int (b, "started-at-usec", hb_host_process_started_at ());
-  add_member_int (b, "event-clients", self->n_clients);
-  json_builder_end_object (b);
-  root = json_builder_get_root (b);
-  send_json (msg, SOUP_STATUS_OK, root);
+    {
+      if (s > 0)
+        g_string_append_c (out, ',');
+      append_string (out, heartbeat_agent_state_to_string (s));
+      g_string_append_printf (out, ":%u", counts[s]);
+    }
+  g_string_append (out, "},\"version\":");
+  append_string (out, self->version);
+  g_string_append_printf (out, ",\"started-at-usec\":%" G_GINT64_FORMAT ",\"event-clients\":%u}",
+                          (gint64) hb_host_process_started_at (), self->n_clients);
+  send_json_text (msg, SOUP_STATUS_OK, out);
 }
 
 /* ------------------------------------------------------------------ */

@@ -58,6 +58,19 @@ G_DEFINE_FINAL_TYPE (HbHttp, hb_http, G_TYPE_OBJECT)
 /* ------------------------------------------------------------------ */
 /* Routing                                                             */
 
+/* Whether @method is one of @allowed ("GET" or "GET, PUT, DELETE") */
+static gboolean
+method_in (const char *method,
+           const char *allowed)
+{
+  gsize length = strlen (method);
+
+  for (const char *p = allowed; p != NULL; p = strchr (p, ','), p = p ? p + 2 : NULL)
+    if (strncmp (p, method, length) == 0 && (p[length] == '\0' || p[length] == ','))
+      return TRUE;
+  return FALSE;
+}
+
 /* Whether the request's method is one of @allowed ("GET" or "GET, PUT,
  * DELETE"; HEAD is allowed wherever GET is); sends 405 if not. */
 static gboolean
@@ -65,11 +78,9 @@ method_is (SoupServerMessage *msg,
            const char        *allowed)
 {
   const char *method = soup_server_message_get_method (msg);
-  g_auto(GStrv) methods = g_strsplit (allowed, ", ", -1);
   g_autofree char *allow = NULL;
 
-  if (g_strv_contains ((const char *const *) methods, method) ||
-      (strcmp (method, "HEAD") == 0 && g_strv_contains ((const char *const *) methods, "GET")))
+  if (method_in (method, allowed) || (strcmp (method, "HEAD") == 0 && method_in ("GET", allowed)))
     return TRUE;
   allow = g_str_has_prefix (allowed, "GET") ? g_strconcat ("GET, HEAD", allowed + 3, NULL) : g_strdup (allowed);
   soup_message_headers_replace (soup_server_message_get_response_headers (msg), "Allow", allow);
@@ -201,6 +212,7 @@ on_request (SoupServer        *server,
   gboolean privileged = FALSE;
   HeldAnswer *held;
 
+  hb_http_request_read (self, msg);
   if (writing && !may_write (self, msg, &privileged))
     return;
   if (!writing && budget_spent (self, path))
@@ -319,6 +331,7 @@ try_listen (HbHttp  *self,
   if (uris)
     self->port = (guint16) g_uri_get_port (uris->data);
   g_slist_free_full (uris, (GDestroyNotify) g_uri_unref);
+  hb_http_set_host_names (self);
   return TRUE;
 }
 
@@ -582,8 +595,8 @@ hb_http_finalize (GObject *object)
   HbHttp *self = HB_HTTP (object);
 
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
+  g_strfreev (self->host_names);
   g_clear_pointer (&self->conns, g_hash_table_unref);
-  g_clear_pointer (&self->live, g_hash_table_unref);
   g_clear_object (&self->address);
   g_free (self->state_directory);
   g_free (self->version);
