@@ -45,6 +45,7 @@ struct _Conn {
   gboolean  watching;   /* pollfd is in the source */
   gboolean  armed;      /* the source has a ready time */
   gboolean  closing;    /* shut down: closed when the end comes back */
+  gboolean  ended;      /* the client's end seen while idle: closed at the next turn */
 };
 
 /* ------------------------------------------------------------------ */
@@ -468,7 +469,12 @@ conn_unwatch (Conn *conn)
  * at once. Debian 12's libsoup 3.2 drops a connection the client closed
  * without closing its socket, so every such connection kept an fd
  * (CLOSE-WAIT) for the daemon's lifetime: a local client could use them
- * all up. The socket is closed here. */
+ * all up. The socket is closed here, at the turn after the end was seen:
+ * requests the client sent before its end (pipelined) may wait in
+ * libsoup's buffer, not in the socket, and libsoup starts the next of
+ * them in the turn it finished the last (its source is ready then, as
+ * ours is); a request started meanwhile (on_request_started()) keeps the
+ * connection, which is watched again after it. */
 static gboolean
 conn_dispatch (GSource     *source,
                GSourceFunc  callback,
@@ -491,6 +497,12 @@ conn_dispatch (GSource     *source,
       conn_close (conn);
       return G_SOURCE_REMOVE;
     }
+  if (conn->ended && !conn->busy)
+    {
+      g_debug ("An idle HTTP connection was closed by its client");
+      conn_close (conn);
+      return G_SOURCE_REMOVE;
+    }
   if (revents != 0 && conn->busy)
     conn_unwatch (conn);   /* libsoup's, while it reads or answers; watched again after */
   else if (revents != 0)
@@ -506,9 +518,8 @@ conn_dispatch (GSource     *source,
         conn_unwatch (conn);   /* a last request: libsoup's; watched again after it */
       else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
         {
-          g_debug ("An idle HTTP connection was closed by its client");
-          conn_close (conn);
-          return G_SOURCE_REMOVE;
+          conn_unwatch (conn);
+          conn->ended = TRUE;   /* closed at the next turn, unless libsoup starts a request */
         }
     }
 
@@ -522,10 +533,11 @@ conn_dispatch (GSource     *source,
       conn->closing = TRUE;
       conn_watch (conn, G_IO_IN | G_IO_HUP | G_IO_ERR);
     }
-  /* next time: the deadline, or sooner (a request may come meanwhile and
-   * set an earlier one); without a deadline, not before one is set */
-  conn->armed = conn->deadline != 0;
-  g_source_set_ready_time (source, conn->armed ? MIN (conn->deadline, now + conn->tick) : -1);
+  /* next time: the next turn if the client ended; the deadline, or sooner
+   * (a request may come meanwhile and set an earlier one); without a
+   * deadline, not before one is set */
+  conn->armed = conn->ended || conn->deadline != 0;
+  g_source_set_ready_time (source, conn->ended ? now : conn->armed ? MIN (conn->deadline, now + conn->tick) : -1);
   return G_SOURCE_CONTINUE;
 }
 
@@ -679,6 +691,7 @@ on_request_started (SoupServer        *server,
       g_socket_set_timeout (socket, MAX (1, (self->idle_timeout + 999) / 1000));
     }
   conn->busy = TRUE;
+  conn->ended = FALSE;   /* a request libsoup had read before the end */
   conn_set_deadline (conn, self->request_timeout);
 }
 
@@ -717,6 +730,7 @@ on_request_done (SoupServer        *server,
       return;
     }
   conn->busy = FALSE;
+  conn->ended = FALSE;   /* seen again, if it is there, once watched again */
   if (conn->source == NULL || conn->closing)
     return;
   if (!conn->watching)
