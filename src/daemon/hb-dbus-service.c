@@ -1773,7 +1773,7 @@ hb_dbus_service_new (HeartbeatMonitor *monitor,
   if (g_strcmp0 (g_getenv ("HB_DBUS_FAST_BEAT"), "0") == 0)
     hb_fast_beat_set_enabled (self->fast_beat, FALSE);
   self->authority = hb_authority_new (connection);
-  self->liveness = hb_liveness_new (monitor, connection);
+  self->liveness = hb_liveness_new (monitor, connection, self->callers);
   g_signal_connect_object (self->liveness, "gone", G_CALLBACK (on_liveness_gone), self,
                            G_CONNECT_DEFAULT);
   return self;

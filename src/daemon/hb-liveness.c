@@ -3,9 +3,9 @@
  * Translates two outside worlds into heartbeat_monitor_mark_gone(): the
  * kernel's process table (an HbProcessWatch per agent with a pid: a pidfd,
  * readable when the process exits; a one-second poll where pidfd_open(2)
- * is missing) and the message bus (one NameOwnerChanged subscription on
- * org.freedesktop.DBus; an agent bound to a unique name is gone when that
- * name leaves the bus).
+ * is missing) and the message bus (HbCallers::peer-vanished, from the
+ * daemon's one NameOwnerChanged subscription; an agent bound to a unique
+ * name is gone when that name leaves the bus).
  *
  * Monitor calls: heartbeat_monitor_mark_gone() (from the default handler
  * of HbLiveness::gone, so a front can act first),
@@ -33,10 +33,11 @@ struct _HbLiveness {
   GObject           parent_instance;
   HeartbeatMonitor *monitor;
   GDBusConnection  *connection;
+  HbCallers        *callers;
   GHashTable       *watches;  /* id → Watch, owned */
   GHashTable       *names;    /* unique name → GHashTable set of Watch * */
   GHashTable       *name_checks; /* unique name → GCancellable of its NameHasOwner */
-  guint             name_owner_changed_id;
+  gulong            peer_vanished_id;
   gulong            registered_id;
   gulong            unregistered_id;
 };
@@ -272,22 +273,11 @@ names_gone (HbLiveness *self,
 }
 
 static void
-on_name_owner_changed (GDBusConnection *connection,
-                       const char      *sender_name,
-                       const char      *object_path,
-                       const char      *interface_name,
-                       const char      *signal_name,
-                       GVariant        *parameters,
-                       gpointer         user_data)
+on_peer_vanished (HbCallers  *callers,
+                  const char *unique_name,
+                  HbLiveness *self)
 {
-  HbLiveness *self = user_data;
-  const char *name, *old_owner, *new_owner;
-
-  if (!g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sss)")))
-    return;
-  g_variant_get (parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
-  if (name[0] == ':' && new_owner[0] == '\0')
-    names_gone (self, name);
+  names_gone (self, unique_name);
 }
 
 typedef struct {
@@ -505,15 +495,13 @@ hb_liveness_dispose (GObject *object)
       g_clear_signal_handler (&self->registered_id, self->monitor);
       g_clear_signal_handler (&self->unregistered_id, self->monitor);
     }
-  if (self->connection && self->name_owner_changed_id)
-    {
-      g_dbus_connection_signal_unsubscribe (self->connection, self->name_owner_changed_id);
-      self->name_owner_changed_id = 0;
-    }
+  if (self->callers)
+    g_clear_signal_handler (&self->peer_vanished_id, self->callers);
   if (self->watches)
     g_hash_table_remove_all (self->watches);
   g_clear_object (&self->monitor);
   g_clear_object (&self->connection);
+  g_clear_object (&self->callers);
 
   G_OBJECT_CLASS (hb_liveness_parent_class)->dispose (object);
 }
@@ -577,6 +565,8 @@ hb_liveness_init (HbLiveness *self)
  * hb_liveness_new:
  * @monitor: the monitor whose agents are watched
  * @connection: the bus connection whose peers agents may be bound to
+ * @callers: the callers on @connection, whose #HbCallers::peer-vanished
+ *   tells when a peer leaves (the one NameOwnerChanged subscription)
  *
  * Starts following @monitor's registrations: every agent registered from
  * now on is watched by its pid and bound-to name. Call
@@ -586,22 +576,21 @@ hb_liveness_init (HbLiveness *self)
  */
 HbLiveness *
 hb_liveness_new (HeartbeatMonitor *monitor,
-                 GDBusConnection  *connection)
+                 GDBusConnection  *connection,
+                 HbCallers        *callers)
 {
   HbLiveness *self;
 
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), NULL);
   g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), NULL);
+  g_return_val_if_fail (HB_IS_CALLERS (callers), NULL);
 
   self = g_object_new (HB_TYPE_LIVENESS, NULL);
   self->monitor = g_object_ref (monitor);
   self->connection = g_object_ref (connection);
-  self->name_owner_changed_id =
-    g_dbus_connection_signal_subscribe (connection, "org.freedesktop.DBus",
-                                        "org.freedesktop.DBus", "NameOwnerChanged",
-                                        "/org/freedesktop/DBus", NULL,
-                                        G_DBUS_SIGNAL_FLAGS_NONE,
-                                        on_name_owner_changed, self, NULL);
+  self->callers = g_object_ref (callers);
+  self->peer_vanished_id = g_signal_connect (callers, "peer-vanished",
+                                             G_CALLBACK (on_peer_vanished), self);
   self->registered_id = g_signal_connect (monitor, "agent-registered",
                                           G_CALLBACK (on_agent_registered), self);
   self->unregistered_id = g_signal_connect (monitor, "agent-unregistered",

@@ -6,6 +6,7 @@
 
 #include <gio/gio.h>
 
+#include "hb-callers.h"
 #include "heartbeat-monitor.h"
 
 G_BEGIN_DECLS
@@ -14,7 +15,8 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE (HbLiveness, hb_liveness, HB, LIVENESS, GObject)
 
 HbLiveness *hb_liveness_new          (HeartbeatMonitor *monitor,
-                                      GDBusConnection  *connection);
+                                      GDBusConnection  *connection,
+                                      HbCallers        *callers);
 
 gboolean    hb_liveness_check_pid    (guint32           pid,
                                       GError          **error);
