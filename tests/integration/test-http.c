@@ -1945,6 +1945,59 @@ test_closed_connections_release_fds (Fixture *f, gconstpointer data)
   g_assert_true (health_answers (f));
 }
 
+/* Requests pipelined and then the end of the client's side (a shutdown
+ * of its writing half, as `curl` and HTTP/1.1 clients that send their
+ * last request do): every request is answered before the daemon closes.
+ * (Once the second of two was lost.) */
+static void
+test_pipelined_then_end (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GString) requests = g_string_new (NULL);
+  g_autoptr(GString) answers = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  const char *body = "{\"run_id\": \"piped\", \"status\": \"working\"}";
+  GInputStream *in;
+  guint answered = 0;
+
+  if (!start (f, NULL))
+    return;
+  for (guint n = 1; n <= 5; n++)
+    {
+      g_autoptr(GSocketConnection) c = raw_connect (f, NULL);
+      const char *p;
+
+      g_string_truncate (requests, 0);
+      g_string_truncate (answers, 0);
+      for (guint i = 0; i < n; i++)
+        g_string_append_printf (requests,
+                                "POST /heartbeat HTTP/1.1\r\nHost: localhost:%u\r\n"
+                                "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                                f->h->http_port, strlen (body), body);
+      g_socket_set_timeout (g_socket_connection_get_socket (c), 30);
+      raw_write (c, requests->str);
+      g_assert_true (g_socket_shutdown (g_socket_connection_get_socket (c), FALSE, TRUE, &error));
+      g_assert_no_error (error);
+
+      /* everything until the daemon closes (a hang fails at 30 s) */
+      in = g_io_stream_get_input_stream (G_IO_STREAM (c));
+      for (;;)
+        {
+          char buffer[4096];
+          gssize got = g_input_stream_read (in, buffer, sizeof buffer, NULL, &error);
+
+          g_assert_no_error (error);
+          if (got == 0)
+            break;
+          g_string_append_len (answers, buffer, got);
+        }
+      answered = 0;
+      for (p = answers->str; (p = strstr (p, "HTTP/1.1 200 ")) != NULL; p++)
+        answered++;
+      g_test_message ("%u pipelined then end: %u answered", n, answered);
+      g_assert_cmpuint (answered, ==, n);
+    }
+}
+
 /* ------------------------------------------------------------------ */
 /* gzip                                                                */
 
@@ -3866,6 +3919,7 @@ main (int argc, char **argv)
   ADD ("events-client-limit/memory", test_events_memory);
   ADD ("slow-clients-bounded/request-timeout", test_request_timeout);
   ADD ("slow-clients-bounded/closed-connections-release-fds", test_closed_connections_release_fds);
+  ADD ("slow-clients-bounded/pipelined-then-end", test_pipelined_then_end);
   ADD ("non-loopback-refused/host-header", test_host_header);
   ADD ("non-loopback-refused/port-in-use", test_port_in_use);
   /* issue 14 */
