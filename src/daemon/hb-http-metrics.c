@@ -71,6 +71,20 @@ never_beat (HeartbeatAgent *agent)
          heartbeat_agent_get_state (agent) == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT;
 }
 
+/* The per-agent counters, each a family of one series per agent. */
+static const struct {
+  const char *name;
+  const char *help;
+  guint64   (*get) (const HeartbeatAgent *agent);
+} agent_counters[] = {
+  { "heartbeat_agent_beats_total", "Beats of each agent since it was registered.",
+    heartbeat_agent_get_beats },
+  { "heartbeat_agent_stale_total", "Stale episodes of each agent since the daemon started.",
+    heartbeat_agent_get_stale_episodes },
+  { "heartbeat_agent_timeouts_total", "Timeouts of each agent since the daemon started.",
+    heartbeat_agent_get_timeouts },
+};
+
 /* The exposition, as the contract of issue 14 has it: per agent, every
  * state as its own 0/1 series (6), info with the task, the last activity
  * (none for a declared agent that never beat), both thresholds, the idle
@@ -163,34 +177,16 @@ metrics_text (HbHttp *self)
       g_string_append_printf (out, "} %d\n", heartbeat_agent_is_idle (agent) ? 1 : 0);
     }
 
-  append_family (out, "heartbeat_agent_beats_total", "counter",
-                 "Beats of each agent since it was registered.");
-  for (guint i = 0; i < agents->len; i++)
+  for (gsize c = 0; c < G_N_ELEMENTS (agent_counters); c++)
     {
-      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      append_family (out, agent_counters[c].name, "counter", agent_counters[c].help);
+      for (guint i = 0; i < agents->len; i++)
+        {
+          HeartbeatAgent *agent = g_ptr_array_index (agents, i);
 
-      append_agent_series (out, "heartbeat_agent_beats_total", agent);
-      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_beats (agent));
-    }
-
-  append_family (out, "heartbeat_agent_stale_total", "counter",
-                 "Stale episodes of each agent since the daemon started.");
-  for (guint i = 0; i < agents->len; i++)
-    {
-      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
-
-      append_agent_series (out, "heartbeat_agent_stale_total", agent);
-      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_stale_episodes (agent));
-    }
-
-  append_family (out, "heartbeat_agent_timeouts_total", "counter",
-                 "Timeouts of each agent since the daemon started.");
-  for (guint i = 0; i < agents->len; i++)
-    {
-      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
-
-      append_agent_series (out, "heartbeat_agent_timeouts_total", agent);
-      g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", heartbeat_agent_get_timeouts (agent));
+          append_agent_series (out, agent_counters[c].name, agent);
+          g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", agent_counters[c].get (agent));
+        }
     }
 
   g_string_append_printf (out,
