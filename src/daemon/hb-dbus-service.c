@@ -274,40 +274,6 @@ nonnegative (gint64 value)
   return value < 0 ? 0 : (guint64) value;
 }
 
-/* @now is the monitor's time and @realtime_offset what turns a monitor time
- * into wall-clock time, both taken once per reply so the agents of one
- * reply are described at the same instant. */
-static GVariant *
-describe_agent (HbDBusService  *self,
-                HeartbeatAgent *agent,
-                gint64          now,
-                gint64          realtime_offset)
-{
-  return hb_agent_record_at (agent, self->units, now, realtime_offset);
-}
-
-/**
- * hb_dbus_service_describe_agent:
- * @service: a #HbDBusService
- * @agent: an agent
- *
- * The agent dictionary of the interface (the `a{sv}` of GetAgent,
- * ListAgents, AgentStale and AgentTimedOut): every key present, times as
- * wall-clock µs, durations measured now.
- *
- * Returns: (transfer floating): the dictionary
- */
-GVariant *
-hb_dbus_service_describe_agent (HbDBusService  *service,
-                                HeartbeatAgent *agent)
-{
-  g_return_val_if_fail (HB_IS_DBUS_SERVICE (service), NULL);
-  g_return_val_if_fail (agent != NULL, NULL);
-
-  return describe_agent (service, agent, heartbeat_monitor_get_time (service->monitor),
-                         heartbeat_monitor_to_realtime (service->monitor, 0));
-}
-
 /* The monitor's status with its x durations as the interface's t, plus the
  * version, with @ids as its `agents` (or the monitor's list if NULL).
  * Keys the monitor adds later pass through. */
@@ -1044,7 +1010,7 @@ handle_get_agent (HbDBusService         *self,
   if (agent)
     g_dbus_method_invocation_return_value (invocation,
                                            g_variant_new ("(@a{sv})",
-                                                          hb_dbus_service_describe_agent (self, agent)));
+                                                          hb_agent_record (self->monitor, self->units, agent)));
 }
 
 static void
@@ -1076,7 +1042,7 @@ handle_list_agents (HbDBusService         *self,
 
   for (guint i = 0; i < agents->len; i++)
     {
-      g_autoptr(GVariant) agent = g_variant_ref_sink (describe_agent (self, agents->pdata[i], now, realtime_offset));
+      g_autoptr(GVariant) agent = g_variant_ref_sink (hb_agent_record_at (agents->pdata[i], self->units, now, realtime_offset));
 
       offset = wire_end (agent, offset);
       if (REPLY_HEADER_ALLOWANCE + offset > self->reply_max_bytes)
@@ -1173,7 +1139,7 @@ handle_list_agents_page (HbDBusService         *self,
 
   for (i = lo; i < agents->len && n < limit; i++)
     {
-      g_autoptr(GVariant) agent = g_variant_ref_sink (describe_agent (self, agents->pdata[i], now, realtime_offset));
+      g_autoptr(GVariant) agent = g_variant_ref_sink (hb_agent_record_at (agents->pdata[i], self->units, now, realtime_offset));
       gsize end = wire_end (agent, offset);
 
       /* room for `next`, an id of at most HEARTBEAT_ID_MAX_LENGTH bytes */
@@ -1437,7 +1403,7 @@ on_agent_stale (HeartbeatMonitor *monitor,
 {
   emit (self, "AgentStale",
         g_variant_new ("(st@a{sv})", heartbeat_agent_get_id (agent), nonnegative (idle_usec),
-                       hb_dbus_service_describe_agent (self, agent)));
+                       hb_agent_record (self->monitor, self->units, agent)));
 }
 
 static void
@@ -1448,7 +1414,7 @@ on_agent_timed_out (HeartbeatMonitor *monitor,
 {
   emit (self, "AgentTimedOut",
         g_variant_new ("(st@a{sv})", heartbeat_agent_get_id (agent), nonnegative (running_usec),
-                       hb_dbus_service_describe_agent (self, agent)));
+                       hb_agent_record (self->monitor, self->units, agent)));
 }
 
 static void

@@ -72,7 +72,4 @@ HbCallers     *hb_dbus_service_get_callers    (HbDBusService    *service);
 void           hb_dbus_service_set_fast_beat  (HbDBusService    *service,
                                                gboolean          enabled);
 
-GVariant      *hb_dbus_service_describe_agent (HbDBusService    *service,
-                                               HeartbeatAgent   *agent);
-
 G_END_DECLS

@@ -117,6 +117,10 @@ void        add_member_int      (JsonBuilder       *b,
                                  gint64             value);
 JsonNode   *agent_to_json       (HbHttp            *self,
                                  HeartbeatAgent    *agent);
+JsonNode   *agent_to_json_at    (HbHttp            *self,
+                                 HeartbeatAgent    *agent,
+                                 gint64             now,
+                                 gint64             realtime_offset);
 void        append_history      (GString           *out,
                                  HeartbeatAgent    *agent);
 void        respond_compressible (SoupServerMessage *msg,

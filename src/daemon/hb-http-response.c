@@ -334,14 +334,26 @@ add_member_int (JsonBuilder *b, const char *name, gint64 value)
   json_builder_add_int_value (b, value);
 }
 
-/* The D-Bus GetAgent record (hb_agent_record()) as JSON. */
+/* The D-Bus GetAgent record (hb_agent_record_at()) as JSON, at @now with
+ * @realtime_offset, as a page of agents reads both clocks once. */
+JsonNode *
+agent_to_json_at (HbHttp         *self,
+                  HeartbeatAgent *agent,
+                  gint64          now,
+                  gint64          realtime_offset)
+{
+  g_autoptr(GVariant) record = g_variant_ref_sink (hb_agent_record_at (agent, self->units, now, realtime_offset));
+
+  return hb_json_from_variant (record);
+}
+
+/* The same, measured now. */
 JsonNode *
 agent_to_json (HbHttp         *self,
                HeartbeatAgent *agent)
 {
-  g_autoptr(GVariant) record = g_variant_ref_sink (hb_agent_record (self->monitor, self->units, agent));
-
-  return hb_json_from_variant (record);
+  return agent_to_json_at (self, agent, heartbeat_monitor_get_time (self->monitor),
+                           heartbeat_monitor_to_realtime (self->monitor, 0));
 }
 
 /* An agent's history (heartbeat_agent_get_history()) as a JSON array of

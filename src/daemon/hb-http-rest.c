@@ -231,17 +231,21 @@ handle_agents (HbHttp            *self,
   guint64 limit;
   guint i, n = 0;
   gsize length;
+  gint64 now, realtime_offset;
 
   if (!read_page_query (msg, params, &limit, &after))
     return;
   agents = agents_after (self, after, &i);
+  /* the agents of one page described at one instant, as D-Bus's ListAgents */
+  now = heartbeat_monitor_get_time (self->monitor);
+  realtime_offset = heartbeat_monitor_to_realtime (self->monitor, 0);
 
   /* written agent by agent: no tree of the whole page is built */
   out = g_string_new ("{\"agents\":[");
   for (; i < agents->len && n < limit && (n == 0 || out->len < self->page_bytes); i++, n++)
     {
       HeartbeatAgent *agent = g_ptr_array_index (agents, i);
-      g_autoptr(JsonNode) node = agent_to_json (self, agent);
+      g_autoptr(JsonNode) node = agent_to_json_at (self, agent, now, realtime_offset);
 
       if (n > 0)
         g_string_append_c (out, ',');
