@@ -51,6 +51,7 @@ struct _HeartbeatAgent {
   const char *status;
   GVariant *metadata;
   struct _HeartbeatHistory *history; /* state changes, or NULL before the first */
+  gpointer  job;           /* HeartbeatJob (heartbeat-runs.h): a schedule or runs, or NULL */
   char     id[];
 };
 

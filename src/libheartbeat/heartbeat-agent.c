@@ -4,6 +4,7 @@
  */
 #include "heartbeat-agent-private.h"
 #include "heartbeat-enums.h"
+#include "heartbeat-runs.h"
 
 #include <string.h>
 
@@ -82,6 +83,7 @@ heartbeat_agent_unref (HeartbeatAgent *agent)
   g_free (agent->bound_to);
   g_clear_pointer (&agent->metadata, g_variant_unref);
   g_free (agent->history);
+  heartbeat_job_free (agent->job);
   g_free (agent);
 }
 
@@ -671,6 +673,160 @@ heartbeat_agent_state_from_string (const char          *nick,
       if (g_strcmp0 (nick, heartbeat_agent_state_to_string (i)) == 0)
         {
           *state = i;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* ------------------------------------------------------------------ */
+/* Schedule and runs                                                   */
+
+/**
+ * heartbeat_agent_has_schedule:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: whether the agent is a job with a schedule (see
+ *   heartbeat_monitor_set_schedule())
+ */
+gboolean
+heartbeat_agent_has_schedule (const HeartbeatAgent *agent)
+{
+  const HeartbeatJob *job;
+
+  g_return_val_if_fail (agent != NULL, FALSE);
+  job = agent->job;
+  return job != NULL && job->due_func != NULL;
+}
+
+/**
+ * heartbeat_agent_get_next_due:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: when the agent's next run is due, wall-clock µs, or 0 if it has
+ *   no schedule or its schedule knows no next run
+ */
+gint64
+heartbeat_agent_get_next_due (const HeartbeatAgent *agent)
+{
+  const HeartbeatJob *job;
+
+  g_return_val_if_fail (agent != NULL, 0);
+  job = agent->job;
+  return job && job->due_func ? job->due : 0;
+}
+
+/**
+ * heartbeat_agent_get_grace:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: how long, in µs, a run may start after its due time, or 0 if the
+ *   agent has no schedule
+ */
+gint64
+heartbeat_agent_get_grace (const HeartbeatAgent *agent)
+{
+  const HeartbeatJob *job;
+
+  g_return_val_if_fail (agent != NULL, 0);
+  job = agent->job;
+  return job && job->due_func ? job->grace : 0;
+}
+
+/**
+ * heartbeat_agent_get_late_due:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: while the agent is late (a run was due and did not start within
+ *   the grace, and none has started since), the due time of the first run
+ *   it missed, wall-clock µs; else 0
+ */
+gint64
+heartbeat_agent_get_late_due (const HeartbeatAgent *agent)
+{
+  const HeartbeatJob *job;
+
+  g_return_val_if_fail (agent != NULL, 0);
+  job = agent->job;
+  return job ? job->late_due : 0;
+}
+
+/**
+ * heartbeat_agent_get_runs:
+ * @agent: a #HeartbeatAgent
+ *
+ * The agent's run records, oldest first (at most %HEARTBEAT_RUNS_MAX).
+ * Each is an `a{sv}`: `result` (a #HeartbeatRunResult nick) always;
+ * `due`, `started`, `ended` (wall-clock µs, `x`), `duration` (µs, `x`),
+ * `exit-status` (`i`), `late` (`b`) and `output` (`s`, the tail of its
+ * output) when known. A store keeps them with the agent.
+ *
+ * Returns: (transfer floating): an `aa{sv}` array, empty for an agent that
+ *   never had a run
+ */
+GVariant *
+heartbeat_agent_get_runs (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return heartbeat_job_runs_to_variant (agent->job);
+}
+
+/**
+ * heartbeat_agent_get_last_run:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: (transfer floating) (nullable): the newest of
+ *   heartbeat_agent_get_runs(), or %NULL if there is none
+ */
+GVariant *
+heartbeat_agent_get_last_run (const HeartbeatAgent *agent)
+{
+  const HeartbeatJob *job;
+
+  g_return_val_if_fail (agent != NULL, NULL);
+  job = agent->job;
+  if (job == NULL || job->runs->len == 0)
+    return NULL;
+  return heartbeat_run_to_variant (g_ptr_array_index (job->runs, job->runs->len - 1));
+}
+
+/**
+ * heartbeat_run_result_to_string:
+ * @result: a #HeartbeatRunResult
+ *
+ * Returns: the result's nick (`running`, `success`, `failure`,
+ *   `timed-out`, `missed`)
+ */
+const char *
+heartbeat_run_result_to_string (HeartbeatRunResult result)
+{
+  static GEnumClass *klass;
+  GEnumValue *value;
+
+  if (g_once_init_enter (&klass))
+    g_once_init_leave (&klass, g_type_class_ref (HEARTBEAT_TYPE_RUN_RESULT));
+
+  value = g_enum_get_value (klass, result);
+  g_return_val_if_fail (value != NULL, "unknown");
+  return value->value_nick;
+}
+
+/**
+ * heartbeat_run_result_from_string:
+ * @nick: a result's nick
+ * @result: (out): where to store the result
+ *
+ * Returns: %TRUE if @nick names a result
+ */
+gboolean
+heartbeat_run_result_from_string (const char         *nick,
+                                  HeartbeatRunResult *result)
+{
+  for (int i = 0; i <= HEARTBEAT_RUN_RESULT_MISSED; i++)
+    {
+      if (g_strcmp0 (nick, heartbeat_run_result_to_string (i)) == 0)
+        {
+          *result = i;
           return TRUE;
         }
     }

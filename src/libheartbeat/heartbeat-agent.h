@@ -46,6 +46,58 @@ typedef enum {
 #define HEARTBEAT_AGENT_N_STATES (HEARTBEAT_AGENT_STATE_NO_HEARTBEAT + 1)
 
 /**
+ * HeartbeatRunResult:
+ * @HEARTBEAT_RUN_RESULT_RUNNING: the run started and has not ended.
+ * @HEARTBEAT_RUN_RESULT_SUCCESS: it ended well (exit status 0, or a success
+ *   signal).
+ * @HEARTBEAT_RUN_RESULT_FAILURE: it ended with a failure (a non-zero exit
+ *   status, a failure signal, a unit's failed result).
+ * @HEARTBEAT_RUN_RESULT_TIMED_OUT: it ran past the agent's run timeout;
+ *   the record keeps this result when it ends later.
+ * @HEARTBEAT_RUN_RESULT_MISSED: it was due and did not start within the
+ *   grace: a record with a due time and no start.
+ *
+ * How a job's run went; the nicks (`running`, `success`, `failure`,
+ * `timed-out`, `missed`) are the names every front uses.
+ */
+typedef enum {
+  HEARTBEAT_RUN_RESULT_RUNNING,
+  HEARTBEAT_RUN_RESULT_SUCCESS,
+  HEARTBEAT_RUN_RESULT_FAILURE,
+  HEARTBEAT_RUN_RESULT_TIMED_OUT,
+  HEARTBEAT_RUN_RESULT_MISSED,
+} HeartbeatRunResult;
+
+/**
+ * HEARTBEAT_RUNS_MAX:
+ *
+ * The most run records an agent keeps (see heartbeat_agent_get_runs()).
+ */
+#define HEARTBEAT_RUNS_MAX 20
+
+/**
+ * HEARTBEAT_RUNS_MAX_AGE:
+ *
+ * How long, in µs, a run record is kept once a newer one exists (31 days).
+ */
+#define HEARTBEAT_RUNS_MAX_AGE (G_GINT64_CONSTANT (31) * 24 * 3600 * G_USEC_PER_SEC)
+
+/**
+ * HEARTBEAT_RUN_OUTPUT_MAX:
+ *
+ * The most bytes of a run's output its record keeps: the tail.
+ */
+#define HEARTBEAT_RUN_OUTPUT_MAX 4096
+
+/**
+ * HEARTBEAT_GRACE_DEFAULT:
+ *
+ * How long, in µs, a scheduled run may start after its due time before it
+ * is late, unless the schedule says otherwise (10 minutes).
+ */
+#define HEARTBEAT_GRACE_DEFAULT (G_GINT64_CONSTANT (10) * 60 * G_USEC_PER_SEC)
+
+/**
  * HEARTBEAT_HISTORY_MAX_ENTRIES:
  *
  * The most state changes an agent's history keeps (see
@@ -105,10 +157,19 @@ gint64               heartbeat_agent_get_idle_usec       (const HeartbeatAgent *
 gint64               heartbeat_agent_get_running_usec    (const HeartbeatAgent *agent,
                                                           gint64                now);
 GVariant            *heartbeat_agent_get_history         (const HeartbeatAgent *agent);
+gboolean             heartbeat_agent_has_schedule        (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_next_due        (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_grace           (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_late_due        (const HeartbeatAgent *agent);
+GVariant            *heartbeat_agent_get_runs            (const HeartbeatAgent *agent);
+GVariant            *heartbeat_agent_get_last_run        (const HeartbeatAgent *agent);
 
 const char          *heartbeat_agent_state_to_string     (HeartbeatAgentState  state);
 gboolean             heartbeat_agent_state_from_string   (const char          *nick,
                                                           HeartbeatAgentState *state);
+const char          *heartbeat_run_result_to_string      (HeartbeatRunResult   result);
+gboolean             heartbeat_run_result_from_string    (const char          *nick,
+                                                          HeartbeatRunResult  *result);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HeartbeatAgent, heartbeat_agent_unref)
 

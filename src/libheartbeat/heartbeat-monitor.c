@@ -11,6 +11,7 @@
 #include "heartbeat-agent-private.h"
 #include "heartbeat-deadlines.h"
 #include "heartbeat-enums.h"
+#include "heartbeat-runs.h"
 #include "heartbeat-values-private.h"
 
 /**
@@ -66,6 +67,8 @@ struct _HeartbeatMonitor {
 
   HeartbeatClockFunc  clock;
   gpointer            clock_data;
+  HeartbeatClockFunc  real_clock;  /* wall clock; NULL: g_get_real_time() */
+  gpointer            real_clock_data;
 
   gint64              check_interval;
   gint64              stale_threshold;
@@ -113,6 +116,7 @@ enum {
   SIGNAL_AGENT_STATE_CHANGED,
   SIGNAL_AGENT_BEAT,
   SIGNAL_EVENT_POSTED,
+  SIGNAL_AGENT_RUN,
   N_SIGNALS
 };
 
@@ -480,6 +484,12 @@ monitor_now (HeartbeatMonitor *self)
   return self->clock ? self->clock (self->clock_data) : g_get_monotonic_time ();
 }
 
+static inline gint64
+monitor_real_now (HeartbeatMonitor *self)
+{
+  return self->real_clock ? self->real_clock (self->real_clock_data) : g_get_real_time ();
+}
+
 static HeartbeatAgent *
 lookup_or_error (HeartbeatMonitor *self,
                  const char       *id,
@@ -693,9 +703,39 @@ quiet_since (const HeartbeatAgent *agent)
   return agent->last_activity_at;
 }
 
+/* When a job's next run is late (its due time plus the grace passed and no
+ * run started), monotonic µs, or NO_DEADLINE. A job is judged so while it
+ * is healthy, stale or in error and no run is in progress. */
 static gint64
-compute_deadline (HeartbeatMonitor     *self,
-                  const HeartbeatAgent *agent)
+late_at (HeartbeatMonitor     *self,
+         const HeartbeatAgent *agent)
+{
+  const HeartbeatJob *job = agent->job;
+  gint64 now, late;
+
+  if (job == NULL || job->due_func == NULL || job->due == 0 || job->current != NULL)
+    return NO_DEADLINE;
+  if (agent->state != HEARTBEAT_AGENT_STATE_HEALTHY && agent->state != HEARTBEAT_AGENT_STATE_STALE &&
+      agent->state != HEARTBEAT_AGENT_STATE_ERROR)
+    return NO_DEADLINE;
+  /* due_next() keeps due times below DUE_MAX, so this cannot overflow */
+  now = monitor_now (self);
+  late = now + (job->due + job->grace - monitor_real_now (self));
+  return late;
+}
+
+/* A job's run in progress is judged by its run timeout alone (did it
+ * finish in time), not by the stale threshold: a job need not beat while
+ * it runs, as a cron job between its start and end pings does not. */
+static inline gboolean
+job_is_running (const HeartbeatAgent *agent)
+{
+  return agent->job != NULL && ((const HeartbeatJob *) agent->job)->current != NULL;
+}
+
+static gint64
+judged_deadline (HeartbeatMonitor     *self,
+                 const HeartbeatAgent *agent)
 {
   gint64 run_ends;
 
@@ -718,12 +758,21 @@ compute_deadline (HeartbeatMonitor     *self,
     return NO_DEADLINE;
 
   run_ends = timeout_at (agent);
-  if (agent->state == HEARTBEAT_AGENT_STATE_ERROR)
+  if (agent->state == HEARTBEAT_AGENT_STATE_ERROR || job_is_running (agent))
     return run_ends;
   if (agent->state == HEARTBEAT_AGENT_STATE_STALE)
     return self->stale_warning_only_once ? run_ends
                                          : MIN (run_ends, agent->mark_at + self->check_interval);
   return MIN (run_ends, quiet_since (agent) + agent->stale_after);
+}
+
+static gint64
+compute_deadline (HeartbeatMonitor     *self,
+                  const HeartbeatAgent *agent)
+{
+  gint64 deadline = judged_deadline (self, agent);
+
+  return agent->job ? MIN (deadline, late_at (self, agent)) : deadline;
 }
 
 static void
@@ -860,6 +909,104 @@ add_agent (HeartbeatMonitor            *self,
 }
 
 /* ------------------------------------------------------------------ */
+/* Jobs: due times and runs                                            */
+
+/* Due times stay below this (year 2255), so sums with a grace and a clock
+ * cannot overflow. */
+#define DUE_MAX (G_MAXINT64 / 8)
+
+static HeartbeatJob *
+agent_job (HeartbeatAgent *agent)
+{
+  if (agent->job == NULL)
+    agent->job = heartbeat_job_new ();
+  return agent->job;
+}
+
+/* The schedule's first due time after @after, or 0. */
+static gint64
+due_next (HeartbeatJob *job,
+          gint64        after)
+{
+  gint64 due;
+
+  if (job->due_func == NULL)
+    return 0;
+  due = job->due_func (after, job->due_data);
+  return due > after && due < DUE_MAX ? due : 0;
+}
+
+static void
+emit_run (HeartbeatMonitor   *self,
+          HeartbeatAgent     *agent,
+          const HeartbeatRun *run)
+{
+  g_autoptr(GVariant) record = g_variant_ref_sink (heartbeat_run_to_variant (run));
+
+  g_signal_emit (self, signals[SIGNAL_AGENT_RUN], 0, agent, record);
+}
+
+/* A run that starts at @at (wall-clock) answers the due time if it comes
+ * no earlier than a grace before it: the job's next due time moves on. A
+ * run while the job is late answers the due time it missed, late. */
+static void
+answer_due (HeartbeatJob *job,
+            HeartbeatRun *run,
+            gint64        at)
+{
+  if (job->due != 0 && at >= job->due - job->grace)
+    {
+      run->due = job->due;
+      run->late = at > job->due + job->grace;
+      job->answered = MAX (job->due, at);
+      job->due = due_next (job, job->answered);
+    }
+  else if (job->late_due != 0)
+    {
+      run->due = job->late_due;
+      run->late = TRUE;
+    }
+  job->late_due = 0;
+}
+
+static void
+miss_run (HeartbeatMonitor *self,
+          HeartbeatAgent   *agent,
+          gint64            now)
+{
+  HeartbeatJob *job = agent->job;
+  HeartbeatRun *run = heartbeat_job_add_run (job, monitor_real_now (self));
+  guint32 generation = agent->generation;
+  HeartbeatAgentState old;
+
+  run->due = job->due;
+  run->result = HEARTBEAT_RUN_RESULT_MISSED;
+  job->answered = job->due;
+  if (job->late_due == 0)
+    job->late_due = job->due;
+  job->due = due_next (job, job->due);
+  note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
+
+  g_autoptr(HeartbeatAgent) hold G_GNUC_UNUSED = heartbeat_agent_ref (agent);
+  if (agent->state != HEARTBEAT_AGENT_STATE_HEALTHY)
+    {
+      /* stale or in error already: the record says it, no second warning */
+      schedule (self, agent);
+      emit_run (self, agent, run);
+      return;
+    }
+  old = set_state (self, agent, HEARTBEAT_AGENT_STATE_STALE);
+  agent->mark_at = now;
+  schedule (self, agent);
+  emit_run (self, agent, run);
+  if (agent->generation != generation)
+    return;
+  emit_state_changed (self, agent, old);
+  if (agent->generation == generation && agent->state == HEARTBEAT_AGENT_STATE_STALE)
+    emit_stale (self, agent, now - agent->last_activity_at);
+}
+
+/* ------------------------------------------------------------------ */
 /* Checks                                                              */
 
 static void
@@ -876,6 +1023,13 @@ time_out (HeartbeatMonitor *self,
   old = set_state (self, agent, HEARTBEAT_AGENT_STATE_TIMED_OUT);
   agent->mark_at = now;
   agent->idle = FALSE;
+  if (agent->job && ((HeartbeatJob *) agent->job)->current)
+    {
+      HeartbeatRun *run = ((HeartbeatJob *) agent->job)->current;
+
+      run->result = HEARTBEAT_RUN_RESULT_TIMED_OUT;
+      emit_run (self, agent, run);
+    }
   schedule (self, agent);
   emit_state_changed (self, agent, old);
   if (agent->generation != generation || agent->state != HEARTBEAT_AGENT_STATE_TIMED_OUT)
@@ -918,6 +1072,12 @@ check_agent (HeartbeatMonitor *self,
       return;
     }
 
+  if (agent->job && late_at (self, agent) <= now)
+    {
+      miss_run (self, agent, now);
+      return;
+    }
+
   if (!agent->idle && now >= timeout_at (agent))
     {
       gint64 run_ends = timeout_at (agent);
@@ -936,6 +1096,7 @@ check_agent (HeartbeatMonitor *self,
 
   if (agent->idle ||
       agent->state == HEARTBEAT_AGENT_STATE_ERROR ||
+      job_is_running (agent) ||
       now < quiet_since (agent) + agent->stale_after)
     {
       schedule (self, agent);
@@ -1352,6 +1513,8 @@ restore_agent (HeartbeatMonitor             *self,
   HeartbeatAgent *agent;
   HeartbeatAgentState state;
   gint64 now, real_now;
+  g_autoptr(HeartbeatJob) runs = NULL;
+  g_autoptr(HeartbeatJob) job = NULL;
 
   if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error) ||
       !heartbeat_text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
@@ -1363,16 +1526,27 @@ restore_agent (HeartbeatMonitor             *self,
       return NULL;
     }
 
+  if (snapshot->runs != NULL)
+    {
+      runs = heartbeat_job_new ();
+      if (!heartbeat_job_set_runs (runs, snapshot->runs, monitor_real_now (self), error))
+        return NULL;
+    }
+
   agent = g_hash_table_lookup (self->agents, id);
   if (agent != NULL)
-    remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+    {
+      /* the schedule is the front's, not the snapshot's: it stays */
+      job = g_steal_pointer (&agent->job);
+      remove_agent (self, agent, HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
+    }
 
   state = snapshot->state;
   if (state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT && !snapshot->declared)
     state = HEARTBEAT_AGENT_STATE_HEALTHY;
 
   now = monitor_now (self);
-  real_now = g_get_real_time ();
+  real_now = monitor_real_now (self);
   agent = add_agent (self, id, options, state, now);
   agent->declared = snapshot->declared;
   agent->beats = snapshot->beats;
@@ -1391,6 +1565,29 @@ restore_agent (HeartbeatMonitor             *self,
     {
       heartbeat_agent_set_history (agent, snapshot->history);
       heartbeat_agent_record_state (agent, real_now);
+    }
+  agent->job = g_steal_pointer (&job);
+  if (runs != NULL)
+    {
+      HeartbeatJob *j = agent_job (agent);
+
+      /* the saved records; due times up to their last are answered */
+      g_ptr_array_unref (j->runs);
+      j->runs = g_ptr_array_ref (runs->runs);
+      j->current = runs->current;
+      j->answered = heartbeat_job_last_answered (j);
+      if (j->answered == 0)
+        j->answered = real_now;
+      for (guint i = j->runs->len; i > 0; i--)
+        {
+          HeartbeatRun *run = g_ptr_array_index (j->runs, i - 1);
+
+          /* a missed run with no run after it: still late */
+          if (run->result != HEARTBEAT_RUN_RESULT_MISSED)
+            break;
+          j->late_due = run->due;
+        }
+      j->due = due_next (j, j->answered);
     }
   schedule (self, agent);
   return agent;
@@ -1652,7 +1849,7 @@ heartbeat_monitor_beat_at (HeartbeatMonitor           *monitor,
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
 
   now = monitor_now (monitor);
-  return beat_at (monitor, id, details, to_monotonic (activity_realtime, now, g_get_real_time ()), error);
+  return beat_at (monitor, id, details, to_monotonic (activity_realtime, now, monitor_real_now (monitor)), error);
 }
 
 /**
@@ -1803,7 +2000,7 @@ heartbeat_monitor_mark_started (HeartbeatMonitor *monitor,
     return FALSE;
 
   now = monitor_now (monitor);
-  at = to_monotonic (started_realtime, now, g_get_real_time ());
+  at = to_monotonic (started_realtime, now, monitor_real_now (monitor));
   agent->started_at = at;
   /* leaving idle, if it was, is record_activity()'s to do: it schedules */
   record_activity (monitor, agent, NULL, NULL, 0, FALSE, at);
@@ -1877,6 +2074,274 @@ heartbeat_monitor_unregister (HeartbeatMonitor *monitor,
   g_signal_emit (monitor, signals[SIGNAL_AGENT_UNREGISTERED], 0, agent,
                  HEARTBEAT_UNREGISTER_REASON_UNREGISTERED);
   heartbeat_agent_unref (agent);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_set_schedule:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @due_func: (nullable): the job's schedule, or %NULL to take it away
+ * @user_data: data for @due_func
+ * @destroy: (nullable): frees @user_data when the schedule is replaced or
+ *   the agent goes
+ * @grace_usec: how long a run may start after its due time, µs; 0 for
+ *   %HEARTBEAT_GRACE_DEFAULT
+ * @error: return location for a #GError
+ *
+ * Makes the agent a job on a schedule: the monitor asks @due_func for each
+ * next due time and judges it. A run that has not started (see
+ * heartbeat_monitor_start_run(), heartbeat_monitor_finish_run()) by its due
+ * time plus the grace is late: a %HEARTBEAT_RUN_RESULT_MISSED record is
+ * added, and a healthy agent becomes %HEARTBEAT_AGENT_STATE_STALE with
+ * #HeartbeatMonitor::agent-stale, until a run starts (which ends the
+ * episode like a beat). Between runs the agent is healthy and idle; a
+ * declared agent that never beat becomes so at once. Due times already
+ * answered by its run records (a restored agent) are not asked for again;
+ * without records, the schedule counts from now.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (and nothing changed, @destroy
+ *   not called) if the id is unknown or the grace out of range
+ */
+gboolean
+heartbeat_monitor_set_schedule (HeartbeatMonitor *monitor,
+                                const char       *id,
+                                HeartbeatDueFunc  due_func,
+                                gpointer          user_data,
+                                GDestroyNotify    destroy,
+                                gint64            grace_usec,
+                                GError          **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatJob *job;
+  HeartbeatAgentState old;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  if (grace_usec < 0 || grace_usec > HEARTBEAT_THRESHOLD_MAX)
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "The grace must be from 0 to 100 years");
+      return FALSE;
+    }
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  job = agent_job (agent);
+  heartbeat_job_clear_schedule (job);
+  job->due_func = due_func;
+  job->due_data = user_data;
+  job->due_destroy = destroy;
+  job->grace = grace_usec ? grace_usec : HEARTBEAT_GRACE_DEFAULT;
+  if (due_func != NULL)
+    {
+      if (job->answered == 0)
+        job->answered = heartbeat_job_last_answered (job);
+      if (job->answered == 0)
+        job->answered = monitor_real_now (monitor);
+      job->due = due_next (job, job->answered);
+    }
+  note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
+
+  if (due_func == NULL || agent->state != HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+    {
+      schedule (monitor, agent);
+      return TRUE;
+    }
+  /* a job that never ran waits, healthy and idle, for its first due time */
+  old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_HEALTHY);
+  agent->idle = TRUE;
+  heartbeat_agent_set_status (agent, "idle");
+  schedule (monitor, agent);
+  emit_state_changed (monitor, agent, old);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_reschedule:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @error: return location for a #GError
+ *
+ * Asks the agent's schedule again for its next due time, when what the
+ * #HeartbeatDueFunc answers has changed (a systemd timer's next elapse
+ * moved). A schedule that stops knowing a due time it gave before (a timer
+ * that was stopped) should keep answering it: a stopped timer's run is
+ * missed, and that is what the monitor is there to say.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_reschedule (HeartbeatMonitor *monitor,
+                              const char       *id,
+                              GError          **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatJob *job;
+  gint64 due;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+  job = agent->job;
+  if (job == NULL || job->due_func == NULL)
+    return TRUE;
+  due = due_next (job, job->answered);
+  if (due != job->due)
+    {
+      job->due = due;
+      note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
+      schedule (monitor, agent);
+    }
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_start_run:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @started_realtime: when the run started, wall-clock µs; 0 or a moment
+ *   in the future means now
+ * @error: return location for a #GError
+ *
+ * Says a run of the job @id started: a %HEARTBEAT_RUN_RESULT_RUNNING
+ * record, the agent healthy and `running` (a late or stale episode ends,
+ * with #HeartbeatMonitor::agent-recovered), its run timeout counted from
+ * @started_realtime. If the job has a schedule, the run answers its next
+ * due time when it starts no earlier than a grace before it (so a run a
+ * little early is not a second run), and is marked late if it starts
+ * after the grace. A run in progress that never said how it ended stays
+ * recorded as running.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (and nothing changed) if the
+ *   id is unknown
+ */
+gboolean
+heartbeat_monitor_start_run (HeartbeatMonitor *monitor,
+                             const char       *id,
+                             gint64            started_realtime,
+                             GError          **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatJob *job;
+  HeartbeatRun *run;
+  gint64 now, real_now, at;
+  guint32 generation;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  now = monitor_now (monitor);
+  real_now = monitor_real_now (monitor);
+  at = started_realtime > 0 && started_realtime < real_now ? started_realtime : real_now;
+  job = agent_job (agent);
+  run = heartbeat_job_add_run (job, real_now);
+  run->started = at;
+  run->result = HEARTBEAT_RUN_RESULT_RUNNING;
+  answer_due (job, run, at);
+  job->current = run;
+  note_change (monitor, id, HEARTBEAT_CHANGE_CALLER);
+
+  g_autoptr(HeartbeatAgent) hold G_GNUC_UNUSED = heartbeat_agent_ref (agent);
+  generation = agent->generation;
+  emit_run (monitor, agent, run);
+  if (agent->generation != generation)
+    return TRUE;
+  agent->started_at = to_monotonic (at, now, real_now);
+  /* idle to running: record_activity() starts the run at @at */
+  record_activity (monitor, agent, NULL, NULL, 0, FALSE, agent->started_at);
+  if (agent->generation == generation)
+    schedule (monitor, agent);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_finish_run:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @end: how the run ended
+ * @error: return location for a #GError
+ *
+ * Says a run of the job @id ended: its record gets the end, the result
+ * (a run that timed out keeps %HEARTBEAT_RUN_RESULT_TIMED_OUT), the exit
+ * status and the tail of the output. A run the monitor was not told had
+ * started is recorded from @end alone (answering the job's due time as
+ * heartbeat_monitor_start_run() would). A success leaves the agent healthy
+ * and idle until its next run; a failure makes it
+ * %HEARTBEAT_AGENT_STATE_ERROR, status `error`, until a run starts.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (and nothing changed) if the
+ *   id is unknown or @end is invalid
+ */
+gboolean
+heartbeat_monitor_finish_run (HeartbeatMonitor      *monitor,
+                              const char            *id,
+                              const HeartbeatRunEnd *end,
+                              GError               **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatJob *job;
+  HeartbeatRun *run;
+  gint64 real_now, ended;
+  guint32 generation;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+  g_return_val_if_fail (end != NULL, FALSE);
+
+  if (end->exit_status < -1 || end->exit_status > 255)
+    {
+      g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                           "An exit status must be from 0 to 255");
+      return FALSE;
+    }
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  real_now = monitor_real_now (monitor);
+  ended = end->ended_realtime > 0 && end->ended_realtime < real_now ? end->ended_realtime : real_now;
+  job = agent_job (agent);
+  run = job->current;
+  if (run == NULL)
+    {
+      gint64 started = end->started_realtime > 0 && end->started_realtime <= ended ? end->started_realtime : 0;
+
+      run = heartbeat_job_add_run (job, real_now);
+      run->started = started;
+      answer_due (job, run, started ? started : ended);
+    }
+  job->current = NULL;
+  run->ended = MAX (ended, run->started);
+  if (run->result != HEARTBEAT_RUN_RESULT_TIMED_OUT)
+    run->result = end->success ? HEARTBEAT_RUN_RESULT_SUCCESS : HEARTBEAT_RUN_RESULT_FAILURE;
+  run->exit_status = end->exit_status;
+  heartbeat_run_set_output (run, end->output, end->output_length);
+  /* a due time that passed while it ran was not missed */
+  if (job->due != 0 && job->due <= run->ended)
+    {
+      job->answered = MAX (job->answered, run->ended);
+      job->due = due_next (job, job->answered);
+    }
+  note_change (monitor, id, HEARTBEAT_CHANGE_CALLER);
+
+  g_autoptr(HeartbeatAgent) hold G_GNUC_UNUSED = heartbeat_agent_ref (agent);
+  generation = agent->generation;
+  emit_run (monitor, agent, run);
+  if (agent->generation != generation)
+    return TRUE;
+  record_activity (monitor, agent, end->success ? "idle" : "error", NULL, 0, FALSE, ACTIVITY_NOW);
+  if (agent->generation == generation)
+    {
+      /* between runs either way: a failed job does not time out */
+      agent->idle = TRUE;
+      schedule (monitor, agent);
+    }
   return TRUE;
 }
 
@@ -2167,6 +2632,41 @@ heartbeat_monitor_get_time (HeartbeatMonitor *monitor)
 }
 
 /**
+ * heartbeat_monitor_set_realtime_clock:
+ * @monitor: a #HeartbeatMonitor
+ * @clock: (nullable): a wall clock in µs since the epoch, or %NULL for
+ *   g_get_real_time()
+ * @user_data: data for @clock
+ *
+ * Replaces the wall clock the monitor converts times and judges due times
+ * by, so tests can set the date (a night the clocks change) as
+ * heartbeat_monitor_set_clock() sets the monotonic time.
+ */
+void
+heartbeat_monitor_set_realtime_clock (HeartbeatMonitor  *monitor,
+                                      HeartbeatClockFunc clock,
+                                      gpointer           user_data)
+{
+  g_return_if_fail (HEARTBEAT_IS_MONITOR (monitor));
+
+  monitor->real_clock = clock;
+  monitor->real_clock_data = user_data;
+}
+
+/**
+ * heartbeat_monitor_get_realtime:
+ * @monitor: a #HeartbeatMonitor
+ *
+ * Returns: the current time of the monitor's wall clock, µs since the epoch
+ */
+gint64
+heartbeat_monitor_get_realtime (HeartbeatMonitor *monitor)
+{
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
+  return monitor_real_now (monitor);
+}
+
+/**
  * heartbeat_monitor_to_realtime:
  * @monitor: a #HeartbeatMonitor
  * @monotonic: a time of the monitor's clock, such as an agent's last
@@ -2182,7 +2682,7 @@ heartbeat_monitor_to_realtime (HeartbeatMonitor *monitor,
                                gint64            monotonic)
 {
   g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), 0);
-  return g_get_real_time () - (monitor_now (monitor) - monotonic);
+  return monitor_real_now (monitor) - (monitor_now (monitor) - monotonic);
 }
 
 #define DEFINE_THRESHOLD_ACCESSORS(name, field, prop)                      \
@@ -2775,6 +3275,19 @@ heartbeat_monitor_class_init (HeartbeatMonitorClass *klass)
   signals[SIGNAL_AGENT_BEAT] =
     g_signal_new ("agent-beat", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST | G_SIGNAL_NO_RECURSE,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, agent_type);
+
+  /**
+   * HeartbeatMonitor::agent-run:
+   * @monitor: the monitor
+   * @agent: the job
+   * @run: the run's record, an `a{sv}` as in heartbeat_agent_get_runs()
+   *
+   * A run record of @agent was added or changed: a run started, ended,
+   * timed out, or was missed (due and not started within the grace).
+   */
+  signals[SIGNAL_AGENT_RUN] =
+    g_signal_new ("agent-run", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, agent_type, G_TYPE_VARIANT);
 
   /**
    * HeartbeatMonitor::event-posted:

@@ -177,6 +177,8 @@ typedef struct {
  *   known activity.
  * @history: (nullable): the agent's history as heartbeat_agent_get_history()
  *   gave it (`a(ts)`), or %NULL to start a new one at the restore
+ * @runs: (nullable): the agent's run records as heartbeat_agent_get_runs()
+ *   gave them (`aa{sv}`), or %NULL for none
  *
  * An agent as persisted by a front, for heartbeat_monitor_restore(). Times
  * are wall-clock, so an agent that went quiet while the daemon was down is
@@ -191,7 +193,46 @@ typedef struct {
   gboolean            declared;
   gint64              active_until_realtime;
   GVariant           *history;
+  GVariant           *runs;
 } HeartbeatAgentSnapshot;
+
+/**
+ * HeartbeatDueFunc:
+ * @after_realtime: wall-clock µs
+ * @user_data: the data given to heartbeat_monitor_set_schedule()
+ *
+ * A job's schedule, as a front knows it: a cron expression's next match, a
+ * systemd timer's next elapse. It must not call into the monitor.
+ *
+ * Returns: the first due time strictly after @after_realtime, wall-clock
+ *   µs, or 0 if the schedule knows none
+ */
+typedef gint64 (*HeartbeatDueFunc) (gint64   after_realtime,
+                                    gpointer user_data);
+
+/**
+ * HeartbeatRunEnd:
+ * @started_realtime: when the run started, wall-clock µs, for a run whose
+ *   start the monitor was not told (a unit's run, a single ping); 0 if
+ *   unknown or told already
+ * @ended_realtime: when it ended, wall-clock µs; 0 means now
+ * @success: whether it ended well
+ * @exit_status: its exit status (0–255), or -1 if none is known
+ * @output: (nullable): the end of its output; the record keeps the last
+ *   %HEARTBEAT_RUN_OUTPUT_MAX bytes, made valid UTF-8
+ * @output_length: the length of @output, or -1 if it is nul-terminated
+ *
+ * How a job's run ended, for heartbeat_monitor_finish_run(). Zero-initialise
+ * it and set what you know.
+ */
+typedef struct {
+  gint64      started_realtime;
+  gint64      ended_realtime;
+  gboolean    success;
+  gint        exit_status;
+  const char *output;
+  gssize      output_length;
+} HeartbeatRunEnd;
 
 /**
  * HeartbeatClockFunc:
@@ -309,6 +350,25 @@ gboolean          heartbeat_monitor_unregister        (HeartbeatMonitor         
                                                        const char                  *id,
                                                        GError                     **error);
 
+gboolean          heartbeat_monitor_set_schedule      (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       HeartbeatDueFunc             due_func,
+                                                       gpointer                     user_data,
+                                                       GDestroyNotify               destroy,
+                                                       gint64                       grace_usec,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_reschedule        (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_start_run         (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       gint64                       started_realtime,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_finish_run        (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       const HeartbeatRunEnd       *end,
+                                                       GError                     **error);
+
 HeartbeatAgent   *heartbeat_monitor_lookup            (HeartbeatMonitor            *monitor,
                                                        const char                  *id);
 GPtrArray        *heartbeat_monitor_list_agents       (HeartbeatMonitor            *monitor);
@@ -353,6 +413,10 @@ void              heartbeat_monitor_set_clock         (HeartbeatMonitor         
                                                        HeartbeatClockFunc           clock,
                                                        gpointer                     user_data);
 gint64            heartbeat_monitor_get_time          (HeartbeatMonitor            *monitor);
+void              heartbeat_monitor_set_realtime_clock (HeartbeatMonitor           *monitor,
+                                                        HeartbeatClockFunc          clock,
+                                                        gpointer                    user_data);
+gint64            heartbeat_monitor_get_realtime      (HeartbeatMonitor            *monitor);
 gint64            heartbeat_monitor_to_realtime       (HeartbeatMonitor            *monitor,
                                                        gint64                       monotonic);
 
