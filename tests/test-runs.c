@@ -195,8 +195,8 @@ test_late_then_recovered (Fixture *f, gconstpointer data)
   g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, R0 + 2 * HOUR_US);
   r1 = run_at (agent, -1);
   g_assert_cmpstr (run_result (r1), ==, "missed");
-  g_assert_cmpint (run_time (r1, "due"), ==, R0 + HOUR_US);
-  g_assert_cmpint (run_time (r1, "started"), ==, 0);
+  g_assert_cmpint (run_time (r1, "due-usec"), ==, R0 + HOUR_US);
+  g_assert_cmpint (run_time (r1, "started-usec"), ==, 0);
 
   /* 02:00 missed too: a record, no second warning */
   advance_to (f, R0 + 2 * HOUR_US + GRACE);
@@ -230,8 +230,8 @@ test_late_then_recovered (Fixture *f, gconstpointer data)
   }
   r3 = run_at (agent, -1);
   g_assert_cmpstr (run_result (r3), ==, "success");
-  g_assert_cmpint (run_time (r3, "duration"), ==, 10 * MIN_US);
-  g_assert_cmpint (run_time (r3, "ended"), ==, R0 + 2 * HOUR_US + 40 * MIN_US);
+  g_assert_cmpint (run_time (r3, "duration-usec"), ==, 10 * MIN_US);
+  g_assert_cmpint (run_time (r3, "ended-usec"), ==, R0 + 2 * HOUR_US + 40 * MIN_US);
   g_assert_true (heartbeat_agent_is_idle (agent));
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
   g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, R0 + 3 * HOUR_US);
@@ -255,14 +255,14 @@ test_on_time_early_and_failed (Fixture *f, gconstpointer data)
   g_assert_true (heartbeat_monitor_start_run (f->monitor, "report", 0, NULL));
   g_assert_true (heartbeat_monitor_finish_run (f->monitor, "report", &ok, NULL));
   extra = run_at (agent, -1);
-  g_assert_cmpint (run_time (extra, "due"), ==, 0);
+  g_assert_cmpint (run_time (extra, "due-usec"), ==, 0);
   g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, R0 + HOUR_US);
 
   /* 00:58, within the grace before 01:00: the 01:00 run */
   advance_to (f, R0 + 58 * MIN_US);
   g_assert_true (heartbeat_monitor_start_run (f->monitor, "report", 0, NULL));
   early = run_at (agent, -1);
-  g_assert_cmpint (run_time (early, "due"), ==, R0 + HOUR_US);
+  g_assert_cmpint (run_time (early, "due-usec"), ==, R0 + HOUR_US);
   g_assert_false (g_variant_lookup (early, "late", "b", NULL));
   g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, R0 + 2 * HOUR_US);
 
@@ -336,7 +336,7 @@ test_run_times_out (Fixture *f, gconstpointer data)
 
   g_assert_true (heartbeat_monitor_finish_run (f->monitor, "long", &ok, NULL));
   g_assert_cmpstr (run_result (run_at (agent, -1)), ==, "timed-out");
-  g_assert_cmpint (run_time (run_at (agent, -1), "duration"), ==, HOUR_US + 2 * GRACE);
+  g_assert_cmpint (run_time (run_at (agent, -1), "duration-usec"), ==, HOUR_US + 2 * GRACE);
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
   g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, R0 + 3 * HOUR_US);
 }

@@ -14,6 +14,9 @@
  *   metadata                               a{sv}
  *   declared                               b
  *   unit                                   a{sv} (hb_units_describe(), or empty)
+ *   next-due-usec, late-due-usec           t   wall-clock µs; 0: none, not late
+ *   grace-usec                             t   0 without a schedule
+ *   last-run                               a{sv} (see heartbeat_agent_get_runs(), or empty)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -56,6 +59,7 @@ hb_agent_record_at (HeartbeatAgent *agent,
   const char *status = heartbeat_agent_get_status (agent);
   const char *bound_to = heartbeat_agent_get_bound_to (agent);
   GVariant *metadata = heartbeat_agent_get_metadata (agent);
+  GVariant *last_run;
 
   g_return_val_if_fail (agent != NULL, NULL);
   g_return_val_if_fail (units == NULL || HB_IS_UNITS (units), NULL);
@@ -93,6 +97,14 @@ hb_agent_record_at (HeartbeatAgent *agent,
                          g_variant_new_string (bound_to ? bound_to : ""));
   g_variant_builder_add (&builder, "{sv}", "unit",
                          units ? hb_units_describe (units, heartbeat_agent_get_id (agent)) : empty_dict ());
+  g_variant_builder_add (&builder, "{sv}", "next-due-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_next_due (agent))));
+  g_variant_builder_add (&builder, "{sv}", "late-due-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_late_due (agent))));
+  g_variant_builder_add (&builder, "{sv}", "grace-usec",
+                         g_variant_new_uint64 (nonnegative (heartbeat_agent_get_grace (agent))));
+  last_run = heartbeat_agent_get_last_run (agent);
+  g_variant_builder_add (&builder, "{sv}", "last-run", last_run ? last_run : empty_dict ());
   return g_variant_builder_end (&builder);
 }
 

@@ -757,7 +757,7 @@ heartbeat_agent_get_late_due (const HeartbeatAgent *agent)
  *
  * The agent's run records, oldest first (at most %HEARTBEAT_RUNS_MAX).
  * Each is an `a{sv}`: `result` (a #HeartbeatRunResult nick) always;
- * `due`, `started`, `ended` (wall-clock µs, `x`), `duration` (µs, `x`),
+ * `due-usec`, `started-usec`, `ended-usec` (wall-clock µs, `x`), `duration-usec` (µs, `x`),
  * `exit-status` (`i`), `late` (`b`) and `output` (`s`, the tail of its
  * output) when known. A store keeps them with the agent.
  *

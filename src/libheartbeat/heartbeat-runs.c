@@ -159,13 +159,13 @@ heartbeat_run_to_variant (const HeartbeatRun *run)
 
   g_variant_builder_add (&b, "{sv}", "result", g_variant_new_string (result_nick (run->result)));
   if (run->due)
-    g_variant_builder_add (&b, "{sv}", "due", g_variant_new_int64 (run->due));
+    g_variant_builder_add (&b, "{sv}", "due-usec", g_variant_new_int64 (run->due));
   if (run->started)
-    g_variant_builder_add (&b, "{sv}", "started", g_variant_new_int64 (run->started));
+    g_variant_builder_add (&b, "{sv}", "started-usec", g_variant_new_int64 (run->started));
   if (run->ended)
-    g_variant_builder_add (&b, "{sv}", "ended", g_variant_new_int64 (run->ended));
+    g_variant_builder_add (&b, "{sv}", "ended-usec", g_variant_new_int64 (run->ended));
   if (run->started && run->ended)
-    g_variant_builder_add (&b, "{sv}", "duration", g_variant_new_int64 (MAX (0, run->ended - run->started)));
+    g_variant_builder_add (&b, "{sv}", "duration-usec", g_variant_new_int64 (MAX (0, run->ended - run->started)));
   if (run->exit_status >= 0)
     g_variant_builder_add (&b, "{sv}", "exit-status", g_variant_new_int32 (run->exit_status));
   if (run->late)
@@ -228,9 +228,9 @@ run_from_variant (GVariant *v,
       return NULL;
     }
   run->result = r;
-  if (!lookup_time (dict, "due", &run->due, error) ||
-      !lookup_time (dict, "started", &run->started, error) ||
-      !lookup_time (dict, "ended", &run->ended, error))
+  if (!lookup_time (dict, "due-usec", &run->due, error) ||
+      !lookup_time (dict, "started-usec", &run->started, error) ||
+      !lookup_time (dict, "ended-usec", &run->ended, error))
     return NULL;
   if (run->ended && run->started > run->ended)
     {
