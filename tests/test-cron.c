@@ -154,6 +154,11 @@ static const NextCase next_cases[] = {
   { "*/30 * * * *", "America/New_York", "2026-11-01T01:30:00-04:00", "2026-11-01T01:00:00-05:00" },
   { "*/30 * * * *", "America/New_York", "2026-11-01T01:00:00-05:00", "2026-11-01T01:30:00-05:00" },
   { "*/30 * * * *", "America/New_York", "2026-11-01T01:30:00-05:00", "2026-11-01T02:00:00-05:00" },
+
+  /* Samoa skipped 2011-12-30 (-10:00 -> +14:00): a change of more than 3
+   * hours is a correction, a fixed-time job in it is not run */
+  { "30 12 * * *", "Pacific/Apia", "2011-12-29T13:00:00-10:00", "2011-12-31T12:30:00+14:00" },
+  { "0 0 30 * *", "Pacific/Apia", "2011-12-29T13:00:00-10:00", "2012-01-30T00:00:00+14:00" },
 };
 
 typedef struct {
@@ -257,6 +262,12 @@ test_horizon (void)
   assert_time (hb_cron_prev (cron, utc, usec_of ("2104-03-01T00:00:00Z")),
                usec_of ("2104-02-29T00:00:00Z"), utc, "2104");
   assert_time (hb_cron_prev (cron, utc, usec_of ("2104-02-28T00:00:00Z")), 0, utc, "before 2104");
+
+  /* times far from now are not looked at */
+  g_assert_cmpint (hb_cron_next (cron, utc, G_MAXINT64), ==, 0);
+  g_assert_cmpint (hb_cron_next (cron, utc, G_MININT64), ==, 0);
+  g_assert_cmpint (hb_cron_prev (cron, utc, G_MAXINT64), ==, 0);
+  g_assert_cmpint (hb_cron_prev (cron, utc, G_MININT64), ==, 0);
 }
 
 typedef struct {
