@@ -32,13 +32,14 @@
  *
  * Here: a job is "at a fixed time" when neither its minute nor its hour
  * field is starred (Vixie cron's MIN_STAR and HR_STAR; @hourly is
- * "0 * * * *"). For such a job, a local time that a change of offset of
- * less than 3 hours skips is due at the instant of the change (02:30 on
- * the night the clock goes 02:00 → 03:00 is due at 03:00, new time), and a
- * local time that such a change repeats is due once, at its first
- * occurrence. A job with a starred minute or hour field, or any change of
- * 3 hours or more, follows the local clock: no due time in a skipped
- * interval, each occurrence in a repeated one.
+ * "0 * * * *"; as there, only the first character counts: a minute field
+ * "5,*\/10" or "0-59" is not starred). For such a job, a local time that
+ * a change of offset of less than 3 hours skips is due at the instant of
+ * the change (02:30 on the night the clock goes 02:00 → 03:00 is due at
+ * 03:00, new time), and a local time that such a change repeats is due
+ * once, at its first occurrence. A job with a starred minute or hour
+ * field, or any change of 3 hours or more, follows the local clock: no due
+ * time in a skipped interval, each occurrence in a repeated one.
  *
  * The search skips by fields (the next matching month, then day, hour and
  * minute) in local calendar time, and maps each matching local time to
