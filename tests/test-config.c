@@ -233,6 +233,15 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:x]\nunit=worker.servic\n", "not a unit name" },
     { "[agent:x]\nunit=getty@.service\n", "not a unit name" },
     { "[agent:x]\nunit=.service\n", "not a unit name" },
+    /* schedule=, tz=, grace= */
+    { "[agent:x]\nschedule=0 3 * *\n", "[agent:x] schedule" },
+    { "[agent:x]\nschedule=61 * * * *\n", "[agent:x] schedule" },
+    { "[agent:x]\nschedule=@reboot\n", "[agent:x] schedule" },
+    { "[agent:x]\nschedule=@daily\ntz=Mars/Olympus\n", "“Mars/Olympus” is not a time zone" },
+    { "[agent:x]\ntz=UTC\n", "tz= without schedule=" },
+    { "[agent:x]\nschedule=@daily\nunit=backup.service\n", "has schedule= and unit=" },
+    { "[agent:x]\nschedule=@daily\ngrace=soon\n", "[agent:x] grace" },
+    { "[http]\nping-key-file=key\n", "not an absolute path" },
     /* only restart-unit= may be empty */
     { "[alert:a]\nwebhook=\n", "not an http(s) URL" },
     { "[alert:a]\nrestart-unit=\nexec=/bin/true\n", "exactly one of" },
@@ -253,6 +262,30 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
       g_assert_nonnull (strstr (error->message, "90-bad.conf"));
       g_assert_nonnull (strstr (error->message, cases[i].message_part));
     }
+}
+
+static void
+test_schedules (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  const HbConfigAgent *nightly, *plain;
+
+  write_file (f->path,
+              "[agent:nightly]\nschedule= 30 2 * * mon-fri \ntz=Europe/Berlin\ngrace=15min\n"
+              "[agent:plain]\n"
+              "[http]\nping-key-file=/etc/heartbeat/ping-key\n");
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  nightly = g_ptr_array_index (config->agents, 0);
+  plain = g_ptr_array_index (config->agents, 1);
+  g_assert_cmpstr (nightly->schedule, ==, "30 2 * * mon-fri");
+  g_assert_cmpstr (nightly->tz, ==, "Europe/Berlin");
+  g_assert_cmpint (nightly->grace_usec, ==, 15 * 60 * G_USEC_PER_SEC);
+  g_assert_null (plain->schedule);
+  g_assert_null (plain->tz);
+  g_assert_cmpint (plain->grace_usec, ==, 0);
+  g_assert_cmpstr (config->http_ping_key_file, ==, "/etc/heartbeat/ping-key");
 }
 
 static void
@@ -700,6 +733,7 @@ main (int argc, char **argv)
   g_test_add ("/config/declared-agents", Fixture, NULL, fixture_setup, test_declared_agents, fixture_teardown);
   g_test_add ("/config/errors-name-the-file", Fixture, NULL, fixture_setup, test_errors_name_the_file, fixture_teardown);
   g_test_add ("/config/alerts-and-log", Fixture, NULL, fixture_setup, test_alerts_and_log, fixture_teardown);
+  g_test_add ("/config/schedules", Fixture, NULL, fixture_setup, test_schedules, fixture_teardown);
   g_test_add_func ("/config/unit-names", test_unit_names);
   g_test_add ("/config/unit-backed-agents", Fixture, NULL, fixture_setup, test_unit_backed_agents, fixture_teardown);
   g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);

@@ -23,6 +23,7 @@
 
 #include "hb-build-config.h"
 #include "hb-resources.h"
+#include "hb-cron.h"
 #include "hb-duration.h"
 #include "heartbeat-values.h"
 
@@ -47,6 +48,8 @@ typedef enum {
   KIND_UNIT_OR_EMPTY,
   KIND_BACKOFF,
   KIND_COUNT,
+  KIND_TZ,
+  KIND_SCHEDULE,
 } KeyKind;
 
 typedef struct {
@@ -68,12 +71,16 @@ static const KeySpec keys[] = {
   { "http", "address", KIND_TEXT },
   { "http", "port", KIND_PORT },
   { "http", "tokens-file", KIND_PATH },
+  { "http", "ping-key-file", KIND_PATH },
   { AGENT_PREFIX, "task", KIND_TEXT },
   { AGENT_PREFIX, "stale-threshold", KIND_DURATION },
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
   { AGENT_PREFIX, "heartbeat-file", KIND_PATH },
   { AGENT_PREFIX, "timeout-seconds", KIND_SECONDS },
   { AGENT_PREFIX, "unit", KIND_UNIT },
+  { AGENT_PREFIX, "schedule", KIND_SCHEDULE },
+  { AGENT_PREFIX, "tz", KIND_TZ },
+  { AGENT_PREFIX, "grace", KIND_DURATION },
   { ALERT_PREFIX, "events", KIND_EVENTS },
   { ALERT_PREFIX, "agents", KIND_TEXT },
   { ALERT_PREFIX, "webhook", KIND_URL },
@@ -119,6 +126,8 @@ config_agent_free (HbConfigAgent *agent)
   g_free (agent->task_id);
   g_free (agent->heartbeat_file);
   g_free (agent->unit);
+  g_free (agent->schedule);
+  g_free (agent->tz);
   g_free (agent);
 }
 
@@ -137,6 +146,7 @@ hb_config_free (HbConfig *config)
   g_free (config->events_file);
   g_free (config->http_address);
   g_free (config->http_tokens_file);
+  g_free (config->http_ping_key_file);
   g_free (config);
 }
 
@@ -292,6 +302,25 @@ check_value (const KeySpec *spec,
       return FALSE;
     case KIND_COUNT:
       return g_ascii_string_to_unsigned (value, 10, 1, 1000, &number, error);
+    case KIND_TZ:
+      {
+        GTimeZone *tz = strlen (value) <= 255 ? g_time_zone_new_identifier (value) : NULL;
+
+        if (tz == NULL)
+          {
+            g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                         "“%s” is not a time zone such as Europe/Berlin or UTC", value);
+            return FALSE;
+          }
+        g_time_zone_unref (tz);
+        return TRUE;
+      }
+    case KIND_SCHEDULE:
+      {
+        g_autoptr(HbCron) cron = hb_cron_parse (value, error);
+
+        return cron != NULL;
+      }
     case KIND_TEXT:
     default:
       switch (heartbeat_text_check (value, strlen (value), HEARTBEAT_TASK_ID_MAX_LENGTH))
@@ -666,6 +695,9 @@ config_from_key_file (GKeyFile  *merged,
   config->http_tokens_file = g_key_file_get_string (merged, "http", "tokens-file", NULL);
   if (config->http_tokens_file)
     g_strstrip (config->http_tokens_file);
+  config->http_ping_key_file = g_key_file_get_string (merged, "http", "ping-key-file", NULL);
+  if (config->http_ping_key_file)
+    g_strstrip (config->http_ping_key_file);
   config->http_address = g_key_file_get_string (merged, "http", "address", NULL);
   if (config->http_address == NULL)
     config->http_address = g_strdup ("127.0.0.1");
@@ -692,6 +724,13 @@ config_from_key_file (GKeyFile  *merged,
       agent->unit = g_key_file_get_string (merged, group, "unit", NULL);
       if (agent->unit)
         g_strstrip (agent->unit);
+      agent->schedule = g_key_file_get_string (merged, group, "schedule", NULL);
+      if (agent->schedule)
+        g_strstrip (agent->schedule);
+      agent->tz = g_key_file_get_string (merged, group, "tz", NULL);
+      if (agent->tz)
+        g_strstrip (agent->tz);
+      agent->grace_usec = get_duration (merged, group, "grace", 0);
       g_ptr_array_add (config->agents, agent);
     }
 
@@ -757,6 +796,27 @@ config_from_key_file (GKeyFile  *merged,
 
   config->files = g_ptr_array_ref (files);
   return config;
+}
+
+/* What no single key shows: a job has one schedule (a unit's timer, or
+ * schedule=), and tz= says how to read schedule=. */
+static void
+check_schedules (Loader *loader)
+{
+  for (guint i = 0; i < loader->agent_ids->len; i++)
+    {
+      g_autofree char *group = g_strconcat (AGENT_PREFIX, (const char *) g_ptr_array_index (loader->agent_ids, i), NULL);
+      g_autofree char *schedule_at = g_strconcat (group, "\nschedule", NULL);
+      g_autofree char *tz_at = g_strconcat (group, "\ntz", NULL);
+      gboolean schedule = g_key_file_has_key (loader->merged, group, "schedule", NULL);
+
+      if (schedule && g_key_file_has_key (loader->merged, group, "unit", NULL))
+        problem (loader, g_hash_table_lookup (loader->where, schedule_at),
+                 "[%s] has schedule= and unit=: a unit's schedule is its timer's; give one of them", group);
+      if (!schedule && g_key_file_has_key (loader->merged, group, "tz", NULL))
+        problem (loader, g_hash_table_lookup (loader->where, tz_at),
+                 "[%s] has tz= without schedule=: tz= is the time zone of schedule=", group);
+    }
 }
 
 /* What no single key shows: each alert has exactly one action. */
@@ -897,6 +957,7 @@ finish (Loader            *loader,
   HbConfig *config;
 
   check_alerts (loader);
+  check_schedules (loader);
   if (events_file)
     {
       g_autoptr(GError) local = NULL;

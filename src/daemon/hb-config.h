@@ -17,6 +17,9 @@ typedef struct {
   char   *heartbeat_file;    /* heartbeat-file= , or NULL (see hb-files.c) */
   gint64  file_timeout_usec; /* timeout-seconds= , or 0 */
   char   *unit;              /* unit= , the systemd unit that runs it, or NULL (see hb-units.c) */
+  char   *schedule;          /* schedule= , a cron expression, or NULL (see hb-schedules.c) */
+  char   *tz;                /* tz= , the schedule's time zone, or NULL for the machine's */
+  gint64  grace_usec;        /* grace= , how late a scheduled run may start, or 0 for the default */
 } HbConfigAgent;
 
 /* One [alert:NAME] section: which events of which agents, and one action. */
@@ -60,6 +63,7 @@ typedef struct {
   char      *http_address;    /* default "127.0.0.1" */
   guint16    http_port;       /* default 8765 */
   char      *http_tokens_file; /* or NULL: no tokens */
+  char      *http_ping_key_file; /* [http] ping-key-file=, or NULL: no ping key */
   /* [alert:NAME] sections, in file order */
   GPtrArray *alerts;          /* HbConfigAlert */
   /* [log] */

@@ -37,6 +37,7 @@
 #include "hb-journal.h"
 #include "hb-notify.h"
 #include "hb-state.h"
+#include "hb-schedules.h"
 #include "hb-units.h"
 #include "heartbeat-monitor.h"
 
@@ -59,6 +60,7 @@ typedef struct {
   HbHttp           *http;
   HbAlerts         *alerts;
   HbUnits          *units;
+  HbSchedules      *schedules;
   HbEventLog       *event_log;
   int               http_port;     /* --http-port, or -1 for the configuration's */
   HbNotify         *notify;
@@ -240,6 +242,7 @@ on_sighup (gpointer user_data)
       daemon->config = g_steal_pointer (&config);
       watch_files (daemon);
       follow_units (daemon);
+      hb_schedules_apply (daemon->schedules, daemon->config->agents);
       configure_event_log (daemon);
       if (daemon->alerts)
         hb_alerts_configure (daemon->alerts, daemon->config->alerts);
@@ -512,6 +515,8 @@ run (Daemon *daemon)
    * D-Bus front's liveness is replaced with every connection). */
   daemon->units = hb_units_new (daemon->monitor, NULL);
   follow_units (daemon);
+  daemon->schedules = hb_schedules_new (daemon->monitor);
+  hb_schedules_apply (daemon->schedules, daemon->config->agents);
 
   if (!start_http (daemon, &error))
     {
@@ -551,6 +556,7 @@ daemon_clear (Daemon *daemon)
   g_clear_object (&daemon->http);
   g_clear_object (&daemon->alerts);
   g_clear_object (&daemon->units);
+  g_clear_pointer (&daemon->schedules, hb_schedules_free);
   g_clear_object (&daemon->event_log);
   g_clear_object (&daemon->files);
   g_clear_object (&daemon->notify);
