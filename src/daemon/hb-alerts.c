@@ -120,6 +120,8 @@ typedef struct {
   const char *usec_key;  /* idle-usec, running-usec, or NULL */
   gint64      usec;
   char       *output;    /* the agent's output tail, or NULL: see event_read_output() */
+  gint64      due;       /* a late job: the due time of the run it missed, wall-clock µs; else 0 */
+  gint        exit_status; /* a job in error: its last run's exit status; else -1 */
   HeartbeatAgent *source; /* whose event it is */
   gboolean    output_read;
 } Event;
@@ -418,6 +420,36 @@ now_iso8601 (void)
   return g_date_time_format (now, "%Y-%m-%dT%H:%M:%S.%fZ");
 }
 
+/* Wall-clock µs as ISO 8601 in UTC, to the second. */
+static char *
+usec_iso8601 (gint64 usec)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (usec / G_USEC_PER_SEC);
+
+  return t ? g_date_time_format (t, "%Y-%m-%dT%H:%M:%SZ") : g_strdup ("");
+}
+
+/* What an event says of a job: the run it missed, or how its last run
+ * ended (see Event). */
+static void
+event_read_job (Event *e)
+{
+  g_autoptr(GVariant) last_run = NULL;
+  gint32 status;
+
+  e->exit_status = -1;
+  e->due = heartbeat_agent_get_late_due (e->source);
+  if (heartbeat_agent_get_state (e->source) != HEARTBEAT_AGENT_STATE_ERROR)
+    return;
+  last_run = heartbeat_agent_get_last_run (e->source);
+  if (last_run != NULL)
+    {
+      g_variant_ref_sink (last_run);
+      if (g_variant_lookup (last_run, "exit-status", "i", &status))
+        e->exit_status = status;
+    }
+}
+
 static void
 add_string (JsonBuilder *b, const char *name, const char *value)
 {
@@ -448,6 +480,17 @@ run_webhook (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
     }
   if (e->output)
     add_string (b, "output", e->output);
+  if (e->due)
+    {
+      g_autofree char *due = usec_iso8601 (e->due);
+
+      add_string (b, "due", due);
+    }
+  if (e->exit_status >= 0)
+    {
+      json_builder_set_member_name (b, "exit-status");
+      json_builder_add_int_value (b, e->exit_status);
+    }
   json_builder_end_object (b);
   root = json_builder_get_root (b);
   deliver (self, alert, alert->target, root);
@@ -804,6 +847,34 @@ am_kind_for_state (HeartbeatAgentState state)
     }
 }
 
+/* The rule's description, and for a job what the rule cannot know: the
+ * run it missed, or how its last run ended. */
+static char *
+am_description (HbAlerts     *self,
+                const AmKind *kind,
+                const char   *id)
+{
+  GString *text = g_string_new (NULL);
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
+
+  g_string_append_printf (text, kind->description, self->host, id);
+  if (agent != NULL)
+    {
+      Event e = { .source = agent };
+
+      event_read_job (&e);
+      if (e.due)
+        {
+          g_autofree char *due = usec_iso8601 (e.due);
+
+          g_string_append_printf (text, " Its run due at %s did not start.", due);
+        }
+      if (e.exit_status >= 0)
+        g_string_append_printf (text, " Its last run exited with status %d.", e.exit_status);
+    }
+  return g_string_free (text, FALSE);
+}
+
 static char *
 am_base_url (const char *target)
 {
@@ -875,7 +946,7 @@ am_apply (HbAlerts            *self,
       a->severity = kind->severity;
       a->starts_at = now;
       a->summary = g_strdup_printf (kind->summary, id, self->host);
-      a->description = g_strdup_printf (kind->description, self->host, id);
+      a->description = am_description (self, kind, id);
       e->firing = a;
       changed = TRUE;
     }
@@ -1156,6 +1227,20 @@ run_exec (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
     envp = g_environ_setenv (envp, "HB_OUTPUT", e->output, TRUE);
   else
     envp = g_environ_unsetenv (envp, "HB_OUTPUT");
+  envp = g_environ_unsetenv (envp, "HB_DUE");
+  envp = g_environ_unsetenv (envp, "HB_EXIT_STATUS");
+  if (e->due)
+    {
+      g_autofree char *due = usec_iso8601 (e->due);
+
+      envp = g_environ_setenv (envp, "HB_DUE", due, TRUE);
+    }
+  if (e->exit_status >= 0)
+    {
+      g_autofree char *status = g_strdup_printf ("%d", e->exit_status);
+
+      envp = g_environ_setenv (envp, "HB_EXIT_STATUS", status, TRUE);
+    }
   /* the service manager's socket is the daemon's to speak on (systemd
    * would log each message from another pid as refused) */
   envp = g_environ_unsetenv (envp, "NOTIFY_SOCKET");
@@ -1304,7 +1389,17 @@ event_read_output (Event *e)
   e->output_read = TRUE;
   if (metadata != NULL && g_variant_is_of_type (metadata, G_VARIANT_TYPE_VARDICT) &&
       g_variant_lookup (metadata, "output", "&s", &text))
-    e->output = hb_utf8_tail (text, HB_ALERTS_OUTPUT_TAIL);
+    {
+      e->output = hb_utf8_tail (text, HB_ALERTS_OUTPUT_TAIL);
+      return;
+    }
+  /* a job's: the output its last run recorded */
+  {
+    g_autoptr(GVariant) last_run = heartbeat_agent_get_last_run (e->source);
+
+    if (last_run != NULL && g_variant_lookup (g_variant_ref_sink (last_run), "output", "&s", &text))
+      e->output = hb_utf8_tail (text, HB_ALERTS_OUTPUT_TAIL);
+  }
 }
 
 static void
@@ -1356,6 +1451,7 @@ dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
     .source = agent,
   };
 
+  event_read_job (&e);
   dispatch (self, &e);
   g_free (e.output);
 }

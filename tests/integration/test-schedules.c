@@ -11,6 +11,8 @@
  */
 #include <string.h>
 
+#include <glib/gstdio.h>
+
 #include "hb-harness.h"
 
 #define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
@@ -36,6 +38,15 @@ fixture_teardown (Fixture      *f,
   g_unsetenv ("FAKETIME_NO_CACHE");
   g_unsetenv ("LD_PRELOAD");
   g_unsetenv ("TZ");
+}
+
+static gboolean
+file_has_line (HbHarness *h,
+               gpointer   path)
+{
+  g_autofree char *text = NULL;
+
+  return g_file_get_contents (path, &text, NULL, NULL) && strchr (text, '\n') != NULL;
 }
 
 /* UTC µs of a broken-down UTC time. */
@@ -70,7 +81,7 @@ start_at (Fixture    *f,
       g_test_skip ("the daemon runs under a wrapper");
       return FALSE;
     }
-  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+  if (f->h->bus_address == NULL && !hb_harness_start_bus (f->h, HB_BUS_SESSION))
     return FALSE;
   hb_harness_write_config (f->h, config);
 
@@ -110,10 +121,26 @@ test_late_at_due_plus_grace (Fixture      *f,
   const char *result = NULL;
   gint64 missed_due = 0;
 
-  if (!start_at (f,
-                 "[monitor]\nstale-threshold=1h\n"
-                 "[agent:nightly]\nschedule=0 3 * * *\ntz=UTC\ngrace=2s\n",
-                 "2026-12-07 02:59:57", "UTC"))
+  g_autofree char *script = NULL;
+  g_autofree char *seen = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *said = NULL;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  /* an [alert:NAME] exec= program says what it was told */
+  script = g_build_filename (h->tmpdir, "alert.sh", NULL);
+  seen = g_build_filename (h->tmpdir, "alert.out", NULL);
+  {
+    g_autofree char *text = g_strdup_printf ("#!/bin/sh\necho \"$HB_EVENT $HB_AGENT $HB_DUE\" >> %s\n", seen);
+
+    g_assert_true (g_file_set_contents (script, text, -1, NULL));
+    g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+  }
+  config = g_strdup_printf ("[monitor]\nstale-threshold=1h\n"
+                            "[agent:nightly]\nschedule=0 3 * * *\ntz=UTC\ngrace=2s\n"
+                            "[alert:late]\nevents=stale\nexec=%s\n", script);
+  if (!start_at (f, config, "2026-12-07 02:59:57", "UTC"))
     return;
 
   cursor = hb_harness_signal_cursor (h);
@@ -135,6 +162,11 @@ test_late_at_due_plus_grace (Fixture      *f,
   g_assert_cmpstr (result, ==, "missed");
   g_assert_true (g_variant_lookup (last_run, "due-usec", "x", &missed_due));
   g_assert_cmpint (missed_due, ==, due);
+
+  /* the alert names the due time it missed */
+  hb_harness_wait_until (h, file_has_line, seen);
+  g_assert_true (g_file_get_contents (seen, &said, NULL, NULL));
+  g_assert_cmpstr (said, ==, "stale nightly 2026-12-07T03:00:00Z\n");
 }
 
 /* A 02:30 job in Europe/Berlin on 2026-03-29, when the clocks go from
