@@ -6,7 +6,7 @@
  * dbus/org.heartbeat.Monitor1.xml, loaded from the daemon's GResource.
  *
  * Monitor calls: heartbeat_monitor_register(), _beat(), _mark_idle(),
- * _unregister(), _lookup(), _list_agents(), _get_n_agents(),
+ * _unregister(), _start_run(), _finish_run(), _lookup(), _list_agents(), _get_n_agents(),
  * _count_owned_by(), _get_status(), _get_time(), _to_realtime() and the
  * threshold getters. Monitor signals: agent-registered,
  * agent-unregistered, agent-stale, agent-timed-out, agent-recovered,
@@ -373,6 +373,16 @@ static const Field beat_details[] = {
   { "metadata", "a{sv}" },
 };
 
+static const Field run_end_keys[] = {
+  { "success",     "b" },
+  { "exit-status", "i" },
+  { "output",      "s" },
+};
+
+/* The most output a FinishRun may carry; the record keeps its last
+ * HEARTBEAT_RUN_OUTPUT_MAX bytes. */
+#define RUN_OUTPUT_MAX_BYTES (64 * 1024)
+
 /* Checks one dictionary entry against a list of fields: unknown keys and
  * wrong types are errors that name the key, never silently ignored. */
 static gboolean
@@ -424,6 +434,8 @@ typedef enum {
   METHOD_BEAT,
   METHOD_MARK_IDLE,
   METHOD_UNREGISTER,
+  METHOD_START_RUN,
+  METHOD_FINISH_RUN,
 } Method;
 
 /* A state-changing call on its way: parsed, then waiting for the caller's
@@ -449,6 +461,11 @@ typedef struct {
   char                  *status;
   gboolean               has_progress;
   double                 progress;
+  /* FinishRun */
+  gboolean               has_success;
+  gboolean               success;
+  gint                   exit_status;   /* -1: not given */
+  char                  *output;
 } Call;
 
 static void
@@ -464,6 +481,7 @@ call_free (Call *call)
   g_free (call->task_id);
   g_clear_pointer (&call->metadata, g_variant_unref);
   g_free (call->status);
+  g_free (call->output);
   g_free (call);
 }
 
@@ -563,6 +581,66 @@ parse_beat_details (Call     *call,
           call->metadata = g_variant_ref (value);
         }
     }
+  return TRUE;
+}
+
+/* FinishRun's end: success (default: the exit status is 0, or true when
+ * none is given), exit-status 0–255, output of at most
+ * RUN_OUTPUT_MAX_BYTES. */
+static gboolean
+parse_run_end (Call     *call,
+               GVariant *end,
+               GError  **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  call->exit_status = -1;
+  g_variant_iter_init (&iter, end);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
+
+      if (!check_field (run_end_keys, G_N_ELEMENTS (run_end_keys), "key", key, value, error))
+        return FALSE;
+
+      if (strcmp (key, "success") == 0)
+        {
+          call->has_success = TRUE;
+          call->success = g_variant_get_boolean (value);
+        }
+      else if (strcmp (key, "exit-status") == 0)
+        {
+          gint32 exit_status = g_variant_get_int32 (value);
+
+          if (exit_status < 0 || exit_status > 255)
+            {
+              g_set_error (error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+                           "The key “exit-status” must be from 0 to 255, not %d", exit_status);
+              return FALSE;
+            }
+          call->exit_status = exit_status;
+        }
+      else if (strcmp (key, "output") == 0)
+        {
+          gsize length = 0;
+          const char *output = g_variant_get_string (value, &length);
+
+          if (length > RUN_OUTPUT_MAX_BYTES)
+            {
+              g_set_error (error, HB_DBUS_ERROR, HB_DBUS_ERROR_INVALID_ARGUMENT,
+                           "The key “output” may hold at most %u bytes, not %" G_GSIZE_FORMAT
+                           " (send the tail; the record keeps its last %u bytes)",
+                           (guint) RUN_OUTPUT_MAX_BYTES, length, (guint) HEARTBEAT_RUN_OUTPUT_MAX);
+              return FALSE;
+            }
+          g_free (call->output);
+          call->output = g_strndup (output, length);
+        }
+    }
+  if (!call->has_success)
+    call->success = call->exit_status <= 0;
   return TRUE;
 }
 
@@ -709,6 +787,20 @@ do_change (Call *call)
       break;
     case METHOD_UNREGISTER:
       ok = heartbeat_monitor_unregister (self->monitor, call->id, &error);
+      break;
+    case METHOD_START_RUN:
+      ok = heartbeat_monitor_start_run (self->monitor, call->id, 0, &error);
+      break;
+    case METHOD_FINISH_RUN:
+      {
+        HeartbeatRunEnd end = {
+          .success = call->success,
+          .exit_status = call->exit_status,
+          .output = call->output,
+          .output_length = -1,
+        };
+        ok = heartbeat_monitor_finish_run (self->monitor, call->id, &end, &error);
+      }
       break;
     case METHOD_REGISTER:
     default:
@@ -958,12 +1050,13 @@ handle_change (HbDBusService         *self,
 
     call->id = g_variant_dup_string (id, NULL);
   }
-  if (method == METHOD_REGISTER || method == METHOD_BEAT)
+  if (method == METHOD_REGISTER || method == METHOD_BEAT || method == METHOD_FINISH_RUN)
     dict = g_variant_get_child_value (parameters, 1);
 
   if (!heartbeat_id_is_valid (call->id, &error) ||
       (method == METHOD_REGISTER && !parse_register_options (call, dict, &error)) ||
-      (method == METHOD_BEAT && !parse_beat_details (call, dict, &error)))
+      (method == METHOD_BEAT && !parse_beat_details (call, dict, &error)) ||
+      (method == METHOD_FINISH_RUN && !parse_run_end (call, dict, &error)))
     {
       g_clear_pointer (&dict, g_variant_unref);
       return_error (invocation, error);
@@ -1011,6 +1104,22 @@ handle_get_agent (HbDBusService         *self,
     g_dbus_method_invocation_return_value (invocation,
                                            g_variant_new ("(@a{sv})",
                                                           hb_agent_record (self->monitor, self->units, agent)));
+}
+
+/* GetRuns: the agent's run records, oldest first, as the monitor keeps
+ * them (at most HEARTBEAT_RUNS_MAX, each output at most
+ * HEARTBEAT_RUN_OUTPUT_MAX bytes: about 85 KiB at most, far below
+ * reply_max_bytes). */
+static void
+handle_get_runs (HbDBusService         *self,
+                 GDBusMethodInvocation *invocation,
+                 GVariant              *parameters)
+{
+  HeartbeatAgent *agent = lookup_for_call (self, invocation, parameters);
+
+  if (agent)
+    g_dbus_method_invocation_return_value (invocation,
+                                           g_variant_new ("(@aa{sv})", heartbeat_agent_get_runs (agent)));
 }
 
 static void
@@ -1190,6 +1299,22 @@ handle_unregister (HbDBusService         *self,
 }
 
 static void
+handle_start_run (HbDBusService         *self,
+                  GDBusMethodInvocation *invocation,
+                  GVariant              *parameters)
+{
+  handle_change (self, invocation, METHOD_START_RUN, parameters);
+}
+
+static void
+handle_finish_run (HbDBusService         *self,
+                   GDBusMethodInvocation *invocation,
+                   GVariant              *parameters)
+{
+  handle_change (self, invocation, METHOD_FINISH_RUN, parameters);
+}
+
+static void
 handle_get_status (HbDBusService         *self,
                    GDBusMethodInvocation *invocation,
                    GVariant              *parameters)
@@ -1208,10 +1333,13 @@ static const struct {
   { "Register",       handle_register,         TRUE },
   { "MarkIdle",       handle_mark_idle,        TRUE },
   { "Unregister",     handle_unregister,       TRUE },
+  { "StartRun",       handle_start_run,        TRUE },
+  { "FinishRun",      handle_finish_run,       TRUE },
   { "GetAgent",       handle_get_agent,        FALSE },
   { "ListAgents",     handle_list_agents,      FALSE },
   { "ListAgentsPage", handle_list_agents_page, FALSE },
   { "GetHistory",     handle_get_history,      FALSE },
+  { "GetRuns",        handle_get_runs,         FALSE },
   { "GetStatus",      handle_get_status,       FALSE },
 };
 

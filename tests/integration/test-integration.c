@@ -1787,7 +1787,7 @@ test_introspection_matches_xml (Fixture      *f,
       assert_args_equal (m->in_args, s->in_args, in);
       assert_args_equal (m->out_args, s->out_args, out);
     }
-  g_assert_cmpuint (n, ==, 9);
+  g_assert_cmpuint (n, ==, 12);
   for (guint i = 0; served->methods && served->methods[i]; i++)
     g_assert_nonnull (g_dbus_interface_info_lookup_method (file, served->methods[i]->name));
 
@@ -2352,6 +2352,303 @@ test_get_status_ids_bounded (Fixture      *f,
   hb_call_error (h, NULL, "ListAgents", NULL, "LimitsExceeded");
 }
 
+/* ------------------------------------------------------------------ */
+/* Runs of a job                                                       */
+
+static GVariant *
+get_runs (HbHarness  *h,
+          const char *id)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "GetRuns", g_variant_new ("(s)", id), "(aa{sv})");
+  GVariant *runs = NULL;
+
+  g_variant_get (reply, "(@aa{sv})", &runs);
+  return runs;
+}
+
+static void
+finish_run (HbHarness  *h,
+            const char *id,
+            GVariant   *end)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "FinishRun",
+                                          g_variant_new ("(s@a{sv})", id, end ? end : empty_dict ()),
+                                          "()");
+}
+
+static gint64
+run_int64 (GVariant   *run,
+           const char *key)
+{
+  gint64 value = -1;
+
+  g_assert_true (g_variant_lookup (run, key, "x", &value));
+  return value;
+}
+
+/* StartRun and FinishRun on a declared agent: a run record each, the
+ * agent healthy and running, then error (a failure) or healthy and idle
+ * (a success), always registered; GetRuns lists them oldest first and
+ * the newest is the agent's last-run. */
+static void
+test_runs_start_finish (Fixture      *f,
+                        gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *config = NULL;
+  g_autoptr(GVariant) runs = NULL;
+  g_autoptr(GVariant) run = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  g_autoptr(GVariant) last_run = NULL;
+  const char *output = NULL;
+  gint32 exit_status = -1;
+  gint64 before, after;
+  guint cursor;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  config = g_strconcat (hb_default_config, "\n[agent:nightly]\ntask=nightly backup\n", NULL);
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+
+  runs = get_runs (h, "nightly");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 0);
+  agent = hb_harness_get_agent (h, "nightly");
+  last_run = hb_dict_value (agent, "last-run", "a{sv}");
+  g_assert_cmpuint (g_variant_n_children (last_run), ==, 0);
+  g_clear_pointer (&agent, g_variant_unref);
+  g_clear_pointer (&last_run, g_variant_unref);
+  g_clear_pointer (&runs, g_variant_unref);
+
+  /* a run starts: running, the agent healthy and running */
+  cursor = hb_harness_signal_cursor (h);
+  before = g_get_real_time ();
+  call_id (h, "StartRun", "nightly");
+  after = g_get_real_time ();
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "nightly", "no-heartbeat", "healthy");
+  runs = get_runs (h, "nightly");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 1);
+  run = g_variant_get_child_value (runs, 0);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "running");
+  g_assert_cmpint (run_int64 (run, "started-usec"), >=, before - CLOCK_SLACK_USEC);
+  g_assert_cmpint (run_int64 (run, "started-usec"), <=, after + CLOCK_SLACK_USEC);
+  g_assert_false (g_variant_lookup (run, "ended-usec", "x", NULL));
+  agent = hb_harness_get_agent (h, "nightly");
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "healthy");
+  g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "running");
+  g_clear_pointer (&agent, g_variant_unref);
+  g_clear_pointer (&run, g_variant_unref);
+  g_clear_pointer (&runs, g_variant_unref);
+
+  /* it fails with exit status 3: error, still registered */
+  finish_run (h, "nightly", g_variant_new_parsed ("{'success': <false>, 'exit-status': <int32 3>, 'output': <'hi\n'>}"));
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "nightly", "healthy", "error");
+  runs = get_runs (h, "nightly");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 1);
+  run = g_variant_get_child_value (runs, 0);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "failure");
+  g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 3);
+  g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+  g_assert_cmpstr (output, ==, "hi\n");
+  g_assert_cmpint (run_int64 (run, "ended-usec"), >=, run_int64 (run, "started-usec"));
+  g_assert_cmpint (run_int64 (run, "duration-usec"), ==, run_int64 (run, "ended-usec") - run_int64 (run, "started-usec"));
+  agent = hb_harness_get_agent (h, "nightly");
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "error");
+  g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "error");
+  g_assert_true (hb_dict_boolean (agent, "declared"));
+  last_run = hb_dict_value (agent, "last-run", "a{sv}");
+  g_assert_true (g_variant_equal (last_run, run));
+  g_clear_pointer (&agent, g_variant_unref);
+  g_clear_pointer (&last_run, g_variant_unref);
+  g_clear_pointer (&run, g_variant_unref);
+  g_clear_pointer (&runs, g_variant_unref);
+
+  /* the next one succeeds (success from exit status 0): healthy and idle */
+  call_id (h, "StartRun", "nightly");
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "nightly", "error", "healthy");
+  finish_run (h, "nightly", dict1 ("exit-status", g_variant_new_int32 (0)));
+  runs = get_runs (h, "nightly");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 2);
+  run = g_variant_get_child_value (runs, 1);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "success");
+  g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 0);
+  g_assert_false (g_variant_lookup (run, "output", "&s", &output));
+  g_clear_pointer (&run, g_variant_unref);
+  run = g_variant_get_child_value (runs, 0);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "failure");
+  agent = hb_harness_get_agent (h, "nightly");
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "healthy");
+  g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "idle");
+  g_clear_pointer (&agent, g_variant_unref);
+  g_clear_pointer (&run, g_variant_unref);
+  g_clear_pointer (&runs, g_variant_unref);
+
+  /* a run known only by its end: a record without a start */
+  finish_run (h, "nightly", NULL);
+  runs = get_runs (h, "nightly");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 3);
+  run = g_variant_get_child_value (runs, 2);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "success");
+  g_assert_false (g_variant_lookup (run, "started-usec", "x", NULL));
+  g_assert_false (g_variant_lookup (run, "exit-status", "i", NULL));
+  g_assert_true (g_variant_lookup (run, "ended-usec", "x", NULL));
+
+}
+
+/* Every refusal of GetRuns, StartRun and FinishRun is a named error and
+ * changes nothing: an unknown or malformed id, an end dictionary with an
+ * unknown key, a key of the wrong type, an exit status out of range,
+ * output over 64 KiB, and another uid's agent. */
+static void
+test_runs_refused (Fixture      *f,
+                   gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *config = NULL;
+  g_autofree char *too_long = g_strnfill (64 * 1024 + 1, 'x');
+  g_autofree char *longest = g_strnfill (64 * 1024, 'y');
+  g_autoptr(GVariant) runs = NULL;
+  g_autoptr(GVariant) agent = NULL;
+  const char *const moving[] = { "started-at-usec", "last-activity-at-usec", "running-usec", "idle-usec", NULL };
+  const char *bad_ends[] = {
+    "{'success': <'yes'>}",
+    "{'exit-status': <uint32 3>}",
+    "{'exit-status': <int32 256>}",
+    "{'exit-status': <int32 -1>}",
+    "{'output': <int32 1>}",
+    "{'colour': <'red'>}",
+    "{'success': <true>, 'started-usec': <int64 1>}",
+  };
+
+  if (!require_nobody_tools () || !hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  config = g_strconcat (hb_default_config, "\n[agent:nightly]\n", NULL);
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+
+  /* one failed run to keep */
+  call_id (h, "StartRun", "nightly");
+  finish_run (h, "nightly", dict1 ("exit-status", g_variant_new_int32 (2)));
+  runs = get_runs (h, "nightly");
+  agent = hb_harness_get_agent (h, "nightly");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 1);
+
+  hb_call_error (h, NULL, "GetRuns", g_variant_new ("(s)", "ghost"), "NotFound");
+  hb_call_error (h, NULL, "GetRuns", g_variant_new ("(s)", "bad id!"), "InvalidArgument");
+  hb_call_error (h, NULL, "StartRun", g_variant_new ("(s)", "ghost"), "NotFound");
+  hb_call_error (h, NULL, "StartRun", g_variant_new ("(s)", ""), "InvalidArgument");
+  hb_call_error (h, NULL, "FinishRun", g_variant_new ("(s@a{sv})", "ghost", empty_dict ()), "NotFound");
+  hb_call_error (h, NULL, "FinishRun", g_variant_new ("(s@a{sv})", "bad id!", empty_dict ()), "InvalidArgument");
+  for (gsize i = 0; i < G_N_ELEMENTS (bad_ends); i++)
+    hb_call_error (h, NULL, "FinishRun",
+                   g_variant_new ("(s@a{sv})", "nightly", g_variant_new_parsed (bad_ends[i])),
+                   "InvalidArgument");
+  hb_call_error (h, NULL, "FinishRun",
+                 g_variant_new ("(s@a{sv})", "nightly", dict1 ("output", g_variant_new_string (too_long))),
+                 "InvalidArgument");
+  /* the wrong signature never reaches the daemon's code */
+  hb_call_error (h, NULL, "FinishRun", g_variant_new ("(s)", "nightly"),
+                 "org.freedesktop.DBus.Error.InvalidArgs");
+
+  /* uid 65534 may read the runs of root's agent, not start or finish them */
+  nobody_ok (h, "GetRuns", "nightly", NULL);
+  nobody_error (h, "StartRun", "nightly", NULL, "AccessDenied");
+  nobody_error (h, "FinishRun", "nightly", "{'exit-status': <0>}", "AccessDenied");
+  nobody_error (h, "StartRun", "ghost", NULL, "NotFound");
+
+  {
+    g_autoptr(GVariant) runs_after = get_runs (h, "nightly");
+    g_autoptr(GVariant) agent_after = hb_harness_get_agent (h, "nightly");
+
+    g_assert_true (g_variant_equal (runs_after, runs));
+    hb_assert_dict_equal (agent, agent_after, moving);
+    g_assert_cmpstr (hb_dict_string (agent_after, "state"), ==, "error");
+  }
+
+  /* uid 65534 runs its own agent */
+  nobody_ok (h, "Register", "own", "{}");
+  nobody_ok (h, "StartRun", "own", NULL);
+  nobody_ok (h, "FinishRun", "own", "{'exit-status': <0>}");
+  {
+    g_autoptr(GVariant) own = get_runs (h, "own");
+    g_autoptr(GVariant) run = g_variant_get_child_value (own, 0);
+
+    g_assert_cmpuint (g_variant_n_children (own), ==, 1);
+    g_assert_cmpstr (hb_dict_string (run, "result"), ==, "success");
+  }
+
+  /* 64 KiB of output is taken; the record keeps its last 4096 bytes */
+  finish_run (h, "nightly", dict1 ("output", g_variant_new_string (longest)));
+  {
+    g_autoptr(GVariant) runs_after = get_runs (h, "nightly");
+    g_autoptr(GVariant) run = g_variant_get_child_value (runs_after, 1);
+    const char *output = NULL;
+
+    g_assert_cmpuint (g_variant_n_children (runs_after), ==, 2);
+    g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+    g_assert_cmpuint (strlen (output), ==, 4096);
+    g_assert_cmpint (output[0], ==, 'y');
+  }
+}
+
+static void
+on_reply_counted (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  guint *replies = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  g_assert_no_error (error);
+  (*replies)++;
+}
+
+static gboolean
+two_replies (HbHarness *h,
+             gpointer   data)
+{
+  return *(guint *) data == 2;
+}
+
+/* StartRun changes state: a Beat a client sends right after it (which
+ * the fast Beat path could answer at once) takes effect after it. Here
+ * the Beat's status must win over StartRun's "running". */
+static void
+test_start_run_then_beat_in_order (Fixture      *f,
+                                   gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GDBusConnection) connection = NULL;
+
+  if (!hb_harness_start_default (h))
+    return;
+  connection = hb_harness_connect (h);
+  /* the caller's uid is known, and its agent: a Beat may take the fast path */
+  {
+    g_autoptr(GVariant) reply = hb_call_ok (h, connection, "Register",
+                                            g_variant_new ("(s@a{sv})", "ordered", empty_dict ()), "()");
+  }
+  for (guint round = 0; round < 20; round++)
+    {
+      g_autoptr(GVariant) agent = NULL;
+      guint replies = 0;
+
+      g_dbus_connection_call (connection, HB_NAME, HB_PATH, HB_IFACE, "StartRun",
+                              g_variant_new ("(s)", "ordered"), G_VARIANT_TYPE ("()"),
+                              G_DBUS_CALL_FLAGS_NO_AUTO_START, HB_WAIT_MS, NULL, on_reply_counted, &replies);
+      g_dbus_connection_call (connection, HB_NAME, HB_PATH, HB_IFACE, "Beat",
+                              g_variant_new ("(s@a{sv})", "ordered", dict1 ("status", g_variant_new_string ("working"))),
+                              G_VARIANT_TYPE ("()"), G_DBUS_CALL_FLAGS_NO_AUTO_START, HB_WAIT_MS, NULL,
+                              on_reply_counted, &replies);
+      hb_harness_wait_until (h, two_replies, &replies);
+      agent = hb_harness_get_agent (h, "ordered");
+      g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "working");
+    }
+}
+
 int
 main (int    argc,
       char **argv)
@@ -2362,6 +2659,10 @@ main (int    argc,
   ADD ("methods/beat-mark-idle-unregister", test_beat_mark_idle_unregister);
   ADD ("methods/list-agents-and-get-status", test_list_agents_and_get_status);
   ADD ("methods/declared-agent-from-config", test_declared_agent_from_config);
+  /* run as part of the meson tests of the same name (-p takes a prefix) */
+  ADD ("methods/declared-agent-from-config/runs", test_runs_start_finish);
+  ADD ("errors/invalid-argument/runs-refused", test_runs_refused);
+  ADD ("methods/beat-mark-idle-unregister/start-run-then-beat-in-order", test_start_run_then_beat_in_order);
   ADD ("errors/not-found", test_error_not_found);
   ADD ("errors/invalid-argument", test_error_invalid_argument);
   ADD ("errors/exists-across-uids", test_error_exists_across_uids);
