@@ -237,6 +237,8 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:x]\nschedule=0 3 * *\n", "[agent:x] schedule" },
     { "[agent:x]\nschedule=61 * * * *\n", "[agent:x] schedule" },
     { "[agent:x]\nschedule=@reboot\n", "[agent:x] schedule" },
+    { "[agent:x]\nschedule=every full moon\n", "neither a cron expression (" },
+    { "[agent:x]\nschedule=--help\n", "nor a systemd calendar expression (" },
     { "[agent:x]\nschedule=@daily\ntz=Mars/Olympus\n", "“Mars/Olympus” is not a time zone" },
     { "[agent:x]\ntz=UTC\n", "tz= without schedule=" },
     { "[agent:x]\nschedule=@daily\nunit=backup.service\n", "has schedule= and unit=" },
@@ -274,6 +276,7 @@ test_schedules (Fixture *f, gconstpointer data)
   write_file (f->path,
               "[agent:nightly]\nschedule= 30 2 * * mon-fri \ntz=Europe/Berlin\ngrace=15min\n"
               "[agent:plain]\n"
+              "[agent:weekdays]\nschedule=Mon..Fri *-*-* 03:00:00\n"
               "[http]\nping-key-file=/etc/heartbeat/ping-key\n");
   config = hb_config_load (f->path, &error);
   g_assert_no_error (error);
@@ -286,6 +289,10 @@ test_schedules (Fixture *f, gconstpointer data)
   g_assert_null (plain->tz);
   g_assert_cmpint (plain->grace_usec, ==, 0);
   g_assert_cmpstr (config->http_ping_key_file, ==, "/etc/heartbeat/ping-key");
+  /* systemd's calendar syntax, read by systemd (skipped where it is not) */
+  if (g_file_test ("/usr/bin/systemd-analyze", G_FILE_TEST_IS_EXECUTABLE))
+    g_assert_cmpstr (((HbConfigAgent *) g_ptr_array_index (config->agents, 2))->schedule, ==,
+                     "Mon..Fri *-*-* 03:00:00");
 }
 
 static void

@@ -23,6 +23,7 @@
 
 #include "hb-build-config.h"
 #include "hb-resources.h"
+#include "hb-calendar.h"
 #include "hb-cron.h"
 #include "hb-duration.h"
 #include "heartbeat-values.h"
@@ -317,9 +318,17 @@ check_value (const KeySpec *spec,
       }
     case KIND_SCHEDULE:
       {
-        g_autoptr(HbCron) cron = hb_cron_parse (value, error);
+        g_autoptr(GError) cron_error = NULL;
+        g_autoptr(GError) calendar_error = NULL;
+        g_autoptr(HbCron) cron = hb_cron_parse (value, &cron_error);
 
-        return cron != NULL;
+        /* a cron expression, else one systemd reads (see hb-calendar.c) */
+        if (cron != NULL || hb_calendar_next (value, NULL, g_get_real_time (), &calendar_error) != 0)
+          return TRUE;
+        g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                     "“%s” is neither a cron expression (%s) nor a systemd calendar expression (%s)",
+                     value, cron_error->message, calendar_error->message);
+        return FALSE;
       }
     case KIND_TEXT:
     default:

@@ -1,8 +1,9 @@
 /* hb-schedules.c: the cron schedules of [agent:NAME] schedule= jobs
  *
- * Each job declared with `schedule=` (a cron expression, hb-cron.c) and
- * `tz=` (default: the machine's time zone) gets a HeartbeatDueFunc that
- * answers the expression's next match; the monitor does the judging (a
+ * Each job declared with `schedule=` (a cron expression, hb-cron.c, or else
+ * a systemd calendar expression, hb-calendar.c) and `tz=` (default: the
+ * machine's time zone) gets a HeartbeatDueFunc that answers the
+ * expression's next match; the monitor does the judging (a
  * run not started by its due time plus `grace=` is late). A reload gives
  * every job its schedule again: the monitor keeps what its runs answered,
  * so an unchanged schedule changes nothing, and takes the schedule away
@@ -13,6 +14,7 @@
  */
 #include "hb-schedules.h"
 
+#include "hb-calendar.h"
 #include "hb-config.h"
 #include "hb-cron.h"
 
@@ -22,8 +24,10 @@ struct _HbSchedules {
 };
 
 typedef struct {
-  HbCron    *cron;
+  HbCron    *cron;       /* or NULL: */
+  char      *calendar;   /* a systemd calendar expression */
   GTimeZone *tz;
+  char      *tz_name;    /* tz=, or NULL */
 } Schedule;
 
 static void
@@ -32,7 +36,9 @@ schedule_free (gpointer data)
   Schedule *schedule = data;
 
   hb_cron_free (schedule->cron);
+  g_free (schedule->calendar);
   g_time_zone_unref (schedule->tz);
+  g_free (schedule->tz_name);
   g_free (schedule);
 }
 
@@ -41,8 +47,15 @@ schedule_next (gint64   after_realtime,
                gpointer user_data)
 {
   Schedule *schedule = user_data;
+  g_autoptr(GError) error = NULL;
+  gint64 next;
 
-  return hb_cron_next (schedule->cron, schedule->tz, after_realtime);
+  if (schedule->cron)
+    return hb_cron_next (schedule->cron, schedule->tz, after_realtime);
+  next = hb_calendar_next (schedule->calendar, schedule->tz_name, after_realtime, &error);
+  if (next == 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND))
+    g_warning ("Cannot tell when “%s” is next due: %s", schedule->calendar, error->message);
+  return next;
 }
 
 HbSchedules *
@@ -86,19 +99,20 @@ hb_schedules_apply (HbSchedules *self,
 
       if (agent->schedule == NULL)
         continue;
-      cron = hb_cron_parse (agent->schedule, &error);
+      /* checked by the configuration: a cron expression, else systemd's */
+      cron = hb_cron_parse (agent->schedule, NULL);
       tz = agent->tz ? g_time_zone_new_identifier (agent->tz) : g_time_zone_new_local ();
-      if (cron == NULL || tz == NULL)
+      if (tz == NULL)
         {
-          g_warning ("Agent “%s” has no schedule: %s", agent->id,
-                     error ? error->message : "unknown time zone");
+          g_warning ("Agent “%s” has no schedule: unknown time zone", agent->id);
           hb_cron_free (cron);
-          g_clear_pointer (&tz, g_time_zone_unref);
           continue;
         }
       schedule = g_new0 (Schedule, 1);
       schedule->cron = cron;
+      schedule->calendar = cron ? NULL : g_strdup (agent->schedule);
       schedule->tz = tz;
+      schedule->tz_name = g_strdup (agent->tz);
       if (!heartbeat_monitor_set_schedule (self->monitor, agent->id, schedule_next, schedule, schedule_free,
                                            agent->grace_usec, &error))
         {

@@ -200,6 +200,37 @@ test_dst_gap (Fixture      *f,
   g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 3, 30, 0, 30, 0));
 }
 
+/* A systemd calendar expression, evaluated by systemd-analyze, in the
+ * time zone tz= names: Monday 03:00 in Berlin is 02:00 UTC in December. */
+static void
+test_calendar (Fixture      *f,
+               gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) agent = NULL;
+  guint cursor;
+
+  if (!g_file_test ("/usr/bin/systemd-analyze", G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_test_skip ("systemd-analyze is missing");
+      return;
+    }
+  if (!start_at (f,
+                 "[monitor]\nstale-threshold=1h\n"
+                 "[agent:weekdays]\nschedule=Mon..Fri 03:00\ntz=Europe/Berlin\ngrace=1s\n",
+                 "2026-12-07 01:59:58", "UTC"))
+    return;
+
+  cursor = hb_harness_signal_cursor (h);
+  agent = hb_harness_get_agent (h, "weekdays");
+  g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 12, 7, 2, 0, 0));
+  g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentStale", "weekdays", NULL, NULL));
+  g_clear_pointer (&agent, g_variant_unref);
+  agent = hb_harness_get_agent (h, "weekdays");
+  g_assert_cmpuint (hb_dict_uint64 (agent, "late-due-usec"), ==, (guint64) utc (2026, 12, 7, 2, 0, 0));
+  g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 12, 8, 2, 0, 0));
+}
+
 /* A reload that takes schedule= away takes the schedule away; one that
  * changes it moves the due time; a bad one keeps the old. */
 static void
@@ -265,6 +296,7 @@ main (int argc, char **argv)
   ADD ("late-at-due-plus-grace", test_late_at_due_plus_grace);
   ADD ("dst-gap", test_dst_gap);
   ADD ("reload", test_reload);
+  ADD ("calendar", test_calendar);
 
   return g_test_run ();
 }
