@@ -6,10 +6,15 @@
  * client accepts it. A function of the monitor: every counter is the
  * monitor's (heartbeat_monitor_get_beats_total() and the others,
  * heartbeat_agent_get_stale_episodes(), heartbeat_agent_get_timeouts()).
+ * Jobs (agents with runs or a schedule) add their last run's result,
+ * duration and exit status, their next due time, whether they are late
+ * and since which due time.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-http-private.h"
+
+#include <string.h>
 
 static void
 append_label (GString *out, const char *value)
@@ -84,6 +89,136 @@ static const struct {
   { "heartbeat_agent_timeouts_total", "Timeouts of each agent since the daemon started.",
     heartbeat_agent_get_timeouts },
 };
+
+static void
+variant_unref0 (gpointer value)
+{
+  if (value)
+    g_variant_unref (value);
+}
+
+/* Whether the agent is a job: it has a schedule or a run record */
+static gboolean
+is_job (HeartbeatAgent *agent,
+        GVariant       *last_run)
+{
+  return last_run != NULL || heartbeat_agent_has_schedule (agent);
+}
+
+/* The jobs' families (issue 22), for agents with runs or a schedule: the
+ * last run's result (one 0/1 series per result, as the state, so that a
+ * rule matches result="failure" == 1 and no series comes and goes with
+ * each run), duration and exit status (when known), the next due time
+ * (when there is one), whether the job is late, and while it is, the due
+ * time it missed (what an alert names). */
+static void
+append_job_families (GString   *out,
+                     GPtrArray *agents)
+{
+  g_autoptr(GPtrArray) last_runs = g_ptr_array_new_full (agents->len, variant_unref0);
+  static const HeartbeatRunResult results[] = {
+    HEARTBEAT_RUN_RESULT_RUNNING, HEARTBEAT_RUN_RESULT_SUCCESS, HEARTBEAT_RUN_RESULT_FAILURE,
+    HEARTBEAT_RUN_RESULT_TIMED_OUT, HEARTBEAT_RUN_RESULT_MISSED,
+  };
+
+  for (guint i = 0; i < agents->len; i++)
+    {
+      GVariant *last = heartbeat_agent_get_last_run (g_ptr_array_index (agents, i));
+
+      g_ptr_array_add (last_runs, last ? g_variant_ref_sink (last) : NULL);
+    }
+
+  append_family (out, "heartbeat_agent_last_run_result", "gauge",
+                 "The result of each job's last run: 1 for its result, 0 for the others.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      GVariant *last = g_ptr_array_index (last_runs, i);
+      const char *result = NULL;
+
+      if (last == NULL || !g_variant_lookup (last, "result", "&s", &result))
+        continue;
+      for (gsize r = 0; r < G_N_ELEMENTS (results); r++)
+        {
+          const char *nick = heartbeat_run_result_to_string (results[r]);
+
+          append_agent_series (out, "heartbeat_agent_last_run_result", agent);
+          g_string_append_printf (out, ",result=\"%s\"} %d\n", nick, strcmp (nick, result) == 0);
+        }
+    }
+
+  append_family (out, "heartbeat_agent_last_run_duration_seconds", "gauge",
+                 "How long each job's last run took, from its start to its end; none while it runs "
+                 "or when its start is unknown.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      GVariant *last = g_ptr_array_index (last_runs, i);
+      gint64 duration;
+
+      if (last == NULL || !g_variant_lookup (last, "duration-usec", "x", &duration))
+        continue;
+      append_agent_series (out, "heartbeat_agent_last_run_duration_seconds", g_ptr_array_index (agents, i));
+      g_string_append (out, "} ");
+      append_seconds (out, duration);
+      g_string_append_c (out, '\n');
+    }
+
+  append_family (out, "heartbeat_agent_last_run_exit_status", "gauge",
+                 "The exit status (0-255) of each job's last run, when known.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      GVariant *last = g_ptr_array_index (last_runs, i);
+      gint32 status;
+
+      if (last == NULL || !g_variant_lookup (last, "exit-status", "i", &status))
+        continue;
+      append_agent_series (out, "heartbeat_agent_last_run_exit_status", g_ptr_array_index (agents, i));
+      g_string_append_printf (out, "} %d\n", status);
+    }
+
+  append_family (out, "heartbeat_agent_next_due_timestamp_seconds", "gauge",
+                 "When each job's next run is due to start; none without a schedule.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      gint64 due = heartbeat_agent_get_next_due (agent);
+
+      if (due == 0)
+        continue;
+      append_agent_series (out, "heartbeat_agent_next_due_timestamp_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, due);
+      g_string_append_c (out, '\n');
+    }
+
+  append_family (out, "heartbeat_agent_late", "gauge",
+                 "Whether each job is late (1): a run was due and did not start within the grace, "
+                 "and none has started since.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+
+      if (!is_job (agent, g_ptr_array_index (last_runs, i)))
+        continue;
+      append_agent_series (out, "heartbeat_agent_late", agent);
+      g_string_append_printf (out, "} %d\n", heartbeat_agent_get_late_due (agent) != 0);
+    }
+
+  append_family (out, "heartbeat_agent_late_due_timestamp_seconds", "gauge",
+                 "When the first run a late job missed was due; only while it is late.");
+  for (guint i = 0; i < agents->len; i++)
+    {
+      HeartbeatAgent *agent = g_ptr_array_index (agents, i);
+      gint64 due = heartbeat_agent_get_late_due (agent);
+
+      if (due == 0)
+        continue;
+      append_agent_series (out, "heartbeat_agent_late_due_timestamp_seconds", agent);
+      g_string_append (out, "} ");
+      append_seconds (out, due);
+      g_string_append_c (out, '\n');
+    }
+}
 
 /* The exposition, as the contract of issue 14 has it: per agent, every
  * state as its own 0/1 series (6), info with the task, the last activity
@@ -176,6 +311,8 @@ metrics_text (HbHttp *self)
       append_agent_series (out, "heartbeat_agent_idle", agent);
       g_string_append_printf (out, "} %d\n", heartbeat_agent_is_idle (agent) ? 1 : 0);
     }
+
+  append_job_families (out, agents);
 
   for (gsize c = 0; c < G_N_ELEMENTS (agent_counters); c++)
     {
