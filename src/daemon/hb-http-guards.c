@@ -337,7 +337,8 @@ on_request_headers (SoupServer        *server,
                     self->port, host ? host : "");
       return;
     }
-  if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0 && self->tokens && !may_write (self, msg, &privileged))
+  if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0 && self->tokens &&
+      !hb_http_ping_has_key (self, path) && !may_write (self, msg, &privileged))
     {
       refuse_early (self, msg, SOUP_STATUS_UNAUTHORIZED, "WWW-Authenticate", "Bearer realm=\"heartbeatd\"",
                     "Writes need “Authorization: Bearer <token>” with a configured token");
@@ -355,10 +356,10 @@ on_request_headers (SoupServer        *server,
                     "The Content-Length must be one decimal number");
       return;
     }
-  if (length > HB_HTTP_MAX_BODY)
+  if (length > (hb_http_is_ping_path (path) ? HB_HTTP_PING_MAX_BODY : HB_HTTP_MAX_BODY))
     {
-      refuse_early (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL, NULL,
-                    "The body is larger than %d bytes", HB_HTTP_MAX_BODY);
+      refuse_early (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL, NULL, "The body is larger than %d bytes",
+                    hb_http_is_ping_path (path) ? HB_HTTP_PING_MAX_BODY : HB_HTTP_MAX_BODY);
       return;
     }
   switch (soup_message_headers_get_encoding (headers))

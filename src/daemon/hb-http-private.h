@@ -12,6 +12,7 @@
  *                       /api/heartbeat/status
  *   hb-http-events.c    /v1/events (Server-Sent Events)
  *   hb-http-metrics.c   /metrics (Prometheus)
+ *   hb-http-jobs.c      /v1/agents/{id}/runs, the ping URLs (/ping/…)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -26,6 +27,9 @@ G_BEGIN_DECLS
 
 #define STATUS_TOO_MANY_REQUESTS 429
 
+/* The largest body of a ping (Healthchecks keeps 100 kB of one) */
+#define HB_HTTP_PING_MAX_BODY 100000
+
 typedef struct _Conn Conn;   /* hb-http-guards.c */
 
 struct _HbHttp {
@@ -36,6 +40,7 @@ struct _HbHttp {
   SoupServer       *server;
   guint16           port;
   GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
+  char             *ping_key;   /* [http] ping-key-file=, or NULL (hb-http-jobs.c) */
   GList            *clients;    /* EventClient */
   guint             n_clients;
   guint64           sequence;
@@ -203,6 +208,12 @@ void        handle_gateway_status (HbHttp *self, SoupServerMessage *msg, gboolea
 
 /* hb-http-metrics.c */
 void        handle_metrics      (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+
+/* hb-http-jobs.c */
+void        handle_agent_runs   (HbHttp *self, SoupServerMessage *msg, const char *id);
+void        handle_ping         (HbHttp *self, SoupServerMessage *msg, const char *path);
+gboolean    hb_http_is_ping_path (const char *path);
+gboolean    hb_http_ping_has_key (HbHttp *self, const char *path);
 
 /* hb-http-events.c */
 void        handle_events       (HbHttp *self, SoupServerMessage *msg, gboolean privileged);

@@ -8,6 +8,9 @@
  *   GET  /api/heartbeat/status      the gateway endpoint of 004 (its shape)
  *   GET  /v1/agents, GET|PUT|DELETE /v1/agents/{id},
  *   POST /v1/agents/{id}/beat, /v1/agents/{id}/idle          REST
+ *   GET  /v1/agents/{id}/runs       a job's run records
+ *   GET|HEAD|POST /ping/…           the ping URLs of Healthchecks.io
+ *                                   (hb-http-jobs.c)
  *   GET  /v1/history, /v1/agents/{id}/history   state changes of the
  *                                   agents (in pages, gzip if the client
  *                                   accepts it), of one agent
@@ -125,7 +128,13 @@ route (HbHttp            *self,
         return;
       }
 
-  /* /runs/{id}, /v1/agents/{id}, /v1/agents/{id}/beat|idle */
+  if (hb_http_is_ping_path (path))
+    {
+      handle_ping (self, msg, path);
+      return;
+    }
+
+  /* /runs/{id}, /v1/agents/{id}, /v1/agents/{id}/beat|idle|history|runs */
   parts = g_strsplit (path + 1, "/", -1);
   n = g_strv_length (parts);
   if (n == 2 && strcmp (parts[0], "runs") == 0)
@@ -160,6 +169,12 @@ route (HbHttp            *self,
         {
           if (method_is (msg, "GET"))
             handle_agent_history (self, msg, id);
+          return;
+        }
+      if (n == 4 && strcmp (parts[3], "runs") == 0)
+        {
+          if (method_is (msg, "GET"))
+            handle_agent_runs (self, msg, id);
           return;
         }
     }
@@ -208,12 +223,14 @@ on_request (SoupServer        *server,
 {
   HbHttp *self = user_data;
   const char *method = soup_server_message_get_method (msg);
-  gboolean writing = strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0;
+  /* a ping writes whatever its method, and says who it is itself */
+  gboolean ping = hb_http_is_ping_path (path);
+  gboolean writing = ping || (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0);
   gboolean privileged = FALSE;
   HeldAnswer *held;
 
   hb_http_request_read (self, msg);
-  if (writing && !may_write (self, msg, &privileged))
+  if (writing && !ping && !may_write (self, msg, &privileged))
     return;
   if (!writing && budget_spent (self, path))
     {
@@ -595,6 +612,7 @@ hb_http_finalize (GObject *object)
   HbHttp *self = HB_HTTP (object);
 
   g_clear_pointer (&self->tokens, g_ptr_array_unref);
+  g_free (self->ping_key);
   g_strfreev (self->host_names);
   g_clear_pointer (&self->conns, g_hash_table_unref);
   g_clear_object (&self->address);

@@ -80,6 +80,9 @@ HbHttp   *hb_http_new           (HeartbeatMonitor *monitor,
 gboolean  hb_http_set_tokens_file (HbHttp         *http,
                                  const char       *path,
                                  GError          **error);
+gboolean  hb_http_set_ping_key_file (HbHttp       *http,
+                                 const char       *path,
+                                 GError          **error);
 gboolean  hb_http_listen        (HbHttp           *http,
                                  const char       *address,
                                  guint16           port,

@@ -200,6 +200,7 @@ start_http (Daemon  *daemon,
   /* a port in use is not fatal: HbHttp warns, says so in its
    * listen-problem and tries again until it is free */
   if (!hb_http_set_tokens_file (daemon->http, config->http_tokens_file, error) ||
+      !hb_http_set_ping_key_file (daemon->http, config->http_ping_key_file, error) ||
       !hb_http_listen (daemon->http, config->http_address, (guint16) port, error))
     return FALSE;
   g_signal_connect (daemon->http, "notify::listen-problem", G_CALLBACK (on_problem), daemon);
@@ -252,6 +253,9 @@ on_sighup (gpointer user_data)
 
           if (!hb_http_set_tokens_file (daemon->http, daemon->config->http_tokens_file, &http_error))
             g_warning ("Keeping the old HTTP tokens: %s", http_error->message);
+          g_clear_error (&http_error);
+          if (!hb_http_set_ping_key_file (daemon->http, daemon->config->http_ping_key_file, &http_error))
+            g_warning ("Keeping the old HTTP ping key: %s", http_error->message);
         }
       g_message ("Configuration reloaded");
     }

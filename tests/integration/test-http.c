@@ -3889,6 +3889,613 @@ test_connections_per_user (Fixture *f, gconstpointer data)
   streams_release (&nobody);
 }
 
+/* ------------------------------------------------------------------ */
+/* Jobs: runs and the ping URLs (issue 22)                             */
+
+/* Declared jobs to ping, and a plain agent registered over D-Bus */
+static const char jobs_config[] =
+  "[monitor]\ncheck-interval=200ms\nstale-threshold=5s\ntimeout-threshold=10min\n"
+  "\n[limits]\nagents-per-uid=3\n"
+  "\n[agent:backup]\ntask=nightly backup\n"
+  "\n[agent:sync]\n"
+  "\n[agent:hourly]\nschedule=0 * * * *\ngrace=5min\n";
+
+/* GET /v1/agents/@id/runs: asserted 200, the array (owned by @r) */
+static JsonArray *
+get_runs (Fixture *f, const char *id, Reply *r)
+{
+  g_autofree char *path = g_strdup_printf ("/v1/agents/%s/runs", id);
+
+  reply_clear (r);
+  GET (f, path, r);
+  g_assert_cmpuint (r->status, ==, 200);
+  g_assert_nonnull (r->json);
+  g_assert_true (JSON_NODE_HOLDS_ARRAY (r->json));
+  return json_node_get_array (r->json);
+}
+
+/* The newest run record of @id, asserted to exist (owned by @r) */
+static JsonObject *
+last_run (Fixture *f, const char *id, Reply *r)
+{
+  JsonArray *runs = get_runs (f, id, r);
+
+  g_assert_cmpuint (json_array_get_length (runs), >, 0);
+  return json_array_get_object_element (runs, json_array_get_length (runs) - 1);
+}
+
+static guint
+n_runs (Fixture *f, const char *id)
+{
+  g_auto(Reply) r = { 0 };
+
+  return json_array_get_length (get_runs (f, id, &r));
+}
+
+static char *
+agent_state (Fixture *f, const char *id)
+{
+  g_autofree char *path = g_strconcat ("/v1/agents/", id, NULL);
+  g_auto(Reply) r = { 0 };
+
+  GET (f, path, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  return g_strdup (json_object_get_string_member (object (&r), "state"));
+}
+
+/* A ping: @method on @path with @body (NULL: none), asserted @status; a
+ * 200 says "OK" as text (no body for HEAD). */
+static void
+ping (Fixture *f, const char *method, const char *path, const char *body, const char *token, guint status)
+{
+  g_auto(Reply) r = { 0 };
+
+  request_full (f, method, path, body ? "text/plain" : NULL, body, -1, token, &r);
+  g_assert_cmpuint (r.status, ==, status);
+  if (status == 200)
+    {
+      g_assert_cmpstr (r.body ? r.body : "", ==, strcmp (method, "HEAD") == 0 ? "" : "OK");
+      if (strcmp (method, "HEAD") != 0)
+        g_assert_true (g_str_has_prefix (r.content_type, "text/plain"));
+    }
+  else if (status == 404 && strcmp (method, "HEAD") != 0)
+    g_assert_cmpstr (r.body, ==, "not found");
+  else if (status == 400 && strcmp (method, "HEAD") != 0)
+    g_assert_cmpstr (r.body, ==, "invalid url format");
+}
+
+static void
+test_agent_runs (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  JsonObject *run;
+
+  if (!start (f, jobs_config))
+    return;
+  GET (f, "/v1/agents/nope/runs", &r);
+  assert_error (&r, 404, "nope");
+  reply_clear (&r);
+  request_full (f, "HEAD", "/v1/agents/nope/runs", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 404);
+  /* a declared agent that never ran: none */
+  g_assert_cmpuint (n_runs (f, "backup"), ==, 0);
+
+  ping (f, "GET", "/ping/backup/start", NULL, NULL, 200);
+  ping (f, "POST", "/ping/backup/0", "done\n", NULL, 200);
+  run = last_run (f, "backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "success");
+  g_assert_cmpint (json_object_get_int_member (run, "exit-status"), ==, 0);
+  g_assert_cmpstr (json_object_get_string_member (run, "output"), ==, "done\n");
+  g_assert_cmpuint (json_array_get_length (get_runs (f, "backup", &r)), ==, 1);
+  reply_clear (&r);
+  request_full (f, "HEAD", "/v1/agents/backup/runs", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (r.body ? r.body : "", ==, "");
+}
+
+/* Every ping form, with GET, HEAD and POST: the run records and states
+ * they make, and nothing changed by /log. */
+static void
+test_ping_forms (Fixture *f, gconstpointer data)
+{
+  const char *const methods[] = { "GET", "HEAD", "POST" };
+  g_auto(Reply) r = { 0 };
+  JsonObject *run;
+  Sse *s;
+
+  if (!start (f, jobs_config))
+    return;
+  s = sse_open (f);
+
+  for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+    {
+      const char *method = methods[m];
+      const char *body = strcmp (method, "POST") == 0 ? "some output" : NULL;
+      guint before;
+      g_autofree char *state = NULL;
+
+      g_test_message ("-- %s", method);
+      /* a single ping: a run known only by its end */
+      before = n_runs (f, "backup");
+      ping (f, method, "/ping/backup", body, NULL, 200);
+      g_assert_cmpuint (n_runs (f, "backup"), ==, MIN (before + 1, 20));
+      run = last_run (f, "backup", &r);
+      g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "success");
+      g_assert_false (json_object_has_member (run, "started-usec"));
+      g_assert_false (json_object_has_member (run, "exit-status"));
+      g_assert_true (json_object_has_member (run, "ended-usec"));
+      g_assert_cmpstr (body ? json_object_get_string_member (run, "output") : NULL, ==, body);
+      state = agent_state (f, "backup");
+      g_assert_cmpstr (state, ==, "healthy");
+      g_clear_pointer (&state, g_free);
+
+      /* /start, then /fail: a failure with a duration, state error */
+      ping (f, method, "/ping/backup/start", body, NULL, 200);
+      run = last_run (f, "backup", &r);
+      g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "running");
+      g_assert_true (json_object_has_member (run, "started-usec"));
+      ping (f, method, "/ping/backup/fail", body, NULL, 200);
+      run = last_run (f, "backup", &r);
+      g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "failure");
+      g_assert_true (json_object_has_member (run, "duration-usec"));
+      g_assert_cmpint (json_object_get_int_member (run, "duration-usec"), ==,
+                       json_object_get_int_member (run, "ended-usec") - json_object_get_int_member (run, "started-usec"));
+      g_assert_false (json_object_has_member (run, "exit-status"));
+      state = agent_state (f, "backup");
+      g_assert_cmpstr (state, ==, "error");
+      g_clear_pointer (&state, g_free);
+
+      /* an exit status: 0 is success, any other a failure with it */
+      ping (f, method, "/ping/backup/0", body, NULL, 200);
+      run = last_run (f, "backup", &r);
+      g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "success");
+      g_assert_cmpint (json_object_get_int_member (run, "exit-status"), ==, 0);
+      state = agent_state (f, "backup");
+      g_assert_cmpstr (state, ==, "healthy");
+      g_clear_pointer (&state, g_free);
+      ping (f, method, "/ping/backup/255", body, NULL, 200);
+      run = last_run (f, "backup", &r);
+      g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "failure");
+      g_assert_cmpint (json_object_get_int_member (run, "exit-status"), ==, 255);
+      state = agent_state (f, "backup");
+      g_assert_cmpstr (state, ==, "error");
+      g_clear_pointer (&state, g_free);
+
+      /* /log changes nothing, and is passed on as an event */
+      before = n_runs (f, "backup");
+      ping (f, method, "/ping/backup/log", body ? "a log line" : NULL, NULL, 200);
+      g_assert_cmpuint (n_runs (f, "backup"), ==, before);
+      state = agent_state (f, "backup");
+      g_assert_cmpstr (state, ==, "error");
+      run = last_run (f, "backup", &r);
+      g_assert_cmpint (json_object_get_int_member (run, "exit-status"), ==, 255);
+    }
+  sse_wait (s, "\"type\":\"ping-log\"");
+  sse_wait (s, "\"output\":\"a log line\"");
+
+  /* malformed URLs: 400, nothing changed */
+  {
+    const char *const bad[] = { "/ping/", "/ping//start", "/ping/backup/", "/ping/backup/256", "/ping/backup/1000",
+                                "/ping/backup/start/extra", "/ping/a/b/c/d" };
+    guint before = n_runs (f, "backup");
+
+    for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+      for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+        ping (f, methods[m], bad[i], NULL, NULL, 400);
+    g_assert_cmpuint (n_runs (f, "backup"), ==, before);
+  }
+  /* another method: 405 */
+  reply_clear (&r);
+  request_full (f, "PUT", "/ping/backup", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 405, "PUT");
+  /* the query (Healthchecks' rid) is ignored */
+  ping (f, "GET", "/ping/sync/start?rid=4f0e7c26-90b2-4a8c-8c07-f1f3c6e5a6f1", NULL, NULL, 200);
+  ping (f, "GET", "/ping/sync?rid=4f0e7c26-90b2-4a8c-8c07-f1f3c6e5a6f1", NULL, NULL, 200);
+  run = last_run (f, "sync", &r);
+  g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "success");
+  g_assert_true (json_object_has_member (run, "duration-usec"));
+  sse_free (s);
+}
+
+/* An unknown id is 404 "not found" and nothing is created. */
+static void
+test_ping_unknown (Fixture *f, gconstpointer data)
+{
+  const char *const paths[] = { "/ping/nope", "/ping/nope/start", "/ping/nope/fail", "/ping/nope/log", "/ping/nope/3",
+                                "/ping/nope?create=1" };
+  const char *const methods[] = { "GET", "HEAD", "POST" };
+  g_autoptr(GVariant) list = NULL;
+
+  if (!start (f, jobs_config))
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (paths); i++)
+    for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+      ping (f, methods[m], paths[i], strcmp (methods[m], "POST") == 0 ? "x" : NULL, NULL, 404);
+  hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "nope"), "NotFound");
+  list = hb_call_ok (f->h, NULL, "ListAgents", NULL, "(aa{sv})");
+  g_assert_cmpuint (g_variant_n_children (g_variant_get_child_value (list, 0)), ==, 3);
+}
+
+/* Without tokens (loopback), a ping may change declared agents and those
+ * HTTP created, not an agent another uid registered over D-Bus. */
+static void
+test_ping_owners (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+
+  if (!start (f, jobs_config))
+    return;
+  register_dbus (f->h, "dbus-agent", NULL);
+  SEND (f, "PUT", "/v1/agents/mine", "{}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  reply_clear (&r);
+
+  ping (f, "GET", "/ping/backup", NULL, NULL, 200);
+  ping (f, "GET", "/ping/mine/start", NULL, NULL, 200);
+  ping (f, "GET", "/ping/mine", NULL, NULL, 200);
+  g_assert_cmpuint (n_runs (f, "mine"), ==, 1);
+  request_full (f, "GET", "/ping/dbus-agent", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 403, "dbus-agent");
+  g_assert_cmpuint (n_runs (f, "dbus-agent"), ==, 0);
+}
+
+/* The body is the run's output: its tail, valid UTF-8; over the bound, 413
+ * before it is read, and nothing changed. */
+static void
+test_ping_body (Fixture *f, gconstpointer data)
+{
+  GString *body = g_string_new (NULL);
+  g_autofree char *expected = NULL;
+  g_autoptr(GSocketConnection) c = NULL;
+  g_autofree char *request = NULL;
+  g_auto(Reply) r = { 0 };
+  JsonObject *run;
+  const char *output;
+  guint before;
+
+  if (!start (f, jobs_config))
+    return;
+  /* 10000 bytes: lines, then "é" across the cut, an invalid byte, the end */
+  while (body->len < 10000 - 64)
+    g_string_append_printf (body, "line %05u of the job's output\n", (guint) body->len);
+  g_string_append (body, "\xff" "caf\xc3\xa9 done\n");
+  request_full (f, "POST", "/ping/backup/0", "text/plain", body->str, (gssize) body->len, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  run = last_run (f, "backup", &r);
+  output = json_object_get_string_member (run, "output");
+  g_assert_true (g_utf8_validate (output, -1, NULL));
+  g_assert_cmpuint (strlen (output), <=, 4096);
+  g_assert_cmpuint (strlen (output), >=, 4000);
+  g_assert_true (g_str_has_suffix (output, "\xef\xbf\xbd" "caf\xc3\xa9 done\n"));   /* U+FFFD for \xff */
+  g_assert_null (strstr (output, "line 00000 "));
+
+  /* a body of 100000 bytes is taken; one more byte is not (413, before
+   * the body is sent, and nothing changed) */
+  g_string_set_size (body, 0);
+  while (body->len < 100000)
+    g_string_append_c (body, 'a' + (char) (body->len % 26));
+  g_string_set_size (body, 100000);
+  reply_clear (&r);
+  request_full (f, "POST", "/ping/backup/fail", "text/plain", body->str, (gssize) body->len, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  before = n_runs (f, "backup");
+  c = raw_connect (f, NULL);
+  request = g_strdup_printf ("POST /ping/backup HTTP/1.1\r\nHost: localhost:%u\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: 100001\r\n\r\n", f->h->http_port);
+  raw_write (c, request);
+  g_assert_cmpuint (raw_read_answer (c, FALSE, NULL, NULL), ==, 413);
+  g_assert_cmpuint (n_runs (f, "backup"), ==, before);
+  run = last_run (f, "backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "failure");
+  g_string_free (body, TRUE);
+}
+
+/* /start, then /ping: a run with a start, an end and a duration; the
+ * agent runs in between. No waiting: the duration may be 0. */
+static void
+test_ping_start_then_success (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autofree char *state = NULL;
+  JsonObject *run;
+  gint64 before = g_get_real_time ();
+
+  if (!start (f, jobs_config))
+    return;
+  ping (f, "POST", "/ping/backup/start", NULL, NULL, 200);
+  GET (f, "/v1/agents/backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "status"), ==, "running");
+  ping (f, "GET", "/ping/backup", NULL, NULL, 200);
+  g_assert_cmpuint (n_runs (f, "backup"), ==, 1);
+  run = last_run (f, "backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "success");
+  g_assert_cmpint (json_object_get_int_member (run, "started-usec"), >=, before);
+  g_assert_cmpint (json_object_get_int_member (run, "ended-usec"), >=, json_object_get_int_member (run, "started-usec"));
+  g_assert_cmpint (json_object_get_int_member (run, "duration-usec"), ==,
+                   json_object_get_int_member (run, "ended-usec") - json_object_get_int_member (run, "started-usec"));
+  reply_clear (&r);
+  GET (f, "/v1/agents/backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (object (&r), "status"), ==, "idle");
+  state = g_strdup (json_object_get_string_member (object (&r), "state"));
+  g_assert_cmpstr (state, ==, "healthy");
+}
+
+/* The daemon with a tokens file (token s3cret) and a ping key file of
+ * @key, both mode 0600, and the jobs of jobs_config. */
+static gboolean
+start_with_ping_key (Fixture *f, const char *key)
+{
+  g_autofree char *tokens = g_build_filename (f->h->tmpdir, "tokens", NULL);
+  g_autofree char *key_file = g_build_filename (f->h->tmpdir, "ping-key", NULL);
+  g_autofree char *key_text = g_strdup_printf ("# the ping key\n%s\n", key);
+  g_autofree char *config = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return FALSE;
+  g_file_set_contents (tokens, "s3cret\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (tokens, 0600), ==, 0);
+  g_file_set_contents (key_file, key_text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (key_file, 0600), ==, 0);
+  config = g_strdup_printf ("%s\n[http]\ntokens-file=%s\nping-key-file=%s\n", jobs_config, tokens, key_file);
+  hb_harness_write_config (f->h, config);
+  f->h->http_port = hb_free_port ();
+  f->base = g_strdup_printf ("http://127.0.0.1:%u", f->h->http_port);
+  hb_harness_start_daemon (f->h, 0);
+  return TRUE;
+}
+
+#define PING_KEY "k3y-Of_22-characters-or-more"
+
+/* With tokens, a ping needs a token or the ping key; the key works on
+ * every ping form and on nothing else; another key is refused. */
+static void
+test_ping_key (Fixture *f, gconstpointer data)
+{
+  const char *const methods[] = { "GET", "HEAD", "POST" };
+  g_autoptr(GSocketConnection) c = NULL;
+  g_autofree char *request = NULL;
+  g_autofree char *head = NULL;
+  g_autofree char *state = NULL;
+  g_auto(Reply) r = { 0 };
+  JsonObject *run;
+
+  if (!start_with_ping_key (f, PING_KEY))
+    return;
+
+  for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+    {
+      const char *body = strcmp (methods[m], "POST") == 0 ? "out" : NULL;
+      guint before = n_runs (f, "backup");
+
+      ping (f, methods[m], "/ping/" PING_KEY "/backup/start", body, NULL, 200);
+      ping (f, methods[m], "/ping/" PING_KEY "/backup", body, NULL, 200);
+      ping (f, methods[m], "/ping/" PING_KEY "/backup/fail", body, NULL, 200);
+      ping (f, methods[m], "/ping/" PING_KEY "/backup/7", body, NULL, 200);
+      run = last_run (f, "backup", &r);
+      g_assert_cmpint (json_object_get_int_member (run, "exit-status"), ==, 7);
+      ping (f, methods[m], "/ping/" PING_KEY "/backup/log", body, NULL, 200);
+      g_assert_cmpuint (n_runs (f, "backup"), ==, before + 3);
+      ping (f, methods[m], "/ping/" PING_KEY "/nope", body, NULL, 404);
+      ping (f, methods[m], "/ping/" PING_KEY "/backup/256", body, NULL, 400);
+    }
+  state = agent_state (f, "backup");
+  g_assert_cmpstr (state, ==, "error");
+
+  /* /ping/ID needs a token now */
+  {
+    guint before = n_runs (f, "sync");
+
+    for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+      {
+        reply_clear (&r);
+        request_full (f, methods[m], "/ping/sync", NULL, NULL, 0, NULL, &r);
+        g_assert_cmpuint (r.status, ==, 401);
+        reply_clear (&r);
+        request_full (f, methods[m], "/ping/sync", NULL, NULL, 0, PING_KEY, &r);
+        g_assert_cmpuint (r.status, ==, 401);
+      }
+    g_assert_cmpuint (n_runs (f, "sync"), ==, before);
+    ping (f, "GET", "/ping/sync/start", NULL, "s3cret", 200);
+    ping (f, "POST", "/ping/sync/0", "ok", "s3cret", 200);
+    g_assert_cmpuint (n_runs (f, "sync"), ==, before + 1);
+  }
+
+  /* another key, or a key one character off, is refused: 401 */
+  {
+    const char *const wrong[] = { "/ping/k3y-Of_22-characters-or-morf/backup",
+                                  "/ping/k3y-Of_22-characters-or-more-/backup/start",
+                                  "/ping/wrong/backup/fail", "/ping/k3y-Of_22-characters-or-mor/backup/0",
+                                  "/ping/" PING_KEY "x/backup/log" };
+    guint before = n_runs (f, "backup");
+
+    for (gsize i = 0; i < G_N_ELEMENTS (wrong); i++)
+      for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+        {
+          reply_clear (&r);
+          request_full (f, methods[m], wrong[i], NULL, NULL, 0, NULL, &r);
+          g_assert_cmpuint (r.status, ==, 401);
+        }
+    g_assert_cmpuint (n_runs (f, "backup"), ==, before);
+  }
+
+  /* the key is no token: every other write is refused with it */
+  {
+    const char *const writes[][3] = {
+      { "POST", "/heartbeat", "{\"run_id\": \"k\"}" }, { "POST", "/event", "{\"type\": \"k\"}" },
+      { "PUT", "/v1/agents/k", "{}" }, { "DELETE", "/v1/agents/backup", NULL },
+      { "POST", "/v1/agents/backup/beat", "{}" }, { "POST", "/v1/agents/backup/idle", NULL },
+    };
+
+    for (gsize i = 0; i < G_N_ELEMENTS (writes); i++)
+      {
+        reply_clear (&r);
+        request_full (f, writes[i][0], writes[i][1], writes[i][2] ? "application/json" : NULL, writes[i][2], -1,
+                      PING_KEY, &r);
+        assert_error (&r, 401, "Bearer");
+      }
+    hb_call_error (f->h, NULL, "GetAgent", g_variant_new ("(s)", "k"), "NotFound");
+    g_variant_unref (hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "backup"), "(a{sv})"));
+  }
+
+  /* a POST with the key in its URL is read; one without a key or token is
+   * refused before its body */
+  c = raw_connect (f, NULL);
+  request = g_strdup_printf ("POST /ping/sync HTTP/1.1\r\nHost: localhost:%u\r\nContent-Type: text/plain\r\n"
+                             "Content-Length: 60000\r\n\r\n", f->h->http_port);
+  raw_write (c, request);   /* and no body */
+  g_assert_cmpuint (raw_read_answer (c, FALSE, &head, NULL), ==, 401);
+  g_assert_nonnull (strstr (head, "WWW-Authenticate: Bearer"));
+}
+
+/* A ping key file the daemon refuses: too short, or readable by others */
+static void
+test_ping_key_refused (Fixture *f, gconstpointer data)
+{
+  const char *const keys[] = { "short", "has spaces in it, 22 chars+", NULL };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autofree char *key_file = g_build_filename (f->h->tmpdir, "ping-key", NULL);
+      g_autofree char *config = NULL;
+      g_autoptr(GError) error = NULL;
+      HbChild *daemon;
+      int status;
+
+      if (i == 0 && !hb_harness_start_bus (f->h, HB_BUS_SESSION))
+        return;
+      g_file_set_contents (key_file, keys[i] ? keys[i] : PING_KEY, -1, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_chmod (key_file, keys[i] ? 0600 : 0644), ==, 0);
+      config = g_strdup_printf ("%s\n[http]\nping-key-file=%s\n", jobs_config, key_file);
+      hb_harness_write_config (f->h, config);
+      f->h->http_port = hb_free_port ();
+      daemon = hb_harness_spawn_daemon (f->h, NULL, 0);
+      status = hb_harness_wait_exit (f->h, daemon, HB_WAIT_MS);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+    }
+}
+
+/* The crontab line of the README, with the real curl: success; and with
+ * the output and exit status of a command, as Healthchecks' docs show. */
+static void
+test_ping_curl (Fixture *f, gconstpointer data)
+{
+  g_autofree char *curl = g_find_program_in_path ("curl");
+  g_autofree char *url = NULL;
+  g_autofree char *script = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(Reply) r = { 0 };
+  JsonObject *run;
+  int status;
+
+  if (curl == NULL)
+    {
+      g_test_skip ("curl (Debian curl) is not installed");
+      return;
+    }
+  if (!start (f, jobs_config))
+    return;
+  url = g_strdup_printf ("%s/ping/backup", f->base);
+  {
+    const char *argv[] = { curl, "-fsS", "-m", "10", "--retry", "5", "-o", "/dev/null", url, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+  }
+  run = last_run (f, "backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "success");
+
+  /* m=$(command 2>&1); curl … --data-raw "$m" …/ping/ID/$? */
+  script = g_strdup_printf ("m=$( (echo 'disk full'; exit 4) 2>&1); "
+                            "curl -fsS -m 10 --retry 5 --data-raw \"$m\" %s/$?", url);
+  {
+    const char *argv[] = { "/bin/sh", "-c", script, NULL };
+    g_autofree char *out = NULL;
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, NULL, &status, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+    g_assert_cmpstr (out, ==, "OK");
+  }
+  run = last_run (f, "backup", &r);
+  g_assert_cmpstr (json_object_get_string_member (run, "result"), ==, "failure");
+  g_assert_cmpint (json_object_get_int_member (run, "exit-status"), ==, 4);
+  g_assert_cmpstr (json_object_get_string_member (run, "output"), ==, "disk full");
+
+  /* an unknown id: curl -f fails (22: HTTP error) */
+  {
+    g_autofree char *unknown = g_strdup_printf ("%s/ping/nope", f->base);
+    const char *argv[] = { curl, "-fsS", "-m", "10", "--retry", "5", "-o", "/dev/null", unknown, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDERR_TO_DEV_NULL, NULL, NULL, NULL, NULL, &status, &error);
+    g_assert_no_error (error);
+    g_assert_true (WIFEXITED (status));
+    g_assert_cmpint (WEXITSTATUS (status), ==, 22);
+  }
+}
+
+/* /metrics: the last run's result, duration and exit status, the next due
+ * time and whether late, for jobs only; and promtool finds nothing to say. */
+static void
+test_ping_metrics (Fixture *f, gconstpointer data)
+{
+  const char *const results[] = { "running", "success", "failure", "timed-out", "missed" };
+  g_autofree char *promtool = g_find_program_in_path ("promtool");
+  g_autofree char *due = NULL;
+  g_auto(Reply) r = { 0 };
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 next;
+
+  if (!start (f, jobs_config))
+    return;
+  register_dbus (f->h, "plain", NULL);
+  ping (f, "GET", "/ping/backup/start", NULL, NULL, 200);
+  ping (f, "GET", "/ping/backup/3", NULL, NULL, 200);
+  ping (f, "GET", "/ping/sync/start", NULL, NULL, 200);
+
+  get_metrics (f, &r);
+  for (gsize i = 0; i < G_N_ELEMENTS (results); i++)
+    {
+      g_autofree char *backup = g_strdup_printf ("heartbeat_agent_last_run_result{agent=\"backup\",result=\"%s\"}",
+                                                 results[i]);
+      g_autofree char *sync = g_strdup_printf ("heartbeat_agent_last_run_result{agent=\"sync\",result=\"%s\"}",
+                                               results[i]);
+
+      assert_metric (r.body, backup, strcmp (results[i], "failure") == 0 ? "1" : "0");
+      assert_metric (r.body, sync, strcmp (results[i], "running") == 0 ? "1" : "0");
+    }
+  assert_metric (r.body, "heartbeat_agent_last_run_exit_status{agent=\"backup\"}", "3");
+  g_assert_nonnull (metric (r.body, "heartbeat_agent_last_run_duration_seconds{agent=\"backup\"}"));
+  /* sync runs: no duration, no exit status yet */
+  assert_metric (r.body, "heartbeat_agent_last_run_duration_seconds{agent=\"sync\"}", NULL);
+  assert_metric (r.body, "heartbeat_agent_last_run_exit_status{agent=\"sync\"}", NULL);
+  assert_metric (r.body, "heartbeat_agent_late{agent=\"backup\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_late{agent=\"hourly\"}", "0");
+  assert_metric (r.body, "heartbeat_agent_late_due_timestamp_seconds{agent=\"hourly\"}", NULL);
+  /* hourly: a schedule and no run yet; due at the next full hour */
+  due = metric (r.body, "heartbeat_agent_next_due_timestamp_seconds{agent=\"hourly\"}");
+  g_assert_nonnull (due);
+  next = g_ascii_strtoll (due, NULL, 10);
+  g_assert_cmpint (next % 3600, ==, 0);
+  g_assert_cmpint (next, >, now);
+  g_assert_cmpint (next, <=, now + 3600 + 60);
+  g_assert_cmpuint (n_series (r.body, "heartbeat_agent_last_run_result", "hourly"), ==, 0);
+  assert_metric (r.body, "heartbeat_agent_next_due_timestamp_seconds{agent=\"backup\"}", NULL);
+  /* not a job: none of it */
+  g_assert_cmpuint (n_series (r.body, "heartbeat_agent_last_run_result", "plain"), ==, 0);
+  g_assert_cmpuint (n_series (r.body, "heartbeat_agent_late", "plain"), ==, 0);
+  g_assert_null (strstr (r.body, "agent=\"plain\"} 0\nheartbeat_agent_late"));
+  if (promtool)
+    promtool_check (f, promtool, r.body);
+  else
+    g_test_skip ("promtool (Debian prometheus) is not installed: the text was not linted");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -3945,6 +4552,17 @@ main (int argc, char **argv)
   ADD ("events-per-uid", test_events_per_uid);
   ADD ("bad-requests/json-error-text", test_json_error_text);
   ADD ("host-summary/clean-numbers", test_clean_numbers);
+  /* issue 22 */
+  ADD ("jobs/runs", test_agent_runs);
+  ADD ("jobs/ping-forms", test_ping_forms);
+  ADD ("jobs/ping-unknown", test_ping_unknown);
+  ADD ("jobs/ping-owners", test_ping_owners);
+  ADD ("jobs/ping-body", test_ping_body);
+  ADD ("jobs/ping-start-then-success", test_ping_start_then_success);
+  ADD ("jobs/ping-key", test_ping_key);
+  ADD ("jobs/ping-key-refused", test_ping_key_refused);
+  ADD ("jobs/ping-curl", test_ping_curl);
+  ADD ("jobs/metrics", test_ping_metrics);
 
   return g_test_run ();
 }
