@@ -399,6 +399,112 @@ dbus_check_agent (HbctlTransport  *transport,
   return agent;
 }
 
+/* A method the client library does not wrap (yet), on the client's
+ * connection, with its errors in the library's terms (see
+ * translate_error() in heartbeat-client.c): remote names of
+ * org.heartbeat.Monitor1.Error become HEARTBEAT_CLIENT_ERROR codes (the
+ * library registered them), without GDBus's prefix. */
+static GVariant *
+dbus_call (HeartbeatClient *client,
+           const char      *method,
+           GVariant        *parameters,
+           const char      *reply_type,
+           GError         **error)
+{
+  GVariant *reply;
+
+  reply = g_dbus_connection_call_sync (heartbeat_client_get_connection (client),
+                                       HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                                       HEARTBEAT_CLIENT_INTERFACE, method, parameters,
+                                       G_VARIANT_TYPE (reply_type), G_DBUS_CALL_FLAGS_NONE,
+                                       25000, NULL, error);
+  if (reply != NULL)
+    return reply;
+  if (g_dbus_error_is_remote_error (*error))
+    {
+      g_autofree char *name = g_dbus_error_get_remote_error (*error);
+
+      if (g_strcmp0 (name, "org.freedesktop.DBus.Error.ServiceUnknown") == 0 ||
+          g_strcmp0 (name, "org.freedesktop.DBus.Error.NameHasNoOwner") == 0)
+        {
+          g_clear_error (error);
+          g_set_error_literal (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_DAEMON,
+                               "heartbeatd is not running");
+          return NULL;
+        }
+      g_dbus_error_strip_remote_error (*error);
+    }
+  else if (g_error_matches (*error, G_IO_ERROR, G_IO_ERROR_CLOSED))
+    {
+      g_clear_error (error);
+      g_set_error_literal (error, HEARTBEAT_CLIENT_ERROR, HEARTBEAT_CLIENT_ERROR_NO_BUS,
+                           "the bus connection is closed");
+    }
+  return NULL;
+}
+
+/* GetRuns; a daemon older than it (UnknownMethod) has none to give */
+static GVariant *
+dbus_get_runs (HbctlTransport *transport,
+               const char     *id)
+{
+  DBusTransport *self = (DBusTransport *) transport;
+  int ignored = EXIT_OK;
+  HeartbeatClient *client = dbus_client (self, &ignored);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  GVariant *runs = NULL;
+
+  if (client == NULL)
+    return NULL;
+  reply = dbus_call (client, "GetRuns", g_variant_new ("(s)", id), "(aa{sv})", &error);
+  if (reply == NULL)
+    {
+      if (!g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+        hbctl_print_error (_("no runs: %s"), error->message);
+      return NULL;
+    }
+  g_variant_get (reply, "(@aa{sv})", &runs);
+  return runs;
+}
+
+static int
+dbus_start_run (HbctlTransport *transport,
+                const char     *id)
+{
+  DBusTransport *self = (DBusTransport *) transport;
+  int status = EXIT_OK;
+  HeartbeatClient *client = dbus_client (self, &status);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (client == NULL)
+    return status;
+  reply = dbus_call (client, "StartRun", g_variant_new ("(s)", id), "()", &error);
+  if (reply == NULL)
+    return hbctl_report (client, id, error);
+  return EXIT_OK;
+}
+
+static int
+dbus_finish_run (HbctlTransport *transport,
+                 const char     *id,
+                 GVariant       *end)
+{
+  DBusTransport *self = (DBusTransport *) transport;
+  int status = EXIT_OK;
+  HeartbeatClient *client = dbus_client (self, &status);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (client == NULL)
+    return status;
+  reply = dbus_call (client, "FinishRun", g_variant_new ("(s@a{sv})", id, end), "()", &error);
+  if (reply == NULL)
+    return hbctl_report (client, id, error);
+  return EXIT_OK;
+}
+
 static void
 dbus_free (HbctlTransport *transport)
 {
@@ -417,8 +523,20 @@ hbctl_dbus_transport_new (void)
   self->parent.list_agents = dbus_list_agents;
   self->parent.get_agent = dbus_get_agent;
   self->parent.get_history = dbus_get_history;
+  self->parent.get_runs = dbus_get_runs;
   self->parent.beat = dbus_beat;
+  self->parent.start_run = dbus_start_run;
+  self->parent.finish_run = dbus_finish_run;
   self->parent.check_agent = dbus_check_agent;
   self->parent.free = dbus_free;
   return &self->parent;
+}
+
+HbctlTransport *
+hbctl_dbus_transport_new_for_client (HeartbeatClient *client)
+{
+  HbctlTransport *transport = hbctl_dbus_transport_new ();
+
+  ((DBusTransport *) transport)->client = g_object_ref (client);
+  return transport;
 }

@@ -2,9 +2,10 @@
  *
  * A small HTTP client that answers the calls of hbctl-transport.h with
  * the D-Bus types: the JSON of GET /v1/agents (every page), GET
- * /v1/agents/ID[/history], GET /health and /api/heartbeat/status, GET
- * /v1/host, and POST /v1/agents/ID/beat, turned into aa{sv}, a{sv} and
- * a(ts).
+ * /v1/agents/ID[/history|/runs], GET /health and /api/heartbeat/status,
+ * GET /v1/host, and POST /v1/agents/ID/beat, turned into aa{sv}, a{sv} and
+ * a(ts). Runs are not started or finished over HTTP by hbctl (`run` is a
+ * D-Bus verb; scripts elsewhere have the ping URLs).
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -716,6 +717,66 @@ http_get_history (HbctlTransport *self,
   return remote_agent_get (id, TRUE, &ignored);
 }
 
+/* GET /v1/agents/ID/runs: an array of run objects, oldest first, as
+ * aa{sv}; NULL without a word if the daemon has no such endpoint (an
+ * older one: 404, the agent having been found already), else NULL with
+ * what went wrong printed. */
+static GVariant *
+http_get_runs (HbctlTransport *self,
+               const char     *id)
+{
+  g_autofree char *escaped = g_uri_escape_string (id, NULL, FALSE);
+  g_autofree char *path = g_strconcat ("/v1/agents/", escaped, "/runs", NULL);
+  g_autoptr(JsonNode) reply = NULL;
+  g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("aa{sv}"));
+  JsonArray *array;
+  guint status = 0;
+  int ignored = EXIT_OK;
+
+  reply = remote_call ("GET", path, NULL, &status, &ignored, NULL);
+  if (reply == NULL || status == SOUP_STATUS_NOT_FOUND)
+    return NULL;
+  if (status != SOUP_STATUS_OK)
+    {
+      remote_error (reply, status);
+      return NULL;
+    }
+  if (!JSON_NODE_HOLDS_ARRAY (reply))
+    {
+      hbctl_print_error (_("%s answered GET /v1/agents/ID/runs without a list of runs (is it heartbeatd's HTTP API?)"),
+                         opt.url);
+      return NULL;
+    }
+  array = json_node_get_array (reply);
+  for (guint i = 0; i < json_array_get_length (array); i++)
+    {
+      JsonNode *node = json_array_get_element (array, i);
+
+      if (JSON_NODE_HOLDS_OBJECT (node))
+        g_variant_builder_add_value (&b, vardict_from_json (json_node_get_object (node)));
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+/* Runs are started and finished over D-Bus (hbctl run); over HTTP a
+ * script has the ping URLs. Said, never silently dropped. */
+static int
+http_start_run (HbctlTransport *self,
+                const char     *id)
+{
+  hbctl_print_error (_("starting a run is not supported over --url; use D-Bus (hbctl run) or the ping URLs"));
+  return EXIT_USAGE;
+}
+
+static int
+http_finish_run (HbctlTransport *self,
+                 const char     *id,
+                 GVariant       *end)
+{
+  hbctl_print_error (_("finishing a run is not supported over --url; use D-Bus (hbctl run) or the ping URLs"));
+  return EXIT_USAGE;
+}
+
 /* POST /v1/agents/ID/beat with the details as its JSON body */
 static int
 http_beat (HbctlTransport *self,
@@ -781,7 +842,10 @@ hbctl_http_transport_new (void)
   self->list_agents = http_list_agents;
   self->get_agent = http_get_agent;
   self->get_history = http_get_history;
+  self->get_runs = http_get_runs;
   self->beat = http_beat;
+  self->start_run = http_start_run;
+  self->finish_run = http_finish_run;
   self->check_agent = http_check_agent;
   self->free = http_free;
   return self;

@@ -1,6 +1,14 @@
 /* hbctl-run.c: hbctl run --name ID -- COMMAND, a command as a monitored
  * agent
  *
+ * Two ways, by what ID is. An agent declared in heartbeatd's
+ * configuration (a job: GetAgent says declared) gets a run record: StartRun
+ * before the command, beats while it runs, FinishRun with the result, the
+ * exit status and the tail of its output after it, and it stays
+ * registered. Any other id is registered for the command's run, beaten,
+ * and unregistered when the command succeeds (left with status "error"
+ * and the exit status in its metadata when it fails).
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <errno.h>
@@ -16,6 +24,7 @@
 #include "hb-tail.h"
 #include "hbctl.h"
 #include "hbctl-output.h"
+#include "hbctl-transport.h"
 
 /* One of the command's outputs (1, 2) that hbctl passes on, keeping its
  * tail: when hbctl's own is not a terminal (cron, a unit, a pipe). */
@@ -36,7 +45,42 @@ typedef struct {
   gboolean         warned;
   HbTail          *tail;     /* the last HB_TAIL_BYTES of what it wrote, if passed */
   Passed           passed[2];
+  HbctlTransport  *job;      /* a declared agent's runs go here; NULL: not a job */
 } Run;
+
+/* Whether @id is a job: an agent the configuration declares. Anything
+ * that goes wrong asking means no (Register then says what). */
+static gboolean
+is_declared_job (HeartbeatClient *client,
+                 const char      *id)
+{
+  g_autoptr(GVariant) agent = heartbeat_client_get_agent (client, id, NULL);
+  gboolean declared = FALSE;
+
+  if (agent)
+    g_variant_lookup (agent, "declared", "b", &declared);
+  return declared;
+}
+
+/* FinishRun: how the job's run ended; a failure to say so is a warning
+ * (the command's status stays hbctl's). */
+static void
+finish_job_run (Run        *run,
+                gboolean    success,
+                int         exit_status,
+                const char *output)
+{
+  g_auto(GVariantDict) end = G_VARIANT_DICT_INIT (NULL);
+  g_autoptr(GVariant) end_value = NULL;
+
+  g_variant_dict_insert (&end, "success", "b", success);
+  g_variant_dict_insert (&end, "exit-status", "i", (gint32) CLAMP (exit_status, 0, 255));
+  if (output && *output)
+    g_variant_dict_insert (&end, "output", "s", output);
+  end_value = g_variant_ref_sink (g_variant_dict_end (&end));
+  if (run->job->finish_run (run->job, run->id, end_value) != EXIT_OK)
+    hbctl_print_error (_("warning: the run of \"%s\" was not recorded as finished"), run->id);
+}
 
 static void
 passed_close (Passed *p)
@@ -190,8 +234,10 @@ hbctl_run (int argc, char **argv)
     _("Run COMMAND as agent ID: register, beat while it runs, unregister when it succeeds.\n"
       "If it fails, the agent stays with status \"error\" and the exit status in its\n"
       "metadata, with the last 4 KiB of its output where hbctl's is not a terminal\n"
-      "(COMMAND's output then passes through hbctl). SIGINT, SIGTERM and SIGHUP are\n"
-      "passed on to COMMAND; hbctl exits with COMMAND's status (128+N if signal N\n"
+      "(COMMAND's output then passes through hbctl). If ID is declared in heartbeatd's\n"
+      "configuration (a job), the command's run is recorded instead (start, end, result,\n"
+      "exit status, output) and the agent stays registered. SIGINT, SIGTERM and SIGHUP\n"
+      "are passed on to COMMAND; hbctl exits with COMMAND's status (128+N if signal N\n"
       "killed it)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_strict_posix (context, FALSE);
@@ -234,6 +280,24 @@ hbctl_run (int argc, char **argv)
 
       hbctl_print_error (_("warning: %s; running the command unmonitored"), problem);
       g_clear_error (&error);
+    }
+  else if (is_declared_job (run.client, name))
+    {
+      /* the configuration says what the job is: its thresholds and task;
+       * during a run only its timeout judges it, so --interval is free */
+      if (stale || timeout || task)
+        hbctl_print_error (_("warning: \"%s\" is declared in heartbeatd's configuration, which sets its "
+                             "thresholds and task; --stale, --timeout and --task are ignored"), name);
+      run.job = hbctl_dbus_transport_new_for_client (run.client);
+      status = run.job->start_run (run.job, name);
+      if (status != EXIT_OK)
+        {
+          g_clear_pointer (&run.job, hbctl_transport_free);
+          g_clear_object (&run.client);
+          for (int k = 0; k < 3; k++)
+            g_source_remove (sources[k]);
+          return status;
+        }
     }
   else
     {
@@ -301,12 +365,19 @@ hbctl_run (int argc, char **argv)
   if (!spawned)
     {
       hbctl_print_error (_("cannot run %s: %s"), argv[1], error->message);
-      if (run.client)
+      if (run.job)
+        {
+          g_autofree char *why = g_strdup_printf (_("cannot run %s: %s"), argv[1], error->message);
+
+          finish_job_run (&run, FALSE, 127, why);
+        }
+      else if (run.client)
         {
           g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
             "{'status': <'error'>, 'metadata': <{'exit-status': <int32 127>}>}"));
           heartbeat_client_beat (run.client, name, details, NULL);
         }
+      g_clear_pointer (&run.job, hbctl_transport_free);
       g_clear_object (&run.client);
       for (int k = 0; k < 3; k++)
         g_source_remove (sources[k]);
@@ -340,7 +411,13 @@ hbctl_run (int argc, char **argv)
   else
     code = 1;
 
-  if (run.client)
+  if (run.job)
+    {
+      g_autofree char *output = run.tail ? hb_tail_get_text (run.tail) : NULL;
+
+      finish_job_run (&run, code == 0, code, output);
+    }
+  else if (run.client)
     {
       if (code == 0)
         {
@@ -374,6 +451,7 @@ hbctl_run (int argc, char **argv)
             }
         }
     }
+  g_clear_pointer (&run.job, hbctl_transport_free);
   g_clear_object (&run.client);
   g_clear_pointer (&run.tail, hb_tail_free);
   return code;

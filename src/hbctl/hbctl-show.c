@@ -1,7 +1,9 @@
 /* hbctl-show.c: hbctl show ID, one agent
  *
- * Its lines, its unit's if it has one, and its timeline: a strip for the
- * last hour and one for the last day, and its latest changes of state.
+ * Its lines, its unit's if it has one, its schedule and runs if it is a
+ * job (next due time, lateness, the last runs and the output of the
+ * newest failed one), and its timeline: a strip for the last hour and one
+ * for the last day, and its latest changes of state.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -268,6 +270,232 @@ print_unit (HeartbeatAgentInfo *info)
   }
 }
 
+/* ---- A job: its schedule and runs ---- */
+
+/* How many runs `show` lists, newest first, and how many lines of the
+ * newest failed run's output it prints */
+#define SHOW_RUNS_MAX          10
+#define SHOW_OUTPUT_LINES_MAX  5
+
+/* A point in time as systemctl prints a timer's: "Tue 2026-12-08
+ * 03:00:00 CET", local time */
+static char *
+job_time (gint64 realtime_usec)
+{
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_local (realtime_usec / G_USEC_PER_SEC);
+
+  return t ? g_date_time_format (t, "%a %Y-%m-%d %H:%M:%S %Z") : g_strdup ("?");
+}
+
+/* "in 13h" or "3m02s ago", from now */
+static char *
+job_relative (gint64 realtime_usec)
+{
+  gint64 now = g_get_real_time ();
+  g_autofree char *d = hb_duration_format (realtime_usec >= now ? realtime_usec - now : now - realtime_usec);
+
+  /* TRANSLATORS: a duration in the future, e.g. "in 13h" */
+  return realtime_usec >= now ? g_strdup_printf (_("in %s"), d) : g_strdup_printf (_("%s ago"), d);
+}
+
+/* A run's number under @key, or -1 if it has none */
+static gint64
+run_number (GVariant   *run,
+            const char *key)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (run, key, NULL);
+
+  return value ? (gint64) MIN (hbctl_dict_uint64 (run, key), (guint64) G_MAXINT64) : -1;
+}
+
+static const char *
+run_result_color (const char *result)
+{
+  if (strcmp (result, "success") == 0)
+    return "\033[32m";
+  if (strcmp (result, "missed") == 0)
+    return "\033[33m";
+  if (strcmp (result, "running") == 0)
+    return "";
+  return "\033[31m";   /* failure, timed-out, and a result this hbctl does not know */
+}
+
+static gboolean
+run_failed (const char *result)
+{
+  return strcmp (result, "success") != 0 && strcmp (result, "running") != 0 && strcmp (result, "missed") != 0;
+}
+
+/* The output of a job as lines a terminal shows as text: control
+ * characters (but tabs) become "?", so a job cannot send escape sequences
+ * to whoever reads `show`. */
+static char *
+printable (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if ((c < 0x20 && c != '\t' && c != '\n') || (c >= 0x7f && c < 0xa0))
+        g_string_append_c (out, '?');
+      else
+        g_string_append_unichar (out, c);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Its last @max lines (a final newline ends the last, it does not start
+ * another), each indented as a value of `show` */
+static void
+print_output_tail (const char *output,
+                   guint       max)
+{
+  static const char indent[] = "               ";   /* under "Output:        " */
+  g_autofree char *text = printable (output);
+  g_auto(GStrv) lines = NULL;
+  guint n, first;
+
+  if (g_str_has_suffix (text, "\n"))
+    text[strlen (text) - 1] = '\0';
+  lines = g_strsplit (text, "\n", -1);
+  n = g_strv_length (lines);
+  first = n > max ? n - max : 0;
+  for (guint i = first; i < n; i++)
+    g_print ("%s%s\n", indent, lines[i]);
+}
+
+/* The job's lines: its next due time, since when it is late, and its
+ * last runs, newest first, with the output of the newest failed one. */
+static void
+print_job (GVariant *agent,
+           GVariant *runs)
+{
+  gint64 next_due = (gint64) MIN (hbctl_dict_uint64 (agent, "next-due-usec"), (guint64) G_MAXINT64);
+  gint64 late_due = (gint64) MIN (hbctl_dict_uint64 (agent, "late-due-usec"), (guint64) G_MAXINT64);
+  gint64 grace = (gint64) MIN (hbctl_dict_uint64 (agent, "grace-usec"), (guint64) G_MAXINT64);
+  gsize n_runs = runs ? g_variant_n_children (runs) : 0;
+  gsize shown = MIN (n_runs, SHOW_RUNS_MAX);
+  g_autoptr(GPtrArray) durations = g_ptr_array_new_with_free_func (g_free);
+  gint64 now = g_get_real_time ();
+  glong duration_width = 0;
+  gboolean with_output = FALSE;
+
+  if (next_due > 0)
+    {
+      g_autofree char *when = job_time (next_due), *relative = job_relative (next_due);
+
+      g_print ("%-14s %s (%s)\n", _("Next run:"), when, relative);
+    }
+  else if (grace > 0)
+    /* TRANSLATORS: a job whose schedule knows no next time */
+    g_print ("%-14s %s\n", _("Next run:"), _("none scheduled"));
+  if (late_due > 0)
+    {
+      g_autofree char *since = job_time (late_due + grace), *relative = job_relative (late_due + grace);
+      g_autofree char *due = job_time (late_due);
+      /* TRANSLATORS: since when a job is late, how long ago, and when its run was due */
+      g_autofree char *text = g_strdup_printf (_("%s (%s; due %s)"), since, relative, due);
+
+      if (opt.color)
+        g_print ("%-14s %s%s\033[0m\n", _("Late since:"), hbctl_state_color ("stale"), text);
+      else
+        g_print ("%-14s %s\n", _("Late since:"), text);
+    }
+  if (n_runs == 0)
+    {
+      if (runs)
+        g_print ("%-14s %s\n", _("Runs:"), _("none yet"));
+      return;
+    }
+
+  /* the duration column as wide as its widest cell */
+  for (gsize k = 0; k < shown; k++)
+    {
+      g_autoptr(GVariant) run = g_variant_get_child_value (runs, n_runs - 1 - k);
+      const char *result = hbctl_dict_string (run, "result");
+      gint64 duration = run_number (run, "duration-usec");
+      gint64 started = run_number (run, "started-usec");
+      char *text;
+
+      if (duration >= 0)
+        text = hb_duration_format (duration);
+      else if (strcmp (result, "running") == 0 && started > 0)
+        text = hb_duration_format (now - started);
+      else
+        text = g_strdup ("-");
+      duration_width = MAX (duration_width, hbctl_text_width (text));
+      g_ptr_array_add (durations, text);
+    }
+
+  for (gsize k = 0; k < shown; k++)
+    {
+      g_autoptr(GVariant) run = g_variant_get_child_value (runs, n_runs - 1 - k);
+      const char *result = hbctl_dict_string (run, "result");
+      gint64 started = run_number (run, "started-usec");
+      gint64 when = started > 0 ? started : run_number (run, "due-usec");
+      gint64 exit_status = run_number (run, "exit-status");
+      gboolean late = FALSE;
+      g_autofree char *time = NULL, *result_cell = NULL, *exit_cell = NULL, *line = NULL;
+      const char *duration = g_ptr_array_index (durations, k);
+
+      if (when <= 0)
+        when = run_number (run, "ended-usec");
+      g_variant_lookup (run, "late", "b", &late);
+      time = change_time (when, TRUE);
+      result_cell = g_strdup_printf ("%-9s", *result ? result : "?");
+      if (opt.color && *run_result_color (result))
+        {
+          char *coloured = g_strdup_printf ("%s%s\033[0m", run_result_color (result), result_cell);
+
+          g_free (result_cell);
+          result_cell = coloured;
+        }
+      /* TRANSLATORS: a run's exit status in the list of runs */
+      exit_cell = exit_status >= 0 ? g_strdup_printf (_("exit %d"), (int) exit_status) : g_strdup ("");
+      line = g_strdup_printf ("%-14s %s  %s%*s  %s  %s%s%s", k == 0 ? _("Runs:") : "", time,
+                              duration, (int) (duration_width - hbctl_text_width (duration)), "",
+                              result_cell, exit_cell,
+                              late && *exit_cell ? "  " : "",
+                              /* TRANSLATORS: the mark of a run that started after its due time plus the grace */
+                              late ? _("late") : "");
+      /* no blanks at the end of a line (a result without exit status) */
+      g_print ("%s\n", g_strchomp (line));
+    }
+  if (n_runs > shown && opt.legend)
+    {
+      g_print ("%-14s ", "");
+      /* TRANSLATORS: %u earlier runs are not listed */
+      g_print (g_dngettext (GETTEXT_PACKAGE, "(%u earlier run)", "(%u earlier runs)", (guint) (n_runs - shown)),
+               (guint) (n_runs - shown));
+      g_print ("\n");
+    }
+
+  /* the newest failed run's last words */
+  for (gsize k = 0; k < n_runs && !with_output; k++)
+    {
+      g_autoptr(GVariant) run = g_variant_get_child_value (runs, n_runs - 1 - k);
+      const char *result = hbctl_dict_string (run, "result");
+      const char *output = hbctl_dict_string (run, "output");
+      gint64 when;
+      g_autofree char *time = NULL;
+
+      if (!run_failed (result))
+        continue;
+      with_output = TRUE;   /* the newest failed run only, with or without output */
+      if (*output == '\0')
+        break;
+      when = run_number (run, "started-usec") > 0 ? run_number (run, "started-usec") : run_number (run, "ended-usec");
+      time = change_time (when, TRUE);
+      /* TRANSLATORS: before the last lines of the output of the failed run that started at %s */
+      g_print ("%-14s ", _("Output:"));
+      g_print (_("(the end of the failed run of %s)"), time);
+      g_print ("\n");
+      print_output_tail (output, SHOW_OUTPUT_LINES_MAX);
+    }
+}
+
 int
 hbctl_show (int argc, char **argv)
 {
@@ -283,6 +511,7 @@ hbctl_show (int argc, char **argv)
   g_autoptr(GVariant) agent = NULL;
   g_autoptr(GVariant) metadata = NULL;
   g_autoptr(GVariant) history = NULL;
+  g_autoptr(GVariant) runs = NULL;
   g_autoptr(HeartbeatAgentInfo) info = NULL;
   g_autofree char *owner = NULL, *metadata_text = NULL, *started = NULL, *seen = NULL;
   g_autofree char *running = NULL, *stale = NULL, *timeout = NULL;
@@ -347,6 +576,22 @@ hbctl_show (int argc, char **argv)
   g_print ("%-14s %s\n", _("Metadata:"), metadata_text);
   if (heartbeat_agent_info_has_unit (info))
     print_unit (info);
+
+  /* a job: its schedule and its runs (the last one from the agent if the
+   * daemon lists none) */
+  {
+    g_autoptr(GVariant) last_run = g_variant_lookup_value (agent, "last-run", G_VARIANT_TYPE_VARDICT);
+    gboolean has_schedule = hbctl_dict_uint64 (agent, "next-due-usec") || hbctl_dict_uint64 (agent, "grace-usec") ||
+                            hbctl_dict_uint64 (agent, "late-due-usec");
+
+    if (has_schedule || (last_run && g_variant_n_children (last_run) > 0))
+      {
+        runs = transport->get_runs (transport, argv[1]);
+        if (runs == NULL && last_run && g_variant_n_children (last_run) > 0)
+          runs = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, &last_run, 1));
+        print_job (agent, runs);
+      }
+  }
 
   /* the timeline; a daemon that keeps no history (an older one) gets
    * none, and a note */

@@ -5,7 +5,8 @@
  * D-Bus API through HeartbeatClient (hbctl-dbus.c), or its HTTP API at
  * --url (hbctl-http.c). Both answer the same calls with the same types,
  * the D-Bus ones: agents as aa{sv}, one agent as a{sv}, the daemon's
- * GetStatus as a{sv}, a history as a(ts), a beat's details as a{sv}.
+ * GetStatus as a{sv}, a history as a(ts), a beat's details as a{sv},
+ * run records as aa{sv} and a run's end as a{sv}.
  * What differs is only what each says when it fails, in its own words
  * (and the exit status that goes with it); a call that fails has said
  * so on stderr, unless it hands the words back.
@@ -16,6 +17,8 @@
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
+
+#include "heartbeat-client.h"
 
 G_BEGIN_DECLS
 
@@ -63,6 +66,19 @@ struct _HbctlTransport {
   int       (*beat)         (HbctlTransport     *self,
                              const char         *id,
                              GVariant           *details);
+  /* Its run records (aa{sv}, oldest first), after get_agent(); NULL if
+   * there are none to be had (a daemon that keeps no runs: nothing said;
+   * anything else that went wrong is said). */
+  GVariant *(*get_runs)     (HbctlTransport     *self,
+                             const char         *id);
+  /* A run of the job @id starts (StartRun); returns the exit status. */
+  int       (*start_run)    (HbctlTransport     *self,
+                             const char         *id);
+  /* The job's run ended (FinishRun) with @end (a{sv}: success,
+   * exit-status, output); returns the exit status. */
+  int       (*finish_run)   (HbctlTransport     *self,
+                             const char         *id,
+                             GVariant           *end);
   /* One agent for `check`; NULL with the words of what went wrong in
    * *problem, nothing printed. */
   GVariant *(*check_agent)  (HbctlTransport     *self,
@@ -75,6 +91,9 @@ HbctlTransport *hbctl_transport_new      (void);
 void            hbctl_transport_free     (HbctlTransport *transport);
 
 HbctlTransport *hbctl_dbus_transport_new (void);
+/* The D-Bus transport over @client (a reference is taken): its calls go
+ * on @client's connection, in order with @client's own. */
+HbctlTransport *hbctl_dbus_transport_new_for_client (HeartbeatClient *client);
 HbctlTransport *hbctl_http_transport_new (void);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (HbctlTransport, hbctl_transport_free)

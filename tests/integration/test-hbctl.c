@@ -1606,6 +1606,286 @@ test_unit_columns (Fixture *f, gconstpointer data)
 /* ------------------------------------------------------------------ */
 /* A bus or URL that cannot be reached is not "not running"            */
 
+/* ---- Jobs: hbctl run --name on a declared agent, and show ---- */
+
+static GVariant *
+get_runs (HbHarness *h, const char *id)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "GetRuns", g_variant_new ("(s)", id), "(aa{sv})");
+  GVariant *runs = NULL;
+
+  g_variant_get (reply, "(@aa{sv})", &runs);
+  return runs;
+}
+
+/* The newest run of @id */
+static GVariant *
+last_run (HbHarness *h, const char *id, gsize expected_runs)
+{
+  g_autoptr(GVariant) runs = get_runs (h, id);
+
+  g_assert_cmpuint (g_variant_n_children (runs), ==, expected_runs);
+  return g_variant_get_child_value (runs, expected_runs - 1);
+}
+
+/* `hbctl run --name JOB` where the configuration declares JOB: a run
+ * record each time (StartRun, FinishRun with the result, the exit status
+ * and the output's tail), the command's exit status, and the agent stays
+ * registered; `show` lists the runs. A name the configuration does not
+ * declare is registered and unregistered as before. */
+static void
+test_run_declared_job (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *const utc[] = { "TZ", "UTC", NULL };
+  g_autofree char *config = NULL, *url = NULL;
+  g_autoptr(GVariant) a = NULL;
+  g_autoptr(GVariant) run = NULL;
+  g_autoptr(GVariant) metadata = NULL;
+  g_auto(Result) r = { 0 };
+  const char *output = NULL;
+  gint32 exit_status = -1;
+  guint cursor;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  h->http_port = hb_free_port ();
+  config = g_strconcat (hb_default_config, "\n[agent:nightly]\ntask=nightly backup\n", NULL);
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+  url = g_strdup_printf ("http://127.0.0.1:%u", h->http_port);
+
+  /* a failure: exit status 3, its output passed on and recorded */
+  cursor = hb_harness_signal_cursor (h);
+  hbctl (h, &r, "run", "--name", "nightly", "--interval", "1s", "--", "sh", "-c", "echo hi; exit 3");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_cmpstr (r.out, ==, "hi\n");
+  g_assert_cmpstr (r.err, ==, "");
+  a = agent (h, "nightly");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "error");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "error");
+  g_assert_true (hb_dict_boolean (a, "declared"));
+  g_assert_cmpstr (hb_dict_string (a, "task-id"), ==, "nightly backup");
+  /* the run has it, not the metadata */
+  metadata = hb_dict_value (a, "metadata", "a{sv}");
+  g_assert_false (g_variant_lookup (metadata, "exit-status", "i", &exit_status));
+  run = last_run (h, "nightly", 1);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "failure");
+  g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 3);
+  g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+  g_assert_cmpstr (output, ==, "hi\n");
+  g_assert_true (g_variant_lookup (run, "duration-usec", "x", NULL));
+  g_assert_null (hb_harness_find_signal (h, cursor, "AgentUnregistered", "nightly", NULL, NULL, NULL));
+  g_clear_pointer (&a, g_variant_unref);
+  g_clear_pointer (&run, g_variant_unref);
+  g_clear_pointer (&metadata, g_variant_unref);
+
+  /* a success: healthy and idle, still registered */
+  result_clear (&r);
+  hbctl (h, &r, "run", "--name", "nightly", "--interval", "1s", "--", "sh", "-c", "echo fine");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "fine\n");
+  a = agent (h, "nightly");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "healthy");
+  g_assert_cmpstr (hb_dict_string (a, "status"), ==, "idle");
+  run = last_run (h, "nightly", 2);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "success");
+  g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 0);
+  g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+  g_assert_cmpstr (output, ==, "fine\n");
+  g_assert_null (hb_harness_find_signal (h, cursor, "AgentUnregistered", "nightly", NULL, NULL, NULL));
+  g_clear_pointer (&a, g_variant_unref);
+  g_clear_pointer (&run, g_variant_unref);
+
+  /* the configuration sets a job's thresholds: options for them are said to be ignored */
+  result_clear (&r);
+  hbctl (h, &r, "run", "--name", "nightly", "--stale", "1h", "--", "true");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.err, "--stale, --timeout and --task are ignored"));
+  a = agent (h, "nightly");
+  g_assert_cmpuint (hb_dict_uint64 (a, "stale-after-usec"), ==, HB_DEFAULT_STALE_USEC);
+  g_clear_pointer (&a, g_variant_unref);
+  run = last_run (h, "nightly", 3);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "success");
+  g_clear_pointer (&run, g_variant_unref);
+
+  /* show: the runs, newest first, and the failed one's output */
+  result_clear (&r);
+  hbctl_env (h, utc, &r, "show", "nightly");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  {
+    g_auto(GStrv) lines = g_strsplit (r.out, "\n", -1);
+    gsize i;
+
+    for (i = 0; lines[i] && !g_str_has_prefix (lines[i], "Runs:"); i++)
+      ;
+    g_assert_nonnull (lines[i]);
+    /* "Runs:          YYYY-MM-DD HH:MM:SS  DURATION  RESULT     exit N" */
+    g_assert_cmpint (lines[i][15 + 4], ==, '-');
+    g_assert_nonnull (strstr (lines[i], "  success    exit 0"));
+    g_assert_true (g_str_has_prefix (lines[i + 1], "               "));
+    g_assert_nonnull (strstr (lines[i + 1], "  success    exit 0"));
+    g_assert_nonnull (strstr (lines[i + 2], "  failure    exit 3"));
+    g_assert_true (g_str_has_prefix (lines[i + 3], "Output:        (the end of the failed run of "));
+    g_assert_cmpstr (lines[i + 4], ==, "               hi");
+    g_assert_true (g_str_has_prefix (lines[i + 5], "History:"));
+  }
+
+  /* over HTTP too */
+  result_clear (&r);
+  hbctl_env (h, utc, &r, "--url", url, "show", "nightly");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_assert_nonnull (strstr (r.out, "\nRuns:          "));
+  g_assert_nonnull (strstr (r.out, "  success    exit 0\n"));
+
+  /* not its owner: the run is refused before the command runs, and nothing is recorded */
+  if (require_nobody ())
+    {
+      g_autoptr(GVariant) runs = NULL;
+
+      result_clear (&r);
+      hbctl_nobody (h, &r, "run", "--name", "nightly", "--", "sh", "-c", "echo never");
+      g_assert_cmpint (r.status, ==, 1);
+      g_assert_cmpstr (r.out, ==, "");
+      g_assert_nonnull (strstr (r.err, "belongs to uid 0"));
+      runs = get_runs (h, "nightly");
+      g_assert_cmpuint (g_variant_n_children (runs), ==, 3);
+    }
+
+  /* a name the configuration does not declare: registered, then
+   * unregistered on success, as always */
+  result_clear (&r);
+  cursor = hb_harness_signal_cursor (h);
+  hbctl (h, &r, "run", "--name", "adhoc", "--interval", "1s", "--", "sh", "-c", "echo hi");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "hi\n");
+  hb_wait_signal (h, &cursor, "AgentRegistered", "adhoc", NULL, NULL);
+  hb_wait_signal (h, &cursor, "AgentUnregistered", "adhoc", "unregistered", NULL);
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "adhoc"), "NotFound");
+}
+
+/* `show` of a job, from a stand-in for the HTTP API: its next run and
+ * since when it is late, in local time (here UTC); its last 10 runs,
+ * newest first, with their durations, results, exit statuses and late
+ * marks; and the last 5 lines of the newest failed run's output, with
+ * its control characters made harmless. */
+static void
+test_show_job (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *const utc[] = { "TZ", "UTC", NULL };
+  gint64 now = g_get_real_time ();
+  gint64 second = G_USEC_PER_SEC, hour = 3600 * second;
+  /* off the hour, so that the moment hbctl runs does not change the hours */
+  gint64 next = now + 13 * hour + 1800 * second;
+  gint64 late = now - 2 * hour, grace = 600 * second;
+  gint64 failed = now - 26 * hour;
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  Canned canned = { bodies, NULL, NULL, NULL, NULL, FALSE, FALSE, 0 };
+  GThread *server;
+  g_autofree char *agent_json = NULL, *url = NULL, *last = NULL;
+  g_autoptr(GString) runs = g_string_new ("[");
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+  gsize i;
+
+  /* 12 runs, oldest first: 9 successes a day apart (the 5th late), the
+   * failure of yesterday with 7 lines of output, then a missed one */
+  for (int k = 0; k < 10; k++)
+    {
+      gint64 started = failed - (10 - k) * 24 * hour + (k == 5 ? grace + 60 * second : 0);
+
+      g_string_append_printf (runs, "%s{\"result\": \"success\", \"due-usec\": %" G_GINT64_FORMAT ", \"started-usec\": %"
+                              G_GINT64_FORMAT ", \"ended-usec\": %" G_GINT64_FORMAT ", \"duration-usec\": %" G_GINT64_FORMAT
+                              ", \"exit-status\": 0%s}",
+                              k ? ", " : "", started, started, started + 62 * second, 62 * second,
+                              k == 5 ? ", \"late\": true" : "");
+    }
+  g_string_append_printf (runs, ", {\"result\": \"failure\", \"started-usec\": %" G_GINT64_FORMAT ", \"ended-usec\": %"
+                          G_GINT64_FORMAT ", \"duration-usec\": %" G_GINT64_FORMAT ", \"exit-status\": 3,"
+                          " \"output\": \"one\\ntwo\\nthree\\nfour\\nfive\\n\\u001b[31msix\\nseven\\n\"}",
+                          failed, failed + 5 * second, 5 * second);
+  last = g_strdup_printf ("{\"result\": \"missed\", \"due-usec\": %" G_GINT64_FORMAT "}", late);
+  g_string_append_printf (runs, ", %s]", last);
+
+  agent_json = g_strdup_printf (
+    "{\"id\": \"backup\", \"task-id\": \"\", \"state\": \"stale\", \"status\": \"idle\", \"owner-uid\": 0,"
+    " \"pid\": 0, \"started-at-usec\": %" G_GINT64_FORMAT ", \"last-activity-at-usec\": %" G_GINT64_FORMAT ","
+    " \"running-usec\": 0, \"idle-usec\": 2000000, \"beats\": 0, \"stale-after-usec\": 300000000,"
+    " \"timeout-after-usec\": 600000000, \"metadata\": {}, \"declared\": true, \"bound-to\": \"\", \"unit\": {},"
+    " \"next-due-usec\": %" G_GINT64_FORMAT ", \"late-due-usec\": %" G_GINT64_FORMAT ", \"grace-usec\": %" G_GINT64_FORMAT ","
+    " \"last-run\": %s}",
+    failed, failed + 5 * second, next, late, grace, last);
+  g_hash_table_insert (bodies, "/v1/agents/backup", g_strdup (agent_json));
+  g_hash_table_insert (bodies, "/v1/agents/backup/runs", g_string_free (g_steal_pointer (&runs), FALSE));
+  g_hash_table_insert (bodies, "/v1/agents/backup/history", g_strdup ("{\"id\": \"backup\", \"history\": []}"));
+  url = canned_start (&canned, &server);
+
+  hbctl_env (h, utc, &r, "--url", url, "show", "backup");
+  canned_stop (&canned, server);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  lines = g_strsplit (r.out, "\n", -1);
+  for (i = 0; lines[i] && !g_str_has_prefix (lines[i], "Next run:"); i++)
+    ;
+  g_assert_nonnull (lines[i]);
+  {
+    g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (next / G_USEC_PER_SEC);
+    g_autofree char *when = g_date_time_format (t, "%a %Y-%m-%d %H:%M:%S UTC");
+    g_autofree char *expected = g_strdup_printf ("Next run:      %s (in 13h", when);
+
+    g_assert_true (g_str_has_prefix (lines[i], expected));
+  }
+  {
+    g_autoptr(GDateTime) since = g_date_time_new_from_unix_utc ((late + grace) / G_USEC_PER_SEC);
+    g_autoptr(GDateTime) due = g_date_time_new_from_unix_utc (late / G_USEC_PER_SEC);
+    g_autofree char *since_text = g_date_time_format (since, "%a %Y-%m-%d %H:%M:%S UTC");
+    g_autofree char *due_text = g_date_time_format (due, "%a %Y-%m-%d %H:%M:%S UTC");
+    g_autofree char *expected = g_strdup_printf ("Late since:    %s (1h", since_text);
+    g_autofree char *expected_due = g_strdup_printf ("; due %s)", due_text);
+
+    g_assert_true (g_str_has_prefix (lines[i + 1], expected));
+    g_assert_true (g_str_has_suffix (lines[i + 1], expected_due));
+  }
+  /* the runs, newest first: the missed one (at its due time), the
+   * failure, then 8 of the 10 successes */
+  {
+    g_autoptr(GDateTime) due = g_date_time_new_from_unix_utc (late / G_USEC_PER_SEC);
+    g_autofree char *due_text = g_date_time_format (due, "%Y-%m-%d %H:%M:%S");
+    g_autofree char *expected = g_strdup_printf ("Runs:          %s  -      missed", due_text);
+
+    g_assert_cmpstr (lines[i + 2], ==, expected);
+  }
+  {
+    g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (failed / G_USEC_PER_SEC);
+    g_autofree char *text = g_date_time_format (t, "%Y-%m-%d %H:%M:%S");
+    g_autofree char *expected = g_strdup_printf ("               %s  5s     failure    exit 3", text);
+
+    g_assert_cmpstr (lines[i + 3], ==, expected);
+  }
+  for (gsize k = 0; k < 8; k++)
+    {
+      const char *line = lines[i + 4 + k];
+
+      g_assert_true (g_str_has_prefix (line, "               "));
+      /* the 5th success (from the oldest) is the 6th line from the newest */
+      g_assert_true (g_str_has_suffix (line, k == 4 ? "  1m02s  success    exit 0  late" : "  1m02s  success    exit 0"));
+    }
+  g_assert_cmpstr (lines[i + 12], ==, "               (2 earlier runs)");
+  g_assert_true (g_str_has_prefix (lines[i + 13], "Output:        (the end of the failed run of "));
+  g_assert_cmpstr (lines[i + 14], ==, "               three");
+  g_assert_cmpstr (lines[i + 15], ==, "               four");
+  g_assert_cmpstr (lines[i + 16], ==, "               five");
+  g_assert_cmpstr (lines[i + 17], ==, "               ?[31msix");
+  g_assert_cmpstr (lines[i + 18], ==, "               seven");
+  g_assert_true (g_str_has_prefix (lines[i + 19], "History:"));
+  g_assert_null (strchr (r.out, '\033'));
+}
+
 static void
 test_unreachable (Fixture *f, gconstpointer data)
 {
@@ -2156,6 +2436,8 @@ main (int argc, char **argv)
   ADD ("status-piped/narrow-columns", test_narrow_columns);
   ADD ("status-piped/show-timeline", test_show_timeline);
   ADD ("status-piped/unit-columns", test_unit_columns);
+  ADD ("status-piped/show-job", test_show_job);
+  ADD ("run-exit-codes/declared-job", test_run_declared_job);
   ADD ("error-messages/unreachable", test_unreachable);
   ADD ("error-messages/bus-refuses", test_bus_refuses);
   ADD ("error-messages/no-daemon", test_no_daemon);
