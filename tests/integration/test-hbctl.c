@@ -1734,13 +1734,15 @@ test_run_declared_job (Fixture *f, gconstpointer data)
     g_assert_true (g_str_has_prefix (lines[i + 5], "History:"));
   }
 
-  /* over HTTP too */
+  /* over HTTP too (GET /v1/agents/ID/runs) */
   result_clear (&r);
   hbctl_env (h, utc, &r, "--url", url, "show", "nightly");
   g_assert_cmpint (r.status, ==, 0);
   g_assert_cmpstr (r.err, ==, "");
   g_assert_nonnull (strstr (r.out, "\nRuns:          "));
-  g_assert_nonnull (strstr (r.out, "  success    exit 0\n"));
+  g_assert_nonnull (strstr (r.out, "  success    exit 0\n               "));
+  g_assert_nonnull (strstr (r.out, "  failure    exit 3\nOutput:        (the end of the failed run of "));
+  g_assert_nonnull (strstr (r.out, "\n               hi\nHistory:"));
 
   /* not its owner: the run is refused before the command runs, and nothing is recorded */
   if (require_nobody ())
@@ -1884,6 +1886,42 @@ test_show_job (Fixture *f, gconstpointer data)
   g_assert_cmpstr (lines[i + 18], ==, "               seven");
   g_assert_true (g_str_has_prefix (lines[i + 19], "History:"));
   g_assert_null (strchr (r.out, '\033'));
+}
+
+/* `show` of a job with schedule= (the real daemon): its next run, as
+ * next-due-usec says, in local time (here UTC); no runs yet. */
+static void
+test_show_schedule (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *const utc[] = { "TZ", "UTC", NULL };
+  g_autofree char *config = NULL, *expected = NULL, *when = NULL;
+  g_autoptr(GVariant) a = NULL;
+  g_autoptr(GDateTime) t = NULL;
+  g_auto(Result) r = { 0 };
+  guint64 next;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  config = g_strconcat (hb_default_config, "\n[agent:hourly]\nschedule=@hourly\ntz=UTC\ngrace=5min\n", NULL);
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+
+  a = agent (h, "hourly");
+  next = hb_dict_uint64 (a, "next-due-usec");
+  g_assert_cmpuint (next, >, 0);
+  g_assert_cmpuint (next % (G_GUINT64_CONSTANT (3600) * G_USEC_PER_SEC), ==, 0);
+  g_assert_cmpuint (hb_dict_uint64 (a, "grace-usec"), ==, G_GUINT64_CONSTANT (300000000));
+  t = g_date_time_new_from_unix_utc ((gint64) (next / G_USEC_PER_SEC));
+  when = g_date_time_format (t, "%a %Y-%m-%d %H:00:00 UTC");
+  expected = g_strdup_printf ("\nNext run:      %s (in ", when);
+
+  hbctl_env (h, utc, &r, "show", "hourly");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_assert_nonnull (strstr (r.out, expected));
+  g_assert_null (strstr (r.out, "Late since:"));
+  g_assert_nonnull (strstr (r.out, "\nRuns:          none yet\n"));
 }
 
 static void
@@ -2437,6 +2475,7 @@ main (int argc, char **argv)
   ADD ("status-piped/show-timeline", test_show_timeline);
   ADD ("status-piped/unit-columns", test_unit_columns);
   ADD ("status-piped/show-job", test_show_job);
+  ADD ("status-piped/show-schedule", test_show_schedule);
   ADD ("run-exit-codes/declared-job", test_run_declared_job);
   ADD ("error-messages/unreachable", test_unreachable);
   ADD ("error-messages/bus-refuses", test_bus_refuses);
