@@ -813,6 +813,384 @@ test_large_state_restored (Fixture *f, gconstpointer data)
                                   metadata));
 }
 
+/* --- jobs' run records --- */
+
+#define MIN_US  (G_GINT64_CONSTANT (60) * G_USEC_PER_SEC)
+#define HOUR_US (60 * MIN_US)
+
+/* The monitor's two clocks, moved by the test: the wall clock is
+ * runs_r0 + (runs_now - runs_t0). */
+static gint64 runs_t0, runs_r0, runs_now;
+
+static gint64
+runs_mono_clock (gpointer user_data)
+{
+  return runs_now;
+}
+
+static gint64
+runs_real_clock (gpointer user_data)
+{
+  return runs_r0 + (runs_now - runs_t0);
+}
+
+/* Due every hour from runs_r0. */
+static gint64
+runs_hourly (gint64 after, gpointer user_data)
+{
+  gint64 from = MAX (after, runs_r0);
+
+  return runs_r0 + ((from - runs_r0) / HOUR_US + 1) * HOUR_US;
+}
+
+/* The test's clocks on @monitor, the wall clock two hours behind the real
+ * one (so that what is restored later is in the past). */
+static void
+runs_clocks (HeartbeatMonitor *monitor)
+{
+  runs_t0 = runs_now = 1000 * G_USEC_PER_SEC;
+  runs_r0 = g_get_real_time () - 2 * HOUR_US;
+  heartbeat_monitor_set_clock (monitor, runs_mono_clock, NULL);
+  heartbeat_monitor_set_realtime_clock (monitor, runs_real_clock, NULL);
+}
+
+static void
+runs_advance (HeartbeatMonitor *monitor, gint64 usec)
+{
+  runs_now += usec;
+  heartbeat_monitor_run_checks (monitor, runs_now);
+}
+
+static void
+finish_run (HeartbeatMonitor *monitor, const char *id, gboolean success, int exit_status, const char *output)
+{
+  HeartbeatRunEnd end = { .success = success, .exit_status = exit_status, .output = output, .output_length = -1 };
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (heartbeat_monitor_finish_run (monitor, id, &end, &error));
+  g_assert_no_error (error);
+}
+
+static GVariant *
+runs_of (HeartbeatMonitor *monitor, const char *id)
+{
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (monitor, id);
+
+  g_assert_nonnull (agent);
+  return g_variant_ref_sink (heartbeat_agent_get_runs (agent));
+}
+
+static void
+assert_same_runs (HeartbeatMonitor *monitor, HeartbeatMonitor *other, const char *id)
+{
+  g_autoptr(GVariant) a = runs_of (monitor, id);
+  g_autoptr(GVariant) b = runs_of (other, id);
+
+  if (!g_variant_equal (a, b))
+    {
+      g_autofree char *ta = g_variant_print (a, FALSE);
+      g_autofree char *tb = g_variant_print (b, FALSE);
+
+      g_test_message ("saved %s\nrestored %s", ta, tb);
+    }
+  g_assert_true (g_variant_equal (a, b));
+}
+
+/* The result of the @i-th record (from the oldest) of @runs. */
+static const char *
+run_result (GVariant *runs, gsize i)
+{
+  g_autoptr(GVariant) run = g_variant_get_child_value (runs, i);
+  const char *result = NULL;
+
+  g_assert_true (g_variant_lookup (run, "result", "&s", &result));
+  return g_intern_string (result);
+}
+
+/* A job's records (a missed one, a success with output in several scripts,
+ * a failure with its exit status, one running) are saved at once, each
+ * with the change that made it (no flush: as after kill -9), and come
+ * back whole; the agent's lateness and its run in progress with them. */
+static void
+test_runs_round_trip (Fixture *f, gconstpointer data)
+{
+  /* 2-, 3- and 4-byte characters, and a newline */
+  static const char output[] = "sauvegardé ✓ 完了 🎉\nΔ=0";
+  HeartbeatAgentOptions options = { .timeout_after_usec = HOUR_US };
+  g_autoptr(GString) long_output = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) runs = NULL;
+  HeartbeatAgent *agent;
+
+  runs_clocks (f->monitor);
+  g_assert_nonnull (heartbeat_monitor_declare (f->monitor, "nightly", &options, &error));
+  g_assert_no_error (error);
+  g_assert_true (heartbeat_monitor_set_schedule (f->monitor, "nightly", runs_hourly, NULL, NULL,
+                                                 5 * 60 * G_USEC_PER_SEC, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_saved (f->monitor, &error));
+
+  /* the first due time passes without a run: a missed record, saved with
+   * the change of state it makes */
+  runs_advance (f->monitor, HOUR_US + 6 * 60 * G_USEC_PER_SEC);
+  agent = heartbeat_monitor_lookup (f->monitor, "nightly");
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(HbState) state2 = NULL;
+    g_autoptr(HeartbeatMonitor) monitor2 = reload (f, &state2);
+
+    runs = runs_of (monitor2, "nightly");
+    g_assert_cmpuint (g_variant_n_children (runs), ==, 1);
+    g_assert_true (run_result (runs, 0) == g_intern_static_string ("missed"));
+    assert_same_runs (f->monitor, monitor2, "nightly");
+    g_assert_cmpint (heartbeat_agent_get_late_due (heartbeat_monitor_lookup (monitor2, "nightly")), ==,
+                     runs_r0 + HOUR_US);
+    g_clear_pointer (&runs, g_variant_unref);
+  }
+
+  /* a late run with output, a failure, and output past the bound */
+  g_assert_true (heartbeat_monitor_start_run (f->monitor, "nightly", 0, &error));
+  runs_advance (f->monitor, 90 * G_USEC_PER_SEC);
+  finish_run (f->monitor, "nightly", TRUE, 0, output);
+  /* (1 h 7 min 30 s) to the next due time and a little: on time */
+  runs_advance (f->monitor, 53 * MIN_US);
+  g_assert_true (heartbeat_monitor_start_run (f->monitor, "nightly", 0, &error));
+  runs_advance (f->monitor, G_USEC_PER_SEC);
+  for (guint i = 0; g_utf8_strlen (long_output->str, -1) < 2 * HEARTBEAT_RUN_OUTPUT_MAX; i++)
+    g_string_append (long_output, "é🎉x");
+  finish_run (f->monitor, "nightly", FALSE, 3, long_output->str);
+  /* and one still running, on time too */
+  runs_advance (f->monitor, HOUR_US - G_USEC_PER_SEC);
+  g_assert_true (heartbeat_monitor_start_run (f->monitor, "nightly", 0, &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+
+  {
+    g_autoptr(HbState) state2 = NULL;
+    g_autoptr(HeartbeatMonitor) monitor2 = reload (f, &state2);
+    g_autoptr(GVariant) run = NULL;
+    const char *text = NULL;
+    gint32 exit_status = -1;
+    HeartbeatAgent *b;
+
+    assert_same_runs (f->monitor, monitor2, "nightly");
+    runs = runs_of (monitor2, "nightly");
+    g_assert_cmpuint (g_variant_n_children (runs), ==, 4);
+    g_assert_true (run_result (runs, 0) == g_intern_static_string ("missed"));
+    g_assert_true (run_result (runs, 1) == g_intern_static_string ("success"));
+    g_assert_true (run_result (runs, 2) == g_intern_static_string ("failure"));
+    g_assert_true (run_result (runs, 3) == g_intern_static_string ("running"));
+    run = g_variant_get_child_value (runs, 1);
+    g_assert_true (g_variant_lookup (run, "output", "&s", &text));
+    g_assert_cmpstr (text, ==, output);
+    g_clear_pointer (&run, g_variant_unref);
+    run = g_variant_get_child_value (runs, 2);
+    g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+    g_assert_cmpint (exit_status, ==, 3);
+    g_assert_true (g_variant_lookup (run, "output", "&s", &text));
+    g_assert_cmpuint (strlen (text), <=, HEARTBEAT_RUN_OUTPUT_MAX);
+    g_assert_true (g_utf8_validate (text, -1, NULL));
+    g_assert_true (g_str_has_suffix (long_output->str, text));
+
+    /* the run in progress is one: it can be finished */
+    b = heartbeat_monitor_lookup (monitor2, "nightly");
+    g_assert_cmpstr (heartbeat_agent_get_status (b), ==, "running");
+    finish_run (monitor2, "nightly", TRUE, 0, NULL);
+    g_clear_pointer (&runs, g_variant_unref);
+    runs = runs_of (monitor2, "nightly");
+    g_assert_cmpuint (g_variant_n_children (runs), ==, 4);
+    g_assert_true (run_result (runs, 3) == g_intern_static_string ("success"));
+    g_assert_true (hb_state_flush (state2, &error));
+    g_assert_no_error (error);
+  }
+
+  /* after a clean exit too; and unregistered, its records go with it */
+  {
+    g_autoptr(HbState) state3 = NULL;
+    g_autoptr(HeartbeatMonitor) monitor3 = reload (f, &state3);
+    g_autoptr(GVariant) again = runs_of (monitor3, "nightly");
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    g_assert_true (g_variant_equal (runs, again));
+    g_assert_true (heartbeat_monitor_unregister (monitor3, "nightly", &error));
+    g_assert_no_error (error);
+    g_assert_true (hb_state_flush (state3, &error));
+    g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+    g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM runs", -1, &stmt, NULL), ==, SQLITE_OK);
+    g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+    g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+  }
+}
+
+/* A database of schema 2 (before run records) is upgraded in place: its
+ * agents stay, with their history, and then keep runs. */
+static void
+test_schema2_upgraded (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  g_autoptr(GVariant) history = g_variant_ref_sink (g_variant_new_parsed ("[(uint64 5, 'healthy'), (uint64 7, 'error')]"));
+  g_autoptr(GVariant) runs = NULL;
+  g_autofree char *hex = NULL;
+  g_autofree char *sql = NULL;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gsize size;
+  const guint8 *bytes = g_variant_get_data (history);
+
+  size = g_variant_get_size (history);
+  hex = g_malloc0 (2 * size + 1);
+  for (gsize i = 0; i < size; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", bytes[i]);
+  sql = g_strdup_printf ("CREATE TABLE agents (id TEXT PRIMARY KEY NOT NULL,"
+                         "  task_id TEXT, state TEXT NOT NULL, status TEXT,"
+                         "  owner_uid INTEGER NOT NULL, pid INTEGER NOT NULL, bound_to TEXT,"
+                         "  declared INTEGER NOT NULL, stale_after INTEGER NOT NULL,"
+                         "  timeout_after INTEGER NOT NULL, started_at INTEGER NOT NULL,"
+                         "  metadata BLOB, history BLOB) WITHOUT ROWID;"
+                         "CREATE TABLE activity (id TEXT PRIMARY KEY NOT NULL,"
+                         "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
+                         "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER) WITHOUT ROWID;"
+                         "INSERT INTO meta VALUES ('clean', 1);"
+                         "INSERT INTO agents (id, task_id, state, owner_uid, pid, declared, stale_after,"
+                         " timeout_after, started_at, history) VALUES ('old', 'nightly', 'error', 0, 0, 1, 0, 0, 1, x'%s');"
+                         "PRAGMA user_version=2;", hex);
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  g_assert_true (hb_state_load (f->state, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(GVariant) restored = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (f->monitor, "old")));
+
+    g_assert_cmpuint (g_variant_n_children (restored), ==, 2);
+    g_assert_cmpstr (heartbeat_agent_get_task_id (heartbeat_monitor_lookup (f->monitor, "old")), ==, "nightly");
+  }
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 3);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  finish_run (f->monitor, "old", FALSE, 2, "disk full");
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+  monitor2 = reload (f, &state2);
+  assert_same_runs (f->monitor, monitor2, "old");
+  runs = runs_of (monitor2, "old");
+  g_assert_cmpuint (g_variant_n_children (runs), ==, 1);
+  g_assert_true (run_result (runs, 0) == g_intern_static_string ("failure"));
+}
+
+/* Run records that are damaged, or that the monitor refuses, are lost
+ * with a warning; their agents are kept, and the records are deleted. */
+static void
+test_bad_runs_dropped (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) refused = g_variant_ref_sink (g_variant_new_parsed ("[{'result': <'exploded'>}]"));
+  g_autofree char *hex = NULL;
+  g_autofree char *sql = NULL;
+  const guint8 *bytes = g_variant_get_data (refused);
+  gsize size = g_variant_get_size (refused);
+  sqlite3 *db = NULL;
+
+  for (guint i = 0; i < 3; i++)
+    {
+      static const char *const ids[] = { "good", "garbled", "refused" };
+      HeartbeatAgentOptions options = { .task_id = ids[i] };
+
+      register_agent (f->monitor, ids[i], &options);
+      finish_run (f->monitor, ids[i], TRUE, 0, "fine");
+    }
+  g_assert_true (wait_saved (f->monitor, &error));
+
+  hex = g_malloc0 (2 * size + 1);
+  for (gsize i = 0; i < size; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", bytes[i]);
+  sql = g_strdup_printf ("UPDATE runs SET runs = x'01020304ff' WHERE id = 'garbled';"
+                         "UPDATE runs SET runs = x'%s' WHERE id = 'refused';", hex);
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  for (guint life = 0; life < 2; life++)
+    {
+      g_autoptr(HbState) state2 = NULL;
+      g_autoptr(HeartbeatMonitor) monitor2 = reload (f, &state2);
+      g_autoptr(GVariant) garbled = NULL;
+      g_autoptr(GVariant) refused_runs = NULL;
+
+      /* the second life finds them deleted: no warning */
+      if (life == 0)
+        assert_warnings ((const char *[]) { "*“garbled”*run records are damaged; dropped",
+                                            "*“refused”*run records cannot be restored*; dropped", NULL });
+      else
+        assert_warnings ((const char *[]) { NULL });
+      g_assert_cmpuint (heartbeat_monitor_get_n_agents (monitor2), ==, 3);
+      assert_same_runs (f->monitor, monitor2, "good");
+      garbled = runs_of (monitor2, "garbled");
+      refused_runs = runs_of (monitor2, "refused");
+      g_assert_cmpuint (g_variant_n_children (garbled), ==, 0);
+      g_assert_cmpuint (g_variant_n_children (refused_runs), ==, 0);
+      g_assert_cmpstr (heartbeat_agent_get_task_id (heartbeat_monitor_lookup (monitor2, "garbled")), ==, "garbled");
+      g_assert_cmpstr (heartbeat_agent_get_task_id (heartbeat_monitor_lookup (monitor2, "refused")), ==, "refused");
+      g_assert_true (hb_state_flush (state2, &error));
+      g_assert_no_error (error);
+    }
+}
+
+/* A run whose record cannot be saved is taken back with the caller's
+ * NotSaved: the records are those saved, none if none were. */
+static void
+test_run_not_saved_taken_back (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) saved = NULL;
+  g_autoptr(GVariant) now = NULL;
+  g_autofree char *wal = g_strconcat (f->db_path, "-wal", NULL);
+  struct rlimit limit, tiny;
+  GStatBuf st;
+
+  register_agent (f->monitor, "job", NULL);
+  register_agent (f->monitor, "fresh", NULL);
+  finish_run (f->monitor, "job", TRUE, 0, "one");
+  g_assert_true (wait_saved (f->monitor, &error));
+  saved = runs_of (f->monitor, "job");
+
+  g_assert_cmpint (g_stat (wal, &st), ==, 0);
+  signal (SIGXFSZ, SIG_IGN);
+  g_assert_cmpint (getrlimit (RLIMIT_FSIZE, &limit), ==, 0);
+  tiny = limit;
+  tiny.rlim_cur = (rlim_t) st.st_size;
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &tiny), ==, 0);
+
+  g_assert_true (heartbeat_monitor_start_run (f->monitor, "job", 0, &error));
+  finish_run (f->monitor, "fresh", FALSE, 1, "two");
+  g_assert_false (wait_saved (f->monitor, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_SAVED);
+  g_clear_error (&error);
+  now = runs_of (f->monitor, "job");
+  g_assert_true (g_variant_equal (saved, now));
+  g_clear_pointer (&now, g_variant_unref);
+  now = runs_of (f->monitor, "fresh");
+  g_assert_cmpuint (g_variant_n_children (now), ==, 0);
+
+  g_assert_cmpint (setrlimit (RLIMIT_FSIZE, &limit), ==, 0);
+  signal (SIGXFSZ, SIG_DFL);
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -838,6 +1216,10 @@ main (int argc, char **argv)
   ADD ("/state/lock", test_lock);
   ADD ("/state/deeply-nested", test_deeply_nested);
   ADD ("/state/large-state-restored", test_large_state_restored);
+  ADD ("/state/runs-round-trip", test_runs_round_trip);
+  ADD_UNLOADED ("/state/schema-2-upgraded", test_schema2_upgraded);
+  ADD ("/state/bad-runs-dropped", test_bad_runs_dropped);
+  ADD ("/state/run-not-saved-taken-back", test_run_not_saved_taken_back);
 
   return g_test_run ();
 }

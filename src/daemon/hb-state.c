@@ -1,11 +1,20 @@
 /* hb-state.c: the persistence front (registrations survive restarts)
  *
  * The agents live in an SQLite database, STATE_DIR/agents.db, in WAL mode.
- * Two tables: `agents` holds what changes seldom (options, state, status,
+ * Three tables: `agents` holds what changes seldom (options, state, status,
  * metadata and the history of state changes as serialized GVariant bytes,
  * which keep their types exactly),
  * `activity` what every beat changes (last activity, beat count), in rows
- * narrow enough that saving a thousand beating agents writes a few pages.
+ * narrow enough that saving a thousand beating agents writes a few pages,
+ * and `runs` a job's run records (heartbeat_agent_get_runs(), `aa{sv}`
+ * serialized; up to HEARTBEAT_RUNS_MAX records of up to
+ * HEARTBEAT_RUN_OUTPUT_MAX bytes of output each, some 80 KiB), in a table of
+ * their own so that the agents row (rewritten with a beat's metadata) stays
+ * small. An agent's records are serialized and written only when
+ * HeartbeatMonitor::agent-run says one was added or changed (a run started,
+ * ended, timed out or was missed), never for a beat; that change is one
+ * the monitor notes as a caller's (start, end) or as a change of state
+ * (missed, timed out), so it goes out at once like any other.
  * Times are wall-clock µs; thresholds of 0 mean "the monitor's", so a
  * reload still moves them.
  *
@@ -59,7 +68,7 @@
 #include "hb-json.h"
 
 #define DB_FILE            "agents.db"
-#define DB_SCHEMA          2          /* PRAGMA user_version */
+#define DB_SCHEMA          3          /* PRAGMA user_version */
 #define JSON_FILE          "agents.json"
 #define STATE_JSON_VERSION       1
 /* The JSON file's own structure nests three levels; metadata is a string. */
@@ -75,6 +84,8 @@ enum {
   STMT_SAVE_AGENT,
   STMT_SAVE_ACTIVITY,
   STMT_SET_META,
+  STMT_SAVE_RUNS,
+  STMT_DELETE_RUNS,
   N_STMTS
 };
 
@@ -86,6 +97,8 @@ static const char *const stmt_sql[N_STMTS] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [STMT_SAVE_ACTIVITY] = "INSERT OR REPLACE INTO activity (id, last_activity_at, beats) VALUES (?1, ?2, ?3)",
   [STMT_SET_META] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
+  [STMT_SAVE_RUNS] = "INSERT OR REPLACE INTO runs (id, runs) VALUES (?1, ?2)",
+  [STMT_DELETE_RUNS] = "DELETE FROM runs WHERE id = ?1",
 };
 
 /* What is pending for an id. */
@@ -93,6 +106,7 @@ enum {
   DIRTY_ACTIVITY = 1 << 0,   /* only its activity: saved lazily */
   DIRTY_FULL     = 1 << 1,   /* its row: saved at once */
   DIRTY_CALLER   = 1 << 2,   /* a caller waits: taken back if not saved */
+  DIRTY_RUNS     = 1 << 3,   /* its run records changed: saved at once */
 };
 
 /* One agent as written or read: a row of both tables, or its absence. */
@@ -115,6 +129,8 @@ typedef struct {
   gint64    beats;
   GBytes   *metadata;
   GBytes   *history;       /* heartbeat_agent_get_history(), serialized */
+  gboolean  with_runs;     /* @runs is to be written (or its row deleted) */
+  GBytes   *runs;          /* heartbeat_agent_get_runs(), serialized; NULL if none */
 } Row;
 
 /* A transaction for the writer thread. */
@@ -140,6 +156,7 @@ struct _HbState {
   GObject           parent_instance;
 
   HeartbeatMonitor *monitor;
+  gulong            run_handler;   /* agent-run */
   char             *directory;
   char             *path;
   char             *json_path;
@@ -199,6 +216,7 @@ row_free (Row *row)
   g_free (row->bound_to);
   g_clear_pointer (&row->metadata, g_bytes_unref);
   g_clear_pointer (&row->history, g_bytes_unref);
+  g_clear_pointer (&row->runs, g_bytes_unref);
   g_free (row);
 }
 
@@ -271,6 +289,9 @@ step_done (sqlite3      *db,
   return rc == SQLITE_DONE || db_error (db, rc, what, error);
 }
 
+/* A rowid table: its rows are large (WITHOUT ROWID is for small ones). */
+#define RUNS_TABLE "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, runs BLOB NOT NULL);"
+
 /* Opens (creating) the database and its tables. */
 static sqlite3 *
 db_open (const char *path,
@@ -317,21 +338,28 @@ db_open (const char *path,
                     "CREATE TABLE activity ("
                     "  id TEXT PRIMARY KEY NOT NULL,"
                     "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
+                    RUNS_TABLE
                     "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER) WITHOUT ROWID;"
                     "INSERT INTO meta VALUES ('clean', 1);"
                     "PRAGMA user_version=" G_STRINGIFY (DB_SCHEMA) ";"
                     "COMMIT;", error))
         goto fail;
     }
-  else if (version == 1)
+  else if (version < DB_SCHEMA)
     {
-      /* 1 → 2: the agents' history of state changes */
-      if (!db_exec (db,
-                    "BEGIN;"
-                    "ALTER TABLE agents ADD COLUMN history BLOB;"
+      /* 1 → 2: the agents' history of state changes;
+       * 2 → 3: the jobs' run records */
+      if (!db_exec (db, "BEGIN", error) ||
+          (version < 2 && !db_exec (db, "ALTER TABLE agents ADD COLUMN history BLOB", error)) ||
+          (version < 3 && !db_exec (db, RUNS_TABLE, error)) ||
+          !db_exec (db,
                     "PRAGMA user_version=" G_STRINGIFY (DB_SCHEMA) ";"
                     "COMMIT;", error))
-        goto fail;
+        {
+          if (!sqlite3_get_autocommit (db))
+            sqlite3_exec (db, "ROLLBACK", NULL, NULL, NULL);
+          goto fail;
+        }
     }
   else if (version != DB_SCHEMA)
     {
@@ -373,8 +401,12 @@ db_write_row (HbState   *self,
 
   if (!row->present)
     {
-      for (guint which = STMT_DELETE_AGENT; which <= STMT_DELETE_ACTIVITY; which++)
+      static const guint deletes[] = { STMT_DELETE_AGENT, STMT_DELETE_ACTIVITY, STMT_DELETE_RUNS };
+
+      for (gsize i = 0; i < G_N_ELEMENTS (deletes); i++)
         {
+          guint which = deletes[i];
+
           if ((s = stmt (self, which, error)) == NULL)
             return FALSE;
           sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
@@ -410,6 +442,18 @@ db_write_row (HbState   *self,
       else
         sqlite3_bind_null (s, 13);
       if (!step_done (db, s, "Cannot save an agent", error))
+        return FALSE;
+    }
+
+  if (row->with_runs)
+    {
+      if ((s = stmt (self, row->runs ? STMT_SAVE_RUNS : STMT_DELETE_RUNS, error)) == NULL)
+        return FALSE;
+      sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+      if (row->runs)
+        sqlite3_bind_blob (s, 2, g_bytes_get_data (row->runs, NULL),
+                           (int) g_bytes_get_size (row->runs), SQLITE_STATIC);
+      if (!step_done (db, s, "Cannot save an agent's runs", error))
         return FALSE;
     }
 
@@ -456,8 +500,8 @@ db_get_meta (sqlite3    *db,
 #define SELECT_ROWS \
   "SELECT a.id, a.task_id, a.state, a.status, a.owner_uid, a.pid, a.bound_to, a.declared," \
   " a.stale_after, a.timeout_after, a.started_at, a.metadata," \
-  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history" \
-  " FROM agents a LEFT JOIN activity v ON v.id = a.id"
+  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history, r.runs" \
+  " FROM agents a LEFT JOIN activity v ON v.id = a.id LEFT JOIN runs r ON r.id = a.id"
 
 static Row *
 row_from_statement (sqlite3_stmt *stmt)
@@ -486,6 +530,10 @@ row_from_statement (sqlite3_stmt *stmt)
   blob = sqlite3_column_blob (stmt, 14);
   if (blob || sqlite3_column_type (stmt, 14) == SQLITE_BLOB)
     row->history = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 14));
+  blob = sqlite3_column_blob (stmt, 15);
+  if (blob || sqlite3_column_type (stmt, 15) == SQLITE_BLOB)
+    row->runs = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 15));
+  row->with_runs = TRUE;
   return row;
 }
 
@@ -604,6 +652,16 @@ row_from_agent (HbState    *self,
   row->full = (flags & DIRTY_FULL) != 0;
   row->last_activity_at = saved_realtime (self, heartbeat_agent_get_last_activity_at (agent));
   row->beats = (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64);
+  /* the records are serialized only when they may have changed (none:
+   * the row is deleted) */
+  row->with_runs = (flags & DIRTY_RUNS) != 0;
+  if (row->with_runs)
+    {
+      g_autoptr(GVariant) runs = g_variant_ref_sink (heartbeat_agent_get_runs (agent));
+
+      if (g_variant_n_children (runs) > 0)
+        row->runs = g_variant_get_data_as_bytes (runs);
+    }
   if (!row->full)
     return row;
 
@@ -898,6 +956,24 @@ on_changed (HeartbeatMonitor *monitor,
     self->cut_id = g_idle_add (on_cut, self);
 }
 
+/* HeartbeatMonitor::agent-run: a record was added or changed. The monitor
+ * notes the same change (CALLER or STATE) before or after, which counts it
+ * for HeartbeatStoreFuncs.sync; this only says to write the records too. */
+static void
+on_agent_run (HeartbeatMonitor *monitor,
+              HeartbeatAgent   *agent,
+              GVariant         *record,
+              gpointer          user_data)
+{
+  HbState *self = user_data;
+
+  if (self->loading)
+    return;
+  mark (self, heartbeat_agent_get_id (agent), DIRTY_RUNS, FALSE);
+  if (self->cut_id == 0 && self->in_flight == NULL)
+    self->cut_id = g_idle_add (on_cut, self);
+}
+
 /* HeartbeatStoreFuncs.sync */
 static void
 on_sync (HeartbeatMonitor *monitor,
@@ -939,6 +1015,28 @@ static const HeartbeatStoreFuncs store_funcs = {
 /* Reading                                                             */
 
 static gboolean
+restore_snapshot (HbState                      *self,
+                  const char                   *id,
+                  const HeartbeatAgentOptions  *options,
+                  const HeartbeatAgentSnapshot *snapshot,
+                  gboolean                      revert,
+                  GError                      **error)
+{
+  GError *local = NULL;
+
+  if (revert)
+    heartbeat_monitor_revert (self->monitor, id, options, snapshot, &local);
+  else
+    heartbeat_monitor_restore (self->monitor, id, options, snapshot, &local);
+  if (local != NULL)
+    {
+      g_propagate_error (error, local);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
 restore_row (HbState    *self,
              const Row  *row,
              gint64      active_until,
@@ -949,6 +1047,9 @@ restore_row (HbState    *self,
   HeartbeatAgentSnapshot snapshot = { 0 };
   g_autoptr(GVariant) metadata = NULL;
   g_autoptr(GVariant) history = NULL;
+  g_autoptr(GVariant) runs = NULL;
+  g_autoptr(GError) local = NULL;
+  gboolean runs_lost = FALSE;
 
   if (!row->present)
     {
@@ -981,6 +1082,17 @@ restore_row (HbState    *self,
       if (!g_variant_is_normal_form (history))
         g_clear_pointer (&history, g_variant_unref);
     }
+  /* and so are damaged runs, said */
+  if (row->runs)
+    {
+      runs = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("aa{sv}"), row->runs, FALSE));
+      if (!g_variant_is_normal_form (runs))
+        {
+          g_warning ("%s: agent “%s”: its run records are damaged; dropped", self->path, row->id);
+          g_clear_pointer (&runs, g_variant_unref);
+          runs_lost = TRUE;
+        }
+    }
 
   options.task_id = row->task_id;
   options.stale_after_usec = row->stale_after;
@@ -996,12 +1108,36 @@ restore_row (HbState    *self,
   snapshot.declared = row->declared;
   snapshot.active_until_realtime = active_until;
   snapshot.history = history;
+  snapshot.runs = runs;
+  /* taking a change back: no records saved means none (NULL would keep
+   * those held, the unsaved run among them) */
+  if (revert && runs == NULL)
+    snapshot.runs = runs = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
 
-  if (revert)
-    heartbeat_monitor_revert (self->monitor, row->id, &options, &snapshot, error);
-  else
-    heartbeat_monitor_restore (self->monitor, row->id, &options, &snapshot, error);
-  return error == NULL || *error == NULL;
+  if (!restore_snapshot (self, row->id, &options, &snapshot, revert, &local) && runs != NULL)
+    {
+      g_autoptr(GError) runs_error = g_steal_pointer (&local);
+
+      /* records the monitor refuses (a newer daemon's, a damaged one
+       * that is well-formed) are lost, not the agent; if the agent
+       * itself is refused, that is what is said */
+      snapshot.runs = NULL;
+      if (restore_snapshot (self, row->id, &options, &snapshot, revert, &local))
+        {
+          g_warning ("%s: agent “%s”: its run records cannot be restored (%s); dropped",
+                     self->path, row->id, runs_error->message);
+          runs_lost = TRUE;
+        }
+    }
+  if (local != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local));
+      return FALSE;
+    }
+  /* what is saved is what is held: the records that were dropped go */
+  if (runs_lost)
+    mark (self, row->id, DIRTY_FULL | DIRTY_RUNS, FALSE);
+  return TRUE;
 }
 
 /* The agents in the database. FALSE if it cannot be read (corrupt). */
@@ -1563,6 +1699,7 @@ hb_state_new (HeartbeatMonitor *monitor,
   self->path = g_build_filename (directory, DB_FILE, NULL);
   self->json_path = g_build_filename (directory, JSON_FILE, NULL);
   heartbeat_monitor_set_store (monitor, &store_funcs, self, NULL);
+  self->run_handler = g_signal_connect (monitor, "agent-run", G_CALLBACK (on_agent_run), self);
   return self;
 }
 
@@ -1575,7 +1712,10 @@ hb_state_dispose (GObject *object)
   g_clear_handle_id (&self->lazy_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
   if (self->monitor)
-    heartbeat_monitor_set_store (self->monitor, NULL, NULL, NULL);
+    {
+      heartbeat_monitor_set_store (self->monitor, NULL, NULL, NULL);
+      g_clear_signal_handler (&self->run_handler, self->monitor);
+    }
   g_clear_object (&self->monitor);
 
   G_OBJECT_CLASS (hb_state_parent_class)->dispose (object);
