@@ -681,11 +681,247 @@ test_kill9_during_flood (void)
   g_rand_free (crash.rand);
 }
 
+/* ------------------------------------------------------------------ */
+/* Run records                                                         */
+
+#define RUNS_KEPT        20   /* HEARTBEAT_RUNS_MAX */
+#define RUN_OUTPUT_KEPT  4096 /* HEARTBEAT_RUN_OUTPUT_MAX */
+#define FLOOD_RUNS       100  /* under the bus's 128 pending replies per connection */
+#define FLOOD_KILL_AFTER 5
+
+static GVariant *
+get_runs (HbHarness  *h,
+          const char *id)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "GetRuns", g_variant_new ("(s)", id), "(aa{sv})");
+
+  return g_variant_get_child_value (reply, 0);
+}
+
+static void
+kill9_and_restart (HbHarness *h)
+{
+  HbChild *daemon = h->daemon;
+  int wait_status;
+
+  hb_harness_signal_daemon (h, SIGKILL);
+  wait_status = hb_harness_wait_exit (h, daemon, HB_WAIT_MS);
+  g_assert_true (WIFSIGNALED (wait_status));
+  g_assert_cmpint (WTERMSIG (wait_status), ==, SIGKILL);
+  hb_harness_start_daemon (h, 0);
+}
+
+static void
+assert_same_runs (GVariant *expected,
+                  GVariant *restored)
+{
+  gsize n = g_variant_n_children (expected);
+
+  g_assert_cmpuint (g_variant_n_children (restored), ==, n);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) e = g_variant_get_child_value (expected, i);
+      g_autoptr(GVariant) r = g_variant_get_child_value (restored, i);
+
+      if (!g_variant_equal (e, r))
+        {
+          g_autofree char *et = g_variant_print (e, FALSE);
+          g_autofree char *rt = g_variant_print (r, FALSE);
+
+          g_test_message ("record %" G_GSIZE_FORMAT " acknowledged: %.300s", i, et);
+          g_test_message ("record %" G_GSIZE_FORMAT " restored: %.300s", i, rt);
+        }
+      g_assert_true (g_variant_equal (e, r));
+    }
+}
+
+typedef struct {
+  HbHarness *h;
+  guint      acked;      /* FinishRun answered with success, in order */
+  guint      answered;   /* with anything */
+  gboolean   killed;
+  gboolean   order_broken;
+} RunFlood;
+
+typedef struct {
+  RunFlood *flood;
+  guint     index;
+} RunCall;
+
+static void
+on_finish_run_reply (GObject      *source,
+                     GAsyncResult *result,
+                     gpointer      user_data)
+{
+  RunCall *call = user_data;
+  RunFlood *flood = call->flood;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+
+  flood->answered++;
+  if (reply != NULL)
+    {
+      /* one connection: the replies come in the order of the calls */
+      if (call->index != flood->acked)
+        flood->order_broken = TRUE;
+      flood->acked++;
+      if (flood->acked == FLOOD_KILL_AFTER && !flood->killed)
+        {
+          hb_harness_signal_daemon (flood->h, SIGKILL);
+          flood->killed = TRUE;
+        }
+    }
+  g_free (call);
+}
+
+static gboolean
+flood_answered (HbHarness *h,
+                gpointer   data)
+{
+  return ((RunFlood *) data)->answered == FLOOD_RUNS;
+}
+
+/* A job's run records survive kill -9: each StartRun and FinishRun is
+ * durable when it is answered (output in several scripts and past the
+ * bound, failures with their exit status, more runs than are kept, a run
+ * still open), and a run restored open can be finished and survives the
+ * next kill -9 closed. FinishRun calls in flight at a kill: the records
+ * restored are those of every call answered and perhaps of some of the
+ * calls after them, in order, nothing else (the last RUNS_KEPT). */
+static void
+test_runs_survive_kill9 (void)
+{
+  g_autoptr(HbHarness) h = hb_harness_new ();
+  g_autoptr(GVariant) expected = NULL;
+  g_autoptr(GVariant) restored = NULL;
+  g_autoptr(GVariant) last = NULL;
+  GDBusConnection *connection;
+  RunFlood flood = { 0 };
+  const char *result = NULL;
+  guint first;
+  gsize n;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, crash_config);
+  hb_harness_start_daemon (h, 0);
+  g_variant_unref (hb_call_ok (h, NULL, "Register", g_variant_new ("(sa{sv})", "job", NULL), "()"));
+
+  for (guint i = 0; i < RUNS_KEPT + 5; i++)
+    {
+      g_autoptr(GString) output = g_string_new (NULL);
+      GVariantBuilder end;
+
+      g_string_printf (output, "run %u: sauvegardé ✓ 完了 🎉\n", i);
+      /* every third past the bound: the tail is kept */
+      if (i % 3 == 0)
+        while (output->len < RUN_OUTPUT_KEPT + 100)
+          g_string_append (output, "ü€𝄞-");
+      g_variant_builder_init (&end, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&end, "{sv}", "exit-status", g_variant_new_int32 ((gint32) (i % 4)));
+      g_variant_builder_add (&end, "{sv}", "output", g_variant_new_string (output->str));
+      g_variant_unref (hb_call_ok (h, NULL, "StartRun", g_variant_new ("(s)", "job"), "()"));
+      g_variant_unref (hb_call_ok (h, NULL, "FinishRun", g_variant_new ("(sa{sv})", "job", &end), "()"));
+    }
+  g_variant_unref (hb_call_ok (h, NULL, "StartRun", g_variant_new ("(s)", "job"), "()"));
+  expected = get_runs (h, "job");
+  n = g_variant_n_children (expected);
+  g_assert_cmpuint (n, ==, RUNS_KEPT);
+  last = g_variant_get_child_value (expected, n - 1);
+  g_assert_true (g_variant_lookup (last, "result", "&s", &result));
+  g_assert_cmpstr (result, ==, "running");
+
+  /* no flush, no lazy sync: killed right after the last answer */
+  kill9_and_restart (h);
+  restored = get_runs (h, "job");
+  assert_same_runs (expected, restored);
+
+  /* the run restored open is one: it ends, and that survives too */
+  g_variant_unref (hb_call_ok (h, NULL, "FinishRun", g_variant_new_parsed ("('job', {'exit-status': <0>})"), "()"));
+  g_clear_pointer (&expected, g_variant_unref);
+  g_clear_pointer (&restored, g_variant_unref);
+  g_clear_pointer (&last, g_variant_unref);
+  expected = get_runs (h, "job");
+  last = g_variant_get_child_value (expected, g_variant_n_children (expected) - 1);
+  g_assert_true (g_variant_lookup (last, "result", "&s", &result));
+  g_assert_cmpstr (result, ==, "success");
+  kill9_and_restart (h);
+  restored = get_runs (h, "job");
+  assert_same_runs (expected, restored);
+
+  /* a flood of FinishRun on one connection, killed after a few answers */
+  g_variant_unref (hb_call_ok (h, NULL, "Register", g_variant_new ("(sa{sv})", "flood", NULL), "()"));
+  connection = hb_harness_connect (h);
+  flood.h = h;
+  for (guint i = 0; i < FLOOD_RUNS; i++)
+    {
+      RunCall *call = g_new0 (RunCall, 1);
+      g_autofree char *output = g_strdup_printf ("flood %u ✓", i);
+
+      call->flood = &flood;
+      call->index = i;
+      g_dbus_connection_call (connection, HB_NAME, HB_PATH, HB_IFACE, "FinishRun",
+                              g_variant_new_parsed ("(%s, {'output': <%s>})", "flood", output),
+                              G_VARIANT_TYPE ("()"), G_DBUS_CALL_FLAGS_NO_AUTO_START,
+                              CALL_TIMEOUT_MS, NULL, on_finish_run_reply, call);
+    }
+  hb_harness_wait_until (h, flood_answered, &flood);
+  g_assert_true (flood.killed);
+  g_assert_false (flood.order_broken);
+  {
+    HbChild *daemon = h->daemon;
+    int wait_status = hb_harness_wait_exit (h, daemon, HB_WAIT_MS);
+
+    g_assert_true (WIFSIGNALED (wait_status));
+  }
+  hb_harness_start_daemon (h, 0);
+  g_clear_pointer (&restored, g_variant_unref);
+  restored = get_runs (h, "flood");
+  /* the records of the first m calls were saved, m at least the number
+   * acknowledged: the last RUNS_KEPT of them are restored, in order */
+  n = g_variant_n_children (restored);
+  g_assert_cmpuint (n, >, 0);
+  {
+    g_autoptr(GVariant) newest = g_variant_get_child_value (restored, n - 1);
+    const char *output = NULL;
+    guint m;
+
+    g_assert_true (g_variant_lookup (newest, "output", "&s", &output));
+    g_assert_true (g_str_has_prefix (output, "flood "));
+    m = (guint) g_ascii_strtoull (output + strlen ("flood "), NULL, 10) + 1;
+    g_test_message ("FinishRun: %u of %u calls acknowledged (the kill was sent at the %uth answer); "
+                    "the first %u were saved", flood.acked, FLOOD_RUNS, FLOOD_KILL_AFTER, m);
+    g_assert_cmpuint (m, >=, flood.acked);
+    g_assert_cmpuint (m, <=, FLOOD_RUNS);
+    g_assert_cmpuint (n, ==, MIN (m, RUNS_KEPT));
+    first = m - (guint) n;
+  }
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) run = g_variant_get_child_value (restored, i);
+      g_autofree char *want = g_strdup_printf ("flood %" G_GSIZE_FORMAT " ✓", first + i);
+      const char *output = NULL;
+
+      g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+      g_assert_cmpstr (output, ==, want);
+      g_assert_true (g_variant_lookup (run, "result", "&s", &result));
+      g_assert_cmpstr (result, ==, "success");
+    }
+  /* and the first job's records are as they were */
+  g_clear_pointer (&restored, g_variant_unref);
+  restored = get_runs (h, "job");
+  assert_same_runs (expected, restored);
+
+  g_dbus_connection_close_sync (connection, NULL, NULL);
+  g_object_unref (connection);
+}
+
 int
 main (int    argc,
       char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/crash/kill9-during-flood", test_kill9_during_flood);
+  g_test_add_func ("/crash/runs-survive-kill9", test_runs_survive_kill9);
   return g_test_run ();
 }
