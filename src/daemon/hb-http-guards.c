@@ -356,7 +356,7 @@ on_request_headers (SoupServer        *server,
                     "The Content-Length must be one decimal number");
       return;
     }
-  if (length > (hb_http_is_ping_path (path) ? HB_HTTP_PING_MAX_BODY : HB_HTTP_MAX_BODY))
+  if (length > HB_HTTP_MAX_BODY && (length > HB_HTTP_PING_MAX_BODY || !hb_http_is_ping_path (path)))
     {
       refuse_early (self, msg, SOUP_STATUS_REQUEST_ENTITY_TOO_LARGE, NULL, NULL, "The body is larger than %d bytes",
                     hb_http_is_ping_path (path) ? HB_HTTP_PING_MAX_BODY : HB_HTTP_MAX_BODY);
