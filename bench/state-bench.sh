@@ -6,11 +6,14 @@
 # build/bench/state-bench --help); a quick run:
 #   bash bench/state-bench.sh --sizes 100,1000 --calls 200 --window 40
 # The work directory is made in $TMPDIR, else /var/tmp: write_bytes counts
-# nothing on tmpfs, so it should be on a disk.
+# nothing on tmpfs, so it should be on a disk. HB_BUILD names the build
+# directory (default build):
+#   HB_BUILD=build-mine bash bench/state-bench.sh --sizes 100,1000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-meson compile -C build >/dev/null
+build=${HB_BUILD:-build}
+if [ -f "$build/build.ninja" ]; then meson compile -C "$build" >/dev/null; fi
 dir=$(mktemp -d "${TMPDIR:-/var/tmp}/hb-state-bench.XXXXXX")
 
 bench_pid=""
@@ -54,7 +57,7 @@ hb_private_bus "$dir"
 bus_pid=$HB_BUS_PID
 
 # in the background, so that the traps run at once on INT or TERM
-build/bench/state-bench --daemon build/src/daemon/heartbeatd --work-dir "$dir" "$@" "$HB_BUS_ADDRESS" &
+"$build/bench/state-bench" --daemon "$build/src/daemon/heartbeatd" --work-dir "$dir" "$@" "$HB_BUS_ADDRESS" &
 bench_pid=$!
 status=0
 wait "$bench_pid" || status=$?
