@@ -4379,6 +4379,72 @@ test_ping_key_refused (Fixture *f, gconstpointer data)
     }
 }
 
+/* Without tokens, a ping key still enables the key URLs (and /ping/ID
+ * needs nothing); the key file is read again on SIGHUP, and a file the
+ * daemon refuses then keeps the key it had. */
+static void
+test_ping_key_reload (Fixture *f, gconstpointer data)
+{
+  g_autofree char *key_file = g_build_filename (f->h->tmpdir, "ping-key", NULL);
+  g_autofree char *config = g_strdup_printf ("%s\n[http]\nping-key-file=%s\n", jobs_config, key_file);
+  const char *new_key = "a-new-key-of-22-characters";
+  g_autofree char *old_url = g_strdup_printf ("/ping/%s/backup", PING_KEY);
+  g_autofree char *new_url = g_strdup_printf ("/ping/%s/backup", new_key);
+  g_autoptr(GError) error = NULL;
+  g_auto(Reply) r = { 0 };
+  gint64 until;
+
+  g_file_set_contents (key_file, PING_KEY "\n", -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (key_file, 0600), ==, 0);
+  if (!start (f, config))
+    return;
+  ping (f, "GET", "/ping/backup", NULL, NULL, 200);
+  ping (f, "GET", old_url, NULL, NULL, 200);
+  request_full (f, "GET", new_url, NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 401, "ping key");
+  g_assert_cmpuint (n_runs (f, "backup"), ==, 2);
+
+  /* a new key, read on SIGHUP: the old one is refused from then on */
+  g_file_set_contents (key_file, new_key, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (key_file, 0600), ==, 0);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  until = g_get_monotonic_time () + HB_WAIT_MS * 1000;
+  for (;;)
+    {
+      reply_clear (&r);
+      request_full (f, "GET", new_url, NULL, NULL, 0, NULL, &r);
+      if (r.status == 200)
+        break;
+      g_assert_cmpuint (r.status, ==, 401);
+      g_assert_cmpint (g_get_monotonic_time (), <, until);
+      hb_harness_run_for (f->h, 50);
+    }
+  reply_clear (&r);
+  request_full (f, "GET", old_url, NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 401, "ping key");
+
+  /* a key file made readable by others: refused, the key stays; the
+   * reload is seen done when a declared agent it adds appears */
+  g_assert_cmpint (g_chmod (key_file, 0644), ==, 0);
+  g_free (config);
+  config = g_strdup_printf ("%s\n[agent:later]\n[http]\nping-key-file=%s\n", jobs_config, key_file);
+  hb_harness_write_config (f->h, config);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  until = g_get_monotonic_time () + HB_WAIT_MS * 1000;
+  for (;;)
+    {
+      reply_clear (&r);
+      GET (f, "/v1/agents/later", &r);
+      if (r.status == 200)
+        break;
+      g_assert_cmpint (g_get_monotonic_time (), <, until);
+      hb_harness_run_for (f->h, 50);
+    }
+  ping (f, "GET", new_url, NULL, NULL, 200);
+}
+
 /* The crontab line of the README, with the real curl: success; and with
  * the output and exit status of a command, as Healthchecks' docs show. */
 static void
@@ -4564,6 +4630,7 @@ main (int argc, char **argv)
   ADD ("jobs/ping-start-then-success", test_ping_start_then_success);
   ADD ("jobs/ping-key", test_ping_key);
   ADD ("jobs/ping-key-refused", test_ping_key_refused);
+  ADD ("jobs/ping-key-reload", test_ping_key_reload);
   ADD ("jobs/ping-curl", test_ping_curl);
   ADD ("jobs/metrics", test_ping_metrics);
 
