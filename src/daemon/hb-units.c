@@ -38,6 +38,20 @@
  *                          agent is gone the moment the main process exits,
  *                          also when a Restart= makes the unit "activating"
  *                          rather than inactive.
+ *
+ * A service that a timer starts (TriggeredBy names X.timer) is judged
+ * apart, as a job on the timer's schedule whose runs are records (see
+ * "Timers" and unit_judge_job() below): the timer is followed too, the
+ * monitor gets the timer's elapses as due times
+ * (heartbeat_monitor_set_schedule(), heartbeat_monitor_reschedule()), and
+ * each run of the service is heartbeat_monitor_start_run() and
+ * heartbeat_monitor_finish_run() with its Result, exit status and
+ * timestamps; a failed run makes the agent `error`, a run not started by
+ * its due time plus the grace is missed (the agent stale), one past the run
+ * timeout (a oneshot's) timed out. Between runs the agent is healthy and
+ * idle. A oneshot with no timer is judged as above: mark_started() while it
+ * runs, which its beats must follow within the stale threshold, idle when
+ * it ends well, gone when it fails.
  * CPU time and memory (CPUUsageNSec, MemoryCurrent) are not sent in
  * PropertiesChanged, so hb_units_describe() reads them from the unit's
  * cgroup when asked: /sys/fs/cgroup/CONTROLGROUP/cpu.stat (usage_usec) and
@@ -60,8 +74,10 @@
  *
  * Monitor calls: heartbeat_monitor_mark_started(), heartbeat_monitor_mark_gone(),
  * heartbeat_monitor_set_service(), heartbeat_monitor_mark_idle(),
- * heartbeat_monitor_lookup(), heartbeat_monitor_to_realtime(). Monitor
- * signals: none.
+ * heartbeat_monitor_set_schedule(), heartbeat_monitor_reschedule(),
+ * heartbeat_monitor_start_run(), heartbeat_monitor_finish_run(),
+ * heartbeat_monitor_lookup(), heartbeat_monitor_to_realtime(),
+ * heartbeat_monitor_get_realtime(). Monitor signals: none.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -75,8 +91,26 @@
 #define MANAGER_IFACE     "org.freedesktop.systemd1.Manager"
 #define UNIT_IFACE        "org.freedesktop.systemd1.Unit"
 #define PROPERTIES_IFACE  "org.freedesktop.DBus.Properties"
+#define SERVICE_IFACE     "org.freedesktop.systemd1.Service"
+#define TIMER_IFACE       "org.freedesktop.systemd1.Timer"
 #define CGROUP_ROOT       "/sys/fs/cgroup"
 #define CALL_TIMEOUT_MS   25000
+#define DUE_KEPT          4       /* due times a timer's schedule remembers */
+#define CLD_EXITED_CODE   1       /* ExecMainCode of a process that exited (CLD_EXITED) */
+
+/* A timer-driven service's job: what its timer announced, for the
+ * monitor's HeartbeatDueFunc (the next elapses, wall clock, ascending:
+ * those due already and the next one), and which of its runs the monitor
+ * was told of. Shared by the monitor (the schedule's data) and HbUnits,
+ * which keeps it across a reload, so that a due time announced before is
+ * still judged and a run is not told twice. */
+typedef struct {
+  gint64    due[DUE_KEPT];
+  guint     n_due;
+  gboolean  scheduled;   /* given to the monitor (heartbeat_monitor_set_schedule()) */
+  char     *run_open;    /* the InvocationID whose run was started */
+  char     *run_closed;  /* the InvocationID whose run was finished */
+} Job;
 
 typedef struct {
   HbUnits      *self;          /* unowned; NULL once forgotten */
@@ -107,9 +141,26 @@ typedef struct {
   gint32        exec_code;     /* ExecMainCode: 0 while no main process exited */
   gint32        exec_status;
   guint32       n_restarts;
+  guint64       exec_start;    /* ExecMainStartTimestamp */
+  guint64       exec_exit;     /* ExecMainExitTimestamp */
   /* the main process watch */
   guint32       watched_pid;
   HbProcessWatch *process;
+  /* the timer that starts it (TriggeredBy), see "Timers" below */
+  gint64        grace_usec;    /* the agent's grace= , 0 for the default */
+  char         *timer_name;    /* NULL: no timer triggers it */
+  char         *timer_path;
+  guint         timer_props_id;
+  GCancellable *timer_cancellable;
+  gboolean      timer_known;   /* the Timer interface was read */
+  guint64       timer_next_realtime;   /* NextElapseUSecRealtime (0 or infinity: none) */
+  guint64       timer_next_monotonic;  /* NextElapseUSecMonotonic (0 or infinity: none) */
+  guint64       timer_last_trigger;    /* LastTriggerUSec */
+  guint64       timer_random_delay;    /* RandomizedDelayUSec */
+  guint64       timer_accuracy;        /* AccuracyUSec */
+  gint64        timer_next;            /* the next elapse on the wall clock, 0 if none */
+  gboolean      triggers_known;        /* TriggeredBy was read since subscribing */
+  Job          *job;           /* while a timer triggers it (also in HbUnits.timers) */
 } Unit;
 
 struct _HbUnits {
@@ -124,12 +175,19 @@ struct _HbUnits {
   GCancellable     *cancellable;    /* calls on this connection */
   GHashTable       *units;          /* agent id → Unit */
   GHashTable       *restarted;      /* unit name → guint: restarts heartbeatd made */
+  GHashTable       *jobs;           /* agent id → Job of the timer-driven units */
+  GHashTable       *old_jobs;       /* those of the units before hb_units_forget_all() */
 };
 
 G_DEFINE_FINAL_TYPE (HbUnits, hb_units, G_TYPE_OBJECT)
 
 static void unit_start (Unit *unit);
 static void unit_judge (Unit *unit);
+static void unit_follow_timer (Unit *unit);
+static void unit_stop_timer (Unit *unit);
+static void unit_update_schedule (Unit *unit);
+static void unit_read_timer (Unit *unit);
+static gint64 unit_timer_next (Unit *unit);
 
 /* ------------------------------------------------------------------ */
 /* Units                                                               */
@@ -156,6 +214,25 @@ type_interface (const char *name)
 }
 
 static void
+job_clear (Job *job)
+{
+  g_free (job->run_open);
+  g_free (job->run_closed);
+}
+
+static void
+job_unref (gpointer job)
+{
+  g_rc_box_release_full (job, (GDestroyNotify) job_clear);
+}
+
+static Job *
+job_ref (Job *job)
+{
+  return g_rc_box_acquire (job);
+}
+
+static void
 unit_clear_pid_watch (Unit *unit)
 {
   g_clear_pointer (&unit->process, hb_process_watch_free);
@@ -177,6 +254,10 @@ unit_clear (Unit *unit)
   g_free (unit->control_group);
   g_free (unit->result);
   g_free (unit->service_type);
+  g_clear_object (&unit->timer_cancellable);
+  g_free (unit->timer_name);
+  g_free (unit->timer_path);
+  g_clear_pointer (&unit->job, job_unref);
 }
 
 static Unit *
@@ -217,6 +298,7 @@ unit_stop_bus (Unit *unit)
     g_dbus_connection_signal_unsubscribe (self->connection, unit->props_id);
   unit->props_id = 0;
   g_clear_pointer (&unit->path, g_free);
+  unit_stop_timer (unit);
   unit_set_unknown (unit);
 }
 
@@ -232,6 +314,7 @@ unit_new (HbUnits    *self,
   unit->name = g_strdup (name);
   unit->type_iface = type_interface (name);
   unit->cancellable = g_cancellable_new ();
+  unit->timer_cancellable = g_cancellable_new ();
   unit_set_unknown (unit);
   return unit;
 }
@@ -284,6 +367,32 @@ take_invocation (Unit     *unit,
   unit->invocation = g_string_free (g_steal_pointer (&hex), FALSE);
 }
 
+/* TriggeredBy: the first timer in it is the unit's (a service has one
+ * timer at most, Unit= of a timer being one unit). A new timer is
+ * followed; none (once read) leaves the unit without a schedule. */
+static void
+take_triggers (Unit     *unit,
+               GVariant *dict)
+{
+  g_autofree const char **triggers = NULL;
+  const char *timer = NULL;
+
+  if (!g_variant_lookup (dict, "TriggeredBy", "^a&s", &triggers))
+    return;
+  /* only a service's timer gives it a schedule */
+  if (g_strcmp0 (unit->type_iface, SERVICE_IFACE) == 0)
+    for (gsize i = 0; triggers[i] && timer == NULL; i++)
+      if (g_str_has_suffix (triggers[i], ".timer"))
+        timer = triggers[i];
+  if (g_strcmp0 (timer, unit->timer_name) != 0)
+    {
+      unit_stop_timer (unit);
+      unit->timer_name = g_strdup (timer);
+      unit_follow_timer (unit);
+    }
+  unit->triggers_known = TRUE;
+}
+
 /* Takes the properties of @iface from a{sv} @dict (one that is absent, or
  * of another type, leaves its field as it was). */
 static void
@@ -299,6 +408,21 @@ unit_apply (Unit       *unit,
       g_variant_lookup (dict, "ActiveEnterTimestamp", "t", &unit->active_enter);
       g_variant_lookup (dict, "InactiveExitTimestamp", "t", &unit->inactive_exit);
       take_invocation (unit, dict);
+      take_triggers (unit, dict);
+    }
+  else if (strcmp (iface, TIMER_IFACE) == 0)
+    {
+      guint64 realtime = unit->timer_next_realtime, monotonic = unit->timer_next_monotonic;
+
+      g_variant_lookup (dict, "NextElapseUSecRealtime", "t", &unit->timer_next_realtime);
+      g_variant_lookup (dict, "NextElapseUSecMonotonic", "t", &unit->timer_next_monotonic);
+      g_variant_lookup (dict, "LastTriggerUSec", "t", &unit->timer_last_trigger);
+      g_variant_lookup (dict, "RandomizedDelayUSec", "t", &unit->timer_random_delay);
+      g_variant_lookup (dict, "AccuracyUSec", "t", &unit->timer_accuracy);
+      /* on the wall clock once per announcement: converting a monotonic
+       * elapse again would move it by the clocks' jitter */
+      if (realtime != unit->timer_next_realtime || monotonic != unit->timer_next_monotonic)
+        unit->timer_next = unit_timer_next (unit);
     }
   else
     {
@@ -309,6 +433,8 @@ unit_apply (Unit       *unit,
       g_variant_lookup (dict, "ExecMainCode", "i", &unit->exec_code);
       g_variant_lookup (dict, "ExecMainStatus", "i", &unit->exec_status);
       g_variant_lookup (dict, "NRestarts", "u", &unit->n_restarts);
+      g_variant_lookup (dict, "ExecMainStartTimestamp", "t", &unit->exec_start);
+      g_variant_lookup (dict, "ExecMainExitTimestamp", "t", &unit->exec_exit);
     }
 }
 
@@ -350,6 +476,7 @@ on_get_all (GObject      *source,
         }
       unit->warned = FALSE;
     }
+  unit_update_schedule (unit);
   unit_judge (unit);
 }
 
@@ -418,15 +545,21 @@ on_properties_changed (GDBusConnection *connection,
   if (invalidated && invalidated[0])
     unit_read (unit, iface);
   /* the main pid and control group may change with the state without being
-   * sent; read them with it (the answer comes after this signal's siblings) */
+   * sent; read them with it (the answer comes after this signal's siblings).
+   * TriggeredBy is never sent: a timer loaded after the service was read
+   * (started, not enabled) is learnt when the service changes state */
   if (strcmp (iface, UNIT_IFACE) == 0 && g_strcmp0 (old_active, unit->active_state) != 0)
     {
-      if (g_strcmp0 (unit->load_state, "not-found") == 0)
+      if (g_strcmp0 (unit->load_state, "not-found") == 0 ||
+          (unit->timer_name == NULL && g_strcmp0 (unit->type_iface, SERVICE_IFACE) == 0))
         unit_read (unit, UNIT_IFACE);
       unit_read (unit, unit->type_iface);
     }
   if (unit_is_found (unit))
-    unit_judge (unit);
+    {
+      unit_update_schedule (unit);
+      unit_judge (unit);
+    }
 }
 
 static void
@@ -471,6 +604,8 @@ on_loaded (GObject      *source,
     }
   unit_read (unit, UNIT_IFACE);
   unit_read (unit, unit->type_iface);
+  /* after a daemon-reload: the timer's constant properties may be new */
+  unit_read_timer (unit);
 }
 
 /* Finds the unit's object path (loading the unit if systemd had not),
@@ -486,6 +621,310 @@ unit_start (Unit *unit)
                           g_variant_new ("(s)", unit->name), G_VARIANT_TYPE ("(o)"),
                           G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, unit->cancellable,
                           on_loaded, unit_ref (unit));
+}
+
+/* ------------------------------------------------------------------ */
+/* Timers                                                              */
+/*
+ * A service that a timer starts (its TriggeredBy names X.timer) is a job
+ * on a schedule: the timer is followed like the unit (LoadUnit, one
+ * PropertiesChanged subscription, one GetAll of org.freedesktop.systemd1.Timer)
+ * and the monitor gets a schedule (heartbeat_monitor_set_schedule()) whose
+ * due times are the timer's elapses: NextElapseUSecRealtime, or
+ * NextElapseUSecMonotonic on the wall clock for a monotonic timer (the
+ * sooner of the two when both are set), as systemd announces them. Each
+ * change is heartbeat_monitor_reschedule(). An elapse stays due once it
+ * was announced: a timer stopped (its next elapse becomes infinity), or
+ * one that will not elapse again, still owes the run it announced, so the
+ * monitor says it was missed; only an elapse still in the future that
+ * systemd moves (a daemon-reload, a clock change) is forgotten. The
+ * grace is the agent's grace= (0: HEARTBEAT_GRACE_DEFAULT) plus the
+ * timer's RandomizedDelayUSec and AccuracyUSec (how much later than the
+ * elapse systemd may start the run). Its runs are told from the service's
+ * own properties, see unit_judge_job().
+ */
+
+static gint64
+job_due_next (gint64   after_realtime,
+              gpointer user_data)
+{
+  const Job *job = user_data;
+
+  for (guint i = 0; i < job->n_due; i++)
+    if (job->due[i] > after_realtime)
+      return job->due[i];
+  return 0;
+}
+
+/* Takes an elapse systemd announced (0: none). Returns whether the due
+ * times changed. */
+static gboolean
+job_announce (Job    *job,
+              gint64  next,
+              gint64  now)
+{
+  gint64 kept[DUE_KEPT + 1];
+  guint n = 0, skip;
+  gboolean have = FALSE;
+
+  if (next == 0)
+    return FALSE;
+  for (guint i = 0; i < job->n_due; i++)
+    {
+      if (job->due[i] == next)
+        have = TRUE;
+      /* the elapses that came stay; those still ahead were moved */
+      if (job->due[i] <= now || job->due[i] == next)
+        kept[n++] = job->due[i];
+    }
+  if (!have)
+    {
+      guint at = n;
+
+      while (at > 0 && kept[at - 1] > next)
+        {
+          kept[at] = kept[at - 1];
+          at--;
+        }
+      kept[at] = next;
+      n++;
+    }
+  /* the oldest go first */
+  skip = n > DUE_KEPT ? n - DUE_KEPT : 0;
+  n -= skip;
+  if (n == job->n_due && memcmp (job->due, kept + skip, n * sizeof (gint64)) == 0)
+    return FALSE;
+  memcpy (job->due, kept + skip, n * sizeof (gint64));
+  job->n_due = n;
+  return TRUE;
+}
+
+/* systemd's µs, 0 and infinity (UINT64_MAX) meaning none, as gint64 */
+static gint64
+usec_or_zero (guint64 usec)
+{
+  return usec < (guint64) G_MAXINT64 ? (gint64) usec : 0;
+}
+
+/* The timer's next elapse on the wall clock, 0 if none. */
+static gint64
+unit_timer_next (Unit *unit)
+{
+  gint64 realtime = usec_or_zero (unit->timer_next_realtime);
+  gint64 monotonic = usec_or_zero (unit->timer_next_monotonic);
+
+  if (monotonic != 0 && unit->self)
+    {
+      monotonic = heartbeat_monitor_to_realtime (unit->self->monitor, monotonic);
+      if (realtime == 0 || monotonic < realtime)
+        realtime = monotonic;
+    }
+  return MAX (realtime, 0);
+}
+
+static void
+unit_drop_job (Unit *unit)
+{
+  HbUnits *self = unit->self;
+  g_autoptr(GError) error = NULL;
+
+  if (unit->job == NULL)
+    return;
+  if (self && unit->job->scheduled && heartbeat_monitor_lookup (self->monitor, unit->agent_id) &&
+      !heartbeat_monitor_set_schedule (self->monitor, unit->agent_id, NULL, NULL, NULL, 0, &error))
+    g_debug ("Cannot take the schedule of agent “%s” away: %s", unit->agent_id, error->message);
+  unit->job->scheduled = FALSE;
+  if (self && g_hash_table_lookup (self->jobs, unit->agent_id) == unit->job)
+    g_hash_table_remove (self->jobs, unit->agent_id);
+  g_clear_pointer (&unit->job, job_unref);
+}
+
+/* The unit's job and the monitor's schedule, as the timer says now. */
+static void
+unit_update_schedule (Unit *unit)
+{
+  HbUnits *self = unit->self;
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+  gboolean changed;
+  gint64 grace;
+
+  if (self == NULL)
+    return;
+  if (unit->timer_name == NULL)
+    {
+      /* no timer triggers it (any more) */
+      if (unit->triggers_known)
+        unit_drop_job (unit);
+      return;
+    }
+  if (unit->job == NULL)
+    {
+      Job *job = g_hash_table_lookup (self->old_jobs, unit->agent_id);
+
+      if (job == NULL)
+        job = g_hash_table_lookup (self->jobs, unit->agent_id);
+      unit->job = job ? job_ref (job) : g_rc_box_new0 (Job);
+      g_hash_table_replace (self->jobs, g_strdup (unit->agent_id), job_ref (unit->job));
+    }
+  if (!unit->timer_known)
+    return;
+
+  changed = job_announce (unit->job, unit->timer_next, heartbeat_monitor_get_realtime (self->monitor));
+  grace = (unit->grace_usec > 0 ? unit->grace_usec : HEARTBEAT_GRACE_DEFAULT) +
+          MIN (usec_or_zero (unit->timer_random_delay), HEARTBEAT_THRESHOLD_MAX) +
+          MIN (usec_or_zero (unit->timer_accuracy), HEARTBEAT_THRESHOLD_MAX);
+  grace = MIN (grace, HEARTBEAT_THRESHOLD_MAX);
+
+  agent = heartbeat_monitor_lookup (self->monitor, unit->agent_id);
+  if (agent == NULL)
+    return;
+  if (!unit->job->scheduled || !heartbeat_agent_has_schedule (agent) ||
+      heartbeat_agent_get_grace (agent) != grace)
+    {
+      g_debug ("Agent “%s” follows %s (next elapse %" G_GINT64_FORMAT ", grace %" G_GINT64_FORMAT " µs)",
+               unit->agent_id, unit->timer_name, unit->timer_next, grace);
+      if (heartbeat_monitor_set_schedule (self->monitor, unit->agent_id, job_due_next, job_ref (unit->job),
+                                          job_unref, grace, &error))
+        unit->job->scheduled = TRUE;
+      else
+        {
+          job_unref (unit->job);
+          g_message ("Cannot give agent “%s” the schedule of %s: %s", unit->agent_id, unit->timer_name,
+                     error->message);
+        }
+    }
+  else if (changed && !heartbeat_monitor_reschedule (self->monitor, unit->agent_id, &error))
+    g_debug ("Cannot reschedule agent “%s”: %s", unit->agent_id, error->message);
+}
+
+/* Stops following the timer (the schedule stays with the monitor). */
+static void
+unit_stop_timer (Unit *unit)
+{
+  HbUnits *self = unit->self;
+
+  g_cancellable_cancel (unit->timer_cancellable);
+  g_clear_object (&unit->timer_cancellable);
+  unit->timer_cancellable = g_cancellable_new ();
+  if (unit->timer_props_id && self && self->connection)
+    g_dbus_connection_signal_unsubscribe (self->connection, unit->timer_props_id);
+  unit->timer_props_id = 0;
+  g_clear_pointer (&unit->timer_name, g_free);
+  g_clear_pointer (&unit->timer_path, g_free);
+  unit->timer_known = FALSE;
+  unit->triggers_known = FALSE;
+  unit->timer_next_realtime = unit->timer_next_monotonic = 0;
+  unit->timer_last_trigger = unit->timer_random_delay = unit->timer_accuracy = 0;
+  unit->timer_next = 0;
+}
+
+static void
+on_timer_get_all (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(Unit) unit = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  g_autoptr(GVariant) dict = NULL;
+
+  if (unit->self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply == NULL)
+    {
+      g_debug ("Cannot read timer %s of unit %s: %s", unit->timer_name, unit->name, error->message);
+      return;
+    }
+  dict = g_variant_get_child_value (reply, 0);
+  unit_apply (unit, TIMER_IFACE, dict);
+  unit->timer_known = TRUE;
+  unit_update_schedule (unit);
+}
+
+static void
+unit_read_timer (Unit *unit)
+{
+  HbUnits *self = unit->self;
+
+  if (self == NULL || self->connection == NULL || unit->timer_path == NULL)
+    return;
+  g_dbus_connection_call (self->connection, SYSTEMD_NAME, unit->timer_path, PROPERTIES_IFACE, "GetAll",
+                          g_variant_new ("(s)", TIMER_IFACE), G_VARIANT_TYPE ("(a{sv})"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, unit->timer_cancellable,
+                          on_timer_get_all, unit_ref (unit));
+}
+
+static void
+on_timer_properties_changed (GDBusConnection *connection,
+                             const char      *sender,
+                             const char      *path,
+                             const char      *interface,
+                             const char      *signal,
+                             GVariant        *parameters,
+                             gpointer         user_data)
+{
+  Unit *unit = user_data;
+  const char *iface;
+  g_autoptr(GVariant) changed = NULL;
+  g_autofree const char **invalidated = NULL;
+
+  if (unit->self == NULL || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
+    return;
+  g_variant_get (parameters, "(&s@a{sv}^a&s)", &iface, &changed, &invalidated);
+  /* before the first GetAll answered, that answer brings it all */
+  if (strcmp (iface, TIMER_IFACE) != 0 || !unit->timer_known)
+    return;
+  unit_apply (unit, TIMER_IFACE, changed);
+  if (invalidated && invalidated[0])
+    unit_read_timer (unit);
+  unit_update_schedule (unit);
+}
+
+static void
+on_timer_loaded (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  g_autoptr(Unit) unit = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  HbUnits *self = unit->self;
+  const char *path;
+
+  if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  if (reply == NULL)
+    {
+      g_message ("Cannot follow timer %s of unit %s (agent “%s”): %s", unit->timer_name, unit->name,
+                 unit->agent_id, error->message);
+      return;
+    }
+  g_variant_get (reply, "(&o)", &path);
+  if (unit->timer_props_id)
+    g_dbus_connection_signal_unsubscribe (self->connection, unit->timer_props_id);
+  g_free (unit->timer_path);
+  unit->timer_path = g_strdup (path);
+  unit->timer_props_id =
+    g_dbus_connection_signal_subscribe (self->connection, self->systemd_owner, PROPERTIES_IFACE,
+                                        "PropertiesChanged", unit->timer_path, TIMER_IFACE,
+                                        G_DBUS_SIGNAL_FLAGS_NONE, on_timer_properties_changed,
+                                        unit_ref (unit), unit_unref_closure);
+  unit_read_timer (unit);
+}
+
+/* Follows unit->timer_name (set), from LoadUnit on. */
+static void
+unit_follow_timer (Unit *unit)
+{
+  HbUnits *self = unit->self;
+
+  if (unit->timer_name == NULL || self == NULL || self->connection == NULL || self->systemd_owner == NULL)
+    return;
+  g_dbus_connection_call (self->connection, SYSTEMD_NAME, SYSTEMD_PATH, MANAGER_IFACE, "LoadUnit",
+                          g_variant_new ("(s)", unit->timer_name), G_VARIANT_TYPE ("(o)"),
+                          G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, unit->timer_cancellable,
+                          on_timer_loaded, unit_ref (unit));
 }
 
 /* ------------------------------------------------------------------ */
@@ -528,6 +967,101 @@ unit_is_oneshot (Unit *unit)
   return g_strcmp0 (unit->service_type, "oneshot") == 0;
 }
 
+/* Whether the agent's last run record is the unit's run that started at
+ * @started or ended at @ended (a reload or restart of heartbeatd sees the
+ * unit again: its run is not told twice), and if @running, whether that
+ * record is still open. */
+static gboolean
+last_run_is (HeartbeatAgent *agent,
+             gint64          started,
+             gint64          ended,
+             gboolean        running)
+{
+  g_autoptr(GVariant) run = heartbeat_agent_get_last_run (agent);
+  const char *result = NULL;
+  gint64 value;
+
+  if (run == NULL)
+    return FALSE;
+  g_variant_ref_sink (run);
+  if (!g_variant_lookup (run, "result", "&s", &result) || (g_strcmp0 (result, "running") == 0) != running)
+    return FALSE;
+  if (started != 0 && g_variant_lookup (run, "started-usec", "x", &value) && value == started)
+    return TRUE;
+  return ended != 0 && g_variant_lookup (run, "ended-usec", "x", &value) && value == ended;
+}
+
+/* A timer-driven service's run, from its own properties: it starts when
+ * the unit starts its work (a oneshot activating its ExecStart=, another
+ * service active), at ExecMainStartTimestamp; it ends when the unit is
+ * done (inactive or failed, or a oneshot active with RemainAfterExit=):
+ * a success if its Result is `success`, with ExecMainStatus as the exit
+ * status when the main process exited (ExecMainCode CLD_EXITED; one that
+ * a signal ended has none), at ExecMainExitTimestamp. A run is one
+ * InvocationID: told once, whatever else changes meanwhile; a run seen
+ * only ended (too short for its start to be seen) is recorded from its
+ * end. Timestamps older than the invocation (InactiveExitTimestamp)
+ * belong to an earlier run and are not used. */
+static void
+unit_judge_job (Unit           *unit,
+                HeartbeatAgent *agent,
+                gboolean        runs,
+                gboolean        ended)
+{
+  HbUnits *self = unit->self;
+  Job *job = unit->job;
+  g_autoptr(GError) error = NULL;
+  const char *invocation = unit->invocation ? unit->invocation : "";
+  gint64 since = usec_or_zero (unit->inactive_exit);
+  gint64 started = usec_or_zero (unit->exec_start);
+  gint64 exited = usec_or_zero (unit->exec_exit);
+
+  /* this invocation's, or none */
+  if (started < since)
+    started = 0;
+  if (exited < since || exited < started)
+    exited = 0;
+
+  if (runs)
+    {
+      if (g_strcmp0 (job->run_open, invocation) == 0)
+        return;
+      g_free (job->run_open);
+      job->run_open = g_strdup (invocation);
+      /* heartbeatd restarted or reloaded while it ran: the record is open */
+      if (!unit->judged && last_run_is (agent, started ? started : since, 0, TRUE))
+        return;
+      g_debug ("Unit %s of agent “%s” started a run", unit->name, unit->agent_id);
+      if (!heartbeat_monitor_start_run (self->monitor, unit->agent_id, started ? started : since, &error))
+        g_message ("Cannot start a run of agent “%s”: %s", unit->agent_id, error->message);
+    }
+  else if (ended)
+    {
+      HeartbeatRunEnd end = { 0, };
+
+      if (*invocation == '\0' || g_strcmp0 (job->run_closed, invocation) == 0)
+        return;
+      /* a run of this invocation: seen starting, or its main process ran,
+       * or its start failed */
+      if (g_strcmp0 (job->run_open, invocation) != 0 && exited == 0 &&
+          g_strcmp0 (unit->result, "success") == 0)
+        return;
+      g_free (job->run_closed);
+      job->run_closed = g_strdup (invocation);
+      if (!unit->judged && last_run_is (agent, started, exited, FALSE))
+        return;
+      end.started_realtime = started;
+      end.ended_realtime = exited;
+      end.success = g_strcmp0 (unit->result, "success") == 0;
+      end.exit_status = exited && unit->exec_code == CLD_EXITED_CODE &&
+                        unit->exec_status >= 0 && unit->exec_status <= 255 ? unit->exec_status : -1;
+      g_debug ("Unit %s of agent “%s” ended a run: %s, exit status %d", unit->name, unit->agent_id,
+               unit->result, end.exit_status);
+      if (!heartbeat_monitor_finish_run (self->monitor, unit->agent_id, &end, &error))
+        g_message ("Cannot finish the run of agent “%s”: %s", unit->agent_id, error->message);
+    }
+}
+
 static void
 unit_judge (Unit *unit)
 {
@@ -555,6 +1089,22 @@ unit_judge (Unit *unit)
    * unit is a service, meant to run until stopped */
   if (!heartbeat_monitor_set_service (self->monitor, unit->agent_id, !oneshot, &error))
     return;
+  if (unit->job != NULL)
+    {
+      /* a timer starts it: a job whose runs are records */
+      runs = oneshot ? strcmp (state, "activating") == 0 && strcmp (sub, "start") == 0
+                     : strcmp (state, "active") == 0 || strcmp (state, "reloading") == 0;
+      done = strcmp (state, "inactive") == 0 || strcmp (state, "failed") == 0 ||
+             (oneshot && strcmp (state, "active") == 0);
+      unit_judge_job (unit, agent, runs, done);
+      /* its runs end with its state, not with its main process */
+      unit_clear_pid_watch (unit);
+      unit->watched_pid = 0;
+      unit->running = runs;
+      if (runs || done)
+        unit->judged = TRUE;
+      return;
+    }
   if (oneshot)
     {
       /* its job runs while it is activating (start); it is done when it
@@ -809,14 +1359,19 @@ hb_units_set_connection (HbUnits         *units,
  * @units: a #HbUnits
  * @agent_id: a declared agent
  * @unit_name: its unit= , such as foo.service
+ * @grace_usec: its grace= , how late a run its timer starts may start, µs;
+ *   0 for %HEARTBEAT_GRACE_DEFAULT (the timer's random delay and accuracy
+ *   come on top)
  *
  * Follows @unit_name for @agent_id (replacing a unit it had), and judges
- * the agent by it from the first answer on.
+ * the agent by it from the first answer on: a service that a timer starts
+ * gets the timer's schedule, and its runs are records.
  */
 void
 hb_units_follow (HbUnits    *units,
                  const char *agent_id,
-                 const char *unit_name)
+                 const char *unit_name,
+                 gint64      grace_usec)
 {
   Unit *unit;
 
@@ -824,6 +1379,7 @@ hb_units_follow (HbUnits    *units,
   g_return_if_fail (agent_id != NULL && unit_name != NULL);
 
   unit = unit_new (units, agent_id, unit_name);
+  unit->grace_usec = MAX (grace_usec, 0);
   g_hash_table_replace (units->units, unit->agent_id, unit);
   if (units->systemd_absent)
     warn_absent (units);
@@ -835,13 +1391,29 @@ hb_units_follow (HbUnits    *units,
  * @units: a #HbUnits
  *
  * Stops following every unit (before a reload follows them again). The
- * agents keep their state.
+ * agents keep their state and their run records; the schedules of
+ * timer-driven units are taken away until their timers are read again
+ * (what the timers announced is kept for that).
  */
 void
 hb_units_forget_all (HbUnits *units)
 {
+  GHashTableIter iter;
+  const char *id;
+  Job *job;
+
   g_return_if_fail (HB_IS_UNITS (units));
+  g_hash_table_iter_init (&iter, units->jobs);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &id, (gpointer *) &job))
+    {
+      if (job->scheduled && heartbeat_monitor_lookup (units->monitor, id))
+        heartbeat_monitor_set_schedule (units->monitor, id, NULL, NULL, NULL, 0, NULL);
+      job->scheduled = FALSE;
+    }
   g_hash_table_remove_all (units->units);
+  g_hash_table_unref (units->old_jobs);
+  units->old_jobs = g_steal_pointer (&units->jobs);
+  units->jobs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, job_unref);
 }
 
 /**
@@ -901,7 +1473,10 @@ read_cgroup_number (const char *control_group,
  * when the cgroup cannot be read), result, exit-status (absent when no main
  * process exited yet), n-restarts (systemd's NRestarts: its own restarts,
  * by Restart=) and heartbeatd-restarts (those an alert's restart-unit= made
- * since heartbeatd started, see hb_units_note_restarted()).
+ * since heartbeatd started, see hb_units_note_restarted()); for a service
+ * a timer starts, timer (its name), next-elapse-usec (its next elapse on
+ * the wall clock, absent when none) and last-trigger-usec (when it last
+ * elapsed, absent when never).
  *
  * Returns: (transfer floating): an a{sv}, empty when @agent_id has no unit
  */
@@ -945,6 +1520,15 @@ hb_units_describe (HbUnits    *units,
   g_variant_builder_add (&builder, "{sv}", "n-restarts", g_variant_new_uint32 (found ? unit->n_restarts : 0));
   g_variant_builder_add (&builder, "{sv}", "heartbeatd-restarts",
                          g_variant_new_uint32 (GPOINTER_TO_UINT (g_hash_table_lookup (units->restarted, unit->name))));
+  if (unit->timer_name)
+    {
+      g_variant_builder_add (&builder, "{sv}", "timer", g_variant_new_string (unit->timer_name));
+      if (unit->timer_known && unit->timer_next > 0)
+        g_variant_builder_add (&builder, "{sv}", "next-elapse-usec", g_variant_new_uint64 ((guint64) unit->timer_next));
+      if (unit->timer_known && usec_or_zero (unit->timer_last_trigger) > 0)
+        g_variant_builder_add (&builder, "{sv}", "last-trigger-usec",
+                               g_variant_new_uint64 (unit->timer_last_trigger));
+    }
   return g_variant_builder_end (&builder);
 }
 
@@ -1189,6 +1773,8 @@ hb_units_finalize (GObject *object)
 
   g_clear_pointer (&self->units, g_hash_table_unref);
   g_clear_pointer (&self->restarted, g_hash_table_unref);
+  g_clear_pointer (&self->jobs, g_hash_table_unref);
+  g_clear_pointer (&self->old_jobs, g_hash_table_unref);
   g_clear_object (&self->cancellable);
   g_free (self->systemd_owner);
   G_OBJECT_CLASS (hb_units_parent_class)->finalize (object);
@@ -1208,5 +1794,7 @@ hb_units_init (HbUnits *self)
 {
   self->units = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) unit_forget);
   self->restarted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->jobs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, job_unref);
+  self->old_jobs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, job_unref);
   self->cancellable = g_cancellable_new ();
 }

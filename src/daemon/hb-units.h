@@ -19,7 +19,8 @@ void        hb_units_set_connection      (HbUnits             *units,
                                           GDBusConnection     *connection);
 void        hb_units_follow              (HbUnits             *units,
                                           const char          *agent_id,
-                                          const char          *unit_name);
+                                          const char          *unit_name,
+                                          gint64               grace_usec);
 void        hb_units_forget_all          (HbUnits             *units);
 const char *hb_units_get_unit_name       (HbUnits             *units,
                                           const char          *agent_id);

@@ -167,7 +167,7 @@ follow_units (Daemon *daemon)
       const HbConfigAgent *agent = g_ptr_array_index (daemon->config->agents, i);
 
       if (agent->unit)
-        hb_units_follow (daemon->units, agent->id, agent->unit);
+        hb_units_follow (daemon->units, agent->id, agent->unit, agent->grace_usec);
     }
 }
 

@@ -42,6 +42,11 @@
 #      a Type=oneshot job (hb-test-job.service): idle before it ever ran,
 #      healthy while it runs and beats, stale when it stops beating, idle
 #      when it exits 0, gone with its exit status when it fails;
+#      (service-checks.sh) which work has a run timeout; (timer-checks.sh)
+#      Type=oneshot jobs that systemd timers start: healthy and idle after a
+#      run with the timer's next elapse as next due time, stale with an
+#      alert when the timer is stopped before the run it announced, error
+#      with exit status 1, timed out;
 #   6. a user's unit: a lingering user (user@UID.service, its session bus),
 #      heartbeatd --session as a transient user unit with [agent:uw]
 #      unit=hb-user-worker.service, a systemd --user unit that beats with
@@ -1462,6 +1467,9 @@ in_ct systemctl reload heartbeatd.service
 
 # ------------------------------ a service has no run timeout; a unit declared before it starts
 source "$SRCDIR/service-checks.sh"
+
+# ------------------------------------------------ jobs that a systemd timer starts
+source "$SRCDIR/timer-checks.sh"
 
 # ------------------------------------- a user's unit (heartbeatd --session, systemd --user)
 #
