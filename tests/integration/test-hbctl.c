@@ -1758,6 +1758,22 @@ test_run_declared_job (Fixture *f, gconstpointer data)
       g_assert_cmpuint (g_variant_n_children (runs), ==, 3);
     }
 
+  /* a command that cannot be started: a failed run with exit status 127 */
+  result_clear (&r);
+  hbctl (h, &r, "run", "--name", "nightly", "--", "/nonexistent/backup");
+  g_assert_cmpint (r.status, ==, 127);
+  g_assert_nonnull (strstr (r.err, "cannot run /nonexistent/backup"));
+  run = last_run (h, "nightly", 4);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "failure");
+  g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 127);
+  g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+  g_assert_true (g_str_has_prefix (output, "cannot run /nonexistent/backup: "));
+  g_clear_pointer (&run, g_variant_unref);
+  a = agent (h, "nightly");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "error");
+  g_clear_pointer (&a, g_variant_unref);
+
   /* a name the configuration does not declare: registered, then
    * unregistered on success, as always */
   result_clear (&r);
