@@ -1,7 +1,10 @@
 /* fuzz-state.c: libFuzzer target for the state file loader
  *
  * Whatever the file holds, loading it never fails to start the daemon,
- * and whatever it restores can be written back.
+ * and whatever it restores can be written back. Each agent restored gets
+ * a run whose output is the input itself (any bytes: the record keeps
+ * their valid UTF-8 tail), so that run records go through the store too:
+ * they are read back equal.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -47,6 +50,15 @@ LLVMFuzzerTestOneInput (const guint8 *data,
   state = hb_state_new (monitor, directory);
   g_assert_true (hb_state_load (state, &error));
   hb_fuzz_assert_monitor_round_trips (monitor);
+  {
+    g_autoptr(GPtrArray) agents = heartbeat_monitor_list_agents (monitor);
+    HeartbeatRunEnd end = { .output = (const char *) data, .output_length = (gssize) size,
+                            .exit_status = (gint) (size % 256), .success = size % 2 == 0 };
+
+    for (guint i = 0; i < agents->len; i++)
+      g_assert_true (heartbeat_monitor_finish_run (monitor, heartbeat_agent_get_id (g_ptr_array_index (agents, i)),
+                                                   &end, &error));
+  }
   g_assert_true (hb_state_flush (state, &error));
 
   /* what was written is read back whole */
@@ -70,6 +82,13 @@ LLVMFuzzerTestOneInput (const guint8 *data,
         g_assert_true (m1 == NULL || g_variant_equal (m1, m2));
         g_assert_cmpstr (heartbeat_agent_get_task_id (agent), ==, heartbeat_agent_get_task_id (other));
         g_assert_cmpstr (heartbeat_agent_get_status (agent), ==, heartbeat_agent_get_status (other));
+        {
+          g_autoptr(GVariant) r1 = g_variant_ref_sink (heartbeat_agent_get_runs (agent));
+          g_autoptr(GVariant) r2 = g_variant_ref_sink (heartbeat_agent_get_runs (other));
+
+          g_assert_cmpuint (g_variant_n_children (r1), ==, 1);
+          g_assert_true (g_variant_equal (r1, r2));
+        }
       }
   }
 
