@@ -32,7 +32,10 @@
  * ping URLs). Without a tokens file (HTTP on loopback only), /ping/ID
  * needs nothing and may ping the agents declared in the configuration and
  * those created over HTTP, as for other writes; a ping-key URL still
- * needs the right key. Keys are compared in constant time.
+ * needs the right key. Keys are compared in constant time. A ping a
+ * browser sends for a web page (an `Origin` header, or `Sec-Fetch-Site`
+ * other than `none` or `same-origin`) is refused (403): pings are GETs,
+ * which any page could otherwise send to a loopback server.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -295,6 +298,18 @@ post_log (HbHttp     *self,
   return heartbeat_monitor_post_event (self->monitor, "ping-log", g_variant_builder_end (&b), error);
 }
 
+/* Whether a browser sent @msg for a page of another origin */
+static gboolean
+from_web_page (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *headers = soup_server_message_get_request_headers (msg);
+  const char *site = soup_message_headers_get_one (headers, "Sec-Fetch-Site");
+
+  if (soup_message_headers_get_one (headers, "Origin") != NULL)
+    return TRUE;
+  return site != NULL && g_ascii_strcasecmp (site, "none") != 0 && g_ascii_strcasecmp (site, "same-origin") != 0;
+}
+
 /* GET, HEAD or POST /ping/…: see the top of the file. */
 void
 handle_ping (HbHttp            *self,
@@ -361,6 +376,18 @@ handle_ping (HbHttp            *self,
   if (signal && parse_signal (signal, &kind, &exit_status) != SIGNAL_OK)
     {
       send_text (msg, SOUP_STATUS_BAD_REQUEST, "invalid url format");
+      return;
+    }
+
+  /* A ping from a web page is refused: without tokens, any page a local
+   * user opens could otherwise mark a job done or failed with an <img>
+   * (a GET) or a form (a POST). Browsers say where a request comes from;
+   * curl, wget and scripts say nothing of the kind, and a URL typed in
+   * the address bar is Sec-Fetch-Site: none. */
+  if (from_web_page (msg))
+    {
+      send_error (msg, SOUP_STATUS_FORBIDDEN, "A ping from a web page (Origin, or Sec-Fetch-Site other than "
+                  "none or same-origin) is refused");
       return;
     }
 

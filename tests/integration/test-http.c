@@ -4445,6 +4445,49 @@ test_ping_key_reload (Fixture *f, gconstpointer data)
   ping (f, "GET", new_url, NULL, NULL, 200);
 }
 
+/* A ping a browser sends for another site's page is refused (403) and
+ * changes nothing; one typed in the address bar is not. */
+static void
+test_ping_from_web_page (Fixture *f, gconstpointer data)
+{
+  const char *const refused[][2] = {
+    { "Sec-Fetch-Site", "cross-site" }, { "Sec-Fetch-Site", "same-site" }, { "Origin", "http://evil.example" },
+    { "Origin", "null" },
+  };
+  const char *const methods[] = { "GET", "HEAD", "POST" };
+
+  if (!start (f, jobs_config))
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (refused); i++)
+    for (gsize m = 0; m < G_N_ELEMENTS (methods); m++)
+      {
+        g_autofree char *uri = g_strconcat (f->base, "/ping/backup/fail", NULL);
+        g_autoptr(SoupMessage) msg = soup_message_new (methods[m], uri);
+        g_autoptr(GBytes) bytes = NULL;
+        g_autoptr(GError) error = NULL;
+
+        soup_message_headers_replace (soup_message_get_request_headers (msg), refused[i][0], refused[i][1]);
+        bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+        g_assert_no_error (error);
+        record_message (msg, bytes);
+        g_assert_cmpuint (soup_message_get_status (msg), ==, 403);
+      }
+  g_assert_cmpuint (n_runs (f, "backup"), ==, 0);
+  {
+    g_autofree char *uri = g_strconcat (f->base, "/ping/backup/fail", NULL);
+    g_autoptr(SoupMessage) msg = soup_message_new ("GET", uri);
+    g_autoptr(GBytes) bytes = NULL;
+    g_autoptr(GError) error = NULL;
+
+    soup_message_headers_replace (soup_message_get_request_headers (msg), "Sec-Fetch-Site", "none");
+    bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+    g_assert_no_error (error);
+    record_message (msg, bytes);
+    g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+  }
+  g_assert_cmpuint (n_runs (f, "backup"), ==, 1);
+}
+
 /* The crontab line of the README, with the real curl: success; and with
  * the output and exit status of a command, as Healthchecks' docs show. */
 static void
@@ -4631,6 +4674,7 @@ main (int argc, char **argv)
   ADD ("jobs/ping-key", test_ping_key);
   ADD ("jobs/ping-key-refused", test_ping_key_refused);
   ADD ("jobs/ping-key-reload", test_ping_key_reload);
+  ADD ("jobs/ping-from-web-page", test_ping_from_web_page);
   ADD ("jobs/ping-curl", test_ping_curl);
   ADD ("jobs/metrics", test_ping_metrics);
 
