@@ -1191,6 +1191,64 @@ test_run_not_saved_taken_back (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
 }
 
+/* The number of records the store holds for @id. */
+static gsize
+saved_run_count (Fixture *f, const char *id)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gsize n = 0;
+
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT runs FROM runs WHERE id = ?1", -1, &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    {
+      g_autoptr(GBytes) bytes = g_bytes_new (sqlite3_column_blob (stmt, 0), (gsize) sqlite3_column_bytes (stmt, 0));
+      g_autoptr(GVariant) runs = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("aa{sv}"), bytes, FALSE));
+
+      n = g_variant_n_children (runs);
+    }
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return n;
+}
+
+/* Records that passed HEARTBEAT_RUNS_MAX_AGE while the daemon was down are
+ * trimmed at the restore, in the store too (the newest stays). */
+static void
+test_runs_trimmed_by_age (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  runs_clocks (f->monitor);
+  runs_r0 = g_get_real_time () - HEARTBEAT_RUNS_MAX_AGE - 2 * 24 * HOUR_US;
+  register_agent (f->monitor, "monthly", NULL);
+  finish_run (f->monitor, "monthly", TRUE, 0, "old");
+  runs_advance (f->monitor, 24 * HOUR_US);
+  finish_run (f->monitor, "monthly", TRUE, 0, "newer, old too");
+  runs_advance (f->monitor, 24 * HOUR_US);
+  finish_run (f->monitor, "monthly", TRUE, 0, "newest, 31 days old");
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_cmpuint (saved_run_count (f, "monthly"), ==, 3);
+
+  for (guint life = 0; life < 2; life++)
+    {
+      g_autoptr(HbState) state2 = NULL;
+      g_autoptr(HeartbeatMonitor) monitor2 = reload (f, &state2);
+      g_autoptr(GVariant) runs = runs_of (monitor2, "monthly");
+      g_autoptr(GVariant) run = NULL;
+      const char *output = NULL;
+
+      g_assert_cmpuint (g_variant_n_children (runs), ==, 1);
+      run = g_variant_get_child_value (runs, 0);
+      g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+      g_assert_cmpstr (output, ==, "newest, 31 days old");
+      /* written at the load, without a change: as after kill -9 */
+      g_assert_cmpuint (saved_run_count (f, "monthly"), ==, 1);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1220,6 +1278,7 @@ main (int argc, char **argv)
   ADD_UNLOADED ("/state/schema-2-upgraded", test_schema2_upgraded);
   ADD ("/state/bad-runs-dropped", test_bad_runs_dropped);
   ADD ("/state/run-not-saved-taken-back", test_run_not_saved_taken_back);
+  ADD ("/state/runs-trimmed-by-age", test_runs_trimmed_by_age);
 
   return g_test_run ();
 }

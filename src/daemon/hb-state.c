@@ -1036,6 +1036,39 @@ restore_snapshot (HbState                      *self,
   return TRUE;
 }
 
+/* The wall-clock time a record speaks for, as the monitor trims by it: its
+ * end, else its due time or start. */
+static gint64
+run_time (GVariant *record)
+{
+  gint64 ended = 0, due = 0, started = 0;
+
+  if (g_variant_lookup (record, "ended-usec", "x", &ended) && ended > 0)
+    return ended;
+  g_variant_lookup (record, "due-usec", "x", &due);
+  g_variant_lookup (record, "started-usec", "x", &started);
+  return MAX (due, started);
+}
+
+/* Whether the restore trimmed some of @runs (more than
+ * HEARTBEAT_RUNS_MAX, or an oldest record older than
+ * HEARTBEAT_RUNS_MAX_AGE with a newer one), so that the store keeps only
+ * what the agent does. Looks at the oldest record only. */
+static gboolean
+runs_over_bounds (GVariant *runs,
+                  gint64    now_realtime)
+{
+  gsize n = g_variant_n_children (runs);
+  g_autoptr(GVariant) oldest = NULL;
+
+  if (n > HEARTBEAT_RUNS_MAX)
+    return TRUE;
+  if (n < 2)
+    return FALSE;
+  oldest = g_variant_get_child_value (runs, 0);
+  return now_realtime - run_time (oldest) > HEARTBEAT_RUNS_MAX_AGE;
+}
+
 static gboolean
 restore_row (HbState    *self,
              const Row  *row,
@@ -1134,9 +1167,13 @@ restore_row (HbState    *self,
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  /* what is saved is what is held: the records that were dropped go */
+  /* what is saved is what is held: the records that were dropped go, and
+   * so do those the restore trimmed */
   if (runs_lost)
     mark (self, row->id, DIRTY_FULL | DIRTY_RUNS, FALSE);
+  else if (snapshot.runs != NULL && !revert &&
+           runs_over_bounds (snapshot.runs, heartbeat_monitor_get_realtime (self->monitor)))
+    mark (self, row->id, DIRTY_RUNS, FALSE);
   return TRUE;
 }
 
