@@ -13,4 +13,7 @@ GDBusConnection *hb_bus_filter_connect_sync (const char    *address,
                                              GCancellable  *cancellable,
                                              GError       **error);
 
+gboolean         hb_bus_filter_decodes      (const guint8  *blob,
+                                             gsize          len);
+
 G_END_DECLS

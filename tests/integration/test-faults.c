@@ -355,6 +355,113 @@ test_undecodable_flood (Fixture *f, gconstpointer data)
                   latencies->len ? g_array_index (latencies, gint64, latencies->len - 1) : 0);
 }
 
+/* @n variants around an empty array whose type nests @arrays arrays */
+static GVariant *
+nested_variants (guint n,
+                 guint arrays)
+{
+  g_autofree char *prefix = g_strnfill (arrays, 'a');
+  g_autofree char *type = g_strconcat (prefix, "i", NULL);
+  GVariant *value = g_variant_new_array (g_variant_type_element (G_VARIANT_TYPE (type)), NULL, 0);
+
+  for (guint i = 0; i < n; i++)
+    value = g_variant_new_variant (value);
+  return value;
+}
+
+/* A call to the daemon, without a reply. */
+static void
+send_no_reply (GDBusConnection *connection,
+               GDBusMessage    *message)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_dbus_message_set_flags (message, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  g_assert_true (g_dbus_connection_send_message (connection, message, G_DBUS_SEND_MESSAGE_FLAGS_NONE,
+                                                 NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* Where a variant can nest deeper than GDBus decodes, in a message
+ * dbus-daemon forwards: in the body (undecodable_call), in a variant of
+ * Beat's a{sv} metadata, in a header field the bus does not know. The bus
+ * filter proves every ordinary message decodable without decoding it
+ * (hb_bus_filter_decodes()) and decodes the others itself: each of these
+ * is dropped there, so the daemon keeps its connection and its name, and
+ * the sender's next call is answered (the bus keeps one sender's order).
+ * A Beat whose metadata nests variants within GDBus's limits is decoded
+ * and answered. The metadata case fails if the filter trusts its walker
+ * past GDBus's depth limit. */
+static void
+test_undecodable_kinds (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GDBusConnection) other = NULL;
+  g_autofree char *owner_before = NULL;
+  g_autoptr(GVariant) reply = NULL;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SYSTEM))
+    return;
+  hb_harness_write_config (h, hb_default_config);
+  hb_harness_start_daemon (h, 0);
+  reply = hb_call_ok (h, NULL, "Register", g_variant_new_parsed ("('A', @a{sv} {})"), "()");
+  g_clear_pointer (&reply, g_variant_unref);
+  owner_before = hb_harness_name_owner (h, HB_NAME);
+  g_assert_nonnull (owner_before);
+  other = hb_harness_connect (h);
+
+  for (guint kind = 0; kind < 4; kind++)
+    {
+      g_autoptr(GDBusMessage) message = NULL;
+      g_autofree char *owner_after = NULL;
+      g_autoptr(GError) error = NULL;
+
+      switch (kind)
+        {
+        case 0:   /* in the body */
+          message = undecodable_call ();
+          break;
+        case 1:   /* in Beat's metadata */
+          {
+            g_autoptr(GVariantDict) dict = g_variant_dict_new (NULL);
+
+            g_variant_dict_insert_value (dict, "deep", nested_variants (40, 32));
+            message = g_dbus_message_new_method_call (HB_NAME, HB_PATH, HB_IFACE, "Beat");
+            g_dbus_message_set_body (message, g_variant_new ("(s@a{sv})", "A", g_variant_dict_end (dict)));
+          }
+          break;
+        case 2:   /* in an unknown header field of an ordinary Beat */
+          message = g_dbus_message_new_method_call (HB_NAME, HB_PATH, HB_IFACE, "Beat");
+          g_dbus_message_set_body (message, g_variant_new_parsed ("('A', @a{sv} {})"));
+          g_dbus_message_set_header (message, 100, nested_variants (40, 32));
+          break;
+        case 3:   /* nested, and decodable: it is decoded and answered */
+          {
+            g_autoptr(GVariantDict) dict = g_variant_dict_new (NULL);
+
+            g_variant_dict_insert_value (dict, "deep", nested_variants (20, 8));
+            reply = g_dbus_connection_call_sync (other, HB_NAME, HB_PATH, HB_IFACE, "Beat",
+                                                 g_variant_new ("(s@a{sv})", "A", g_variant_dict_end (dict)),
+                                                 NULL, G_DBUS_CALL_FLAGS_NONE, HB_WAIT_MS, NULL, &error);
+            /* an answer, whichever: not a timeout, not a lost connection */
+            g_assert_true (reply != NULL || g_dbus_error_is_remote_error (error));
+            g_test_message ("Beat with 20 variants in its metadata: %s", reply ? "accepted" : error->message);
+            g_clear_pointer (&reply, g_variant_unref);
+          }
+          break;
+        }
+      if (message)
+        send_no_reply (other, message);
+      /* answered after the daemon read the message */
+      reply = hb_call_ok (h, other, "GetStatus", NULL, "(a{sv})");
+      g_clear_pointer (&reply, g_variant_unref);
+      owner_after = hb_harness_name_owner (h, HB_NAME);
+      g_assert_cmpstr (owner_after, ==, owner_before);
+      g_assert_false (h->daemon->exited);
+    }
+  reply = hb_call_ok (h, NULL, "Beat", g_variant_new_parsed ("('A', @a{sv} {})"), "()");
+}
+
 static GVariant *
 bus_call (GDBusConnection *connection,
           const char      *method,
@@ -466,6 +573,7 @@ main (int argc, char **argv)
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/faults/state-disk-full", Fixture, NULL, fixture_setup, test_state_disk_full, fixture_teardown);
   g_test_add ("/faults/undecodable-flood", Fixture, NULL, fixture_setup, test_undecodable_flood, fixture_teardown);
+  g_test_add ("/faults/undecodable-kinds", Fixture, NULL, fixture_setup, test_undecodable_kinds, fixture_teardown);
   g_test_add ("/faults/reown-after-lost-connection", Fixture, NULL, fixture_setup,
               test_reown_after_lost_connection, fixture_teardown);
   return g_test_run ();
