@@ -1097,7 +1097,7 @@ static void
 test_bad_runs_dropped (Fixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) refused = g_variant_ref_sink (g_variant_new_parsed ("[{'result': <'exploded'>}]"));
+  g_autoptr(GVariant) refused = g_variant_ref_sink (g_variant_new_parsed ("{'result': <'exploded'>}"));
   g_autofree char *hex = NULL;
   g_autofree char *sql = NULL;
   const guint8 *bytes = g_variant_get_data (refused);
@@ -1117,8 +1117,8 @@ test_bad_runs_dropped (Fixture *f, gconstpointer data)
   hex = g_malloc0 (2 * size + 1);
   for (gsize i = 0; i < size; i++)
     g_snprintf (hex + 2 * i, 3, "%02x", bytes[i]);
-  sql = g_strdup_printf ("UPDATE runs SET runs = x'01020304ff' WHERE id = 'garbled';"
-                         "UPDATE runs SET runs = x'%s' WHERE id = 'refused';", hex);
+  sql = g_strdup_printf ("UPDATE runs SET record = x'01020304ff' WHERE id = 'garbled';"
+                         "UPDATE runs SET record = x'%s' WHERE id = 'refused';", hex);
   g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
   sqlite3_close (db);
@@ -1189,6 +1189,22 @@ test_run_not_saved_taken_back (Fixture *f, gconstpointer data)
   signal (SIGXFSZ, SIG_DFL);
   g_assert_true (wait_saved (f->monitor, &error));
   g_assert_no_error (error);
+
+  /* room again: the next runs are saved whole */
+  finish_run (f->monitor, "job", TRUE, 0, "three");
+  finish_run (f->monitor, "fresh", TRUE, 0, "four");
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+  {
+    g_autoptr(HbState) state2 = NULL;
+    g_autoptr(HeartbeatMonitor) monitor2 = reload (f, &state2);
+
+    assert_same_runs (f->monitor, monitor2, "job");
+    assert_same_runs (f->monitor, monitor2, "fresh");
+    g_clear_pointer (&now, g_variant_unref);
+    now = runs_of (monitor2, "job");
+    g_assert_cmpuint (g_variant_n_children (now), ==, 2);
+  }
 }
 
 /* The number of records the store holds for @id. */
@@ -1200,15 +1216,10 @@ saved_run_count (Fixture *f, const char *id)
   gsize n = 0;
 
   g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
-  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT runs FROM runs WHERE id = ?1", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT count(*) FROM runs WHERE id = ?1", -1, &stmt, NULL), ==, SQLITE_OK);
   sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
-  if (sqlite3_step (stmt) == SQLITE_ROW)
-    {
-      g_autoptr(GBytes) bytes = g_bytes_new (sqlite3_column_blob (stmt, 0), (gsize) sqlite3_column_bytes (stmt, 0));
-      g_autoptr(GVariant) runs = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("aa{sv}"), bytes, FALSE));
-
-      n = g_variant_n_children (runs);
-    }
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  n = (gsize) sqlite3_column_int64 (stmt, 0);
   sqlite3_finalize (stmt);
   sqlite3_close (db);
   return n;
@@ -1249,6 +1260,76 @@ test_runs_trimmed_by_age (Fixture *f, gconstpointer data)
     }
 }
 
+/* The lowest and highest record numbers the store holds for @id. */
+static void
+saved_run_seqs (Fixture *f, const char *id, gint64 *min, gint64 *max)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT min(seq), max(seq) FROM runs WHERE id = ?1", -1, &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  *min = sqlite3_column_int64 (stmt, 0);
+  *max = sqlite3_column_int64 (stmt, 1);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+}
+
+/* A run's start, its end and a trim write only the records that changed:
+ * the others keep their rows (their numbers), before and after a restart;
+ * the records come back in order. */
+static void
+test_runs_written_incrementally (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  gint64 min = 0, max = 0;
+
+  register_agent (f->monitor, "job", NULL);
+  for (guint i = 0; i < HEARTBEAT_RUNS_MAX + 5; i++)
+    {
+      g_autofree char *output = g_strdup_printf ("run %u ✓", i);
+
+      finish_run (f->monitor, "job", TRUE, 0, output);
+      g_assert_true (wait_saved (f->monitor, &error));
+    }
+  g_assert_cmpuint (saved_run_count (f, "job"), ==, HEARTBEAT_RUNS_MAX);
+  saved_run_seqs (f, "job", &min, &max);
+  g_assert_cmpint (min, ==, 6);
+  g_assert_cmpint (max, ==, 25);
+
+  /* a start adds a record (the oldest goes); its end replaces it */
+  g_assert_true (heartbeat_monitor_start_run (f->monitor, "job", 0, &error));
+  g_assert_true (wait_saved (f->monitor, &error));
+  saved_run_seqs (f, "job", &min, &max);
+  g_assert_cmpint (min, ==, 7);
+  g_assert_cmpint (max, ==, 26);
+  finish_run (f->monitor, "job", FALSE, 2, "the end");
+  g_assert_true (wait_saved (f->monitor, &error));
+  saved_run_seqs (f, "job", &min, &max);
+  g_assert_cmpint (min, ==, 7);
+  g_assert_cmpint (max, ==, 27);
+  g_assert_cmpuint (saved_run_count (f, "job"), ==, HEARTBEAT_RUNS_MAX);
+
+  /* a second life knows what is saved: the same again */
+  {
+    g_autoptr(HbState) state2 = NULL;
+    g_autoptr(HeartbeatMonitor) monitor2 = reload (f, &state2);
+    g_autoptr(HbState) state3 = NULL;
+    g_autoptr(HeartbeatMonitor) monitor3 = NULL;
+
+    assert_same_runs (f->monitor, monitor2, "job");
+    finish_run (monitor2, "job", TRUE, 0, "after the restart");
+    g_assert_true (wait_saved (monitor2, &error));
+    saved_run_seqs (f, "job", &min, &max);
+    g_assert_cmpint (min, ==, 8);
+    g_assert_cmpint (max, ==, 28);
+    monitor3 = reload (f, &state3);
+    assert_same_runs (monitor2, monitor3, "job");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1279,6 +1360,7 @@ main (int argc, char **argv)
   ADD ("/state/bad-runs-dropped", test_bad_runs_dropped);
   ADD ("/state/run-not-saved-taken-back", test_run_not_saved_taken_back);
   ADD ("/state/runs-trimmed-by-age", test_runs_trimmed_by_age);
+  ADD ("/state/runs-written-incrementally", test_runs_written_incrementally);
 
   return g_test_run ();
 }

@@ -6,14 +6,17 @@
  * which keep their types exactly),
  * `activity` what every beat changes (last activity, beat count), in rows
  * narrow enough that saving a thousand beating agents writes a few pages,
- * and `runs` a job's run records (heartbeat_agent_get_runs(), `aa{sv}`
- * serialized; up to HEARTBEAT_RUNS_MAX records of up to
- * HEARTBEAT_RUN_OUTPUT_MAX bytes of output each, some 80 KiB), in a table of
- * their own so that the agents row (rewritten with a beat's metadata) stays
- * small. An agent's records are serialized and written only when
+ * and `runs` jobs' run records, a row per record (an `a{sv}` of
+ * heartbeat_agent_get_runs(), serialized) numbered per agent in order: an
+ * agent keeps up to HEARTBEAT_RUNS_MAX records of up to
+ * HEARTBEAT_RUN_OUTPUT_MAX bytes of output each, some 80 KiB, which neither
+ * the agents row (rewritten with a beat's metadata) nor a run's end should
+ * rewrite whole. An agent's records are looked at only when
  * HeartbeatMonitor::agent-run says one was added or changed (a run started,
- * ended, timed out or was missed), never for a beat; that change is one
- * the monitor notes as a caller's (start, end) or as a change of state
+ * ended, timed out or was missed), never for a beat, and only the records
+ * that changed are written (the newest, and the oldest trimmed): we keep
+ * the number and a hash of each record saved (SavedRuns). That change is
+ * one the monitor notes as a caller's (start, end) or as a change of state
  * (missed, timed out), so it goes out at once like any other.
  * Times are wall-clock µs; thresholds of 0 mean "the monitor's", so a
  * reload still moves them.
@@ -84,7 +87,8 @@ enum {
   STMT_SAVE_AGENT,
   STMT_SAVE_ACTIVITY,
   STMT_SET_META,
-  STMT_SAVE_RUNS,
+  STMT_SAVE_RUN,
+  STMT_DELETE_RUN,
   STMT_DELETE_RUNS,
   N_STMTS
 };
@@ -97,7 +101,8 @@ static const char *const stmt_sql[N_STMTS] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
   [STMT_SAVE_ACTIVITY] = "INSERT OR REPLACE INTO activity (id, last_activity_at, beats) VALUES (?1, ?2, ?3)",
   [STMT_SET_META] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
-  [STMT_SAVE_RUNS] = "INSERT OR REPLACE INTO runs (id, runs) VALUES (?1, ?2)",
+  [STMT_SAVE_RUN] = "INSERT OR REPLACE INTO runs (id, seq, record) VALUES (?1, ?2, ?3)",
+  [STMT_DELETE_RUN] = "DELETE FROM runs WHERE id = ?1 AND seq = ?2",
   [STMT_DELETE_RUNS] = "DELETE FROM runs WHERE id = ?1",
 };
 
@@ -108,6 +113,25 @@ enum {
   DIRTY_CALLER   = 1 << 2,   /* a caller waits: taken back if not saved */
   DIRTY_RUNS     = 1 << 3,   /* its run records changed: saved at once */
 };
+
+/* A record as saved: its number (its order among the agent's) and a hash
+ * of its bytes. */
+typedef struct {
+  gint64  seq;
+  guint64 hash;
+} SavedRun;
+
+/* An agent's records as saved, oldest first. */
+typedef struct {
+  GArray *runs;       /* SavedRun */
+  gint64  next_seq;
+} SavedRuns;
+
+/* A record to write. */
+typedef struct {
+  gint64  seq;
+  GBytes *bytes;
+} RunRecord;
 
 /* One agent as written or read: a row of both tables, or its absence. */
 typedef struct {
@@ -129,8 +153,15 @@ typedef struct {
   gint64    beats;
   GBytes   *metadata;
   GBytes   *history;       /* heartbeat_agent_get_history(), serialized */
-  gboolean  with_runs;     /* @runs is to be written (or its row deleted) */
-  GBytes   *runs;          /* heartbeat_agent_get_runs(), serialized; NULL if none */
+  /* to write: */
+  gboolean  with_runs;     /* its records: @runs_reset, @run_deletes, @run_inserts */
+  gboolean  runs_reset;    /* all its records are deleted first */
+  GArray   *run_deletes;   /* gint64 seq */
+  GPtrArray *run_inserts;  /* RunRecord */
+  /* as read: */
+  GVariant  *runs;         /* its records (aa{sv}), or NULL if none */
+  gboolean   runs_damaged; /* a record could not be read: none are */
+  SavedRuns *saved;        /* @runs as saved */
 } Row;
 
 /* A transaction for the writer thread. */
@@ -167,6 +198,7 @@ struct _HbState {
 
   GHashTable       *urgent;        /* id → DIRTY_* flags */
   GHashTable       *lazy;          /* id → DIRTY_ACTIVITY, | DIRTY_FULL for metadata */
+  GHashTable       *saved_runs;    /* id → SavedRuns, main thread */
   guint64           change_seq;    /* urgent changes notified so far */
   guint64           settled_seq;   /* changes whose batch has finished */
   GQueue            waiters;       /* Waiter, by seq */
@@ -207,6 +239,59 @@ set_problem (HbState    *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PROBLEM]);
 }
 
+static SavedRuns *
+saved_runs_new (void)
+{
+  SavedRuns *saved = g_new0 (SavedRuns, 1);
+
+  saved->runs = g_array_new (FALSE, FALSE, sizeof (SavedRun));
+  saved->next_seq = 1;
+  return saved;
+}
+
+static void
+saved_runs_free (gpointer data)
+{
+  SavedRuns *saved = data;
+
+  if (saved == NULL)
+    return;
+  g_array_unref (saved->runs);
+  g_free (saved);
+}
+
+static SavedRuns *
+saved_runs_copy (const SavedRuns *saved)
+{
+  SavedRuns *copy = g_new0 (SavedRuns, 1);
+
+  copy->runs = g_array_copy (saved->runs);
+  copy->next_seq = saved->next_seq;
+  return copy;
+}
+
+static void
+run_record_free (gpointer data)
+{
+  RunRecord *record = data;
+
+  g_bytes_unref (record->bytes);
+  g_free (record);
+}
+
+/* FNV-1a, 64 bits: a record's identity among an agent's twenty. */
+static guint64
+hash_bytes (gconstpointer data,
+            gsize         size)
+{
+  const guint8 *p = data;
+  guint64 hash = G_GUINT64_CONSTANT (14695981039346656037);
+
+  for (gsize i = 0; i < size; i++)
+    hash = (hash ^ p[i]) * G_GUINT64_CONSTANT (1099511628211);
+  return hash;
+}
+
 static void
 row_free (Row *row)
 {
@@ -216,7 +301,10 @@ row_free (Row *row)
   g_free (row->bound_to);
   g_clear_pointer (&row->metadata, g_bytes_unref);
   g_clear_pointer (&row->history, g_bytes_unref);
-  g_clear_pointer (&row->runs, g_bytes_unref);
+  g_clear_pointer (&row->run_deletes, g_array_unref);
+  g_clear_pointer (&row->run_inserts, g_ptr_array_unref);
+  g_clear_pointer (&row->runs, g_variant_unref);
+  saved_runs_free (row->saved);
   g_free (row);
 }
 
@@ -289,8 +377,9 @@ step_done (sqlite3      *db,
   return rc == SQLITE_DONE || db_error (db, rc, what, error);
 }
 
-/* A rowid table: its rows are large (WITHOUT ROWID is for small ones). */
-#define RUNS_TABLE "CREATE TABLE runs (id TEXT PRIMARY KEY NOT NULL, runs BLOB NOT NULL);"
+/* A rowid table: its rows can be large (WITHOUT ROWID is for small ones). */
+#define RUNS_TABLE "CREATE TABLE runs (id TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL," \
+                   " PRIMARY KEY (id, seq));"
 
 /* Opens (creating) the database and its tables. */
 static sqlite3 *
@@ -447,14 +536,36 @@ db_write_row (HbState   *self,
 
   if (row->with_runs)
     {
-      if ((s = stmt (self, row->runs ? STMT_SAVE_RUNS : STMT_DELETE_RUNS, error)) == NULL)
-        return FALSE;
-      sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
-      if (row->runs)
-        sqlite3_bind_blob (s, 2, g_bytes_get_data (row->runs, NULL),
-                           (int) g_bytes_get_size (row->runs), SQLITE_STATIC);
-      if (!step_done (db, s, "Cannot save an agent's runs", error))
-        return FALSE;
+      if (row->runs_reset)
+        {
+          if ((s = stmt (self, STMT_DELETE_RUNS, error)) == NULL)
+            return FALSE;
+          sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+          if (!step_done (db, s, "Cannot save an agent's runs", error))
+            return FALSE;
+        }
+      for (guint i = 0; row->run_deletes && i < row->run_deletes->len; i++)
+        {
+          if ((s = stmt (self, STMT_DELETE_RUN, error)) == NULL)
+            return FALSE;
+          sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (s, 2, g_array_index (row->run_deletes, gint64, i));
+          if (!step_done (db, s, "Cannot save an agent's runs", error))
+            return FALSE;
+        }
+      for (guint i = 0; row->run_inserts && i < row->run_inserts->len; i++)
+        {
+          RunRecord *record = g_ptr_array_index (row->run_inserts, i);
+
+          if ((s = stmt (self, STMT_SAVE_RUN, error)) == NULL)
+            return FALSE;
+          sqlite3_bind_text (s, 1, row->id, -1, SQLITE_STATIC);
+          sqlite3_bind_int64 (s, 2, record->seq);
+          sqlite3_bind_blob (s, 3, g_bytes_get_data (record->bytes, NULL),
+                             (int) g_bytes_get_size (record->bytes), SQLITE_STATIC);
+          if (!step_done (db, s, "Cannot save an agent's runs", error))
+            return FALSE;
+        }
     }
 
   if ((s = stmt (self, STMT_SAVE_ACTIVITY, error)) == NULL)
@@ -500,8 +611,9 @@ db_get_meta (sqlite3    *db,
 #define SELECT_ROWS \
   "SELECT a.id, a.task_id, a.state, a.status, a.owner_uid, a.pid, a.bound_to, a.declared," \
   " a.stale_after, a.timeout_after, a.started_at, a.metadata," \
-  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history, r.runs" \
-  " FROM agents a LEFT JOIN activity v ON v.id = a.id LEFT JOIN runs r ON r.id = a.id"
+  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history" \
+  " FROM agents a LEFT JOIN activity v ON v.id = a.id"
+#define SELECT_RUNS "SELECT id, seq, record FROM runs"
 
 static Row *
 row_from_statement (sqlite3_stmt *stmt)
@@ -530,11 +642,54 @@ row_from_statement (sqlite3_stmt *stmt)
   blob = sqlite3_column_blob (stmt, 14);
   if (blob || sqlite3_column_type (stmt, 14) == SQLITE_BLOB)
     row->history = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 14));
-  blob = sqlite3_column_blob (stmt, 15);
-  if (blob || sqlite3_column_type (stmt, 15) == SQLITE_BLOB)
-    row->runs = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 15));
-  row->with_runs = TRUE;
   return row;
+}
+
+/* The records of @row, read (RunRecord, by seq): its runs, or that they
+ * are damaged. */
+static void
+row_set_records (Row       *row,
+                 GPtrArray *records)
+{
+  g_autofree GVariant **children = NULL;
+  SavedRuns *saved;
+
+  if (records == NULL || records->len == 0)
+    return;
+  children = g_new0 (GVariant *, records->len);
+  saved = saved_runs_new ();
+  for (guint i = 0; i < records->len; i++)
+    {
+      RunRecord *record = g_ptr_array_index (records, i);
+      SavedRun run = { record->seq, hash_bytes (g_bytes_get_data (record->bytes, NULL),
+                                                g_bytes_get_size (record->bytes)) };
+
+      children[i] = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, record->bytes, FALSE));
+      if (!g_variant_is_normal_form (children[i]))
+        row->runs_damaged = TRUE;
+      g_array_append_val (saved->runs, run);
+      saved->next_seq = MAX (saved->next_seq, record->seq + 1);
+    }
+  if (!row->runs_damaged)
+    {
+      row->runs = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, children, records->len));
+      row->saved = saved;
+    }
+  else
+    saved_runs_free (saved);
+  for (guint i = 0; i < records->len; i++)
+    g_variant_unref (children[i]);
+}
+
+/* A record of a SELECT_RUNS statement, at its row. */
+static RunRecord *
+record_from_statement (sqlite3_stmt *stmt)
+{
+  RunRecord *record = g_new0 (RunRecord, 1);
+
+  record->seq = sqlite3_column_int64 (stmt, 1);
+  record->bytes = g_bytes_new (sqlite3_column_blob (stmt, 2), (gsize) sqlite3_column_bytes (stmt, 2));
+  return record;
 }
 
 /* The row of @id as saved (present or not), or NULL if it cannot be read. */
@@ -558,6 +713,27 @@ db_read_row (sqlite3    *db,
       row->id = g_strdup (id);
     }
   sqlite3_finalize (stmt);
+
+  if (row != NULL && row->present)
+    {
+      g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func (run_record_free);
+
+      if (sqlite3_prepare_v2 (db, SELECT_RUNS " WHERE id = ?1 ORDER BY seq", -1, &stmt, NULL) != SQLITE_OK)
+        {
+          row_free (row);
+          return NULL;
+        }
+      sqlite3_bind_text (stmt, 1, id, -1, SQLITE_STATIC);
+      while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        g_ptr_array_add (records, record_from_statement (stmt));
+      sqlite3_finalize (stmt);
+      if (rc != SQLITE_DONE)
+        {
+          row_free (row);
+          return NULL;
+        }
+      row_set_records (row, records);
+    }
   return row;
 }
 
@@ -633,6 +809,74 @@ saved_realtime (HbState *self,
   return MAX (realtime, 0);
 }
 
+/* Main thread: which of @agent's records to write to make the saved ones
+ * what it holds, by their hashes; what is saved then, as far as we know
+ * (a batch that fails forgets it: see batch_finish()). Only the newest
+ * record changes, and the oldest are trimmed: the records kept keep their
+ * numbers, a new or changed one takes the next, and so does every record
+ * after it, so that the numbers stay in order. */
+static void
+row_diff_runs (HbState        *self,
+               Row            *row,
+               HeartbeatAgent *agent)
+{
+  g_autoptr(GVariant) runs = g_variant_ref_sink (heartbeat_agent_get_runs (agent));
+  gsize n = g_variant_n_children (runs);
+  SavedRuns *old = g_hash_table_lookup (self->saved_runs, row->id);
+  SavedRuns *now = saved_runs_new ();
+  gboolean inserting = old == NULL;
+  guint p = 0;
+
+  row->with_runs = TRUE;
+  row->runs_reset = old == NULL;
+  row->run_deletes = g_array_new (FALSE, FALSE, sizeof (gint64));
+  row->run_inserts = g_ptr_array_new_with_free_func (run_record_free);
+  if (old)
+    now->next_seq = old->next_seq;
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) child = g_variant_get_child_value (runs, i);
+      SavedRun run = { 0, hash_bytes (g_variant_get_data (child), g_variant_get_size (child)) };
+
+      if (!inserting)
+        {
+          guint j = p;
+
+          while (j < old->runs->len && g_array_index (old->runs, SavedRun, j).hash != run.hash)
+            j++;
+          if (j < old->runs->len)
+            {
+              /* kept; those before it were trimmed */
+              for (; p < j; p++)
+                g_array_append_val (row->run_deletes, g_array_index (old->runs, SavedRun, p).seq);
+              run.seq = g_array_index (old->runs, SavedRun, j).seq;
+              p = j + 1;
+            }
+          else
+            inserting = TRUE;
+        }
+      if (inserting)
+        {
+          RunRecord *record = g_new0 (RunRecord, 1);
+
+          record->seq = run.seq = now->next_seq++;
+          record->bytes = g_variant_get_data_as_bytes (child);
+          g_ptr_array_add (row->run_inserts, record);
+        }
+      g_array_append_val (now->runs, run);
+    }
+  for (; old && p < old->runs->len; p++)
+    g_array_append_val (row->run_deletes, g_array_index (old->runs, SavedRun, p).seq);
+
+  if (n > 0)
+    g_hash_table_replace (self->saved_runs, g_strdup (row->id), now);
+  else
+    {
+      g_hash_table_remove (self->saved_runs, row->id);
+      saved_runs_free (now);
+    }
+}
+
 /* The agent @id as it is now: a row to write, or its absence. */
 static Row *
 row_from_agent (HbState    *self,
@@ -646,22 +890,17 @@ row_from_agent (HbState    *self,
   row->id = g_strdup (id);
   row->flags = flags;
   if (agent == NULL)
-    return row;
+    {
+      g_hash_table_remove (self->saved_runs, id);
+      return row;
+    }
 
   row->present = TRUE;
   row->full = (flags & DIRTY_FULL) != 0;
   row->last_activity_at = saved_realtime (self, heartbeat_agent_get_last_activity_at (agent));
   row->beats = (gint64) MIN (heartbeat_agent_get_beats (agent), (guint64) G_MAXINT64);
-  /* the records are serialized only when they may have changed (none:
-   * the row is deleted) */
-  row->with_runs = (flags & DIRTY_RUNS) != 0;
-  if (row->with_runs)
-    {
-      g_autoptr(GVariant) runs = g_variant_ref_sink (heartbeat_agent_get_runs (agent));
-
-      if (g_variant_n_children (runs) > 0)
-        row->runs = g_variant_get_data_as_bytes (runs);
-    }
+  if (flags & DIRTY_RUNS)
+    row_diff_runs (self, row, agent);
   if (!row->full)
     return row;
 
@@ -782,6 +1021,16 @@ batch_finish (HbState *self,
                                                 self->path, batch->error->message);
     set_problem (self, problem);
   }
+
+  /* what we thought saved of their records is not known: written whole
+   * next time (a caller's, taken back below, is known again) */
+  for (guint i = 0; i < batch->rows->len; i++)
+    {
+      Row *row = g_ptr_array_index (batch->rows, i);
+
+      if (row->with_runs)
+        g_hash_table_remove (self->saved_runs, row->id);
+    }
 
   /* the callers' changes go back to what is saved; the rest stays
    * pending, for the retry */
@@ -1116,16 +1365,13 @@ restore_row (HbState    *self,
         g_clear_pointer (&history, g_variant_unref);
     }
   /* and so are damaged runs, said */
-  if (row->runs)
+  if (row->runs_damaged)
     {
-      runs = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE ("aa{sv}"), row->runs, FALSE));
-      if (!g_variant_is_normal_form (runs))
-        {
-          g_warning ("%s: agent “%s”: its run records are damaged; dropped", self->path, row->id);
-          g_clear_pointer (&runs, g_variant_unref);
-          runs_lost = TRUE;
-        }
+      g_warning ("%s: agent “%s”: its run records are damaged; dropped", self->path, row->id);
+      runs_lost = TRUE;
     }
+  else if (row->runs)
+    runs = g_variant_ref (row->runs);
 
   options.task_id = row->task_id;
   options.stale_after_usec = row->stale_after;
@@ -1154,7 +1400,10 @@ restore_row (HbState    *self,
       /* records the monitor refuses (a newer daemon's, a damaged one
        * that is well-formed) are lost, not the agent; if the agent
        * itself is refused, that is what is said */
-      snapshot.runs = NULL;
+      g_clear_pointer (&runs, g_variant_unref);
+      if (revert)
+        runs = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, NULL, 0));
+      snapshot.runs = runs;
       if (restore_snapshot (self, row->id, &options, &snapshot, revert, &local))
         {
           g_warning ("%s: agent “%s”: its run records cannot be restored (%s); dropped",
@@ -1167,12 +1416,16 @@ restore_row (HbState    *self,
       g_propagate_error (error, g_steal_pointer (&local));
       return FALSE;
     }
-  /* what is saved is what is held: the records that were dropped go, and
-   * so do those the restore trimmed */
+  /* what is saved of its records, then what is saved is what is held:
+   * the records that were dropped go, and so do those the restore trimmed */
+  if (!runs_lost && row->saved != NULL)
+    g_hash_table_replace (self->saved_runs, g_strdup (row->id), saved_runs_copy (row->saved));
+  else
+    g_hash_table_remove (self->saved_runs, row->id);
   if (runs_lost)
     mark (self, row->id, DIRTY_FULL | DIRTY_RUNS, FALSE);
-  else if (snapshot.runs != NULL && !revert &&
-           runs_over_bounds (snapshot.runs, heartbeat_monitor_get_realtime (self->monitor)))
+  else if (row->runs != NULL && !revert &&
+           runs_over_bounds (row->runs, heartbeat_monitor_get_realtime (self->monitor)))
     mark (self, row->id, DIRTY_RUNS, FALSE);
   return TRUE;
 }
@@ -1183,26 +1436,55 @@ load_rows (HbState *self,
            guint   *restored,
            GError **error)
 {
-  sqlite3_stmt *stmt;
+  sqlite3_stmt *stmt, *runs_stmt;
   gint64 active_until = 0;
-  int rc;
+  int rc, runs_rc;
 
   /* After an unclean exit, beats since the last lazy sync were lost: a
    * healthy agent gets its threshold from now before it can go stale. */
   if (db_get_meta (self->db, "clean", 0) == 0)
     active_until = g_get_real_time ();
 
-  rc = sqlite3_prepare_v2 (self->db, SELECT_ROWS, -1, &stmt, NULL);
+  /* the agents and their records, both by id, read side by side */
+  rc = sqlite3_prepare_v2 (self->db, SELECT_ROWS " ORDER BY a.id", -1, &stmt, NULL);
   if (rc != SQLITE_OK)
     return db_error (self->db, rc, "Cannot read the agents", error);
+  rc = sqlite3_prepare_v2 (self->db, SELECT_RUNS " ORDER BY id, seq", -1, &runs_stmt, NULL);
+  if (rc != SQLITE_OK)
+    {
+      sqlite3_finalize (stmt);
+      return db_error (self->db, rc, "Cannot read the agents' runs", error);
+    }
+  runs_rc = sqlite3_step (runs_stmt);
   while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
     {
       g_autoptr(GError) local = NULL;
+      g_autoptr(GPtrArray) records = NULL;
       Row *row;
 
       if (column_text (stmt, 0) == NULL)
         continue;
       row = row_from_statement (stmt);
+      /* (records of no agent are passed over) */
+      for (; runs_rc == SQLITE_ROW; runs_rc = sqlite3_step (runs_stmt))
+        {
+          const char *id = column_text (runs_stmt, 0);
+          int cmp = id ? strcmp (id, row->id) : -1;
+
+          if (cmp > 0)
+            break;
+          if (cmp < 0)
+            continue;
+          if (records == NULL)
+            records = g_ptr_array_new_with_free_func (run_record_free);
+          g_ptr_array_add (records, record_from_statement (runs_stmt));
+        }
+      if (runs_rc != SQLITE_ROW && runs_rc != SQLITE_DONE)
+        {
+          row_free (row);
+          break;
+        }
+      row_set_records (row, records);
       if (restore_row (self, row, active_until, FALSE, &local))
         (*restored)++;
       else
@@ -1210,6 +1492,9 @@ load_rows (HbState *self,
       row_free (row);
     }
   sqlite3_finalize (stmt);
+  sqlite3_finalize (runs_stmt);
+  if (runs_rc != SQLITE_ROW && runs_rc != SQLITE_DONE)
+    return db_error (self->db, runs_rc, "Cannot read the agents' runs", error);
   if (rc != SQLITE_DONE)
     return db_error (self->db, rc, "Cannot read the agents", error);
   return TRUE;
@@ -1570,6 +1855,7 @@ hb_state_load (HbState *state,
         heartbeat_monitor_revert (self->monitor, heartbeat_agent_get_id (g_ptr_array_index (agents, i)),
                                   NULL, NULL, NULL);
       g_ptr_array_unref (agents);
+      g_hash_table_remove_all (self->saved_runs);
       restored = 0;
       move_db_aside (self, local->message);
       g_clear_error (&local);
@@ -1777,6 +2063,7 @@ hb_state_finalize (GObject *object)
   g_clear_pointer (&self->db, sqlite3_close);
   g_hash_table_unref (self->urgent);
   g_hash_table_unref (self->lazy);
+  g_hash_table_unref (self->saved_runs);
   g_mutex_clear (&self->writer_lock);
   g_cond_clear (&self->writer_cond);
   g_main_context_unref (self->context);
@@ -1849,6 +2136,7 @@ hb_state_init (HbState *self)
   self->sync_interval = DEFAULT_SYNC_INTERVAL;
   self->urgent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->saved_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, saved_runs_free);
   g_queue_init (&self->waiters);
   /* at most one thread, so transactions keep their order; from GLib's
    * shared threads, so a state that is freed leaves no thread to tear down */
