@@ -825,6 +825,11 @@ static const AmKind am_kinds[] = {
     "heartbeatd on %s reports %s gone: its process or bus connection ended without unregistering." },
   { "error", "HeartbeatAgentError", "critical", "Agent %s on %s reports an error",
     "heartbeatd on %s reports %s in state error." },
+  /* a job: the shipped rules say these instead of stale and error */
+  { "stale", "HeartbeatJobLate", "warning", "Job %s on %s did not run",
+    "heartbeatd on %s reports %s late: a run that was due did not start within its grace." },
+  { "error", "HeartbeatJobFailed", "critical", "Job %s on %s failed",
+    "heartbeatd on %s reports the last run of %s failed." },
 };
 
 static const AmKind *
@@ -845,6 +850,24 @@ am_kind_for_state (HeartbeatAgentState state)
     default:
       return NULL;
     }
+}
+
+/* The alert @agent raises, as the shipped rules judge it: a late job's
+ * HeartbeatJobLate, a job whose last run failed HeartbeatJobFailed, else
+ * that of its state. */
+static const AmKind *
+am_kind_for_agent (HeartbeatAgent *agent)
+{
+  g_autoptr(GVariant) last_run = NULL;
+  const char *result = NULL;
+
+  if (heartbeat_agent_get_late_due (agent) != 0)
+    return &am_kinds[4];
+  last_run = heartbeat_agent_get_last_run (agent);
+  if (last_run != NULL && g_variant_lookup (g_variant_ref_sink (last_run), "result", "&s", &result) &&
+      g_strcmp0 (result, "failure") == 0)
+    return &am_kinds[5];
+  return am_kind_for_state (heartbeat_agent_get_state (agent));
 }
 
 /* The rule's description, and for a job what the rule cannot know: the
@@ -971,7 +994,7 @@ am_sync_agent (HbAlerts       *self,
 
   if (self->n_am_sections == 0 && g_hash_table_size (self->am) == 0)
     return;
-  kind = agent ? am_kind_for_state (heartbeat_agent_get_state (agent)) : NULL;
+  kind = agent ? am_kind_for_agent (agent) : NULL;
   urls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; self->alerts && i < self->alerts->len; i++)
     {

@@ -776,6 +776,40 @@ test_alertmanager_fires_and_resolves (Fixture *f, gconstpointer data)
   alertmanager_clear (&am);
 }
 
+/* A job whose last run failed raises HeartbeatJobFailed, as the shipped
+ * rule does (not HeartbeatAgentError), so Alertmanager deduplicates the
+ * two paths; a run that ends well resolves it. */
+static void
+test_alertmanager_job_failed (Fixture *f, gconstpointer data)
+{
+  Alertmanager am = { 0 };
+  g_autoptr(JsonObject) firing = NULL;
+  g_autofree char *config = NULL;
+  guint tick;
+
+  set_resend_ms (RESEND_MS);
+  if (!start_alertmanager (f, &am))
+    return;
+  config = g_strdup_printf ("\n[alert:am]\nevents=error\nalertmanager=%s\n", am.base);
+  start_with (f, config);
+  tick = g_timeout_add (50, on_poll_tick, NULL);
+
+  register_stale_soon (f->h, "backup");
+  g_variant_unref (hb_call_ok (f->h, NULL, "StartRun", g_variant_new ("(s)", "backup"), "()"));
+  g_variant_unref (hb_call_ok (f->h, NULL, "FinishRun",
+                               g_variant_new_parsed ("('backup', {'success': <false>, 'exit-status': <3>})"), "()"));
+  WAIT_UNTIL (has_active_alert (&am, "HeartbeatJobFailed", "backup"));
+  firing = alertmanager_active (&am, "HeartbeatJobFailed", "backup");
+  assert_labels (firing, "HeartbeatJobFailed", "backup", "critical");
+  g_assert_false (has_active_alert (&am, "HeartbeatAgentError", "backup"));
+
+  g_variant_unref (hb_call_ok (f->h, NULL, "FinishRun",
+                               g_variant_new_parsed ("('backup', {'success': <true>})"), "()"));
+  WAIT_UNTIL (!has_active_alert (&am, NULL, "backup"));
+  g_source_remove (tick);
+  alertmanager_clear (&am);
+}
+
 /* stale and at once healthy again, ten times: the resolve never
  * overtakes its firing post, so Alertmanager ends with nothing active
  * (the firing posts' endsAt are a few minutes ahead: nothing would end
@@ -1544,6 +1578,7 @@ main (int argc, char **argv)
   ADD ("exec-environment", test_exec_environment);
   ADD ("restart-unit-with-cooldown", test_restart_unit_with_cooldown);
   ADD ("alertmanager-fires-and-resolves", test_alertmanager_fires_and_resolves);
+  ADD ("alertmanager-job-failed", test_alertmanager_job_failed);
   ADD ("alertmanager-resends-with-ends-at", test_alertmanager_resends_with_ends_at);
   ADD ("alertmanager-resolve-never-overtakes", test_alertmanager_resolve_never_overtakes);
   ADD ("alertmanager-restart-and-reload", test_alertmanager_restart_and_reload);
