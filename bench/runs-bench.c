@@ -161,6 +161,7 @@ main (int    argc,
   int agents = 10000, runs = HEARTBEAT_RUNS_MAX, output_size = HEARTBEAT_RUN_OUTPUT_MAX;
   g_autofree char *base = NULL;
   g_autofree char *load = NULL;
+  gboolean keep = FALSE;
   g_autofree char *dir = NULL;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
@@ -174,7 +175,8 @@ main (int    argc,
     { "runs", 'r', 0, G_OPTION_ARG_INT, &runs, "Runs per agent (default 20, the most kept)", "N" },
     { "output", 'o', 0, G_OPTION_ARG_INT, &output_size, "Bytes of output per run (default 4096, the most kept)", "BYTES" },
     { "dir", 'd', 0, G_OPTION_ARG_FILENAME, &base, "Where to make the state directory (default $TMPDIR or /var/tmp)", "DIR" },
-    { "load", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &load, "Only load the state directory DIR (the second life)", "DIR" },
+    { "keep", 0, 0, G_OPTION_ARG_NONE, &keep, "Keep the state directory (for --load)", NULL },
+    { "load", 0, 0, G_OPTION_ARG_FILENAME, &load, "Only load the state directory DIR (the second life)", "DIR" },
     { NULL }
   };
 
@@ -295,6 +297,9 @@ main (int    argc,
   }
 
   /* clean up */
+  if (keep)
+    printf ("kept %s\n", dir);
+  else
   {
     g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
     const char *name;
