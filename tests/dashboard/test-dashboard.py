@@ -837,6 +837,31 @@ def main():
                    lambda: page.evaluate("document.getElementById('detail').hidden && location.hash === ''"))
         print("ok 11 the detail view shows a unit's state; Escape closes it")
 
+        # A job's runs (here through the ping URLs): a bar on its strips,
+        # and the detail view's Runs table, newest first, with the exit status.
+        def ping(path, body=None):
+            request = urllib.request.Request(base + "/ping/" + path, data=body, method="POST" if body else "GET")
+            with urllib.request.urlopen(request, timeout=WAIT) as response:
+                assert response.status == 200, response.status
+        job = urllib.request.Request(base + "/heartbeat", method="POST", data=json.dumps({"run_id": "dash-job"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(job, timeout=WAIT).close()
+        ping("dash-job/start")
+        ping("dash-job/4", b"disk full")
+        job_row = "document.querySelector('tr[data-agent-id=\"dash-job\"]')"
+        wait_until("the job's row in error", lambda: page.evaluate(job_row + "?.dataset.state") == "error")
+        wait_until("the job's run on its strip",
+                   lambda: page.evaluate(job_row + "?.querySelector('canvas.strip').dataset.runs") == "1")
+        page.evaluate("location.hash = '#agent=dash-job'")
+        runs_js = """[...document.querySelectorAll("#detail-runs tbody tr")].map(
+            r => [r.dataset.result, ...[...r.children].map(c => c.textContent)])"""
+        shown = wait_until("the detail view's runs", lambda: page.evaluate(runs_js) or None)
+        print("# %s" % json.dumps(shown))
+        assert len(shown) == 1 and shown[0][0] == "failure" and shown[0][3] == "failure" and shown[0][4] == "4", shown
+        assert page.evaluate("document.querySelector('#detail canvas.strip').dataset.runs") == "1"
+        page.evaluate("location.hash = ''")
+        print("ok 12 a job's failed run shows on its strip and in its detail view with its exit status")
+
         # More agents than one page of /v1/agents (500): the page follows
         # the Link header to the last page and shows every row.
         def post(run_id):
@@ -846,12 +871,12 @@ def main():
             with urllib.request.urlopen(request, timeout=WAIT) as response:
                 assert response.status == 200, response.status
         rows = "document.querySelectorAll('#agents tr').length"
-        want = page.evaluate(rows) + 1020
-        for i in range(1020):   # (HTTP may create 1024: [limits] agents-per-uid)
+        want = page.evaluate(rows) + 1019
+        for i in range(1019):   # (HTTP may create 1024: [limits] agents-per-uid; dash-job is one)
             post("page-%04d" % i)
         page.call("Page.reload")
         try:
-            wait_until("the rows of 1020 more agents",
+            wait_until("the rows of 1019 more agents",
                        lambda: page.evaluate_quietly(rows) == want and
                        page.evaluate_quietly("document.getElementById('summary').textContent").startswith("%d agents" % want))
         finally:
@@ -865,16 +890,16 @@ def main():
         history_pages = page.evaluate(
             "performance.getEntriesByType('resource').filter(e => e.name.includes('/v1/history?after=')).length")
         assert history_pages >= 2, history_pages
-        wait_until("page-1019's history as the daemon has it", lambda: json.loads(page.evaluate_quietly(
-            "JSON.stringify((histories.get('page-1019') || []).map(e => [e.s, e.t]))") or "null")
-            == [[state, at] for state, at in history("page-1019")])
-        print("ok 12 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
+        wait_until("page-1018's history as the daemon has it", lambda: json.loads(page.evaluate_quietly(
+            "JSON.stringify((histories.get('page-1018') || []).map(e => [e.s, e.t]))") or "null")
+            == [[state, at] for state, at in history("page-1018")])
+        print("ok 13 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
               "every row shows, with its history" % (want, pages, history_pages))
 
         readme = os.environ.get("HB_DASHBOARD_README_PNG")
         if readme:
             readme_screenshot(page, base, dbus_call, readme, children)
-        print("1..12")
+        print("1..13")
         return 0
     finally:
         for child in reversed(children):
