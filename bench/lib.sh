@@ -1,12 +1,16 @@
 # bench/lib.sh: what the benchmark scripts share; sourced, from the
 # repository's top directory.
 #
-# bench_start NAME: builds, makes $dir (a temporary directory), starts a
-# private bus ($HB_BUS_ADDRESS) and arranges that on exit every pid added
-# to the pids array is killed and $dir removed.
+# bench_start NAME: builds $build, makes $dir (a temporary directory),
+# starts a private bus ($HB_BUS_ADDRESS) and arranges that on exit every
+# pid added to the pids array is killed and $dir removed.
+#
+# $build is the build directory: as the sourcing script set it, else
+# $HB_BUILD_DIR, else build (relative to the top directory, or absolute).
+build=${build:-${HB_BUILD_DIR:-build}}
 
 bench_start () {
-  meson compile -C build >/dev/null
+  meson compile -C "$build" >/dev/null
   dir=$(mktemp -d "/tmp/hb-$1.XXXXXX")
   pids=()
   trap bench_cleanup EXIT
@@ -32,7 +36,7 @@ wait_port () { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/
 # name; $daemon is its pid
 start_heartbeatd () {
   DBUS_SESSION_BUS_ADDRESS="$HB_BUS_ADDRESS" \
-    build/src/daemon/heartbeatd --session --state-dir "$dir/state" "$@" 2>"$dir/daemon.log" &
+    "$build"/src/daemon/heartbeatd --session --state-dir "$dir/state" "$@" 2>"$dir/daemon.log" &
   daemon=$!
   pids+=("$daemon")
   for _ in $(seq 100); do
