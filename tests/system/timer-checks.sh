@@ -13,8 +13,9 @@
 #                  its next due time (next-due-usec) the timer's next
 #                  elapse (unit.next-elapse-usec), after now;
 #   hb-tjob-miss   OnActiveSec=5s, grace=2s: the timer is stopped once
-#                  heartbeatd knows the elapse and before it comes; the run
-#                  it owed is missed: the agent is stale with late-due-usec
+#                  heartbeatd knows the elapse and before it comes, and
+#                  heartbeatd reloads (the elapse stays due); the run it
+#                  owed is missed: the agent is stale with late-due-usec
 #                  the elapse it had announced, a missed run record, and
 #                  [alert:timer-missed]'s exec= runs; not before the elapse
 #                  plus the grace (2 s + the timer's 1 s accuracy);
@@ -131,6 +132,12 @@ miss_state=$(wj state)/$(wj status)
 miss_grace=$(wj grace-usec)
 in_ct systemctl stop "$(tj_timer miss)"
 miss_stopped_at=$(now_usec)
+# heartbeatd reloads its configuration meanwhile: the elapse it was told
+# stays due (the timer no longer announces it)
+out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
+miss_kept () { tj miss && [ "$(wj next-due-usec)" = "$miss_due" ] && [ "$(wj unit.timer)" = "$(tj_timer miss)" ]; }
+poll 15 miss_kept
+miss_after_reload=$(wj next-due-usec)
 
 # (c) a run that exits 1: error, exit status 1
 tj_failed () {
@@ -175,19 +182,20 @@ missed () {
     [ "$(wj last-run.due-usec)" = "$miss_due" ] && [ -z "$(wj unit.next-elapse-usec)" ] &&
     grep -qx "HB_AGENT=hb-tjob-miss" "$ROOT/var/log/heartbeat/hb-test-exec.stale.env" 2>/dev/null
 }
-if [ "$miss_state" = healthy/idle ] && [ "$miss_stopped_at" -lt "${miss_due:-0}" ] 2>/dev/null && poll 30 missed; then
+if [ "$miss_state" = healthy/idle ] && [ "$miss_stopped_at" -lt "${miss_due:-0}" ] 2>/dev/null &&
+   [ "$miss_after_reload" = "$miss_due" ] && poll 30 missed; then
   alerted=$(now_usec)
   stale_at=$(in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-tjob-miss/history" 2>/dev/null | sed '$d' |
     "$PY" -c 'import json,sys; h=json.load(sys.stdin)["history"]; print(h[-1]["at-usec"] if h[-1]["state"] == "stale" else 0)' 2>/dev/null)
   # (100 ms for the monitor's reading of two clocks)
   if [ "${stale_at:-0}" -ge $(( miss_due + miss_grace - 100000 )) ] 2>/dev/null; then
-    ok "$(tj_timer miss) stopped before its elapse: hb-tjob-miss was healthy/idle, then stale with late-due-usec = the announced $miss_due, a missed run record, and [alert:timer-missed] ran; stale $(( (stale_at - miss_due) / 1000 )) ms after the due time (grace $(( miss_grace / 1000 )) ms = 2 s + AccuracySec=1s), the alert seen $(( (alerted - miss_due) / 1000 )) ms after it"
+    ok "$(tj_timer miss) stopped before its elapse, heartbeatd reloaded: hb-tjob-miss was healthy/idle with the elapse still due, then stale with late-due-usec = the announced $miss_due, a missed run record, and [alert:timer-missed] ran; stale $(( (stale_at - miss_due) / 1000 )) ms after the due time (grace $(( miss_grace / 1000 )) ms = 2 s + AccuracySec=1s), the alert seen $(( (alerted - miss_due) / 1000 )) ms after it"
   else
     not_ok "a missed run is not judged before its due time plus the grace" "stale at $stale_at, due $miss_due, grace $miss_grace" "$(tj_diag miss)"
   fi
 else
   not_ok "a timer stopped before its elapse: the missed run makes the agent stale and an alert fires" \
-    "before the stop: $miss_state, due $miss_due, stopped at $miss_stopped_at" \
+    "before the stop: $miss_state, due $miss_due, stopped at $miss_stopped_at; due after the reload: $miss_after_reload" \
     "exec env: $(cat "$ROOT/var/log/heartbeat/hb-test-exec.stale.env" 2>&1 | tr '\n' ' ')" "$(tj_diag miss)"
 fi
 
