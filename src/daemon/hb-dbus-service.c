@@ -647,6 +647,27 @@ parse_run_end (Call     *call,
 /* ------------------------------------------------------------------ */
 /* State-changing methods                                              */
 
+/* Success, with no value, to @invocation (taken): what
+ * g_dbus_method_invocation_return_value (invocation, NULL) sends, without
+ * checking "()" against the introspection data (every caller here answers
+ * a method without out arguments) or building an empty tuple: the reply
+ * has no body, as the fast Beat path's (hb-dbus-fast-beat.c). About 15k
+ * instructions less per call. */
+static void
+return_empty (GDBusMethodInvocation *invocation)
+{
+  GDBusMessage *message = g_dbus_method_invocation_get_message (invocation);
+
+  if (!(g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED))
+    {
+      g_autoptr(GDBusMessage) reply = g_dbus_message_new_method_reply (message);
+
+      g_dbus_connection_send_message (g_dbus_method_invocation_get_connection (invocation), reply,
+                                      G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+    }
+  g_object_unref (invocation);
+}
+
 /* A reply held until what the monitor changed so far is durable. */
 typedef struct {
   GDBusMethodInvocation *invocation;
@@ -667,7 +688,7 @@ on_durable (GObject      *source,
   else if (!heartbeat_monitor_sync_finish (HEARTBEAT_MONITOR (source), result, &error) && held->revertable)
     return_error (held->invocation, error);
   else
-    g_dbus_method_invocation_return_value (held->invocation, NULL);
+    return_empty (held->invocation);
   g_object_unref (held->invocation);
   g_clear_error (&held->error);
   g_free (held);
@@ -693,7 +714,7 @@ reply_when_saved (HbDBusService         *self,
       if (error)
         return_error (invocation, error);
       else
-        g_dbus_method_invocation_return_value (invocation, NULL);
+        return_empty (invocation);
       g_clear_error (&error);
       return;
     }
