@@ -12,25 +12,147 @@
 
 #include <string.h>
 
+#include "hb-json.h"
+#include "heartbeat-values.h"
+
+static const char *const heartbeat_skip[] = { "run_id", "status", NULL };
+
+/* Appends @text of @length bytes at @p; returns what follows it */
+static inline char *
+put (char       *p,
+     const char *text,
+     gsize       length)
+{
+  memcpy (p, text, length);
+  return p + length;
+}
+
+#define PUT_LITERAL(p, literal) put ((p), (literal), sizeof (literal) - 1)
+
+/* The answer to a beat, {"ok", "run_id", "state", "registered"}, written
+ * as text: a JsonBuilder tree cost a beat a tenth of its time. */
+static void
+send_beat_answer (SoupServerMessage *msg,
+                  const char        *run_id,
+                  HeartbeatAgent    *agent,
+                  gboolean           created)
+{
+  GString *reply = g_string_sized_new (128);
+
+  g_string_append (reply, "{\"ok\":true,\"run_id\":");
+  append_string (reply, run_id);
+  g_string_append (reply, ",\"state\":");
+  append_string (reply, heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
+  g_string_append (reply, created ? ",\"registered\":true}" : ",\"registered\":false}");
+  send_json_text (msg, SOUP_STATUS_OK, reply);
+}
+
+/* POST /heartbeat of an agent HTTP may beat, in a small flat body (the
+ * usual beat): the body is read once, without json-glib
+ * (hb_json_read_flat()), and the beat made from it. Answers and returns
+ * TRUE only for a beat the monitor took; anything else (a body it does
+ * not read, an unknown agent, a value the monitor refuses) returns FALSE
+ * with nothing sent and nothing changed, and handle_heartbeat() then
+ * reads the request as it reads any, refusing it in its own words. */
+static gboolean
+beat_known_agent (HbHttp            *self,
+                  SoupServerMessage *msg,
+                  gboolean           privileged)
+{
+  SoupMessageBody *body = soup_server_message_get_request_body (msg);
+  const char *content_type;
+  HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
+  char text[HB_JSON_FLAT_MAX_TEXT];
+  const HbJsonFlatMember *run_id = NULL, *status = NULL;
+  HeartbeatBeatDetails details = { 0 };
+  g_autoptr(GVariant) metadata = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  HeartbeatAgent *agent;
+  const char *state;
+  char *answer, *p;
+  gsize length;
+  gint n;
+
+  /* (a body longer than it was refused before it was read) */
+  if (body->length < 0 || (gsize) body->length > sizeof text)
+    return FALSE;
+  content_type = soup_message_headers_get_content_type (soup_server_message_get_request_headers (msg), NULL);
+  if (content_type == NULL || g_ascii_strcasecmp (content_type, "application/json") != 0)
+    return FALSE;
+  bytes = soup_message_body_flatten (body);
+  length = g_bytes_get_size (bytes);
+  if (length > sizeof text)
+    return FALSE;
+  if (length > 0)
+    memcpy (text, g_bytes_get_data (bytes, NULL), length);
+  n = hb_json_read_flat (text, length, members, G_N_ELEMENTS (members));
+  for (gint i = 0; i < n; i++)
+    {
+      if (strcmp (members[i].name, "run_id") == 0)
+        run_id = &members[i];
+      else if (strcmp (members[i].name, "status") == 0)
+        status = &members[i];
+    }
+  if (run_id == NULL || run_id->kind != HB_JSON_FLAT_STRING ||
+      (status != NULL && (status->kind != HB_JSON_FLAT_STRING ||
+                          heartbeat_text_check (status->string, status->length,
+                                                HEARTBEAT_STATUS_MAX_LENGTH) != HEARTBEAT_TEXT_OK)))
+    return FALSE;
+
+  /* upsert()'s checks of an agent that exists: a valid id (an agent
+   * found has one), HTTP may change it */
+  agent = heartbeat_monitor_lookup (self->monitor, run_id->string);
+  if (agent == NULL ||
+      (!privileged && heartbeat_agent_get_owner_uid (agent) != HB_HTTP_OWNER_UID))
+    return FALSE;
+
+  /* The metadata is checked once, by the monitor (it is valid by
+   * construction: what the reader takes is small and has no null). A
+   * beat the monitor refuses changes nothing. */
+  metadata = hb_json_flat_to_vardict (members, (guint) n, heartbeat_skip);
+  details.status = status ? status->string : NULL;
+  details.metadata = metadata;
+  if (!heartbeat_monitor_beat (self->monitor, run_id->string, &details, NULL))
+    return FALSE;
+
+  /* send_beat_answer()'s answer, without a GString; the agent is looked
+   * up again, as there (a handler of the beat may have dropped it) */
+  agent = heartbeat_monitor_lookup (self->monitor, run_id->string);
+  state = heartbeat_agent_state_to_string (agent ? heartbeat_agent_get_state (agent) : HEARTBEAT_AGENT_STATE_GONE);
+  answer = g_malloc (64 + run_id->length + strlen (state));
+  p = PUT_LITERAL (answer, "{\"ok\":true,\"run_id\":\"");
+  /* an id is [A-Za-z0-9._:@-], a state a nick: nothing to escape */
+  p = put (p, run_id->string, run_id->length);
+  p = PUT_LITERAL (p, "\",\"state\":\"");
+  p = put (p, state, strlen (state));
+  p = PUT_LITERAL (p, "\",\"registered\":false}");
+  soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
+  soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE, answer, (gsize) (p - answer));
+  return TRUE;
+}
+
 /* POST /heartbeat: {"run_id": …, "status"?: …, anything else → metadata}.
  * Everything is checked before a new agent is registered, so a refused
- * request announces nothing. */
+ * request announces nothing. A beat of an agent that exists, in a flat
+ * body, takes a shorter way (beat_known_agent()) to the same end. */
 void
 handle_heartbeat (HbHttp            *self,
                   SoupServerMessage *msg,
                   gboolean           privileged)
 {
-  static const char *const skip[] = { "run_id", "status", NULL };
-  g_autoptr(JsonNode) body = read_object (msg, FALSE);
+  g_autoptr(JsonNode) body = NULL;
   g_autoptr(GError) error = NULL;
   g_auto(Beat) beat = { { 0 } };
-  JsonObject *object = body ? json_node_get_object (body) : NULL;
+  JsonObject *object;
   HeartbeatAgentOptions options = { 0 };
   const char *run_id = NULL;
   HeartbeatAgent *agent;
   gboolean created;
-  GString *reply;
 
+  if (beat_known_agent (self, msg, privileged))
+    return;
+  body = read_object (msg, FALSE);
+  object = body ? json_node_get_object (body) : NULL;
   if (object == NULL || !get_optional_string (msg, object, "run_id", &run_id))
     return;
   if (run_id == NULL)
@@ -38,7 +160,7 @@ handle_heartbeat (HbHttp            *self,
       send_error (msg, SOUP_STATUS_BAD_REQUEST, "“run_id” is missing");
       return;
     }
-  if (!read_beat (msg, object, skip, TRUE, &beat))
+  if (!read_beat (msg, object, heartbeat_skip, TRUE, &beat))
     return;
 
   /* a new agent starts with the metadata; its first beat sets the status */
@@ -58,16 +180,8 @@ handle_heartbeat (HbHttp            *self,
       return;
     }
 
-  /* {"ok", "run_id", "state", "registered"}, written as text: a
-   * JsonBuilder tree cost a beat a tenth of its time */
   agent = heartbeat_monitor_lookup (self->monitor, run_id);
-  reply = g_string_sized_new (128);
-  g_string_append (reply, "{\"ok\":true,\"run_id\":");
-  append_string (reply, run_id);
-  g_string_append (reply, ",\"state\":");
-  append_string (reply, heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)));
-  g_string_append (reply, created ? ",\"registered\":true}" : ",\"registered\":false}");
-  send_json_text (msg, SOUP_STATUS_OK, reply);
+  send_beat_answer (msg, run_id, agent, created);
 }
 
 /* POST /event: any object; "type" (or "event") names it. */

@@ -240,3 +240,262 @@ hb_json_from_variant (GVariant *value)
       }
     }
 }
+
+/* ------------------------------------------------------------------ */
+/* Flat objects, read without json-glib                                */
+
+/* JSON's white space, which json-glib's scanner skips too */
+static inline char *
+skip_space (char *p,
+            char *end)
+{
+  while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+    p++;
+  return p;
+}
+
+/* A string whose opening quote is at @p: no escape, no byte below 0x20
+ * nor 0x7f, valid UTF-8. Its closing quote becomes its nul; returns what
+ * follows it, or NULL if the string is not one of these. */
+static char *
+read_flat_string (char        *p,
+                  char        *end,
+                  const char **string,
+                  gsize       *length)
+{
+  char *start = ++p;
+  gboolean ascii = TRUE;
+
+  for (; p < end; p++)
+    {
+      guchar c = (guchar) *p;
+
+      if (c == '"')
+        {
+          *length = (gsize) (p - start);
+          if (!ascii && !g_utf8_validate_len (start, *length, NULL))
+            return NULL;
+          *p = '\0';
+          *string = start;
+          return p + 1;
+        }
+      if (c < 0x20 || c == '\\' || c == 0x7f)
+        return NULL;
+      if (c >= 0x80)
+        ascii = FALSE;
+    }
+  return NULL;
+}
+
+/* The longest number read: 10^23 at most, finite, and an integer of at
+ * most 18 digits fits a gint64 */
+#define FLAT_NUMBER_MAX 24
+
+/* A number at @p, as JSON writes one but without an exponent:
+ * -?(0|[1-9][0-9]*)(\.[0-9]+)?, at most FLAT_NUMBER_MAX bytes and 18
+ * digits for an integer. Returns what follows it, or NULL. */
+static char *
+read_flat_number (char             *p,
+                  char             *end,
+                  HbJsonFlatMember *member)
+{
+  char *start = p;
+  gboolean negative = FALSE;
+  gint64 value = 0;
+  guint digits = 0;
+
+  if (*p == '-')
+    {
+      negative = TRUE;
+      p++;
+    }
+  if (p >= end || !g_ascii_isdigit (*p))
+    return NULL;
+  if (*p == '0')
+    {
+      p++;
+      digits = 1;
+    }
+  else
+    for (; p < end && g_ascii_isdigit (*p); p++, digits++)
+      {
+        if (digits >= 18)
+          return NULL;
+        value = value * 10 + (*p - '0');
+      }
+  if (p < end && *p == '.')
+    {
+      char buffer[FLAT_NUMBER_MAX + 1];
+      char *last;
+
+      p++;
+      if (p >= end || !g_ascii_isdigit (*p))
+        return NULL;
+      while (p < end && g_ascii_isdigit (*p))
+        p++;
+      if (p - start > FLAT_NUMBER_MAX)
+        return NULL;
+      memcpy (buffer, start, (gsize) (p - start));
+      buffer[p - start] = '\0';
+      member->kind = HB_JSON_FLAT_DOUBLE;
+      member->number = g_ascii_strtod (buffer, &last);
+      if (*last != '\0' || !isfinite (member->number))
+        return NULL;
+      return p;
+    }
+  member->kind = HB_JSON_FLAT_INTEGER;
+  member->integer = negative ? -value : value;
+  return p;
+}
+
+/**
+ * hb_json_read_flat:
+ * @text: (inout): a JSON text, written over: the closing quote of each
+ *   string becomes its nul
+ * @length: its length in bytes
+ * @members: (out caller-allocates): where the members go
+ * @max_members: how many @members holds
+ *
+ * Reads a JSON text that is one flat object, the usual body of a beat,
+ * in one pass and without json-glib, or says that it is not one it reads.
+ * It reads only what json-glib reads too, to the same values, and takes
+ * nothing json-glib or the checks before it (hb_json_parse()) refuse:
+ *
+ *  - an object, white space around its tokens, nothing before or after;
+ *  - at most @max_members members with distinct, non-empty names;
+ *  - values: strings, true, false, and numbers
+ *    `-?(0|[1-9][0-9]*)(\.[0-9]+)?` of at most 24 bytes (an integer of at
+ *    most 18 digits);
+ *  - strings (names too) without escapes, without bytes below 0x20 or
+ *    0x7f, of valid UTF-8.
+ *
+ * Anything else (null, arrays, nested objects, escapes, exponents,
+ * duplicate names, anything json-glib would refuse or read otherwise)
+ * returns -1, and the text is to be read with hb_json_parse(), which
+ * accepts or refuses it as before. tests/test-json.c compares the two.
+ *
+ * Returns: the number of members, or -1 if @text is not read here
+ */
+gint
+hb_json_read_flat (char             *text,
+                   gsize             length,
+                   HbJsonFlatMember *members,
+                   guint             max_members)
+{
+  char *end = text + length;
+  char *p = skip_space (text, end);
+  guint n = 0;
+
+  if (p >= end || *p != '{')
+    return -1;
+  p = skip_space (p + 1, end);
+  if (p < end && *p == '}')
+    return skip_space (p + 1, end) == end ? 0 : -1;
+
+  for (;;)
+    {
+      HbJsonFlatMember *member;
+      gsize name_length;
+
+      if (n >= max_members || p >= end || *p != '"')
+        return -1;
+      member = &members[n];
+      memset (member, 0, sizeof *member);
+      p = read_flat_string (p, end, &member->name, &name_length);
+      if (p == NULL || name_length == 0)
+        return -1;
+      for (guint i = 0; i < n; i++)
+        if (strcmp (members[i].name, member->name) == 0)
+          return -1;
+      p = skip_space (p, end);
+      if (p >= end || *p != ':')
+        return -1;
+      p = skip_space (p + 1, end);
+      if (p >= end)
+        return -1;
+
+      switch (*p)
+        {
+        case '"':
+          member->kind = HB_JSON_FLAT_STRING;
+          p = read_flat_string (p, end, &member->string, &member->length);
+          break;
+        case 't':
+          member->kind = HB_JSON_FLAT_BOOLEAN;
+          member->integer = 1;
+          p = end - p >= 4 && memcmp (p, "true", 4) == 0 ? p + 4 : NULL;
+          break;
+        case 'f':
+          member->kind = HB_JSON_FLAT_BOOLEAN;
+          p = end - p >= 5 && memcmp (p, "false", 5) == 0 ? p + 5 : NULL;
+          break;
+        default:
+          p = read_flat_number (p, end, member);
+          break;
+        }
+      if (p == NULL)
+        return -1;
+      n++;
+
+      /* a value ends at white space, a comma or the brace: "truex",
+       * "1e5" and "0x1" are not read here */
+      p = skip_space (p, end);
+      if (p >= end)
+        return -1;
+      if (*p == '}')
+        return skip_space (p + 1, end) == end ? (gint) n : -1;
+      if (*p != ',')
+        return -1;
+      p = skip_space (p + 1, end);
+    }
+}
+
+/**
+ * hb_json_flat_to_vardict:
+ * @members: members read by hb_json_read_flat()
+ * @n_members: how many
+ * @skip: (nullable): member names to leave out, %NULL-terminated
+ *
+ * The members not in @skip as hb_json_object_to_vardict() makes them of
+ * the same text read by json-glib: an `a{sv}` in the order of the text,
+ * strings as `s`, integers as `x`, other numbers as `d`, booleans as `b`.
+ *
+ * Returns: (transfer full): the dictionary
+ */
+GVariant *
+hb_json_flat_to_vardict (const HbJsonFlatMember *members,
+                         guint                   n_members,
+                         const char *const      *skip)
+{
+  GVariant *entries[HB_JSON_FLAT_MAX_MEMBERS];
+  guint n = 0;
+
+  g_return_val_if_fail (n_members <= HB_JSON_FLAT_MAX_MEMBERS, NULL);
+
+  for (guint i = 0; i < n_members; i++)
+    {
+      const HbJsonFlatMember *m = &members[i];
+      GVariant *value;
+
+      if (skip && g_strv_contains (skip, m->name))
+        continue;
+      switch (m->kind)
+        {
+        case HB_JSON_FLAT_STRING:
+          value = g_variant_new_string (m->string);
+          break;
+        case HB_JSON_FLAT_INTEGER:
+          value = g_variant_new_int64 (m->integer);
+          break;
+        case HB_JSON_FLAT_DOUBLE:
+          value = g_variant_new_double (m->number);
+          break;
+        case HB_JSON_FLAT_BOOLEAN:
+        default:
+          value = g_variant_new_boolean (m->integer != 0);
+          break;
+        }
+      entries[n++] = g_variant_new_dict_entry (g_variant_new_string (m->name), g_variant_new_variant (value));
+    }
+  return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), entries, n));
+}

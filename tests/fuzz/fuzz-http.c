@@ -3,7 +3,10 @@
  * An in-process HbHttp on a loopback port and a libsoup client on the same
  * main context. The first byte of an input picks the endpoint, the rest is
  * the JSON body. Whatever the body, the answer is never a 5xx, and an
- * error is a JSON object.
+ * error is a JSON object. An agent "fuzz" owned by HTTP is there before
+ * each input, so that POST /heartbeat bodies naming it may take the short
+ * way of a beat (hb_json_read_flat()); whatever that reader reads of a
+ * body, json-glib reads alike.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -13,6 +16,7 @@
 
 #include "fuzz-invariant.h"
 #include "hb-http.h"
+#include "hb-json.h"
 
 int LLVMFuzzerTestOneInput (const guint8 *data, size_t size);
 
@@ -27,6 +31,43 @@ static const struct { const char *method; const char *path; } endpoints[] = {
   { "PUT", "/v1/agents/fuzz" },
   { "POST", "/v1/agents/fuzz/beat" },
 };
+
+/* What hb_json_read_flat() reads of @data, hb_json_parse() reads alike:
+ * the same members, in the same order, with the same values */
+static void
+assert_flat_agrees (const guint8 *data,
+                    size_t        size)
+{
+  HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
+  g_autofree char *copy = g_malloc (size + 1);
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GVariant) flat = NULL;
+  g_autoptr(GVariant) parsed = NULL;
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *node;
+  gint n, i = 0;
+
+  memcpy (copy, data, size);
+  n = hb_json_read_flat (copy, size, members, G_N_ELEMENTS (members));
+  if (n < 0)
+    return;
+  root = hb_json_parse ((const char *) data, size, NULL);
+  g_assert_nonnull (root);
+  g_assert_true (JSON_NODE_HOLDS_OBJECT (root));
+  g_assert_cmpuint (json_object_get_size (json_node_get_object (root)), ==, (guint) n);
+  json_object_iter_init_ordered (&iter, json_node_get_object (root));
+  while (json_object_iter_next_ordered (&iter, &name, &node))
+    {
+      g_assert_cmpstr (members[i].name, ==, name);
+      g_assert_true (JSON_NODE_HOLDS_VALUE (node));
+      i++;
+    }
+  flat = hb_json_flat_to_vardict (members, (guint) n, NULL);
+  parsed = hb_json_object_to_vardict (json_node_get_object (root), NULL, NULL);
+  g_assert_nonnull (parsed);
+  g_assert_true (g_variant_equal (flat, parsed));
+}
 
 static void
 on_done (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -66,6 +107,13 @@ LLVMFuzzerTestOneInput (const guint8 *data,
     }
   if (size == 0)
     return 0;
+  assert_flat_agrees (data + 1, size - 1);
+  if (heartbeat_monitor_lookup (monitor, "fuzz") == NULL)
+    {
+      HeartbeatAgentOptions options = { .owner_uid = (guint32) HB_HTTP_OWNER_UID };
+
+      g_assert_nonnull (heartbeat_monitor_register (monitor, "fuzz", &options, NULL));
+    }
 
   uri = g_strconcat (base, endpoints[data[0] % G_N_ELEMENTS (endpoints)].path, NULL);
   msg = soup_message_new (endpoints[data[0] % G_N_ELEMENTS (endpoints)].method, uri);

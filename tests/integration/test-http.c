@@ -4608,6 +4608,202 @@ test_ping_metrics (Fixture *f, gconstpointer data)
     g_test_skip ("promtool (Debian prometheus) is not installed: the text was not linted");
 }
 
+/* ------------------------------------------------------------------ */
+/* Issue 21: the short way of a beat                                   */
+
+/* GET /runs/@id: its metadata as text, its status and its beats */
+static void
+run_of (Fixture     *f,
+        const char  *id,
+        char       **metadata,
+        char       **status,
+        gint64      *beats)
+{
+  g_autofree char *path = g_strconcat ("/runs/", id, NULL);
+  g_auto(Reply) r = { 0 };
+  JsonObject *heartbeat;
+
+  GET (f, path, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  heartbeat = json_object_get_object_member (object (&r), "heartbeat");
+  *metadata = json_to_string (json_object_get_member (heartbeat, "metadata"), FALSE);
+  *status = g_strdup (json_object_get_string_member (heartbeat, "status"));
+  *beats = json_object_get_int_member (json_object_get_object_member (object (&r), "summary"), "beats");
+}
+
+/* A beat of an agent that exists, in a small flat body, is read without
+ * json-glib (hb_json_read_flat()); every body the whole way refuses is
+ * refused still, in the same words, whatever the short way does of it,
+ * and changes nothing. The messages are those of the daemon before the
+ * short way. */
+static void
+test_beat_refusals (Fixture *f, gconstpointer data)
+{
+  static const struct {
+    const char *type;
+    const char *body;
+    guint       status;
+    const char *message;
+  } cases[] = {
+    /* the body */
+    { "text/plain", "{\"run_id\":\"f\"}", 415, "The body must be application/json" },
+    { "application/json", "", 400, "The body is not valid JSON: empty" },
+    { "application/json", "[\"f\"]", 400, "The body must be a JSON object" },
+    { "application/json", "{\"run_id\":\"f\"", 400, "The body is not valid JSON: line 1, column 13: invalid string constant \"f\", expected valid string constant" },
+    { "application/json", "{\"run_id\":\"f\",}", 400, "The body is not valid JSON: line 1, column 14: unexpected character `,', expected character `]'" },
+    { "application/json", "{\"run_id\":\"f\"} x", 400, "The body is not valid JSON: line 1, column 16: unexpected identifier `x', expected end of file" },
+    { "application/json", "{\"run_id\":\"f\",\"a\":\"\xff\"}", 400, "The body is not valid JSON: not UTF-8" },
+    { "application/json", "{\"run_id\":\"f\",\"a\":\"\\u0000\"}", 400, "The body is not valid JSON: a string contains \\u0000 at offset 19" },
+    { "application/json", "{\"run_id\":\"f\",\"a\":\"\\ud800\"}", 400, "The body is not valid JSON: a string has half a surrogate pair at offset 25" },
+    { "application/json", "{\"run_id\":\"f\",\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", 400, "The body is not valid JSON: nested deeper than 32 levels" },
+    /* run_id */
+    { "application/json", "{\"status\":\"running\"}", 400, "“run_id” is missing" },
+    { "application/json", "{\"run_id\":7}", 400, "“run_id” must be a string" },
+    { "application/json", "{\"run_id\":[\"f\"]}", 400, "“run_id” must be a string" },
+    { "application/json", "{\"run_id\":\"f g\"}", 400, "Agent id has a character outside [A-Za-z0-9._:@-] at offset 1" },
+    { "application/json", "{\"run_id\":\"dbus-owned\"}", 403, "Agent “dbus-owned” belongs to uid " },
+    /* status */
+    { "application/json", "{\"run_id\":\"f\",\"status\":7}", 400, "“status” must be a string" },
+    { "application/json", "{\"run_id\":\"f\",\"status\":true}", 400, "“status” must be a string" },
+    { "application/json", "{\"run_id\":\"f\",\"status\":\"\"}", 400, "“status” must be 1 to 64 bytes of UTF-8" },
+    { "application/json", "{\"run_id\":\"f\",\"status\":\"sssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssssss\"}", 400, "“status” must be 1 to 64 bytes of UTF-8" },
+    { "application/json", "{\"run_id\":\"f\",\"status\":\"a\\u0001b\"}", 400, "“status” contains a control character" },
+    { "application/json", "{\"run_id\":\"f\",\"status\":\"a\x01" "b\"}", 400, "“status” contains a control character" },
+    { "application/json", "{\"run_id\":\"f\",\"status\":\"a\xc2\x85" "b\"}", 400, "“status” contains a control character" },
+    /* metadata */
+    { "application/json", "{\"run_id\":\"f\",\"v\":null}", 400, "The value of “v”: null cannot be kept" },
+    { "application/json", "{\"run_id\":\"f\",\"v\":[1,null]}", 400, "The value of “v”: null cannot be kept" },
+    { "application/json", "{\"run_id\":\"f\",\"v\":{\"w\":null}}", 400, "The value of “v”: The value of “w”: null cannot be kept" },
+    { "application/json", "{\"run_id\":\"f\",\"v\":1e999}", 400, "The value of “v”: a number out of range cannot be kept" },
+    /* what the agent holds already and the beat's own metadata, together too large */
+    { "application/json", "{\"run_id\":\"big\",\"more\":\"mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm\"}",
+      400, "Metadata: larger than 16384 bytes" },
+  };
+  g_autofree char *filler = g_strnfill (16000, 'b');
+  g_autofree char *big = g_strdup_printf ("{\"run_id\":\"big\",\"filler\":\"%s\"}", filler);
+  g_autofree char *metadata = NULL, *status = NULL, *big_metadata = NULL, *big_status = NULL;
+  g_auto(Reply) r = { 0 };
+  gint64 beats, big_beats;
+
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "dbus-owned", NULL);
+  SEND (f, "POST", "/heartbeat", big, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  SEND (f, "POST", "/heartbeat", "{\"run_id\":\"f\",\"status\":\"running\",\"n\":1,\"s\":\"x\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_true (json_object_get_boolean_member (object (&r), "registered"));
+  reply_clear (&r);
+  /* this one takes the short way */
+  SEND (f, "POST", "/heartbeat", "{\"run_id\":\"f\",\"status\":\"running\",\"n\":1,\"s\":\"x\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (r.body, ==, "{\"ok\":true,\"run_id\":\"f\",\"state\":\"healthy\",\"registered\":false}");
+  reply_clear (&r);
+  run_of (f, "f", &metadata, &status, &beats);
+  g_assert_cmpstr (metadata, ==, "{\"n\":1,\"s\":\"x\"}");
+  g_assert_cmpint (beats, ==, 2);
+  run_of (f, "big", &big_metadata, &big_status, &big_beats);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *after = NULL, *after_status = NULL;
+      JsonObject *error;
+      gint64 after_beats;
+
+      request_full (f, "POST", "/heartbeat", cases[i].type, cases[i].body, -1, NULL, &r);
+      g_assert_cmpuint (r.status, ==, cases[i].status);
+      error = json_object_get_object_member (object (&r), "error");
+      g_assert_nonnull (error);
+      if (cases[i].status == 403)
+        g_assert_true (g_str_has_prefix (json_object_get_string_member (error, "message"), cases[i].message));
+      else
+        g_assert_cmpstr (json_object_get_string_member (error, "message"), ==, cases[i].message);
+      reply_clear (&r);
+
+      run_of (f, "f", &after, &after_status, &after_beats);
+      g_assert_cmpstr (after, ==, metadata);
+      g_assert_cmpstr (after_status, ==, status);
+      g_assert_cmpint (after_beats, ==, beats);
+      g_clear_pointer (&after, g_free);
+      g_clear_pointer (&after_status, g_free);
+      run_of (f, "big", &after, &after_status, &after_beats);
+      g_assert_cmpstr (after, ==, big_metadata);
+      g_assert_cmpint (after_beats, ==, big_beats);
+    }
+  g_variant_unref (hb_harness_get_agent (f->h, "dbus-owned"));
+}
+
+/* What the short way of a beat keeps is what the whole way keeps: the
+ * same bodies, one beating an agent the short way, the other an agent
+ * whose id it spells with an escape (which the short way leaves to
+ * json-glib); and bodies it does not read still beat. */
+static void
+test_beat_short_way_same (Fixture *f, gconstpointer data)
+{
+  static const char *const beats[] = {
+    "\"status\":\"running\",\"tests_per_sec\":0.9,\"n\":3,\"neg\":-17,\"zero\":-0.0,\"on\":true,\"off\":false,"
+    "\"s\":\"h\xc3\xa9llo\",\"empty\":\"\",\"progress\":0.25",
+    "\"n\":4,\"big\":123456789012345678,\"frac\":12345678901234567.25",
+    "\"status\":\"idle\",\"n\":5",
+    "\"status\":\"error\",\"s\":\"again\"",
+    "\"status\":\"running\"",
+    "\"z\":1,\"a\":2",
+  };
+  g_auto(Reply) r = { 0 };
+
+  if (!start (f, NULL))
+    return;
+  SEND (f, "POST", "/heartbeat", "{\"run_id\":\"short\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  SEND (f, "POST", "/heartbeat", "{\"run_id\":\"whole\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (beats); i++)
+    {
+      g_autofree char *a = g_strdup_printf ("{\"run_id\":\"short\",%s}", beats[i]);
+      g_autofree char *b = g_strdup_printf ("{\"run_id\":\"\\u0077hole\",%s}", beats[i]);
+      g_autofree char *a_metadata = NULL, *a_status = NULL, *b_metadata = NULL, *b_status = NULL;
+      g_autofree char *a_state = NULL;
+      gint64 a_beats, b_beats;
+
+      SEND (f, "POST", "/heartbeat", a, &r);
+      g_assert_cmpuint (r.status, ==, 200);
+      g_assert_cmpstr (json_object_get_string_member (object (&r), "run_id"), ==, "short");
+      g_assert_false (json_object_get_boolean_member (object (&r), "registered"));
+      a_state = g_strdup (json_object_get_string_member (object (&r), "state"));
+      reply_clear (&r);
+      SEND (f, "POST", "/heartbeat", b, &r);
+      g_assert_cmpuint (r.status, ==, 200);
+      g_assert_cmpstr (json_object_get_string_member (object (&r), "run_id"), ==, "whole");
+      g_assert_cmpstr (json_object_get_string_member (object (&r), "state"), ==, a_state);
+      reply_clear (&r);
+
+      run_of (f, "short", &a_metadata, &a_status, &a_beats);
+      run_of (f, "whole", &b_metadata, &b_status, &b_beats);
+      g_assert_cmpstr (a_metadata, ==, b_metadata);
+      g_assert_cmpstr (a_status, ==, b_status);
+      g_assert_cmpint (a_beats, ==, b_beats);
+      g_assert_cmpint (a_beats, ==, (gint64) i + 2);
+    }
+
+  /* bodies the short way leaves are still beats */
+  SEND (f, "POST", "/heartbeat", "{\"run_id\":\"short\",\"note\":\"a\\nb\",\"deep\":{\"x\":[1]},\"e\":1e3}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  GET (f, "/runs/short", &r);
+  {
+    JsonObject *metadata = json_object_get_object_member (json_object_get_object_member (object (&r), "heartbeat"),
+                                                          "metadata");
+
+    g_assert_cmpstr (json_object_get_string_member (metadata, "note"), ==, "a\nb");
+    g_assert_cmpfloat (json_object_get_double_member (metadata, "e"), ==, 1000.0);
+    g_assert_true (JSON_NODE_HOLDS_ARRAY (json_object_get_member (json_object_get_object_member (metadata, "deep"), "x")));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -4664,6 +4860,9 @@ main (int argc, char **argv)
   ADD ("events-per-uid", test_events_per_uid);
   ADD ("bad-requests/json-error-text", test_json_error_text);
   ADD ("host-summary/clean-numbers", test_clean_numbers);
+  /* issue 21 */
+  ADD ("bad-requests/beat-refusals", test_beat_refusals);
+  ADD ("seed-server-endpoints/beat-short-way", test_beat_short_way_same);
   /* issue 22 */
   ADD ("jobs/runs", test_agent_runs);
   ADD ("jobs/ping-forms", test_ping_forms);
