@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "hb-json.h"
+#include "heartbeat-monitor.h"
 
 /* Reads @text of @length bytes with both; asserts they agree when the
  * flat reader reads it. Returns what hb_json_read_flat() returned. */
@@ -268,6 +269,142 @@ test_random (void)
   g_test_message ("%u of %u random texts were read flat", read, runs);
 }
 
+/* @text read flat (it must be) into @members; returns how many */
+static guint
+read_flat (char             *text,
+           HbJsonFlatMember *members)
+{
+  gint n = hb_json_read_flat (text, strlen (text), members, HB_JSON_FLAT_MAX_MEMBERS);
+
+  g_assert_cmpint (n, >=, 0);
+  return (guint) n;
+}
+
+/* hb_json_flat_in_vardict(), case by case */
+static void
+test_in_vardict (void)
+{
+  static const char *const skip[] = { "run_id", "status", NULL };
+  static const struct { const char *body; const char *dict; gboolean held; } cases[] = {
+    { "{\"run_id\":\"x\",\"tests_per_sec\":0.9}", "{'tests_per_sec': <0.9>}", TRUE },
+    { "{\"run_id\":\"x\",\"status\":\"s\",\"a\":1,\"b\":true,\"c\":\"s\"}", "{'a': <int64 1>, 'b': <true>, 'c': <'s'>, 'd': <2.5>}", TRUE },
+    { "{\"c\":\"s\",\"a\":1}", "{'a': <int64 1>, 'c': <'s'>}", TRUE },
+    { "{\"run_id\":\"x\"}", "@a{sv} {}", TRUE },
+    { "{\"run_id\":\"x\"}", "{'z': <1>}", TRUE },
+    /* not held: a value, a type or a key differs, or the order is not a merge's */
+    { "{\"a\":0.9}", "{'a': <0.90000000000000013>}", FALSE },
+    { "{\"a\":0.0}", "{'a': <-0.0>}", FALSE },
+    { "{\"a\":1}", "{'a': <1.0>}", FALSE },
+    { "{\"a\":1}", "{'a': <1>}", FALSE },   /* an int32 */
+    { "{\"a\":1}", "{'a': <uint64 1>}", FALSE },
+    { "{\"a\":1.0}", "{'a': <int64 1>}", FALSE },
+    { "{\"a\":true}", "{'a': <false>}", FALSE },
+    { "{\"a\":\"s\"}", "{'a': <'t'>}", FALSE },
+    { "{\"a\":\"s\"}", "{'a': <objectpath '/s'>}", FALSE },
+    { "{\"a\":\"s\"}", "{'a': <['s']>}", FALSE },
+    { "{\"a\":1}", "{'b': <int64 1>}", FALSE },
+    { "{\"a\":1,\"b\":2}", "{'a': <int64 1>}", FALSE },
+    { "{\"b\":2}", "{'a': <int64 1>}", FALSE },
+    { "{\"a\":1}", "{'b': <int64 2>, 'a': <int64 1>}", FALSE },
+    { "{\"a\":1}", "{'a': <int64 1>, 'a': <int64 1>}", FALSE },
+    { "{\"run_id\":\"x\"}", "{'b': <1>, 'a': <1>}", FALSE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
+      g_autofree char *text = g_strdup (cases[i].body);
+      g_autoptr(GVariant) dict = g_variant_ref_sink (g_variant_new_parsed (cases[i].dict));
+      guint n = read_flat (text, members);
+
+      g_test_message ("%s in %s", cases[i].body, cases[i].dict);
+      g_assert_cmpint (hb_json_flat_in_vardict (members, n, skip, dict), ==, cases[i].held);
+      /* its serialized form says the same */
+      {
+        g_autoptr(GVariant) serialized = g_variant_new_from_data (G_VARIANT_TYPE_VARDICT,
+                                                                  g_variant_get_data (dict), g_variant_get_size (dict),
+                                                                  TRUE, NULL, NULL);
+        g_variant_ref_sink (serialized);
+        g_assert_cmpint (hb_json_flat_in_vardict (members, n, skip, serialized), ==, cases[i].held);
+      }
+    }
+  {
+    HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
+    char text[] = "{}";
+
+    g_assert_false (hb_json_flat_in_vardict (members, read_flat (text, members), NULL, NULL));
+  }
+}
+
+/* What hb_json_flat_in_vardict() says is held, a beat of the monitor
+ * leaves as it is: random beats against random metadata, and the agent
+ * keeps the very same dictionary after each beat said to be held */
+static void
+test_in_vardict_beat (void)
+{
+  static const char *const skip[] = { "run_id", "status", NULL };
+  static const char *const names[] = { "a", "b", "c", "tests_per_sec" };
+  static const char *const values[] = { "1", "2", "0.9", "-0.0", "0.0", "true", "false", "\"s\"", "\"t\"" };
+  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+  guint held = 0, runs = 2000;
+
+  for (guint round = 0; round < runs; round++)
+    {
+      HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
+      g_autoptr(GVariant) metadata = NULL;
+      HeartbeatBeatDetails details = { 0 };
+      HeartbeatAgentOptions options = { 0 };
+      GVariant *before, *after;
+      HeartbeatAgent *agent;
+      GString *text = g_string_new ("{");
+      guint n;
+      gboolean in;
+
+      /* a few members, distinct names */
+      for (guint i = 0, first = 1; i < G_N_ELEMENTS (names); i++)
+        if (g_test_rand_bit ())
+          {
+            g_string_append_printf (text, "%s\"%s\":%s", first ? "" : ",", names[i],
+                                    values[g_test_rand_int_range (0, G_N_ELEMENTS (values))]);
+            first = 0;
+          }
+      g_string_append_c (text, '}');
+      n = read_flat (text->str, members);
+      metadata = hb_json_flat_to_vardict (members, n, skip);
+
+      /* an agent whose metadata came from a first beat (sorted, as a
+       * merge leaves it), then a second beat */
+      agent = heartbeat_monitor_register (monitor, "agent", &options, NULL);
+      g_assert_nonnull (agent);
+      details.metadata = metadata;
+      g_assert_true (heartbeat_monitor_beat (monitor, "agent", &details, NULL));
+      g_string_assign (text, "{");
+      for (guint i = 0, first = 1; i < G_N_ELEMENTS (names); i++)
+        if (g_test_rand_bit ())
+          {
+            g_string_append_printf (text, "%s\"%s\":%s", first ? "" : ",", names[i],
+                                    values[g_test_rand_int_range (0, G_N_ELEMENTS (values))]);
+            first = 0;
+          }
+      g_string_append_c (text, '}');
+      n = read_flat (text->str, members);
+      before = heartbeat_agent_get_metadata (agent);
+      in = hb_json_flat_in_vardict (members, n, skip, before);
+      g_clear_pointer (&metadata, g_variant_unref);
+      metadata = hb_json_flat_to_vardict (members, n, skip);
+      details.metadata = metadata;
+      g_assert_true (heartbeat_monitor_beat (monitor, "agent", &details, NULL));
+      after = heartbeat_agent_get_metadata (agent);
+      /* held exactly when the beat left the dictionary as it was */
+      g_assert_cmpint (in, ==, after == before);
+      held += in;
+      g_assert_true (heartbeat_monitor_unregister (monitor, "agent", NULL));
+      g_string_free (text, TRUE);
+    }
+  g_assert_cmpuint (held, >, runs / 20);
+  g_assert_cmpuint (held, <, runs);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -277,5 +414,7 @@ main (int argc, char **argv)
   g_test_add_func ("/json/flat/leave", test_leave);
   g_test_add_func ("/json/flat/leave-bounds", test_leave_bounds);
   g_test_add_func ("/json/flat/random", test_random);
+  g_test_add_func ("/json/flat/in-vardict", test_in_vardict);
+  g_test_add_func ("/json/flat/in-vardict-beat", test_in_vardict_beat);
   return g_test_run ();
 }

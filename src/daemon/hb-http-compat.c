@@ -106,10 +106,15 @@ beat_known_agent (HbHttp            *self,
       (!privileged && heartbeat_agent_get_owner_uid (agent) != HB_HTTP_OWNER_UID))
     return FALSE;
 
-  /* The metadata is checked once, by the monitor (it is valid by
-   * construction: what the reader takes is small and has no null). A
-   * beat the monitor refuses changes nothing. */
-  metadata = hb_json_flat_to_vardict (members, (guint) n, heartbeat_skip);
+  /* A beat that repeats what the agent's metadata holds, in the order a
+   * merge leaves it, gives none: the monitor's merge would leave the
+   * metadata as it is (it keeps the same value), and neither the
+   * dictionary nor its check nor the merge is made. Else the metadata is
+   * checked once, by the monitor (it is valid by construction: what the
+   * reader takes is small and has no null). A beat the monitor refuses
+   * changes nothing. */
+  if (!hb_json_flat_in_vardict (members, (guint) n, heartbeat_skip, heartbeat_agent_get_metadata (agent)))
+    metadata = hb_json_flat_to_vardict (members, (guint) n, heartbeat_skip);
   details.status = status ? status->string : NULL;
   details.metadata = metadata;
   if (!heartbeat_monitor_beat (self->monitor, run_id->string, &details, NULL))

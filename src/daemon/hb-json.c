@@ -499,3 +499,109 @@ hb_json_flat_to_vardict (const HbJsonFlatMember *members,
     }
   return g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("{sv}"), entries, n));
 }
+
+/* Whether @value (the `v` of a metadata entry) holds what @member does,
+ * as hb_json_flat_to_vardict() would write it: the same type, an equal
+ * value (a double bit for bit) */
+static gboolean
+flat_value_equal (const HbJsonFlatMember *member,
+                  GVariant               *value)
+{
+  g_autoptr(GVariant) inner = g_variant_get_variant (value);
+
+  switch (member->kind)
+    {
+    case HB_JSON_FLAT_STRING:
+      return g_variant_is_of_type (inner, G_VARIANT_TYPE_STRING) &&
+             strcmp (g_variant_get_string (inner, NULL), member->string) == 0;
+    case HB_JSON_FLAT_INTEGER:
+      return g_variant_is_of_type (inner, G_VARIANT_TYPE_INT64) && g_variant_get_int64 (inner) == member->integer;
+    case HB_JSON_FLAT_DOUBLE:
+      {
+        double number;
+
+        if (!g_variant_is_of_type (inner, G_VARIANT_TYPE_DOUBLE))
+          return FALSE;
+        number = g_variant_get_double (inner);
+        return memcmp (&number, &member->number, sizeof number) == 0;
+      }
+    case HB_JSON_FLAT_BOOLEAN:
+      return g_variant_is_of_type (inner, G_VARIANT_TYPE_BOOLEAN) &&
+             g_variant_get_boolean (inner) == (member->integer != 0);
+    default:
+      return FALSE;
+    }
+}
+
+/**
+ * hb_json_flat_in_vardict:
+ * @members: members read by hb_json_read_flat()
+ * @n_members: how many
+ * @skip: (nullable): member names to leave out, %NULL-terminated
+ * @dict: (nullable): an `a{sv}`
+ *
+ * Whether @dict has its keys in strictly ascending order (strcmp()) and
+ * holds every member of @members not in @skip, under its name, with the
+ * value hb_json_flat_to_vardict() would give it (the same type, an equal
+ * value, a double bit for bit). Then a merge of those members into @dict
+ * key by key, as heartbeat_monitor_beat() merges a beat's metadata, leaves
+ * @dict as it is. %FALSE for a %NULL @dict.
+ *
+ * Returns: %TRUE if @dict holds the members already
+ */
+gboolean
+hb_json_flat_in_vardict (const HbJsonFlatMember *members,
+                         guint                   n_members,
+                         const char *const      *skip,
+                         GVariant               *dict)
+{
+  const HbJsonFlatMember *sorted[HB_JSON_FLAT_MAX_MEMBERS];
+  g_autoptr(GVariant) previous = NULL;
+  guint n = 0, j = 0;
+  gsize n_dict;
+
+  g_return_val_if_fail (n_members <= HB_JSON_FLAT_MAX_MEMBERS, FALSE);
+
+  if (dict == NULL || !g_variant_is_of_type (dict, G_VARIANT_TYPE_VARDICT))
+    return FALSE;
+
+  /* the members by name (the reader took no name twice) */
+  for (guint i = 0; i < n_members; i++)
+    {
+      guint k;
+
+      if (skip && g_strv_contains (skip, members[i].name))
+        continue;
+      for (k = n; k > 0 && strcmp (sorted[k - 1]->name, members[i].name) > 0; k--)
+        sorted[k] = sorted[k - 1];
+      sorted[k] = &members[i];
+      n++;
+    }
+
+  /* both in order: each member's name must come up in @dict */
+  n_dict = g_variant_n_children (dict);
+  for (gsize i = 0; i < n_dict; i++)
+    {
+      g_autoptr(GVariant) entry = g_variant_get_child_value (dict, i);
+      g_autoptr(GVariant) key = g_variant_get_child_value (entry, 0);
+      const char *name = g_variant_get_string (key, NULL);
+      int c;
+
+      if (previous && strcmp (g_variant_get_string (previous, NULL), name) >= 0)
+        return FALSE;
+      if (j < n && (c = strcmp (sorted[j]->name, name)) <= 0)
+        {
+          g_autoptr(GVariant) value = NULL;
+
+          if (c < 0)
+            return FALSE;   /* not in @dict */
+          value = g_variant_get_child_value (entry, 1);
+          if (!flat_value_equal (sorted[j], value))
+            return FALSE;
+          j++;
+        }
+      g_clear_pointer (&previous, g_variant_unref);
+      previous = g_steal_pointer (&key);
+    }
+  return j == n;
+}

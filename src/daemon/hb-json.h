@@ -66,5 +66,9 @@ gint      hb_json_read_flat      (char                   *text,
 GVariant *hb_json_flat_to_vardict (const HbJsonFlatMember *members,
                                    guint                   n_members,
                                    const char *const      *skip);
+gboolean  hb_json_flat_in_vardict (const HbJsonFlatMember *members,
+                                   guint                   n_members,
+                                   const char *const      *skip,
+                                   GVariant               *dict);
 
 G_END_DECLS
