@@ -378,6 +378,7 @@ hbctl_run (int argc, char **argv)
           heartbeat_client_beat (run.client, name, details, NULL);
         }
       g_clear_pointer (&run.job, hbctl_transport_free);
+      g_clear_pointer (&run.tail, hb_tail_free);
       g_clear_object (&run.client);
       for (int k = 0; k < 3; k++)
         g_source_remove (sources[k]);
