@@ -97,6 +97,7 @@
 #define CALL_TIMEOUT_MS   25000
 #define DUE_KEPT          4       /* due times a timer's schedule remembers */
 #define CLD_EXITED_CODE   1       /* ExecMainCode of a process that exited (CLD_EXITED) */
+#define INVOCATION_SLACK  G_USEC_PER_SEC  /* see unit_judge_job() */
 
 /* A timer-driven service's job: what its timer announced, for the
  * monitor's HeartbeatDueFunc (the next elapses, wall clock, ascending:
@@ -1001,7 +1002,10 @@ last_run_is (HeartbeatAgent *agent,
  * InvocationID: told once, whatever else changes meanwhile; a run seen
  * only ended (too short for its start to be seen) is recorded from its
  * end. Timestamps older than the invocation (InactiveExitTimestamp)
- * belong to an earlier run and are not used. */
+ * belong to an earlier run and are not used; but systemd takes the main
+ * process's start time before the unit leaves inactive (a moment earlier,
+ * the fork between them), so a start up to INVOCATION_SLACK before it
+ * counts as this invocation's. */
 static void
 unit_judge_job (Unit           *unit,
                 HeartbeatAgent *agent,
@@ -1017,7 +1021,7 @@ unit_judge_job (Unit           *unit,
   gint64 exited = usec_or_zero (unit->exec_exit);
 
   /* this invocation's, or none */
-  if (started < since)
+  if (started < since - INVOCATION_SLACK)
     started = 0;
   if (exited < since || exited < started)
     exited = 0;

@@ -139,15 +139,23 @@ miss_kept () { tj miss && [ "$(wj next-due-usec)" = "$miss_due" ] && [ "$(wj uni
 poll 15 miss_kept
 miss_after_reload=$(wj next-due-usec)
 
-# (c) a run that exits 1: error, exit status 1
+# (c) a run that exits 1: error, exit status 1, its times systemd's
+# sd_prop NAME PROPERTY: a property of the Service interface of
+# hb-tjob-NAME.service as systemd has it (µs for a timestamp)
+sd_prop () {
+  in_ct busctl --system get-property org.freedesktop.systemd1 "/org/freedesktop/systemd1/unit/hb_2dtjob_2d$1_2eservice" \
+    org.freedesktop.systemd1.Service "$2" 2>/dev/null | cut -d' ' -f2
+}
 tj_failed () {
   tj fail && [ "$(wj state)" = error ] && [ "$(wj last-run.result)" = failure ] && [ "$(wj last-run.exit-status)" = 1 ] &&
     [ "$(wj unit.exit-status)" = 1 ]
 }
-if poll 20 tj_failed; then
-  ok "$(tj_unit fail) (its timer fired) exited 1: hb-tjob-fail is in error, status $(wj status), its last run a failure with exit status 1 ($(( $(wj last-run.duration-usec) / 1000 )) ms)"
+if poll 20 tj_failed && [ "$(wj last-run.started-usec)" = "$(sd_prop fail ExecMainStartTimestamp)" ] &&
+   [ "$(wj last-run.ended-usec)" = "$(sd_prop fail ExecMainExitTimestamp)" ]; then
+  ok "$(tj_unit fail) (its timer fired) exited 1: hb-tjob-fail is in error, status $(wj status), its last run a failure with exit status 1, started and ended when systemd says its main process did ($(( $(wj last-run.duration-usec) / 1000 )) ms)"
 else
-  not_ok "a timer-driven run that exits 1 makes the agent error with exit status 1" "$(tj_diag fail)"
+  not_ok "a timer-driven run that exits 1 makes the agent error with exit status 1, at systemd's times" \
+    "ExecMainStartTimestamp $(sd_prop fail ExecMainStartTimestamp) ExecMainExitTimestamp $(sd_prop fail ExecMainExitTimestamp)" "$(tj_diag fail)"
 fi
 
 # (d) a run past its timeout (2 s): timed out, and still so once it ends
@@ -197,6 +205,30 @@ else
   not_ok "a timer stopped before its elapse: the missed run makes the agent stale and an alert fires" \
     "before the stop: $miss_state, due $miss_due, stopped at $miss_stopped_at; due after the reload: $miss_after_reload" \
     "exec env: $(cat "$ROOT/var/log/heartbeat/hb-test-exec.stale.env" 2>&1 | tr '\n' ' ')" "$(tj_diag miss)"
+fi
+
+# heartbeatd restarts: it reads the units again, and a run it recorded
+# already (restored from its state) is not recorded twice
+tj_runs () { # tj_runs NAME: "RESULT:STARTED-USEC ..." of GET /v1/agents/hb-tjob-NAME/runs
+  in_ct "$PY" "$HELPERS/hb-test-http.py" GET "$HTTP_LO/v1/agents/hb-tjob-$1/runs" 2>/dev/null | sed '$d' |
+    "$PY" -c 'import json,sys; print(" ".join("%s:%s" % (r["result"], r.get("started-usec", "-")) for r in json.load(sys.stdin)))' 2>/dev/null
+}
+fail_runs0=$(tj_runs fail)
+in_ct systemctl restart heartbeatd.service
+restarted () {
+  tj fail && [ "$(wj unit.timer)" = "$(tj_timer fail)" ] && [ "$(wj unit.active-state)" = failed ] &&
+    tj ok && [ "$(wj unit.timer)" = "$(tj_timer ok)" ] && [ "$(wj next-due-usec)" -gt "$(now_usec)" ] 2>/dev/null
+}
+no_twice () { # no_twice RUNS: no two records started at the same moment
+  [ -z "$(tr ' ' '\n' <<<"$1" | grep -v ':-$' | cut -d: -f2 | sort | uniq -d)" ]
+}
+if poll 20 restarted && tj fail && [ "$(wj state)" = error ] && fail_runs1=$(tj_runs fail) &&
+   [ "$fail_runs1" = "$fail_runs0" ] && [ "$(grep -o 'failure:' <<<"$fail_runs1" | wc -l)" = 1 ] &&
+   ok_runs=$(tj_runs ok) && [ -n "$ok_runs" ] && no_twice "$ok_runs"; then
+  ok "systemctl restart heartbeatd: hb-tjob-fail is still in error with its one failed run ($fail_runs1), hb-tjob-ok's runs are each recorded once ($(wc -w <<<"$ok_runs") runs) and its next due time is known again"
+else
+  not_ok "after a restart of heartbeatd the timer-driven jobs' runs are not recorded twice" \
+    "hb-tjob-fail runs before: $fail_runs0; after: ${fail_runs1:-}" "hb-tjob-ok runs: ${ok_runs:-}" "$(tj_diag fail ok)"
 fi
 
 # the end of this part
