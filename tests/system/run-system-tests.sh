@@ -45,8 +45,9 @@
 #      (service-checks.sh) which work has a run timeout; (timer-checks.sh)
 #      Type=oneshot jobs that systemd timers start: healthy and idle after a
 #      run with the timer's next elapse as next due time, stale with an
-#      alert when the timer is stopped before the run it announced, error
-#      with exit status 1, timed out;
+#      alert when the timer is stopped before the run it announced (also
+#      across a reload), error with exit status 1, timed out; no run
+#      recorded twice across a restart of heartbeatd;
 #   6. a user's unit: a lingering user (user@UID.service, its session bus),
 #      heartbeatd --session as a transient user unit with [agent:uw]
 #      unit=hb-user-worker.service, a systemd --user unit that beats with

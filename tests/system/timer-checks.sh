@@ -23,6 +23,8 @@
 #                  error, its last run a failure with exit status 1;
 #   hb-tjob-slow   OnActiveSec=1s, timeout-threshold=2s, a job that sleeps
 #                  30 s: its run is timed out.
+# Then heartbeatd restarts: the failed job is still in error with its one
+# run record, and no run is recorded twice.
 # The timers are enabled (as an admin installs a timer), so that systemd
 # has loaded them when heartbeatd reads the services' TriggeredBy.
 #
