@@ -22,16 +22,21 @@
 #   hb-tjob-fail   OnActiveSec=1s, a job that exits 1: the agent is in
 #                  error, its last run a failure with exit status 1;
 #   hb-tjob-slow   OnActiveSec=1s, timeout-threshold=2s, a job that sleeps
-#                  30 s: its run is timed out.
+#                  30 s: its run is timed out;
+#   hb-tjob-late   OnActiveSec=1s, its timer not enabled (systemd loads it
+#                  only when started): heartbeatd learns the timer when the
+#                  service starts, records the run, schedules the job with
+#                  the default grace.
 # Then heartbeatd restarts: the failed job is still in error with its one
 # run record, and no run is recorded twice.
-# The timers are enabled (as an admin installs a timer), so that systemd
-# has loaded them when heartbeatd reads the services' TriggeredBy.
+# The first four timers are enabled (as an admin installs a timer), so that
+# systemd has loaded them when heartbeatd reads the services' TriggeredBy.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
 TJ_START=$(date +%s.%N)
-TJOBS="ok miss fail slow"
+TJOBS="ok miss fail slow late"
+TJ_ENABLED="ok miss fail slow"
 tj_unit () { echo "hb-tjob-$1.service"; }
 tj_timer () { echo "hb-tjob-$1.timer"; }
 declare -A TJ_EXEC=(
@@ -39,12 +44,14 @@ declare -A TJ_EXEC=(
   [miss]="/bin/true"
   [fail]="/bin/sh -c 'sleep 0.3; exit 1'"
   [slow]="/bin/sleep 30"
+  [late]="/bin/sleep 0.3"
 )
 declare -A TJ_WHEN=(
   [ok]="OnCalendar=*:*:0/5"
   [miss]="OnActiveSec=5s"
   [fail]="OnActiveSec=1s"
   [slow]="OnActiveSec=1s"
+  [late]="OnActiveSec=1s"
 )
 for j in $TJOBS; do
   cat >"$ROOT/etc/systemd/system/$(tj_unit "$j")" <<UNIT
@@ -87,6 +94,9 @@ unit=$(tj_unit fail)
 unit=$(tj_unit slow)
 timeout-threshold=2s
 
+[agent:hb-tjob-late]
+unit=$(tj_unit late)
+
 [alert:timer-missed]
 events=stale
 agents=hb-tjob-miss
@@ -94,7 +104,7 @@ exec=$HELPERS/hb-test-alert-exec.sh
 CONF
 chmod 0644 "$ROOT$CONF_D/77-hb-system-test-timers.conf"
 rm -f "$ROOT/var/log/heartbeat/hb-test-exec.stale.env"
-out=$(in_ct systemctl enable $(for j in $TJOBS; do tj_timer "$j"; done) 2>&1) || diag "systemctl enable: $out"
+out=$(in_ct systemctl enable $(for j in $TJ_ENABLED; do tj_timer "$j"; done) 2>&1) || diag "systemctl enable: $out"
 in_ct systemctl daemon-reload
 out=$(in_ct systemctl reload heartbeatd.service 2>&1) || diag "systemctl reload heartbeatd: $out"
 
@@ -115,7 +125,7 @@ now_usec () { echo $(( $(date +%s%N) / 1000 )); }
 # declared: the services' timers are known before any of them starts
 tj_declared () {
   local j
-  for j in $TJOBS; do
+  for j in $TJ_ENABLED; do
     agent_json "hb-tjob-$j" && [ "$(wj unit.timer)" = "$(tj_timer "$j")" ] || return 1
   done
 }
@@ -125,8 +135,14 @@ else
   not_ok "heartbeatd follows the timer of a timer-driven unit" "$(tj_diag ok miss fail slow)"
 fi
 
+# (e) hb-tjob-late's timer is not enabled: systemd loads it only when it
+# is started, and says so in the service's TriggeredBy, which it never
+# sends in PropertiesChanged; heartbeatd learns it when the service starts
+tj late
+late_before=$(wj unit.timer)/$(wj state)/$(wj status)
+
 # (b) first: its timer is stopped once heartbeatd knows the elapse, before it comes
-in_ct systemctl start "$(tj_timer miss)" "$(tj_timer ok)" "$(tj_timer fail)" "$(tj_timer slow)"
+in_ct systemctl start "$(tj_timer miss)" "$(tj_timer ok)" "$(tj_timer fail)" "$(tj_timer slow)" "$(tj_timer late)"
 miss_known () { tj miss && [ "$(wj next-due-usec)" -gt 0 ] 2>/dev/null && [ "$(wj unit.next-elapse-usec)" = "$(wj next-due-usec)" ]; }
 poll 15 miss_known
 miss_due=$(wj next-due-usec)
@@ -207,6 +223,17 @@ else
   not_ok "a timer stopped before its elapse: the missed run makes the agent stale and an alert fires" \
     "before the stop: $miss_state, due $miss_due, stopped at $miss_stopped_at; due after the reload: $miss_after_reload" \
     "exec env: $(cat "$ROOT/var/log/heartbeat/hb-test-exec.stale.env" 2>&1 | tr '\n' ' ')" "$(tj_diag miss)"
+fi
+
+# (e) the timer started but not enabled: known from the service's first run
+late_ran () {
+  tj late && [ "$(wj unit.timer)" = "$(tj_timer late)" ] && [ "$(wj last-run.result)" = success ] &&
+    [ "$(wj state)" = healthy ] && [ "$(wj status)" = idle ] && [ "$(wj grace-usec)" = 601000000 ]
+}
+if [ "$late_before" = /healthy/idle ] && poll 20 late_ran; then
+  ok "$(tj_timer late) started, not enabled: heartbeatd learnt it when $(tj_unit late) started (unit.timer), recorded the run (success) and gave the job the timer's schedule with the default grace (10 min + AccuracySec=1s = $(wj grace-usec) µs)"
+else
+  not_ok "a timer loaded after heartbeatd read its service is learnt at the service's start" "before: $late_before" "$(tj_diag late)"
 fi
 
 # heartbeatd restarts: it reads the units again, and a run it recorded
