@@ -531,6 +531,7 @@ on_properties_changed (GDBusConnection *connection,
   g_autoptr(GVariant) changed = NULL;
   g_autofree const char **invalidated = NULL;
   g_autofree char *old_active = NULL;
+  gboolean reread;
 
   if (unit->self == NULL || !g_variant_is_of_type (parameters, G_VARIANT_TYPE ("(sa{sv}as)")))
     return;
@@ -543,16 +544,19 @@ on_properties_changed (GDBusConnection *connection,
 
   old_active = g_strdup (unit->active_state);
   unit_apply (unit, iface, changed);
-  if (invalidated && invalidated[0])
+  reread = invalidated && invalidated[0];
+  if (reread)
     unit_read (unit, iface);
   /* the main pid and control group may change with the state without being
    * sent; read them with it (the answer comes after this signal's siblings).
    * TriggeredBy is never sent: a timer loaded after the service was read
-   * (started, not enabled) is learnt when the service changes state */
+   * (started, not enabled) is learnt when the service changes state, by
+   * the read of the properties a change invalidates (systemd 252 sends
+   * some with every change of state), or else by this one */
   if (strcmp (iface, UNIT_IFACE) == 0 && g_strcmp0 (old_active, unit->active_state) != 0)
     {
       if (g_strcmp0 (unit->load_state, "not-found") == 0 ||
-          (unit->timer_name == NULL && g_strcmp0 (unit->type_iface, SERVICE_IFACE) == 0))
+          (!reread && unit->timer_name == NULL && g_strcmp0 (unit->type_iface, SERVICE_IFACE) == 0))
         unit_read (unit, UNIT_IFACE);
       unit_read (unit, unit->type_iface);
     }
