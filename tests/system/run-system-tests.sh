@@ -1228,7 +1228,7 @@ if poll 15 worker_is healthy active && [ "$(wj unit.main-pid)" = "$pid3" ] && b0
   ok "hang: after the restart $HANG is gone (ExecStartPre=+) and hb-worker is healthy and beating (main-pid $pid3); hbctl show: $restarts_line"
 else
   not_ok "hang: after the restart hb-worker is healthy and beats again, its restart counted" "MainPID $pid3, hang file: $(in_ct ls -l "$HANG" 2>&1)" \
-    "hbctl show: $restarts_line" \
+    "hbctl show: ${restarts_line:-}" \
     "$(worker_diag)"
 fi
 
