@@ -104,6 +104,27 @@ start_at (Fixture    *f,
   return TRUE;
 }
 
+/* The job @id is due at @due; it goes stale (AgentStale) when that passes
+ * without a run, names @due as the run it missed and @next as its next. */
+static void
+assert_goes_late (HbHarness  *h,
+                  const char *id,
+                  gint64      due,
+                  gint64      next)
+{
+  g_autoptr(GVariant) before = hb_harness_get_agent (h, id);
+  g_autoptr(GVariant) after = NULL;
+  guint cursor = hb_harness_signal_cursor (h);
+
+  g_assert_cmpuint (hb_dict_uint64 (before, "next-due-usec"), ==, (guint64) due);
+  g_assert_cmpuint (hb_dict_uint64 (before, "late-due-usec"), ==, 0);
+  g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentStale", id, NULL, NULL));
+  after = hb_harness_get_agent (h, id);
+  g_assert_cmpstr (hb_dict_string (after, "state"), ==, "stale");
+  g_assert_cmpuint (hb_dict_uint64 (after, "late-due-usec"), ==, (guint64) due);
+  g_assert_cmpuint (hb_dict_uint64 (after, "next-due-usec"), ==, (guint64) next);
+}
+
 /* A daily 03:00 job not run by 03:00 + grace: the agent leaves healthy
  * with AgentStale, names the due time it missed, shows tomorrow's, and
  * keeps a missed run record. */
@@ -115,8 +136,6 @@ test_late_at_due_plus_grace (Fixture      *f,
   g_autoptr(GVariant) before = NULL;
   g_autoptr(GVariant) after = NULL;
   g_autoptr(GVariant) last_run = NULL;
-  const HbSignal *stale;
-  guint cursor;
   gint64 due = utc (2026, 12, 7, 3, 0, 0);
   const char *result = NULL;
   gint64 missed_due = 0;
@@ -143,20 +162,12 @@ test_late_at_due_plus_grace (Fixture      *f,
   if (!start_at (f, config, "2026-12-07 02:59:57", "UTC"))
     return;
 
-  cursor = hb_harness_signal_cursor (h);
   before = hb_harness_get_agent (h, "nightly");
   g_assert_cmpstr (hb_dict_string (before, "state"), ==, "healthy");
   g_assert_cmpstr (hb_dict_string (before, "status"), ==, "idle");
-  g_assert_cmpuint (hb_dict_uint64 (before, "next-due-usec"), ==, (guint64) due);
   g_assert_cmpuint (hb_dict_uint64 (before, "grace-usec"), ==, G_GUINT64_CONSTANT (2) * G_USEC_PER_SEC);
-  g_assert_cmpuint (hb_dict_uint64 (before, "late-due-usec"), ==, 0);
-
-  stale = hb_wait_signal (h, &cursor, "AgentStale", "nightly", NULL, NULL);
-  g_assert_nonnull (stale);
+  assert_goes_late (h, "nightly", due, due + G_GINT64_CONSTANT (24) * 3600 * G_USEC_PER_SEC);
   after = hb_harness_get_agent (h, "nightly");
-  g_assert_cmpstr (hb_dict_string (after, "state"), ==, "stale");
-  g_assert_cmpuint (hb_dict_uint64 (after, "late-due-usec"), ==, (guint64) due);
-  g_assert_cmpuint (hb_dict_uint64 (after, "next-due-usec"), ==, (guint64) (due + G_GINT64_CONSTANT (24) * 3600 * G_USEC_PER_SEC));
   last_run = hb_dict_value (after, "last-run", "a{sv}");
   g_assert_true (g_variant_lookup (last_run, "result", "&s", &result));
   g_assert_cmpstr (result, ==, "missed");
@@ -177,9 +188,6 @@ test_dst_gap (Fixture      *f,
               gconstpointer data)
 {
   HbHarness *h = f->h;
-  g_autoptr(GVariant) agent = NULL;
-  const HbSignal *stale;
-  guint cursor;
 
   /* 01:59:58 CET = 00:59:58 UTC */
   if (!start_at (f,
@@ -188,16 +196,8 @@ test_dst_gap (Fixture      *f,
                  "2026-03-29 00:59:58", "UTC"))
     return;
 
-  cursor = hb_harness_signal_cursor (h);
-  agent = hb_harness_get_agent (h, "backup");
-  g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 3, 29, 1, 0, 0));
-  stale = hb_wait_signal (h, &cursor, "AgentStale", "backup", NULL, NULL);
-  g_assert_nonnull (stale);
-  g_clear_pointer (&agent, g_variant_unref);
-  agent = hb_harness_get_agent (h, "backup");
-  g_assert_cmpuint (hb_dict_uint64 (agent, "late-due-usec"), ==, (guint64) utc (2026, 3, 29, 1, 0, 0));
   /* the next night has no gap: 02:30 CEST = 00:30 UTC */
-  g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 3, 30, 0, 30, 0));
+  assert_goes_late (h, "backup", utc (2026, 3, 29, 1, 0, 0), utc (2026, 3, 30, 0, 30, 0));
 }
 
 /* A systemd calendar expression, evaluated by systemd-analyze, in the
@@ -207,8 +207,6 @@ test_calendar (Fixture      *f,
                gconstpointer data)
 {
   HbHarness *h = f->h;
-  g_autoptr(GVariant) agent = NULL;
-  guint cursor;
 
   if (!g_file_test ("/usr/bin/systemd-analyze", G_FILE_TEST_IS_EXECUTABLE))
     {
@@ -221,14 +219,7 @@ test_calendar (Fixture      *f,
                  "2026-12-07 01:59:58", "UTC"))
     return;
 
-  cursor = hb_harness_signal_cursor (h);
-  agent = hb_harness_get_agent (h, "weekdays");
-  g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 12, 7, 2, 0, 0));
-  g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentStale", "weekdays", NULL, NULL));
-  g_clear_pointer (&agent, g_variant_unref);
-  agent = hb_harness_get_agent (h, "weekdays");
-  g_assert_cmpuint (hb_dict_uint64 (agent, "late-due-usec"), ==, (guint64) utc (2026, 12, 7, 2, 0, 0));
-  g_assert_cmpuint (hb_dict_uint64 (agent, "next-due-usec"), ==, (guint64) utc (2026, 12, 8, 2, 0, 0));
+  assert_goes_late (h, "weekdays", utc (2026, 12, 7, 2, 0, 0), utc (2026, 12, 8, 2, 0, 0));
 }
 
 /* A reload that takes schedule= away takes the schedule away; one that
