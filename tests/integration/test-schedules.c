@@ -159,6 +159,7 @@ test_late_at_due_plus_grace (Fixture      *f,
   config = g_strdup_printf ("[monitor]\nstale-threshold=1h\n"
                             "[agent:nightly]\nschedule=0 3 * * *\ntz=UTC\ngrace=2s\n"
                             "[alert:late]\nevents=stale\nexec=%s\n", script);
+  h->http_port = hb_free_port ();
   if (!start_at (f, config, "2026-12-07 02:59:57", "UTC"))
     return;
 
@@ -178,6 +179,27 @@ test_late_at_due_plus_grace (Fixture      *f,
   hb_harness_wait_until (h, file_has_line, seen);
   g_assert_true (g_file_get_contents (seen, &said, NULL, NULL));
   g_assert_cmpstr (said, ==, "stale nightly 2026-12-07T03:00:00Z\n");
+
+  /* the crontab's curl line, as README has it, brings it back */
+  {
+    g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u/ping/nightly", h->http_port);
+    const char *argv[] = { "curl", "-fsS", "-m", "10", "--retry", "5", "-o", "/dev/null", url, NULL };
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GVariant) back = NULL;
+    guint cursor = hb_harness_signal_cursor (h);
+    int status = -1;
+
+    if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error))
+      {
+        g_test_skip ("curl is missing");
+        return;
+      }
+    g_assert_true (g_spawn_check_wait_status (status, NULL));
+    g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentRecovered", "nightly", NULL, NULL));
+    back = hb_harness_get_agent (h, "nightly");
+    g_assert_cmpstr (hb_dict_string (back, "state"), ==, "healthy");
+    g_assert_cmpuint (hb_dict_uint64 (back, "late-due-usec"), ==, 0);
+  }
 }
 
 /* A 02:30 job in Europe/Berlin on 2026-03-29, when the clocks go from
