@@ -20,7 +20,7 @@ hbctl_beat (int argc, char **argv)
   gint64 iteration = 0;
   int file_pid = 0;
   GOptionEntry entries[] = {
-    { "status", 0, 0, G_OPTION_ARG_STRING, &status_text, N_("The status to hbctl_report (error and idle mean something)"), N_("STATUS") },
+    { "status", 0, 0, G_OPTION_ARG_STRING, &status_text, N_("The status to report (error and idle mean something)"), N_("STATUS") },
     { "file", 0, 0, G_OPTION_ARG_FILENAME, &file, N_("Write a heartbeat file instead of calling the daemon"), N_("PATH") },
     { "key", 0, 0, G_OPTION_ARG_STRING, &key, N_("With --file: the process key written in it"), N_("NAME") },
     { "iteration", 0, 0, G_OPTION_ARG_INT64, &iteration, N_("With --file: the iteration written in it"), N_("N") },
