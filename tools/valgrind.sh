@@ -27,7 +27,8 @@ tests=(
   hostile/metadata-refused hostile/nested-variants-on-system-policy
   lifecycle/reconnects-when-the-bus-drops-it lifecycle/state-directory-locked
   limits/list-agents-larger-than-the-bus http/agents-pages
-  faults/undecodable-flood faults/reown-after-lost-connection
+  faults/undecodable-flood faults/reown-after-lost-connection faults/undecodable-kinds
+  http/jobs hbctl/run-exit-codes crash/runs-survive-kill9 alerts/alertmanager-job-failed
   alerts/exec-forks-leave-nothing alerts/webhook-redirect-not-followed alerts/output-tail
   notify/never-blocks http/history/pages http/history/gzip
 )
