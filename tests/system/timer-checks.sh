@@ -262,6 +262,21 @@ else
     "hb-tjob-fail runs before: $fail_runs0; after: ${fail_runs1:-}" "hb-tjob-ok runs: ${ok_runs:-}" "$(tj_diag fail ok)"
 fi
 
+# hbctl show of a timer-driven job, as README shows it: its timer's next
+# elapse as the next run, its runs; and of the job whose timer was stopped:
+# late since the elapse it had announced
+show_ok=$(in_ct env TZ=UTC hbctl --no-color show hb-tjob-ok 2>&1)
+show_miss=$(in_ct env TZ=UTC hbctl --no-color show hb-tjob-miss 2>&1)
+if grep -q '^Next run: *[A-Z][a-z][a-z] 20[0-9][0-9]-' <<<"$show_ok" && grep -q '^Runs: .* success ' <<<"$show_ok" &&
+   grep -q '^Unit: *hb-tjob-ok.service' <<<"$show_ok" && grep -q '^Late since: ' <<<"$show_miss" &&
+   grep -q ' missed$' <<<"$show_miss"; then
+  ok "hbctl show of a timer-driven job says its next run and its runs; of the one whose timer was stopped, since when it is late"
+  diag "$show_ok"
+  diag "$show_miss"
+else
+  not_ok "hbctl show of the timer-driven jobs" "$show_ok" "$show_miss"
+fi
+
 # the end of this part
 in_ct systemctl disable --now $(for j in $TJOBS; do tj_timer "$j"; done) >/dev/null 2>&1
 in_ct systemctl stop $(for j in $TJOBS; do tj_unit "$j"; done) 2>/dev/null
