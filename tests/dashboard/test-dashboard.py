@@ -858,7 +858,9 @@ def main():
         shown = wait_until("the detail view's runs", lambda: page.evaluate(runs_js) or None)
         print("# %s" % json.dumps(shown))
         assert len(shown) == 1 and shown[0][0] == "failure" and shown[0][3] == "failure" and shown[0][4] == "4", shown
-        assert page.evaluate("document.querySelector('#detail canvas.strip').dataset.runs") == "1"
+        # the strips are drawn on the next animation frame
+        wait_until("the run on the detail view's strip",
+                   lambda: page.evaluate("document.querySelector('#detail canvas.strip')?.dataset.runs") == "1")
         page.evaluate("location.hash = ''")
         print("ok 12 a job's failed run shows on its strip and in its detail view with its exit status")
 
