@@ -1575,9 +1575,7 @@ restore_agent (HeartbeatMonitor             *self,
       g_ptr_array_unref (j->runs);
       j->runs = g_ptr_array_ref (runs->runs);
       j->current = runs->current;
-      j->answered = heartbeat_job_last_answered (j);
-      if (j->answered == 0)
-        j->answered = real_now;
+      j->answered = heartbeat_job_last_answered (j, real_now);
       for (guint i = j->runs->len; i > 0; i--)
         {
           HeartbeatRun *run = g_ptr_array_index (j->runs, i - 1);
@@ -2137,9 +2135,7 @@ heartbeat_monitor_set_schedule (HeartbeatMonitor *monitor,
   if (due_func != NULL)
     {
       if (job->answered == 0)
-        job->answered = heartbeat_job_last_answered (job);
-      if (job->answered == 0)
-        job->answered = monitor_real_now (monitor);
+        job->answered = heartbeat_job_last_answered (job, monitor_real_now (monitor));
       job->due = due_next (job, job->answered);
     }
   note_change (monitor, id, HEARTBEAT_CHANGE_STATE);

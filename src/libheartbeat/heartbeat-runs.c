@@ -63,7 +63,7 @@ run_answers (const HeartbeatRun *run)
   return MAX (run->due, run->started);
 }
 
-/* Drops what is over the bounds, keeping @keep (the run in progress). */
+/* Drops what is over the bounds; the run in progress goes by count only. */
 static void
 trim (HeartbeatJob *job,
       gint64        now_realtime)
@@ -131,15 +131,18 @@ heartbeat_run_set_output (HeartbeatRun *run,
   run->output = g_strdup (valid + from);
 }
 
-/* The latest due time or start the records answer for, or 0. */
+/* Up to when the job's due times are answered: the latest due time or
+ * start its records answer for; without records, @now_realtime (a
+ * schedule counts from when the monitor learns it). */
 gint64
-heartbeat_job_last_answered (const HeartbeatJob *job)
+heartbeat_job_last_answered (const HeartbeatJob *job,
+                             gint64              now_realtime)
 {
   gint64 last = 0;
 
   for (guint i = 0; i < job->runs->len; i++)
     last = MAX (last, run_answers (g_ptr_array_index (job->runs, i)));
-  return last;
+  return last ? last : now_realtime;
 }
 
 static const char *

@@ -42,7 +42,8 @@ HeartbeatRun *heartbeat_job_add_run        (HeartbeatJob *job,
 void          heartbeat_run_set_output     (HeartbeatRun *run,
                                             const char   *output,
                                             gssize        length);
-gint64        heartbeat_job_last_answered  (const HeartbeatJob *job);
+gint64        heartbeat_job_last_answered  (const HeartbeatJob *job,
+                                            gint64              now_realtime);
 GVariant     *heartbeat_run_to_variant     (const HeartbeatRun *run);
 GVariant     *heartbeat_job_runs_to_variant (const HeartbeatJob *job);
 gboolean      heartbeat_job_set_runs       (HeartbeatJob *job,
