@@ -82,7 +82,7 @@ static const char *
 state_name (HeartbeatAgentState state)
 {
   static const char *const names[] = {
-    "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat",
+    "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat", "paused",
   };
 
   if ((guint) state < G_N_ELEMENTS (names))
@@ -2204,7 +2204,7 @@ test_status_reports_everything (Fixture       *f,
                                 gconstpointer  data)
 {
   static const char *const nicks[] = {
-    "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat",
+    "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat", "paused",
   };
   g_autoptr(GVariant) status = NULL;
   g_autoptr(GVariant) agents = NULL;
@@ -2492,7 +2492,7 @@ static void
 test_enums_round_trip (void)
 {
   static const char *const state_nicks[] = {
-    "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat",
+    "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat", "paused",
   };
   static const char *const reason_nicks[] = { "unregistered", "timed-out", "gone" };
   g_autoptr(GEnumClass) states = g_type_class_ref (HEARTBEAT_TYPE_AGENT_STATE);
@@ -3820,6 +3820,283 @@ test_boot_deadline_source_fires (Fixture       *f,
   f->seen = f->events->len;
 }
 
+
+/* ------------------------------------------------------------------ */
+/* Pause, tags, severity, uptime                                       */
+
+static void
+pause_agent (Fixture    *f,
+             const char *id,
+             const char *reason)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (heartbeat_monitor_pause (f->monitor, id, reason, 1000, &error));
+  g_assert_no_error (error);
+}
+
+static void
+resume_agent (Fixture    *f,
+              const char *id)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (heartbeat_monitor_resume (f->monitor, id, &error));
+  g_assert_no_error (error);
+}
+
+static void
+test_pause_silences_until_resumed (Fixture       *f,
+                                   gconstpointer  data)
+{
+  HeartbeatAgent *agent = register_agent (f, "job", 0, MINUTES (30));
+  g_autoptr(GError) error = NULL;
+  g_autofree char *too_long = g_strnfill (HEARTBEAT_PAUSE_REASON_MAX_LENGTH + 1, 'x');
+
+  expect_events (f, REGISTERED ("job"));
+  advance_to (f, T0 + MINUTES (1));
+
+  /* a bad reason or an unknown id changes nothing */
+  g_assert_false (heartbeat_monitor_pause (f->monitor, "job", too_long, 0, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (heartbeat_monitor_pause (f->monitor, "nobody", NULL, 0, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, 0);
+  expect_no_events (f);
+
+  pause_agent (f, "job", "disk swap");
+  expect_events (f, STATE ("job", HEALTHY, PAUSED));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), >, 0);
+  g_assert_cmpstr (heartbeat_agent_get_paused_reason (agent), ==, "disk swap");
+  g_assert_cmpuint (heartbeat_agent_get_paused_by (agent), ==, 1000);
+  g_assert_cmpint (heartbeat_monitor_get_next_deadline (f->monitor), ==, G_MAXINT64);
+
+  /* neither quiet past its threshold nor running past its timeout says
+   * anything, nor does a beat or a second pause */
+  check_at (f, T0 + HOURS (2));
+  expect_no_events (f);
+  beat (f, "job");
+  pause_agent (f, "job", "still swapping");
+  expect_no_events (f);
+  g_assert_cmpstr (heartbeat_agent_get_paused_reason (agent), ==, "still swapping");
+  g_assert_cmpuint (heartbeat_agent_get_beats (agent), ==, 1);
+
+  /* resumed: judged afresh, every clock from the resume */
+  advance_to (f, T0 + HOURS (3));
+  resume_agent (f, "job");
+  expect_events (f, STATE ("job", PAUSED, HEALTHY));
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, 0);
+  g_assert_null (heartbeat_agent_get_paused_reason (agent));
+  resume_agent (f, "job");
+  expect_no_events (f);
+  check_at (f, T0 + HOURS (3) + MINUTES (5) - 1);
+  expect_no_events (f);
+  check_at (f, T0 + HOURS (3) + MINUTES (5));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", HOURS (3) + MINUTES (5) - HOURS (2)));
+  /* the run timeout counts from the resume, not from the registration */
+  advance_to (f, T0 + HOURS (3) + MINUTES (6));
+  beat (f, "job");
+  expect_events (f, STATE ("job", STALE, HEALTHY), RECOVERED ("job"));
+  for (gint64 t = T0 + HOURS (3) + MINUTES (10); t < T0 + HOURS (3) + MINUTES (30); t += MINUTES (4))
+    {
+      advance_to (f, t);
+      beat (f, "job");
+    }
+  check_at (f, T0 + HOURS (3) + MINUTES (30) - 1);
+  expect_no_events (f);
+  check_at (f, T0 + HOURS (3) + MINUTES (30));
+  expect_events (f, STATE ("job", HEALTHY, TIMED_OUT), TIMED_OUT ("job", HOURS (3) + MINUTES (30)));
+}
+
+static void
+test_pause_holds_what_happened (Fixture       *f,
+                                gconstpointer  data)
+{
+  HeartbeatAgent *agent = register_agent (f, "job", 0, 0);
+
+  expect_events (f, REGISTERED ("job"));
+  check_at (f, T0 + MINUTES (5));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", MINUTES (5)));
+
+  /* paused while stale: resumed healthy, its quiet time from the resume */
+  pause_agent (f, "job", NULL);
+  expect_events (f, STATE ("job", STALE, PAUSED));
+  g_assert_null (heartbeat_agent_get_paused_reason (agent));
+  advance_to (f, T0 + MINUTES (20));
+  resume_agent (f, "job");
+  expect_events (f, STATE ("job", PAUSED, HEALTHY));
+
+  /* an error reported while paused is its state when resumed */
+  pause_agent (f, "job", NULL);
+  beat_status (f, "job", "error");
+  expect_events (f, STATE ("job", HEALTHY, PAUSED));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+  resume_agent (f, "job");
+  expect_events (f, STATE ("job", PAUSED, ERROR));
+
+  /* and so is its process going away, though nothing is said at the time */
+  beat (f, "job");
+  expect_events (f, STATE ("job", ERROR, HEALTHY));
+  pause_agent (f, "job", NULL);
+  mark_gone (f, "job");
+  expect_events (f, STATE ("job", HEALTHY, PAUSED));
+  resume_agent (f, "job");
+  expect_events (f, STATE ("job", PAUSED, GONE));
+
+  /* registering again keeps the pause; unregistering ends it */
+  pause_agent (f, "job", "maintenance");
+  register_agent (f, "job", 0, 0);
+  expect_events (f, STATE ("job", GONE, PAUSED), REGISTERED ("job"));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpstr (heartbeat_agent_get_paused_reason (agent), ==, "maintenance");
+}
+
+static void
+test_stale_to_error_is_no_recovery (Fixture       *f,
+                                    gconstpointer  data)
+{
+  register_agent (f, "job", 0, 0);
+  expect_events (f, REGISTERED ("job"));
+  check_at (f, T0 + MINUTES (5));
+  expect_events (f, STATE ("job", HEALTHY, STALE), STALE ("job", MINUTES (5)));
+  beat_status (f, "job", "error");
+  expect_events (f, STATE ("job", STALE, ERROR));
+}
+
+static void
+test_tags_kept_sorted_once (Fixture       *f,
+                            gconstpointer  data)
+{
+  static const char *const tags[] = { "web", "db", "web", "eu-1:a@b.c", NULL };
+  static const char *const bad[] = { "ok", "not ok", NULL };
+  const char *too_many[HEARTBEAT_TAGS_MAX + 2];
+  char names[HEARTBEAT_TAGS_MAX + 1][8];
+  HeartbeatAgentOptions options = { .tags = tags };
+  g_autoptr(GError) error = NULL;
+  const char *const *kept;
+  HeartbeatAgent *agent;
+
+  agent = heartbeat_monitor_register (f->monitor, "a", &options, &error);
+  g_assert_no_error (error);
+  kept = heartbeat_agent_get_tags (agent);
+  g_assert_cmpuint (g_strv_length ((char **) kept), ==, 3);
+  g_assert_cmpstr (kept[0], ==, "db");
+  g_assert_cmpstr (kept[1], ==, "eu-1:a@b.c");
+  g_assert_cmpstr (kept[2], ==, "web");
+
+  /* a bad tag, or too many, and nothing is registered */
+  options.tags = bad;
+  g_assert_null (heartbeat_monitor_register (f->monitor, "b", &options, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  for (guint i = 0; i <= HEARTBEAT_TAGS_MAX; i++)
+    {
+      g_snprintf (names[i], sizeof names[i], "t%u", i);
+      too_many[i] = names[i];
+    }
+  too_many[HEARTBEAT_TAGS_MAX + 1] = NULL;
+  options.tags = too_many;
+  g_assert_null (heartbeat_monitor_register (f->monitor, "b", &options, &error));
+  g_assert_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_null (heartbeat_monitor_lookup (f->monitor, "b"));
+
+  /* registering again without tags clears them */
+  options.tags = NULL;
+  agent = heartbeat_monitor_register (f->monitor, "a", &options, &error);
+  g_assert_no_error (error);
+  g_assert_null (heartbeat_agent_get_tags (agent)[0]);
+}
+
+static void
+test_severity_order (void)
+{
+  static const HeartbeatAgentState order[] = {
+    HEARTBEAT_AGENT_STATE_HEALTHY, HEARTBEAT_AGENT_STATE_PAUSED, HEARTBEAT_AGENT_STATE_NO_HEARTBEAT,
+    HEARTBEAT_AGENT_STATE_STALE, HEARTBEAT_AGENT_STATE_ERROR, HEARTBEAT_AGENT_STATE_GONE,
+    HEARTBEAT_AGENT_STATE_TIMED_OUT,
+  };
+
+  G_STATIC_ASSERT (G_N_ELEMENTS (order) == HEARTBEAT_AGENT_N_STATES);
+  for (guint i = 0; i < G_N_ELEMENTS (order); i++)
+    g_assert_cmpuint (heartbeat_agent_state_get_severity (order[i]), ==, i);
+}
+
+static void
+test_uptime_and_unmonitored (Fixture       *f,
+                             gconstpointer  data)
+{
+  gint64 real_now = g_get_real_time ();
+  gint64 base = real_now - HOURS (10);
+  g_autoptr(GVariant) saved = g_variant_ref_sink (g_variant_new_parsed (
+    "[(%t, 'healthy'), (%t, 'stale'), (%t, 'paused'), (%t, 'healthy')]",
+    (guint64) base, (guint64) (base + HOURS (1)), (guint64) (base + HOURS (2)),
+    (guint64) (base + HOURS (3))));
+  HeartbeatAgentSnapshot snapshot = {
+    .state = HEARTBEAT_AGENT_STATE_HEALTHY,
+    .started_at_realtime = base,
+    .last_activity_at_realtime = base + HOURS (4),
+    .history = saved,
+    .unmonitored_since_realtime = base + HOURS (4),
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) history = NULL;
+  g_autofree char *states = NULL;
+  HeartbeatAgent *agent;
+  guint64 at;
+  const char *nick;
+
+  agent = heartbeat_monitor_restore (f->monitor, "worker", NULL, &snapshot, &error);
+  g_assert_no_error (error);
+  states = history_states (agent);
+  g_assert_cmpstr (states, ==, "healthy stale paused healthy unmonitored healthy");
+  history = g_variant_ref_sink (heartbeat_agent_get_history (agent));
+  g_variant_get_child (history, 4, "(t&s)", &at, &nick);
+  g_assert_cmpuint (at, ==, (guint64) (base + HOURS (4)));
+  g_assert_cmpint (heartbeat_agent_get_state_since (agent), >=, real_now);
+
+  /* at base + 5 h, over 5 h: 1 h healthy, 1 h stale, (1 h paused), 1 h
+   * healthy, (1 h unmonitored): 2 of 3 */
+  g_assert_cmpfloat_with_epsilon (heartbeat_agent_get_uptime (agent, base + HOURS (5), HOURS (5)), 2.0 / 3.0, 1e-9);
+  /* over the last 30 min of the stale hour only */
+  g_assert_cmpfloat_with_epsilon (heartbeat_agent_get_uptime (agent, base + HOURS (2), MINUTES (30)), 0.0, 1e-9);
+  /* nothing watched: unknown */
+  g_assert_cmpfloat (heartbeat_agent_get_uptime (agent, base - HOURS (1), HOURS (1)), ==, -1);
+  g_assert_cmpfloat (heartbeat_agent_get_uptime (agent, base + HOURS (5), MINUTES (30)), ==, -1);
+}
+
+static void
+test_pause_restored (Fixture       *f,
+                     gconstpointer  data)
+{
+  gint64 real_now = g_get_real_time ();
+  HeartbeatAgentSnapshot snapshot = {
+    .state = HEARTBEAT_AGENT_STATE_PAUSED,
+    .status = "error",
+    .started_at_realtime = real_now - HOURS (2),
+    .last_activity_at_realtime = real_now - HOURS (2),
+    .paused_at_realtime = real_now - HOURS (1),
+    .paused_reason = "upgrade",
+    .paused_by_uid = 1000,
+  };
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgent *agent;
+
+  agent = heartbeat_monitor_restore (f->monitor, "worker", NULL, &snapshot, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, real_now - HOURS (1));
+  g_assert_cmpstr (heartbeat_agent_get_paused_reason (agent), ==, "upgrade");
+  g_assert_cmpuint (heartbeat_agent_get_paused_by (agent), ==, 1000);
+  check_at (f, T0 + HOURS (5));
+  expect_no_events (f);
+  resume_agent (f, "worker");
+  expect_events (f, STATE ("worker", PAUSED, ERROR));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -3895,6 +4172,14 @@ main (int   argc,
   ADD_TEST ("/monitor/declared/mark-no-heartbeat", test_mark_no_heartbeat);
   ADD_TEST ("/monitor/post-event", test_post_event);
   ADD_TEST ("/monitor/stress/ten-thousand-agents-random-thresholds", test_stress_random_thresholds);
+
+  ADD_TEST ("/monitor/pause/silences-until-resumed", test_pause_silences_until_resumed);
+  ADD_TEST ("/monitor/pause/holds-what-happened", test_pause_holds_what_happened);
+  ADD_TEST ("/monitor/pause/restored", test_pause_restored);
+  ADD_TEST ("/monitor/recovered/not-for-stale-to-error", test_stale_to_error_is_no_recovery);
+  ADD_TEST ("/monitor/tags/kept-sorted-once", test_tags_kept_sorted_once);
+  g_test_add_func ("/monitor/severity/order", test_severity_order);
+  ADD_TEST ("/monitor/history/uptime-and-unmonitored", test_uptime_and_unmonitored);
 
   return g_test_run ();
 }

@@ -438,6 +438,42 @@ test_restore (Fixture *f, gconstpointer data)
   g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, 0);
 }
 
+/* A paused job misses nothing: no due time passed while it was paused is
+ * late, and its next is judged from the resume; a run while paused is
+ * recorded, and its failure is the job's state when resumed. */
+static void
+test_paused_job (Fixture *f, gconstpointer data)
+{
+  HeartbeatAgent *agent = declare_job (f, "backup");
+  HeartbeatRunEnd failed = { .success = FALSE, .exit_status = 3, .output = "disk full\n", .output_length = -1 };
+
+  advance_to (f, R0 + 30 * MIN_US);
+  g_assert_true (heartbeat_monitor_pause (f->monitor, "backup", "new disk", 0, NULL));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+
+  /* 01:00, 02:00, 03:00 pass: nothing missed */
+  advance_to (f, R0 + 3 * HOUR_US + 30 * MIN_US);
+  g_assert_cmpuint (f->stale, ==, 0);
+  g_assert_cmpuint (n_runs (agent), ==, 0);
+
+  /* run by hand while paused, and failed: recorded, still paused */
+  g_assert_true (heartbeat_monitor_start_run (f->monitor, "backup", 0, NULL));
+  g_assert_true (heartbeat_monitor_finish_run (f->monitor, "backup", &failed, NULL));
+  g_assert_cmpuint (n_runs (agent), ==, 1);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+
+  g_assert_true (heartbeat_monitor_resume (f->monitor, "backup", NULL));
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_ERROR);
+  g_assert_cmpint (heartbeat_agent_get_next_due (agent), ==, R0 + 4 * HOUR_US);
+  g_assert_cmpint (heartbeat_agent_get_late_due (agent), ==, 0);
+  advance_to (f, R0 + 4 * HOUR_US + GRACE - 1);
+  g_assert_cmpuint (n_runs (agent), ==, 1);
+  /* 04:00 not run after the resume: that one is missed */
+  advance_to (f, R0 + 4 * HOUR_US + GRACE);
+  g_assert_cmpuint (n_runs (agent), ==, 2);
+  g_assert_cmpstr (run_result (run_at (agent, -1)), ==, "missed");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -449,6 +485,7 @@ main (int argc, char **argv)
   ADD ("/runs/run-times-out", test_run_times_out);
   ADD ("/runs/bounds", test_bounds);
   ADD ("/runs/restore", test_restore);
+  ADD ("/runs/paused-job", test_paused_job);
 
   return g_test_run ();
 }

@@ -11,6 +11,17 @@ G_BEGIN_DECLS
 /* Not in the deadline heap. */
 #define HEARTBEAT_HEAP_NONE G_MAXUINT32
 
+/* What few agents carry, allocated only for them: tags and a pause. */
+typedef struct {
+  char   **tags;          /* sorted, each once; NULL for none */
+  char    *paused_reason;
+  gint64   paused_at;     /* wall-clock µs; 0 when not paused */
+  gint64   resumed_at;    /* monotonic µs of the last resume, or G_MININT64:
+                           * thresholds count from there */
+  guint32  paused_by;
+  guint8   held_state;    /* while paused: the state judged underneath */
+} HeartbeatAgentExtra;
+
 /*
  * One agent. The layout is kept small on purpose (the monitor is meant to
  * hold a million of these in about 200 bytes each): times are monotonic µs
@@ -52,6 +63,7 @@ struct _HeartbeatAgent {
   GVariant *metadata;
   struct _HeartbeatHistory *history; /* state changes, or NULL before the first */
   gpointer  job;           /* HeartbeatJob (heartbeat-runs.h): a schedule or runs, or NULL */
+  HeartbeatAgentExtra *extra; /* tags and a pause, or NULL */
   char     id[];
 };
 
@@ -68,5 +80,10 @@ void            heartbeat_agent_record_state   (HeartbeatAgent *agent,
                                                 gint64          at_realtime);
 void            heartbeat_agent_set_history    (HeartbeatAgent *agent,
                                                 GVariant       *history);
+void            heartbeat_agent_record_unmonitored (HeartbeatAgent *agent,
+                                                    gint64          at_realtime);
+HeartbeatAgentExtra *heartbeat_agent_get_extra (HeartbeatAgent *agent);
+void            heartbeat_agent_set_tags       (HeartbeatAgent     *agent,
+                                                const char * const *tags);
 
 G_END_DECLS

@@ -6,6 +6,7 @@
 #include "heartbeat-enums.h"
 #include "heartbeat-runs.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* Statuses every agent shares; anything else is copied. The monitor sets
@@ -84,6 +85,12 @@ heartbeat_agent_unref (HeartbeatAgent *agent)
   g_clear_pointer (&agent->metadata, g_variant_unref);
   g_free (agent->history);
   heartbeat_job_free (agent->job);
+  if (agent->extra)
+    {
+      g_strfreev (agent->extra->tags);
+      g_free (agent->extra->paused_reason);
+      g_free (agent->extra);
+    }
   g_free (agent);
 }
 
@@ -509,6 +516,10 @@ heartbeat_agent_get_running_usec (const HeartbeatAgent *agent,
 /* ------------------------------------------------------------------ */
 /* History                                                             */
 
+/* The history's mark for "nobody was watching from here" (the daemon was
+ * down): not a state, so not a #HeartbeatAgentState value. */
+#define HISTORY_UNMONITORED (-1)
+
 /* One state change: the wall-clock µs the agent entered @state. */
 typedef struct {
   gint64 at;
@@ -581,6 +592,21 @@ heartbeat_agent_record_state (HeartbeatAgent *agent,
   history_append (agent, at_realtime, agent->state);
 }
 
+/* Records that from @at_realtime nobody watched the agent (the daemon was
+ * down), until the next entry. */
+void
+heartbeat_agent_record_unmonitored (HeartbeatAgent *agent,
+                                    gint64          at_realtime)
+{
+  history_append (agent, at_realtime, HISTORY_UNMONITORED);
+}
+
+static const char *
+history_nick (gint32 state)
+{
+  return state == HISTORY_UNMONITORED ? "unmonitored" : heartbeat_agent_state_to_string (state);
+}
+
 /* Replaces the history with @history, an `a(ts)` as
  * heartbeat_agent_get_history() gives (a store's copy): entries with an
  * unknown state are skipped, times are put in order, the newest
@@ -603,9 +629,12 @@ heartbeat_agent_set_history (HeartbeatAgent *agent,
       HeartbeatAgentState state;
 
       g_variant_get_child (history, i, "(t&s)", &at, &nick);
-      if (!heartbeat_agent_state_from_string (nick, &state) || at > G_MAXINT64)
+      if (at > G_MAXINT64)
         continue;
-      history_append (agent, (gint64) at, state);
+      if (g_strcmp0 (nick, "unmonitored") == 0)
+        history_append (agent, (gint64) at, HISTORY_UNMONITORED);
+      else if (heartbeat_agent_state_from_string (nick, &state))
+        history_append (agent, (gint64) at, state);
     }
 }
 
@@ -617,8 +646,11 @@ heartbeat_agent_set_history (HeartbeatAgent *agent,
  * or declared, and each change since (at most
  * %HEARTBEAT_HISTORY_MAX_ENTRIES, and of the ones older than
  * %HEARTBEAT_HISTORY_MAX_AGE only the newest). Each entry is the wall-clock
- * µs at which the agent entered a state and that state's nick; the last
- * entry is the current state. A store keeps it with the agent.
+ * µs at which the agent entered a state and that state's nick, or the
+ * nick `unmonitored` where nobody watched it from that moment to the next
+ * entry (the daemon was down; see
+ * #HeartbeatAgentSnapshot.unmonitored_since_realtime); the last entry is
+ * the current state. A store keeps it with the agent.
  *
  * Returns: (transfer floating): an `a(ts)` array
  */
@@ -632,7 +664,7 @@ heartbeat_agent_get_history (const HeartbeatAgent *agent)
   if (agent->history)
     for (guint i = 0; i < agent->history->len; i++)
       g_variant_builder_add (&builder, "(ts)", (guint64) MAX (agent->history->entries[i].at, 0),
-                             heartbeat_agent_state_to_string (agent->history->entries[i].state));
+                             history_nick (agent->history->entries[i].state));
   return g_variant_builder_end (&builder);
 }
 
@@ -641,7 +673,7 @@ heartbeat_agent_get_history (const HeartbeatAgent *agent)
  * @state: a #HeartbeatAgentState
  *
  * Returns: the state's nick (`healthy`, `stale`, `timed-out`, `error`,
- *   `gone`, `no-heartbeat`), the name every front uses
+ *   `gone`, `no-heartbeat`, `paused`), the name every front uses
  */
 const char *
 heartbeat_agent_state_to_string (HeartbeatAgentState state)
@@ -677,6 +709,207 @@ heartbeat_agent_state_from_string (const char          *nick,
         }
     }
   return FALSE;
+}
+
+/**
+ * heartbeat_agent_state_get_severity:
+ * @state: a #HeartbeatAgentState
+ *
+ * The one order of urgency every front sorts by, most urgent highest:
+ * `healthy` 0, `paused` 1, `no-heartbeat` 2, `stale` 3, `error` 4, `gone`
+ * 5, `timed-out` 6. A state of severity 2 or more is a problem; a paused
+ * agent is not one (someone decided not to judge it).
+ *
+ * Returns: the state's severity
+ */
+guint
+heartbeat_agent_state_get_severity (HeartbeatAgentState state)
+{
+  static const guint8 severity[HEARTBEAT_AGENT_N_STATES] = {
+    [HEARTBEAT_AGENT_STATE_HEALTHY] = 0,
+    [HEARTBEAT_AGENT_STATE_PAUSED] = 1,
+    [HEARTBEAT_AGENT_STATE_NO_HEARTBEAT] = 2,
+    [HEARTBEAT_AGENT_STATE_STALE] = 3,
+    [HEARTBEAT_AGENT_STATE_ERROR] = 4,
+    [HEARTBEAT_AGENT_STATE_GONE] = 5,
+    [HEARTBEAT_AGENT_STATE_TIMED_OUT] = 6,
+  };
+
+  g_return_val_if_fail ((guint) state < HEARTBEAT_AGENT_N_STATES, 4);
+  return severity[state];
+}
+
+/**
+ * heartbeat_agent_get_state_since:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: when the agent entered its current state, wall-clock µs (the
+ *   newest entry of heartbeat_agent_get_history()), or 0 if unknown
+ */
+gint64
+heartbeat_agent_get_state_since (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  if (agent->history == NULL || agent->history->len == 0)
+    return 0;
+  return MAX (agent->history->entries[agent->history->len - 1].at, 0);
+}
+
+/**
+ * heartbeat_agent_get_uptime:
+ * @agent: a #HeartbeatAgent
+ * @now_realtime: now, wall-clock µs
+ * @span_usec: how far back to look, µs (positive)
+ *
+ * How much of the time it was watched in the last @span_usec the agent was
+ * `healthy`, from its history (heartbeat_agent_get_history()). Time before
+ * it was registered, time nobody watched it (`unmonitored`) and time it
+ * was paused do not count either way.
+ *
+ * Returns: a fraction from 0 to 1, or -1 if no time in the span counts
+ */
+double
+heartbeat_agent_get_uptime (const HeartbeatAgent *agent,
+                            gint64                now_realtime,
+                            gint64                span_usec)
+{
+  const struct _HeartbeatHistory *history;
+  gint64 from, up = 0, watched = 0;
+
+  g_return_val_if_fail (agent != NULL, -1);
+  g_return_val_if_fail (span_usec > 0, -1);
+
+  history = agent->history;
+  if (history == NULL)
+    return -1;
+  from = now_realtime - span_usec;
+  for (guint i = 0; i < history->len; i++)
+    {
+      gint32 state = history->entries[i].state;
+      gint64 start = MAX (history->entries[i].at, from);
+      gint64 end = i + 1 < history->len ? history->entries[i + 1].at : now_realtime;
+
+      end = MIN (end, now_realtime);
+      if (end <= start || state == HISTORY_UNMONITORED || state == HEARTBEAT_AGENT_STATE_PAUSED)
+        continue;
+      watched += end - start;
+      if (state == HEARTBEAT_AGENT_STATE_HEALTHY)
+        up += end - start;
+    }
+  return watched > 0 ? (double) up / (double) watched : -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Tags and pause                                                      */
+
+HeartbeatAgentExtra *
+heartbeat_agent_get_extra (HeartbeatAgent *agent)
+{
+  if (agent->extra == NULL)
+    {
+      agent->extra = g_new0 (HeartbeatAgentExtra, 1);
+      agent->extra->resumed_at = G_MININT64;
+    }
+  return agent->extra;
+}
+
+static int
+compare_tags (gconstpointer a,
+              gconstpointer b)
+{
+  return strcmp (*(char *const *) a, *(char *const *) b);
+}
+
+/* Sets the agent's tags (checked already by heartbeat_tags_validate()),
+ * sorted and each kept once; %NULL or none clears them. */
+void
+heartbeat_agent_set_tags (HeartbeatAgent     *agent,
+                          const char * const *tags)
+{
+  char **copy;
+  guint n, kept = 0;
+
+  if ((tags == NULL || tags[0] == NULL) && (agent->extra == NULL || agent->extra->tags == NULL))
+    return;
+  copy = g_strdupv ((char **) tags);
+  n = copy ? g_strv_length (copy) : 0;
+  if (n > 1)
+    qsort (copy, n, sizeof (char *), compare_tags);
+  for (guint i = 0; i < n; i++)
+    {
+      if (kept > 0 && strcmp (copy[kept - 1], copy[i]) == 0)
+        g_free (copy[i]);
+      else
+        copy[kept++] = copy[i];
+    }
+  if (copy)
+    copy[kept] = NULL;
+  if (kept == 0)
+    g_clear_pointer (&copy, g_strfreev);
+
+  g_strfreev (heartbeat_agent_get_extra (agent)->tags);
+  agent->extra->tags = copy;
+}
+
+/**
+ * heartbeat_agent_get_tags:
+ * @agent: a #HeartbeatAgent
+ *
+ * The tags the agent was registered or declared with (see
+ * #HeartbeatAgentOptions.tags), sorted, each once.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the tags, an empty
+ *   vector if none
+ */
+const char * const *
+heartbeat_agent_get_tags (const HeartbeatAgent *agent)
+{
+  static const char *const none[] = { NULL };
+
+  g_return_val_if_fail (agent != NULL, none);
+  return agent->extra && agent->extra->tags ? (const char *const *) agent->extra->tags : none;
+}
+
+/**
+ * heartbeat_agent_get_paused_at:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: when the agent was paused (see heartbeat_monitor_pause()),
+ *   wall-clock µs, or 0 if it is not paused
+ */
+gint64
+heartbeat_agent_get_paused_at (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->extra ? agent->extra->paused_at : 0;
+}
+
+/**
+ * heartbeat_agent_get_paused_reason:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: (nullable): the reason given when the agent was paused, or
+ *   %NULL if none was given or it is not paused
+ */
+const char *
+heartbeat_agent_get_paused_reason (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, NULL);
+  return agent->extra && agent->extra->paused_at ? agent->extra->paused_reason : NULL;
+}
+
+/**
+ * heartbeat_agent_get_paused_by:
+ * @agent: a #HeartbeatAgent
+ *
+ * Returns: the uid that paused the agent, as the front said; 0 if it is
+ *   not paused
+ */
+guint32
+heartbeat_agent_get_paused_by (const HeartbeatAgent *agent)
+{
+  g_return_val_if_fail (agent != NULL, 0);
+  return agent->extra && agent->extra->paused_at ? agent->extra->paused_by : 0;
 }
 
 /* ------------------------------------------------------------------ */

@@ -23,11 +23,16 @@ G_BEGIN_DECLS
  *   away; a front detected it and said so with heartbeat_monitor_mark_gone().
  * @HEARTBEAT_AGENT_STATE_NO_HEARTBEAT: declared with
  *   heartbeat_monitor_declare() but never beat since.
+ * @HEARTBEAT_AGENT_STATE_PAUSED: not judged, on purpose: someone paused it
+ *   with heartbeat_monitor_pause() (maintenance) and has not resumed it.
+ *   Its activity is still recorded, but no threshold, timeout or due time
+ *   is armed, so it raises nothing.
  *
  * The monitor's judgment of an agent. It is derived from the agent's
- * activity and reported status, never set directly by callers; the nicks
- * (`healthy`, `stale`, `timed-out`, `error`, `gone`, `no-heartbeat`) are the
- * names every front uses.
+ * activity and reported status, never set directly by callers (a pause is
+ * a decision not to judge); the nicks (`healthy`, `stale`, `timed-out`,
+ * `error`, `gone`, `no-heartbeat`, `paused`) are the names every front
+ * uses. heartbeat_agent_state_get_severity() orders them by urgency.
  */
 typedef enum {
   HEARTBEAT_AGENT_STATE_HEALTHY,
@@ -36,6 +41,7 @@ typedef enum {
   HEARTBEAT_AGENT_STATE_ERROR,
   HEARTBEAT_AGENT_STATE_GONE,
   HEARTBEAT_AGENT_STATE_NO_HEARTBEAT,
+  HEARTBEAT_AGENT_STATE_PAUSED,
 } HeartbeatAgentState;
 
 /**
@@ -43,7 +49,7 @@ typedef enum {
  *
  * The number of #HeartbeatAgentState values, for arrays indexed by state.
  */
-#define HEARTBEAT_AGENT_N_STATES (HEARTBEAT_AGENT_STATE_NO_HEARTBEAT + 1)
+#define HEARTBEAT_AGENT_N_STATES (HEARTBEAT_AGENT_STATE_PAUSED + 1)
 
 /**
  * HeartbeatRunResult:
@@ -163,10 +169,19 @@ gint64               heartbeat_agent_get_grace           (const HeartbeatAgent *
 gint64               heartbeat_agent_get_late_due        (const HeartbeatAgent *agent);
 GVariant            *heartbeat_agent_get_runs            (const HeartbeatAgent *agent);
 GVariant            *heartbeat_agent_get_last_run        (const HeartbeatAgent *agent);
+const char * const  *heartbeat_agent_get_tags            (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_paused_at       (const HeartbeatAgent *agent);
+const char          *heartbeat_agent_get_paused_reason   (const HeartbeatAgent *agent);
+guint32              heartbeat_agent_get_paused_by       (const HeartbeatAgent *agent);
+gint64               heartbeat_agent_get_state_since     (const HeartbeatAgent *agent);
+double               heartbeat_agent_get_uptime          (const HeartbeatAgent *agent,
+                                                          gint64                now_realtime,
+                                                          gint64                span_usec);
 
 const char          *heartbeat_agent_state_to_string     (HeartbeatAgentState  state);
 gboolean             heartbeat_agent_state_from_string   (const char          *nick,
                                                           HeartbeatAgentState *state);
+guint                heartbeat_agent_state_get_severity  (HeartbeatAgentState  state);
 const char          *heartbeat_run_result_to_string      (HeartbeatRunResult   result);
 gboolean             heartbeat_run_result_from_string    (const char          *nick,
                                                           HeartbeatRunResult  *result);

@@ -206,7 +206,8 @@ options_are_valid (const HeartbeatAgentOptions *options,
       !threshold_is_valid (options->stale_after_usec, "Stale threshold", error) ||
       !threshold_is_valid (options->timeout_after_usec, "Timeout threshold", error) ||
       !heartbeat_metadata_is_valid (options->metadata, error) ||
-      !heartbeat_text_is_valid (options->bound_to, HEARTBEAT_TASK_ID_MAX_LENGTH, "Binding", error))
+      !heartbeat_text_is_valid (options->bound_to, HEARTBEAT_TASK_ID_MAX_LENGTH, "Binding", error) ||
+      !heartbeat_tags_validate (options->tags, error))
     return FALSE;
 
   if (options->pid < 0)
@@ -541,6 +542,15 @@ set_state (HeartbeatMonitor   *self,
 {
   HeartbeatAgentState old = agent->state;
 
+  /* A paused agent is not judged: the state it would be in is only held,
+   * for heartbeat_monitor_resume(). */
+  if (G_UNLIKELY (agent->extra != NULL && agent->extra->paused_at != 0) &&
+      state != HEARTBEAT_AGENT_STATE_PAUSED)
+    {
+      agent->extra->held_state = state;
+      return old;
+    }
+
   self->state_counts[old]--;
   self->state_counts[state]++;
   agent->state = state;
@@ -609,6 +619,15 @@ emit_recovered (HeartbeatMonitor *self,
   g_signal_emit (self, signals[SIGNAL_AGENT_RECOVERED], 0, agent);
 }
 
+/* The state the agent is judged to be in: under a pause, the one held. */
+static inline HeartbeatAgentState
+judged_state (const HeartbeatAgent *agent)
+{
+  if (G_UNLIKELY (agent->state == HEARTBEAT_AGENT_STATE_PAUSED))
+    return agent->extra->held_state;
+  return agent->state;
+}
+
 static const HeartbeatAgentOptions no_options = { 0 };
 
 /* The one rule of which work has a run timeout: work that ends (a
@@ -625,7 +644,23 @@ default_timeout (HeartbeatMonitor *self,
 static inline gint64
 timeout_at (const HeartbeatAgent *agent)
 {
-  return agent->timeout_after ? agent->started_at + agent->timeout_after : NO_DEADLINE;
+  gint64 from = agent->started_at;
+
+  /* a run that went on through a pause is timed from the resume */
+  if (G_UNLIKELY (agent->extra != NULL))
+    from = MAX (from, agent->extra->resumed_at);
+  return agent->timeout_after ? from + agent->timeout_after : NO_DEADLINE;
+}
+
+/* Gives the agent @tags (checked already); returns whether they changed. */
+static gboolean
+apply_tags (HeartbeatAgent     *agent,
+            const char * const *tags)
+{
+  g_auto(GStrv) before = g_strdupv ((char **) heartbeat_agent_get_tags (agent));
+
+  heartbeat_agent_set_tags (agent, tags);
+  return !g_strv_equal ((const char *const *) before, heartbeat_agent_get_tags (agent));
 }
 
 /* The part of @options a declaration owns: the task, the thresholds and
@@ -663,6 +698,7 @@ apply_options (HeartbeatMonitor            *self,
     options = &no_options;
 
   apply_task_and_thresholds (self, agent, options);
+  apply_tags (agent, options->tags);
   agent->pid = options->pid;
   heartbeat_agent_set_bound_to (agent, options->bound_to);
   heartbeat_agent_take_metadata (agent, options->metadata);
@@ -742,6 +778,7 @@ judged_deadline (HeartbeatMonitor     *self,
   switch ((HeartbeatAgentState) agent->state)
     {
     case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
+    case HEARTBEAT_AGENT_STATE_PAUSED:
       return NO_DEADLINE;
     case HEARTBEAT_AGENT_STATE_TIMED_OUT:
     case HEARTBEAT_AGENT_STATE_GONE:
@@ -1436,6 +1473,8 @@ heartbeat_monitor_declare (HeartbeatMonitor            *monitor,
     {
       gboolean changed = apply_task_and_thresholds (monitor, agent, options ? options : &no_options);
 
+      changed = apply_tags (agent, options ? options->tags : NULL) || changed;
+
       if (changed || !agent->declared)
         {
           agent->declared = TRUE;
@@ -1512,12 +1551,13 @@ restore_agent (HeartbeatMonitor             *self,
 {
   HeartbeatAgent *agent;
   HeartbeatAgentState state;
-  gint64 now, real_now;
+  gint64 now, real_now, paused_at = 0;
   g_autoptr(HeartbeatJob) runs = NULL;
   g_autoptr(HeartbeatJob) job = NULL;
 
   if (!heartbeat_id_is_valid (id, error) || !options_are_valid (options, error) ||
-      !heartbeat_text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error))
+      !heartbeat_text_is_valid (snapshot->status, HEARTBEAT_STATUS_MAX_LENGTH, "Status", error) ||
+      !heartbeat_text_is_valid (snapshot->paused_reason, HEARTBEAT_PAUSE_REASON_MAX_LENGTH, "Reason", error))
     return NULL;
   if ((guint) snapshot->state >= HEARTBEAT_AGENT_N_STATES)
     {
@@ -1544,11 +1584,33 @@ restore_agent (HeartbeatMonitor             *self,
   state = snapshot->state;
   if (state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT && !snapshot->declared)
     state = HEARTBEAT_AGENT_STATE_HEALTHY;
+  if (state == HEARTBEAT_AGENT_STATE_PAUSED || snapshot->paused_at_realtime != 0)
+    {
+      paused_at = snapshot->paused_at_realtime > 0 ? snapshot->paused_at_realtime : monitor_real_now (self);
+      /* what it is under the pause, as its status says */
+      if (g_strcmp0 (snapshot->status, "error") == 0)
+        state = HEARTBEAT_AGENT_STATE_ERROR;
+      else if (g_strcmp0 (snapshot->status, "stopped") == 0)
+        state = HEARTBEAT_AGENT_STATE_GONE;
+      else if (snapshot->declared && g_strcmp0 (snapshot->status, "waiting") == 0)
+        state = HEARTBEAT_AGENT_STATE_NO_HEARTBEAT;
+      else
+        state = HEARTBEAT_AGENT_STATE_HEALTHY;
+    }
 
   now = monitor_now (self);
   real_now = monitor_real_now (self);
-  agent = add_agent (self, id, options, state, now);
+  agent = add_agent (self, id, options, paused_at ? HEARTBEAT_AGENT_STATE_PAUSED : state, now);
   agent->declared = snapshot->declared;
+  if (paused_at)
+    {
+      HeartbeatAgentExtra *extra = heartbeat_agent_get_extra (agent);
+
+      extra->paused_at = paused_at;
+      extra->paused_reason = g_strdup (snapshot->paused_reason);
+      extra->paused_by = snapshot->paused_by_uid;
+      extra->held_state = state;
+    }
   agent->beats = snapshot->beats;
   agent->started_at = to_monotonic (snapshot->started_at_realtime, now, real_now);
   agent->last_activity_at = to_monotonic (snapshot->last_activity_at_realtime, now, real_now);
@@ -1560,10 +1622,13 @@ restore_agent (HeartbeatMonitor             *self,
     agent->mark_at = to_monotonic (snapshot->active_until_realtime, now, real_now);
   heartbeat_agent_set_status (agent, snapshot->status);
   agent->idle = g_strcmp0 (agent->status, "idle") == 0;
-  /* the saved timeline, then now if it did not end in this state */
+  /* the saved timeline, the time nobody watched, then now if it did not
+   * end in this state */
   if (snapshot->history)
     {
       heartbeat_agent_set_history (agent, snapshot->history);
+      if (snapshot->unmonitored_since_realtime > 0 && snapshot->unmonitored_since_realtime < real_now)
+        heartbeat_agent_record_unmonitored (agent, snapshot->unmonitored_since_realtime);
       heartbeat_agent_record_state (agent, real_now);
     }
   agent->job = g_steal_pointer (&job);
@@ -1732,8 +1797,8 @@ record_activity (HeartbeatMonitor *self,
 
   /* Leaving idle, the first beat of a declared agent, or a beat after a
    * timeout starts a new run. */
-  if ((agent->idle && !idle) || agent->state == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT ||
-      agent->state == HEARTBEAT_AGENT_STATE_TIMED_OUT)
+  if ((agent->idle && !idle) || judged_state (agent) == HEARTBEAT_AGENT_STATE_NO_HEARTBEAT ||
+      judged_state (agent) == HEARTBEAT_AGENT_STATE_TIMED_OUT)
     agent->started_at = at;
   if (agent->idle != idle)
     note_change (self, agent->id, HEARTBEAT_CHANGE_STATE);
@@ -1745,7 +1810,9 @@ record_activity (HeartbeatMonitor *self,
   g_autoptr(HeartbeatAgent) hold G_GNUC_UNUSED = heartbeat_agent_ref (agent);
   generation = agent->generation;
   emit_state_changed (self, agent, old);
-  if (old == HEARTBEAT_AGENT_STATE_STALE && agent->generation == generation)
+  /* a recovery is becoming healthy again: stale -> error is a change only */
+  if (old == HEARTBEAT_AGENT_STATE_STALE && agent->state == HEARTBEAT_AGENT_STATE_HEALTHY &&
+      agent->generation == generation)
     emit_recovered (self, agent);
   if (agent->generation == generation)
     emit_beat (self, agent);
@@ -1965,6 +2032,140 @@ heartbeat_monitor_mark_gone (HeartbeatMonitor *monitor,
 }
 
 /**
+ * heartbeat_monitor_pause:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @reason: (nullable): why, for the people who look (1 to
+ *   %HEARTBEAT_PAUSE_REASON_MAX_LENGTH bytes of text), or %NULL
+ * @by_uid: who paused it, as the front knows the caller
+ * @error: return location for a #GError
+ *
+ * Stops judging the agent, as during maintenance: it becomes
+ * %HEARTBEAT_AGENT_STATE_PAUSED until heartbeat_monitor_resume(). Its
+ * beats, runs, status and metadata are still recorded, and a front may
+ * still say it is gone, but no threshold, run timeout, due time or
+ * retention is armed for it, so it raises no signal but
+ * #HeartbeatMonitor::agent-state-changed and no alert or action follows.
+ * Registering it again keeps the pause; unregistering it ends it. Pausing a
+ * paused agent only replaces the reason and who paused it.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown or the
+ *   reason is not valid text (nothing changed)
+ */
+gboolean
+heartbeat_monitor_pause (HeartbeatMonitor *monitor,
+                         const char       *id,
+                         const char       *reason,
+                         guint32           by_uid,
+                         GError          **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatAgentExtra *extra;
+  HeartbeatAgentState old;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  if (!heartbeat_text_is_valid (reason, HEARTBEAT_PAUSE_REASON_MAX_LENGTH, "Reason", error))
+    return FALSE;
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+
+  extra = heartbeat_agent_get_extra (agent);
+  g_free (extra->paused_reason);
+  extra->paused_reason = g_strdup (reason);
+  extra->paused_by = by_uid;
+  note_change (monitor, agent->id, HEARTBEAT_CHANGE_STATE);
+  if (extra->paused_at != 0)
+    return TRUE;
+
+  extra->paused_at = MAX (monitor_real_now (monitor), 1);
+  extra->held_state = agent->state;
+  old = set_state (monitor, agent, HEARTBEAT_AGENT_STATE_PAUSED);
+  schedule (monitor, agent);
+  emit_state_changed (monitor, agent, old);
+  return TRUE;
+}
+
+/**
+ * heartbeat_monitor_resume:
+ * @monitor: a #HeartbeatMonitor
+ * @id: the agent's id
+ * @error: return location for a #GError
+ *
+ * Judges a paused agent again (see heartbeat_monitor_pause()). Its state
+ * is judged afresh from what it did while paused: in error if it last
+ * reported `error` or a run failed, gone if a front said its process went
+ * away, waiting for its first beat if it was declared and never beat, and
+ * healthy otherwise. Every threshold and run timeout counts from the
+ * resume, and a job's due times that passed while it was paused are not
+ * missed, so resuming raises no alarm for the pause itself. Resuming an
+ * agent that is not paused does nothing.
+ *
+ * Returns: %TRUE, or %FALSE with @error set if the id is unknown
+ */
+gboolean
+heartbeat_monitor_resume (HeartbeatMonitor *monitor,
+                          const char       *id,
+                          GError          **error)
+{
+  HeartbeatAgent *agent;
+  HeartbeatAgentExtra *extra;
+  HeartbeatAgentState old, state;
+  HeartbeatJob *job;
+  gint64 now, real_now;
+
+  g_return_val_if_fail (HEARTBEAT_IS_MONITOR (monitor), FALSE);
+
+  agent = lookup_or_error (monitor, id, error);
+  if (agent == NULL)
+    return FALSE;
+  extra = agent->extra;
+  if (extra == NULL || extra->paused_at == 0)
+    return TRUE;
+
+  now = monitor_now (monitor);
+  real_now = monitor_real_now (monitor);
+  extra->paused_at = 0;
+  extra->paused_by = 0;
+  g_clear_pointer (&extra->paused_reason, g_free);
+  extra->resumed_at = now;
+  switch ((HeartbeatAgentState) extra->held_state)
+    {
+    case HEARTBEAT_AGENT_STATE_ERROR:
+    case HEARTBEAT_AGENT_STATE_GONE:
+    case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
+      state = extra->held_state;
+      break;
+    case HEARTBEAT_AGENT_STATE_HEALTHY:
+    case HEARTBEAT_AGENT_STATE_STALE:
+    case HEARTBEAT_AGENT_STATE_TIMED_OUT:
+    case HEARTBEAT_AGENT_STATE_PAUSED:
+    default:
+      state = HEARTBEAT_AGENT_STATE_HEALTHY;
+      break;
+    }
+  /* quiet since the resume; a gone agent's retention counts from it */
+  agent->mark_at = now;
+  job = agent->job;
+  if (job != NULL && job->due_func != NULL)
+    {
+      job->late_due = 0;
+      if (job->due != 0 && job->due + job->grace <= real_now)
+        {
+          job->answered = MAX (job->answered, real_now - job->grace);
+          job->due = due_next (job, job->answered);
+        }
+    }
+
+  old = set_state (monitor, agent, state);
+  note_change (monitor, agent->id, HEARTBEAT_CHANGE_STATE);
+  schedule (monitor, agent);
+  emit_state_changed (monitor, agent, old);
+  return TRUE;
+}
+
+/**
  * heartbeat_monitor_mark_started:
  * @monitor: a #HeartbeatMonitor
  * @id: the agent's id
@@ -2140,7 +2341,7 @@ heartbeat_monitor_set_schedule (HeartbeatMonitor *monitor,
     }
   note_change (monitor, id, HEARTBEAT_CHANGE_STATE);
 
-  if (due_func == NULL || agent->state != HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
+  if (due_func == NULL || judged_state (agent) != HEARTBEAT_AGENT_STATE_NO_HEARTBEAT)
     {
       schedule (monitor, agent);
       return TRUE;

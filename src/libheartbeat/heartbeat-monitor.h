@@ -120,6 +120,8 @@ const char *heartbeat_unregister_reason_to_string (HeartbeatUnregisterReason rea
  *   ends: it has no run timeout unless @timeout_after_usec gives it one.
  *   An agent with @bound_to is always a service: it lives as long as its
  *   bus peer. See heartbeat_monitor_set_service().
+ * @tags: (nullable) (array zero-terminated=1): tags that group the agent for
+ *   people and filters (heartbeat_tags_validate()), or %NULL for none
  *
  * How to register an agent. Zero-initialise it (`{ 0 }`) and set what you
  * need; every field has a meaningful zero.
@@ -133,6 +135,7 @@ typedef struct {
   GVariant   *metadata;
   const char *bound_to;
   gboolean    service;
+  const char *const *tags;
 } HeartbeatAgentOptions;
 
 /**
@@ -179,6 +182,16 @@ typedef struct {
  *   gave it (`a(ts)`), or %NULL to start a new one at the restore
  * @runs: (nullable): the agent's run records as heartbeat_agent_get_runs()
  *   gave them (`aa{sv}`), or %NULL for none
+ * @unmonitored_since_realtime: when nobody started watching the agent (the
+ *   daemon's last sign of life before it went down), wall-clock µs, or 0:
+ *   the history then marks the time from there to the restore
+ *   `unmonitored`
+ * @paused_at_realtime: when the agent was paused (heartbeat_monitor_pause()),
+ *   wall-clock µs, or 0 if it was not; a paused agent is restored paused,
+ *   with @state saying nothing more (give %HEARTBEAT_AGENT_STATE_PAUSED):
+ *   the state under the pause is judged from its status when it is resumed
+ * @paused_reason: (nullable): the pause's reason
+ * @paused_by_uid: who paused it
  *
  * An agent as persisted by a front, for heartbeat_monitor_restore(). Times
  * are wall-clock, so an agent that went quiet while the daemon was down is
@@ -194,6 +207,10 @@ typedef struct {
   gint64              active_until_realtime;
   GVariant           *history;
   GVariant           *runs;
+  gint64              unmonitored_since_realtime;
+  gint64              paused_at_realtime;
+  const char         *paused_reason;
+  guint32             paused_by_uid;
 } HeartbeatAgentSnapshot;
 
 /**
@@ -336,6 +353,14 @@ gboolean          heartbeat_monitor_mark_idle         (HeartbeatMonitor         
                                                        const char                  *id,
                                                        GError                     **error);
 gboolean          heartbeat_monitor_mark_gone         (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_pause             (HeartbeatMonitor            *monitor,
+                                                       const char                  *id,
+                                                       const char                  *reason,
+                                                       guint32                      by_uid,
+                                                       GError                     **error);
+gboolean          heartbeat_monitor_resume            (HeartbeatMonitor            *monitor,
                                                        const char                  *id,
                                                        GError                     **error);
 gboolean          heartbeat_monitor_mark_started      (HeartbeatMonitor            *monitor,

@@ -335,3 +335,51 @@ heartbeat_text_is_valid (const char *text,
       return FALSE;
     }
 }
+
+/**
+ * heartbeat_tags_validate:
+ * @tags: (nullable) (array zero-terminated=1): tags, or %NULL for none
+ * @error: return location for a %HEARTBEAT_ERROR_INVALID_ARGUMENT
+ *
+ * The rule for an agent's tags, which group agents for people and
+ * filters: at most %HEARTBEAT_TAGS_MAX of them, each 1 to
+ * %HEARTBEAT_TAG_MAX_LENGTH characters of `[A-Za-z0-9._:@-]`. Duplicates
+ * are allowed here; the monitor keeps each tag once.
+ *
+ * Returns: %TRUE if @tags may be kept
+ */
+gboolean
+heartbeat_tags_validate (const char *const *tags,
+                         GError           **error)
+{
+  guint n = 0;
+
+  if (tags == NULL)
+    return TRUE;
+  for (; tags[n] != NULL; n++)
+    {
+      const char *tag = tags[n];
+      gsize length = strlen (tag);
+
+      if (n >= HEARTBEAT_TAGS_MAX)
+        {
+          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                       "An agent may have at most %d tags", HEARTBEAT_TAGS_MAX);
+          return FALSE;
+        }
+      if (length == 0 || length > HEARTBEAT_TAG_MAX_LENGTH)
+        {
+          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                       "A tag must be 1 to %d characters long", HEARTBEAT_TAG_MAX_LENGTH);
+          return FALSE;
+        }
+      for (const char *p = tag; *p; p++)
+        if (!g_ascii_isalnum (*p) && strchr ("._:@-", *p) == NULL)
+          {
+            g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                                 "A tag may only contain letters, digits and ._:@-");
+            return FALSE;
+          }
+    }
+  return TRUE;
+}

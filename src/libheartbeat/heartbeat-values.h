@@ -31,6 +31,28 @@ G_BEGIN_DECLS
 #define HEARTBEAT_METADATA_MAX_DEPTH 16
 
 /**
+ * HEARTBEAT_TAGS_MAX:
+ *
+ * The most tags an agent may carry.
+ */
+#define HEARTBEAT_TAGS_MAX 16
+
+/**
+ * HEARTBEAT_TAG_MAX_LENGTH:
+ *
+ * The longest tag, in bytes. A tag is 1 to this many characters of
+ * `[A-Za-z0-9._:@-]`, as an id is.
+ */
+#define HEARTBEAT_TAG_MAX_LENGTH 64
+
+/**
+ * HEARTBEAT_PAUSE_REASON_MAX_LENGTH:
+ *
+ * The longest reason a pause may give, in bytes.
+ */
+#define HEARTBEAT_PAUSE_REASON_MAX_LENGTH 256
+
+/**
  * HeartbeatTextProblem:
  * @HEARTBEAT_TEXT_OK: the text may be kept
  * @HEARTBEAT_TEXT_BAD_LENGTH: it is empty or longer than allowed
@@ -56,6 +78,8 @@ HeartbeatTextProblem heartbeat_text_check        (const char *text,
 gboolean             heartbeat_text_is_valid     (const char *text,
                                                   gsize       max_length,
                                                   const char *what,
+                                                  GError    **error);
+gboolean             heartbeat_tags_validate     (const char *const *tags,
                                                   GError    **error);
 
 G_END_DECLS
