@@ -177,7 +177,7 @@ static GDBusCallFlags
 call_flags (HeartbeatClient *self,
             const char      *method)
 {
-  static const char *const changes[] = { "Register", "Beat", "MarkIdle", "Unregister" };
+  static const char *const changes[] = { "Register", "Beat", "MarkIdle", "Unregister", "Pause", "Resume" };
 
   if (!self->interactive)
     return G_DBUS_CALL_FLAGS_NONE;
@@ -732,6 +732,70 @@ heartbeat_client_unregister_finish (HeartbeatClient *client,
 {
   g_autoptr(GVariant) reply = call_finish (client, result, "Unregister", error);
 
+  return reply != NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Pause, Resume                                                       */
+
+/**
+ * heartbeat_client_pause:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @reason: (nullable): why, for whoever looks (maintenance, a ticket), or
+ *   %NULL
+ * @error: return location for a #GError
+ *
+ * Pauses the agent (org.heartbeat.Monitor1.Pause): its state becomes
+ * `paused`, it is not judged (no stale, timed-out or late, no alert, no
+ * restart) until heartbeat_client_resume(); its beats, runs and status are
+ * still recorded. Pausing a paused agent updates the reason. Only the
+ * agent's owner, root or a caller polkit allows may pause it
+ * (%HEARTBEAT_CLIENT_ERROR_ACCESS_DENIED otherwise).
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+heartbeat_client_pause (HeartbeatClient *client,
+                        const char      *id,
+                        const char      *reason,
+                        GError         **error)
+{
+  g_auto(GVariantDict) options = G_VARIANT_DICT_INIT (NULL);
+  g_autoptr(GVariant) reply = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  if (reason != NULL)
+    g_variant_dict_insert (&options, "reason", "s", reason);
+  reply = call_sync (client, "Pause", g_variant_new ("(s@a{sv})", id, g_variant_dict_end (&options)), "()",
+                     NULL, error);
+  return reply != NULL;
+}
+
+/**
+ * heartbeat_client_resume:
+ * @client: a #HeartbeatClient
+ * @id: the agent's id
+ * @error: return location for a #GError
+ *
+ * Ends the pause of the agent (org.heartbeat.Monitor1.Resume): it is
+ * judged afresh from what is known of it, every threshold counted from
+ * now. Resuming an agent that is not paused does nothing. Authorized as
+ * heartbeat_client_pause().
+ *
+ * Returns: %TRUE on success
+ */
+gboolean
+heartbeat_client_resume (HeartbeatClient *client,
+                         const char      *id,
+                         GError         **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+
+  g_return_val_if_fail (HEARTBEAT_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (id != NULL, FALSE);
+  reply = call_sync (client, "Resume", g_variant_new ("(s)", id), "()", NULL, error);
   return reply != NULL;
 }
 

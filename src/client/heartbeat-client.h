@@ -192,6 +192,15 @@ gboolean         heartbeat_client_unregister_finish (HeartbeatClient *client,
                                                 GAsyncResult       *result,
                                                 GError            **error);
 
+/* ---- Pause, Resume ---- */
+gboolean         heartbeat_client_pause        (HeartbeatClient    *client,
+                                                const char         *id,
+                                                const char         *reason,
+                                                GError            **error);
+gboolean         heartbeat_client_resume       (HeartbeatClient    *client,
+                                                const char         *id,
+                                                GError            **error);
+
 /* ---- GetAgent ---- */
 GVariant        *heartbeat_client_get_agent    (HeartbeatClient    *client,
                                                 const char         *id,
