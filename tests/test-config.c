@@ -243,6 +243,9 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:x]\ntz=UTC\n", "tz= without schedule=" },
     { "[agent:x]\nschedule=@daily\nunit=backup.service\n", "has schedule= and unit=" },
     { "[agent:x]\nschedule=@daily\ngrace=soon\n", "[agent:x] grace" },
+    /* tags= : heartbeat_tags_validate() */
+    { "[agent:x]\ntags=prod,a/b\n", "[agent:x] tags: " },
+    { "[agent:x]\ntags=prod;eu\n", "[agent:x] tags: " },
     { "[http]\nping-key-file=key\n", "not an absolute path" },
     /* only restart-unit= may be empty */
     { "[alert:a]\nwebhook=\n", "not an http(s) URL" },
@@ -482,6 +485,100 @@ test_apply (Fixture *f, gconstpointer data)
   g_assert_false (heartbeat_agent_is_declared (agent));
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_HEALTHY);
   g_assert_null (heartbeat_monitor_lookup (monitor, "spare"));
+}
+
+/* tags= : split at commas and spaces, checked by the monitor's rule (a
+ * bad tag is a problem with its file and line), given to the agent at
+ * start and at every reload. */
+static void
+test_tags (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  g_autoptr(HbConfig) reloaded = NULL;
+  g_autoptr(HbConfig) bad = NULL;
+  g_autoptr(HeartbeatMonitor) monitor = heartbeat_monitor_new ();
+  g_autofree char *dropin = g_build_filename (f->dir, "heartbeatd.conf.d", "50-tags.conf", NULL);
+  g_autofree char *long_tag = g_strnfill (65, 'x');
+  g_autofree char *many = NULL;
+  g_autofree char *contents = NULL;
+  const HbConfigAgent *web, *plain, *empty;
+  const char *const *tags;
+
+  write_file (f->path,
+              "[agent:web]\ntags= prod, eu-west  team:ops,,prod \n"
+              "[agent:plain]\n"
+              "[agent:empty]\ntags=\n"
+              "[agent:db]\ntags=old\n");
+  write_dropin (f, "50-tags.conf", "[agent:db]\ntags=storage@eu\tdb.1\n");
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  web = g_ptr_array_index (config->agents, 0);
+  plain = g_ptr_array_index (config->agents, 1);
+  empty = g_ptr_array_index (config->agents, 2);
+  g_assert_cmpstrv (web->tags, ((const char *[]) { "prod", "eu-west", "team:ops", "prod", NULL }));
+  g_assert_null (plain->tags);
+  g_assert_cmpstrv (empty->tags, ((const char *[]) { NULL }));
+  /* a drop-in sets the list anew */
+  g_assert_cmpstrv (((HbConfigAgent *) g_ptr_array_index (config->agents, 3))->tags,
+                    ((const char *[]) { "storage@eu", "db.1", NULL }));
+
+  /* the agent has them, sorted, each once */
+  hb_config_apply (config, monitor, 0);
+  tags = heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor, "web"));
+  g_assert_cmpstrv (tags, ((const char *[]) { "eu-west", "prod", "team:ops", NULL }));
+  tags = heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor, "plain"));
+  g_assert_cmpstrv (tags, ((const char *[]) { NULL }));
+  tags = heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor, "db"));
+  g_assert_cmpstrv (tags, ((const char *[]) { "db.1", "storage@eu", NULL }));
+
+  /* a reload gives an agent that exists (and beat) its section's tags */
+  g_assert_true (heartbeat_monitor_beat (monitor, "web", NULL, &error));
+  g_assert_no_error (error);
+  write_file (f->path, "[agent:web]\ntags=canary\n[agent:plain]\ntags=new\n");
+  g_unlink (dropin);
+  reloaded = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  hb_config_apply (reloaded, monitor, 0);
+  tags = heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor, "web"));
+  g_assert_cmpstrv (tags, ((const char *[]) { "canary", NULL }));
+  g_assert_cmpuint (heartbeat_agent_get_beats (heartbeat_monitor_lookup (monitor, "web")), ==, 1);
+  tags = heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor, "plain"));
+  g_assert_cmpstrv (tags, ((const char *[]) { "new", NULL }));
+
+  /* bad tags: each a problem with its file and line, the good lines
+   * around them fine */
+  {
+    GString *list = g_string_new (NULL);
+
+    for (guint i = 0; i < 17; i++)
+      g_string_append_printf (list, "%st%u", i ? "," : "", i);
+    many = g_string_free (list, FALSE);
+  }
+  write_dropin (f, "50-tags.conf", "");
+  contents = g_strdup_printf ("[agent:a]\n"
+                              "tags=ok\n"            /* 2 */
+                              "tags=ok,b/d\n"        /* 3 */
+                              "[agent:b]\n"
+                              "tags=%s\n"            /* 5: too long */
+                              "tags=%s\n"            /* 6: too many */
+                              "tags=ünï\n",          /* 7: not ASCII */
+                              long_tag, many);
+  write_file (f->path, contents);
+  bad = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
+  g_assert_null (bad);
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  for (guint i = 0; i < problems->len; i++)
+    g_test_message ("%s", (const char *) g_ptr_array_index (problems, i));
+  g_assert_cmpuint (problems->len, ==, 4);
+  for (guint i = 0; i < 4; i++)
+    {
+      static const guint lines[] = { 3, 5, 6, 7 };
+      g_autofree char *prefix = g_strdup_printf ("%s:%u: [agent:%c] tags: ", f->path, lines[i], i ? 'b' : 'a');
+
+      g_assert_true (g_str_has_prefix (g_ptr_array_index (problems, i), prefix));
+    }
 }
 
 /* Every problem of every file, each with its file and line, in one run:
@@ -745,6 +842,7 @@ main (int argc, char **argv)
   g_test_add ("/config/unit-backed-agents", Fixture, NULL, fixture_setup, test_unit_backed_agents, fixture_teardown);
   g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
+  g_test_add ("/config/tags", Fixture, NULL, fixture_setup, test_tags, fixture_teardown);
   g_test_add ("/config/check/every-problem-with-line", Fixture, NULL, fixture_setup, test_every_problem_with_line, fixture_teardown);
   g_test_add ("/config/check/syntax-problems", Fixture, NULL, fixture_setup, test_syntax_problems, fixture_teardown);
   g_test_add ("/config/check/events-file-rules", Fixture, NULL, fixture_setup, test_events_file_rules, fixture_teardown);

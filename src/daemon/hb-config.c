@@ -51,6 +51,7 @@ typedef enum {
   KIND_COUNT,
   KIND_TZ,
   KIND_SCHEDULE,
+  KIND_TAGS,
 } KeyKind;
 
 typedef struct {
@@ -82,6 +83,7 @@ static const KeySpec keys[] = {
   { AGENT_PREFIX, "schedule", KIND_SCHEDULE },
   { AGENT_PREFIX, "tz", KIND_TZ },
   { AGENT_PREFIX, "grace", KIND_DURATION },
+  { AGENT_PREFIX, "tags", KIND_TAGS },
   { ALERT_PREFIX, "events", KIND_EVENTS },
   { ALERT_PREFIX, "agents", KIND_TEXT },
   { ALERT_PREFIX, "webhook", KIND_URL },
@@ -128,6 +130,7 @@ config_agent_free (HbConfigAgent *agent)
   g_free (agent->heartbeat_file);
   g_free (agent->unit);
   g_free (agent->schedule);
+  g_strfreev (agent->tags);
   g_free (agent->tz);
   g_free (agent);
 }
@@ -218,6 +221,19 @@ hb_config_check_unit_name (const char *name,
       return FALSE;
     }
   return TRUE;
+}
+
+/* tags= as a list: separated by commas and/or spaces; empty: none. */
+static char **
+split_tags (const char *value)
+{
+  g_auto(GStrv) parts = g_strsplit_set (value, ", \t", -1);
+  g_autoptr(GStrvBuilder) tags = g_strv_builder_new ();
+
+  for (gsize i = 0; parts[i]; i++)
+    if (*parts[i] != '\0')
+      g_strv_builder_add (tags, parts[i]);
+  return g_strv_builder_end (tags);
 }
 
 static gboolean
@@ -315,6 +331,13 @@ check_value (const KeySpec *spec,
           }
         g_time_zone_unref (tz);
         return TRUE;
+      }
+    case KIND_TAGS:
+      {
+        g_auto(GStrv) tags = split_tags (value);
+
+        /* the monitor's rule, which every front applies */
+        return heartbeat_tags_validate ((const char *const *) tags, error);
       }
     case KIND_SCHEDULE:
       {
@@ -740,6 +763,12 @@ config_from_key_file (GKeyFile  *merged,
       if (agent->tz)
         g_strstrip (agent->tz);
       agent->grace_usec = get_duration (merged, group, "grace", 0);
+      {
+        g_autofree char *tags = g_key_file_get_string (merged, group, "tags", NULL);
+
+        if (tags)
+          agent->tags = split_tags (tags);
+      }
       g_ptr_array_add (config->agents, agent);
     }
 
@@ -1143,7 +1172,7 @@ hb_config_load_from_data (const char *data,
  *
  * Sets the monitor's thresholds and declares the configured agents: an
  * agent that exists already is marked declared and takes its section's
- * task and thresholds, and a declared agent whose section is gone is
+ * task, thresholds and tags, and a declared agent whose section is gone is
  * undeclared (heartbeat_monitor_undeclare()). Thresholds apply at once to
  * every agent that has no threshold of its own.
  */
@@ -1172,6 +1201,7 @@ hb_config_apply (const HbConfig   *config,
         .stale_after_usec = declared->stale_after_usec,
         .timeout_after_usec = declared->timeout_after_usec,
         .owner_uid = owner_uid,
+        .tags = (const char *const *) declared->tags,
         /* a unit (until hb-units finds a Type=oneshot job) and a program
          * writing a heartbeat file run until stopped: no run timeout
          * unless the section sets timeout-threshold= */

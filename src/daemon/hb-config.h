@@ -20,6 +20,8 @@ typedef struct {
   char   *schedule;          /* schedule= , a cron expression, or NULL (see hb-schedules.c) */
   char   *tz;                /* tz= , the schedule's time zone, or NULL for the machine's */
   gint64  grace_usec;        /* grace= , how late a scheduled run may start, or 0 for the default */
+  char  **tags;              /* tags= , split at commas and spaces (checked by
+                              * heartbeat_tags_validate()), or NULL */
 } HbConfigAgent;
 
 /* One [alert:NAME] section: which events of which agents, and one action. */
