@@ -194,16 +194,31 @@ test_round_trip (Fixture *f, gconstpointer data)
 
   b = heartbeat_monitor_lookup (monitor2, "broken");
   g_assert_cmpint (heartbeat_agent_get_state (b), ==, HEARTBEAT_AGENT_STATE_ERROR);
-  /* its history, times and all */
+  /* its history, times and all; then the time between the two lives,
+   * which nobody watched (see /state/unmonitored-gap) */
   {
     g_autoptr(GVariant) saved = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (f->monitor, "broken")));
     g_autoptr(GVariant) restored = g_variant_ref_sink (heartbeat_agent_get_history (b));
     g_autofree char *text = g_variant_print (restored, FALSE);
+    const char *state;
 
-    g_assert_cmpuint (g_variant_n_children (restored), ==, 2);
-    g_assert_true (g_variant_equal (saved, restored));
+    g_test_message ("%s", text);
+    g_assert_cmpuint (g_variant_n_children (saved), ==, 2);
+    g_assert_cmpuint (g_variant_n_children (restored), ==, 4);
+    for (gsize i = 0; i < 2; i++)
+      {
+        g_autoptr(GVariant) x = g_variant_get_child_value (saved, i);
+        g_autoptr(GVariant) y = g_variant_get_child_value (restored, i);
+
+        g_assert_true (g_variant_equal (x, y));
+      }
     g_assert_nonnull (strstr (text, "'healthy'"));
-    g_assert_nonnull (strstr (text, "'error'"));
+    g_variant_get_child (restored, 1, "(t&s)", NULL, &state);
+    g_assert_cmpstr (state, ==, "error");
+    g_variant_get_child (restored, 2, "(t&s)", NULL, &state);
+    g_assert_cmpstr (state, ==, "unmonitored");
+    g_variant_get_child (restored, 3, "(t&s)", NULL, &state);
+    g_assert_cmpstr (state, ==, "error");
   }
   g_assert_cmpstr (heartbeat_agent_get_status (b), ==, "error");
   g_assert_cmpuint (heartbeat_agent_get_beats (b), ==, 1);
@@ -588,7 +603,10 @@ test_schema1_upgraded (Fixture *f, gconstpointer data)
   monitor2 = reload (f, &state2);
   g_clear_pointer (&history, g_variant_unref);
   history = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (monitor2, "old")));
-  g_assert_cmpuint (g_variant_n_children (history), ==, 2);
+  /* error, gone, then the restart: unmonitored, gone */
+  g_assert_cmpuint (g_variant_n_children (history), ==, 4);
+  g_variant_get_child (history, 1, "(t&s)", NULL, &state);
+  g_assert_cmpstr (state, ==, "gone");
 }
 
 /* A row that does not make an agent is skipped, the others restored. */
@@ -1077,7 +1095,7 @@ test_schema2_upgraded (Fixture *f, gconstpointer data)
   g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), ==, SQLITE_OK);
   g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
-  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 3);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 4);
   sqlite3_finalize (stmt);
   sqlite3_close (db);
 
@@ -1330,6 +1348,356 @@ test_runs_written_incrementally (Fixture *f, gconstpointer data)
   }
 }
 
+
+/* --- the time nobody watched, pauses and tags (schema 4) --- */
+
+/* The monitor's two clocks, moved by the test: the wall clock is
+ * gap_r0 + (gap_now - gap_t0). */
+static gint64 gap_t0, gap_r0, gap_now;
+
+static gint64
+gap_mono_clock (gpointer user_data)
+{
+  return gap_now;
+}
+
+static gint64
+gap_real_clock (gpointer user_data)
+{
+  return gap_r0 + (gap_now - gap_t0);
+}
+
+static gint64
+gap_realtime (void)
+{
+  return gap_real_clock (NULL);
+}
+
+/* A daemon's life on the test's clocks: a monitor and its state on the
+ * fixture's directory, loaded. */
+static HeartbeatMonitor *
+gap_life (Fixture *f, HbState **state_out)
+{
+  HeartbeatMonitor *monitor = heartbeat_monitor_new ();
+  g_autoptr(GError) error = NULL;
+
+  heartbeat_monitor_set_clock (monitor, gap_mono_clock, NULL);
+  heartbeat_monitor_set_realtime_clock (monitor, gap_real_clock, NULL);
+  *state_out = hb_state_new (monitor, f->dir);
+  g_assert_true (hb_state_load (*state_out, &error));
+  g_assert_no_error (error);
+  return monitor;
+}
+
+static gint64
+meta_value (Fixture *f, const char *key)
+{
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  gint64 value = -1;
+
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "SELECT value FROM meta WHERE key = ?1", -1, &stmt, NULL), ==, SQLITE_OK);
+  sqlite3_bind_text (stmt, 1, key, -1, SQLITE_STATIC);
+  if (sqlite3_step (stmt) == SQLITE_ROW)
+    value = sqlite3_column_int64 (stmt, 0);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+  return value;
+}
+
+/* The last @n entries of @id's history, printed: "[(T, 'state'), …]"
+ * with T in seconds after gap_r0. */
+static char *
+history_tail (HeartbeatMonitor *monitor, const char *id, gsize n)
+{
+  g_autoptr(GVariant) history = g_variant_ref_sink (heartbeat_agent_get_history (heartbeat_monitor_lookup (monitor, id)));
+  gsize total = g_variant_n_children (history);
+  GString *out = g_string_new ("[");
+  g_autofree char *text = g_variant_print (history, FALSE);
+
+  g_test_message ("%s: %s (r0 %" G_GINT64_FORMAT ")", id, text, gap_r0);
+  g_assert_cmpuint (total, >=, n);
+  for (gsize i = total - n; i < total; i++)
+    {
+      guint64 at;
+      const char *state;
+
+      g_variant_get_child (history, i, "(t&s)", &at, &state);
+      g_string_append_printf (out, "%s(%" G_GINT64_FORMAT ", '%s')", i > total - n ? ", " : "",
+                              ((gint64) at - gap_r0) / G_USEC_PER_SEC, state);
+    }
+  g_string_append_c (out, ']');
+  return g_string_free (out, FALSE);
+}
+
+/* A restart marks the time nobody watched "unmonitored" in every agent's
+ * history, from the last time the daemon was known alive: after a kill -9
+ * its last note (at its start, then every alive interval) or the newest
+ * activity it saved; after a clean stop, the stop. */
+static void
+test_unmonitored_gap (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GError) error = NULL;
+  HeartbeatAgentOptions options = { .stale_after_usec = 2 * HOUR_US, .timeout_after_usec = 10 * HOUR_US };
+  HbState *state = NULL;
+  HeartbeatMonitor *monitor;
+  g_autofree char *tail = NULL;
+  gulong handler;
+  guint timeout;
+
+  gap_t0 = gap_now = 1000 * G_USEC_PER_SEC;
+  gap_r0 = g_get_real_time () - 10 * HOUR_US;
+
+  /* life 1, at r0: "a" registered at +10 s, beats at +20 s (not saved
+   * yet: beats are lazy), then kill -9 at +40 s (no flush) */
+  monitor = gap_life (f, &state);
+  g_assert_cmpint (meta_value (f, "alive-at"), ==, gap_r0);
+  gap_now += 10 * G_USEC_PER_SEC;
+  register_agent (monitor, "a", &options);
+  g_assert_true (wait_saved (monitor, &error));
+  gap_now += 10 * G_USEC_PER_SEC;
+  g_assert_true (heartbeat_monitor_beat (monitor, "a", NULL, &error));
+  gap_now += 20 * G_USEC_PER_SEC;
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+
+  /* life 2, at +600 s: unmonitored from the registration, the last time
+   * the database knew the daemon alive */
+  gap_now = gap_t0 + 600 * G_USEC_PER_SEC;
+  monitor = gap_life (f, &state);
+  tail = history_tail (monitor, "a", 3);
+  g_assert_cmpstr (tail, ==, "[(10, 'healthy'), (10, 'unmonitored'), (600, 'healthy')]");
+  g_clear_pointer (&tail, g_free);
+  g_assert_cmpint (meta_value (f, "alive-at"), ==, gap_realtime ());
+
+  /* it notes that it is alive every interval (here a second), without a
+   * change of any agent; then kill -9 */
+  gap_now += 30 * G_USEC_PER_SEC;
+  hb_state_set_alive_interval (state, G_USEC_PER_SEC);
+  handler = g_signal_connect (state, "notify::write-count", G_CALLBACK (on_write_count), loop);
+  timeout = g_timeout_add_seconds (10, on_timeout, NULL);
+  g_main_loop_run (loop);
+  g_source_remove (timeout);
+  g_signal_handler_disconnect (state, handler);
+  g_assert_cmpint (meta_value (f, "alive-at"), ==, gap_r0 + 630 * G_USEC_PER_SEC);
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+
+  /* life 3, at +700 s: unmonitored from that note; then a clean stop at
+   * +760 s */
+  gap_now = gap_t0 + 700 * G_USEC_PER_SEC;
+  monitor = gap_life (f, &state);
+  tail = history_tail (monitor, "a", 2);
+  g_assert_cmpstr (tail, ==, "[(630, 'unmonitored'), (700, 'healthy')]");
+  g_clear_pointer (&tail, g_free);
+  gap_now += 60 * G_USEC_PER_SEC;
+  g_assert_true (hb_state_flush (state, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (meta_value (f, "alive-at"), ==, gap_r0 + 760 * G_USEC_PER_SEC);
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+
+  /* life 4, at +2000 s: unmonitored from the clean stop; each gap was
+   * saved with the start that found it */
+  gap_now = gap_t0 + 2000 * G_USEC_PER_SEC;
+  monitor = gap_life (f, &state);
+  tail = history_tail (monitor, "a", 7);
+  g_assert_cmpstr (tail, ==, "[(10, 'healthy'), (10, 'unmonitored'), (600, 'healthy'), (630, 'unmonitored'),"
+                             " (700, 'healthy'), (760, 'unmonitored'), (2000, 'healthy')]");
+  g_clear_pointer (&tail, g_free);
+  g_assert_true (hb_state_flush (state, &error));
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+
+  /* life 5, the wall clock set back before that stop: since when nobody
+   * watched is not known, nothing is marked */
+  gap_now = gap_t0 + 1500 * G_USEC_PER_SEC;
+  monitor = gap_life (f, &state);
+  tail = history_tail (monitor, "a", 2);
+  g_assert_cmpstr (tail, ==, "[(760, 'unmonitored'), (2000, 'healthy')]");
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+}
+
+/* An agent's pause (when, why, by whom) and its tags are saved at once
+ * and come back after a kill -9 (no flush): still paused, still silent;
+ * a resume is saved the same way. */
+static void
+test_pause_and_tags_round_trip (Fixture *f, gconstpointer data)
+{
+  const char *tags[] = { "team:ops", "prod", "db.1", NULL };
+  HeartbeatAgentOptions options = {
+    .stale_after_usec = 10 * G_USEC_PER_SEC, .timeout_after_usec = 10 * HOUR_US, .owner_uid = 1000, .tags = tags,
+  };
+  HeartbeatAgentOptions plain = { .stale_after_usec = 10 * G_USEC_PER_SEC, .timeout_after_usec = 10 * HOUR_US };
+  g_autoptr(GError) error = NULL;
+  HbState *state = NULL;
+  HeartbeatMonitor *monitor;
+  HeartbeatAgent *agent;
+  gint64 paused_at;
+  guint stale = 0;
+
+  gap_t0 = gap_now = 1000 * G_USEC_PER_SEC;
+  gap_r0 = g_get_real_time () - 10 * HOUR_US;
+
+  monitor = gap_life (f, &state);
+  register_agent (monitor, "db", &options);
+  register_agent (monitor, "plain", &plain);
+  gap_now += 5 * G_USEC_PER_SEC;
+  g_assert_true (heartbeat_monitor_pause (monitor, "db", "disk swap, ticket 4711", 1000, &error));
+  g_assert_no_error (error);
+  paused_at = gap_realtime ();
+  g_assert_true (wait_saved (monitor, &error));
+  g_assert_no_error (error);
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+
+  /* an hour later, far past their stale threshold (a kill -9: each
+   * gets its threshold from the restart) */
+  gap_now += HOUR_US;
+  monitor = gap_life (f, &state);
+  g_signal_connect_swapped (monitor, "agent-stale", G_CALLBACK (g_atomic_int_inc), &stale);
+  agent = heartbeat_monitor_lookup (monitor, "db");
+  g_assert_nonnull (agent);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, paused_at);
+  g_assert_cmpstr (heartbeat_agent_get_paused_reason (agent), ==, "disk swap, ticket 4711");
+  g_assert_cmpuint (heartbeat_agent_get_paused_by (agent), ==, 1000);
+  g_assert_cmpstrv (heartbeat_agent_get_tags (agent), ((const char *[]) { "db.1", "prod", "team:ops", NULL }));
+  agent = heartbeat_monitor_lookup (monitor, "plain");
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, 0);
+  g_assert_cmpstrv (heartbeat_agent_get_tags (agent), ((const char *[]) { NULL }));
+  /* past both thresholds from the restart */
+  heartbeat_monitor_run_checks (monitor, gap_now + 20 * G_USEC_PER_SEC);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
+  g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (monitor, "db")), ==,
+                   HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpuint (stale, ==, 1);   /* "plain" only */
+
+  /* resumed: saved at once, and so it stays after the next kill -9 */
+  g_assert_true (heartbeat_monitor_resume (monitor, "db", &error));
+  g_assert_no_error (error);
+  g_assert_true (wait_saved (monitor, &error));
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+  monitor = gap_life (f, &state);
+  agent = heartbeat_monitor_lookup (monitor, "db");
+  g_assert_cmpint (heartbeat_agent_get_state (agent), !=, HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, 0);
+  g_assert_null (heartbeat_agent_get_paused_reason (agent));
+  g_assert_cmpstrv (heartbeat_agent_get_tags (agent), ((const char *[]) { "db.1", "prod", "team:ops", NULL }));
+  g_clear_object (&state);
+  g_clear_object (&monitor);
+}
+
+/* A database of schema 3 (before pauses and tags) is upgraded in place:
+ * its agents stay, not paused and without tags, and then keep both. */
+static void
+test_schema3_upgraded (Fixture *f, gconstpointer data)
+{
+  const char *tags[] = { "nightly", NULL };
+  HeartbeatAgentOptions options = { .tags = tags };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  sqlite3 *db = NULL;
+  sqlite3_stmt *stmt = NULL;
+  HeartbeatAgent *agent;
+
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db,
+                                 "CREATE TABLE agents (id TEXT PRIMARY KEY NOT NULL,"
+                                 "  task_id TEXT, state TEXT NOT NULL, status TEXT,"
+                                 "  owner_uid INTEGER NOT NULL, pid INTEGER NOT NULL, bound_to TEXT,"
+                                 "  declared INTEGER NOT NULL, stale_after INTEGER NOT NULL,"
+                                 "  timeout_after INTEGER NOT NULL, started_at INTEGER NOT NULL,"
+                                 "  metadata BLOB, history BLOB) WITHOUT ROWID;"
+                                 "CREATE TABLE activity (id TEXT PRIMARY KEY NOT NULL,"
+                                 "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
+                                 "CREATE TABLE runs (id TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL,"
+                                 "  PRIMARY KEY (id, seq));"
+                                 "CREATE TABLE meta (key TEXT PRIMARY KEY NOT NULL, value INTEGER) WITHOUT ROWID;"
+                                 "INSERT INTO meta VALUES ('clean', 1);"
+                                 "INSERT INTO agents (id, task_id, state, status, owner_uid, pid, declared, stale_after,"
+                                 " timeout_after, started_at) VALUES ('old', 'nightly', 'error', 'error', 0, 0, 0, 0, 0, 1);"
+                                 "PRAGMA user_version=3;",
+                                 NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  g_assert_true (hb_state_load (f->state, &error));
+  g_assert_no_error (error);
+  agent = heartbeat_monitor_lookup (f->monitor, "old");
+  g_assert_nonnull (agent);
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_ERROR);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, 0);
+  g_assert_cmpstrv (heartbeat_agent_get_tags (agent), ((const char *[]) { NULL }));
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_step (stmt), ==, SQLITE_ROW);
+  g_assert_cmpint (sqlite3_column_int (stmt, 0), ==, 4);
+  sqlite3_finalize (stmt);
+  sqlite3_close (db);
+
+  /* then it keeps a pause and tags */
+  register_agent (f->monitor, "old", &options);
+  g_assert_true (heartbeat_monitor_pause (f->monitor, "old", NULL, 0, &error));
+  g_assert_true (wait_saved (f->monitor, &error));
+  g_assert_no_error (error);
+  monitor2 = reload (f, &state2);
+  agent = heartbeat_monitor_lookup (monitor2, "old");
+  g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_PAUSED);
+  g_assert_cmpint (heartbeat_agent_get_paused_at (agent), >, 0);
+  g_assert_null (heartbeat_agent_get_paused_reason (agent));
+  g_assert_cmpstrv (heartbeat_agent_get_tags (agent), ((const char *[]) { "nightly", NULL }));
+}
+
+/* Saved tags that are damaged, or that the monitor refuses, are lost with
+ * a warning (and written again without them); their agent is kept. */
+static void
+test_bad_tags_dropped (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GVariant) refused = g_variant_ref_sink (g_variant_new_parsed ("['ok', 'no/slash']"));
+  g_autofree char *hex = NULL;
+  g_autofree char *sql = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbState) state2 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor2 = NULL;
+  g_autoptr(HbState) state3 = NULL;
+  g_autoptr(HeartbeatMonitor) monitor3 = NULL;
+  const guint8 *bytes = g_variant_get_data (refused);
+  gsize size = g_variant_get_size (refused);
+  sqlite3 *db = NULL;
+
+  register_agent (f->monitor, "refused", NULL);
+  register_agent (f->monitor, "damaged", NULL);
+  g_assert_true (wait_saved (f->monitor, &error));
+  hex = g_malloc0 (2 * size + 1);
+  for (gsize i = 0; i < size; i++)
+    g_snprintf (hex + 2 * i, 3, "%02x", bytes[i]);
+  sql = g_strdup_printf ("UPDATE agents SET tags = x'%s' WHERE id = 'refused';"
+                         "UPDATE agents SET tags = x'6f6b' WHERE id = 'damaged';", hex);
+  g_assert_cmpint (sqlite3_open (f->db_path, &db), ==, SQLITE_OK);
+  g_assert_cmpint (sqlite3_exec (db, sql, NULL, NULL, NULL), ==, SQLITE_OK);
+  sqlite3_close (db);
+
+  monitor2 = reload (f, &state2);
+  assert_warnings ((const char *[]) { "*agent “damaged”: its tags cannot be restored (they are malformed); dropped",
+                                      "*agent “refused”: its tags cannot be restored (*); dropped", NULL });
+  g_assert_cmpstrv (heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor2, "refused")),
+                    ((const char *[]) { NULL }));
+  g_assert_cmpstrv (heartbeat_agent_get_tags (heartbeat_monitor_lookup (monitor2, "damaged")),
+                    ((const char *[]) { NULL }));
+  g_assert_true (wait_saved (monitor2, &error));
+  g_assert_no_error (error);
+
+  /* written again without them: no second warning */
+  monitor3 = reload (f, &state3);
+  assert_warnings ((const char *[]) { NULL });
+  g_assert_nonnull (heartbeat_monitor_lookup (monitor3, "refused"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1361,6 +1729,10 @@ main (int argc, char **argv)
   ADD ("/state/run-not-saved-taken-back", test_run_not_saved_taken_back);
   ADD ("/state/runs-trimmed-by-age", test_runs_trimmed_by_age);
   ADD ("/state/runs-written-incrementally", test_runs_written_incrementally);
+  ADD_UNLOADED ("/state/unmonitored-gap", test_unmonitored_gap);
+  ADD_UNLOADED ("/state/pause-and-tags-round-trip", test_pause_and_tags_round_trip);
+  ADD_UNLOADED ("/state/schema-3-upgraded", test_schema3_upgraded);
+  ADD ("/state/bad-tags-dropped", test_bad_tags_dropped);
 
   return g_test_run ();
 }

@@ -1,9 +1,9 @@
 /* hb-state.c: the persistence front (registrations survive restarts)
  *
  * The agents live in an SQLite database, STATE_DIR/agents.db, in WAL mode.
- * Three tables: `agents` holds what changes seldom (options, state, status,
- * metadata and the history of state changes as serialized GVariant bytes,
- * which keep their types exactly),
+ * Three tables: `agents` holds what changes seldom (options and tags, state,
+ * status, a pause (when, why, by whom), metadata and the history of state
+ * changes as serialized GVariant bytes, which keep their types exactly),
  * `activity` what every beat changes (last activity, beat count), in rows
  * narrow enough that saving a thousand beating agents writes a few pages,
  * and `runs` jobs' run records, a row per record (an `a{sv}` of
@@ -41,7 +41,15 @@
  *     kill -9 an agent's last activity may be that much too old; restored
  *     after an unclean exit, a healthy agent is not judged stale before its
  *     threshold has passed from the restart (see
- *     HeartbeatAgentSnapshot.active_until_realtime).
+ *     HeartbeatAgentSnapshot.active_until_realtime);
+ *   - that the daemon is alive (meta "alive-at", its wall clock): at the
+ *     start, every minute (a small write of its own, without an fsync)
+ *     and at a clean stop. The next start passes the last time the
+ *     daemon was known alive as
+ *     HeartbeatAgentSnapshot.unmonitored_since_realtime, so that each
+ *     agent's history marks the time nobody watched as "unmonitored"
+ *     (after a kill -9, from up to a minute before the death: see
+ *     db_last_alive()), and saves that history at once.
  *
  * A batch that cannot be written (a full disk) is rolled back whole; the
  * callers' changes in it are taken back in memory to what the database
@@ -71,7 +79,7 @@
 #include "hb-json.h"
 
 #define DB_FILE            "agents.db"
-#define DB_SCHEMA          3          /* PRAGMA user_version */
+#define DB_SCHEMA          4          /* PRAGMA user_version */
 #define JSON_FILE          "agents.json"
 #define STATE_JSON_VERSION       1
 /* The JSON file's own structure nests three levels; metadata is a string. */
@@ -79,6 +87,8 @@
 #define LOCK_FILE          "lock"
 #define RETRY_SECONDS      5
 #define DEFAULT_SYNC_INTERVAL (30 * G_USEC_PER_SEC)
+/* how often the daemon notes that it is alive (meta "alive-at") */
+#define DEFAULT_ALIVE_INTERVAL (60 * G_USEC_PER_SEC)
 
 /* The writer's statements. */
 enum {
@@ -97,8 +107,9 @@ static const char *const stmt_sql[N_STMTS] = {
   [STMT_DELETE_AGENT] = "DELETE FROM agents WHERE id = ?1",
   [STMT_DELETE_ACTIVITY] = "DELETE FROM activity WHERE id = ?1",
   [STMT_SAVE_AGENT] = "INSERT OR REPLACE INTO agents (id, task_id, state, status, owner_uid, pid,"
-                      " bound_to, declared, stale_after, timeout_after, started_at, metadata, history)"
-                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                      " bound_to, declared, stale_after, timeout_after, started_at, metadata, history,"
+                      " paused_at, paused_reason, paused_by, tags)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
   [STMT_SAVE_ACTIVITY] = "INSERT OR REPLACE INTO activity (id, last_activity_at, beats) VALUES (?1, ?2, ?3)",
   [STMT_SET_META] = "INSERT OR REPLACE INTO meta VALUES (?1, ?2)",
   [STMT_SAVE_RUN] = "INSERT OR REPLACE INTO runs (id, seq, record) VALUES (?1, ?2, ?3)",
@@ -153,6 +164,10 @@ typedef struct {
   gint64    beats;
   GBytes   *metadata;
   GBytes   *history;       /* heartbeat_agent_get_history(), serialized */
+  gint64    paused_at;     /* wall-clock µs, 0 if not paused */
+  char     *paused_reason;
+  gint64    paused_by;     /* uid */
+  GBytes   *tags;          /* `as`, serialized, or NULL for none */
   /* to write: */
   gboolean  with_runs;     /* its records: @runs_reset, @run_deletes, @run_inserts */
   gboolean  runs_reset;    /* all its records are deleted first */
@@ -172,6 +187,7 @@ typedef struct {
   gboolean   durable;      /* fsync at commit */
   gint64     synced_at;    /* wall clock of a full activity sync, or 0 */
   int        clean;        /* the meta "clean" flag to write, or -1 */
+  gint64     alive_at;     /* wall clock to write as meta "alive-at", or 0 */
   GError    *error;
   GPtrArray *read_back;    /* on failure: Row of each caller's id, as saved */
   gboolean   wait;         /* the main thread waits on done */
@@ -207,6 +223,9 @@ struct _HbState {
   guint             cut_id;
   guint             lazy_id;
   guint             retry_id;
+  guint             alive_id;      /* every alive_interval: note that we are alive */
+  gint64            alive_interval;
+  gboolean          alive_due;     /* the next batch notes it */
   gboolean          loading;
   guint64           write_count;
 
@@ -313,8 +332,10 @@ row_free (Row *row)
   g_free (row->task_id);
   g_free (row->status);
   g_free (row->bound_to);
+  g_free (row->paused_reason);
   g_clear_pointer (&row->metadata, g_bytes_unref);
   g_clear_pointer (&row->history, g_bytes_unref);
+  g_clear_pointer (&row->tags, g_bytes_unref);
   g_clear_pointer (&row->run_deletes, g_array_unref);
   g_clear_pointer (&row->run_inserts, g_ptr_array_unref);
   g_clear_pointer (&row->runs, g_variant_unref);
@@ -391,6 +412,11 @@ step_done (sqlite3      *db,
   return rc == SQLITE_DONE || db_error (db, rc, what, error);
 }
 
+/* Schema 4: an agent's pause (wall-clock µs, 0 when not paused; the
+ * reason; the uid that paused it) and its tags (`as`, serialized). */
+#define PAUSE_TAGS_COLUMNS "paused_at INTEGER NOT NULL DEFAULT 0, paused_reason TEXT," \
+                           " paused_by INTEGER NOT NULL DEFAULT 0, tags BLOB"
+
 /* A rowid table: its rows can be large (WITHOUT ROWID is for small ones). */
 #define RUNS_TABLE "CREATE TABLE runs (id TEXT NOT NULL, seq INTEGER NOT NULL, record BLOB NOT NULL," \
                    " PRIMARY KEY (id, seq));"
@@ -437,7 +463,8 @@ db_open (const char *path,
                     "  owner_uid INTEGER NOT NULL, pid INTEGER NOT NULL, bound_to TEXT,"
                     "  declared INTEGER NOT NULL, stale_after INTEGER NOT NULL,"
                     "  timeout_after INTEGER NOT NULL, started_at INTEGER NOT NULL,"
-                    "  metadata BLOB, history BLOB) WITHOUT ROWID;"
+                    "  metadata BLOB, history BLOB,"
+                    PAUSE_TAGS_COLUMNS ") WITHOUT ROWID;"
                     "CREATE TABLE activity ("
                     "  id TEXT PRIMARY KEY NOT NULL,"
                     "  last_activity_at INTEGER NOT NULL, beats INTEGER NOT NULL) WITHOUT ROWID;"
@@ -451,10 +478,16 @@ db_open (const char *path,
   else if (version < DB_SCHEMA)
     {
       /* 1 → 2: the agents' history of state changes;
-       * 2 → 3: the jobs' run records */
+       * 2 → 3: the jobs' run records;
+       * 3 → 4: an agent's pause and tags (none: not paused, no tags) */
       if (!db_exec (db, "BEGIN", error) ||
           (version < 2 && !db_exec (db, "ALTER TABLE agents ADD COLUMN history BLOB", error)) ||
           (version < 3 && !db_exec (db, RUNS_TABLE, error)) ||
+          (version < 4 && !db_exec (db,
+                                    "ALTER TABLE agents ADD COLUMN paused_at INTEGER NOT NULL DEFAULT 0;"
+                                    "ALTER TABLE agents ADD COLUMN paused_reason TEXT;"
+                                    "ALTER TABLE agents ADD COLUMN paused_by INTEGER NOT NULL DEFAULT 0;"
+                                    "ALTER TABLE agents ADD COLUMN tags BLOB;", error)) ||
           !db_exec (db,
                     "PRAGMA user_version=" G_STRINGIFY (DB_SCHEMA) ";"
                     "COMMIT;", error))
@@ -544,6 +577,14 @@ db_write_row (HbState   *self,
                            (int) g_bytes_get_size (row->history), SQLITE_STATIC);
       else
         sqlite3_bind_null (s, 13);
+      sqlite3_bind_int64 (s, 14, row->paused_at);
+      bind_text (s, 15, row->paused_reason);
+      sqlite3_bind_int64 (s, 16, row->paused_by);
+      if (row->tags)
+        sqlite3_bind_blob (s, 17, g_bytes_get_data (row->tags, NULL),
+                           (int) g_bytes_get_size (row->tags), SQLITE_STATIC);
+      else
+        sqlite3_bind_null (s, 17);
       if (!step_done (db, s, "Cannot save an agent", error))
         return FALSE;
     }
@@ -625,7 +666,8 @@ db_get_meta (sqlite3    *db,
 #define SELECT_ROWS \
   "SELECT a.id, a.task_id, a.state, a.status, a.owner_uid, a.pid, a.bound_to, a.declared," \
   " a.stale_after, a.timeout_after, a.started_at, a.metadata," \
-  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history" \
+  " coalesce(v.last_activity_at, a.started_at), coalesce(v.beats, 0), a.history," \
+  " a.paused_at, a.paused_reason, a.paused_by, a.tags" \
   " FROM agents a LEFT JOIN activity v ON v.id = a.id"
 #define SELECT_RUNS "SELECT id, seq, record FROM runs"
 
@@ -656,6 +698,12 @@ row_from_statement (sqlite3_stmt *stmt)
   blob = sqlite3_column_blob (stmt, 14);
   if (blob || sqlite3_column_type (stmt, 14) == SQLITE_BLOB)
     row->history = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 14));
+  row->paused_at = sqlite3_column_int64 (stmt, 15);
+  row->paused_reason = g_strdup (column_text (stmt, 16));
+  row->paused_by = sqlite3_column_int64 (stmt, 17);
+  blob = sqlite3_column_blob (stmt, 18);
+  if (blob || sqlite3_column_type (stmt, 18) == SQLITE_BLOB)
+    row->tags = g_bytes_new (blob, (gsize) sqlite3_column_bytes (stmt, 18));
   return row;
 }
 
@@ -776,6 +824,8 @@ batch_run (gpointer data,
     ok = db_set_meta (self, "synced-at", batch->synced_at, &batch->error);
   if (ok && batch->clean >= 0)
     ok = db_set_meta (self, "clean", batch->clean, &batch->error);
+  if (ok && batch->alive_at != 0)
+    ok = db_set_meta (self, "alive-at", batch->alive_at, &batch->error);
   if (ok)
     ok = db_exec (db, "COMMIT", &batch->error);
 
@@ -936,6 +986,19 @@ row_from_agent (HbState    *self,
 
     row->history = g_variant_get_data_as_bytes (history);
   }
+  row->paused_at = heartbeat_agent_get_paused_at (agent);
+  row->paused_reason = g_strdup (heartbeat_agent_get_paused_reason (agent));
+  row->paused_by = heartbeat_agent_get_paused_by (agent);
+  {
+    const char *const *tags = heartbeat_agent_get_tags (agent);
+
+    if (tags != NULL && tags[0] != NULL)
+      {
+        g_autoptr(GVariant) value = g_variant_ref_sink (g_variant_new_strv (tags, -1));
+
+        row->tags = g_variant_get_data_as_bytes (value);
+      }
+  }
   return row;
 }
 
@@ -977,8 +1040,13 @@ cut (HbState  *self,
       g_hash_table_iter_init (&iter, lazy);
       while (g_hash_table_iter_next (&iter, &key, &value))
         g_ptr_array_add (batch->rows, row_from_agent (self, key, GPOINTER_TO_UINT (value)));
-      batch->synced_at = g_get_real_time ();
+      batch->synced_at = heartbeat_monitor_get_realtime (self->monitor);
       g_clear_handle_id (&self->lazy_id, g_source_remove);
+    }
+  if (self->alive_due)
+    {
+      batch->alive_at = heartbeat_monitor_get_realtime (self->monitor);
+      self->alive_due = FALSE;
     }
   batch->seq = self->change_seq;
   return batch;
@@ -1012,7 +1080,7 @@ static void start_batch (HbState *self, gboolean all);
 
 /* A row read back as HeartbeatAgentOptions and a snapshot. */
 static gboolean restore_row (HbState *self, const Row *row, gint64 active_until,
-                             gboolean revert, GError **error);
+                             gint64 unmonitored_since, gboolean revert, GError **error);
 
 /* Main thread: what a finished transaction means. */
 static gboolean
@@ -1036,6 +1104,10 @@ batch_finish (HbState *self,
     set_problem (self, problem);
   }
 
+  /* that we are alive is noted by the next batch */
+  if (batch->alive_at != 0)
+    self->alive_due = TRUE;
+
   /* what we thought saved of their records is not known: written whole
    * next time (a caller's, taken back below, is known again) */
   for (guint i = 0; i < batch->rows->len; i++)
@@ -1053,7 +1125,7 @@ batch_finish (HbState *self,
       Row *saved = g_ptr_array_index (batch->read_back, i);
       g_autoptr(GError) local = NULL;
 
-      if (!restore_row (self, saved, 0, TRUE, &local))
+      if (!restore_row (self, saved, 0, 0, TRUE, &local))
         g_warning ("Cannot take back the change of agent “%s”: %s", saved->id, local->message);
     }
   for (guint i = 0; i < batch->rows->len; i++)
@@ -1086,7 +1158,7 @@ on_batch_done (gpointer data)
 
   if (self->full_next)
     start_batch (self, TRUE);
-  else if (ok && g_hash_table_size (self->urgent) > 0)
+  else if (ok && (g_hash_table_size (self->urgent) > 0 || self->alive_due))
     start_batch (self, FALSE);
   return G_SOURCE_REMOVE;
 }
@@ -1104,7 +1176,7 @@ start_batch (HbState  *self,
     }
   self->full_next = FALSE;
   batch = cut (self, all);
-  if (batch->rows->len == 0 && batch->synced_at == 0)
+  if (batch->rows->len == 0 && batch->synced_at == 0 && batch->alive_at == 0)
     {
       complete_waiters (self, batch->seq, NULL);
       batch_free (batch);
@@ -1132,6 +1204,29 @@ on_lazy (gpointer user_data)
   self->lazy_id = 0;
   start_batch (self, TRUE);
   return G_SOURCE_REMOVE;
+}
+
+/* Every alive interval (a minute): the daemon notes that it is alive, in
+ * a write of its own without an fsync (or in the batch after the one in
+ * flight), so that the next start knows since when nobody watched (see
+ * load_rows()). */
+static gboolean
+on_alive (gpointer user_data)
+{
+  HbState *self = user_data;
+
+  self->alive_due = TRUE;
+  start_batch (self, FALSE);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+arm_alive (HbState *self)
+{
+  g_clear_handle_id (&self->alive_id, g_source_remove);
+  self->alive_id = g_timeout_add_seconds_full (G_PRIORITY_LOW,
+                                               (guint) MAX (1, self->alive_interval / G_USEC_PER_SEC),
+                                               on_alive, self, NULL);
 }
 
 static gboolean
@@ -1332,10 +1427,43 @@ runs_over_bounds (GVariant *runs,
   return now_realtime - run_time (oldest) > HEARTBEAT_RUNS_MAX_AGE;
 }
 
+/* @row's tags, if they can be kept: a damaged or refused list is lost
+ * (with a warning, and written again without it), not the agent. */
+static char **
+row_tags (HbState   *self,
+          const Row *row,
+          gboolean  *lost)
+{
+  g_autoptr(GVariant) value = NULL;
+  g_auto(GStrv) tags = NULL;
+  g_autoptr(GError) local = NULL;
+
+  *lost = FALSE;
+  if (row->tags == NULL)
+    return NULL;
+  value = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_STRING_ARRAY, row->tags, FALSE));
+  if (!g_variant_is_normal_form (value))
+    g_set_error_literal (&local, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "they are malformed");
+  else
+    {
+      tags = g_variant_dup_strv (value, NULL);
+      heartbeat_tags_validate ((const char *const *) tags, &local);
+    }
+  if (local != NULL)
+    {
+      g_warning ("%s: agent “%s”: its tags cannot be restored (%s); dropped",
+                 self->path, row->id, local->message);
+      *lost = TRUE;
+      return NULL;
+    }
+  return g_steal_pointer (&tags);
+}
+
 static gboolean
 restore_row (HbState    *self,
              const Row  *row,
              gint64      active_until,
+             gint64      unmonitored_since,
              gboolean    revert,
              GError    **error)
 {
@@ -1345,7 +1473,9 @@ restore_row (HbState    *self,
   g_autoptr(GVariant) history = NULL;
   g_autoptr(GVariant) runs = NULL;
   g_autoptr(GError) local = NULL;
+  g_auto(GStrv) tags = NULL;
   gboolean runs_lost = FALSE;
+  gboolean tags_lost = FALSE;
 
   if (!row->present)
     {
@@ -1357,7 +1487,8 @@ restore_row (HbState    *self,
       row->pid < 0 || row->pid > G_MAXINT32 || row->beats < 0 ||
       row->stale_after < 0 || row->stale_after > HEARTBEAT_THRESHOLD_MAX ||
       row->timeout_after < 0 || row->timeout_after > HEARTBEAT_THRESHOLD_MAX ||
-      row->started_at < 0 || row->last_activity_at < 0)
+      row->started_at < 0 || row->last_activity_at < 0 ||
+      row->paused_at < 0 || row->paused_by < 0 || row->paused_by > G_MAXUINT32)
     {
       g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, "a field is out of range");
       return FALSE;
@@ -1386,6 +1517,7 @@ restore_row (HbState    *self,
     }
   else if (row->runs)
     runs = g_variant_ref (row->runs);
+  tags = row_tags (self, row, &tags_lost);
 
   options.task_id = row->task_id;
   options.stale_after_usec = row->stale_after;
@@ -1394,12 +1526,17 @@ restore_row (HbState    *self,
   options.pid = (gint32) row->pid;
   options.metadata = metadata;
   options.bound_to = row->bound_to;
+  options.tags = (const char *const *) tags;
   snapshot.status = row->status;
   snapshot.beats = (guint64) row->beats;
   snapshot.started_at_realtime = row->started_at;
   snapshot.last_activity_at_realtime = row->last_activity_at;
   snapshot.declared = row->declared;
   snapshot.active_until_realtime = active_until;
+  snapshot.unmonitored_since_realtime = unmonitored_since;
+  snapshot.paused_at_realtime = row->paused_at;
+  snapshot.paused_reason = row->paused_reason;
+  snapshot.paused_by_uid = (guint32) row->paused_by;
   snapshot.history = history;
   snapshot.runs = runs;
   /* taking a change back: no records saved means none (NULL would keep
@@ -1441,7 +1578,31 @@ restore_row (HbState    *self,
   else if (row->runs != NULL && !revert &&
            runs_over_bounds (row->runs, heartbeat_monitor_get_realtime (self->monitor)))
     mark (self, row->id, DIRTY_RUNS, FALSE);
+  /* tags dropped: the row is written again without them */
+  if (tags_lost)
+    mark (self, row->id, DIRTY_FULL, FALSE);
   return TRUE;
+}
+
+/* The last time the daemon that wrote @db is known to have been alive,
+ * wall-clock µs, or 0 if it is not known: the latest of what it noted
+ * (meta "alive-at": at its start, every minute, at a clean stop),
+ * its last sync of the activity ("synced-at") and the newest activity it
+ * saved (a registration, a change of state: written at once). After a
+ * kill -9 it is at most a minute before the daemon died. */
+static gint64
+db_last_alive (sqlite3 *db)
+{
+  gint64 alive = MAX (db_get_meta (db, "alive-at", 0), db_get_meta (db, "synced-at", 0));
+  sqlite3_stmt *stmt;
+
+  if (sqlite3_prepare_v2 (db, "SELECT max(last_activity_at) FROM activity", -1, &stmt, NULL) == SQLITE_OK)
+    {
+      if (sqlite3_step (stmt) == SQLITE_ROW)
+        alive = MAX (alive, sqlite3_column_int64 (stmt, 0));
+      sqlite3_finalize (stmt);
+    }
+  return alive;
 }
 
 /* The agents in the database. FALSE if it cannot be read (corrupt). */
@@ -1451,13 +1612,20 @@ load_rows (HbState *self,
            GError **error)
 {
   sqlite3_stmt *stmt, *runs_stmt;
+  gint64 now = heartbeat_monitor_get_realtime (self->monitor);
+  gint64 alive = db_last_alive (self->db);
   gint64 active_until = 0;
+  gint64 unmonitored_since = 0;
   int rc, runs_rc;
 
   /* After an unclean exit, beats since the last lazy sync were lost: a
    * healthy agent gets its threshold from now before it can go stale. */
   if (db_get_meta (self->db, "clean", 0) == 0)
-    active_until = g_get_real_time ();
+    active_until = now;
+  /* From the last time the daemon was known alive to now, nobody watched:
+   * each agent's history says so (a clock set back since: not known) */
+  if (alive > 0 && alive < now)
+    unmonitored_since = alive;
 
   /* the agents and their records, both by id, read side by side */
   rc = sqlite3_prepare_v2 (self->db, SELECT_ROWS " ORDER BY a.id", -1, &stmt, NULL);
@@ -1499,8 +1667,14 @@ load_rows (HbState *self,
           break;
         }
       row_set_records (row, records);
-      if (restore_row (self, row, active_until, FALSE, &local))
-        (*restored)++;
+      if (restore_row (self, row, active_until, unmonitored_since, FALSE, &local))
+        {
+          (*restored)++;
+          /* its history has the gap now: saved with the start (else the
+           * next restart would not know it) */
+          if (unmonitored_since != 0)
+            mark (self, row->id, DIRTY_FULL, FALSE);
+        }
       else
         g_warning ("%s: agent “%s”: %s; skipped", self->path, row->id, local->message);
       row_free (row);
@@ -1885,10 +2059,13 @@ hb_state_load (HbState *state,
 
   imported_json = import_json (self, &imported);
 
-  /* what was imported, and the mark that the database is in use */
+  /* what was imported, and the mark that the database is in use, from
+   * now on noted alive every minute */
   batch = cut (self, TRUE);
   batch->clean = 0;
+  batch->alive_at = heartbeat_monitor_get_realtime (self->monitor);
   batch->durable = TRUE;
+  arm_alive (self);
   if (!run_batch_now (self, batch, &local))
     {
       /* serving, degraded, retrying: as for any failed write */
@@ -1913,7 +2090,8 @@ hb_state_load (HbState *state,
  * @error: return location for a #GError
  *
  * Writes everything pending now, and waits for it (on the way out): the
- * next start then knows that nothing was lost.
+ * next start then knows that nothing was lost, and since when nobody
+ * watched the agents.
  *
  * Returns: %TRUE on success
  */
@@ -1933,6 +2111,7 @@ hb_state_flush (HbState *state,
     g_main_context_iteration (self->context, TRUE);
   batch = cut (self, TRUE);
   batch->clean = 1;
+  batch->alive_at = heartbeat_monitor_get_realtime (self->monitor);
   batch->durable = TRUE;
   return run_batch_now (self, batch, error);
 }
@@ -1973,6 +2152,29 @@ hb_state_set_sync_interval (HbState *state,
       g_clear_handle_id (&state->lazy_id, g_source_remove);
       arm_lazy (state);
     }
+}
+
+/**
+ * hb_state_set_alive_interval:
+ * @state: a #HbState
+ * @usec: how often the daemon notes that it is alive, in µs (default: a
+ *   minute); whole seconds, at least one
+ *
+ * After a kill -9, the next start marks the agents unmonitored from up to
+ * this long before the daemon died (for tests: the default is right).
+ */
+void
+hb_state_set_alive_interval (HbState *state,
+                             gint64   usec)
+{
+  g_return_if_fail (HB_IS_STATE (state));
+  g_return_if_fail (usec > 0);
+
+  if (state->alive_interval == usec)
+    return;
+  state->alive_interval = usec;
+  if (state->alive_id != 0)
+    arm_alive (state);
 }
 
 /**
@@ -2048,6 +2250,7 @@ hb_state_dispose (GObject *object)
   g_clear_handle_id (&self->cut_id, g_source_remove);
   g_clear_handle_id (&self->lazy_id, g_source_remove);
   g_clear_handle_id (&self->retry_id, g_source_remove);
+  g_clear_handle_id (&self->alive_id, g_source_remove);
   if (self->monitor)
     {
       heartbeat_monitor_set_store (self->monitor, NULL, NULL, NULL);
@@ -2148,6 +2351,7 @@ hb_state_init (HbState *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->sync_interval = DEFAULT_SYNC_INTERVAL;
+  self->alive_interval = DEFAULT_ALIVE_INTERVAL;
   self->urgent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->saved_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, saved_runs_free);

@@ -22,6 +22,8 @@ gboolean    hb_state_flush        (HbState          *state,
 void        hb_state_save_soon    (HbState          *state);
 void        hb_state_set_sync_interval (HbState     *state,
                                         gint64       usec);
+void        hb_state_set_alive_interval (HbState    *state,
+                                         gint64      usec);
 const char *hb_state_get_path     (HbState          *state);
 const char *hb_state_get_problem  (HbState          *state);
 guint64     hb_state_get_write_count (HbState        *state);
