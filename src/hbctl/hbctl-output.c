@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "hb-duration.h"
+#include "hbctl.h"
 #include "hbctl-output.h"
 
 void
@@ -91,15 +92,53 @@ hbctl_json_double (JsonObject *object, const char *name, double fallback)
   return type == G_TYPE_INT64 || type == G_TYPE_DOUBLE ? json_node_get_double (node) : fallback;
 }
 
+/* The states hbctl knows, most urgent last: their severity is their
+ * index (heartbeat_agent_state_get_severity() in the daemon, whose
+ * agent record says it as `severity`; this table is for a daemon that
+ * does not). */
+static const char *const known_states[] = {
+  "healthy", "paused", "no-heartbeat", "stale", "error", "gone", "timed-out", NULL
+};
+
+const char *const *
+hbctl_known_states (void)
+{
+  return known_states;
+}
+
+/* A state's severity: 0 healthy, 1 paused, 2 no-heartbeat, 3 stale,
+ * 4 error, 5 gone, 6 timed-out; an unknown state counts as a problem (2). */
+guint
+hbctl_state_severity (const char *state)
+{
+  for (guint i = 0; known_states[i]; i++)
+    if (g_strcmp0 (state, known_states[i]) == 0)
+      return i;
+  return 2;
+}
+
+/* The agent's severity: its record's `severity`, or its state's */
+guint
+hbctl_agent_severity (GVariant *agent)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (agent, "severity", NULL);
+
+  if (value)
+    return hbctl_dict_uint32 (agent, "severity");
+  return hbctl_state_severity (hbctl_dict_string (agent, "state"));
+}
+
 const char *
 hbctl_state_color (const char *state)
 {
   if (strcmp (state, "healthy") == 0)
     return "\033[32m";
-  if (strcmp (state, "stale") == 0)
+  if (strcmp (state, "paused") == 0)
+    return "\033[36m";
+  if (strcmp (state, "stale") == 0 || strcmp (state, "no-heartbeat") == 0)
     return "\033[33m";
-  if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0)
-    return "\033[31m";
+  if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0 || strcmp (state, "gone") == 0)
+    return "\033[1;31m";
   return "\033[90m";
 }
 
@@ -108,11 +147,187 @@ hbctl_state_symbol (const char *state)
 {
   if (strcmp (state, "healthy") == 0)
     return "●";
+  if (strcmp (state, "paused") == 0)
+    return "‖";
   if (strcmp (state, "stale") == 0)
     return "◐";
   if (strcmp (state, "error") == 0 || strcmp (state, "timed-out") == 0)
     return "✖";
   return "○";
+}
+
+/* @text in the colour of @state when hbctl colours (newly allocated) */
+char *
+hbctl_colored (const char *state,
+               const char *text)
+{
+  if (!opt.color)
+    return g_strdup (text);
+  return g_strdup_printf ("%s%s\033[0m", hbctl_state_color (state), text);
+}
+
+/* Text from an agent (its status, reason, metadata: anyone's words) as
+ * one line a terminal shows as text: control characters become "?" (no
+ * escape sequences reach whoever reads), line ends and tabs a space. */
+char *
+hbctl_printable_line (const char *text)
+{
+  GString *out = g_string_new (NULL);
+
+  if (text == NULL || !g_utf8_validate (text, -1, NULL))
+    return g_string_free (out, FALSE);
+  for (const char *p = text; *p; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c == '\n' || c == '\r' || c == '\t')
+        g_string_append_c (out, ' ');
+      else if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+        g_string_append_c (out, '?');
+      else
+        g_string_append_unichar (out, c);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* The agent's record's `reason` (why its state is what it is), one
+ * printable line; "" when it has none (healthy and obvious, or an older
+ * daemon). */
+char *
+hbctl_agent_reason (GVariant *agent)
+{
+  return hbctl_printable_line (hbctl_dict_string (agent, "reason"));
+}
+
+/* A number under @key whatever its numeric type, or @fallback */
+double
+hbctl_dict_double (GVariant   *dict,
+                   const char *key,
+                   double      fallback)
+{
+  g_autoptr(GVariant) value = g_variant_lookup_value (dict, key, NULL);
+
+  if (value == NULL)
+    return fallback;
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    return g_variant_get_double (value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    return (double) g_variant_get_int64 (value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    return (double) g_variant_get_uint64 (value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT32))
+    return g_variant_get_int32 (value);
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32))
+    return g_variant_get_uint32 (value);
+  return fallback;
+}
+
+/* A metadata value as a person reads it: a string as it is (one line: a
+ * text of several lines by its last non-empty one and how many there
+ * are), a number plain, a boolean as true or false, a list of strings
+ * joined by ", ", anything else as JSON; never GVariant text. Over HTTP
+ * a value comes wrapped in a variant (av, a{sv}): it is unwrapped. */
+char *
+hbctl_format_value (GVariant *value)
+{
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_VARIANT))
+    {
+      g_autoptr(GVariant) inner = g_variant_get_variant (value);
+
+      return hbctl_format_value (inner);
+    }
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+    {
+      const char *text = g_variant_get_string (value, NULL);
+
+      if (strchr (text, '\n'))
+        {
+          g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+          guint n = g_strv_length (lines), shown = 0;
+          const char *last = "";
+
+          for (guint i = 0; i < n; i++)
+            if (*g_strstrip (lines[i]))
+              {
+                last = lines[i];
+                shown++;
+              }
+          if (shown > 1)
+            {
+              g_autofree char *line = hbctl_printable_line (last);
+
+              /* TRANSLATORS: a metadata text of several lines: its last line, then how many */
+              return g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "…%s (%u line)", "…%s (%u lines)", shown),
+                                      line, shown);
+            }
+          return hbctl_printable_line (last);
+        }
+      return hbctl_printable_line (text);
+    }
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_BOOLEAN))
+    return g_strdup (g_variant_get_boolean (value) ? "true" : "false");
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_DOUBLE))
+    {
+      char buffer[G_ASCII_DTOSTR_BUF_SIZE];
+
+      return g_strdup (g_ascii_formatd (buffer, sizeof buffer, "%.15g", g_variant_get_double (value)));
+    }
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_INT16) || g_variant_is_of_type (value, G_VARIANT_TYPE_INT32) ||
+      g_variant_is_of_type (value, G_VARIANT_TYPE_INT64))
+    {
+      gint64 n = g_variant_is_of_type (value, G_VARIANT_TYPE_INT16) ? g_variant_get_int16 (value)
+                 : g_variant_is_of_type (value, G_VARIANT_TYPE_INT32) ? g_variant_get_int32 (value)
+                 : g_variant_get_int64 (value);
+
+      return g_strdup_printf ("%" G_GINT64_FORMAT, n);
+    }
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_BYTE) || g_variant_is_of_type (value, G_VARIANT_TYPE_UINT16) ||
+      g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32) || g_variant_is_of_type (value, G_VARIANT_TYPE_UINT64))
+    {
+      guint64 n = g_variant_is_of_type (value, G_VARIANT_TYPE_BYTE) ? g_variant_get_byte (value)
+                  : g_variant_is_of_type (value, G_VARIANT_TYPE_UINT16) ? g_variant_get_uint16 (value)
+                  : g_variant_is_of_type (value, G_VARIANT_TYPE_UINT32) ? g_variant_get_uint32 (value)
+                  : g_variant_get_uint64 (value);
+
+      return g_strdup_printf ("%" G_GUINT64_FORMAT, n);
+    }
+  /* a list of strings read from JSON (av) reads as one of D-Bus (as) */
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE ("av")))
+    {
+      g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+      gsize n = g_variant_n_children (value);
+      gboolean strings = TRUE;
+
+      for (gsize i = 0; i < n && strings; i++)
+        {
+          g_autoptr(GVariant) child = g_variant_get_child_value (value, i);
+          g_autoptr(GVariant) inner = g_variant_get_variant (child);
+
+          strings = g_variant_is_of_type (inner, G_VARIANT_TYPE_STRING);
+          if (strings)
+            g_strv_builder_add (b, g_variant_get_string (inner, NULL));
+        }
+      if (strings)
+        {
+          g_auto(GStrv) list = g_strv_builder_end (b);
+          g_autofree char *joined = g_strjoinv (", ", list);
+
+          return hbctl_printable_line (joined);
+        }
+    }
+  if (g_variant_is_of_type (value, G_VARIANT_TYPE_STRING_ARRAY))
+    {
+      g_autofree const char **strings = g_variant_get_strv (value, NULL);
+      g_autofree char *joined = g_strjoinv (", ", (char **) strings);
+
+      return hbctl_printable_line (joined);
+    }
+  {
+    g_autoptr(JsonNode) node = json_gvariant_serialize (value);
+    g_autofree char *json = json_to_string (node, FALSE);
+
+    return hbctl_printable_line (json);
+  }
 }
 
 char *

@@ -30,6 +30,17 @@ double       hbctl_json_double       (JsonObject         *object,
                                       const char         *name,
                                       double              fallback);
 
+const char *const *hbctl_known_states (void);
+guint        hbctl_state_severity    (const char         *state);
+guint        hbctl_agent_severity    (GVariant           *agent);
+double       hbctl_dict_double       (GVariant           *dict,
+                                      const char         *key,
+                                      double              fallback);
+char        *hbctl_colored           (const char         *state,
+                                      const char         *text);
+char        *hbctl_printable_line    (const char         *text);
+char        *hbctl_agent_reason      (GVariant           *agent);
+char        *hbctl_format_value      (GVariant           *value);
 const char  *hbctl_state_color       (const char         *state);
 const char  *hbctl_state_symbol      (const char         *state);
 char        *hbctl_ago               (guint64             then_usec);

@@ -159,6 +159,14 @@ hbctl_table_set_minimum (HbctlTable *table,
   table->minimum[column] = MAX (table->minimum[column], minimum);
 }
 
+/* Leaves @column out (before hbctl_table_fit(): it takes no room) */
+void
+hbctl_table_hide_column (HbctlTable *table,
+                         guint       column)
+{
+  table->visible[column] = FALSE;
+}
+
 /* Widens the columns to the cells of a row (@cells: one per column) */
 void
 hbctl_table_widen (HbctlTable  *table,
@@ -209,7 +217,8 @@ shrink_widths (HbctlTable          *table,
       for (gsize i = 0; i < fit->n_shrinkable; i++)
         {
           int c = (int) fit->shrinkable[i];
-          if (widths[c] > MAX (minimum[c], floor_width) && (widest < 0 || widths[c] > widths[widest]))
+          if (table->visible[c] && widths[c] > MAX (minimum[c], floor_width) &&
+              (widest < 0 || widths[c] > widths[widest]))
             widest = c;
         }
       if (widest < 0)
@@ -220,12 +229,15 @@ shrink_widths (HbctlTable          *table,
   return total;
 }
 
-/* Fits the table into @columns as @fit says (see HbctlTableFit) */
+/* Fits the table into @columns as @fit says (see HbctlTableFit); room
+ * that leaving columns out freed goes back to the free text, the last
+ * listed first (up to its natural width). */
 void
 hbctl_table_fit (HbctlTable          *table,
                  const HbctlTableFit *fit,
                  glong                columns)
 {
+  g_autofree glong *natural = g_memdup2 (table->widths, sizeof (glong) * table->n_columns);
   glong total = shrink_widths (table, fit, fit->floor_width, columns);
 
   for (gsize i = 0; i < fit->n_drop_first && total > columns; i++)
@@ -238,6 +250,17 @@ hbctl_table_fit (HbctlTable          *table,
     {
       table->visible[fit->drop_last[i]] = FALSE;
       total = table_width (table);
+    }
+  for (gsize i = fit->n_shrinkable; i > 0 && total < columns; i--)
+    {
+      guint c = fit->shrinkable[i - 1];
+      glong grow = table->visible[c] ? MIN (natural[c] - table->widths[c], columns - total) : 0;
+
+      if (grow > 0)
+        {
+          table->widths[c] += grow;
+          total += grow;
+        }
     }
 }
 

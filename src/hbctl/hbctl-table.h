@@ -49,6 +49,8 @@ void         hbctl_table_free        (HbctlTable          *table);
 void         hbctl_table_set_minimum (HbctlTable          *table,
                                       guint                column,
                                       glong                minimum);
+void         hbctl_table_hide_column (HbctlTable          *table,
+                                      guint                column);
 void         hbctl_table_widen       (HbctlTable          *table,
                                       char *const         *cells);
 void         hbctl_table_fit         (HbctlTable          *table,
