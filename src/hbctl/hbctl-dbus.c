@@ -505,6 +505,39 @@ dbus_finish_run (HbctlTransport *transport,
   return EXIT_OK;
 }
 
+static int
+dbus_pause (HbctlTransport *transport,
+            const char     *id,
+            const char     *reason)
+{
+  DBusTransport *self = (DBusTransport *) transport;
+  int status = EXIT_OK;
+  HeartbeatClient *client = dbus_client (self, &status);
+  g_autoptr(GError) error = NULL;
+
+  if (client == NULL)
+    return status;
+  if (!heartbeat_client_pause (client, id, reason, &error))
+    return hbctl_report (client, id, error);
+  return EXIT_OK;
+}
+
+static int
+dbus_resume (HbctlTransport *transport,
+             const char     *id)
+{
+  DBusTransport *self = (DBusTransport *) transport;
+  int status = EXIT_OK;
+  HeartbeatClient *client = dbus_client (self, &status);
+  g_autoptr(GError) error = NULL;
+
+  if (client == NULL)
+    return status;
+  if (!heartbeat_client_resume (client, id, &error))
+    return hbctl_report (client, id, error);
+  return EXIT_OK;
+}
+
 static void
 dbus_free (HbctlTransport *transport)
 {
@@ -528,6 +561,8 @@ hbctl_dbus_transport_new (void)
   self->parent.start_run = dbus_start_run;
   self->parent.finish_run = dbus_finish_run;
   self->parent.check_agent = dbus_check_agent;
+  self->parent.pause = dbus_pause;
+  self->parent.resume = dbus_resume;
   self->parent.free = dbus_free;
   return &self->parent;
 }

@@ -3,7 +3,7 @@
  * A small HTTP client that answers the calls of hbctl-transport.h with
  * the D-Bus types: the JSON of GET /v1/agents (every page), GET
  * /v1/agents/ID[/history|/runs], GET /health and /api/heartbeat/status,
- * GET /v1/host, and POST /v1/agents/ID/beat, turned into aa{sv}, a{sv} and
+ * GET /v1/host, and POST /v1/agents/ID/beat|pause|resume, turned into aa{sv}, a{sv} and
  * a(ts). Runs are not started or finished over HTTP by hbctl (`run` is a
  * D-Bus verb; scripts elsewhere have the ping URLs).
  *
@@ -827,6 +827,58 @@ http_check_agent (HbctlTransport  *self,
   return agent;
 }
 
+/* POST /v1/agents/ID/@verb (pause, resume) with @body (or none) */
+static int
+http_agent_post (const char *id,
+                 const char *verb,
+                 JsonNode   *body)
+{
+  g_autoptr(JsonNode) reply = NULL;
+  g_autofree char *escaped = g_uri_escape_string (id, NULL, FALSE);
+  g_autofree char *path = g_strdup_printf ("/v1/agents/%s/%s", escaped, verb);
+  guint http_status = 0;
+  int status = EXIT_OK;
+
+  reply = remote_call ("POST", path, body, &http_status, &status, NULL);
+  if (reply == NULL)
+    return status;
+  if (http_status == SOUP_STATUS_NOT_FOUND)
+    {
+      hbctl_print_error (_("there is no agent \"%s\""), id);
+      return EXIT_REFUSED;
+    }
+  if (http_status != SOUP_STATUS_OK)
+    return remote_error (reply, http_status);
+  return EXIT_OK;
+}
+
+/* POST /v1/agents/ID/pause, with {"reason": …} when there is one */
+static int
+http_pause (HbctlTransport *self,
+            const char     *id,
+            const char     *reason)
+{
+  g_autoptr(JsonBuilder) b = json_builder_new ();
+  g_autoptr(JsonNode) body = NULL;
+
+  json_builder_begin_object (b);
+  if (reason)
+    {
+      json_builder_set_member_name (b, "reason");
+      json_builder_add_string_value (b, reason);
+    }
+  json_builder_end_object (b);
+  body = json_builder_get_root (b);
+  return http_agent_post (id, "pause", body);
+}
+
+static int
+http_resume (HbctlTransport *self,
+             const char     *id)
+{
+  return http_agent_post (id, "resume", NULL);
+}
+
 static void
 http_free (HbctlTransport *self)
 {
@@ -847,6 +899,8 @@ hbctl_http_transport_new (void)
   self->start_run = http_start_run;
   self->finish_run = http_finish_run;
   self->check_agent = http_check_agent;
+  self->pause = http_pause;
+  self->resume = http_resume;
   self->free = http_free;
   return self;
 }

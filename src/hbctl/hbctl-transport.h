@@ -84,6 +84,14 @@ struct _HbctlTransport {
   GVariant *(*check_agent)  (HbctlTransport     *self,
                              const char         *id,
                              char              **problem);
+  /* Pause the agent (@reason: NULL for none); returns the exit status,
+   * a failure said. */
+  int       (*pause)        (HbctlTransport     *self,
+                             const char         *id,
+                             const char         *reason);
+  /* Resume it; returns the exit status, a failure said. */
+  int       (*resume)       (HbctlTransport     *self,
+                             const char         *id);
   void      (*free)         (HbctlTransport     *self);
 };
 

@@ -29,7 +29,7 @@ typedef struct {
 } Command;
 
 static const Command commands[] = {
-  { "status", hbctl_status, TRUE, "[--json] [--full]", N_("Show every agent, declared ones first, and a summary (the default)") },
+  { "status", hbctl_status, TRUE, "[--failed] [--state=S[,S…]] [--tag=T] [--json] [--full]", N_("Show the agents, problems first, and a summary (the default)") },
   { "list", hbctl_list, FALSE, "[--json]", N_("List the agents' ids") },
   { "show", hbctl_show, TRUE, "ID [--json] [--changes N]", N_("Show one agent, its unit and its recent history") },
   { "register", hbctl_register, FALSE, "ID [--task T] [--stale DUR] [--timeout DUR] [--pid PID] [--set K=V…]", N_("Register an agent") },
@@ -39,6 +39,8 @@ static const Command commands[] = {
   { "watch", hbctl_watch, FALSE, "[--json]", N_("Print events as they happen") },
   { "run", hbctl_run, FALSE, "--name ID [--interval DUR] [--stale DUR] [--timeout DUR] -- COMMAND…", N_("Run a command as a monitored agent") },
   { "check", hbctl_check, TRUE, "ID", N_("Check one agent, monitoring-plugin style") },
+  { "pause", hbctl_pause, TRUE, "ID [--reason TEXT]", N_("Pause an agent: not judged, no alerts, no restarts (maintenance)") },
+  { "resume", hbctl_resume, TRUE, "ID", N_("Resume a paused agent: judged afresh from now") },
 };
 
 static char *
@@ -48,6 +50,7 @@ usage_text (void)
 
   g_string_append_printf (text, "%s\n  hbctl [--system|--session|--url URL [--token T]] [--no-legend] [--no-color] COMMAND [ARG…]\n\n",
                           _("Usage:"));
+  g_string_append_printf (text, "%s\n\n", _("The options before COMMAND may also follow it (before any \"--\")."));
   g_string_append_printf (text, "%s\n", _("Commands:"));
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     g_string_append_printf (text, "  %-11s %s\n  %-11s   %s\n", commands[i].name, commands[i].args,
@@ -56,8 +59,8 @@ usage_text (void)
   g_string_append_printf (text, "  --system     %s\n", _("Talk to heartbeatd on the system bus (the default)"));
   g_string_append_printf (text, "  --session    %s\n", _("Talk to heartbeatd on the session bus"));
   g_string_append_printf (text, "  --no-legend  %s\n", _("Print no header or summary lines"));
-  g_string_append_printf (text, "  --no-color   %s\n", _("Never colour the output (also: NO_COLOR=1)"));
-  g_string_append_printf (text, "  --url URL    %s\n", _("Use heartbeatd's HTTP API at URL (status, show, beat and check)"));
+  g_string_append_printf (text, "  --no-color   %s\n", _("Never colour the output (also: NO_COLOR=1; HBCTL_COLORS=1 forces colour)"));
+  g_string_append_printf (text, "  --url URL    %s\n", _("Use heartbeatd's HTTP API at URL (status, show, beat, check, pause, resume)"));
   g_string_append_printf (text, "  --token T    %s\n", _("With --url: the bearer token for writes"));
   g_string_append_printf (text, "  --version    %s\n", _("Print the version"));
   g_string_append_printf (text, "  -h, --help   %s\n", _("Show this help; COMMAND --help shows a command's"));
@@ -78,14 +81,101 @@ usage_text (void)
   return g_string_free (text, FALSE);
 }
 
-/* Whether @command is offered with --url (an unknown one is not) */
+/* Whether @argv[*i] is a global option (taking its value, argv[*i + 1],
+ * too when it has one, and moving *i onto it); FALSE, with nothing
+ * taken, if it is not one. --version and --help are not taken here. */
 static gboolean
-over_url (const char *command)
+take_global_option (int    argc,
+                    char **argv,
+                    int   *i)
 {
-  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
-    if (strcmp (commands[i].name, command) == 0)
-      return commands[i].over_url;
+  const char *arg = argv[*i];
+
+  if (strcmp (arg, "--system") == 0)
+    opt.bus_type = G_BUS_TYPE_SYSTEM;
+  else if (strcmp (arg, "--session") == 0)
+    opt.bus_type = G_BUS_TYPE_SESSION;
+  else if (strcmp (arg, "--no-legend") == 0)
+    opt.legend = FALSE;
+  else if (strcmp (arg, "--no-color") == 0 || strcmp (arg, "--no-colour") == 0)
+    opt.color = FALSE;
+  else if ((strcmp (arg, "--url") == 0 || strcmp (arg, "--token") == 0) && *i + 1 < argc)
+    {
+      char **target = strcmp (arg, "--url") == 0 ? &opt.url : &opt.token;
+
+      g_free (*target);
+      *target = g_strdup (argv[++*i]);
+    }
+  else if (g_str_has_prefix (arg, "--url="))
+    opt.url = (g_free (opt.url), g_strdup (arg + strlen ("--url=")));
+  else if (g_str_has_prefix (arg, "--token="))
+    opt.token = (g_free (opt.token), g_strdup (arg + strlen ("--token=")));
+  else
+    return FALSE;
+  return TRUE;
+}
+
+/* The options of `run` that take their value as the next argument: what
+ * follows them is not the command. */
+static gboolean
+run_option_takes_value (const char *arg)
+{
+  static const char *const with_value[] = { "--name", "--interval", "--stale", "--timeout", "--task" };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (with_value); i++)
+    if (strcmp (arg, with_value[i]) == 0)
+      return TRUE;
   return FALSE;
+}
+
+/* The global options given after the command ("hbctl status --no-color"),
+ * taken out of the command's arguments (argv[0] is the command), up to
+ * "--" (after which everything is an argument: an id, or the command of
+ * `run`), and for `run` up to its command's first word. Returns the new
+ * argc. */
+static int
+take_global_options_after (int    argc,
+                           char **argv)
+{
+  gboolean is_run = strcmp (argv[0], "run") == 0;
+  int kept = 1;
+  int i = 1;
+
+  for (; i < argc; i++)
+    {
+      const char *arg = argv[i];
+
+      if (strcmp (arg, "--") == 0)
+        break;
+      if (is_run && arg[0] != '-' && !run_option_takes_value (argv[i - 1]))
+        break;
+      if (arg[0] == '-' && take_global_option (argc, argv, &i))
+        continue;
+      argv[kept++] = argv[i];
+    }
+  for (; i < argc; i++)
+    argv[kept++] = argv[i];
+  argv[kept] = NULL;
+  return kept;
+}
+
+/* Whether hbctl colours its output: on a terminal (as systemctl: standard
+ * output a tty and TERM not "dumb"), unless NO_COLOR is set (not empty);
+ * HBCTL_COLORS=1 or 0 forces it either way (for a pager: hbctl watch |
+ * less -R). --no-color, read later, always wins. */
+static gboolean
+want_color (void)
+{
+  const char *force = g_getenv ("HBCTL_COLORS");
+  const char *no_color = g_getenv ("NO_COLOR");
+  const char *term = g_getenv ("TERM");
+
+  if (no_color && *no_color)
+    return FALSE;
+  if (force && *force)
+    return strcmp (force, "1") == 0 || g_ascii_strcasecmp (force, "true") == 0 ||
+           g_ascii_strcasecmp (force, "yes") == 0 || g_ascii_strcasecmp (force, "always") == 0;
+  return isatty (STDOUT_FILENO) && g_strcmp0 (term, "dumb") != 0;
 }
 
 int
@@ -101,31 +191,14 @@ main (int    argc,
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 
-  opt.color = isatty (STDOUT_FILENO) && g_getenv ("NO_COLOR") == NULL;
+  opt.color = want_color ();
 
   for (; first < argc && argv[first][0] == '-'; first++)
     {
       const char *arg = argv[first];
 
-      if (strcmp (arg, "--system") == 0)
-        opt.bus_type = G_BUS_TYPE_SYSTEM;
-      else if (strcmp (arg, "--session") == 0)
-        opt.bus_type = G_BUS_TYPE_SESSION;
-      else if (strcmp (arg, "--no-legend") == 0)
-        opt.legend = FALSE;
-      else if (strcmp (arg, "--no-color") == 0 || strcmp (arg, "--no-colour") == 0)
-        opt.color = FALSE;
-      else if ((strcmp (arg, "--url") == 0 || strcmp (arg, "--token") == 0) && first + 1 < argc)
-        {
-          char **target = strcmp (arg, "--url") == 0 ? &opt.url : &opt.token;
-
-          g_free (*target);
-          *target = g_strdup (argv[++first]);
-        }
-      else if (g_str_has_prefix (arg, "--url="))
-        opt.url = (g_free (opt.url), g_strdup (arg + strlen ("--url=")));
-      else if (g_str_has_prefix (arg, "--token="))
-        opt.token = (g_free (opt.token), g_strdup (arg + strlen ("--token=")));
+      if (take_global_option (argc, argv, &first))
+        continue;
       else if (strcmp (arg, "--version") == 0)
         {
           g_print ("hbctl %s\n", HB_VERSION);
@@ -156,20 +229,21 @@ main (int    argc,
       return status;
     }
 
-  if (opt.url && !over_url (command))
-    {
-      hbctl_print_error (_("%s is not available with --url (status, show, beat and check are)"), command);
-      return EXIT_USAGE;
-    }
-
   for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
     if (strcmp (commands[i].name, command) == 0)
       {
         g_autofree char *prgname = g_strdup_printf ("hbctl %s", command);
+        int n_args = take_global_options_after (argc - first, argv + first);
         int status;
 
+        if (opt.url && !commands[i].over_url)
+          {
+            hbctl_print_error (_("%s is not available with --url (status, show, beat, check, pause and resume are)"),
+                               command);
+            return EXIT_USAGE;
+          }
         g_set_prgname (prgname);
-        status = commands[i].func (argc - first, argv + first);
+        status = commands[i].func (n_args, argv + first);
         hbctl_args_clear ();
         return status;
       }

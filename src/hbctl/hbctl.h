@@ -49,6 +49,8 @@ int hbctl_unregister (int argc, char **argv);
 int hbctl_watch      (int argc, char **argv);
 int hbctl_run        (int argc, char **argv);
 int hbctl_check      (int argc, char **argv);
+int hbctl_pause      (int argc, char **argv);
+int hbctl_resume     (int argc, char **argv);
 
 /* hbctl-args.c: a verb's options and arguments */
 gboolean  hbctl_parse_command        (GOptionContext *context,
