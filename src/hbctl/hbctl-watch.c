@@ -1,5 +1,11 @@
 /* hbctl-watch.c: hbctl watch, every event as it happens
  *
+ * A change of state is printed with why (the agent record's reason, asked
+ * for when the change arrives): "stale -> error (exit status 3: disk
+ * full)". "recovered" is printed only when the agent became healthy (a
+ * daemon that says more is not believed: stale -> error is no recovery).
+ * The state words are coloured on a terminal.
+ *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <glib-unix.h>
@@ -13,9 +19,10 @@
 #include "hbctl-output.h"
 
 typedef struct {
-  GMainLoop *loop;
-  gboolean   json;
-  int        status;
+  GMainLoop  *loop;
+  gboolean    json;
+  int         status;
+  GHashTable *states;   /* id -> the state its last change said */
 } Watch;
 
 static void
@@ -57,7 +64,15 @@ emit_event (Watch      *w,
       g_print ("%s\n", text);
     }
   else
-    g_print ("%s  %-12s  %s  %s\n", stamp, event, id, detail);
+    {
+      /* the event word in the colour of the state it tells of */
+      const char *state = strcmp (event, "stale") == 0 || strcmp (event, "timed-out") == 0 ? event
+                          : strcmp (event, "recovered") == 0 ? "healthy" : NULL;
+      g_autofree char *padded = g_strdup_printf ("%-12s", event);
+      g_autofree char *shown = state ? hbctl_colored (state, padded) : g_strdup (padded);
+
+      g_print ("%s  %s  %s  %s\n", stamp, shown, id, detail);
+    }
   fflush (stdout);
 }
 
@@ -111,6 +126,7 @@ on_unregistered (HeartbeatClient *client, const char *id, const char *reason, Wa
 {
   g_autofree char *detail = g_strdup_printf (_("reason %s"), reason);
 
+  g_hash_table_remove (w->states, id);
   emit_text_event (w, "unregistered", id, "reason", reason, detail);
 }
 
@@ -128,10 +144,27 @@ on_timed_out (HeartbeatClient *client, const char *id, gint64 running, Heartbeat
   emit_duration_event (w, "timed-out", id, "running-usec", running, _("running %s"));
 }
 
+/* AgentRecovered comes after the AgentStateChanged of the same change:
+ * a recovery is a change to healthy, nothing else. */
 static void
 on_recovered (HeartbeatClient *client, const char *id, Watch *w)
 {
+  const char *state = g_hash_table_lookup (w->states, id);
+
+  if (state && strcmp (state, "healthy") != 0)
+    return;
   emit_event (w, "recovered", id, "", NULL);
+}
+
+/* Why @id is in its state now: its record's reason, one line; "" if it
+ * has none or cannot be had (gone already). */
+static char *
+current_reason (HeartbeatClient *client,
+                const char      *id)
+{
+  g_autoptr(GVariant) agent = heartbeat_client_get_agent (client, id, NULL);
+
+  return agent ? hbctl_agent_reason (agent) : g_strdup ("");
 }
 
 static void
@@ -139,13 +172,23 @@ on_state_changed (HeartbeatClient *client, const char *id, const char *old_state
                   const char *new_state, Watch *w)
 {
   g_autoptr(JsonBuilder) b = json_builder_new ();
-  g_autofree char *detail = g_strdup_printf ("%s -> %s", old_state, new_state);
+  g_autofree char *reason = current_reason (client, id);
+  g_autofree char *old_shown = hbctl_colored (old_state, old_state);
+  g_autofree char *new_shown = hbctl_colored (new_state, new_state);
+  g_autofree char *detail = NULL;
 
+  g_hash_table_replace (w->states, g_strdup (id), g_strdup (new_state));
+  if (*reason && strcmp (reason, new_state) != 0)
+    detail = g_strdup_printf ("%s -> %s (%s)", old_shown, new_shown, reason);
+  else
+    detail = g_strdup_printf ("%s -> %s", old_shown, new_shown);
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "old-state");
   json_builder_add_string_value (b, old_state);
   json_builder_set_member_name (b, "new-state");
   json_builder_add_string_value (b, new_state);
+  json_builder_set_member_name (b, "reason");
+  json_builder_add_string_value (b, reason);
   emit_event (w, "state", id, detail, b);
 }
 
@@ -177,7 +220,7 @@ hbctl_watch (int argc, char **argv)
   g_autoptr(GOptionContext) context = g_option_context_new (NULL);
   g_autoptr(HeartbeatClient) client = NULL;
   g_autoptr(GMainLoop) loop = NULL;
-  Watch w = { NULL, FALSE, EXIT_OK };
+  Watch w = { NULL, FALSE, EXIT_OK, NULL };
   int status = EXIT_OK;
   guint sigint, sigterm;
 
@@ -192,6 +235,7 @@ hbctl_watch (int argc, char **argv)
   loop = g_main_loop_new (NULL, FALSE);
   w.loop = loop;
   w.json = json;
+  w.states = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   g_signal_connect (client, "agent-registered", G_CALLBACK (on_registered), &w);
   g_signal_connect (client, "agent-unregistered", G_CALLBACK (on_unregistered), &w);
   g_signal_connect (client, "agent-stale", G_CALLBACK (on_stale), &w);
@@ -205,5 +249,6 @@ hbctl_watch (int argc, char **argv)
   g_source_remove (sigint);
   g_source_remove (sigterm);
   g_signal_handlers_disconnect_by_data (client, &w);
+  g_hash_table_unref (w.states);
   return w.status;
 }
