@@ -21,15 +21,17 @@
 static int
 state_severity (const char *state)
 {
-  if (state == NULL)
-    return 0;   /* not monitored then */
-  if (strcmp (state, "healthy") == 0)
+  if (state == NULL || strcmp (state, "unmonitored") == 0)
+    return 0;   /* not monitored then (the daemon was down) */
+  if (strcmp (state, "paused") == 0)
     return 1;
-  if (strcmp (state, "gone") == 0 || strcmp (state, "no-heartbeat") == 0)
+  if (strcmp (state, "healthy") == 0)
     return 2;
-  if (strcmp (state, "stale") == 0)
+  if (strcmp (state, "gone") == 0 || strcmp (state, "no-heartbeat") == 0)
     return 3;
-  return 4;   /* error, timed-out, and any state this hbctl does not know */
+  if (strcmp (state, "stale") == 0)
+    return 4;
+  return 5;   /* error, timed-out, and any state this hbctl does not know */
 }
 
 /* One character per state for the strip: its shape tells the state
@@ -40,9 +42,10 @@ strip_glyph (const char *state)
   switch (state_severity (state))
     {
     case 0: return "·";
-    case 1: return "█";
-    case 2: return "_";
-    case 3: return "▄";
+    case 1: return "‖";
+    case 2: return "█";
+    case 3: return "_";
+    case 4: return "▄";
     default: return "×";
     }
 }
@@ -174,7 +177,7 @@ print_timeline (GVariant *history,
   if (opt.legend)
     {
       /* TRANSLATORS: the legend of the strips; keep the characters */
-      const char *legend = _("█ healthy  ▄ stale  × error, timed-out  _ gone, no-heartbeat  · not monitored");
+      const char *legend = _("█ healthy  ‖ paused  ▄ stale  × error, timed-out  _ gone, no-heartbeat  · not monitored");
 
       if (columns <= 0 || (glong) strlen (label_indent) + hbctl_text_width (legend) <= columns)
         g_print ("%s%s\n", label_indent, legend);
@@ -496,6 +499,137 @@ print_job (GVariant *agent,
     }
 }
 
+/* ---- The agent's own lines ---- */
+
+/* paused-by-uid of a pause made over HTTP (no uid) */
+#define HTTP_CLIENT_UID ((guint32) 4294967294u)
+
+/* A point in time for the State line: the time of day, with the date if
+ * it is not today */
+static char *
+since_time (guint64 realtime_usec)
+{
+  gint64 at = (gint64) MIN (realtime_usec, (guint64) G_MAXINT64);
+
+  return change_time (at, !is_today (at));
+}
+
+/* "error since 05:01:07 (exit status 3: disk full)", "gone since
+ * 05:01:07 (pid 17788 exited)", "paused since 05:01:07 by uid 0 (root):
+ * disk swap": the state word (coloured on a terminal), since when (the
+ * record's state-since-usec, if the daemon says) and why (its reason). */
+static char *
+state_line (GVariant   *agent,
+            const char *state)
+{
+  GString *line = g_string_new (NULL);
+  guint64 since = hbctl_dict_uint64 (agent, "state-since-usec");
+  g_autofree char *reason = hbctl_agent_reason (agent);
+  g_autofree char *word = hbctl_colored (state, state);
+
+  g_string_append (line, word);
+  if (strcmp (state, "paused") == 0)
+    {
+      guint64 at = hbctl_dict_uint64 (agent, "paused-at-usec");
+      guint32 by = hbctl_dict_uint32 (agent, "paused-by-uid");
+      g_autofree char *paused_reason = hbctl_printable_line (hbctl_dict_string (agent, "paused-reason"));
+      g_autofree char *name = hbctl_user_name (by);
+
+      if (at == 0)
+        at = since;
+      if (at)
+        {
+          g_autofree char *when = since_time (at);
+
+          /* TRANSLATORS: after the state: since when */
+          g_string_append_printf (line, _(" since %s"), when);
+        }
+      if (by == HTTP_CLIENT_UID)
+        /* TRANSLATORS: who paused the agent: a client of the HTTP API */
+        g_string_append (line, _(" by an HTTP client"));
+      else
+        /* TRANSLATORS: who paused the agent: a uid and its user name */
+        g_string_append_printf (line, _(" by uid %u (%s)"), by, name);
+      if (*paused_reason)
+        g_string_append_printf (line, ": %s", paused_reason);
+      return g_string_free (line, FALSE);
+    }
+  if (since)
+    {
+      g_autofree char *when = since_time (since);
+
+      g_string_append_printf (line, _(" since %s"), when);
+    }
+  if (*reason && strcmp (reason, state) != 0)
+    g_string_append_printf (line, " (%s)", reason);
+  return g_string_free (line, FALSE);
+}
+
+/* Tags: "a, b", or "-" */
+static void
+print_tags (GVariant *agent)
+{
+  g_autoptr(GVariant) tags = g_variant_lookup_value (agent, "tags", NULL);
+  g_autofree char *text = tags && g_variant_n_children (tags) > 0 ? hbctl_format_value (tags) : g_strdup ("-");
+
+  g_print ("%-14s %s\n", _("Tags:"), text);
+}
+
+/* The share of the last 24 hours the agent was healthy (of the time it
+ * was monitored and not paused), if the daemon says */
+static void
+print_uptime (GVariant *agent)
+{
+  double uptime = hbctl_dict_double (agent, "uptime-24h", -2);
+
+  if (uptime <= -2)
+    return;   /* a daemon that does not say */
+  if (uptime < 0)
+    /* TRANSLATORS: the uptime of an agent not monitored at all in the last 24 hours */
+    g_print ("%-14s %s\n", _("Uptime (24h):"), _("unknown"));
+  else
+    g_print ("%-14s %.1f%%\n", _("Uptime (24h):"), MIN (uptime, 1.0) * 100);
+}
+
+static int
+compare_lines (gconstpointer a,
+               gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* Metadata as "key: value" lines, sorted by key (strings as they are,
+ * numbers plain; see hbctl_format_value()) */
+static void
+print_metadata (GVariant *agent)
+{
+  g_autoptr(GVariant) metadata = g_variant_lookup_value (agent, "metadata", G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GPtrArray) lines = g_ptr_array_new_with_free_func (g_free);
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  if (metadata)
+    {
+      g_variant_iter_init (&iter, metadata);
+      while (g_variant_iter_loop (&iter, "{&sv}", &key, &value))
+        {
+          g_autofree char *shown_key = hbctl_printable_line (key);
+          g_autofree char *shown = hbctl_format_value (value);
+
+          g_ptr_array_add (lines, g_strdup_printf ("%s: %s", shown_key, shown));
+        }
+    }
+  if (lines->len == 0)
+    {
+      g_print ("%-14s %s\n", _("Metadata:"), "-");
+      return;
+    }
+  g_ptr_array_sort (lines, compare_lines);
+  for (guint i = 0; i < lines->len; i++)
+    g_print ("%-14s %s\n", i == 0 ? _("Metadata:") : "", (const char *) g_ptr_array_index (lines, i));
+}
+
 int
 hbctl_show (int argc, char **argv)
 {
@@ -509,13 +643,15 @@ hbctl_show (int argc, char **argv)
   g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
   g_autoptr(HbctlTransport) transport = NULL;
   g_autoptr(GVariant) agent = NULL;
-  g_autoptr(GVariant) metadata = NULL;
   g_autoptr(GVariant) history = NULL;
   g_autoptr(GVariant) runs = NULL;
+  g_autoptr(GVariant) last_run = NULL;
   g_autoptr(HeartbeatAgentInfo) info = NULL;
-  g_autofree char *owner = NULL, *metadata_text = NULL, *started = NULL, *seen = NULL;
-  g_autofree char *running = NULL, *stale = NULL, *timeout = NULL;
-  gboolean declared = FALSE;
+  g_autofree char *owner = NULL, *started = NULL;
+  g_autofree char *stale = NULL, *timeout = NULL;
+  const char *state, *agent_status;
+  gboolean declared = FALSE, is_job, gone, paused, idle, waiting;
+  guint64 beats;
   guint32 uid, pid;
   int status = EXIT_OK;
 
@@ -541,57 +677,112 @@ hbctl_show (int argc, char **argv)
     }
 
   info = heartbeat_agent_info_new (agent);
+  state = hbctl_dict_string (agent, "state");
+  agent_status = hbctl_dict_string (agent, "status");
+  beats = hbctl_dict_uint64 (agent, "beats");
   uid = hbctl_dict_uint32 (agent, "owner-uid");
   pid = hbctl_dict_uint32 (agent, "pid");
   owner = hbctl_user_name (uid);
-  metadata = g_variant_lookup_value (agent, "metadata", G_VARIANT_TYPE_VARDICT);
-  metadata_text = metadata ? g_variant_print (metadata, FALSE) : g_strdup ("{}");
   started = hbctl_format_time (hbctl_dict_uint64 (agent, "started-at-usec"));
-  seen = hbctl_never_beat (agent) ? g_strdup (_("never")) : hbctl_format_time (hbctl_dict_uint64 (agent, "last-activity-at-usec"));
-  running = hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "running-usec"));
-  stale = hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "stale-after-usec"));
+  stale = hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (agent, "stale-after-usec"), (guint64) G_MAXINT64));
   /* 0: no run timeout, a service (heartbeat_agent_is_service()) */
   timeout = hbctl_dict_uint64 (agent, "timeout-after-usec")
-              ? hb_duration_format ((gint64) hbctl_dict_uint64 (agent, "timeout-after-usec"))
+              ? hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (agent, "timeout-after-usec"), (guint64) G_MAXINT64))
               : g_strdup (_("none (a service)"));
   g_variant_lookup (agent, "declared", "b", &declared);
+  last_run = g_variant_lookup_value (agent, "last-run", G_VARIANT_TYPE_VARDICT);
+  is_job = hbctl_dict_uint64 (agent, "next-due-usec") || hbctl_dict_uint64 (agent, "grace-usec") ||
+           hbctl_dict_uint64 (agent, "late-due-usec") || (last_run && g_variant_n_children (last_run) > 0);
+  gone = strcmp (state, "gone") == 0;
+  paused = strcmp (state, "paused") == 0;
+  idle = strcmp (agent_status, "idle") == 0;
+  waiting = !gone && !paused && beats == 0 && !is_job && !hbctl_never_beat (agent);
 
   g_print ("%-14s %s\n", _("Agent:"), hbctl_dict_string (agent, "id"));
-  g_print ("%-14s %s\n", _("State:"), hbctl_dict_string (agent, "state"));
-  g_print ("%-14s %s\n", _("Status:"), hbctl_dict_string (agent, "status"));
-  g_print ("%-14s %s\n", _("Task:"), *hbctl_dict_string (agent, "task-id") ? hbctl_dict_string (agent, "task-id") : "-");
+  {
+    g_autofree char *line = state_line (agent, state);
+
+    g_print ("%-14s %s\n", _("State:"), line);
+  }
+  /* what the agent last said of itself; a gone agent's is a thing of the
+   * past, not what it does */
+  {
+    g_autofree char *shown = hbctl_printable_line (agent_status);
+
+    if (gone && *shown)
+      {
+        /* TRANSLATORS: the status a gone agent reported last, e.g. "running" */
+        g_autofree char *last = g_strdup_printf (_("%s (the last it reported)"), shown);
+
+        g_print ("%-14s %s\n", _("Status:"), last);
+      }
+    else
+      g_print ("%-14s %s\n", _("Status:"), *shown ? shown : "-");
+  }
+  {
+    g_autofree char *task = hbctl_printable_line (hbctl_dict_string (agent, "task-id"));
+
+    g_print ("%-14s %s\n", _("Task:"), *task ? task : "-");
+  }
+  print_tags (agent);
   g_print ("%-14s %u (%s)\n", _("Owner:"), uid, owner);
-  if (pid)
+  if (pid && gone)
+    /* TRANSLATORS: the process id of a gone agent, whose process exited */
+    g_print ("%-14s %u (%s)\n", _("PID:"), pid, _("exited"));
+  else if (pid)
     g_print ("%-14s %u\n", _("PID:"), pid);
   else
     g_print ("%-14s -\n", _("PID:"));
   g_print ("%-14s %s\n", _("Bound to:"), *hbctl_dict_string (agent, "bound-to") ? hbctl_dict_string (agent, "bound-to") : "-");
   g_print ("%-14s %s\n", _("Started:"), started);
-  g_print ("%-14s %s\n", _("Last seen:"), seen);
-  g_print ("%-14s %s\n", _("Running:"), running);
-  g_print ("%-14s %" G_GUINT64_FORMAT "\n", _("Beats:"), hbctl_dict_uint64 (agent, "beats"));
+  if (hbctl_never_beat (agent))
+    g_print ("%-14s %s\n", _("Last seen:"), _("never"));
+  else if (waiting)
+    /* TRANSLATORS: an agent registered that never beat yet */
+    g_print ("%-14s %s\n", _("Last seen:"), _("waiting for its first beat"));
+  else
+    {
+      g_autofree char *seen = hbctl_format_time (hbctl_dict_uint64 (agent, "last-activity-at-usec"));
+
+      g_print ("%-14s %s\n", _("Last seen:"), seen);
+    }
+  /* how long its current work runs: not for one that is gone, paused or
+   * idle (nothing runs), nor one that never started */
+  if (!gone && !paused && !idle && !waiting && strcmp (state, "no-heartbeat") != 0)
+    {
+      g_autofree char *running = hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (agent, "running-usec"),
+                                                                   (guint64) G_MAXINT64));
+
+      g_print ("%-14s %s\n", _("Running:"), running);
+    }
+  else if (idle && !gone)
+    /* TRANSLATORS: after "Running:", an agent with nothing to do */
+    g_print ("%-14s %s\n", _("Running:"), _("nothing (idle)"));
+  /* a job counts runs, not beats: its beats only when it has some */
+  if (beats > 0 || !is_job)
+    {
+      if (beats == 0)
+        g_print ("%-14s %s\n", _("Beats:"), _("none yet"));
+      else
+        g_print ("%-14s %" G_GUINT64_FORMAT "\n", _("Beats:"), beats);
+    }
+  print_uptime (agent);
   g_print ("%-14s %s\n", _("Stale after:"), stale);
   g_print ("%-14s %s\n", _("Timeout after:"), timeout);
   g_print ("%-14s %s\n", _("Declared:"), declared ? _("yes") : _("no"));
-  g_print ("%-14s %s\n", _("Metadata:"), metadata_text);
+  print_metadata (agent);
   if (heartbeat_agent_info_has_unit (info))
     print_unit (info);
 
   /* a job: its schedule and its runs (the last one from the agent if the
    * daemon lists none) */
-  {
-    g_autoptr(GVariant) last_run = g_variant_lookup_value (agent, "last-run", G_VARIANT_TYPE_VARDICT);
-    gboolean has_schedule = hbctl_dict_uint64 (agent, "next-due-usec") || hbctl_dict_uint64 (agent, "grace-usec") ||
-                            hbctl_dict_uint64 (agent, "late-due-usec");
-
-    if (has_schedule || (last_run && g_variant_n_children (last_run) > 0))
-      {
-        runs = transport->get_runs (transport, argv[1]);
-        if (runs == NULL && last_run && g_variant_n_children (last_run) > 0)
-          runs = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, &last_run, 1));
-        print_job (agent, runs);
-      }
-  }
+  if (is_job)
+    {
+      runs = transport->get_runs (transport, argv[1]);
+      if (runs == NULL && last_run && g_variant_n_children (last_run) > 0)
+        runs = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE_VARDICT, &last_run, 1));
+      print_job (agent, runs);
+    }
 
   /* the timeline; a daemon that keeps no history (an older one) gets
    * none, and a note */
