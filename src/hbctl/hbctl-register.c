@@ -9,7 +9,7 @@ int
 hbctl_register (int argc, char **argv)
 {
   g_autofree char *task = NULL, *stale_text = NULL, *timeout_text = NULL, *pid_text = NULL;
-  g_auto(GStrv) sets = NULL;
+  g_auto(GStrv) sets = NULL, tag_args = NULL;
   int pid = 0;
   GOptionEntry entries[] = {
     { "task", 0, 0, G_OPTION_ARG_STRING, &task, N_("What the agent works on"), N_("TASK") },
@@ -17,6 +17,7 @@ hbctl_register (int argc, char **argv)
     { "timeout", 0, 0, G_OPTION_ARG_STRING, &timeout_text, N_("Time out after running this long"), N_("DURATION") },
     { "pid", 0, 0, G_OPTION_ARG_STRING, &pid_text, N_("The agent is gone when this process exits"), N_("PID") },
     { "set", 0, 0, G_OPTION_ARG_STRING_ARRAY, &sets, N_("Metadata (repeatable)"), N_("KEY=VALUE") },
+    { "tag", 0, 0, G_OPTION_ARG_STRING_ARRAY, &tag_args, N_("A tag to group and filter by (repeatable, or comma-separated)"), N_("TAG") },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new (_("ID"));
@@ -50,6 +51,23 @@ hbctl_register (int argc, char **argv)
     g_variant_builder_add (&options, "{sv}", "timeout-after-usec", g_variant_new_uint64 ((guint64) timeout));
   if (pid)
     g_variant_builder_add (&options, "{sv}", "pid", g_variant_new_uint32 ((guint32) pid));
+  if (tag_args)
+    {
+      /* "a,b" and --tag a --tag b alike; the daemon checks them */
+      g_autoptr(GStrvBuilder) tags = g_strv_builder_new ();
+      g_auto(GStrv) list = NULL;
+
+      for (gsize i = 0; tag_args[i]; i++)
+        {
+          g_auto(GStrv) words = g_strsplit (tag_args[i], ",", -1);
+
+          for (gsize k = 0; words[k]; k++)
+            if (*g_strstrip (words[k]))
+              g_strv_builder_add (tags, words[k]);
+        }
+      list = g_strv_builder_end (tags);
+      g_variant_builder_add (&options, "{sv}", "tags", g_variant_new_strv ((const char *const *) list, -1));
+    }
   if (sets)
     g_variant_builder_add (&options, "{sv}", "metadata", metadata);
   else

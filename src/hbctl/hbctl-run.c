@@ -6,8 +6,12 @@
  * before the command, beats while it runs, FinishRun with the result, the
  * exit status and the tail of its output after it, and it stays
  * registered. Any other id is registered for the command's run, beaten,
- * and unregistered when the command succeeds (left with status "error"
- * and the exit status in its metadata when it fails).
+ * and unregistered when the command succeeds; when it fails it is left
+ * with status "error", the exit status (and output tail) in its metadata
+ * and, where the daemon records runs of any agent (StartRun, FinishRun),
+ * a run record with the exit status and the tail of its output, which the
+ * agent's reason ("exit status 3: disk full"), `status`, `check` and
+ * `show` tell.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -45,8 +49,31 @@ typedef struct {
   gboolean         warned;
   HbTail          *tail;     /* the last HB_TAIL_BYTES of what it wrote, if passed */
   Passed           passed[2];
-  HbctlTransport  *job;      /* a declared agent's runs go here; NULL: not a job */
+  HbctlTransport  *job;      /* the agent's runs go here; NULL: none recorded */
+  gboolean         adhoc;    /* registered for this run (not declared): unregistered if it succeeds */
 } Run;
+
+/* StartRun on an agent registered for this command: TRUE if the daemon
+ * opened a run record. A daemon without runs (UnknownMethod) is not an
+ * error: the failure is then told by the metadata only. */
+static gboolean
+start_adhoc_run (HeartbeatClient *client,
+                 const char      *id)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  reply = g_dbus_connection_call_sync (heartbeat_client_get_connection (client),
+                                       HEARTBEAT_CLIENT_BUS_NAME, HEARTBEAT_CLIENT_OBJECT_PATH,
+                                       HEARTBEAT_CLIENT_INTERFACE, "StartRun", g_variant_new ("(s)", id),
+                                       G_VARIANT_TYPE ("()"), G_DBUS_CALL_FLAGS_NONE, 25000, NULL, &error);
+  if (reply == NULL && !g_error_matches (error, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD))
+    {
+      g_dbus_error_strip_remote_error (error);
+      hbctl_print_error (_("warning: the run of \"%s\" is not recorded: %s"), id, error->message);
+    }
+  return reply != NULL;
+}
 
 /* Whether @id is a job: an agent the configuration declares. Anything
  * that goes wrong asking means no (Register then says what). */
@@ -232,13 +259,13 @@ hbctl_run (int argc, char **argv)
 
   g_option_context_set_summary (context,
     _("Run COMMAND as agent ID: register, beat while it runs, unregister when it succeeds.\n"
-      "If it fails, the agent stays with status \"error\" and the exit status in its\n"
-      "metadata, with the last 4 KiB of its output where hbctl's is not a terminal\n"
-      "(COMMAND's output then passes through hbctl). If ID is declared in heartbeatd's\n"
-      "configuration (a job), the command's run is recorded instead (start, end, result,\n"
-      "exit status, output) and the agent stays registered. SIGINT, SIGTERM and SIGHUP\n"
-      "are passed on to COMMAND; hbctl exits with COMMAND's status (128+N if signal N\n"
-      "killed it)."));
+      "If it fails, the agent stays with status \"error\", and its run is recorded with\n"
+      "the exit status and the last 4 KiB of its output where hbctl's is not a terminal\n"
+      "(COMMAND's output then passes through hbctl); the metadata says them too.\n"
+      "If ID is declared in heartbeatd's configuration (a job), every run is recorded\n"
+      "(start, end, result, exit status, output) and the agent stays registered.\n"
+      "SIGINT, SIGTERM and SIGHUP are passed on to COMMAND; hbctl exits with COMMAND's\n"
+      "status (128+N if signal N killed it)."));
   g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
   g_option_context_set_strict_posix (context, FALSE);
   if (!hbctl_parse_command (context, &argc, &argv, &status))
@@ -336,6 +363,9 @@ hbctl_run (int argc, char **argv)
             g_source_remove (sources[k]);
           return status;
         }
+      run.adhoc = TRUE;
+      if (start_adhoc_run (run.client, name))
+        run.job = hbctl_dbus_transport_new_for_client (run.client);
     }
 
   /* Where hbctl's output is not a terminal (cron, a unit, a pipe), the
@@ -365,17 +395,17 @@ hbctl_run (int argc, char **argv)
   if (!spawned)
     {
       hbctl_print_error (_("cannot run %s: %s"), argv[1], error->message);
+      if (run.client && run.adhoc)
+        {
+          g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
+            "{'status': <'error'>, 'metadata': <{'exit-status': <int32 127>}>}"));
+          heartbeat_client_beat (run.client, name, details, NULL);
+        }
       if (run.job)
         {
           g_autofree char *why = g_strdup_printf (_("cannot run %s: %s"), argv[1], error->message);
 
           finish_job_run (&run, FALSE, 127, why);
-        }
-      else if (run.client)
-        {
-          g_autoptr(GVariant) details = g_variant_ref_sink (g_variant_new_parsed (
-            "{'status': <'error'>, 'metadata': <{'exit-status': <int32 127>}>}"));
-          heartbeat_client_beat (run.client, name, details, NULL);
         }
       g_clear_pointer (&run.job, hbctl_transport_free);
       g_clear_pointer (&run.tail, hb_tail_free);
@@ -412,7 +442,7 @@ hbctl_run (int argc, char **argv)
   else
     code = 1;
 
-  if (run.job)
+  if (run.job && !run.adhoc)
     {
       g_autofree char *output = run.tail ? hb_tail_get_text (run.tail) : NULL;
 
@@ -450,6 +480,10 @@ hbctl_run (int argc, char **argv)
               hbctl_print_error (_("warning: cannot report the failure of \"%s\": %s"), name, error->message);
               g_clear_error (&error);
             }
+          /* and the run's record: its exit status and the end of its
+           * output, which the agent's reason tells */
+          if (run.job)
+            finish_job_run (&run, FALSE, code, output);
         }
     }
   g_clear_pointer (&run.job, hbctl_transport_free);
