@@ -177,13 +177,14 @@ test_status_piped (Fixture *f, gconstpointer data)
                                                           "CPU", "MEM", "STATUS/TASK", NULL };
        *column; column++)
     g_assert_nonnull (strstr (lines[0], *column));
-  g_assert_true (g_str_has_prefix (lines[1], "backup "));
-  g_assert_nonnull (strstr (lines[1], "healthy"));
-  g_assert_nonnull (strstr (lines[1], "nightly backup"));
-  g_assert_true (g_str_has_prefix (lines[2], "web "));
-  g_assert_nonnull (strstr (lines[2], "error"));
+  /* problems first */
+  g_assert_true (g_str_has_prefix (lines[1], "web "));
+  g_assert_nonnull (strstr (lines[1], "error"));
+  g_assert_true (g_str_has_prefix (lines[2], "backup "));
+  g_assert_nonnull (strstr (lines[2], "healthy"));
+  g_assert_nonnull (strstr (lines[2], "nightly backup"));
   g_assert_cmpstr (lines[3], ==, "");
-  g_assert_true (g_str_has_prefix (lines[4], "2 agents: 1 healthy, 0 stale, 1 error, 0 timed-out, 0 gone, 0 no-heartbeat"));
+  g_assert_true (g_str_has_prefix (lines[4], "2 agents: 1 healthy, 0 paused, 0 stale, 1 error, 0 timed-out, 0 gone, 0 no-heartbeat"));
   g_assert_nonnull (strstr (lines[4], "cpu "));
   g_assert_nonnull (strstr (lines[4], "mem "));
   g_assert_nonnull (strstr (lines[4], "disk "));
@@ -211,7 +212,7 @@ test_status_piped (Fixture *f, gconstpointer data)
   g_clear_pointer (&lines, g_strfreev);
   lines = g_strsplit (r.out, "\n", -1);
   g_assert_cmpuint (g_strv_length (lines), ==, 3);
-  g_assert_true (g_str_has_prefix (lines[0], "backup "));
+  g_assert_true (g_str_has_prefix (lines[0], "web "));
 }
 
 static void
@@ -1078,43 +1079,43 @@ cell_under (const char *header, const char *line, const char *name)
   }
 }
 
-/* Checks the table of `status` with two declared agents and two others:
- * the declared ones first, then a heading and the others, each group by
- * id; no unit behind any, so CPU and MEM are "-". */
+/* Checks the table of `status` with two declared agents that never beat
+ * (no-heartbeat) and two healthy others: problems first, then by id, with
+ * no heading between declared and not (the order is the severity's); no
+ * unit behind any, so CPU and MEM are "-". */
 static void
 check_declared_first (const char *out, const char *version)
 {
   g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
   g_autofree char *daemon = g_strdup_printf ("heartbeatd %s up ", version);
 
-  g_assert_cmpuint (g_strv_length (lines), ==, 11);
+  g_assert_cmpuint (g_strv_length (lines), ==, 9);
   g_assert_true (g_str_has_prefix (lines[0], "AGENT "));
   g_assert_true (g_str_has_prefix (lines[1], "mm-declared "));
   g_assert_true (g_str_has_prefix (lines[2], "zz-declared "));
-  g_assert_cmpstr (lines[3], ==, "");
-  g_assert_cmpstr (lines[4], ==, "Additional agents (not declared):");
-  g_assert_true (g_str_has_prefix (lines[5], "aa-extra "));
-  g_assert_true (g_str_has_prefix (lines[6], "bb-extra "));
-  g_assert_cmpstr (lines[7], ==, "");
-  g_assert_true (g_str_has_prefix (lines[8], "4 agents: 2 healthy, 0 stale, 0 error, 0 timed-out, 0 gone, 2 no-heartbeat"));
-  g_assert_true (g_str_has_prefix (lines[9], daemon));
-  for (int i = 1; i <= 6; i++)
+  g_assert_true (g_str_has_prefix (lines[3], "aa-extra "));
+  g_assert_true (g_str_has_prefix (lines[4], "bb-extra "));
+  g_assert_cmpstr (lines[5], ==, "");
+  g_assert_true (g_str_has_prefix (lines[6], "4 agents: 2 healthy, 0 paused, 0 stale, 0 error, 0 timed-out, 0 gone, 2 no-heartbeat"));
+  g_assert_true (g_str_has_prefix (lines[7], daemon));
+  g_assert_null (strstr (out, "Additional agents"));
+  for (int i = 1; i <= 4; i++)
     {
-      g_autofree char *cpu = NULL, *mem = NULL, *pid = NULL, *text = NULL;
+      g_autofree char *cpu = NULL, *mem = NULL, *pid = NULL, *text = NULL, *state = NULL;
 
-      if (i == 3 || i == 4)
-        continue;
       cpu = cell_under (lines[0], lines[i], "CPU");
       mem = cell_under (lines[0], lines[i], "MEM");
       pid = cell_under (lines[0], lines[i], "PID");
       text = cell_under (lines[0], lines[i], "STATUS/TASK");
+      state = cell_under (lines[0], lines[i], "STATE");
+      g_assert_cmpstr (state, ==, i <= 2 ? "no-heartbeat" : "healthy");
       g_assert_cmpstr (cpu, ==, "-");
       g_assert_cmpstr (mem, ==, "-");
-      g_assert_cmpstr (pid, ==, i == 6 ? "1" : "-");
+      g_assert_cmpstr (pid, ==, i == 4 ? "1" : "-");
       /* declared, never beaten: waiting for its first run */
       if (i == 2)
         g_assert_cmpstr (text, ==, "waiting · declared work");
-      if (i == 5)
+      if (i == 3)
         g_assert_cmpstr (text, ==, "copying · extra work");
     }
 }
@@ -1165,6 +1166,8 @@ test_declared_first (Fixture *f, gconstpointer data)
     g_assert_true (g_str_has_prefix (lines[1], "zz-declared "));
     g_assert_true (g_str_has_prefix (lines[2], "aa-extra "));
     g_assert_true (g_str_has_prefix (lines[3], "bb-extra "));
+    /* --no-legend: no summary either */
+    g_assert_null (strstr (r.out, " agents: "));
   }
 
   /* --json as before (the daemon's order), with the new keys */
@@ -1290,7 +1293,7 @@ test_show_timeline (Fixture *f, gconstpointer data)
   g_assert_cmpint (g_utf8_strlen (day, -1), ==, 48);
   g_assert_true (g_str_has_suffix (day, "·▄"));
   g_assert_null (strstr (hour, "×"));
-  g_assert_true (g_str_has_prefix (lines[i + 2], "               █ healthy  ▄ stale  × error"));
+  g_assert_true (g_str_has_prefix (lines[i + 2], "               █ healthy  ‖ paused  ▄ stale  × error"));
   /* the changes: registered healthy, stale, healthy until now */
   g_assert_true (g_str_has_prefix (lines[i + 3], "Changes:       "));
   for (gsize k = i + 3; lines[k] && *lines[k]; k++, n++)
@@ -2212,10 +2215,14 @@ test_url_many_agents (Fixture *f, gconstpointer data)
   lines = split_lines (r.out);
   g_assert_cmpuint (g_strv_length (lines), >=, n + 3);
   g_assert_true (g_str_has_prefix (lines[0], "AGENT "));
-  g_assert_true (g_str_has_prefix (lines[1], "agent-000000 "));
+  /* problems first: the stale ones (every third from agent-000002), then
+   * the healthy ones, each by id */
+  g_assert_true (g_str_has_prefix (lines[1], "agent-000002 "));
+  g_assert_true (g_str_has_prefix (lines[16666], "agent-049997 "));
+  g_assert_true (g_str_has_prefix (lines[16667], "agent-000000 "));
   g_assert_true (g_str_has_prefix (lines[n], "agent-049999 "));
   g_assert_cmpstr (lines[n + 1], ==, "");
-  g_assert_true (g_str_has_prefix (lines[n + 2], "50000 agents: 33334 healthy, 16666 stale, 0 error, "));
+  g_assert_true (g_str_has_prefix (lines[n + 2], "50000 agents: 33334 healthy, 0 paused, 16666 stale, 0 error, "));
 
   result_clear (&r);
   start = g_get_monotonic_time ();
@@ -2463,6 +2470,484 @@ test_german (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (de.err, "Agent"));
 }
 
+
+/* ------------------------------------------------------------------ */
+/* On call: problems first, filters, reasons, honest states, colour    */
+
+/* The agents' ids in the rows of `status` output (the first word of each
+ * line up to the blank line; the header left out when @header) */
+static GStrv
+listed_ids (const char *out, gboolean header)
+{
+  g_auto(GStrv) lines = g_strsplit (out, "\n", -1);
+  g_autoptr(GStrvBuilder) b = g_strv_builder_new ();
+
+  for (gsize i = header ? 1 : 0; lines[i] && *lines[i]; i++)
+    {
+      g_autofree char *id = g_strndup (lines[i], strcspn (lines[i], " "));
+
+      g_strv_builder_add (b, id);
+    }
+  return g_strv_builder_end (b);
+}
+
+static void
+assert_ids (const char *out, gboolean header, const char *const *expected)
+{
+  g_auto(GStrv) ids = listed_ids (out, header);
+  g_autofree char *got = g_strjoinv (" ", ids);
+  g_autofree char *wanted = g_strjoinv (" ", (char **) expected);
+
+  g_assert_cmpstr (got, ==, wanted);
+}
+
+/* --failed lists exactly the agents with a problem (severity >= 2: not
+ * healthy, not paused), the most severe first; --state= filters by state
+ * and refuses one it does not know, saying the valid ones. With the real
+ * daemon, one agent in each state it can be brought to here. */
+static void
+test_status_failed (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *config = g_strconcat (hb_default_config, "\n[agent:e-declared]\n", NULL);
+  const char *sleep_argv[] = { "sleep", "600", NULL };
+  g_autofree char *pid = NULL;
+  g_auto(Result) r = { 0 };
+  HbChild *sleeper;
+  guint cursor;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, config);
+  hb_harness_start_daemon (h, 0);
+  cursor = hb_harness_signal_cursor (h);
+
+  hbctl_ok (h, "register", "a-fine");
+  hbctl_ok (h, "register", "b-broken");
+  hbctl_ok (h, "beat", "b-broken", "--status", "error");
+  hbctl_ok (h, "register", "c-quiet", "--stale", "200ms");
+  sleeper = hb_harness_spawn (h, sleep_argv);
+  pid = g_strdup_printf ("%d", (int) sleeper->pid);
+  hbctl_ok (h, "register", "d-exited", "--pid", pid);
+  hbctl_ok (h, "register", "f-slow", "--timeout", "300ms", "--stale", "1h");
+  g_assert_cmpint (kill (sleeper->pid, SIGKILL), ==, 0);
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "d-exited", "healthy", "gone");
+  hb_harness_wait_exit (h, sleeper, HB_WAIT_MS);
+  hb_wait_signal (h, &cursor, "AgentStale", "c-quiet", NULL, NULL);
+  hb_wait_signal (h, &cursor, "AgentTimedOut", "f-slow", NULL, NULL);
+
+  /* every agent, problems first: timed-out, gone, error, stale,
+   * no-heartbeat, then the healthy one */
+  hbctl (h, &r, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  assert_ids (r.out, TRUE, (const char *const[]) { "f-slow", "d-exited", "b-broken", "c-quiet", "e-declared",
+                                                   "a-fine", NULL });
+  g_assert_nonnull (strstr (r.out, "6 agents: 1 healthy, 0 paused, 1 stale, 1 error, 1 timed-out, 1 gone, 1 no-heartbeat"));
+
+  /* --failed: exactly the five with a problem, in the same order */
+  result_clear (&r);
+  hbctl (h, &r, "status", "--failed");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  assert_ids (r.out, TRUE, (const char *const[]) { "f-slow", "d-exited", "b-broken", "c-quiet", "e-declared", NULL });
+  g_assert_nonnull (strstr (r.out, "\n5 of 6 agents listed\n"));
+
+  /* --state=, one or several, repeated or with commas */
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--state=stale,healthy");
+  assert_ids (r.out, FALSE, (const char *const[]) { "c-quiet", "a-fine", NULL });
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--state", "gone", "--state=error");
+  assert_ids (r.out, FALSE, (const char *const[]) { "d-exited", "b-broken", NULL });
+  /* a state nobody is in: no rows, and no failure */
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--state=paused");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "");
+  /* --failed and --state= together: both hold */
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--failed", "--state=healthy,gone");
+  assert_ids (r.out, FALSE, (const char *const[]) { "d-exited", NULL });
+
+  /* an unknown state is refused, with the valid ones */
+  result_clear (&r);
+  hbctl (h, &r, "status", "--state=running");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_cmpstr (r.out, ==, "");
+  g_assert_cmpstr (r.err, ==, "hbctl: unknown state \"running\" (the states are: healthy, paused, no-heartbeat, "
+                              "stale, error, gone, timed-out)\n");
+  result_clear (&r);
+  hbctl (h, &r, "status", "--state=stale,", "--state=Healthy");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "unknown state \"Healthy\""));
+  result_clear (&r);
+  hbctl (h, &r, "status", "--state=help");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "healthy\npaused\nno-heartbeat\nstale\nerror\ngone\ntimed-out\n");
+
+  /* --json: the listed agents only */
+  result_clear (&r);
+  hbctl (h, &r, "status", "--json", "--failed");
+  {
+    g_autoptr(JsonNode) root = parse_json (r.out);
+    JsonArray *agents = json_object_get_array_member (json_node_get_object (root), "agents");
+
+    g_assert_cmpuint (json_array_get_length (agents), ==, 5);
+    for (guint i = 0; i < 5; i++)
+      g_assert_cmpstr (json_object_get_string_member (json_array_get_object_element (agents, i), "state"), !=,
+                       "healthy");
+  }
+}
+
+/* The same filters over a stand-in for the HTTP API with the record's
+ * keys (severity, reason, tags): all seven states, two tagged "db". */
+static void
+test_status_filters_url (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  Canned canned = { bodies, NULL, NULL, NULL, NULL, FALSE, FALSE, 0 };
+  static const struct { const char *id, *state, *reason, *tags; guint severity; } agents[] = {
+    { "alpha", "healthy", "", "[\"db\"]", 0 },
+    { "bravo", "paused", "disk swap", "[]", 1 },
+    { "charlie", "no-heartbeat", "never beat", "[]", 2 },
+    { "delta", "stale", "no activity for more than 5m", "[\"db\", \"prod\"]", 3 },
+    { "echo", "error", "exit status 3: disk full", "[]", 4 },
+    { "foxtrot", "gone", "pid 17788 exited", "[]", 5 },
+    { "golf", "timed-out", "running longer than 30m", "[]", 6 },
+  };
+  const char *const sixty[] = { "COLUMNS", "60", NULL };
+  g_autoptr(GString) list = g_string_new ("{\"agents\": [");
+  g_autofree char *url = NULL;
+  g_auto(Result) r = { 0 };
+  g_auto(GStrv) lines = NULL;
+  GThread *server;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (agents); i++)
+    g_string_append_printf (list, "%s{\"id\": \"%s\", \"state\": \"%s\", \"reason\": \"%s\", \"severity\": %u,"
+                            " \"tags\": %s, \"status\": \"running\", \"task-id\": \"\", \"beats\": 1,"
+                            " \"last-activity-at-usec\": %" G_GINT64_FORMAT "}",
+                            i ? ", " : "", agents[i].id, agents[i].state, agents[i].reason, agents[i].severity,
+                            agents[i].tags, g_get_real_time ());
+  g_string_append (list, "]}");
+  g_hash_table_insert (bodies, "/v1/agents", g_string_free (g_steal_pointer (&list), FALSE));
+  url = canned_start (&canned, &server);
+
+  /* problems first; the reason next to the state */
+  hbctl (f->h, &r, "--url", url, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  assert_ids (r.out, TRUE, (const char *const[]) { "golf", "foxtrot", "echo", "delta", "charlie", "bravo", "alpha",
+                                                   NULL });
+  lines = g_strsplit (r.out, "\n", -1);
+  g_assert_true (g_str_has_prefix (lines[0], "AGENT    STATE         REASON                        PID  "));
+  {
+    g_autofree char *reason = cell_under (lines[0], lines[3], "REASON");
+    g_autofree char *healthy = cell_under (lines[0], lines[7], "REASON");
+
+    g_assert_cmpstr (reason, ==, "exit status 3: disk full");
+    g_assert_cmpstr (healthy, ==, "-");
+  }
+  g_assert_nonnull (strstr (r.out, "7 agents: 1 healthy, 1 paused, 1 stale, 1 error, 1 timed-out, 1 gone, 1 no-heartbeat"));
+
+  /* --failed: not the healthy one, not the paused one */
+  result_clear (&r);
+  hbctl (f->h, &r, "--url", url, "--no-legend", "status", "--failed");
+  assert_ids (r.out, FALSE, (const char *const[]) { "golf", "foxtrot", "echo", "delta", "charlie", NULL });
+  /* --tag: the agents with it */
+  result_clear (&r);
+  hbctl (f->h, &r, "--url", url, "--no-legend", "status", "--tag=db");
+  assert_ids (r.out, FALSE, (const char *const[]) { "delta", "alpha", NULL });
+  result_clear (&r);
+  hbctl (f->h, &r, "--url", url, "--no-legend", "status", "--tag=prod", "--failed");
+  assert_ids (r.out, FALSE, (const char *const[]) { "delta", NULL });
+  result_clear (&r);
+  hbctl (f->h, &r, "--url", url, "status", "--tag=no such");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "\"no such\" is not a tag"));
+  /* narrow: the reason is cut with "…", never left out */
+  result_clear (&r);
+  hbctl_env (f->h, sixty, &r, "--url", url, "status");
+  g_clear_pointer (&lines, g_strfreev);
+  lines = g_strsplit (r.out, "\n", -1);
+  g_assert_nonnull (strstr (lines[0], "REASON"));
+  for (gsize i = 0; i < 8; i++)
+    g_assert_cmpint (columns_of (lines[i]), <=, 60);
+  g_assert_nonnull (strstr (lines[1], "running lon"));
+  canned_stop (&canned, server);
+}
+
+/* Global options after the command, for every verb; "--" still ends
+ * the options (an id, or run's command, that looks like one). */
+static void
+test_options_after (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autofree char *url = NULL;
+  g_auto(Result) r = { 0 };
+
+  h->http_port = hb_free_port ();
+  if (!hb_harness_start_default (h))
+    return;
+  url = g_strdup_printf ("http://127.0.0.1:%u", h->http_port);
+  hbctl_ok (h, "register", "web", "--no-color");
+  hbctl_ok (h, "beat", "web", "--no-colour", "--session");
+  hbctl_ok (h, "idle", "web", "--no-color");
+
+  /* the case of the issue: refused with a hint about ids before */
+  hbctl (h, &r, "status", "--no-color");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_assert_true (g_str_has_prefix (r.out, "AGENT "));
+  result_clear (&r);
+  hbctl (h, &r, "status", "--no-legend", "--failed", "--no-color");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "");
+  result_clear (&r);
+  hbctl (h, &r, "status", "--no-legend");
+  g_assert_true (g_str_has_prefix (r.out, "web "));
+  /* --url after the command: the HTTP API is asked */
+  result_clear (&r);
+  hbctl (h, &r, "show", "web", "--url", url);
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "Agent:         web\n"));
+  result_clear (&r);
+  hbctl (h, &r, "check", "web", "--url=http://127.0.0.1:1");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - cannot reach http://127.0.0.1:1"));
+  result_clear (&r);
+  hbctl (h, &r, "list", "--url", url);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_cmpstr (r.err, ==, "hbctl: list is not available with --url (status, show, beat, check, pause and "
+                              "resume are)\n");
+  result_clear (&r);
+  hbctl (h, &r, "list", "--json", "--no-legend");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\"web\""));
+  /* an unknown option is still refused */
+  result_clear (&r);
+  hbctl (h, &r, "status", "--no-such");
+  g_assert_cmpint (r.status, ==, 2);
+
+  /* after "--": an argument, not an option */
+  hbctl_ok (h, "register", "--no-color", "--", "--no-legend");
+  result_clear (&r);
+  hbctl (h, &r, "list");
+  g_assert_nonnull (strstr (r.out, "--no-legend\n"));
+  result_clear (&r);
+  hbctl (h, &r, "run", "--no-color", "--name", "echoer", "--interval", "1s", "--", "sh", "-c", "echo \"$1\"", "sh",
+         "--no-color");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.out, ==, "--no-color\n");
+}
+
+/* Runs hbctl ARGS on a terminal (script(1) gives it one) with @env; the
+ * output, or NULL (test skipped) without script(1). */
+static char *
+run_on_tty (HbHarness *h, const char *const *env, const char *const *args)
+{
+  g_autofree char *script = g_find_program_in_path ("script");
+  g_auto(GStrv) argv = hbctl_argv (FALSE, args);
+  g_autoptr(GString) command = g_string_new (NULL);
+  g_autoptr(GSubprocessLauncher) l = NULL;
+  g_autoptr(GSubprocess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  char *out = NULL;
+
+  if (script == NULL)
+    {
+      g_test_skip ("script(1) is not installed");
+      return NULL;
+    }
+  for (gsize i = 0; argv[i]; i++)
+    {
+      g_autofree char *quoted = g_shell_quote (argv[i]);
+
+      g_string_append_printf (command, "%s%s", i ? " " : "", quoted);
+    }
+  l = launcher (h, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDIN_PIPE, env);
+  p = g_subprocess_launcher_spawn (l, &error, script, "-q", "-e", "-c", command->str, "/dev/null", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (p, "", NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  g_test_message ("on a tty: %s → %d\n%s", command->str, wait_status_to_code (p), out);
+  g_assert_cmpint (wait_status_to_code (p), ==, 0);
+  return out;
+}
+
+/* Colour on a terminal only (isatty, TERM not dumb), as systemctl: never
+ * piped, never with NO_COLOR or --no-color (before or after the command);
+ * HBCTL_COLORS=1 forces it, HBCTL_COLORS=0 forbids it. */
+static void
+test_colour (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  const char *const xterm[] = { "TERM", "xterm", NULL };
+  const char *const dumb[] = { "TERM", "dumb", NULL };
+  const char *const no_color[] = { "TERM", "xterm", "NO_COLOR", "1", NULL };
+  const char *const forbid[] = { "TERM", "xterm", "HBCTL_COLORS", "0", NULL };
+  const char *const force[] = { "HBCTL_COLORS", "1", NULL };
+  g_autofree char *show = NULL, *status = NULL, *text = NULL;
+  g_auto(Result) r = { 0 };
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "web");
+  hbctl_ok (h, "register", "broken");
+  hbctl_ok (h, "beat", "broken", "--status", "error");
+
+  show = run_on_tty (h, xterm, (const char *const[]) { "show", "web", NULL });
+  if (show == NULL)
+    return;
+  g_assert_nonnull (strstr (show, "State:         \033[32mhealthy\033[0m"));
+  status = run_on_tty (h, xterm, (const char *const[]) { "status", NULL });
+  g_assert_nonnull (strstr (status, "\033[32m● healthy\033[0m"));
+  g_assert_nonnull (strstr (status, "\033[1;31m✖ error\033[0m"));
+  /* not with TERM=dumb, NO_COLOR, --no-color (either side), HBCTL_COLORS=0 */
+  text = run_on_tty (h, dumb, (const char *const[]) { "show", "web", NULL });
+  g_assert_null (strchr (text, '\033'));
+  g_clear_pointer (&text, g_free);
+  text = run_on_tty (h, no_color, (const char *const[]) { "status", NULL });
+  g_assert_null (strchr (text, '\033'));
+  g_clear_pointer (&text, g_free);
+  text = run_on_tty (h, xterm, (const char *const[]) { "show", "web", "--no-color", NULL });
+  g_assert_null (strchr (text, '\033'));
+  g_assert_nonnull (strstr (text, "State:         healthy"));
+  g_clear_pointer (&text, g_free);
+  text = run_on_tty (h, xterm, (const char *const[]) { "--no-color", "status", NULL });
+  g_assert_null (strchr (text, '\033'));
+  g_clear_pointer (&text, g_free);
+  text = run_on_tty (h, forbid, (const char *const[]) { "status", NULL });
+  g_assert_null (strchr (text, '\033'));
+
+  /* piped: never, even with TERM set; HBCTL_COLORS=1 forces it */
+  hbctl_env (h, xterm, &r, "show", "web");
+  g_assert_null (strchr (r.out, '\033'));
+  result_clear (&r);
+  hbctl_env (h, force, &r, "show", "web");
+  g_assert_nonnull (strstr (r.out, "\033[32mhealthy\033[0m"));
+}
+
+/* `show` says what is so: a gone agent since when and why, without a
+ * running clock or "running" as its status; one that never beat waits for
+ * its first beat; an idle one runs nothing; a paused one since when, by
+ * whom and why; tags, uptime over 24 h; metadata as "key: value" lines.
+ * From a stand-in for the HTTP API with the record's keys. */
+static void
+test_show_honest (Fixture *f, gconstpointer data)
+{
+  const char *const utc[] = { "TZ", "UTC", NULL };
+  g_autoptr(GHashTable) bodies = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  Canned canned = { bodies, NULL, NULL, NULL, NULL, FALSE, FALSE, 0 };
+  gint64 now = g_get_real_time ();
+  /* a whole second, today (or just past midnight: the date is then said) */
+  gint64 since = (now - 90 * G_USEC_PER_SEC) / G_USEC_PER_SEC * G_USEC_PER_SEC;
+  g_autoptr(GDateTime) t = g_date_time_new_from_unix_utc (since / G_USEC_PER_SEC);
+  g_autoptr(GDateTime) today = g_date_time_new_now_utc ();
+  g_autofree char *clock = g_date_time_get_day_of_year (t) == g_date_time_get_day_of_year (today)
+                           ? g_date_time_format (t, "%H:%M:%S") : g_date_time_format (t, "%Y-%m-%d %H:%M:%S");
+  g_autofree char *url = NULL, *expected = NULL;
+  g_auto(Result) r = { 0 };
+  GThread *server;
+
+#define AGENT_JSON(id, state, extra) \
+  g_strdup_printf ("{\"id\": \"" id "\", \"state\": \"" state "\", \"task-id\": \"\", \"owner-uid\": 0," \
+                   " \"started-at-usec\": %" G_GINT64_FORMAT ", \"last-activity-at-usec\": %" G_GINT64_FORMAT "," \
+                   " \"stale-after-usec\": 300000000, \"timeout-after-usec\": 0, \"declared\": false," \
+                   " \"bound-to\": \"\", \"state-since-usec\": %" G_GINT64_FORMAT ", " extra "}", \
+                   since - 600 * G_USEC_PER_SEC, since, since)
+  g_hash_table_insert (bodies, "/v1/agents/worker", AGENT_JSON ("worker", "gone",
+    "\"status\": \"running\", \"reason\": \"pid 17788 exited\", \"pid\": 17788, \"beats\": 5,"
+    " \"running-usec\": 61000000, \"tags\": [\"db\", \"prod\"], \"uptime-24h\": 0.25,"
+    " \"metadata\": {\"reason\": \"disk full\", \"count\": 3, \"ratio\": 0.5, \"ok\": true, \"hosts\": [\"a\", \"b\"],"
+    " \"nested\": {\"k\": 1}, \"log\": \"first\\nsecond\\nthird\\n\", \"evil\": \"\\u001b[2Jx\"}"));
+  g_hash_table_insert (bodies, "/v1/agents/fresh", AGENT_JSON ("fresh", "healthy",
+    "\"status\": \"running\", \"reason\": \"waiting for its first beat\", \"pid\": 0, \"beats\": 0,"
+    " \"running-usec\": 5000000, \"tags\": [], \"uptime-24h\": -1, \"metadata\": {}"));
+  g_hash_table_insert (bodies, "/v1/agents/resting", AGENT_JSON ("resting", "healthy",
+    "\"status\": \"idle\", \"reason\": \"\", \"pid\": 0, \"beats\": 4, \"running-usec\": 0, \"metadata\": {}"));
+  g_hash_table_insert (bodies, "/v1/agents/held", AGENT_JSON ("held", "paused",
+    "\"status\": \"running\", \"reason\": \"disk swap\", \"pid\": 0, \"beats\": 4, \"running-usec\": 0,"
+    " \"paused-reason\": \"disk swap\", \"paused-by-uid\": 0, \"metadata\": {},"
+    " \"paused-at-usec\": 0, \"severity\": 1"));
+#undef AGENT_JSON
+  for (const char *const *id = (const char *const[]) { "worker", "fresh", "resting", "held", NULL }; *id; id++)
+    {
+      g_autofree char *path = g_strdup_printf ("/v1/agents/%s/history", *id);
+
+      g_hash_table_insert (bodies, (gpointer) g_intern_string (path), g_strdup ("{\"history\": []}"));
+    }
+  url = canned_start (&canned, &server);
+
+  hbctl_env (f->h, utc, &r, "--url", url, "show", "worker");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  expected = g_strdup_printf ("\nState:         gone since %s (pid 17788 exited)\n", clock);
+  g_assert_nonnull (strstr (r.out, expected));
+  g_assert_nonnull (strstr (r.out, "\nStatus:        running (the last it reported)\n"));
+  g_assert_nonnull (strstr (r.out, "\nPID:           17788 (exited)\n"));
+  g_assert_null (strstr (r.out, "Running:"));
+  g_assert_nonnull (strstr (r.out, "\nTags:          db, prod\n"));
+  g_assert_nonnull (strstr (r.out, "\nUptime (24h):  25.0%\n"));
+  /* metadata: sorted "key: value" lines, never GVariant text */
+  g_assert_nonnull (strstr (r.out, "\nMetadata:      count: 3\n"
+                                   "               evil: ?[2Jx\n"
+                                   "               hosts: a, b\n"
+                                   "               log: …third (3 lines)\n"
+                                   "               nested: {\"k\":1}\n"
+                                   "               ok: true\n"
+                                   "               ratio: 0.5\n"
+                                   "               reason: disk full\n"));
+  g_assert_null (strstr (r.out, "<"));
+  g_assert_null (strstr (r.out, "{'"));
+  g_assert_null (strchr (r.out, '\033'));
+
+  result_clear (&r);
+  hbctl_env (f->h, utc, &r, "--url", url, "show", "fresh");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\nLast seen:     waiting for its first beat\n"));
+  g_assert_nonnull (strstr (r.out, "\nBeats:         none yet\n"));
+  g_assert_nonnull (strstr (r.out, " (waiting for its first beat)\n"));
+  g_assert_null (strstr (r.out, "Running:"));
+  g_assert_null (strstr (r.out, " ago\nRunning"));
+  g_assert_nonnull (strstr (r.out, "\nUptime (24h):  unknown\n"));
+  g_assert_nonnull (strstr (r.out, "\nTags:          -\n"));
+  g_assert_nonnull (strstr (r.out, "\nMetadata:      -\n"));
+
+  result_clear (&r);
+  hbctl_env (f->h, utc, &r, "--url", url, "show", "resting");
+  g_assert_nonnull (strstr (r.out, "\nRunning:       nothing (idle)\n"));
+
+  result_clear (&r);
+  hbctl_env (f->h, utc, &r, "--url", url, "show", "held");
+  g_clear_pointer (&expected, g_free);
+  expected = g_strdup_printf ("\nState:         paused since %s by uid 0 (root): disk swap\n", clock);
+  g_assert_nonnull (strstr (r.out, expected));
+  g_assert_null (strstr (r.out, "Running:"));
+  canned_stop (&canned, server);
+}
+
+/* `show` of an agent with metadata from the real daemon: "key: value"
+ * lines whatever their type. */
+static void
+test_show_metadata (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "web", "--set", "count=3", "--set", "note=disk nearly full", "--set", "ok=true",
+            "--set", "ratio=0.25", "--set", "quoted='x'");
+  hbctl (h, &r, "show", "web");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\nMetadata:      count: 3\n"
+                                   "               note: disk nearly full\n"
+                                   "               ok: true\n"
+                                   "               quoted: x\n"
+                                   "               ratio: 0.25\n"));
+  g_assert_null (strstr (r.out, "<"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2499,6 +2984,12 @@ main (int argc, char **argv)
   ADD ("error-messages/url-hostile", test_url_hostile);
   ADD ("json-shapes/url-pages", test_url_pages);
   ADD ("url-many-agents", test_url_many_agents);
+  ADD ("status-piped/failed", test_status_failed);
+  ADD ("status-piped/filters-url", test_status_filters_url);
+  ADD ("status-piped/show-honest", test_show_honest);
+  ADD ("status-piped/show-metadata", test_show_metadata);
+  ADD ("status-piped/colour", test_colour);
+  ADD ("error-messages/options-after", test_options_after);
 
   return g_test_run ();
 }
