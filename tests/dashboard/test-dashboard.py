@@ -1023,6 +1023,10 @@ def main():
             assert 0 <= left < right <= 1400 and 0 <= top < bottom <= 900, (which, screen)
         assert screen["first"] == ["zz-error", "zz-stale", "agent-000"], screen   # severity, then id
         assert screen["title"] == "(2) heartbeatd", screen
+        # the column heads stay in view when the rows scroll
+        heads = page.evaluate("""(() => { scrollTo(0, 3000); const r = document.querySelector("thead th").getBoundingClientRect();
+            const y = scrollY; scrollTo(0, 0); return [y, r.top, r.bottom]; })()""")
+        assert heads[0] > 1000 and abs(heads[1]) <= 1 and heads[2] > 10, heads
         print("ok 13 200 agents: the two unhealthy ones (last by id) are the first rows, in the first 1400x900 screen; "
               "the title says (2)")
 
@@ -1193,10 +1197,63 @@ def main():
         print("ok 20 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
               "every row shows, with its history" % (want, pages, history_pages))
 
+        # The strips without hue: each state at its own height (paused the
+        # lowest, then healthy, then stale and no-heartbeat, the failures
+        # full), and the daemon's `unmonitored` entries hatched in two
+        # colours, as drawStrip() draws a history with them all.
+        bars = page.evaluate("""(() => {
+            const canvas = document.createElement("canvas"), states = ["paused", "healthy", "no-heartbeat", "stale",
+                "error", "timed-out", "gone", "unmonitored"];
+            canvas.style.cssText = "width: 320px; height: 20px; position: absolute; top: 0; left: 0";
+            document.body.append(canvas);
+            const now = serverNow(), span = 80e6;
+            drawStrip(canvas, states.map((s, i) => ({ t: now - span + i * 10e6, s })), span, now);
+            const g = canvas.getContext("2d"), w = canvas.width, h = canvas.height, out = {};
+            const at = (x, y) => [...g.getImageData(x, y, 1, 1).data].join(",");
+            states.forEach((s, i) => {
+                const x = Math.round((i + .5) * w / states.length);
+                let tall = 0;      // the bar's height: up from the bottom, to the first clear pixel of its widest column
+                for (let dx = -8; dx <= 8; dx++) {
+                    let t = 0;
+                    while (t < h && g.getImageData(x + dx, h - 1 - t, 1, 1).data[3] > 0) t++;
+                    tall = Math.max(tall, t);
+                }
+                const row = new Set(), top = new Set();
+                let holes = 0;
+                for (let dx = -8; dx <= 8; dx++) {
+                    row.add(at(x + dx, Math.floor(h * .8)));
+                    const p = at(x + dx, h - tall + 1);
+                    top.add(p);
+                    if (p.endsWith(",0")) holes++;
+                }
+                out[s] = { height: tall / h, colours: row.size, holes: Math.round(holes / 17 * 4), colour: at(x, h - 1) };
+            });
+            out.drawn = canvas.dataset.drawn;
+            canvas.remove();
+            return out; })()""")
+        print("# %s" % json.dumps(bars))
+        heights = [bars[s]["height"] for s in ("paused", "healthy", "stale", "error")]
+        assert all(bars[s]["colours"] == 1 for s in bars if s not in ("drawn", "unmonitored")), bars
+        assert heights == sorted(set(heights)) and heights[-1] == 1, heights
+        assert bars["no-heartbeat"]["height"] == bars["stale"]["height"], bars
+        assert bars["timed-out"]["height"] == bars["gone"]["height"] == 1, bars
+        assert bars["unmonitored"]["height"] == 1 and bars["unmonitored"]["colours"] == 2, bars
+        hatch = {tuple(css_rgb(page.evaluate("getComputedStyle(document.documentElement).getPropertyValue('%s')" % v)))
+                 for v in ("--hatch-a", "--hatch-b")}
+        state_colours = {tuple(int(v) for v in bars[s]["colour"].split(",")[:3]) for s in bars if s not in ("drawn", "unmonitored")}
+        assert not hatch & state_colours, (hatch, state_colours)
+        assert bars["drawn"] == "paused healthy no-heartbeat stale error timed-out gone unmonitored", bars
+        # and with no hue at all: height, the comb of its bar's upper part, and one or two colours (hatched)
+        shapes = {s: (bars[s]["height"], bars[s]["holes"], bars[s]["colours"]) for s in bars if s != "drawn"}
+        assert len(set(shapes.values())) == len(shapes), shapes
+        print("ok 21 the strips tell the states apart without hue (heights %s; no-heartbeat, timed-out and gone combed) "
+              "and hatch the daemon's unmonitored entries"
+              % " < ".join("%s %d%%" % (s, bars[s]["height"] * 100) for s in ("paused", "healthy", "stale", "error")))
+
         readme = os.environ.get("HB_DASHBOARD_README_PNG")
         if readme:
             readme_screenshot(page, base, dbus_call, readme, children)
-        print("1..20")
+        print("1..21")
         return 0
     finally:
         for child in reversed(children):
