@@ -1139,15 +1139,18 @@ status_out=$(in_ct env COLUMNS=200 hbctl --no-color status 2>&1)
 status_row=$(grep -m1 '^hb-worker ' <<<"$status_out")
 row_line=$(grep -n -m1 '^hb-worker ' <<<"$status_out" | cut -d: -f1)
 others_line=$(grep -n -m1 'Additional agents' <<<"$status_out" | cut -d: -f1)
-# ... its RUNNING the time since the unit became active, its CPU the unit's
-# (a duration, since systemd accounts CPU here), MEM the unit's or "-"
-# when systemd has no MemoryCurrent either
-status_cols=$("$PY" - "$status_out" "$since_usec" "$(date +%s%6N)" "$mem_a" <<'PY'
+# ... its STATE healthy and its PID the unit's MainPID, its RUNNING the
+# time since the unit became active, its CPU the unit's (a duration, since
+# systemd accounts CPU here), MEM the unit's or "-" when systemd has no
+# MemoryCurrent either (columns found by their headings)
+status_cols=$("$PY" - "$status_out" "$since_usec" "$(date +%s%6N)" "$mem_a" "$pid1" <<'PY'
 import re, sys
-out, since, now, mem = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+out, since, now, mem, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 header = out.splitlines()[0]
 row = next(l for l in out.splitlines() if l.startswith("hb-worker "))
 cols = dict(zip(re.split(r"\s{2,}", header.strip()), re.split(r"\s{2,}", row.strip())))
+if cols.get("STATE") != "healthy" or cols.get("PID") != pid:
+    raise SystemExit(f"STATE {cols.get('STATE')!r}, PID {cols.get('PID')!r} (want healthy, {pid})")
 def secs(d):
     m = re.fullmatch(r"(\d+)ms", d)
     if m: return int(m[1]) / 1000
@@ -1168,7 +1171,6 @@ PY
 )
 status_cols_rc=$?
 if [ -n "$row_line" ] && { [ -z "$others_line" ] || [ "$row_line" -lt "$others_line" ]; } &&
-   [ "$(awk '{print $2}' <<<"$status_row")" = healthy ] && [ "$(awk '{print $3}' <<<"$status_row")" = "$pid1" ] &&
    [ $status_cols_rc -eq 0 ]; then
   ok "hbctl status: hb-worker is listed with the declared agents (line $row_line, \"Additional agents\" at ${others_line:-none}), healthy, PID $pid1, $status_cols: $(tr -s ' ' <<<"$status_row")"
 else
