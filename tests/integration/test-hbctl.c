@@ -1047,7 +1047,7 @@ test_never_beat (Fixture *f, gconstpointer data)
   result_clear (&r);
   hbctl (h, &r, "check", "backup");
   g_assert_cmpint (r.status, ==, 2);
-  g_assert_cmpstr (r.out, ==, "HEARTBEAT CRITICAL - backup is no-heartbeat (last seen never)\n");
+  g_assert_cmpstr (r.out, ==, "HEARTBEAT CRITICAL - backup is no-heartbeat: never beat (last seen never)\n");
 
   /* once it beat, it was seen */
   hbctl_ok (h, "beat", "backup");
@@ -2522,8 +2522,9 @@ test_status_failed (Fixture *f, gconstpointer data)
   hb_harness_start_daemon (h, 0);
   cursor = hb_harness_signal_cursor (h);
 
-  hbctl_ok (h, "register", "a-fine");
-  hbctl_ok (h, "register", "b-broken");
+  /* (an hour to go stale: however slow a loaded machine is) */
+  hbctl_ok (h, "register", "a-fine", "--stale", "1h");
+  hbctl_ok (h, "register", "b-broken", "--stale", "1h");
   hbctl_ok (h, "beat", "b-broken", "--status", "error");
   hbctl_ok (h, "register", "c-quiet", "--stale", "200ms");
   sleeper = hb_harness_spawn (h, sleep_argv);
@@ -2791,8 +2792,8 @@ test_colour (Fixture *f, gconstpointer data)
 
   if (!hb_harness_start_default (h))
     return;
-  hbctl_ok (h, "register", "web");
-  hbctl_ok (h, "register", "broken");
+  hbctl_ok (h, "register", "web", "--stale", "1h");
+  hbctl_ok (h, "register", "broken", "--stale", "1h");
   hbctl_ok (h, "beat", "broken", "--status", "error");
 
   show = run_on_tty (h, xterm, (const char *const[]) { "show", "web", NULL });
@@ -2948,6 +2949,335 @@ test_show_metadata (Fixture *f, gconstpointer data)
   g_assert_null (strstr (r.out, "<"));
 }
 
+
+/* `check` says why after the state: the metadata's reason of an error
+ * ("|" made "/": a plugin's text ends there), the stale threshold, a
+ * pause's reason (OK); `status` shows it in its REASON column. */
+static void
+test_check_reason (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  guint cursor;
+
+  if (!hb_harness_start_default (h))
+    return;
+  cursor = hb_harness_signal_cursor (h);
+  hbctl_ok (h, "register", "broken", "--stale", "1h");
+  hbctl_ok (h, "beat", "broken", "--status", "error", "--set", "reason=disk full");
+  hbctl_ok (h, "register", "piped", "--stale", "1h");
+  hbctl_ok (h, "beat", "piped", "--status", "error", "--set", "reason=a|b");
+  hbctl_ok (h, "register", "quiet", "--stale", "200ms");
+  hbctl_ok (h, "register", "held", "--stale", "1h");
+  hbctl_ok (h, "pause", "held", "--reason", "disk swap");
+  hb_wait_signal (h, &cursor, "AgentStale", "quiet", NULL, NULL);
+
+  hbctl (h, &r, "check", "broken");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT CRITICAL - broken is error: disk full (last seen "));
+  result_clear (&r);
+  hbctl (h, &r, "check", "piped");
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT CRITICAL - piped is error: a/b (last seen "));
+  g_assert_null (strchr (r.out, '|'));
+  result_clear (&r);
+  hbctl (h, &r, "check", "quiet");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT WARNING - quiet is stale: no activity for more than "));
+  result_clear (&r);
+  hbctl (h, &r, "check", "held");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT OK - held is paused: disk swap (last seen "));
+
+  result_clear (&r);
+  hbctl (h, &r, "status");
+  {
+    g_auto(GStrv) lines = g_strsplit (r.out, "\n", -1);
+    g_autofree char *reason = NULL;
+
+    /* problems first: error (broken, piped), stale (quiet), paused (held) */
+    assert_ids (r.out, TRUE, (const char *const[]) { "broken", "piped", "quiet", "held", NULL });
+    reason = cell_under (lines[0], lines[1], "REASON");
+    g_assert_cmpstr (reason, ==, "disk full");
+    g_clear_pointer (&reason, g_free);
+    reason = cell_under (lines[0], lines[4], "REASON");
+    g_assert_cmpstr (reason, ==, "disk swap");
+  }
+}
+
+/* A running `hbctl watch` (text), read line by line */
+typedef struct {
+  GSubprocess      *p;
+  GDataInputStream *in;
+  Reader            reader;
+  gsize             seen;   /* the output up to here was matched already */
+} Watcher;
+
+static void
+watcher_start (HbHarness *h, Watcher *w)
+{
+  g_autoptr(GSubprocessLauncher) l = launcher (h, G_SUBPROCESS_FLAGS_STDOUT_PIPE, NULL);
+  g_auto(GStrv) argv = hbctl_argv (FALSE, (const char *const[]) { "watch", NULL });
+  g_autoptr(GError) error = NULL;
+  gboolean timed_out = FALSE;
+  guint timeout;
+
+  w->p = g_subprocess_launcher_spawnv (l, (const char *const *) argv, &error);
+  g_assert_no_error (error);
+  w->in = g_data_input_stream_new (g_subprocess_get_stdout_pipe (w->p));
+  w->reader = (Reader) { g_string_new (NULL), FALSE };
+  read_next (w->in, &w->reader);
+  /* subscribed once it prints a probe's registration */
+  timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
+  for (guint probe = 0; !timed_out && !w->reader.done && strstr (w->reader.text->str, "probe-") == NULL; probe++)
+    {
+      g_autofree char *probe_id = g_strdup_printf ("probe-%u", probe);
+      gint64 until = g_get_monotonic_time () + G_USEC_PER_SEC / 5;
+
+      hbctl_ok (h, "register", probe_id);
+      while (!timed_out && !w->reader.done && strstr (w->reader.text->str, "probe-") == NULL &&
+             g_get_monotonic_time () < until)
+        g_main_context_iteration (NULL, FALSE) || (g_usleep (1000), TRUE);
+    }
+  g_assert_false (timed_out);
+  g_source_remove (timeout);
+}
+
+/* Waits (bounded) until the output after what was matched before holds
+ * @needle */
+static void
+watcher_wait (Watcher *w, const char *needle)
+{
+  gboolean timed_out = FALSE;
+  guint timeout = g_timeout_add (HB_WAIT_MS, on_flag_timeout, &timed_out);
+  const char *found = NULL;
+
+  while (!timed_out && !w->reader.done && (found = strstr (w->reader.text->str + w->seen, needle)) == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  if (!timed_out)
+    g_source_remove (timeout);
+  g_test_message ("watch, waiting for \"%s\": %s", needle, w->reader.text->str + w->seen);
+  g_assert_nonnull (found);
+  w->seen = (gsize) (found - w->reader.text->str) + strlen (needle);
+}
+
+static char *
+watcher_stop (Watcher *w)
+{
+  g_subprocess_send_signal (w->p, SIGTERM);
+  g_assert_cmpint (wait_exit (w->p), ==, 0);
+  while (!w->reader.done)
+    g_main_context_iteration (NULL, TRUE);
+  g_clear_object (&w->in);
+  g_clear_object (&w->p);
+  return g_string_free (w->reader.text, FALSE);
+}
+
+/* `watch` prints each change of state with why, and "recovered" only for
+ * a change to healthy: stale -> error is no recovery. */
+static void
+test_watch_reason (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  Watcher w = { 0 };
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+  guint recovered = 0;
+
+  if (!hb_harness_start_default (h))
+    return;
+  watcher_start (h, &w);
+  hbctl_ok (h, "register", "w", "--stale", "300ms");
+  watcher_wait (&w, "  w  healthy -> stale (no activity for more than ");
+  hbctl_ok (h, "beat", "w", "--status", "error", "--set", "reason=disk full");
+  watcher_wait (&w, "  w  stale -> error (disk full)\n");
+  /* what follows the change is printed before the next event: a marker's */
+  hbctl_ok (h, "register", "marker-1");
+  watcher_wait (&w, "  marker-1  ");
+  g_assert_null (strstr (w.reader.text->str, "  recovered     w  "));
+  /* back to healthy from error: a change, not the end of a stale spell */
+  hbctl_ok (h, "beat", "w", "--status", "running", "--set", "reason=''");
+  watcher_wait (&w, "  w  error -> healthy\n");
+  /* stale again, then a beat: that is a recovery, and said once */
+  watcher_wait (&w, "  w  healthy -> stale (no activity for more than ");
+  hbctl_ok (h, "beat", "w");
+  watcher_wait (&w, "  w  stale -> healthy\n");
+  watcher_wait (&w, "  recovered     w  ");
+  text = watcher_stop (&w);
+  lines = g_strsplit (text, "\n", -1);
+  for (gsize i = 0; lines[i]; i++)
+    recovered += strstr (lines[i], "  recovered     w  ") != NULL;
+  g_assert_cmpuint (recovered, ==, 1);
+  g_assert_null (strchr (text, '\033'));
+}
+
+/* One request to the daemon's HTTP API; returns the status */
+static guint
+http_request (guint16 port, const char *method, const char *path, const char *body)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketConnection) connection = g_socket_client_connect_to_host (client, "127.0.0.1", port, NULL, &error);
+  g_autoptr(GDataInputStream) in = NULL;
+  g_autofree char *request = NULL, *status_line = NULL;
+  guint status = 0;
+
+  g_assert_no_error (error);
+  request = g_strdup_printf ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                             method, path, strlen (body), body);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                                            request, strlen (request), NULL, NULL, &error));
+  g_assert_no_error (error);
+  in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
+  status_line = g_data_input_stream_read_line (in, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (status_line);
+  sscanf (status_line, "HTTP/1.%*d %u", &status);
+  return status;
+}
+
+/* pause and resume, over D-Bus and HTTP: the state, the reason and who
+ * paused it everywhere; not a problem for --failed; the owner only. */
+static void
+test_pause_resume (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) a = NULL;
+  g_autofree char *url = NULL;
+  g_auto(Result) r = { 0 };
+  guint cursor;
+
+  if (!require_nobody ())
+    return;
+  h->http_port = hb_free_port ();
+  if (!hb_harness_start_default (h))
+    return;
+  url = g_strdup_printf ("http://127.0.0.1:%u", h->http_port);
+  cursor = hb_harness_signal_cursor (h);
+  hbctl_ok (h, "register", "db", "--stale", "1h");
+  hbctl_ok (h, "register", "broken", "--stale", "1h");
+  hbctl_ok (h, "beat", "broken", "--status", "error");
+
+  hbctl_ok (h, "pause", "db", "--reason", "disk swap");
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "db", "healthy", "paused");
+  a = agent (h, "db");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "paused");
+  g_assert_cmpstr (hb_dict_string (a, "paused-reason"), ==, "disk swap");
+
+  hbctl (h, &r, "show", "db");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\nState:         paused since "));
+  g_assert_nonnull (strstr (r.out, " by uid 0 (root): disk swap\n"));
+  g_assert_null (strstr (r.out, "Running:"));
+  /* not a problem; listed as paused */
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--failed");
+  assert_ids (r.out, FALSE, (const char *const[]) { "broken", NULL });
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--state=paused");
+  assert_ids (r.out, FALSE, (const char *const[]) { "db", NULL });
+  g_assert_nonnull (strstr (r.out, "  disk swap  "));
+
+  /* someone else may not; nothing changes */
+  result_clear (&r);
+  hbctl_nobody (h, &r, "resume", "db");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_nonnull (strstr (r.err, "agent \"db\" belongs to uid 0 (root)"));
+  result_clear (&r);
+  hbctl (h, &r, "pause", "nobody-knows");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.err, ==, "hbctl: there is no agent \"nobody-knows\"\n");
+
+  hbctl_ok (h, "resume", "db");
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "db", "paused", "healthy");
+  result_clear (&r);
+  hbctl (h, &r, "show", "db");
+  g_assert_nonnull (strstr (r.out, "\nState:         healthy"));
+
+  /* over HTTP: an agent HTTP owns (POST /heartbeat), paused with a reason
+   * in the body, and resumed; one a D-Bus caller owns is refused */
+  g_assert_cmpuint (http_request (h->http_port, "POST", "/heartbeat", "{\"run_id\": \"remote\"}"), ==, 200);
+  result_clear (&r);
+  hbctl (h, &r, "pause", "remote", "--url", url, "--reason", "via http");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "remote", NULL, "paused");
+  result_clear (&r);
+  hbctl (h, &r, "show", "remote");
+  g_assert_nonnull (strstr (r.out, " by an HTTP client: via http\n"));
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "resume", "remote");
+  g_assert_cmpint (r.status, ==, 0);
+  hb_wait_signal (h, &cursor, "AgentStateChanged", "remote", "paused", NULL);
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "pause", "db");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: 403: "));
+  g_clear_pointer (&a, g_variant_unref);
+  a = agent (h, "db");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "healthy");
+
+  /* a reason too long is refused before anything is sent */
+  {
+    g_autofree char *long_reason = g_strnfill (257, 'x');
+
+    result_clear (&r);
+    hbctl (h, &r, "pause", "db", "--reason", long_reason);
+    g_assert_cmpint (r.status, ==, 2);
+    g_clear_pointer (&a, g_variant_unref);
+    a = agent (h, "db");
+    g_assert_cmpstr (hb_dict_string (a, "state"), ==, "healthy");
+  }
+}
+
+/* `hbctl run` of an id the configuration does not declare: a failure is
+ * recorded as a run (exit status, the end of its output), which the
+ * reason, check, status and show tell. */
+static void
+test_run_recorded (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) run = NULL;
+  g_autoptr(GVariant) a = NULL;
+  g_auto(Result) r = { 0 };
+  const char *output = NULL;
+  gint32 exit_status = -1;
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl (h, &r, "run", "--name", "adhoc", "--interval", "1s", "--", "sh", "-c",
+         "echo working; echo 'disk full' >&2; exit 3");
+  g_assert_cmpint (r.status, ==, 3);
+  run = last_run (h, "adhoc", 1);
+  g_assert_cmpstr (hb_dict_string (run, "result"), ==, "failure");
+  g_assert_true (g_variant_lookup (run, "exit-status", "i", &exit_status));
+  g_assert_cmpint (exit_status, ==, 3);
+  g_assert_true (g_variant_lookup (run, "output", "&s", &output));
+  g_assert_nonnull (strstr (output, "working\n"));
+  g_assert_nonnull (strstr (output, "disk full\n"));
+  a = agent (h, "adhoc");
+  g_assert_cmpstr (hb_dict_string (a, "state"), ==, "error");
+  g_assert_cmpstr (hb_dict_string (a, "reason"), ==, "exit status 3: disk full");
+
+  result_clear (&r);
+  hbctl (h, &r, "check", "adhoc");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT CRITICAL - adhoc is error: exit status 3: disk full (last seen "));
+  result_clear (&r);
+  hbctl (h, &r, "show", "adhoc");
+  g_assert_nonnull (strstr (r.out, " (exit status 3: disk full)\n"));
+  g_assert_nonnull (strstr (r.out, "  failure    exit 3\n"));
+  g_assert_nonnull (strstr (r.out, "\nOutput:        (the end of the failed run of "));
+  g_assert_nonnull (strstr (r.out, "\n               disk full\n"));
+  result_clear (&r);
+  hbctl (h, &r, "status", "--failed");
+  g_assert_nonnull (strstr (r.out, "  exit status 3: disk full  "));
+
+  /* a success is unregistered as before */
+  hbctl_ok (h, "run", "--name", "adhoc", "--interval", "1s", "--", "true");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "adhoc"), "NotFound");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2990,6 +3320,10 @@ main (int argc, char **argv)
   ADD ("status-piped/show-metadata", test_show_metadata);
   ADD ("status-piped/colour", test_colour);
   ADD ("error-messages/options-after", test_options_after);
+  ADD ("check-statuses/reason", test_check_reason);
+  ADD ("watch-prints-stale/reason", test_watch_reason);
+  ADD ("register-beat-idle-unregister/pause-resume", test_pause_resume);
+  ADD ("run-exit-codes/run-recorded", test_run_recorded);
 
   return g_test_run ();
 }
