@@ -475,25 +475,32 @@ print_job (GVariant *agent,
       g_print ("\n");
     }
 
-  /* the newest failed run's last words */
+  /* the last words: of the newest run if it said any (as systemctl
+   * status shows the journal's last lines), else of the newest failed
+   * run */
   for (gsize k = 0; k < n_runs && !with_output; k++)
     {
       g_autoptr(GVariant) run = g_variant_get_child_value (runs, n_runs - 1 - k);
       const char *result = hbctl_dict_string (run, "result");
       const char *output = hbctl_dict_string (run, "output");
+      gboolean failed = run_failed (result);
       gint64 when;
       g_autofree char *time = NULL;
 
-      if (!run_failed (result))
+      if (!failed && (k > 0 || *output == '\0'))
         continue;
-      with_output = TRUE;   /* the newest failed run only, with or without output */
+      with_output = TRUE;   /* one run only, with or without output */
       if (*output == '\0')
         break;
       when = run_number (run, "started-usec") > 0 ? run_number (run, "started-usec") : run_number (run, "ended-usec");
       time = change_time (when, TRUE);
-      /* TRANSLATORS: before the last lines of the output of the failed run that started at %s */
       g_print ("%-14s ", _("Output:"));
-      g_print (_("(the end of the failed run of %s)"), time);
+      if (failed)
+        /* TRANSLATORS: before the last lines of the output of the failed run that started at %s */
+        g_print (_("(the end of the failed run of %s)"), time);
+      else
+        /* TRANSLATORS: before the last lines of the output of the newest run, which started at %s */
+        g_print (_("(the end of the run of %s)"), time);
       g_print ("\n");
       print_output_tail (output, SHOW_OUTPUT_LINES_MAX);
     }

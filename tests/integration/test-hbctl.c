@@ -2870,8 +2870,16 @@ test_show_honest (Fixture *f, gconstpointer data)
     "\"status\": \"running\", \"reason\": \"disk swap\", \"pid\": 0, \"beats\": 4, \"running-usec\": 0,"
     " \"paused-reason\": \"disk swap\", \"paused-by-uid\": 0, \"metadata\": {},"
     " \"paused-at-usec\": 0, \"severity\": 1"));
+  /* a job whose last run succeeded and said something: its last words */
+  g_hash_table_insert (bodies, "/v1/agents/tidy", AGENT_JSON ("tidy", "healthy",
+    "\"status\": \"idle\", \"reason\": \"\", \"pid\": 0, \"beats\": 0, \"running-usec\": 0, \"metadata\": {},"
+    " \"last-run\": {\"result\": \"success\", \"exit-status\": 0, \"output\": \"one\\nall 42 files copied\\n\"}"));
+  g_hash_table_insert (bodies, "/v1/agents/tidy/runs", g_strdup_printf (
+    "[{\"result\": \"failure\", \"exit-status\": 3, \"started-usec\": %" G_GINT64_FORMAT ", \"output\": \"bad\\n\"},"
+    " {\"result\": \"success\", \"exit-status\": 0, \"started-usec\": %" G_GINT64_FORMAT ","
+    " \"output\": \"one\\nall 42 files copied\\n\"}]", since - G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC, since));
 #undef AGENT_JSON
-  for (const char *const *id = (const char *const[]) { "worker", "fresh", "resting", "held", NULL }; *id; id++)
+  for (const char *const *id = (const char *const[]) { "worker", "fresh", "resting", "held", "tidy", NULL }; *id; id++)
     {
       g_autofree char *path = g_strdup_printf ("/v1/agents/%s/history", *id);
 
@@ -2924,6 +2932,16 @@ test_show_honest (Fixture *f, gconstpointer data)
   expected = g_strdup_printf ("\nState:         paused since %s by uid 0 (root): disk swap\n", clock);
   g_assert_nonnull (strstr (r.out, expected));
   g_assert_null (strstr (r.out, "Running:"));
+
+  /* the newest run's output, a success's too (not the older failure's) */
+  result_clear (&r);
+  hbctl_env (f->h, utc, &r, "--url", url, "show", "tidy");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_nonnull (strstr (r.out, "\nOutput:        (the end of the run of "));
+  g_assert_nonnull (strstr (r.out, ")\n               one\n               all 42 files copied\n"));
+  g_assert_null (strstr (r.out, "bad"));
+  g_assert_null (strstr (r.out, "Beats:"));
+  g_assert_nonnull (strstr (r.out, "\nRunning:       nothing (idle)\n"));
   canned_stop (&canned, server);
 }
 
