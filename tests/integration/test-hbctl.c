@@ -670,6 +670,11 @@ test_watch_prints_stale (Fixture *f, gconstpointer data)
 
       g_assert_true (json_object_has_member (object, "time"));
       g_assert_true (json_object_has_member (object, "id"));
+      /* a change of state says why */
+      if (g_strcmp0 (json_object_get_string_member (object, "event"), "state") == 0 &&
+          g_strcmp0 (json_object_get_string_member (object, "new-state"), "stale") == 0)
+        g_assert_true (g_str_has_prefix (json_object_get_string_member (object, "reason"),
+                                         "no activity for more than "));
       if (g_strcmp0 (json_object_get_string_member (object, "event"), "stale") == 0 &&
           g_strcmp0 (json_object_get_string_member (object, "id"), "watched-json") == 0)
         {
@@ -3296,6 +3301,38 @@ test_run_recorded (Fixture *f, gconstpointer data)
   hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "adhoc"), "NotFound");
 }
 
+
+/* Tags with the real daemon: register --tag, status --tag=, show */
+static void
+test_status_tags (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+
+  if (!hb_harness_start_default (h))
+    return;
+  hbctl_ok (h, "register", "a-db", "--tag", "prod,db", "--stale", "1h");
+  hbctl_ok (h, "register", "b-db", "--tag", "db", "--stale", "1h");
+  hbctl_ok (h, "register", "c-none", "--stale", "1h");
+  hbctl (h, &r, "--no-legend", "status", "--tag=db");
+  assert_ids (r.out, FALSE, (const char *const[]) { "a-db", "b-db", NULL });
+  result_clear (&r);
+  hbctl (h, &r, "--no-legend", "status", "--tag", "prod", "--tag", "nothing");
+  assert_ids (r.out, FALSE, (const char *const[]) { "a-db", NULL });
+  result_clear (&r);
+  hbctl (h, &r, "show", "a-db");
+  g_assert_nonnull (strstr (r.out, "\nTags:          db, prod\n"));
+  result_clear (&r);
+  hbctl (h, &r, "show", "c-none");
+  g_assert_nonnull (strstr (r.out, "\nTags:          -\n"));
+  /* the daemon refuses a tag of another shape, and nothing changes */
+  result_clear (&r);
+  hbctl (h, &r, "register", "d-bad", "--tag", "no spaces");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.out, ==, "");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "d-bad"), "NotFound");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -3336,6 +3373,7 @@ main (int argc, char **argv)
   ADD ("status-piped/filters-url", test_status_filters_url);
   ADD ("status-piped/show-honest", test_show_honest);
   ADD ("status-piped/show-metadata", test_show_metadata);
+  ADD ("status-piped/tags", test_status_tags);
   ADD ("status-piped/colour", test_colour);
   ADD ("error-messages/options-after", test_options_after);
   ADD ("check-statuses/reason", test_check_reason);
