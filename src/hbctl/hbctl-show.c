@@ -711,12 +711,13 @@ hbctl_show (int argc, char **argv)
 
     g_print ("%-14s %s\n", _("State:"), line);
   }
-  /* what the agent last said of itself; a gone agent's is a thing of the
-   * past, not what it does */
+  /* what the agent last said of itself; a gone agent that said
+   * "running" does not run (a daemon that marks it "stopped" says so
+   * itself) */
   {
     g_autofree char *shown = hbctl_printable_line (agent_status);
 
-    if (gone && *shown)
+    if (gone && strcmp (shown, "running") == 0)
       {
         /* TRANSLATORS: the status a gone agent reported last, e.g. "running" */
         g_autofree char *last = g_strdup_printf (_("%s (the last it reported)"), shown);

@@ -2591,6 +2591,27 @@ test_status_failed (Fixture *f, gconstpointer data)
   g_assert_cmpint (r.status, ==, 0);
   g_assert_cmpstr (r.out, ==, "healthy\npaused\nno-heartbeat\nstale\nerror\ngone\ntimed-out\n");
 
+  /* show, honest: the gone one since when and why, no running clock; the
+   * one that never beat waits for its first beat */
+  result_clear (&r);
+  hbctl (h, &r, "show", "d-exited");
+  {
+    g_autofree char *why = g_strdup_printf (" (pid %s exited)\n", pid);
+    g_autofree char *pid_line = g_strdup_printf ("\nPID:           %s (exited)\n", pid);
+
+    g_assert_nonnull (strstr (r.out, "\nState:         gone since "));
+    g_assert_nonnull (strstr (r.out, why));
+    g_assert_nonnull (strstr (r.out, pid_line));
+    /* not "running" */
+    g_assert_null (strstr (r.out, "\nStatus:        running\n"));
+    g_assert_null (strstr (r.out, "Running:"));
+  }
+  result_clear (&r);
+  hbctl (h, &r, "show", "a-fine");
+  g_assert_nonnull (strstr (r.out, "\nState:         healthy since "));
+  g_assert_nonnull (strstr (r.out, "\nLast seen:     waiting for its first beat\n"));
+  g_assert_nonnull (strstr (r.out, "\nBeats:         none yet\n"));
+
   /* --json: the listed agents only */
   result_clear (&r);
   hbctl (h, &r, "status", "--json", "--failed");
