@@ -9,6 +9,13 @@
 
 G_BEGIN_DECLS
 
+/**
+ * HB_AGENT_REASON_MAX:
+ *
+ * The most bytes of an agent's reason (see hb_agent_record_reason()).
+ */
+#define HB_AGENT_REASON_MAX 256
+
 GVariant *hb_agent_record    (HeartbeatMonitor *monitor,
                               HbUnits          *units,
                               HeartbeatAgent   *agent);
@@ -16,5 +23,8 @@ GVariant *hb_agent_record_at (HeartbeatAgent   *agent,
                               HbUnits          *units,
                               gint64            now,
                               gint64            realtime_offset);
+char     *hb_agent_record_reason      (HeartbeatAgent *agent);
+char     *hb_agent_record_reason_full (HeartbeatAgent *agent,
+                                       HbUnits        *units);
 
 G_END_DECLS

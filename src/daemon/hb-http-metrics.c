@@ -221,9 +221,10 @@ append_job_families (GString   *out,
 }
 
 /* The exposition, as the contract of issue 14 has it: per agent, every
- * state as its own 0/1 series (6), info with the task, the last activity
- * (none for a declared agent that never beat), both thresholds, the idle
- * flag and three counters: at most 14 series per agent. */
+ * state as its own 0/1 series (7: the HEARTBEAT_AGENT_N_STATES states,
+ * paused among them), info with the task, the last activity (none for a
+ * declared agent that never beat), both thresholds, the idle flag and
+ * three counters: at most 15 series per agent. */
 static GString *
 metrics_text (HbHttp *self)
 {

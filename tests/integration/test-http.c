@@ -805,7 +805,7 @@ wait_metric (Fixture *f, const char *series, const char *value)
     }
 }
 
-static const char *const all_states[] = { "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat" };
+static const char *const all_states[] = { "healthy", "stale", "timed-out", "error", "gone", "no-heartbeat", "paused" };
 
 /* Every state of @id as its own series, 1 for @state only */
 static void
