@@ -230,13 +230,14 @@ def start_chromium(chromium, tmp, children):
     return page
 
 
-def readme_screenshot(page, base, dbus_call, path, children):
+def readme_screenshot(page, base, dbus_call, api, path, children):
     """The README's picture: agents in every state over half a minute, with
     the strips spanning 30 s and 2 min so that it shows (the page's default
-    is an hour and a day)."""
+    is an hour and a day); problems first, each with its reason."""
     for agent_id in page.evaluate("[...document.querySelectorAll('#agents tr')].map(r => r.dataset.agentId)"):
-        dbus_call("Unregister", agent_id)
-    page.call("Emulation.setDeviceMetricsOverride", width=1100, height=400, deviceScaleFactor=1, mobile=False)
+        if api.request("DELETE", "/v1/agents/" + urllib.parse.quote(agent_id, safe=""))[0] != 204:
+            dbus_call("Unregister", agent_id)
+    page.call("Emulation.setDeviceMetricsOverride", width=1100, height=600, deviceScaleFactor=1, mobile=False)
     page.call("Page.navigate", url=base + "/?short=30&long=120")
     wait_until("the README page to connect", lambda: page.evaluate_quietly(
         "location.search === '?short=30&long=120' && document.getElementById('connection')?.textContent") == "live")
@@ -248,6 +249,11 @@ def readme_screenshot(page, base, dbus_call, path, children):
     dbus_call("Register", "cache-warmer", "{'timeout-after-usec': <uint64 14000000>, 'stale-after-usec': <uint64 20000000>}")
     dbus_call("Register", "sync-daemon", "{'pid': <uint32 %d>, 'task-id': <'rsync mirror'>}" % sleeper.pid)
     dbus_call("Register", "mirror-fetch", "{'stale-after-usec': <uint64 2000000>}")
+    dbus_call("Register", "billing-export", "{'task-id': <'invoices to S3'>}")
+    dbus_call("Register", "db-replica", "{'task-id': <'replication'>}")
+    expected = {"backup@db-1": "healthy", "ingest-worker-3": "healthy", "report-builder": "healthy",
+                "cache-warmer": "timed-out", "sync-daemon": "gone", "mirror-fetch": "stale",
+                "billing-export": "error", "db-replica": "paused"}
     begin = time.monotonic()
     while (elapsed := time.monotonic() - begin) < 26:
         dbus_call("Beat", "backup@db-1", "{'progress': <%f>}" % (elapsed / 30))
@@ -258,12 +264,21 @@ def readme_screenshot(page, base, dbus_call, path, children):
             dbus_call("Beat", "cache-warmer", "{}")
         if elapsed < 12:
             dbus_call("Beat", "mirror-fetch", "{}")
+        if elapsed < 20:
+            dbus_call("Beat", "billing-export", "{}")
+        elif elapsed < 21:
+            dbus_call("Beat", "billing-export", "{'status': <'error'>, 'metadata': <{'reason': <'upload refused: quota exceeded'>}>}")
+        if elapsed < 14:
+            dbus_call("Beat", "db-replica", "{}")
+        elif expected["db-replica"] == "paused" and elapsed < 15:
+            try:
+                dbus_call("Pause", "db-replica", "{'reason': <'disk swap until 18:00'>}")
+            except subprocess.CalledProcessError:
+                expected["db-replica"] = "healthy"    # (a daemon without pause)
         if elapsed > 18 and sleeper.poll() is None:
             sleeper.kill()
             sleeper.wait()
         time.sleep(0.5)   # the agents' beat interval
-    expected = {"backup@db-1": "healthy", "ingest-worker-3": "healthy", "report-builder": "healthy",
-                "cache-warmer": "timed-out", "sync-daemon": "gone", "mirror-fetch": "stale"}
     last_beat = [time.monotonic()]
 
     def still_beating():
@@ -1132,6 +1147,14 @@ def main():
         print("ok 17 WCAG AA: every visible text is at least 4.5:1 on its background, rows in all seven states (%s)"
               % "; ".join(figures))
 
+        # No width scrolls sideways (the detail view of the error agent open)
+        page.evaluate("location.hash = 'agent=zz-error'")
+        for width in (1400, 1100, 800, 600, 400):
+            page.call("Emulation.setDeviceMetricsOverride", width=width, height=800, deviceScaleFactor=1, mobile=False)
+            fits = wait_until("the layout at %d px" % width, lambda: page.evaluate(
+                "innerWidth === %d && [document.documentElement.scrollWidth, document.documentElement.clientWidth]" % width))
+            assert fits[0] <= fits[1], "at %d px the page is %d px wide, its view %d" % (width, fits[0], fits[1])
+        page.evaluate("location.hash = ''")
         # 400 px wide: every id in full, the history on screen
         page.call("Emulation.setDeviceMetricsOverride", width=400, height=800, deviceScaleFactor=1, mobile=False)
         narrow = wait_until("the narrow layout", lambda: page.evaluate("""(() => {
@@ -1160,7 +1183,7 @@ def main():
         assert status == 204, (status, answer)
         wait_until("the long id's row to go", lambda: page.evaluate(long_row + " === null"))
         page.call("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
-        print("ok 18 at 400 px every id shows in full (a 128-character one wraps) and the strips are on screen")
+        print("ok 18 no width from 1400 to 400 px scrolls sideways; at 400 px every id shows in full (a 128-character one wraps) and the strips are on screen")
 
         # heartbeatd killed: within 10 s the page says so and shows no agent
         # healthy; its clocks stop
@@ -1298,7 +1321,7 @@ def main():
 
         readme = os.environ.get("HB_DASHBOARD_README_PNG")
         if readme:
-            readme_screenshot(page, base, dbus_call, readme, children)
+            readme_screenshot(page, base, dbus_call, api, readme, children)
         print("1..22")
         return 0
     finally:
