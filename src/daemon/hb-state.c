@@ -49,7 +49,10 @@
  *     HeartbeatAgentSnapshot.unmonitored_since_realtime, so that each
  *     agent's history marks the time nobody watched as "unmonitored"
  *     (after a kill -9, from up to a minute before the death: see
- *     db_last_alive()), and saves that history at once.
+ *     db_last_alive()). Those rows are written again in the background
+ *     right after the start, BACKFILL_BATCH a transaction between the
+ *     callers' changes (not with the start: 100,000 rows would triple the
+ *     time to start).
  *
  * A batch that cannot be written (a full disk) is rolled back whole; the
  * callers' changes in it are taken back in memory to what the database
@@ -89,6 +92,9 @@
 #define DEFAULT_SYNC_INTERVAL (30 * G_USEC_PER_SEC)
 /* how often the daemon notes that it is alive (meta "alive-at") */
 #define DEFAULT_ALIVE_INTERVAL (60 * G_USEC_PER_SEC)
+/* rows written again after a start (their history has the gap), at most
+ * this many a transaction, between the callers' */
+#define BACKFILL_BATCH     1000
 
 /* The writer's statements. */
 enum {
@@ -214,6 +220,8 @@ struct _HbState {
 
   GHashTable       *urgent;        /* id → DIRTY_* flags */
   GHashTable       *lazy;          /* id → DIRTY_ACTIVITY, | DIRTY_FULL for metadata */
+  GHashTable       *backfill;      /* ids whose row to write again, in the
+                                    * background (a set) */
   GHashTable       *saved_runs;    /* id → SavedRuns, main thread */
   guint64           change_seq;    /* urgent changes notified so far */
   guint64           settled_seq;   /* changes whose batch has finished */
@@ -1014,10 +1022,12 @@ batch_new (HbState *self)
 }
 
 /* Main thread: the pending ids, as the monitor holds them now. Only the
- * urgent ones, unless @all (a lazy sync, a reload, the exit). */
+ * urgent ones, unless @all (a lazy sync, a reload, the exit); and up to
+ * @backfill_max of the rows to write again in the background. */
 static Batch *
 cut (HbState  *self,
-     gboolean  all)
+     gboolean  all,
+     guint     backfill_max)
 {
   Batch *batch = batch_new (self);
   g_autoptr(GHashTable) urgent = g_steal_pointer (&self->urgent);
@@ -1028,8 +1038,12 @@ cut (HbState  *self,
   g_hash_table_iter_init (&iter, urgent);
   while (g_hash_table_iter_next (&iter, &key, &value))
     {
+      guint flags = GPOINTER_TO_UINT (value);
+
       g_hash_table_remove (self->lazy, key);   /* its row has its activity */
-      g_ptr_array_add (batch->rows, row_from_agent (self, key, GPOINTER_TO_UINT (value)));
+      if (g_hash_table_remove (self->backfill, key))
+        flags |= DIRTY_FULL;
+      g_ptr_array_add (batch->rows, row_from_agent (self, key, flags));
     }
   batch->durable = batch->rows->len > 0;
   if (all)
@@ -1039,10 +1053,29 @@ cut (HbState  *self,
       self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       g_hash_table_iter_init (&iter, lazy);
       while (g_hash_table_iter_next (&iter, &key, &value))
-        g_ptr_array_add (batch->rows, row_from_agent (self, key, GPOINTER_TO_UINT (value)));
+        {
+          guint flags = GPOINTER_TO_UINT (value);
+
+          if (g_hash_table_remove (self->backfill, key))
+            flags |= DIRTY_FULL;
+          g_ptr_array_add (batch->rows, row_from_agent (self, key, flags));
+        }
       batch->synced_at = heartbeat_monitor_get_realtime (self->monitor);
       g_clear_handle_id (&self->lazy_id, g_source_remove);
     }
+  /* rows written again in the background: a share of them in each
+   * transaction, without an fsync of their own */
+  {
+    guint n = 0;
+
+    g_hash_table_iter_init (&iter, self->backfill);
+    while (n < backfill_max && g_hash_table_iter_next (&iter, &key, NULL))
+      {
+        g_ptr_array_add (batch->rows, row_from_agent (self, key, DIRTY_FULL));
+        g_hash_table_iter_remove (&iter);
+        n++;
+      }
+  }
   if (self->alive_due)
     {
       batch->alive_at = heartbeat_monitor_get_realtime (self->monitor);
@@ -1158,7 +1191,8 @@ on_batch_done (gpointer data)
 
   if (self->full_next)
     start_batch (self, TRUE);
-  else if (ok && (g_hash_table_size (self->urgent) > 0 || self->alive_due))
+  else if (ok && (g_hash_table_size (self->urgent) > 0 || self->alive_due ||
+                  g_hash_table_size (self->backfill) > 0))
     start_batch (self, FALSE);
   return G_SOURCE_REMOVE;
 }
@@ -1175,7 +1209,7 @@ start_batch (HbState  *self,
       return;
     }
   self->full_next = FALSE;
-  batch = cut (self, all);
+  batch = cut (self, all, BACKFILL_BATCH);
   if (batch->rows->len == 0 && batch->synced_at == 0 && batch->alive_at == 0)
     {
       complete_waiters (self, batch->seq, NULL);
@@ -1670,10 +1704,11 @@ load_rows (HbState *self,
       if (restore_row (self, row, active_until, unmonitored_since, FALSE, &local))
         {
           (*restored)++;
-          /* its history has the gap now: saved with the start (else the
-           * next restart would not know it) */
+          /* its history has the gap now: saved in the background, in
+           * the first seconds (written with the start, a large state
+           * would double the time to start) */
           if (unmonitored_since != 0)
-            mark (self, row->id, DIRTY_FULL, FALSE);
+            g_hash_table_add (self->backfill, g_strdup (row->id));
         }
       else
         g_warning ("%s: agent “%s”: %s; skipped", self->path, row->id, local->message);
@@ -2044,6 +2079,7 @@ hb_state_load (HbState *state,
                                   NULL, NULL, NULL);
       g_ptr_array_unref (agents);
       g_hash_table_remove_all (self->saved_runs);
+      g_hash_table_remove_all (self->backfill);
       restored = 0;
       move_db_aside (self, local->message);
       g_clear_error (&local);
@@ -2061,11 +2097,13 @@ hb_state_load (HbState *state,
 
   /* what was imported, and the mark that the database is in use, from
    * now on noted alive every minute */
-  batch = cut (self, TRUE);
+  batch = cut (self, TRUE, 0);
   batch->clean = 0;
   batch->alive_at = heartbeat_monitor_get_realtime (self->monitor);
   batch->durable = TRUE;
   arm_alive (self);
+  if (g_hash_table_size (self->backfill) > 0 && self->cut_id == 0)
+    self->cut_id = g_idle_add (on_cut, self);
   if (!run_batch_now (self, batch, &local))
     {
       /* serving, degraded, retrying: as for any failed write */
@@ -2109,7 +2147,7 @@ hb_state_flush (HbState *state,
   /* the batch in flight first, with its waiters */
   while (self->in_flight != NULL)
     g_main_context_iteration (self->context, TRUE);
-  batch = cut (self, TRUE);
+  batch = cut (self, TRUE, G_MAXUINT);
   batch->clean = 1;
   batch->alive_at = heartbeat_monitor_get_realtime (self->monitor);
   batch->durable = TRUE;
@@ -2280,6 +2318,7 @@ hb_state_finalize (GObject *object)
   g_clear_pointer (&self->db, sqlite3_close);
   g_hash_table_unref (self->urgent);
   g_hash_table_unref (self->lazy);
+  g_hash_table_unref (self->backfill);
   g_hash_table_unref (self->saved_runs);
   g_mutex_clear (&self->writer_lock);
   g_cond_clear (&self->writer_cond);
@@ -2354,6 +2393,7 @@ hb_state_init (HbState *self)
   self->alive_interval = DEFAULT_ALIVE_INTERVAL;
   self->urgent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->lazy = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->backfill = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->saved_runs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, saved_runs_free);
   g_queue_init (&self->waiters);
   /* at most one thread, so transactions keep their order; from GLib's
