@@ -6,11 +6,12 @@
  * dbus/org.heartbeat.Monitor1.xml, loaded from the daemon's GResource.
  *
  * Monitor calls: heartbeat_monitor_register(), _beat(), _mark_idle(),
- * _unregister(), _start_run(), _finish_run(), _lookup(), _list_agents(), _get_n_agents(),
- * _count_owned_by(), _get_status(), _get_time(), _to_realtime() and the
- * threshold getters. Monitor signals: agent-registered,
- * agent-unregistered, agent-stale, agent-timed-out, agent-recovered,
- * agent-state-changed, and notify:: of the thresholds.
+ * _unregister(), _pause(), _resume(), _start_run(), _finish_run(),
+ * _lookup(), _list_agents(), _get_n_agents(), _count_owned_by(),
+ * _get_status(), _get_time(), _to_realtime() and the threshold getters.
+ * Monitor signals: agent-registered, agent-unregistered, agent-stale,
+ * agent-timed-out, agent-recovered, agent-state-changed, and notify:: of
+ * the thresholds.
  *
  * Who the caller is comes from the bus (HbCallers: GetConnectionUnixUser,
  * cached per unique name until the name leaves); whether it may change an
@@ -365,6 +366,11 @@ static const Field register_options[] = {
   { "pid",                "u" },
   { "bind-to-caller",     "b" },
   { "metadata",           "a{sv}" },
+  { "tags",               "as" },
+};
+
+static const Field pause_options[] = {
+  { "reason", "s" },
 };
 
 static const Field beat_details[] = {
@@ -436,6 +442,8 @@ typedef enum {
   METHOD_UNREGISTER,
   METHOD_START_RUN,
   METHOD_FINISH_RUN,
+  METHOD_PAUSE,
+  METHOD_RESUME,
 } Method;
 
 /* A state-changing call on its way: parsed, then waiting for the caller's
@@ -455,6 +463,7 @@ typedef struct {
   guint64                timeout_after_usec;
   guint32                pid;
   gboolean               bind_to_caller;
+  char                 **tags;
   /* Register and Beat */
   GVariant              *metadata;
   /* Beat */
@@ -466,6 +475,8 @@ typedef struct {
   gboolean               success;
   gint                   exit_status;   /* -1: not given */
   char                  *output;
+  /* Pause */
+  char                  *reason;
 } Call;
 
 static void
@@ -482,6 +493,8 @@ call_free (Call *call)
   g_clear_pointer (&call->metadata, g_variant_unref);
   g_free (call->status);
   g_free (call->output);
+  g_strfreev (call->tags);
+  g_free (call->reason);
   g_free (call);
 }
 
@@ -542,6 +555,48 @@ parse_register_options (Call     *call,
         {
           g_clear_pointer (&call->metadata, g_variant_unref);
           call->metadata = g_variant_ref (value);
+        }
+      else if (strcmp (key, "tags") == 0)
+        {
+          g_strfreev (call->tags);
+          call->tags = g_variant_dup_strv (value, NULL);
+          if (!heartbeat_tags_validate ((const char *const *) call->tags, error))
+            {
+              g_prefix_error (error, "Invalid option “tags”: ");
+              return FALSE;
+            }
+        }
+    }
+  return TRUE;
+}
+
+/* Pause's options: reason, "" (none) or valid text of at most
+ * HEARTBEAT_PAUSE_REASON_MAX_LENGTH bytes. */
+static gboolean
+parse_pause_options (Call     *call,
+                     GVariant *options,
+                     GError  **error)
+{
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  g_variant_iter_init (&iter, options);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_autoptr(GVariant) owned G_GNUC_UNUSED = value;
+
+      if (!check_field (pause_options, G_N_ELEMENTS (pause_options), "option", key, value, error))
+        return FALSE;
+      if (strcmp (key, "reason") == 0)
+        {
+          const char *reason = g_variant_get_string (value, NULL);
+
+          g_clear_pointer (&call->reason, g_free);
+          if (!heartbeat_text_is_valid (*reason ? reason : NULL, HEARTBEAT_PAUSE_REASON_MAX_LENGTH,
+                                        "The option “reason”", error))
+            return FALSE;
+          call->reason = *reason ? g_strdup (reason) : NULL; /* empty: none */
         }
     }
   return TRUE;
@@ -770,6 +825,7 @@ do_register (Call *call)
   options.pid = (gint32) call->pid;
   options.metadata = call->metadata;
   options.bound_to = call->bind_to_caller ? g_dbus_method_invocation_get_sender (call->invocation) : NULL;
+  options.tags = (const char *const *) call->tags;
 
   if (heartbeat_monitor_register (self->monitor, call->id, &options, &error) == NULL)
     {
@@ -808,6 +864,18 @@ do_change (Call *call)
       break;
     case METHOD_UNREGISTER:
       ok = heartbeat_monitor_unregister (self->monitor, call->id, &error);
+      break;
+    case METHOD_PAUSE:
+      ok = heartbeat_monitor_pause (self->monitor, call->id, call->reason, call->caller_uid, &error);
+      if (ok)
+        g_debug ("uid %u (%s) paused agent “%s”", call->caller_uid,
+                 g_dbus_method_invocation_get_sender (call->invocation), call->id);
+      break;
+    case METHOD_RESUME:
+      ok = heartbeat_monitor_resume (self->monitor, call->id, &error);
+      if (ok)
+        g_debug ("uid %u (%s) resumed agent “%s”", call->caller_uid,
+                 g_dbus_method_invocation_get_sender (call->invocation), call->id);
       break;
     case METHOD_START_RUN:
       ok = heartbeat_monitor_start_run (self->monitor, call->id, 0, &error);
@@ -922,13 +990,16 @@ on_unit_caller_checked (GObject      *source,
     do_change (call);
 }
 
-/* Whether @call is about a unit's agent, whose processes may change it. */
+/* Whether @call is about a unit's agent, whose processes may change it
+ * (beat, idle, runs; not unregister, pause or resume it: those are the
+ * owner's, root's or polkit's). */
 static gboolean
 call_is_for_unit (Call *call)
 {
   HeartbeatAgent *agent;
 
   if (call->self->units == NULL || call->method == METHOD_UNREGISTER ||
+      call->method == METHOD_PAUSE || call->method == METHOD_RESUME ||
       hb_units_get_unit_name (call->self->units, call->id) == NULL)
     return FALSE;
   agent = heartbeat_monitor_lookup (call->self->monitor, call->id);
@@ -1071,11 +1142,13 @@ handle_change (HbDBusService         *self,
 
     call->id = g_variant_dup_string (id, NULL);
   }
-  if (method == METHOD_REGISTER || method == METHOD_BEAT || method == METHOD_FINISH_RUN)
+  if (method == METHOD_REGISTER || method == METHOD_BEAT || method == METHOD_FINISH_RUN ||
+      method == METHOD_PAUSE)
     dict = g_variant_get_child_value (parameters, 1);
 
   if (!heartbeat_id_is_valid (call->id, &error) ||
       (method == METHOD_REGISTER && !parse_register_options (call, dict, &error)) ||
+      (method == METHOD_PAUSE && !parse_pause_options (call, dict, &error)) ||
       (method == METHOD_BEAT && !parse_beat_details (call, dict, &error)) ||
       (method == METHOD_FINISH_RUN && !parse_run_end (call, dict, &error)))
     {
@@ -1336,6 +1409,22 @@ handle_finish_run (HbDBusService         *self,
 }
 
 static void
+handle_pause (HbDBusService         *self,
+              GDBusMethodInvocation *invocation,
+              GVariant              *parameters)
+{
+  handle_change (self, invocation, METHOD_PAUSE, parameters);
+}
+
+static void
+handle_resume (HbDBusService         *self,
+               GDBusMethodInvocation *invocation,
+               GVariant              *parameters)
+{
+  handle_change (self, invocation, METHOD_RESUME, parameters);
+}
+
+static void
 handle_get_status (HbDBusService         *self,
                    GDBusMethodInvocation *invocation,
                    GVariant              *parameters)
@@ -1356,6 +1445,8 @@ static const struct {
   { "Unregister",     handle_unregister,       TRUE },
   { "StartRun",       handle_start_run,        TRUE },
   { "FinishRun",      handle_finish_run,       TRUE },
+  { "Pause",          handle_pause,            TRUE },
+  { "Resume",         handle_resume,           TRUE },
   { "GetAgent",       handle_get_agent,        FALSE },
   { "ListAgents",     handle_list_agents,      FALSE },
   { "ListAgentsPage", handle_list_agents_page, FALSE },

@@ -1796,7 +1796,7 @@ test_introspection_matches_xml (Fixture      *f,
       assert_args_equal (m->in_args, s->in_args, in);
       assert_args_equal (m->out_args, s->out_args, out);
     }
-  g_assert_cmpuint (n, ==, 12);
+  g_assert_cmpuint (n, ==, 14);
   for (guint i = 0; served->methods && served->methods[i]; i++)
     g_assert_nonnull (g_dbus_interface_info_lookup_method (file, served->methods[i]->name));
 
@@ -2659,6 +2659,179 @@ test_start_run_then_beat_in_order (Fixture      *f,
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Pause, Resume, tags and the record's reason keys                    */
+
+static void
+assert_oncall_keys (GVariant *agent)
+{
+  static const struct { const char *key, *type; } keys[] = {
+    { "reason", "s" }, { "severity", "u" }, { "state-since-usec", "t" }, { "tags", "as" },
+    { "paused-at-usec", "t" }, { "paused-reason", "s" }, { "paused-by-uid", "u" }, { "uptime-24h", "d" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (keys); i++)
+    {
+      g_autoptr(GVariant) value = hb_dict_value (agent, keys[i].key, keys[i].type);
+    }
+}
+
+static double
+dict_double (GVariant *dict, const char *key)
+{
+  g_autoptr(GVariant) value = hb_dict_value (dict, key, "d");
+
+  return g_variant_get_double (value);
+}
+
+static void
+pause_agent (HbHarness  *h,
+             const char *id,
+             GVariant   *options)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "Pause",
+                                          g_variant_new ("(s@a{sv})", id, options ? options : empty_dict ()),
+                                          "()");
+}
+
+static void
+test_pause_resume (Fixture      *f,
+                   gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) fresh = NULL, paused = NULL, again = NULL, resumed = NULL, failed = NULL;
+  g_autoptr(GVariant) tags = NULL;
+  g_autofree char *long_reason = g_strnfill (257, 'x');
+  const char *const *strv;
+  guint cursor;
+  gint64 before, after;
+
+  if (!hb_harness_start_default (h))
+    return;
+
+  /* tags: sorted, without duplicates; a bad one refused, nothing kept */
+  register_agent (h, "maint", g_variant_new_parsed ("{'tags': <['db', 'backup', 'db']>}"));
+  fresh = hb_harness_get_agent (h, "maint");
+  assert_agent_shape (fresh);
+  assert_oncall_keys (fresh);
+  tags = hb_dict_value (fresh, "tags", "as");
+  strv = g_variant_get_strv (tags, NULL);
+  g_assert_cmpuint (g_strv_length ((GStrv) strv), ==, 2);
+  g_assert_cmpstr (strv[0], ==, "backup");
+  g_assert_cmpstr (strv[1], ==, "db");
+  g_free ((gpointer) strv);
+  hb_call_error (h, NULL, "Register", g_variant_new_parsed ("('badtags', {'tags': <['ok', 'not ok']>})"),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "Register", g_variant_new_parsed ("('badtags', {'tags': <'db'>})"), "InvalidArgument");
+  hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "badtags"), "NotFound");
+
+  /* registered, never beaten: healthy, and the reason says what it waits for */
+  g_assert_cmpstr (hb_dict_string (fresh, "state"), ==, "healthy");
+  g_assert_cmpuint (hb_dict_uint32 (fresh, "severity"), ==, 0);
+  g_assert_cmpstr (hb_dict_string (fresh, "reason"), ==, "waiting for its first beat");
+  g_assert_cmpuint (hb_dict_uint64 (fresh, "paused-at-usec"), ==, 0);
+  g_assert_cmpstr (hb_dict_string (fresh, "paused-reason"), ==, "");
+  g_assert_cmpuint (hb_dict_uint64 (fresh, "state-since-usec"), >, 0);
+  g_assert_cmpfloat (dict_double (fresh, "uptime-24h"), >=, -1.0);
+  g_assert_cmpfloat (dict_double (fresh, "uptime-24h"), <=, 1.0);
+  beat_agent (h, "maint", NULL);
+  {
+    g_autoptr(GVariant) beaten = hb_harness_get_agent (h, "maint");
+
+    g_assert_cmpstr (hb_dict_string (beaten, "reason"), ==, "");
+  }
+
+  /* paused: the state, its reason, when and by whom */
+  cursor = hb_harness_signal_cursor (h);
+  before = g_get_real_time ();
+  pause_agent (h, "maint", g_variant_new_parsed ("{'reason': <'db migration'>}"));
+  after = g_get_real_time ();
+  g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentStateChanged", "maint", "healthy", "paused"));
+  paused = hb_harness_get_agent (h, "maint");
+  g_assert_cmpstr (hb_dict_string (paused, "state"), ==, "paused");
+  g_assert_cmpuint (hb_dict_uint32 (paused, "severity"), ==, 1);
+  g_assert_cmpstr (hb_dict_string (paused, "reason"), ==, "db migration");
+  g_assert_cmpstr (hb_dict_string (paused, "paused-reason"), ==, "db migration");
+  g_assert_cmpuint (hb_dict_uint32 (paused, "paused-by-uid"), ==, 0);
+  g_assert_cmpint ((gint64) hb_dict_uint64 (paused, "paused-at-usec"), >=, before - CLOCK_SLACK_USEC);
+  g_assert_cmpint ((gint64) hb_dict_uint64 (paused, "paused-at-usec"), <=, after + CLOCK_SLACK_USEC);
+  g_assert_cmpint ((gint64) hb_dict_uint64 (paused, "state-since-usec"), >=, before - CLOCK_SLACK_USEC);
+
+  /* bad options change nothing */
+  hb_call_error (h, NULL, "Pause", g_variant_new_parsed ("('maint', {'why': <'x'>})"), "InvalidArgument");
+  hb_call_error (h, NULL, "Pause", g_variant_new_parsed ("('maint', {'reason': <42>})"), "InvalidArgument");
+  hb_call_error (h, NULL, "Pause", g_variant_new_parsed ("('maint', {'reason': <'two\\nlines'>})"), "InvalidArgument");
+  hb_call_error (h, NULL, "Pause", g_variant_new ("(s@a{sv})", "maint", dict1 ("reason", g_variant_new_string (long_reason))),
+                 "InvalidArgument");
+  hb_call_error (h, NULL, "Pause", g_variant_new ("(s@a{sv})", "nobody-here", empty_dict ()), "NotFound");
+  hb_call_error (h, NULL, "Resume", g_variant_new ("(s)", "nobody-here"), "NotFound");
+  hb_call_error (h, NULL, "Pause", g_variant_new ("(s@a{sv})", "bad id", empty_dict ()), "InvalidArgument");
+
+  /* paused again: a new reason, the same time; without one: "paused" */
+  pause_agent (h, "maint", g_variant_new_parsed ("{'reason': <'still migrating'>}"));
+  again = hb_harness_get_agent (h, "maint");
+  g_assert_cmpstr (hb_dict_string (again, "reason"), ==, "still migrating");
+  g_assert_cmpuint (hb_dict_uint64 (again, "paused-at-usec"), ==, hb_dict_uint64 (paused, "paused-at-usec"));
+  pause_agent (h, "maint", NULL);
+  {
+    g_autoptr(GVariant) bare = hb_harness_get_agent (h, "maint");
+
+    g_assert_cmpstr (hb_dict_string (bare, "reason"), ==, "paused");
+    g_assert_cmpstr (hb_dict_string (bare, "paused-reason"), ==, "");
+  }
+
+  /* resumed: judged afresh */
+  call_id (h, "Resume", "maint");
+  g_assert_nonnull (hb_wait_signal (h, &cursor, "AgentStateChanged", "maint", "paused", "healthy"));
+  resumed = hb_harness_get_agent (h, "maint");
+  g_assert_cmpstr (hb_dict_string (resumed, "state"), ==, "healthy");
+  g_assert_cmpuint (hb_dict_uint64 (resumed, "paused-at-usec"), ==, 0);
+  g_assert_cmpuint (hb_dict_uint32 (resumed, "severity"), ==, 0);
+  call_id (h, "Resume", "maint");     /* not paused: nothing changes */
+
+  /* an error says why: its metadata's reason */
+  beat_agent (h, "maint", g_variant_new_parsed ("{'status': <'error'>, 'metadata': <{'reason': <'disk full'>}>}"));
+  failed = hb_harness_get_agent (h, "maint");
+  g_assert_cmpstr (hb_dict_string (failed, "state"), ==, "error");
+  g_assert_cmpuint (hb_dict_uint32 (failed, "severity"), ==, 4);
+  g_assert_cmpstr (hb_dict_string (failed, "reason"), ==, "disk full");
+}
+
+/* Pause and Resume of someone else's agent: the owner, root or polkit */
+static void
+test_pause_access_denied (Fixture      *f,
+                          gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_autoptr(GVariant) root_job = NULL, nobody_job = NULL, by_root = NULL;
+
+  if (!require_nobody_tools () || !hb_harness_start_default (h))
+    return;
+
+  register_agent (h, "root-job", NULL);
+  nobody_error (h, "Pause", "root-job", "{}", "AccessDenied");
+  nobody_error (h, "Pause", "root-job", "{'reason': <'mine now'>}", "AccessDenied");
+  root_job = hb_harness_get_agent (h, "root-job");
+  g_assert_cmpstr (hb_dict_string (root_job, "state"), ==, "healthy");
+  g_assert_cmpuint (hb_dict_uint64 (root_job, "paused-at-usec"), ==, 0);
+  pause_agent (h, "root-job", NULL);
+  nobody_error (h, "Resume", "root-job", NULL, "AccessDenied");
+  g_clear_pointer (&root_job, g_variant_unref);
+  root_job = hb_harness_get_agent (h, "root-job");
+  g_assert_cmpstr (hb_dict_string (root_job, "state"), ==, "paused");
+
+  /* its own agent; and root on anyone's */
+  nobody_ok (h, "Register", "nobody-job", "{}");
+  nobody_ok (h, "Pause", "nobody-job", "{'reason': <'deploy'>}");
+  nobody_job = hb_harness_get_agent (h, "nobody-job");
+  g_assert_cmpstr (hb_dict_string (nobody_job, "state"), ==, "paused");
+  g_assert_cmpuint (hb_dict_uint32 (nobody_job, "paused-by-uid"), ==, HB_NOBODY_UID);
+  nobody_ok (h, "Resume", "nobody-job", NULL);
+  pause_agent (h, "nobody-job", NULL);
+  by_root = hb_harness_get_agent (h, "nobody-job");
+  g_assert_cmpuint (hb_dict_uint32 (by_root, "paused-by-uid"), ==, 0);
+  g_assert_cmpuint (hb_dict_uint32 (by_root, "owner-uid"), ==, HB_NOBODY_UID);
+}
 
 int
 main (int    argc,
@@ -2679,6 +2852,8 @@ main (int    argc,
   ADD ("errors/exists-across-uids", test_error_exists_across_uids);
   ADD ("errors/access-denied-for-other-uid", test_error_access_denied);
   ADD ("errors/quota-exceeded-per-uid", test_error_quota_exceeded);
+  ADD ("methods/pause-resume", test_pause_resume);
+  ADD ("errors/pause-access-denied-for-other-uid", test_pause_access_denied);
   ADD ("properties/match-config", test_properties_match_config);
   ADD ("properties/agent-count-announced", test_properties_agent_count_announced);
   ADD ("deadlines/stale-on-time", test_stale_on_time);
