@@ -1237,6 +1237,28 @@ def main():
         print("ok 20 heartbeatd back on its port and state: the banner goes, the rows are live again "
               "(the gap stays not monitored in the strips: %s)" % drawn)
 
+        # heartbeatd stopped (SIGSTOP): its connections stay open and the
+        # stream just falls silent (its keep-alive comments do not reach
+        # the page's code); the page asks GET /health, which does not
+        # answer, and says so; SIGCONT, and it recovers by itself
+        api.close()
+        daemon.send_signal(signal.SIGSTOP)
+        stopped = time.monotonic()
+        try:
+            silent = wait_until("the page to notice the silence", lambda: (lambda d: d if d["banner"] else None)(
+                page.evaluate(dead_js)), timeout=20)
+        finally:
+            took = time.monotonic() - stopped
+            daemon.send_signal(signal.SIGCONT)
+        print("# %.1f s after SIGSTOP: %s" % (took, json.dumps(silent)))
+        assert silent["states"] == ["unknown"] and silent["healthyText"] == 0, silent
+        assert silent["title"] == "(?) heartbeatd unreachable", silent
+        wait_until("the page to recover after SIGCONT", lambda: (lambda d: d["banner"] is None and d["states"]
+                   and "unknown" not in d["states"])(page.evaluate(dead_js)))
+        wait_until("the rows live again", lambda: two_unhealthy() and page.evaluate("document.title") == "(2) heartbeatd")
+        print("ok 21 heartbeatd stopped (SIGSTOP): the silent stream is noticed after %.1f s (GET /health unanswered), "
+              "and after SIGCONT the page recovers by itself" % took)
+
         # More agents than one page of /v1/agents (500): the page follows
         # the Link header to the last page and shows every row.
         rows = "document.querySelectorAll('#agents tr').length"
@@ -1263,7 +1285,7 @@ def main():
         wait_until("page-0818's history as the daemon has it", lambda: json.loads(page.evaluate_quietly(
             "JSON.stringify((histories.get('page-0818') || []).map(e => [e.s, e.t]))") or "null")
             == [[state, at] for state, at in history("page-0818")])
-        print("ok 21 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
+        print("ok 22 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
               "every row shows, with its history" % (want, pages, history_pages))
 
         # The strips without hue: each state at its own height (paused the
@@ -1315,14 +1337,14 @@ def main():
         # and with no hue at all: height, the comb of its bar's upper part, and one or two colours (hatched)
         shapes = {s: (bars[s]["height"], bars[s]["holes"], bars[s]["colours"]) for s in bars if s != "drawn"}
         assert len(set(shapes.values())) == len(shapes), shapes
-        print("ok 22 the strips tell the states apart without hue (heights %s; no-heartbeat, timed-out and gone combed) "
+        print("ok 23 the strips tell the states apart without hue (heights %s; no-heartbeat, timed-out and gone combed) "
               "and hatch the daemon's unmonitored entries"
               % " < ".join("%s %d%%" % (s, bars[s]["height"] * 100) for s in ("paused", "healthy", "stale", "error")))
 
         readme = os.environ.get("HB_DASHBOARD_README_PNG")
         if readme:
             readme_screenshot(page, base, dbus_call, api, readme, children)
-        print("1..22")
+        print("1..23")
         return 0
     finally:
         for child in reversed(children):
