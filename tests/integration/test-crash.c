@@ -54,6 +54,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "hb-harness.h"
 
@@ -916,6 +917,139 @@ test_runs_survive_kill9 (void)
   g_object_unref (connection);
 }
 
+
+/* GetHistory(id): the a(ts). */
+static GVariant *
+get_history (HbHarness  *h,
+             const char *id)
+{
+  g_autoptr(GVariant) reply = hb_call_ok (h, NULL, "GetHistory", g_variant_new ("(s)", id), "(a(ts))");
+
+  return g_variant_get_child_value (reply, 0);
+}
+
+static const char *
+history_state (GVariant *history,
+               gsize     i,
+               guint64  *at)
+{
+  const char *state = NULL;
+
+  g_variant_get_child (history, i, "(t&s)", at, &state);
+  return g_intern_string (state);
+}
+
+/* The history of @id after a restart, against @before, its history at the
+ * kill: the same entries, then ("unmonitored" from a time between the last
+ * of them and the kill), then the restored @state at the restart. */
+static void
+assert_unmonitored_gap (HbHarness  *h,
+                        const char *id,
+                        GVariant   *before,
+                        gint64      killed_at,
+                        gint64      restarted_at,
+                        const char *state)
+{
+  g_autoptr(GVariant) after = get_history (h, id);
+  g_autofree char *text = g_variant_print (after, FALSE);
+  gsize n = g_variant_n_children (before);
+  guint64 last_at, gap_at, restored_at;
+
+  g_test_message ("%s: %s", id, text);
+  g_assert_cmpuint (g_variant_n_children (after), ==, n + 2);
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GVariant) a = g_variant_get_child_value (before, i);
+      g_autoptr(GVariant) b = g_variant_get_child_value (after, i);
+
+      g_assert_true (g_variant_equal (a, b));
+    }
+  g_assert_true (history_state (after, n - 1, &last_at) == g_intern_string (state));
+  g_assert_true (history_state (after, n, &gap_at) == g_intern_static_string ("unmonitored"));
+  g_assert_true (history_state (after, n + 1, &restored_at) == g_intern_string (state));
+  g_assert_cmpuint (gap_at, >=, last_at);
+  g_assert_cmpuint (gap_at, <=, (guint64) killed_at);
+  g_assert_cmpuint (restored_at, >=, (guint64) restarted_at);
+}
+
+/* The time nobody watched, and a pause, through kill -9: the restarted
+ * daemon's history of each agent says "unmonitored" from before the kill
+ * to the restart; an agent paused (with a reason) and tagged is restored
+ * paused with its reason, its pause's time and its tags, and stays silent
+ * past its stale threshold while an unpaused agent with a longer one goes
+ * stale. */
+static void
+test_unmonitored_and_pause_survive_kill9 (void)
+{
+  g_autoptr(HbHarness) h = hb_harness_new ();
+  g_autoptr(GVariant) held = NULL;
+  g_autoptr(GVariant) watched_before = NULL;
+  g_autoptr(GVariant) held_before = NULL;
+  g_autoptr(GVariant) tags = NULL;
+  const HbSignal *stale;
+  guint64 paused_at;
+  gint64 killed_at, restarted_at;
+  guint cursor, index;
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return;
+  hb_harness_write_config (h, crash_config);
+  hb_harness_start_daemon (h, 0);
+  /* "held" would go stale a second after the restart, "watched" two */
+  g_variant_unref (hb_call_ok (h, NULL, "Register",
+                               g_variant_new_parsed ("('watched', {'stale-after-usec': <uint64 2000000>})"), "()"));
+  g_variant_unref (hb_call_ok (h, NULL, "Register",
+                               g_variant_new_parsed ("('held', {'stale-after-usec': <uint64 1000000>,"
+                                                     " 'tags': <['prod', 'db']>})"), "()"));
+  g_variant_unref (hb_call_ok (h, NULL, "Pause",
+                               g_variant_new_parsed ("('held', {'reason': <'disk swap, ticket 4711'>})"), "()"));
+  held = hb_harness_get_agent (h, "held");
+  g_assert_cmpstr (hb_dict_string (held, "state"), ==, "paused");
+  paused_at = hb_dict_uint64 (held, "paused-at-usec");
+  g_assert_cmpuint (paused_at, >, 0);
+  g_clear_pointer (&held, g_variant_unref);
+  watched_before = get_history (h, "watched");
+  held_before = get_history (h, "held");
+
+  /* no flush: killed right after the answers */
+  killed_at = g_get_real_time ();
+  hb_harness_signal_daemon (h, SIGKILL);
+  {
+    HbChild *daemon = h->daemon;
+    int wait_status = hb_harness_wait_exit (h, daemon, HB_WAIT_MS);
+
+    g_assert_true (WIFSIGNALED (wait_status));
+    g_assert_cmpint (WTERMSIG (wait_status), ==, SIGKILL);
+  }
+  restarted_at = g_get_real_time ();
+  cursor = hb_harness_signal_cursor (h);
+  hb_harness_start_daemon (h, 0);
+
+  assert_unmonitored_gap (h, "watched", watched_before, killed_at, restarted_at, "healthy");
+  assert_unmonitored_gap (h, "held", held_before, killed_at, restarted_at, "paused");
+
+  held = hb_harness_get_agent (h, "held");
+  g_assert_cmpstr (hb_dict_string (held, "state"), ==, "paused");
+  g_assert_cmpstr (hb_dict_string (held, "paused-reason"), ==, "disk swap, ticket 4711");
+  g_assert_cmpuint (hb_dict_uint64 (held, "paused-at-usec"), ==, paused_at);
+  g_assert_cmpuint (hb_dict_uint32 (held, "paused-by-uid"), ==, getuid ());
+  g_assert_true (g_variant_lookup (held, "tags", "@as", &tags));
+  {
+    g_autofree const char **strv = g_variant_get_strv (tags, NULL);
+
+    g_assert_cmpstrv (strv, ((const char *[]) { "db", "prod", NULL }));
+  }
+
+  /* silent: "watched" goes stale, "held" (a shorter threshold) did not */
+  stale = hb_wait_signal (h, &cursor, "AgentStale", "watched", NULL, NULL);
+  g_assert_nonnull (stale);
+  g_assert_null (hb_harness_find_signal (h, 0, "AgentStale", "held", NULL, NULL, &index));
+  g_assert_null (hb_harness_find_signal (h, 0, "AgentStateChanged", "held", "paused", NULL, &index));
+  g_clear_pointer (&held, g_variant_unref);
+  held = hb_harness_get_agent (h, "held");
+  g_assert_cmpstr (hb_dict_string (held, "state"), ==, "paused");
+}
+
 int
 main (int    argc,
       char **argv)
@@ -923,5 +1057,6 @@ main (int    argc,
   g_test_init (&argc, &argv, NULL);
   g_test_add_func ("/crash/kill9-during-flood", test_kill9_during_flood);
   g_test_add_func ("/crash/runs-survive-kill9", test_runs_survive_kill9);
+  g_test_add_func ("/crash/unmonitored-and-pause-survive-kill9", test_unmonitored_and_pause_survive_kill9);
   return g_test_run ();
 }
