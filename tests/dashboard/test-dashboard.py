@@ -418,8 +418,15 @@ class Http:
 # computed colour over its effective background (the backgrounds of it and
 # its ancestors, composed up to the first opaque one).
 CONTRAST_JS = r"""(() => {
-  const parse = text => { const m = /rgba?\(([^)]*)\)/.exec(text); if (!m) return null;
-    const v = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number); return [v[0], v[1], v[2], v.length > 3 ? v[3] : 1]; };
+  // rgb()/rgba() as 0-255, color(srgb …) (what color-mix() computes to) as 0-1; anything else is a failure
+  const unread = new Set();
+  const parse = text => {
+    let m = /^rgba?\(([^)]*)\)$/.exec(text.trim()), scale = 1;
+    if (!m) { m = /^color\(srgb ([^)]*)\)$/.exec(text.trim()); scale = 255; }
+    if (!m) { unread.add(text); return [0, 0, 0, 0]; }
+    const v = m[1].split(/[\s,\/]+/).filter(Boolean).map(Number);
+    return [v[0] * scale, v[1] * scale, v[2] * scale, v.length > 3 ? v[3] : 1];
+  };
   const over = (top, under) => [0, 1, 2].map(i => top[i] * top[3] + under[i] * (1 - top[3])).concat(1);
   const lum = c => { const f = v => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
     return 0.2126 * f(c[0]) + 0.7152 * f(c[1]) + 0.0722 * f(c[2]); };
@@ -428,7 +435,7 @@ CONTRAST_JS = r"""(() => {
     const layers = [];
     for (let e = element; e; e = e.parentElement) {
       const c = parse(getComputedStyle(e).backgroundColor);
-      if (c && c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
+      if (c[3] > 0) { layers.push(c); if (c[3] >= 1) break; }
     }
     let bg = [255, 255, 255, 1];
     for (let i = layers.length - 1; i >= 0; i--) bg = over(layers[i], bg);
@@ -455,6 +462,7 @@ CONTRAST_JS = r"""(() => {
       if (r < 4.5 && bad.length < 20) bad.push(what);
     }
   }
+  for (const text of unread) bad.push(`a colour this test does not read: ${text}`);
   return { n, least, worst, bad };
 })()"""
 
@@ -1038,6 +1046,10 @@ def main():
             assert 0 <= left < right <= 1400 and 0 <= top < bottom <= 900, (which, screen)
         assert screen["first"] == ["zz-error", "zz-stale", "agent-000"], screen   # severity, then id
         assert screen["title"] == "(2) heartbeatd", screen
+        # only problems stand out: healthy rows are not tinted, problem rows are
+        tints = page.evaluate("""Object.fromEntries(["zz-error", "zz-stale", "agent-000"].map(id => [id,
+            getComputedStyle(document.querySelector(`tr[data-agent-id="${id}"]`)).backgroundColor]))""")
+        assert tints["agent-000"] == "rgba(0, 0, 0, 0)" and "rgba(0, 0, 0, 0)" not in (tints["zz-error"], tints["zz-stale"]), tints
         # the column heads stay in view when the rows scroll
         heads = page.evaluate("""(() => { scrollTo(0, 3000); const r = document.querySelector("thead th").getBoundingClientRect();
             const y = scrollY; scrollTo(0, 0); return [y, r.top, r.bottom]; })()""")
