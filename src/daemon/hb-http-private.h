@@ -13,6 +13,7 @@
  *   hb-http-events.c    /v1/events (Server-Sent Events)
  *   hb-http-metrics.c   /metrics (Prometheus)
  *   hb-http-jobs.c      /v1/agents/{id}/runs, the ping URLs (/ping/…)
+ *   hb-http-badge.c     /v1/agents/{id}/badge.svg, /v1/badge.svg (SVG badges)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -214,6 +215,10 @@ void        handle_agent_runs   (HbHttp *self, SoupServerMessage *msg, const cha
 void        handle_ping         (HbHttp *self, SoupServerMessage *msg, const char *path);
 gboolean    hb_http_is_ping_path (const char *path);
 gboolean    hb_http_ping_has_key (HbHttp *self, const char *path);
+
+/* hb-http-badge.c */
+void        handle_badge        (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
+void        handle_agent_badge  (HbHttp *self, SoupServerMessage *msg, const char *id);
 
 /* hb-http-events.c */
 void        handle_events       (HbHttp *self, SoupServerMessage *msg, gboolean privileged);

@@ -1,7 +1,8 @@
 /* hb-http-rest.c: the REST endpoints, /health and the dashboard
  *
  *   GET  /v1/agents, GET|PUT|DELETE /v1/agents/{id},
- *   POST /v1/agents/{id}/beat, /v1/agents/{id}/idle
+ *   POST /v1/agents/{id}/beat, /v1/agents/{id}/idle,
+ *        /v1/agents/{id}/pause, /v1/agents/{id}/resume
  *   GET  /v1/history (in pages, below the priority of D-Bus calls),
  *        /v1/agents/{id}/history
  *   GET  /v1/host                   the daemon's machine
@@ -23,6 +24,75 @@
 /* ------------------------------------------------------------------ */
 /* Writes                                                              */
 
+/* The member @name of @object as a NULL-terminated vector of strings
+ * (*@value NULL when absent or null): FALSE with a 400 sent when it is not
+ * an array of strings, or has more than @max of them. */
+static gboolean
+get_optional_strv (SoupServerMessage *msg,
+                   JsonObject        *object,
+                   const char        *name,
+                   guint              max,
+                   GStrv             *value)
+{
+  JsonNode *node = json_object_get_member (object, name);
+  g_autoptr(GPtrArray) strings = NULL;
+  JsonArray *array;
+  guint n;
+
+  *value = NULL;
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“%s” must be an array of strings", name);
+      return FALSE;
+    }
+  array = json_node_get_array (node);
+  n = json_array_get_length (array);
+  if (n > max)
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“%s” may hold at most %u strings, not %u", name, max, n);
+      return FALSE;
+    }
+  strings = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *element = json_array_get_element (array, i);
+
+      if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING)
+        {
+          send_error (msg, SOUP_STATUS_BAD_REQUEST, "“%s” must be an array of strings (element %u is not)",
+                      name, i);
+          return FALSE;
+        }
+      g_ptr_array_add (strings, g_strdup (json_node_get_string (element)));
+    }
+  g_ptr_array_add (strings, NULL);
+  *value = (GStrv) g_ptr_array_free (g_steal_pointer (&strings), FALSE);
+  return TRUE;
+}
+
+/* FALSE with a 400 sent if @object has a member not in @known (a
+ * NULL-terminated list, which the message names). */
+static gboolean
+only_known_members (SoupServerMessage  *msg,
+                    JsonObject         *object,
+                    const char *const  *known)
+{
+  g_autoptr(GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l; l = l->next)
+    if (!g_strv_contains (known, l->data))
+      {
+        g_autofree char *list = g_strjoinv (", ", (GStrv) known);
+
+        send_error (msg, SOUP_STATUS_BAD_REQUEST, "Unknown member “%s” (known: %s)",
+                    (const char *) l->data, *known ? list : "none");
+        return FALSE;
+      }
+  return TRUE;
+}
+
 /* PUT /v1/agents/{id} */
 void
 handle_put_agent (HbHttp            *self,
@@ -33,27 +103,28 @@ handle_put_agent (HbHttp            *self,
   g_autoptr(GVariant) metadata = NULL;
   g_autoptr(JsonNode) node = NULL;
   g_autoptr(JsonNode) body = read_object (msg, TRUE);
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) tags = NULL;
   JsonObject *object = body ? json_node_get_object (body) : NULL;
   HeartbeatAgentOptions options = { 0 };
   HeartbeatAgent *agent;
   gboolean created;
-  static const char *const known[] = { "task-id", "stale-after-usec", "timeout-after-usec", "metadata", NULL };
-  g_autoptr(GList) members = NULL;
+  static const char *const known[] = { "task-id", "stale-after-usec", "timeout-after-usec", "metadata",
+                                       "tags", NULL };
 
-  if (object == NULL)
+  if (object == NULL || !only_known_members (msg, object, known))
     return;
-  members = json_object_get_members (object);
-  for (GList *l = members; l; l = l->next)
-    if (!g_strv_contains (known, l->data))
-      {
-        send_error (msg, SOUP_STATUS_BAD_REQUEST, "Unknown member “%s” (known: task-id, stale-after-usec, "
-                    "timeout-after-usec, metadata)", (const char *) l->data);
-        return;
-      }
   if (!get_optional_string (msg, object, "task-id", &options.task_id) ||
       !get_optional_usec (msg, object, "stale-after-usec", &options.stale_after_usec) ||
-      !get_optional_usec (msg, object, "timeout-after-usec", &options.timeout_after_usec))
+      !get_optional_usec (msg, object, "timeout-after-usec", &options.timeout_after_usec) ||
+      !get_optional_strv (msg, object, "tags", HEARTBEAT_TAGS_MAX, &tags))
     return;
+  if (tags && !heartbeat_tags_validate ((const char *const *) tags, &error))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "“tags”: %s", error->message);
+      return;
+    }
+  options.tags = (const char *const *) tags;
   if (json_object_has_member (object, "metadata"))
     {
       JsonNode *m = json_object_get_member (object, "metadata");
@@ -76,7 +147,34 @@ handle_put_agent (HbHttp            *self,
   send_json (msg, created ? SOUP_STATUS_CREATED : SOUP_STATUS_OK, node);
 }
 
-/* DELETE /v1/agents/{id}, POST …/beat, POST …/idle */
+/* POST …/pause: the body's reason (optional), as the monitor takes it.
+ * FALSE with a 400 sent if the body is not {} or {"reason": "…"}. */
+static gboolean
+read_pause (SoupServerMessage *msg,
+            char             **reason)
+{
+  static const char *const known[] = { "reason", NULL };
+  g_autoptr(JsonNode) body = read_object (msg, TRUE);
+  g_autoptr(GError) error = NULL;
+  JsonObject *object = body ? json_node_get_object (body) : NULL;
+  const char *text = NULL;
+
+  *reason = NULL;
+  if (object == NULL || !only_known_members (msg, object, known) ||
+      !get_optional_string (msg, object, "reason", &text))
+    return FALSE;
+  if (text && *text == '\0')
+    text = NULL;     /* empty: none */
+  if (!heartbeat_text_is_valid (text, HEARTBEAT_PAUSE_REASON_MAX_LENGTH, "“reason”", &error))
+    {
+      send_error (msg, SOUP_STATUS_BAD_REQUEST, "%s", error->message);
+      return FALSE;
+    }
+  *reason = g_strdup (text);
+  return TRUE;
+}
+
+/* DELETE /v1/agents/{id}, POST …/beat, …/idle, …/pause, …/resume */
 void
 handle_agent_change (HbHttp            *self,
                      SoupServerMessage *msg,
@@ -116,6 +214,33 @@ handle_agent_change (HbHttp            *self,
   if (strcmp (action, "idle") == 0)
     {
       if (!heartbeat_monitor_mark_idle (self->monitor, id, &error))
+        {
+          send_monitor_error (msg, error);
+          return;
+        }
+      mark_caller_change (msg);
+    }
+  else if (strcmp (action, "pause") == 0)
+    {
+      g_autofree char *reason = NULL;
+
+      if (!read_pause (msg, &reason))
+        return;
+      if (!heartbeat_monitor_pause (self->monitor, id, reason, (guint32) HB_HTTP_OWNER_UID, &error))
+        {
+          send_monitor_error (msg, error);
+          return;
+        }
+      mark_caller_change (msg);
+    }
+  else if (strcmp (action, "resume") == 0)
+    {
+      static const char *const none[] = { NULL };
+      g_autoptr(JsonNode) body = read_object (msg, TRUE);
+
+      if (body == NULL || !only_known_members (msg, json_node_get_object (body), none))
+        return;
+      if (!heartbeat_monitor_resume (self->monitor, id, &error))
         {
           send_monitor_error (msg, error);
           return;

@@ -108,6 +108,7 @@ static const struct {
   { "/v1/agents", "GET", handle_agents },
   { "/v1/history", "GET", handle_history },
   { "/v1/host", "GET", handle_host },
+  { "/v1/badge.svg", "GET", handle_badge },
 };
 
 static void
@@ -134,7 +135,8 @@ route (HbHttp            *self,
       return;
     }
 
-  /* /runs/{id}, /v1/agents/{id}, /v1/agents/{id}/beat|idle|history|runs */
+  /* /runs/{id}, /v1/agents/{id},
+   * /v1/agents/{id}/beat|idle|pause|resume|history|runs|badge.svg */
   parts = g_strsplit (path + 1, "/", -1);
   n = g_strv_length (parts);
   if (n == 2 && strcmp (parts[0], "runs") == 0)
@@ -159,7 +161,8 @@ route (HbHttp            *self,
             handle_get_agent (self, msg, id);
           return;
         }
-      if (n == 4 && (strcmp (parts[3], "beat") == 0 || strcmp (parts[3], "idle") == 0))
+      if (n == 4 && (strcmp (parts[3], "beat") == 0 || strcmp (parts[3], "idle") == 0 ||
+                     strcmp (parts[3], "pause") == 0 || strcmp (parts[3], "resume") == 0))
         {
           if (method_is (msg, "POST"))
             handle_agent_change (self, msg, id, parts[3], privileged);
@@ -175,6 +178,12 @@ route (HbHttp            *self,
         {
           if (method_is (msg, "GET"))
             handle_agent_runs (self, msg, id);
+          return;
+        }
+      if (n == 4 && strcmp (parts[3], "badge.svg") == 0)
+        {
+          if (method_is (msg, "GET"))
+            handle_agent_badge (self, msg, id);
           return;
         }
     }

@@ -4804,6 +4804,283 @@ test_beat_short_way_same (Fixture *f, gconstpointer data)
   }
 }
 
+/* ------------------------------------------------------------------ */
+/* Pause, resume, tags (issue 24)                                      */
+
+static const char *
+member_string (Reply *r, const char *name)
+{
+  return json_object_get_string_member (object (r), name);
+}
+
+static void
+test_pause_resume (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_autoptr(GVariant) reply = NULL, agent = NULL;
+  g_autofree char *long_reason = g_strnfill (257, 'x');
+  g_autofree char *long_body = g_strdup_printf ("{\"reason\": \"%s\"}", long_reason);
+  g_autofree char *max_body = NULL;
+  JsonArray *tags;
+
+  if (!start (f, NULL))
+    return;
+  register_dbus (f->h, "dbus-agent", NULL);
+
+  /* tags at registration: sorted, without duplicates */
+  SEND (f, "PUT", "/v1/agents/web", "{\"tags\": [\"web\", \"prod\", \"web\"]}", &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  tags = json_object_get_array_member (object (&r), "tags");
+  g_assert_cmpuint (json_array_get_length (tags), ==, 2);
+  g_assert_cmpstr (json_array_get_string_element (tags, 0), ==, "prod");
+  g_assert_cmpstr (json_array_get_string_element (tags, 1), ==, "web");
+  g_assert_cmpstr (member_string (&r, "state"), ==, "healthy");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "severity"), ==, 0);
+  g_assert_cmpstr (member_string (&r, "reason"), ==, "waiting for its first beat");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "paused-at-usec"), ==, 0);
+  reply_clear (&r);
+
+#define BAD(method, path, type, body, status, part) G_STMT_START { \
+    request_full (f, method, path, type, body, -1, NULL, &r);        \
+    assert_error (&r, status, part);                                 \
+    reply_clear (&r);                                                \
+  } G_STMT_END
+
+  /* bad tags: refused, nothing registered */
+  BAD ("PUT", "/v1/agents/tagged", "application/json", "{\"tags\": \"web\"}", 400, "array of strings");
+  BAD ("PUT", "/v1/agents/tagged", "application/json", "{\"tags\": [\"ok\", 7]}", 400, "array of strings");
+  BAD ("PUT", "/v1/agents/tagged", "application/json", "{\"tags\": [\"not ok\"]}", 400, "tag");
+  BAD ("PUT", "/v1/agents/tagged", "application/json", "{\"tags\": [\"\"]}", 400, "tag");
+  BAD ("PUT", "/v1/agents/tagged", "application/json",
+       "{\"tags\": [\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\",\"m\",\"n\",\"o\",\"p\",\"q\"]}",
+       400, "at most 16");
+  GET (f, "/v1/agents/tagged", &r);
+  assert_error (&r, 404, "tagged");
+  reply_clear (&r);
+
+  /* paused, with a reason: the record says so, over D-Bus too */
+  SEND (f, "POST", "/v1/agents/web/pause", "{\"reason\": \"deploy <v2> & co\"}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (member_string (&r, "state"), ==, "paused");
+  g_assert_cmpstr (member_string (&r, "reason"), ==, "deploy <v2> & co");
+  g_assert_cmpstr (member_string (&r, "paused-reason"), ==, "deploy <v2> & co");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "paused-by-uid"), ==, 4294967294);
+  g_assert_cmpint (json_object_get_int_member (object (&r), "severity"), ==, 1);
+  g_assert_cmpint (json_object_get_int_member (object (&r), "paused-at-usec"), >, 0);
+  reply_clear (&r);
+  reply = hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "web"), "(a{sv})");
+  agent = g_variant_get_child_value (reply, 0);
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "paused");
+  g_assert_cmpstr (hb_dict_string (agent, "paused-reason"), ==, "deploy <v2> & co");
+
+  /* refusals change nothing */
+  BAD ("POST", "/v1/agents/nope/pause", "application/json", "{}", 404, "nope");
+  BAD ("POST", "/v1/agents/nope/resume", NULL, NULL, 404, "nope");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", "{bad", 400, "not valid JSON");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", "[\"x\"]", 400, "JSON object");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", "{\"reason\": 5}", 400, "must be a string");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", "{\"reason\": [\"x\"]}", 400, "must be a string");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", long_body, 400, "256");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", "{\"reason\": \"a\\nb\"}", 400, "control character");
+  BAD ("POST", "/v1/agents/web/pause", "application/json", "{\"why\": \"x\"}", 400, "Unknown member");
+  BAD ("POST", "/v1/agents/web/pause", "text/plain", "{}", 415, "application/json");
+  BAD ("POST", "/v1/agents/web/resume", "application/json", "{\"now\": true}", 400, "Unknown member");
+  BAD ("GET", "/v1/agents/web/pause", NULL, NULL, 405, "allowed");
+  BAD ("POST", "/v1/agents/dbus-agent/pause", "application/json", "{}", 403, "uid 0");
+  BAD ("POST", "/v1/agents/dbus-agent/resume", NULL, NULL, 403, "uid 0");
+  GET (f, "/v1/agents/web", &r);
+  g_assert_cmpstr (member_string (&r, "state"), ==, "paused");
+  g_assert_cmpstr (member_string (&r, "paused-reason"), ==, "deploy <v2> & co");
+  reply_clear (&r);
+  GET (f, "/v1/agents/dbus-agent", &r);
+  g_assert_cmpstr (member_string (&r, "state"), ==, "healthy");
+  reply_clear (&r);
+
+  /* the longest reason is kept whole; an empty body pauses without one */
+  max_body = g_strdup_printf ("{\"reason\": \"%.*s\"}", 256, long_reason);
+  SEND (f, "POST", "/v1/agents/web/pause", max_body, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpuint (strlen (member_string (&r, "paused-reason")), ==, 256);
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/web/pause", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (member_string (&r, "reason"), ==, "paused");
+  g_assert_cmpstr (member_string (&r, "paused-reason"), ==, "");
+  reply_clear (&r);
+
+  /* resumed */
+  request_full (f, "POST", "/v1/agents/web/resume", NULL, NULL, 0, NULL, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (member_string (&r, "state"), ==, "healthy");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "paused-at-usec"), ==, 0);
+  reply_clear (&r);
+  SEND (f, "POST", "/v1/agents/web/resume", "{}", &r);   /* not paused: fine, nothing changes */
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (member_string (&r, "state"), ==, "healthy");
+  reply_clear (&r);
+
+  /* the reason of an error: the exit status and its output's last line */
+  SEND (f, "POST", "/v1/agents/web/beat",
+        "{\"status\": \"error\", \"metadata\": {\"exit-status\": 3, \"output\": \"copying\\nrsync: disk full\\n\\n\"}}", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (member_string (&r, "state"), ==, "error");
+  g_assert_cmpstr (member_string (&r, "reason"), ==, "exit status 3: rsync: disk full");
+  g_assert_cmpint (json_object_get_int_member (object (&r), "severity"), ==, 4);
+  reply_clear (&r);
+#undef BAD
+}
+
+/* ------------------------------------------------------------------ */
+/* Badges                                                              */
+
+typedef struct {
+  guint  status;
+  char  *type;
+  char  *cache_control;
+  char  *body;
+} Badge;
+
+static void
+badge_clear (Badge *b)
+{
+  g_clear_pointer (&b->type, g_free);
+  g_clear_pointer (&b->cache_control, g_free);
+  g_clear_pointer (&b->body, g_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Badge, badge_clear)
+
+static void
+get_badge (Fixture *f, const char *method, const char *path_and_query, Badge *b)
+{
+  g_autofree char *uri = g_strconcat (f->base, path_and_query, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  SoupMessageHeaders *headers;
+
+  badge_clear (b);
+  bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  headers = soup_message_get_response_headers (msg);
+  b->status = soup_message_get_status (msg);
+  b->type = g_strdup (soup_message_headers_get_content_type (headers, NULL));
+  b->cache_control = g_strdup (soup_message_headers_get_one (headers, "Cache-Control"));
+  b->body = g_bytes_get_size (bytes) ? g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes))
+                                     : g_strdup ("");
+  record_message (msg, bytes);
+  g_test_message ("%s %s → %u %s", method, path_and_query, b->status, b->body);
+}
+
+/* The texts of an SVG badge's <text> elements, which must parse */
+static void
+on_badge_text (GMarkupParseContext *context, const char *text, gsize length, gpointer user_data, GError **error)
+{
+  if (g_strcmp0 (g_markup_parse_context_get_element (context), "text") == 0)
+    g_string_append_printf (user_data, "[%.*s]", (int) length, text);
+}
+
+static char *
+badge_texts (const char *svg)
+{
+  static const GMarkupParser parser = { .text = on_badge_text };
+  GString *texts = g_string_new (NULL);
+  g_autoptr(GMarkupParseContext) context = g_markup_parse_context_new (&parser, 0, texts, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (g_markup_parse_context_parse (context, svg, -1, &error) &&
+                 g_markup_parse_context_end_parse (context, &error));
+  g_assert_no_error (error);
+  return g_string_free (texts, FALSE);
+}
+
+/* An SVG badge "@label | @value" (each text twice: its shadow) in @color */
+static void
+assert_badge (Badge *b, const char *label, const char *value, const char *color)
+{
+  g_autofree char *texts = NULL;
+  g_autofree char *expected = g_strdup_printf ("[%s][%s][%s][%s]", label, label, value, value);
+  g_autofree char *fill = g_strdup_printf ("fill=\"%s\"", color);
+
+  g_assert_cmpuint (b->status, ==, 200);
+  g_assert_cmpstr (b->type, ==, "image/svg+xml");
+  g_assert_cmpstr (b->cache_control, ==, "no-cache");
+  g_assert_true (g_str_has_prefix (b->body, "<svg xmlns=\"http://www.w3.org/2000/svg\""));
+  texts = badge_texts (b->body);
+  g_assert_cmpstr (texts, ==, expected);
+  g_assert_nonnull (strstr (b->body, fill));
+}
+
+static void
+test_badge (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+  g_auto(Badge) b = { 0 };
+
+  if (!start (f, NULL))
+    return;
+
+  get_badge (f, "GET", "/v1/badge.svg", &b);
+  assert_badge (&b, "heartbeat", "no agents", "#9f9f9f");
+
+  SEND (f, "PUT", "/v1/agents/api", "{\"tags\": [\"team-a\"]}", &r);
+  reply_clear (&r);
+  SEND (f, "PUT", "/v1/agents/batch", "{\"tags\": [\"team-b\"]}", &r);
+  reply_clear (&r);
+  get_badge (f, "GET", "/v1/agents/api/badge.svg", &b);
+  assert_badge (&b, "heartbeat", "healthy", "#4c1");
+  get_badge (f, "GET", "/v1/badge.svg", &b);
+  assert_badge (&b, "heartbeat", "healthy", "#4c1");
+
+  /* the worst state wins; a tag picks its agents */
+  SEND (f, "POST", "/v1/agents/batch/beat", "{\"status\": \"error\"}", &r);
+  reply_clear (&r);
+  get_badge (f, "GET", "/v1/agents/batch/badge.svg", &b);
+  assert_badge (&b, "heartbeat", "error", "#e05d44");
+  get_badge (f, "GET", "/v1/badge.svg", &b);
+  assert_badge (&b, "heartbeat", "error", "#e05d44");
+  get_badge (f, "GET", "/v1/badge.svg?tag=team-a", &b);
+  assert_badge (&b, "heartbeat", "healthy", "#4c1");
+  get_badge (f, "GET", "/v1/badge.svg?tag=team-c", &b);
+  assert_badge (&b, "heartbeat", "no agents", "#9f9f9f");
+  request_full (f, "POST", "/v1/agents/batch/pause", NULL, NULL, 0, NULL, &r);
+  reply_clear (&r);
+  get_badge (f, "GET", "/v1/badge.svg?tag=team-b", &b);
+  assert_badge (&b, "heartbeat", "paused", "#9f9f9f");
+  get_badge (f, "GET", "/v1/badge.svg", &b);
+  assert_badge (&b, "heartbeat", "paused", "#9f9f9f");
+
+  /* the label is text: escaped, never markup */
+  get_badge (f, "GET", "/v1/agents/api/badge.svg?label=%3Cscript%3Ea%26b%22", &b);
+  assert_badge (&b, "<script>a&b\"", "healthy", "#4c1");
+  g_assert_null (strstr (b.body, "<script>"));
+  g_assert_nonnull (strstr (b.body, "&lt;script&gt;a&amp;b&quot;"));
+  get_badge (f, "GET", "/v1/badge.svg?label=nightly%20jobs&tag=team-a", &b);
+  assert_badge (&b, "nightly jobs", "healthy", "#4c1");
+
+  /* HEAD: the headers only */
+  get_badge (f, "HEAD", "/v1/agents/api/badge.svg", &b);
+  g_assert_cmpuint (b.status, ==, 200);
+  g_assert_cmpstr (b.type, ==, "image/svg+xml");
+  g_assert_cmpstr (b.body, ==, "");
+
+  /* refusals */
+  get_badge (f, "GET", "/v1/agents/nope/badge.svg", &b);
+  g_assert_cmpuint (b.status, ==, 404);
+  get_badge (f, "GET", "/v1/badge.svg?tag=not%20a%20tag", &b);
+  g_assert_cmpuint (b.status, ==, 400);
+  get_badge (f, "GET", "/v1/badge.svg?state=error", &b);
+  g_assert_cmpuint (b.status, ==, 400);
+  get_badge (f, "GET", "/v1/agents/api/badge.svg?tag=team-a", &b);
+  g_assert_cmpuint (b.status, ==, 400);
+  get_badge (f, "GET", "/v1/agents/api/badge.svg?label=", &b);
+  g_assert_cmpuint (b.status, ==, 400);
+  get_badge (f, "GET", "/v1/agents/api/badge.svg?label=a%0Ab", &b);
+  g_assert_cmpuint (b.status, ==, 400);
+  request_full (f, "POST", "/v1/badge.svg", NULL, NULL, 0, NULL, &r);
+  assert_error (&r, 405, "allowed");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -4876,6 +5153,8 @@ main (int argc, char **argv)
   ADD ("jobs/ping-from-web-page", test_ping_from_web_page);
   ADD ("jobs/ping-curl", test_ping_curl);
   ADD ("jobs/metrics", test_ping_metrics);
+  ADD ("pause-resume", test_pause_resume);
+  ADD ("badge", test_badge);
 
   return g_test_run ();
 }
