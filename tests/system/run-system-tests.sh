@@ -47,7 +47,12 @@
 #      run with the timer's next elapse as next due time, stale with an
 #      alert when the timer is stopped before the run it announced (also
 #      across a reload), error with exit status 1, timed out; no run
-#      recorded twice across a restart of heartbeatd;
+#      recorded twice across a restart of heartbeatd; (pause-checks.sh)
+#      pausing an agent: its owner may, another user only with polkit's
+#      authorization (refused by polkitd, allowed by 50-hb-test.rules); a
+#      paused unit= service that hangs gets no stale, alert or restart;
+#      the pause survives a restart of heartbeatd, whose history says
+#      "unmonitored" for the restart;
 #   6. a user's unit: a lingering user (user@UID.service, its session bus),
 #      heartbeatd --session as a transient user unit with [agent:uw]
 #      unit=hb-user-worker.service, a systemd --user unit that beats with
@@ -1473,6 +1478,9 @@ source "$SRCDIR/service-checks.sh"
 
 # ------------------------------------------------ jobs that a systemd timer starts
 source "$SRCDIR/timer-checks.sh"
+
+# ------------------------------------------------ pausing an agent (maintenance)
+source "$SRCDIR/pause-checks.sh"
 
 # ------------------------------------- a user's unit (heartbeatd --session, systemd --user)
 #
