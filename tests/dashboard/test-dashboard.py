@@ -1182,6 +1182,12 @@ def main():
         assert narrow["ids"] == 200 and narrow["cut"] == [], narrow
         assert narrow["page"] <= narrow["viewport"] <= 400, narrow    # no horizontal scrolling
         assert all(0 <= left and right <= 400 and width >= 200 for left, right, width in narrow["strips"]), narrow
+        # a filter hides the cards too
+        page.evaluate("document.getElementById('problems-only').click()")
+        shown_cards = "[...document.querySelectorAll('#agents tr')].filter(r => r.getClientRects().length).map(r => r.dataset.agentId)"
+        wait_until("problems only, as cards", lambda: page.evaluate(shown_cards) == ["zz-error", "zz-stale"])
+        page.evaluate("document.getElementById('problems-only').click()")
+        wait_until("every card again", lambda: len(page.evaluate(shown_cards)) == 200)
         # and the longest id there is, wrapped, not cut
         long_id = "build-" + "a" * 116 + "xyz-12"
         api.request("PUT", "/v1/agents/" + long_id, {})
