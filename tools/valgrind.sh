@@ -2,7 +2,8 @@
 # tools/valgrind.sh: a representative integration run (every D-Bus method
 # and error, restart with state, hbctl, every bad HTTP request, the hostile
 # D-Bus messages, a reconnection to the bus, alert programs and receivers
-# that misbehave, a notify socket nobody reads, paged histories) with the
+# that misbehave, a notify socket nobody reads, paged histories, pause and
+# resume, badges, the reasons in alerts) with the
 # daemon under valgrind memcheck. Passes when no daemon run reports an
 # error or a definite leak. Slow (minutes); not part of tools/test.sh.
 set -euo pipefail
@@ -31,6 +32,8 @@ tests=(
   http/jobs hbctl/run-exit-codes crash/runs-survive-kill9 alerts/alertmanager-job-failed
   alerts/exec-forks-leave-nothing alerts/webhook-redirect-not-followed alerts/output-tail
   notify/never-blocks http/history/pages http/history/gzip
+  methods/pause-resume http/pause-resume http/badge alerts/reason-in-payloads
+  alerts/pause-resolves-alertmanager
 )
 status=0
 meson test -C build --no-rebuild --timeout-multiplier 5 "${tests[@]}" || status=1

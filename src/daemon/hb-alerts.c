@@ -7,9 +7,9 @@
  *                      `retry-interval` apart (5 s, doubling with
  *                      backoff=exponential), `timeout` each (10 s): the
  *                      numbers of 003_31ee32263f03983b.txt. Its members:
- *                      alert, event, agent, state, status, task-id, host,
- *                      time, idle-usec or running-usec where they apply,
- *                      and output where the agent has one (below)
+ *                      alert, event, agent, state, status, reason, task-id,
+ *                      host, time, idle-usec or running-usec where they
+ *                      apply, and output where the agent has one (below)
  *   alertmanager=URL   keep Alertmanager (URL/api/v2/alerts) told, as its
  *                      client contract asks: one alert per agent in an
  *                      alerting state (stale, timed-out, gone, error; as
@@ -19,10 +19,10 @@
  *                      and resolved (endsAt now) when the agent leaves the
  *                      state; see "Alertmanager" below
  *   exec=PROGRAM       run it with HB_ALERT, HB_AGENT, HB_EVENT, HB_STATE,
- *                      HB_STATUS, HB_TASK, HB_HOST (and HB_OUTPUT where
- *                      the agent has an output) in its environment, stdin
- *                      /dev/null, in a process group of its own; see
- *                      "Programs" below
+ *                      HB_STATUS, HB_REASON, HB_TASK, HB_HOST (and
+ *                      HB_OUTPUT where the agent has an output) in its
+ *                      environment, stdin /dev/null, in a process group
+ *                      of its own; see "Programs" below
  *   restart-unit=UNIT  org.freedesktop.systemd1.Manager.RestartUnit on the
  *                      daemon's bus, at most once per `cooldown` (5 min)
  *                      for each unit, whichever alert restarted it last.
@@ -32,6 +32,17 @@
  *                      without one it warns and does nothing, and a unit
  *                      stopped cleanly (inactive, deactivating: as by
  *                      systemctl stop) is left stopped
+ *
+ * Every payload carries the agent's reason, the record's (the one rule,
+ * hb_agent_record_reason_full()): the webhook's member "reason",
+ * $HB_REASON, and the Alertmanager annotation "reason", also at the end
+ * of its description.
+ *
+ * A paused agent (heartbeat_monitor_pause()) raises nothing: the monitor
+ * gives it no stale or timed-out signal, and no event of an agent that is
+ * paused when it comes runs an action, restart-unit= included. Pausing
+ * resolves the alert an Alertmanager holds for it (a state change, which
+ * am_sync_agent() follows: paused is no alerting state).
  *
  * Everything is asynchronous on the main loop; at most
  * HB_ALERTS_MAX_PENDING deliveries (webhook posts and programs) wait,
@@ -74,6 +85,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-alerts.h"
+#include "hb-agent-record.h"
 #include "hb-units.h"
 
 #include <errno.h>
@@ -116,6 +128,7 @@ typedef struct {
   const char *agent;
   const char *state;
   const char *status;
+  char       *reason;    /* hb_agent_record_reason_full() */
   const char *task;
   const char *usec_key;  /* idle-usec, running-usec, or NULL */
   gint64      usec;
@@ -470,6 +483,7 @@ run_webhook (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
   add_string (b, "agent", e->agent);
   add_string (b, "state", e->state);
   add_string (b, "status", e->status);
+  add_string (b, "reason", e->reason);
   add_string (b, "task-id", e->task);
   add_string (b, "host", self->host);
   add_string (b, "time", time);
@@ -526,6 +540,7 @@ typedef struct {
   const char *severity;
   char       *summary;
   char       *description;
+  char       *reason;      /* the agent's, when the alert began */
   gint64      starts_at;   /* wall clock, µs */
   gint64      ends_at;     /* wall clock, µs: when it ended; 0 while firing */
   gint64      sent_until;  /* the latest endsAt a post of it carried; 0: never posted */
@@ -564,6 +579,7 @@ am_alert_free (AmAlert *a)
   g_free (a->alertname);
   g_free (a->summary);
   g_free (a->description);
+  g_free (a->reason);
   g_free (a);
 }
 
@@ -618,6 +634,7 @@ am_add_alert (JsonBuilder *b, HbAlerts *self, const AmEntry *e, const AmAlert *a
   json_builder_begin_object (b);
   add_string (b, "summary", a->summary);
   add_string (b, "description", a->description);
+  add_string (b, "reason", a->reason);
   json_builder_end_object (b);
   add_string (b, "startsAt", starts);
   add_string (b, "endsAt", ends);
@@ -847,6 +864,7 @@ am_kind_for_state (HeartbeatAgentState state)
       return &am_kinds[3];
     case HEARTBEAT_AGENT_STATE_HEALTHY:
     case HEARTBEAT_AGENT_STATE_NO_HEARTBEAT:
+    case HEARTBEAT_AGENT_STATE_PAUSED:
     default:
       return NULL;
     }
@@ -861,6 +879,9 @@ am_kind_for_agent (HeartbeatAgent *agent)
   g_autoptr(GVariant) last_run = NULL;
   const char *result = NULL;
 
+  /* paused: nothing, whatever its runs say (resolves what was firing) */
+  if (heartbeat_agent_get_state (agent) == HEARTBEAT_AGENT_STATE_PAUSED)
+    return NULL;
   if (heartbeat_agent_get_late_due (agent) != 0)
     return &am_kinds[4];
   last_run = heartbeat_agent_get_last_run (agent);
@@ -871,11 +892,13 @@ am_kind_for_agent (HeartbeatAgent *agent)
 }
 
 /* The rule's description, and for a job what the rule cannot know: the
- * run it missed, or how its last run ended. */
+ * run it missed, or how its last run ended; then the agent's reason
+ * (@reason, nullable) as "Reason: …". */
 static char *
 am_description (HbAlerts     *self,
                 const AmKind *kind,
-                const char   *id)
+                const char   *id,
+                const char   *reason)
 {
   GString *text = g_string_new (NULL);
   HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
@@ -895,6 +918,8 @@ am_description (HbAlerts     *self,
       if (e.exit_status >= 0)
         g_string_append_printf (text, " Its last run exited with status %d.", e.exit_status);
     }
+  if (reason && *reason)
+    g_string_append_printf (text, " Reason: %s", reason);
   return g_string_free (text, FALSE);
 }
 
@@ -919,6 +944,7 @@ am_apply (HbAlerts            *self,
           const AmKind        *kind)
 {
   const char *alertname = kind ? kind->alertname : NULL;
+  HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
   g_autofree char *key = g_strconcat (url, "\n", id, NULL);
   AmEntry *e = g_hash_table_lookup (self->am, key);
   gint64 now = g_get_real_time ();
@@ -969,7 +995,8 @@ am_apply (HbAlerts            *self,
       a->severity = kind->severity;
       a->starts_at = now;
       a->summary = g_strdup_printf (kind->summary, id, self->host);
-      a->description = am_description (self, kind, id);
+      a->reason = agent ? hb_agent_record_reason_full (agent, self->units) : g_strdup ("");
+      a->description = am_description (self, kind, id, a->reason);
       e->firing = a;
       changed = TRUE;
     }
@@ -1244,6 +1271,7 @@ run_exec (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
   envp = g_environ_setenv (envp, "HB_EVENT", e->event, TRUE);
   envp = g_environ_setenv (envp, "HB_STATE", e->state ? e->state : "", TRUE);
   envp = g_environ_setenv (envp, "HB_STATUS", e->status ? e->status : "", TRUE);
+  envp = g_environ_setenv (envp, "HB_REASON", e->reason ? e->reason : "", TRUE);
   envp = g_environ_setenv (envp, "HB_TASK", e->task ? e->task : "", TRUE);
   envp = g_environ_setenv (envp, "HB_HOST", self->host, TRUE);
   if (e->output)
@@ -1463,7 +1491,15 @@ static void
 dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
                 const char *usec_key, gint64 usec)
 {
-  Event e = {
+  Event e;
+
+  /* paused for maintenance: no action at all, restarts included */
+  if (heartbeat_agent_get_state (agent) == HEARTBEAT_AGENT_STATE_PAUSED)
+    {
+      g_debug ("Agent “%s” is paused: no action for its %s event", heartbeat_agent_get_id (agent), event);
+      return;
+    }
+  e = (Event) {
     .event = event,
     .agent = heartbeat_agent_get_id (agent),
     .state = heartbeat_agent_state_to_string (heartbeat_agent_get_state (agent)),
@@ -1472,11 +1508,13 @@ dispatch_agent (HbAlerts *self, const char *event, HeartbeatAgent *agent,
     .usec_key = usec_key,
     .usec = usec,
     .source = agent,
+    .reason = hb_agent_record_reason_full (agent, self->units),
   };
 
   event_read_job (&e);
   dispatch (self, &e);
   g_free (e.output);
+  g_free (e.reason);
 }
 
 static void

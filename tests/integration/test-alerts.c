@@ -174,6 +174,7 @@ test_exec_environment (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (contents, "HB_TASK=t\n"));
   g_assert_nonnull (strstr (contents, "HB_ALERT=run\n"));
   g_assert_nonnull (strstr (contents, "HB_HOST="));
+  g_assert_nonnull (strstr (contents, "HB_REASON=no activity for more than 200ms\n"));
   /* the daemon's own (the harness gives the daemon one), not the program's */
   g_assert_null (strstr (contents, "NOTIFY_SOCKET="));
 }
@@ -1568,6 +1569,202 @@ test_output_tail (Fixture *f, gconstpointer data)
   g_array_unref (r.times);
 }
 
+/* ------------------------------------------------------------------ */
+/* The reason in every payload; paused agents (issue 24)               */
+
+static void
+on_hook_ok (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query, gpointer user_data)
+{
+  GPtrArray *bodies = user_data;
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+
+  g_ptr_array_add (bodies, g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body)));
+  soup_server_message_set_status (msg, 200, NULL);
+}
+
+/* A job whose run failed with exit status 3: its reason (the status and
+ * the last line of its output) in $HB_REASON, the webhook's "reason" and
+ * the Alertmanager annotation "reason" and description. */
+static void
+test_reason_in_payloads (Fixture *f, gconstpointer data)
+{
+  const char *expected = "exit status 3: rsync: disk full";
+  AmReceiver am = { 0 };
+  g_autoptr(SoupServer) am_server = NULL;
+  g_autoptr(SoupServer) hook = soup_server_new (NULL, NULL);
+  g_autoptr(GPtrArray) bodies = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *script = NULL, *out = NULL, *contents = NULL, *config = NULL, *line = NULL;
+  g_autofree char *description_end = NULL;
+  guint16 am_port, hook_port = hb_free_port ();
+  JsonObject *o, *alert, *annotations;
+  const char *description;
+  guint tick;
+
+  set_resend_ms (0);
+  am_server = start_receiver (&am, &am_port);
+  soup_server_add_handler (hook, "/hook", on_hook_ok, bodies, NULL);
+  g_assert_true (soup_server_listen_local (hook, hook_port, SOUP_SERVER_LISTEN_IPV4_ONLY, &error));
+  g_assert_no_error (error);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    {
+      g_ptr_array_unref (am.posts);
+      return;
+    }
+  script = g_build_filename (f->h->tmpdir, "alert.sh", NULL);
+  out = g_build_filename (f->h->tmpdir, "alert.env", NULL);
+  contents = g_strdup_printf ("#!/bin/sh\nenv | grep -E '^HB_' | sort > '%s.tmp' && mv '%s.tmp' '%s'\n", out, out, out);
+  g_file_set_contents (script, contents, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (script, 0755), ==, 0);
+  config = g_strdup_printf ("\n[alert:run]\nevents=error\nexec=%s\n"
+                            "\n[alert:hook]\nevents=error\nwebhook=http://127.0.0.1:%u/hook\n"
+                            "\n[alert:am]\nevents=error\nalertmanager=http://127.0.0.1:%u\n",
+                            script, hook_port, am_port);
+  start_with (f, config);
+
+  g_variant_unref (hb_call_ok (f->h, NULL, "Register", g_variant_new_parsed ("('backup', @a{sv} {})"), "()"));
+  g_variant_unref (hb_call_ok (f->h, NULL, "StartRun", g_variant_new ("(s)", "backup"), "()"));
+  g_variant_unref (hb_call_ok (f->h, NULL, "FinishRun",
+                               g_variant_new_parsed ("('backup', {'success': <false>, 'exit-status': <3>,"
+                                                     " 'output': <'copying\\nrsync: disk full\\n'>})"), "()"));
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (g_file_test (out, G_FILE_TEST_EXISTS) && bodies->len >= 1 && am.posts->len >= 1);
+  g_source_remove (tick);
+
+  /* exec= */
+  g_clear_pointer (&contents, g_free);
+  g_file_get_contents (out, &contents, NULL, &error);
+  g_assert_no_error (error);
+  line = g_strdup_printf ("HB_REASON=%s\n", expected);
+  g_assert_nonnull (strstr (contents, line));
+  g_assert_nonnull (strstr (contents, "HB_EVENT=error\n"));
+
+  /* webhook= */
+  json_parser_load_from_data (parser, g_ptr_array_index (bodies, 0), -1, &error);
+  g_assert_no_error (error);
+  o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (o, "event"), ==, "error");
+  g_assert_cmpstr (json_object_get_string_member (o, "reason"), ==, expected);
+
+  /* alertmanager= */
+  alert = post_alert (post_at (&am, 0), 0);
+  assert_labels (alert, "HeartbeatJobFailed", "backup", "critical");
+  annotations = json_object_get_object_member (alert, "annotations");
+  g_assert_cmpstr (json_object_get_string_member (annotations, "reason"), ==, expected);
+  description = json_object_get_string_member (annotations, "description");
+  description_end = g_strdup_printf ("Reason: %s", expected);
+  g_assert_true (g_str_has_suffix (description, description_end));
+  g_ptr_array_unref (am.posts);
+}
+
+/* A paused agent raises nothing, restarts included: not when its stale
+ * threshold passes, not when it reports an error. A later agent's
+ * restart shows the daemon got that far: the daemon's calls to systemd
+ * reach it in order. */
+static void
+test_paused_runs_nothing (Fixture *f, gconstpointer data)
+{
+  const char *python = "/usr/bin/python3";
+  const char *argv[] = { python, "-m", "dbusmock", "--session", "--template", "systemd", NULL };
+  g_autoptr(GVariant) added = NULL, reply = NULL, agent = NULL;
+  g_autoptr(GError) error = NULL;
+  guint tick, cursor;
+
+  if (!g_file_test (python, G_FILE_TEST_IS_EXECUTABLE) || !hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    {
+      g_test_skip ("no /usr/bin/python3 or dbus-daemon");
+      return;
+    }
+  hb_harness_spawn (f->h, argv);
+  hb_harness_wait_name_owned (f->h, "org.freedesktop.systemd1");
+  added = g_dbus_connection_call_sync (f->h->client, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+                                       "org.freedesktop.DBus.Mock", "AddMethod",
+                                       g_variant_new ("(sssss)", "org.freedesktop.systemd1.Manager", "RestartUnit",
+                                                      "ss", "o", "ret = '/org/freedesktop/systemd1/job/1'"),
+                                       NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
+  g_assert_no_error (error);
+
+  start_with (f, "\n[alert:quiet]\nevents=stale,error,gone,timed-out\nagents=quiet\nrestart-unit=quiet.service\n"
+                 "cooldown=1h\n"
+                 "\n[alert:loud]\nevents=stale\nagents=loud\nrestart-unit=loud.service\ncooldown=1h\n");
+  cursor = hb_harness_signal_cursor (f->h);
+
+  /* paused before any deadline can pass, then registered again (by its
+   * owner: the pause stays) with a short threshold, and an error */
+  g_variant_unref (hb_call_ok (f->h, NULL, "Register",
+                               g_variant_new_parsed ("('quiet', {'stale-after-usec': <uint64 3600000000>})"), "()"));
+  g_variant_unref (hb_call_ok (f->h, NULL, "Pause",
+                               g_variant_new_parsed ("('quiet', {'reason': <'maintenance'>})"), "()"));
+  register_stale_soon (f->h, "quiet");
+  beat (f->h, "quiet", "error");
+  reply = hb_call_ok (f->h, NULL, "GetAgent", g_variant_new ("(s)", "quiet"), "(a{sv})");
+  agent = g_variant_get_child_value (reply, 0);
+  g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "paused");
+
+  /* later, and not paused: stale, restarted */
+  register_stale_soon (f->h, "loud");
+  hb_wait_signal (f->h, &cursor, "AgentStale", "loud", NULL, NULL);
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (restart_calls (f->h, "loud.service") == 1);
+  g_source_remove (tick);
+  g_assert_cmpuint (restart_calls (f->h, "quiet.service"), ==, 0);
+  g_assert_null (hb_harness_find_signal (f->h, 0, "AgentStale", "quiet", NULL, NULL, NULL));
+}
+
+/* Pausing resolves what Alertmanager holds for the agent (a stale agent,
+ * and a job whose last run failed, which the state alone does not say),
+ * and nothing fires while it is paused; resumed, it is judged again. */
+static void
+test_pause_resolves_alertmanager (Fixture *f, gconstpointer data)
+{
+  AmReceiver r = { 0 };
+  g_autoptr(SoupServer) server = NULL;
+  g_autofree char *config = NULL;
+  guint16 port;
+  guint n;
+
+  set_resend_ms (0);
+  server = start_receiver (&r, &port);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    {
+      g_ptr_array_unref (r.posts);
+      return;
+    }
+  config = g_strdup_printf ("\n[alert:am]\nalertmanager=http://127.0.0.1:%u\n", port);
+  start_with (f, config);
+
+  /* stale, firing; paused: resolved */
+  register_stale_soon (f->h, "batch");
+  WAIT_UNTIL (r.posts->len >= 1);
+  assert_labels (post_alert (post_at (&r, 0), 0), "HeartbeatAgentStale", "batch", "warning");
+  g_assert_false (last_post_resolved (&r));
+  g_variant_unref (hb_call_ok (f->h, NULL, "Pause", g_variant_new_parsed ("('batch', @a{sv} {})"), "()"));
+  WAIT_UNTIL (last_post_resolved (&r));
+  assert_labels (post_alert (post_at (&r, r.posts->len - 1), 0), "HeartbeatAgentStale", "batch", "warning");
+
+  /* a failed job, firing; paused: resolved, though its last run still failed */
+  g_variant_unref (hb_call_ok (f->h, NULL, "Register", g_variant_new_parsed ("('backup', @a{sv} {})"), "()"));
+  g_variant_unref (hb_call_ok (f->h, NULL, "FinishRun",
+                               g_variant_new_parsed ("('backup', {'success': <false>, 'exit-status': <2>})"), "()"));
+  n = r.posts->len;
+  WAIT_UNTIL (r.posts->len > n);
+  assert_labels (post_alert (post_at (&r, n), 0), "HeartbeatJobFailed", "backup", "critical");
+  g_assert_false (last_post_resolved (&r));
+  g_variant_unref (hb_call_ok (f->h, NULL, "Pause", g_variant_new_parsed ("('backup', @a{sv} {})"), "()"));
+  WAIT_UNTIL (last_post_resolved (&r));
+  assert_labels (post_alert (post_at (&r, r.posts->len - 1), 0), "HeartbeatJobFailed", "backup", "critical");
+
+  /* resumed: judged afresh, so the failed job fires again */
+  n = r.posts->len;
+  g_variant_unref (hb_call_ok (f->h, NULL, "Resume", g_variant_new ("(s)", "backup"), "()"));
+  WAIT_UNTIL (r.posts->len > n);
+  assert_labels (post_alert (post_at (&r, n), 0), "HeartbeatJobFailed", "backup", "critical");
+  g_assert_false (last_post_resolved (&r));
+  g_ptr_array_unref (r.posts);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1593,6 +1790,9 @@ main (int argc, char **argv)
               test_redirect_not_followed, fixture_teardown);
   ADD ("drops-summarized", test_drops_summarized);
   ADD ("output-tail", test_output_tail);
+  ADD ("reason-in-payloads", test_reason_in_payloads);
+  ADD ("paused-runs-nothing", test_paused_runs_nothing);
+  ADD ("pause-resolves-alertmanager", test_pause_resolves_alertmanager);
 
   return g_test_run ();
 }
