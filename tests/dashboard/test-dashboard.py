@@ -9,8 +9,22 @@
 # goes healthy -> stale -> healthy, and the pixels of a screenshot (PNG
 # decoded here with zlib) must show its strip healthy, stale, healthy from
 # left to right in the page's state colours; and the detail view
-# (#agent=ID) lists its states, data and counters. Every process is
-# stopped by PID.
+# (#agent=ID) lists its states, data and counters.
+#
+# On call (issue 24): 200 agents registered over one kept-alive HTTP
+# connection, two of them unhealthy and last by id: both are among the
+# first rows of a 1400x900 screen (their bounding boxes), the title counts
+# them, healthy rows are not tinted, the heads stay in view; the error's
+# reason is in its row; the search, "problems only", the state and tag
+# filters and the sortable heads; a paused agent (a daemon with pause);
+# the WCAG contrast of every visible text over its effective background,
+# light and dark (Emulation.setEmulatedMedia), with a row in each state; no
+# width from 1400 to 400 px scrolls sideways and at 400 px every id shows
+# in full; heartbeatd killed (SIGKILL): within 10 s the banner, no agent
+# shown healthy, the clocks stopped, the gap in the strips; restarted on
+# the same port and state: the page recovers by itself; stopped (SIGSTOP):
+# the silent stream is noticed; the strips' shapes without hue. Every
+# process is stopped by PID; no wait is a sleep.
 #
 # Usage: test-dashboard.py HEARTBEATD SCREENSHOT.png
 #    or: test-dashboard.py --url http://HOST:PORT --check-agent ID
