@@ -52,6 +52,7 @@ import http.client
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -1076,6 +1077,29 @@ def main():
         assert reason == "disk full on /var", reason
         print("ok 14 the error agent's reason is in its row: %s" % reason)
 
+        # Honest states: a gone agent says since when and why, with no
+        # running clock, its pid as exited
+        sleeper = subprocess.Popen(["sleep", "600"])
+        children.append(sleeper)
+        dbus_call("Register", "zz-gone", "{'pid': <uint32 %d>}" % sleeper.pid)
+        dbus_call("Beat", "zz-gone", "{}")
+        gone_row = "document.querySelector('tr[data-agent-id=\"zz-gone\"]')"
+        wait_until("zz-gone's row", lambda: page.evaluate(gone_row + "?.dataset.state") == "healthy")
+        sleeper.kill()
+        sleeper.wait()
+        wait_until("zz-gone gone", lambda: page.evaluate(gone_row + "?.dataset.state") == "gone")
+        gone = page.evaluate("""(r => Object.fromEntries([...r.children].slice(1, 8).map(c => [c.className, c.textContent])))(%s)""" % gone_row)
+        print("# %s" % json.dumps(gone))
+        assert re.fullmatch(r"gone since \d\d:\d\d:\d\d", gone["state"]), gone
+        assert gone["reason"] == "pid %d exited" % sleeper.pid, gone
+        assert gone["mid num pid"] == "%d (exited)" % sleeper.pid and gone["narrow num running"] == "-", gone
+        assert re.fullmatch(r"at \d\d:\d\d:\d\d", gone["num ago"]), gone
+        assert page.evaluate("document.querySelectorAll('#agents tr')[0].dataset.agentId") == "zz-gone"   # severity 5
+        dbus_call("Unregister", "zz-gone")
+        wait_until("zz-gone's row to go", lambda: page.evaluate(gone_row + " === null"))
+        print("ok 15 a gone agent: \"%s\" (%s), no running clock, its last beat at a time, first of the problems"
+              % (gone["state"], gone["reason"]))
+
         visible_js = "[...document.querySelectorAll('#agents tr')].filter(r => !r.hidden).map(r => r.dataset.agentId)"
 
         def shown_after(what, action, want):
@@ -1113,7 +1137,7 @@ def main():
         wait_until("rows by id, down", lambda: page.evaluate(visible_js)[:2] == ["zz-stale", "zz-error"])
         page.evaluate("document.querySelector('thead th[data-sort=\"state\"] button').click()")
         wait_until("problems first again", lambda: page.evaluate(visible_js)[:3] == ["zz-error", "zz-stale", "agent-000"])
-        print("ok 15 the search (reason, id, task), problems only, the state filter%s and the sortable heads" % detail)
+        print("ok 16 the search (reason, id, task), problems only, the state filter%s and the sortable heads" % detail)
 
         # Paused (a daemon with POST /v1/agents/ID/pause): its own symbol,
         # word and colour, the pause's reason, after the problems and before
@@ -1121,7 +1145,7 @@ def main():
         # the agent's tags and uptime
         status, answer = api.request("POST", "/v1/agents/agent-010/pause", {"reason": "disk swap"})
         if status != 200:
-            print("ok 16 # SKIP this heartbeatd pauses no agent (POST /v1/agents/ID/pause: %d)" % status)
+            print("ok 17 # SKIP this heartbeatd pauses no agent (POST /v1/agents/ID/pause: %d)" % status)
         else:
             paused_row = "document.querySelector('tr[data-agent-id=\"agent-010\"]')"
             wait_until("agent-010 paused", lambda: page.evaluate(paused_row + ".dataset.state") == "paused")
@@ -1149,7 +1173,7 @@ def main():
             wait_until("agent-010 resumed", lambda: page.evaluate(paused_row + ".dataset.state") == "healthy")
             wait_until("it back in its place", lambda: page.evaluate(visible_js)[:4]
                        == ["zz-error", "zz-stale", "agent-000", "agent-001"])
-            print("ok 16 a paused agent: \"‖ paused\" in its own colour with its reason, after the problems; "
+            print("ok 17 a paused agent: \"‖ paused\" in its own colour with its reason, after the problems; "
                   "its detail view says since when, by whom and why, its tags and uptime; resumed, healthy")
 
         # Contrast: every visible text, in both schemes, with the error
@@ -1170,7 +1194,7 @@ def main():
         page.call("Emulation.setEmulatedMedia", features=[])
         page.evaluate("STATES.forEach(s => remove('~contrast-' + s))")
         page.evaluate("location.hash = ''")
-        print("ok 17 WCAG AA: every visible text is at least 4.5:1 on its background, rows in all seven states (%s)"
+        print("ok 18 WCAG AA: every visible text is at least 4.5:1 on its background, rows in all seven states (%s)"
               % "; ".join(figures))
 
         # No width scrolls sideways (the detail view of the error agent open)
@@ -1215,7 +1239,7 @@ def main():
         assert status == 204, (status, answer)
         wait_until("the long id's row to go", lambda: page.evaluate(long_row + " === null"))
         page.call("Emulation.setDeviceMetricsOverride", width=1400, height=900, deviceScaleFactor=1, mobile=False)
-        print("ok 18 no width from 1400 to 400 px scrolls sideways; at 400 px every id shows in full (a 128-character one wraps) and the strips are on screen")
+        print("ok 19 no width from 1400 to 400 px scrolls sideways; at 400 px every id shows in full (a 128-character one wraps) and the strips are on screen")
 
         # heartbeatd killed: within 10 s the page says so and shows no agent
         # healthy; its clocks stop
@@ -1247,7 +1271,7 @@ def main():
             error_row + ".querySelector('canvas.strip').dataset.drawn").endswith("error unmonitored"))
         figures = [contrast(page, scheme) for scheme in ("light", "dark")]
         page.call("Emulation.setEmulatedMedia", features=[])
-        print("ok 19 heartbeatd killed: after %.1f s the banner says \"%s\", no agent shows healthy, its clocks "
+        print("ok 20 heartbeatd killed: after %.1f s the banner says \"%s\", no agent shows healthy, its clocks "
               "stop, its strips show the gap; contrast %s" % (took, dead["banner"], "; ".join(figures)))
 
         daemon = start_daemon()
@@ -1266,7 +1290,7 @@ def main():
         assert status == 200, status
         wait_until("a beat after the restart to show", lambda: page.evaluate(
             "document.querySelector('tr[data-agent-id=\"zz-stale\"]').dataset.state") == "healthy")
-        print("ok 20 heartbeatd back on its port and state: the banner goes, the rows are live again "
+        print("ok 21 heartbeatd back on its port and state: the banner goes, the rows are live again "
               "(the gap stays not monitored in the strips: %s)" % drawn)
 
         # heartbeatd stopped (SIGSTOP): its connections stay open and the
@@ -1288,7 +1312,7 @@ def main():
         wait_until("the page to recover after SIGCONT", lambda: (lambda d: d["banner"] is None and d["states"]
                    and "unknown" not in d["states"])(page.evaluate(dead_js)))
         wait_until("the rows live again", lambda: two_unhealthy() and page.evaluate("document.title") == "(2) heartbeatd")
-        print("ok 21 heartbeatd stopped (SIGSTOP): the silent stream is noticed after %.1f s (GET /health unanswered), "
+        print("ok 22 heartbeatd stopped (SIGSTOP): the silent stream is noticed after %.1f s (GET /health unanswered), "
               "and after SIGCONT the page recovers by itself" % took)
 
         # More agents than one page of /v1/agents (500): the page follows
@@ -1317,7 +1341,7 @@ def main():
         wait_until("page-0818's history as the daemon has it", lambda: json.loads(page.evaluate_quietly(
             "JSON.stringify((histories.get('page-0818') || []).map(e => [e.s, e.t]))") or "null")
             == [[state, at] for state, at in history("page-0818")])
-        print("ok 22 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
+        print("ok 23 %d agents, in pages of /v1/agents (%d requests after the first) and of /v1/history (%d): "
               "every row shows, with its history" % (want, pages, history_pages))
 
         # The strips without hue: each state at its own height (paused the
@@ -1369,14 +1393,14 @@ def main():
         # and with no hue at all: height, the comb of its bar's upper part, and one or two colours (hatched)
         shapes = {s: (bars[s]["height"], bars[s]["holes"], bars[s]["colours"]) for s in bars if s != "drawn"}
         assert len(set(shapes.values())) == len(shapes), shapes
-        print("ok 23 the strips tell the states apart without hue (heights %s; no-heartbeat, timed-out and gone combed) "
+        print("ok 24 the strips tell the states apart without hue (heights %s; no-heartbeat, timed-out and gone combed) "
               "and hatch the daemon's unmonitored entries"
               % " < ".join("%s %d%%" % (s, bars[s]["height"] * 100) for s in ("paused", "healthy", "stale", "error")))
 
         readme = os.environ.get("HB_DASHBOARD_README_PNG")
         if readme:
             readme_screenshot(page, base, dbus_call, api, readme, children)
-        print("1..23")
+        print("1..24")
         return 0
     finally:
         for child in reversed(children):
