@@ -1269,10 +1269,17 @@ def main():
         # the strips: not monitored from then on
         wait_until("the strips to show the gap", lambda: page.evaluate(
             error_row + ".querySelector('canvas.strip').dataset.drawn").endswith("error unmonitored"))
+        # the detail view says so too: unknown, the last known state, the gap as its newest entry
+        page.evaluate("location.hash = 'agent=zz-error'")
+        said = wait_until("the detail view, unreachable", lambda: page.evaluate("""(() => {
+            const state = document.getElementById("detail-state"), first = document.querySelector("#detail-events tbody tr");
+            return state && first && [state.dataset.state, state.textContent, first.children[1].textContent]; })()"""))
+        assert said == ["unknown", "unknown: heartbeatd is unreachable (last known: error)", "not monitored"], said
         figures = [contrast(page, scheme) for scheme in ("light", "dark")]
         page.call("Emulation.setEmulatedMedia", features=[])
+        page.evaluate("location.hash = ''")
         print("ok 20 heartbeatd killed: after %.1f s the banner says \"%s\", no agent shows healthy, its clocks "
-              "stop, its strips show the gap; contrast %s" % (took, dead["banner"], "; ".join(figures)))
+              "stop, its strips and detail view show the gap; contrast %s" % (took, dead["banner"], "; ".join(figures)))
 
         daemon = start_daemon()
         api = Http(http_port)
