@@ -251,7 +251,8 @@ one_line (const char *text)
  *  - no-heartbeat: "never beat", or that its heartbeat file is missing
  *    or unreadable once it has beaten
  *  - paused: the pause's reason, else "paused"
- *  - healthy: "waiting for its first beat" without a beat, else ""
+ *  - healthy: "waiting for its first beat" without a beat or a run,
+ *    else ""
  *
  * At most %HB_AGENT_REASON_MAX bytes of valid UTF-8, cut at a character.
  *
@@ -322,8 +323,16 @@ hb_agent_record_reason_full (HeartbeatAgent *agent,
       break;
     case HEARTBEAT_AGENT_STATE_HEALTHY:
     default:
+      /* a job's runs are no beats, but say it is there */
       if (heartbeat_agent_get_beats (agent) == 0)
-        g_string_append (out, "waiting for its first beat");
+        {
+          GVariant *last_run = heartbeat_agent_get_last_run (agent);   /* floating */
+
+          if (last_run == NULL)
+            g_string_append (out, "waiting for its first beat");
+          else
+            g_variant_unref (g_variant_ref_sink (last_run));
+        }
       break;
     }
   return one_line (out->str);

@@ -2425,6 +2425,7 @@ test_runs_start_finish (Fixture      *f,
   agent = hb_harness_get_agent (h, "nightly");
   last_run = hb_dict_value (agent, "last-run", "a{sv}");
   g_assert_cmpuint (g_variant_n_children (last_run), ==, 0);
+  g_assert_cmpstr (hb_dict_string (agent, "reason"), ==, "never beat");
   g_clear_pointer (&agent, g_variant_unref);
   g_clear_pointer (&last_run, g_variant_unref);
   g_clear_pointer (&runs, g_variant_unref);
@@ -2466,6 +2467,7 @@ test_runs_start_finish (Fixture      *f,
   g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "error");
   g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "error");
   g_assert_true (hb_dict_boolean (agent, "declared"));
+  g_assert_cmpstr (hb_dict_string (agent, "reason"), ==, "exit status 3: hi");
   last_run = hb_dict_value (agent, "last-run", "a{sv}");
   g_assert_true (g_variant_equal (last_run, run));
   g_clear_pointer (&agent, g_variant_unref);
@@ -2490,6 +2492,8 @@ test_runs_start_finish (Fixture      *f,
   agent = hb_harness_get_agent (h, "nightly");
   g_assert_cmpstr (hb_dict_string (agent, "state"), ==, "healthy");
   g_assert_cmpstr (hb_dict_string (agent, "status"), ==, "idle");
+  /* runs, no beat: nothing to wait for */
+  g_assert_cmpstr (hb_dict_string (agent, "reason"), ==, "");
   g_clear_pointer (&agent, g_variant_unref);
   g_clear_pointer (&run, g_variant_unref);
   g_clear_pointer (&runs, g_variant_unref);
