@@ -951,6 +951,9 @@ test_stale_on_time (Fixture      *f,
   assert_agent_shape (stale_dict);
   g_assert_cmpstr (hb_dict_string (stale_dict, "id"), ==, "quick");
   g_assert_cmpstr (hb_dict_string (stale_dict, "state"), ==, "stale");
+  /* the signal's record says why, as GetAgent does */
+  g_assert_cmpstr (hb_dict_string (stale_dict, "reason"), ==, "no activity for more than 150ms");
+  g_assert_cmpuint (hb_dict_uint32 (stale_dict, "severity"), ==, 3);
 
   after = hb_harness_get_agent (h, "quick");
   g_assert_cmpstr (hb_dict_string (after, "state"), ==, "stale");
@@ -1029,6 +1032,8 @@ test_timeout_on_time (Fixture      *f,
     g_autoptr(GVariant) listed = hb_harness_get_agent (h, "long");
 
     g_assert_cmpstr (hb_dict_string (listed, "state"), ==, "timed-out");
+    g_assert_cmpstr (hb_dict_string (listed, "reason"), ==, "running longer than 400ms");
+    g_assert_cmpuint (hb_dict_uint32 (listed, "severity"), ==, 6);
     g_assert_cmpuint (property_uint32 (h, "AgentCount"), ==, 1);
   }
   unregistered = hb_wait_signal (h, &cursor, "AgentUnregistered", "long", "timed-out", NULL);
@@ -1102,6 +1107,12 @@ test_bind_to_caller (Fixture      *f,
 
   gone = hb_harness_get_agent (h, "bound");
   g_assert_cmpstr (hb_dict_string (gone, "state"), ==, "gone");
+  {
+    g_autofree char *reason = g_strdup_printf ("bus name %s left the bus", unique);
+
+    g_assert_cmpstr (hb_dict_string (gone, "reason"), ==, reason);
+    g_assert_cmpuint (hb_dict_uint32 (gone, "severity"), ==, 5);
+  }
   /* only the bound one */
   unbound = hb_harness_get_agent (h, "unbound");
   g_assert_cmpstr (hb_dict_string (unbound, "state"), ==, "healthy");
@@ -1139,6 +1150,11 @@ test_pid_gone_on_exit (Fixture      *f,
   gone = hb_harness_get_agent (h, "sleeper");
   g_assert_cmpstr (hb_dict_string (gone, "state"), ==, "gone");
   g_assert_cmpuint (hb_dict_uint32 (gone, "pid"), ==, (guint32) sleeper->pid);
+  {
+    g_autofree char *reason = g_strdup_printf ("pid %d exited", (int) sleeper->pid);
+
+    g_assert_cmpstr (hb_dict_string (gone, "reason"), ==, reason);
+  }
 }
 
 static void
