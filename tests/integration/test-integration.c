@@ -1669,6 +1669,7 @@ test_polkit_manage_action (Fixture      *f,
   if (hb_harness_start_polkit_mock (h) == NULL)
     return;
   nobody_error (h, "Beat", "A", "{}", "AccessDenied");
+  nobody_error (h, "Pause", "A", "{}", "AccessDenied");
   before = hb_harness_get_agent (h, "A");
   g_assert_cmpuint (hb_dict_uint64 (before, "beats"), ==, 0);
 
@@ -1684,6 +1685,16 @@ test_polkit_manage_action (Fixture      *f,
   g_assert_cmpuint (hb_dict_uint64 (after, "beats"), ==, 1);
   g_assert_cmpuint (hb_dict_uint32 (after, "owner-uid"), ==, 0);
   nobody_ok (h, "MarkIdle", "A", NULL);
+  /* and pause and resume it, the pause said to be theirs */
+  nobody_ok (h, "Pause", "A", "{'reason': <'polkit said yes'>}");
+  {
+    g_autoptr(GVariant) paused = hb_harness_get_agent (h, "A");
+
+    g_assert_cmpstr (hb_dict_string (paused, "state"), ==, "paused");
+    g_assert_cmpuint (hb_dict_uint32 (paused, "paused-by-uid"), ==, HB_NOBODY_UID);
+    g_assert_cmpuint (hb_dict_uint32 (paused, "owner-uid"), ==, 0);
+  }
+  nobody_ok (h, "Resume", "A", NULL);
 }
 
 static void
