@@ -763,11 +763,15 @@ def main():
         wait_until("the row to turn stale", lambda: page.evaluate(row + "?.dataset.state") == "stale")
         text = page.evaluate(row + ".textContent")
         assert "stale" in text and "screenshot" in text, text
-        summary = page.evaluate("document.getElementById('summary').textContent")
-        assert summary.startswith("1 agent: 0 healthy, 1 stale"), summary
+        # the summary, the order and the title follow on the next frame
+        summary_js = "[document.getElementById('summary').textContent, document.title]"
+        try:
+            wait_until("the summary and the title", lambda: (lambda t: t[0].startswith("1 agent: 0 healthy, 1 stale")
+                                                             and t[1] == "(1) heartbeatd")(page.evaluate(summary_js)))
+        except AssertionError:
+            raise AssertionError("summary and title: %s" % page.evaluate(summary_js))
         reason = page.evaluate(row + ".querySelector('td.reason').textContent")
         assert reason.startswith("no activity for more than 1"), reason     # 1.5 s (the daemon's words, or the page's)
-        assert page.evaluate("document.title") == "(1) heartbeatd", page.evaluate("document.title")
         print("ok 3 the row turns stale")
 
         shot = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
@@ -1002,8 +1006,13 @@ def main():
         # due, started, took, result, exit status
         assert len(shown) == 1 and shown[0][0] == "failure" and shown[0][4] == "failure" and shown[0][5] == "4", shown
         # the reason next to the state, and the last run's exit status and output in the detail view
-        reason = page.evaluate(job_row + ".querySelector('td.reason').textContent")
-        assert reason == "exit status 4: disk full", reason
+        # (the run's output may come in an event after the state's)
+        reason_js = job_row + ".querySelector('td.reason').textContent"
+        try:
+            reason = wait_until("the job's reason", lambda: (lambda r: r if r == "exit status 4: disk full" else None)(
+                page.evaluate(reason_js)))
+        except AssertionError:
+            raise AssertionError("the job's reason: %s" % page.evaluate(reason_js))
         last = wait_until("the last run in the detail view", lambda: page.evaluate(
             """document.getElementById('detail-last-run') && [document.getElementById('detail-last-run').textContent,
                document.getElementById('detail-output')?.textContent, document.getElementById('detail-reason')?.textContent]"""))
@@ -1049,6 +1058,12 @@ def main():
             return (len(states) == 200 and states.get("zz-error") == "error" and states.get("zz-stale") == "stale"
                     and sum(s == "healthy" for s in states.values()) == 198)
         wait_until("200 rows, zz-error in error and zz-stale stale", two_unhealthy)
+        # (the order and the title follow on the next frame)
+        order_js = "[...document.querySelectorAll('#agents tr')].slice(0, 3).map(r => r.dataset.agentId).concat(document.title)"
+        try:
+            wait_until("the problems first", lambda: page.evaluate(order_js) == ["zz-error", "zz-stale", "agent-000", "(2) heartbeatd"])
+        except AssertionError:
+            raise AssertionError("first rows and title: %s" % page.evaluate(order_js))
         screen = page.evaluate("""(() => { const box = id => { const r = document.querySelector(`tr[data-agent-id="${id}"]`)
                 .getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
             return { scrollY, width: innerWidth, height: innerHeight, error: box("zz-error"), stale: box("zz-stale"),
@@ -1094,7 +1109,8 @@ def main():
         assert gone["reason"] == "pid %d exited" % sleeper.pid, gone
         assert gone["mid num pid"] == "%d (exited)" % sleeper.pid and gone["narrow num running"] == "-", gone
         assert re.fullmatch(r"at \d\d:\d\d:\d\d", gone["num ago"]), gone
-        assert page.evaluate("document.querySelectorAll('#agents tr')[0].dataset.agentId") == "zz-gone"   # severity 5
+        wait_until("zz-gone first (severity 5)",
+                   lambda: page.evaluate("document.querySelectorAll('#agents tr')[0].dataset.agentId") == "zz-gone")
         dbus_call("Unregister", "zz-gone")
         wait_until("zz-gone's row to go", lambda: page.evaluate(gone_row + " === null"))
         print("ok 15 a gone agent: \"%s\" (%s), no running clock, its last beat at a time, first of the problems"
