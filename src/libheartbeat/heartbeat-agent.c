@@ -744,15 +744,27 @@ heartbeat_agent_state_get_severity (HeartbeatAgentState state)
  * @agent: a #HeartbeatAgent
  *
  * Returns: when the agent entered its current state, wall-clock µs (the
- *   newest entry of heartbeat_agent_get_history()), or 0 if unknown
+ *   newest entry of heartbeat_agent_get_history(), or, where it was in the
+ *   same state before the daemon went down, that earlier entry), or 0 if
+ *   unknown
  */
 gint64
 heartbeat_agent_get_state_since (const HeartbeatAgent *agent)
 {
+  const struct _HeartbeatHistory *history;
+  guint i;
+
   g_return_val_if_fail (agent != NULL, 0);
-  if (agent->history == NULL || agent->history->len == 0)
+  history = agent->history;
+  if (history == NULL || history->len == 0)
     return 0;
-  return MAX (agent->history->entries[agent->history->len - 1].at, 0);
+  /* in the same state on both sides of a time nobody watched (the daemon
+   * restarted): since the first of them */
+  i = history->len - 1;
+  while (i >= 2 && history->entries[i - 1].state == HISTORY_UNMONITORED &&
+         history->entries[i - 2].state == history->entries[i].state)
+    i -= 2;
+  return MAX (history->entries[i].at, 0);
 }
 
 /**

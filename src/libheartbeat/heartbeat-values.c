@@ -343,7 +343,8 @@ heartbeat_text_is_valid (const char *text,
  *
  * The rule for an agent's tags, which group agents for people and
  * filters: at most %HEARTBEAT_TAGS_MAX of them, each 1 to
- * %HEARTBEAT_TAG_MAX_LENGTH characters of `[A-Za-z0-9._:@-]`. Duplicates
+ * %HEARTBEAT_TAG_MAX_LENGTH characters of `[A-Za-z0-9._:@-]`, as an id
+ * (heartbeat_id_is_valid()), other than `.` and `..`. Duplicates
  * are allowed here; the monitor keeps each tag once.
  *
  * Returns: %TRUE if @tags may be kept
@@ -373,13 +374,13 @@ heartbeat_tags_validate (const char *const *tags,
                        "A tag must be 1 to %d characters long", HEARTBEAT_TAG_MAX_LENGTH);
           return FALSE;
         }
-      for (const char *p = tag; *p; p++)
-        if (!g_ascii_isalnum (*p) && strchr ("._:@-", *p) == NULL)
-          {
-            g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                                 "A tag may only contain letters, digits and ._:@-");
-            return FALSE;
-          }
+      /* the characters of an id (and not "." or "..") */
+      if (!heartbeat_id_is_valid (tag, NULL))
+        {
+          g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                               "A tag may only contain letters, digits and ._:@- (and is not . or ..)");
+          return FALSE;
+        }
     }
   return TRUE;
 }
