@@ -91,7 +91,7 @@ import urllib.request
 
 SELF = os.path.abspath(__file__)
 PY = "/usr/bin/python3"
-STATES = ("healthy", "stale", "timed-out", "error", "gone", "no-heartbeat")
+STATES = ("healthy", "stale", "timed-out", "error", "gone", "no-heartbeat", "paused")
 AGENT_ALERT_LABELS = {"alertname", "agent", "hostname", "severity"}
 FORBIDDEN_PORTS = {9090, 9093, 9094}
 HOLD = 8.0          # how long a firing alert is observed before recovery
@@ -887,8 +887,8 @@ scrape_configs:
         return [v for n, lab, v in series if n == name and all(lab.get(k) == w for k, w in want.items())]
     st = {lab.get("state"): v for n, lab, v in series if n == "heartbeat_agent_state" and lab.get("agent") == "stale-1"}
     problems = []
-    if set(st) != set(STATES) or sorted(st.values()) != [0, 0, 0, 0, 0, 1] or st.get("healthy") != 1:
-        problems.append(f"heartbeat_agent_state{{agent=stale-1}}: {st} (want all six states, healthy=1, others 0)")
+    if set(st) != set(STATES) or sorted(st.values()) != [0] * (len(STATES) - 1) + [1] or st.get("healthy") != 1:
+        problems.append(f"heartbeat_agent_state{{agent=stale-1}}: {st} (want all seven states, healthy=1, others 0)")
     if values("heartbeat_agent_info", agent="stale-1", task="fleet test stale") != [1]:
         problems.append(f"heartbeat_agent_info{{agent=stale-1,task=\"fleet test stale\"}}: {values('heartbeat_agent_info', agent='stale-1')}")
     if values("heartbeat_agent_stale_threshold_seconds", agent="stale-1") != [3]:
@@ -902,7 +902,7 @@ scrape_configs:
     for n in ("heartbeat_agent_stale_total", "heartbeat_agent_timeouts_total", "heartbeat_agent_last_activity_timestamp_seconds"):
         if len(values(n, agent="stale-1")) != 1:
             problems.append(f"{n}{{agent=stale-1}}: {values(n, agent='stale-1')} (want one series)")
-    check(not problems, f"/metrics of {A.name} (GET with the token): stale-1 has its six heartbeat_agent_state "
+    check(not problems, f"/metrics of {A.name} (GET with the token): stale-1 has its seven heartbeat_agent_state "
           "series (healthy 1), info with its task, thresholds 3 s and 600 s, idle 0, beats_total 1, stale and "
           "timeouts counters, last activity", *problems)
 
