@@ -350,6 +350,40 @@ hbctl_never_beat (GVariant *agent)
   return declared && hbctl_dict_uint64 (agent, "beats") == 0 && strcmp (hbctl_dict_string (agent, "state"), "no-heartbeat") == 0;
 }
 
+/* Whether @agent is a job: it has a schedule or runs, and counts runs,
+ * not beats */
+gboolean
+hbctl_agent_is_job (GVariant *agent)
+{
+  g_autoptr(GVariant) last_run = g_variant_lookup_value (agent, "last-run", G_VARIANT_TYPE_VARDICT);
+
+  return hbctl_dict_uint64 (agent, "next-due-usec") || hbctl_dict_uint64 (agent, "grace-usec") ||
+         hbctl_dict_uint64 (agent, "late-due-usec") || (last_run && g_variant_n_children (last_run) > 0);
+}
+
+/* Whether @agent was registered and waits for its first beat */
+gboolean
+hbctl_agent_waiting (GVariant *agent)
+{
+  const char *state = hbctl_dict_string (agent, "state");
+
+  return strcmp (state, "gone") != 0 && strcmp (state, "paused") != 0 && hbctl_dict_uint64 (agent, "beats") == 0 &&
+         !hbctl_agent_is_job (agent) && !hbctl_never_beat (agent);
+}
+
+/* How long @agent's current work has run, or NULL when nothing runs: it
+ * is gone, paused or idle, waits for its first beat, or never started */
+char *
+hbctl_agent_running (GVariant *agent)
+{
+  const char *state = hbctl_dict_string (agent, "state");
+
+  if (strcmp (state, "gone") == 0 || strcmp (state, "paused") == 0 || strcmp (state, "no-heartbeat") == 0 ||
+      strcmp (hbctl_dict_string (agent, "status"), "idle") == 0 || hbctl_agent_waiting (agent))
+    return NULL;
+  return hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (agent, "running-usec"), (guint64) G_MAXINT64));
+}
+
 /* How long ago @agent was last active, or "never" */
 char *
 hbctl_last_seen (GVariant *agent)

@@ -657,7 +657,8 @@ hbctl_show (int argc, char **argv)
   g_autofree char *owner = NULL, *started = NULL;
   g_autofree char *stale = NULL, *timeout = NULL;
   const char *state, *agent_status;
-  gboolean declared = FALSE, is_job, gone, paused, idle, waiting;
+  gboolean declared = FALSE, is_job, gone, idle, waiting;
+  g_autofree char *running = NULL;
   guint64 beats;
   guint32 uid, pid;
   int status = EXIT_OK;
@@ -698,12 +699,11 @@ hbctl_show (int argc, char **argv)
               : g_strdup (_("none (a service)"));
   g_variant_lookup (agent, "declared", "b", &declared);
   last_run = g_variant_lookup_value (agent, "last-run", G_VARIANT_TYPE_VARDICT);
-  is_job = hbctl_dict_uint64 (agent, "next-due-usec") || hbctl_dict_uint64 (agent, "grace-usec") ||
-           hbctl_dict_uint64 (agent, "late-due-usec") || (last_run && g_variant_n_children (last_run) > 0);
+  is_job = hbctl_agent_is_job (agent);
   gone = strcmp (state, "gone") == 0;
-  paused = strcmp (state, "paused") == 0;
   idle = strcmp (agent_status, "idle") == 0;
-  waiting = !gone && !paused && beats == 0 && !is_job && !hbctl_never_beat (agent);
+  waiting = hbctl_agent_waiting (agent);
+  running = hbctl_agent_running (agent);
 
   g_print ("%-14s %s\n", _("Agent:"), hbctl_dict_string (agent, "id"));
   {
@@ -754,15 +754,9 @@ hbctl_show (int argc, char **argv)
 
       g_print ("%-14s %s\n", _("Last seen:"), seen);
     }
-  /* how long its current work runs: not for one that is gone, paused or
-   * idle (nothing runs), nor one that never started */
-  if (!gone && !paused && !idle && !waiting && strcmp (state, "no-heartbeat") != 0)
-    {
-      g_autofree char *running = hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (agent, "running-usec"),
-                                                                   (guint64) G_MAXINT64));
-
-      g_print ("%-14s %s\n", _("Running:"), running);
-    }
+  /* how long its current work runs, when something runs */
+  if (running != NULL)
+    g_print ("%-14s %s\n", _("Running:"), running);
   else if (idle && !gone)
     /* TRANSLATORS: after "Running:", an agent with nothing to do */
     g_print ("%-14s %s\n", _("Running:"), _("nothing (idle)"));

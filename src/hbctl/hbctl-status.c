@@ -47,6 +47,8 @@ agent_pid (HeartbeatAgentInfo *info)
 static char *
 running_text (HeartbeatAgentInfo *info)
 {
+  char *running;
+
   if (heartbeat_agent_info_has_unit (info))
     {
       guint64 since = heartbeat_agent_info_get_unit_active_since (info);
@@ -55,8 +57,8 @@ running_text (HeartbeatAgentInfo *info)
         return g_strdup ("-");
       return hb_duration_format (g_get_real_time () - (gint64) MIN (since, (guint64) G_MAXINT64));
     }
-  return hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (heartbeat_agent_info_get_variant (info), "running-usec"),
-                                                  (guint64) G_MAXINT64));
+  running = hbctl_agent_running (heartbeat_agent_info_get_variant (info));
+  return running ? running : g_strdup ("-");
 }
 
 /* The machine heartbeatd runs on: this one over D-Bus (hbctl-dbus.c), the

@@ -2565,6 +2565,9 @@ test_status_failed (Fixture *f, gconstpointer data)
   result_clear (&r);
   hbctl (h, &r, "--no-legend", "status", "--state", "gone", "--state=error");
   assert_ids (r.out, FALSE, (const char *const[]) { "d-exited", "b-broken", NULL });
+  /* nothing of the gone one runs: no running clock (RUNNING "-") */
+  g_assert_true (g_regex_match_simple ("^d-exited +gone +pid [0-9]+ exited +[0-9]+ +- ", r.out,
+                                       G_REGEX_MULTILINE, 0));
   /* a state nobody is in: no rows, and no failure */
   result_clear (&r);
   hbctl (h, &r, "--no-legend", "status", "--state=paused");
