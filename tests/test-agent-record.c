@@ -98,13 +98,17 @@ test_stale_and_timed_out (Fixture *f, gconstpointer data)
   HeartbeatAgentOptions quiet = { .stale_after_usec = 5 * 60 * G_USEC_PER_SEC };
   HeartbeatAgentOptions longer = { .stale_after_usec = G_GINT64_CONSTANT (3600) * G_USEC_PER_SEC,
                                    .timeout_after_usec = 90 * G_USEC_PER_SEC };
+  HeartbeatAgentOptions brief = { .stale_after_usec = 1500 * 1000 };
   HeartbeatAgentOptions odd = { .stale_after_usec = G_GINT64_CONSTANT (93784) * G_USEC_PER_SEC,
                                 .timeout_after_usec = G_GINT64_CONSTANT (864000) * G_USEC_PER_SEC };
 
   add (f, "quiet", &quiet);
   add (f, "long", &longer);
   add (f, "odd", &odd);
+  add (f, "brief", &brief);
   advance (f, 6 * 60 * G_USEC_PER_SEC);
+  /* a threshold of 1.5 s is not "1s" */
+  assert_reason (f, "brief", "no activity for more than 1s 500ms");
   g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (f->monitor, "quiet")), ==,
                    HEARTBEAT_AGENT_STATE_STALE);
   assert_reason (f, "quiet", "no activity for more than 5min");

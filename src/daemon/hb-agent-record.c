@@ -52,7 +52,8 @@ empty_dict (void)
 /* ------------------------------------------------------------------ */
 /* Why the state is what it is                                         */
 
-/* A duration as people read it: "5min", "1h 30min", "45s", "250ms". */
+/* A duration as people read it: "5min", "1h 30min", "45s", "1s 500ms",
+ * "250ms". */
 static void
 append_duration (GString *out,
                  gint64   usec)
@@ -78,6 +79,9 @@ append_duration (GString *out,
       seconds -= n * units[i].size;
       any = TRUE;
     }
+  /* a threshold of 1.5 s is not "1s" */
+  if (usec % G_USEC_PER_SEC >= 1000)
+    g_string_append_printf (out, " %" G_GINT64_FORMAT "ms", (usec % G_USEC_PER_SEC) / 1000);
 }
 
 /* The last line of @text with something in it (trailing blanks
