@@ -372,14 +372,21 @@ hbctl_agent_waiting (GVariant *agent)
 }
 
 /* How long @agent's current work has run, or NULL when nothing runs: it
- * is gone, paused or idle, waits for its first beat, or never started */
+ * is gone, paused or idle, waits for its first beat, never started, or is
+ * a job whose last run ended */
 char *
 hbctl_agent_running (GVariant *agent)
 {
   const char *state = hbctl_dict_string (agent, "state");
 
+  g_autoptr(GVariant) last_run = g_variant_lookup_value (agent, "last-run", G_VARIANT_TYPE_VARDICT);
+  const char *result = NULL;
+
   if (strcmp (state, "gone") == 0 || strcmp (state, "paused") == 0 || strcmp (state, "no-heartbeat") == 0 ||
       strcmp (hbctl_dict_string (agent, "status"), "idle") == 0 || hbctl_agent_waiting (agent))
+    return NULL;
+  /* a job between runs (its last one ended, even in failure) runs nothing */
+  if (last_run && g_variant_lookup (last_run, "result", "&s", &result) && strcmp (result, "running") != 0)
     return NULL;
   return hb_duration_format ((gint64) MIN (hbctl_dict_uint64 (agent, "running-usec"), (guint64) G_MAXINT64));
 }

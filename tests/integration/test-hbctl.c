@@ -3316,9 +3316,12 @@ test_run_recorded (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (r.out, "  failure    exit 3\n"));
   g_assert_nonnull (strstr (r.out, "\nOutput:        (the end of the failed run of "));
   g_assert_nonnull (strstr (r.out, "\n               disk full\n"));
+  /* its run ended: nothing runs, no running clock */
+  g_assert_null (strstr (r.out, "\nRunning:"));
   result_clear (&r);
-  hbctl (h, &r, "status", "--failed");
+  hbctl (h, &r, "--no-legend", "status", "--failed");
   g_assert_nonnull (strstr (r.out, "  exit status 3: disk full  "));
+  g_assert_true (g_regex_match_simple ("^adhoc +error +exit status 3: disk full +- +- ", r.out, G_REGEX_MULTILINE, 0));
 
   /* a success is unregistered as before */
   hbctl_ok (h, "run", "--name", "adhoc", "--interval", "1s", "--", "true");
