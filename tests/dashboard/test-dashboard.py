@@ -1167,10 +1167,11 @@ def main():
             wait_until("agent-010 paused", lambda: page.evaluate(paused_row + ".dataset.state") == "paused")
             shown = page.evaluate("""(r => [r.querySelector("td.state").textContent, r.querySelector("td.reason").textContent,
                 getComputedStyle(r.querySelector("td.state"), "::before").content, getComputedStyle(r.querySelector("td.state")).color,
-                document.title])(%s)""" % paused_row)
+                document.title, r.querySelector("td.running").textContent])(%s)""" % paused_row)
             colours = page.evaluate("""(s => ["--paused", "--healthy", "--bad", "--stale", "--grey"].map(v => s.getPropertyValue(v)))(
                 getComputedStyle(document.documentElement))""")
             assert shown[:3] == ["paused", "disk swap", '"‖"'] and shown[4] == "(2) heartbeatd", shown
+            assert shown[5] == "-", shown    # nothing of a paused agent runs: no running clock
             assert css_rgb(shown[3]) == css_rgb(colours[0]) and len({css_rgb(c) for c in colours}) == 5, (shown, colours)
             wait_until("the paused agent after the problems", lambda: page.evaluate(visible_js)[:4]
                        == ["zz-error", "zz-stale", "agent-010", "agent-000"])
