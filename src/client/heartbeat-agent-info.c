@@ -248,7 +248,9 @@ heartbeat_agent_info_get_task_id (HeartbeatAgentInfo *info)
  * and process; callers never set it. "" if the dictionary has none.
  *
  * Returns: the monitor's judgment: `healthy`, `stale`, `timed-out`,
- *   `error`, `gone` or `no-heartbeat` (treat others like `error`)
+ *   `error`, `gone` or `no-heartbeat`, or `paused` when someone paused it
+ *   (heartbeat_client_pause()) and it is not judged (treat others like
+ *   `error`)
  */
 const char *
 heartbeat_agent_info_get_state (HeartbeatAgentInfo *info)

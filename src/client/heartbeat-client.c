@@ -1297,7 +1297,8 @@ heartbeat_client_get_status_finish (HeartbeatClient *client,
  * The agent's recent changes of state (org.heartbeat.Monitor1.GetHistory),
  * oldest first: an `a(ts)` of (wall-clock microseconds when the agent
  * entered the state, the state's name: `healthy`, `stale`, `timed-out`,
- * `error`, `gone` or `no-heartbeat`). The first entry is the agent's state
+ * `error`, `gone`, `no-heartbeat` or `paused`, or `unmonitored` from where
+ * nobody watched it: the daemon was down). The first entry is the agent's state
  * at its registration or declaration, or at the start of the day the
  * daemon keeps (at most 128 entries, at least the last 24 hours'); the
  * agent has been in the last entry's state since then.
