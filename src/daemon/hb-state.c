@@ -238,6 +238,7 @@ struct _HbState {
   guint64           write_count;
 
   GMainContext     *context;
+  GThread          *main_thread;   /* the thread of @context's loop */
   GThreadPool      *writer;        /* one thread: transactions in order */
   GMutex            writer_lock;
   GCond             writer_cond;
@@ -865,7 +866,20 @@ batch_run (gpointer data,
       g_mutex_unlock (&self->writer_lock);
     }
   else
-    g_main_context_invoke (self->context, on_batch_done, batch);
+    {
+      /* Always from the main thread's loop: g_main_context_invoke() would
+       * run it here, in the writer, whenever the main thread does not
+       * hold its context at that moment (before the loop runs, or between
+       * two iterations), racing with it (a waiter queued meanwhile is
+       * never completed). */
+      GSource *source = g_idle_source_new ();
+
+      g_source_set_priority (source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (source, on_batch_done, batch, NULL);
+      g_source_set_static_name (source, "[heartbeat] state batch done");
+      g_source_attach (source, self->context);
+      g_source_unref (source);
+    }
 }
 
 /* A monitor time as the wall-clock time to save. "Now minus how long ago"
@@ -1184,6 +1198,8 @@ on_batch_done (gpointer data)
   HbState *self = batch->state;
   gboolean ok;
 
+  /* the store is the main thread's; only the transaction is the writer's */
+  g_warn_if_fail (g_thread_self () == self->main_thread);
   if (self->in_flight == batch)
     self->in_flight = NULL;
   ok = batch_finish (self, batch, NULL);
@@ -2389,6 +2405,7 @@ static void
 hb_state_init (HbState *self)
 {
   self->context = g_main_context_ref_thread_default ();
+  self->main_thread = g_thread_self ();
   self->sync_interval = DEFAULT_SYNC_INTERVAL;
   self->alive_interval = DEFAULT_ALIVE_INTERVAL;
   self->urgent = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
