@@ -3445,7 +3445,9 @@ test_history_gzip (Fixture *f, gconstpointer data)
       g_assert_cmpint (magic[1], ==, 0x8b);
       unzipped = gunzip (gzipped.body);
       g_assert_true (g_bytes_equal (unzipped, plain.body));
-      g_assert_cmpuint (g_bytes_get_size (gzipped.body) * 3, <, g_bytes_get_size (plain.body));
+      /* compressed: by a half at least (a page of three agents' timestamps,
+       * spread by a slow daemon, as under valgrind, gives about 3:1) */
+      g_assert_cmpuint (g_bytes_get_size (gzipped.body) * 2, <, g_bytes_get_size (plain.body));
     }
   /* refused: not gzipped */
   {
