@@ -837,28 +837,28 @@ test_large_state_restored (Fixture *f, gconstpointer data)
 #define HOUR_US (60 * MIN_US)
 
 /* The monitor's two clocks, moved by the test: the wall clock is
- * runs_r0 + (runs_now - runs_t0). */
-static gint64 runs_t0, runs_r0, runs_now;
+ * clock_r0 + (clock_now - clock_t0). */
+static gint64 clock_t0, clock_r0, clock_now;
 
 static gint64
-runs_mono_clock (gpointer user_data)
+test_mono_clock (gpointer user_data)
 {
-  return runs_now;
+  return clock_now;
 }
 
 static gint64
-runs_real_clock (gpointer user_data)
+test_real_clock (gpointer user_data)
 {
-  return runs_r0 + (runs_now - runs_t0);
+  return clock_r0 + (clock_now - clock_t0);
 }
 
-/* Due every hour from runs_r0. */
+/* Due every hour from clock_r0. */
 static gint64
 runs_hourly (gint64 after, gpointer user_data)
 {
-  gint64 from = MAX (after, runs_r0);
+  gint64 from = MAX (after, clock_r0);
 
-  return runs_r0 + ((from - runs_r0) / HOUR_US + 1) * HOUR_US;
+  return clock_r0 + ((from - clock_r0) / HOUR_US + 1) * HOUR_US;
 }
 
 /* The test's clocks on @monitor, the wall clock two hours behind the real
@@ -866,17 +866,17 @@ runs_hourly (gint64 after, gpointer user_data)
 static void
 runs_clocks (HeartbeatMonitor *monitor)
 {
-  runs_t0 = runs_now = 1000 * G_USEC_PER_SEC;
-  runs_r0 = g_get_real_time () - 2 * HOUR_US;
-  heartbeat_monitor_set_clock (monitor, runs_mono_clock, NULL);
-  heartbeat_monitor_set_realtime_clock (monitor, runs_real_clock, NULL);
+  clock_t0 = clock_now = 1000 * G_USEC_PER_SEC;
+  clock_r0 = g_get_real_time () - 2 * HOUR_US;
+  heartbeat_monitor_set_clock (monitor, test_mono_clock, NULL);
+  heartbeat_monitor_set_realtime_clock (monitor, test_real_clock, NULL);
 }
 
 static void
 runs_advance (HeartbeatMonitor *monitor, gint64 usec)
 {
-  runs_now += usec;
-  heartbeat_monitor_run_checks (monitor, runs_now);
+  clock_now += usec;
+  heartbeat_monitor_run_checks (monitor, clock_now);
 }
 
 static void
@@ -964,7 +964,7 @@ test_runs_round_trip (Fixture *f, gconstpointer data)
     g_assert_true (run_result (runs, 0) == g_intern_static_string ("missed"));
     assert_same_runs (f->monitor, monitor2, "nightly");
     g_assert_cmpint (heartbeat_agent_get_late_due (heartbeat_monitor_lookup (monitor2, "nightly")), ==,
-                     runs_r0 + HOUR_US);
+                     clock_r0 + HOUR_US);
     g_clear_pointer (&runs, g_variant_unref);
   }
 
@@ -1251,7 +1251,7 @@ test_runs_trimmed_by_age (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
 
   runs_clocks (f->monitor);
-  runs_r0 = g_get_real_time () - HEARTBEAT_RUNS_MAX_AGE - 2 * 24 * HOUR_US;
+  clock_r0 = g_get_real_time () - HEARTBEAT_RUNS_MAX_AGE - 2 * 24 * HOUR_US;
   register_agent (f->monitor, "monthly", NULL);
   finish_run (f->monitor, "monthly", TRUE, 0, "old");
   runs_advance (f->monitor, 24 * HOUR_US);
@@ -1351,26 +1351,10 @@ test_runs_written_incrementally (Fixture *f, gconstpointer data)
 
 /* --- the time nobody watched, pauses and tags (schema 4) --- */
 
-/* The monitor's two clocks, moved by the test: the wall clock is
- * gap_r0 + (gap_now - gap_t0). */
-static gint64 gap_t0, gap_r0, gap_now;
-
-static gint64
-gap_mono_clock (gpointer user_data)
-{
-  return gap_now;
-}
-
-static gint64
-gap_real_clock (gpointer user_data)
-{
-  return gap_r0 + (gap_now - gap_t0);
-}
-
 static gint64
 gap_realtime (void)
 {
-  return gap_real_clock (NULL);
+  return test_real_clock (NULL);
 }
 
 /* A daemon's life on the test's clocks: a monitor and its state on the
@@ -1381,8 +1365,8 @@ gap_life (Fixture *f, HbState **state_out)
   HeartbeatMonitor *monitor = heartbeat_monitor_new ();
   g_autoptr(GError) error = NULL;
 
-  heartbeat_monitor_set_clock (monitor, gap_mono_clock, NULL);
-  heartbeat_monitor_set_realtime_clock (monitor, gap_real_clock, NULL);
+  heartbeat_monitor_set_clock (monitor, test_mono_clock, NULL);
+  heartbeat_monitor_set_realtime_clock (monitor, test_real_clock, NULL);
   *state_out = hb_state_new (monitor, f->dir);
   g_assert_true (hb_state_load (*state_out, &error));
   g_assert_no_error (error);
@@ -1430,7 +1414,7 @@ saved_history_length (Fixture *f, const char *id)
 }
 
 /* The last @n entries of @id's history, printed: "[(T, 'state'), …]"
- * with T in seconds after gap_r0. */
+ * with T in seconds after clock_r0. */
 static char *
 history_tail (HeartbeatMonitor *monitor, const char *id, gsize n)
 {
@@ -1439,7 +1423,7 @@ history_tail (HeartbeatMonitor *monitor, const char *id, gsize n)
   GString *out = g_string_new ("[");
   g_autofree char *text = g_variant_print (history, FALSE);
 
-  g_test_message ("%s: %s (r0 %" G_GINT64_FORMAT ")", id, text, gap_r0);
+  g_test_message ("%s: %s (r0 %" G_GINT64_FORMAT ")", id, text, clock_r0);
   g_assert_cmpuint (total, >=, n);
   for (gsize i = total - n; i < total; i++)
     {
@@ -1448,7 +1432,7 @@ history_tail (HeartbeatMonitor *monitor, const char *id, gsize n)
 
       g_variant_get_child (history, i, "(t&s)", &at, &state);
       g_string_append_printf (out, "%s(%" G_GINT64_FORMAT ", '%s')", i > total - n ? ", " : "",
-                              ((gint64) at - gap_r0) / G_USEC_PER_SEC, state);
+                              ((gint64) at - clock_r0) / G_USEC_PER_SEC, state);
     }
   g_string_append_c (out, ']');
   return g_string_free (out, FALSE);
@@ -1468,25 +1452,25 @@ test_unmonitored_gap (Fixture *f, gconstpointer data)
   g_autofree char *tail = NULL;
   gint64 until;
 
-  gap_t0 = gap_now = 1000 * G_USEC_PER_SEC;
-  gap_r0 = g_get_real_time () - 10 * HOUR_US;
+  clock_t0 = clock_now = 1000 * G_USEC_PER_SEC;
+  clock_r0 = g_get_real_time () - 10 * HOUR_US;
 
   /* life 1, at r0: "a" registered at +10 s, beats at +20 s (not saved
    * yet: beats are lazy), then kill -9 at +40 s (no flush) */
   monitor = gap_life (f, &state);
-  g_assert_cmpint (meta_value (f, "alive-at"), ==, gap_r0);
-  gap_now += 10 * G_USEC_PER_SEC;
+  g_assert_cmpint (meta_value (f, "alive-at"), ==, clock_r0);
+  clock_now += 10 * G_USEC_PER_SEC;
   register_agent (monitor, "a", &options);
   g_assert_true (wait_saved (monitor, &error));
-  gap_now += 10 * G_USEC_PER_SEC;
+  clock_now += 10 * G_USEC_PER_SEC;
   g_assert_true (heartbeat_monitor_beat (monitor, "a", NULL, &error));
-  gap_now += 20 * G_USEC_PER_SEC;
+  clock_now += 20 * G_USEC_PER_SEC;
   g_clear_object (&state);
   g_clear_object (&monitor);
 
   /* life 2, at +600 s: unmonitored from the registration, the last time
    * the database knew the daemon alive */
-  gap_now = gap_t0 + 600 * G_USEC_PER_SEC;
+  clock_now = clock_t0 + 600 * G_USEC_PER_SEC;
   monitor = gap_life (f, &state);
   tail = history_tail (monitor, "a", 3);
   g_assert_cmpstr (tail, ==, "[(10, 'healthy'), (10, 'unmonitored'), (600, 'healthy')]");
@@ -1500,10 +1484,10 @@ test_unmonitored_gap (Fixture *f, gconstpointer data)
   /* it notes that it is alive every interval (here a second), without a
    * change of any agent; the rows are written again meanwhile; then
    * kill -9 */
-  gap_now += 30 * G_USEC_PER_SEC;
+  clock_now += 30 * G_USEC_PER_SEC;
   hb_state_set_alive_interval (state, G_USEC_PER_SEC);
   until = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-  while (meta_value (f, "alive-at") != gap_r0 + 630 * G_USEC_PER_SEC)
+  while (meta_value (f, "alive-at") != clock_r0 + 630 * G_USEC_PER_SEC)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, until);
       g_main_context_iteration (NULL, TRUE);
@@ -1514,21 +1498,21 @@ test_unmonitored_gap (Fixture *f, gconstpointer data)
 
   /* life 3, at +700 s: unmonitored from that note; then a clean stop at
    * +760 s */
-  gap_now = gap_t0 + 700 * G_USEC_PER_SEC;
+  clock_now = clock_t0 + 700 * G_USEC_PER_SEC;
   monitor = gap_life (f, &state);
   tail = history_tail (monitor, "a", 2);
   g_assert_cmpstr (tail, ==, "[(630, 'unmonitored'), (700, 'healthy')]");
   g_clear_pointer (&tail, g_free);
-  gap_now += 60 * G_USEC_PER_SEC;
+  clock_now += 60 * G_USEC_PER_SEC;
   g_assert_true (hb_state_flush (state, &error));
   g_assert_no_error (error);
-  g_assert_cmpint (meta_value (f, "alive-at"), ==, gap_r0 + 760 * G_USEC_PER_SEC);
+  g_assert_cmpint (meta_value (f, "alive-at"), ==, clock_r0 + 760 * G_USEC_PER_SEC);
   g_clear_object (&state);
   g_clear_object (&monitor);
 
   /* life 4, at +2000 s: unmonitored from the clean stop; each gap was
    * saved with the start that found it */
-  gap_now = gap_t0 + 2000 * G_USEC_PER_SEC;
+  clock_now = clock_t0 + 2000 * G_USEC_PER_SEC;
   monitor = gap_life (f, &state);
   tail = history_tail (monitor, "a", 7);
   g_assert_cmpstr (tail, ==, "[(10, 'healthy'), (10, 'unmonitored'), (600, 'healthy'), (630, 'unmonitored'),"
@@ -1540,7 +1524,7 @@ test_unmonitored_gap (Fixture *f, gconstpointer data)
 
   /* life 5, the wall clock set back before that stop: since when nobody
    * watched is not known, nothing is marked */
-  gap_now = gap_t0 + 1500 * G_USEC_PER_SEC;
+  clock_now = clock_t0 + 1500 * G_USEC_PER_SEC;
   monitor = gap_life (f, &state);
   tail = history_tail (monitor, "a", 2);
   g_assert_cmpstr (tail, ==, "[(760, 'unmonitored'), (2000, 'healthy')]");
@@ -1566,13 +1550,13 @@ test_pause_and_tags_round_trip (Fixture *f, gconstpointer data)
   gint64 paused_at;
   guint stale = 0;
 
-  gap_t0 = gap_now = 1000 * G_USEC_PER_SEC;
-  gap_r0 = g_get_real_time () - 10 * HOUR_US;
+  clock_t0 = clock_now = 1000 * G_USEC_PER_SEC;
+  clock_r0 = g_get_real_time () - 10 * HOUR_US;
 
   monitor = gap_life (f, &state);
   register_agent (monitor, "db", &options);
   register_agent (monitor, "plain", &plain);
-  gap_now += 5 * G_USEC_PER_SEC;
+  clock_now += 5 * G_USEC_PER_SEC;
   g_assert_true (heartbeat_monitor_pause (monitor, "db", "disk swap, ticket 4711", 1000, &error));
   g_assert_no_error (error);
   paused_at = gap_realtime ();
@@ -1583,7 +1567,7 @@ test_pause_and_tags_round_trip (Fixture *f, gconstpointer data)
 
   /* an hour later, far past their stale threshold (a kill -9: each
    * gets its threshold from the restart) */
-  gap_now += HOUR_US;
+  clock_now += HOUR_US;
   monitor = gap_life (f, &state);
   g_signal_connect_swapped (monitor, "agent-stale", G_CALLBACK (g_atomic_int_inc), &stale);
   agent = heartbeat_monitor_lookup (monitor, "db");
@@ -1597,7 +1581,7 @@ test_pause_and_tags_round_trip (Fixture *f, gconstpointer data)
   g_assert_cmpint (heartbeat_agent_get_paused_at (agent), ==, 0);
   g_assert_cmpstrv (heartbeat_agent_get_tags (agent), ((const char *[]) { NULL }));
   /* past both thresholds from the restart */
-  heartbeat_monitor_run_checks (monitor, gap_now + 20 * G_USEC_PER_SEC);
+  heartbeat_monitor_run_checks (monitor, clock_now + 20 * G_USEC_PER_SEC);
   g_assert_cmpint (heartbeat_agent_get_state (agent), ==, HEARTBEAT_AGENT_STATE_STALE);
   g_assert_cmpint (heartbeat_agent_get_state (heartbeat_monitor_lookup (monitor, "db")), ==,
                    HEARTBEAT_AGENT_STATE_PAUSED);
