@@ -210,29 +210,41 @@ restart_calls (HbHarness *h, const char *unit)
   return n;
 }
 
-static void
-test_restart_unit_with_cooldown (Fixture *f, gconstpointer data)
+/* A session bus with python-dbusmock's systemd on it, whose RestartUnit
+ * (the template has none) answers with a job and is recorded for
+ * restart_calls(). FALSE, the test skipped, without python3 or
+ * dbus-daemon. */
+static gboolean
+start_systemd_mock (Fixture *f)
 {
   const char *python = "/usr/bin/python3";
   const char *argv[] = { python, "-m", "dbusmock", "--session", "--template", "systemd", NULL };
   g_autoptr(GVariant) added = NULL;
   g_autoptr(GError) error = NULL;
-  guint tick, cursor;
 
   if (!g_file_test (python, G_FILE_TEST_IS_EXECUTABLE) || !hb_harness_start_bus (f->h, HB_BUS_SESSION))
     {
       g_test_skip ("no /usr/bin/python3 or dbus-daemon");
-      return;
+      return FALSE;
     }
   hb_harness_spawn (f->h, argv);
   hb_harness_wait_name_owned (f->h, "org.freedesktop.systemd1");
-  /* the template has no RestartUnit: add one that answers with a job */
   added = g_dbus_connection_call_sync (f->h->client, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
                                        "org.freedesktop.DBus.Mock", "AddMethod",
                                        g_variant_new ("(sssss)", "org.freedesktop.systemd1.Manager", "RestartUnit",
                                                       "ss", "o", "ret = '/org/freedesktop/systemd1/job/1'"),
                                        NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
   g_assert_no_error (error);
+  return TRUE;
+}
+
+static void
+test_restart_unit_with_cooldown (Fixture *f, gconstpointer data)
+{
+  guint tick, cursor;
+
+  if (!start_systemd_mock (f))
+    return;
 
   start_with (f, "\n[alert:restart]\nevents=stale\nrestart-unit=worker.service\ncooldown=1h\n");
   cursor = hb_harness_signal_cursor (f->h);
@@ -1666,25 +1678,11 @@ test_reason_in_payloads (Fixture *f, gconstpointer data)
 static void
 test_paused_runs_nothing (Fixture *f, gconstpointer data)
 {
-  const char *python = "/usr/bin/python3";
-  const char *argv[] = { python, "-m", "dbusmock", "--session", "--template", "systemd", NULL };
-  g_autoptr(GVariant) added = NULL, reply = NULL, agent = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL, agent = NULL;
   guint tick, cursor;
 
-  if (!g_file_test (python, G_FILE_TEST_IS_EXECUTABLE) || !hb_harness_start_bus (f->h, HB_BUS_SESSION))
-    {
-      g_test_skip ("no /usr/bin/python3 or dbus-daemon");
-      return;
-    }
-  hb_harness_spawn (f->h, argv);
-  hb_harness_wait_name_owned (f->h, "org.freedesktop.systemd1");
-  added = g_dbus_connection_call_sync (f->h->client, "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
-                                       "org.freedesktop.DBus.Mock", "AddMethod",
-                                       g_variant_new ("(sssss)", "org.freedesktop.systemd1.Manager", "RestartUnit",
-                                                      "ss", "o", "ret = '/org/freedesktop/systemd1/job/1'"),
-                                       NULL, G_DBUS_CALL_FLAGS_NONE, 5000, NULL, &error);
-  g_assert_no_error (error);
+  if (!start_systemd_mock (f))
+    return;
 
   start_with (f, "\n[alert:quiet]\nevents=stale,error,gone,timed-out\nagents=quiet\nrestart-unit=quiet.service\n"
                  "cooldown=1h\n"
