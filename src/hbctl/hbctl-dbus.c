@@ -468,11 +468,15 @@ dbus_get_runs (HbctlTransport *transport,
   return runs;
 }
 
+/* A call the client library does not wrap that changes agent @id and
+ * answers nothing (StartRun, FinishRun); @parameters may be floating. */
 static int
-dbus_start_run (HbctlTransport *transport,
-                const char     *id)
+dbus_change (DBusTransport *self,
+             const char    *id,
+             const char    *method,
+             GVariant      *parameters)
 {
-  DBusTransport *self = (DBusTransport *) transport;
+  g_autoptr(GVariant) held = g_variant_ref_sink (parameters);
   int status = EXIT_OK;
   HeartbeatClient *client = dbus_client (self, &status);
   g_autoptr(GError) error = NULL;
@@ -480,10 +484,17 @@ dbus_start_run (HbctlTransport *transport,
 
   if (client == NULL)
     return status;
-  reply = dbus_call (client, "StartRun", g_variant_new ("(s)", id), "()", &error);
+  reply = dbus_call (client, method, held, "()", &error);
   if (reply == NULL)
     return hbctl_report (client, id, error);
   return EXIT_OK;
+}
+
+static int
+dbus_start_run (HbctlTransport *transport,
+                const char     *id)
+{
+  return dbus_change ((DBusTransport *) transport, id, "StartRun", g_variant_new ("(s)", id));
 }
 
 static int
@@ -491,18 +502,7 @@ dbus_finish_run (HbctlTransport *transport,
                  const char     *id,
                  GVariant       *end)
 {
-  DBusTransport *self = (DBusTransport *) transport;
-  int status = EXIT_OK;
-  HeartbeatClient *client = dbus_client (self, &status);
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = NULL;
-
-  if (client == NULL)
-    return status;
-  reply = dbus_call (client, "FinishRun", g_variant_new ("(s@a{sv})", id, end), "()", &error);
-  if (reply == NULL)
-    return hbctl_report (client, id, error);
-  return EXIT_OK;
+  return dbus_change ((DBusTransport *) transport, id, "FinishRun", g_variant_new ("(s@a{sv})", id, end));
 }
 
 static int
