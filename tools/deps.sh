@@ -5,18 +5,18 @@ set -euo pipefail
 
 build_packages=(
   meson ninja-build pkg-config gcc
-  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev libsqlite3-dev
+  libglib2.0-dev libglib2.0-dev-bin libjson-glib-dev libsoup-3.0-dev libsystemd-dev libsqlite3-dev libcrypt-dev
   gettext scdoc
   gobject-introspection libgirepository1.0-dev
 )
 run_packages=(
-  dbus-daemon
+  dbus-daemon glib-networking
 )
 test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
   dbus systemd-container polkitd procps
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
-  strace python3-jsonschema python3-yaml faketime curl
+  strace python3-jsonschema python3-yaml faketime curl openssl
   gjs python3-gi gir1.2-glib-2.0
 )
 # only for -Ddocs=true (the API reference); neither run.sh nor test.sh needs it
