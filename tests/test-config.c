@@ -247,6 +247,12 @@ test_errors_name_the_file (Fixture *f, gconstpointer data)
     { "[agent:x]\ntags=prod,a/b\n", "[agent:x] tags: " },
     { "[agent:x]\ntags=prod;eu\n", "[agent:x] tags: " },
     { "[http]\nping-key-file=key\n", "not an absolute path" },
+    { "[http]\ntls-certificate=/etc/heartbeat/tls.pem\n", "needs both tls-certificate= and tls-key=" },
+    { "[http]\ntls-key=/etc/heartbeat/tls.key\n", "needs both tls-certificate= and tls-key=" },
+    { "[http]\ntls-client-ca=/etc/heartbeat/ca.pem\n", "client certificates are asked for over TLS only" },
+    { "[http]\ntls-key=credential:a/b\ntls-certificate=/c\n", "without “/”" },
+    { "[http]\ntls-key=credential:\ntls-certificate=/c\n", "without “/”" },
+    { "[http]\ntrusted-network=yes\n", "not true or false" },
     /* only restart-unit= may be empty */
     { "[alert:a]\nwebhook=\n", "not an http(s) URL" },
     { "[alert:a]\nrestart-unit=\nexec=/bin/true\n", "exactly one of" },
@@ -490,6 +496,37 @@ test_apply (Fixture *f, gconstpointer data)
 /* tags= : split at commas and spaces, checked by the monitor's rule (a
  * bad tag is a problem with its file and line), given to the agent at
  * start and at every reload. */
+/* [http] TLS: paths as given, credential:NAME from $CREDENTIALS_DIRECTORY,
+ * and a credential without that directory refused with the way to set it */
+static void
+test_http_tls (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  g_autoptr(HbConfig) refused = NULL;
+  g_autofree char *saved = g_strdup (g_getenv ("CREDENTIALS_DIRECTORY"));
+
+  write_file (f->path, "[http]\ntls-certificate=/etc/heartbeat/tls.pem\ntls-key=credential:tls.key\n"
+                       "tls-client-ca=/etc/heartbeat/clients.pem\ntokens-file=credential:tokens\n");
+  g_setenv ("CREDENTIALS_DIRECTORY", "/run/credentials/heartbeatd.service", TRUE);
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (config->http_tls_certificate, ==, "/etc/heartbeat/tls.pem");
+  g_assert_cmpstr (config->http_tls_key, ==, "/run/credentials/heartbeatd.service/tls.key");
+  g_assert_cmpstr (config->http_tls_client_ca, ==, "/etc/heartbeat/clients.pem");
+  g_assert_cmpstr (config->http_tokens_file, ==, "/run/credentials/heartbeatd.service/tokens");
+  g_assert_false (config->http_trusted_network);
+
+  g_unsetenv ("CREDENTIALS_DIRECTORY");
+  refused = hb_config_load (f->path, &error);
+  g_assert_null (refused);
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  g_assert_nonnull (strstr (error->message, "LoadCredential=tls.key:PATH"));
+  g_assert_nonnull (strstr (error->message, "LoadCredential=tokens:PATH"));
+  if (saved)
+    g_setenv ("CREDENTIALS_DIRECTORY", saved, TRUE);
+}
+
 static void
 test_tags (Fixture *f, gconstpointer data)
 {
@@ -843,6 +880,7 @@ main (int argc, char **argv)
   g_test_add ("/config/missing-file", Fixture, NULL, fixture_setup, test_missing_file, fixture_teardown);
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
   g_test_add ("/config/tags", Fixture, NULL, fixture_setup, test_tags, fixture_teardown);
+  g_test_add ("/config/http-tls", Fixture, NULL, fixture_setup, test_http_tls, fixture_teardown);
   g_test_add ("/config/check/every-problem-with-line", Fixture, NULL, fixture_setup, test_every_problem_with_line, fixture_teardown);
   g_test_add ("/config/check/syntax-problems", Fixture, NULL, fixture_setup, test_syntax_problems, fixture_teardown);
   g_test_add ("/config/check/events-file-rules", Fixture, NULL, fixture_setup, test_events_file_rules, fixture_teardown);

@@ -42,6 +42,7 @@ typedef enum {
   KIND_PORT,
   KIND_TEXT,
   KIND_PATH,
+  KIND_FILE,           /* an absolute path, or credential:NAME */
   KIND_SECONDS,
   KIND_EVENTS,
   KIND_URL,
@@ -72,8 +73,12 @@ static const KeySpec keys[] = {
   { "http", "enabled", KIND_BOOLEAN },
   { "http", "address", KIND_TEXT },
   { "http", "port", KIND_PORT },
-  { "http", "tokens-file", KIND_PATH },
-  { "http", "ping-key-file", KIND_PATH },
+  { "http", "tokens-file", KIND_FILE },
+  { "http", "ping-key-file", KIND_FILE },
+  { "http", "tls-certificate", KIND_FILE },
+  { "http", "tls-key", KIND_FILE },
+  { "http", "tls-client-ca", KIND_FILE },
+  { "http", "trusted-network", KIND_BOOLEAN },
   { AGENT_PREFIX, "task", KIND_TEXT },
   { AGENT_PREFIX, "stale-threshold", KIND_DURATION },
   { AGENT_PREFIX, "timeout-threshold", KIND_DURATION },
@@ -151,6 +156,9 @@ hb_config_free (HbConfig *config)
   g_free (config->http_address);
   g_free (config->http_tokens_file);
   g_free (config->http_ping_key_file);
+  g_free (config->http_tls_certificate);
+  g_free (config->http_tls_key);
+  g_free (config->http_tls_client_ca);
   g_free (config);
 }
 
@@ -270,6 +278,12 @@ check_value (const KeySpec *spec,
           return FALSE;
         }
       return TRUE;
+    case KIND_FILE:
+      {
+        g_autofree char *path = hb_config_resolve_file (value, error);
+
+        return path != NULL;
+      }
     case KIND_SECONDS:
       return g_ascii_string_to_unsigned (value, 10, 1, HEARTBEAT_THRESHOLD_MAX / G_USEC_PER_SEC,
                                          &number, error);
@@ -707,6 +721,17 @@ get_uint (GKeyFile   *merged,
   return number;
 }
 
+/* A KIND_FILE value, already checked, as a path; NULL if not set. */
+static char *
+get_file (GKeyFile   *merged,
+          const char *group,
+          const char *key)
+{
+  g_autofree char *value = g_key_file_get_string (merged, group, key, NULL);
+
+  return value ? hb_config_resolve_file (g_strstrip (value), NULL) : NULL;
+}
+
 /* Reads the merged, already checked key file into a configuration. */
 static HbConfig *
 config_from_key_file (GKeyFile  *merged,
@@ -724,12 +749,12 @@ config_from_key_file (GKeyFile  *merged,
   config->retention_usec = get_duration (merged, "monitor", "retention", (gint64) 24 * 60 * 60 * G_USEC_PER_SEC);
   config->sync_interval_usec = MAX (G_USEC_PER_SEC, get_duration (merged, "state", "sync-interval", 30 * G_USEC_PER_SEC));
   config->http_enabled = get_boolean (merged, "http", "enabled", TRUE);
-  config->http_tokens_file = g_key_file_get_string (merged, "http", "tokens-file", NULL);
-  if (config->http_tokens_file)
-    g_strstrip (config->http_tokens_file);
-  config->http_ping_key_file = g_key_file_get_string (merged, "http", "ping-key-file", NULL);
-  if (config->http_ping_key_file)
-    g_strstrip (config->http_ping_key_file);
+  config->http_tokens_file = get_file (merged, "http", "tokens-file");
+  config->http_ping_key_file = get_file (merged, "http", "ping-key-file");
+  config->http_tls_certificate = get_file (merged, "http", "tls-certificate");
+  config->http_tls_key = get_file (merged, "http", "tls-key");
+  config->http_tls_client_ca = get_file (merged, "http", "tls-client-ca");
+  config->http_trusted_network = get_boolean (merged, "http", "trusted-network", FALSE);
   config->http_address = g_key_file_get_string (merged, "http", "address", NULL);
   if (config->http_address == NULL)
     config->http_address = g_strdup ("127.0.0.1");
@@ -888,6 +913,71 @@ check_alerts (Loader *loader)
     }
 }
 
+/* What no single key shows: a certificate needs its key, and a client
+ * CA needs both. */
+static void
+check_http (Loader *loader)
+{
+  gboolean certificate = g_key_file_has_key (loader->merged, "http", "tls-certificate", NULL);
+  gboolean key = g_key_file_has_key (loader->merged, "http", "tls-key", NULL);
+
+  if (certificate != key)
+    problem (loader, g_hash_table_lookup (loader->where, certificate ? "http\ntls-certificate" : "http\ntls-key"),
+             "[http] needs both tls-certificate= and tls-key=, or neither");
+  else if (!certificate && g_key_file_has_key (loader->merged, "http", "tls-client-ca", NULL))
+    problem (loader, g_hash_table_lookup (loader->where, "http\ntls-client-ca"),
+             "[http] tls-client-ca= needs tls-certificate= and tls-key=: client certificates are asked "
+             "for over TLS only");
+}
+
+/**
+ * hb_config_resolve_file:
+ * @value: a file as the configuration gives it: an absolute path, or
+ *   `credential:NAME` for the file NAME in `$CREDENTIALS_DIRECTORY` (what
+ *   systemd's `LoadCredential=NAME:PATH` passes to the service, so a key
+ *   may stay readable by root only)
+ * @error: return location for a #GError
+ *
+ * Returns: (transfer full): the path, or %NULL with @error set
+ *   (%G_KEY_FILE_ERROR_INVALID_VALUE)
+ */
+char *
+hb_config_resolve_file (const char *value,
+                        GError    **error)
+{
+  const char *name, *directory;
+
+  g_return_val_if_fail (value != NULL, NULL);
+
+  if (!g_str_has_prefix (value, "credential:"))
+    {
+      if (!g_path_is_absolute (value) || strlen (value) > 4096)
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                       "“%s” is not an absolute path (nor credential:NAME)", value);
+          return NULL;
+        }
+      return g_strdup (value);
+    }
+  name = value + strlen ("credential:");
+  if (*name == '\0' || strchr (name, '/') != NULL || strcmp (name, ".") == 0 || strcmp (name, "..") == 0 ||
+      strlen (name) > 255)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "“%s”: a credential's name is 1 to 255 characters without “/”", value);
+      return NULL;
+    }
+  directory = g_getenv ("CREDENTIALS_DIRECTORY");
+  if (directory == NULL || !g_path_is_absolute (directory))
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE,
+                   "“%s” needs $CREDENTIALS_DIRECTORY, which systemd sets for a service with "
+                   "LoadCredential=%s:PATH", value, name);
+      return NULL;
+    }
+  return g_build_filename (directory, name, NULL);
+}
+
 static gboolean
 is_under (const char *path,
           const char *dir)
@@ -996,6 +1086,7 @@ finish (Loader            *loader,
 
   check_alerts (loader);
   check_schedules (loader);
+  check_http (loader);
   if (events_file)
     {
       g_autoptr(GError) local = NULL;

@@ -66,6 +66,10 @@ typedef struct {
   guint16    http_port;       /* default 8765 */
   char      *http_tokens_file; /* or NULL: no tokens */
   char      *http_ping_key_file; /* [http] ping-key-file=, or NULL: no ping key */
+  char      *http_tls_certificate; /* PEM, or NULL: plain HTTP */
+  char      *http_tls_key;         /* PEM; set with the certificate */
+  char      *http_tls_client_ca;   /* PEM, or NULL: no client certificate asked */
+  gboolean   http_trusted_network; /* plain HTTP off loopback is allowed */
   /* [alert:NAME] sections, in file order */
   GPtrArray *alerts;          /* HbConfigAlert */
   /* [log] */
@@ -91,6 +95,8 @@ HbConfig *hb_config_load_full   (const char        *path,
                                  HbConfigLoadFlags  flags,
                                  GPtrArray         *problems,
                                  GError           **error);
+char     *hb_config_resolve_file (const char *value,
+                                 GError    **error);
 gboolean  hb_config_check_events_file (const char        *path,
                                        HbConfigLoadFlags  flags,
                                        GError           **error);
