@@ -66,6 +66,13 @@ hbctl_beat (int argc, char **argv)
         }
       return EXIT_OK;
     }
+  if (key && opt.url)
+    {
+      /* hbctl beat ID --url URL --key FILE: beat's --key, not the client's */
+      hbctl_print_error (_("--key after beat goes with --file PATH; the private key of --cert goes before "
+                           "the command: hbctl --url URL --cert FILE --key FILE beat ID"));
+      return EXIT_USAGE;
+    }
   if (key || pid_text || iteration)
     {
       hbctl_print_error (_("--key, --iteration and --pid go with --file PATH"));

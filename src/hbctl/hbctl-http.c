@@ -28,16 +28,300 @@
 #define LISTING_MAX_AGENTS 500000                        /* what memory holds: ~1 GB for a table */
 #define LINK_MAX_LENGTH    2048
 
-/* One session for every call of this hbctl: the pages of a listing go
- * over the same connection. */
+/* A token: at most this long (a line of a --token-file is read up to
+ * here), and printable ASCII without spaces, as a Bearer token is
+ * (RFC 6750's b64token, and heartbeatd's tokens file separates its
+ * fields by white space). */
+#define TOKEN_MAX_BYTES 4096
+
+/* What hbctl_http_prepare() made of the options: one session for every
+ * call of this hbctl (the pages of a listing go over the same
+ * connection), verifying the server against --cacert or the system's
+ * trust store; the token; the client certificate. */
+static struct {
+  SoupSession     *session;
+  char            *token;
+  char            *token_source;       /* where it came from, for messages */
+  GTlsCertificate *client_certificate;
+  char            *challenge;          /* the last answer's WWW-Authenticate, or NULL */
+} http;
+
 static SoupSession *
 http_session (void)
 {
-  static SoupSession *session;
+  if (http.session == NULL)
+    http.session = soup_session_new_with_options ("timeout", 25, NULL);
+  return http.session;
+}
 
-  if (session == NULL)
-    session = soup_session_new_with_options ("timeout", 25, NULL);
-  return session;
+/* The first line of @path, white space stripped; NULL with *problem set
+ * if it cannot be read, is longer than TOKEN_MAX_BYTES or is empty.
+ * Reads no further than that line (a FIFO, /dev/stdin). */
+static char *
+read_token_file (const char  *path,
+                 char       **problem)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (path);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GFileInputStream) stream = g_file_read (file, NULL, &error);
+  g_autoptr(GString) line = g_string_new (NULL);
+  char buffer[512];
+
+  if (stream == NULL)
+    {
+      /* TRANSLATORS: --token-file FILE: the file, then why */
+      *problem = g_strdup_printf (_("cannot read the token file %s: %s"), path, error->message);
+      return NULL;
+    }
+  for (;;)
+    {
+      gssize n = g_input_stream_read (G_INPUT_STREAM (stream), buffer, sizeof buffer, NULL, &error);
+      const char *newline;
+
+      if (n < 0)
+        {
+          *problem = g_strdup_printf (_("cannot read the token file %s: %s"), path, error->message);
+          return NULL;
+        }
+      newline = memchr (buffer, '\n', (gsize) n);
+      g_string_append_len (line, buffer, newline ? newline - buffer : n);
+      if (line->len > TOKEN_MAX_BYTES)
+        {
+          /* TRANSLATORS: the file, then a number of bytes */
+          *problem = g_strdup_printf (_("the token file %s does not begin with a token (its first line is longer "
+                                        "than %u bytes)"), path, TOKEN_MAX_BYTES);
+          return NULL;
+        }
+      if (n == 0 || newline)
+        break;
+    }
+  g_strstrip (line->str);
+  if (line->str[0] == '\0')
+    {
+      *problem = g_strdup_printf (_("the token file %s holds no token (its first line is empty)"), path);
+      return NULL;
+    }
+  return g_strdup (line->str);
+}
+
+/* Whether @token can be sent in an Authorization header: printable
+ * ASCII without spaces, and not too long. */
+static gboolean
+is_token (const char *token)
+{
+  gsize length = strlen (token);
+
+  if (length == 0 || length > TOKEN_MAX_BYTES)
+    return FALSE;
+  for (gsize i = 0; i < length; i++)
+    if (token[i] <= ' ' || token[i] > '~')
+      return FALSE;
+  return TRUE;
+}
+
+/* The token, from the first source given: --token, --token-file,
+ * $HBCTL_TOKEN (set and not empty); NULL with nothing in *problem if
+ * there is none. */
+static char *
+find_token (char **problem)
+{
+  const char *from_env = g_getenv ("HBCTL_TOKEN");
+  g_autofree char *token = NULL;
+  g_autofree char *source = NULL;
+
+  if (opt.token)
+    {
+      token = g_strdup (opt.token);
+      source = g_strdup ("--token");
+    }
+  else if (opt.token_file)
+    {
+      token = read_token_file (opt.token_file, problem);
+      if (token == NULL)
+        return NULL;
+      source = g_strdup_printf ("--token-file %s", opt.token_file);
+    }
+  else if (from_env && *from_env)
+    {
+      token = g_strdup (from_env);
+      source = g_strdup ("$HBCTL_TOKEN");
+    }
+  else
+    return NULL;
+
+  http.token_source = g_strdup (source);
+  if (!is_token (token))
+    {
+      /* TRANSLATORS: where the token came from (--token, --token-file FILE or $HBCTL_TOKEN), then a number of bytes */
+      *problem = g_strdup_printf (_("the token of %s is not one: a token is 1 to %u printable ASCII characters, "
+                                    "without spaces"), source, TOKEN_MAX_BYTES);
+      return NULL;
+    }
+  return g_steal_pointer (&token);
+}
+
+/* --cacert: a database of the certificates in @path only (at least one) */
+static GTlsDatabase *
+load_ca_file (const char  *path,
+              char       **problem)
+{
+  g_autoptr(GError) error = NULL;
+  GList *certificates = g_tls_certificate_list_new_from_file (path, &error);
+  g_autofree char *absolute = NULL;
+  GTlsDatabase *database;
+
+  if (error)
+    {
+      /* TRANSLATORS: --cacert FILE: the file, then why */
+      *problem = g_strdup_printf (_("cannot read the CA certificates of --cacert %s: %s"), path, error->message);
+      return NULL;
+    }
+  if (certificates == NULL)
+    {
+      *problem = g_strdup_printf (_("cannot read the CA certificates of --cacert %s: %s"), path,
+                                  _("there is no PEM certificate in it"));
+      return NULL;
+    }
+  g_list_free_full (certificates, g_object_unref);
+  /* (glib-networking wants it absolute) */
+  absolute = g_canonicalize_filename (path, NULL);
+  database = g_tls_file_database_new (absolute, &error);
+  if (database == NULL)
+    *problem = g_strdup_printf (_("cannot read the CA certificates of --cacert %s: %s"), path, error->message);
+  return database;
+}
+
+gboolean
+hbctl_http_prepare (char **problem)
+{
+  g_autoptr(GUri) uri = g_uri_parse (opt.url, G_URI_FLAGS_NONE, NULL);
+  const char *scheme = uri ? g_uri_get_scheme (uri) : NULL;
+  gboolean https = scheme && g_ascii_strcasecmp (scheme, "https") == 0;
+  SoupSession *session;
+
+  /* (a URL that is not one is said by the first call, as before) */
+  if (!https && (opt.cacert || opt.cert || opt.key))
+    {
+      /* TRANSLATORS: the URL */
+      *problem = g_strdup_printf (_("--cacert, --cert and --key need an https:// URL, not %s"), opt.url);
+      return FALSE;
+    }
+  if (opt.key && !opt.cert)
+    {
+      *problem = g_strdup (_("--key FILE goes with --cert FILE"));
+      return FALSE;
+    }
+
+  http.token = find_token (problem);
+  if (http.token == NULL && *problem)
+    return FALSE;
+
+  session = http_session ();
+  if (opt.cacert)
+    {
+      g_autoptr(GTlsDatabase) database = load_ca_file (opt.cacert, problem);
+
+      if (database == NULL)
+        return FALSE;
+      soup_session_set_tls_database (session, database);
+    }
+  if (opt.cert)
+    {
+      g_autoptr(GError) error = NULL;
+
+      http.client_certificate = g_tls_certificate_new_from_files (opt.cert, opt.key ? opt.key : opt.cert, &error);
+      if (http.client_certificate == NULL)
+        {
+          /* TRANSLATORS: the certificate's file, the key's, then why */
+          *problem = g_strdup_printf (_("cannot read the client certificate %s with the key %s: %s"),
+                                      opt.cert, opt.key ? opt.key : opt.cert, error->message);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* What the server's certificate failed, in words: @errors as
+ * SoupMessage::accept-certificate saw them. */
+static char *
+certificate_problem (GTlsCertificateFlags  errors,
+                     const char           *host)
+{
+  g_autoptr(GPtrArray) why = g_ptr_array_new_with_free_func (g_free);
+
+  if (errors & G_TLS_CERTIFICATE_UNKNOWN_CA)
+    {
+      if (opt.cacert)
+        /* TRANSLATORS: the --cacert file */
+        g_ptr_array_add (why, g_strdup_printf (_("it is not trusted (not signed by a CA of %s)"), opt.cacert));
+      else
+        g_ptr_array_add (why, g_strdup (_("it is not trusted (not signed by a CA of the system's trust store; "
+                                          "see --cacert)")));
+    }
+  if (errors & G_TLS_CERTIFICATE_BAD_IDENTITY)
+    /* TRANSLATORS: the host of the URL */
+    g_ptr_array_add (why, g_strdup_printf (_("it does not match the host name %s"), host));
+  if (errors & G_TLS_CERTIFICATE_EXPIRED)
+    g_ptr_array_add (why, g_strdup (_("it has expired")));
+  if (errors & G_TLS_CERTIFICATE_NOT_ACTIVATED)
+    g_ptr_array_add (why, g_strdup (_("it is not valid yet (is the clock right?)")));
+  if (errors & G_TLS_CERTIFICATE_REVOKED)
+    g_ptr_array_add (why, g_strdup (_("it has been revoked")));
+  if (errors & G_TLS_CERTIFICATE_INSECURE)
+    g_ptr_array_add (why, g_strdup (_("its algorithm is insecure")));
+  if (why->len == 0)
+    g_ptr_array_add (why, g_strdup (_("it cannot be verified")));
+  g_ptr_array_add (why, NULL);
+  return g_strjoinv ("; ", (char **) why->pdata);
+}
+
+/* SoupMessage::accept-certificate: the certificate failed verification;
+ * what it failed is kept, and it is refused. */
+static gboolean
+on_accept_certificate (SoupMessage          *msg,
+                       GTlsCertificate      *certificate,
+                       GTlsCertificateFlags  errors,
+                       gpointer              user_data)
+{
+  GTlsCertificateFlags *seen = user_data;
+
+  *seen |= errors;
+  return FALSE;
+}
+
+/* The words and exit status for @error, which soup_session_send() gave
+ * for @msg: a certificate hbctl refused or a TLS handshake that failed
+ * (EXIT_REFUSED), else heartbeatd not reached (EXIT_NO_DAEMON). */
+static char *
+send_problem (SoupMessage          *msg,
+              const GError         *error,
+              GTlsCertificateFlags  certificate_errors,
+              int                  *exit_status)
+{
+  *exit_status = EXIT_REFUSED;
+  if (certificate_errors != 0 ||
+      (g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE) && opt.cert == NULL))
+    {
+      g_autofree char *why = certificate_problem (certificate_errors,
+                                                  g_uri_get_host (soup_message_get_uri (msg)));
+
+      /* TRANSLATORS: the URL, then why (e.g. "it is not trusted (…)") */
+      return g_strdup_printf (_("refusing the certificate of %s: %s"), opt.url, why);
+    }
+  if (g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_CERTIFICATE_REQUIRED))
+    /* TRANSLATORS: the URL */
+    return g_strdup_printf (_("%s asks for a client certificate: give --cert FILE and --key FILE"), opt.url);
+  if (error->domain == G_TLS_ERROR && opt.cert)
+    /* TRANSLATORS: the URL, why, then the --cert file */
+    return g_strdup_printf (_("the TLS handshake with %s failed: %s (is the client certificate %s one it takes?)"),
+                            opt.url, error->message, opt.cert);
+  if (error->domain == G_TLS_ERROR)
+    /* TRANSLATORS: the URL, then why */
+    return g_strdup_printf (_("the TLS handshake with %s failed: %s (does it speak TLS? does it want a client "
+                              "certificate, --cert FILE --key FILE?)"), opt.url, error->message);
+  *exit_status = EXIT_NO_DAEMON;
+  /* TRANSLATORS: the URL, then why (e.g. "Connection refused") */
+  return g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message);
 }
 
 /* Prints @message, or hands it over in *failure if that is not NULL. */
@@ -118,6 +402,7 @@ remote_call_full (const char *method,
   g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GBytes) reply = NULL;
   g_autoptr(GError) error = NULL;
+  GTlsCertificateFlags certificate_errors = 0;
   const char *link_header;
   JsonNode *root;
   gboolean too_large;
@@ -140,21 +425,28 @@ remote_call_full (const char *method,
       bytes = g_bytes_new_take (g_steal_pointer (&text), length);
       soup_message_set_request_body_from_bytes (msg, "application/json", bytes);
     }
-  if (opt.token)
+  /* the token goes to the server at --url only: never where a redirect
+   * would lead (a 3xx is an answer like any other) */
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
+  if (http.token)
     {
-      g_autofree char *header = g_strconcat ("Bearer ", opt.token, NULL);
+      g_autofree char *header = g_strconcat ("Bearer ", http.token, NULL);
       soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", header);
     }
+  if (http.client_certificate)
+    soup_message_set_tls_client_certificate (msg, http.client_certificate);
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_accept_certificate), &certificate_errors);
 
   stream = soup_session_send (http_session (), msg, NULL, &error);
   if (stream == NULL)
     {
-      /* TRANSLATORS: the URL, then why (e.g. "Connection refused") */
-      fail_with (g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message), failure);
-      *exit_status = EXIT_NO_DAEMON;
+      fail_with (send_problem (msg, error, certificate_errors, exit_status), failure);
       return NULL;
     }
   *status = soup_message_get_status (msg);
+  g_free (http.challenge);
+  http.challenge = g_strdup (soup_message_headers_get_one (soup_message_get_response_headers (msg),
+                                                           "WWW-Authenticate"));
   reply = read_answer (msg, stream, max_bytes, &too_large, &error);
   if (reply == NULL && too_large)
     {
@@ -200,6 +492,32 @@ remote_call (const char *method,
   return remote_call_full (method, path, body, ANSWER_MAX_BYTES, status, exit_status, failure, NULL, NULL);
 }
 
+/* For a 401 or 403 with a Bearer challenge (RFC 6750): what it means for
+ * the token sent, as " (…)" to follow the server's message; "" if
+ * nothing. */
+static char *
+auth_hint (guint status)
+{
+  g_autoptr(GHashTable) params = NULL;
+  const char *error, *scope;
+
+  if ((status != SOUP_STATUS_UNAUTHORIZED && status != SOUP_STATUS_FORBIDDEN) || http.challenge == NULL ||
+      g_ascii_strncasecmp (http.challenge, "Bearer", 6) != 0)
+    return g_strdup ("");
+  params = soup_header_parse_param_list (http.challenge + 6);
+  error = g_hash_table_lookup (params, "error");
+  scope = g_hash_table_lookup (params, "scope");
+  if (g_strcmp0 (error, "insufficient_scope") == 0 && scope && http.token)
+    /* TRANSLATORS: the scope the server wants (read, write, ping) */
+    return g_strdup_printf (_(" (the token has no scope \"%s\")"), scope);
+  if (g_strcmp0 (error, "invalid_token") == 0 && http.token)
+    /* TRANSLATORS: where the token came from (--token, --token-file FILE, $HBCTL_TOKEN) */
+    return g_strdup_printf (_(" (it does not know the token of %s)"), http.token_source);
+  if (status == SOUP_STATUS_UNAUTHORIZED && http.token == NULL)
+    return g_strdup (_(" (it wants a token: --token-file FILE or $HBCTL_TOKEN)"));
+  return g_strdup ("");
+}
+
 /* The message of an HTTP API error reply, printed; returns the exit status. */
 static int
 remote_error (JsonNode *reply, guint status)
@@ -211,7 +529,9 @@ remote_error (JsonNode *reply, guint status)
   const char *text = message && JSON_NODE_HOLDS_VALUE (message) && json_node_get_value_type (message) == G_TYPE_STRING
                      ? json_node_get_string (message) : NULL;
 
-  hbctl_print_error ("%u: %s", status, text ? text : soup_status_get_phrase (status));
+  g_autofree char *hint = auth_hint (status);
+
+  hbctl_print_error ("%u: %s%s", status, text ? text : soup_status_get_phrase (status), hint);
   return EXIT_REFUSED;
 }
 

@@ -48,7 +48,7 @@ usage_text (void)
 {
   GString *text = g_string_new (NULL);
 
-  g_string_append_printf (text, "%s\n  hbctl [--system|--session|--url URL [--token T]] [--no-legend] [--no-color] COMMAND [ARG…]\n\n",
+  g_string_append_printf (text, "%s\n  hbctl [--system|--session|--url URL [URL OPTIONS]] [--no-legend] [--no-color] COMMAND [ARG…]\n\n",
                           _("Usage:"));
   g_string_append_printf (text, "%s\n\n", _("The options before COMMAND may also follow it (before any \"--\")."));
   g_string_append_printf (text, "%s\n", _("Commands:"));
@@ -61,9 +61,17 @@ usage_text (void)
   g_string_append_printf (text, "  --no-legend  %s\n", _("Print no header or summary lines"));
   g_string_append_printf (text, "  --no-color   %s\n", _("Never colour the output (also: NO_COLOR=1; HBCTL_COLORS=1 forces colour)"));
   g_string_append_printf (text, "  --url URL    %s\n", _("Use heartbeatd's HTTP API at URL (status, show, beat, check, pause, resume)"));
-  g_string_append_printf (text, "  --token T    %s\n", _("With --url: the bearer token for writes"));
   g_string_append_printf (text, "  --version    %s\n", _("Print the version"));
   g_string_append_printf (text, "  -h, --help   %s\n", _("Show this help; COMMAND --help shows a command's"));
+  g_string_append_printf (text, "\n%s\n", _("With --url (the token is sent to that server only; the first one found is used):"));
+  g_string_append_printf (text, "  --token-file FILE  %s\n", _("The bearer token: the first line of FILE"));
+  g_string_append_printf (text, "  $HBCTL_TOKEN       %s\n", _("The bearer token, from the environment"));
+  g_string_append_printf (text, "  --token T          %s\n", _("The bearer token (other users see it in ps: prefer the two above)"));
+  g_string_append_printf (text, "\n%s\n", _("With an https:// URL (the server's certificate is verified, by the system's trust store\n"
+                                          "unless --cacert is given):"));
+  g_string_append_printf (text, "  --cacert FILE      %s\n", _("Trust only the CA certificates in FILE (PEM)"));
+  g_string_append_printf (text, "  --cert FILE        %s\n", _("Present the client certificate in FILE (PEM)"));
+  g_string_append_printf (text, "  --key FILE         %s\n", _("Its private key (PEM; default: in the --cert file)"));
   g_string_append_printf (text, "\n%s\n", _("Durations: 90 (seconds), 90s, 5m, 1h30m, 250ms, 2d."));
   g_string_append_printf (text, "%s\n", _("An ID that begins with \"-\" goes after \"--\": hbctl beat -- -x"));
   g_string_append_printf (text, "%s\n", _("status fits its table to $COLUMNS or the terminal, shortening long ids\n"
@@ -81,16 +89,37 @@ usage_text (void)
   return g_string_free (text, FALSE);
 }
 
+/* The global options that take a value (--url URL or --url=URL), and
+ * where it goes */
+typedef struct {
+  const char *name;
+  char      **value;
+} ValueOption;
+
+static const ValueOption value_options[] = {
+  { "--url", &opt.url },
+  { "--token", &opt.token },
+  { "--token-file", &opt.token_file },
+  { "--cacert", &opt.cacert },
+  { "--cert", &opt.cert },
+  { "--key", &opt.key },
+};
+
 /* Whether @argv[*i] is a global option (taking its value, argv[*i + 1],
  * too when it has one, and moving *i onto it); FALSE, with nothing
- * taken, if it is not one. --version and --help are not taken here. */
+ * taken, if it is not one. --version and --help are not taken here, nor
+ * the options in @except (NULL-terminated, may be NULL): a command's own
+ * option of the same name. */
 static gboolean
-take_global_option (int    argc,
-                    char **argv,
-                    int   *i)
+take_global_option (int                argc,
+                    char             **argv,
+                    int               *i,
+                    const char *const *except)
 {
   const char *arg = argv[*i];
 
+  if (except && g_strv_contains (except, arg))
+    return FALSE;
   if (strcmp (arg, "--system") == 0)
     opt.bus_type = G_BUS_TYPE_SYSTEM;
   else if (strcmp (arg, "--session") == 0)
@@ -99,19 +128,28 @@ take_global_option (int    argc,
     opt.legend = FALSE;
   else if (strcmp (arg, "--no-color") == 0 || strcmp (arg, "--no-colour") == 0)
     opt.color = FALSE;
-  else if ((strcmp (arg, "--url") == 0 || strcmp (arg, "--token") == 0) && *i + 1 < argc)
-    {
-      char **target = strcmp (arg, "--url") == 0 ? &opt.url : &opt.token;
-
-      g_free (*target);
-      *target = g_strdup (argv[++*i]);
-    }
-  else if (g_str_has_prefix (arg, "--url="))
-    opt.url = (g_free (opt.url), g_strdup (arg + strlen ("--url=")));
-  else if (g_str_has_prefix (arg, "--token="))
-    opt.token = (g_free (opt.token), g_strdup (arg + strlen ("--token=")));
   else
-    return FALSE;
+    {
+      for (gsize k = 0; k < G_N_ELEMENTS (value_options); k++)
+        {
+          const char *name = value_options[k].name;
+          gsize length = strlen (name);
+
+          if (strcmp (arg, name) == 0 && *i + 1 < argc)
+            {
+              g_free (*value_options[k].value);
+              *value_options[k].value = g_strdup (argv[++*i]);
+              return TRUE;
+            }
+          if (strncmp (arg, name, length) == 0 && arg[length] == '=')
+            {
+              g_free (*value_options[k].value);
+              *value_options[k].value = g_strdup (arg + length + 1);
+              return TRUE;
+            }
+        }
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -138,6 +176,9 @@ take_global_options_after (int    argc,
                            char **argv)
 {
   gboolean is_run = strcmp (argv[0], "run") == 0;
+  /* beat --file PATH --key NAME: the key of beat's, not the client's */
+  static const char *const beat_own[] = { "--key", NULL };
+  const char *const *except = strcmp (argv[0], "beat") == 0 ? beat_own : NULL;
   int kept = 1;
   int i = 1;
 
@@ -149,7 +190,7 @@ take_global_options_after (int    argc,
         break;
       if (is_run && arg[0] != '-' && !run_option_takes_value (argv[i - 1]))
         break;
-      if (arg[0] == '-' && take_global_option (argc, argv, &i))
+      if (arg[0] == '-' && take_global_option (argc, argv, &i, except))
         continue;
       argv[kept++] = argv[i];
     }
@@ -178,6 +219,38 @@ want_color (void)
   return isatty (STDOUT_FILENO) && g_strcmp0 (term, "dumb") != 0;
 }
 
+/* With --url, before the command runs: the token and the TLS settings
+ * read and checked (hbctl_http_prepare()), so that a bad one is a usage
+ * error with nothing sent; not for a command's --help. @argv is the
+ * command's (argv[0] the command). */
+static gboolean
+prepare_url (int    argc,
+             char **argv,
+             int   *status)
+{
+  g_autofree char *problem = NULL;
+
+  if (opt.url == NULL)
+    return TRUE;
+  for (int i = 1; i < argc && strcmp (argv[i], "--") != 0; i++)
+    if (strcmp (argv[i], "--help") == 0 || strcmp (argv[i], "-h") == 0)
+      return TRUE;
+  if (hbctl_http_prepare (&problem))
+    return TRUE;
+  /* check speaks as a monitoring plugin: UNKNOWN */
+  if (strcmp (argv[0], "check") == 0)
+    {
+      g_print ("HEARTBEAT UNKNOWN - %s\n", problem);
+      *status = 3;
+    }
+  else
+    {
+      hbctl_print_error ("%s", problem);
+      *status = EXIT_USAGE;
+    }
+  return FALSE;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -197,7 +270,7 @@ main (int    argc,
     {
       const char *arg = argv[first];
 
-      if (take_global_option (argc, argv, &first))
+      if (take_global_option (argc, argv, &first, NULL))
         continue;
       else if (strcmp (arg, "--version") == 0)
         {
@@ -223,8 +296,11 @@ main (int    argc,
     {
       /* No command: status, with a fake argv of its own. */
       static char *status_argv[] = { "status", NULL };
-      int status = hbctl_status (1, status_argv);
+      int status = EXIT_OK;
 
+      if (!prepare_url (1, status_argv, &status))
+        return status;
+      status = hbctl_status (1, status_argv);
       hbctl_args_clear ();
       return status;
     }
@@ -234,7 +310,7 @@ main (int    argc,
       {
         g_autofree char *prgname = g_strdup_printf ("hbctl %s", command);
         int n_args = take_global_options_after (argc - first, argv + first);
-        int status;
+        int status = EXIT_OK;
 
         if (opt.url && !commands[i].over_url)
           {
@@ -242,6 +318,8 @@ main (int    argc,
                                command);
             return EXIT_USAGE;
           }
+        if (!prepare_url (n_args, argv + first, &status))
+          return status;
         g_set_prgname (prgname);
         status = commands[i].func (n_args, argv + first);
         hbctl_args_clear ();

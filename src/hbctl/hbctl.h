@@ -30,8 +30,12 @@ typedef struct {
   GBusType  bus_type;
   gboolean  legend;
   gboolean  color;
-  char     *url;     /* --url: talk to heartbeatd's HTTP API instead */
-  char     *token;   /* --token: its bearer token, for writes */
+  char     *url;         /* --url: talk to heartbeatd's HTTP API instead */
+  char     *token;       /* --token: its bearer token (shows in ps) */
+  char     *token_file;  /* --token-file: the token's first line */
+  char     *cacert;      /* --cacert: the only CAs that verify an https --url */
+  char     *cert;        /* --cert: a client certificate (PEM) */
+  char     *key;         /* --key: its private key (PEM) */
 } HbctlOptions;
 
 /* The global options (hbctl.c) */
@@ -72,6 +76,12 @@ gboolean  hbctl_parse_progress_arg   (const char     *value,
                                       double         *progress);
 gboolean  hbctl_parse_pid_arg        (const char     *value,
                                       int            *pid);
+
+/* hbctl-http.c: before the first call over --url, the token (--token,
+ * --token-file, $HBCTL_TOKEN: the first found) and the TLS settings
+ * (--cacert, --cert, --key) read and checked; FALSE with the words of
+ * what is wrong in *problem (a usage error: nothing was sent). */
+gboolean  hbctl_http_prepare         (char          **problem);
 
 /* hbctl-dbus.c: heartbeatd on the bus, and the words for what went wrong */
 const char      *hbctl_bus_name        (void);

@@ -3360,6 +3360,523 @@ test_status_tags (Fixture *f, gconstpointer data)
   hb_call_error (h, NULL, "GetAgent", g_variant_new ("(s)", "d-bad"), "NotFound");
 }
 
+/* ------------------------------------------------------------------ */
+/* --url with a token and over HTTPS                                   */
+
+#define WRITE_TOKEN "w-9f2c4d1e8a7b6c5d"
+#define READ_TOKEN  "r-3b5a6c7d8e9f0a1b"
+
+/* Writes @text into @name in the harness's directory (mode @mode);
+ * returns its path. */
+static char *
+write_test_file (HbHarness *h, const char *name, const char *text, int mode)
+{
+  g_autofree char *path = g_build_filename (h->tmpdir, name, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, mode), ==, 0);
+  return g_steal_pointer (&path);
+}
+
+/* A test CA (tests/tls/make-test-ca.sh) in the harness's directory;
+ * returns the directory, or NULL (test skipped) without openssl. */
+static char *
+make_test_ca (HbHarness *h)
+{
+  g_autofree char *openssl = g_find_program_in_path ("openssl");
+  g_autofree char *script = g_build_filename (g_getenv ("HB_SOURCE_ROOT"), "tests", "tls", "make-test-ca.sh", NULL);
+  g_autofree char *dir = g_build_filename (h->tmpdir, "ca", NULL);
+  const char *argv[] = { "/bin/sh", script, dir, NULL };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  int wait_status = 0;
+
+  if (openssl == NULL)
+    {
+      g_test_skip ("openssl is not installed");
+      return NULL;
+    }
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err, &wait_status, &error);
+  g_assert_no_error (error);
+  g_test_message ("make-test-ca.sh: %s", err);
+  g_assert_true (g_spawn_check_wait_status (wait_status, NULL));
+  return g_steal_pointer (&dir);
+}
+
+/* The daemon on 127.0.0.1 (a free port) with the tokens file @tokens and,
+ * when @ca_dir is not NULL, TLS with its server.pem (and client.pem's CA
+ * for client certificates when @client_ca); returns its URL. FALSE
+ * (skipped) without a bus. */
+static char *
+start_url_daemon (HbHarness *h, const char *tokens, const char *ca_dir, gboolean client_ca)
+{
+  g_autofree char *tokens_path = write_test_file (h, "tokens", tokens, 0600);
+  g_autoptr(GString) config = g_string_new (hb_default_config);
+
+  if (!hb_harness_start_bus (h, HB_BUS_SESSION))
+    return NULL;
+  g_string_append_printf (config, "\n[http]\naddress=127.0.0.1\ntokens-file=%s\n", tokens_path);
+  if (ca_dir)
+    g_string_append_printf (config, "tls-certificate=%s/server.pem\ntls-key=%s/server-key.pem\n", ca_dir, ca_dir);
+  if (ca_dir && client_ca)
+    g_string_append_printf (config, "tls-client-ca=%s/ca.pem\n", ca_dir);
+  hb_harness_write_config (h, config->str);
+  h->http_port = hb_free_port ();
+  hb_harness_start_daemon (h, 0);
+  return g_strdup_printf ("%s://127.0.0.1:%u", ca_dir ? "https" : "http", h->http_port);
+}
+
+/* The status of agent @id, as the daemon says over D-Bus */
+static char *
+agent_status (HbHarness *h, const char *id)
+{
+  g_autoptr(GVariant) a = agent (h, id);
+
+  return g_strdup (hb_dict_string (a, "status"));
+}
+
+/* A server that answers every request with @answer (a status line and
+ * headers, without the empty line) and keeps what it was sent: the
+ * request lines and headers, in order. */
+typedef struct {
+  GSocketListener *listener;
+  GCancellable    *stop;
+  GThread         *thread;
+  const char      *answer;
+  GMutex           lock;
+  GString         *requests;   /* under lock */
+} Recorder;
+
+static gpointer
+recorder_serve (gpointer data)
+{
+  Recorder *rec = data;
+
+  for (;;)
+    {
+      g_autoptr(GSocketConnection) c = g_socket_listener_accept (rec->listener, NULL, rec->stop, NULL);
+      g_autoptr(GDataInputStream) in = NULL;
+      g_autofree char *answer = NULL;
+      gsize length = 0;
+
+      if (c == NULL)
+        return NULL;
+      in = g_data_input_stream_new (g_io_stream_get_input_stream (G_IO_STREAM (c)));
+      g_filter_input_stream_set_close_base_stream (G_FILTER_INPUT_STREAM (in), FALSE);
+      for (;;)
+        {
+          g_autofree char *line = g_data_input_stream_read_line (in, NULL, NULL, NULL);
+
+          if (line == NULL || *g_strstrip (line) == '\0')
+            break;
+          if (g_ascii_strncasecmp (line, "Content-Length:", 15) == 0)
+            length = (gsize) g_ascii_strtoull (line + 15, NULL, 10);
+          g_mutex_lock (&rec->lock);
+          g_string_append_printf (rec->requests, "%s\n", line);
+          g_mutex_unlock (&rec->lock);
+        }
+      /* the body, unread (bounded: hbctl's are small) */
+      if (length > 0 && length < 65536)
+        {
+          g_autofree char *body = g_malloc (length);
+          g_input_stream_read_all (G_INPUT_STREAM (in), body, length, NULL, NULL, NULL);
+        }
+      answer = g_strdup_printf ("%s\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                                "Connection: close\r\n\r\n{}", rec->answer);
+      g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (c)), answer, strlen (answer),
+                                 NULL, NULL, NULL);
+      g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+    }
+}
+
+/* Starts @rec answering @answer on a loopback port; returns the port. */
+static guint16
+recorder_start (Recorder *rec, const char *answer)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) effective = NULL;
+
+  g_mutex_init (&rec->lock);
+  rec->requests = g_string_new (NULL);
+  rec->answer = answer;
+  rec->listener = g_socket_listener_new ();
+  rec->stop = g_cancellable_new ();
+  g_socket_listener_add_address (rec->listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                 NULL, &effective, &error);
+  g_assert_no_error (error);
+  rec->thread = g_thread_new ("recorder", recorder_serve, rec);
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective));
+}
+
+/* Stops it; returns what it was sent. */
+static char *
+recorder_stop (Recorder *rec)
+{
+  g_cancellable_cancel (rec->stop);
+  g_thread_join (rec->thread);
+  g_clear_object (&rec->listener);
+  g_clear_object (&rec->stop);
+  g_mutex_clear (&rec->lock);
+  return g_string_free (g_steal_pointer (&rec->requests), FALSE);
+}
+
+/* The token of --url from --token, --token-file or $HBCTL_TOKEN, the first
+ * given; a token file that cannot be read or holds none is a usage
+ * error with nothing sent. Plain HTTP on loopback, where a write needs a
+ * token of the tokens file. */
+static void
+test_url_token_sources (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_autofree char *url = NULL, *good = NULL, *wrong = NULL, *empty = NULL, *long_file = NULL, *status = NULL;
+  g_autofree char *missing = NULL, *long_line = NULL;
+  const char *env_good[] = { "HBCTL_TOKEN", WRITE_TOKEN, NULL };
+  const char *env_wrong[] = { "HBCTL_TOKEN", "not-the-token", NULL };
+
+  /* one field: a read,write token, as before scopes */
+  url = start_url_daemon (h, "# tokens\n" WRITE_TOKEN "\n", NULL, FALSE);
+  if (url == NULL)
+    return;
+  hbctl_ok (h, "register", "web", "--stale", "1h");
+  /* the first line, white space around it stripped */
+  good = write_test_file (h, "good-token", "  " WRITE_TOKEN "  \nnot this line\n", 0600);
+  wrong = write_test_file (h, "wrong-token", "not-the-token\n", 0600);
+  empty = write_test_file (h, "empty-token", "   \n" WRITE_TOKEN "\n", 0600);
+  long_line = g_strnfill (5000, 'x');
+  long_file = write_test_file (h, "long-token", long_line, 0600);
+  missing = g_build_filename (h->tmpdir, "no-such-file", NULL);
+
+  /* no token: refused, and said so */
+  hbctl (h, &r, "--url", url, "beat", "web", "--status", "none");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: 401: "));
+  result_clear (&r);
+
+  /* from a file, before or after the command */
+  hbctl (h, &r, "--url", url, "--token-file", good, "beat", "web", "--status", "from-file");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "from-file");
+  g_clear_pointer (&status, g_free);
+  result_clear (&r);
+  hbctl (h, &r, "beat", "web", "--status", "file-after", "--url", url, "--token-file", good);
+  g_assert_cmpint (r.status, ==, 0);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "file-after");
+  g_clear_pointer (&status, g_free);
+  result_clear (&r);
+
+  /* from the environment */
+  hbctl_env (h, env_good, &r, "--url", url, "beat", "web", "--status", "from-env");
+  g_assert_cmpint (r.status, ==, 0);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "from-env");
+  g_clear_pointer (&status, g_free);
+  result_clear (&r);
+
+  /* the first found wins: --token over --token-file over $HBCTL_TOKEN */
+  hbctl_env (h, env_good, &r, "--url", url, "--token", "not-the-token", "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: 401: "));
+  result_clear (&r);
+  hbctl_env (h, env_good, &r, "--url", url, "--token-file", wrong, "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 1);
+  result_clear (&r);
+  hbctl_env (h, env_wrong, &r, "--url", url, "--token-file", good, "beat", "web", "--status", "file-first");
+  g_assert_cmpint (r.status, ==, 0);
+  result_clear (&r);
+  hbctl_env (h, env_wrong, &r, "--url", url, "--token", WRITE_TOKEN, "--token-file", wrong,
+             "beat", "web", "--status", "token-first");
+  g_assert_cmpint (r.status, ==, 0);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "token-first");
+  g_clear_pointer (&status, g_free);
+  result_clear (&r);
+
+  /* a file that holds no token: a usage error, nothing sent */
+  hbctl (h, &r, "--url", url, "--token-file", missing, "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: cannot read the token file "));
+  g_assert_nonnull (strstr (r.err, "no-such-file"));
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "--token-file", empty, "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "holds no token (its first line is empty)"));
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "--token-file", long_file, "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "longer than 4096 bytes"));
+  result_clear (&r);
+  /* a token with a space or a line break would be another header */
+  hbctl (h, &r, "--url", url, "--token", WRITE_TOKEN "\r\nX-Evil: 1", "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "the token of --token is not one"));
+  result_clear (&r);
+  /* check says UNKNOWN, as a plugin does */
+  hbctl (h, &r, "--url", url, "--token-file", missing, "check", "web");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - cannot read the token file "));
+  result_clear (&r);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "token-first");
+
+  /* TLS options want an https:// URL; --key wants --cert */
+  hbctl (h, &r, "--url", url, "--cacert", good, "status");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "need an https:// URL"));
+  result_clear (&r);
+  /* beat's own --key (of --file) stays beat's after the command */
+  hbctl (h, &r, "--url", url, "beat", "web", "--key", good);
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "the private key of --cert goes before the command"));
+}
+
+/* The token goes to the --url server only: a redirect elsewhere is not
+ * followed, and the server redirected to sees nothing. */
+static void
+test_url_token_not_redirected (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  Recorder elsewhere = { 0 };
+  Recorder redirecting = { 0 };
+  g_auto(Result) r = { 0 };
+  g_autofree char *location = NULL, *url = NULL, *seen_there = NULL, *seen_here = NULL;
+  const char *env[] = { "HBCTL_TOKEN", WRITE_TOKEN, NULL };
+  guint16 port;
+
+  port = recorder_start (&elsewhere, "HTTP/1.1 200 OK");
+  location = g_strdup_printf ("HTTP/1.1 307 Temporary Redirect\r\nLocation: http://127.0.0.1:%u/v1/agents/web/beat", port);
+  url = g_strdup_printf ("http://127.0.0.1:%u", recorder_start (&redirecting, location));
+
+  hbctl_env (h, env, &r, "--url", url, "beat", "web", "--status", "x");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: 307: "));
+  result_clear (&r);
+  hbctl_env (h, env, &r, "--url", url, "status");
+  g_assert_cmpint (r.status, ==, 1);
+
+  seen_there = recorder_stop (&elsewhere);
+  seen_here = recorder_stop (&redirecting);
+  g_assert_nonnull (strstr (seen_here, "POST /v1/agents/web/beat HTTP/1.1\n"));
+  g_assert_nonnull (strstr (seen_here, "Authorization: Bearer " WRITE_TOKEN "\n"));
+  g_assert_cmpstr (seen_there, ==, "");
+}
+
+/* A TLS server at 127.0.0.2 with the test CA's server certificate (for
+ * localhost, 127.0.0.1 and ::1): a handshake a client should refuse. */
+typedef struct {
+  GSocketListener *listener;
+  GCancellable    *stop;
+  GTlsCertificate *certificate;
+} TlsStub;
+
+static gpointer
+tls_stub_serve (gpointer data)
+{
+  TlsStub *stub = data;
+
+  for (;;)
+    {
+      g_autoptr(GSocketConnection) c = g_socket_listener_accept (stub->listener, NULL, stub->stop, NULL);
+      g_autoptr(GIOStream) tls = NULL;
+
+      if (c == NULL)
+        return NULL;
+      tls = g_tls_server_connection_new (G_IO_STREAM (c), stub->certificate, NULL);
+      if (tls)
+        g_tls_connection_handshake (G_TLS_CONNECTION (tls), stub->stop, NULL);
+      g_io_stream_close (G_IO_STREAM (c), NULL, NULL);
+    }
+}
+
+/* hbctl verifies an https --url: against --cacert, or the system's trust
+ * store; a certificate it cannot trust is refused (exit 1) in words that
+ * name the URL and why. Tokens and scopes over HTTPS. */
+static void
+test_url_tls (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_autofree char *ca_dir = make_test_ca (h);
+  g_autofree char *url = NULL, *ca = NULL, *rogue = NULL, *write_file = NULL, *read_file = NULL, *status = NULL;
+  g_autofree char *expected = NULL;
+  const char *env_write[] = { "HBCTL_TOKEN", WRITE_TOKEN, NULL };
+
+  if (ca_dir == NULL)
+    return;
+  url = start_url_daemon (h, "read " READ_TOKEN "\nread,write " WRITE_TOKEN "\n", ca_dir, FALSE);
+  if (url == NULL)
+    return;
+  ca = g_build_filename (ca_dir, "ca.pem", NULL);
+  rogue = g_build_filename (ca_dir, "rogue-ca.pem", NULL);
+  write_file = write_test_file (h, "write-token", WRITE_TOKEN "\n", 0600);
+  read_file = write_test_file (h, "read-token", READ_TOKEN "\n", 0600);
+  hbctl_ok (h, "register", "web", "--stale", "1h");
+
+  /* verified by the test CA */
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--token-file", read_file, "status");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  g_assert_nonnull (strstr (r.out, "\nweb "));
+  result_clear (&r);
+
+  /* the system's trust store does not hold the test CA */
+  hbctl (h, &r, "--url", url, "--token-file", read_file, "status");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_cmpstr (r.out, ==, "");
+  expected = g_strdup_printf ("hbctl: refusing the certificate of %s: it is not trusted (not signed by a CA of "
+                              "the system's trust store; see --cacert)\n", url);
+  g_assert_cmpstr (r.err, ==, expected);
+  g_clear_pointer (&expected, g_free);
+  result_clear (&r);
+
+  /* nor does another CA */
+  hbctl (h, &r, "--url", url, "--cacert", rogue, "--token-file", write_file, "beat", "web", "--status", "rogue");
+  g_assert_cmpint (r.status, ==, 1);
+  expected = g_strdup_printf ("hbctl: refusing the certificate of %s: it is not trusted (not signed by a CA of %s)\n",
+                              url, rogue);
+  g_assert_cmpstr (r.err, ==, expected);
+  g_clear_pointer (&expected, g_free);
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "--cacert", rogue, "check", "web");
+  g_assert_cmpint (r.status, ==, 3);
+  g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - refusing the certificate of "));
+  result_clear (&r);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "");
+  g_clear_pointer (&status, g_free);
+
+  /* a write with a write token, from a file and from the environment */
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--token-file", write_file, "beat", "web", "--status", "tls-file");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "tls-file");
+  g_clear_pointer (&status, g_free);
+  result_clear (&r);
+  hbctl_env (h, env_write, &r, "beat", "web", "--status", "tls-env", "--url", url, "--cacert", ca);
+  g_assert_cmpint (r.status, ==, 0);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "tls-env");
+  g_clear_pointer (&status, g_free);
+  result_clear (&r);
+
+  /* a read token may not write: refused with the scope named, nothing changes */
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--token-file", read_file, "beat", "web", "--status", "read-only");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: 403: "));
+  g_assert_nonnull (strstr (r.err, "(the token has no scope \"write\")"));
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--token", "wrong-token", "pause", "web");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: 401: "));
+  g_assert_nonnull (strstr (r.err, "(it does not know the token of --token)"));
+  result_clear (&r);
+  status = agent_status (h, "web");
+  g_assert_cmpstr (status, ==, "tls-env");
+}
+
+/* A certificate for other names than the URL's host is refused, even
+ * when its CA is trusted. */
+static void
+test_url_tls_host_name (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_autofree char *ca_dir = make_test_ca (h);
+  g_autofree char *cert = NULL, *key = NULL, *ca = NULL, *url = NULL, *expected = NULL;
+  g_autoptr(GInetAddress) other = g_inet_address_new_from_string ("127.0.0.2");
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (other, 0);
+  g_autoptr(GSocketAddress) effective = NULL;
+  g_autoptr(GError) error = NULL;
+  TlsStub stub = { 0 };
+  GThread *thread;
+
+  if (ca_dir == NULL)
+    return;
+  cert = g_build_filename (ca_dir, "server.pem", NULL);
+  key = g_build_filename (ca_dir, "server-key.pem", NULL);
+  ca = g_build_filename (ca_dir, "ca.pem", NULL);
+  stub.certificate = g_tls_certificate_new_from_files (cert, key, &error);
+  if (stub.certificate == NULL && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_UNAVAILABLE))
+    {
+      g_test_skip ("no TLS backend (glib-networking)");
+      return;
+    }
+  g_assert_no_error (error);
+  stub.listener = g_socket_listener_new ();
+  stub.stop = g_cancellable_new ();
+  if (!g_socket_listener_add_address (stub.listener, address, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                      NULL, &effective, &error))
+    {
+      g_test_skip_printf ("cannot listen on 127.0.0.2: %s", error->message);
+      g_clear_object (&stub.listener);
+      g_clear_object (&stub.stop);
+      g_clear_object (&stub.certificate);
+      return;
+    }
+  thread = g_thread_new ("tls-stub", tls_stub_serve, &stub);
+  url = g_strdup_printf ("https://127.0.0.2:%u", g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (effective)));
+
+  hbctl (h, &r, "--url", url, "--cacert", ca, "status");
+  g_assert_cmpint (r.status, ==, 1);
+  expected = g_strdup_printf ("hbctl: refusing the certificate of %s: it does not match the host name 127.0.0.2\n", url);
+  g_assert_cmpstr (r.err, ==, expected);
+
+  g_cancellable_cancel (stub.stop);
+  g_thread_join (thread);
+  g_clear_object (&stub.listener);
+  g_clear_object (&stub.stop);
+  g_clear_object (&stub.certificate);
+}
+
+/* [http] tls-client-ca=: hbctl presents --cert and --key */
+static void
+test_url_tls_client_certificate (Fixture *f, gconstpointer data)
+{
+  HbHarness *h = f->h;
+  g_auto(Result) r = { 0 };
+  g_autofree char *ca_dir = make_test_ca (h);
+  g_autofree char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL, *rogue = NULL, *rogue_key = NULL;
+
+  if (ca_dir == NULL)
+    return;
+  url = start_url_daemon (h, "read " READ_TOKEN "\n", ca_dir, TRUE);
+  if (url == NULL)
+    return;
+  ca = g_build_filename (ca_dir, "ca.pem", NULL);
+  cert = g_build_filename (ca_dir, "client.pem", NULL);
+  key = g_build_filename (ca_dir, "client-key.pem", NULL);
+  rogue = g_build_filename (ca_dir, "rogue.pem", NULL);
+  rogue_key = g_build_filename (ca_dir, "rogue-key.pem", NULL);
+  hbctl_ok (h, "register", "web", "--stale", "1h");
+
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--cert", cert, "--key", key, "show", "web");
+  g_assert_cmpint (r.status, ==, 0);
+  g_assert_cmpstr (r.err, ==, "");
+  result_clear (&r);
+  /* none, or one of another CA: the handshake fails */
+  hbctl (h, &r, "--url", url, "--cacert", ca, "show", "web");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: the TLS handshake with "));
+  g_assert_nonnull (strstr (r.err, "does it want a client certificate, --cert FILE --key FILE?)"));
+  result_clear (&r);
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--cert", rogue, "--key", rogue_key, "show", "web");
+  g_assert_cmpint (r.status, ==, 1);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: the TLS handshake with "));
+  result_clear (&r);
+  /* a key that is not there: a usage error */
+  hbctl (h, &r, "--url", url, "--cacert", ca, "--cert", cert, "show", "web");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_true (g_str_has_prefix (r.err, "hbctl: cannot read the client certificate "));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -3407,6 +3924,11 @@ main (int argc, char **argv)
   ADD ("watch-prints-stale/reason", test_watch_reason);
   ADD ("register-beat-idle-unregister/pause-resume", test_pause_resume);
   ADD ("run-exit-codes/run-recorded", test_run_recorded);
+  ADD ("url-token-sources", test_url_token_sources);
+  ADD ("url-token-sources/not-redirected", test_url_token_not_redirected);
+  ADD ("url-tls", test_url_tls);
+  ADD ("url-tls/host-name", test_url_tls_host_name);
+  ADD ("url-tls/client-certificate", test_url_tls_client_certificate);
 
   return g_test_run ();
 }
