@@ -527,6 +527,174 @@ test_http_tls (Fixture *f, gconstpointer data)
     g_setenv ("CREDENTIALS_DIRECTORY", saved, TRUE);
 }
 
+/* A CA certificate for ca-file= (self-signed, valid until 2126). */
+static const char alert_ca_pem[] =
+  "-----BEGIN CERTIFICATE-----\n"
+  "MIIBkDCCATWgAwIBAgIUZdkEoBNJtEhFBUdg34RoE3L0OoswCgYIKoZIzj0EAwIw\n"
+  "HDEaMBgGA1UEAwwRaGIgdGVzdC1jb25maWcgQ0EwIBcNMjYxMjA3MTkxMzE2WhgP\n"
+  "MjEyNjExMTMxOTEzMTZaMBwxGjAYBgNVBAMMEWhiIHRlc3QtY29uZmlnIENBMFkw\n"
+  "EwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEzyKklGo+bmKbjAWzN2QDFzVapbJJZWW/\n"
+  "17iwpFciKioIDpltKohPmgCHBJILeNWwcMCiR2cxM40mDqNB/lFPzaNTMFEwHQYD\n"
+  "VR0OBBYEFEffGAy/IjTGSapfhr0JBfTm/R3jMB8GA1UdIwQYMBaAFEffGAy/IjTG\n"
+  "Sapfhr0JBfTm/R3jMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSQAwRgIh\n"
+  "AMOvJeXSEUK4AWJMQtD4N6tagSW3Xa72XauJwgJAp9WGAiEA+wWTWE7pnmCGJe0q\n"
+  "/viuqBINgaOTHgDBPNh7gWlaCvw=\n"
+  "-----END CERTIFICATE-----\n";
+
+/* Asserts @problems are exactly @expected (prefixes, in order). */
+static void
+assert_problems (GPtrArray *problems, const char *const *expected)
+{
+  guint n = g_strv_length ((char **) expected);
+
+  for (guint i = 0; i < problems->len; i++)
+    g_test_message ("%s", (const char *) g_ptr_array_index (problems, i));
+  g_assert_cmpuint (problems->len, ==, n);
+  for (guint i = 0; i < n; i++)
+    g_assert_true (g_str_has_prefix (g_ptr_array_index (problems, i), expected[i]));
+}
+
+/* alertmanager= takes several URLs, webhook= one, each an http(s) URL
+ * with a host; ca-file= and token-file= (a path or credential:NAME) are
+ * read at load, and whatever is wrong with them is a problem at their
+ * line, the configuration refused. */
+static void
+test_alerts_https (Fixture *f, gconstpointer data)
+{
+  g_autofree char *saved = g_strdup (g_getenv ("CREDENTIALS_DIRECTORY"));
+  g_autofree char *ca = g_build_filename (f->dir, "ca.pem", NULL);
+  g_autofree char *token = g_build_filename (f->dir, "token", NULL);
+  g_autofree char *open_token = g_build_filename (f->dir, "open-token", NULL);
+  g_autofree char *two_tokens = g_build_filename (f->dir, "two-tokens", NULL);
+  g_autofree char *not_pem = g_build_filename (f->dir, "not.pem", NULL);
+  g_autofree char *text = NULL;
+  g_autofree char *many = NULL;
+  g_autoptr(GString) urls = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) config = NULL;
+  g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func (g_free);
+  const HbConfigAlert *alert;
+
+  write_file (ca, alert_ca_pem);
+  write_file (token, "  hb-token.1\n");
+  g_assert_cmpint (g_chmod (token, 0600), ==, 0);
+  write_file (open_token, "hb-token.1\n");
+  g_assert_cmpint (g_chmod (open_token, 0644), ==, 0);
+  write_file (two_tokens, "hb-token.1 hb-token.2\n");
+  g_assert_cmpint (g_chmod (two_tokens, 0600), ==, 0);
+  write_file (not_pem, "not a certificate\n");
+
+  text = g_strdup_printf ("[alert:am]\nalertmanager=https://am1.example:9093, http://am2.example:9093/\t"
+                          "https://[::1]:9093\nca-file=%s\ntoken-file=%s\n"
+                          "[alert:hook]\nwebhook=https://hooks.example/x\n", ca, token);
+  write_file (f->path, text);
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  alert = g_ptr_array_index (config->alerts, 0);
+  g_assert_cmpint (alert->action, ==, HB_ALERT_ALERTMANAGER);
+  g_assert_cmpuint (g_strv_length (alert->urls), ==, 3);
+  g_assert_cmpstr (alert->urls[0], ==, "https://am1.example:9093");
+  g_assert_cmpstr (alert->urls[1], ==, "http://am2.example:9093/");
+  g_assert_cmpstr (alert->urls[2], ==, "https://[::1]:9093");
+  g_assert_cmpstr (alert->ca_file, ==, ca);
+  g_assert_nonnull (alert->tls_database);
+  g_assert_cmpstr (alert->token, ==, "hb-token.1");
+  alert = g_ptr_array_index (config->alerts, 1);
+  g_assert_cmpint (alert->action, ==, HB_ALERT_WEBHOOK);
+  g_assert_cmpuint (g_strv_length (alert->urls), ==, 1);
+  g_assert_cmpstr (alert->urls[0], ==, "https://hooks.example/x");
+  g_assert_null (alert->ca_file);
+  g_assert_null (alert->tls_database);
+  g_assert_null (alert->token);
+  g_clear_pointer (&config, hb_config_free);
+
+  /* credential:NAME: the file systemd passes */
+  g_setenv ("CREDENTIALS_DIRECTORY", f->dir, TRUE);
+  write_file (f->path, "[alert:am]\nalertmanager=https://am.example\nca-file=credential:ca.pem\n"
+                       "token-file=credential:token\n");
+  config = hb_config_load (f->path, &error);
+  g_assert_no_error (error);
+  alert = g_ptr_array_index (config->alerts, 0);
+  g_assert_cmpstr (alert->ca_file, ==, ca);
+  g_assert_nonnull (alert->tls_database);
+  g_assert_cmpstr (alert->token, ==, "hb-token.1");
+  g_clear_pointer (&config, hb_config_free);
+  g_unsetenv ("CREDENTIALS_DIRECTORY");
+
+  /* the values */
+  for (guint i = 0; i < 17; i++)
+    g_string_append_printf (urls, "http://am%u.example ", i);
+  many = g_strdup_printf ("[alert:a]\n"
+                          "alertmanager=https://ok.example, ftp://am.example\n"      /* 2 */
+                          "[alert:b]\n"
+                          "alertmanager=http://am.example/ http://am.example\n"      /* 4 */
+                          "[alert:c]\n"
+                          "webhook=https:///no-host\n"                               /* 6 */
+                          "[alert:d]\n"
+                          "exec=/bin/true\n"
+                          "token-file=%s\n"                                          /* 9 */
+                          "[alert:e]\n"
+                          "alertmanager=,\n"                                         /* 11 */
+                          "[alert:f]\n"
+                          "alertmanager=%s\n"                                        /* 13 */
+                          "[alert:g]\n"
+                          "webhook=https://ok.example\n"
+                          "ca-file=credential:ca.pem\n",                             /* 16 */
+                          token, urls->str);
+  write_file (f->path, many);
+  config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
+  g_assert_null (config);
+  g_clear_error (&error);
+  {
+    g_autofree char *p2 = g_strdup_printf ("%s:2: [alert:a] alertmanager: “ftp://am.example” is not an http(s) URL: "
+                                           "its scheme is neither http nor https", f->path);
+    g_autofree char *p4 = g_strdup_printf ("%s:4: [alert:b] alertmanager: “http://am.example” is listed twice", f->path);
+    g_autofree char *p6 = g_strdup_printf ("%s:6: [alert:c] webhook: “https:///no-host” is not an http(s) URL: "
+                                           "it has no host", f->path);
+    g_autofree char *p11 = g_strdup_printf ("%s:11: [alert:e] alertmanager: No URL listed", f->path);
+    g_autofree char *p13 = g_strdup_printf ("%s:13: [alert:f] alertmanager: 17 URLs listed; at most 16", f->path);
+    g_autofree char *p16 = g_strdup_printf ("%s:16: [alert:g] ca-file: “credential:ca.pem” needs $CREDENTIALS_DIRECTORY",
+                                            f->path);
+    g_autofree char *p9 = g_strdup_printf ("%s:9: [alert:d] token-file= goes with webhook= or alertmanager=", f->path);
+    /* a section whose action is refused has none */
+    g_autofree char *p1 = g_strdup_printf ("%s:1: [alert:a] needs exactly one of", f->path);
+    g_autofree char *p3 = g_strdup_printf ("%s:3: [alert:b] needs exactly one of", f->path);
+    g_autofree char *p5 = g_strdup_printf ("%s:5: [alert:c] needs exactly one of", f->path);
+    g_autofree char *p10 = g_strdup_printf ("%s:10: [alert:e] needs exactly one of", f->path);
+    g_autofree char *p12 = g_strdup_printf ("%s:12: [alert:f] needs exactly one of", f->path);
+    const char *const expected[] = { p2, p4, p6, p11, p13, p16, p1, p3, p5, p9, p10, p12, NULL };
+
+    assert_problems (problems, expected);
+  }
+  g_ptr_array_set_size (problems, 0);
+
+  /* the files, once the values are right */
+  text = (g_free (text), g_strdup_printf ("[alert:a]\nwebhook=https://ok.example\n"
+                                          "ca-file=%s\n"                 /* 3 */
+                                          "token-file=%s\n"              /* 4 */
+                                          "[alert:b]\nalertmanager=https://ok.example\n"
+                                          "token-file=%s\n"              /* 7 */
+                                          "ca-file=%s/missing.pem\n",    /* 8 */
+                                          not_pem, open_token, two_tokens, f->dir));
+  write_file (f->path, text);
+  config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
+  g_assert_null (config);
+  g_assert_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE);
+  {
+    g_autofree char *p3 = g_strdup_printf ("%s:3: [alert:a] ca-file: %s: ", f->path, not_pem);
+    g_autofree char *p4 = g_strdup_printf ("%s:4: [alert:a] token-file: %s: a token file must be readable by its "
+                                           "owner only (chmod 600)", f->path, open_token);
+    g_autofree char *p8 = g_strdup_printf ("%s:8: [alert:b] ca-file: %s/missing.pem: ", f->path, f->dir);
+    g_autofree char *p7 = g_strdup_printf ("%s:7: [alert:b] token-file: %s: a token file holds one token",
+                                           f->path, two_tokens);
+    const char *const expected[] = { p3, p4, p8, p7, NULL };
+
+    assert_problems (problems, expected);
+  }
+  if (saved)
+    g_setenv ("CREDENTIALS_DIRECTORY", saved, TRUE);
+}
+
 static void
 test_tags (Fixture *f, gconstpointer data)
 {
@@ -881,6 +1049,7 @@ main (int argc, char **argv)
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
   g_test_add ("/config/tags", Fixture, NULL, fixture_setup, test_tags, fixture_teardown);
   g_test_add ("/config/http-tls", Fixture, NULL, fixture_setup, test_http_tls, fixture_teardown);
+  g_test_add ("/config/alerts-https", Fixture, NULL, fixture_setup, test_alerts_https, fixture_teardown);
   g_test_add ("/config/check/every-problem-with-line", Fixture, NULL, fixture_setup, test_every_problem_with_line, fixture_teardown);
   g_test_add ("/config/check/syntax-problems", Fixture, NULL, fixture_setup, test_syntax_problems, fixture_teardown);
   g_test_add ("/config/check/events-file-rules", Fixture, NULL, fixture_setup, test_events_file_rules, fixture_teardown);

@@ -46,6 +46,7 @@ typedef enum {
   KIND_SECONDS,
   KIND_EVENTS,
   KIND_URL,
+  KIND_URLS,
   KIND_UNIT,
   KIND_UNIT_OR_EMPTY,
   KIND_BACKOFF,
@@ -92,7 +93,9 @@ static const KeySpec keys[] = {
   { ALERT_PREFIX, "events", KIND_EVENTS },
   { ALERT_PREFIX, "agents", KIND_TEXT },
   { ALERT_PREFIX, "webhook", KIND_URL },
-  { ALERT_PREFIX, "alertmanager", KIND_URL },
+  { ALERT_PREFIX, "alertmanager", KIND_URLS },    /* one or more, whitespace or comma separated */
+  { ALERT_PREFIX, "ca-file", KIND_FILE },
+  { ALERT_PREFIX, "token-file", KIND_FILE },
   { ALERT_PREFIX, "exec", KIND_PATH },
   { ALERT_PREFIX, "restart-unit", KIND_UNIT_OR_EMPTY },   /* empty: the agent's own unit= */
   { ALERT_PREFIX, "retries", KIND_COUNT },
@@ -124,7 +127,191 @@ config_alert_free (HbConfigAlert *alert)
   g_strfreev (alert->events);
   g_free (alert->agents);
   g_free (alert->target);
+  g_strfreev (alert->urls);
+  g_free (alert->ca_file);
+  g_clear_object (&alert->tls_database);
+  g_free (alert->token_file);
+  if (alert->token)
+    memset (alert->token, 0, strlen (alert->token));
+  g_free (alert->token);
   g_free (alert);
+}
+
+/* [alert:NAME] alertmanager= lists at most this many URLs. */
+#define ALERT_URLS_MAX 16
+
+/* The most a token-file= and a ca-file= may hold. */
+#define ALERT_TOKEN_MAX_BYTES 4096
+#define ALERT_CA_MAX_BYTES    (1024 * 1024)
+
+/* An http or https URL with a host, as webhook= and alertmanager= take. */
+static gboolean
+check_alert_url (const char *value,
+                 GError    **error)
+{
+  g_autoptr(GUri) uri = strlen (value) <= 4096 ? g_uri_parse (value, G_URI_FLAGS_NONE, NULL) : NULL;
+  const char *why = NULL;
+
+  if (uri == NULL)
+    why = "not a URL";
+  else if (strcmp (g_uri_get_scheme (uri), "http") != 0 && strcmp (g_uri_get_scheme (uri), "https") != 0)
+    why = "its scheme is neither http nor https";
+  else if (g_uri_get_host (uri) == NULL || *g_uri_get_host (uri) == '\0')
+    why = "it has no host";
+  if (why == NULL)
+    return TRUE;
+  g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "“%s” is not an http(s) URL: %s",
+               value, why);
+  return FALSE;
+}
+
+/* alertmanager=: its URLs, split at whitespace and commas. */
+static char **
+split_alert_urls (const char *value)
+{
+  g_auto(GStrv) parts = g_strsplit_set (value, ", \t", -1);
+  g_autoptr(GStrvBuilder) urls = g_strv_builder_new ();
+
+  for (gsize i = 0; parts[i]; i++)
+    if (*parts[i])
+      g_strv_builder_add (urls, parts[i]);
+  return g_strv_builder_end (urls);
+}
+
+/* A URL without its trailing slashes: the same Alertmanager either way. */
+static char *
+alert_url_base (const char *url)
+{
+  gsize n = strlen (url);
+
+  while (n > 0 && url[n - 1] == '/')
+    n--;
+  return g_strndup (url, n);
+}
+
+static gboolean
+check_alert_urls (const char *value,
+                  GError    **error)
+{
+  g_auto(GStrv) urls = split_alert_urls (value);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  guint n = g_strv_length (urls);
+
+  if (n == 0)
+    {
+      g_set_error_literal (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "No URL listed");
+      return FALSE;
+    }
+  if (n > ALERT_URLS_MAX)
+    {
+      g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "%u URLs listed; at most %u",
+                   n, ALERT_URLS_MAX);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      if (!check_alert_url (urls[i], error))
+        return FALSE;
+      if (!g_hash_table_add (seen, alert_url_base (urls[i])))
+        {
+          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "“%s” is listed twice", urls[i]);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+/* @path is a regular file of at most @max bytes, readable by its owner
+ * only if @private. */
+static gboolean
+check_alert_file_stat (const char *path,
+                       goffset     max,
+                       gboolean    private,
+                       GError    **error)
+{
+  GStatBuf st;
+
+  if (g_stat (path, &st) != 0)
+    {
+      int saved = errno;
+
+      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+      return FALSE;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: not a regular file", path);
+      return FALSE;
+    }
+  if (st.st_size > max)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: larger than %" G_GOFFSET_FORMAT " bytes",
+                   path, max);
+      return FALSE;
+    }
+  if (private && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+                   "%s: a token file must be readable by its owner only (chmod 600)", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* ca-file=: a PEM bundle of at least one certificate. */
+static GTlsDatabase *
+load_alert_ca (const char *path,
+               GError    **error)
+{
+  g_autolist(GTlsCertificate) certificates = NULL;
+  g_autoptr(GError) local = NULL;
+  GTlsDatabase *database;
+
+  if (!check_alert_file_stat (path, ALERT_CA_MAX_BYTES, FALSE, error))
+    return NULL;
+  certificates = g_tls_certificate_list_new_from_file (path, &local);
+  if (local == NULL && certificates == NULL)
+    g_set_error_literal (&local, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE, "no PEM certificate in it");
+  if (local != NULL)
+    {
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: %s", path, local->message);
+      return NULL;
+    }
+  database = g_tls_file_database_new (path, &local);
+  if (database == NULL)
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: %s", path, local->message);
+  return database;
+}
+
+/* token-file=: one token, printable ASCII without spaces (a header value). */
+static char *
+load_alert_token (const char *path,
+                  GError    **error)
+{
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+  char *token;
+
+  if (!check_alert_file_stat (path, ALERT_TOKEN_MAX_BYTES, TRUE, error) ||
+      !g_file_get_contents (path, &contents, &length, error))
+    return NULL;
+  token = memchr (contents, '\0', length) ? NULL : g_strstrip (contents);
+  for (const char *c = token; c && *c; c++)
+    if (*c <= ' ' || *c > '~')
+      {
+        token = NULL;
+        break;
+      }
+  if (token == NULL || *token == '\0')
+    {
+      memset (contents, 0, length);
+      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                   "%s: a token file holds one token: printable ASCII, no space, on one line", path);
+      return NULL;
+    }
+  token = g_strdup (token);
+  memset (contents, 0, length);
+  return token;
 }
 
 static void
@@ -312,13 +499,9 @@ check_value (const KeySpec *spec,
         return TRUE;
       }
     case KIND_URL:
-      if ((!g_str_has_prefix (value, "http://") && !g_str_has_prefix (value, "https://")) ||
-          !g_uri_is_valid (value, G_URI_FLAGS_NONE, NULL))
-        {
-          g_set_error (error, G_KEY_FILE_ERROR, G_KEY_FILE_ERROR_INVALID_VALUE, "“%s” is not an http(s) URL", value);
-          return FALSE;
-        }
-      return TRUE;
+      return check_alert_url (value, error);
+    case KIND_URLS:
+      return check_alert_urls (value, error);
     case KIND_UNIT_OR_EMPTY:
       if (*value == '\0')
         return TRUE;
@@ -843,6 +1026,10 @@ config_from_key_file (GKeyFile  *merged,
             alert->target = g_strstrip (target);
             alert->action = actions[a].action;
           }
+        if (alert->action == HB_ALERT_WEBHOOK)
+          alert->urls = g_strdupv ((char *[]) { alert->target, NULL });
+        else if (alert->action == HB_ALERT_ALERTMANAGER)
+          alert->urls = split_alert_urls (alert->target);
         alert->retries = (guint) get_uint (merged, groups[g], "retries", 3);
         alert->retry_interval_usec = get_duration (merged, groups[g], "retry-interval", 5 * G_USEC_PER_SEC);
         alert->timeout_usec = get_duration (merged, groups[g], "timeout", 10 * G_USEC_PER_SEC);
@@ -882,11 +1069,13 @@ check_schedules (Loader *loader)
     }
 }
 
-/* What no single key shows: each alert has exactly one action. */
+/* What no single key shows: each alert has exactly one action, and
+ * ca-file= and token-file= go with an HTTP one. */
 static void
 check_alerts (Loader *loader)
 {
   static const char *const actions[] = { "webhook", "alertmanager", "exec", "restart-unit" };
+  static const char *const http_keys[] = { "ca-file", "token-file" };
 
   for (guint i = 0; i < loader->alerts->len; i++)
     {
@@ -910,6 +1099,16 @@ check_alerts (Loader *loader)
       else if (n > 1)
         problem (loader, last, "[%s] needs exactly one of webhook=, alertmanager=, exec=, restart-unit=; it has %s",
                  group, found->str);
+      else if (!g_key_file_has_key (loader->merged, group, "webhook", NULL) &&
+               !g_key_file_has_key (loader->merged, group, "alertmanager", NULL))
+        for (gsize k = 0; k < G_N_ELEMENTS (http_keys); k++)
+          if (g_key_file_has_key (loader->merged, group, http_keys[k], NULL))
+            {
+              g_autofree char *key = g_strconcat (group, "\n", http_keys[k], NULL);
+
+              problem (loader, g_hash_table_lookup (loader->where, key),
+                       "[%s] %s= goes with webhook= or alertmanager=", group, http_keys[k]);
+            }
     }
 }
 
@@ -1073,6 +1272,44 @@ hb_config_check_events_file (const char        *path,
   return TRUE;
 }
 
+/* What an alert's ca-file= and token-file= hold, read into @config: each
+ * file that cannot be is a problem at its key's line. */
+static void
+load_alert_files (Loader   *loader,
+                  HbConfig *config)
+{
+  for (guint i = 0; i < config->alerts->len; i++)
+    {
+      HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
+      g_autofree char *group = g_strconcat (ALERT_PREFIX, alert->name, NULL);
+      g_autofree char *ca = g_key_file_get_string (loader->merged, group, "ca-file", NULL);
+      g_autofree char *token = g_key_file_get_string (loader->merged, group, "token-file", NULL);
+      g_autoptr(GError) local = NULL;
+
+      if (ca)
+        {
+          g_autofree char *key = g_strconcat (group, "\nca-file", NULL);
+
+          alert->ca_file = hb_config_resolve_file (g_strstrip (ca), &local);
+          if (alert->ca_file)
+            alert->tls_database = load_alert_ca (alert->ca_file, &local);
+          if (local)
+            problem (loader, g_hash_table_lookup (loader->where, key), "[%s] ca-file: %s", group, local->message);
+          g_clear_error (&local);
+        }
+      if (token)
+        {
+          g_autofree char *key = g_strconcat (group, "\ntoken-file", NULL);
+
+          alert->token_file = hb_config_resolve_file (g_strstrip (token), &local);
+          if (alert->token_file)
+            alert->token = load_alert_token (alert->token_file, &local);
+          if (local)
+            problem (loader, g_hash_table_lookup (loader->where, key), "[%s] token-file: %s", group, local->message);
+        }
+    }
+}
+
 /* What the files say, checked as a whole: a configuration, or NULL with
  * every problem in @problems (if not NULL) and all of them in @error. */
 static HbConfig *
@@ -1099,7 +1336,10 @@ finish (Loader            *loader,
   if (loader->problems->len == 0)
     {
       config = config_from_key_file (loader->merged, loader->agent_ids, loader->files);
-      return config;
+      load_alert_files (loader, config);
+      if (loader->problems->len == 0)
+        return config;
+      hb_config_free (config);
     }
 
   for (guint i = 0; problems && i < loader->problems->len; i++)

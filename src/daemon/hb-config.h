@@ -37,8 +37,15 @@ typedef struct {
   char         **events;            /* of stale, timed-out, recovered, gone, error */
   char          *agents;            /* a glob, default "*" */
   HbAlertAction  action;
-  char          *target;            /* the URL, program or unit; restart-unit= may be
-                                     * "": the unit= of the agent that raised the event */
+  char          *target;            /* the value: URL(s), program or unit; restart-unit= may
+                                     * be "": the unit= of the agent that raised the event */
+  char         **urls;              /* webhook=: its URL; alertmanager=: each of its URLs
+                                     * (whitespace or comma separated), in order; else NULL */
+  char          *ca_file;           /* ca-file=, the path (credential:NAME resolved), or NULL:
+                                     * the system trust store */
+  GTlsDatabase  *tls_database;      /* read from ca_file at load, or NULL */
+  char          *token_file;        /* token-file=, the path (credential:NAME resolved), or NULL */
+  char          *token;             /* read from token_file at load: Authorization: Bearer */
   guint          retries;           /* attempts in all, default 3 */
   gint64         retry_interval_usec; /* default 5 s */
   gboolean       exponential;       /* backoff=exponential */
