@@ -10,8 +10,12 @@
  *                      alert, event, agent, state, status, reason, task-id,
  *                      host, time, idle-usec or running-usec where they
  *                      apply, and output where the agent has one (below)
- *   alertmanager=URL   keep Alertmanager (URL/api/v2/alerts) told, as its
- *                      client contract asks: one alert per agent in an
+ *   alertmanager=URL [URL...]
+ *                      keep each Alertmanager (URL/api/v2/alerts) told, as
+ *                      its client contract asks (every one of a cluster,
+ *                      each on its own: an AmEntry per URL and agent, with
+ *                      its own post, retries and log; the same alert, the
+ *                      same startsAt, at each): one alert per agent in an
  *                      alerting state (stale, timed-out, gone, error; as
  *                      `events` chooses), labelled exactly as the shipped
  *                      Prometheus rules label it, sent again every
@@ -59,6 +63,13 @@
  * is the member "output" of a webhook's JSON and $HB_OUTPUT of a program.
  * Without one there is no member and no variable.
  *
+ * https (webhook=, alertmanager=): the server is verified against the
+ * section's ca-file= (the GTlsDatabase hb-config.c read; one SoupSession
+ * per database, see session_for()), or the system trust store without it;
+ * a certificate refused is a failed attempt, logged with the section, the
+ * URL and why (the GTlsCertificateFlags of accept-certificate), and
+ * retried as any. token-file='s token goes as Authorization: Bearer.
+ *
  * Replies (webhook=, alertmanager=): judged by their status alone. 2xx is
  * delivered, and nothing of its body is read: the stream is closed, which
  * drops the connection whatever the receiver still sends (an endless or
@@ -103,7 +114,8 @@ struct _HbAlerts {
   HeartbeatMonitor *monitor;
   GDBusConnection  *connection;
   HbUnits          *units;         /* for restart-unit= without a unit; nullable */
-  SoupSession      *session;
+  SoupSession      *session;       /* verifies against the system trust store */
+  GHashTable       *sessions;      /* GTlsDatabase (a ca-file=) → the SoupSession verifying against it */
   GPtrArray        *alerts;        /* HbConfigAlert, from the configuration */
   GHashTable       *am;            /* "url\nagent" → AmEntry, for Alertmanager */
   guint             n_am_sections; /* alertmanager= sections configured */
@@ -188,11 +200,22 @@ typedef void (*PostDone) (gboolean    delivered,
                           const char *why,
                           gpointer    user_data);
 
+/* How a post is made: whom an https server must be vouched for by, and
+ * the token it carries (an [alert:NAME]'s ca-file= and token-file=). */
 typedef struct {
+  GTlsDatabase *tls_database;  /* NULL: the system trust store */
+  const char   *ca_file;       /* its file, for messages */
+  const char   *token;         /* Authorization: Bearer, or NULL */
+} HttpAuth;
+
+typedef struct {
+  SoupSession  *session;
   SoupMessage  *msg;
   GCancellable *cancellable;
   GInputStream *stream;
   char         *reply;      /* HB_ALERTS_REPLY_MAX bytes, for a failure */
+  char         *ca_file;    /* HttpAuth's, or NULL */
+  GTlsCertificateFlags tls_errors; /* why the server's certificate was refused, if it was */
   PostDone      done;
   gpointer      user_data;
 } HttpPost;
@@ -221,11 +244,60 @@ http_post_finish (HttpPost *p, gboolean delivered, const char *why)
       g_input_stream_close (p->stream, NULL, NULL);
       g_clear_object (&p->stream);
     }
+  g_signal_handlers_disconnect_by_data (p->msg, p);
   p->done (delivered, why, p->user_data);
   g_object_unref (p->msg);
+  g_object_unref (p->session);
   g_clear_object (&p->cancellable);
   g_free (p->reply);
+  g_free (p->ca_file);
   g_free (p);
+}
+
+/* Why a server's certificate was refused, for the log: "the certificate
+ * of HOST is not signed by a trusted CA (…)". */
+static char *
+describe_tls_errors (HttpPost *p, const char *error_message)
+{
+  static const struct { GTlsCertificateFlags flag; const char *text; } texts[] = {
+    { G_TLS_CERTIFICATE_UNKNOWN_CA, "is not signed by a trusted CA" },
+    { G_TLS_CERTIFICATE_BAD_IDENTITY, "does not match the host name" },
+    { G_TLS_CERTIFICATE_NOT_ACTIVATED, "is not valid yet" },
+    { G_TLS_CERTIFICATE_EXPIRED, "has expired" },
+    { G_TLS_CERTIFICATE_REVOKED, "is revoked" },
+    { G_TLS_CERTIFICATE_INSECURE, "uses an insecure algorithm" },
+    { G_TLS_CERTIFICATE_GENERIC_ERROR, "is not valid" },
+  };
+  GUri *uri = soup_message_get_uri (p->msg);
+  GString *why = g_string_new (NULL);
+  guint n = 0;
+
+  g_string_append_printf (why, "the TLS certificate of %s ", g_uri_get_host (uri));
+  for (gsize i = 0; i < G_N_ELEMENTS (texts); i++)
+    if (p->tls_errors & texts[i].flag)
+      g_string_append_printf (why, "%s%s", n++ ? " and " : "", texts[i].text);
+  if (n == 0)
+    g_string_append (why, "is not accepted");
+  if (p->ca_file)
+    g_string_append_printf (why, " (verified against ca-file=%s)", p->ca_file);
+  else
+    g_string_append (why, " (verified against the system trust store; ca-file= names another CA)");
+  g_string_append_printf (why, ": %s", error_message);
+  return g_string_free (why, FALSE);
+}
+
+/* The server's certificate did not verify: remembered for the log, and
+ * refused. */
+static gboolean
+on_http_accept_certificate (SoupMessage          *msg,
+                            GTlsCertificate      *certificate,
+                            GTlsCertificateFlags  errors,
+                            gpointer              user_data)
+{
+  HttpPost *p = user_data;
+
+  p->tls_errors = errors;
+  return FALSE;
 }
 
 static void
@@ -264,7 +336,11 @@ on_http_sent (GObject *source, GAsyncResult *result, gpointer user_data)
   p->stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
   if (p->stream == NULL)
     {
-      http_post_finish (p, FALSE, error->message);
+      g_autofree char *why = NULL;
+
+      if (p->tls_errors != 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        why = describe_tls_errors (p, error->message);
+      http_post_finish (p, FALSE, why ? why : error->message);
       return;
     }
   if (SOUP_STATUS_IS_SUCCESSFUL (soup_message_get_status (p->msg)))
@@ -277,23 +353,54 @@ on_http_sent (GObject *source, GAsyncResult *result, gpointer user_data)
                                  on_http_reply_read, p);
 }
 
-/* POSTs @msg; @done is called once, at the end (@cancellable cancelled:
- * failed, with its error). */
+/* The session that verifies https servers against @database (NULL: the
+ * system trust store); one per CA bundle, so connections are kept alive
+ * per alert as before. */
+static SoupSession *
+session_for (HbAlerts     *self,
+             GTlsDatabase *database)
+{
+  SoupSession *session;
+
+  if (database == NULL)
+    return self->session;
+  session = g_hash_table_lookup (self->sessions, database);
+  if (session == NULL)
+    {
+      session = soup_session_new_with_options ("user-agent", "heartbeatd", "tls-database", database, NULL);
+      g_hash_table_insert (self->sessions, g_object_ref (database), session);
+    }
+  return session;
+}
+
+/* POSTs @msg as @auth says; @done is called once, at the end (@cancellable
+ * cancelled: failed, with its error). */
 static void
-http_post (HbAlerts     *self,
-           SoupMessage  *msg,
-           GCancellable *cancellable,
-           PostDone      done,
-           gpointer      user_data)
+http_post (HbAlerts       *self,
+           SoupMessage    *msg,
+           const HttpAuth *auth,
+           GCancellable   *cancellable,
+           PostDone        done,
+           gpointer        user_data)
 {
   HttpPost *p = g_new0 (HttpPost, 1);
 
+  p->session = g_object_ref (session_for (self, auth->tls_database));
   p->msg = g_object_ref (msg);
   p->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  p->ca_file = g_strdup (auth->ca_file);
   p->done = done;
   p->user_data = user_data;
   soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT);
-  soup_session_send_async (self->session, msg, G_PRIORITY_DEFAULT, cancellable, on_http_sent, p);
+  if (auth->token)
+    {
+      g_autofree char *value = g_strconcat ("Bearer ", auth->token, NULL);
+
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", value);
+      memset (value, 0, strlen (value));
+    }
+  g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_http_accept_certificate), p);
+  soup_session_send_async (p->session, msg, G_PRIORITY_DEFAULT, cancellable, on_http_sent, p);
 }
 
 /* ------------------------------------------------------------------ */
@@ -396,7 +503,9 @@ delivery_send (Delivery *d)
                            d->cancellable, G_CONNECT_SWAPPED);
   soup_message_set_request_body_from_bytes (msg, "application/json", d->body);
   d->timeout_id = g_timeout_add ((guint) MAX (d->alert->timeout_usec / 1000, 1), on_delivery_timeout, d);
-  http_post (d->self, msg, d->cancellable, on_delivered, d);
+  http_post (d->self, msg,
+             &(HttpAuth) { d->alert->tls_database, d->alert->ca_file, d->alert->token },
+             d->cancellable, on_delivered, d);
 }
 
 static void
@@ -507,7 +616,7 @@ run_webhook (HbAlerts *self, const HbConfigAlert *alert, const Event *e)
     }
   json_builder_end_object (b);
   root = json_builder_get_root (b);
-  deliver (self, alert, alert->target, root);
+  deliver (self, alert, alert->urls[0], root);
 }
 
 /* ------------------------------------------------------------------ */
@@ -557,6 +666,9 @@ struct _AmEntry {
   gint64        retry_interval_usec;
   gboolean      exponential;
   gint64        timeout_usec;
+  GTlsDatabase *tls_database; /* ca-file=, or NULL */
+  char         *ca_file;
+  char         *token;        /* token-file='s, or NULL */
 
   AmAlert      *firing;      /* or NULL */
   GPtrArray    *resolved;    /* AmAlert: ended, not yet delivered; oldest first */
@@ -596,6 +708,11 @@ am_entry_free (AmEntry *e)
   g_free (e->url);
   g_free (e->agent);
   g_free (e->name);
+  g_clear_object (&e->tls_database);
+  g_free (e->ca_file);
+  if (e->token)
+    memset (e->token, 0, strlen (e->token));
+  g_free (e->token);
   g_free (e);
 }
 
@@ -806,7 +923,7 @@ am_post (AmEntry *e)
   soup_message_set_request_body_from_bytes (msg, "application/json", body);
   e->timeout_id = g_timeout_add ((guint) MAX (e->timeout_usec / 1000, 1), am_on_timeout, e);
   g_object_ref (self);
-  http_post (self, msg, e->cancellable, am_on_posted, e);
+  http_post (self, msg, &(HttpAuth) { e->tls_database, e->ca_file, e->token }, e->cancellable, am_on_posted, e);
 }
 
 /* Something changed in @e: post now, or after the post in flight. */
@@ -934,20 +1051,22 @@ am_base_url (const char *target)
 }
 
 /* Makes the entry of @url and @id hold the alert of @kind firing (NULL:
- * none), telling Alertmanager what ended and what began. @section, if not
- * NULL, is the [alert:NAME] that wants it, for the delivery settings. */
+ * none), telling Alertmanager what ended and what began, at @now (wall
+ * clock, µs: the same for every Alertmanager told of one change). @section,
+ * if not NULL, is the [alert:NAME] that wants it, for the delivery
+ * settings. */
 static void
 am_apply (HbAlerts            *self,
           const char          *url,
           const char          *id,
           const HbConfigAlert *section,
-          const AmKind        *kind)
+          const AmKind        *kind,
+          gint64               now)
 {
   const char *alertname = kind ? kind->alertname : NULL;
   HeartbeatAgent *agent = heartbeat_monitor_lookup (self->monitor, id);
   g_autofree char *key = g_strconcat (url, "\n", id, NULL);
   AmEntry *e = g_hash_table_lookup (self->am, key);
-  gint64 now = g_get_real_time ();
   gboolean changed = FALSE;
 
   if (e == NULL)
@@ -970,6 +1089,13 @@ am_apply (HbAlerts            *self,
       e->retry_interval_usec = section->retry_interval_usec;
       e->exponential = section->exponential;
       e->timeout_usec = section->timeout_usec;
+      g_set_object (&e->tls_database, section->tls_database);
+      g_free (e->ca_file);
+      e->ca_file = g_strdup (section->ca_file);
+      if (e->token)
+        memset (e->token, 0, strlen (e->token));
+      g_free (e->token);
+      e->token = g_strdup (section->token);
     }
 
   if (e->firing && g_strcmp0 (e->firing->alertname, alertname) != 0)
@@ -1018,6 +1144,7 @@ am_sync_agent (HbAlerts       *self,
   g_autoptr(GHashTable) urls = NULL;    /* base URL → the section that wants the alert, or NULL */
   GHashTableIter iter;
   gpointer url, section;
+  gint64 now = g_get_real_time ();
 
   if (self->n_am_sections == 0 && g_hash_table_size (self->am) == 0)
     return;
@@ -1026,26 +1153,28 @@ am_sync_agent (HbAlerts       *self,
   for (guint i = 0; self->alerts && i < self->alerts->len; i++)
     {
       const HbConfigAlert *alert = g_ptr_array_index (self->alerts, i);
-      char *base;
+      gboolean wanted;
 
       if (alert->action != HB_ALERT_ALERTMANAGER)
         continue;
-      base = am_base_url (alert->target);
-      if (g_hash_table_lookup (urls, base))
+      wanted = kind && g_strv_contains ((const char *const *) alert->events, kind->event) &&
+               g_pattern_match_simple (alert->agents, id);
+      /* every Alertmanager of the section on its own: one down delays
+       * and loses nothing of the others */
+      for (gsize u = 0; alert->urls[u]; u++)
         {
-          g_free (base);      /* an earlier section wants it already */
-          continue;
+          char *base = am_base_url (alert->urls[u]);
+
+          if (g_hash_table_lookup (urls, base))
+            g_free (base);      /* an earlier section wants it already */
+          else
+            g_hash_table_insert (urls, base, wanted ? (gpointer) alert : NULL);
         }
-      if (kind && g_strv_contains ((const char *const *) alert->events, kind->event) &&
-          g_pattern_match_simple (alert->agents, id))
-        g_hash_table_insert (urls, base, (gpointer) alert);
-      else
-        g_hash_table_insert (urls, base, NULL);
     }
 
   g_hash_table_iter_init (&iter, urls);
   while (g_hash_table_iter_next (&iter, &url, &section))
-    am_apply (self, url, id, section, section ? kind : NULL);
+    am_apply (self, url, id, section, section ? kind : NULL, now);
 }
 
 /* After a reload: every agent, and what was told to Alertmanagers no
@@ -1067,7 +1196,8 @@ am_reconcile (HbAlerts *self)
       if (alert->action == HB_ALERT_ALERTMANAGER)
         {
           self->n_am_sections++;
-          g_hash_table_add (configured, am_base_url (alert->target));
+          for (gsize u = 0; alert->urls[u]; u++)
+            g_hash_table_add (configured, am_base_url (alert->urls[u]));
         }
     }
 
@@ -1080,7 +1210,7 @@ am_reconcile (HbAlerts *self)
         g_ptr_array_add (stray, g_strdup (e->agent));
       }
   for (guint i = 0; i < stray->len; i += 2)
-    am_apply (self, g_ptr_array_index (stray, i), g_ptr_array_index (stray, i + 1), NULL, NULL);
+    am_apply (self, g_ptr_array_index (stray, i), g_ptr_array_index (stray, i + 1), NULL, NULL, g_get_real_time ());
 
   for (guint i = 0; i < agents->len; i++)
     {
@@ -1582,6 +1712,8 @@ hb_alerts_configure (HbAlerts  *alerts,
 
   g_clear_pointer (&alerts->alerts, g_ptr_array_unref);
   alerts->alerts = g_ptr_array_ref (config_alerts);
+  /* a CA bundle read again is a new session (posts under way keep theirs) */
+  g_hash_table_remove_all (alerts->sessions);
   am_reconcile (alerts);
 }
 
@@ -1696,6 +1828,7 @@ hb_alerts_finalize (GObject *object)
   HbAlerts *self = HB_ALERTS (object);
 
   g_clear_object (&self->session);
+  g_hash_table_unref (self->sessions);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->alerts, g_ptr_array_unref);
   g_hash_table_unref (self->am);
@@ -1717,6 +1850,7 @@ static void
 hb_alerts_init (HbAlerts *self)
 {
   self->session = soup_session_new_with_options ("user-agent", "heartbeatd", NULL);
+  self->sessions = g_hash_table_new_full (g_direct_hash, g_direct_equal, g_object_unref, g_object_unref);
   self->cancellable = g_cancellable_new ();
   self->am = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, (GDestroyNotify) am_entry_free);
   self->last_restart = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

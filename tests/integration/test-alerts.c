@@ -1763,6 +1763,267 @@ test_pause_resolves_alertmanager (Fixture *f, gconstpointer data)
   g_ptr_array_unref (r.posts);
 }
 
+/* ------------------------------------------------------------------ */
+/* https (issue 23): ca-file=, token-file=, several Alertmanagers      */
+
+/* The test CA of tests/tls/make-test-ca.sh, made in the harness's
+ * directory; NULL (the test skipped) without openssl. */
+static char *
+make_test_ca (Fixture *f)
+{
+  const char *root = g_getenv ("HB_SOURCE_ROOT");
+  g_autofree char *script = NULL;
+  g_autofree char *openssl = g_find_program_in_path ("openssl");
+  char *dir = g_build_filename (f->h->tmpdir, "tls", NULL);
+  g_autoptr(GError) error = NULL;
+  int status = -1;
+
+  if (openssl == NULL)
+    {
+      g_test_skip ("no openssl to make the test CA");
+      g_free (dir);
+      return NULL;
+    }
+  g_assert_nonnull (root);
+  script = g_build_filename (root, "tests", "tls", "make-test-ca.sh", NULL);
+  {
+    const char *argv[] = { "/bin/sh", script, dir, NULL };
+
+    g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, NULL, NULL, &status, &error);
+  }
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return dir;
+}
+
+/* A server with the test CA's server certificate (localhost, 127.0.0.1),
+ * listening for https on @port of 127.0.0.1. */
+static SoupServer *
+start_https_server (const char *dir, guint16 port)
+{
+  g_autofree char *cert = g_build_filename (dir, "server.pem", NULL);
+  g_autofree char *key = g_build_filename (dir, "server-key.pem", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_files (cert, key, &error);
+  SoupServer *server;
+
+  g_assert_no_error (error);
+  server = soup_server_new ("tls-certificate", certificate, NULL);
+  soup_server_listen_local (server, port, SOUP_SERVER_LISTEN_IPV4_ONLY | SOUP_SERVER_LISTEN_HTTPS, &error);
+  g_assert_no_error (error);
+  return server;
+}
+
+/* An Alertmanager receiver (on_receiver_post) over https on @port. */
+static SoupServer *
+start_https_receiver (AmReceiver *r, const char *dir, guint16 port)
+{
+  SoupServer *server = start_https_server (dir, port);
+
+  if (r->posts == NULL)
+    r->posts = g_ptr_array_new_with_free_func ((GDestroyNotify) post_free);
+  soup_server_add_handler (server, "/api/v2/alerts", on_receiver_post, r, NULL);
+  return server;
+}
+
+typedef struct {
+  guint  n;
+  char  *authorization;   /* of the last request, or NULL */
+  char  *body;            /* of the last request */
+} Hook;
+
+static void
+on_https_hook (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+               gpointer user_data)
+{
+  Hook *k = user_data;
+  g_autoptr(GBytes) body = soup_message_body_flatten (soup_server_message_get_request_body (msg));
+  const char *authorization =
+    soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization");
+
+  k->n++;
+  g_free (k->authorization);
+  k->authorization = g_strdup (authorization);
+  g_free (k->body);
+  k->body = g_strndup (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  soup_server_message_set_status (msg, 200, NULL);
+}
+
+static void
+write_private (const char *path, const char *text)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+}
+
+/* webhook= over https: delivered with ca-file= (the test CA) and the
+ * token of token-file=; without ca-file= the system trust store does not
+ * know the test CA: nothing reaches the server, and the log says which
+ * alert, which URL and why, at each attempt. */
+static void
+test_webhook_https (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_test_ca (f);
+  g_autofree char *token = NULL, *config = NULL, *log = NULL, *failed = NULL, *gave_up = NULL;
+  g_autoptr(SoupServer) server = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  Hook trusted = { 0 }, untrusted = { 0 };
+  guint16 port = hb_free_port ();
+  JsonObject *o;
+  guint tick;
+
+  if (dir == NULL)
+    return;
+  server = start_https_server (dir, port);
+  soup_server_add_handler (server, "/trusted", on_https_hook, &trusted, NULL);
+  soup_server_add_handler (server, "/untrusted", on_https_hook, &untrusted, NULL);
+  token = g_build_filename (f->h->tmpdir, "hook-token", NULL);
+  write_private (token, "hb-alert-token.1\n");
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  config = g_strdup_printf ("\n[alert:trusted]\nevents=stale\nwebhook=https://127.0.0.1:%u/trusted\n"
+                            "ca-file=%s/ca.pem\ntoken-file=%s\nretry-interval=200ms\ntimeout=5s\n"
+                            "\n[alert:untrusted]\nevents=stale\nwebhook=https://127.0.0.1:%u/untrusted\n"
+                            "retries=2\nretry-interval=200ms\ntimeout=5s\n",
+                            port, dir, token, port);
+  log = start_logged (f, config, 0);
+
+  register_stale_soon (f->h, "web");
+  WAIT_UNTIL (trusted.n >= 1);
+  g_assert_cmpstr (trusted.authorization, ==, "Bearer hb-alert-token.1");
+  json_parser_load_from_data (parser, trusted.body, -1, &error);
+  g_assert_no_error (error);
+  o = json_node_get_object (json_parser_get_root (parser));
+  g_assert_cmpstr (json_object_get_string_member (o, "alert"), ==, "trusted");
+  g_assert_cmpstr (json_object_get_string_member (o, "agent"), ==, "web");
+
+  failed = g_strdup_printf ("[alert:untrusted] https://127.0.0.1:%u/untrusted failed (the TLS certificate of "
+                            "127.0.0.1 is not signed by a trusted CA (verified against the system trust store",
+                            port);
+  gave_up = g_strdup_printf ("[alert:untrusted] giving up on https://127.0.0.1:%u/untrusted after 2 attempts: "
+                             "the TLS certificate of 127.0.0.1 is not signed by a trusted CA", port);
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (log_contains (log, gave_up));
+  g_source_remove (tick);
+  g_assert_cmpuint (log_count (log, failed), ==, 1);
+  g_assert_cmpuint (untrusted.n, ==, 0);
+  /* the trusted one once: no retry after its success */
+  g_assert_cmpuint (trusted.n, ==, 1);
+  g_free (trusted.authorization);
+  g_free (trusted.body);
+}
+
+/* alertmanager= with two https URLs (one with a trailing slash, comma
+ * and space separated): each gets the firing alert and its resolve. */
+static void
+test_alertmanager_several (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_test_ca (f);
+  g_autofree char *config = NULL;
+  g_autoptr(SoupServer) server1 = NULL, server2 = NULL;
+  AmReceiver r1 = { 0 }, r2 = { 0 };
+  guint16 port1 = hb_free_port (), port2;
+
+  if (dir == NULL)
+    return;
+  set_resend_ms (0);
+  server1 = start_https_receiver (&r1, dir, port1);
+  port2 = hb_free_port ();
+  server2 = start_https_receiver (&r2, dir, port2);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    goto out;
+  config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=https://127.0.0.1:%u, https://127.0.0.1:%u/\n"
+                            "ca-file=%s/ca.pem\nretry-interval=200ms\ntimeout=5s\n", port1, port2, dir);
+  start_with (f, config);
+
+  register_stale_soon (f->h, "r");
+  WAIT_UNTIL (r1.posts->len >= 1 && r2.posts->len >= 1);
+  assert_labels (post_alert (post_at (&r1, 0), 0), "HeartbeatAgentStale", "r", "warning");
+  assert_labels (post_alert (post_at (&r2, 0), 0), "HeartbeatAgentStale", "r", "warning");
+  g_assert_false (last_post_resolved (&r1));
+  g_assert_false (last_post_resolved (&r2));
+  /* the same alert: the same startsAt */
+  g_assert_cmpint (time_member (post_alert (post_at (&r1, 0), 0), "startsAt"), ==,
+                   time_member (post_alert (post_at (&r2, 0), 0), "startsAt"));
+
+  beat (f->h, "r", "idle");
+  WAIT_UNTIL (last_post_resolved (&r1) && last_post_resolved (&r2));
+  assert_labels (post_alert (post_at (&r1, r1.posts->len - 1), 0), "HeartbeatAgentStale", "r", "warning");
+  assert_labels (post_alert (post_at (&r2, r2.posts->len - 1), 0), "HeartbeatAgentStale", "r", "warning");
+  g_assert_cmpuint (r1.posts->len, ==, 2);
+  g_assert_cmpuint (r2.posts->len, ==, 2);
+out:
+  g_ptr_array_unref (r1.posts);
+  g_ptr_array_unref (r2.posts);
+}
+
+/* One Alertmanager of three that never answers, one down: the third is
+ * told at once all the same (the hanging one's attempt lasts a minute);
+ * the one down fails on its own, logged with its URL, and once it is
+ * back it is told at the next resend; each is told of the resolve. */
+static void
+test_alertmanager_one_down (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_test_ca (f);
+  g_autofree char *config = NULL, *log = NULL, *gave_up = NULL;
+  g_autoptr(SoupServer) hang = soup_server_new (NULL, NULL);
+  g_autoptr(SoupServer) up_server = NULL, down_server = NULL;
+  g_autoptr(GError) error = NULL;
+  AmReceiver up = { 0 }, down = { 0 };
+  guint16 hang_port = hb_free_port (), up_port, down_port;
+  guint hanging = 0;
+  guint tick;
+
+  if (dir == NULL)
+    return;
+  set_resend_ms (RESEND_MS);
+  soup_server_add_handler (hang, "/api/v2/alerts", on_hang, &hanging, NULL);
+  soup_server_listen_local (hang, hang_port, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  up_port = hb_free_port ();
+  up_server = start_https_receiver (&up, dir, up_port);
+  down_port = hb_free_port ();   /* nobody listens there, for now */
+  down.posts = g_ptr_array_new_with_free_func ((GDestroyNotify) post_free);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    goto out;
+  config = g_strdup_printf ("\n[alert:am]\nevents=stale\n"
+                            "alertmanager=http://127.0.0.1:%u https://127.0.0.1:%u https://127.0.0.1:%u\n"
+                            "ca-file=%s/ca.pem\nretries=2\nretry-interval=200ms\ntimeout=60s\n",
+                            hang_port, down_port, up_port, dir);
+  log = start_logged (f, config, 0);
+
+  register_stale_soon (f->h, "r");
+  WAIT_UNTIL (up.posts->len >= 1);
+  assert_labels (post_alert (post_at (&up, 0), 0), "HeartbeatAgentStale", "r", "warning");
+  g_assert_false (last_post_resolved (&up));
+  /* the first Alertmanager has it and has not answered */
+  WAIT_UNTIL (hanging == 1);
+
+  gave_up = g_strdup_printf ("[alert:am] giving up on https://127.0.0.1:%u for r after 2 attempts: ", down_port);
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (log_contains (log, gave_up));
+  g_source_remove (tick);
+
+  /* back: told at the next resend, the alert still firing */
+  down_server = start_https_receiver (&down, dir, down_port);
+  WAIT_UNTIL (down.posts->len >= 1);
+  assert_labels (post_alert (post_at (&down, 0), 0), "HeartbeatAgentStale", "r", "warning");
+  g_assert_false (last_post_resolved (&down));
+  g_assert_cmpint (time_member (post_alert (post_at (&down, 0), 0), "startsAt"), ==,
+                   time_member (post_alert (post_at (&up, 0), 0), "startsAt"));
+
+  beat (f->h, "r", "idle");
+  WAIT_UNTIL (last_post_resolved (&up) && last_post_resolved (&down));
+  g_assert_cmpuint (hanging, ==, 1);
+out:
+  g_ptr_array_unref (up.posts);
+  g_ptr_array_unref (down.posts);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1791,6 +2052,9 @@ main (int argc, char **argv)
   ADD ("reason-in-payloads", test_reason_in_payloads);
   ADD ("paused-runs-nothing", test_paused_runs_nothing);
   ADD ("pause-resolves-alertmanager", test_pause_resolves_alertmanager);
+  ADD ("webhook-https", test_webhook_https);
+  ADD ("alertmanager-several", test_alertmanager_several);
+  ADD ("alertmanager-one-down", test_alertmanager_one_down);
 
   return g_test_run ();
 }
