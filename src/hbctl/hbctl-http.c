@@ -311,6 +311,10 @@ send_problem (SoupMessage          *msg,
   if (g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_CERTIFICATE_REQUIRED))
     /* TRANSLATORS: the URL */
     return g_strdup_printf (_("%s asks for a client certificate: give --cert FILE and --key FILE"), opt.url);
+  if (g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_UNAVAILABLE))
+    /* TRANSLATORS: the URL, then why */
+    return g_strdup_printf (_("cannot speak TLS with %s: %s (is glib-networking installed?)"), opt.url,
+                            error->message);
   if (error->domain == G_TLS_ERROR && opt.cert)
     /* TRANSLATORS: the URL, why, then the --cert file */
     return g_strdup_printf (_("the TLS handshake with %s failed: %s (is the client certificate %s one it takes?)"),
