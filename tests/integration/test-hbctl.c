@@ -3927,7 +3927,7 @@ main (int argc, char **argv)
   ADD ("url-token-sources", test_url_token_sources);
   ADD ("url-token-sources/not-redirected", test_url_token_not_redirected);
   ADD ("url-tls", test_url_tls);
-  ADD ("url-tls/host-name", test_url_tls_host_name);
+  ADD ("tls-host-name", test_url_tls_host_name);
   ADD ("url-tls/client-certificate", test_url_tls_client_certificate);
 
   return g_test_run ();
