@@ -311,9 +311,9 @@ host_is_ours (HbHttp     *self,
   }
 }
 
-/* Before a body is read: refuse a foreign Host, a write without a token
- * (when tokens are configured), and a body too large or of unknown size,
- * without reading the body. */
+/* Before a body is read: refuse a foreign Host, a request without the
+ * token it needs (hb_http_needed_scope()), and a body too large or of
+ * unknown size, without reading the body. */
 void
 on_request_headers (SoupServer        *server,
                     SoupServerMessage *msg,
@@ -326,8 +326,10 @@ on_request_headers (SoupServer        *server,
   const char *method = soup_server_message_get_method (msg);
   /* several Host headers come as one list, which names no host */
   const char *host = soup_message_headers_get_list (headers, "Host");
-  gboolean privileged, present;
+  HbHttpAuthResult result;
+  gboolean present;
   guint64 length;
+  guint needed;
 
   if (self->check_host &&
       (host ? !host_is_ours (self, host) : soup_server_message_get_http_version (msg) != SOUP_HTTP_1_0))
@@ -337,11 +339,16 @@ on_request_headers (SoupServer        *server,
                     self->port, host ? host : "");
       return;
     }
-  if (strcmp (method, "GET") != 0 && strcmp (method, "HEAD") != 0 && self->tokens &&
-      !hb_http_ping_has_key (self, path) && !may_write (self, msg, &privileged))
+  needed = hb_http_needed_scope (self, method, path);
+  if (needed != 0 && (result = hb_http_authenticate (self, msg, needed)) != HB_HTTP_AUTH_OK)
     {
-      refuse_early (self, msg, SOUP_STATUS_UNAUTHORIZED, "WWW-Authenticate", "Bearer realm=\"heartbeatd\"",
-                    "Writes need “Authorization: Bearer <token>” with a configured token");
+      g_autofree char *value = NULL;
+      g_autofree char *message = NULL;
+      const char *header;
+      guint status;
+
+      message = hb_http_auth_refusal (self, msg, result, needed, &status, &header, &value);
+      refuse_early (self, msg, status, header, value, "%s", message);
       return;
     }
   if (soup_message_headers_get_one (headers, "Transfer-Encoding") != NULL)
@@ -645,6 +652,18 @@ refuse_connection (GSocket    *socket,
   g_socket_close (socket, NULL);
 }
 
+/* [http] tls-client-ca=: the TLS backend asks about every client
+ * certificate, also one that its database (the client CAs) verified; only
+ * such a one, without an error, is taken. */
+static gboolean
+on_accept_certificate (SoupServerMessage    *msg,
+                       GTlsCertificate      *certificate,
+                       GTlsCertificateFlags  errors,
+                       gpointer              user_data)
+{
+  return errors == 0;
+}
+
 /* A request's first byte, or, the first on a connection, the connection:
  * a connection over HB_HTTP_MAX_CONNECTIONS is closed at once; a new one
  * gets the socket timeout (a read or a write that waits longer fails, and
@@ -690,6 +709,8 @@ on_request_started (SoupServer        *server,
         }
       conn = conn_new (self, socket, g_steal_pointer (&peer));
       g_socket_set_timeout (socket, MAX (1, (self->idle_timeout + 999) / 1000));
+      if (self->tls_client_ca)
+        g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_accept_certificate), NULL);
     }
   conn->busy = TRUE;
   conn->ended = FALSE;   /* a request libsoup had read before the end */

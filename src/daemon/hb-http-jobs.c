@@ -27,8 +27,8 @@
  * text: 200 "OK", 400 "invalid url format", 404 "not found"; a refusal of
  * authorization is the JSON error of every other write.
  *
- * Who may ping: with a tokens file, a request with a bearer token (any
- * agent), or a ping-key URL (any agent; the key is good for nothing but
+ * Who may ping: with a tokens file, a request with a bearer token of scope
+ * ping or write (any agent; hb-http-auth.c), or a ping-key URL (any agent; the key is good for nothing but
  * ping URLs). Without a tokens file (HTTP on loopback only), /ping/ID
  * needs nothing and may ping the agents declared in the configuration and
  * those created over HTTP, as for other writes; a ping-key URL still
@@ -393,10 +393,14 @@ handle_ping (HbHttp            *self,
 
   /* who may ping what: a key or a token any agent; without tokens
    * (loopback) the declared ones and those created over HTTP */
-  if (by_key)
+  if (by_key || (hb_http_granted (msg) & HB_HTTP_SCOPE_PING))
     privileged = TRUE;
-  else if (!may_write (self, msg, &privileged))
-    return;
+  else if (self->tokens)
+    {
+      /* hb-http-guards.c refused it already (hb_http_needed_scope()) */
+      send_error (msg, SOUP_STATUS_UNAUTHORIZED, "A ping needs the ping key or a token of scope ping");
+      return;
+    }
   agent = heartbeat_monitor_lookup (self->monitor, id);
   if (agent == NULL)
     {

@@ -340,6 +340,20 @@ metrics_text (HbHttp *self)
                           heartbeat_monitor_get_stale_total (self->monitor),
                           heartbeat_monitor_get_timeouts_total (self->monitor),
                           heartbeat_monitor_get_recoveries_total (self->monitor));
+  append_family (out, "heartbeat_http_auth_failures_total", "counter",
+                 "HTTP requests refused for their bearer token since the daemon started: missing, "
+                 "invalid (no such token), scope (the token may not do this), rate-limited (too many "
+                 "wrong tokens, not checked).");
+  {
+    static const char *const reasons[HB_HTTP_AUTH_N_RESULTS] = {
+      [HB_HTTP_AUTH_MISSING] = "missing", [HB_HTTP_AUTH_INVALID] = "invalid",
+      [HB_HTTP_AUTH_SCOPE] = "scope", [HB_HTTP_AUTH_RATE_LIMITED] = "rate-limited",
+    };
+
+    for (guint r = HB_HTTP_AUTH_MISSING; r < HB_HTTP_AUTH_N_RESULTS; r++)
+      g_string_append_printf (out, "heartbeat_http_auth_failures_total{reason=\"%s\"} %" G_GUINT64_FORMAT "\n",
+                              reasons[r], self->auth_failures[r]);
+  }
   append_family (out, "heartbeat_build_info", "gauge",
                  "The version of heartbeatd and the name of its machine; always 1.");
   g_string_append (out, "heartbeat_build_info{version=\"");

@@ -4,7 +4,9 @@
  *
  *   hb-http.c           the object, set-up, listening, routing
  *   hb-http-response.c  JSON text, answers and errors, gzip, the budget of
- *                       large answers, request bodies, tokens, upsert()
+ *                       large answers, request bodies, upsert()
+ *   hb-http-auth.c      bearer tokens with scopes, what a request needs,
+ *                       the rate limit of wrong tokens
  *   hb-http-guards.c    before a body is read (Host, tokens,
  *                       Content-Length), connection limits and timeouts
  *   hb-http-rest.c      /v1/agents…, /v1/history, /v1/host, /health, /
@@ -32,6 +34,30 @@ G_BEGIN_DECLS
 #define HB_HTTP_PING_MAX_BODY 100000
 
 typedef struct _Conn Conn;   /* hb-http-guards.c */
+typedef struct _HbHttpTokens HbHttpTokens;   /* hb-http-auth.c */
+
+/* What a token may do (hb-http-auth.c); write implies read and ping */
+typedef enum {
+  HB_HTTP_SCOPE_READ  = 1 << 0,
+  HB_HTTP_SCOPE_WRITE = 1 << 1,
+  HB_HTTP_SCOPE_PING  = 1 << 2,
+} HbHttpScope;
+
+/* Why a request's token is refused; the order of HbHttp.auth_failures */
+typedef enum {
+  HB_HTTP_AUTH_OK,
+  HB_HTTP_AUTH_MISSING,
+  HB_HTTP_AUTH_INVALID,
+  HB_HTTP_AUTH_SCOPE,
+  HB_HTTP_AUTH_RATE_LIMITED,
+  HB_HTTP_AUTH_N_RESULTS
+} HbHttpAuthResult;
+
+/* Wrong tokens one address may send in a minute before its tokens are
+ * not checked for the rest of it; hashes of unknown tokens everyone may
+ * cost in a minute */
+#define HB_HTTP_AUTH_MAX_FAILURES 10
+#define HB_HTTP_AUTH_MAX_HASHING  60
 
 struct _HbHttp {
   GObject           parent_instance;
@@ -40,7 +66,13 @@ struct _HbHttp {
   char             *version;
   SoupServer       *server;
   guint16           port;
-  GPtrArray        *tokens;     /* char *, or NULL: no tokens configured */
+  HbHttpTokens     *tokens;     /* or NULL: no tokens configured */
+  gboolean          reads_need_token; /* serving an address other than loopback */
+  guint64           auth_failures[HB_HTTP_AUTH_N_RESULTS]; /* refusals, for /metrics */
+  GTlsCertificate  *tls_certificate;  /* or NULL: plain HTTP */
+  GTlsDatabase     *tls_client_ca;    /* or NULL: no client certificate asked */
+  gboolean          trusted_network;  /* plain HTTP off loopback allowed */
+  gboolean          listening_tls;    /* what the listening socket speaks */
   char             *ping_key;   /* [http] ping-key-file=, or NULL (hb-http-jobs.c) */
   GList            *clients;    /* EventClient */
   guint             n_clients;
@@ -168,6 +200,31 @@ gboolean    read_beat           (SoupServerMessage *msg,
                                  const char *const *metadata_skip,
                                  gboolean           whole_object_is_metadata,
                                  Beat              *beat);
+
+/* hb-http-auth.c */
+HbHttpTokens *hb_http_tokens_parse (const char *contents,
+                                 gsize              length,
+                                 GError           **error);
+HbHttpTokens *hb_http_tokens_load (const char      *path,
+                                 GError           **error);
+void        hb_http_tokens_free (HbHttpTokens      *tokens);
+gboolean    hb_http_scopes_parse (const char       *text,
+                                 guint             *scopes,
+                                 GError           **error);
+guint       hb_http_needed_scope (HbHttp           *self,
+                                 const char        *method,
+                                 const char        *path);
+HbHttpAuthResult hb_http_authenticate (HbHttp      *self,
+                                 SoupServerMessage *msg,
+                                 guint              needed);
+guint       hb_http_granted     (SoupServerMessage *msg);
+char       *hb_http_auth_refusal (HbHttp           *self,
+                                 SoupServerMessage *msg,
+                                 HbHttpAuthResult   result,
+                                 guint              needed,
+                                 guint             *status,
+                                 const char       **header,
+                                 char             **value);
 
 /* hb-http-response.c: who may write */
 gboolean    may_write           (HbHttp            *self,

@@ -670,44 +670,26 @@ get_optional_usec (SoupServerMessage *msg,
 /* ------------------------------------------------------------------ */
 /* Who may write                                                       */
 
-static gboolean
-token_matches (const char *a,
-               const char *b)
-{
-  gsize la = strlen (a), lb = strlen (b);
-  guint8 diff = la != lb;
-
-  /* constant time in the length of the presented token */
-  for (gsize i = 0; i < la; i++)
-    diff |= (guint8) (a[i] ^ b[i % MAX (lb, 1)]);
-  return diff == 0;
-}
-
-/* Sends 401 and returns FALSE unless the request may write at all;
- * sets *privileged when a token grants changing any agent. */
+/* Sends 401 or 403 and returns FALSE unless the request may write at
+ * all; sets *privileged when its token grants changing any agent. What
+ * a request needs was decided before its body was read (hb-http-guards.c,
+ * hb_http_needed_scope()): this only reads the grant. */
 gboolean
 may_write (HbHttp            *self,
            SoupServerMessage *msg,
            gboolean          *privileged)
 {
-  const char *header;
-
   *privileged = FALSE;
   if (self->tokens == NULL)
     return TRUE;
-
-  header = soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization");
-  if (header && g_ascii_strncasecmp (header, "Bearer ", 7) == 0)
-    for (guint i = 0; i < self->tokens->len; i++)
-      if (token_matches (header + 7, g_ptr_array_index (self->tokens, i)))
-        {
-          *privileged = TRUE;
-          return TRUE;
-        }
-
+  if (hb_http_granted (msg) & HB_HTTP_SCOPE_WRITE)
+    {
+      *privileged = TRUE;
+      return TRUE;
+    }
   soup_message_headers_replace (soup_server_message_get_response_headers (msg),
                                 "WWW-Authenticate", "Bearer realm=\"heartbeatd\"");
-  send_error (msg, SOUP_STATUS_UNAUTHORIZED, "Writes need “Authorization: Bearer <token>” with a configured token");
+  send_error (msg, SOUP_STATUS_UNAUTHORIZED, "Writes need “Authorization: Bearer <token>” with a token of scope write");
   return FALSE;
 }
 

@@ -267,64 +267,93 @@ on_request (SoupServer        *server,
 /* Set-up                                                              */
 
 /**
- * hb_http_set_tokens_file:
+ * hb_http_set_tls:
  * @http: a #HbHttp
- * @path: (nullable): a file of bearer tokens, one per line (`#` comments),
- *   readable by its owner only; %NULL for none
+ * @certificate: (nullable): a PEM certificate file (its chain may follow),
+ *   or %NULL for plain HTTP
+ * @key: (nullable): the PEM private key file, with @certificate
+ * @client_ca: (nullable): a PEM file of the CAs whose client certificates
+ *   are accepted; then every client must present one
  * @error: return location for a #GError
  *
- * Returns: %TRUE, or %FALSE with @error set (the old tokens are kept)
+ * Before hb_http_listen(): whether HTTP speaks TLS. Once listening, this
+ * replaces the certificate, key and client CAs (a renewed certificate):
+ * the next connection gets them, open ones keep theirs. Turning TLS on or
+ * off needs a new listening socket, a restart.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (nothing changed)
  */
 gboolean
-hb_http_set_tokens_file (HbHttp     *http,
-                         const char *path,
-                         GError    **error)
+hb_http_set_tls (HbHttp     *http,
+                 const char *certificate,
+                 const char *key,
+                 const char *client_ca,
+                 GError    **error)
 {
-  g_autofree char *contents = NULL;
-  g_auto(GStrv) lines = NULL;
-  GPtrArray *tokens;
-  GStatBuf st;
+  g_autoptr(GTlsCertificate) tls_certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
 
   g_return_val_if_fail (HB_IS_HTTP (http), FALSE);
+  g_return_val_if_fail ((certificate == NULL) == (key == NULL), FALSE);
 
-  if (path == NULL)
+  if (certificate && (tls_certificate = g_tls_certificate_new_from_files (certificate, key, error)) == NULL)
     {
-      g_clear_pointer (&http->tokens, g_ptr_array_unref);
-      return TRUE;
-    }
-  if (g_stat (path, &st) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
+      g_prefix_error (error, "[http] tls-certificate=%s, tls-key=%s: ", certificate, key);
       return FALSE;
     }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+  if (client_ca && certificate && (database = g_tls_file_database_new (client_ca, error)) == NULL)
     {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                   "%s: a tokens file must be readable by its owner only (chmod 600)", path);
+      g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);
       return FALSE;
     }
-  if (!g_file_get_contents (path, &contents, NULL, error))
-    return FALSE;
-
-  tokens = g_ptr_array_new_with_free_func (g_free);
-  lines = g_strsplit (contents, "\n", -1);
-  for (gsize i = 0; lines[i]; i++)
+  if (http->address && (certificate != NULL) != http->listening_tls)
     {
-      char *line = g_strstrip (lines[i]);
-
-      if (*line && *line != '#')
-        g_ptr_array_add (tokens, g_strdup (line));
-    }
-  if (tokens->len == 0)
-    {
-      g_ptr_array_unref (tokens);
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: no token in the tokens file", path);
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                   "turning TLS %s needs a restart of heartbeatd", certificate ? "on" : "off");
       return FALSE;
     }
-  g_clear_pointer (&http->tokens, g_ptr_array_unref);
-  http->tokens = tokens;
+  g_set_object (&http->tls_certificate, tls_certificate);
+  g_set_object (&http->tls_client_ca, database);
+  if (tls_certificate)
+    {
+      soup_server_set_tls_certificate (http->server, tls_certificate);
+      soup_server_set_tls_database (http->server, database);
+      soup_server_set_tls_auth_mode (http->server, database ? G_TLS_AUTHENTICATION_REQUIRED
+                                                            : G_TLS_AUTHENTICATION_NONE);
+    }
   return TRUE;
+}
+
+/**
+ * hb_http_set_trusted_network:
+ * @http: a #HbHttp
+ * @trusted: whether plain HTTP may be served on an address other than
+ *   loopback ([http] trusted-network=): then tokens and everything the
+ *   API says cross the network in clear text
+ *
+ * Before hb_http_listen().
+ */
+void
+hb_http_set_trusted_network (HbHttp   *http,
+                             gboolean  trusted)
+{
+  g_return_if_fail (HB_IS_HTTP (http));
+
+  http->trusted_network = trusted;
+}
+
+/**
+ * hb_http_get_scheme:
+ * @http: a #HbHttp
+ *
+ * Returns: "https" or "http", what the port speaks (or will)
+ */
+const char *
+hb_http_get_scheme (HbHttp *http)
+{
+  g_return_val_if_fail (HB_IS_HTTP (http), NULL);
+
+  return http->tls_certificate ? "https" : "http";
 }
 
 static gboolean
@@ -351,8 +380,9 @@ try_listen (HbHttp  *self,
   g_autoptr(GSocketAddress) socket_address = g_inet_socket_address_new (self->address, self->wanted_port);
   GSList *uris;
 
-  if (!soup_server_listen (self->server, socket_address, 0, error))
+  if (!soup_server_listen (self->server, socket_address, self->tls_certificate ? SOUP_SERVER_LISTEN_HTTPS : 0, error))
     return FALSE;
+  self->listening_tls = self->tls_certificate != NULL;
   uris = soup_server_get_uris (self->server);
   if (uris)
     self->port = (guint16) g_uri_get_port (uris->data);
@@ -381,7 +411,7 @@ on_listen_retry (gpointer user_data)
       return G_SOURCE_CONTINUE;
     }
   self->retry_id = 0;
-  g_message ("Serving HTTP on http://%s%s%s:%u/ (the port is free now)",
+  g_message ("Serving HTTP on %s://%s%s%s:%u/ (the port is free now)", hb_http_get_scheme (self),
              g_inet_address_get_family (self->address) == G_SOCKET_FAMILY_IPV6 ? "[" : "", address,
              g_inet_address_get_family (self->address) == G_SOCKET_FAMILY_IPV6 ? "]" : "", self->port);
   set_listen_problem (self, NULL);
@@ -395,7 +425,10 @@ on_listen_retry (gpointer user_data)
  * @port: the port, or 0 for any free one (see hb_http_get_port())
  * @error: return location for a #GError
  *
- * Listening on an address other than loopback needs tokens. If the port is
+ * Listening on an address other than loopback needs tokens, and TLS
+ * (hb_http_set_tls()) unless the network is trusted
+ * (hb_http_set_trusted_network()); every request there but /health then
+ * needs a token (hb-http-auth.c). If the port is
  * in use, this is not an error: #HbHttp:listen-problem says so and the
  * port is tried again every 5 s (`$HB_HTTP_LISTEN_RETRY_MS`, for tests)
  * until it is free.
@@ -425,6 +458,14 @@ hb_http_listen (HbHttp     *http,
                    "refusing to serve HTTP on %s without a tokens file ([http] tokens-file=)", address);
       return FALSE;
     }
+  if (!address_is_loopback (inet) && http->tls_certificate == NULL && !http->trusted_network)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   "refusing to serve plain HTTP on %s, where tokens and answers would cross the network in "
+                   "clear text: set [http] tls-certificate= and tls-key=, or trusted-network=true", address);
+      return FALSE;
+    }
+  http->reads_need_token = !address_is_loopback (inet);
 
   g_set_object (&http->address, inet);
   http->wanted_port = port;
@@ -620,7 +661,9 @@ hb_http_finalize (GObject *object)
 {
   HbHttp *self = HB_HTTP (object);
 
-  g_clear_pointer (&self->tokens, g_ptr_array_unref);
+  g_clear_pointer (&self->tokens, hb_http_tokens_free);
+  g_clear_object (&self->tls_certificate);
+  g_clear_object (&self->tls_client_ca);
   g_free (self->ping_key);
   g_strfreev (self->host_names);
   g_clear_pointer (&self->conns, g_hash_table_unref);

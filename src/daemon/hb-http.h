@@ -77,6 +77,14 @@ G_DECLARE_FINAL_TYPE (HbHttp, hb_http, HB, HTTP, GObject)
 
 HbHttp   *hb_http_new           (HeartbeatMonitor *monitor,
                                  const char       *version);
+gboolean  hb_http_set_tls       (HbHttp         *http,
+                                 const char     *certificate,
+                                 const char     *key,
+                                 const char     *client_ca,
+                                 GError        **error);
+void      hb_http_set_trusted_network (HbHttp   *http,
+                                 gboolean        trusted);
+const char *hb_http_get_scheme  (HbHttp         *http);
 gboolean  hb_http_set_tokens_file (HbHttp         *http,
                                  const char       *path,
                                  GError          **error);

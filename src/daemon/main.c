@@ -199,13 +199,17 @@ start_http (Daemon  *daemon,
   hb_http_set_state_directory (daemon->http, daemon->state_dir);
   /* a port in use is not fatal: HbHttp warns, says so in its
    * listen-problem and tries again until it is free */
+  hb_http_set_trusted_network (daemon->http, config->http_trusted_network);
   if (!hb_http_set_tokens_file (daemon->http, config->http_tokens_file, error) ||
       !hb_http_set_ping_key_file (daemon->http, config->http_ping_key_file, error) ||
+      !hb_http_set_tls (daemon->http, config->http_tls_certificate, config->http_tls_key,
+                        config->http_tls_client_ca, error) ||
       !hb_http_listen (daemon->http, config->http_address, (guint16) port, error))
     return FALSE;
   g_signal_connect (daemon->http, "notify::listen-problem", G_CALLBACK (on_problem), daemon);
   if (hb_http_get_listen_problem (daemon->http) == NULL)
-    g_message ("Serving HTTP on http://%s:%u/", config->http_address, hb_http_get_port (daemon->http));
+    g_message ("Serving HTTP on %s://%s:%u/%s", hb_http_get_scheme (daemon->http), config->http_address,
+               hb_http_get_port (daemon->http), config->http_tls_client_ca ? " (client certificates required)" : "");
   return TRUE;
 }
 
@@ -256,6 +260,11 @@ on_sighup (gpointer user_data)
           g_clear_error (&http_error);
           if (!hb_http_set_ping_key_file (daemon->http, daemon->config->http_ping_key_file, &http_error))
             g_warning ("Keeping the old HTTP ping key: %s", http_error->message);
+          g_clear_error (&http_error);
+          /* a renewed certificate: served to the next connection */
+          if (!hb_http_set_tls (daemon->http, daemon->config->http_tls_certificate, daemon->config->http_tls_key,
+                                daemon->config->http_tls_client_ca, &http_error))
+            g_warning ("Keeping the old TLS certificate: %s", http_error->message);
         }
       g_message ("Configuration reloaded");
     }
