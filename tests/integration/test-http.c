@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -5083,6 +5084,541 @@ test_badge (Fixture *f, gconstpointer data)
   assert_error (&r, 405, "allowed");
 }
 
+/* ------------------------------------------------------------------ */
+/* Issue 23: TLS and tokens with scopes                                */
+
+#define NET_ADDRESS "192.0.2.1"   /* TEST-NET-1, only inside the test's namespace */
+#define READ_TOKEN  "read-0123456789abcdef"
+#define WRITE_TOKEN "write-0123456789abcdef"
+#define PING_TOKEN  "ping-0123456789abcdef"
+#define HASHED_TOKEN "hashed-0123456789abcdef"
+
+/* Moves this process into a network namespace of its own where
+ * NET_ADDRESS exists on lo: an address other than loopback that nothing
+ * outside the test sees. FALSE (skipped) if that is not allowed. */
+static gboolean
+enter_test_network (void)
+{
+  const char *up[] = { "ip", "link", "set", "lo", "up", NULL };
+  const char *add[] = { "ip", "addr", "add", NET_ADDRESS "/32", "dev", "lo", NULL };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  if (geteuid () != 0 || unshare (CLONE_NEWNET) != 0)
+    {
+      g_test_skip ("needs root for a network namespace");
+      return FALSE;
+    }
+  g_spawn_sync (NULL, (char **) up, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_spawn_sync (NULL, (char **) add, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return TRUE;
+}
+
+/* The test CA (tests/tls/make-test-ca.sh) in the harness's directory */
+static char *
+make_test_ca (Fixture *f)
+{
+  g_autofree char *script = g_build_filename (g_getenv ("HB_SOURCE_ROOT"), "tests", "tls", "make-test-ca.sh", NULL);
+  char *dir = g_build_filename (f->h->tmpdir, "ca", NULL);
+  const char *argv[] = { "sh", script, dir, NET_ADDRESS, NULL };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return dir;
+}
+
+static char *
+ca_file (Fixture *f, const char *name)
+{
+  return g_build_filename (f->h->tmpdir, "ca", name, NULL);
+}
+
+/* A session that trusts the PEM CAs of @ca_name only */
+static SoupSession *
+session_trusting (Fixture *f, const char *ca_name)
+{
+  g_autofree char *path = ca_file (f, ca_name);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsDatabase) database = g_tls_file_database_new (path, &error);
+  SoupSession *session;
+
+  g_assert_no_error (error);
+  session = soup_session_new_with_options ("timeout", 10, "tls-database", database, NULL);
+  return session;
+}
+
+/* The tokens file: a read, a write, a ping token, and a write token kept
+ * as its sha512-crypt hash (openssl passwd -6, with a fixed salt) */
+static char *
+write_scoped_tokens (Fixture *f)
+{
+  const char *argv[] = { "openssl", "passwd", "-6", "-salt", "hbtestsalt", HASHED_TOKEN, NULL };
+  g_autofree char *hash = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr(GError) error = NULL;
+  char *path = g_build_filename (f->h->tmpdir, "tokens", NULL);
+  int status;
+
+  g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &hash, NULL, &status, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  g_strstrip (hash);
+  g_assert_true (g_str_has_prefix (hash, "$6$hbtestsalt$"));
+  text = g_strdup_printf ("# scopes token\nread %s\nwrite %s\nping %s\nread,write %s\n",
+                          READ_TOKEN, WRITE_TOKEN, PING_TOKEN, hash);
+  g_file_set_contents (path, text, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (g_chmod (path, 0600), ==, 0);
+  return path;
+}
+
+/* The daemon serving HTTPS on @address with the test CA's server
+ * certificate, the scoped tokens and @extra ([http] keys); f->session
+ * trusts the test CA. FALSE: skipped. */
+static gboolean
+start_tls (Fixture *f, const char *address, const char *extra)
+{
+  g_autofree char *dir = NULL;
+  g_autofree char *tokens = NULL;
+  g_autofree char *config = NULL;
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return FALSE;
+  dir = make_test_ca (f);
+  tokens = write_scoped_tokens (f);
+  config = g_strdup_printf ("%s\n[http]\naddress=%s\ntokens-file=%s\ntls-certificate=%s/server.pem\n"
+                            "tls-key=%s/server-key.pem\n%s", hb_default_config, address, tokens, dir, dir,
+                            extra ? extra : "");
+  hb_harness_write_config (f->h, config);
+  f->h->http_port = hb_free_port ();
+  f->base = g_strdup_printf ("https://%s:%u", address, f->h->http_port);
+  g_clear_object (&f->session);
+  f->session = session_trusting (f, "ca.pem");
+  hb_harness_start_daemon (f->h, 0);
+  return TRUE;
+}
+
+/* GET @url with @session; the status, or 0 with @error set if no answer */
+static guint
+try_get (SoupSession      *session,
+         const char       *url,
+         GTlsCertificate **peer,
+         GError          **error)
+{
+  g_autoptr(SoupMessage) msg = soup_message_new ("GET", url);
+  g_autoptr(GBytes) bytes = soup_session_send_and_read (session, msg, NULL, error);
+
+  if (bytes == NULL)
+    return 0;
+  if (peer)
+    *peer = g_object_ref (soup_message_get_tls_peer_certificate (msg));
+  return soup_message_get_status (msg);
+}
+
+static GTlsCertificate *
+load_certificate (Fixture *f, const char *name)
+{
+  g_autofree char *path = ca_file (f, name);
+  g_autoptr(GError) error = NULL;
+  GTlsCertificate *certificate = g_tls_certificate_new_from_file (path, &error);
+
+  g_assert_no_error (error);
+  return certificate;
+}
+
+/* HTTPS on loopback: the CA's certificate is served and verified, plain
+ * HTTP on the port and a client of another CA get no answer */
+static void
+test_tls (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GTlsCertificate) peer = NULL;
+  g_autoptr(GTlsCertificate) server = NULL;
+  g_autoptr(SoupSession) rogue = NULL;
+  g_autoptr(SoupSession) plain = soup_session_new_with_options ("timeout", 10, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *plain_url = NULL;
+  g_auto(Reply) r = { 0 };
+
+  if (!start_tls (f, "127.0.0.1", NULL))
+    return;
+  url = g_strconcat (f->base, "/health", NULL);
+  g_assert_cmpuint (try_get (f->session, url, &peer, &error), ==, 200);
+  g_assert_no_error (error);
+  server = load_certificate (f, "server.pem");
+  g_assert_true (g_tls_certificate_is_same (peer, server));
+
+  /* loopback: reads need no token, as before; writes need write */
+  GET (f, "/v1/agents", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  request_full (f, "PUT", "/v1/agents/a", "application/json", "{}", -1, READ_TOKEN, &r);
+  assert_error (&r, 403, "scope write");
+  reply_clear (&r);
+  request_full (f, "PUT", "/v1/agents/a", "application/json", "{}", -1, WRITE_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  reply_clear (&r);
+
+  /* a certificate of another CA: not trusted */
+  rogue = session_trusting (f, "rogue-ca.pem");
+  g_assert_cmpuint (try_get (rogue, url, NULL, &error), ==, 0);
+  g_assert_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE);
+  g_clear_error (&error);
+  /* plain HTTP to the TLS port: no answer */
+  plain_url = g_strdup_printf ("http://127.0.0.1:%u/health", f->h->http_port);
+  g_assert_cmpuint (try_get (plain, plain_url, NULL, &error), ==, 0);
+  g_assert_nonnull (error);
+}
+
+/* A certificate replaced on disk and reloaded (SIGHUP) is what the next
+ * connection gets; the daemon is the same process, and one that fails to
+ * load keeps the old */
+static void
+test_tls_reload (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GTlsCertificate) before = NULL;
+  g_autoptr(GTlsCertificate) after = NULL;
+  g_autoptr(GTlsCertificate) kept = NULL;
+  g_autoptr(GTlsCertificate) server2 = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *key = NULL;
+  g_autofree char *cert_path = NULL;
+  g_autofree char *key_path = NULL;
+  GPid pid;
+  guint cursor;
+
+  if (!start_tls (f, "127.0.0.1", NULL))
+    return;
+  pid = f->h->daemon->pid;
+  url = g_strconcat (f->base, "/health", NULL);
+  g_assert_cmpuint (try_get (f->session, url, &before, &error), ==, 200);
+
+  /* the renewal: new files in place, then a reload */
+  dir = g_build_filename (f->h->tmpdir, "ca", NULL);
+  cert_path = g_build_filename (dir, "server.pem", NULL);
+  key_path = g_build_filename (dir, "server-key.pem", NULL);
+  {
+    g_autofree char *new_cert = ca_file (f, "server2.pem");
+    g_autofree char *new_key = ca_file (f, "server2-key.pem");
+
+    g_file_get_contents (new_cert, &contents, NULL, &error);
+    g_assert_no_error (error);
+    g_file_get_contents (new_key, &key, NULL, &error);
+    g_assert_no_error (error);
+  }
+  g_file_set_contents (cert_path, contents, -1, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (key_path, key, -1, &error);
+  g_assert_no_error (error);
+  cursor = hb_harness_notify_cursor (f->h);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  hb_wait_notify (f->h, &cursor, "RELOADING=1");
+  hb_wait_notify (f->h, &cursor, "READY=1");
+
+  /* a new connection (a new session) gets the new certificate */
+  g_clear_object (&f->session);
+  f->session = session_trusting (f, "ca.pem");
+  g_assert_cmpuint (try_get (f->session, url, &after, &error), ==, 200);
+  g_assert_no_error (error);
+  server2 = load_certificate (f, "server2.pem");
+  g_assert_true (g_tls_certificate_is_same (after, server2));
+  g_assert_false (g_tls_certificate_is_same (after, before));
+  g_assert_cmpint (f->h->daemon->pid, ==, pid);
+  g_assert_false (f->h->daemon->exited);
+
+  /* a broken certificate file: the old one is kept */
+  g_file_set_contents (cert_path, "not a certificate\n", -1, &error);
+  g_assert_no_error (error);
+  cursor = hb_harness_notify_cursor (f->h);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  hb_wait_notify (f->h, &cursor, "RELOADING=1");
+  hb_wait_notify (f->h, &cursor, "READY=1");
+  g_clear_object (&f->session);
+  f->session = session_trusting (f, "ca.pem");
+  g_assert_cmpuint (try_get (f->session, url, &kept, &error), ==, 200);
+  g_assert_true (g_tls_certificate_is_same (kept, server2));
+}
+
+/* tls-client-ca=: a client without a certificate of that CA gets no answer */
+static void
+test_tls_client_certificate (Fixture *f, gconstpointer data)
+{
+  g_autofree char *ca = NULL;
+  g_autofree char *extra = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *client_path = NULL;
+  g_autofree char *client_key = NULL;
+  g_autoptr(GTlsCertificate) client = NULL;
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* the CA is made by start_tls(); its path is known before */
+  ca = g_build_filename (f->h->tmpdir, "ca", "ca.pem", NULL);
+  extra = g_strdup_printf ("tls-client-ca=%s\n", ca);
+  if (!start_tls (f, "127.0.0.1", extra))
+    return;
+  url = g_strconcat (f->base, "/health", NULL);
+  g_assert_cmpuint (try_get (f->session, url, NULL, &error), ==, 0);
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  /* a certificate of another CA: no answer either */
+  {
+    g_autofree char *rogue_path = ca_file (f, "rogue.pem");
+    g_autofree char *rogue_key = ca_file (f, "rogue-key.pem");
+    g_autoptr(GTlsCertificate) rogue = g_tls_certificate_new_from_files (rogue_path, rogue_key, &error);
+    g_autoptr(SoupMessage) refused = soup_message_new ("GET", url);
+    g_autoptr(GBytes) nothing = NULL;
+
+    g_assert_no_error (error);
+    soup_message_set_tls_client_certificate (refused, rogue);
+    nothing = soup_session_send_and_read (f->session, refused, NULL, &error);
+    g_assert_null (nothing);
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+  }
+
+  client_path = ca_file (f, "client.pem");
+  client_key = ca_file (f, "client-key.pem");
+  client = g_tls_certificate_new_from_files (client_path, client_key, &error);
+  g_assert_no_error (error);
+  g_clear_object (&f->session);
+  f->session = session_trusting (f, "ca.pem");
+  msg = soup_message_new ("GET", url);
+  soup_message_set_tls_client_certificate (msg, client);
+  bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 200);
+}
+
+/* Off loopback, plain HTTP is refused at start unless the network is
+ * said to be trusted */
+static void
+test_tls_plain_off_loopback (Fixture *f, gconstpointer data)
+{
+  g_autofree char *tokens = NULL;
+  g_autofree char *config = NULL;
+  g_auto(Reply) r = { 0 };
+  HbChild *daemon;
+  int status;
+
+  if (!enter_test_network () || !hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  tokens = write_scoped_tokens (f);
+  config = g_strdup_printf ("%s\n[http]\naddress=" NET_ADDRESS "\ntokens-file=%s\n", hb_default_config, tokens);
+  hb_harness_write_config (f->h, config);
+  f->h->http_port = hb_free_port ();
+  daemon = hb_harness_spawn_daemon (f->h, NULL, 0);
+  status = hb_harness_wait_exit (f->h, daemon, HB_WAIT_MS);
+  g_assert_true (WIFEXITED (status));
+  g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+
+  g_free (config);
+  config = g_strdup_printf ("%s\n[http]\naddress=" NET_ADDRESS "\ntokens-file=%s\ntrusted-network=true\n",
+                            hb_default_config, tokens);
+  hb_harness_write_config (f->h, config);
+  f->base = g_strdup_printf ("http://" NET_ADDRESS ":%u", f->h->http_port);
+  hb_harness_start_daemon (f->h, 0);
+  /* served, and still every read needs a token */
+  GET (f, "/v1/agents", &r);
+  assert_error (&r, 401, "scope read");
+  reply_clear (&r);
+  request_full (f, "GET", "/v1/agents", NULL, NULL, 0, READ_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+}
+
+static guint64
+auth_failures (Fixture *f, const char *reason)
+{
+  g_auto(Reply) r = { 0 };
+  g_autofree char *series = g_strdup_printf ("heartbeat_http_auth_failures_total{reason=\"%s\"}", reason);
+  g_autofree char *value = NULL;
+
+  request_full (f, "GET", "/metrics", NULL, NULL, 0, READ_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  value = metric (r.body, series);
+  g_assert_nonnull (value);
+  return g_ascii_strtoull (value, NULL, 10);
+}
+
+static void
+assert_authenticate_header (Fixture *f, const char *method, const char *path, const char *token,
+                            guint status, const char *header)
+{
+  g_autofree char *uri = g_strconcat (f->base, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (token)
+    {
+      g_autofree char *value = g_strconcat ("Bearer ", token, NULL);
+      soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", value);
+    }
+  if (strcmp (method, "GET") != 0)
+    {
+      g_autoptr(GBytes) body = g_bytes_new_static ("{}", 2);
+      soup_message_set_request_body_from_bytes (msg, "application/json", body);
+    }
+  bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, status);
+  g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (msg), "WWW-Authenticate"), ==,
+                   header);
+}
+
+/* Off loopback over TLS: every request but GET /health needs a token of
+ * the right scope; refusals say why and are counted */
+static void
+test_scopes (Fixture *f, gconstpointer data)
+{
+  g_auto(Reply) r = { 0 };
+
+  if (!enter_test_network () || !start_tls (f, NET_ADDRESS, NULL))
+    return;
+  GET (f, "/health", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+
+  assert_authenticate_header (f, "GET", "/metrics", NULL, 401, "Bearer realm=\"heartbeatd\"");
+  assert_authenticate_header (f, "GET", "/v1/agents", "wrong-0123456789abcdef", 401,
+                              "Bearer realm=\"heartbeatd\", error=\"invalid_token\"");
+  assert_authenticate_header (f, "PUT", "/v1/agents/a", READ_TOKEN, 403,
+                              "Bearer realm=\"heartbeatd\", error=\"insufficient_scope\", scope=\"write\"");
+  assert_authenticate_header (f, "GET", "/v1/agents", PING_TOKEN, 403,
+                              "Bearer realm=\"heartbeatd\", error=\"insufficient_scope\", scope=\"read\"");
+  g_assert_cmpuint (auth_failures (f, "missing"), ==, 1);
+  g_assert_cmpuint (auth_failures (f, "invalid"), ==, 1);
+  g_assert_cmpuint (auth_failures (f, "scope"), ==, 2);
+  g_assert_cmpuint (auth_failures (f, "rate-limited"), ==, 0);
+
+  /* every read needs read: the dashboard, events, badges too */
+  GET (f, "/", &r);
+  g_assert_cmpuint (r.status, ==, 401);
+  reply_clear (&r);
+  request_full (f, "GET", "/", NULL, NULL, 0, READ_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+
+  /* nothing was changed by the refused write */
+  request_full (f, "GET", "/v1/agents/a", NULL, NULL, 0, READ_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 404);
+  reply_clear (&r);
+  /* write may write, and read */
+  request_full (f, "PUT", "/v1/agents/a", "application/json", "{}", -1, WRITE_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 201);
+  reply_clear (&r);
+  request_full (f, "GET", "/v1/agents/a", NULL, NULL, 0, WRITE_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  /* the hashed token, twice (the second from the cache of verified hashes) */
+  for (int i = 0; i < 2; i++)
+    {
+      request_full (f, "POST", "/v1/agents/a/beat", NULL, NULL, 0, HASHED_TOKEN, &r);
+      g_assert_cmpuint (r.status, ==, 200);
+      reply_clear (&r);
+    }
+  /* ping: the ping URLs only */
+  request_full (f, "GET", "/ping/a", NULL, NULL, 0, PING_TOKEN, &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  reply_clear (&r);
+  request_full (f, "POST", "/v1/agents/a/beat", NULL, NULL, 0, PING_TOKEN, &r);
+  assert_error (&r, 403, "scope write");
+  reply_clear (&r);
+  request_full (f, "GET", "/ping/a", NULL, NULL, 0, READ_TOKEN, &r);
+  assert_error (&r, 403, "scope ping");
+  reply_clear (&r);
+  g_assert_cmpuint (auth_failures (f, "scope"), ==, 4);
+}
+
+/* More than 10 wrong tokens from one address in a minute: its tokens are
+ * not checked (429, even the right one) for the rest of the minute */
+static void
+test_scopes_rate_limit (Fixture *f, gconstpointer data)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *uri = NULL;
+  g_auto(Reply) r = { 0 };
+  const char *retry_after;
+  guint64 seconds;
+
+  if (!start_tls (f, "127.0.0.1", NULL))
+    return;
+  for (int i = 0; i < 10; i++)
+    {
+      request_full (f, "POST", "/v1/agents/a/beat", NULL, NULL, 0, "wrong-0123456789abcdef", &r);
+      assert_error (&r, 401, "not one of the configured tokens");
+      reply_clear (&r);
+    }
+  request_full (f, "POST", "/v1/agents/a/beat", NULL, NULL, 0, WRITE_TOKEN, &r);
+  assert_error (&r, 429, "Too many wrong tokens");
+  reply_clear (&r);
+
+  uri = g_strconcat (f->base, "/v1/agents/a/beat", NULL);
+  msg = soup_message_new ("POST", uri);
+  soup_message_headers_replace (soup_message_get_request_headers (msg), "Authorization", "Bearer " HASHED_TOKEN);
+  bytes = soup_session_send_and_read (f->session, msg, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (soup_message_get_status (msg), ==, 429);
+  retry_after = soup_message_headers_get_one (soup_message_get_response_headers (msg), "Retry-After");
+  g_assert_nonnull (retry_after);
+  g_assert_true (g_ascii_string_to_unsigned (retry_after, 10, 1, 60, &seconds, NULL));
+
+  /* reads on loopback need no token, and see the count */
+  GET (f, "/metrics", &r);
+  g_assert_cmpuint (r.status, ==, 200);
+  g_assert_cmpstr (metric (r.body, "heartbeat_http_auth_failures_total{reason=\"invalid\"}"), ==, "10");
+  g_assert_cmpstr (metric (r.body, "heartbeat_http_auth_failures_total{reason=\"rate-limited\"}"), ==, "2");
+}
+
+/* A tokens file with an unknown scope, or a "$" secret that is no hash,
+ * is refused at start with its line */
+static void
+test_scopes_bad_file (Fixture *f, gconstpointer data)
+{
+  static const char *const files[] = {
+    "read 0123456789abcdef0123\nadmin 0123456789abcdef0124\n",
+    "read $notahash\n",
+    "read a b\n",
+    "# nothing\n",
+  };
+
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  for (gsize i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      g_autofree char *tokens = g_build_filename (f->h->tmpdir, "tokens", NULL);
+      g_autofree char *config = NULL;
+      g_autoptr(GError) error = NULL;
+      HbChild *daemon;
+      int status;
+
+      g_file_set_contents (tokens, files[i], -1, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (g_chmod (tokens, 0600), ==, 0);
+      config = g_strdup_printf ("%s\n[http]\ntokens-file=%s\n", hb_default_config, tokens);
+      hb_harness_write_config (f->h, config);
+      f->h->http_port = hb_free_port ();
+      daemon = hb_harness_spawn_daemon (f->h, NULL, 0);
+      status = hb_harness_wait_exit (f->h, daemon, HB_WAIT_MS);
+      g_assert_true (WIFEXITED (status));
+      g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -5095,6 +5631,14 @@ main (int argc, char **argv)
   ADD ("history", test_history);
   ADD ("bad-requests", test_bad_requests);
   ADD ("tokens", test_tokens);
+  /* issue 23 */
+  ADD ("tls", test_tls);
+  ADD ("tls/reload", test_tls_reload);
+  ADD ("tls/client-certificate", test_tls_client_certificate);
+  ADD ("tls/plain-off-loopback", test_tls_plain_off_loopback);
+  ADD ("scopes", test_scopes);
+  ADD ("scopes/rate-limit", test_scopes_rate_limit);
+  ADD ("scopes/bad-file", test_scopes_bad_file);
   ADD ("non-loopback-refused", test_non_loopback_refused);
   ADD ("events-ordered-for-every-client", test_events_ordered_for_every_client);
   ADD ("events-client-limit", test_events_client_limit);
