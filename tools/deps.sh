@@ -16,7 +16,7 @@ test_packages=(
   dbus-daemon dbus-bin python3-dbusmock libxml2-utils systemd util-linux clang libclang-rt-14-dev
   dbus systemd-container polkitd procps
   prometheus prometheus-alertmanager chromium python3-websocket groff-base
-  strace python3-jsonschema python3-yaml faketime curl openssl
+  strace python3-jsonschema python3-yaml faketime curl openssl iproute2
   gjs python3-gi gir1.2-glib-2.0
 )
 # only for -Ddocs=true (the API reference); neither run.sh nor test.sh needs it

@@ -325,6 +325,51 @@ hb_http_set_tls (HbHttp     *http,
 }
 
 /**
+ * hb_http_check_files:
+ * @tokens_file: (nullable): [http] tokens-file=
+ * @certificate: (nullable): [http] tls-certificate=
+ * @key: (nullable): [http] tls-key=
+ * @client_ca: (nullable): [http] tls-client-ca=
+ * @error: return location for a #GError
+ *
+ * Reads the files as hb_http_set_tokens_file() and hb_http_set_tls()
+ * would, and keeps nothing: for heartbeatd --check-config, which the
+ * unit's ExecReload= runs first, so that `systemctl reload` fails on a
+ * certificate or tokens file the daemon would not take.
+ *
+ * Returns: %TRUE, or %FALSE with @error set
+ */
+gboolean
+hb_http_check_files (const char *tokens_file,
+                     const char *certificate,
+                     const char *key,
+                     const char *client_ca,
+                     GError    **error)
+{
+  g_autoptr(GTlsCertificate) tls_certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+  HbHttpTokens *tokens;
+
+  if (tokens_file)
+    {
+      if ((tokens = hb_http_tokens_load (tokens_file, error)) == NULL)
+        return FALSE;
+      hb_http_tokens_free (tokens);
+    }
+  if (certificate && key && (tls_certificate = g_tls_certificate_new_from_files (certificate, key, error)) == NULL)
+    {
+      g_prefix_error (error, "[http] tls-certificate=%s, tls-key=%s: ", certificate, key);
+      return FALSE;
+    }
+  if (client_ca && (database = g_tls_file_database_new (client_ca, error)) == NULL)
+    {
+      g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/**
  * hb_http_set_trusted_network:
  * @http: a #HbHttp
  * @trusted: whether plain HTTP may be served on an address other than

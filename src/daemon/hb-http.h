@@ -82,6 +82,11 @@ gboolean  hb_http_set_tls       (HbHttp         *http,
                                  const char     *key,
                                  const char     *client_ca,
                                  GError        **error);
+gboolean  hb_http_check_files   (const char     *tokens_file,
+                                 const char     *certificate,
+                                 const char     *key,
+                                 const char     *client_ca,
+                                 GError        **error);
 void      hb_http_set_trusted_network (HbHttp   *http,
                                  gboolean        trusted);
 const char *hb_http_get_scheme  (HbHttp         *http);

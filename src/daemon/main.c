@@ -659,6 +659,14 @@ check_config (const char        *config_path,
       return EXIT_FAILURE;
     }
 
+  if (config->http_enabled &&
+      !hb_http_check_files (config->http_tokens_file, config->http_tls_certificate, config->http_tls_key,
+                            config->http_tls_client_ca, &error))
+    {
+      g_printerr ("%s\nheartbeatd: 1 error; the configuration is refused\n", error->message);
+      return EXIT_FAILURE;
+    }
+
   g_ptr_array_add (config->files, NULL);
   files = g_strjoinv (", ", (char **) config->files->pdata);
   g_ptr_array_remove_index (config->files, config->files->len - 1);

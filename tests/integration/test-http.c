@@ -5616,6 +5616,18 @@ test_scopes_bad_file (Fixture *f, gconstpointer data)
       status = hb_harness_wait_exit (f->h, daemon, HB_WAIT_MS);
       g_assert_true (WIFEXITED (status));
       g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+
+      /* and --check-config, which a reload runs first, says so */
+      {
+        const char *argv[] = { g_getenv ("HEARTBEATD"), "--session", "--check-config", "-c", f->h->config_path, NULL };
+        g_autofree char *err = NULL;
+
+        g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, &err, &status, &error);
+        g_assert_no_error (error);
+        g_assert_true (WIFEXITED (status));
+        g_assert_cmpint (WEXITSTATUS (status), ==, 1);
+        g_assert_nonnull (strstr (err, tokens));
+      }
     }
 }
 
