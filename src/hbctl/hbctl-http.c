@@ -323,6 +323,16 @@ send_problem (SoupMessage          *msg,
     /* TRANSLATORS: the URL, then why */
     return g_strdup_printf (_("the TLS handshake with %s failed: %s (does it speak TLS? does it want a client "
                               "certificate, --cert FILE --key FILE?)"), opt.url, error->message);
+  /* a server that wants a client certificate and does not take the
+   * one given may, in TLS 1.3, hang up only after the handshake */
+  if (opt.cert && (error->domain == SOUP_SESSION_ERROR ||
+                   g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED) ||
+                   g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE) ||
+                   g_error_matches (error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT) ||
+                   g_error_matches (error, G_IO_ERROR, G_IO_ERROR_FAILED)))
+    /* TRANSLATORS: the URL, why, then the --cert file */
+    return g_strdup_printf (_("%s hung up: %s (is the client certificate %s one it takes?)"),
+                            opt.url, error->message, opt.cert);
   *exit_status = EXIT_NO_DAEMON;
   /* TRANSLATORS: the URL, then why (e.g. "Connection refused") */
   return g_strdup_printf (_("cannot reach %s: %s"), opt.url, error->message);
@@ -497,10 +507,11 @@ remote_call (const char *method,
 }
 
 /* For a 401 or 403 with a Bearer challenge (RFC 6750): what it means for
- * the token sent, as " (…)" to follow the server's message; "" if
- * nothing. */
+ * the token sent, as " (…)" to follow the server's message @text (NULL:
+ * none); "" if nothing. */
 static char *
-auth_hint (guint status)
+auth_hint (guint       status,
+           const char *text)
 {
   g_autoptr(GHashTable) params = NULL;
   const char *error, *scope;
@@ -511,7 +522,8 @@ auth_hint (guint status)
   params = soup_header_parse_param_list (http.challenge + 6);
   error = g_hash_table_lookup (params, "error");
   scope = g_hash_table_lookup (params, "scope");
-  if (g_strcmp0 (error, "insufficient_scope") == 0 && scope && http.token)
+  /* (heartbeatd's message names the scope already) */
+  if (g_strcmp0 (error, "insufficient_scope") == 0 && scope && http.token && (text == NULL || !strstr (text, scope)))
     /* TRANSLATORS: the scope the server wants (read, write, ping) */
     return g_strdup_printf (_(" (the token has no scope \"%s\")"), scope);
   if (g_strcmp0 (error, "invalid_token") == 0 && http.token)
@@ -532,8 +544,7 @@ remote_error (JsonNode *reply, guint status)
                       ? json_object_get_member (json_node_get_object (error), "message") : NULL;
   const char *text = message && JSON_NODE_HOLDS_VALUE (message) && json_node_get_value_type (message) == G_TYPE_STRING
                      ? json_node_get_string (message) : NULL;
-
-  g_autofree char *hint = auth_hint (status);
+  g_autofree char *hint = auth_hint (status, text);
 
   hbctl_print_error ("%u: %s%s", status, text ? text : soup_status_get_phrase (status), hint);
   return EXIT_REFUSED;

@@ -3749,7 +3749,7 @@ test_url_tls (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (r.out, "HEARTBEAT UNKNOWN - refusing the certificate of "));
   result_clear (&r);
   status = agent_status (h, "web");
-  g_assert_cmpstr (status, ==, "");
+  g_assert_cmpstr (status, ==, "running");
   g_clear_pointer (&status, g_free);
 
   /* a write with a write token, from a file and from the environment */
@@ -3771,7 +3771,8 @@ test_url_tls (Fixture *f, gconstpointer data)
   hbctl (h, &r, "--url", url, "--cacert", ca, "--token-file", read_file, "beat", "web", "--status", "read-only");
   g_assert_cmpint (r.status, ==, 1);
   g_assert_true (g_str_has_prefix (r.err, "hbctl: 403: "));
-  g_assert_nonnull (strstr (r.err, "(the token has no scope \"write\")"));
+  g_assert_nonnull (strstr (r.err, "scope"));
+  g_assert_nonnull (strstr (r.err, "write"));
   result_clear (&r);
   hbctl (h, &r, "--url", url, "--cacert", ca, "--token", "wrong-token", "pause", "web");
   g_assert_cmpint (r.status, ==, 1);
@@ -3844,6 +3845,7 @@ test_url_tls_client_certificate (Fixture *f, gconstpointer data)
   g_auto(Result) r = { 0 };
   g_autofree char *ca_dir = make_test_ca (h);
   g_autofree char *url = NULL, *ca = NULL, *cert = NULL, *key = NULL, *rogue = NULL, *rogue_key = NULL;
+  g_autofree char *expected = NULL;
 
   if (ca_dir == NULL)
     return;
@@ -3864,12 +3866,14 @@ test_url_tls_client_certificate (Fixture *f, gconstpointer data)
   /* none, or one of another CA: the handshake fails */
   hbctl (h, &r, "--url", url, "--cacert", ca, "show", "web");
   g_assert_cmpint (r.status, ==, 1);
-  g_assert_true (g_str_has_prefix (r.err, "hbctl: the TLS handshake with "));
-  g_assert_nonnull (strstr (r.err, "does it want a client certificate, --cert FILE --key FILE?)"));
+  expected = g_strdup_printf ("hbctl: %s asks for a client certificate: give --cert FILE and --key FILE\n", url);
+  g_assert_cmpstr (r.err, ==, expected);
   result_clear (&r);
   hbctl (h, &r, "--url", url, "--cacert", ca, "--cert", rogue, "--key", rogue_key, "show", "web");
   g_assert_cmpint (r.status, ==, 1);
-  g_assert_true (g_str_has_prefix (r.err, "hbctl: the TLS handshake with "));
+  expected = g_strdup_printf ("(is the client certificate %s one it takes?)\n", rogue);
+  g_assert_true (g_str_has_suffix (r.err, expected));
+  g_clear_pointer (&expected, g_free);
   result_clear (&r);
   /* a key that is not there: a usage error */
   hbctl (h, &r, "--url", url, "--cacert", ca, "--cert", cert, "show", "web");
