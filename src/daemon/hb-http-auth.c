@@ -394,6 +394,23 @@ lookup (HbHttpTokens *tokens,
   return scopes;
 }
 
+/**
+ * hb_http_tokens_scopes:
+ * @tokens: tokens
+ * @presented: a token as a client presents it
+ *
+ * What @presented may do, hashing it if need be (no rate limit: for
+ * tests and fuzzing; requests go through hb_http_authenticate()).
+ *
+ * Returns: its scopes, 0 if it is no token
+ */
+guint
+hb_http_tokens_scopes (HbHttpTokens *tokens,
+                       const char   *presented)
+{
+  return lookup (tokens, presented, TRUE);
+}
+
 /* The address a request comes from, as the rate limit counts it */
 static const char *
 peer_of (SoupServerMessage *msg)

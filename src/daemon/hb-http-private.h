@@ -208,6 +208,8 @@ HbHttpTokens *hb_http_tokens_parse (const char *contents,
 HbHttpTokens *hb_http_tokens_load (const char      *path,
                                  GError           **error);
 void        hb_http_tokens_free (HbHttpTokens      *tokens);
+guint       hb_http_tokens_scopes (HbHttpTokens    *tokens,
+                                 const char        *presented);
 gboolean    hb_http_scopes_parse (const char       *text,
                                  guint             *scopes,
                                  GError           **error);
