@@ -33,7 +33,7 @@ tests=(
   alerts/exec-forks-leave-nothing alerts/webhook-redirect-not-followed alerts/output-tail
   notify/never-blocks http/history/pages http/history/gzip
   methods/pause-resume http/pause-resume http/badge alerts/reason-in-payloads
-  alerts/pause-resolves-alertmanager
+  alerts/pause-resolves-alertmanager http/tls http/scopes
 )
 status=0
 meson test -C build --no-rebuild --timeout-multiplier 5 "${tests[@]}" || status=1
