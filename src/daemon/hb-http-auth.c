@@ -544,9 +544,12 @@ hb_http_authenticate (HbHttp            *self,
           peer->failures++;
           if (!peer->warned)
             {
+              const char *path = g_uri_get_path (soup_server_message_get_uri (msg));
+
+              /* never the token, nor a ping URL's key */
               g_warning ("HTTP: a wrong token from %s (%s %s); more than %u in a minute and its tokens are "
                          "not checked until the minute is over", address, soup_server_message_get_method (msg),
-                         g_uri_get_path (soup_server_message_get_uri (msg)), HB_HTTP_AUTH_MAX_FAILURES);
+                         hb_http_is_ping_path (path) ? "/ping/…" : path, HB_HTTP_AUTH_MAX_FAILURES);
               peer->warned = TRUE;
             }
           else if (peer->failures == HB_HTTP_AUTH_MAX_FAILURES)
