@@ -3868,6 +3868,7 @@ test_url_tls_client_certificate (Fixture *f, gconstpointer data)
   g_assert_cmpint (r.status, ==, 1);
   expected = g_strdup_printf ("hbctl: %s asks for a client certificate: give --cert FILE and --key FILE\n", url);
   g_assert_cmpstr (r.err, ==, expected);
+  g_clear_pointer (&expected, g_free);
   result_clear (&r);
   hbctl (h, &r, "--url", url, "--cacert", ca, "--cert", rogue, "--key", rogue_key, "show", "web");
   g_assert_cmpint (r.status, ==, 1);
