@@ -3363,6 +3363,10 @@ test_status_tags (Fixture *f, gconstpointer data)
 /* ------------------------------------------------------------------ */
 /* --url with a token and over HTTPS                                   */
 
+/* Debian's faketime package: hbctl's clock moved, to see a certificate
+ * expired or not valid yet */
+#define LIBFAKETIME "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+
 #define WRITE_TOKEN "w-9f2c4d1e8a7b6c5d"
 #define READ_TOKEN  "r-3b5a6c7d8e9f0a1b"
 
@@ -3751,6 +3755,36 @@ test_url_tls (Fixture *f, gconstpointer data)
   status = agent_status (h, "web");
   g_assert_cmpstr (status, ==, "running");
   g_clear_pointer (&status, g_free);
+
+  /* the clock of hbctl three days on (the certificates last two) or one
+   * day back, with libfaketime: expired, not valid yet */
+  if (g_file_test (LIBFAKETIME, G_FILE_TEST_EXISTS))
+    {
+      const char *asan = g_getenv ("ASAN_OPTIONS");
+      /* a sanitized hbctl: libfaketime comes before the ASan runtime */
+      g_autofree char *asan_options = g_strdup_printf ("%s%sverify_asan_link_order=0", asan ? asan : "",
+                                                       asan && *asan ? ":" : "");
+      const char *later[] = { "LD_PRELOAD", LIBFAKETIME, "FAKETIME", "+3d", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
+                              "ASAN_OPTIONS", asan_options, NULL };
+      const char *earlier[] = { "LD_PRELOAD", LIBFAKETIME, "FAKETIME", "-1d", "FAKETIME_DONT_FAKE_MONOTONIC", "1",
+                                "ASAN_OPTIONS", asan_options, NULL };
+
+      hbctl_env (h, later, &r, "--url", url, "--cacert", ca, "status");
+      g_assert_cmpint (r.status, ==, 1);
+      expected = g_strdup_printf ("hbctl: refusing the certificate of %s: it has expired\n", url);
+      g_assert_cmpstr (r.err, ==, expected);
+      g_clear_pointer (&expected, g_free);
+      result_clear (&r);
+      hbctl_env (h, earlier, &r, "--url", url, "--cacert", ca, "status");
+      g_assert_cmpint (r.status, ==, 1);
+      expected = g_strdup_printf ("hbctl: refusing the certificate of %s: it is not valid yet (is the clock right?)\n",
+                                  url);
+      g_assert_cmpstr (r.err, ==, expected);
+      g_clear_pointer (&expected, g_free);
+      result_clear (&r);
+    }
+  else
+    g_test_message ("libfaketime is missing: an expired certificate is not tried");
 
   /* a write with a write token, from a file and from the environment */
   hbctl (h, &r, "--url", url, "--cacert", ca, "--token-file", write_file, "beat", "web", "--status", "tls-file");
