@@ -1,8 +1,9 @@
 #!/usr/bin/python3
-# tests/fleet/run-fleet-test.py: the fleet test (issue 14), prints TAP.
+# tests/fleet/run-fleet-test.py: the fleet test (issues 14 and 23), prints TAP.
 #
-# Three test hosts, one real Prometheus, real Alertmanagers, and the alert
-# contract of /tmp/contract.md (README "Monitoring many machines"):
+# Three test hosts serving HTTPS with scoped tokens, two real Prometheus
+# replicas, a real Alertmanager cluster of two, and the alert contract of
+# README "Monitoring many machines":
 #
 #   network   A bridge hbfl<PID>br in the root namespace with 10.204.S.1/24,
 #             and per host a network namespace hb-fleet-<PID>-{a,b,c} joined
@@ -23,23 +24,39 @@
 #             namespace under its own UTS namespace with hostname fleet-X
 #             (heartbeat_build_info's hostname= and the direct alerts'
 #             hostname= label are g_get_host_name()), its own state dir,
-#             NOTIFY_SOCKET (the test waits for READY=1), HTTP on
-#             10.204.S.1N:8765 with a tokens file, and two alertmanager=
-#             actions: one to Alertmanager "am" (which Prometheus also
-#             feeds: the deduplication is checked there) and one to
-#             Alertmanager "direct" (fed by heartbeatd alone, so the
-#             direct path is checked on its own).
-#   monitor   Prometheus (API on 127.0.0.1:free port) scraping the three
-#             hosts every 1 s with the bearer token (job "heartbeat"),
-#             evaluation interval 1 s, --rules.alert.resend-delay=1s, and
-#             a copy of data/prometheus/heartbeat-rules.yml whose for:
-#             durations sed rewrites to 1s; it sends to "am" and to a
-#             third Alertmanager "prom-only" (the Prometheus path on its
-#             own, for its checks and delays). Each Alertmanager has its
-#             API on 127.0.0.1:free port; "am" and "direct" also on the
-#             same port of 10.204.S.1, where heartbeatd in the namespaces
-#             reaches them (127.0.0.1 there is the namespace's own).
-#             resolve_timeout is 5 s, so an alert that is posted without
+#             NOTIFY_SOCKET (the test waits for READY=1), HTTPS only on
+#             10.204.S.1N:8765 (tls-certificate= and tls-key= from
+#             tests/tls/make-test-ca.sh, the certificate naming the three
+#             addresses) with a tokens file of crypt(3) hashes (openssl
+#             passwd -6): a read token (scope read, Prometheus's) and a
+#             write token (read,write); and two alertmanager= actions: one
+#             to both Alertmanagers of the cluster (alertmanager=URL1 URL2;
+#             Prometheus also feeds them: the deduplication is checked
+#             there) and one to Alertmanager "direct" (fed by heartbeatd
+#             alone, so the direct path is checked on its own).
+#   monitor   Two Prometheus replicas p1 and p2 (APIs on 127.0.0.1:free
+#             ports), the same configuration but for external_labels
+#             replica=, which alert_relabel_configs drops: scraping the
+#             three hosts every 1 s over https (tls_config ca_file: the
+#             test CA; authorization credentials_file: the read token; job
+#             "heartbeat"), and the same hosts over plain http (job
+#             plain-http, which must fail), evaluation interval 1 s,
+#             --rules.alert.resend-delay=10m (see below) and a copy of
+#             data/prometheus/heartbeat-rules.yml whose for: durations sed
+#             rewrites to 1s. Both send to both Alertmanagers am1 and am2,
+#             a cluster (--cluster.peer of each other on 127.0.0.1,
+#             --cluster.peer-timeout=2s, gossip every 100 ms; the test
+#             waits for both to list two peers and report "ready"), which
+#             run the shipped data/prometheus/alertmanager.yml with its
+#             webhook URL pointed at the test's receiver (a thread that
+#             records every notification) and group_wait 1s,
+#             group_interval 4s; and to a fourth Alertmanager "prom-only"
+#             (the Prometheus path on its own, for its checks and delays).
+#             Each Alertmanager has its API on 127.0.0.1:free port; am1,
+#             am2 and "direct" also on the same port of 10.204.S.1, where
+#             heartbeatd in the namespaces reaches them (127.0.0.1 there
+#             is the namespace's own). "direct" and "prom-only" have
+#             resolve_timeout 5 s, so an alert that is posted without
 #             endsAt and not re-sent expires during the test's 8 s hold.
 #             Ports 9090, 9093 and 9094 are never used.
 #
@@ -48,10 +65,16 @@
 # of a sleep in the namespace, then killed), gone by bind-to-caller (a
 # gdbus Register that exits), the same agent id stale on two hosts, and on
 # fleet-b one stale and one healthy agent before its heartbeatd is
-# stopped for a while and started again. Everything is bounded polling
-# (a poller thread reads Prometheus /api/v1/query and /api/v1/alerts and
-# both Alertmanagers' /api/v2/alerts every 0.1 s and keeps every answer
-# with its time); checks and delays are computed from that history. The
+# stopped for a while and started again. Then p1 and am1 are stopped (by
+# PID) and, with one of each left, a new agent goes stale and recovers
+# and fleet-c's heartbeatd stops and starts again (HeartbeatHostDown, an
+# alert only Prometheus raises). Tokens are tried from fleet-b's
+# namespace against fleet-a (none, a wrong one, read for a write, write)
+# and the refusals counted in fleet-a's /metrics. Everything is bounded
+# polling (a poller thread reads Prometheus /api/v1/query and
+# /api/v1/alerts and the Alertmanagers' /api/v2/alerts every 0.1 s and
+# keeps every answer with its time); checks and delays are computed from
+# that history and from the notifications received. The
 # only waits are "until a condition, at most N s" and "observe for N s"
 # (polling all the while), never a sleep to a fixed deadline.
 #
@@ -66,13 +89,14 @@
 #
 # Usage: run-fleet-test.py [HEARTBEATD HBCTL]; meson passes $HEARTBEATD,
 # $HBCTL and $HB_SOURCE_ROOT. Needs root, ip netns, unshare, dbus-daemon,
-# gdbus, prometheus and (prometheus-)alertmanager; prints "1..0 # SKIP why"
-# without them. run-fleet-test.py --teardown WORK undoes a run by hand.
+# gdbus, openssl, prometheus and (prometheus-)alertmanager; prints
+# "1..0 # SKIP why" without them. run-fleet-test.py --teardown WORK undoes a run by hand.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
 import datetime
 import fcntl
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import ipaddress
 import json
 import os
@@ -80,6 +104,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -99,7 +124,41 @@ FIRE_WAIT = 25.0    # bound: deadline -> alert everywhere
 RESOLVE_WAIT = 30.0  # bound: recovery -> resolved everywhere
 HOSTDOWN_WAIT = 30.0
 HTTP_PORT = 8765
+# The Alertmanager cluster: the second instance (position 1) waits
+# PEER_TIMEOUT before it looks in the notification log for what the first
+# sent (gossip on loopback takes milliseconds: a wide margin). Every sender
+# posts each alert to both at once, so their groups flush at about the same
+# times, and GROUP_INTERVAL is longer than PEER_TIMEOUT: the second never
+# decides on a state older than the first's last notification (it would
+# send a stale "firing" after the first's "resolved").
+PEER_TIMEOUT = 2.0
+GROUP_INTERVAL = 4.0
 T_START = time.time()
+
+
+if len(sys.argv) >= 2 and sys.argv[1] == "--request":
+    # --request METHOD URL CAFILE TOKENFILE|- [BODY]: one HTTPS request from
+    # wherever this runs (ip netns exec HOST), the server verified against
+    # CAFILE; prints {"status", "www" (WWW-Authenticate), "body", "error"}
+    method, url, cafile, tokfile = sys.argv[2:6]
+    body = sys.argv[6].encode() if len(sys.argv) > 6 else None
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if tokfile != "-":
+        with open(tokfile) as f:
+            headers["Authorization"] = "Bearer " + f.read().strip()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                         urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=cafile)))
+    res = {"status": None, "www": None, "body": "", "error": None}
+    try:
+        with opener.open(urllib.request.Request(url, data=body, headers=headers, method=method), timeout=10) as r:
+            res["status"], res["body"] = r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        res["status"], res["www"] = e.code, e.headers.get("WWW-Authenticate")
+        res["body"] = e.read(4096).decode(errors="replace")
+    except Exception as e:
+        res["error"] = f"{type(e).__name__}: {e}"
+    print(json.dumps(res))
+    sys.exit(0)
 
 
 # ------------------------------------------------------------------ teardown
@@ -253,6 +312,8 @@ HEARTBEATD = os.environ.get("HEARTBEATD") or (sys.argv[1] if len(sys.argv) > 1 e
 HBCTL = os.environ.get("HBCTL") or (sys.argv[2] if len(sys.argv) > 2 else "")
 SOURCE_ROOT = os.environ.get("HB_SOURCE_ROOT") or os.path.normpath(os.path.join(os.path.dirname(SELF), "..", ".."))
 RULES = os.path.join(SOURCE_ROOT, "data", "prometheus", "heartbeat-rules.yml")
+AM_EXAMPLE = os.path.join(SOURCE_ROOT, "data", "prometheus", "alertmanager.yml")
+MAKE_CA = os.path.join(SOURCE_ROOT, "tests", "tls", "make-test-ca.sh")
 
 if os.geteuid() != 0:
     skip_all("needs root (creates network namespaces, a bridge and veth pairs)")
@@ -265,7 +326,7 @@ if not ALERTMANAGER:
 PROMTOOL = shutil.which("promtool")
 for tool, pkg in (("ip", "iproute2"), ("unshare", "util-linux"), ("setpriv", "util-linux"),
                   ("dbus-daemon", "dbus-daemon"), ("gdbus", "libglib2.0-bin"), ("hostname", "hostname"),
-                  ("sed", "sed"), ("sleep", "coreutils")):
+                  ("sed", "sed"), ("sleep", "coreutils"), ("openssl", "openssl"), ("sh", "dash")):
     if not shutil.which(tool):
         skip_all(f"{tool} is missing (Debian package {pkg})")
 _probe = f"hb-fleet-probe-{os.getpid()}"
@@ -277,8 +338,9 @@ if not (HEARTBEATD and os.access(HEARTBEATD, os.X_OK)):
     bail(f"no heartbeatd binary (HEARTBEATD={HEARTBEATD!r}); run through meson test or pass HEARTBEATD HBCTL")
 if not (HBCTL and os.access(HBCTL, os.X_OK)):
     bail(f"no hbctl binary (HBCTL={HBCTL!r})")
-if not os.path.isfile(RULES):
-    bail(f"no rules file {RULES}")
+for _f in (RULES, AM_EXAMPLE, MAKE_CA):
+    if not os.path.isfile(_f):
+        bail(f"no {_f}")
 
 
 # --------------------------------------------------------------- the runner
@@ -373,11 +435,12 @@ def free_port():
 
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+TLS_OPENER = None   # verifies the hosts against the test CA (set up in main)
 
 
 def http(url, data=None, headers=None, timeout=2.0, method=None):
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    with OPENER.open(req, timeout=timeout) as r:
+    with (TLS_OPENER if url.startswith("https:") else OPENER).open(req, timeout=timeout) as r:
         return r.status, r.read()
 
 
@@ -451,16 +514,40 @@ def main():
                 bail(f"{' '.join(cmd)}: {r.stderr.strip()}")
     gw = f"10.204.{subnet}.1"
 
+    global TLS_OPENER
     hosts = []
-    token = "hb-fleet-" + os.urandom(16).hex()
-    with open(os.path.join(WORK, "token"), "w") as f:
-        f.write(token + "\n")
-    os.chmod(os.path.join(WORK, "token"), 0o600)
+    addrs = [f"10.204.{subnet}.{11 + i}" for i in range(3)]
+    # the test CA: one server certificate naming the three hosts' addresses
+    tls = os.path.join(WORK, "tls")
+    r = subprocess.run(["sh", MAKE_CA, tls, *addrs], capture_output=True, text=True)
+    if r.returncode != 0:
+        bail(f"{MAKE_CA} failed: {(r.stdout + r.stderr).strip()}")
+    CA = os.path.join(tls, "ca.pem")
+    TLS_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                             urllib.request.HTTPSHandler(context=ssl.create_default_context(cafile=CA)))
+    # the tokens: read (Prometheus's), write, and one no host knows; the
+    # hosts' tokens file holds only their sha512-crypt hashes
+    tok = {}
+    for kind in ("read", "write", "wrong"):
+        tok[kind] = os.path.join(WORK, f"{kind}-token")
+        with open(tok[kind], "w") as f:
+            f.write(f"hb-fleet-{kind}-" + os.urandom(16).hex() + "\n")
+        os.chmod(tok[kind], 0o600)
+    hashes = {}
+    for kind in ("read", "write"):
+        with open(tok[kind]) as f:
+            r = subprocess.run(["openssl", "passwd", "-6", "-stdin"], stdin=f, capture_output=True, text=True)
+        if r.returncode != 0 or not r.stdout.startswith("$6$"):
+            bail(f"openssl passwd -6 -stdin: {r.stderr.strip() or r.stdout.strip()}")
+        hashes[kind] = r.stdout.strip()
+    with open(tok["read"]) as f:
+        read_token = f.read().strip()
 
     ports = set()
-    while len(ports) < 4:
+    while len(ports) < 8:
         ports.add(free_port())
-    am_port, direct_port, promam_port, prom_port = sorted(ports, key=lambda _: os.urandom(1))
+    am1_port, am2_port, direct_port, promam_port, prom1_port, prom2_port, gossip1, gossip2 = \
+        sorted(ports, key=lambda _: os.urandom(1))
 
     class Host:
         pass
@@ -472,7 +559,7 @@ def main():
         h.name = f"fleet-{letter}"
         h.ns = f"hb-fleet-{pid}-{letter}"
         h.veth = f"hbfl{pid}{letter}"[:15]
-        h.addr = f"10.204.{subnet}.{11 + i}"
+        h.addr = addrs[i]
         h.inst = f"{h.addr}:{HTTP_PORT}"
         h.dir = os.path.join(WORK, h.name)
         os.makedirs(os.path.join(h.dir, "state"))
@@ -506,7 +593,8 @@ def main():
         # the tokens file, the configuration
         h.tokens = os.path.join(h.dir, "http-tokens")
         with open(h.tokens, "w") as f:
-            f.write(f"# bearer tokens of {h.name}\n{token}\n")
+            f.write(f"# bearer tokens of {h.name}: SCOPES SECRET (here crypt(3) hashes)\n"
+                    f"read       {hashes['read']}\nread,write {hashes['write']}\n")
         os.chmod(h.tokens, 0o600)
         h.conf = os.path.join(h.dir, "heartbeatd.conf")
         with open(h.conf, "w") as f:
@@ -524,10 +612,12 @@ enabled=true
 address={h.addr}
 port={HTTP_PORT}
 tokens-file={h.tokens}
+tls-certificate={tls}/server.pem
+tls-key={tls}/server-key.pem
 
 [alert:fleet-am]
 events=stale,timed-out,gone,error
-alertmanager=http://{gw}:{am_port}
+alertmanager=http://{gw}:{am1_port} http://{gw}:{am2_port}
 retries=3
 retry-interval=1s
 timeout=2s
@@ -545,24 +635,78 @@ timeout=2s
         hosts.append(h)
     A, B, C = hosts
 
-    # the Alertmanagers
+    # the test's webhook receiver: records every notification with its time
+    notifs = []
+    notif_lock = threading.Lock()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(min(n, 1 << 20))
+            try:
+                d = json.loads(raw)
+            except ValueError:
+                d = {"unparsable": raw[:200].decode(errors="replace")}
+            with notif_lock:
+                notifs.append((time.time(), d))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook.daemon_threads = True
+    hook_port = hook.server_address[1]
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+
+    # the Alertmanagers: am1 and am2, a cluster, with the shipped
+    # alertmanager.yml (its webhook URL the test's receiver, group_wait 1s,
+    # group_interval GROUP_INTERVAL); "direct" and "prom-only" alone, with
+    # no receiver
+    with open(AM_EXAMPLE) as f:
+        am_text = f.read()
+    am_subs = []
+    for key, value in (("url", f"http://127.0.0.1:{hook_port}/notify"), ("group_wait", "1s"),
+                       ("group_interval", f"{GROUP_INTERVAL:g}s")):
+        am_text, n = re.subn(rf"^(\s*(?:- )?{key}:\s*)\S+", rf"\g<1>{value}", am_text, flags=re.M)
+        am_subs.append(f"{key}: {n}")
+    check(am_subs == ["url: 1", "group_wait: 1", "group_interval: 1"],
+          f"the shipped alertmanager.yml, its webhook URL set to the test's receiver (127.0.0.1:{hook_port}) "
+          f"and group_wait 1s, group_interval {GROUP_INTERVAL:g}s, is the cluster's configuration",
+          f"replaced: {', '.join(am_subs)} (want each once)")
     ams = {}
-    for label, port in (("am", am_port), ("direct", direct_port), ("prom-only", promam_port)):
+    cluster = {"am1": (am1_port, gossip1, gossip2), "am2": (am2_port, gossip2, gossip1)}
+    for label, port in (("am1", am1_port), ("am2", am2_port), ("direct", direct_port), ("prom-only", promam_port)):
         d = os.path.join(WORK, f"alertmanager-{label}")
         os.makedirs(d)
         with open(os.path.join(d, "alertmanager.yml"), "w") as f:
-            f.write("global:\n  resolve_timeout: 5s\nroute:\n  receiver: blackhole\n  group_wait: 1s\n"
-                    "  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: blackhole\n")
+            if label in cluster:
+                f.write(am_text)
+            else:
+                f.write("global:\n  resolve_timeout: 5s\nroute:\n  receiver: blackhole\n  group_wait: 1s\n"
+                        "  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: blackhole\n")
+        if label in cluster:
+            _, mine, peer = cluster[label]
+            cl = [f"--cluster.listen-address=127.0.0.1:{mine}", f"--cluster.peer=127.0.0.1:{peer}",
+                  f"--cluster.peer-timeout={PEER_TIMEOUT:g}s", "--cluster.gossip-interval=100ms",
+                  f"--web.external-url=http://127.0.0.1:{port}"]
+        else:
+            cl = ["--cluster.listen-address="]
         ams[label] = spawn(f"alertmanager-{label}",
                            [ALERTMANAGER, f"--config.file={d}/alertmanager.yml", f"--storage.path={d}",
                             f"--web.listen-address=127.0.0.1:{port}"] +
-                           ([f"--web.listen-address={gw}:{port}"] if label != "prom-only" else []) + [
-                            "--cluster.listen-address=", "--log.level=info"],
+                           ([f"--web.listen-address={gw}:{port}"] if label != "prom-only" else []) +
+                           cl + ["--log.level=info"],
                            os.path.join(d, "alertmanager.log"))
-    AM = f"http://127.0.0.1:{am_port}"
+    AM1 = f"http://127.0.0.1:{am1_port}"
+    AM = f"http://127.0.0.1:{am2_port}"     # am2: the one that stays up
+    SENDER = {AM1: "am1", AM: "am2"}
     DIRECT = f"http://127.0.0.1:{direct_port}"
     PROMAM = f"http://127.0.0.1:{promam_port}"
-    PROM = f"http://127.0.0.1:{prom_port}"
+    PROM1 = f"http://127.0.0.1:{prom1_port}"
+    PROM = f"http://127.0.0.1:{prom2_port}"  # p2: the one that stays up
 
     # the rules: a copy with short for:
     rules_copy = os.path.join(WORK, "heartbeat-rules.yml")
@@ -587,32 +731,60 @@ timeout=2s
           f"define {', '.join(want_rules)}",
           f"promtool: {promtool_out}", f"alerts in the file: {', '.join(rule_names)}")
 
-    prom_dir = os.path.join(WORK, "prometheus")
-    os.makedirs(prom_dir)
+    # two Prometheus replicas, the same configuration but for the replica
+    # label (dropped from the alerts, so that both send the same alert);
+    # both send to both Alertmanagers of the cluster and to "prom-only".
+    # Job plain-http asks the same hosts' TLS port over http:// (and is
+    # not heartbeat*, which the rules watch). resend-delay 10m: Prometheus
+    # sends an alert when it fires and when it resolves, and re-sends no
+    # firing alert during the test. (A re-send between heartbeatd's
+    # direct resolve and Prometheus's own would make Alertmanager, which
+    # takes the younger post, fire the alert again for a second or two.)
+    prom_dirs = {}
+    proms = {}
     targets = ", ".join(f"'{h.inst}'" for h in hosts)
-    with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:
-        f.write(f"""global:
+    for n, port in ((1, prom1_port), (2, prom2_port)):
+        prom_dir = prom_dirs[n] = os.path.join(WORK, f"prometheus-{n}")
+        os.makedirs(prom_dir)
+        with open(os.path.join(prom_dir, "prometheus.yml"), "w") as f:
+            f.write(f"""global:
   scrape_interval: 1s
   scrape_timeout: 800ms
   evaluation_interval: 1s
+  external_labels:
+    replica: prometheus-{n}
 {"rule_files:" if rules_ok else "# (the rules do not load)"}
 {("  - " + rules_copy) if rules_ok else ""}
 alerting:
+  alert_relabel_configs:
+    - action: labeldrop
+      regex: replica
   alertmanagers:
     - static_configs:
-        - targets: ['127.0.0.1:{am_port}', '127.0.0.1:{promam_port}']
+        - targets: ['127.0.0.1:{am1_port}', '127.0.0.1:{am2_port}', '127.0.0.1:{promam_port}']
 scrape_configs:
   - job_name: heartbeat
+    scheme: https
+    tls_config:
+      ca_file: {CA}
     authorization:
       type: Bearer
-      credentials_file: {WORK}/token
+      credentials_file: {tok['read']}
+    static_configs:
+      - targets: [{targets}]
+  - job_name: plain-http
+    scheme: http
+    authorization:
+      type: Bearer
+      credentials_file: {tok['read']}
     static_configs:
       - targets: [{targets}]
 """)
-    prom = spawn("prometheus", [PROMETHEUS, f"--config.file={prom_dir}/prometheus.yml",
-                                f"--storage.tsdb.path={prom_dir}/data", f"--web.listen-address=127.0.0.1:{prom_port}",
-                                "--rules.alert.resend-delay=1s", "--log.level=info"],
-                 os.path.join(prom_dir, "prometheus.log"))
+        proms[n] = spawn(f"prometheus-{n}", [PROMETHEUS, f"--config.file={prom_dir}/prometheus.yml",
+                                             f"--storage.tsdb.path={prom_dir}/data",
+                                             f"--web.listen-address=127.0.0.1:{port}",
+                                             "--rules.alert.resend-delay=10m", "--log.level=info"],
+                         os.path.join(prom_dir, "prometheus.log"))
 
     # the daemons
     def hbctl(h, *args, timeout=15):
@@ -653,8 +825,8 @@ scrape_configs:
                 pass
         if not ready:
             return f"{h.name}: no READY=1 (heartbeatd {'exited ' + str(h.daemon.returncode) if h.daemon.poll() is not None else 'running'}): {tail(h.log)}"
-        if not wait_until(lambda: http(f"http://{h.inst}/health")[0] == 200, 10):
-            return f"{h.name}: GET http://{h.inst}/health does not answer 200: {tail(h.log)}"
+        if not wait_until(lambda: http(f"https://{h.inst}/health")[0] == 200, 10):
+            return f"{h.name}: GET https://{h.inst}/health does not answer 200: {tail(h.log)}"
         return None
 
     for h in hosts:
@@ -672,25 +844,56 @@ scrape_configs:
     if not check(not setup_errors and all(hn[h.name] == h.name for h in hosts),
                  f"three test hosts on bridge {bridge} ({gw}/24): " +
                  "; ".join(f"{h.ns} [{h.addrs}] hostname {hn[h.name]}" for h in hosts) +
-                 f"; heartbeatd READY=1 and HTTP /health 200 on {HTTP_PORT} of each (tokens file)",
+                 f"; heartbeatd READY=1 and GET https://ADDR:{HTTP_PORT}/health 200 on each, the server "
+                 f"verified against the test CA (tls-certificate=, tls-key=, a tokens file of crypt(3) hashes)",
                  *setup_errors, f"hostnames: {hn}"):
         bail("the test hosts did not come up")
 
-    for label, url, p in (("am", AM, ams["am"]), ("direct", DIRECT, ams["direct"]), ("prom-only", PROMAM, ams["prom-only"]),
-                          ("prometheus", PROM, prom)):
+    for label, url in (("am1", AM1), ("am2", AM), ("direct", DIRECT), ("prom-only", PROMAM),
+                       ("prometheus-1", PROM1), ("prometheus-2", PROM)):
         if not wait_until(lambda: http(url + "/-/ready")[0] == 200, 30):
-            log = (os.path.join(WORK, "prometheus", "prometheus.log") if label == "prometheus"
+            log = (os.path.join(WORK, label, "prometheus.log") if label.startswith("prometheus")
                    else os.path.join(WORK, f"alertmanager-{label}", "alertmanager.log"))
             bail(f"{label} is not ready at {url}: {tail(log)}")
 
-    def targets_up():
-        d = http_json(PROM + "/api/v1/targets?state=active")["data"]["activeTargets"]
-        return len(d) == 3 and all(t["health"] == "up" for t in d) and d
+    def targets(url):
+        d = http_json(url + "/api/v1/targets?state=active")["data"]["activeTargets"]
+        return {(t["labels"].get("job"), t["labels"].get("instance")): t for t in d}
+
+    def targets_ready(url):
+        t = targets(url)
+        want = {(j, h.inst) for j in ("heartbeat", "plain-http") for h in hosts}
+        return (set(t) == want and all(t[("heartbeat", h.inst)]["health"] == "up" for h in hosts)
+                and all(t[("plain-http", h.inst)]["health"] == "down" for h in hosts) and t)
     t0 = time.time()
-    up = wait_until(targets_up, 20)
-    if not check(up, f"Prometheus ({PROM}) scrapes the three hosts with the bearer token every 1 s: up == 1 for "
-                 f"{', '.join(h.inst for h in hosts)} (after {time.time() - t0:.1f} s)",
-                 json.dumps(http_json(PROM + "/api/v1/targets")["data"].get("activeTargets", []), indent=1)[:2000]):
+    tg = {n: wait_until(lambda: targets_ready(u), 20) for n, u in (("prometheus-1", PROM1), ("prometheus-2", PROM))}
+    tg_now = {}
+    for n, u in (("prometheus-1", PROM1), ("prometheus-2", PROM)):
+        try:
+            tg_now[n] = targets(u)
+        except Exception as e:
+            tg_now[n] = {("error", str(e)): {}}
+    https_ok = all(tg.values())
+    check(https_ok, f"both Prometheus replicas ({PROM1}, {PROM}) scrape the three hosts over https (tls_config "
+          f"ca_file the test CA, authorization credentials_file the read token) every 1 s: up == 1 for "
+          f"{', '.join(h.inst for h in hosts)} (after {time.time() - t0:.1f} s)",
+          *(f"{n} {j} {i}: {t.get('health')} {t.get('lastError', '')}" for n, d in tg_now.items()
+            for (j, i), t in sorted(d.items())))
+    plain_errors = sorted({re.sub(r"[0-9.]+:[0-9]+->", "", re.sub(r'"http://[^"]*"', "URL", t.get("lastError", "")))
+                           for d in tg_now.values() for (j, i), t in d.items() if j == "plain-http"})
+    try:
+        http(f"http://{A.inst}/metrics", headers={"Authorization": f"Bearer {read_token}"})
+        plain_get = "answered"
+    except Exception as e:
+        plain_get = f"{type(e).__name__}: {e}"
+    plain_ok = all(d.get(("plain-http", h.inst), {}).get("health") == "down" for d in tg_now.values() for h in hosts)
+    check(plain_ok and plain_get != "answered",
+          f"a scrape over plain http:// of the TLS port fails: up == 0 for job plain-http (the same hosts and "
+          f"token, scheme http) in both replicas ({'; '.join(plain_errors)}); a GET http://{A.inst}/metrics "
+          f"with the read token gets no answer ({plain_get})",
+          *(f"{n} {j} {i}: {t.get('health')} {t.get('lastError', '')}" for n, d in tg_now.items()
+            for (j, i), t in sorted(d.items()) if j == "plain-http"))
+    if not https_ok:
         bail("Prometheus cannot scrape the hosts")
     try:
         groups = http_json(PROM + "/api/v1/rules")["data"]["groups"]
@@ -698,9 +901,27 @@ scrape_configs:
     except Exception as e:
         loaded = [f"error: {e}"]
     diag(f"Prometheus loaded the alerting rules: {', '.join(loaded) or 'none'}")
-    diag(f"Alertmanager am (Prometheus + heartbeatd): {AM} and http://{gw}:{am_port}; "
-         f"Alertmanager direct (heartbeatd only): {DIRECT} and http://{gw}:{direct_port}; "
-         f"Alertmanager prom-only (Prometheus only): {PROMAM}")
+
+    # the cluster: both members see two peers, gossip settled ("ready")
+    def cluster_status(url):
+        c = http_json(url + "/api/v2/status")["cluster"]
+        return c.get("status"), sorted(p["address"] for p in c.get("peers") or [])
+
+    def cluster_ready():
+        st = [cluster_status(u) for u in (AM1, AM)]
+        return all(x[0] == "ready" and len(x[1]) == 2 for x in st) and st
+    t0 = time.time()
+    cl_ready = wait_until(cluster_ready, 30)
+    try:
+        cl_now = [cluster_status(u) for u in (AM1, AM)]
+    except Exception as e:
+        cl_now = str(e)
+    check(cl_ready, f"the Alertmanager cluster: am1 ({AM1}, gossip 127.0.0.1:{gossip1}) and am2 ({AM}, gossip "
+          f"127.0.0.1:{gossip2}) each list both peers and have settled (status ready, after {time.time() - t0:.1f} s)",
+          f"am1, am2: {cl_now}")
+    diag(f"Alertmanagers am1 and am2 (the cluster: Prometheus p1 and p2 + heartbeatd's alertmanager=URL1 URL2, "
+         f"notify the test's webhook receiver): {AM1}, {AM} and http://{gw}:PORT; direct (heartbeatd only): "
+         f"{DIRECT} and http://{gw}:{direct_port}; prom-only (both Prometheus only): {PROMAM}")
 
     # ------------------------------------------------------------ poller
     snaps = []
@@ -719,8 +940,12 @@ scrape_configs:
                                 for r in http_json(PROM + "/api/v1/query?query=" + q('up{job="heartbeat"}'), 1)["data"]["result"]}),
                 ("prom", lambda: [a["labels"] for a in http_json(PROM + "/api/v1/alerts", 1)["data"]["alerts"]
                                   if a.get("state") == "firing"]),
+                ("prom1", lambda: [a["labels"] for a in http_json(PROM1 + "/api/v1/alerts", 1)["data"]["alerts"]
+                                   if a.get("state") == "firing"]),
                 ("am", lambda: [dict(a["labels"], __fp=a["fingerprint"], __ends=a.get("endsAt", ""))
                                 for a in http_json(AM + "/api/v2/alerts", 1)]),
+                ("am1", lambda: [dict(a["labels"], __fp=a["fingerprint"], __ends=a.get("endsAt", ""))
+                                 for a in http_json(AM1 + "/api/v2/alerts", 1)]),
                 ("direct", lambda: [dict(a["labels"], __fp=a["fingerprint"], __ends=a.get("endsAt", ""))
                                     for a in http_json(DIRECT + "/api/v2/alerts", 1)]),
                 ("amprom", lambda: [dict(a["labels"], __fp=a["fingerprint"], __ends=a.get("endsAt", ""))
@@ -873,7 +1098,7 @@ scrape_configs:
 
     # the per-agent metrics of the contract, straight from a host
     try:
-        text = http(f"http://{A.inst}/metrics", headers={"Authorization": f"Bearer {token}"})[1].decode()
+        text = http(f"https://{A.inst}/metrics", headers={"Authorization": f"Bearer {read_token}"})[1].decode()
     except Exception as e:
         text = f"error: {e}"
     series = []
@@ -902,14 +1127,60 @@ scrape_configs:
     for n in ("heartbeat_agent_stale_total", "heartbeat_agent_timeouts_total", "heartbeat_agent_last_activity_timestamp_seconds"):
         if len(values(n, agent="stale-1")) != 1:
             problems.append(f"{n}{{agent=stale-1}}: {values(n, agent='stale-1')} (want one series)")
-    check(not problems, f"/metrics of {A.name} (GET with the token): stale-1 has its seven heartbeat_agent_state "
+    check(not problems, f"/metrics of {A.name} (GET over https with the read token): stale-1 has its seven heartbeat_agent_state "
           "series (healthy 1), info with its task, thresholds 3 s and 600 s, idle 0, beats_total 1, stale and "
           "timeouts counters, last activity", *problems)
+
+    # tokens and scopes, asked from fleet-b's namespace (the peer address
+    # is fleet-b's: Prometheus's address, the bridge's, is not the one
+    # whose wrong tokens are counted for the rate limit)
+    def request(method, path, token, body=None):
+        argv = ["ip", "netns", "exec", B.ns, PY, SELF, "--request", method, f"https://{A.inst}{path}", CA,
+                tok[token] if token else "-"] + ([body] if body is not None else [])
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, env=CLEAN_ENV, timeout=30)
+            return json.loads(r.stdout)
+        except (ValueError, subprocess.TimeoutExpired) as e:
+            return {"status": None, "www": None, "body": "", "error": f"{e}"}
+
+    def auth_failures():
+        r = request("GET", "/metrics", "read")
+        return {m.group(1): float(m.group(2)) for m in re.finditer(
+            r'^heartbeat_http_auth_failures_total\{reason="([^"]+)"\}\s+(\S+)', r["body"], re.M)}, r
+
+    def fmt(r):
+        return f"{r['status'] or r['error']}" + (f" ({r['www']})" if r.get("www") else "")
+    before, r_before = auth_failures()
+    r_none = request("GET", "/v1/agents", None)
+    r_wrong = request("GET", "/metrics", "wrong")
+    r_scope = request("PUT", "/v1/agents/fleet-auth-probe", "read", "{}")
+    r_write = request("PUT", "/v1/agents/fleet-auth-probe", "write", "{}")
+    r_delete = request("DELETE", "/v1/agents/fleet-auth-probe", "write")
+    after, r_after = auth_failures()
+    www = 'Bearer realm="heartbeatd"'
+    check(r_none["status"] == 401 and (r_none["www"] or "").startswith(www) and "error=" not in (r_none["www"] or "")
+          and r_wrong["status"] == 401 and (r_wrong["www"] or "").startswith(www)
+          and 'error="invalid_token"' in (r_wrong["www"] or ""),
+          f"from {B.name} to {A.name} over https: GET /v1/agents without a token is refused ({fmt(r_none)}); "
+          f"GET /metrics with a wrong token is refused ({fmt(r_wrong)})",
+          f"no token: {r_none}", f"wrong token: {r_wrong}")
+    check(r_before["status"] == 200 and r_scope["status"] == 403 and 'error="insufficient_scope"' in (r_scope["www"] or "")
+          and r_write["status"] in (200, 201) and r_delete["status"] in (200, 204),
+          f"the read token reads (GET /metrics {fmt(r_before)}) but cannot write: PUT /v1/agents/fleet-auth-probe "
+          f"{fmt(r_scope)}; the write token (scopes read,write) can: PUT {fmt(r_write)}, DELETE {fmt(r_delete)}",
+          f"read GET: {fmt(r_before)} {r_before['error'] or ''}", f"read PUT: {r_scope}", f"write PUT: {r_write}",
+          f"write DELETE: {r_delete}")
+    delta = {k: after.get(k, 0) - before.get(k, 0) for k in ("missing", "invalid", "scope", "rate-limited")}
+    check(set(before) >= {"missing", "invalid", "scope", "rate-limited"} and
+          delta == {"missing": 1, "invalid": 1, "scope": 1, "rate-limited": 0},
+          "the refusals are counted: heartbeat_http_auth_failures_total{reason} (read with the read token) went up "
+          "by missing 1, invalid 1, scope 1, rate-limited 0",
+          f"before: {before}", f"after: {after}", f"delta: {delta}")
 
     bi = {}
     for h in hosts:
         try:
-            d = http_json(PROM + "/api/v1/query?query=" + urllib.parse.quote(f'heartbeat_build_info{{instance="{h.inst}"}}'))
+            d = http_json(PROM + "/api/v1/query?query=" + urllib.parse.quote(f'heartbeat_build_info{{job="heartbeat",instance="{h.inst}"}}'))
             bi[h.name] = [r["metric"] for r in d["data"]["result"]]
         except Exception as e:
             bi[h.name] = str(e)
@@ -919,16 +1190,18 @@ scrape_configs:
           "(fleet-a, fleet-b, fleet-c)", *(f"{k}: {v}" for k, v in bi.items()))
 
     # ------------------------------------------ phase 1: everything fires
-    # the sources: Prometheus's alerts, Alertmanager "amprom" (fed by
-    # Prometheus only), "direct" (fed by heartbeatd only), "am" (both)
+    # the sources: Prometheus p2's alerts, Alertmanager "amprom" (fed by
+    # both Prometheus only), "direct" (fed by heartbeatd only), "am" (am2,
+    # fed by both Prometheus and heartbeatd), the ones that stay up; and
+    # "prom1" (p1) and "am1", stopped in phase 4
     ALL = ("prom", "amprom", "direct", "am")
     def all_fired(s):
         return all(s["d"].get(src) is not None and agent_alerts(s["d"][src], x.host, x.agent, x.alertname)
-                   for x in scns for src in ALL)
+                   for x in scns for src in ALL + ("prom1", "am1"))
     last_deadline = max([x.deadline for x in scns if x.deadline] or [time.time()])
     fired = wait_snap(all_fired, max(1.0, last_deadline + FIRE_WAIT - time.time()))
     t_fired = time.time()
-    diag(f"all seven agent alerts in Prometheus and the three Alertmanagers: "
+    diag(f"all seven agent alerts in both Prometheus and the four Alertmanagers: "
          f"{'yes' if fired else 'NO (bounded wait over)'} at +{t_fired - T_START:.1f} s")
 
     # -------------------------------------------- phase 2: fleet-b goes down
@@ -993,18 +1266,81 @@ scrape_configs:
     t_up_again = first("up", lambda d: d.get(B.inst) == "1", t_restart) or time.time()
     observe(max(t_up_again + 5, time.time() + 1))
 
-    # ----------------------------- phase 4: fleet-b's agent, shared@fleet-c
+    # -------- phase 4: one Prometheus and one Alertmanager stopped by PID
+    def notified(match):
+        """[(time, status, sender)] of each alert whose labels satisfy MATCH
+        in the receiver's notifications, in the order they came."""
+        with notif_lock:
+            items = list(notifs)
+        return [(t, a.get("status"), SENDER.get((d.get("externalURL") or "").rstrip("/"), d.get("externalURL")))
+                for t, d in items for a in d.get("alerts") or [] if match(a.get("labels") or {})]
+
+    def statuses(match):
+        return [st for _, st, _ in notified(match)]
+
+    def x_match(x):
+        return lambda l: (l.get("alertname") == x.alertname and l.get("agent") == x.agent
+                          and l.get("hostname") == x.host.name)
+
+    def hd_match(h):
+        return lambda l: l.get("alertname") == "HeartbeatHostDown" and l.get("instance") == h.inst
+
+    # the cluster has told the receiver of phase 3's recoveries (bounded)
+    wait_until(lambda: all(statuses(x_match(x))[-1:] == ["resolved"] for x in phase3)
+               and statuses(hd_match(B))[-1:] == ["resolved"], RESOLVE_WAIT)
+    t_ha = time.time()
+    pid_p1, pid_am1 = proms[1].pid, ams["am1"].pid
+    rc_p1 = stop(proms[1])
+    rc_am1 = stop(ams["am1"])
+    try:
+        am2_peers = cluster_status(AM)[1]
+    except Exception as e:
+        am2_peers = str(e)
+    diag(f"stopped Prometheus p1 (pid {pid_p1}, exit {rc_p1}) and Alertmanager am1 (pid {pid_am1}, exit {rc_am1}) "
+         f"at +{t_ha - T_START:.1f} s; am2's peers now: {am2_peers}")
+    ha = Scn(A, "ha-stale", "stale", "HeartbeatAgentStale", "warning")
+    ha.t_reg = time.time()
+    run(A, ha, "register", "ha-stale", "--task", "fleet test ha", "--stale", "3s", "--timeout", "10min")
+    run(A, ha, "beat", "ha-stale", "--status", "working")
+    set_deadline(ha, "stale")
+    scns.append(ha)
     recover(b_stale, "hbctl beat after the restart")
     act(shared_c, "hbctl unregister", "unregister", "shared")
     phase4 = [b_stale, shared_c]
+    # fleet-c stops once Prometheus has seen shared@fleet-c go (else its
+    # alert would rightly fire on while its host is down)
+    wait_snap(lambda s: s["d"]["prom"] is not None and not agent_alerts(s["d"]["prom"], C, shared_c.agent),
+              RESOLVE_WAIT)
+    t_stop_c = time.time()
+    rc_stop_c = stop(C.daemon)
+
+    def ha_fired(s):
+        return (all(s["d"].get(src) is not None and agent_alerts(s["d"][src], A, ha.agent, ha.alertname) for src in ALL)
+                and hostdown(s["d"]["prom"] or [], C) and hostdown(s["d"]["am"] or [], C))
+    wait_snap(ha_fired, max(HOSTDOWN_WAIT, (ha.deadline or time.time()) + FIRE_WAIT - time.time()))
+    # notified before it resolves (an alert that fires and resolves
+    # between two notifications of its group is never notified)
+    wait_until(lambda: "firing" in statuses(x_match(ha)) and "firing" in statuses(hd_match(C)), FIRE_WAIT)
+    t_ha_fired = time.time()
+    diag(f"stopped heartbeatd of {C.name} (exit {rc_stop_c}) at +{t_stop_c - T_START:.1f} s; ha-stale@{A.name} and "
+         f"HeartbeatHostDown of {C.name} fired and notified by +{t_ha_fired - T_START:.1f} s")
+    recover(ha, "hbctl beat")
+    t_restart_c = time.time()
+    err_c = start_daemon(C)
+    diag(f"started heartbeatd of {C.name} again at +{t_restart_c - T_START:.1f} s{': ' + err_c if err_c else ''}")
     wait_snap(lambda s: all(s["d"].get(src) is not None and not agent_alerts(s["d"][src], x.host, x.agent)
-                            for x in phase4 for src in ALL), RESOLVE_WAIT)
+                            for x in phase4 + [ha] for src in ALL)
+              and s["d"]["prom"] is not None and not hostdown(s["d"]["prom"], C)
+              and s["d"]["am"] is not None and not hostdown(s["d"]["am"], C), RESOLVE_WAIT)
+    wait_until(lambda: all(statuses(x_match(x))[-1:] == ["resolved"] for x in scns)
+               and all(statuses(hd_match(h))[-1:] == ["resolved"] for h in (B, C)), RESOLVE_WAIT)
     t_end = time.time()
     observe(t_end + 0.5)
     stop_poll.set()
     poller.join(5)
     beater.join(10)
-    diag(f"{len(snaps)} snapshots of Prometheus and the three Alertmanagers in {t_end - T0:.1f} s")
+    diag(f"{len(snaps)} snapshots of Prometheus and the Alertmanagers in {t_end - T0:.1f} s, "
+         f"{len(notifs)} notifications")
 
     # ------------------------------------------------------------ checks
     rows = []
@@ -1160,12 +1496,14 @@ scrape_configs:
     for src in ALL:
         for t, d in history(src, T0):
             for a in d:
-                if a.get("alertname") == "HeartbeatHostDown" and not of_host(a, B):
+                if (a.get("alertname") == "HeartbeatHostDown" and not of_host(a, B)
+                        and not (of_host(a, C) and t >= t_stop_c)):
                     wrong.append(f"{src}: {fmt_labels(clean(a))} at +{t - T_START:.1f} s")
                 if a.get("agent") == "b-ok":
                     wrong.append(f"{src}: {fmt_labels(clean(a))} at +{t - T_START:.1f} s")
     wrong = sorted(set(wrong))
-    check(not wrong, "no false alerts: no host-down alert for fleet-a or fleet-c, no alert for the healthy "
+    check(not wrong, "no false alerts: no host-down alert for fleet-a, none for fleet-c before it stopped, no "
+          "alert for the healthy "
           "b-ok@fleet-b (also while its host was down)", *wrong[:10])
     # the same id on two hosts
     t_shared_a_gone = first("am", shared_a.resolved("am"), shared_a.t_action or t_end)
@@ -1178,6 +1516,83 @@ scrape_configs:
           f"shared@fleet-c fired there: {'yes' if first('am', shared_c.firing('am'), T0) else 'no'}; "
           f"then missing from +{(shared_gaps or [0])[0] - T_START:.1f} s ({len(shared_gaps)} samples) before its "
           f"unregistration at +{(shared_c.t_action or t_end) - T_START:.1f} s")
+    # the replicas and the cluster, until phase 4 stopped p1 and am1
+    problems = []
+    for x in scns:
+        if x is ha:
+            continue
+        for src, name in (("prom1", "Prometheus p1"), ("am1", "Alertmanager am1")):
+            sets = []
+            for t, d in history(src, x.t_reg or T0, min(x.t_action or t_ha, t_ha)):
+                for a in agent_alerts(d, x.host, x.agent):
+                    c = clean(a)
+                    if c not in sets:
+                        sets.append(c)
+            if sets != [x.expected]:
+                problems.append(f"{x.key}: {name} had {[fmt_labels(c) for c in sets] or 'nothing'}")
+    check(not problems, "both replicas fire each of the seven agent alerts with the same labels (the replica label "
+          "dropped by alert_relabel_configs), and both Alertmanagers of the cluster hold it", *problems)
+
+    # one Prometheus and one Alertmanager down
+    hd_c = [first(src, lambda d: hostdown(d, C), t_stop_c) for src in ("prom", "am")]
+    hd_c_gone = [first(src, lambda d: not hostdown(d, C), t_restart_c) for src in ("prom", "am")]
+    ha_fire = [first(src, ha.firing(src), ha.t_reg) for src in ALL]
+    ha_res = [first(src, ha.resolved(src), ha.t_action or t_end) for src in ALL]
+    n_ha, n_hdc = notified(x_match(ha)), notified(hd_match(C))
+    check(rc_p1 is not None and rc_am1 is not None and None not in hd_c + hd_c_gone + ha_fire + ha_res
+          and [(st, snd) for _, st, snd in n_ha] == [("firing", "am2"), ("resolved", "am2")]
+          and [(st, snd) for _, st, snd in n_hdc] == [("firing", "am2"), ("resolved", "am2")],
+          f"with Prometheus p1 (pid {pid_p1}) and Alertmanager am1 (pid {pid_am1}) stopped: ha-stale@{A.name} fires "
+          f"and resolves in p2, prom-only, direct and am2, HeartbeatHostDown of {C.name} (stopped, started again) "
+          f"in p2 and am2, and am2 notifies each, firing then resolved",
+          f"exit codes: p1 {rc_p1}, am1 {rc_am1}",
+          f"ha-stale fired (prom, amprom, direct, am): {['+%.1f' % (t - T_START) if t else 'no' for t in ha_fire]}, "
+          f"resolved: {['+%.1f' % (t - T_START) if t else 'no' for t in ha_res]}",
+          f"HeartbeatHostDown {C.name} fired (prom, am): {['+%.1f' % (t - T_START) if t else 'no' for t in hd_c]}, "
+          f"resolved: {['+%.1f' % (t - T_START) if t else 'no' for t in hd_c_gone]}",
+          f"notifications: ha-stale {[(st, snd) for _, st, snd in n_ha]}, host down {[(st, snd) for _, st, snd in n_hdc]}")
+
+    # the notifications: one per change of each alert, whoever sent it
+    with notif_lock:
+        items = list(notifs)
+    bad = []
+    for t, d in items:
+        alerts = d.get("alerts") or []
+        labels = [a.get("labels") or {} for a in alerts]
+        if (len(alerts) != 1 or d.get("status") not in ("firing", "resolved")
+                or any("replica" in l for l in labels) or SENDER.get((d.get("externalURL") or "").rstrip("/")) is None):
+            bad.append(f"+{t - T_START:.1f} s from {d.get('externalURL')}: {d.get('status')} "
+                       f"{[fmt_labels(l) for l in labels]} (group {d.get('groupKey')})")
+    by_sender = {}
+    for t, d in items:
+        k = SENDER.get((d.get("externalURL") or "").rstrip("/"), d.get("externalURL"))
+        by_sender[k] = by_sender.get(k, 0) + 1
+    check(items and not bad, f"{len(items)} notifications ({', '.join(f'{k}: {v}' for k, v in sorted(by_sender.items(), key=str))}) "
+          "each carry one alert (its group: alertname, hostname, agent), without a replica label: the replicas' "
+          "alerts and heartbeatd's are one alert in Alertmanager", *bad[:10])
+    expected = [(x.key + " " + x.alertname, x_match(x)) for x in scns] + \
+               [(f"HeartbeatHostDown {h.name}", hd_match(h)) for h in (B, C)]
+    wrong = []
+    summary = []
+    for key, match in expected:
+        n = notified(match)
+        seq = [st for _, st, _ in n]
+        summary.append(f"{key}: {' '.join(f'{st[0].upper()}({snd})' for _, st, snd in n)}")
+        if seq != ["firing", "resolved"]:
+            wrong.append(f"{key}: {[(round(t - T_START, 1), st, snd) for t, st, snd in n] or 'never notified'}")
+    others = []
+    for t, d in items:
+        for a in d.get("alerts") or []:
+            if not any(m(a.get("labels") or {}) for _, m in expected):
+                others.append(f"+{t - T_START:.1f} s {a.get('status')} {fmt_labels(a.get('labels') or {})}")
+    last_pre = max([t for t, d in items if t < t_ha] or [t_ha])
+    check(not wrong and not others,
+          f"each alert is notified once: {len(expected)} alerts (the eight agent alerts, two hosts down), each one "
+          f"firing then one resolved notification, not one per Prometheus replica or per Alertmanager (the "
+          f"last one before am1 stopped came {t_end - last_pre:.1f} s before the end; the peer timeout is "
+          f"{PEER_TIMEOUT:g} s)", *wrong, *others[:10])
+    diag("notifications (F firing, R resolved, by which Alertmanager): " + "; ".join(summary))
+
     # in the end, nothing
     last = latest()
     leftovers = [f"{src}: {fmt_labels(clean(a))}" for src in ALL
@@ -1225,10 +1640,15 @@ scrape_configs:
         for h in hosts:
             diag(f"--- {h.log} (tail)")
             diag(tail(h.log, 15))
-        diag(f"--- prometheus.log (tail)\n{tail(os.path.join(prom_dir, 'prometheus.log'), 8)}")
-        diag(f"--- alertmanager am (tail)\n{tail(os.path.join(WORK, 'alertmanager-am', 'alertmanager.log'), 5)}")
+        for n in (1, 2):
+            diag(f"--- prometheus-{n}.log (tail)\n{tail(os.path.join(prom_dirs[n], 'prometheus.log'), 8)}")
+        for label in ("am1", "am2"):
+            diag(f"--- alertmanager {label} (tail)\n"
+                 f"{tail(os.path.join(WORK, f'alertmanager-{label}', 'alertmanager.log'), 5)}")
     for h in hosts:
         h.notify.close()
+    hook.shutdown()
+    hook.server_close()
 
     # ----------------------------------------------------------- teardown
     st = load_state(WORK)
