@@ -57,7 +57,14 @@
 #      heartbeatd --session as a transient user unit with [agent:uw]
 #      unit=hb-user-worker.service, a systemd --user unit that beats with
 #      hbctl --session: systemctl --user start/stop -> healthy/gone; the
-#      user owns uw, so its shell may beat it too.
+#      user owns uw, so its shell may beat it too;
+#   7. (tls-checks.sh, last) HTTPS on a non-loopback address with the test
+#      CA (tests/tls/make-test-ca.sh), the key readable by root only and
+#      given by LoadCredential=: plain HTTP there refused at start without
+#      trusted-network=true; /metrics with a read token, 401 without or
+#      with a wrong one, 403 for a write with the read token; no answer
+#      over http://; a renewed certificate served after `systemctl reload`
+#      (same MainPID); a new key kept out until a restart, which serves it.
 # Prints TAP. Needs root, systemd-nspawn (systemd-container), overlayfs and
 # polkitd; without them it prints "1..0 # SKIP why" and exits 0. Everything
 # it creates (mounts, the container, temp dirs) is removed on exit, also on
@@ -1651,6 +1658,9 @@ if [ -z "$failed" ] && [ -z "$dbus_errors" ]; then
 else
   not_ok "no failed heartbeatd, dbus or polkit unit; dbus-daemon loaded its configuration without errors" "$failed" "$dbus_errors"
 fi
+
+# ------------------------------------- HTTPS, the key by LoadCredential= (after the rest)
+source "$SRCDIR/tls-checks.sh"
 
 echo "1..$N"
 diag "runtime: $("$PY" -c 'import sys, time; print("%.1f s" % (time.time() - float(sys.argv[1])))' "$START_TIME") (to here; teardown follows)"
