@@ -216,6 +216,7 @@ typedef struct {
   char         *reply;      /* HB_ALERTS_REPLY_MAX bytes, for a failure */
   char         *ca_file;    /* HttpAuth's, or NULL */
   GTlsCertificateFlags tls_errors; /* why the server's certificate was refused, if it was */
+  gboolean      tls_refused; /* by on_http_network_event(), which cancelled the post */
   PostDone      done;
   gpointer      user_data;
 } HttpPost;
@@ -286,6 +287,41 @@ describe_tls_errors (HttpPost *p, const char *error_message)
   return g_string_free (why, FALSE);
 }
 
+/* glib-networking resumes a TLS session from a ticket it cached for the
+ * server's address, name and port, whichever session (whichever CA bundle)
+ * verified the certificate then: the process has one cache, and a resumed
+ * session's certificate is not verified again. One section's server would
+ * be trusted on another section's word. So each new connection's
+ * certificate is verified here, against the session's own trust, before
+ * anything is sent on it; one that does not verify cancels the post. */
+static void
+on_http_network_event (SoupMessage        *msg,
+                       GSocketClientEvent  event,
+                       GIOStream          *connection,
+                       gpointer            user_data)
+{
+  HttpPost *p = user_data;
+  GTlsDatabase *database;
+  GTlsCertificate *peer;
+  GSocketConnectable *identity;
+
+  if (event != G_SOCKET_CLIENT_TLS_HANDSHAKED || !G_IS_TLS_CLIENT_CONNECTION (connection))
+    return;
+  database = soup_session_get_tls_database (p->session);
+  peer = g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (connection));
+  identity = g_tls_client_connection_get_server_identity (G_TLS_CLIENT_CONNECTION (connection));
+  if (database == NULL || peer == NULL)
+    p->tls_errors = G_TLS_CERTIFICATE_GENERIC_ERROR;
+  else
+    p->tls_errors = g_tls_database_verify_chain (database, peer, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
+                                                 identity, NULL, G_TLS_DATABASE_VERIFY_NONE, NULL, NULL);
+  if (p->tls_errors != 0)
+    {
+      p->tls_refused = TRUE;
+      g_cancellable_cancel (p->cancellable);
+    }
+}
+
 /* The server's certificate did not verify: remembered for the log, and
  * refused. */
 static gboolean
@@ -338,8 +374,8 @@ on_http_sent (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_autofree char *why = NULL;
 
-      if (p->tls_errors != 0 && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        why = describe_tls_errors (p, error->message);
+      if (p->tls_errors != 0 && (p->tls_refused || !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED)))
+        why = describe_tls_errors (p, p->tls_refused ? "refused before sending" : error->message);
       http_post_finish (p, FALSE, why ? why : error->message);
       return;
     }
@@ -387,7 +423,7 @@ http_post (HbAlerts       *self,
 
   p->session = g_object_ref (session_for (self, auth->tls_database));
   p->msg = g_object_ref (msg);
-  p->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  p->cancellable = cancellable ? g_object_ref (cancellable) : g_cancellable_new ();
   p->ca_file = g_strdup (auth->ca_file);
   p->done = done;
   p->user_data = user_data;
@@ -400,7 +436,8 @@ http_post (HbAlerts       *self,
       memset (value, 0, strlen (value));
     }
   g_signal_connect (msg, "accept-certificate", G_CALLBACK (on_http_accept_certificate), p);
-  soup_session_send_async (p->session, msg, G_PRIORITY_DEFAULT, cancellable, on_http_sent, p);
+  g_signal_connect (msg, "network-event", G_CALLBACK (on_http_network_event), p);
+  soup_session_send_async (p->session, msg, G_PRIORITY_DEFAULT, p->cancellable, on_http_sent, p);
 }
 
 /* ------------------------------------------------------------------ */

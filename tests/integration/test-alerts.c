@@ -1767,7 +1767,7 @@ test_pause_resolves_alertmanager (Fixture *f, gconstpointer data)
 /* https (issue 23): ca-file=, token-file=, several Alertmanagers      */
 
 /* The test CA of tests/tls/make-test-ca.sh, made in the harness's
- * directory; NULL (the test skipped) without openssl. */
+ * directory; NULL (the test skipped) without openssl or python3. */
 static char *
 make_test_ca (Fixture *f)
 {
@@ -1778,9 +1778,9 @@ make_test_ca (Fixture *f)
   g_autoptr(GError) error = NULL;
   int status = -1;
 
-  if (openssl == NULL)
+  if (openssl == NULL || !g_file_test ("/usr/bin/python3", G_FILE_TEST_IS_EXECUTABLE))
     {
-      g_test_skip ("no openssl to make the test CA");
+      g_test_skip ("no openssl to make the test CA, or no /usr/bin/python3 for the TLS relay");
       g_free (dir);
       return NULL;
     }
@@ -1796,34 +1796,70 @@ make_test_ca (Fixture *f)
   return dir;
 }
 
-/* A server with the test CA's server certificate (localhost, 127.0.0.1),
- * listening for https on @port of 127.0.0.1. */
-static SoupServer *
-start_https_server (const char *dir, guint16 port)
+/* https in front of a plain server of the test: a relay in
+ * /usr/bin/python3 (its ssl module) with the test CA's server certificate
+ * for localhost and 127.0.0.1, forwarding each POST (its path, headers
+ * and body) to the plain port and the status back. The test process
+ * itself never makes a TLS handshake: gnutls's thread-local storage,
+ * dlopen()ed with glib-networking, crashes LeakSanitizer's tracer at exit
+ * under ASan (GCC 12). */
+static const char tls_relay_py[] =
+  "import http.client, http.server, ssl, sys\n"
+  "cert, key, port, target, ready = sys.argv[1:6]\n"
+  "class Relay(http.server.BaseHTTPRequestHandler):\n"
+  "    protocol_version = 'HTTP/1.1'\n"
+  "    def setup(self):\n"
+  "        self.request.do_handshake()\n"
+  "        super().setup()\n"
+  "    def do_POST(self):\n"
+  "        body = self.rfile.read(int(self.headers.get('Content-Length', '0')))\n"
+  "        headers = {k: v for k, v in self.headers.items()\n"
+  "                   if k.lower() not in ('host', 'connection', 'content-length')}\n"
+  "        upstream = http.client.HTTPConnection('127.0.0.1', int(target), timeout=300)\n"
+  "        upstream.request('POST', self.path, body, headers)\n"
+  "        reply = upstream.getresponse()\n"
+  "        data = reply.read()\n"
+  "        upstream.close()\n"
+  "        self.send_response(reply.status)\n"
+  "        self.send_header('Content-Length', str(len(data)))\n"
+  "        self.end_headers()\n"
+  "        self.wfile.write(data)\n"
+  "    def log_message(self, format, *args):\n"
+  "        pass\n"
+  "class Server(http.server.ThreadingHTTPServer):\n"
+  "    def handle_error(self, request, address):\n"
+  "        sys.stderr.write('tls-relay %s: %s\\n' % (port, sys.exc_info()[1]))\n"
+  "context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n"
+  "context.load_cert_chain(cert, key)\n"
+  "server = Server(('127.0.0.1', int(port)), Relay)\n"
+  "server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=False)\n"
+  "open(ready, 'w').close()\n"
+  "server.serve_forever()\n";
+
+/* Starts the relay: https on @port to http on @target; waits (bounded)
+ * until it listens. Stopped by PID with the harness. */
+static HbChild *
+start_tls_relay (Fixture *f, const char *dir, guint16 port, guint16 target)
 {
+  g_autofree char *script = g_build_filename (f->h->tmpdir, "tls-relay.py", NULL);
   g_autofree char *cert = g_build_filename (dir, "server.pem", NULL);
   g_autofree char *key = g_build_filename (dir, "server-key.pem", NULL);
+  g_autofree char *port_text = g_strdup_printf ("%u", port);
+  g_autofree char *target_text = g_strdup_printf ("%u", target);
+  g_autofree char *ready = g_strdup_printf ("%s/tls-relay-%u.ready", f->h->tmpdir, port);
+  const char *argv[] = { "/usr/bin/python3", script, cert, key, port_text, target_text, ready, NULL };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_files (cert, key, &error);
-  SoupServer *server;
+  HbChild *child;
+  guint tick;
 
+  g_file_set_contents (script, tls_relay_py, -1, &error);
   g_assert_no_error (error);
-  server = soup_server_new ("tls-certificate", certificate, NULL);
-  soup_server_listen_local (server, port, SOUP_SERVER_LISTEN_IPV4_ONLY | SOUP_SERVER_LISTEN_HTTPS, &error);
-  g_assert_no_error (error);
-  return server;
-}
-
-/* An Alertmanager receiver (on_receiver_post) over https on @port. */
-static SoupServer *
-start_https_receiver (AmReceiver *r, const char *dir, guint16 port)
-{
-  SoupServer *server = start_https_server (dir, port);
-
-  if (r->posts == NULL)
-    r->posts = g_ptr_array_new_with_free_func ((GDestroyNotify) post_free);
-  soup_server_add_handler (server, "/api/v2/alerts", on_receiver_post, r, NULL);
-  return server;
+  child = hb_harness_spawn (f->h, argv);
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (g_file_test (ready, G_FILE_TEST_EXISTS) || child->exited);
+  g_source_remove (tick);
+  g_assert_false (child->exited);
+  return child;
 }
 
 typedef struct {
@@ -1833,7 +1869,7 @@ typedef struct {
 } Hook;
 
 static void
-on_https_hook (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
+on_hook_request (SoupServer *server, SoupServerMessage *msg, const char *path, GHashTable *query,
                gpointer user_data)
 {
   Hook *k = user_data;
@@ -1862,32 +1898,41 @@ write_private (const char *path, const char *text)
 /* webhook= over https: delivered with ca-file= (the test CA) and the
  * token of token-file=; without ca-file= the system trust store does not
  * know the test CA: nothing reaches the server, and the log says which
- * alert, which URL and why, at each attempt. */
+ * alert, which URL and why, at each attempt. The untrusted section posts
+ * after the trusted one was delivered, to the same server: its
+ * connections resume the TLS session the trusted one left in
+ * glib-networking's cache (one per process), whose certificate must not
+ * count as verified for it. */
 static void
 test_webhook_https (Fixture *f, gconstpointer data)
 {
   g_autofree char *dir = make_test_ca (f);
   g_autofree char *token = NULL, *config = NULL, *log = NULL, *failed = NULL, *gave_up = NULL;
-  g_autoptr(SoupServer) server = NULL;
+  g_autoptr(SoupServer) server = soup_server_new (NULL, NULL);
   g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GError) error = NULL;
   Hook trusted = { 0 }, untrusted = { 0 };
-  guint16 port = hb_free_port ();
+  guint16 plain = hb_free_port (), port;
   JsonObject *o;
   guint tick;
 
   if (dir == NULL)
     return;
-  server = start_https_server (dir, port);
-  soup_server_add_handler (server, "/trusted", on_https_hook, &trusted, NULL);
-  soup_server_add_handler (server, "/untrusted", on_https_hook, &untrusted, NULL);
+  soup_server_add_handler (server, "/trusted", on_hook_request, &trusted, NULL);
+  soup_server_add_handler (server, "/untrusted", on_hook_request, &untrusted, NULL);
+  soup_server_listen_local (server, plain, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  port = hb_free_port ();
+  start_tls_relay (f, dir, port, plain);
   token = g_build_filename (f->h->tmpdir, "hook-token", NULL);
   write_private (token, "hb-alert-token.1\n");
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
     return;
-  config = g_strdup_printf ("\n[alert:trusted]\nevents=stale\nwebhook=https://127.0.0.1:%u/trusted\n"
+  config = g_strdup_printf ("\n[alert:trusted]\nevents=stale\nagents=web\n"
+                            "webhook=https://127.0.0.1:%u/trusted\n"
                             "ca-file=%s/ca.pem\ntoken-file=%s\nretry-interval=200ms\ntimeout=5s\n"
-                            "\n[alert:untrusted]\nevents=stale\nwebhook=https://127.0.0.1:%u/untrusted\n"
+                            "\n[alert:untrusted]\nevents=stale\nagents=other\n"
+                            "webhook=https://127.0.0.1:%u/untrusted\n"
                             "retries=2\nretry-interval=200ms\ntimeout=5s\n",
                             port, dir, token, port);
   log = start_logged (f, config, 0);
@@ -1901,16 +1946,25 @@ test_webhook_https (Fixture *f, gconstpointer data)
   g_assert_cmpstr (json_object_get_string_member (o, "alert"), ==, "trusted");
   g_assert_cmpstr (json_object_get_string_member (o, "agent"), ==, "web");
 
+  register_stale_soon (f->h, "other");
   failed = g_strdup_printf ("[alert:untrusted] https://127.0.0.1:%u/untrusted failed (the TLS certificate of "
                             "127.0.0.1 is not signed by a trusted CA (verified against the system trust store",
                             port);
   gave_up = g_strdup_printf ("[alert:untrusted] giving up on https://127.0.0.1:%u/untrusted after 2 attempts: "
                              "the TLS certificate of 127.0.0.1 is not signed by a trusted CA", port);
   tick = g_timeout_add (20, on_poll_tick, NULL);
-  WAIT_UNTIL (log_contains (log, gave_up));
+  WAIT_UNTIL (log_contains (log, gave_up) || untrusted.n > 0);
   g_source_remove (tick);
-  g_assert_cmpuint (log_count (log, failed), ==, 1);
   g_assert_cmpuint (untrusted.n, ==, 0);
+  g_assert_cmpuint (log_count (log, failed), ==, 1);
+  {
+    g_autofree char *text = read_text (log);
+    g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+
+    for (gsize i = 0; lines[i]; i++)
+      if (strstr (lines[i], "[alert:untrusted]"))
+        g_test_message ("%s", lines[i]);
+  }
   /* the trusted one once: no retry after its success */
   g_assert_cmpuint (trusted.n, ==, 1);
   g_free (trusted.authorization);
@@ -1924,16 +1978,20 @@ test_alertmanager_several (Fixture *f, gconstpointer data)
 {
   g_autofree char *dir = make_test_ca (f);
   g_autofree char *config = NULL;
-  g_autoptr(SoupServer) server1 = NULL, server2 = NULL;
+  g_autoptr(SoupServer) server1 = NULL;
+  g_autoptr(SoupServer) server2 = NULL;
   AmReceiver r1 = { 0 }, r2 = { 0 };
-  guint16 port1 = hb_free_port (), port2;
+  guint16 plain1, plain2, port1, port2;
 
   if (dir == NULL)
     return;
   set_resend_ms (0);
-  server1 = start_https_receiver (&r1, dir, port1);
+  server1 = start_receiver (&r1, &plain1);
+  server2 = start_receiver (&r2, &plain2);
+  port1 = hb_free_port ();
+  start_tls_relay (f, dir, port1, plain1);
   port2 = hb_free_port ();
-  server2 = start_https_receiver (&r2, dir, port2);
+  start_tls_relay (f, dir, port2, plain2);
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
     goto out;
   config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=https://127.0.0.1:%u, https://127.0.0.1:%u/\n"
@@ -1971,10 +2029,11 @@ test_alertmanager_one_down (Fixture *f, gconstpointer data)
   g_autofree char *dir = make_test_ca (f);
   g_autofree char *config = NULL, *log = NULL, *gave_up = NULL;
   g_autoptr(SoupServer) hang = soup_server_new (NULL, NULL);
-  g_autoptr(SoupServer) up_server = NULL, down_server = NULL;
+  g_autoptr(SoupServer) up_server = NULL;
+  g_autoptr(SoupServer) down_server = NULL;
   g_autoptr(GError) error = NULL;
   AmReceiver up = { 0 }, down = { 0 };
-  guint16 hang_port = hb_free_port (), up_port, down_port;
+  guint16 hang_port = hb_free_port (), up_plain, up_port, down_plain, down_port;
   guint hanging = 0;
   guint tick;
 
@@ -1984,10 +2043,11 @@ test_alertmanager_one_down (Fixture *f, gconstpointer data)
   soup_server_add_handler (hang, "/api/v2/alerts", on_hang, &hanging, NULL);
   soup_server_listen_local (hang, hang_port, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
   g_assert_no_error (error);
+  up_server = start_receiver (&up, &up_plain);
   up_port = hb_free_port ();
-  up_server = start_https_receiver (&up, dir, up_port);
+  start_tls_relay (f, dir, up_port, up_plain);
+  down_server = start_receiver (&down, &down_plain);
   down_port = hb_free_port ();   /* nobody listens there, for now */
-  down.posts = g_ptr_array_new_with_free_func ((GDestroyNotify) post_free);
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
     goto out;
   config = g_strdup_printf ("\n[alert:am]\nevents=stale\n"
@@ -2009,7 +2069,7 @@ test_alertmanager_one_down (Fixture *f, gconstpointer data)
   g_source_remove (tick);
 
   /* back: told at the next resend, the alert still firing */
-  down_server = start_https_receiver (&down, dir, down_port);
+  start_tls_relay (f, dir, down_port, down_plain);
   WAIT_UNTIL (down.posts->len >= 1);
   assert_labels (post_alert (post_at (&down, 0), 0), "HeartbeatAgentStale", "r", "warning");
   g_assert_false (last_post_resolved (&down));
