@@ -341,6 +341,7 @@ typedef struct {
   gint64     realtime;   /* g_get_real_time () on receipt */
   gint64     monotonic;
   JsonNode  *alerts;     /* the posted array */
+  char      *authorization; /* its Authorization header, or NULL */
 } Post;
 
 typedef struct {
@@ -355,6 +356,7 @@ static void
 post_free (Post *p)
 {
   json_node_unref (p->alerts);
+  g_free (p->authorization);
   g_free (p);
 }
 
@@ -387,6 +389,8 @@ on_receiver_post (SoupServer *server, SoupServerMessage *msg, const char *path, 
   g_assert_no_error (error);
   p->alerts = json_node_ref (json_parser_get_root (parser));
   g_assert_true (JSON_NODE_HOLDS_ARRAY (p->alerts));
+  p->authorization =
+    g_strdup (soup_message_headers_get_one (soup_server_message_get_request_headers (msg), "Authorization"));
   g_ptr_array_add (r->posts, p);
 
   soup_server_message_set_status (msg, r->posts->len <= r->fail_first ? 500 : 200, NULL);
@@ -1972,12 +1976,13 @@ test_webhook_https (Fixture *f, gconstpointer data)
 }
 
 /* alertmanager= with two https URLs (one with a trailing slash, comma
- * and space separated): each gets the firing alert and its resolve. */
+ * and space separated): each gets the firing alert and its resolve, with
+ * token-file='s token. */
 static void
 test_alertmanager_several (Fixture *f, gconstpointer data)
 {
   g_autofree char *dir = make_test_ca (f);
-  g_autofree char *config = NULL;
+  g_autofree char *config = NULL, *token = NULL;
   g_autoptr(SoupServer) server1 = NULL;
   g_autoptr(SoupServer) server2 = NULL;
   AmReceiver r1 = { 0 }, r2 = { 0 };
@@ -1992,10 +1997,13 @@ test_alertmanager_several (Fixture *f, gconstpointer data)
   start_tls_relay (f, dir, port1, plain1);
   port2 = hb_free_port ();
   start_tls_relay (f, dir, port2, plain2);
+  token = g_build_filename (f->h->tmpdir, "am-token", NULL);
+  write_private (token, "am-token.2\n");
   if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
     goto out;
   config = g_strdup_printf ("\n[alert:am]\nevents=stale\nalertmanager=https://127.0.0.1:%u, https://127.0.0.1:%u/\n"
-                            "ca-file=%s/ca.pem\nretry-interval=200ms\ntimeout=5s\n", port1, port2, dir);
+                            "ca-file=%s/ca.pem\ntoken-file=%s\nretry-interval=200ms\ntimeout=5s\n",
+                            port1, port2, dir, token);
   start_with (f, config);
 
   register_stale_soon (f->h, "r");
@@ -2014,6 +2022,11 @@ test_alertmanager_several (Fixture *f, gconstpointer data)
   assert_labels (post_alert (post_at (&r2, r2.posts->len - 1), 0), "HeartbeatAgentStale", "r", "warning");
   g_assert_cmpuint (r1.posts->len, ==, 2);
   g_assert_cmpuint (r2.posts->len, ==, 2);
+  for (guint i = 0; i < 2; i++)
+    {
+      g_assert_cmpstr (post_at (&r1, i)->authorization, ==, "Bearer am-token.2");
+      g_assert_cmpstr (post_at (&r2, i)->authorization, ==, "Bearer am-token.2");
+    }
 out:
   g_ptr_array_unref (r1.posts);
   g_ptr_array_unref (r2.posts);
