@@ -1975,6 +1975,69 @@ test_webhook_https (Fixture *f, gconstpointer data)
   g_free (trusted.body);
 }
 
+/* ca-file= is read again at each reload: a section trusting another CA
+ * (the rogue one) refuses the server, logged with the file; a reload to a
+ * file that is missing is refused whole (the old configuration kept);
+ * one to the test CA delivers the next alert. */
+static void
+test_webhook_https_reload (Fixture *f, gconstpointer data)
+{
+  g_autofree char *dir = make_test_ca (f);
+  g_autofree char *config = NULL, *log = NULL, *refused = NULL, *missing = NULL;
+  g_autoptr(SoupServer) server = soup_server_new (NULL, NULL);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  Hook hook = { 0 };
+  guint16 plain = hb_free_port (), port;
+  guint tick;
+
+  if (dir == NULL)
+    return;
+  soup_server_add_handler (server, "/hook", on_hook_request, &hook, NULL);
+  soup_server_listen_local (server, plain, SOUP_SERVER_LISTEN_IPV4_ONLY, &error);
+  g_assert_no_error (error);
+  port = hb_free_port ();
+  start_tls_relay (f, dir, port, plain);
+  if (!hb_harness_start_bus (f->h, HB_BUS_SESSION))
+    return;
+  config = g_strdup_printf ("\n[alert:hook]\nevents=stale\nwebhook=https://127.0.0.1:%u/hook\n"
+                            "ca-file=%s/rogue-ca.pem\nretries=1\ntimeout=5s\n", port, dir);
+  log = start_logged (f, config, 0);
+
+  register_stale_soon (f->h, "a");
+  refused = g_strdup_printf ("[alert:hook] giving up on https://127.0.0.1:%u/hook after 1 attempts: the TLS "
+                             "certificate of 127.0.0.1 is not signed by a trusted CA (verified against "
+                             "ca-file=%s/rogue-ca.pem)", port, dir);
+  tick = g_timeout_add (20, on_poll_tick, NULL);
+  WAIT_UNTIL (log_contains (log, refused) || hook.n > 0);
+  g_assert_cmpuint (hook.n, ==, 0);
+
+  g_free (config);
+  config = g_strdup_printf ("%s\n[alert:hook]\nevents=stale\nwebhook=https://127.0.0.1:%u/hook\n"
+                            "ca-file=%s/missing.pem\nretries=1\ntimeout=5s\n", hb_default_config, port, dir);
+  hb_harness_write_config (f->h, config);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  missing = g_strdup_printf ("[alert:hook] ca-file: %s/missing.pem: No such file or directory", dir);
+  WAIT_UNTIL (log_contains (log, "Reloading the configuration failed") && log_contains (log, missing));
+
+  g_free (config);
+  config = g_strdup_printf ("%s\n[alert:hook]\nevents=stale\nwebhook=https://127.0.0.1:%u/hook\n"
+                            "ca-file=%s/ca.pem\nretries=1\ntimeout=5s\n", hb_default_config, port, dir);
+  hb_harness_write_config (f->h, config);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  WAIT_UNTIL (log_contains (log, "Configuration reloaded"));
+  g_source_remove (tick);
+
+  register_stale_soon (f->h, "b");
+  WAIT_UNTIL (hook.n >= 1);
+  json_parser_load_from_data (parser, hook.body, -1, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (json_parser_get_root (parser)), "agent"),
+                   ==, "b");
+  g_free (hook.authorization);
+  g_free (hook.body);
+}
+
 /* alertmanager= with two https URLs (one with a trailing slash, comma
  * and space separated): each gets the firing alert and its resolve, with
  * token-file='s token. */
@@ -2126,6 +2189,7 @@ main (int argc, char **argv)
   ADD ("paused-runs-nothing", test_paused_runs_nothing);
   ADD ("pause-resolves-alertmanager", test_pause_resolves_alertmanager);
   ADD ("webhook-https", test_webhook_https);
+  ADD ("webhook-https-reload", test_webhook_https_reload);
   ADD ("alertmanager-several", test_alertmanager_several);
   ADD ("alertmanager-one-down", test_alertmanager_one_down);
 
