@@ -11,15 +11,18 @@
 #     so with HTTPS a full TLS handshake each (heartbeatd's GnuTLS server
 #     sends no session tickets and resumes no TLS 1.2 session: checked
 #     with openssl s_client -sess_out/-sess_in).
-# Prints requests/s of each, and the ratio https / http.
-#   bash bench/https-bench.sh [SECONDS] [CONNECTIONS]
-# (default 10 s and 32 connections per round, 2 wrk threads;
+# Each measurement is ROUNDS pairs of rounds, http then https: prints the
+# median requests/s of each, every round's figure, and the median of the
+# pairs' ratios https / http (on a shared machine one pair says little).
+#   bash bench/https-bench.sh [SECONDS] [CONNECTIONS] [ROUNDS]
+# (default 5 s a round, 32 connections, 3 rounds, 2 wrk threads;
 # $HB_BUILD_DIR names the build directory, default build: see bench/lib.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds=${1:-10}
+seconds=${1:-5}
 conns=${2:-32}
+rounds=${3:-3}
 command -v wrk >/dev/null || { echo "https-bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
 command -v openssl >/dev/null || { echo "https-bench: openssl is missing" >&2; exit 1; }
 source bench/lib.sh
@@ -62,23 +65,30 @@ https_url=https://localhost:$https_port
 run "$http_url" 4 "$conns" beat "$write_token" >/dev/null
 run "$https_url" 4 "$conns" beat "$write_token" >/dev/null
 
-ratio () {
-  /usr/bin/python3 - "$1" "$2" <<'PY'
-import sys
-a, b = (float(s.split()[1]) for s in sys.argv[1:3])
-print(f"  https / http: {b / a:.2f}")
+# measure TITLE CONNECTIONS MODE [TOKEN]: ROUNDS pairs, medians
+measure () {
+  local i out=()
+  for i in $(seq "$rounds"); do
+    out+=("$(run "$http_url" "$seconds" "$2" "$3" "${4:-}")" "$(run "$https_url" "$seconds" "$2" "$3" "${4:-}")")
+  done
+  echo "$1"
+  /usr/bin/python3 - "${out[@]}" <<'PY'
+import statistics, sys
+lines = sys.argv[1:]
+fields = [dict(zip(l.split()[0::2], l.split()[1::2])) for l in lines]
+plain, tls = fields[0::2], fields[1::2]
+for name, rs in (("http: ", plain), ("https:", tls)):
+    rps = [float(r["requests/s"]) for r in rs]
+    errors = sum(int(r["errors"]) for r in rs)
+    p99 = statistics.median(float(r["p99_ms"]) for r in rs)
+    print(f"  {name} {statistics.median(rps):7.0f} requests/s (rounds: {' '.join('%.0f' % x for x in rps)}), "
+          f"p99 {p99:.1f} ms, errors {errors}")
+ratios = [float(t["requests/s"]) / float(p["requests/s"]) for p, t in zip(plain, tls)]
+print(f"  https / http: {statistics.median(ratios):.2f} (rounds: {' '.join('%.2f' % r for r in ratios)})")
 PY
 }
-round () { # round TITLE CONNECTIONS MODE [TOKEN]
-  local plain tls
-  plain=$(run "$http_url" "$seconds" "$2" "$3" "${4:-}")
-  tls=$(run "$https_url" "$seconds" "$2" "$3" "${4:-}")
-  echo "$1"
-  echo "  http:  $plain"
-  echo "  https: $tls"
-  ratio "$plain" "$tls"
-}
-echo "wrk -t2, ${seconds} s a round; heartbeatd $("$build"/src/daemon/heartbeatd --version 2>/dev/null | head -1); $(nproc) CPUs"
-round "POST /heartbeat, keep-alive, $conns connections, write token (sha512-crypt hash):" "$conns" beat "$write_token"
-round "GET /v1/agents?limit=20, keep-alive, $conns connections, read token:" "$conns" read "$read_token"
-round "GET /health, Connection: close (a new connection, for https a full handshake, per request), 8 connections:" 8 health
+echo "wrk -t2, $rounds x ${seconds} s a server; heartbeatd $("$build"/src/daemon/heartbeatd --version 2>/dev/null | head -1); $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+measure "POST /heartbeat, keep-alive, $conns connections, write token (sha512-crypt hash):" "$conns" beat "$write_token"
+measure "GET /v1/agents?limit=20, keep-alive, $conns connections, read token:" "$conns" read "$read_token"
+measure "GET /health, Connection: close (a new connection per request, for https a full handshake), 8 connections:" 8 health
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
