@@ -551,6 +551,36 @@ def main():
     with open(tok["read"]) as f:
         read_token = f.read().strip()
 
+    # the test's webhook receiver: records every notification with its time
+    # (bound before the other ports are picked, so that none is its port)
+    notifs = []
+    notif_lock = threading.Lock()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self):
+            n = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(min(n, 1 << 20))
+            try:
+                d = json.loads(raw)
+            except ValueError:
+                d = {"unparsable": raw[:200].decode(errors="replace")}
+            with notif_lock:
+                notifs.append((time.time(), d))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    while hook.server_address[1] in FORBIDDEN_PORTS:
+        hook.server_close()
+        hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    hook.daemon_threads = True
+    hook_port = hook.server_address[1]
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+
     ports = set()
     while len(ports) < 8:
         ports.add(free_port())
@@ -642,32 +672,6 @@ timeout=2s
         h.notify.bind(h.notify_path)
         hosts.append(h)
     A, B, C = hosts
-
-    # the test's webhook receiver: records every notification with its time
-    notifs = []
-    notif_lock = threading.Lock()
-
-    class Hook(BaseHTTPRequestHandler):
-        def do_POST(self):
-            n = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(min(n, 1 << 20))
-            try:
-                d = json.loads(raw)
-            except ValueError:
-                d = {"unparsable": raw[:200].decode(errors="replace")}
-            with notif_lock:
-                notifs.append((time.time(), d))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
-    hook.daemon_threads = True
-    hook_port = hook.server_address[1]
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
 
     # the Alertmanagers: am1 and am2, a cluster, with the shipped
     # alertmanager.yml (its webhook URL the test's receiver, group_wait
