@@ -41,7 +41,10 @@
  */
 #include "hb-http-private.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <glib/gstdio.h>
 #ifdef __GLIBC__
@@ -266,6 +269,103 @@ on_request (SoupServer        *server,
 /* ------------------------------------------------------------------ */
 /* Set-up                                                              */
 
+static gpointer
+server_handshake (gpointer data)
+{
+  GError *error = NULL;
+
+  g_tls_connection_handshake (G_TLS_CONNECTION (data), NULL, &error);
+  return error;
+}
+
+static gboolean
+accept_any_certificate (GTlsConnection       *connection,
+                        GTlsCertificate      *certificate,
+                        GTlsCertificateFlags  errors,
+                        gpointer              user_data)
+{
+  return TRUE;
+}
+
+/* Whether a TLS handshake works with @certificate: a key that does not
+ * belong to the certificate loads as well as one that does (GLib does not
+ * compare them), and would fail every handshake after. One handshake over
+ * a socket pair, the server side in a thread, each side giving up after
+ * 5 s; at start and reload only. */
+static gboolean
+certificate_works (GTlsCertificate  *certificate,
+                   GError          **error)
+{
+  g_autoptr(GSocket) server_socket = NULL;
+  g_autoptr(GSocket) client_socket = NULL;
+  g_autoptr(GSocketConnection) server_base = NULL;
+  g_autoptr(GSocketConnection) client_base = NULL;
+  g_autoptr(GIOStream) server = NULL;
+  g_autoptr(GIOStream) client = NULL;
+  g_autoptr(GError) server_error = NULL;
+  g_autoptr(GError) client_error = NULL;
+  GThread *thread;
+  int fds[2];
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0)
+    {
+      int saved = errno;
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved), "socketpair: %s", g_strerror (saved));
+      return FALSE;
+    }
+  server_socket = g_socket_new_from_fd (fds[0], error);
+  if (server_socket == NULL)
+    {
+      close (fds[0]);
+      close (fds[1]);
+      return FALSE;
+    }
+  client_socket = g_socket_new_from_fd (fds[1], error);
+  if (client_socket == NULL)
+    {
+      close (fds[1]);
+      return FALSE;
+    }
+  g_socket_set_timeout (server_socket, 5);
+  g_socket_set_timeout (client_socket, 5);
+  server_base = g_socket_connection_factory_create_connection (server_socket);
+  client_base = g_socket_connection_factory_create_connection (client_socket);
+  server = g_tls_server_connection_new (G_IO_STREAM (server_base), certificate, error);
+  if (server == NULL)
+    return FALSE;
+  client = g_tls_client_connection_new (G_IO_STREAM (client_base), NULL, error);
+  if (client == NULL)
+    return FALSE;
+  g_signal_connect (client, "accept-certificate", G_CALLBACK (accept_any_certificate), NULL);
+
+  thread = g_thread_new ("hb-tls-check", server_handshake, server);
+  if (!g_tls_connection_handshake (G_TLS_CONNECTION (client), NULL, &client_error))
+    g_socket_shutdown (client_socket, TRUE, TRUE, NULL);   /* the server side stops waiting */
+  server_error = g_thread_join (thread);
+  if (client_error == NULL && server_error == NULL)
+    return TRUE;
+  g_set_error (error, G_TLS_ERROR, G_TLS_ERROR_BAD_CERTIFICATE,
+               "a TLS handshake with this certificate and key fails (does the key belong to the certificate?): %s",
+               (client_error ? client_error : server_error)->message);
+  return FALSE;
+}
+
+/* [http] tls-certificate= and tls-key=, loaded and tried */
+static GTlsCertificate *
+load_certificate (const char  *certificate,
+                  const char  *key,
+                  GError     **error)
+{
+  g_autoptr(GTlsCertificate) loaded = g_tls_certificate_new_from_files (certificate, key, error);
+
+  if (loaded == NULL || !certificate_works (loaded, error))
+    {
+      g_prefix_error (error, "[http] tls-certificate=%s, tls-key=%s: ", certificate, key);
+      return NULL;
+    }
+  return g_steal_pointer (&loaded);
+}
+
 /**
  * hb_http_set_tls:
  * @http: a #HbHttp
@@ -296,11 +396,8 @@ hb_http_set_tls (HbHttp     *http,
   g_return_val_if_fail (HB_IS_HTTP (http), FALSE);
   g_return_val_if_fail ((certificate == NULL) == (key == NULL), FALSE);
 
-  if (certificate && (tls_certificate = g_tls_certificate_new_from_files (certificate, key, error)) == NULL)
-    {
-      g_prefix_error (error, "[http] tls-certificate=%s, tls-key=%s: ", certificate, key);
-      return FALSE;
-    }
+  if (certificate && (tls_certificate = load_certificate (certificate, key, error)) == NULL)
+    return FALSE;
   if (client_ca && certificate && (database = g_tls_file_database_new (client_ca, error)) == NULL)
     {
       g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);
@@ -356,11 +453,8 @@ hb_http_check_files (const char *tokens_file,
         return FALSE;
       hb_http_tokens_free (tokens);
     }
-  if (certificate && key && (tls_certificate = g_tls_certificate_new_from_files (certificate, key, error)) == NULL)
-    {
-      g_prefix_error (error, "[http] tls-certificate=%s, tls-key=%s: ", certificate, key);
-      return FALSE;
-    }
+  if (certificate && key && (tls_certificate = load_certificate (certificate, key, error)) == NULL)
+    return FALSE;
   if (client_ca && (database = g_tls_file_database_new (client_ca, error)) == NULL)
     {
       g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);

@@ -5316,6 +5316,15 @@ test_tls_reload (Fixture *f, gconstpointer data)
     g_file_get_contents (new_key, &key, NULL, &error);
     g_assert_no_error (error);
   }
+  {
+    g_autofree char *orig = ca_file (f, "server-key.pem.orig");
+    g_autofree char *text = NULL;
+
+    g_file_get_contents (key_path, &text, NULL, &error);
+    g_assert_no_error (error);
+    g_file_set_contents (orig, text, -1, &error);
+    g_assert_no_error (error);
+  }
   g_file_set_contents (cert_path, contents, -1, &error);
   g_assert_no_error (error);
   g_file_set_contents (key_path, key, -1, &error);
@@ -5346,6 +5355,30 @@ test_tls_reload (Fixture *f, gconstpointer data)
   g_clear_object (&f->session);
   f->session = session_trusting (f, "ca.pem");
   g_assert_cmpuint (try_get (f->session, url, &kept, &error), ==, 200);
+  g_assert_true (g_tls_certificate_is_same (kept, server2));
+  g_clear_object (&kept);
+
+  /* a key that is not the certificate's (the old one): both load, but no
+   * handshake would work; the old pair is kept, and works */
+  g_file_set_contents (cert_path, contents, -1, &error);
+  g_assert_no_error (error);
+  {
+    g_autofree char *old_key = ca_file (f, "server-key.pem.orig");
+    g_autofree char *text = NULL;
+
+    g_file_get_contents (old_key, &text, NULL, &error);
+    g_assert_no_error (error);
+    g_file_set_contents (key_path, text, -1, &error);
+    g_assert_no_error (error);
+  }
+  cursor = hb_harness_notify_cursor (f->h);
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  hb_wait_notify (f->h, &cursor, "RELOADING=1");
+  hb_wait_notify (f->h, &cursor, "READY=1");
+  g_clear_object (&f->session);
+  f->session = session_trusting (f, "ca.pem");
+  g_assert_cmpuint (try_get (f->session, url, &kept, &error), ==, 200);
+  g_assert_no_error (error);
   g_assert_true (g_tls_certificate_is_same (kept, server2));
 }
 
