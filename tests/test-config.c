@@ -639,8 +639,11 @@ test_alerts_https (Fixture *f, gconstpointer data)
                           "alertmanager=%s\n"                                        /* 13 */
                           "[alert:g]\n"
                           "webhook=https://ok.example\n"
-                          "ca-file=credential:ca.pem\n",                             /* 16 */
-                          token, urls->str);
+                          "ca-file=credential:ca.pem\n"                              /* 16 */
+                          "[alert:h]\n"
+                          "webhook=https://ok.example\n"
+                          "ca-file=%s\n",                                            /* 19 */
+                          token, urls->str, not_pem);
   write_file (f->path, many);
   config = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, problems, &error);
   g_assert_null (config);
@@ -662,13 +665,15 @@ test_alerts_https (Fixture *f, gconstpointer data)
     g_autofree char *p5 = g_strdup_printf ("%s:5: [alert:c] needs exactly one of", f->path);
     g_autofree char *p10 = g_strdup_printf ("%s:10: [alert:e] needs exactly one of", f->path);
     g_autofree char *p12 = g_strdup_printf ("%s:12: [alert:f] needs exactly one of", f->path);
-    const char *const expected[] = { p2, p4, p6, p11, p13, p16, p1, p3, p5, p9, p10, p12, NULL };
+    /* a file is read whatever else is wrong: one check lists everything */
+    g_autofree char *p19 = g_strdup_printf ("%s:19: [alert:h] ca-file: %s: no PEM certificate in it", f->path, not_pem);
+    const char *const expected[] = { p2, p4, p6, p11, p13, p16, p1, p3, p5, p9, p10, p12, p19, NULL };
 
     assert_problems (problems, expected);
   }
   g_ptr_array_set_size (problems, 0);
 
-  /* the files, once the values are right */
+  /* the files */
   text = (g_free (text), g_strdup_printf ("[alert:a]\nwebhook=https://ok.example\n"
                                           "ca-file=%s\n"                 /* 3 */
                                           "token-file=%s\n"              /* 4 */

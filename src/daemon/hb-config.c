@@ -1272,27 +1272,55 @@ hb_config_check_events_file (const char        *path,
   return TRUE;
 }
 
-/* What an alert's ca-file= and token-file= hold, read into @config: each
- * file that cannot be is a problem at its key's line. */
+/* What an [alert:NAME]'s ca-file= and token-file= hold. */
+typedef struct {
+  char         *ca_file;
+  GTlsDatabase *tls_database;
+  char         *token_file;
+  char         *token;
+} AlertFiles;
+
 static void
-load_alert_files (Loader   *loader,
-                  HbConfig *config)
+alert_files_free (AlertFiles *files)
 {
-  for (guint i = 0; i < config->alerts->len; i++)
+  g_free (files->ca_file);
+  g_clear_object (&files->tls_database);
+  g_free (files->token_file);
+  if (files->token)
+    memset (files->token, 0, strlen (files->token));
+  g_free (files->token);
+  g_free (files);
+}
+
+/* Reads the ca-file= and token-file= of every section with an HTTP action,
+ * whatever else is wrong, so that one check lists every problem: each
+ * file that cannot be read is a problem at its key's line. Returns
+ * "alert:NAME" → AlertFiles. */
+static GHashTable *
+read_alert_files (Loader *loader)
+{
+  GHashTable *all = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) alert_files_free);
+
+  for (guint i = 0; i < loader->alerts->len; i++)
     {
-      HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
-      g_autofree char *group = g_strconcat (ALERT_PREFIX, alert->name, NULL);
+      const char *group = g_ptr_array_index (loader->alerts, i);
       g_autofree char *ca = g_key_file_get_string (loader->merged, group, "ca-file", NULL);
       g_autofree char *token = g_key_file_get_string (loader->merged, group, "token-file", NULL);
+      AlertFiles *files;
       g_autoptr(GError) local = NULL;
 
+      if (!g_key_file_has_key (loader->merged, group, "webhook", NULL) &&
+          !g_key_file_has_key (loader->merged, group, "alertmanager", NULL))
+        continue;   /* check_alerts() says what is wrong */
+      files = g_new0 (AlertFiles, 1);
+      g_hash_table_insert (all, g_strdup (group), files);
       if (ca)
         {
           g_autofree char *key = g_strconcat (group, "\nca-file", NULL);
 
-          alert->ca_file = hb_config_resolve_file (g_strstrip (ca), &local);
-          if (alert->ca_file)
-            alert->tls_database = load_alert_ca (alert->ca_file, &local);
+          files->ca_file = hb_config_resolve_file (g_strstrip (ca), &local);
+          if (files->ca_file)
+            files->tls_database = load_alert_ca (files->ca_file, &local);
           if (local)
             problem (loader, g_hash_table_lookup (loader->where, key), "[%s] ca-file: %s", group, local->message);
           g_clear_error (&local);
@@ -1301,12 +1329,33 @@ load_alert_files (Loader   *loader,
         {
           g_autofree char *key = g_strconcat (group, "\ntoken-file", NULL);
 
-          alert->token_file = hb_config_resolve_file (g_strstrip (token), &local);
-          if (alert->token_file)
-            alert->token = load_alert_token (alert->token_file, &local);
+          files->token_file = hb_config_resolve_file (g_strstrip (token), &local);
+          if (files->token_file)
+            files->token = load_alert_token (files->token_file, &local);
           if (local)
             problem (loader, g_hash_table_lookup (loader->where, key), "[%s] token-file: %s", group, local->message);
         }
+    }
+  return all;
+}
+
+/* Gives each alert of @config what read_alert_files() read for it. */
+static void
+take_alert_files (HbConfig   *config,
+                  GHashTable *all)
+{
+  for (guint i = 0; i < config->alerts->len; i++)
+    {
+      HbConfigAlert *alert = g_ptr_array_index (config->alerts, i);
+      g_autofree char *group = g_strconcat (ALERT_PREFIX, alert->name, NULL);
+      AlertFiles *files = g_hash_table_lookup (all, group);
+
+      if (files == NULL)
+        continue;
+      alert->ca_file = g_steal_pointer (&files->ca_file);
+      alert->tls_database = g_steal_pointer (&files->tls_database);
+      alert->token_file = g_steal_pointer (&files->token_file);
+      alert->token = g_steal_pointer (&files->token);
     }
 }
 
@@ -1319,6 +1368,7 @@ finish (Loader            *loader,
         GError           **error)
 {
   g_autofree char *events_file = g_key_file_get_string (loader->merged, "log", "events-file", NULL);
+  g_autoptr(GHashTable) alert_files = NULL;
   HbConfig *config;
 
   check_alerts (loader);
@@ -1333,13 +1383,12 @@ finish (Loader            *loader,
                  "[log] events-file: %s", local->message);
     }
 
+  alert_files = read_alert_files (loader);
   if (loader->problems->len == 0)
     {
       config = config_from_key_file (loader->merged, loader->agent_ids, loader->files);
-      load_alert_files (loader, config);
-      if (loader->problems->len == 0)
-        return config;
-      hb_config_free (config);
+      take_alert_files (config, alert_files);
+      return config;
     }
 
   for (guint i = 0; problems && i < loader->problems->len; i++)
