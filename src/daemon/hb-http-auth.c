@@ -23,6 +23,8 @@
  * start), in time independent of where they differ and of their length.
  * A hash costs milliseconds (that is its point): a token that matched
  * one is remembered by its digest, so a keep-alive client pays it once.
+ * Hashes are checked with libxcrypt's crypt_rn(): ASan's interceptor of
+ * crypt_r() calls a null pointer with libxcrypt.
  * More than HB_HTTP_AUTH_MAX_FAILURES wrong tokens from one address in a
  * minute, or HB_HTTP_AUTH_MAX_HASHING hashes of unknown tokens in a
  * minute from everyone, and tokens are not checked at all (429) for the
@@ -255,7 +257,7 @@ hb_http_tokens_parse (const char *contents,
         {
           struct crypt_data *data = g_new0 (struct crypt_data, 1);
           /* a hash this system's crypt() cannot check would refuse every token */
-          const char *check = looks_like_hash (secret) ? crypt_r ("", secret, data) : NULL;
+          const char *check = looks_like_hash (secret) ? crypt_rn ("", secret, data, sizeof *data) : NULL;
           gboolean known = check != NULL && check[0] == '$';
 
           g_free (data);
@@ -380,7 +382,7 @@ lookup (HbHttpTokens *tokens,
       if (token->hash == NULL || token->verified)
         continue;
       data = g_new0 (struct crypt_data, 1);
-      hashed = crypt_r (presented, token->hash, data);
+      hashed = crypt_rn (presented, token->hash, data, sizeof *data);
       if (hashed && strlen (hashed) == strlen (token->hash) &&
           equal_in_constant_time ((const guint8 *) hashed, (const guint8 *) token->hash, strlen (hashed)))
         {
