@@ -1555,6 +1555,25 @@ timeout=2s
     check(not problems, "both replicas fire each of the seven agent alerts with the same labels (the replica label "
           "dropped by alert_relabel_configs), and both Alertmanagers of the cluster hold it", *problems)
 
+    # heartbeatd's alertmanager=URL1 URL2 posts to both: an Alertmanager
+    # that held an agent alert while neither Prometheus listed it as
+    # firing yet (Prometheus lists an alert before it sends it) had it
+    # from heartbeatd
+    def before_prometheus(src, x):
+        t = first(src, x.firing(src), x.t_reg or T0, min(x.t_action or t_ha, t_ha))
+        if t is None:
+            return False
+        for p in ("prom", "prom1"):
+            later = [u for u, d in history(p, t, min(x.t_action or t_ha, t_ha)) if not x.firing(p)(d)]
+            if not later:
+                return False
+        return True
+    direct_first = {src: [x.key for x in scns if x is not ha and before_prometheus(src, x)] for src in ("am1", "am")}
+    check(direct_first["am1"] and direct_first["am"],
+          f"heartbeatd's alertmanager= with two URLs posts to both: am1 held {len(direct_first['am1'])} and am2 "
+          f"{len(direct_first['am'])} of the seven agent alerts before either Prometheus replica listed them as firing",
+          f"am1: {direct_first['am1']}", f"am2: {direct_first['am']}")
+
     # one Prometheus and one Alertmanager down
     hd_c = [first(src, lambda d: hostdown(d, C), t_stop_c) for src in ("prom", "am")]
     hd_c_gone = [first(src, lambda d: not hostdown(d, C), t_restart_c) for src in ("prom", "am")]
