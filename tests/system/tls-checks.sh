@@ -1,7 +1,7 @@
 # tests/system/tls-checks.sh: sourced by run-system-tests.sh, in the
 # booted container, after every other part (it uses the helpers defined
 # before: in_ct, poll, ok, not_ok, skip, diag, prop, jcursor, unit_log,
-# $CONF_D, $SRCDIR, $ROOT, $WORK).
+# journal_has, $CONF_D, $SRCDIR, $HELPERS, $ROOT, $WORK, $PY).
 #
 # HTTPS as an admin sets it up: a test CA (tests/tls/make-test-ca.sh, made
 # on the host), the certificate in /etc/heartbeat/tls.pem, the key in
@@ -23,22 +23,17 @@
 #  - http:// on that port gets no HTTP answer, and a client trusting
 #    another CA refuses the server;
 #  - a renewed certificate (same key, new serial) swapped into tls.pem and
-#    `systemctl reload`: the next connection gets it, same MainPID;
-#  - a new key and certificate (server2), `systemctl reload` and a bare
-#    SIGHUP: the service stays active and every new connection still
-#    completes its handshake (the credential holds the key of the last
-#    start: systemd copies credentials when the service starts, not when
-#    it reloads, so the daemon reads the new certificate with the old key
-#    and must keep the pair it has); `systemctl restart` serves server2.
+#    `systemctl reload`: the next connection gets it, same MainPID; a
+#    keep-alive connection opened before keeps working (the same
+#    connection, hb-test-tls-keepalive.py) with the certificate it had;
+#  - a new certificate (server2) before its key, `systemctl reload` and a
+#    bare SIGHUP: a certificate and key that do not match are refused, the
+#    daemon keeps serving the pair it has (a warning in the journal), the
+#    same MainPID (what happens too when systemd gives the service the
+#    key of its start: systemd 252, Debian 12's, copies credentials again
+#    when ExecReload= runs, 253 took that back); with the key in place,
+#    `systemctl restart` serves server2;
 #  - the end of this part: heartbeatd back on 127.0.0.1 without TLS.
-#
-# Two of these fail for known, reported bugs, recognised by their
-# signature and then reported as TAP "not ok ... # TODO" (any other
-# failure is a plain "not ok"; fixed, they say "ok"): the --check-config
-# of ExecReload= cannot read the credential (systemd 252 gives ExecReload=
-# $CREDENTIALS_DIRECTORY but no access to it: systemd issue 35227), so
-# `systemctl reload` fails; and on SIGHUP the daemon takes a certificate
-# with a key it does not match, after which every handshake fails.
 #
 # SPDX-License-Identifier: LGPL-2.1-or-later
 
@@ -75,16 +70,6 @@ metric () { # metric TEXT NAME{LABELS}: its value ("" if absent)
   awk -v m="$2" '$1 == m { print $2 }' <<<"$1"
 }
 tls_journal () { in_ct journalctl -b -q --no-pager -u heartbeatd -n "${1:-8}" 2>&1; }
-# todo_not_ok DESCRIPTION WHY [LINE...]: a check that fails for a known,
-# reported bug, recognised by its signature: TAP "not ok … # TODO WHY"
-# (not counted as a failure). Any other failure is a plain not ok; once
-# the bug is fixed the check says ok.
-todo_not_ok () {
-  N=$((N + 1)); echo "not ok $N - $1 # TODO known bug: $2"
-  shift 2
-  local line
-  for line in "$@"; do printf '%s\n' "$line" | sed 's/^/#   /'; done
-}
 
 # (a) the test CA, a renewal of server.pem (same key, new serial), the
 # network namespace of the clients
@@ -97,7 +82,8 @@ out=$(sh "$SRCDIR/../tls/make-test-ca.sh" "$TLS_HOST" "$TLS_ADDR" 2>&1 &&
       openssl x509 -req -in "$TLS_HOST/renewed.csr" -CA "$TLS_HOST/ca.pem" -CAkey "$TLS_HOST/ca-key.pem" \
         -set_serial "0x$(openssl rand -hex 16)" -days 2 -extfile "$TLS_HOST/renewed.ext" -out "$TLS_HOST/renewed.pem" 2>&1)
 [ $? -eq 0 ] || { tls_ready=no; diag "cannot make the test CA: $out"; }
-mkdir -p "$ROOT$TLS_CT"
+mkdir -p "$ROOT$TLS_CT" "$ROOT$HELPERS"
+install -m 0755 "$SRCDIR/hb-test-tls-keepalive.py" "$ROOT$HELPERS/hb-test-tls-keepalive.py"
 cp "$TLS_HOST/ca.pem" "$TLS_HOST/rogue-ca.pem" "$ROOT$TLS_CT/" 2>/dev/null
 out=$(in_ct ip netns add hb-tls 2>&1 &&
       in_ct ip link add hb-tls-ct type veth peer name hb-tls-cl netns hb-tls 2>&1 &&
@@ -210,6 +196,13 @@ if [ "$tls_ready" = yes ]; then
   # as an admin (or an ACME client's hook) does: systemctl reload
   pid0=$(prop MainPID)
   fp_renewed=$(host_fp "$TLS_HOST/renewed.pem")
+  # a keep-alive connection opened before: it must keep working, with
+  # the certificate it has
+  rm -f "$ROOT$TLS_CT/go" "$WORK/keepalive.out"
+  in_tls "$PY" "$HELPERS/hb-test-tls-keepalive.py" "$TLS_ADDR" 8765 "$TLS_CT/ca.pem" "$TLS_READ" "$TLS_CT/go" \
+    >"$WORK/keepalive.out" 2>&1 &
+  ka_pid=$!
+  poll 10 grep -q '^first ' "$WORK/keepalive.out"
   cursor=$(jcursor)
   install -m 0644 "$TLS_HOST/renewed.pem" "$ROOT/etc/heartbeat/tls.pem.new"
   mv "$ROOT/etc/heartbeat/tls.pem.new" "$ROOT/etc/heartbeat/tls.pem"
@@ -227,25 +220,29 @@ if [ "$tls_ready" = yes ]; then
     in_ct systemctl kill -s HUP --kill-whom=main heartbeatd.service
     poll 5 renewed_served
     lines+=("after a bare SIGHUP (systemctl kill -s HUP): served $(served_fp)")
-    # A known bug: ExecReload=heartbeatd --check-config reads the key, but
-    # systemd (252) gives ExecReload= the service's $CREDENTIALS_DIRECTORY
-    # without access to it (systemd issue 35227), so every reload fails
-    if [ $rc -ne 0 ] && unit_log "$cursor" | grep -q 'Failed to open file “/run/credentials/heartbeatd.service/.*Permission denied'; then
-      todo_not_ok "a certificate swapped and systemctl reload: served to the next connection, the service stays" \
-        "systemctl reload fails: --check-config cannot read \$CREDENTIALS_DIRECTORY under ExecReload= (systemd issue 35227)" "${lines[@]}"
-    else
-      not_ok "a certificate swapped and systemctl reload: served to the next connection, the service stays" "${lines[@]}"
-    fi
+    not_ok "a certificate swapped and systemctl reload: served to the next connection, the service stays" "${lines[@]}"
+  fi
+  touch "$ROOT$TLS_CT/go"
+  wait "$ka_pid"
+  ka_rc=$?
+  read -r _ ka_code1 ka_fp1 ka_port1 < <(grep '^first ' "$WORK/keepalive.out")
+  read -r _ ka_code2 ka_fp2 ka_port2 < <(grep '^second ' "$WORK/keepalive.out")
+  if [ $ka_rc -eq 0 ] && [ "$ka_code1/$ka_code2" = 200/200 ] && [ "$ka_fp1" = "$fp_server" ] && [ "$ka_fp2" = "$fp_server" ] &&
+     [ -n "$ka_port1" ] && [ "$ka_port1" = "$ka_port2" ] && renewed_served; then
+    ok "a keep-alive connection opened before the reload: its next request is 200 on the same connection (local port $ka_port1) with the certificate it had, while a new connection gets the renewed one"
+  else
+    not_ok "a keep-alive connection opened before the reload keeps working with its certificate" "client: rc=$ka_rc" \
+      "$(cat "$WORK/keepalive.out")" "old $fp_server, renewed $fp_renewed; a new connection: $(served_fp)"
   fi
 
-  # (7) a new key: the credential is copied at start, so a reload reads
-  # the old key with the new certificate, a pair that does not match; the
-  # daemon must keep serving a pair that does (and say so), and a restart
-  # takes the new pair. Reloaded by systemctl reload, then by a bare
-  # SIGHUP (the daemon's own check, whatever ExecReload= did).
+  # (7) a new key: the new certificate put in place before its key (or
+  # with a systemd that does not copy credentials again on reload, where
+  # the daemon reads the key of the start): a reload finds a
+  # certificate and a key that do not match, and the daemon must keep
+  # serving the pair it has, and say so; once the key is in place, a
+  # restart serves the new pair. Reloaded by systemctl reload, then by a
+  # bare SIGHUP (the daemon's own check, whatever ExecReload= did).
   fp_server2=$(host_fp "$TLS_HOST/server2.pem")
-  install -m 0600 "$TLS_HOST/server2-key.pem" "$ROOT/etc/heartbeat/tls.key.new"
-  mv "$ROOT/etc/heartbeat/tls.key.new" "$ROOT/etc/heartbeat/tls.key"
   install -m 0644 "$TLS_HOST/server2.pem" "$ROOT/etc/heartbeat/tls.pem.new"
   mv "$ROOT/etc/heartbeat/tls.pem.new" "$ROOT/etc/heartbeat/tls.pem"
   pid0=$(prop MainPID)
@@ -259,37 +256,31 @@ if [ "$tls_ready" = yes ]; then
   after_reload=$(served_fp)
   handshake=$(in_tls curl -sS --noproxy '*' --max-time 5 --cacert "$TLS_CT/ca.pem" -o /dev/null -w '%{http_code}' \
     -H "Authorization: Bearer $TLS_READ" "$TLS_URL/metrics" 2>&1)
-  if [ "$handshake" = 200 ] && [ -n "$after_reload" ] && [ "$(prop MainPID)" = "$pid0" ] && [ "$(prop ActiveState)" = active ]; then
+  warning=$(unit_log "$cursor" | grep -m1 'Keeping the old TLS certificate')
+  if [ "$handshake" = 200 ] && [ "$after_reload" = "$fp_renewed" ] && [ -n "$warning" ] &&
+     [ "$(prop MainPID)" = "$pid0" ] && [ "$(prop ActiveState)" = active ]; then
+    install -m 0600 "$TLS_HOST/server2-key.pem" "$ROOT/etc/heartbeat/tls.key.new"
+    mv "$ROOT/etc/heartbeat/tls.key.new" "$ROOT/etc/heartbeat/tls.key"
     out2=$(in_ct systemctl restart heartbeatd.service 2>&1)
     rc2=$?
     server2_served () { [ "$(served_fp)" = "$fp_server2" ]; }
     if [ $rc2 -eq 0 ] && poll 10 server2_served && metrics_ok; then
-      case "$after_reload" in
-        "$fp_server2") served=server2 ;; "$fp_renewed") served="the renewed certificate" ;;
-        "$fp_server") served="the first certificate" ;; *) served="another certificate" ;;
-      esac
-      ok "a new key and certificate (server2), systemctl reload (rc $rc) and SIGHUP: new connections still complete their handshake ($served served, same MainPID; journal: $(unit_log "$cursor" | grep -m1 -o 'Keeping the old TLS certificate' || echo 'no warning')); systemctl restart serves server2"
+      ok "a new certificate before its key, systemctl reload (rc $rc) and SIGHUP: the old pair kept (new connections complete their handshake with the renewed certificate, same MainPID; journal: \"${warning:0:100}…\"); the key in place, systemctl restart serves server2"
     else
-      not_ok "a new key: systemctl restart serves server2" "restart: rc=$rc2 $out2" "served: $(served_fp) (server2: $fp_server2)" \
-        "$(tls_journal)"
+      not_ok "a new key in place: systemctl restart serves server2" "restart: rc=$rc2 $out2" \
+        "served: $(served_fp) (server2: $fp_server2)" "$(tls_journal)"
     fi
   else
-    lines=("systemctl reload: rc=$rc $out" "a new connection after the SIGHUP: $handshake"
-           "served after it: \"$after_reload\" (renewed $fp_renewed, server2 $fp_server2)"
-           "MainPID $pid0 -> $(prop MainPID) $(prop ActiveState)" "$(unit_log "$cursor" | tail -n 8)")
-    # A known bug: the certificate is taken with a key it does not match
-    # (GTlsCertificate does not compare them), and every handshake fails
-    if [[ "$handshake" == *"bad signature"* ]] && ! unit_log "$cursor" | grep -q 'Keeping the old TLS certificate'; then
-      todo_not_ok "a new key and certificate then a reload: new connections still complete their handshake, the service stays" \
-        "the daemon takes a certificate with a key it does not match; every handshake then fails (bad signature)" "${lines[@]}"
-    else
-      not_ok "a new key and certificate then a reload: new connections still complete their handshake, the service stays" "${lines[@]}"
-    fi
+    not_ok "a certificate without its key, then a reload: the old pair kept with a warning, new connections complete their handshake" \
+      "systemctl reload: rc=$rc $out" "a new connection after the SIGHUP: $handshake" \
+      "served after it: \"$after_reload\" (want the renewed $fp_renewed; server2 $fp_server2)" "warning: \"$warning\"" \
+      "MainPID $pid0 -> $(prop MainPID) $(prop ActiveState)" "$(unit_log "$cursor" | tail -n 8)"
     in_ct systemctl restart heartbeatd.service 2>/dev/null
   fi
 else
   for what in "plain HTTP off loopback refused" "the key not readable by heartbeat" "HTTPS /metrics with a token" \
-              "tokens and scopes over HTTPS" "no plain HTTP on the TLS port" "a renewed certificate on reload" "a new key"; do
+              "tokens and scopes over HTTPS" "no plain HTTP on the TLS port" "a renewed certificate on reload" \
+              "a keep-alive connection across the reload" "a new key"; do
     skip "TLS: $what" "no test CA or network namespace (see above)"
   done
 fi
