@@ -700,6 +700,40 @@ test_alerts_https (Fixture *f, gconstpointer data)
     g_setenv ("CREDENTIALS_DIRECTORY", saved, TRUE);
 }
 
+/* --check-config under ExecReload= cannot see the service's credentials
+ * (systemd issue 35227): a check leaves them out, the daemon does not */
+static void
+test_hidden_credentials (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(HbConfig) checked = NULL;
+  g_autoptr(HbConfig) refused = NULL;
+  g_autofree char *saved = g_strdup (g_getenv ("CREDENTIALS_DIRECTORY"));
+  g_autofree char *hidden = g_build_filename (f->dir, "credentials", NULL);
+
+  write_file (f->path, "[alert:am]\nalertmanager=https://am.example.org:9093\nca-file=credential:am-ca.pem\n"
+                       "token-file=credential:am-token\n");
+  /* a directory this process cannot see, as under ExecReload= */
+  g_setenv ("CREDENTIALS_DIRECTORY", hidden, TRUE);
+  checked = hb_config_load_full (f->path, HB_CONFIG_LOAD_CHECK_ONLY, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (checked);
+  refused = hb_config_load_full (f->path, HB_CONFIG_LOAD_NONE, NULL, &error);
+  g_assert_null (refused);
+  g_assert_nonnull (strstr (error->message, "ca-file"));
+  g_assert_nonnull (strstr (error->message, "token-file"));
+  {
+    g_autofree char *inside = g_build_filename (hidden, "am-ca.pem", NULL);
+
+    g_assert_true (hb_config_is_hidden_credential (inside));
+  }
+  g_assert_false (hb_config_is_hidden_credential (f->path));
+  if (saved)
+    g_setenv ("CREDENTIALS_DIRECTORY", saved, TRUE);
+  else
+    g_unsetenv ("CREDENTIALS_DIRECTORY");
+}
+
 static void
 test_tags (Fixture *f, gconstpointer data)
 {
@@ -1054,6 +1088,7 @@ main (int argc, char **argv)
   g_test_add ("/config/apply", Fixture, NULL, fixture_setup, test_apply, fixture_teardown);
   g_test_add ("/config/tags", Fixture, NULL, fixture_setup, test_tags, fixture_teardown);
   g_test_add ("/config/http-tls", Fixture, NULL, fixture_setup, test_http_tls, fixture_teardown);
+  g_test_add ("/config/hidden-credentials", Fixture, NULL, fixture_setup, test_hidden_credentials, fixture_teardown);
   g_test_add ("/config/alerts-https", Fixture, NULL, fixture_setup, test_alerts_https, fixture_teardown);
   g_test_add ("/config/check/every-problem-with-line", Fixture, NULL, fixture_setup, test_every_problem_with_line, fixture_teardown);
   g_test_add ("/config/check/syntax-problems", Fixture, NULL, fixture_setup, test_syntax_problems, fixture_teardown);

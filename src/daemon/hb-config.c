@@ -1177,6 +1177,31 @@ hb_config_resolve_file (const char *value,
   return g_build_filename (directory, name, NULL);
 }
 
+/**
+ * hb_config_is_hidden_credential:
+ * @path: a file, as hb_config_resolve_file() gives it
+ *
+ * Whether @path is one of the service's credentials that this process
+ * may not read: so `heartbeatd --check-config` finds them when
+ * heartbeatd.service's ExecReload= runs it, as systemd 252 sets
+ * `$CREDENTIALS_DIRECTORY` there without letting the command read it
+ * (systemd issue 35227). The daemon itself reads them; only a check
+ * leaves them out (%HB_CONFIG_LOAD_CHECK_ONLY).
+ *
+ * Returns: %TRUE if it is such a file
+ */
+gboolean
+hb_config_is_hidden_credential (const char *path)
+{
+  const char *credentials = g_getenv ("CREDENTIALS_DIRECTORY");
+  g_autofree char *directory = NULL;
+
+  if (path == NULL || credentials == NULL)
+    return FALSE;
+  directory = g_path_get_dirname (path);
+  return strcmp (directory, credentials) == 0 && access (path, R_OK) != 0;
+}
+
 static gboolean
 is_under (const char *path,
           const char *dir)
@@ -1297,7 +1322,8 @@ alert_files_free (AlertFiles *files)
  * file that cannot be read is a problem at its key's line. Returns
  * "alert:NAME" → AlertFiles. */
 static GHashTable *
-read_alert_files (Loader *loader)
+read_alert_files (Loader            *loader,
+                  HbConfigLoadFlags  flags)
 {
   GHashTable *all = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) alert_files_free);
 
@@ -1319,7 +1345,7 @@ read_alert_files (Loader *loader)
           g_autofree char *key = g_strconcat (group, "\nca-file", NULL);
 
           files->ca_file = hb_config_resolve_file (g_strstrip (ca), &local);
-          if (files->ca_file)
+          if (files->ca_file && !((flags & HB_CONFIG_LOAD_CHECK_ONLY) && hb_config_is_hidden_credential (files->ca_file)))
             files->tls_database = load_alert_ca (files->ca_file, &local);
           if (local)
             problem (loader, g_hash_table_lookup (loader->where, key), "[%s] ca-file: %s", group, local->message);
@@ -1330,7 +1356,8 @@ read_alert_files (Loader *loader)
           g_autofree char *key = g_strconcat (group, "\ntoken-file", NULL);
 
           files->token_file = hb_config_resolve_file (g_strstrip (token), &local);
-          if (files->token_file)
+          if (files->token_file &&
+              !((flags & HB_CONFIG_LOAD_CHECK_ONLY) && hb_config_is_hidden_credential (files->token_file)))
             files->token = load_alert_token (files->token_file, &local);
           if (local)
             problem (loader, g_hash_table_lookup (loader->where, key), "[%s] token-file: %s", group, local->message);
@@ -1383,7 +1410,7 @@ finish (Loader            *loader,
                  "[log] events-file: %s", local->message);
     }
 
-  alert_files = read_alert_files (loader);
+  alert_files = read_alert_files (loader, flags);
   if (loader->problems->len == 0)
     {
       config = config_from_key_file (loader->merged, loader->agent_ids, loader->files);

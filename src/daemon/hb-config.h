@@ -92,6 +92,7 @@ typedef enum {
   HB_CONFIG_LOAD_MAIN_OPTIONAL  = 1 << 0,  /* a missing main file: the built-in defaults */
   HB_CONFIG_LOAD_SYSTEM         = 1 << 1,  /* the system service's rules (events-file= not in /tmp, …) */
   HB_CONFIG_LOAD_CHECK_WRITABLE = 1 << 2,  /* events-file= writable by this process */
+  HB_CONFIG_LOAD_CHECK_ONLY     = 1 << 3,  /* --check-config: a credential it may not read is left out */
 } HbConfigLoadFlags;
 
 /* What messages call the built-in defaults, in place of a file name. */
@@ -102,6 +103,7 @@ HbConfig *hb_config_load_full   (const char        *path,
                                  HbConfigLoadFlags  flags,
                                  GPtrArray         *problems,
                                  GError           **error);
+gboolean  hb_config_is_hidden_credential (const char *path);
 char     *hb_config_resolve_file (const char *value,
                                  GError    **error);
 gboolean  hb_config_check_events_file (const char        *path,

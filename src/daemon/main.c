@@ -629,21 +629,14 @@ may_restart_unit (const char        *config_path,
 }
 
 /* A file of the configuration that --check-config can read as the daemon
- * would, or NULL: a credential (credential:NAME) it may not read is left
- * out, with a note. Under ExecReload= systemd 252 sets
- * $CREDENTIALS_DIRECTORY but does not let the command read it (systemd
- * issue 35227); the daemon itself reads it, and keeps what it has if the
- * file is refused. */
+ * would, or NULL: a credential it may not read is left out, with a note
+ * (hb_config_is_hidden_credential()). */
 static const char *
 checkable (const char *path)
 {
-  const char *credentials = g_getenv ("CREDENTIALS_DIRECTORY");
-  g_autofree char *directory = path ? g_path_get_dirname (path) : NULL;
-
-  if (path && credentials && strcmp (directory, credentials) == 0 && access (path, R_OK) != 0)
+  if (hb_config_is_hidden_credential (path))
     {
-      g_print ("(%s: not checked, this command may not read the service's credentials: %s)\n", path,
-               g_strerror (errno));
+      g_print ("(%s: not checked, this command may not read the service's credentials)\n", path);
       return NULL;
     }
   return path;
@@ -795,7 +788,7 @@ main (int    argc,
       g_autofree char *path = config_path ? g_strdup (config_path) : default_config_path (daemon.bus_type);
 
       if (check)
-        return check_config (path, daemon.config_flags);
+        return check_config (path, daemon.config_flags | HB_CONFIG_LOAD_CHECK_ONLY);
       return may_restart_unit (path, daemon.config_flags, restart_unit);
     }
 
