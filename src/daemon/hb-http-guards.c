@@ -46,6 +46,9 @@ struct _Conn {
   gboolean  armed;      /* the source has a ready time */
   gboolean  closing;    /* shut down: closed when the end comes back */
   gboolean  ended;      /* the client's end seen while idle: closed at the next turn */
+  SoupServerMessage *last; /* while kept alive between requests: the last one (its bodies
+                            * emptied), to take the connection from libsoup (conn_close()) */
+  guint64   done_at;    /* HbHttp.quiet_turns when the last request was done */
 };
 
 /* ------------------------------------------------------------------ */
@@ -434,16 +437,84 @@ conn_free (gpointer data)
   conn_stop (conn);
   if (conn->socket)
     g_object_weak_unref (G_OBJECT (conn->socket), on_conn_socket_gone, conn);
+  g_clear_object (&conn->last);
   g_free (conn->peer);
   g_free (conn);
 }
 
-/* Closes @conn's socket (libsoup then finds it closed) and forgets it. */
+/* Whether libsoup waits for @conn's next request on the socket, with
+ * nothing of it read or buffered: a main loop turn with nothing else to
+ * do came since its last request was done (quiet_turns), and libsoup's
+ * own source, which is ready while it holds what the client sent
+ * (pipelined requests), would have run first. Then, until something new
+ * arrives, libsoup has read nothing more, and the connection may be taken
+ * from it (conn_close()). */
+static gboolean
+conn_is_waiting (Conn *conn)
+{
+  return conn->last != NULL && conn->http->quiet_turns > conn->done_at;
+}
+
+/* Closes @conn's socket (libsoup then finds it closed) and forgets it.
+ *
+ * Between two requests of a kept-alive connection, Debian 12's libsoup
+ * 3.2 waits for the next one with nobody to tell when that read fails:
+ * a connection its client ended there stayed in the server's list for
+ * good, about 2 KB each, some 25 KB over TLS (its GnuTLS session), so
+ * that anyone who may connect could grow the daemon a connection at a
+ * time (fixed upstream, libsoup d20c6601). It is taken from libsoup
+ * instead, through the last request's message, while libsoup waits
+ * (conn_is_waiting(); its reading it then would leave nothing to take,
+ * and libsoup 3.2.3 crashes if asked to): libsoup drops it, and it is
+ * freed. */
 static void
 conn_close (Conn *conn)
 {
-  g_socket_close (conn->socket, NULL);
-  g_hash_table_remove (conn->http->conns, conn->socket);
+  GSocket *socket = conn->socket;
+  g_autoptr(SoupServerMessage) last = conn_is_waiting (conn) ? g_steal_pointer (&conn->last) : NULL;
+  g_autoptr(GIOStream) stream = last ? soup_server_message_steal_connection (last) : NULL;
+
+  g_socket_close (socket, NULL);
+  g_hash_table_remove (conn->http->conns, socket);   /* frees @conn */
+}
+
+/* What an idle connection's socket holds when the client ends a TLS
+ * session: one record of at most 31 bytes (a close_notify alert: TLS 1.3
+ * sends it as application data, 5 + 19 bytes; TLS 1.2 with AES-GCM as an
+ * alert, 5 + 26), which no HTTP request fits in. */
+static gboolean
+is_tls_goodbye (const guint8 *data,
+                gssize        n)
+{
+  return n >= 5 && n <= 31 && (data[0] == 21 || data[0] == 23) && data[1] == 3 &&
+         5 + ((data[3] << 8) | data[4]) == n;
+}
+
+/* A main loop turn with nothing of higher priority to do: every
+ * connection idle since before it is waiting (conn_is_waiting()). */
+static gboolean
+on_quiet_turn (gpointer user_data)
+{
+  HbHttp *self = user_data;
+
+  self->quiet_turns++;
+  self->quiet_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+/* Whether libsoup keeps @msg's connection for a next request (its own
+ * rule, which it does not export) */
+static gboolean
+kept_alive (SoupServerMessage *msg)
+{
+  SoupMessageHeaders *request = soup_server_message_get_request_headers (msg);
+  SoupMessageHeaders *response = soup_server_message_get_response_headers (msg);
+
+  if (soup_message_headers_header_contains (response, "Connection", "close"))
+    return FALSE;
+  if (soup_server_message_get_http_version (msg) == SOUP_HTTP_1_0)
+    return soup_message_headers_header_contains (request, "Connection", "Keep-Alive");
+  return !soup_message_headers_header_contains (request, "Connection", "close");
 }
 
 /* Watches the socket (again) for what @events says. */
@@ -515,18 +586,33 @@ conn_dispatch (GSource     *source,
     conn_unwatch (conn);   /* libsoup's, while it reads or answers; watched again after */
   else if (revents != 0)
     {
-      char byte;
+      guint8 bytes[32];
       gssize n;
+      gboolean end;
 
       /* Never wait here: libsoup watches the same socket and may have
        * taken what woke us up (a GSocket peek would block on a blocking
        * socket). */
-      n = recv (g_socket_get_fd (conn->socket), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      n = recv (g_socket_get_fd (conn->socket), bytes, sizeof bytes, MSG_PEEK | MSG_DONTWAIT);
+      end = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ||
+            (n > 0 && conn->http->listening_tls && is_tls_goodbye (bytes, n));
+      if (end && conn_is_waiting (conn))
+        {
+          /* before libsoup reads it (this source is older than libsoup's,
+           * and dispatched first) */
+          g_debug ("An idle HTTP connection was closed by its client");
+          conn_close (conn);
+          return G_SOURCE_REMOVE;
+        }
       if (n > 0)
-        conn_unwatch (conn);   /* a last request: libsoup's; watched again after it */
-      else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        {
+          conn_unwatch (conn);   /* a last request: libsoup's; watched again after it */
+          g_clear_object (&conn->last);   /* libsoup reads now: no longer to be taken */
+        }
+      else if (end)
         {
           conn_unwatch (conn);
+          g_clear_object (&conn->last);
           conn->ended = TRUE;   /* closed at the next turn, unless libsoup starts a request */
         }
     }
@@ -553,6 +639,15 @@ static gboolean
 conn_check (GSource *source)
 {
   return ((ConnSource *) source)->conn->pollfd.revents != 0;
+}
+
+/* What an idle connection is watched for: its client's end (POLLRDHUP,
+ * which a request does not raise); over TLS also what arrives, as the end
+ * of a TLS session comes first as data (is_tls_goodbye()) */
+static gushort
+idle_events (HbHttp *self)
+{
+  return self->listening_tls ? G_IO_IN | POLLRDHUP : POLLRDHUP;
 }
 
 static GSourceFuncs conn_source_funcs = {
@@ -604,7 +699,7 @@ conn_new (HbHttp  *self,
   /* its dispatch does not run the main loop: no need to take its fd out
    * of the poll while it runs (and put it back, two wake-ups) */
   g_source_set_can_recurse (conn->source, TRUE);
-  conn_watch (conn, POLLRDHUP);
+  conn_watch (conn, idle_events (self));
   g_source_attach (conn->source, g_main_context_get_thread_default ());
   g_object_weak_ref (G_OBJECT (socket), on_conn_socket_gone, conn);
   g_hash_table_insert (self->conns, socket, conn);
@@ -714,6 +809,7 @@ on_request_started (SoupServer        *server,
     }
   conn->busy = TRUE;
   conn->ended = FALSE;   /* a request libsoup had read before the end */
+  g_clear_object (&conn->last);
   conn_set_deadline (conn, self->request_timeout);
 }
 
@@ -755,8 +851,17 @@ on_request_done (SoupServer        *server,
   conn->ended = FALSE;   /* seen again, if it is there, once watched again */
   if (conn->source == NULL || conn->closing)
     return;
+  if (kept_alive (msg))
+    {
+      g_set_object (&conn->last, msg);
+      soup_message_body_truncate (soup_server_message_get_request_body (msg));
+      soup_message_body_truncate (soup_server_message_get_response_body (msg));
+      conn->done_at = self->quiet_turns;
+      if (self->quiet_id == 0)
+        self->quiet_id = g_idle_add_full (G_PRIORITY_LOW, on_quiet_turn, self, NULL);
+    }
   if (!conn->watching)
-    conn_watch (conn, POLLRDHUP);
+    conn_watch (conn, idle_events (self));
   conn_set_deadline (conn, self->idle_timeout);
 }
 
@@ -869,6 +974,7 @@ hb_http_guards_init (HbHttp *self)
 void
 hb_http_guards_dispose (HbHttp *self)
 {
+  g_clear_handle_id (&self->quiet_id, g_source_remove);
   g_hash_table_remove_all (self->conns);
 }
 

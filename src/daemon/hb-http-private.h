@@ -94,6 +94,8 @@ struct _HbHttp {
   guint             idle_timeout;
   guint             retry_interval;
   GHashTable       *conns;      /* GSocket * → Conn: every open connection, weakly */
+  guint64           quiet_turns; /* main loop turns with nothing of higher priority to do */
+  guint             quiet_id;    /* the G_PRIORITY_LOW idle that counts the next one */
 
   /* what clients may hold (hb-http.h) */
   guint             max_connections;
