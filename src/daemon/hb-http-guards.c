@@ -442,17 +442,21 @@ conn_free (gpointer data)
   g_free (conn);
 }
 
-/* Whether libsoup waits for @conn's next request on the socket, with
- * nothing of it read or buffered: a main loop turn with nothing else to
- * do came since its last request was done (quiet_turns), and libsoup's
- * own source, which is ready while it holds what the client sent
- * (pipelined requests), would have run first. Then, until something new
- * arrives, libsoup has read nothing more, and the connection may be taken
- * from it (conn_close()). */
+/* Whether @conn may be taken from libsoup, which waits for its next
+ * request: only between requests (libsoup reads nothing of it before this
+ * source, older than libsoup's, sees what arrives: over TLS it is
+ * watched for input too, see idle_events()). Over plain HTTP also only
+ * once a main loop turn with nothing else to do came since the last
+ * request (quiet_turns): libsoup's source is ready while it holds
+ * requests the client pipelined, and would have run first; a client that
+ * pipelines and then shuts its side down gets every answer. Over TLS such
+ * a client, one that ends its TLS session with requests unanswered, loses
+ * them: the server may close a connection between any two answers, and
+ * waiting for a quiet turn there let most connections go unfreed. */
 static gboolean
 conn_is_waiting (Conn *conn)
 {
-  return conn->last != NULL && conn->http->quiet_turns > conn->done_at;
+  return conn->last != NULL && (conn->http->listening_tls || conn->http->quiet_turns > conn->done_at);
 }
 
 /* Closes @conn's socket (libsoup then finds it closed) and forgets it.
@@ -604,7 +608,7 @@ conn_dispatch (GSource     *source,
           conn_close (conn);
           return G_SOURCE_REMOVE;
         }
-      if (n > 0)
+      if (n > 0 && !end)
         {
           conn_unwatch (conn);   /* a last request: libsoup's; watched again after it */
           g_clear_object (&conn->last);   /* libsoup reads now: no longer to be taken */
