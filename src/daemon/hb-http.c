@@ -366,6 +366,18 @@ load_certificate (const char  *certificate,
   return g_steal_pointer (&loaded);
 }
 
+/* [http] tls-client-ca= */
+static GTlsDatabase *
+load_client_ca (const char  *client_ca,
+                GError     **error)
+{
+  GTlsDatabase *database = g_tls_file_database_new (client_ca, error);
+
+  if (database == NULL)
+    g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);
+  return database;
+}
+
 /**
  * hb_http_set_tls:
  * @http: a #HbHttp
@@ -398,11 +410,8 @@ hb_http_set_tls (HbHttp     *http,
 
   if (certificate && (tls_certificate = load_certificate (certificate, key, error)) == NULL)
     return FALSE;
-  if (client_ca && certificate && (database = g_tls_file_database_new (client_ca, error)) == NULL)
-    {
-      g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);
-      return FALSE;
-    }
+  if (client_ca && certificate && (database = load_client_ca (client_ca, error)) == NULL)
+    return FALSE;
   if (http->address && (certificate != NULL) != http->listening_tls)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
@@ -455,11 +464,8 @@ hb_http_check_files (const char *tokens_file,
     }
   if (certificate && key && (tls_certificate = load_certificate (certificate, key, error)) == NULL)
     return FALSE;
-  if (client_ca && (database = g_tls_file_database_new (client_ca, error)) == NULL)
-    {
-      g_prefix_error (error, "[http] tls-client-ca=%s: ", client_ca);
-      return FALSE;
-    }
+  if (client_ca && (database = load_client_ca (client_ca, error)) == NULL)
+    return FALSE;
   return TRUE;
 }
 

@@ -5280,106 +5280,85 @@ test_tls (Fixture *f, gconstpointer data)
 /* A certificate replaced on disk and reloaded (SIGHUP) is what the next
  * connection gets; the daemon is the same process, and one that fails to
  * load keeps the old */
+/* Copies the test CA's file @from over its file @to */
+static void
+copy_ca_file (Fixture *f, const char *from, const char *to)
+{
+  g_autofree char *from_path = ca_file (f, from);
+  g_autofree char *to_path = ca_file (f, to);
+  g_autofree char *contents = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize length;
+
+  g_file_get_contents (from_path, &contents, &length, &error);
+  g_assert_no_error (error);
+  g_file_set_contents (to_path, contents, (gssize) length, &error);
+  g_assert_no_error (error);
+}
+
+/* A reload (SIGHUP, until READY=1), then the certificate a new connection
+ * to @url gets */
+static GTlsCertificate *
+reload_and_connect (Fixture *f, const char *url)
+{
+  g_autoptr(GError) error = NULL;
+  GTlsCertificate *served = NULL;
+  guint cursor = hb_harness_notify_cursor (f->h);
+
+  hb_harness_signal_daemon (f->h, SIGHUP);
+  hb_wait_notify (f->h, &cursor, "RELOADING=1");
+  hb_wait_notify (f->h, &cursor, "READY=1");
+  g_clear_object (&f->session);
+  f->session = session_trusting (f, "ca.pem");
+  g_assert_cmpuint (try_get (f->session, url, &served, &error), ==, 200);
+  g_assert_no_error (error);
+  return served;
+}
+
 static void
 test_tls_reload (Fixture *f, gconstpointer data)
 {
   g_autoptr(GTlsCertificate) before = NULL;
   g_autoptr(GTlsCertificate) after = NULL;
   g_autoptr(GTlsCertificate) kept = NULL;
+  g_autoptr(GTlsCertificate) mismatched = NULL;
   g_autoptr(GTlsCertificate) server2 = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
-  g_autofree char *dir = NULL;
-  g_autofree char *contents = NULL;
-  g_autofree char *key = NULL;
   g_autofree char *cert_path = NULL;
-  g_autofree char *key_path = NULL;
   GPid pid;
-  guint cursor;
 
   if (!start_tls (f, "127.0.0.1", NULL))
     return;
   pid = f->h->daemon->pid;
   url = g_strconcat (f->base, "/health", NULL);
   g_assert_cmpuint (try_get (f->session, url, &before, &error), ==, 200);
-
-  /* the renewal: new files in place, then a reload */
-  dir = g_build_filename (f->h->tmpdir, "ca", NULL);
-  cert_path = g_build_filename (dir, "server.pem", NULL);
-  key_path = g_build_filename (dir, "server-key.pem", NULL);
-  {
-    g_autofree char *new_cert = ca_file (f, "server2.pem");
-    g_autofree char *new_key = ca_file (f, "server2-key.pem");
-
-    g_file_get_contents (new_cert, &contents, NULL, &error);
-    g_assert_no_error (error);
-    g_file_get_contents (new_key, &key, NULL, &error);
-    g_assert_no_error (error);
-  }
-  {
-    g_autofree char *orig = ca_file (f, "server-key.pem.orig");
-    g_autofree char *text = NULL;
-
-    g_file_get_contents (key_path, &text, NULL, &error);
-    g_assert_no_error (error);
-    g_file_set_contents (orig, text, -1, &error);
-    g_assert_no_error (error);
-  }
-  g_file_set_contents (cert_path, contents, -1, &error);
-  g_assert_no_error (error);
-  g_file_set_contents (key_path, key, -1, &error);
-  g_assert_no_error (error);
-  cursor = hb_harness_notify_cursor (f->h);
-  hb_harness_signal_daemon (f->h, SIGHUP);
-  hb_wait_notify (f->h, &cursor, "RELOADING=1");
-  hb_wait_notify (f->h, &cursor, "READY=1");
-
-  /* a new connection (a new session) gets the new certificate */
-  g_clear_object (&f->session);
-  f->session = session_trusting (f, "ca.pem");
-  g_assert_cmpuint (try_get (f->session, url, &after, &error), ==, 200);
-  g_assert_no_error (error);
   server2 = load_certificate (f, "server2.pem");
+
+  /* the renewal: new files in place, then a reload; a new connection
+   * gets the new certificate, from the same daemon */
+  copy_ca_file (f, "server-key.pem", "server-key.pem.orig");
+  copy_ca_file (f, "server2.pem", "server.pem");
+  copy_ca_file (f, "server2-key.pem", "server-key.pem");
+  after = reload_and_connect (f, url);
   g_assert_true (g_tls_certificate_is_same (after, server2));
   g_assert_false (g_tls_certificate_is_same (after, before));
   g_assert_cmpint (f->h->daemon->pid, ==, pid);
   g_assert_false (f->h->daemon->exited);
 
   /* a broken certificate file: the old one is kept */
+  cert_path = ca_file (f, "server.pem");
   g_file_set_contents (cert_path, "not a certificate\n", -1, &error);
   g_assert_no_error (error);
-  cursor = hb_harness_notify_cursor (f->h);
-  hb_harness_signal_daemon (f->h, SIGHUP);
-  hb_wait_notify (f->h, &cursor, "RELOADING=1");
-  hb_wait_notify (f->h, &cursor, "READY=1");
-  g_clear_object (&f->session);
-  f->session = session_trusting (f, "ca.pem");
-  g_assert_cmpuint (try_get (f->session, url, &kept, &error), ==, 200);
+  kept = reload_and_connect (f, url);
   g_assert_true (g_tls_certificate_is_same (kept, server2));
-  g_clear_object (&kept);
 
   /* a key that is not the certificate's (the old one): both load, but no
    * handshake would work; the old pair is kept, and works */
-  g_file_set_contents (cert_path, contents, -1, &error);
-  g_assert_no_error (error);
-  {
-    g_autofree char *old_key = ca_file (f, "server-key.pem.orig");
-    g_autofree char *text = NULL;
-
-    g_file_get_contents (old_key, &text, NULL, &error);
-    g_assert_no_error (error);
-    g_file_set_contents (key_path, text, -1, &error);
-    g_assert_no_error (error);
-  }
-  cursor = hb_harness_notify_cursor (f->h);
-  hb_harness_signal_daemon (f->h, SIGHUP);
-  hb_wait_notify (f->h, &cursor, "RELOADING=1");
-  hb_wait_notify (f->h, &cursor, "READY=1");
-  g_clear_object (&f->session);
-  f->session = session_trusting (f, "ca.pem");
-  g_assert_cmpuint (try_get (f->session, url, &kept, &error), ==, 200);
-  g_assert_no_error (error);
-  g_assert_true (g_tls_certificate_is_same (kept, server2));
+  copy_ca_file (f, "server2.pem", "server.pem");
+  copy_ca_file (f, "server-key.pem.orig", "server-key.pem");
+  mismatched = reload_and_connect (f, url);
+  g_assert_true (g_tls_certificate_is_same (mismatched, server2));
 }
 
 static void
