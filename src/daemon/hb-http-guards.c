@@ -476,10 +476,11 @@ conn_close (Conn *conn)
 {
   GSocket *socket = conn->socket;
   g_autoptr(SoupServerMessage) last = conn_is_waiting (conn) ? g_steal_pointer (&conn->last) : NULL;
-  g_autoptr(GIOStream) stream = last ? soup_server_message_steal_connection (last) : NULL;
+  GIOStream *stream = last ? soup_server_message_steal_connection (last) : NULL;
 
   g_socket_close (socket, NULL);
   g_hash_table_remove (conn->http->conns, socket);   /* frees @conn */
+  g_clear_object (&stream);
 }
 
 /* What an idle connection's socket holds when the client ends a TLS
