@@ -116,6 +116,8 @@ if [ "$tls_ready" = yes ]; then
   in_ct systemctl reset-failed heartbeatd.service 2>/dev/null
 
   # (2) the key, readable by root only, given to the service by systemd
+  # (/etc/heartbeat: made here, a fresh machine has none)
+  install -d -m 0755 "$ROOT/etc/heartbeat"
   install -m 0644 "$TLS_HOST/server.pem" "$ROOT/etc/heartbeat/tls.pem"
   install -m 0600 "$TLS_HOST/server-key.pem" "$ROOT/etc/heartbeat/tls.key"
   in_ct chown root:root /etc/heartbeat/tls.pem /etc/heartbeat/tls.key
