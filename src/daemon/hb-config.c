@@ -26,6 +26,7 @@
 #include "hb-calendar.h"
 #include "hb-cron.h"
 #include "hb-duration.h"
+#include "hb-token.h"
 #include "heartbeat-values.h"
 
 /* a duration heartbeatd.conf accepts is a threshold the monitor takes */
@@ -141,7 +142,7 @@ config_alert_free (HbConfigAlert *alert)
 #define ALERT_URLS_MAX 16
 
 /* The most a token-file= and a ca-file= may hold. */
-#define ALERT_TOKEN_MAX_BYTES 4096
+#define ALERT_TOKEN_MAX_BYTES HB_TOKEN_MAX_BYTES
 #define ALERT_CA_MAX_BYTES    (1024 * 1024)
 
 /* An http or https URL with a host, as webhook= and alertmanager= take. */
@@ -296,13 +297,7 @@ load_alert_token (const char *path,
       !g_file_get_contents (path, &contents, &length, error))
     return NULL;
   token = memchr (contents, '\0', length) ? NULL : g_strstrip (contents);
-  for (const char *c = token; c && *c; c++)
-    if (*c <= ' ' || *c > '~')
-      {
-        token = NULL;
-        break;
-      }
-  if (token == NULL || *token == '\0')
+  if (token == NULL || !hb_token_is_valid (token))
     {
       memset (contents, 0, length);
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,

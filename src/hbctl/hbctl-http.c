@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "hb-json-text.h"
+#include "hb-token.h"
 #include "hbctl.h"
 #include "hbctl-output.h"
 #include "hbctl-transport.h"
@@ -27,12 +28,6 @@
 #define LISTING_MAX_PAGES  1000
 #define LISTING_MAX_AGENTS 500000                        /* what memory holds: ~1 GB for a table */
 #define LINK_MAX_LENGTH    2048
-
-/* A token: at most this long (a line of a --token-file is read up to
- * here), and printable ASCII without spaces, as a Bearer token is
- * (RFC 6750's b64token, and heartbeatd's tokens file separates its
- * fields by white space). */
-#define TOKEN_MAX_BYTES 4096
 
 /* What hbctl_http_prepare() made of the options: one session for every
  * call of this hbctl (the pages of a listing go over the same
@@ -55,7 +50,7 @@ http_session (void)
 }
 
 /* The first line of @path, white space stripped; NULL with *problem set
- * if it cannot be read, is longer than TOKEN_MAX_BYTES or is empty.
+ * if it cannot be read, is longer than HB_TOKEN_MAX_BYTES or is empty.
  * Reads no further than that line (a FIFO, /dev/stdin). */
 static char *
 read_token_file (const char  *path,
@@ -85,11 +80,11 @@ read_token_file (const char  *path,
         }
       newline = memchr (buffer, '\n', (gsize) n);
       g_string_append_len (line, buffer, newline ? newline - buffer : n);
-      if (line->len > TOKEN_MAX_BYTES)
+      if (line->len > HB_TOKEN_MAX_BYTES)
         {
           /* TRANSLATORS: the file, then a number of bytes */
           *problem = g_strdup_printf (_("the token file %s does not begin with a token (its first line is longer "
-                                        "than %u bytes)"), path, TOKEN_MAX_BYTES);
+                                        "than %u bytes)"), path, HB_TOKEN_MAX_BYTES);
           return NULL;
         }
       if (n == 0 || newline)
@@ -102,21 +97,6 @@ read_token_file (const char  *path,
       return NULL;
     }
   return g_strdup (line->str);
-}
-
-/* Whether @token can be sent in an Authorization header: printable
- * ASCII without spaces, and not too long. */
-static gboolean
-is_token (const char *token)
-{
-  gsize length = strlen (token);
-
-  if (length == 0 || length > TOKEN_MAX_BYTES)
-    return FALSE;
-  for (gsize i = 0; i < length; i++)
-    if (token[i] <= ' ' || token[i] > '~')
-      return FALSE;
-  return TRUE;
 }
 
 /* The token, from the first source given: --token, --token-file,
@@ -150,11 +130,11 @@ find_token (char **problem)
     return NULL;
 
   http.token_source = g_strdup (source);
-  if (!is_token (token))
+  if (!hb_token_is_valid (token))
     {
       /* TRANSLATORS: where the token came from (--token, --token-file FILE or $HBCTL_TOKEN), then a number of bytes */
       *problem = g_strdup_printf (_("the token of %s is not one: a token is 1 to %u printable ASCII characters, "
-                                    "without spaces"), source, TOKEN_MAX_BYTES);
+                                    "without spaces"), source, HB_TOKEN_MAX_BYTES);
       return NULL;
     }
   return g_steal_pointer (&token);
