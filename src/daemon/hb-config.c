@@ -222,13 +222,25 @@ check_alert_urls (const char *value,
   return TRUE;
 }
 
-/* @path is a regular file of at most @max bytes, readable by its owner
- * only if @private. */
-static gboolean
-check_alert_file_stat (const char *path,
-                       goffset     max,
-                       gboolean    private,
-                       GError    **error)
+/**
+ * hb_config_check_file:
+ * @path: a file the configuration names
+ * @secret: (nullable): what it is if it holds a secret ("a tokens file"):
+ *   then it must be readable by its owner only; %NULL if others may read it
+ * @max: its largest size, in bytes
+ * @error: return location for a #GError
+ *
+ * Whether @path is a regular file (not a FIFO, which would block the
+ * reader) of at most @max bytes, readable by its owner only if @secret:
+ * the one check of every file whose name the configuration gives.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (#G_FILE_ERROR)
+ */
+gboolean
+hb_config_check_file (const char *path,
+                      const char *secret,
+                      goffset     max,
+                      GError    **error)
 {
   GStatBuf st;
 
@@ -250,10 +262,10 @@ check_alert_file_stat (const char *path,
                    path, max);
       return FALSE;
     }
-  if (private && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+  if (secret && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
     {
       g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                   "%s: a token file must be readable by its owner only (chmod 600)", path);
+                   "%s: %s must be readable by its owner only (chmod 600)", path, secret);
       return FALSE;
     }
   return TRUE;
@@ -268,7 +280,7 @@ load_alert_ca (const char *path,
   g_autoptr(GError) local = NULL;
   GTlsDatabase *database;
 
-  if (!check_alert_file_stat (path, ALERT_CA_MAX_BYTES, FALSE, error))
+  if (!hb_config_check_file (path, NULL, ALERT_CA_MAX_BYTES, error))
     return NULL;
   certificates = g_tls_certificate_list_new_from_file (path, &local);
   if (local == NULL && certificates == NULL)
@@ -293,7 +305,7 @@ load_alert_token (const char *path,
   gsize length = 0;
   char *token;
 
-  if (!check_alert_file_stat (path, ALERT_TOKEN_MAX_BYTES, TRUE, error) ||
+  if (!hb_config_check_file (path, "a token file", ALERT_TOKEN_MAX_BYTES, error) ||
       !g_file_get_contents (path, &contents, &length, error))
     return NULL;
   token = memchr (contents, '\0', length) ? NULL : g_strstrip (contents);

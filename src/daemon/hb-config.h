@@ -104,6 +104,10 @@ HbConfig *hb_config_load_full   (const char        *path,
                                  GPtrArray         *problems,
                                  GError           **error);
 gboolean  hb_config_is_hidden_credential (const char *path);
+gboolean  hb_config_check_file  (const char *path,
+                                 const char *secret,
+                                 goffset     max,
+                                 GError    **error);
 char     *hb_config_resolve_file (const char *value,
                                  GError    **error);
 gboolean  hb_config_check_events_file (const char        *path,

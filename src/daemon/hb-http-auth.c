@@ -35,11 +35,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-http-private.h"
+#include "hb-config.h"
 
 #include <crypt.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <glib/gstdio.h>
 
 #define DIGEST_LENGTH 32
 #define WINDOW_USEC (60 * G_USEC_PER_SEC)
@@ -312,27 +311,10 @@ hb_http_tokens_load (const char *path,
   g_autofree char *contents = NULL;
   g_autoptr(GError) local = NULL;
   HbHttpTokens *tokens;
-  GStatBuf st;
   gsize length;
 
-  if (g_stat (path, &st) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
-      return NULL;
-    }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                   "%s: a tokens file must be readable by its owner only (chmod 600)", path);
-      return NULL;
-    }
-  if (st.st_size > 1024 * 1024)
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: larger than 1 MiB", path);
-      return NULL;
-    }
-  if (!g_file_get_contents (path, &contents, &length, error))
+  if (!hb_config_check_file (path, "a tokens file", 1024 * 1024, error) ||
+      !g_file_get_contents (path, &contents, &length, error))
     return NULL;
   tokens = hb_http_tokens_parse (contents, length, &local);
   explicit_bzero (contents, length);

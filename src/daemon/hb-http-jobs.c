@@ -40,11 +40,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "hb-http-private.h"
+#include "hb-config.h"
 #include "hb-json.h"
 
 #include <string.h>
-#include <sys/stat.h>
-#include <glib/gstdio.h>
 
 #define PING_KEY_MIN 22
 #define PING_KEY_MAX 256
@@ -104,7 +103,6 @@ hb_http_set_ping_key_file (HbHttp     *http,
   g_autofree char *contents = NULL;
   g_auto(GStrv) lines = NULL;
   const char *key = NULL;
-  GStatBuf st;
 
   g_return_val_if_fail (HB_IS_HTTP (http), FALSE);
 
@@ -113,24 +111,8 @@ hb_http_set_ping_key_file (HbHttp     *http,
       g_clear_pointer (&http->ping_key, g_free);
       return TRUE;
     }
-  if (g_stat (path, &st) != 0)
-    {
-      int saved = errno;
-      g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (saved), "%s: %s", path, g_strerror (saved));
-      return FALSE;
-    }
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_PERM,
-                   "%s: a ping key file must be readable by its owner only (chmod 600)", path);
-      return FALSE;
-    }
-  if (st.st_size > 64 * 1024)
-    {
-      g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: too large for a ping key file", path);
-      return FALSE;
-    }
-  if (!g_file_get_contents (path, &contents, NULL, error))
+  if (!hb_config_check_file (path, "a ping key file", 64 * 1024, error) ||
+      !g_file_get_contents (path, &contents, NULL, error))
     return FALSE;
 
   lines = g_strsplit (contents, "\n", -1);
