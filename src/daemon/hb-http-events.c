@@ -164,6 +164,24 @@ on_event_posted (HeartbeatMonitor *monitor, const char *type, GVariant *data, Hb
   broadcast (self, "event", root);
 }
 
+/* The monitor's signals are watched only while a stream is open: a beat
+ * with nobody to tell costs no handler (an emission with one costs every
+ * beat a closure call). */
+static void
+watch_monitor (HbHttp *self)
+{
+  HeartbeatMonitor *monitor = self->monitor;
+
+  g_signal_connect (monitor, "agent-registered", G_CALLBACK (on_registered), self);
+  g_signal_connect (monitor, "agent-unregistered", G_CALLBACK (on_unregistered), self);
+  g_signal_connect (monitor, "agent-stale", G_CALLBACK (on_stale), self);
+  g_signal_connect (monitor, "agent-timed-out", G_CALLBACK (on_timed_out), self);
+  g_signal_connect (monitor, "agent-recovered", G_CALLBACK (on_recovered), self);
+  g_signal_connect (monitor, "agent-state-changed", G_CALLBACK (on_state_changed), self);
+  g_signal_connect (monitor, "agent-beat", G_CALLBACK (on_beat), self);
+  g_signal_connect (monitor, "event-posted", G_CALLBACK (on_event_posted), self);
+}
+
 static void
 on_client_wrote (SoupServerMessage *msg, guint size, EventClient *client)
 {
@@ -178,9 +196,12 @@ on_client_finished (SoupServerMessage *msg, EventClient *client)
   g_signal_handlers_disconnect_by_data (msg, client);
   self->clients = g_list_remove (self->clients, client);
   self->n_clients--;
-  /* an idle daemon does not wake up for nobody */
+  /* an idle daemon does not wake up, nor a beat call a handler, for nobody */
   if (self->n_clients == 0)
-    g_clear_handle_id (&self->keepalive_id, g_source_remove);
+    {
+      g_clear_handle_id (&self->keepalive_id, g_source_remove);
+      g_signal_handlers_disconnect_by_data (self->monitor, self);
+    }
   g_object_unref (client->msg);
   g_free (client->peer);
   g_free (client);
@@ -250,28 +271,13 @@ handle_events (HbHttp            *self,
   client->msg = g_object_ref (msg);
   client->peer = g_steal_pointer (&peer);
   self->clients = g_list_append (self->clients, client);
-  self->n_clients++;
+  if (self->n_clients++ == 0)
+    watch_monitor (self);
   if (self->keepalive_id == 0)
     self->keepalive_id = g_timeout_add_seconds (KEEPALIVE_SECONDS, on_keepalive, self);
   g_signal_connect (msg, "wrote-body-data", G_CALLBACK (on_client_wrote), client);
   g_signal_connect (msg, "finished", G_CALLBACK (on_client_finished), client);
   client_send (client, "retry: 2000\n\n");
-}
-
-/* Broadcasts the monitor's signals from now on. */
-void
-hb_http_events_watch (HbHttp *self)
-{
-  HeartbeatMonitor *monitor = self->monitor;
-
-  g_signal_connect_object (monitor, "agent-registered", G_CALLBACK (on_registered), self, 0);
-  g_signal_connect_object (monitor, "agent-unregistered", G_CALLBACK (on_unregistered), self, 0);
-  g_signal_connect_object (monitor, "agent-stale", G_CALLBACK (on_stale), self, 0);
-  g_signal_connect_object (monitor, "agent-timed-out", G_CALLBACK (on_timed_out), self, 0);
-  g_signal_connect_object (monitor, "agent-recovered", G_CALLBACK (on_recovered), self, 0);
-  g_signal_connect_object (monitor, "agent-state-changed", G_CALLBACK (on_state_changed), self, 0);
-  g_signal_connect_object (monitor, "agent-beat", G_CALLBACK (on_beat), self, 0);
-  g_signal_connect_object (monitor, "event-posted", G_CALLBACK (on_event_posted), self, 0);
 }
 
 /* Ends every stream. */

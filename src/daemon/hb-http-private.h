@@ -283,7 +283,6 @@ void        handle_agent_badge  (HbHttp *self, SoupServerMessage *msg, const cha
 
 /* hb-http-events.c */
 void        handle_events       (HbHttp *self, SoupServerMessage *msg, gboolean privileged);
-void        hb_http_events_watch (HbHttp *self);
 void        hb_http_events_dispose (HbHttp *self);
 
 /* hb-http-guards.c */

@@ -775,7 +775,6 @@ hb_http_new (HeartbeatMonitor *monitor,
   g_signal_connect (self->server, "request-finished", G_CALLBACK (on_request_done), self);
   g_signal_connect (self->server, "request-aborted", G_CALLBACK (on_request_done), self);
 
-  hb_http_events_watch (self);
   return self;
 }
 
