@@ -327,6 +327,28 @@ test_in_vardict (void)
         g_variant_ref_sink (serialized);
         g_assert_cmpint (hb_json_flat_in_vardict (members, n, skip, serialized), ==, cases[i].held);
       }
+      /* and so does a form that is not normal (a padding byte set after
+       * the first key), which is read through GVariant, not as bytes */
+      if (g_variant_n_children (dict) > 0)
+        {
+          g_autoptr(GVariant) first = g_variant_get_child_value (dict, 0);
+          g_autoptr(GVariant) key = g_variant_get_child_value (first, 0);
+          gsize pad = strlen (g_variant_get_string (key, NULL)) + 1;
+          g_autoptr(GBytes) bytes = NULL;
+          g_autoptr(GVariant) odd = NULL;
+          guint8 *data;
+
+          if (pad % 8 != 0)
+            {
+              data = g_memdup2 (g_variant_get_data (dict), g_variant_get_size (dict));
+              data[pad] = 0xff;
+              bytes = g_bytes_new_take (data, g_variant_get_size (dict));
+              odd = g_variant_ref_sink (g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, bytes, FALSE));
+              g_assert_false (g_variant_is_normal_form (odd));
+              g_assert_true (g_variant_equal (odd, dict));
+              g_assert_cmpint (hb_json_flat_in_vardict (members, n, skip, odd), ==, cases[i].held);
+            }
+        }
     }
   {
     HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
@@ -334,6 +356,125 @@ test_in_vardict (void)
 
     g_assert_false (hb_json_flat_in_vardict (members, read_flat (text, members), NULL, NULL));
   }
+}
+
+/* What hb_json_flat_in_vardict() answers, told by GVariant's own
+ * accessors: the keys strictly ascending, and every member not skipped
+ * held under its name with the type and value hb_json_flat_to_vardict()
+ * gives it */
+static gboolean
+in_vardict_reference (const HbJsonFlatMember *members,
+                      guint                   n,
+                      const char *const      *skip,
+                      GVariant               *dict)
+{
+  g_autoptr(GVariant) made = hb_json_flat_to_vardict (members, n, skip);
+  gsize n_dict = g_variant_n_children (dict);
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+
+  for (gsize i = 1; i < n_dict; i++)
+    {
+      g_autoptr(GVariant) a = g_variant_get_child_value (dict, i - 1);
+      g_autoptr(GVariant) b = g_variant_get_child_value (dict, i);
+      g_autoptr(GVariant) ka = g_variant_get_child_value (a, 0);
+      g_autoptr(GVariant) kb = g_variant_get_child_value (b, 0);
+
+      if (strcmp (g_variant_get_string (ka, NULL), g_variant_get_string (kb, NULL)) >= 0)
+        return FALSE;
+    }
+  g_variant_iter_init (&iter, made);
+  while (g_variant_iter_loop (&iter, "{&sv}", &name, &value))
+    {
+      /* (of an a{sv}, the value inside the variant) */
+      g_autoptr(GVariant) inner = g_variant_lookup_value (dict, name, NULL);
+
+      if (inner == NULL || !g_variant_type_equal (g_variant_get_type (inner), g_variant_get_type (value)) ||
+          g_variant_get_size (inner) != g_variant_get_size (value) ||
+          memcmp (g_variant_get_data (inner), g_variant_get_data (value), g_variant_get_size (value)) != 0)
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* Random members against random dictionaries, of every size of framing
+ * offset (1, 2 and 4 bytes: a long string value makes a large one), in
+ * order or not, tree-form and serialized: the same answer as the
+ * reference */
+static void
+test_in_vardict_random (void)
+{
+  static const char *const skip[] = { "run_id", "status", NULL };
+  static const char *const names[] = { "a", "bb", "c", "status", "tests_per_sec", "z234567", "z2345678" };
+  static const char *const values[] = { "1", "-7", "0.9", "-0.0", "true", "false", "\"s\"", "\"\"", "\"t\"" };
+  static const char *const dict_values[] = { "<int64 1>", "<int64 -7>", "<0.9>", "<-0.0>", "<true>", "<false>",
+                                             "<'s'>", "<''>", "<'t'>", "<1>", "<objectpath '/s'>", "<['s']>",
+                                             "<{'a': <1>}>", "<uint64 1>", "<byte 1>" };
+  guint held = 0, runs = 20000;
+
+  for (guint round = 0; round < runs; round++)
+    {
+      HbJsonFlatMember members[HB_JSON_FLAT_MAX_MEMBERS];
+      g_autoptr(GString) text = g_string_new ("{");
+      g_autoptr(GString) dict_text = g_string_new ("@a{sv} {");
+      g_autoptr(GVariant) dict = NULL;
+      g_autoptr(GVariant) serialized = NULL;
+      guint n, first = 1;
+      gint size_class = g_test_rand_int_range (0, 3);
+      gboolean expected;
+
+      for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+        if (g_test_rand_int_range (0, 3) == 0)
+          {
+            g_string_append_printf (text, "%s\"%s\":%s", first ? "" : ",", names[i],
+                                    values[g_test_rand_int_range (0, G_N_ELEMENTS (values))]);
+            first = 0;
+          }
+      g_string_append_c (text, '}');
+      n = read_flat (text->str, members);
+
+      /* mostly in order, sometimes not; mostly the members' values */
+      first = 1;
+      for (guint k = 0; k < G_N_ELEMENTS (names); k++)
+        {
+          guint i = g_test_rand_int_range (0, 8) == 0 ? (guint) g_test_rand_int_range (0, G_N_ELEMENTS (names)) : k;
+          const char *value = NULL;
+
+          if (g_test_rand_int_range (0, 3) == 0)
+            continue;
+          for (guint m = 0; m < n; m++)
+            if (strcmp (members[m].name, names[i]) == 0 && g_test_rand_int_range (0, 4) != 0)
+              value = members[m].kind == HB_JSON_FLAT_STRING ? (members[m].length ? "<'s'>" : "<''>")
+                      : members[m].kind == HB_JSON_FLAT_BOOLEAN ? (members[m].integer ? "<true>" : "<false>")
+                      : members[m].kind == HB_JSON_FLAT_INTEGER ? (members[m].integer == 1 ? "<int64 1>" : "<int64 -7>")
+                      : members[m].number == 0.9 ? "<0.9>" : "<-0.0>";
+          if (value == NULL)
+            value = dict_values[g_test_rand_int_range (0, G_N_ELEMENTS (dict_values))];
+          g_string_append_printf (dict_text, "%s'%s': %s", first ? "" : ", ", names[i], value);
+          first = 0;
+        }
+      /* a filler that makes the framing offsets 2 or 4 bytes wide */
+      if (size_class > 0)
+        {
+          gsize length = size_class == 1 ? 300 : 70000;
+          g_autofree char *filler = g_strnfill (length, 'f');
+
+          g_string_append_printf (dict_text, "%s'zz': <'%s'>", first ? "" : ", ", filler);
+        }
+      g_string_append_c (dict_text, '}');
+      dict = g_variant_ref_sink (g_variant_new_parsed (dict_text->str));
+      serialized = g_variant_ref_sink (g_variant_new_from_data (G_VARIANT_TYPE_VARDICT, g_variant_get_data (dict),
+                                                                g_variant_get_size (dict), TRUE, NULL, NULL));
+      expected = in_vardict_reference (members, n, skip, dict);
+      if (hb_json_flat_in_vardict (members, n, skip, dict) != expected ||
+          hb_json_flat_in_vardict (members, n, skip, serialized) != expected)
+        g_error ("%s in %.200s: expected %d", text->str, dict_text->str, expected);
+      held += expected;
+    }
+  /* both answers come up often */
+  g_assert_cmpuint (held, >, runs / 20);
+  g_assert_cmpuint (held, <, runs - runs / 20);
 }
 
 /* What hb_json_flat_in_vardict() says is held, a beat of the monitor
@@ -415,6 +556,7 @@ main (int argc, char **argv)
   g_test_add_func ("/json/flat/leave-bounds", test_leave_bounds);
   g_test_add_func ("/json/flat/random", test_random);
   g_test_add_func ("/json/flat/in-vardict", test_in_vardict);
+  g_test_add_func ("/json/flat/in-vardict-random", test_in_vardict_random);
   g_test_add_func ("/json/flat/in-vardict-beat", test_in_vardict_beat);
   return g_test_run ();
 }
