@@ -14,7 +14,10 @@
 #   bash bench/dbus-bench.sh [--build DIR] --cpu N [--status]
 #       CPU time (user + system, from /proc) the daemon spends per Beat and
 #       per Peer.Ping, over windows of N and 2N calls as above: what a
-#       busy machine's wall clock hides, wake-ups and system calls included.
+#       busy machine's wall clock hides, wake-ups and system calls included;
+#       and the same of dbus-daemon and of the client, dbus-bench, since on
+#       a machine with fewer cores than busy processes the calls per second
+#       of either kind are what all three spend per call.
 #
 # DIR is the build directory (default: build). The daemon inherits the
 # environment, so HB_DBUS_FAST_BEAT=0 turns its fast Beat path off.
@@ -71,21 +74,34 @@ done
 if [ "$cpu" -gt 0 ]; then
   if [ "$cpu" -lt 2000 ]; then echo "--cpu: N must be at least 2000" >&2; exit 2; fi
   hz=$(getconf CLK_TCK)
-  # the daemon's user + system time so far, in clock ticks
-  ticks () { awk '{ print $14 + $15 }' "/proc/$daemon/stat"; }
+  # a process's user + system time so far, in clock ticks
+  ticks () { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+  # the user + system time of this shell's children so far, in seconds,
+  # from bash's times (run here: in a command substitution it would be
+  # the substitution's children)
+  children () { times > "$dir/times"; awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$dir/times"; }
+  # "DAEMON BUS CLIENT": what each spent on one window of N calls, the
+  # daemon and the bus in ticks, the client (dbus-bench) in seconds
   cpu_window () {
-    local kind=$1 n=$2 before
+    local kind=$1 n=$2 daemon0 bus0
     shift 2
-    before=$(ticks)
+    daemon0=$(ticks "$daemon")
+    bus0=$(ticks "$HB_BUS_PID")
+    children > "$dir/client0"
     "$build/bench/dbus-bench" --only "$kind" --calls "$n" --rounds 1 "$@" "$HB_BUS_ADDRESS" >/dev/null
-    echo $(( $(ticks) - before ))
+    children > "$dir/client1"
+    echo $(( $(ticks "$daemon") - daemon0 )) $(( $(ticks "$HB_BUS_PID") - bus0 )) \
+      "$(awk 'NR == FNR { a = $1; next } { print $1 - a }' "$dir/client0" "$dir/client1")"
   }
   for kind in beat ping; do
-    one=$(cpu_window "$kind" "$cpu" "$@")
-    two=$(cpu_window "$kind" $((2 * cpu)) "$@")
-    awk -v k="$kind" -v one="$one" -v two="$two" -v n="$cpu" -v hz="$hz" 'BEGIN {
+    read -r d1 b1 c1 < <(cpu_window "$kind" "$cpu" "$@")
+    read -r d2 b2 c2 < <(cpu_window "$kind" $((2 * cpu)) "$@")
+    awk -v k="$kind" -v d1="$d1" -v d2="$d2" -v b1="$b1" -v b2="$b2" -v c1="$c1" -v c2="$c2" \
+        -v n="$cpu" -v hz="$hz" 'BEGIN {
       printf "dbus-%s-cpu %.2f us per call (window %d: %d ticks, window %d: %d ticks, %d ticks/s)\n",
-             k, (two - one) * 1e6 / hz / n, n, one, 2 * n, two, hz }'
+             k, (d2 - d1) * 1e6 / hz / n, n, d1, 2 * n, d2, hz
+      printf "dbus-%s-cpu-bus %.2f us per call (dbus-daemon)\n", k, (b2 - b1) * 1e6 / hz / n
+      printf "dbus-%s-cpu-client %.2f us per call (dbus-bench)\n", k, (c2 - c1) * 1e6 / n }'
   done
   exit 0
 fi
