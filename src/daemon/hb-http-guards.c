@@ -624,7 +624,21 @@ conn_dispatch (GSource     *source,
 
   if (conn->deadline != 0 && now >= conn->deadline)
     {
+      if (conn_is_waiting (conn))
+        {
+          /* idle for too long: taken from libsoup now, while it has read
+           * nothing (the socket timeout set in on_request_started() is as
+           * long, and may wake libsoup's read in this same turn, after
+           * this source) */
+          g_debug ("Closing an HTTP connection that was idle for too long");
+          conn_close (conn);
+          return G_SOURCE_REMOVE;
+        }
       g_debug ("Closing an HTTP connection that was too slow or idle for too long");
+      /* never taken from libsoup once shut down: libsoup may read the end
+       * (or time out) before this source sees it come back, and libsoup
+       * 3.2.3 crashes if asked for a connection it has ended a read of */
+      g_clear_object (&conn->last);
       /* the client sees the end at once; the fd is closed above when the
        * end comes back, whether libsoup closes it or not */
       g_socket_shutdown (conn->socket, TRUE, TRUE, NULL);
