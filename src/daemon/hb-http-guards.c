@@ -49,6 +49,7 @@ struct _Conn {
   SoupServerMessage *last; /* while kept alive between requests: the last one (its bodies
                             * emptied), to take the connection from libsoup (conn_close()) */
   guint64   done_at;    /* HbHttp.quiet_turns when the last request was done */
+  guint     refs_at_done; /* the socket's references then (libsoup_reads_socket()) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -471,11 +472,28 @@ conn_is_waiting (Conn *conn)
  * (conn_is_waiting(); its reading it then would leave nothing to take,
  * and libsoup 3.2.3 crashes if asked to): libsoup drops it, and it is
  * freed. */
+/* Whether libsoup's read of @conn's next request still waits on the
+ * socket: its source holds one reference to the GSocket more than there
+ * were when the last request was done (libsoup creates that source right
+ * after request-finished, and destroys it when the read runs). A read
+ * that has ended (at the client's end, or timed out) holds none, and
+ * neither does one waiting on requests libsoup already holds in its
+ * buffer; taking the connection then would crash libsoup 3.2.3, or drop
+ * those requests. The reference count is GObject's, read as GLib's own
+ * g_object_unref() does; this is a guard over a workaround of one
+ * libsoup version, not an API. */
+static gboolean
+libsoup_reads_socket (Conn *conn)
+{
+  return (guint) g_atomic_int_get ((gint *) &G_OBJECT (conn->socket)->ref_count) == conn->refs_at_done + 1;
+}
+
 static void
 conn_close (Conn *conn)
 {
   GSocket *socket = conn->socket;
-  g_autoptr(SoupServerMessage) last = conn_is_waiting (conn) ? g_steal_pointer (&conn->last) : NULL;
+  g_autoptr(SoupServerMessage) last = conn_is_waiting (conn) && libsoup_reads_socket (conn) ?
+                                      g_steal_pointer (&conn->last) : NULL;
   GIOStream *stream = last ? soup_server_message_steal_connection (last) : NULL;
 
   g_socket_close (socket, NULL);
@@ -876,6 +894,7 @@ on_request_done (SoupServer        *server,
       soup_message_body_truncate (soup_server_message_get_request_body (msg));
       soup_message_body_truncate (soup_server_message_get_response_body (msg));
       conn->done_at = self->quiet_turns;
+      conn->refs_at_done = (guint) g_atomic_int_get ((gint *) &G_OBJECT (socket)->ref_count);
       if (self->quiet_id == 0)
         self->quiet_id = g_idle_add_full (G_PRIORITY_LOW, on_quiet_turn, self, NULL);
     }
