@@ -328,7 +328,7 @@ test_in_vardict (void)
         g_assert_cmpint (hb_json_flat_in_vardict (members, n, skip, serialized), ==, cases[i].held);
       }
       /* and so does a form that is not normal (a padding byte set after
-       * the first key), which is read through GVariant, not as bytes */
+       * the first key), which is read in its normal form */
       if (g_variant_n_children (dict) > 0)
         {
           g_autoptr(GVariant) first = g_variant_get_child_value (dict, 0);
