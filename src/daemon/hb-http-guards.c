@@ -443,35 +443,6 @@ conn_free (gpointer data)
   g_free (conn);
 }
 
-/* Whether @conn may be taken from libsoup, which waits for its next
- * request: only between requests (libsoup reads nothing of it before this
- * source, older than libsoup's, sees what arrives: over TLS it is
- * watched for input too, see idle_events()). Over plain HTTP also only
- * once a main loop turn with nothing else to do came since the last
- * request (quiet_turns): libsoup's source is ready while it holds
- * requests the client pipelined, and would have run first; a client that
- * pipelines and then shuts its side down gets every answer. Over TLS such
- * a client, one that ends its TLS session with requests unanswered, loses
- * them: the server may close a connection between any two answers, and
- * waiting for a quiet turn there let most connections go unfreed. */
-static gboolean
-conn_is_waiting (Conn *conn)
-{
-  return conn->last != NULL && (conn->http->listening_tls || conn->http->quiet_turns > conn->done_at);
-}
-
-/* Closes @conn's socket (libsoup then finds it closed) and forgets it.
- *
- * Between two requests of a kept-alive connection, Debian 12's libsoup
- * 3.2 waits for the next one with nobody to tell when that read fails:
- * a connection its client ended there stayed in the server's list for
- * good, about 2 KB each, some 25 KB over TLS (its GnuTLS session), so
- * that anyone who may connect could grow the daemon a connection at a
- * time (fixed upstream, libsoup d20c6601). It is taken from libsoup
- * instead, through the last request's message, while libsoup waits
- * (conn_is_waiting(); its reading it then would leave nothing to take,
- * and libsoup 3.2.3 crashes if asked to): libsoup drops it, and it is
- * freed. */
 /* Whether libsoup's read of @conn's next request still waits on the
  * socket: its source holds one reference to the GSocket more than there
  * were when the last request was done (libsoup creates that source right
@@ -488,12 +459,42 @@ libsoup_reads_socket (Conn *conn)
   return (guint) g_atomic_int_get ((gint *) &G_OBJECT (conn->socket)->ref_count) == conn->refs_at_done + 1;
 }
 
+/* Whether @conn may be taken from libsoup, which waits for its next
+ * request: only between requests (libsoup reads nothing of it before this
+ * source, older than libsoup's, sees what arrives: over TLS it is
+ * watched for input too, see idle_events()). Over plain HTTP also only
+ * once a main loop turn with nothing else to do came since the last
+ * request (quiet_turns): libsoup's source is ready while it holds
+ * requests the client pipelined, and would have run first; a client that
+ * pipelines and then shuts its side down gets every answer. Over TLS such
+ * a client, one that ends its TLS session with requests unanswered, loses
+ * them: the server may close a connection between any two answers, and
+ * waiting for a quiet turn there let most connections go unfreed. And
+ * only while libsoup_reads_socket(). */
+static gboolean
+conn_is_waiting (Conn *conn)
+{
+  return conn->last != NULL && (conn->http->listening_tls || conn->http->quiet_turns > conn->done_at) &&
+         libsoup_reads_socket (conn);
+}
+
+/* Closes @conn's socket (libsoup then finds it closed) and forgets it.
+ *
+ * Between two requests of a kept-alive connection, Debian 12's libsoup
+ * 3.2 waits for the next one with nobody to tell when that read fails:
+ * a connection its client ended there stayed in the server's list for
+ * good, about 2 KB each, some 25 KB over TLS (its GnuTLS session), so
+ * that anyone who may connect could grow the daemon a connection at a
+ * time (fixed upstream, libsoup d20c6601). It is taken from libsoup
+ * instead, through the last request's message, while libsoup waits
+ * (conn_is_waiting(); its reading it then would leave nothing to take,
+ * and libsoup 3.2.3 crashes if asked to): libsoup drops it, and it is
+ * freed. */
 static void
 conn_close (Conn *conn)
 {
   GSocket *socket = conn->socket;
-  g_autoptr(SoupServerMessage) last = conn_is_waiting (conn) && libsoup_reads_socket (conn) ?
-                                      g_steal_pointer (&conn->last) : NULL;
+  g_autoptr(SoupServerMessage) last = conn_is_waiting (conn) ? g_steal_pointer (&conn->last) : NULL;
   GIOStream *stream = last ? soup_server_message_steal_connection (last) : NULL;
 
   g_socket_close (socket, NULL);
