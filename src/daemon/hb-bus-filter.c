@@ -22,6 +22,12 @@
  * of its own: GDBus writes to the socket directly when it sees a
  * GSocketOutputStream).
  *
+ * The input also offers each message, in order and only once GDBus has
+ * handled the ones before it, to a claim (hb_bus_filter_set_claim()):
+ * the fast Beat path answers certain Beats from their bytes there, and
+ * GDBus never decodes them. hb_bus_header_read() and HbBusReader read
+ * those bytes as GDBus would.
+ *
  * What GDBus loses by not having the GSocketConnection: passing unix file
  * descriptors (heartbeatd receives and sends none) and the peer's
  * credentials (heartbeatd never asks for the bus's). An address that is
@@ -63,83 +69,6 @@ read_u32 (const guint8 *p,
   return big_endian ? GUINT32_FROM_BE (v) : GUINT32_FROM_LE (v);
 }
 
-/* The SENDER header field of the message in @blob, if it can be read and
- * is a bus name, else NULL. Reads only the header fields (basic types),
- * each bounded by @len. */
-static char *
-read_sender (const guint8 *blob,
-             gsize         len)
-{
-  gboolean big_endian;
-  gsize end, off = 16;
-
-  if (len < 16 || (blob[0] != 'l' && blob[0] != 'B'))
-    return NULL;
-  big_endian = blob[0] == 'B';
-  end = 16 + (gsize) read_u32 (blob + 12, big_endian);
-  if (end > len)
-    return NULL;
-  while (off < end)
-    {
-      guint8 code;
-      gsize size;
-
-      off = (off + 7) & ~(gsize) 7;
-      /* code, signature length (1), type, NUL */
-      if (off + 4 > end || blob[off + 1] != 1 || blob[off + 3] != '\0')
-        return NULL;
-      code = blob[off];
-      switch (blob[off + 2])
-        {
-        case 'y':
-          size = 1;
-          break;
-        case 'n': case 'q':
-          size = 2;
-          break;
-        case 'b': case 'i': case 'u': case 'h':
-          size = 4;
-          break;
-        case 'x': case 't': case 'd':
-          size = 8;
-          break;
-        case 's': case 'o':
-          {
-            gsize str_len;
-
-            off = ((off + 4) + 3) & ~(gsize) 3;
-            if (off + 4 > end)
-              return NULL;
-            str_len = read_u32 (blob + off, big_endian);
-            off += 4;
-            if (str_len > end - off || end - off - str_len < 1)
-              return NULL;
-            if (code == 7)
-              {
-                g_autofree char *sender = g_strndup ((const char *) blob + off, str_len);
-
-                return strlen (sender) == str_len && g_dbus_is_name (sender) ? g_steal_pointer (&sender) : NULL;
-              }
-            off += str_len + 1;
-            continue;
-          }
-        case 'g':
-          off += 4;
-          if (off + 1 > end || (gsize) blob[off] + 2 > end - off)
-            return NULL;
-          off += (gsize) blob[off] + 2;
-          continue;
-        default:
-          return NULL;
-        }
-      off = (off + 4 + size - 1) & ~(size - 1);
-      if (size > end - off)
-        return NULL;
-      off += size;
-    }
-  return NULL;
-}
-
 static void
 note_dropped (const guint8 *blob,
               gsize         len,
@@ -162,7 +91,11 @@ note_dropped (const guint8 *blob,
 
   if (log)
     {
-      g_autofree char *sender = read_sender (blob, len);
+      HbBusHeader header;
+      const char *sender = NULL;
+
+      if (hb_bus_header_read (blob, len, &header) && header.sender && g_dbus_is_name (header.sender))
+        sender = header.sender;
 
       g_warning ("Dropped %" G_GUINT64_FORMAT " D-Bus %s that GDBus cannot decode "
                  "(the last one %" G_GSIZE_FORMAT " bytes from %s: %s); "
@@ -244,29 +177,23 @@ note_dropped (const guint8 *blob,
 /* parse_value_from_blob(): the longest array it reads */
 #define GDBUS_MAX_ARRAY      (2u << 26)
 
-typedef struct {
-  const guint8 *data;
-  gsize         len;
-  gsize         pos;    /* may be past len after an alignment, as in GDBus */
-  gboolean      big_endian;
-} Wire;
 
 static inline gboolean
-have (const Wire *w,
+have (const HbBusReader *w,
       gsize       n)
 {
   return w->pos <= w->len && w->len - w->pos >= n;
 }
 
 static inline void
-align (Wire  *w,
+align (HbBusReader  *w,
        gsize  n)
 {
   w->pos = (w->pos + n - 1) & ~(n - 1);
 }
 
 static inline gboolean
-wire_u32 (Wire    *w,
+wire_u32 (HbBusReader    *w,
           guint32 *v)
 {
   align (w, 4);
@@ -279,7 +206,7 @@ wire_u32 (Wire    *w,
 
 /* GDBus's read_string(): @len bytes, a NUL, UTF-8 up to the first NUL */
 static const char *
-wire_string (Wire  *w,
+wire_string (HbBusReader  *w,
              gsize  len)
 {
   const char *str;
@@ -293,7 +220,7 @@ wire_string (Wire  *w,
 
 /* a string (s, o) or a signature (g), at its alignment */
 static const char *
-wire_text (Wire *w,
+wire_text (HbBusReader *w,
            char  type)
 {
   guint32 len;
@@ -407,7 +334,7 @@ variant_type_ok (const char *sig)
  * complete type at *@type (validated by GLib) with @max_depth left: TRUE if
  * it would succeed. Moves *@type past the type. */
 static gboolean
-walk (Wire        *w,
+walk (HbBusReader        *w,
       const char **type,
       guint        max_depth)
 {
@@ -539,7 +466,7 @@ gboolean
 hb_bus_filter_decodes (const guint8 *blob,
                        gsize         len)
 {
-  Wire w = { blob, len, 12, FALSE };
+  HbBusReader w = { blob, len, 12, FALSE };
   const char *fields[G_N_ELEMENTS (header_types)] = { NULL, };
   guint32 array_len, body_len;
   guint8 type;
@@ -666,6 +593,144 @@ hb_bus_filter_decodes (const guint8 *blob,
 }
 
 /* ------------------------------------------------------------------ */
+/* Reading a few values                                                */
+
+/**
+ * hb_bus_reader_align:
+ * @reader: a cursor
+ * @alignment: 1, 2, 4 or 8
+ *
+ * Moves @reader to the next multiple of @alignment, as GDBus does before a
+ * value (it may go past the end; the next read then fails).
+ */
+void
+hb_bus_reader_align (HbBusReader *reader,
+                     gsize        alignment)
+{
+  align (reader, alignment);
+}
+
+/**
+ * hb_bus_reader_u32:
+ * @reader: a cursor
+ * @value: (out): the value
+ *
+ * Reads a 32-bit unsigned integer at its alignment.
+ *
+ * Returns: %FALSE past the end
+ */
+gboolean
+hb_bus_reader_u32 (HbBusReader *reader,
+                   guint32     *value)
+{
+  return wire_u32 (reader, value);
+}
+
+/**
+ * hb_bus_reader_text:
+ * @reader: a cursor
+ * @type: 's', 'o' or 'g'
+ *
+ * Reads a string, an object path or a signature at its alignment, as
+ * GDBus's read_string() does: its length, its bytes and a NUL, UTF-8 up to
+ * the first NUL. The value's own rules (an object path's, a signature's)
+ * are not checked.
+ *
+ * Returns: (nullable): the text, in the message; %NULL if it is not there
+ */
+const char *
+hb_bus_reader_text (HbBusReader *reader,
+                    char         type)
+{
+  return wire_text (reader, type);
+}
+
+/**
+ * hb_bus_header_read:
+ * @blob: one whole D-Bus message, or any bytes
+ * @len: their length
+ * @header: (out caller-allocates): what was found
+ *
+ * Reads the fixed part and the header fields of @blob as GDBus 2.74 does,
+ * every read bounded by @len; the body is left to the caller
+ * (@header->body); unknown fields are skipped, as GDBus ignores them.
+ * Stricter than GDBus where that is simpler: a known field twice or of
+ * another type is not read.
+ *
+ * Returns: %TRUE if every header field was read
+ */
+gboolean
+hb_bus_header_read (const guint8 *blob,
+                    gsize         len,
+                    HbBusHeader  *header)
+{
+  HbBusReader r = { blob, len, 12, FALSE };
+  const char *strings[G_N_ELEMENTS (header_types)] = { NULL, };
+  gboolean seen[G_N_ELEMENTS (header_types)] = { FALSE, };
+  guint32 array_len;
+  gsize end;
+
+  memset (header, 0, sizeof *header);
+  if (len < 16 || (blob[0] != 'l' && blob[0] != 'B') || blob[3] != 1)
+    return FALSE;
+  r.big_endian = blob[0] == 'B';
+  if (!wire_u32 (&r, &array_len) || array_len > len - 16)
+    return FALSE;
+  end = 16 + (gsize) array_len;
+  while (r.pos < end)
+    {
+      guint8 code;
+      const char *sig;
+
+      align (&r, 8);
+      if (!have (&r, 2))
+        return FALSE;
+      code = r.data[r.pos++];
+      sig = wire_string (&r, r.data[r.pos++]);
+      if (sig == NULL)
+        return FALSE;
+      if (code == 0 || code >= G_N_ELEMENTS (header_types))
+        {
+          const char *s = sig;
+
+          /* walk() wants a valid type; its recursion is bounded by the depth */
+          if (!variant_type_ok (sig) || !walk (&r, &s, HEADER_DEPTH - 3) || *s != '\0')
+            return FALSE;
+          continue;
+        }
+      if (seen[code] || sig[0] != header_types[code] || sig[1] != '\0')
+        return FALSE;
+      seen[code] = TRUE;
+      if (sig[0] == 'u')
+        {
+          guint32 number;
+
+          if (!wire_u32 (&r, &number))
+            return FALSE;
+          if (code == G_DBUS_MESSAGE_HEADER_FIELD_NUM_UNIX_FDS)
+            header->n_unix_fds = number;
+        }
+      else if ((strings[code] = wire_text (&r, sig[0])) == NULL)
+        {
+          return FALSE;
+        }
+    }
+
+  header->type = blob[1];
+  header->flags = blob[2];
+  header->serial = read_u32 (blob + 8, r.big_endian);
+  header->path = strings[G_DBUS_MESSAGE_HEADER_FIELD_PATH];
+  header->interface = strings[G_DBUS_MESSAGE_HEADER_FIELD_INTERFACE];
+  header->member = strings[G_DBUS_MESSAGE_HEADER_FIELD_MEMBER];
+  header->sender = strings[G_DBUS_MESSAGE_HEADER_FIELD_SENDER];
+  header->destination = strings[G_DBUS_MESSAGE_HEADER_FIELD_DESTINATION];
+  header->signature = strings[G_DBUS_MESSAGE_HEADER_FIELD_SIGNATURE];
+  align (&r, 8);
+  header->body = r;
+  return TRUE;
+}
+
+/* ------------------------------------------------------------------ */
 /* HbBusInput: the socket's input, whole decodable messages only        */
 
 #define HB_TYPE_BUS_INPUT (hb_bus_input_get_type ())
@@ -679,8 +744,15 @@ struct _HbBusInput {
   GByteArray   *buffer;
   gsize         pos;
   gsize         judged;
+  gsize         message_end;  /* of the message GDBus is reading; pos at its start */
   gboolean      eof;
   GError       *failure;  /* the input cannot be framed: the bus is broken */
+
+  /* hb_bus_filter_set_claim(); the lock is held while the claim runs */
+  GMutex          claim_lock;
+  HbBusClaimFunc  claim;
+  gpointer        claim_data;
+  GDestroyNotify  claim_destroy;
 };
 
 static void hb_bus_input_pollable_init (GPollableInputStreamInterface *iface);
@@ -728,6 +800,29 @@ judge (HbBusInput *self)
     }
 }
 
+/* The message at pos, judged and not yet read by GDBus, is offered to
+ * the claim. GDBus reads the next message only after it has handled the
+ * one before (gdbusprivate.c: _g_dbus_worker_do_read_cb() delivers it,
+ * then reads again), and GDBus reads a message at a time (its header,
+ * then the rest), so every message before this one has gone through
+ * GDBus's filters by now. Returns TRUE if the claim took it. */
+static gboolean
+offer (HbBusInput *self)
+{
+  const guint8 *start = self->buffer->data + self->pos;
+  gsize size = (gsize) g_dbus_message_bytes_needed ((guchar *) start, 16, NULL);
+  gboolean taken = FALSE;
+
+  g_mutex_lock (&self->claim_lock);
+  if (self->claim)
+    taken = self->claim (start, size, self->claim_data);
+  g_mutex_unlock (&self->claim_lock);
+  if (taken)
+    self->pos += size;
+  self->message_end = self->pos + (taken ? 0 : size);
+  return taken;
+}
+
 static gssize
 pull (HbBusInput    *self,
       void          *buffer,
@@ -741,9 +836,11 @@ pull (HbBusInput    *self,
       guint old_len;
       gssize n;
 
+      if (self->judged > self->pos && self->pos == self->message_end && offer (self))
+        continue;
       if (self->judged > self->pos)
         {
-          gsize give = MIN (count, self->judged - self->pos);
+          gsize give = MIN (count, self->message_end - self->pos);
 
           memcpy (buffer, self->buffer->data + self->pos, give);
           self->pos += give;
@@ -762,6 +859,7 @@ pull (HbBusInput    *self,
         {
           g_byte_array_remove_range (self->buffer, 0, (guint) self->pos);
           self->judged -= self->pos;
+          self->message_end -= self->pos;
           self->pos = 0;
         }
       old_len = self->buffer->len;
@@ -845,6 +943,9 @@ hb_bus_input_finalize (GObject *object)
   g_clear_object (&self->base);
   g_byte_array_unref (self->buffer);
   g_clear_error (&self->failure);
+  if (self->claim_destroy)
+    self->claim_destroy (self->claim_data);
+  g_mutex_clear (&self->claim_lock);
   G_OBJECT_CLASS (hb_bus_input_parent_class)->finalize (object);
 }
 
@@ -872,6 +973,7 @@ static void
 hb_bus_input_init (HbBusInput *self)
 {
   self->buffer = g_byte_array_sized_new (READ_CHUNK);
+  g_mutex_init (&self->claim_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1174,4 +1276,51 @@ hb_bus_filter_connect_sync (const char    *address,
   filtered = hb_bus_stream_new (socket_stream);
   return g_dbus_connection_new_sync (filtered, NULL, G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
                                      NULL, cancellable, error);
+}
+
+/**
+ * hb_bus_filter_set_claim:
+ * @connection: a connection hb_bus_filter_connect_sync() made
+ * @func: (nullable): sees each message before GDBus does, and may take it
+ * @user_data: for @func
+ * @destroy: (nullable): frees @user_data when @func is replaced or the
+ *   connection's stream is finalized
+ *
+ * Sets (or with %NULL clears) the claim of @connection's input: each
+ * message GDBus would read is offered to @func first, in GDBus's worker
+ * thread, in the order the bus sent them, and only when GDBus has handled
+ * every message before it (so its filters have seen them). A message
+ * @func takes is gone: replying to it is @func's task. When this returns,
+ * the claim it replaced is not running and will not run again.
+ *
+ * Returns: %FALSE, and sets nothing, if @connection does not read through
+ *   the filter (it was made another way)
+ */
+gboolean
+hb_bus_filter_set_claim (GDBusConnection *connection,
+                         HbBusClaimFunc   func,
+                         gpointer         user_data,
+                         GDestroyNotify   destroy)
+{
+  GIOStream *stream;
+  HbBusInput *input;
+  gpointer old_data;
+  GDestroyNotify old_destroy;
+
+  g_return_val_if_fail (G_IS_DBUS_CONNECTION (connection), FALSE);
+
+  stream = g_dbus_connection_get_stream (connection);
+  if (!HB_IS_BUS_STREAM (stream))
+    return FALSE;
+  input = HB_BUS_INPUT (HB_BUS_STREAM (stream)->input);
+  g_mutex_lock (&input->claim_lock);
+  old_data = input->claim_data;
+  old_destroy = input->claim_destroy;
+  input->claim = func;
+  input->claim_data = user_data;
+  input->claim_destroy = destroy;
+  g_mutex_unlock (&input->claim_lock);
+  if (old_destroy)
+    old_destroy (old_data);
+  return TRUE;
 }
