@@ -1,5 +1,7 @@
 /* test-bus-filter.c: hb_bus_filter_decodes() says "GDBus decodes this"
- * only of messages GDBus does decode, and says it of ordinary ones
+ * only of messages GDBus does decode, and says it of ordinary ones; what
+ * hb_bus_header_read() and the fast Beat path's hb_fast_beat_read_call()
+ * read from the bytes is what GDBus decodes
  *
  * The bus filter skips g_dbus_message_new_from_blob() for the messages
  * hb_bus_filter_decodes() accepts, so one it accepts wrongly would reach
@@ -12,7 +14,14 @@
  */
 #include <string.h>
 
+#include <gio/gunixfdlist.h>
+
 #include "hb-bus-filter.h"
+#include "hb-dbus-fast-beat.h"
+#include "heartbeat-values.h"
+
+#define HB_PATH      "/org/heartbeat/Monitor1"
+#define HB_INTERFACE "org.heartbeat.Monitor1"
 
 /* GDBus's verdict on @blob */
 static gboolean
@@ -72,6 +81,36 @@ beat_call (GVariant *metadata)
   return message;
 }
 
+/* hb_bus_header_read() on an exact-size copy, against GDBus's decode of
+ * the same bytes: where both read the message, they agree. Returns
+ * whether the reader read it. */
+static gboolean
+header_agrees (const guint8 *blob,
+               gsize         len)
+{
+  g_autofree guint8 *copy = g_memdup2 (blob, len);
+  g_autoptr(GDBusMessage) message =
+      len >= 16 ? g_dbus_message_new_from_blob (copy, len, G_DBUS_CAPABILITY_FLAGS_NONE, NULL) : NULL;
+  HbBusHeader header;
+
+  if (!hb_bus_header_read (copy, len, &header))
+    return FALSE;
+  if (message == NULL)
+    return TRUE;
+  g_assert_cmpint (header.type, ==, g_dbus_message_get_message_type (message));
+  g_assert_cmpint (header.flags, ==, g_dbus_message_get_flags (message));
+  g_assert_cmpuint (header.serial, ==, g_dbus_message_get_serial (message));
+  g_assert_cmpstr (header.path, ==, g_dbus_message_get_path (message));
+  g_assert_cmpstr (header.interface, ==, g_dbus_message_get_interface (message));
+  g_assert_cmpstr (header.member, ==, g_dbus_message_get_member (message));
+  g_assert_cmpstr (header.sender, ==, g_dbus_message_get_sender (message));
+  g_assert_cmpstr (header.destination, ==, g_dbus_message_get_destination (message));
+  /* GDBus gives "" for a message without one */
+  g_assert_cmpstr (header.signature ? header.signature : "", ==, g_dbus_message_get_signature (message));
+  g_assert_cmpuint (header.n_unix_fds, ==, g_dbus_message_get_num_unix_fds (message));
+  return TRUE;
+}
+
 /* Ordinary messages, of each type and both byte orders. */
 static GPtrArray *
 ordinary_messages (void)
@@ -121,6 +160,7 @@ test_ordinary_messages (void)
         g_assert_true (gdbus_decodes (blob, len));
         if (!walker_decodes (blob, len))
           g_error ("the walker does not prove message %u (%s) decodable", i, order ? "B" : "l");
+        g_assert_true (header_agrees (blob, len));
       }
 }
 
@@ -291,8 +331,9 @@ test_crafted (void)
     }
 }
 
-/* Every prefix of an ordinary message, and the walker never reads past it
- * (ASan) nor accepts what GDBus refuses. */
+/* Every prefix of an ordinary message, and neither the walker nor the
+ * header reader reads past it (ASan); the walker accepts nothing GDBus
+ * refuses. */
 static void
 test_truncated (void)
 {
@@ -304,13 +345,17 @@ test_truncated (void)
       g_autofree guint8 *blob = blob_of (messages->pdata[i], G_DBUS_MESSAGE_BYTE_ORDER_LITTLE_ENDIAN, &len);
 
       for (gsize cut = 0; cut < len; cut++)
-        walker_decodes (blob, cut);
+        {
+          walker_decodes (blob, cut);
+          header_agrees (blob, cut);
+        }
     }
 }
 
 /* Random mutations of ordinary messages (1 to 4 bytes, favouring the
  * bytes that matter: lengths, signatures, type codes, UTF-8): whatever
- * the walker accepts, GDBus decodes. */
+ * the walker accepts, GDBus decodes; where the header reader and GDBus
+ * both read one, they read the same. */
 static void
 test_mutations (void)
 {
@@ -318,7 +363,7 @@ test_mutations (void)
   g_autoptr(GRand) rand = g_rand_new_with_seed (20261207);
   const guint8 interesting[] = { 0, 1, 3, 4, 7, 8, 0x7f, 0x80, 0xc0, 0xed, 0xff, 'a', 'v', 's', 'o', 'g',
                                  '(', ')', '{', '}', 'y', 'i', 'u', 'b', 'x', 'd', '/', '.' };
-  guint accepted = 0, tried = 0;
+  guint accepted = 0, tried = 0, read = 0;
 
   for (guint i = 0; i < messages->len; i++)
     for (guint order = 0; order < 2; order++)
@@ -349,11 +394,223 @@ test_mutations (void)
             tried++;
             if (walker_decodes (copy, (gsize) needed))
               accepted++;
+            read += header_agrees (copy, (gsize) needed);
           }
       }
-  g_test_message ("%u mutated messages, %u proven decodable (and decoded by GDBus)", tried, accepted);
+  g_test_message ("%u mutated messages, %u proven decodable (and decoded by GDBus), %u headers read",
+                  tried, accepted, read);
   g_assert_cmpuint (accepted, >, tried / 10);
+  g_assert_cmpuint (read, >, tried / 10);
   g_assert_cmpuint (accepted, <, tried);
+}
+
+/* What the fast path took on a GVariant from GDBus before it read bytes:
+ * the reference hb_fast_beat_read_call() is held to. */
+static gboolean
+reference_beat (GDBusMessage   *message,
+                HbFastBeatCall *call)
+{
+  GVariant *body = g_dbus_message_get_body (message);
+  g_autoptr(GVariant) details = NULL;
+  g_autoptr(GVariant) value = NULL;
+  const char *key;
+
+  memset (call, 0, sizeof *call);
+  if (g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL ||
+      g_dbus_message_get_num_unix_fds (message) != 0 ||
+      g_dbus_message_get_sender (message) == NULL ||
+      g_strcmp0 (g_dbus_message_get_path (message), HB_PATH) != 0 ||
+      g_strcmp0 (g_dbus_message_get_interface (message), HB_INTERFACE) != 0 ||
+      g_strcmp0 (g_dbus_message_get_member (message), "Beat") != 0 ||
+      body == NULL || !g_variant_is_of_type (body, G_VARIANT_TYPE ("(sa{sv})")))
+    return FALSE;
+  g_variant_get (body, "(&s@a{sv})", &call->id, &details);
+  if (!heartbeat_id_is_valid (call->id, NULL) || g_variant_n_children (details) > 1)
+    return FALSE;
+  if (g_variant_n_children (details) == 1)
+    {
+      g_variant_get_child (details, 0, "{&sv}", &key, &value);
+      if (strcmp (key, "status") != 0 || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
+        return FALSE;
+      call->status = g_variant_get_string (value, NULL);
+      if (heartbeat_text_check (call->status, strlen (call->status), HEARTBEAT_STATUS_MAX_LENGTH) != HEARTBEAT_TEXT_OK)
+        return FALSE;
+    }
+  call->sender = g_dbus_message_get_sender (message);
+  call->serial = g_dbus_message_get_serial (message);
+  call->no_reply = (g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) != 0;
+  return TRUE;
+}
+
+/* hb_fast_beat_read_call() on an exact-size copy of @blob: if it takes
+ * the call, GDBus decodes the bytes and the reference takes the same
+ * call. Returns whether it took it. */
+static gboolean
+fast_read_agrees (const guint8 *blob,
+                  gsize         len)
+{
+  g_autofree guint8 *copy = g_memdup2 (blob, len);
+  g_autoptr(GDBusMessage) message =
+      len >= 16 ? g_dbus_message_new_from_blob (copy, len, G_DBUS_CAPABILITY_FLAGS_NONE, NULL) : NULL;
+  HbFastBeatCall call, expected;
+
+  if (!hb_fast_beat_read_call (copy, len, HB_PATH, HB_INTERFACE, &call))
+    return FALSE;
+  if (message == NULL)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GString) hex = g_string_new (NULL);
+
+      g_dbus_message_new_from_blob (copy, len, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+      for (gsize i = 0; i < len; i++)
+        g_string_append_printf (hex, "%02x", copy[i]);
+      g_error ("the fast path reads a Beat GDBus refuses (%s): %s", error->message, hex->str);
+    }
+  g_assert_true (reference_beat (message, &expected));
+  g_assert_cmpstr (call.sender, ==, expected.sender);
+  g_assert_cmpstr (call.id, ==, expected.id);
+  g_assert_cmpstr (call.status, ==, expected.status);
+  g_assert_cmpuint (call.serial, ==, expected.serial);
+  g_assert_cmpint (call.no_reply, ==, expected.no_reply);
+  return TRUE;
+}
+
+/* One of @n choices: one of the first @n_right (ways a Beat the fast
+ * path takes may have it) unless @part is the one @vary names, then any. */
+static const char *
+choose (GRand              *rand,
+        guint               vary,
+        guint               part,
+        const char * const *choices,
+        gsize               n,
+        gsize               n_right)
+{
+  return choices[g_rand_int_range (rand, 0, (gint32) (vary == part ? n : n_right))];
+}
+
+enum { PART_PATH, PART_INTERFACE, PART_MEMBER, PART_BODY, PART_ID, PART_DETAILS, PART_SENDER, PART_FDS, N_PARTS };
+
+/* A random call near a Beat the fast path takes: at most one part (the
+ * path, the interface, ... the file descriptors) drawn from every way a
+ * caller could send it, right or wrong; the others right. */
+static GDBusMessage *
+random_beat_like (GRand *rand)
+{
+  static const char * const paths[] = { HB_PATH, "/org/heartbeat/Monitor1/x", "/" };
+  static const char * const interfaces[] = { HB_INTERFACE, NULL, "org.heartbeat.Monitor2", "org.freedesktop.DBus.Peer" };
+  static const char * const members[] = { "Beat", "Beats", "Register", "Ping" };
+  static const char * const ids[] = { "agent-1", "a", "job.nightly_2", "", "-x", "a b", "a/b", "ä", "..",
+      "a123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890"
+      "12345678901234567890123456789012345678901234567890123456789012345678901234567890123456789" };
+  static const char * const statuses[] = { "running", "ok", "ünïcödé", "", "line\nbreak", "tab\there", "\x7f" };
+  static const char * const keys[] = { "status", "progress", "Status", "" };
+  guint vary = (guint) g_rand_int_range (rand, 0, N_PARTS + 1);
+  GDBusMessage *message = g_dbus_message_new_method_call (":1.1",
+                                                          choose (rand, vary, PART_PATH, paths, G_N_ELEMENTS (paths), 1),
+                                                          choose (rand, vary, PART_INTERFACE, interfaces, G_N_ELEMENTS (interfaces), 1),
+                                                          choose (rand, vary, PART_MEMBER, members, G_N_ELEMENTS (members), 1));
+  g_auto(GVariantBuilder) details = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  const char *id = choose (rand, vary, PART_ID, ids, G_N_ELEMENTS (ids), 3);
+  guint n_details = (guint) g_rand_int_range (rand, 0, vary == PART_DETAILS ? 4 : 2);
+
+  for (guint i = 0; i < n_details; i++)
+    {
+      const char *key = choose (rand, vary, PART_DETAILS, keys, G_N_ELEMENTS (keys), 1);
+      guint kind = vary == PART_DETAILS ? (guint) g_rand_int_range (rand, 0, 4) : 2;
+
+      if (kind == 0)
+        g_variant_builder_add (&details, "{sv}", key, g_variant_new_int32 (3));
+      else if (kind == 1)
+        g_variant_builder_add (&details, "{sv}", key,
+                               g_variant_new_take_string (g_strnfill ((gsize) g_rand_int_range (rand, 60, 1100), 'y')));
+      else
+        g_variant_builder_add (&details, "{sv}", key,
+                               g_variant_new_string (choose (rand, vary, PART_DETAILS, statuses, G_N_ELEMENTS (statuses), 3)));
+    }
+  switch (vary == PART_BODY ? g_rand_int_range (rand, 0, 4) : 3)
+    {
+    case 0:
+      g_dbus_message_set_body (message, g_variant_new ("(s)", id));
+      break;
+    case 1:
+      g_dbus_message_set_body (message, g_variant_new ("(sa{sv}s)", id, &details, "more"));
+      break;
+    case 2:
+      g_dbus_message_set_body (message, g_variant_new ("(sa{ss})", id, NULL));
+      break;
+    default:
+      g_dbus_message_set_body (message, g_variant_new ("(sa{sv})", id, &details));
+      break;
+    }
+  if (vary != PART_SENDER || g_rand_boolean (rand))
+    g_dbus_message_set_sender (message, g_rand_boolean (rand) ? ":1.42" : ":1.7");
+  if (vary == PART_FDS && g_rand_boolean (rand))
+    {
+      g_autoptr(GUnixFDList) fds = g_unix_fd_list_new ();
+
+      g_assert_cmpint (g_unix_fd_list_append (fds, 0, NULL), ==, 0);
+      g_dbus_message_set_unix_fd_list (message, fds);
+    }
+  if (g_rand_boolean (rand))
+    g_dbus_message_set_flags (message, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+  return message;
+}
+
+/* Random Beat-like calls: the reader takes exactly what the reference
+ * takes, the same call; mutations of their bytes: whatever it takes,
+ * GDBus decodes and the reference takes the same. */
+static void
+test_fast_beat_read (void)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (20261208);
+  guint taken = 0, mutated_taken = 0, mutated = 0;
+
+  for (guint i = 0; i < 6000; i++)
+    {
+      g_autoptr(GDBusMessage) message = random_beat_like (rand);
+      g_autoptr(GDBusMessage) decoded = NULL;
+      GDBusMessageByteOrder order = g_rand_boolean (rand) ? G_DBUS_MESSAGE_BYTE_ORDER_BIG_ENDIAN
+                                                          : G_DBUS_MESSAGE_BYTE_ORDER_LITTLE_ENDIAN;
+      gsize len;
+      g_autofree guint8 *blob = NULL;
+      g_autofree guint8 *copy = NULL;
+      HbFastBeatCall expected;
+      gboolean took;
+      g_autoptr(GError) error = NULL;
+
+      g_dbus_message_set_serial (message, (guint32) g_rand_int_range (rand, 1, G_MAXINT32));
+      g_dbus_message_set_byte_order (message, order);
+      blob = g_dbus_message_to_blob (message, &len, G_DBUS_CAPABILITY_FLAGS_NONE, &error);
+      g_assert_no_error (error);
+      decoded = g_dbus_message_new_from_blob (blob, len, G_DBUS_CAPABILITY_FLAGS_NONE, NULL);
+      g_assert_nonnull (decoded);
+
+      took = fast_read_agrees (blob, len);
+      g_assert_cmpint (took, ==, reference_beat (decoded, &expected));
+      taken += took;
+
+      copy = g_malloc (len);
+      for (guint round = 0; round < 20; round++)
+        {
+          gssize needed;
+
+          memcpy (copy, blob, len);
+          for (guint c = (guint) g_rand_int_range (rand, 1, 4); c > 0; c--)
+            copy[g_rand_int_range (rand, 1, (gint32) len)] = (guint8) g_rand_int_range (rand, 0, 256);
+          needed = g_dbus_message_bytes_needed (copy, len, NULL);
+          if (needed < 16 || (gsize) needed > len)
+            continue;
+          mutated++;
+          mutated_taken += fast_read_agrees (copy, (gsize) needed);
+        }
+      for (gsize cut = 0; cut < len; cut += 3)
+        g_assert_false (hb_fast_beat_read_call (blob, cut, HB_PATH, HB_INTERFACE, &expected) &&
+                        !fast_read_agrees (blob, cut));
+    }
+  g_test_message ("6000 calls, %u taken; %u mutations, %u taken", taken, mutated, mutated_taken);
+  g_assert_cmpuint (taken, >, 1000);
+  g_assert_cmpuint (taken, <, 5000);
+  g_assert_cmpuint (mutated_taken, >, 0);
 }
 
 int
@@ -367,5 +624,6 @@ main (int argc, char **argv)
   g_test_add_func ("/bus-filter/crafted", test_crafted);
   g_test_add_func ("/bus-filter/truncated", test_truncated);
   g_test_add_func ("/bus-filter/mutations", test_mutations);
+  g_test_add_func ("/bus-filter/fast-beat-read", test_fast_beat_read);
   return g_test_run ();
 }

@@ -3,28 +3,36 @@
  * GDBus reads messages in a worker thread and hops to the main context
  * for every call on a registered object; that hop (a wake-up of the main
  * thread, and another of the worker to send the reply) costs more than
- * the beat itself. A message filter, run in the worker thread, therefore
- * answers a Beat at once when everything about it is certain:
+ * the beat itself, and decoding the message into GVariants costs about
+ * as much again. The bus connection's input (hb-bus-filter.c) therefore
+ * offers each message here before GDBus reads it (claim_beat(), in the
+ * worker thread), and a Beat is taken, answered and queued at once, read
+ * from its bytes (hb_fast_beat_read_call()), when everything about it is
+ * certain:
  *
  *  - it is the interface's Beat on the service's path with the signature
- *    the interface gives it, a valid id, and no detail other than a valid
- *    `status`;
+ *    the interface gives it, a valid id, and no detail other than one
+ *    valid `status`;
  *  - the sender's uid is cached (HbCallers) and the agent is known to
  *    belong to it (or the sender is root), so the authorization needs no
  *    round trip;
  *  - the sender has no state-changing call still on the normal path, so
- *    its calls take effect in the order it sent them.
+ *    its calls take effect in the order it sent them (a message is offered
+ *    only once GDBus has handled every one before it, so the message
+ *    filter here has counted them).
  *
  * The beat is then queued and applied on the main context in batches,
  * within about DRAIN_INTERVAL_USEC (1 ms), and always before any call on
  * the normal path is handled (the front calls hb_fast_beat_drain() first),
  * so a GetAgent or Unregister sent after a Beat sees it. Anything else,
- * including every error, takes the normal path. What a caller could
- * notice: the activity is stamped when the batch is applied (up to about
- * 1 ms late), and a Beat acknowledged in the same millisecond as the
- * agent's stale or timeout deadline may lose that race (a stale warning
- * followed by a recovery, or a timed-out agent whose last beat is
- * dropped); on the normal path the same race exists, only narrower.
+ * including every error, goes on to GDBus and the normal path. What a
+ * caller could notice: the activity is stamped when the batch is applied
+ * (up to about 1 ms late), and a Beat acknowledged in the same millisecond
+ * as the agent's stale or timeout deadline may lose that race (a stale
+ * warning followed by a recovery, or a timed-out agent whose last beat is
+ * dropped); on the normal path the same race exists, only narrower. On a
+ * connection not made by hb_bus_filter_connect_sync() (a bus that is not
+ * a unix socket) every Beat takes the normal path.
  *
  * Which calls change state, and so are counted per sender while they are
  * on the normal path, is the front's to say (its dispatch table); their
@@ -34,7 +42,8 @@
  *
  * What both threads see lives here, under one lock; the main thread is
  * the only writer of owners. It is reference-counted because a filter may
- * run once more after g_dbus_connection_remove_filter().
+ * run once more after g_dbus_connection_remove_filter(), and the claim
+ * holds a reference too.
  *
  * With it off (hb_fast_beat_set_enabled(), or HB_DBUS_FAST_BEAT=0 read by
  * the front), every call takes the normal path; the integration suite
@@ -45,11 +54,14 @@
 #include <string.h>
 
 #include "hb-authority.h"
+#include "hb-bus-filter.h"
 #include "hb-dbus-fast-beat.h"
 #include "heartbeat-values.h"
 
-/* The method this answers; it must be one of the changing ones. */
-#define BEAT_METHOD "Beat"
+/* The method this answers; it must be one of the changing ones, and of
+ * this signature (hb_fast_beat_read_call() reads it). */
+#define BEAT_METHOD    "Beat"
+#define BEAT_SIGNATURE "sa{sv}"
 
 #define DRAIN_INTERVAL_USEC 1000
 
@@ -249,54 +261,91 @@ on_agent_unregistered (HeartbeatMonitor         *monitor,
 /* ------------------------------------------------------------------ */
 /* Worker thread                                                       */
 
-/* Returns TRUE if the Beat was answered and queued. */
-static gboolean
-try_fast_beat (HbFastBeat      *fast,
-               GDBusConnection *connection,
-               GDBusMessage    *message,
-               const char      *sender)
+/**
+ * hb_fast_beat_read_call:
+ * @message: one whole D-Bus message, as the bus sent it
+ * @size: its size
+ * @object_path: the service's object path
+ * @interface: the service's interface
+ * @call: (out caller-allocates): the call, pointing into @message
+ *
+ * Whether @message is a call of @interface's Beat (signature `sa{sv}`) on
+ * @object_path, from a sender, with a valid id and no detail other than
+ * one valid `status`, and no file descriptors: a Beat the fast path may
+ * answer from what it says. Read from the bytes as GDBus would decode
+ * them (hb_bus_header_read()); whatever is unusual is not such a Beat.
+ *
+ * Returns: %TRUE if it is one
+ */
+gboolean
+hb_fast_beat_read_call (const guint8   *message,
+                        gsize           size,
+                        const char     *object_path,
+                        const char     *interface,
+                        HbFastBeatCall *call)
 {
-  GVariant *body = g_dbus_message_get_body (message);
-  g_autoptr(GVariant) id_value = NULL;
-  g_autoptr(GVariant) details = NULL;
-  const char *id, *status = NULL;
-  gsize n_details, status_length = 0;
+  HbBusHeader header;
+  HbBusReader *body = &header.body;
+  const char *key, *type;
+  guint32 details_size;
+  gsize details_end;
+
+  memset (call, 0, sizeof *call);
+  if (!hb_bus_header_read (message, size, &header) ||
+      header.type != G_DBUS_MESSAGE_TYPE_METHOD_CALL || header.n_unix_fds != 0 ||
+      header.sender == NULL || header.path == NULL || header.interface == NULL || header.member == NULL ||
+      strcmp (header.member, BEAT_METHOD) != 0 || strcmp (header.path, object_path) != 0 ||
+      strcmp (header.interface, interface) != 0 || g_strcmp0 (header.signature, BEAT_SIGNATURE) != 0)
+    return FALSE;
+
+  /* (s a{sv}): the id, then the details, at most one */
+  call->id = hb_bus_reader_text (body, 's');
+  if (call->id == NULL || !heartbeat_id_is_valid (call->id, NULL) || !hb_bus_reader_u32 (body, &details_size))
+    return FALSE;
+  hb_bus_reader_align (body, 8);
+  details_end = body->pos + details_size;
+  if (details_size > 0)
+    {
+      hb_bus_reader_align (body, 8);
+      key = hb_bus_reader_text (body, 's');
+      type = hb_bus_reader_text (body, 'g');
+      if (key == NULL || type == NULL || strcmp (key, "status") != 0 || strcmp (type, "s") != 0 ||
+          (call->status = hb_bus_reader_text (body, 's')) == NULL || body->pos < details_end ||
+          heartbeat_text_check (call->status, strlen (call->status),
+                                HEARTBEAT_STATUS_MAX_LENGTH) != HEARTBEAT_TEXT_OK)
+        return FALSE;
+    }
+  call->sender = header.sender;
+  call->serial = header.serial;
+  call->no_reply = (header.flags & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) != 0;
+  return TRUE;
+}
+
+/* The claim on the bus connection's input (hb_bus_filter_set_claim()), in
+ * GDBus's worker thread: takes a certain Beat (see above) before GDBus
+ * decodes it, answers it and queues it. Returns TRUE if it did. */
+static gboolean
+claim_beat (const guint8 *message,
+            gsize         size,
+            gpointer      user_data)
+{
+  HbFastBeat *fast = user_data;
+  HbFastBeatCall call;
   gboolean queued = FALSE, arm = FALSE;
   guint32 uid;
   gpointer owner;
 
-  if (!g_atomic_int_get (&fast->enabled) || body == NULL)
+  if (!g_atomic_int_get (&fast->enabled) ||
+      !hb_fast_beat_read_call (message, size, fast->path, fast->interface, &call) ||
+      !hb_callers_lookup_uid (fast->callers, call.sender, &uid))
     return FALSE;
 
-  /* (not g_variant_get_child (body, 0, "&s", …): parsing that format
-   * string costs five times as much) */
-  id_value = g_variant_get_child_value (body, 0);
-  id = g_variant_get_string (id_value, NULL);
-  if (!heartbeat_id_is_valid (id, NULL))
-    return FALSE;
-  details = g_variant_get_child_value (body, 1);
-  n_details = g_variant_n_children (details);
-  for (gsize i = 0; i < n_details; i++)
-    {
-      g_autoptr(GVariant) value = NULL;
-      const char *key;
-
-      g_variant_get_child (details, i, "{&sv}", &key, &value);
-      if (strcmp (key, "status") != 0 || !g_variant_is_of_type (value, G_VARIANT_TYPE_STRING))
-        return FALSE;
-      status = g_variant_get_string (value, &status_length);
-      if (heartbeat_text_check (status, status_length, HEARTBEAT_STATUS_MAX_LENGTH) != HEARTBEAT_TEXT_OK)
-        return FALSE;
-    }
-
-  if (!hb_callers_lookup_uid (fast->callers, sender, &uid))
-    return FALSE;
   g_mutex_lock (&fast->lock);
-  if (!g_hash_table_contains (fast->pending, sender) &&
-      g_hash_table_lookup_extended (fast->owners, id, NULL, &owner) &&
+  if (!g_hash_table_contains (fast->pending, call.sender) &&
+      g_hash_table_lookup_extended (fast->owners, call.id, NULL, &owner) &&
       hb_authority_allows_without_asking (uid, GPOINTER_TO_UINT (owner)))
     {
-      QueuedBeat beat = { g_strdup (id), g_strdup (status) };
+      QueuedBeat beat = { g_strdup (call.id), g_strdup (call.status) };
 
       g_array_append_val (fast->queue, beat);
       queued = TRUE;
@@ -310,18 +359,24 @@ try_fast_beat (HbFastBeat      *fast,
   if (arm)
     g_source_set_ready_time (fast->source, 0);
 
-  if (!(g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED))
+  if (!call.no_reply)
     {
-      g_autoptr(GDBusMessage) reply = g_dbus_message_new_method_reply (message);
+      /* what g_dbus_message_new_method_reply() makes of the call */
+      g_autoptr(GDBusMessage) reply = g_dbus_message_new ();
 
-      g_dbus_connection_send_message (connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
+      g_dbus_message_set_message_type (reply, G_DBUS_MESSAGE_TYPE_METHOD_RETURN);
+      g_dbus_message_set_flags (reply, G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED);
+      g_dbus_message_set_reply_serial (reply, call.serial);
+      g_dbus_message_set_destination (reply, call.sender);
+      g_dbus_connection_send_message (fast->connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL, NULL);
     }
   return TRUE;
 }
 
-/* Sees every message first. Answers certain Beats (see above) and counts
- * the state-changing calls that go the normal path, so that a sender's
- * later Beat does not overtake them. */
+/* Sees every message GDBus reads, in its worker thread (the Beats
+ * claim_beat() took never get here), and counts the state-changing calls
+ * that go the normal path, so that a sender's later Beat does not
+ * overtake them. */
 static GDBusMessage *
 filter_message (GDBusConnection *connection,
                 GDBusMessage    *message,
@@ -352,12 +407,6 @@ filter_message (GDBusConnection *connection,
   /* not a change, or one GDBus rejects with InvalidArgs before it acts */
   if (change == NULL || strcmp (signature ? signature : "", change->signature) != 0)
     return message;
-
-  if (interface && strcmp (member, BEAT_METHOD) == 0 && try_fast_beat (fast, connection, message, sender))
-    {
-      g_object_unref (message);
-      return NULL;
-    }
 
   g_mutex_lock (&fast->lock);
   g_hash_table_insert (fast->pending, g_strdup (sender),
@@ -421,10 +470,12 @@ hb_fast_beat_new (HeartbeatMonitor *monitor,
  * @changing: (array zero-terminated=1): the methods of @interface that
  *   change an agent (the front's dispatch table says which); Beat is one
  *
- * Starts answering Beats on @connection: mirrors the agents' owners, and
- * adds the message filter that answers Beats and counts the other
- * changing calls (which the front reports with hb_fast_beat_call_begin()
- * and hb_fast_beat_call_end()). The first call fixes @object_path,
+ * Starts answering Beats on @connection: mirrors the agents' owners, adds
+ * the message filter that counts the changing calls GDBus reads (which the
+ * front reports with hb_fast_beat_call_begin() and
+ * hb_fast_beat_call_end()), and then the claim on the connection's input
+ * that answers certain Beats (none if @connection was not made by
+ * hb_bus_filter_connect_sync()). The first call fixes @object_path,
  * @interface and @changing for the lifetime of @fast.
  */
 void
@@ -458,7 +509,11 @@ hb_fast_beat_start (HbFastBeat         *fast,
           change.member = g_strdup (changing[i]);
           change.signature = g_string_free (signature, FALSE);
           g_array_append_val (fast->changes, change);
-          has_beat |= strcmp (changing[i], BEAT_METHOD) == 0;
+          if (strcmp (changing[i], BEAT_METHOD) == 0)
+            {
+              g_assert (strcmp (change.signature, BEAT_SIGNATURE) == 0);
+              has_beat = TRUE;
+            }
         }
       g_assert (has_beat);
     }
@@ -471,13 +526,22 @@ hb_fast_beat_start (HbFastBeat         *fast,
                                             G_CALLBACK (on_agent_unregistered), fast);
   fast->filter_id = g_dbus_connection_add_filter (connection, filter_message, fast_beat_ref (fast),
                                                   (GDestroyNotify) fast_beat_unref);
+  /* after the filter, which must count every changing call the claim
+   * could overtake */
+  if (!hb_bus_filter_set_claim (connection, claim_beat, fast_beat_ref (fast),
+                                (GDestroyNotify) fast_beat_unref))
+    {
+      g_debug ("The bus connection does not read through hb-bus-filter: every Beat takes the normal path");
+      fast_beat_unref (fast);
+    }
 }
 
 /**
  * hb_fast_beat_stop:
  * @fast: the fast path
  *
- * Removes the filter: from now on every call takes the normal path.
+ * Removes the claim and the filter: from now on every call takes the
+ * normal path.
  * Beats already acknowledged are applied by the next
  * hb_fast_beat_drain() or on their own.
  */
@@ -488,6 +552,7 @@ hb_fast_beat_stop (HbFastBeat *fast)
 
   if (fast->filter_id == 0)
     return;
+  hb_bus_filter_set_claim (fast->connection, NULL, NULL, NULL);
   g_dbus_connection_remove_filter (fast->connection, fast->filter_id);
   fast->filter_id = 0;
   g_clear_signal_handler (&fast->registered_id, fast->monitor);
@@ -520,7 +585,7 @@ hb_fast_beat_free (HbFastBeat *fast)
  * @enabled: whether certain Beats are answered in the worker thread
  *
  * With it off, the filter still counts changing calls (harmless) but
- * answers no Beat.
+ * the claim takes no Beat.
  */
 void
 hb_fast_beat_set_enabled (HbFastBeat *fast,
