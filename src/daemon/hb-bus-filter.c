@@ -716,6 +716,11 @@ hb_bus_header_read (const guint8 *blob,
         }
     }
 
+  /* what g_dbus_message_new_from_blob() refuses of the body's length */
+  if ((strings[G_DBUS_MESSAGE_HEADER_FIELD_SIGNATURE] && strings[G_DBUS_MESSAGE_HEADER_FIELD_SIGNATURE][0] != '\0')
+      != (read_u32 (blob + 4, r.big_endian) != 0))
+    return FALSE;
+
   header->type = blob[1];
   header->flags = blob[2];
   header->serial = read_u32 (blob + 8, r.big_endian);
