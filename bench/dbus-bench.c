@@ -10,13 +10,7 @@
  * medians, and the median of the ratios of each Beat round to the Ping
  * round after it (steadier when the load of the machine changes).
  *
- *   dbus-bench [--calls N] [--in-flight N] [--rounds N] [--status] [--prebuilt] [--only KIND] ADDRESS
- *
- * On two cores the client itself is often the slowest of the three
- * processes: building and sending a Beat's (sa{sv}) costs it more than a
- * Ping's empty body. --prebuilt builds Beat's parameters once per round
- * (as a client beating at a high rate would), so that less of the client's
- * own cost is measured; the default builds them per call.
+ *   dbus-bench [--calls N] [--in-flight N] [--rounds N] [--status] [--only KIND] ADDRESS
  *
  * ADDRESS is a bus address such as unix:path=/run/user/1000/bus, or
  * "session" / "system" for the well-known buses.
@@ -38,7 +32,6 @@ typedef struct {
   const char      *agent_id;
   gboolean         ping;
   gboolean         with_status;
-  GVariant        *parameters;   /* Beat's, built once (--prebuilt), or NULL */
   guint            total;
   guint            sent;
   guint            done;
@@ -48,18 +41,6 @@ typedef struct {
 } Round;
 
 static void issue (Round *round);
-
-/* Beat's parameters: the agent, and a status or no detail */
-static GVariant *
-beat_parameters (const char *agent_id,
-                 gboolean    with_status)
-{
-  g_auto(GVariantBuilder) details = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-
-  if (with_status)
-    g_variant_builder_add (&details, "{sv}", "status", g_variant_new_string ("running"));
-  return g_variant_new ("(sa{sv})", agent_id, &details);
-}
 
 static void
 on_reply (GObject      *source,
@@ -95,9 +76,12 @@ issue (Round *round)
     }
   else
     {
-      g_dbus_connection_call (round->connection, round->destination, HB_PATH, HB_INTERFACE, "Beat",
-                              round->parameters ? round->parameters
-                                                : beat_parameters (round->agent_id, round->with_status),
+      g_auto(GVariantBuilder) details = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+      if (round->with_status)
+        g_variant_builder_add (&details, "{sv}", "status", g_variant_new_string ("running"));
+      g_dbus_connection_call (round->connection, round->destination, HB_PATH, HB_INTERFACE,
+                              "Beat", g_variant_new ("(sa{sv})", round->agent_id, &details),
                               NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, on_reply, round);
     }
 }
@@ -109,15 +93,13 @@ run_round (GDBusConnection *connection,
            const char      *agent_id,
            gboolean         ping,
            gboolean         with_status,
-           gboolean         prebuilt,
            guint            total,
            guint            in_flight)
 {
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
-  g_autoptr(GVariant) parameters = prebuilt ? g_variant_ref_sink (beat_parameters (agent_id, with_status)) : NULL;
   Round round = {
     .connection = connection, .destination = destination, .agent_id = agent_id,
-    .ping = ping, .with_status = with_status, .parameters = parameters, .total = total, .loop = loop,
+    .ping = ping, .with_status = with_status, .total = total, .loop = loop,
   };
   gint64 start, elapsed;
 
@@ -172,7 +154,7 @@ main (int    argc,
       char **argv)
 {
   int calls = 30000, in_flight = 64, rounds = 5;
-  gboolean with_status = FALSE, prebuilt = FALSE;
+  gboolean with_status = FALSE;
   g_autofree char *only = NULL;
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
@@ -189,8 +171,6 @@ main (int    argc,
     { "in-flight", 'j', 0, G_OPTION_ARG_INT, &in_flight, "Calls in flight (default 64)", "N" },
     { "rounds", 'r', 0, G_OPTION_ARG_INT, &rounds, "Rounds of each kind, alternating; the median counts (default 5)", "N" },
     { "status", 0, 0, G_OPTION_ARG_NONE, &with_status, "Send a status detail with every beat", NULL },
-    { "prebuilt", 0, 0, G_OPTION_ARG_NONE, &prebuilt,
-      "Build Beat's parameters once per round, not per call (the client's own cost less)", NULL },
     { "only", 0, 0, G_OPTION_ARG_STRING, &only, "Run only beat or only ping rounds (for profiling)", "KIND" },
     { NULL }
   };
@@ -240,8 +220,8 @@ main (int    argc,
     }
 
   /* warm up both paths (uid cache, allocator, page faults) */
-  if (run_round (connection, destination, agent_id, FALSE, with_status, prebuilt, MIN (calls, 2000), in_flight) < 0 ||
-      run_round (connection, destination, agent_id, TRUE, FALSE, FALSE, MIN (calls, 2000), in_flight) < 0)
+  if (run_round (connection, destination, agent_id, FALSE, with_status, MIN (calls, 2000), in_flight) < 0 ||
+      run_round (connection, destination, agent_id, TRUE, FALSE, MIN (calls, 2000), in_flight) < 0)
     return 1;
 
   for (int i = 0; i < rounds; i++)
@@ -249,13 +229,13 @@ main (int    argc,
       double rate = 0;
 
       if (g_strcmp0 (only, "ping") != 0)
-        rate = run_round (connection, destination, agent_id, FALSE, with_status, prebuilt, calls, in_flight);
+        rate = run_round (connection, destination, agent_id, FALSE, with_status, calls, in_flight);
       if (rate < 0)
         return 1;
       g_array_append_val (beat_rates, rate);
       rate = 0;
       if (g_strcmp0 (only, "beat") != 0)
-        rate = run_round (connection, destination, agent_id, TRUE, FALSE, FALSE, calls, in_flight);
+        rate = run_round (connection, destination, agent_id, TRUE, FALSE, calls, in_flight);
       if (rate < 0)
         return 1;
       g_array_append_val (ping_rates, rate);
