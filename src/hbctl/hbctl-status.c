@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "hb-duration.h"
+#include "hb-name.h"
 #include "hbctl.h"
 #include "hbctl-output.h"
 #include "hbctl-table.h"
@@ -251,19 +252,11 @@ typedef struct {
   GStrv      tags;     /* any of them; NULL: any tag, or none */
 } Filter;
 
-/* A tag as the daemon takes one (heartbeat_tags_validate()): 1 to 64
- * characters of [A-Za-z0-9._:@-] */
+/* A tag as the daemon takes one (heartbeat_tags_validate()) */
 static gboolean
 tag_is_valid (const char *tag)
 {
-  gsize length = strlen (tag);
-
-  if (length == 0 || length > 64)
-    return FALSE;
-  for (gsize i = 0; i < length; i++)
-    if (!g_ascii_isalnum (tag[i]) && strchr ("._:@-", tag[i]) == NULL)
-      return FALSE;
-  return TRUE;
+  return hb_name_check (tag, HB_NAME_TAG_MAX_LENGTH, NULL) == HB_NAME_OK;
 }
 
 /* The words of a list of options (--state=a,b --state c) as one vector,
@@ -345,7 +338,7 @@ filter_init (Filter   *filter,
             g_autofree char *shown = hbctl_printable_line (filter->tags[i]);
 
             /* TRANSLATORS: what was given to --tag= */
-            hbctl_print_error (_("\"%s\" is not a tag (1 to 64 characters of A-Z a-z 0-9 . _ : @ -)"), shown);
+            hbctl_print_error (_("\"%s\" is not a tag (1 to 64 characters of A-Z a-z 0-9 . _ : @ -, not . or ..)"), shown);
             *status = EXIT_USAGE;
             return FALSE;
           }

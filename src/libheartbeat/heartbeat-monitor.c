@@ -125,12 +125,6 @@ static guint signals[N_SIGNALS];
 /* ------------------------------------------------------------------ */
 /* Validation                                                          */
 
-static gboolean
-id_char_is_valid (char c)
-{
-  return g_ascii_isalnum (c) || c == '.' || c == '_' || c == ':' || c == '@' || c == '-';
-}
-
 /**
  * heartbeat_id_is_valid:
  * @id: (nullable): a candidate agent id
@@ -147,38 +141,31 @@ gboolean
 heartbeat_id_is_valid (const char *id,
                        GError    **error)
 {
-  size_t len = 0;
+  gsize offset = 0;
 
-  if (id == NULL || *id == '\0')
+  switch (hb_name_check (id, HEARTBEAT_ID_MAX_LENGTH, &offset))
     {
+    case HB_NAME_OK:
+      return TRUE;
+    case HB_NAME_EMPTY:
       g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
                            "Agent id is empty");
       return FALSE;
-    }
-
-  if (strcmp (id, ".") == 0 || strcmp (id, "..") == 0)
-    {
+    case HB_NAME_DOTS:
       g_set_error_literal (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
                            "Agent id must not be “.” or “..”");
       return FALSE;
+    case HB_NAME_TOO_LONG:
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "Agent id is longer than %d characters", HEARTBEAT_ID_MAX_LENGTH);
+      return FALSE;
+    case HB_NAME_BAD_CHARACTER:
+    default:
+      g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
+                   "Agent id has a character outside [A-Za-z0-9._:@-] at offset %" G_GSIZE_FORMAT,
+                   offset);
+      return FALSE;
     }
-  for (const char *p = id; *p; p++, len++)
-    {
-      if (len >= HEARTBEAT_ID_MAX_LENGTH)
-        {
-          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                       "Agent id is longer than %d characters", HEARTBEAT_ID_MAX_LENGTH);
-          return FALSE;
-        }
-      if (!id_char_is_valid (*p))
-        {
-          g_set_error (error, HEARTBEAT_ERROR, HEARTBEAT_ERROR_INVALID_ARGUMENT,
-                       "Agent id has a character outside [A-Za-z0-9._:@-] at offset %zu",
-                       len);
-          return FALSE;
-        }
-    }
-  return TRUE;
 }
 
 static gboolean

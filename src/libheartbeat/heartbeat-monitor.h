@@ -18,7 +18,7 @@ G_BEGIN_DECLS
  * `[A-Za-z0-9._:@-]`, so they are safe in file names, D-Bus strings, URLs
  * and Prometheus label values without escaping.
  */
-#define HEARTBEAT_ID_MAX_LENGTH 128
+#define HEARTBEAT_ID_MAX_LENGTH HB_NAME_ID_MAX_LENGTH
 
 /**
  * HEARTBEAT_TASK_ID_MAX_LENGTH:

@@ -6,6 +6,8 @@
 
 #include <glib.h>
 
+#include "hb-name.h"
+
 G_BEGIN_DECLS
 
 /**
@@ -43,7 +45,7 @@ G_BEGIN_DECLS
  * The longest tag, in bytes. A tag is 1 to this many characters of
  * `[A-Za-z0-9._:@-]`, as an id is.
  */
-#define HEARTBEAT_TAG_MAX_LENGTH 64
+#define HEARTBEAT_TAG_MAX_LENGTH HB_NAME_TAG_MAX_LENGTH
 
 /**
  * HEARTBEAT_PAUSE_REASON_MAX_LENGTH:

@@ -2694,6 +2694,11 @@ test_status_filters_url (Fixture *f, gconstpointer data)
   hbctl (f->h, &r, "--url", url, "status", "--tag=no such");
   g_assert_cmpint (r.status, ==, 2);
   g_assert_nonnull (strstr (r.err, "\"no such\" is not a tag"));
+  /* the daemon's rule (src/common/hb-name.h): not a path segment either */
+  result_clear (&r);
+  hbctl (f->h, &r, "--url", url, "status", "--tag=..");
+  g_assert_cmpint (r.status, ==, 2);
+  g_assert_nonnull (strstr (r.err, "\"..\" is not a tag"));
   /* narrow: the reason is cut with "…", never left out */
   result_clear (&r);
   hbctl_env (f->h, sixty, &r, "--url", url, "status");
