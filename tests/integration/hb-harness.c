@@ -198,7 +198,10 @@ on_wait_timeout (gpointer user_data)
 }
 
 /* Iterates the main context until @check says yes, the bounded timeout
- * fires, or (unless @daemon_may_exit) the daemon under test exits. */
+ * fires, or (unless @daemon_may_exit) the daemon under test exits. Every
+ * wait only bounds a failure; under $HB_DAEMON_WRAPPER (valgrind, which
+ * runs the daemon 20 to 50 times slower: tools/valgrind.sh) it is four
+ * times as long. */
 static WaitResult
 wait_for (HbHarness *h,
           guint      timeout_ms,
@@ -207,7 +210,8 @@ wait_for (HbHarness *h,
           gboolean   daemon_may_exit)
 {
   gboolean timed_out = FALSE;
-  guint timeout_id = g_timeout_add (timeout_ms, on_wait_timeout, &timed_out);
+  guint timeout_id = g_timeout_add (g_getenv ("HB_DAEMON_WRAPPER") ? timeout_ms * 4 : timeout_ms,
+                                    on_wait_timeout, &timed_out);
   WaitResult result;
 
   for (;;)
