@@ -177,24 +177,23 @@ note_dropped (const guint8 *blob,
 /* parse_value_from_blob(): the longest array it reads */
 #define GDBUS_MAX_ARRAY      (2u << 26)
 
-
 static inline gboolean
 have (const HbBusReader *w,
-      gsize       n)
+      gsize              n)
 {
   return w->pos <= w->len && w->len - w->pos >= n;
 }
 
 static inline void
-align (HbBusReader  *w,
-       gsize  n)
+align (HbBusReader *w,
+       gsize        n)
 {
   w->pos = (w->pos + n - 1) & ~(n - 1);
 }
 
 static inline gboolean
-wire_u32 (HbBusReader    *w,
-          guint32 *v)
+wire_u32 (HbBusReader *w,
+          guint32     *v)
 {
   align (w, 4);
   if (!have (w, 4))
@@ -206,8 +205,8 @@ wire_u32 (HbBusReader    *w,
 
 /* GDBus's read_string(): @len bytes, a NUL, UTF-8 up to the first NUL */
 static const char *
-wire_string (HbBusReader  *w,
-             gsize  len)
+wire_string (HbBusReader *w,
+             gsize        len)
 {
   const char *str;
 
@@ -221,7 +220,7 @@ wire_string (HbBusReader  *w,
 /* a string (s, o) or a signature (g), at its alignment */
 static const char *
 wire_text (HbBusReader *w,
-           char  type)
+           char         type)
 {
   guint32 len;
 
@@ -334,9 +333,9 @@ variant_type_ok (const char *sig)
  * complete type at *@type (validated by GLib) with @max_depth left: TRUE if
  * it would succeed. Moves *@type past the type. */
 static gboolean
-walk (HbBusReader        *w,
-      const char **type,
-      guint        max_depth)
+walk (HbBusReader  *w,
+      const char  **type,
+      guint         max_depth)
 {
   const char *t = *type;
 

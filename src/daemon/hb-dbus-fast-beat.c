@@ -302,11 +302,10 @@ hb_fast_beat_read_call (const guint8   *message,
   call->id = hb_bus_reader_text (body, 's');
   if (call->id == NULL || !heartbeat_id_is_valid (call->id, NULL) || !hb_bus_reader_u32 (body, &details_size))
     return FALSE;
-  hb_bus_reader_align (body, 8);
+  hb_bus_reader_align (body, 8);   /* the first dict entry */
   details_end = body->pos + details_size;
   if (details_size > 0)
     {
-      hb_bus_reader_align (body, 8);
       key = hb_bus_reader_text (body, 's');
       type = hb_bus_reader_text (body, 'g');
       if (key == NULL || type == NULL || strcmp (key, "status") != 0 || strcmp (type, "s") != 0 ||
