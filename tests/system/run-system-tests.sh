@@ -565,6 +565,38 @@ else
   not_ok "hbctl as uid 65534: beating root's agent is refused" "rc=$rc $out" "beats $beats_before -> $(agent_field sys-root beats)"
 fi
 
+# The fast Beat path (hb-dbus-fast-beat.c) under the real bus and polkitd:
+# on one connection, uid 65534 beats its own agent 50 times (the first
+# Beat takes the normal path and makes its uid known; the others may be
+# answered from the bus connection's input), then root's agent, which
+# polkit must still refuse.
+beats_before=$(agent_field sys-root beats)
+out=$(as_nobody "$PY" -c '
+import gi
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib
+bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+def call(method, args, sig):
+    return bus.call_sync("org.heartbeat.Monitor1", "/org/heartbeat/Monitor1", "org.heartbeat.Monitor1",
+                         method, GLib.Variant(sig, args), None, Gio.DBusCallFlags.NONE, 10000, None)
+for i in range(1, 51):
+    call("Beat", ("sys-nobody", {"status": GLib.Variant("s", "fast-%d" % i)}), "(sa{sv})")
+agent = call("GetAgent", ("sys-nobody",), "(s)").unpack()[0]
+print(agent["status"], agent["beats"])
+try:
+    call("Beat", ("sys-root", {}), "(sa{sv})")
+    print("beat of sys-root accepted")
+except GLib.Error as e:
+    print("refused:", e.message)
+' 2>&1)
+if [ "$(head -n1 <<<"$out")" = "fast-50 51" ] && grep -q '^refused: .*needs to authenticate' <<<"$out" &&
+   [ "$(agent_field sys-root beats)" = "$beats_before" ]; then
+  ok "uid 65534, one connection: 50 Beats of its own agent counted in order, then root's refused by polkit"
+else
+  not_ok "uid 65534, one connection: 50 Beats of its own agent counted in order, then root's refused by polkit" \
+    "$out" "sys-root beats $beats_before -> $(agent_field sys-root beats)"
+fi
+
 # polkit without a rule: the refusal must be polkit's answer (auth_admin,
 # no interactive authorization => "needs to authenticate"), not a failed
 # CheckAuthorization call.
